@@ -1,0 +1,276 @@
+/* internal.h - private structures and helpers shared by the modules of libdptrace.
+ *
+ * Nothing here is API: names are dpt__* and may change at any time. Modules outside
+ * src/core (propagation, export, http, async) may use these helpers; they are linked into
+ * the same library.
+ */
+#ifndef DPT_INTERNAL_H
+#define DPT_INTERNAL_H
+
+#include "dptrace.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <string.h>
+
+#define DPT__LIKELY(x) __builtin_expect(!!(x), 1)
+#define DPT__UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define DPT__HIDDEN __attribute__((visibility("hidden")))
+#define DPT__CACHELINE 64
+
+/* ---- allocation hook (fault injection in tests; see tests/unit/test_oom.c) ---------- */
+/* Every allocation of the library goes through these so that tests can fail the n-th. */
+DPT__HIDDEN void *dpt__malloc(size_t n);
+DPT__HIDDEN void *dpt__calloc(size_t n, size_t size);
+DPT__HIDDEN void *dpt__realloc(void *p, size_t n);
+DPT__HIDDEN char *dpt__strndup(const char *s, size_t n);
+/* Test hook: the next allocations fail after `after` successes (-1: never). Exported
+ * under a dpt__ name for the test suite only. */
+DPT_EXTERN void dpt__test_fail_alloc_after(long after);
+DPT_EXTERN uint64_t dpt__test_alloc_count(void);
+
+/* ---- diagnostics ---------------------------------------------------------------------- */
+DPT__HIDDEN void dpt__log(dpt_log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* ---- clock ---------------------------------------------------------------------------- */
+/* Unix time in ns: CLOCK_MONOTONIC plus an offset to CLOCK_REALTIME refreshed about once a
+ * second, so that durations are monotonic and each read is one vDSO call. */
+DPT__HIDDEN uint64_t dpt__now_ns(void);
+
+/* ---- ids -------------------------------------------------------------------------------- */
+DPT__HIDDEN uint64_t dpt__rand64(void);
+DPT__HIDDEN void dpt__hex_encode(const uint8_t *in, size_t n, char *out);
+
+/* ---- growable buffer and streaming JSON writer (json.c) ------------------------------- */
+typedef struct dpt__buf {
+    char *p;
+    size_t len;
+    size_t cap;
+    bool oom; /* an allocation failed: content is truncated, callers report DPT_ENOMEM */
+} dpt__buf;
+
+DPT__HIDDEN void dpt__buf_init(dpt__buf *b);
+DPT__HIDDEN void dpt__buf_free(dpt__buf *b);
+DPT__HIDDEN bool dpt__buf_reserve(dpt__buf *b, size_t extra);
+DPT__HIDDEN void dpt__buf_put(dpt__buf *b, const void *p, size_t n);
+DPT__HIDDEN void dpt__buf_putc(dpt__buf *b, char c);
+DPT__HIDDEN void dpt__buf_puts(dpt__buf *b, const char *s);
+DPT__HIDDEN void dpt__buf_printf(dpt__buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Takes the content as a malloc'd NUL-terminated string (b is reset). NULL on oom. */
+DPT__HIDDEN char *dpt__buf_take(dpt__buf *b, size_t *len);
+
+#define DPT__JSON_MAX_DEPTH 64
+typedef struct dpt__json {
+    dpt__buf *b;
+    uint32_t depth;
+    bool need_comma[DPT__JSON_MAX_DEPTH];
+    bool after_key;
+} dpt__json;
+
+DPT__HIDDEN void dpt__json_init(dpt__json *j, dpt__buf *b);
+DPT__HIDDEN void dpt__json_obj_begin(dpt__json *j);
+DPT__HIDDEN void dpt__json_obj_end(dpt__json *j);
+DPT__HIDDEN void dpt__json_arr_begin(dpt__json *j);
+DPT__HIDDEN void dpt__json_arr_end(dpt__json *j);
+DPT__HIDDEN void dpt__json_key(dpt__json *j, const char *key);
+DPT__HIDDEN void dpt__json_keyn(dpt__json *j, const char *key, size_t len);
+/* Escapes every control character, '"' and '\\'; invalid UTF-8 bytes become U+FFFD. */
+DPT__HIDDEN void dpt__json_str(dpt__json *j, const char *s, size_t len);
+DPT__HIDDEN void dpt__json_cstr(dpt__json *j, const char *s);
+DPT__HIDDEN void dpt__json_int(dpt__json *j, int64_t v);
+DPT__HIDDEN void dpt__json_uint(dpt__json *j, uint64_t v);
+/* Finite doubles in shortest round-trip form; NaN/Infinity as the strings "NaN",
+ * "Infinity", "-Infinity" (the protobuf JSON mapping's spelling). */
+DPT__HIDDEN void dpt__json_double(dpt__json *j, double v);
+DPT__HIDDEN void dpt__json_bool(dpt__json *j, bool v);
+DPT__HIDDEN void dpt__json_null(dpt__json *j);
+/* A 64-bit integer as a decimal string ("123"), as OTLP/JSON wants. */
+DPT__HIDDEN void dpt__json_u64str(dpt__json *j, uint64_t v);
+DPT__HIDDEN void dpt__json_i64str(dpt__json *j, int64_t v);
+/* A value as JSON: scalars natively, arrays as arrays. */
+DPT__HIDDEN void dpt__json_value(dpt__json *j, const dpt_value *v);
+
+/* UTF-8: the length of the longest prefix of s that is valid UTF-8; and a copy of s with
+ * each invalid byte replaced by U+FFFD (appended to out). */
+DPT__HIDDEN size_t dpt__utf8_valid_prefix(const char *s, size_t len);
+DPT__HIDDEN void dpt__utf8_sanitize(const char *s, size_t len, dpt__buf *out);
+/* Largest n <= max such that cutting s at n does not split a UTF-8 sequence. */
+DPT__HIDDEN size_t dpt__utf8_cut(const char *s, size_t len, size_t max);
+/* RFC 3339 UTC with nanoseconds: "2026-11-25T20:34:23.123456789Z" (31 chars + NUL). */
+DPT__HIDDEN void dpt__format_rfc3339(uint64_t unix_ns, char out[40]);
+
+/* ---- arena: bump allocation for one span record --------------------------------------- */
+typedef struct dpt__arena_blk {
+    struct dpt__arena_blk *next;
+    size_t cap;
+    size_t used;
+    _Alignas(16) char data[];
+} dpt__arena_blk;
+
+typedef struct dpt__arena {
+    char *cur;             /* next free byte of the current block */
+    char *end;
+    dpt__arena_blk *blocks; /* overflow blocks, newest first */
+    size_t bytes;          /* bytes handed out (for the store's byte bound) */
+} dpt__arena;
+
+/* ---- counters ------------------------------------------------------------------------- */
+enum {
+    DPT__C_STARTED,
+    DPT__C_SAMPLED,
+    DPT__C_RECORDING,
+    DPT__C_ENDED,
+    DPT__C_EXPORTED,
+    DPT__C_EXPORT_FAILED,
+    DPT__C_DROPPED_QUEUE,
+    DPT__C_DROPPED_STORE,
+    DPT__C_ATTRS_DROPPED,
+    DPT__C_EVENTS_DROPPED,
+    DPT__C_LINKS_DROPPED,
+    DPT__C_ENDED_BY_TASK,
+    DPT__C_COUNT
+};
+
+#define DPT__SHARDS 8
+typedef struct dpt__counters {
+    struct {
+        _Alignas(DPT__CACHELINE) _Atomic uint64_t c[DPT__C_COUNT];
+    } shard[DPT__SHARDS];
+} dpt__counters;
+
+/* Adds n to counter c of provider p (NULL p: nothing). Relaxed: counters are statistics
+ * read as a sum, no other memory depends on them. */
+DPT__HIDDEN void dpt__count(dpt_provider *p, int c, uint64_t n);
+
+/* ---- span records ---------------------------------------------------------------------- */
+#define DPT__INLINE_ATTRS 8
+#define DPT__INLINE_ARENA 448
+
+enum { DPT__REC_FREE = 0, DPT__REC_NONRECORDING, DPT__REC_RECORDING, DPT__REC_ENDED };
+
+/* One span. The public dpt_span_data view is the first member so a record and its view
+ * are the same address. Records come from a pool (pool.c) and are recycled, never freed
+ * while the process runs with spans in flight; `gen` changes at every start and end so
+ * a stale dpt_span handle can be detected (see span.c). */
+typedef struct dpt__span {
+    dpt_span_data d;
+    _Atomic uint64_t gen;     /* even: free or ended; odd: live. Relaxed loads from stale
+                                 handles only compare it. */
+    _Atomic uint32_t refs;    /* references to the finished record (pipeline, store,
+                                 snapshots); the record is recycled at 0 */
+    uint8_t state;            /* DPT__REC_* */
+    uint8_t own_thread_slot;  /* unused by now; reserved */
+    uint16_t attr_cap;        /* capacity of d.attrs */
+    uint16_t event_cap;
+    uint16_t link_cap;
+    dpt_tracer *tracer;
+    dpt_tracestate *ts;       /* reference held by the record; NULL when empty */
+    struct dpt__span *next;   /* free lists, queues and store chains */
+    struct dpt__span *store_next_in_trace;
+    dpt__arena arena;
+    dpt_attr attrs_inline[DPT__INLINE_ATTRS];
+    _Alignas(16) char arena_inline[DPT__INLINE_ARENA];
+} dpt__span;
+
+/* Record pool (pool.c): per-thread magazines over a global depot. */
+DPT__HIDDEN dpt__span *dpt__span_alloc(void);
+DPT__HIDDEN void dpt__span_recycle(dpt__span *s);
+/* Approximate bytes of a finished record (struct + overflow arena). */
+DPT__HIDDEN size_t dpt__span_bytes(const dpt__span *s);
+/* Arena allocation inside a record (16-byte aligned). NULL on ENOMEM. */
+DPT__HIDDEN void *dpt__arena_alloc(dpt__span *s, size_t n);
+DPT__HIDDEN char *dpt__arena_strdup(dpt__span *s, const char *p, size_t n);
+DPT__HIDDEN void dpt__arena_reset(dpt__span *s);
+
+/* ---- tracers and provider (provider.c) ------------------------------------------------ */
+#define DPT__MAX_PROCESSORS 8
+
+struct dpt_tracer {
+    dpt_provider *provider;
+    char *name;
+    char *version;
+    struct dpt_tracer *next;
+};
+
+struct dpt_processor {
+    dpt_processor_ops ops;
+    void *state;
+};
+
+struct dpt_exporter {
+    dpt_exporter_ops ops;
+    void *state;
+};
+
+struct dpt_provider {
+    dpt_sampler *sampler;
+    dpt_span_limits limits;
+    dpt_attr *resource;       /* owned copies */
+    size_t n_resource;
+    char *resource_strings;   /* one block for all resource strings */
+    dpt_processor *procs[DPT__MAX_PROCESSORS];
+    _Atomic uint32_t n_procs;
+    bool has_on_start;
+    _Atomic bool shut_down;
+    bool disabled;
+    pthread_mutex_t mu;       /* tracer list, add_processor, shutdown */
+    dpt_tracer *tracers;
+    dpt__counters counters;
+};
+
+/* Finished-span hand-off to processors (provider.c). Takes the record's first reference. */
+DPT__HIDDEN void dpt__provider_on_end(dpt_provider *p, dpt__span *s);
+
+/* ---- samplers (sampler.c) --------------------------------------------------------------- */
+enum {
+    DPT__SAMPLER_ALWAYS_ON,
+    DPT__SAMPLER_ALWAYS_OFF,
+    DPT__SAMPLER_RATIO,
+    DPT__SAMPLER_PROBABILITY,
+    DPT__SAMPLER_PARENT,
+    DPT__SAMPLER_CUSTOM,
+    DPT__SAMPLER_RATE
+};
+
+/* ---- tracestate (tracestate.c) ---------------------------------------------------------- */
+struct dpt_tracestate {
+    _Atomic uint32_t refs;
+    uint32_t len;
+    char str[]; /* serialized, NUL-terminated */
+};
+/* Validation of one key / value per the W3C grammar. */
+DPT__HIDDEN bool dpt__tracestate_key_ok(const char *k, size_t n);
+DPT__HIDDEN bool dpt__tracestate_value_ok(const char *v, size_t n);
+
+/* ---- context (context.c) ---------------------------------------------------------------- */
+struct dpt_context {
+    _Atomic uint32_t refs;
+    dpt_span_context sc;
+    dpt_span span;            /* local span, or DPT_SPAN_NONE */
+    dpt_tracestate *ts;
+    dpt_baggage *bg;
+};
+
+/* The parent a new span resolves to: span context, tracestate and baggage, borrowed. */
+typedef struct dpt__parent {
+    dpt_span_context sc;
+    const dpt_tracestate *ts;
+    const dpt_baggage *bg;
+    bool valid;
+} dpt__parent;
+
+DPT__HIDDEN void dpt__current_parent(dpt__parent *out);
+
+/* Attribute copy into a record with limits (attr.c). Returns DPT_OK or why not. */
+DPT__HIDDEN dpt_err dpt__attr_copy(dpt__span *s, dpt_attr *dst, const dpt_attr *src,
+                                   uint32_t value_len_limit);
+DPT__HIDDEN uint32_t dpt__key_len(const dpt_attr *a);
+DPT__HIDDEN bool dpt__attr_valid(const dpt_attr *a);
+
+/* Resets per-thread state in a child after fork (ids, pools). */
+DPT__HIDDEN void dpt__ids_atfork_child(void);
+
+#endif /* DPT_INTERNAL_H */
