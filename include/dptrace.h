@@ -429,6 +429,13 @@ DPT_EXTERN void dpt_memory_exporter_clear(dpt_exporter *e);
 /* When set, every export call fails with DPT_EEXPORT (for fault tests). */
 DPT_EXTERN void dpt_memory_exporter_set_failing(dpt_exporter *e, bool failing);
 
+/* Exporter factories used by dpt_provider_from_env() for OTEL_TRACES_EXPORTER: "console",
+ * "none" and "file" are built in; libdptrace-http registers "otlp" and "zipkin"
+ * (dpt_http_register()). A factory reads its own settings from the environment and returns
+ * a new exporter or NULL (after logging why). At most 16 names. Thread-safe. */
+typedef dpt_exporter *(*dpt_exporter_factory_fn)(void);
+DPT_EXTERN dpt_err dpt_register_exporter_factory(const char *name, dpt_exporter_factory_fn fn);
+
 /* ------------------------------------------------------------------------------------ */
 /* Trace store: bounded in-memory store of whole traces                                  */
 /* ------------------------------------------------------------------------------------ */
