@@ -1,0 +1,203 @@
+/* zipkin_json.c - a list of Zipkin v2 spans (POST /api/v2/spans) following OpenTelemetry's
+ * Zipkin mapping: microsecond timestamp and duration, kind in upper case (absent for
+ * internal spans), localEndpoint.serviceName from the resource's service.name, every
+ * attribute as a string tag (arrays as JSON text), events as annotations, the status as
+ * otel.status_code plus an "error" tag, dropped counts and the scope as otel.* tags.
+ * Zipkin has no place for links or the trace state; they are left out.
+ */
+#include "encode.h"
+
+#include <stdio.h>
+
+/* Renders one value as tag text into e->tmp (scalars plainly, arrays as JSON). */
+static void value_text(dpt_encoder *e, const dpt_value *v)
+{
+    dpt__buf *t = &e->tmp;
+    t->len = 0;
+    t->oom = false;
+    switch (v->type) {
+    case DPT_VAL_STRING:
+        dpt__buf_put(t, v->u.s ? v->u.s : "", dpt__slen(v->u.s, v->len));
+        break;
+    case DPT_VAL_BOOL:
+        dpt__buf_puts(t, v->u.b ? "true" : "false");
+        break;
+    case DPT_VAL_INT:
+        dpt__buf_printf(t, "%lld", (long long)v->u.i);
+        break;
+    case DPT_VAL_DOUBLE: {
+        /* The JSON writer has the shortest round-trip form; NaN and the infinities come
+         * out quoted, and a tag wants them bare. */
+        dpt__json j;
+        dpt__json_init(&j, t);
+        dpt__json_double(&j, v->u.d);
+        if (t->len >= 2 && t->p[0] == '"') {
+            memmove(t->p, t->p + 1, t->len - 2);
+            t->len -= 2;
+        }
+        break;
+    }
+    case DPT_VAL_STRING_ARRAY:
+    case DPT_VAL_BOOL_ARRAY:
+    case DPT_VAL_INT_ARRAY:
+    case DPT_VAL_DOUBLE_ARRAY: {
+        dpt__json j;
+        dpt__json_init(&j, t);
+        if (!v->u.sa) {
+            dpt__buf_puts(t, "[]");
+        } else if (v->type == DPT_VAL_STRING_ARRAY) {
+            /* Elements may be NULL in bad input: write them as "". */
+            dpt__json_arr_begin(&j);
+            for (uint32_t i = 0; i < v->len; i++)
+                dpt__json_cstr(&j, v->u.sa[i] ? v->u.sa[i] : "");
+            dpt__json_arr_end(&j);
+        } else {
+            dpt__json_value(&j, v);
+        }
+        break;
+    }
+    default:
+        break;
+    }
+}
+
+static void tag_str(dpt__json *j, const char *key, const char *s, size_t n)
+{
+    dpt__json_key(j, key);
+    dpt__json_str(j, s, n);
+}
+
+static void tag_uint(dpt__json *j, const char *key, uint64_t v)
+{
+    char num[24];
+    int n = snprintf(num, sizeof num, "%llu", (unsigned long long)v);
+    tag_str(j, key, num, (size_t)n);
+}
+
+static void put_span(dpt_encoder *e, dpt__json *j, const dpt_span_data *d)
+{
+    static const char *const kinds[] = { NULL, NULL, "SERVER", "CLIENT", "PRODUCER", "CONSUMER" };
+    char hex[33];
+    dpt__json_obj_begin(j);
+    dpt__hex_encode(d->ctx.trace_id.b, 16, hex);
+    tag_str(j, "traceId", hex, 32);
+    dpt__hex_encode(d->ctx.span_id.b, 8, hex);
+    tag_str(j, "id", hex, 16);
+    if (!dpt__id_is_zero(d->parent_span_id.b, 8)) {
+        dpt__hex_encode(d->parent_span_id.b, 8, hex);
+        tag_str(j, "parentId", hex, 16);
+    }
+    dpt__json_key(j, "name");
+    dpt__json_str(j, d->name ? d->name : "", dpt__slen(d->name, d->name_len));
+    if (d->kind < sizeof kinds / sizeof kinds[0] && kinds[d->kind]) {
+        dpt__json_key(j, "kind");
+        dpt__json_cstr(j, kinds[d->kind]);
+    }
+    dpt__json_key(j, "timestamp");
+    dpt__json_uint(j, d->start_ns / 1000);
+    /* Zipkin reads a duration of 0 as "unknown": sub-microsecond spans round up to 1. */
+    uint64_t dur = d->end_ns > d->start_ns ? (d->end_ns - d->start_ns) / 1000 : 0;
+    dpt__json_key(j, "duration");
+    dpt__json_uint(j, dur ? dur : 1);
+
+    dpt_provider *p = dpt__span_provider(d);
+    const dpt_value *svc = dpt__resource_get(p, "service.name");
+    dpt__json_key(j, "localEndpoint");
+    dpt__json_obj_begin(j);
+    dpt__json_key(j, "serviceName");
+    if (svc && svc->type == DPT_VAL_STRING && svc->u.s)
+        dpt__json_str(j, svc->u.s, dpt__slen(svc->u.s, svc->len));
+    else
+        dpt__json_cstr(j, "unknown_service");
+    dpt__json_obj_end(j);
+
+    if (d->events && d->n_events > 0) {
+        dpt__json_key(j, "annotations");
+        dpt__json_arr_begin(j);
+        for (uint32_t i = 0; i < d->n_events; i++) {
+            const dpt_event *ev = &d->events[i];
+            const char *name = ev->name ? ev->name : "";
+            size_t nl = dpt__slen(ev->name, ev->name_len);
+            dpt__json_obj_begin(j);
+            dpt__json_key(j, "timestamp");
+            dpt__json_uint(j, ev->time_ns / 1000);
+            dpt__json_key(j, "value");
+            if (!ev->attrs || ev->n_attrs == 0) {
+                dpt__json_str(j, name, nl);
+            } else {
+                /* {"<name>":{"<key>":<value>,...}} as text, as the mapping asks. */
+                dpt__buf *t = &e->tmp;
+                t->len = 0;
+                t->oom = false;
+                dpt__json tj;
+                dpt__json_init(&tj, t);
+                dpt__json_obj_begin(&tj);
+                dpt__json_keyn(&tj, name, nl);
+                dpt__json_obj_begin(&tj);
+                for (uint32_t a = 0; a < ev->n_attrs; a++) {
+                    const dpt_attr *at = &ev->attrs[a];
+                    dpt__json_keyn(&tj, at->key ? at->key : "", dpt__slen(at->key, at->key_len));
+                    dpt__json_value(&tj, &at->value);
+                }
+                dpt__json_obj_end(&tj);
+                dpt__json_obj_end(&tj);
+                if (t->oom)
+                    e->out.oom = true;
+                dpt__json_str(j, t->p ? t->p : "", t->len);
+            }
+            dpt__json_obj_end(j);
+        }
+        dpt__json_arr_end(j);
+    }
+
+    dpt__json_key(j, "tags");
+    dpt__json_obj_begin(j);
+    for (uint32_t i = 0; d->attrs && i < d->n_attrs; i++) {
+        const dpt_attr *a = &d->attrs[i];
+        value_text(e, &a->value);
+        if (e->tmp.oom)
+            e->out.oom = true;
+        dpt__json_keyn(j, a->key ? a->key : "", dpt__slen(a->key, a->key_len));
+        dpt__json_str(j, e->tmp.p ? e->tmp.p : "", e->tmp.len);
+    }
+    if (d->tracer) {
+        const char *sn = dpt_tracer_name(d->tracer);
+        const char *sv = dpt_tracer_version(d->tracer);
+        if (sn && *sn)
+            tag_str(j, "otel.scope.name", sn, strlen(sn));
+        if (sv && *sv)
+            tag_str(j, "otel.scope.version", sv, strlen(sv));
+    }
+    if (d->status == DPT_STATUS_OK) {
+        tag_str(j, "otel.status_code", "OK", 2);
+    } else if (d->status == DPT_STATUS_ERROR) {
+        tag_str(j, "otel.status_code", "ERROR", 5);
+        /* The mapping puts the description in "error" (empty when there is none);
+         * Zipkin marks a span failed by the tag's presence. */
+        tag_str(j, "error", d->status_msg ? d->status_msg : "",
+                dpt__slen(d->status_msg, d->status_msg_len));
+    }
+    if (d->dropped_attrs)
+        tag_uint(j, "otel.dropped_attributes_count", d->dropped_attrs);
+    if (d->dropped_events)
+        tag_uint(j, "otel.dropped_events_count", d->dropped_events);
+    if (d->dropped_links)
+        tag_uint(j, "otel.dropped_links_count", d->dropped_links);
+    dpt__json_obj_end(j);
+    dpt__json_obj_end(j);
+}
+
+dpt_err dpt__zipkin_json_write(dpt_encoder *e, const dpt_span_data *const *spans, size_t n)
+{
+    e->out.len = 0;
+    e->out.oom = false;
+    dpt__json j;
+    dpt__json_init(&j, &e->out);
+    dpt__json_arr_begin(&j);
+    for (size_t i = 0; i < n; i++) {
+        if (spans[i])
+            put_span(e, &j, spans[i]);
+    }
+    dpt__json_arr_end(&j);
+    return e->out.oom ? DPT_ENOMEM : DPT_OK;
+}
