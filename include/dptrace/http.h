@@ -1,0 +1,102 @@
+/* dptrace/http.h - OTLP/HTTP and Zipkin HTTP exporters (libdptrace-http: libcurl, zlib).
+ *
+ * Both exporters POST each batch once, retrying on 429, 502, 503, 504 and connection
+ * errors with exponential backoff and jitter (honouring Retry-After), all inside the
+ * export timeout; other answers are not retried. The connection is kept and reused
+ * between exports. They run on the thread that calls export (the batch processor's
+ * thread): the application's threads never wait on the network. See docs/export.md.
+ */
+#ifndef DPTRACE_HTTP_H
+#define DPTRACE_HTTP_H
+
+#include "export.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum dpt_otlp_protocol {
+    DPT_OTLP_HTTP_PROTOBUF = 0, /* "http/protobuf", the default */
+    DPT_OTLP_HTTP_JSON = 1      /* "http/json" */
+} dpt_otlp_protocol;
+
+typedef struct dpt_http_header {
+    const char *name;
+    const char *value;
+} dpt_http_header;
+
+/* Settings of an HTTP exporter. Strings are copied by the constructor. */
+typedef struct dpt_http_exporter_config {
+    const char *url;             /* the full URL to POST to (NULL: the exporter's default:
+                                    http://localhost:4318/v1/traces for OTLP,
+                                    http://localhost:9411/api/v2/spans for Zipkin) */
+    dpt_otlp_protocol protocol;  /* OTLP only */
+    bool gzip;                   /* Content-Encoding: gzip */
+    const dpt_http_header *headers; /* extra request headers */
+    size_t n_headers;
+    uint32_t timeout_ms;         /* one export, all attempts and waits included (10000) */
+    /* TLS (https URLs): CA bundle, client certificate and key (PEM files; NULL: system
+     * defaults / none) and, for test set-ups only, no verification of the server. */
+    const char *ca_file;
+    const char *client_cert_file;
+    const char *client_key_file;
+    bool insecure_skip_verify;
+    /* Retry policy: wait initial_backoff_ms (with jitter: between half and all of it)
+     * before the second attempt, doubling up to max_backoff_ms; at most max_attempts
+     * attempts (0: only the timeout limits them). Defaults 1000, 5000, 5. */
+    uint32_t initial_backoff_ms;
+    uint32_t max_backoff_ms;
+    uint32_t max_attempts;
+} dpt_http_exporter_config;
+
+/* Fills c with the defaults above (url NULL, protobuf, no gzip, no headers). */
+DPT_EXTERN void dpt_http_exporter_config_default(dpt_http_exporter_config *c);
+
+/* OTLP/HTTP exporter with explicit settings (cfg NULL: defaults). NULL on ENOMEM or when
+ * libcurl cannot be set up (logged). */
+DPT_EXTERN dpt_exporter *dpt_otlp_http_exporter_new(const dpt_http_exporter_config *cfg);
+
+/* OTLP/HTTP exporter configured from the environment (the OpenTelemetry variables; the
+ * TRACES_ variant of each wins over the general one):
+ *   OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT     general: base URL + "/v1/traces"; TRACES_: as is
+ *   OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL     http/protobuf (default) | http/json
+ *   OTEL_EXPORTER_OTLP_[TRACES_]HEADERS      k=v,k2=v2 (values percent-decoded)
+ *   OTEL_EXPORTER_OTLP_[TRACES_]COMPRESSION  gzip | none
+ *   OTEL_EXPORTER_OTLP_[TRACES_]TIMEOUT      milliseconds (10000)
+ *   OTEL_EXPORTER_OTLP_[TRACES_]CERTIFICATE, _CLIENT_CERTIFICATE, _CLIENT_KEY   PEM files
+ *   OTEL_EXPORTER_OTLP_[TRACES_]INSECURE     true: do not verify the server's certificate
+ * Invalid values are logged and replaced by the default. */
+DPT_EXTERN dpt_exporter *dpt_otlp_http_exporter_from_env(void);
+
+/* Zipkin v2 JSON exporter (POST to .../api/v2/spans). */
+DPT_EXTERN dpt_exporter *dpt_zipkin_http_exporter_new(const dpt_http_exporter_config *cfg);
+/* From OTEL_EXPORTER_ZIPKIN_ENDPOINT (http://localhost:9411/api/v2/spans) and
+ * OTEL_EXPORTER_ZIPKIN_TIMEOUT (ms, 10000). */
+DPT_EXTERN dpt_exporter *dpt_zipkin_http_exporter_from_env(void);
+
+/* Registers the exporter factories "otlp" and "zipkin" for OTEL_TRACES_EXPORTER (see
+ * dpt_register_exporter_factory). Call it before dpt_provider_from_env(). Idempotent,
+ * thread-safe. */
+DPT_EXTERN dpt_err dpt_http_register(void);
+
+/* What an HTTP exporter did so far (monotonic counters). */
+typedef struct dpt_http_exporter_stats {
+    uint64_t exports;          /* export calls with at least one span */
+    uint64_t exports_ok;       /* delivered (2xx, possibly with a partial success) */
+    uint64_t exports_failed;   /* not delivered: error, timeout or shut down */
+    uint64_t attempts;         /* HTTP requests started */
+    uint64_t retries;          /* attempts after the first of an export */
+    uint64_t spans_sent;       /* spans in delivered exports */
+    uint64_t spans_rejected;   /* rejected_spans reported by partial-success answers */
+    uint64_t bytes_sent;       /* request body bytes, after compression */
+    int last_http_status;      /* status of the latest answer, 0 when none */
+} dpt_http_exporter_stats;
+
+/* Reads the counters of an exporter made by this header's constructors (DPT_EINVAL for
+ * any other exporter). Thread-safe. */
+DPT_EXTERN dpt_err dpt_http_exporter_get_stats(dpt_exporter *e, dpt_http_exporter_stats *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

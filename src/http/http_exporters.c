@@ -1,0 +1,469 @@
+/* http_exporters.c - the OTLP/HTTP and Zipkin exporters on top of http_client.c: their
+ * settings (explicit or from the OTEL_EXPORTER_* variables), the encoding of each batch
+ * with a reused encoder, partial-success answers, and the factories for
+ * OTEL_TRACES_EXPORTER.
+ */
+#include "http_internal.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <strings.h>
+
+typedef struct http_exp {
+    dpt__http_client c;
+    dpt_encoder *enc; /* reused: the export thread allocates nothing per span */
+    bool otlp;
+} http_exp;
+
+void dpt_http_exporter_config_default(dpt_http_exporter_config *c)
+{
+    if (!c)
+        return;
+    memset(c, 0, sizeof *c);
+    c->protocol = DPT_OTLP_HTTP_PROTOBUF;
+    c->timeout_ms = 10000;
+    c->initial_backoff_ms = 1000;
+    c->max_backoff_ms = 5000;
+    c->max_attempts = 5;
+}
+
+/* ---- partial success ------------------------------------------------------------------ */
+
+static bool pb_read_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+    uint64_t r = 0;
+    for (int shift = 0; shift < 64 && *p < end; shift += 7) {
+        uint8_t b = *(*p)++;
+        r |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            *v = r;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Skips one field of wire type wt; false on malformed input. */
+static bool pb_skip(const uint8_t **p, const uint8_t *end, unsigned wt)
+{
+    uint64_t v;
+    switch (wt) {
+    case 0:
+        return pb_read_varint(p, end, &v);
+    case 1:
+        if (end - *p < 8)
+            return false;
+        *p += 8;
+        return true;
+    case 2:
+        if (!pb_read_varint(p, end, &v) || v > (uint64_t)(end - *p))
+            return false;
+        *p += v;
+        return true;
+    case 5:
+        if (end - *p < 4)
+            return false;
+        *p += 4;
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* ExportTraceServiceResponse { ExportTracePartialSuccess partial_success = 1; }
+ * ExportTracePartialSuccess { int64 rejected_spans = 1; string error_message = 2; } */
+static bool parse_partial_pb(const uint8_t *p, size_t n, int64_t *rejected, char *msg,
+                             size_t cap)
+{
+    const uint8_t *end = p + n;
+    bool found = false;
+    while (p < end) {
+        uint64_t key;
+        if (!pb_read_varint(&p, end, &key))
+            return false;
+        if (key == ((1u << 3) | 2)) {
+            uint64_t len;
+            if (!pb_read_varint(&p, end, &len) || len > (uint64_t)(end - p))
+                return false;
+            const uint8_t *q = p, *qe = p + len;
+            p = qe;
+            found = true;
+            while (q < qe) {
+                uint64_t k2, v;
+                if (!pb_read_varint(&q, qe, &k2))
+                    return false;
+                if (k2 == ((1u << 3) | 0)) {
+                    if (!pb_read_varint(&q, qe, &v))
+                        return false;
+                    *rejected = (int64_t)v;
+                } else if (k2 == ((2u << 3) | 2)) {
+                    if (!pb_read_varint(&q, qe, &v) || v > (uint64_t)(qe - q))
+                        return false;
+                    size_t m = v < cap - 1 ? (size_t)v : cap - 1;
+                    memcpy(msg, q, m);
+                    msg[m] = '\0';
+                    q += v;
+                } else if (!pb_skip(&q, qe, (unsigned)(k2 & 7))) {
+                    return false;
+                }
+            }
+        } else if (!pb_skip(&p, end, (unsigned)(key & 7))) {
+            return false;
+        }
+    }
+    return found;
+}
+
+/* {"partialSuccess":{"rejectedSpans":"3","errorMessage":"..."}}: a key search is enough
+ * for this one small, flat answer; a wrong guess only changes a log line. */
+static bool parse_partial_json(const char *s, size_t n, int64_t *rejected, char *msg, size_t cap)
+{
+    char *body = dpt__strndup(s, n);
+    if (!body)
+        return false;
+    bool found = strstr(body, "\"partialSuccess\"") != NULL;
+    const char *r = strstr(body, "\"rejectedSpans\"");
+    if (r) {
+        r += strlen("\"rejectedSpans\"");
+        while (*r && (isspace((unsigned char)*r) || *r == ':' || *r == '"'))
+            r++;
+        *rejected = strtoll(r, NULL, 10);
+    }
+    const char *m = strstr(body, "\"errorMessage\"");
+    if (m) {
+        m += strlen("\"errorMessage\"");
+        while (*m && (isspace((unsigned char)*m) || *m == ':'))
+            m++;
+        if (*m == '"') {
+            m++;
+            size_t i = 0;
+            while (m[i] && m[i] != '"' && i + 1 < cap) {
+                msg[i] = m[i];
+                i++;
+            }
+            msg[i] = '\0';
+        }
+    }
+    free(body);
+    return found;
+}
+
+static void check_partial(http_exp *x, size_t n_spans)
+{
+    dpt__http_client *c = &x->c;
+    if (c->resp.len == 0)
+        return;
+    int64_t rejected = 0;
+    char msg[256] = "";
+    bool json = strstr(c->content_type, "json") != NULL;
+    bool found = json ? parse_partial_json(c->resp.p, c->resp.len, &rejected, msg, sizeof msg)
+                      : parse_partial_pb((const uint8_t *)c->resp.p, c->resp.len, &rejected,
+                                         msg, sizeof msg);
+    if (!found || (rejected == 0 && msg[0] == '\0'))
+        return;
+    if (rejected > 0)
+        atomic_fetch_add_explicit(&c->st_spans_rejected, (uint64_t)rejected,
+                                  memory_order_relaxed);
+    /* Partial success is final (the spec forbids retrying it): the rest was accepted. */
+    dpt__log(rejected > 0 ? DPT_LOG_WARN : DPT_LOG_INFO,
+             "otlp exporter: collector accepted the batch of %zu spans but rejected %lld: %s",
+             n_spans, (long long)rejected, msg[0] ? msg : "(no message)");
+}
+
+/* ---- exporter ops ---------------------------------------------------------------------- */
+
+static dpt_err http_export(void *state, const dpt_span_data *const *spans, size_t n)
+{
+    http_exp *x = state;
+    if (atomic_load(&x->c.stopping))
+        return DPT_ESTATE;
+    size_t live = 0;
+    for (size_t i = 0; spans && i < n; i++)
+        live += spans[i] != NULL;
+    if (live == 0)
+        return DPT_OK;
+    const uint8_t *body;
+    size_t len;
+    dpt_err err = dpt_encoder_encode(x->enc, spans, n, &body, &len);
+    if (err != DPT_OK) {
+        atomic_fetch_add_explicit(&x->c.st_exports, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&x->c.st_failed, 1, memory_order_relaxed);
+        dpt__log(DPT_LOG_WARN, "%s exporter: encoding %zu spans failed: %s", x->c.name, live,
+                 dpt_strerror(err));
+        return err;
+    }
+    err = dpt__http_send(&x->c, body, len, live);
+    if (err == DPT_OK && x->otlp)
+        check_partial(x, live);
+    return err;
+}
+
+static dpt_err http_flush(void *state, uint32_t timeout_ms)
+{
+    (void)state;
+    (void)timeout_ms;
+    return DPT_OK; /* nothing is buffered here: export either delivered or failed */
+}
+
+static dpt_err http_shutdown(void *state, uint32_t timeout_ms)
+{
+    http_exp *x = state;
+    return dpt__http_client_stop(&x->c, timeout_ms);
+}
+
+static void http_destroy(void *state)
+{
+    http_exp *x = state;
+    if (!x)
+        return;
+    dpt__http_client_free(&x->c);
+    dpt_encoder_free(x->enc);
+    free(x);
+}
+
+static const dpt_exporter_ops http_ops = {
+    .export_spans = http_export,
+    .force_flush = http_flush,
+    .shutdown = http_shutdown,
+    .destroy = http_destroy,
+};
+
+static dpt_exporter *make(bool otlp, const dpt_http_exporter_config *cfg)
+{
+    http_exp *x = dpt__calloc(1, sizeof *x);
+    if (!x)
+        return NULL;
+    x->otlp = otlp;
+    dpt_format fmt = !otlp ? DPT_FORMAT_ZIPKIN_JSON
+                     : (cfg && cfg->protocol == DPT_OTLP_HTTP_JSON) ? DPT_FORMAT_OTLP_JSON
+                                                                     : DPT_FORMAT_OTLP_PROTO;
+    x->enc = dpt_encoder_new(fmt);
+    dpt_err err = dpt__http_client_init(
+        &x->c, otlp ? "otlp" : "zipkin", cfg,
+        otlp ? "http://localhost:4318/v1/traces" : "http://localhost:9411/api/v2/spans",
+        fmt == DPT_FORMAT_OTLP_PROTO ? "application/x-protobuf" : "application/json");
+    if (!x->enc || err != DPT_OK) {
+        dpt__log(DPT_LOG_ERROR, "%s exporter: cannot be created: %s", otlp ? "otlp" : "zipkin",
+                 dpt_strerror(x->enc ? err : DPT_ENOMEM));
+        http_destroy(x);
+        return NULL;
+    }
+    return dpt_exporter_new(&http_ops, x);
+}
+
+dpt_exporter *dpt_otlp_http_exporter_new(const dpt_http_exporter_config *cfg)
+{
+    return make(true, cfg);
+}
+
+dpt_exporter *dpt_zipkin_http_exporter_new(const dpt_http_exporter_config *cfg)
+{
+    return make(false, cfg);
+}
+
+dpt_err dpt_http_exporter_get_stats(dpt_exporter *e, dpt_http_exporter_stats *out)
+{
+    if (!e || !out || e->ops.export_spans != http_export || !e->state)
+        return DPT_EINVAL;
+    dpt__http_client *c = &((http_exp *)e->state)->c;
+    out->exports = atomic_load_explicit(&c->st_exports, memory_order_relaxed);
+    out->exports_ok = atomic_load_explicit(&c->st_ok, memory_order_relaxed);
+    out->exports_failed = atomic_load_explicit(&c->st_failed, memory_order_relaxed);
+    out->attempts = atomic_load_explicit(&c->st_attempts, memory_order_relaxed);
+    out->retries = atomic_load_explicit(&c->st_retries, memory_order_relaxed);
+    out->spans_sent = atomic_load_explicit(&c->st_spans_sent, memory_order_relaxed);
+    out->spans_rejected = atomic_load_explicit(&c->st_spans_rejected, memory_order_relaxed);
+    out->bytes_sent = atomic_load_explicit(&c->st_bytes_sent, memory_order_relaxed);
+    out->last_http_status = atomic_load_explicit(&c->st_last_status, memory_order_relaxed);
+    return DPT_OK;
+}
+
+/* ---- environment ----------------------------------------------------------------------- */
+
+/* The TRACES_ variable if set and non-empty, else the general one, else NULL. */
+static const char *otlp_env(const char *suffix, bool *specific)
+{
+    char name[96];
+    snprintf(name, sizeof name, "OTEL_EXPORTER_OTLP_TRACES_%s", suffix);
+    const char *v = getenv(name);
+    if (v && *v) {
+        if (specific)
+            *specific = true;
+        return v;
+    }
+    if (specific)
+        *specific = false;
+    snprintf(name, sizeof name, "OTEL_EXPORTER_OTLP_%s", suffix);
+    v = getenv(name);
+    return v && *v ? v : NULL;
+}
+
+static bool parse_ms(const char *var, const char *s, uint32_t *out)
+{
+    if (!s)
+        return false;
+    errno = 0;
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+    while (*end && isspace((unsigned char)*end))
+        end++;
+    if (errno || end == s || *end || *s == '-' || v == 0 || v > UINT32_MAX) {
+        dpt__log(DPT_LOG_WARN, "%s=%s is not a positive number of milliseconds; using the default",
+                 var, s);
+        return false;
+    }
+    *out = (uint32_t)v;
+    return true;
+}
+
+static bool env_true(const char *s)
+{
+    return s && strcasecmp(s, "true") == 0;
+}
+
+static int hexval(int ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    ch = tolower(ch);
+    return ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
+}
+
+/* Trims spaces and percent-decodes [s, s+n) into out (NUL-terminated). */
+static void decode_part(const char *s, size_t n, char *out)
+{
+    while (n && isspace((unsigned char)*s))
+        s++, n--;
+    while (n && isspace((unsigned char)s[n - 1]))
+        n--;
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
+            out[o++] = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+            i += 2;
+        } else {
+            out[o++] = s[i];
+        }
+    }
+    out[o] = '\0';
+}
+
+/* OTEL_EXPORTER_OTLP_HEADERS: "k1=v1,k2=v2" (W3C baggage-like, values percent-encoded).
+ * Fills hdrs (names/values point into the returned block, which the caller frees). */
+static char *parse_headers(const char *s, dpt_http_header *hdrs, size_t cap, size_t *n)
+{
+    *n = 0;
+    if (!s)
+        return NULL;
+    size_t len = strlen(s);
+    char *block = dpt__malloc(len * 2 + 2);
+    if (!block)
+        return NULL;
+    char *w = block;
+    const char *p = s;
+    while (*p) {
+        const char *comma = strchr(p, ',');
+        size_t plen = comma ? (size_t)(comma - p) : strlen(p);
+        const char *eq = memchr(p, '=', plen);
+        if (eq && *n < cap) {
+            char *k = w;
+            decode_part(p, (size_t)(eq - p), k);
+            w += strlen(k) + 1;
+            char *v = w;
+            decode_part(eq + 1, plen - (size_t)(eq + 1 - p), v);
+            w += strlen(v) + 1;
+            if (*k) {
+                hdrs[*n].name = k;
+                hdrs[*n].value = v;
+                (*n)++;
+            }
+        } else if (plen) {
+            dpt__log(DPT_LOG_WARN, "OTEL_EXPORTER_OTLP_HEADERS: entry without '=' ignored");
+        }
+        p += plen;
+        if (*p == ',')
+            p++;
+    }
+    return block;
+}
+
+dpt_exporter *dpt_otlp_http_exporter_from_env(void)
+{
+    dpt_http_exporter_config cfg;
+    dpt_http_exporter_config_default(&cfg);
+    char *url = NULL;
+    bool specific = false;
+    const char *ep = otlp_env("ENDPOINT", &specific);
+    if (ep && specific) {
+        cfg.url = ep; /* the signal-specific endpoint is used as is */
+    } else if (ep) {
+        /* The general endpoint is a base URL: append the signal path. */
+        size_t n = strlen(ep);
+        while (n && ep[n - 1] == '/')
+            n--;
+        url = dpt__malloc(n + sizeof "/v1/traces");
+        if (!url)
+            return NULL;
+        memcpy(url, ep, n);
+        memcpy(url + n, "/v1/traces", sizeof "/v1/traces");
+        cfg.url = url;
+    }
+    const char *proto = otlp_env("PROTOCOL", NULL);
+    if (proto) {
+        if (strcmp(proto, "http/json") == 0)
+            cfg.protocol = DPT_OTLP_HTTP_JSON;
+        else if (strcmp(proto, "http/protobuf") != 0)
+            dpt__log(DPT_LOG_WARN, "OTLP protocol %s is not supported; using http/protobuf", proto);
+    }
+    const char *comp = otlp_env("COMPRESSION", NULL);
+    if (comp) {
+        if (strcmp(comp, "gzip") == 0)
+            cfg.gzip = true;
+        else if (strcmp(comp, "none") != 0)
+            dpt__log(DPT_LOG_WARN, "OTLP compression %s is not supported; using none", comp);
+    }
+    const char *tmo = otlp_env("TIMEOUT", NULL);
+    if (tmo)
+        parse_ms("OTEL_EXPORTER_OTLP_TIMEOUT", tmo, &cfg.timeout_ms);
+    cfg.ca_file = otlp_env("CERTIFICATE", NULL);
+    cfg.client_cert_file = otlp_env("CLIENT_CERTIFICATE", NULL);
+    cfg.client_key_file = otlp_env("CLIENT_KEY", NULL);
+    cfg.insecure_skip_verify = env_true(otlp_env("INSECURE", NULL));
+
+    /* Both header variables apply; on the same name the TRACES_ one wins (libcurl sends
+     * the later of two equal headers). */
+    dpt_http_header hdrs[64];
+    size_t n1 = 0, n2 = 0;
+    char *b1 = parse_headers(getenv("OTEL_EXPORTER_OTLP_HEADERS"), hdrs, 32, &n1);
+    char *b2 = parse_headers(getenv("OTEL_EXPORTER_OTLP_TRACES_HEADERS"), hdrs + n1, 32, &n2);
+    cfg.headers = hdrs;
+    cfg.n_headers = n1 + n2;
+
+    dpt_exporter *e = dpt_otlp_http_exporter_new(&cfg);
+    free(b1);
+    free(b2);
+    free(url);
+    return e;
+}
+
+dpt_exporter *dpt_zipkin_http_exporter_from_env(void)
+{
+    dpt_http_exporter_config cfg;
+    dpt_http_exporter_config_default(&cfg);
+    const char *ep = getenv("OTEL_EXPORTER_ZIPKIN_ENDPOINT");
+    if (ep && *ep)
+        cfg.url = ep;
+    const char *tmo = getenv("OTEL_EXPORTER_ZIPKIN_TIMEOUT");
+    if (tmo && *tmo)
+        parse_ms("OTEL_EXPORTER_ZIPKIN_TIMEOUT", tmo, &cfg.timeout_ms);
+    return dpt_zipkin_http_exporter_new(&cfg);
+}
+
+dpt_err dpt_http_register(void)
+{
+    dpt_err err = dpt_register_exporter_factory("otlp", dpt_otlp_http_exporter_from_env);
+    if (err != DPT_OK)
+        return err;
+    return dpt_register_exporter_factory("zipkin", dpt_zipkin_http_exporter_from_env);
+}
