@@ -17,31 +17,34 @@
 #define DPT__LIKELY(x) __builtin_expect(!!(x), 1)
 #define DPT__UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define DPT__HIDDEN __attribute__((visibility("hidden")))
+/* Private helpers that the optional libraries (libdptrace-http) link against: exported
+ * from the shared library under dpt__ names, which are not API. */
+#define DPT__SHARED DPT_EXTERN
 #define DPT__CACHELINE 64
 
 /* ---- allocation hook (fault injection in tests; see tests/unit/test_oom.c) ---------- */
 /* Every allocation of the library goes through these so that tests can fail the n-th. */
-DPT__HIDDEN void *dpt__malloc(size_t n);
-DPT__HIDDEN void *dpt__calloc(size_t n, size_t size);
-DPT__HIDDEN void *dpt__realloc(void *p, size_t n);
-DPT__HIDDEN char *dpt__strndup(const char *s, size_t n);
+DPT__SHARED void *dpt__malloc(size_t n);
+DPT__SHARED void *dpt__calloc(size_t n, size_t size);
+DPT__SHARED void *dpt__realloc(void *p, size_t n);
+DPT__SHARED char *dpt__strndup(const char *s, size_t n);
 /* Test hook: the next allocations fail after `after` successes (-1: never). Exported
  * under a dpt__ name for the test suite only. */
 DPT_EXTERN void dpt__test_fail_alloc_after(long after);
 DPT_EXTERN uint64_t dpt__test_alloc_count(void);
 
 /* ---- diagnostics ---------------------------------------------------------------------- */
-DPT__HIDDEN void dpt__log(dpt_log_level level, const char *fmt, ...)
+DPT__SHARED void dpt__log(dpt_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 /* ---- clock ---------------------------------------------------------------------------- */
 /* Unix time in ns: CLOCK_MONOTONIC plus an offset to CLOCK_REALTIME refreshed about once a
  * second, so that durations are monotonic and each read is one vDSO call. */
-DPT__HIDDEN uint64_t dpt__now_ns(void);
+DPT__SHARED uint64_t dpt__now_ns(void);
 
 /* ---- ids -------------------------------------------------------------------------------- */
-DPT__HIDDEN uint64_t dpt__rand64(void);
-DPT__HIDDEN void dpt__hex_encode(const uint8_t *in, size_t n, char *out);
+DPT__SHARED uint64_t dpt__rand64(void);
+DPT__SHARED void dpt__hex_encode(const uint8_t *in, size_t n, char *out);
 
 /* ---- growable buffer and streaming JSON writer (json.c) ------------------------------- */
 typedef struct dpt__buf {
@@ -51,16 +54,16 @@ typedef struct dpt__buf {
     bool oom; /* an allocation failed: content is truncated, callers report DPT_ENOMEM */
 } dpt__buf;
 
-DPT__HIDDEN void dpt__buf_init(dpt__buf *b);
-DPT__HIDDEN void dpt__buf_free(dpt__buf *b);
-DPT__HIDDEN bool dpt__buf_reserve(dpt__buf *b, size_t extra);
-DPT__HIDDEN void dpt__buf_put(dpt__buf *b, const void *p, size_t n);
-DPT__HIDDEN void dpt__buf_putc(dpt__buf *b, char c);
-DPT__HIDDEN void dpt__buf_puts(dpt__buf *b, const char *s);
-DPT__HIDDEN void dpt__buf_printf(dpt__buf *b, const char *fmt, ...)
+DPT__SHARED void dpt__buf_init(dpt__buf *b);
+DPT__SHARED void dpt__buf_free(dpt__buf *b);
+DPT__SHARED bool dpt__buf_reserve(dpt__buf *b, size_t extra);
+DPT__SHARED void dpt__buf_put(dpt__buf *b, const void *p, size_t n);
+DPT__SHARED void dpt__buf_putc(dpt__buf *b, char c);
+DPT__SHARED void dpt__buf_puts(dpt__buf *b, const char *s);
+DPT__SHARED void dpt__buf_printf(dpt__buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* Takes the content as a malloc'd NUL-terminated string (b is reset). NULL on oom. */
-DPT__HIDDEN char *dpt__buf_take(dpt__buf *b, size_t *len);
+DPT__SHARED char *dpt__buf_take(dpt__buf *b, size_t *len);
 
 #define DPT__JSON_MAX_DEPTH 64
 typedef struct dpt__json {
@@ -70,37 +73,37 @@ typedef struct dpt__json {
     bool after_key;
 } dpt__json;
 
-DPT__HIDDEN void dpt__json_init(dpt__json *j, dpt__buf *b);
-DPT__HIDDEN void dpt__json_obj_begin(dpt__json *j);
-DPT__HIDDEN void dpt__json_obj_end(dpt__json *j);
-DPT__HIDDEN void dpt__json_arr_begin(dpt__json *j);
-DPT__HIDDEN void dpt__json_arr_end(dpt__json *j);
-DPT__HIDDEN void dpt__json_key(dpt__json *j, const char *key);
-DPT__HIDDEN void dpt__json_keyn(dpt__json *j, const char *key, size_t len);
+DPT__SHARED void dpt__json_init(dpt__json *j, dpt__buf *b);
+DPT__SHARED void dpt__json_obj_begin(dpt__json *j);
+DPT__SHARED void dpt__json_obj_end(dpt__json *j);
+DPT__SHARED void dpt__json_arr_begin(dpt__json *j);
+DPT__SHARED void dpt__json_arr_end(dpt__json *j);
+DPT__SHARED void dpt__json_key(dpt__json *j, const char *key);
+DPT__SHARED void dpt__json_keyn(dpt__json *j, const char *key, size_t len);
 /* Escapes every control character, '"' and '\\'; invalid UTF-8 bytes become U+FFFD. */
-DPT__HIDDEN void dpt__json_str(dpt__json *j, const char *s, size_t len);
-DPT__HIDDEN void dpt__json_cstr(dpt__json *j, const char *s);
-DPT__HIDDEN void dpt__json_int(dpt__json *j, int64_t v);
-DPT__HIDDEN void dpt__json_uint(dpt__json *j, uint64_t v);
+DPT__SHARED void dpt__json_str(dpt__json *j, const char *s, size_t len);
+DPT__SHARED void dpt__json_cstr(dpt__json *j, const char *s);
+DPT__SHARED void dpt__json_int(dpt__json *j, int64_t v);
+DPT__SHARED void dpt__json_uint(dpt__json *j, uint64_t v);
 /* Finite doubles in shortest round-trip form; NaN/Infinity as the strings "NaN",
  * "Infinity", "-Infinity" (the protobuf JSON mapping's spelling). */
-DPT__HIDDEN void dpt__json_double(dpt__json *j, double v);
-DPT__HIDDEN void dpt__json_bool(dpt__json *j, bool v);
-DPT__HIDDEN void dpt__json_null(dpt__json *j);
+DPT__SHARED void dpt__json_double(dpt__json *j, double v);
+DPT__SHARED void dpt__json_bool(dpt__json *j, bool v);
+DPT__SHARED void dpt__json_null(dpt__json *j);
 /* A 64-bit integer as a decimal string ("123"), as OTLP/JSON wants. */
-DPT__HIDDEN void dpt__json_u64str(dpt__json *j, uint64_t v);
-DPT__HIDDEN void dpt__json_i64str(dpt__json *j, int64_t v);
+DPT__SHARED void dpt__json_u64str(dpt__json *j, uint64_t v);
+DPT__SHARED void dpt__json_i64str(dpt__json *j, int64_t v);
 /* A value as JSON: scalars natively, arrays as arrays. */
-DPT__HIDDEN void dpt__json_value(dpt__json *j, const dpt_value *v);
+DPT__SHARED void dpt__json_value(dpt__json *j, const dpt_value *v);
 
 /* UTF-8: the length of the longest prefix of s that is valid UTF-8; and a copy of s with
  * each invalid byte replaced by U+FFFD (appended to out). */
-DPT__HIDDEN size_t dpt__utf8_valid_prefix(const char *s, size_t len);
-DPT__HIDDEN void dpt__utf8_sanitize(const char *s, size_t len, dpt__buf *out);
+DPT__SHARED size_t dpt__utf8_valid_prefix(const char *s, size_t len);
+DPT__SHARED void dpt__utf8_sanitize(const char *s, size_t len, dpt__buf *out);
 /* Largest n <= max such that cutting s at n does not split a UTF-8 sequence. */
-DPT__HIDDEN size_t dpt__utf8_cut(const char *s, size_t len, size_t max);
+DPT__SHARED size_t dpt__utf8_cut(const char *s, size_t len, size_t max);
 /* RFC 3339 UTC with nanoseconds: "2026-11-25T20:34:23.123456789Z" (31 chars + NUL). */
-DPT__HIDDEN void dpt__format_rfc3339(uint64_t unix_ns, char out[40]);
+DPT__SHARED void dpt__format_rfc3339(uint64_t unix_ns, char out[40]);
 
 /* ---- arena: bump allocation for one span record --------------------------------------- */
 typedef struct dpt__arena_blk {
@@ -134,15 +137,8 @@ enum {
     DPT__C_COUNT
 };
 
-#define DPT__SHARDS 8
-typedef struct dpt__counters {
-    struct {
-        _Alignas(DPT__CACHELINE) _Atomic uint64_t c[DPT__C_COUNT];
-    } shard[DPT__SHARDS];
-} dpt__counters;
-
-/* Adds n to counter c of provider p (NULL p: nothing). Relaxed: counters are statistics
- * read as a sum, no other memory depends on them. */
+/* Adds n to counter c of provider p (NULL p: nothing). Per-thread single-writer blocks:
+ * no locked instruction; readers sum the blocks (provider.c). */
 DPT__HIDDEN void dpt__count(dpt_provider *p, int c, uint64_t n);
 
 /* ---- span records ---------------------------------------------------------------------- */
@@ -218,8 +214,11 @@ struct dpt_provider {
     bool disabled;
     pthread_mutex_t mu;       /* tracer list, add_processor, shutdown */
     dpt_tracer *tracers;
-    dpt__counters counters;
+    uint64_t counters_id;     /* key of this provider's per-thread counter blocks */
 };
+
+DPT__HIDDEN void dpt__provider_register_atexit(dpt_provider *p);
+DPT__HIDDEN void dpt__provider_unregister_atexit(dpt_provider *p);
 
 /* Finished-span hand-off to processors (provider.c). Takes the record's first reference. */
 DPT__HIDDEN void dpt__provider_on_end(dpt_provider *p, dpt__span *s);

@@ -1,0 +1,415 @@
+/* batch.c - the batch span processor: a bounded lock-free queue and one export thread.
+ *
+ * Ending a span enqueues its record on a bounded MPSC ring (Vyukov's bounded queue: one
+ * CAS per enqueue, per-cell sequence numbers, no lock). A full queue drops the span and
+ * counts it; the application thread never blocks and never waits for the exporter.
+ * Every max_export_batch_size-th enqueue wakes the export thread, which otherwise wakes
+ * on its schedule. The wake-up uses a Dekker pair (the consumer publishes `sleeping`
+ * then re-reads the queue; a producer publishes its item then reads `sleeping`, both
+ * sequentially consistent) so a wake-up is never lost. The export thread exports from a
+ * preallocated batch array and recycles the records: no allocation per span.
+ *
+ * fork(): the child inherits a copy of the queue but no thread. A global fork generation,
+ * bumped in the child, makes the next on_end in the child discard the inherited spans
+ * (the parent exports them) and start a fresh thread.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <time.h>
+
+typedef struct cell {
+    _Atomic uint64_t seq;
+    dpt__span *span;
+} cell;
+
+typedef struct batch {
+    dpt_batch_config cfg;
+    dpt_exporter *exp;
+    dpt_provider *prov;         /* set on first on_end */
+    cell *ring;
+    uint64_t mask;
+    _Alignas(DPT__CACHELINE) _Atomic uint64_t enq_pos;  /* producers */
+    _Alignas(DPT__CACHELINE) _Atomic uint64_t deq_pos;  /* written by the consumer only */
+    _Atomic bool sleeping;
+    _Alignas(DPT__CACHELINE) pthread_mutex_t mu;        /* guards the fields below + cvs */
+    pthread_cond_t wake;        /* consumer waits here */
+    pthread_cond_t done;        /* flushers and shutdown wait here */
+    bool stop;
+    bool finished;              /* the thread has exited its loop */
+    bool abandoned;             /* shutdown gave up waiting for a hung exporter */
+    bool thread_started;
+    uint64_t flush_target;      /* highest enq_pos a flusher waits for */
+    uint64_t done_pos;          /* every span below this was exported or dropped */
+    uint64_t fork_gen;
+    pthread_t thread;
+    const dpt_span_data **items; /* the batch being exported (max_export_batch_size) */
+    _Atomic bool shut;
+} batch;
+
+static _Atomic uint64_t fork_generation;
+static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+static void on_fork_child(void) { atomic_fetch_add(&fork_generation, 1); }
+static void install_fork_handler(void) { pthread_atfork(NULL, NULL, on_fork_child); }
+
+void dpt_batch_config_default(dpt_batch_config *c)
+{
+    if (!c) return;
+    c->max_queue_size = 2048;
+    c->max_export_batch_size = 512;
+    c->schedule_delay_ms = 5000;
+    c->export_timeout_ms = 30000;
+}
+
+static void abs_deadline(struct timespec *ts, uint64_t ms)
+{
+    clock_gettime(CLOCK_MONOTONIC, ts);
+    ts->tv_sec += (time_t)(ms / 1000);
+    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
+static bool ts_passed(const struct timespec *t)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return now.tv_sec > t->tv_sec || (now.tv_sec == t->tv_sec && now.tv_nsec >= t->tv_nsec);
+}
+
+/* ---- the ring --------------------------------------------------------------------------- */
+
+static bool ring_push(batch *b, dpt__span *s, uint64_t *pos_out)
+{
+    uint64_t pos = atomic_load_explicit(&b->enq_pos, memory_order_relaxed);
+    for (;;) {
+        cell *c = &b->ring[pos & b->mask];
+        /* Acquire: pairs with the consumer's release when it freed this cell. */
+        uint64_t seq = atomic_load_explicit(&c->seq, memory_order_acquire);
+        int64_t dif = (int64_t)(seq - pos);
+        if (dif == 0) {
+            /* seq_cst: this RMW is the producer half of the Dekker pair with `sleeping`. */
+            if (atomic_compare_exchange_weak_explicit(&b->enq_pos, &pos, pos + 1,
+                                                      memory_order_seq_cst, memory_order_relaxed))
+                break;
+        } else if (dif < 0) {
+            return false; /* full */
+        } else {
+            pos = atomic_load_explicit(&b->enq_pos, memory_order_relaxed);
+        }
+    }
+    cell *c = &b->ring[pos & b->mask];
+    c->span = s;
+    /* Release: the consumer that sees seq == pos + 1 sees span and the record's content. */
+    atomic_store_explicit(&c->seq, pos + 1, memory_order_release);
+    *pos_out = pos;
+    return true;
+}
+
+static dpt__span *ring_pop(batch *b)
+{
+    uint64_t pos = atomic_load_explicit(&b->deq_pos, memory_order_relaxed);
+    cell *c = &b->ring[pos & b->mask];
+    uint64_t seq = atomic_load_explicit(&c->seq, memory_order_acquire); /* pairs with push */
+    if ((int64_t)(seq - (pos + 1)) < 0) return NULL;
+    dpt__span *s = c->span;
+    /* Release: hands the cell back to producers for the next lap. */
+    atomic_store_explicit(&c->seq, pos + b->mask + 1, memory_order_release);
+    atomic_store_explicit(&b->deq_pos, pos + 1, memory_order_release);
+    return s;
+}
+
+static uint64_t ring_size(batch *b)
+{
+    return atomic_load(&b->enq_pos) - atomic_load_explicit(&b->deq_pos, memory_order_relaxed);
+}
+
+/* ---- export thread ---------------------------------------------------------------------- */
+
+static void count(batch *b, int c, uint64_t n)
+{
+    if (n) dpt__count(b->prov, c, n);
+}
+
+/* Exports everything queued now, in batches. Returns the number of spans handled. */
+static size_t drain(batch *b, bool export_them)
+{
+    size_t total = 0;
+    for (;;) {
+        size_t n = 0;
+        while (n < b->cfg.max_export_batch_size) {
+            dpt__span *s = ring_pop(b);
+            if (!s) break;
+            b->items[n++] = &s->d;
+        }
+        if (!n) break;
+        total += n;
+        if (!b->prov) b->prov = b->items[0]->tracer->provider;
+        if (export_them) {
+            dpt_err e = b->exp->ops.export_spans(b->exp->state, b->items, n);
+            pthread_mutex_lock(&b->mu);
+            bool abandoned = b->abandoned;
+            pthread_mutex_unlock(&b->mu);
+            if (!abandoned) count(b, e == DPT_OK ? DPT__C_EXPORTED : DPT__C_EXPORT_FAILED, n);
+            if (e != DPT_OK)
+                dpt__log(DPT_LOG_WARN, "batch export of %zu spans failed: %s", n, dpt_strerror(e));
+        } else {
+            count(b, DPT__C_DROPPED_QUEUE, n);
+        }
+        for (size_t i = 0; i < n; i++) dpt_span_data_release(b->items[i]);
+        if (n < b->cfg.max_export_batch_size) break;
+    }
+    return total;
+}
+
+static void *export_thread(void *arg)
+{
+    batch *b = arg;
+    pthread_mutex_lock(&b->mu);
+    for (;;) {
+        struct timespec deadline;
+        abs_deadline(&deadline, b->cfg.schedule_delay_ms);
+        while (!b->stop && b->flush_target <= b->done_pos) {
+            /* Dekker: publish that we sleep, then look at the queue once more. */
+            atomic_store_explicit(&b->sleeping, true, memory_order_seq_cst);
+            if (ring_size(b) >= b->cfg.max_export_batch_size || ts_passed(&deadline)) break;
+            int rc = pthread_cond_timedwait(&b->wake, &b->mu, &deadline);
+            if (rc == ETIMEDOUT) break;
+        }
+        atomic_store_explicit(&b->sleeping, false, memory_order_relaxed);
+        bool stop = b->stop;
+        uint64_t target = b->flush_target;
+        pthread_mutex_unlock(&b->mu);
+
+        drain(b, true);
+        bool flushed = false;
+        if (target > atomic_load(&b->deq_pos)) {
+            /* A producer reserved a slot below the flush target but has not published it
+             * yet; it will within nanoseconds. */
+            sched_yield();
+        } else if (target) {
+            flushed = true;
+        }
+        if (flushed && b->exp->ops.force_flush) b->exp->ops.force_flush(b->exp->state, b->cfg.export_timeout_ms);
+
+        pthread_mutex_lock(&b->mu);
+        b->done_pos = atomic_load(&b->deq_pos);
+        pthread_cond_broadcast(&b->done);
+        if (stop && ring_size(b) == 0) break;
+    }
+    b->finished = true;
+    pthread_cond_broadcast(&b->done);
+    pthread_mutex_unlock(&b->mu);
+    return NULL;
+}
+
+static bool start_thread(batch *b)
+{
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&b->wake, &ca);
+    pthread_cond_init(&b->done, &ca);
+    pthread_condattr_destroy(&ca);
+    b->finished = false;
+    b->stop = false;
+    b->fork_gen = atomic_load(&fork_generation);
+    /* Block all signals in the export thread: signals belong to the application. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int rc = pthread_create(&b->thread, NULL, export_thread, b);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    b->thread_started = rc == 0;
+    if (rc) dpt__log(DPT_LOG_ERROR, "batch processor: cannot start export thread (%d)", rc);
+    return rc == 0;
+}
+
+/* In a forked child: forget the parent's queue (the parent exports it) and restart. */
+static void after_fork(batch *b)
+{
+    pthread_mutex_init(&b->mu, NULL);
+    pthread_mutex_lock(&b->mu);
+    if (b->fork_gen != atomic_load(&fork_generation)) {
+        drain(b, false);
+        b->flush_target = b->done_pos = atomic_load(&b->deq_pos);
+        if (!b->stop && !atomic_load(&b->shut)) start_thread(b);
+        else b->fork_gen = atomic_load(&fork_generation);
+    }
+    pthread_mutex_unlock(&b->mu);
+}
+
+/* ---- processor interface ------------------------------------------------------------- */
+
+static void batch_on_end(void *st, const dpt_span_data *d)
+{
+    batch *b = st;
+    if (!(d->ctx.flags & DPT_FLAG_SAMPLED)) return;
+    dpt_provider *p = d->tracer->provider;
+    if (DPT__UNLIKELY(b->fork_gen != atomic_load_explicit(&fork_generation, memory_order_relaxed)))
+        after_fork(b);
+    if (DPT__UNLIKELY(atomic_load_explicit(&b->shut, memory_order_relaxed))) {
+        dpt__count(p, DPT__C_DROPPED_QUEUE, 1);
+        return;
+    }
+    dpt_span_data_retain(d);
+    uint64_t pos;
+    if (DPT__UNLIKELY(!ring_push(b, (dpt__span *)d, &pos))) {
+        dpt_span_data_release(d);
+        dpt__count(p, DPT__C_DROPPED_QUEUE, 1);
+        return;
+    }
+    /* Every max_export_batch_size-th span: the batch is full, wake the exporter if it
+     * sleeps. seq_cst load: the consumer half of the Dekker pair is in export_thread. */
+    if (DPT__UNLIKELY((pos + 1) % b->cfg.max_export_batch_size == 0) &&
+        atomic_load_explicit(&b->sleeping, memory_order_seq_cst)) {
+        pthread_mutex_lock(&b->mu);
+        pthread_cond_signal(&b->wake);
+        pthread_mutex_unlock(&b->mu);
+    }
+}
+
+static dpt_err wait_done(batch *b, uint64_t target, uint32_t timeout_ms)
+{
+    struct timespec deadline;
+    abs_deadline(&deadline, timeout_ms);
+    while (b->done_pos < target && !b->finished) {
+        if (pthread_cond_timedwait(&b->done, &b->mu, &deadline) == ETIMEDOUT) return DPT_ETIMEDOUT;
+    }
+    return b->done_pos >= target ? DPT_OK : DPT_ESTATE;
+}
+
+static dpt_err batch_flush(void *st, uint32_t timeout_ms)
+{
+    batch *b = st;
+    if (b->fork_gen != atomic_load(&fork_generation)) after_fork(b);
+    pthread_mutex_lock(&b->mu);
+    if (!b->thread_started || b->finished) {
+        pthread_mutex_unlock(&b->mu);
+        return DPT_ESTATE;
+    }
+    uint64_t target = atomic_load(&b->enq_pos);
+    if (target > b->flush_target) b->flush_target = target;
+    pthread_cond_signal(&b->wake);
+    dpt_err e = wait_done(b, target, timeout_ms);
+    pthread_mutex_unlock(&b->mu);
+    return e;
+}
+
+static dpt_err batch_shutdown(void *st, uint32_t timeout_ms)
+{
+    batch *b = st;
+    bool expected = false;
+    if (!atomic_compare_exchange_strong(&b->shut, &expected, true)) return DPT_ESTATE;
+    if (b->fork_gen != atomic_load(&fork_generation)) after_fork(b);
+    pthread_mutex_lock(&b->mu);
+    if (!b->thread_started) {
+        pthread_mutex_unlock(&b->mu);
+        drain(b, true);
+        return DPT_OK;
+    }
+    b->stop = true;
+    pthread_cond_signal(&b->wake);
+    struct timespec deadline;
+    abs_deadline(&deadline, timeout_ms);
+    dpt_err e = DPT_OK;
+    while (!b->finished) {
+        if (pthread_cond_timedwait(&b->done, &b->mu, &deadline) == ETIMEDOUT) {
+            e = DPT_ETIMEDOUT;
+            break;
+        }
+    }
+    if (e == DPT_ETIMEDOUT) {
+        /* The exporter hangs. Give up on it: count the batch in its hands and what is
+         * still queued as failed, and leave the thread to finish on its own. */
+        b->abandoned = true;
+        uint64_t in_hands = atomic_load(&b->deq_pos) - b->done_pos;
+        uint64_t queued = ring_size(b);
+        count(b, DPT__C_EXPORT_FAILED, in_hands + queued);
+        dpt__log(DPT_LOG_ERROR,
+                 "batch processor shutdown timed out after %u ms: %llu spans not exported",
+                 timeout_ms, (unsigned long long)(in_hands + queued));
+        pthread_mutex_unlock(&b->mu);
+        pthread_detach(b->thread);
+        return e;
+    }
+    pthread_mutex_unlock(&b->mu);
+    pthread_join(b->thread, NULL);
+    b->thread_started = false;
+    if (b->exp->ops.shutdown) e = b->exp->ops.shutdown(b->exp->state, timeout_ms);
+    return e;
+}
+
+static void batch_destroy(void *st)
+{
+    batch *b = st;
+    if (!atomic_load(&b->shut)) batch_shutdown(b, 5000);
+    pthread_mutex_lock(&b->mu);
+    bool hung = b->abandoned && !b->finished;
+    pthread_mutex_unlock(&b->mu);
+    if (hung) {
+        /* The thread still runs inside the exporter: freeing would pull memory from under
+         * it. Leak this processor deliberately (logged). */
+        dpt__log(DPT_LOG_ERROR, "batch processor destroyed while its exporter hangs: leaked");
+        return;
+    }
+    /* Spans a producer pushed while shutdown raced with it: counted, not lost silently. */
+    dpt__span *s;
+    while ((s = ring_pop(b))) {
+        dpt__count(s->tracer->provider, DPT__C_DROPPED_QUEUE, 1);
+        dpt_span_data_release(&s->d);
+    }
+    dpt_exporter_free(b->exp);
+    pthread_mutex_destroy(&b->mu);
+    pthread_cond_destroy(&b->wake);
+    pthread_cond_destroy(&b->done);
+    free(b->items);
+    free(b->ring);
+    free(b);
+}
+
+dpt_processor *dpt_batch_processor_new(dpt_exporter *e, const dpt_batch_config *cfg)
+{
+    if (!e) return NULL;
+    pthread_once(&fork_once, install_fork_handler);
+    batch *b = dpt__calloc(1, sizeof *b);
+    if (!b) goto fail;
+    if (cfg) b->cfg = *cfg;
+    else dpt_batch_config_default(&b->cfg);
+    dpt_batch_config def;
+    dpt_batch_config_default(&def);
+    if (!b->cfg.max_queue_size) b->cfg.max_queue_size = def.max_queue_size;
+    if (b->cfg.max_queue_size > (1u << 24)) b->cfg.max_queue_size = 1u << 24;
+    if (!b->cfg.max_export_batch_size) b->cfg.max_export_batch_size = def.max_export_batch_size;
+    if (b->cfg.max_export_batch_size > b->cfg.max_queue_size)
+        b->cfg.max_export_batch_size = b->cfg.max_queue_size;
+    if (!b->cfg.schedule_delay_ms) b->cfg.schedule_delay_ms = 1;
+    if (!b->cfg.export_timeout_ms) b->cfg.export_timeout_ms = def.export_timeout_ms;
+    uint64_t cap = 1;
+    while (cap < b->cfg.max_queue_size) cap <<= 1; /* the ring needs a power of two */
+    b->mask = cap - 1;
+    b->ring = dpt__calloc(cap, sizeof(cell));
+    b->items = dpt__calloc(b->cfg.max_export_batch_size, sizeof(*b->items));
+    if (!b->ring || !b->items) goto fail_b;
+    for (uint64_t i = 0; i < cap; i++) atomic_init(&b->ring[i].seq, i);
+    b->exp = e;
+    pthread_mutex_init(&b->mu, NULL);
+    if (!start_thread(b)) {
+        pthread_mutex_destroy(&b->mu);
+        goto fail_b;
+    }
+    static const dpt_processor_ops ops = { NULL, batch_on_end, batch_flush, batch_shutdown, batch_destroy };
+    return dpt_processor_new(&ops, b);
+fail_b:
+    free(b->ring);
+    free(b->items);
+    free(b);
+fail:
+    dpt_exporter_free(e);
+    return NULL;
+}

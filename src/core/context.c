@@ -1,0 +1,282 @@
+/* context.c - the per-thread context stack, dpt_context values and scoped spans.
+ *
+ * Each thread has a stack of entries (span context, tracestate, baggage, span handle);
+ * the top is "current". Entries copy the span context and hold references to tracestate
+ * and baggage, so a child can be parented correctly even after its parent span ended.
+ * The stack is reached through one thread-local pointer so that an async task can swap in
+ * its own stack in O(1) (src/async). attach returns a token that encodes the entry's
+ * depth and a serial number; detaching out of order is detected, reported and repaired.
+ */
+#include "internal.h"
+#include "context_stack.h"
+
+#include <stdlib.h>
+
+static _Thread_local dpt__ctx_stack *tl_stack;      /* current stack of this thread */
+static _Thread_local dpt__ctx_stack *tl_own_stack;  /* the thread's own stack (freed at exit) */
+static pthread_key_t stack_key;
+static pthread_once_t stack_once = PTHREAD_ONCE_INIT;
+
+static void entry_release(dpt__ctx_entry *e)
+{
+    if (e->ts) dpt_tracestate_release(e->ts);
+    if (e->bg) dpt_baggage_release(e->bg);
+    e->ts = NULL;
+    e->bg = NULL;
+}
+
+void dpt__stack_clear(dpt__ctx_stack *st)
+{
+    while (st->depth) entry_release(&st->e[--st->depth]);
+}
+
+void dpt__stack_free(dpt__ctx_stack *st)
+{
+    if (!st) return;
+    dpt__stack_clear(st);
+    free(st->e);
+    free(st);
+}
+
+static void thread_exit(void *unused)
+{
+    (void)unused;
+    dpt__stack_free(tl_own_stack);
+    tl_own_stack = NULL;
+    tl_stack = NULL;
+}
+
+static void stack_key_init(void) { pthread_key_create(&stack_key, thread_exit); }
+
+dpt__ctx_stack *dpt__stack_new(void)
+{
+    dpt__ctx_stack *st = dpt__calloc(1, sizeof *st);
+    return st;
+}
+
+/* The calling thread's current stack, created on first use (NULL on ENOMEM). */
+dpt__ctx_stack *dpt__stack_current(void)
+{
+    if (DPT__LIKELY(tl_stack != NULL)) return tl_stack;
+    if (!tl_own_stack) {
+        pthread_once(&stack_once, stack_key_init);
+        tl_own_stack = dpt__stack_new();
+        if (!tl_own_stack) return NULL;
+        pthread_setspecific(stack_key, tl_own_stack);
+    }
+    tl_stack = tl_own_stack;
+    return tl_stack;
+}
+
+dpt__ctx_stack *dpt__stack_swap(dpt__ctx_stack *st)
+{
+    dpt__ctx_stack *old = dpt__stack_current();
+    tl_stack = st ? st : tl_own_stack;
+    return old;
+}
+
+static dpt__ctx_entry *top(const dpt__ctx_stack *st) { return st && st->depth ? &st->e[st->depth - 1] : NULL; }
+
+/* Pushes an entry; the caller fills it. Returns the token, 0 when full or on ENOMEM. */
+static dpt__ctx_entry *push(dpt__ctx_stack *st, dpt_token *tok)
+{
+    if (!st) return NULL;
+    if (st->depth == st->cap) {
+        if (st->cap >= DPT__CTX_STACK_MAX) {
+            dpt__log(DPT_LOG_WARN, "context stack full (%d entries): attach ignored",
+                     DPT__CTX_STACK_MAX);
+            return NULL;
+        }
+        uint32_t cap = st->cap ? st->cap * 2 : 16;
+        dpt__ctx_entry *e = dpt__realloc(st->e, sizeof *e * cap);
+        if (!e) return NULL;
+        st->e = e;
+        st->cap = cap;
+    }
+    dpt__ctx_entry *e = &st->e[st->depth++];
+    memset(e, 0, sizeof *e);
+    st->serial++;
+    e->token = ((uint64_t)st->serial << 16) | st->depth;
+    *tok = e->token;
+    return e;
+}
+
+void dpt__current_parent(dpt__parent *out)
+{
+    dpt__ctx_entry *e = top(tl_stack);
+    if (!e) {
+        memset(out, 0, sizeof *out);
+        return;
+    }
+    out->sc = e->sc;
+    out->ts = e->ts;
+    out->bg = e->bg;
+    out->valid = dpt_span_context_is_valid(&e->sc);
+}
+
+/* ---- dpt_context values ----------------------------------------------------------------- */
+
+static dpt_context *ctx_alloc(const dpt_span_context *sc, dpt_span span, const dpt_tracestate *ts,
+                              const dpt_baggage *bg)
+{
+    dpt_context *c = dpt__calloc(1, sizeof *c);
+    if (!c) return NULL;
+    atomic_init(&c->refs, 1);
+    if (sc) c->sc = *sc;
+    c->span = span;
+    c->ts = dpt_tracestate_retain(ts);
+    c->bg = dpt_baggage_retain(bg);
+    return c;
+}
+
+dpt_context *dpt_context_new(const dpt_span_context *sc, const dpt_tracestate *ts,
+                             const dpt_baggage *bg)
+{
+    return ctx_alloc(sc, DPT_SPAN_NONE, ts, bg);
+}
+
+dpt_context *dpt_context_with_baggage(const dpt_context *c, const dpt_baggage *bg)
+{
+    if (!c) return ctx_alloc(NULL, DPT_SPAN_NONE, NULL, bg);
+    return ctx_alloc(&c->sc, c->span, c->ts, bg);
+}
+
+/* The tracestate a live span carries (NULL when stale or empty). */
+static const dpt_tracestate *span_ts(dpt_span s)
+{
+    if (!s.rec || atomic_load_explicit(&s.rec->gen, memory_order_relaxed) != s.gen) return NULL;
+    return s.rec->ts;
+}
+
+dpt_context *dpt_context_with_span(const dpt_context *c, dpt_span s)
+{
+    dpt_span_context sc = dpt_span_get_context(s);
+    return ctx_alloc(&sc, s, span_ts(s), c ? c->bg : NULL);
+}
+
+dpt_context *dpt_context_retain(const dpt_context *c)
+{
+    dpt_context *x = (dpt_context *)c;
+    if (x) atomic_fetch_add_explicit(&x->refs, 1, memory_order_relaxed); /* caller holds one */
+    return x;
+}
+
+void dpt_context_release(const dpt_context *c)
+{
+    dpt_context *x = (dpt_context *)c;
+    if (!x) return;
+    /* acq_rel: the last releaser must see all other holders' reads before freeing. */
+    if (atomic_fetch_sub_explicit(&x->refs, 1, memory_order_acq_rel) != 1) return;
+    dpt_tracestate_release(x->ts);
+    dpt_baggage_release(x->bg);
+    free(x);
+}
+
+dpt_span_context dpt_context_span_context(const dpt_context *c)
+{
+    dpt_span_context z = { 0 };
+    return c ? c->sc : z;
+}
+
+dpt_span dpt_context_span(const dpt_context *c) { return c ? c->span : DPT_SPAN_NONE; }
+const dpt_tracestate *dpt_context_tracestate(const dpt_context *c) { return c ? c->ts : NULL; }
+const dpt_baggage *dpt_context_baggage(const dpt_context *c) { return c ? c->bg : NULL; }
+
+dpt_context *dpt_context_current(void)
+{
+    dpt__ctx_entry *e = top(dpt__stack_current());
+    if (!e) return ctx_alloc(NULL, DPT_SPAN_NONE, NULL, NULL);
+    return ctx_alloc(&e->sc, e->span, e->ts, e->bg);
+}
+
+/* ---- attach / detach ------------------------------------------------------------------ */
+
+dpt_token dpt_context_attach(const dpt_context *c)
+{
+    if (!c) return 0;
+    dpt_token tok = 0;
+    dpt__ctx_entry *e = push(dpt__stack_current(), &tok);
+    if (!e) return 0;
+    e->sc = c->sc;
+    e->span = c->span;
+    e->ts = dpt_tracestate_retain(c->ts);
+    e->bg = dpt_baggage_retain(c->bg);
+    return tok;
+}
+
+dpt_err dpt__stack_detach(dpt__ctx_stack *st, dpt_token tok)
+{
+    if (!st || tok == 0) return DPT_EINVAL;
+    uint32_t idx = (uint32_t)(tok & 0xffff);
+    if (idx == 0 || idx > st->depth || st->e[idx - 1].token != tok) {
+        dpt__log(DPT_LOG_WARN, "detach with an unknown or already detached token");
+        return DPT_EINVAL;
+    }
+    dpt_err err = DPT_OK;
+    if (idx != st->depth) {
+        dpt__log(DPT_LOG_WARN,
+                 "context detached out of order: %u later attach(es) detached with it",
+                 st->depth - idx);
+        err = DPT_ESTATE;
+    }
+    while (st->depth >= idx) entry_release(&st->e[--st->depth]);
+    return err;
+}
+
+dpt_err dpt_context_detach(dpt_token tok) { return dpt__stack_detach(tl_stack, tok); }
+
+dpt_token dpt_span_make_current(dpt_span s)
+{
+    dpt_span_context sc = dpt_span_get_context(s);
+    if (!dpt_span_context_is_valid(&sc)) return 0;
+    dpt__ctx_stack *st = dpt__stack_current();
+    dpt__ctx_entry *prev = top(st);
+    dpt_token tok = 0;
+    dpt__ctx_entry *e = push(st, &tok);
+    if (!e) return 0;
+    prev = st->depth > 1 ? &st->e[st->depth - 2] : NULL; /* push may have moved the array */
+    e->sc = sc;
+    e->span = s;
+    e->ts = dpt_tracestate_retain(s.rec->ts);
+    e->bg = prev ? dpt_baggage_retain(prev->bg) : NULL;
+    return tok;
+}
+
+dpt_span dpt_current_span(void)
+{
+    dpt__ctx_entry *e = top(tl_stack);
+    return e ? e->span : DPT_SPAN_NONE;
+}
+
+dpt_span_context dpt_current_span_context(void)
+{
+    dpt__ctx_entry *e = top(tl_stack);
+    dpt_span_context z = { 0 };
+    return e ? e->sc : z;
+}
+
+const dpt_baggage *dpt_current_baggage(void)
+{
+    dpt__ctx_entry *e = top(tl_stack);
+    return e ? e->bg : NULL;
+}
+
+/* ---- scoped spans ----------------------------------------------------------------------- */
+
+dpt_scope dpt_scope_begin(dpt_tracer *t, const char *name, dpt_span_kind kind)
+{
+    dpt_scope sc;
+    sc.span = dpt_span_start(t, name, kind, NULL);
+    sc.token = dpt_span_make_current(sc.span);
+    sc.once = 1;
+    return sc;
+}
+
+void dpt_scope_end(dpt_scope *sc)
+{
+    if (!sc) return;
+    if (sc->token) dpt_context_detach(sc->token);
+    dpt_span_end(sc->span);
+    sc->token = 0;
+    sc->span = DPT_SPAN_NONE;
+}

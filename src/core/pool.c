@@ -1,0 +1,248 @@
+/* pool.c - the span record pool and the per-record arena.
+ *
+ * Records are recycled, never returned to malloc: a stale dpt_span handle may still read
+ * a record's generation after the span ended, so record memory must stay valid for the
+ * life of the process (type-stable memory, as in slab allocators). The pool is a
+ * magazine allocator (Bonwick): each thread keeps two magazines of up to 64 free records
+ * and trades whole magazines with a global depot under a mutex, so the lock is taken
+ * once per 64 allocations or frees, and records ended on application threads and freed on
+ * the export thread flow back to the producers in bulk. Memory is bounded by the largest
+ * number of records alive at once (live spans + queues + stores), which the queue and
+ * store bounds cap.
+ */
+#include "internal.h"
+
+#include <stdlib.h>
+
+#define MAG_SIZE 64
+#define ARENA_KEEP_BYTES 4096 /* overflow kept attached to a recycled record */
+
+typedef struct mag {
+    struct mag *next;
+    uint32_t n;
+    dpt__span *items[MAG_SIZE];
+} mag;
+
+/* Global depot: owned by the process, protected by mu. */
+static struct {
+    pthread_mutex_t mu;
+    mag *full;
+    mag *empty;
+    dpt__span *loose; /* records freed when no magazine could be allocated */
+} depot = { PTHREAD_MUTEX_INITIALIZER, NULL, NULL, NULL };
+
+/* Thread-local cache: only its thread touches it (and the key destructor at exit). */
+static _Thread_local struct {
+    mag *cur;
+    mag *prev;
+    bool registered;
+} tc;
+
+static pthread_key_t tc_key;
+static pthread_once_t tc_once = PTHREAD_ONCE_INIT;
+
+static void depot_put(mag *m)
+{
+    if (!m) return;
+    pthread_mutex_lock(&depot.mu);
+    if (m->n) {
+        m->next = depot.full;
+        depot.full = m;
+    } else {
+        m->next = depot.empty;
+        depot.empty = m;
+    }
+    pthread_mutex_unlock(&depot.mu);
+}
+
+static void tc_destroy(void *unused)
+{
+    (void)unused;
+    depot_put(tc.cur);
+    depot_put(tc.prev);
+    tc.cur = tc.prev = NULL;
+    tc.registered = false;
+}
+
+static void atfork_prepare(void) { pthread_mutex_lock(&depot.mu); }
+static void atfork_parent(void) { pthread_mutex_unlock(&depot.mu); }
+static void atfork_child(void) { pthread_mutex_unlock(&depot.mu); }
+
+static void tc_init_once(void)
+{
+    pthread_key_create(&tc_key, tc_destroy);
+    /* A fork while another thread holds the depot lock must not leave the child's copy
+     * of the lock held forever. */
+    pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+}
+
+static void tc_register(void)
+{
+    pthread_once(&tc_once, tc_init_once);
+    pthread_setspecific(tc_key, (void *)1);
+    tc.registered = true;
+}
+
+static mag *mag_new(void) { return dpt__calloc(1, sizeof(mag)); }
+
+static dpt__span *record_new(void)
+{
+    dpt__span *s = dpt__calloc(1, sizeof *s);
+    if (!s) return NULL;
+    s->arena.cur = s->arena_inline;
+    s->arena.end = s->arena_inline + sizeof s->arena_inline;
+    return s;
+}
+
+dpt__span *dpt__span_alloc(void)
+{
+    if (DPT__UNLIKELY(!tc.registered)) tc_register();
+    mag *m = tc.cur;
+    if (DPT__LIKELY(m && m->n)) return m->items[--m->n];
+    if (tc.prev && tc.prev->n) {
+        tc.cur = tc.prev;
+        tc.prev = m;
+        return tc.cur->items[--tc.cur->n];
+    }
+    /* Both magazines empty: trade an empty one for a full one from the depot. */
+    pthread_mutex_lock(&depot.mu);
+    mag *full = depot.full;
+    if (full) {
+        depot.full = full->next;
+        if (m) {
+            m->next = depot.empty;
+            depot.empty = m;
+        }
+        tc.cur = full;
+    }
+    dpt__span *loose = NULL;
+    if (!full && depot.loose) {
+        loose = depot.loose;
+        depot.loose = loose->next;
+    }
+    pthread_mutex_unlock(&depot.mu);
+    if (full) return full->items[--full->n];
+    if (loose) return loose;
+    return record_new();
+}
+
+void dpt__span_recycle(dpt__span *s)
+{
+    if (!s) return;
+    dpt__arena_reset(s);
+    if (s->ts) {
+        dpt_tracestate_release(s->ts);
+        s->ts = NULL;
+    }
+    s->state = DPT__REC_FREE;
+    if (DPT__UNLIKELY(!tc.registered)) tc_register();
+    mag *m = tc.cur;
+    if (DPT__LIKELY(m && m->n < MAG_SIZE)) {
+        m->items[m->n++] = s;
+        return;
+    }
+    if (tc.prev && tc.prev->n < MAG_SIZE) {
+        tc.cur = tc.prev;
+        tc.prev = m;
+        tc.cur->items[tc.cur->n++] = s;
+        return;
+    }
+    /* Both full (or missing): hand a full one to the depot, take an empty one. */
+    pthread_mutex_lock(&depot.mu);
+    if (m) {
+        m->next = depot.full;
+        depot.full = m;
+    }
+    mag *e = depot.empty;
+    if (e) depot.empty = e->next;
+    pthread_mutex_unlock(&depot.mu);
+    if (!e) e = mag_new();
+    if (!e) {
+        /* No memory for a magazine: park the record on the depot's loose list. */
+        tc.cur = NULL;
+        pthread_mutex_lock(&depot.mu);
+        s->next = depot.loose;
+        depot.loose = s;
+        pthread_mutex_unlock(&depot.mu);
+        return;
+    }
+    e->n = 0;
+    e->items[e->n++] = s;
+    tc.cur = e;
+}
+
+/* ---- arena ----------------------------------------------------------------------------- */
+
+void *dpt__arena_alloc(dpt__span *s, size_t n)
+{
+    dpt__arena *a = &s->arena;
+    n = (n + 15) & ~(size_t)15;
+    if (DPT__LIKELY((size_t)(a->end - a->cur) >= n)) {
+        void *p = a->cur;
+        a->cur += n;
+        a->bytes += n;
+        return p;
+    }
+    /* Reuse a kept, still empty overflow block when there is one. */
+    dpt__arena_blk *b = a->blocks;
+    if (b && b->used == 0 && b->cap >= n && a->end != b->data + b->cap) {
+        b->used = n;
+        a->cur = b->data + n;
+        a->end = b->data + b->cap;
+        a->bytes += n;
+        return b->data;
+    }
+    size_t cap = 1024;
+    if (b && b->cap * 2 > cap) cap = b->cap * 2;
+    if (cap > 65536) cap = 65536;
+    if (cap < n) cap = n;
+    b = dpt__malloc(sizeof *b + cap);
+    if (!b) return NULL;
+    b->cap = cap;
+    b->used = n;
+    b->next = a->blocks;
+    a->blocks = b;
+    a->cur = b->data + n;
+    a->end = b->data + cap;
+    a->bytes += n;
+    return b->data;
+}
+
+char *dpt__arena_strdup(dpt__span *s, const char *p, size_t n)
+{
+    char *d = dpt__arena_alloc(s, n + 1);
+    if (!d) return NULL;
+    if (n) memcpy(d, p, n);
+    d[n] = 0;
+    return d;
+}
+
+void dpt__arena_reset(dpt__span *s)
+{
+    dpt__arena *a = &s->arena;
+    /* Keep one small overflow block so steady-state spans with a few long strings do
+     * not malloc; free the rest. */
+    dpt__arena_blk *keep = NULL, *b = a->blocks;
+    while (b) {
+        dpt__arena_blk *next = b->next;
+        if (!keep && b->cap <= ARENA_KEEP_BYTES) {
+            keep = b;
+            keep->used = 0;
+            keep->next = NULL;
+        } else {
+            free(b);
+        }
+        b = next;
+    }
+    a->blocks = keep;
+    a->cur = s->arena_inline;
+    a->end = s->arena_inline + sizeof s->arena_inline;
+    a->bytes = 0;
+}
+
+size_t dpt__span_bytes(const dpt__span *s)
+{
+    size_t n = sizeof *s;
+    for (const dpt__arena_blk *b = s->arena.blocks; b; b = b->next) n += sizeof *b + b->cap;
+    return n;
+}

@@ -1,0 +1,269 @@
+/* store.c - the trace store: a bounded in-memory store of whole traces.
+ *
+ * Finished spans are kept grouped by trace id in a fixed-size hash table (chained), and
+ * traces are kept in arrival order of their first span. When a bound (spans or bytes) is
+ * reached, the oldest whole traces are evicted first, so a trace is never kept with holes
+ * cut into it by eviction. One mutex guards the store: it is a debugging and
+ * tail-inspection facility, not the export hot path; snapshots take references to the
+ * records so readers never hold the lock while they read.
+ */
+#include "internal.h"
+
+#include <stdlib.h>
+
+typedef struct trace {
+    dpt_trace_id id;
+    dpt__span *first, *last; /* chained through store_next_in_trace */
+    size_t n_spans;
+    size_t bytes;
+    struct trace *hnext;      /* hash chain */
+    struct trace *older, *newer; /* arrival order */
+} trace;
+
+struct dpt_store {
+    _Atomic uint32_t refs;
+    dpt_store_config cfg;
+    pthread_mutex_t mu;
+    trace **buckets;
+    size_t mask;
+    trace *oldest, *newest;
+    dpt_store_stats st;
+};
+
+struct dpt_trace_snapshot {
+    size_t n;
+    const dpt_span_data *spans[];
+};
+
+static size_t hash_id(const dpt_trace_id *id)
+{
+    uint64_t a, b;
+    memcpy(&a, id->b, 8);
+    memcpy(&b, id->b + 8, 8);
+    uint64_t h = (a ^ (b * 0x9e3779b97f4a7c15ull));
+    return (size_t)(h ^ (h >> 29));
+}
+
+dpt_store *dpt_store_new(const dpt_store_config *cfg)
+{
+    dpt_store *st = dpt__calloc(1, sizeof *st);
+    if (!st) return NULL;
+    st->cfg.max_spans = cfg && cfg->max_spans ? cfg->max_spans : 10000;
+    st->cfg.max_bytes = cfg && cfg->max_bytes ? cfg->max_bytes : (size_t)16 << 20;
+    size_t nb = 64;
+    while (nb < st->cfg.max_spans && nb < ((size_t)1 << 20)) nb <<= 1;
+    st->buckets = dpt__calloc(nb, sizeof(trace *));
+    if (!st->buckets) {
+        free(st);
+        return NULL;
+    }
+    st->mask = nb - 1;
+    atomic_init(&st->refs, 1);
+    pthread_mutex_init(&st->mu, NULL);
+    return st;
+}
+
+static trace **find_slot(dpt_store *st, const dpt_trace_id *id)
+{
+    trace **pp = &st->buckets[hash_id(id) & st->mask];
+    while (*pp && memcmp((*pp)->id.b, id->b, 16) != 0) pp = &(*pp)->hnext;
+    return pp;
+}
+
+/* Unlinks and frees trace t (store locked); returns its spans chain for release. */
+static dpt__span *remove_trace(dpt_store *st, trace *t)
+{
+    trace **pp = find_slot(st, &t->id);
+    if (*pp == t) *pp = t->hnext;
+    if (t->older) t->older->newer = t->newer;
+    else st->oldest = t->newer;
+    if (t->newer) t->newer->older = t->older;
+    else st->newest = t->older;
+    st->st.spans -= t->n_spans;
+    st->st.bytes -= t->bytes;
+    st->st.traces--;
+    dpt__span *chain = t->first;
+    free(t);
+    return chain;
+}
+
+static void release_chain(dpt__span *s)
+{
+    while (s) {
+        dpt__span *next = s->store_next_in_trace;
+        dpt_span_data_release(&s->d);
+        s = next;
+    }
+}
+
+static void store_on_end(void *state, const dpt_span_data *d)
+{
+    dpt_store *st = state;
+    dpt__span *s = (dpt__span *)d;
+    dpt_provider *p = d->tracer->provider;
+    size_t bytes = dpt__span_bytes(s);
+    dpt__span *evicted[8];
+    size_t n_evicted = 0;
+    uint64_t evicted_spans = 0;
+
+    pthread_mutex_lock(&st->mu);
+    if (bytes > st->cfg.max_bytes) {
+        st->st.rejected_spans++;
+        pthread_mutex_unlock(&st->mu);
+        dpt__count(p, DPT__C_DROPPED_STORE, 1);
+        return;
+    }
+    trace **slot = find_slot(st, &d->ctx.trace_id);
+    trace *t = *slot;
+    /* Make room: evict the oldest whole traces (never the one this span joins, unless
+     * it is the only one left). */
+    while (st->oldest &&
+           (st->st.spans + 1 > st->cfg.max_spans || st->st.bytes + bytes > st->cfg.max_bytes)) {
+        trace *victim = st->oldest;
+        if (victim == t) {
+            if (!victim->newer) break;
+            victim = victim->newer;
+        }
+        evicted_spans += victim->n_spans;
+        st->st.evicted_traces++;
+        st->st.evicted_spans += victim->n_spans;
+        dpt__span *chain = remove_trace(st, victim);
+        if (n_evicted < 8) {
+            evicted[n_evicted++] = chain;
+        } else {
+            release_chain(chain); /* rare: many tiny traces evicted at once */
+        }
+        slot = find_slot(st, &d->ctx.trace_id);
+        t = *slot;
+    }
+    if (st->st.spans + 1 > st->cfg.max_spans || st->st.bytes + bytes > st->cfg.max_bytes) {
+        /* Only the span's own trace is left and it is full: drop the span itself. */
+        st->st.rejected_spans++;
+        pthread_mutex_unlock(&st->mu);
+        dpt__count(p, DPT__C_DROPPED_STORE, 1);
+        goto release;
+    }
+    if (!t) {
+        t = dpt__calloc(1, sizeof *t);
+        if (!t) {
+            pthread_mutex_unlock(&st->mu);
+            dpt__count(p, DPT__C_DROPPED_STORE, 1);
+            goto release;
+        }
+        t->id = d->ctx.trace_id;
+        *slot = t;
+        t->older = st->newest;
+        if (st->newest) st->newest->newer = t;
+        else st->oldest = t;
+        st->newest = t;
+        st->st.traces++;
+    }
+    dpt_span_data_retain(d);
+    s->store_next_in_trace = NULL;
+    if (t->last) t->last->store_next_in_trace = s;
+    else t->first = s;
+    t->last = s;
+    t->n_spans++;
+    t->bytes += bytes;
+    st->st.spans++;
+    st->st.bytes += bytes;
+    pthread_mutex_unlock(&st->mu);
+release:
+    /* Release evicted records outside the lock: recycling touches the pool. */
+    if (evicted_spans) dpt__count(p, DPT__C_DROPPED_STORE, evicted_spans);
+    for (size_t i = 0; i < n_evicted; i++) release_chain(evicted[i]);
+}
+
+static void store_release(dpt_store *st)
+{
+    if (!st || atomic_fetch_sub_explicit(&st->refs, 1, memory_order_acq_rel) != 1) return;
+    while (st->oldest) release_chain(remove_trace(st, st->oldest));
+    pthread_mutex_destroy(&st->mu);
+    free(st->buckets);
+    free(st);
+}
+
+static void store_proc_destroy(void *state) { store_release(state); }
+
+dpt_processor *dpt_store_processor(dpt_store *st)
+{
+    if (!st) return NULL;
+    atomic_fetch_add_explicit(&st->refs, 1, memory_order_relaxed); /* caller holds one */
+    static const dpt_processor_ops ops = { NULL, store_on_end, NULL, NULL, store_proc_destroy };
+    return dpt_processor_new(&ops, st);
+}
+
+void dpt_store_free(dpt_store *st) { store_release(st); }
+
+void dpt_store_get_stats(dpt_store *st, dpt_store_stats *out)
+{
+    if (!out) return;
+    memset(out, 0, sizeof *out);
+    if (!st) return;
+    pthread_mutex_lock(&st->mu);
+    *out = st->st;
+    pthread_mutex_unlock(&st->mu);
+}
+
+dpt_err dpt_store_get_trace(dpt_store *st, const dpt_trace_id *id, dpt_trace_snapshot **out)
+{
+    if (!out) return DPT_EINVAL;
+    *out = NULL;
+    if (!st || !id) return DPT_EINVAL;
+    pthread_mutex_lock(&st->mu);
+    trace *t = *find_slot(st, id);
+    if (!t) {
+        pthread_mutex_unlock(&st->mu);
+        return DPT_ENOTFOUND;
+    }
+    dpt_trace_snapshot *snap = dpt__malloc(sizeof *snap + sizeof(void *) * t->n_spans);
+    if (!snap) {
+        pthread_mutex_unlock(&st->mu);
+        return DPT_ENOMEM;
+    }
+    snap->n = 0;
+    for (dpt__span *s = t->first; s; s = s->store_next_in_trace) {
+        dpt_span_data_retain(&s->d);
+        snap->spans[snap->n++] = &s->d;
+    }
+    pthread_mutex_unlock(&st->mu);
+    *out = snap;
+    return DPT_OK;
+}
+
+size_t dpt_trace_snapshot_count(const dpt_trace_snapshot *snap) { return snap ? snap->n : 0; }
+
+const dpt_span_data *dpt_trace_snapshot_span(const dpt_trace_snapshot *snap, size_t i)
+{
+    return snap && i < snap->n ? snap->spans[i] : NULL;
+}
+
+void dpt_trace_snapshot_free(dpt_trace_snapshot *snap)
+{
+    if (!snap) return;
+    for (size_t i = 0; i < snap->n; i++) dpt_span_data_release(snap->spans[i]);
+    free(snap);
+}
+
+dpt_err dpt_store_trace_json(dpt_store *st, const dpt_trace_id *id, char **out, size_t *len)
+{
+    if (!out) return DPT_EINVAL;
+    *out = NULL;
+    dpt_trace_snapshot *snap;
+    dpt_err e = dpt_store_get_trace(st, id, &snap);
+    if (e != DPT_OK) return e;
+    e = dpt_trace_snapshot_to_json(snap, out, len);
+    dpt_trace_snapshot_free(snap);
+    return e;
+}
+
+dpt_err dpt_store_export_trace(dpt_store *st, const dpt_trace_id *id, dpt_exporter *exp)
+{
+    if (!exp) return DPT_EINVAL;
+    dpt_trace_snapshot *snap;
+    dpt_err e = dpt_store_get_trace(st, id, &snap);
+    if (e != DPT_OK) return e;
+    e = dpt_exporter_export(exp, snap->spans, snap->n);
+    dpt_trace_snapshot_free(snap);
+    return e;
+}
