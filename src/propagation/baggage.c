@@ -1,0 +1,281 @@
+/* baggage.c - W3C Baggage: the header parser and serializer, and the baggage propagator.
+ *
+ * Parsing keeps every valid member and drops (and counts) each invalid one on its own, as
+ * the W3C Baggage spec asks. Members are first collected into a small table so that a
+ * repeated key keeps its first position with its last value (what the other
+ * OpenTelemetry implementations do), then the immutable dpt_baggage is built from it.
+ */
+#include "prop_internal.h"
+
+#include <stdlib.h>
+
+/* W3C baggage-octet: printable US-ASCII except SP, DQUOTE, ',', ';' and '\'. */
+static bool bagoctet(unsigned char c)
+{
+    return c >= 0x21 && c <= 0x7e && c != '"' && c != ',' && c != ';' && c != '\\';
+}
+
+static bool is_token(const char *s, size_t n)
+{
+    if (n == 0) return false;
+    for (size_t i = 0; i < n; i++)
+        if (!dpt__tchar((unsigned char)s[i])) return false;
+    return true;
+}
+
+/* property = key OWS "=" OWS value / key, separated by OWS ";" OWS. Empty properties
+ * are outside the grammar. */
+static bool props_ok(const char *s, size_t n)
+{
+    size_t i = 0;
+    for (;;) {
+        size_t j = i;
+        while (j < n && s[j] != ';') j++;
+        const char *p = s + i;
+        size_t pl = j - i;
+        dpt__trim_ows(&p, &pl);
+        const char *eq = memchr(p, '=', pl);
+        size_t kl = eq ? (size_t)(eq - p) : pl;
+        const char *k = p;
+        size_t kl2 = kl;
+        dpt__trim_ows(&k, &kl2);
+        if (k != p || !is_token(k, kl2)) return false;
+        if (eq) {
+            const char *v = eq + 1;
+            size_t vl = pl - kl - 1;
+            dpt__trim_ows(&v, &vl);
+            for (size_t q = 0; q < vl; q++)
+                if (!bagoctet((unsigned char)v[q])) return false;
+        }
+        if (j >= n) return true;
+        i = j + 1;
+    }
+}
+
+typedef struct item {
+    size_t key, value, meta; /* offsets of NUL-terminated strings in the scratch buffer */
+    bool has_meta;
+    bool dead;               /* replaced by a later duplicate */
+} item;
+
+/* Parses one member into the scratch buffer; false when it is invalid. */
+static bool parse_member(const char *m, size_t n, dpt__buf *sb, item *it)
+{
+    const char *semi = memchr(m, ';', n);
+    size_t kvl = semi ? (size_t)(semi - m) : n;
+    const char *eq = memchr(m, '=', kvl);
+    if (!eq) return false;
+    const char *k = m;
+    size_t kl = (size_t)(eq - m);
+    dpt__trim_ows(&k, &kl);
+    if (!is_token(k, kl)) return false;
+    const char *v = eq + 1;
+    size_t vl = (size_t)(m + kvl - v);
+    dpt__trim_ows(&v, &vl);
+    for (size_t i = 0; i < vl; i++)
+        if (!bagoctet((unsigned char)v[i])) return false;
+    const char *meta = NULL;
+    size_t ml = 0;
+    if (semi) {
+        meta = semi + 1;
+        ml = (size_t)(m + n - meta);
+        dpt__trim_ows(&meta, &ml);
+        if (!props_ok(meta, ml)) return false;
+    }
+    size_t mark = sb->len;
+    it->key = sb->len;
+    dpt__buf_put(sb, k, kl);
+    dpt__buf_putc(sb, 0);
+    /* Decode, then replace what is not UTF-8 with U+FFFD (W3C Baggage: decoded octets
+     * that do not form UTF-8 MUST be replaced). */
+    dpt__buf dec;
+    dpt__buf_init(&dec);
+    bool ok = dpt__pct_decode(v, vl, &dec);
+    if (ok) {
+        it->value = sb->len;
+        dpt__utf8_sanitize(dec.p ? dec.p : "", dec.len, sb);
+        dpt__buf_putc(sb, 0);
+        if (dec.oom) sb->oom = true;
+    }
+    dpt__buf_free(&dec);
+    if (!ok) {
+        sb->len = mark;
+        return false;
+    }
+    it->has_meta = ml > 0;
+    it->meta = sb->len;
+    if (ml) dpt__buf_put(sb, meta, ml);
+    dpt__buf_putc(sb, 0);
+    it->dead = false;
+    return true;
+}
+
+dpt_err dpt_w3c_baggage_parse(const char *s, size_t len, const dpt_baggage *base,
+                              dpt_baggage **out, uint32_t *dropped)
+{
+    if (dropped) *dropped = 0;
+    if (!out) return DPT_EINVAL;
+    *out = NULL;
+    if (!s) return DPT_EINVAL;
+    if (len == DPT_NUL) len = strlen(s);
+    item items[DPT_BAGGAGE_MAX_ENTRIES];
+    size_t n = 0;
+    uint32_t drop = 0;
+    size_t accepted = 0; /* bytes of accepted members as sent, with separators */
+    dpt__buf sb;
+    dpt__buf_init(&sb);
+    size_t i = 0;
+    while (i <= len) {
+        size_t j = i;
+        while (j < len && s[j] != ',') j++;
+        const char *m = s + i;
+        size_t ml = j - i;
+        dpt__trim_ows(&m, &ml);
+        i = j + 1;
+        if (ml == 0) continue; /* empty members come from joined header lines: not an error */
+        item it;
+        if (!parse_member(m, ml, &sb, &it)) {
+            drop++;
+            continue;
+        }
+        if (sb.oom) break; /* offsets may point past a truncated buffer */
+        /* A repeated key replaces the value of the first occurrence in place. */
+        bool dup = false;
+        for (size_t q = 0; q < n; q++) {
+            if (strcmp(sb.p + items[q].key, sb.p + it.key) == 0) {
+                items[q].value = it.value;
+                items[q].meta = it.meta;
+                items[q].has_meta = it.has_meta;
+                dup = true;
+                break;
+            }
+        }
+        if (dup) continue;
+        /* Limits: whole members only; a member that does not fit is dropped and later,
+         * smaller ones may still fit. */
+        size_t add = ml + (n ? 1 : 0);
+        if (n == DPT_BAGGAGE_MAX_ENTRIES || accepted + add > DPT_W3C_BAGGAGE_MAX_BYTES) {
+            drop++;
+            continue;
+        }
+        accepted += add;
+        items[n++] = it;
+    }
+    dpt_err err = DPT_OK;
+    if (sb.oom) {
+        err = DPT_ENOMEM;
+        goto done;
+    }
+    dpt_baggage *b = dpt_baggage_retain(base);
+    for (size_t q = 0; q < n; q++) {
+        dpt_baggage *nb = NULL;
+        dpt_err e = dpt_baggage_set(b, sb.p + items[q].key, sb.p + items[q].value,
+                                    items[q].has_meta ? sb.p + items[q].meta : NULL, &nb);
+        if (e == DPT_ENOMEM) {
+            dpt_baggage_release(b);
+            err = DPT_ENOMEM;
+            goto done;
+        }
+        if (e != DPT_OK) { /* over the in-memory bounds (with a large base) */
+            drop++;
+            continue;
+        }
+        dpt_baggage_release(b);
+        b = nb;
+    }
+    *out = b;
+done:
+    dpt__buf_free(&sb);
+    if (drop) dpt__prop_count(DPT__PS_BAGGAGE_DROPPED, drop);
+    if (dropped) *dropped = drop;
+    return err;
+}
+
+/* Metadata set through the API is sent verbatim, so it must not break the header. */
+static bool meta_sendable(const char *m)
+{
+    size_t n = strlen(m);
+    return n == 0 || props_ok(m, n);
+}
+
+dpt_err dpt_w3c_baggage_format(const dpt_baggage *b, char **out, size_t *len, uint32_t *dropped)
+{
+    if (dropped) *dropped = 0;
+    if (len) *len = 0;
+    if (!out) return DPT_EINVAL;
+    *out = NULL;
+    size_t n = dpt_baggage_count(b);
+    if (n == 0) return DPT_OK;
+    dpt__buf o, piece;
+    dpt__buf_init(&o);
+    dpt__buf_init(&piece);
+    uint32_t drop = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *k, *v, *m;
+        if (dpt_baggage_entry(b, i, &k, &v, &m) != DPT_OK) break;
+        if (!is_token(k, strlen(k)) || (m && !meta_sendable(m))) {
+            drop++;
+            continue;
+        }
+        piece.len = 0;
+        dpt__buf_puts(&piece, k);
+        dpt__buf_putc(&piece, '=');
+        dpt__pct_encode(v, strlen(v), &piece);
+        if (m && *m) {
+            dpt__buf_putc(&piece, ';');
+            dpt__buf_puts(&piece, m);
+        }
+        size_t add = piece.len + (o.len ? 1 : 0);
+        if (o.len + add > DPT_W3C_BAGGAGE_MAX_BYTES) { /* never a partial entry */
+            drop++;
+            continue;
+        }
+        if (o.len) dpt__buf_putc(&o, ',');
+        dpt__buf_put(&o, piece.p, piece.len);
+    }
+    dpt_err err = DPT_OK;
+    if (o.oom || piece.oom) {
+        err = DPT_ENOMEM;
+    } else if (o.len) {
+        size_t l = 0;
+        *out = dpt__buf_take(&o, &l);
+        if (!*out) err = DPT_ENOMEM;
+        else if (len) *len = l;
+    }
+    dpt__buf_free(&o);
+    dpt__buf_free(&piece);
+    if (drop) dpt__prop_count(DPT__PS_BAGGAGE_NOT_SENT, drop);
+    if (dropped) *dropped = drop;
+    return err;
+}
+
+void dpt__bg_extract(const dpt__in *in, dpt__extract *x)
+{
+    dpt__buf b;
+    dpt__buf_init(&b);
+    if (dpt__in_joined(in, "baggage", &b)) {
+        if (b.oom) {
+            x->oom = true;
+        } else {
+            dpt_baggage *nb = NULL;
+            dpt_err e = dpt_w3c_baggage_parse(b.p, b.len, x->bg, &nb, NULL);
+            if (e == DPT_OK) {
+                dpt_baggage_release(x->bg);
+                x->bg = nb;
+            } else if (e == DPT_ENOMEM) {
+                x->oom = true;
+            }
+        }
+    }
+    dpt__buf_free(&b);
+}
+
+dpt_err dpt__bg_inject(const dpt_context *ctx, const dpt_setter *s, void *c)
+{
+    char *v = NULL;
+    size_t len = 0;
+    dpt_err e = dpt_w3c_baggage_format(dpt_context_baggage(ctx), &v, &len, NULL);
+    if (e == DPT_OK && v) e = s->set(c, "baggage", v, len);
+    free(v);
+    return e;
+}

@@ -1,0 +1,99 @@
+/* prop_internal.h - private helpers shared by the propagation module (src/propagation).
+ *
+ * Extraction is done in two steps: every format writes what it found into a dpt__extract
+ * accumulator, and the propagator turns that into one dpt_context at the end, so that a
+ * composite allocates a single context whatever the number of formats.
+ */
+#ifndef DPT_PROP_INTERNAL_H
+#define DPT_PROP_INTERNAL_H
+
+#include "internal.h"
+#include "dptrace/propagation.h"
+
+/* ---- counters (util.c) ---------------------------------------------------------------- */
+enum {
+    DPT__PS_TRACEPARENT_INVALID,
+    DPT__PS_TRACESTATE_DROPPED,
+    DPT__PS_BAGGAGE_DROPPED,
+    DPT__PS_BAGGAGE_NOT_SENT,
+    DPT__PS_B3_INVALID,
+    DPT__PS_JAEGER_INVALID,
+    DPT__PS_EDGE_DROPPED,
+    DPT__PS_COUNT
+};
+DPT__HIDDEN void dpt__prop_count(int which, uint64_t n);
+
+/* ---- character classes and hex -------------------------------------------------------- */
+static inline bool dpt__ows(char c) { return c == ' ' || c == '\t'; }
+/* Trims optional whitespace (SP / HTAB, RFC 9110 OWS) from both ends of [*s, *s + *len). */
+static inline void dpt__trim_ows(const char **s, size_t *len)
+{
+    const char *p = *s;
+    size_t n = *len;
+    while (n && dpt__ows(p[0])) p++, n--;
+    while (n && dpt__ows(p[n - 1])) n--;
+    *s = p;
+    *len = n;
+}
+/* Value of a lowercase hex digit, or -1 (uppercase is rejected: W3C and B3 say lowercase). */
+DPT__HIDDEN extern const int8_t dpt__lhex[256];
+/* Value of a hex digit of either case, or -1. */
+DPT__HIDDEN int dpt__anyhex(unsigned char c);
+/* Decodes exactly 2*n lowercase hex digits into out; false on any other byte. */
+DPT__HIDDEN bool dpt__lhex_decode(const char *s, uint8_t *out, size_t n);
+/* Decodes 1..2*n hex digits (either case), right-aligned into out (zero-padded left). */
+DPT__HIDDEN bool dpt__hex_decode_padded(const char *s, size_t len, uint8_t *out, size_t n);
+DPT__HIDDEN bool dpt__all_zero(const uint8_t *p, size_t n);
+/* HTTP token character (RFC 9110 tchar). */
+DPT__HIDDEN bool dpt__tchar(unsigned char c);
+/* Percent-decodes s into b; false on a malformed escape. */
+DPT__HIDDEN bool dpt__pct_decode(const char *s, size_t len, dpt__buf *b);
+/* Appends s percent-encoded (everything but encodeURIComponent's unreserved set). */
+DPT__HIDDEN void dpt__pct_encode(const char *s, size_t len, dpt__buf *b);
+
+/* ---- carrier access ---------------------------------------------------------------------- */
+typedef struct dpt__in {
+    const dpt_getter *g;
+    void *c;
+} dpt__in;
+
+/* Number of values of name in the carrier (stops counting at `cap`). */
+DPT__HIDDEN size_t dpt__in_count(const dpt__in *in, const char *name, size_t cap);
+/* The value when name has exactly one value; else NULL and *count the number seen (0, 2). */
+DPT__HIDDEN const char *dpt__in_single(const dpt__in *in, const char *name, size_t *len,
+                                       size_t *count);
+/* Every value of name joined with ',' into b (b untouched when absent). Returns the count. */
+DPT__HIDDEN size_t dpt__in_joined(const dpt__in *in, const char *name, dpt__buf *b);
+
+/* ---- extraction accumulator --------------------------------------------------------------- */
+typedef struct dpt__extract {
+    dpt_span_context sc;     /* valid when have_sc */
+    dpt_tracestate *ts;      /* owned reference (with sc) */
+    dpt_baggage *bg;         /* owned reference */
+    bool have_sc;
+    bool saw_trace_field;    /* some trace field was present */
+    bool oom;
+} dpt__extract;
+
+/* Replaces the span context (and tracestate, taking over ts) in the accumulator. */
+DPT__HIDDEN void dpt__extract_set_sc(dpt__extract *x, const dpt_span_context *sc,
+                                     dpt_tracestate *ts);
+/* Adds an entry to the accumulated baggage (OOM and limits recorded / counted). */
+DPT__HIDDEN void dpt__extract_add_baggage(dpt__extract *x, const char *key, const char *value,
+                                          const char *meta);
+
+/* Per-format entry points. */
+DPT__HIDDEN void dpt__tc_extract(const dpt__in *in, dpt__extract *x);
+DPT__HIDDEN dpt_err dpt__tc_inject(const dpt_context *ctx, const dpt_setter *s, void *c);
+DPT__HIDDEN void dpt__bg_extract(const dpt__in *in, dpt__extract *x);
+DPT__HIDDEN dpt_err dpt__bg_inject(const dpt_context *ctx, const dpt_setter *s, void *c);
+DPT__HIDDEN void dpt__b3_extract(const dpt__in *in, dpt__extract *x);
+DPT__HIDDEN dpt_err dpt__b3_inject_single(const dpt_context *ctx, const dpt_setter *s, void *c);
+DPT__HIDDEN dpt_err dpt__b3_inject_multi(const dpt_context *ctx, const dpt_setter *s, void *c);
+DPT__HIDDEN void dpt__jaeger_extract(const dpt__in *in, dpt__extract *x);
+DPT__HIDDEN dpt_err dpt__jaeger_inject(const dpt_context *ctx, const dpt_setter *s, void *c);
+
+/* Case-insensitive ASCII comparison of a (n bytes) with NUL-terminated lowercase b. */
+DPT__HIDDEN bool dpt__name_eq(const char *a, size_t n, const char *b);
+
+#endif /* DPT_PROP_INTERNAL_H */

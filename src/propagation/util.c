@@ -1,0 +1,207 @@
+/* util.c - shared pieces of the propagation module: drop counters, hex and percent
+ * coding, carrier access (single / repeated / combined fields) and the extraction
+ * accumulator that every format writes into.
+ */
+#include "prop_internal.h"
+
+#include <stdlib.h>
+
+/* ---- counters --------------------------------------------------------------------------- */
+
+/* Process-wide, owned by this file. Relaxed atomics: they are statistics, nothing else is
+ * published through them. */
+static _Atomic uint64_t prop_stats[DPT__PS_COUNT];
+
+void dpt__prop_count(int which, uint64_t n)
+{
+    if (which >= 0 && which < DPT__PS_COUNT)
+        atomic_fetch_add_explicit(&prop_stats[which], n, memory_order_relaxed);
+}
+
+void dpt_propagation_get_stats(dpt_propagation_stats *out)
+{
+    if (!out) return;
+#define LD(i) atomic_load_explicit(&prop_stats[i], memory_order_relaxed)
+    out->traceparent_invalid = LD(DPT__PS_TRACEPARENT_INVALID);
+    out->tracestate_dropped = LD(DPT__PS_TRACESTATE_DROPPED);
+    out->baggage_members_dropped = LD(DPT__PS_BAGGAGE_DROPPED);
+    out->baggage_entries_not_sent = LD(DPT__PS_BAGGAGE_NOT_SENT);
+    out->b3_invalid = LD(DPT__PS_B3_INVALID);
+    out->jaeger_invalid = LD(DPT__PS_JAEGER_INVALID);
+    out->edge_contexts_dropped = LD(DPT__PS_EDGE_DROPPED);
+#undef LD
+}
+
+/* ---- hex ----------------------------------------------------------------------------------- */
+
+#define X16(v) v, v, v, v, v, v, v, v, v, v, v, v, v, v, v, v
+const int8_t dpt__lhex[256] = {
+    X16(-1), X16(-1), X16(-1),
+    0, 1, 2, 3, 4, 5, 6, 7, 8, 9, -1, -1, -1, -1, -1, -1,           /* 0x30 */
+    X16(-1), X16(-1),                                             /* 0x40, 0x50: no uppercase */
+    -1, 10, 11, 12, 13, 14, 15, -1, -1, -1, -1, -1, -1, -1, -1, -1, /* 0x60 */
+    X16(-1),
+    X16(-1), X16(-1), X16(-1), X16(-1), X16(-1), X16(-1), X16(-1), X16(-1),
+};
+#undef X16
+
+int dpt__anyhex(unsigned char c)
+{
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return dpt__lhex[c];
+}
+
+bool dpt__lhex_decode(const char *s, uint8_t *out, size_t n)
+{
+    /* Accumulate an "invalid" bit instead of branching per digit: ids are decoded on
+     * every request and nearly always valid. */
+    int bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        int hi = dpt__lhex[(unsigned char)s[2 * i]];
+        int lo = dpt__lhex[(unsigned char)s[2 * i + 1]];
+        bad |= hi | lo;
+        out[i] = (uint8_t)((hi << 4) | (lo & 15));
+    }
+    return bad >= 0;
+}
+
+bool dpt__hex_decode_padded(const char *s, size_t len, uint8_t *out, size_t n)
+{
+    if (len == 0 || len > 2 * n) return false;
+    memset(out, 0, n);
+    /* Walk from the right so that an odd number of digits lands in the low nibble. */
+    for (size_t i = 0; i < len; i++) {
+        int v = dpt__anyhex((unsigned char)s[len - 1 - i]);
+        if (v < 0) return false;
+        out[n - 1 - i / 2] |= (uint8_t)(i % 2 ? v << 4 : v);
+    }
+    return true;
+}
+
+bool dpt__all_zero(const uint8_t *p, size_t n)
+{
+    uint8_t acc = 0;
+    for (size_t i = 0; i < n; i++) acc |= p[i];
+    return acc == 0;
+}
+
+bool dpt__tchar(unsigned char c)
+{
+    if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) return true;
+    return c && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+}
+
+bool dpt__name_eq(const char *a, size_t n, const char *b)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)a[i];
+        if (c >= 'A' && c <= 'Z') c = (unsigned char)(c + 32);
+        if (b[i] == 0 || c != (unsigned char)b[i]) return false;
+    }
+    return b[n] == 0;
+}
+
+/* ---- percent coding ---------------------------------------------------------------------- */
+
+bool dpt__pct_decode(const char *s, size_t len, dpt__buf *b)
+{
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] != '%') {
+            dpt__buf_putc(b, s[i]);
+            continue;
+        }
+        if (len - i < 3) return false; /* '%' needs two more digits */
+        int hi = dpt__anyhex((unsigned char)s[i + 1]);
+        int lo = dpt__anyhex((unsigned char)s[i + 2]);
+        if (hi < 0 || lo < 0) return false;
+        dpt__buf_putc(b, (char)((hi << 4) | lo));
+        i += 2;
+    }
+    return true;
+}
+
+static bool unreserved(unsigned char c)
+{
+    if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) return true;
+    return c && strchr("-_.!~*'()", c) != NULL;
+}
+
+void dpt__pct_encode(const char *s, size_t len, dpt__buf *b)
+{
+    static const char hx[] = "0123456789ABCDEF";
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (unreserved(c)) {
+            dpt__buf_putc(b, (char)c);
+        } else {
+            char e[3] = { '%', hx[c >> 4], hx[c & 15] };
+            dpt__buf_put(b, e, 3);
+        }
+    }
+}
+
+/* ---- carrier access ------------------------------------------------------------------------ */
+
+size_t dpt__in_count(const dpt__in *in, const char *name, size_t cap)
+{
+    size_t n = 0, len;
+    while (n < cap && in->g->get(in->c, name, n, &len)) n++;
+    return n;
+}
+
+const char *dpt__in_single(const dpt__in *in, const char *name, size_t *len, size_t *count)
+{
+    size_t l0 = 0, l1 = 0;
+    const char *v = in->g->get(in->c, name, 0, &l0);
+    if (!v) {
+        *count = 0;
+        return NULL;
+    }
+    if (in->g->get(in->c, name, 1, &l1)) {
+        *count = 2;
+        return NULL;
+    }
+    *count = 1;
+    *len = l0;
+    return v;
+}
+
+/* Repeated lines are bounded so that a hostile carrier cannot make us loop for long. */
+#define MAX_FIELD_VALUES 1024
+
+size_t dpt__in_joined(const dpt__in *in, const char *name, dpt__buf *b)
+{
+    size_t n = 0, len = 0;
+    const char *v;
+    while (n < MAX_FIELD_VALUES && (v = in->g->get(in->c, name, n, &len)) != NULL) {
+        if (n) dpt__buf_putc(b, ',');
+        dpt__buf_put(b, v, len);
+        n++;
+    }
+    return n;
+}
+
+/* ---- extraction accumulator ---------------------------------------------------------------- */
+
+void dpt__extract_set_sc(dpt__extract *x, const dpt_span_context *sc, dpt_tracestate *ts)
+{
+    if (x->ts) dpt_tracestate_release(x->ts);
+    x->sc = *sc;
+    x->sc.remote = true;
+    x->ts = ts;
+    x->have_sc = true;
+}
+
+void dpt__extract_add_baggage(dpt__extract *x, const char *key, const char *value,
+                              const char *meta)
+{
+    dpt_baggage *nb = NULL;
+    dpt_err e = dpt_baggage_set(x->bg, key, value, meta, &nb);
+    if (e == DPT_OK) {
+        dpt_baggage_release(x->bg);
+        x->bg = nb;
+    } else {
+        if (e == DPT_ENOMEM) x->oom = true;
+        dpt__prop_count(DPT__PS_BAGGAGE_DROPPED, 1);
+    }
+}

@@ -1,0 +1,413 @@
+/* test_prop_traceparent.c - W3C Trace Context: traceparent parsing and formatting, and the
+ * tracecontext propagator's handling of tracestate (combined lines, limits, discarding).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <string.h>
+
+#include "dptrace.h"
+#include "dptrace/propagation.h"
+
+#define TID "12345678901234567890123456789012"
+#define SID "1234567890123456"
+#define TP(v, f) v "-" TID "-" SID "-" f
+
+static bool parses(const char *s)
+{
+    dpt_span_context sc;
+    return dpt_traceparent_parse(s, DPT_NUL, &sc) == DPT_OK;
+}
+
+static void test_traceparent_accepts_version_00(void **st)
+{
+    (void)st;
+    dpt_span_context sc;
+    assert_int_equal(dpt_traceparent_parse(TP("00", "01"), DPT_NUL, &sc), DPT_OK);
+    char hex[33];
+    dpt_trace_id_to_hex(&sc.trace_id, hex);
+    assert_string_equal(hex, TID);
+    char sh[17];
+    dpt_span_id_to_hex(&sc.span_id, sh);
+    assert_string_equal(sh, SID);
+    assert_int_equal(sc.flags, DPT_FLAG_SAMPLED);
+    assert_true(sc.remote);
+}
+
+static void test_traceparent_rejects_uppercase_hex(void **st)
+{
+    (void)st;
+    assert_false(parses("00-1234567890123456789012345678901A-" SID "-01"));
+    assert_false(parses("00-" TID "-123456789012345A-01"));
+    assert_false(parses("00-" TID "-" SID "-0A"));
+    assert_false(parses("0A-" TID "-" SID "-01"));
+}
+
+static void test_traceparent_rejects_all_zero_trace_id(void **st)
+{
+    (void)st;
+    assert_false(parses("00-00000000000000000000000000000000-" SID "-01"));
+}
+
+static void test_traceparent_rejects_all_zero_span_id(void **st)
+{
+    (void)st;
+    assert_false(parses("00-" TID "-0000000000000000-01"));
+}
+
+static void test_traceparent_rejects_version_ff(void **st)
+{
+    (void)st;
+    assert_false(parses(TP("ff", "01")));
+}
+
+static void test_traceparent_rejects_version_00_with_extra_characters(void **st)
+{
+    (void)st;
+    assert_false(parses(TP("00", "01") "."));
+    assert_false(parses(TP("00", "01") "-what-the-future-will-be-like"));
+    assert_false(parses(TP("00", "01") "-"));
+}
+
+static void test_traceparent_accepts_higher_version_with_extra_fields(void **st)
+{
+    (void)st;
+    assert_true(parses(TP("cc", "01")));
+    assert_true(parses(TP("cc", "01") "-what-the-future-will-be-like"));
+    assert_false(parses(TP("cc", "01") ".what-the-future-will-be-like"));
+    assert_false(parses(TP("cc", "01") "x"));
+}
+
+static void test_traceparent_rejects_wrong_field_lengths(void **st)
+{
+    (void)st;
+    assert_false(parses("0-" TID "-" SID "-01"));
+    assert_false(parses("000-" TID "-" SID "-01"));
+    assert_false(parses("00-" TID "3-" SID "-01"));
+    assert_false(parses("00-1234567890123456789012345678901-" SID "-01"));
+    assert_false(parses("00-" TID "-12345678901234567-01"));
+    assert_false(parses("00-" TID "-123456789012345-01"));
+    assert_false(parses("00-" TID "-" SID "-001"));
+    assert_false(parses("00-" TID "-" SID "-1"));
+    assert_false(parses(""));
+}
+
+static void test_traceparent_rejects_illegal_characters(void **st)
+{
+    (void)st;
+    assert_false(parses(".0-" TID "-" SID "-01"));
+    assert_false(parses("00-.2345678901234567890123456789012-" SID "-01"));
+    assert_false(parses("00-" TID "-.234567890123456-01"));
+    assert_false(parses("00-" TID "-" SID "-.0"));
+    assert_false(parses("00_" TID "-" SID "-01"));
+}
+
+static void test_traceparent_allows_surrounding_spaces_and_tabs(void **st)
+{
+    (void)st;
+    assert_true(parses(" " TP("00", "01")));
+    assert_true(parses("\t" TP("00", "01")));
+    assert_true(parses(TP("00", "01") " "));
+    assert_true(parses("\t " TP("00", "01") " \t"));
+    assert_false(parses("\n" TP("00", "01")));
+}
+
+static void test_traceparent_keeps_random_flag_and_drops_unknown_flags(void **st)
+{
+    (void)st;
+    dpt_span_context sc;
+    assert_int_equal(dpt_traceparent_parse(TP("00", "02"), DPT_NUL, &sc), DPT_OK);
+    assert_int_equal(sc.flags, DPT_FLAG_RANDOM);
+    assert_int_equal(dpt_traceparent_parse(TP("00", "ff"), DPT_NUL, &sc), DPT_OK);
+    assert_int_equal(sc.flags, DPT_FLAG_RANDOM | DPT_FLAG_SAMPLED);
+    char out[DPT_TRACEPARENT_LEN + 1];
+    sc.flags = 0xff;
+    assert_int_equal(dpt_traceparent_format(&sc, out), DPT_TRACEPARENT_LEN);
+    assert_string_equal(out, TP("00", "03"));
+}
+
+static void test_traceparent_parse_respects_length_argument(void **st)
+{
+    (void)st;
+    const char *s = TP("00", "01") "garbage";
+    dpt_span_context sc;
+    assert_int_equal(dpt_traceparent_parse(s, DPT_TRACEPARENT_LEN, &sc), DPT_OK);
+    assert_int_equal(dpt_traceparent_parse(s, DPT_TRACEPARENT_LEN - 1, &sc), DPT_EPARSE);
+}
+
+static void test_traceparent_format_rejects_invalid_context(void **st)
+{
+    (void)st;
+    dpt_span_context sc;
+    memset(&sc, 0, sizeof sc);
+    char out[DPT_TRACEPARENT_LEN + 1] = "x";
+    assert_int_equal(dpt_traceparent_format(&sc, out), 0);
+    assert_string_equal(out, "");
+    assert_int_equal(dpt_traceparent_format(NULL, out), 0);
+    assert_int_equal(dpt_traceparent_format(&sc, NULL), 0);
+}
+
+static void test_traceparent_null_arguments(void **st)
+{
+    (void)st;
+    dpt_span_context sc;
+    assert_int_equal(dpt_traceparent_parse(NULL, 0, &sc), DPT_EINVAL);
+    assert_int_equal(dpt_traceparent_parse(TP("00", "01"), DPT_NUL, NULL), DPT_EINVAL);
+}
+
+/* ---- the propagator ------------------------------------------------------------------- */
+
+typedef struct req {
+    dpt_headers h;
+    dpt_context *ctx;
+    dpt_err rc;
+} req;
+
+/* Extracts from name/value pairs (NULL-terminated list) with the tracecontext propagator. */
+static void extract(req *r, const char *const *kv)
+{
+    memset(r, 0, sizeof *r);
+    for (; kv[0]; kv += 2) assert_int_equal(dpt_headers_add(&r->h, kv[0], DPT_NUL, kv[1], DPT_NUL), DPT_OK);
+    r->rc = dpt_propagator_extract(dpt_propagator_tracecontext(), &dpt_headers_getter, &r->h, &r->ctx);
+    assert_non_null(r->ctx);
+}
+
+static void done(req *r)
+{
+    dpt_context_release(r->ctx);
+    dpt_headers_free(&r->h);
+}
+
+static const char *ts_of(req *r)
+{
+    return dpt_tracestate_str(dpt_context_tracestate(r->ctx), NULL);
+}
+
+static void test_extract_continues_a_valid_traceparent_as_remote(void **st)
+{
+    (void)st;
+    req r;
+    extract(&r, (const char *[]){ "TraceParent", TP("00", "01"), NULL });
+    assert_int_equal(r.rc, DPT_OK);
+    dpt_span_context sc = dpt_context_span_context(r.ctx);
+    assert_true(dpt_span_context_is_valid(&sc));
+    assert_true(sc.remote);
+    done(&r);
+}
+
+static void test_extract_rejects_repeated_traceparent(void **st)
+{
+    (void)st;
+    dpt_propagation_stats before, after;
+    dpt_propagation_get_stats(&before);
+    req r;
+    extract(&r, (const char *[]){ "traceparent", TP("00", "01"), "traceparent", TP("00", "01"),
+                                  "tracestate", "foo=1", NULL });
+    assert_int_equal(r.rc, DPT_EPARSE);
+    dpt_span_context sc = dpt_context_span_context(r.ctx);
+    assert_false(dpt_span_context_is_valid(&sc));
+    assert_string_equal(ts_of(&r), "");
+    dpt_propagation_get_stats(&after);
+    assert_int_equal(after.traceparent_invalid, before.traceparent_invalid + 1);
+    assert_int_equal(after.tracestate_dropped, before.tracestate_dropped + 1);
+    done(&r);
+}
+
+static void test_extract_without_traceparent_returns_notfound_and_drops_tracestate(void **st)
+{
+    (void)st;
+    req r;
+    extract(&r, (const char *[]){ "tracestate", "foo=1", NULL });
+    assert_int_equal(r.rc, DPT_ENOTFOUND);
+    assert_string_equal(ts_of(&r), "");
+    done(&r);
+}
+
+static void test_extract_invalid_traceparent_drops_tracestate(void **st)
+{
+    (void)st;
+    req r;
+    extract(&r, (const char *[]){ "traceparent", TP("ff", "01"), "tracestate", "foo=1", NULL });
+    assert_int_equal(r.rc, DPT_EPARSE);
+    assert_string_equal(ts_of(&r), "");
+    done(&r);
+}
+
+static void test_extract_combines_repeated_tracestate_lines_in_order(void **st)
+{
+    (void)st;
+    req r;
+    extract(&r, (const char *[]){ "traceparent", TP("00", "00"), "tracestate", "foo=1,bar=2",
+                                  "tracestate", "", "TRACESTATE", "rojo=1,congo=2",
+                                  "tracestate", "baz=3", NULL });
+    assert_int_equal(r.rc, DPT_OK);
+    assert_string_equal(ts_of(&r), "foo=1,bar=2,rojo=1,congo=2,baz=3");
+    done(&r);
+}
+
+static void test_extract_accepts_tracestate_whitespace(void **st)
+{
+    (void)st;
+    req r;
+    extract(&r, (const char *[]){ "traceparent", TP("00", "00"), "tracestate",
+                                  "foo=1 \t , \t bar=2, \t baz=3\t", NULL });
+    assert_string_equal(ts_of(&r), "foo=1,bar=2,baz=3");
+    done(&r);
+}
+
+static void test_extract_discards_whole_tracestate_with_one_invalid_member(void **st)
+{
+    (void)st;
+    static const char *bad[] = { "foo@=1,bar=2", "@foo=1,bar=2", "foo@@bar=1,bar=2",
+                                 "foo@bar@baz=1,bar=2", "FOO=1,bar=2", "foo.bar=1,bar=2",
+                                 "foo=bar=baz,bar=2", "foo=,bar=3", "foo=1,foo=2,bar=2",
+                                 "foo =1,bar=2" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        req r;
+        extract(&r, (const char *[]){ "traceparent", TP("00", "00"), "tracestate", bad[i], NULL });
+        assert_int_equal(r.rc, DPT_OK); /* the traceparent itself is continued */
+        assert_string_equal(ts_of(&r), "");
+        done(&r);
+    }
+}
+
+static void test_extract_keeps_32_members_and_discards_33(void **st)
+{
+    (void)st;
+    char v[512] = "";
+    for (int i = 1; i <= 33; i++) {
+        char m[16];
+        snprintf(m, sizeof m, "%sbar%02d=%02d", i > 1 ? "," : "", i, i);
+        strcat(v, m);
+        if (i == 32) {
+            req r;
+            extract(&r, (const char *[]){ "traceparent", TP("00", "00"), "tracestate", v, NULL });
+            char buf[8];
+            assert_int_equal(dpt_tracestate_get(dpt_context_tracestate(r.ctx), "bar32", buf, sizeof buf), DPT_OK);
+            assert_string_equal(buf, "32");
+            done(&r);
+        }
+    }
+    req r;
+    extract(&r, (const char *[]){ "traceparent", TP("00", "00"), "tracestate", v, NULL });
+    assert_string_equal(ts_of(&r), "");
+    done(&r);
+}
+
+static void test_extract_key_length_limits(void **st)
+{
+    (void)st;
+    char k[300];
+    struct { size_t tenant, vendor; bool ok; } cases[] = {
+        { 256, 0, true }, { 257, 0, false }, { 241, 14, true }, { 242, 1, false }, { 1, 15, false },
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        size_t n = 0;
+        for (size_t i = 0; i < cases[c].tenant; i++) k[n++] = 't';
+        if (cases[c].vendor) {
+            k[n++] = '@';
+            for (size_t i = 0; i < cases[c].vendor; i++) k[n++] = 'v';
+        }
+        memcpy(k + n, "=1", 3);
+        req r;
+        extract(&r, (const char *[]){ "traceparent", TP("00", "00"), "tracestate", "foo=1",
+                                      "tracestate", k, NULL });
+        assert_int_equal(strncmp(ts_of(&r), "foo=1", 5) == 0, cases[c].ok);
+        done(&r);
+    }
+}
+
+static void test_extract_accepts_every_allowed_tracestate_character(void **st)
+{
+    (void)st;
+    char v[600];
+    size_t n = 0;
+    const char *key = "abcdefghijklmnopqrstuvwxyz0123456789_-*/@a-z0-9_-*/";
+    n += (size_t)snprintf(v, sizeof v, "%s=", key);
+    for (int c = 0x20; c <= 0x7e; c++)
+        if (c != ',' && c != '=') v[n++] = (char)c;
+    v[n] = 0;
+    req r;
+    extract(&r, (const char *[]){ "traceparent", TP("00", "00"), "tracestate", v, NULL });
+    assert_string_equal(ts_of(&r), v);
+    done(&r);
+}
+
+static void test_inject_writes_traceparent_and_tracestate(void **st)
+{
+    (void)st;
+    req r;
+    extract(&r, (const char *[]){ "traceparent", TP("00", "03"), "tracestate", "b=2,a=1", NULL });
+    dpt_headers out = DPT_HEADERS_INIT;
+    assert_int_equal(dpt_propagator_inject(dpt_propagator_tracecontext(), r.ctx, &dpt_headers_setter, &out), DPT_OK);
+    assert_string_equal(dpt_headers_get(&out, "traceparent", 0, NULL), TP("00", "03"));
+    assert_null(dpt_headers_get(&out, "traceparent", 1, NULL));
+    assert_string_equal(dpt_headers_get(&out, "tracestate", 0, NULL), "b=2,a=1");
+    dpt_headers_free(&out);
+    done(&r);
+}
+
+static void test_inject_of_empty_context_writes_nothing(void **st)
+{
+    (void)st;
+    dpt_context *c = dpt_context_new(NULL, NULL, NULL);
+    dpt_headers out = DPT_HEADERS_INIT;
+    assert_int_equal(dpt_propagator_inject(dpt_propagator_tracecontext(), c, &dpt_headers_setter, &out), DPT_OK);
+    assert_int_equal(out.n, 0);
+    dpt_context_release(c);
+}
+
+static void test_updated_tracestate_entry_moves_to_front(void **st)
+{
+    (void)st;
+    req r;
+    extract(&r, (const char *[]){ "traceparent", TP("00", "01"), "tracestate", "a=1,ours=old,b=2", NULL });
+    dpt_tracestate *ts = NULL;
+    assert_int_equal(dpt_tracestate_set(dpt_context_tracestate(r.ctx), "ours", "new", &ts), DPT_OK);
+    dpt_span_context sc = dpt_context_span_context(r.ctx);
+    dpt_context *c = dpt_context_new(&sc, ts, NULL);
+    dpt_headers out = DPT_HEADERS_INIT;
+    assert_int_equal(dpt_propagator_inject(dpt_propagator_tracecontext(), c, &dpt_headers_setter, &out), DPT_OK);
+    assert_string_equal(dpt_headers_get(&out, "tracestate", 0, NULL), "ours=new,a=1,b=2");
+    dpt_headers_free(&out);
+    dpt_context_release(c);
+    dpt_tracestate_release(ts);
+    done(&r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_traceparent_accepts_version_00),
+        cmocka_unit_test(test_traceparent_rejects_uppercase_hex),
+        cmocka_unit_test(test_traceparent_rejects_all_zero_trace_id),
+        cmocka_unit_test(test_traceparent_rejects_all_zero_span_id),
+        cmocka_unit_test(test_traceparent_rejects_version_ff),
+        cmocka_unit_test(test_traceparent_rejects_version_00_with_extra_characters),
+        cmocka_unit_test(test_traceparent_accepts_higher_version_with_extra_fields),
+        cmocka_unit_test(test_traceparent_rejects_wrong_field_lengths),
+        cmocka_unit_test(test_traceparent_rejects_illegal_characters),
+        cmocka_unit_test(test_traceparent_allows_surrounding_spaces_and_tabs),
+        cmocka_unit_test(test_traceparent_keeps_random_flag_and_drops_unknown_flags),
+        cmocka_unit_test(test_traceparent_parse_respects_length_argument),
+        cmocka_unit_test(test_traceparent_format_rejects_invalid_context),
+        cmocka_unit_test(test_traceparent_null_arguments),
+        cmocka_unit_test(test_extract_continues_a_valid_traceparent_as_remote),
+        cmocka_unit_test(test_extract_rejects_repeated_traceparent),
+        cmocka_unit_test(test_extract_without_traceparent_returns_notfound_and_drops_tracestate),
+        cmocka_unit_test(test_extract_invalid_traceparent_drops_tracestate),
+        cmocka_unit_test(test_extract_combines_repeated_tracestate_lines_in_order),
+        cmocka_unit_test(test_extract_accepts_tracestate_whitespace),
+        cmocka_unit_test(test_extract_discards_whole_tracestate_with_one_invalid_member),
+        cmocka_unit_test(test_extract_keeps_32_members_and_discards_33),
+        cmocka_unit_test(test_extract_key_length_limits),
+        cmocka_unit_test(test_extract_accepts_every_allowed_tracestate_character),
+        cmocka_unit_test(test_inject_writes_traceparent_and_tracestate),
+        cmocka_unit_test(test_inject_of_empty_context_writes_nothing),
+        cmocka_unit_test(test_updated_tracestate_entry_moves_to_front),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
