@@ -60,7 +60,7 @@ bool dpt__lhex_decode(const char *s, uint8_t *out, size_t n)
         int hi = dpt__lhex[(unsigned char)s[2 * i]];
         int lo = dpt__lhex[(unsigned char)s[2 * i + 1]];
         bad |= hi | lo;
-        out[i] = (uint8_t)((hi << 4) | (lo & 15));
+        out[i] = (uint8_t)(((unsigned)hi << 4) | ((unsigned)lo & 15u));
     }
     return bad >= 0;
 }
