@@ -1,0 +1,79 @@
+/* test_util.h - helpers shared by the unit tests: a provider wired to an in-memory
+ * exporter, and a log handler that records messages for assertions. */
+#ifndef DPT_TEST_UTIL_H
+#define DPT_TEST_UTIL_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "dptrace.h"
+
+typedef struct tprov {
+    dpt_provider *p;
+    dpt_tracer *t;
+    dpt_exporter *mem; /* owned by the provider's simple processor */
+} tprov;
+
+/* A provider with the given sampler (NULL: always_on) exporting through a simple
+ * processor into a memory exporter. */
+static inline tprov tprov_new(dpt_sampler *s, const dpt_span_limits *limits)
+{
+    tprov tp = { 0 };
+    tp.mem = dpt_memory_exporter_new(100000);
+    dpt_processor *proc = dpt_simple_processor_new(tp.mem);
+    dpt_provider_config cfg = { 0 };
+    cfg.service_name = "test-service";
+    cfg.sampler = s ? s : dpt_sampler_always_on();
+    cfg.limits = limits;
+    cfg.processors = &proc;
+    cfg.n_processors = 1;
+    assert_int_equal(dpt_provider_new(&cfg, &tp.p), DPT_OK);
+    tp.t = dpt_tracer_get(tp.p, "test", "1.0");
+    assert_non_null(tp.t);
+    return tp;
+}
+
+static inline void tprov_free(tprov *tp)
+{
+    dpt_provider_free(tp->p);
+    memset(tp, 0, sizeof *tp);
+}
+
+/* The i-th exported span (a reference the caller releases). */
+static inline const dpt_span_data *tprov_span(tprov *tp, size_t i)
+{
+    const dpt_span_data *d = dpt_memory_exporter_get(tp->mem, i);
+    assert_non_null(d);
+    return d;
+}
+
+static inline const dpt_attr *find_attr(const dpt_span_data *d, const char *key)
+{
+    for (uint32_t i = 0; i < d->n_attrs; i++)
+        if (strlen(key) == d->attrs[i].key_len && memcmp(d->attrs[i].key, key, d->attrs[i].key_len) == 0)
+            return &d->attrs[i];
+    return NULL;
+}
+
+/* Log capture. */
+typedef struct logcap {
+    int count;
+    char last[512];
+} logcap;
+
+static inline void logcap_fn(dpt_log_level lvl, const char *msg, void *user)
+{
+    (void)lvl;
+    logcap *c = user;
+    c->count++;
+    snprintf(c->last, sizeof c->last, "%s", msg);
+}
+
+#endif

@@ -1,0 +1,361 @@
+/* test_span.c - spans: attributes, events, links, status, limits, end semantics. */
+#include "test_util.h"
+
+static void test_span_records_name_kind_times_and_parent(void **state)
+{
+    (void)state;
+    tprov tp = tprov_new(NULL, NULL);
+    dpt_span parent = dpt_span_start(tp.t, "parent", DPT_SPAN_SERVER, NULL);
+    dpt_span child = dpt_span_start(tp.t, "child", DPT_SPAN_CLIENT,
+                                    &(dpt_span_opts){ .parent_span = parent, .start_ns = 1000 });
+    dpt_span_end_at(child, 5000);
+    dpt_span_end(parent);
+    assert_int_equal(dpt_memory_exporter_count(tp.mem), 2);
+    const dpt_span_data *c = tprov_span(&tp, 0), *p = tprov_span(&tp, 1);
+    assert_string_equal(c->name, "child");
+    assert_int_equal(c->kind, DPT_SPAN_CLIENT);
+    assert_int_equal(p->kind, DPT_SPAN_SERVER);
+    assert_int_equal(c->start_ns, 1000);
+    assert_int_equal(c->end_ns, 5000);
+    assert_memory_equal(c->ctx.trace_id.b, p->ctx.trace_id.b, 16);
+    assert_memory_equal(c->parent_span_id.b, p->ctx.span_id.b, 8);
+    assert_false(dpt_span_id_is_valid(&p->parent_span_id));
+    assert_true(p->end_ns >= p->start_ns);
+    /* Unix nanoseconds of today, not a monotonic clock. */
+    assert_true(p->start_ns > 1700000000ull * 1000000000ull);
+    dpt_span_data_release(c);
+    dpt_span_data_release(p);
+    tprov_free(&tp);
+}
+
+static void test_attributes_of_every_type_are_copied(void **state)
+{
+    (void)state;
+    tprov tp = tprov_new(NULL, NULL);
+    char key[] = "k.str", val[] = "hello";
+    const char *sa[] = { "a", "bb" };
+    int64_t ia[] = { 1, -2, 3 };
+    bool ba[] = { true, false };
+    double da[] = { 1.5, -0.25 };
+    dpt_span s = dpt_span_start(tp.t, "s", DPT_SPAN_INTERNAL, NULL);
+    assert_int_equal(dpt_span_set_str(s, key, val), DPT_OK);
+    key[0] = 'X'; /* the caller keeps ownership: changing it afterwards has no effect */
+    val[0] = 'X';
+    assert_int_equal(dpt_span_set_int(s, "k.int", -42), DPT_OK);
+    assert_int_equal(dpt_span_set_double(s, "k.dbl", 2.5), DPT_OK);
+    assert_int_equal(dpt_span_set_bool(s, "k.bool", true), DPT_OK);
+    dpt_attr arrs[] = { DPT_STR_ARRAY("k.sa", sa, 2), DPT_INT_ARRAY("k.ia", ia, 3),
+                        DPT_BOOL_ARRAY("k.ba", ba, 2), DPT_DOUBLE_ARRAY("k.da", da, 2) };
+    assert_int_equal(dpt_span_set_attrs(s, arrs, 4), DPT_OK);
+    assert_int_equal(dpt_span_set_strn(s, "k.n", 3, "abcdef", 3), DPT_OK);
+    dpt_span_end(s);
+    const dpt_span_data *d = tprov_span(&tp, 0);
+    assert_int_equal(d->n_attrs, 9);
+    const dpt_attr *a = find_attr(d, "k.str");
+    assert_non_null(a);
+    assert_string_equal(a->value.u.s, "hello");
+    assert_int_equal(a->value.len, 5);
+    assert_int_equal(find_attr(d, "k.int")->value.u.i, -42);
+    assert_true(find_attr(d, "k.dbl")->value.u.d == 2.5);
+    assert_true(find_attr(d, "k.bool")->value.u.b);
+    a = find_attr(d, "k.sa");
+    assert_int_equal(a->value.type, DPT_VAL_STRING_ARRAY);
+    assert_string_equal(a->value.u.sa[1], "bb");
+    assert_int_equal(find_attr(d, "k.ia")->value.u.ia[1], -2);
+    assert_false(find_attr(d, "k.ba")->value.u.ba[1]);
+    assert_true(find_attr(d, "k.da")->value.u.da[1] == -0.25);
+    assert_string_equal(find_attr(d, "k.n")->value.u.s, "abc");
+    dpt_span_data_release(d);
+    tprov_free(&tp);
+}
+
+static void test_setting_an_existing_key_replaces_its_value(void **state)
+{
+    (void)state;
+    tprov tp = tprov_new(NULL, NULL);
+    dpt_span s = dpt_span_start(tp.t, "s", DPT_SPAN_INTERNAL, NULL);
+    dpt_span_set_int(s, "k", 1);
+    dpt_span_set_str(s, "k", "two");
+    dpt_span_end(s);
+    const dpt_span_data *d = tprov_span(&tp, 0);
+    assert_int_equal(d->n_attrs, 1);
+    assert_string_equal(find_attr(d, "k")->value.u.s, "two");
+    dpt_span_data_release(d);
+    tprov_free(&tp);
+}
+
+static void test_invalid_attributes_are_rejected(void **state)
+{
+    (void)state;
+    tprov tp = tprov_new(NULL, NULL);
+    dpt_span s = dpt_span_start(tp.t, "s", DPT_SPAN_INTERNAL, NULL);
+    assert_int_equal(dpt_span_set_str(s, NULL, "v"), DPT_EINVAL);
+    assert_int_equal(dpt_span_set_str(s, "", "v"), DPT_EINVAL);
+    assert_int_equal(dpt_span_set_str(s, "k", NULL), DPT_EINVAL);
+    dpt_attr bad = { "k", DPT_NUL, { 99, 0, { .i = 0 } } };
+    assert_int_equal(dpt_span_set_attr(s, &bad), DPT_EINVAL);
+    const char *sa[] = { "a", NULL };
+    dpt_attr badarr = DPT_STR_ARRAY("k", sa, 2);
+    assert_int_equal(dpt_span_set_attr(s, &badarr), DPT_EINVAL);
+    assert_int_equal(dpt_span_set_attrs(s, NULL, 3), DPT_EINVAL);
+    dpt_span_end(s);
+    const dpt_span_data *d = tprov_span(&tp, 0);
+    assert_int_equal(d->n_attrs, 0);
+    dpt_span_data_release(d);
+    tprov_free(&tp);
+}
+
+static void test_limits_drop_and_count(void **state)
+{
+    (void)state;
+    dpt_span_limits l;
+    dpt_span_limits_default(&l);
+    l.attr_count = 3;
+    l.event_count = 2;
+    l.link_count = 1;
+    l.attrs_per_event = 1;
+    l.attr_value_len = 4;
+    tprov tp = tprov_new(NULL, &l);
+    dpt_span s = dpt_span_start(tp.t, "s", DPT_SPAN_INTERNAL, NULL);
+    char key[8];
+    for (int i = 0; i < 5; i++) {
+        snprintf(key, sizeof key, "k%d", i);
+        dpt_err e = dpt_span_set_int(s, key, i);
+        assert_int_equal(e, i < 3 ? DPT_OK : DPT_ETOOBIG);
+    }
+    dpt_span_set_str(s, "k0", "abc\xc3\xa9"); /* "abcé": a cut at 4 bytes would split é */
+    dpt_attr ea[] = { DPT_INT("a", 1), DPT_INT("b", 2) };
+    for (int i = 0; i < 3; i++) dpt_span_add_event(s, "e", ea, 2);
+    dpt_link lk = { .ctx = dpt_span_get_context(s) };
+    assert_int_equal(dpt_span_add_link(s, &lk), DPT_OK);
+    assert_int_equal(dpt_span_add_link(s, &lk), DPT_ETOOBIG);
+    dpt_span_end(s);
+    const dpt_span_data *d = tprov_span(&tp, 0);
+    assert_int_equal(d->n_attrs, 3);
+    assert_int_equal(d->dropped_attrs, 2);
+    assert_int_equal(d->n_events, 2);
+    assert_int_equal(d->dropped_events, 1);
+    assert_int_equal(d->events[0].n_attrs, 1);
+    assert_int_equal(d->events[0].dropped_attrs, 1);
+    assert_int_equal(d->n_links, 1);
+    assert_int_equal(d->dropped_links, 1);
+    const dpt_attr *a = find_attr(d, "k0");
+    assert_int_equal(a->value.len, 3);
+    assert_memory_equal(a->value.u.s, "abc", 3);
+    dpt_stats st;
+    dpt_provider_get_stats(tp.p, &st);
+    assert_int_equal(st.attrs_dropped, 2 + 2); /* 2 span attributes + 1 per kept event */
+    assert_int_equal(st.events_dropped, 1);
+    assert_int_equal(st.links_dropped, 1);
+    dpt_span_data_release(d);
+    tprov_free(&tp);
+}
+
+static void test_many_attributes_grow_past_the_inline_storage(void **state)
+{
+    (void)state;
+    tprov tp = tprov_new(NULL, NULL);
+    dpt_span s = dpt_span_start(tp.t, "s", DPT_SPAN_INTERNAL, NULL);
+    char key[16], val[64];
+    for (int i = 0; i < 128; i++) {
+        snprintf(key, sizeof key, "key.%d", i);
+        snprintf(val, sizeof val, "a rather long value number %d to fill the arena", i);
+        assert_int_equal(dpt_span_set_str(s, key, val), DPT_OK);
+    }
+    assert_int_equal(dpt_span_set_int(s, "one.too.many", 1), DPT_ETOOBIG);
+    dpt_span_end(s);
+    const dpt_span_data *d = tprov_span(&tp, 0);
+    assert_int_equal(d->n_attrs, 128);
+    assert_string_equal(find_attr(d, "key.127")->value.u.s, "a rather long value number 127 to fill the arena");
+    assert_string_equal(find_attr(d, "key.0")->value.u.s, "a rather long value number 0 to fill the arena");
+    dpt_span_data_release(d);
+    tprov_free(&tp);
+}
+
+static void test_events_and_links_are_recorded(void **state)
+{
+    (void)state;
+    tprov tp = tprov_new(NULL, NULL);
+    dpt_span other = dpt_span_start(tp.t, "other", DPT_SPAN_PRODUCER, NULL);
+    dpt_span_context oc = dpt_span_get_context(other);
+    dpt_attr la[] = { DPT_STR("link.kind", "batch") };
+    dpt_link lk = { .ctx = oc, .tracestate = "a=b", .tracestate_len = DPT_NUL, .attrs = la, .n_attrs = 1 };
+    dpt_span s = dpt_span_start(tp.t, "s", DPT_SPAN_CONSUMER, &(dpt_span_opts){ .links = &lk, .n_links = 1, .root = true });
+    dpt_attr ea[] = { DPT_INT("bytes", 42) };
+    assert_int_equal(dpt_span_add_event_at(s, "chunk", 12345, ea, 1), DPT_OK);
+    assert_int_equal(dpt_span_add_event(s, "done", NULL, 0), DPT_OK);
+    dpt_link invalid = { 0 };
+    assert_int_equal(dpt_span_add_link(s, &invalid), DPT_EINVAL);
+    dpt_span_end(s);
+    dpt_span_end(other);
+    const dpt_span_data *d = tprov_span(&tp, 0);
+    assert_int_equal(d->n_events, 2);
+    assert_string_equal(d->events[0].name, "chunk");
+    assert_int_equal(d->events[0].time_ns, 12345);
+    assert_int_equal(d->events[0].attrs[0].value.u.i, 42);
+    assert_true(d->events[1].time_ns >= d->start_ns);
+    assert_int_equal(d->n_links, 1);
+    assert_memory_equal(d->links[0].ctx.span_id.b, oc.span_id.b, 8);
+    assert_string_equal(d->links[0].tracestate, "a=b");
+    assert_string_equal(d->links[0].attrs[0].value.u.s, "batch");
+    assert_memory_not_equal(d->ctx.trace_id.b, oc.trace_id.b, 16); /* root: new trace */
+    dpt_span_data_release(d);
+    tprov_free(&tp);
+}
+
+static void test_status_ok_is_final_and_unset_is_ignored(void **state)
+{
+    (void)state;
+    tprov tp = tprov_new(NULL, NULL);
+    dpt_span a = dpt_span_start(tp.t, "a", DPT_SPAN_INTERNAL, NULL);
+    dpt_span_set_status(a, DPT_STATUS_ERROR, "boom");
+    dpt_span_set_status(a, DPT_STATUS_UNSET, NULL);
+    dpt_span_end(a);
+    dpt_span b = dpt_span_start(tp.t, "b", DPT_SPAN_INTERNAL, NULL);
+    dpt_span_set_status(b, DPT_STATUS_OK, "ignored message");
+    dpt_span_set_status(b, DPT_STATUS_ERROR, "too late");
+    dpt_span_end(b);
+    dpt_span c = dpt_span_start(tp.t, "c", DPT_SPAN_INTERNAL, NULL);
+    dpt_span_set_status(c, DPT_STATUS_ERROR, "first");
+    dpt_span_set_status(c, DPT_STATUS_OK, NULL);
+    dpt_span_end(c);
+    const dpt_span_data *da = tprov_span(&tp, 0), *db = tprov_span(&tp, 1), *dc = tprov_span(&tp, 2);
+    assert_int_equal(da->status, DPT_STATUS_ERROR);
+    assert_string_equal(da->status_msg, "boom");
+    assert_int_equal(db->status, DPT_STATUS_OK);
+    assert_string_equal(db->status_msg, "");
+    assert_int_equal(dc->status, DPT_STATUS_OK);
+    dpt_span_data_release(da);
+    dpt_span_data_release(db);
+    dpt_span_data_release(dc);
+    tprov_free(&tp);
+}
+
+static void test_record_error_adds_exception_event_and_error_status(void **state)
+{
+    (void)state;
+    tprov tp = tprov_new(NULL, NULL);
+    dpt_span s = dpt_span_start(tp.t, "s", DPT_SPAN_INTERNAL, NULL);
+    assert_int_equal(dpt_span_record_error(s, "timeout", "upstream timed out"), DPT_OK);
+    dpt_span_end(s);
+    const dpt_span_data *d = tprov_span(&tp, 0);
+    assert_int_equal(d->status, DPT_STATUS_ERROR);
+    assert_string_equal(d->status_msg, "upstream timed out");
+    assert_int_equal(d->n_events, 1);
+    assert_string_equal(d->events[0].name, "exception");
+    assert_string_equal(d->events[0].attrs[0].key, "exception.type");
+    assert_string_equal(d->events[0].attrs[1].value.u.s, "upstream timed out");
+    dpt_span_data_release(d);
+    tprov_free(&tp);
+}
+
+static void test_end_is_idempotent_and_setters_after_end_are_ignored(void **state)
+{
+    (void)state;
+    tprov tp = tprov_new(NULL, NULL);
+    dpt_span s = dpt_span_start(tp.t, "s", DPT_SPAN_INTERNAL, NULL);
+    assert_true(dpt_span_is_recording(s));
+    assert_int_equal(dpt_span_end(s), DPT_OK);
+    assert_false(dpt_span_is_recording(s));
+    assert_int_equal(dpt_span_end(s), DPT_ESTATE);
+    assert_int_equal(dpt_span_set_int(s, "late", 1), DPT_ESTATE);
+    assert_int_equal(dpt_span_add_event(s, "late", NULL, 0), DPT_ESTATE);
+    assert_int_equal(dpt_span_set_status(s, DPT_STATUS_ERROR, "late"), DPT_ESTATE);
+    assert_int_equal(dpt_span_update_name(s, "late"), DPT_ESTATE);
+    /* Many more spans recycle the record; the stale handle must stay harmless. */
+    for (int i = 0; i < 1000; i++) dpt_span_end(dpt_span_start(tp.t, "other", DPT_SPAN_INTERNAL, NULL));
+    assert_int_equal(dpt_span_end(s), DPT_ESTATE);
+    assert_int_equal(dpt_span_set_str(s, "late", "x"), DPT_ESTATE);
+    assert_int_equal(dpt_memory_exporter_count(tp.mem), 1001);
+    const dpt_span_data *d = tprov_span(&tp, 0);
+    assert_int_equal(d->n_attrs, 0);
+    assert_string_equal(d->name, "s");
+    dpt_span_data_release(d);
+    tprov_free(&tp);
+}
+
+static void test_update_name_and_end_before_start_is_clamped(void **state)
+{
+    (void)state;
+    tprov tp = tprov_new(NULL, NULL);
+    dpt_span s = dpt_span_start(tp.t, "old", DPT_SPAN_INTERNAL, &(dpt_span_opts){ .start_ns = 5000 });
+    dpt_span_update_name(s, "new");
+    dpt_span_end_at(s, 10);
+    const dpt_span_data *d = tprov_span(&tp, 0);
+    assert_string_equal(d->name, "new");
+    assert_int_equal(d->end_ns, d->start_ns);
+    dpt_span_data_release(d);
+    tprov_free(&tp);
+}
+
+static void test_unsampled_span_is_a_cheap_noop_that_still_propagates(void **state)
+{
+    (void)state;
+    tprov tp = tprov_new(dpt_sampler_always_off(), NULL);
+    dpt_span s = dpt_span_start(tp.t, "s", DPT_SPAN_SERVER, NULL);
+    assert_false(dpt_span_is_recording(s));
+    dpt_span_context sc = dpt_span_get_context(s);
+    assert_true(dpt_span_context_is_valid(&sc));
+    assert_false(sc.flags & DPT_FLAG_SAMPLED);
+    assert_int_equal(dpt_span_set_int(s, "k", 1), DPT_ESTATE);
+    assert_int_equal(dpt_span_end(s), DPT_OK);
+    assert_int_equal(dpt_memory_exporter_count(tp.mem), 0);
+    dpt_stats st;
+    dpt_provider_get_stats(tp.p, &st);
+    assert_int_equal(st.spans_started, 1);
+    assert_int_equal(st.spans_sampled, 0);
+    assert_int_equal(st.spans_ended, 0);
+    tprov_free(&tp);
+}
+
+static void test_shutdown_makes_tracers_noops(void **state)
+{
+    (void)state;
+    tprov tp = tprov_new(NULL, NULL);
+    assert_int_equal(dpt_provider_shutdown(tp.p, 1000), DPT_OK);
+    assert_int_equal(dpt_provider_shutdown(tp.p, 1000), DPT_ESTATE);
+    assert_int_equal(dpt_provider_force_flush(tp.p, 1000), DPT_ESTATE);
+    dpt_span s = dpt_span_start(tp.t, "after", DPT_SPAN_INTERNAL, NULL);
+    assert_false(dpt_span_is_recording(s));
+    assert_int_equal(dpt_span_end(s), DPT_ESTATE);
+    assert_int_equal(dpt_memory_exporter_count(tp.mem), 0);
+    tprov_free(&tp);
+}
+
+static void test_tracers_are_cached_per_scope(void **state)
+{
+    (void)state;
+    tprov tp = tprov_new(NULL, NULL);
+    assert_ptr_equal(dpt_tracer_get(tp.p, "test", "1.0"), tp.t);
+    assert_ptr_not_equal(dpt_tracer_get(tp.p, "test", "2.0"), tp.t);
+    assert_string_equal(dpt_tracer_name(tp.t), "test");
+    assert_string_equal(dpt_tracer_version(tp.t), "1.0");
+    assert_ptr_equal(dpt_tracer_provider(tp.t), tp.p);
+    size_t n;
+    const dpt_attr *res = dpt_provider_resource(tp.p, &n);
+    assert_true(n >= 4);
+    assert_string_equal(res[0].key, "service.name");
+    assert_string_equal(res[0].value.u.s, "test-service");
+    tprov_free(&tp);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_span_records_name_kind_times_and_parent),
+        cmocka_unit_test(test_attributes_of_every_type_are_copied),
+        cmocka_unit_test(test_setting_an_existing_key_replaces_its_value),
+        cmocka_unit_test(test_invalid_attributes_are_rejected),
+        cmocka_unit_test(test_limits_drop_and_count),
+        cmocka_unit_test(test_many_attributes_grow_past_the_inline_storage),
+        cmocka_unit_test(test_events_and_links_are_recorded),
+        cmocka_unit_test(test_status_ok_is_final_and_unset_is_ignored),
+        cmocka_unit_test(test_record_error_adds_exception_event_and_error_status),
+        cmocka_unit_test(test_end_is_idempotent_and_setters_after_end_are_ignored),
+        cmocka_unit_test(test_update_name_and_end_before_start_is_clamped),
+        cmocka_unit_test(test_unsampled_span_is_a_cheap_noop_that_still_propagates),
+        cmocka_unit_test(test_shutdown_makes_tracers_noops),
+        cmocka_unit_test(test_tracers_are_cached_per_scope),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
