@@ -1,0 +1,298 @@
+/* test_prop_baggage.c - W3C Baggage: parsing (percent-encoding, properties, invalid
+ * members, limits), serializing, and the baggage propagator.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dptrace.h"
+#include "dptrace/propagation.h"
+
+static dpt_baggage *parse(const char *s, uint32_t *dropped)
+{
+    dpt_baggage *b = NULL;
+    assert_int_equal(dpt_w3c_baggage_parse(s, DPT_NUL, NULL, &b, dropped), DPT_OK);
+    return b;
+}
+
+static char *format(const dpt_baggage *b, uint32_t *dropped)
+{
+    char *s = NULL;
+    size_t len = 0;
+    assert_int_equal(dpt_w3c_baggage_format(b, &s, &len, dropped), DPT_OK);
+    if (s) assert_int_equal(strlen(s), len);
+    return s;
+}
+
+static void test_baggage_parses_members_with_whitespace(void **st)
+{
+    (void)st;
+    uint32_t d = 9;
+    dpt_baggage *b = parse(" userId = alice , serverNode=DF%2028,\tisProduction=false\t", &d);
+    assert_int_equal(d, 0);
+    assert_int_equal(dpt_baggage_count(b), 3);
+    assert_string_equal(dpt_baggage_get(b, "userId"), "alice");
+    assert_string_equal(dpt_baggage_get(b, "serverNode"), "DF 28");
+    assert_string_equal(dpt_baggage_get(b, "isProduction"), "false");
+    dpt_baggage_release(b);
+}
+
+static void test_baggage_decodes_percent_encoded_utf8(void **st)
+{
+    (void)st;
+    dpt_baggage *b = parse("k=%E2%82%AC%2C%3B", NULL);
+    assert_string_equal(dpt_baggage_get(b, "k"), "\xE2\x82\xAC,;");
+    dpt_baggage_release(b);
+}
+
+static void test_baggage_replaces_invalid_utf8_with_replacement_character(void **st)
+{
+    (void)st;
+    dpt_baggage *b = parse("k=a%FFb", NULL);
+    assert_string_equal(dpt_baggage_get(b, "k"), "a\xEF\xBF\xBD" "b");
+    dpt_baggage_release(b);
+}
+
+static void test_baggage_drops_bad_percent_escape_but_keeps_other_members(void **st)
+{
+    (void)st;
+    uint32_t d = 0;
+    dpt_baggage *b = parse("a=1,b=%ZZ,c=%4,d=%,e=5", &d);
+    assert_int_equal(d, 3);
+    assert_int_equal(dpt_baggage_count(b), 2);
+    assert_string_equal(dpt_baggage_get(b, "a"), "1");
+    assert_string_equal(dpt_baggage_get(b, "e"), "5");
+    dpt_baggage_release(b);
+}
+
+static void test_baggage_drops_invalid_members_without_losing_valid_ones(void **st)
+{
+    (void)st;
+    uint32_t d = 0;
+    dpt_propagation_stats before, after;
+    dpt_propagation_get_stats(&before);
+    /* no '=', empty key, key not a token, space / quote / backslash in value, bad property */
+    dpt_baggage *b = parse("ok1=1,novalue,=v,k y=1,bad=a b,q=\"x\",bs=a\\b,p=1;=x,ok2=2;prop", &d);
+    assert_int_equal(d, 7);
+    assert_int_equal(dpt_baggage_count(b), 2);
+    assert_string_equal(dpt_baggage_get(b, "ok1"), "1");
+    assert_string_equal(dpt_baggage_get(b, "ok2"), "2");
+    dpt_propagation_get_stats(&after);
+    assert_int_equal(after.baggage_members_dropped, before.baggage_members_dropped + 7);
+    dpt_baggage_release(b);
+}
+
+static void test_baggage_keeps_properties_as_metadata(void **st)
+{
+    (void)st;
+    dpt_baggage *b = parse("key1=value1;property1;property2, key3=value3; propertyKey = propertyValue ", NULL);
+    const char *k, *v, *m;
+    assert_int_equal(dpt_baggage_entry(b, 0, &k, &v, &m), DPT_OK);
+    assert_string_equal(m, "property1;property2");
+    assert_int_equal(dpt_baggage_entry(b, 1, &k, &v, &m), DPT_OK);
+    assert_string_equal(v, "value3");
+    assert_string_equal(m, "propertyKey = propertyValue");
+    char *s = format(b, NULL);
+    assert_string_equal(s, "key1=value1;property1;property2,key3=value3;propertyKey = propertyValue");
+    dpt_free(s);
+    dpt_baggage_release(b);
+}
+
+static void test_baggage_accepts_empty_value(void **st)
+{
+    (void)st;
+    dpt_baggage *b = parse("k=", NULL);
+    assert_string_equal(dpt_baggage_get(b, "k"), "");
+    dpt_baggage_release(b);
+}
+
+static void test_baggage_repeated_key_keeps_first_position_last_value(void **st)
+{
+    (void)st;
+    dpt_baggage *b = parse("a=1,b=2,a=3", NULL);
+    char *s = format(b, NULL);
+    assert_string_equal(s, "a=3,b=2");
+    dpt_free(s);
+    dpt_baggage_release(b);
+}
+
+static void test_baggage_ignores_empty_members_from_joined_lines(void **st)
+{
+    (void)st;
+    uint32_t d = 5;
+    dpt_baggage *b = parse(",a=1,, ,b=2,", &d);
+    assert_int_equal(d, 0);
+    assert_int_equal(dpt_baggage_count(b), 2);
+    dpt_baggage_release(b);
+}
+
+static void test_baggage_propagates_64_entries_within_8192_bytes(void **st)
+{
+    (void)st;
+    char in[8192 + 64];
+    size_t n = 0;
+    for (int i = 0; i < 64; i++)
+        n += (size_t)snprintf(in + n, sizeof in - n, "%sk%02d=%0110d", i ? "," : "", i, i);
+    assert_true(n <= 8192);
+    uint32_t d = 1;
+    dpt_baggage *b = parse(in, &d);
+    assert_int_equal(d, 0);
+    assert_int_equal(dpt_baggage_count(b), 64);
+    char *s = format(b, &d);
+    assert_int_equal(d, 0);
+    assert_string_equal(s, in);
+    dpt_free(s);
+    dpt_baggage_release(b);
+}
+
+static void test_baggage_beyond_8192_bytes_drops_whole_members(void **st)
+{
+    (void)st;
+    /* three members of 3000 bytes: the third would pass 8192 and is dropped whole, while
+     * a small one after it still fits. */
+    static char in[10000];
+    size_t n = 0;
+    for (int i = 0; i < 3; i++) {
+        n += (size_t)snprintf(in + n, sizeof in - n, "%sbig%d=", i ? "," : "", i);
+        memset(in + n, 'x', 2994);
+        n += 2994;
+    }
+    n += (size_t)snprintf(in + n, sizeof in - n, ",small=1");
+    uint32_t d = 0;
+    dpt_baggage *b = parse(in, &d);
+    assert_int_equal(d, 1);
+    assert_int_equal(dpt_baggage_count(b), 3);
+    assert_null(dpt_baggage_get(b, "big2"));
+    assert_string_equal(dpt_baggage_get(b, "small"), "1");
+    dpt_baggage_release(b);
+}
+
+static void test_baggage_format_never_sends_a_partial_entry(void **st)
+{
+    (void)st;
+    static char big[5000];
+    memset(big, 'v', sizeof big - 1);
+    dpt_baggage *b = NULL, *b2 = NULL, *b3 = NULL;
+    assert_int_equal(dpt_baggage_set(NULL, "a", big, NULL, &b), DPT_OK);
+    assert_int_equal(dpt_baggage_set(b, "b", big, NULL, &b2), DPT_OK);
+    assert_int_equal(dpt_baggage_set(b2, "c", "1", NULL, &b3), DPT_OK);
+    uint32_t d = 0;
+    char *s = format(b3, &d);
+    assert_int_equal(d, 1);
+    assert_true(strlen(s) <= DPT_W3C_BAGGAGE_MAX_BYTES);
+    assert_int_equal(strncmp(s, "a=vvv", 5), 0);
+    assert_non_null(strstr(s, ",c=1"));
+    assert_null(strstr(s, "b="));
+    dpt_free(s);
+    dpt_baggage_release(b);
+    dpt_baggage_release(b2);
+    dpt_baggage_release(b3);
+}
+
+static void test_baggage_format_percent_encodes_values(void **st)
+{
+    (void)st;
+    dpt_baggage *b = NULL;
+    assert_int_equal(dpt_baggage_set(NULL, "k", "a b,c;d%e\xE2\x82\xAC", NULL, &b), DPT_OK);
+    char *s = format(b, NULL);
+    assert_string_equal(s, "k=a%20b%2Cc%3Bd%25e%E2%82%AC");
+    dpt_baggage *back = parse(s, NULL);
+    assert_string_equal(dpt_baggage_get(back, "k"), "a b,c;d%e\xE2\x82\xAC");
+    dpt_free(s);
+    dpt_baggage_release(b);
+    dpt_baggage_release(back);
+}
+
+static void test_baggage_format_skips_keys_that_are_not_tokens(void **st)
+{
+    (void)st;
+    dpt_baggage *b = NULL, *b2 = NULL;
+    assert_int_equal(dpt_baggage_set(NULL, "bad key", "1", NULL, &b), DPT_OK);
+    assert_int_equal(dpt_baggage_set(b, "good", "2", NULL, &b2), DPT_OK);
+    uint32_t d = 0;
+    char *s = format(b2, &d);
+    assert_int_equal(d, 1);
+    assert_string_equal(s, "good=2");
+    dpt_free(s);
+    dpt_baggage_release(b);
+    dpt_baggage_release(b2);
+}
+
+static void test_baggage_format_of_empty_baggage_is_null(void **st)
+{
+    (void)st;
+    char *s = (char *)1;
+    size_t len = 7;
+    assert_int_equal(dpt_w3c_baggage_format(NULL, &s, &len, NULL), DPT_OK);
+    assert_null(s);
+    assert_int_equal(len, 0);
+}
+
+static void test_baggage_parse_adds_to_base(void **st)
+{
+    (void)st;
+    dpt_baggage *base = NULL, *b = NULL;
+    assert_int_equal(dpt_baggage_set(NULL, "x", "0", NULL, &base), DPT_OK);
+    assert_int_equal(dpt_w3c_baggage_parse("y=1", DPT_NUL, base, &b, NULL), DPT_OK);
+    assert_int_equal(dpt_baggage_count(b), 2);
+    assert_int_equal(dpt_baggage_count(base), 1);
+    dpt_baggage_release(base);
+    dpt_baggage_release(b);
+}
+
+static void test_baggage_null_arguments(void **st)
+{
+    (void)st;
+    dpt_baggage *b = NULL;
+    assert_int_equal(dpt_w3c_baggage_parse(NULL, 0, NULL, &b, NULL), DPT_EINVAL);
+    assert_int_equal(dpt_w3c_baggage_parse("a=1", DPT_NUL, NULL, NULL, NULL), DPT_EINVAL);
+    assert_int_equal(dpt_w3c_baggage_format(NULL, NULL, NULL, NULL), DPT_EINVAL);
+}
+
+static void test_baggage_propagator_combines_lines_and_injects(void **st)
+{
+    (void)st;
+    dpt_headers in = DPT_HEADERS_INIT, out = DPT_HEADERS_INIT;
+    dpt_headers_add(&in, "Baggage", DPT_NUL, "a=1", DPT_NUL);
+    dpt_headers_add(&in, "BAGGAGE", DPT_NUL, "b=2", DPT_NUL);
+    dpt_context *c = NULL;
+    /* baggage alone is not a trace: ENOTFOUND, but the context carries it */
+    assert_int_equal(dpt_propagator_extract(dpt_propagator_baggage(), &dpt_headers_getter, &in, &c), DPT_ENOTFOUND);
+    assert_int_equal(dpt_baggage_count(dpt_context_baggage(c)), 2);
+    assert_int_equal(dpt_propagator_inject(dpt_propagator_baggage(), c, &dpt_headers_setter, &out), DPT_OK);
+    assert_string_equal(dpt_headers_get(&out, "baggage", 0, NULL), "a=1,b=2");
+    dpt_context_release(c);
+    dpt_headers_free(&in);
+    dpt_headers_free(&out);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_baggage_parses_members_with_whitespace),
+        cmocka_unit_test(test_baggage_decodes_percent_encoded_utf8),
+        cmocka_unit_test(test_baggage_replaces_invalid_utf8_with_replacement_character),
+        cmocka_unit_test(test_baggage_drops_bad_percent_escape_but_keeps_other_members),
+        cmocka_unit_test(test_baggage_drops_invalid_members_without_losing_valid_ones),
+        cmocka_unit_test(test_baggage_keeps_properties_as_metadata),
+        cmocka_unit_test(test_baggage_accepts_empty_value),
+        cmocka_unit_test(test_baggage_repeated_key_keeps_first_position_last_value),
+        cmocka_unit_test(test_baggage_ignores_empty_members_from_joined_lines),
+        cmocka_unit_test(test_baggage_propagates_64_entries_within_8192_bytes),
+        cmocka_unit_test(test_baggage_beyond_8192_bytes_drops_whole_members),
+        cmocka_unit_test(test_baggage_format_never_sends_a_partial_entry),
+        cmocka_unit_test(test_baggage_format_percent_encodes_values),
+        cmocka_unit_test(test_baggage_format_skips_keys_that_are_not_tokens),
+        cmocka_unit_test(test_baggage_format_of_empty_baggage_is_null),
+        cmocka_unit_test(test_baggage_parse_adds_to_base),
+        cmocka_unit_test(test_baggage_null_arguments),
+        cmocka_unit_test(test_baggage_propagator_combines_lines_and_injects),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
