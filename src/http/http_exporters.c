@@ -431,14 +431,23 @@ dpt_exporter *dpt_otlp_http_exporter_from_env(void)
     cfg.client_key_file = otlp_env("CLIENT_KEY", NULL);
     cfg.insecure_skip_verify = env_true(otlp_env("INSECURE", NULL));
 
-    /* Both header variables apply; on the same name the TRACES_ one wins (libcurl sends
-     * the later of two equal headers). */
+    /* Both header variables apply; for a name in both, the TRACES_ value replaces the
+     * general one (header names are case-insensitive). */
     dpt_http_header hdrs[64];
     size_t n1 = 0, n2 = 0;
     char *b1 = parse_headers(getenv("OTEL_EXPORTER_OTLP_HEADERS"), hdrs, 32, &n1);
     char *b2 = parse_headers(getenv("OTEL_EXPORTER_OTLP_TRACES_HEADERS"), hdrs + n1, 32, &n2);
+    size_t n = 0;
+    for (size_t i = 0; i < n1; i++) {
+        bool overridden = false;
+        for (size_t k = 0; k < n2; k++)
+            overridden |= strcasecmp(hdrs[i].name, hdrs[n1 + k].name) == 0;
+        if (!overridden)
+            hdrs[n++] = hdrs[i];
+    }
+    memmove(hdrs + n, hdrs + n1, n2 * sizeof hdrs[0]);
     cfg.headers = hdrs;
-    cfg.n_headers = n1 + n2;
+    cfg.n_headers = n + n2;
 
     dpt_exporter *e = dpt_otlp_http_exporter_new(&cfg);
     free(b1);

@@ -1,0 +1,597 @@
+/* test_export_http.c - the OTLP/HTTP and Zipkin exporters against the loopback test
+ * collector: delivery, formats, headers, gzip, connection reuse, the retry policy
+ * (statuses, Retry-After in both forms, refused connections, stalls, timeouts), partial
+ * success, configuration from the environment, and the batch pipeline's accounting
+ * (exported + dropped + failed == ended) including shutdown with a hanging collector.
+ * Timing bounds are generous lower/upper limits, never exact values.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <stdio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "collector.h"
+#include "dptrace/http.h"
+#include "test_export_fixture.h"
+
+static collector *col;
+static char url[128];
+
+static int setup(void **state)
+{
+    (void)state;
+    /* Loopback only: a proxy from the environment must not intercept the requests. */
+    unsetenv("http_proxy");
+    unsetenv("HTTP_PROXY");
+    unsetenv("https_proxy");
+    unsetenv("all_proxy");
+    unsetenv("ALL_PROXY");
+    col = collector_start(0);
+    if (!col)
+        return -1;
+    snprintf(url, sizeof url, "http://127.0.0.1:%u/v1/traces", collector_port(col));
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    collector_stop(col);
+    return 0;
+}
+
+/* A fresh collector for each test, so counts start at zero. */
+static int fresh(void **state)
+{
+    teardown(state);
+    return setup(state);
+}
+
+static void cfg_fast(dpt_http_exporter_config *cfg)
+{
+    dpt_http_exporter_config_default(cfg);
+    cfg->url = url;
+    cfg->initial_backoff_ms = 100;
+    cfg->max_backoff_ms = 400;
+    cfg->max_attempts = 0;
+    cfg->timeout_ms = 5000;
+}
+
+typedef struct batch_of {
+    fx f;
+    const dpt_span_data *d[64];
+    size_t n;
+} batch_of;
+
+static void make_spans(batch_of *b, int n)
+{
+    assert_int_equal(fx_open(&b->f, "http-test", NULL), 0);
+    for (int i = 0; i < n; i++)
+        fx_rich_span(&b->f);
+    b->n = fx_take(&b->f, b->d, 64);
+    assert_int_equal(b->n, (size_t)n);
+}
+
+static void free_spans(batch_of *b)
+{
+    fx_release(b->d, b->n);
+    fx_close(&b->f);
+}
+
+static dpt_http_exporter_stats stats_of(dpt_exporter *e)
+{
+    dpt_http_exporter_stats s;
+    assert_int_equal(dpt_http_exporter_get_stats(e, &s), DPT_OK);
+    return s;
+}
+
+static void test_otlp_http_delivers_protobuf_with_headers_on_one_connection(void **state)
+{
+    (void)state;
+    batch_of b;
+    make_spans(&b, 5);
+    dpt_http_exporter_config cfg;
+    cfg_fast(&cfg);
+    dpt_http_header hdr = { "x-api-key", "secret-1" };
+    cfg.headers = &hdr;
+    cfg.n_headers = 1;
+    dpt_exporter *e = dpt_otlp_http_exporter_new(&cfg);
+    assert_non_null(e);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(dpt_exporter_export(e, b.d, b.n), DPT_OK);
+    assert_int_equal(collector_requests(col), 3);
+    assert_int_equal(collector_spans_accepted(col), 15);
+    col_request r0, r;
+    assert_true(collector_request(col, 0, &r0));
+    for (size_t i = 0; i < 3; i++) {
+        assert_true(collector_request(col, i, &r));
+        assert_string_equal(r.path, "/v1/traces");
+        assert_string_equal(r.content_type, "application/x-protobuf");
+        assert_string_equal(r.api_key, "secret-1");
+        assert_true(strncmp(r.user_agent, "dptrace/", 8) == 0);
+        assert_false(r.gzip);
+        assert_int_equal(r.client_port, r0.client_port); /* the connection was reused */
+    }
+    dpt_http_exporter_stats s = stats_of(e);
+    assert_int_equal(s.exports, 3);
+    assert_int_equal(s.exports_ok, 3);
+    assert_int_equal(s.attempts, 3);
+    assert_int_equal(s.retries, 0);
+    assert_int_equal(s.spans_sent, 15);
+    assert_int_equal(s.last_http_status, 200);
+    dpt_exporter_free(e);
+    free_spans(&b);
+}
+
+static void test_otlp_http_json_with_gzip(void **state)
+{
+    (void)state;
+    batch_of b;
+    make_spans(&b, 7);
+    dpt_http_exporter_config cfg;
+    cfg_fast(&cfg);
+    cfg.protocol = DPT_OTLP_HTTP_JSON;
+    cfg.gzip = true;
+    dpt_exporter *e = dpt_otlp_http_exporter_new(&cfg);
+    assert_non_null(e);
+    assert_int_equal(dpt_exporter_export(e, b.d, b.n), DPT_OK);
+    col_request r;
+    assert_true(collector_request(col, 0, &r));
+    assert_true(r.gzip);
+    assert_string_equal(r.content_type, "application/json");
+    assert_int_equal(r.spans, 7); /* decompressed and parsed by the collector */
+    dpt_http_exporter_stats s = stats_of(e);
+    char *js = NULL;
+    size_t len = 0;
+    assert_int_equal(dpt_otlp_json_encode(b.d, b.n, &js, &len), DPT_OK);
+    assert_true(s.bytes_sent < len / 2); /* compressed */
+    dpt_free(js);
+    dpt_exporter_free(e);
+    free_spans(&b);
+}
+
+static void test_retry_after_seconds_is_honoured_on_503(void **state)
+{
+    (void)state;
+    batch_of b;
+    make_spans(&b, 2);
+    col_action a = { COL_STATUS, 503, "1", 0, 0, NULL };
+    collector_script(col, &a, 1);
+    dpt_http_exporter_config cfg;
+    cfg_fast(&cfg);
+    dpt_exporter *e = dpt_otlp_http_exporter_new(&cfg);
+    uint64_t t0 = col_now_ms();
+    assert_int_equal(dpt_exporter_export(e, b.d, b.n), DPT_OK);
+    uint64_t took = col_now_ms() - t0;
+    col_request r0, r1;
+    assert_true(collector_request(col, 0, &r0));
+    assert_true(collector_request(col, 1, &r1));
+    assert_int_equal(r0.answered, 503);
+    assert_int_equal(r1.answered, 200);
+    /* Retry-After: 1 beats the 100 ms backoff. */
+    assert_true(r1.at_ms - r0.at_ms >= 950);
+    assert_true(took < 4000);
+    dpt_http_exporter_stats s = stats_of(e);
+    assert_int_equal(s.attempts, 2);
+    assert_int_equal(s.retries, 1);
+    assert_int_equal(s.exports_ok, 1);
+    assert_int_equal(collector_spans_accepted(col), 2);
+    dpt_exporter_free(e);
+    free_spans(&b);
+}
+
+static void test_retry_after_http_date_is_honoured_on_429(void **state)
+{
+    (void)state;
+    batch_of b;
+    make_spans(&b, 1);
+    char date[64];
+    time_t when = time(NULL) + 2;
+    struct tm tm;
+    gmtime_r(&when, &tm);
+    strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    col_action a = { COL_STATUS, 429, date, 0, 0, NULL };
+    collector_script(col, &a, 1);
+    dpt_http_exporter_config cfg;
+    cfg_fast(&cfg);
+    dpt_exporter *e = dpt_otlp_http_exporter_new(&cfg);
+    assert_int_equal(dpt_exporter_export(e, b.d, b.n), DPT_OK);
+    col_request r0, r1;
+    assert_true(collector_request(col, 0, &r0));
+    assert_true(collector_request(col, 1, &r1));
+    /* The date has 1 s resolution: the wait is 1-2 s, far above the 100 ms backoff. */
+    assert_true(r1.at_ms - r0.at_ms >= 900);
+    assert_int_equal(stats_of(e).retries, 1);
+    dpt_exporter_free(e);
+    free_spans(&b);
+}
+
+static void test_backoff_grows_between_retries_of_429_502_504(void **state)
+{
+    (void)state;
+    batch_of b;
+    make_spans(&b, 3);
+    col_action a[] = { { COL_STATUS, 429, NULL, 0, 0, NULL },
+                       { COL_STATUS, 502, NULL, 0, 0, NULL },
+                       { COL_STATUS, 504, NULL, 0, 0, NULL } };
+    collector_script(col, a, 3);
+    dpt_http_exporter_config cfg;
+    cfg_fast(&cfg);
+    dpt_exporter *e = dpt_otlp_http_exporter_new(&cfg);
+    assert_int_equal(dpt_exporter_export(e, b.d, b.n), DPT_OK);
+    assert_int_equal(collector_requests(col), 4);
+    col_request r[4];
+    for (size_t i = 0; i < 4; i++)
+        assert_true(collector_request(col, i, &r[i]));
+    /* Waits of at least half of 100, 200, 400 ms (jitter) and at most the full values
+     * plus generous scheduling slack. */
+    uint64_t w1 = r[1].at_ms - r[0].at_ms, w2 = r[2].at_ms - r[1].at_ms, w3 = r[3].at_ms - r[2].at_ms;
+    assert_true(w1 >= 45 && w1 < 1100);
+    assert_true(w2 >= 95 && w2 < 1200);
+    assert_true(w3 >= 195 && w3 < 1400);
+    assert_int_equal(r[3].answered, 200);
+    dpt_http_exporter_stats s = stats_of(e);
+    assert_int_equal(s.retries, 3);
+    assert_int_equal(s.exports_ok, 1);
+    dpt_exporter_free(e);
+    free_spans(&b);
+}
+
+static void test_400_and_other_4xx_are_not_retried(void **state)
+{
+    (void)state;
+    batch_of b;
+    make_spans(&b, 2);
+    col_action a[] = { { COL_STATUS, 400, NULL, 0, 0, NULL },
+                       { COL_STATUS, 401, "1", 0, 0, NULL },
+                       { COL_STATUS, 500, NULL, 0, 0, NULL } };
+    collector_script(col, a, 3);
+    dpt_http_exporter_config cfg;
+    cfg_fast(&cfg);
+    dpt_exporter *e = dpt_otlp_http_exporter_new(&cfg);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(dpt_exporter_export(e, b.d, b.n), DPT_EEXPORT);
+    assert_int_equal(collector_requests(col), 3); /* one attempt each */
+    dpt_http_exporter_stats s = stats_of(e);
+    assert_int_equal(s.exports_failed, 3);
+    assert_int_equal(s.retries, 0);
+    assert_int_equal(s.last_http_status, 500);
+    /* The next export works: a failure leaves the exporter usable. */
+    assert_int_equal(dpt_exporter_export(e, b.d, b.n), DPT_OK);
+    dpt_exporter_free(e);
+    free_spans(&b);
+}
+
+static void test_retry_after_beyond_the_timeout_fails_at_once(void **state)
+{
+    (void)state;
+    batch_of b;
+    make_spans(&b, 1);
+    col_action a = { COL_STATUS, 503, "30", 0, 0, NULL };
+    collector_script(col, &a, 1);
+    dpt_http_exporter_config cfg;
+    cfg_fast(&cfg);
+    cfg.timeout_ms = 2000;
+    dpt_exporter *e = dpt_otlp_http_exporter_new(&cfg);
+    uint64_t t0 = col_now_ms();
+    assert_int_equal(dpt_exporter_export(e, b.d, b.n), DPT_ETIMEDOUT);
+    assert_true(col_now_ms() - t0 < 1500);
+    assert_int_equal(collector_requests(col), 1);
+    dpt_exporter_free(e);
+    free_spans(&b);
+}
+
+static void test_refused_connections_are_retried_within_the_timeout(void **state)
+{
+    (void)state;
+    batch_of b;
+    make_spans(&b, 2);
+    collector_pause(col); /* nothing listens: connect() is refused */
+    dpt_http_exporter_config cfg;
+    cfg_fast(&cfg);
+    cfg.timeout_ms = 1500;
+    dpt_exporter *e = dpt_otlp_http_exporter_new(&cfg);
+    uint64_t t0 = col_now_ms();
+    dpt_err err = dpt_exporter_export(e, b.d, b.n);
+    uint64_t took = col_now_ms() - t0;
+    assert_true(err == DPT_ETIMEDOUT || err == DPT_EEXPORT);
+    assert_true(took < 1500 + 1000);
+    dpt_http_exporter_stats s = stats_of(e);
+    assert_true(s.attempts >= 3); /* 100, 200, 400 ms backoffs fit in 1.5 s */
+    assert_int_equal(s.exports_failed, 1);
+    assert_int_equal(s.last_http_status, 0);
+    dpt_exporter_free(e);
+    free_spans(&b);
+    assert_true(collector_resume(col));
+}
+
+typedef struct resume_arg {
+    collector *c;
+    uint32_t after_ms;
+} resume_arg;
+
+static void *resume_later(void *p)
+{
+    resume_arg *a = p;
+    usleep(a->after_ms * 1000);
+    collector_resume(a->c);
+    return NULL;
+}
+
+static void test_export_succeeds_when_the_collector_comes_back(void **state)
+{
+    (void)state;
+    batch_of b;
+    make_spans(&b, 4);
+    collector_pause(col);
+    resume_arg ra = { col, 300 };
+    pthread_t th;
+    pthread_create(&th, NULL, resume_later, &ra);
+    dpt_http_exporter_config cfg;
+    cfg_fast(&cfg);
+    dpt_exporter *e = dpt_otlp_http_exporter_new(&cfg);
+    assert_int_equal(dpt_exporter_export(e, b.d, b.n), DPT_OK);
+    pthread_join(th, NULL);
+    dpt_http_exporter_stats s = stats_of(e);
+    assert_true(s.retries >= 1);
+    assert_int_equal(collector_spans_accepted(col), 4);
+    dpt_exporter_free(e);
+    free_spans(&b);
+}
+
+static void test_stalled_collector_times_out_the_export(void **state)
+{
+    (void)state;
+    batch_of b;
+    make_spans(&b, 1);
+    col_action a = { COL_STALL, 0, NULL, 10000, 0, NULL };
+    collector_script(col, &a, 1);
+    dpt_http_exporter_config cfg;
+    cfg_fast(&cfg);
+    cfg.timeout_ms = 500;
+    dpt_exporter *e = dpt_otlp_http_exporter_new(&cfg);
+    uint64_t t0 = col_now_ms();
+    assert_int_equal(dpt_exporter_export(e, b.d, b.n), DPT_ETIMEDOUT);
+    uint64_t took = col_now_ms() - t0;
+    assert_true(took >= 450 && took < 2000);
+    collector_release_stalls(col);
+    dpt_exporter_free(e);
+    free_spans(&b);
+}
+
+static void test_partial_success_is_accepted_and_counted(void **state)
+{
+    (void)state;
+    batch_of b;
+    make_spans(&b, 6);
+    col_action a[] = { { COL_PARTIAL, 0, NULL, 0, 3, "three bad spans" },
+                       { COL_PARTIAL, 0, NULL, 0, 2, "two more" } };
+    collector_script(col, a, 2);
+    dpt_http_exporter_config cfg;
+    cfg_fast(&cfg);
+    dpt_exporter *e = dpt_otlp_http_exporter_new(&cfg);
+    assert_int_equal(dpt_exporter_export(e, b.d, b.n), DPT_OK);
+    dpt_http_exporter_stats s = stats_of(e);
+    assert_int_equal(s.spans_rejected, 3);
+    assert_int_equal(s.retries, 0); /* partial success is never retried */
+    dpt_exporter_free(e);
+
+    cfg.protocol = DPT_OTLP_HTTP_JSON;
+    e = dpt_otlp_http_exporter_new(&cfg);
+    assert_int_equal(dpt_exporter_export(e, b.d, b.n), DPT_OK);
+    assert_int_equal(stats_of(e).spans_rejected, 2);
+    dpt_exporter_free(e);
+    free_spans(&b);
+}
+
+static void test_zipkin_http_posts_a_json_span_list(void **state)
+{
+    (void)state;
+    batch_of b;
+    make_spans(&b, 3);
+    char zurl[128];
+    snprintf(zurl, sizeof zurl, "http://127.0.0.1:%u/api/v2/spans", collector_port(col));
+    setenv("OTEL_EXPORTER_ZIPKIN_ENDPOINT", zurl, 1);
+    setenv("OTEL_EXPORTER_ZIPKIN_TIMEOUT", "3000", 1);
+    dpt_exporter *e = dpt_zipkin_http_exporter_from_env();
+    unsetenv("OTEL_EXPORTER_ZIPKIN_ENDPOINT");
+    unsetenv("OTEL_EXPORTER_ZIPKIN_TIMEOUT");
+    assert_non_null(e);
+    assert_int_equal(dpt_exporter_export(e, b.d, b.n), DPT_OK);
+    col_request r;
+    assert_true(collector_request(col, 0, &r));
+    assert_string_equal(r.path, "/api/v2/spans");
+    assert_string_equal(r.content_type, "application/json");
+    assert_int_equal(r.answered, 202);
+    assert_int_equal(r.spans, 3);
+    dpt_exporter_free(e);
+    free_spans(&b);
+}
+
+static void test_otlp_exporter_from_env_variables(void **state)
+{
+    (void)state;
+    batch_of b;
+    make_spans(&b, 2);
+    char base[96];
+    snprintf(base, sizeof base, "http://127.0.0.1:%u/", collector_port(col));
+    setenv("OTEL_EXPORTER_OTLP_ENDPOINT", base, 1);
+    setenv("OTEL_EXPORTER_OTLP_HEADERS", "x-api-key=s%20cret, other = 1", 1);
+    setenv("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "gzip", 1);
+    setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json", 1);
+    setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "not-a-number", 1);
+    dpt_exporter *e = dpt_otlp_http_exporter_from_env();
+    assert_non_null(e);
+    assert_int_equal(dpt_exporter_export(e, b.d, b.n), DPT_OK);
+    dpt_exporter_free(e);
+    col_request r;
+    assert_true(collector_request(col, 0, &r));
+    assert_string_equal(r.path, "/v1/traces"); /* base + signal path, one slash */
+    assert_string_equal(r.api_key, "s cret");
+    assert_true(r.gzip);
+    assert_string_equal(r.content_type, "application/json");
+
+    /* The signal-specific endpoint is used as is; its headers win. */
+    char custom[128];
+    snprintf(custom, sizeof custom, "http://127.0.0.1:%u/custom/path", collector_port(col));
+    setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", custom, 1);
+    setenv("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "x-api-key=traces", 1);
+    setenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/protobuf", 1);
+    e = dpt_otlp_http_exporter_from_env();
+    assert_int_equal(dpt_exporter_export(e, b.d, b.n), DPT_OK);
+    dpt_exporter_free(e);
+    assert_true(collector_request(col, 1, &r));
+    assert_string_equal(r.path, "/custom/path");
+    assert_string_equal(r.api_key, "traces");
+    assert_string_equal(r.content_type, "application/x-protobuf");
+    const char *vars[] = { "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_HEADERS",
+                           "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "OTEL_EXPORTER_OTLP_PROTOCOL",
+                           "OTEL_EXPORTER_OTLP_TIMEOUT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                           "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+                           "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL" };
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
+        unsetenv(vars[i]);
+    free_spans(&b);
+}
+
+static void test_provider_from_env_uses_registered_otlp_factory(void **state)
+{
+    (void)state;
+    assert_int_equal(dpt_http_register(), DPT_OK);
+    assert_int_equal(dpt_http_register(), DPT_OK); /* idempotent */
+    setenv("OTEL_TRACES_EXPORTER", "otlp", 1);
+    setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", url, 1);
+    setenv("OTEL_BSP_SCHEDULE_DELAY", "20", 1);
+    setenv("OTEL_TRACES_SAMPLER", "always_on", 1);
+    dpt_provider *p = dpt_provider_from_env();
+    assert_non_null(p);
+    dpt_tracer *t = dpt_tracer_get(p, "env", NULL);
+    for (int i = 0; i < 25; i++)
+        fx_simple_span(t, "via-env");
+    assert_int_equal(dpt_provider_shutdown(p, 5000), DPT_OK);
+    dpt_stats st;
+    dpt_provider_get_stats(p, &st);
+    dpt_provider_free(p);
+    unsetenv("OTEL_TRACES_EXPORTER");
+    unsetenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
+    unsetenv("OTEL_BSP_SCHEDULE_DELAY");
+    assert_int_equal(st.spans_exported, 25);
+    assert_int_equal(collector_spans_accepted(col), 25);
+}
+
+/* ---- the batch pipeline ----------------------------------------------------------------- */
+
+static dpt_provider *pipeline(dpt_exporter **exp_out, const dpt_http_exporter_config *cfg,
+                              uint32_t queue, uint32_t batch, uint32_t delay_ms)
+{
+    dpt_exporter *e = dpt_otlp_http_exporter_new(cfg);
+    assert_non_null(e);
+    *exp_out = e;
+    dpt_batch_config bc;
+    dpt_batch_config_default(&bc);
+    bc.max_queue_size = queue;
+    bc.max_export_batch_size = batch;
+    bc.schedule_delay_ms = delay_ms;
+    dpt_processor *proc = dpt_batch_processor_new(e, &bc);
+    assert_non_null(proc);
+    dpt_provider_config pc = { 0 };
+    pc.service_name = "pipeline";
+    pc.sampler = dpt_sampler_always_on();
+    pc.processors = &proc;
+    pc.n_processors = 1;
+    dpt_provider *p = NULL;
+    assert_int_equal(dpt_provider_new(&pc, &p), DPT_OK);
+    return p;
+}
+
+static void test_batch_pipeline_loses_nothing_through_retries_and_failures(void **state)
+{
+    (void)state;
+    /* Batches of 50; the collector answers 503, 429, 200, 400, 200, ... : two batches
+     * succeed after retries, one is refused for good. */
+    col_action a[] = { { COL_STATUS, 503, NULL, 0, 0, NULL },
+                       { COL_STATUS, 429, "0", 0, 0, NULL },
+                       { COL_OK, 0, NULL, 0, 0, NULL },
+                       { COL_STATUS, 400, NULL, 0, 0, NULL } };
+    collector_script(col, a, 4);
+    dpt_http_exporter_config cfg;
+    cfg_fast(&cfg);
+    cfg.initial_backoff_ms = 50;
+    dpt_exporter *e;
+    dpt_provider *p = pipeline(&e, &cfg, 2048, 50, 10000);
+    dpt_tracer *t = dpt_tracer_get(p, "pipe", NULL);
+    for (int i = 0; i < 1000; i++)
+        fx_simple_span(t, "s");
+    assert_int_equal(dpt_provider_shutdown(p, 20000), DPT_OK);
+    dpt_stats st;
+    dpt_provider_get_stats(p, &st);
+    dpt_http_exporter_stats hs = stats_of(e);
+    dpt_provider_free(p);
+    assert_int_equal(st.spans_ended, 1000);
+    assert_int_equal(st.spans_dropped_queue, 0); /* the queue had room */
+    assert_int_equal(st.spans_exported + st.spans_export_failed + st.spans_dropped_queue, 1000);
+    assert_int_equal(st.spans_export_failed, 50);  /* the batch answered 400 */
+    assert_int_equal(st.spans_exported, 950);
+    assert_int_equal(collector_spans_accepted(col), 950);
+    assert_int_equal(hs.retries, 2);
+    assert_int_equal(hs.exports_failed, 1);
+}
+
+static void test_shutdown_with_a_hanging_collector_returns_within_its_deadline(void **state)
+{
+    (void)state;
+    col_action a = { COL_STALL, 0, NULL, 60000, 0, NULL };
+    collector_set_default(col, a);
+    dpt_http_exporter_config cfg;
+    cfg_fast(&cfg);
+    cfg.timeout_ms = 30000;
+    dpt_exporter *e;
+    dpt_provider *p = pipeline(&e, &cfg, 2048, 100, 20);
+    dpt_tracer *t = dpt_tracer_get(p, "hang", NULL);
+    for (int i = 0; i < 300; i++)
+        fx_simple_span(t, "s");
+    /* The export thread is now inside a request the collector will not answer. */
+    assert_true(collector_wait_requests(col, 1, 5000));
+    uint64_t t0 = col_now_ms();
+    dpt_err err = dpt_provider_shutdown(p, 500);
+    uint64_t took = col_now_ms() - t0;
+    assert_true(err == DPT_ETIMEDOUT || err == DPT_OK);
+    assert_true(took < 1500);
+    dpt_stats st;
+    dpt_provider_get_stats(p, &st);
+    assert_int_equal(st.spans_ended, 300);
+    assert_int_equal(st.spans_exported + st.spans_export_failed + st.spans_dropped_queue, 300);
+    assert_int_equal(st.spans_exported, 0);
+    /* Let the stalled request finish before the provider (and the thread's exporter) go. */
+    collector_release_stalls(col);
+    dpt_provider_free(p);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(test_otlp_http_delivers_protobuf_with_headers_on_one_connection, fresh),
+        cmocka_unit_test_setup(test_otlp_http_json_with_gzip, fresh),
+        cmocka_unit_test_setup(test_retry_after_seconds_is_honoured_on_503, fresh),
+        cmocka_unit_test_setup(test_retry_after_http_date_is_honoured_on_429, fresh),
+        cmocka_unit_test_setup(test_backoff_grows_between_retries_of_429_502_504, fresh),
+        cmocka_unit_test_setup(test_400_and_other_4xx_are_not_retried, fresh),
+        cmocka_unit_test_setup(test_retry_after_beyond_the_timeout_fails_at_once, fresh),
+        cmocka_unit_test_setup(test_refused_connections_are_retried_within_the_timeout, fresh),
+        cmocka_unit_test_setup(test_export_succeeds_when_the_collector_comes_back, fresh),
+        cmocka_unit_test_setup(test_stalled_collector_times_out_the_export, fresh),
+        cmocka_unit_test_setup(test_partial_success_is_accepted_and_counted, fresh),
+        cmocka_unit_test_setup(test_zipkin_http_posts_a_json_span_list, fresh),
+        cmocka_unit_test_setup(test_otlp_exporter_from_env_variables, fresh),
+        cmocka_unit_test_setup(test_provider_from_env_uses_registered_otlp_factory, fresh),
+        cmocka_unit_test_setup(test_batch_pipeline_loses_nothing_through_retries_and_failures, fresh),
+        cmocka_unit_test_setup(test_shutdown_with_a_hanging_collector_returns_within_its_deadline, fresh),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
