@@ -3,8 +3,8 @@
  * Ending a span enqueues its record on a bounded MPSC ring (Vyukov's bounded queue: one
  * CAS per enqueue, per-cell sequence numbers, no lock). A full queue drops the span and
  * counts it; the application thread never blocks and never waits for the exporter.
- * Every max_export_batch_size-th enqueue wakes the export thread, which otherwise wakes
- * on its schedule. The wake-up uses a Dekker pair (the consumer publishes `sleeping`
+ * An enqueue that makes a full batch wakes the export thread if it sleeps; otherwise it
+ * wakes on its schedule. The wake-up uses a Dekker pair (the consumer publishes `sleeping`
  * then re-reads the queue; a producer publishes its item then reads `sleeping`, both
  * sequentially consistent) so a wake-up is never lost. The export thread exports from a
  * preallocated batch array and recycles the records: no allocation per span.
@@ -264,10 +264,11 @@ static void batch_on_end(void *st, const dpt_span_data *d)
         dpt__count(p, DPT__C_DROPPED_QUEUE, 1);
         return;
     }
-    /* Every max_export_batch_size-th span: the batch is full, wake the exporter if it
-     * sleeps. seq_cst load: the consumer half of the Dekker pair is in export_thread. */
-    if (DPT__UNLIKELY((pos + 1) % b->cfg.max_export_batch_size == 0) &&
-        atomic_load_explicit(&b->sleeping, memory_order_seq_cst)) {
+    /* A full batch wakes the exporter if it sleeps. `sleeping` is read first (seq_cst: the
+     * producer half of the Dekker pair in export_thread); only then is the consumer's
+     * position read, so producers do not pull its cache line while it drains. */
+    if (DPT__UNLIKELY(atomic_load_explicit(&b->sleeping, memory_order_seq_cst)) &&
+        pos + 1 - atomic_load_explicit(&b->deq_pos, memory_order_relaxed) >= b->cfg.max_export_batch_size) {
         pthread_mutex_lock(&b->mu);
         pthread_cond_signal(&b->wake);
         pthread_mutex_unlock(&b->mu);
