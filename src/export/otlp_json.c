@@ -173,18 +173,20 @@ static void put_span(dpt__json *j, const dpt_span_data *d)
 
     size_t msg_len = d->status == DPT_STATUS_ERROR ? dpt__slen(d->status_msg, d->status_msg_len) : 0;
     uint32_t code = d->status <= DPT_STATUS_ERROR ? d->status : 0;
-    /* status is always written (as {} when unset) so readers need not special-case it. */
-    dpt__json_key(j, "status");
-    dpt__json_obj_begin(j);
-    if (msg_len) {
-        dpt__json_key(j, "message");
-        dpt__json_str(j, d->status_msg, msg_len);
+    /* An unset status is left out, as the protobuf encoding leaves it out. */
+    if (code || msg_len) {
+        dpt__json_key(j, "status");
+        dpt__json_obj_begin(j);
+        if (msg_len) {
+            dpt__json_key(j, "message");
+            dpt__json_str(j, d->status_msg, msg_len);
+        }
+        if (code) {
+            dpt__json_key(j, "code");
+            dpt__json_uint(j, code);
+        }
+        dpt__json_obj_end(j);
     }
-    if (code) {
-        dpt__json_key(j, "code");
-        dpt__json_uint(j, code);
-    }
-    dpt__json_obj_end(j);
     dpt__json_obj_end(j);
 }
 
