@@ -12,8 +12,8 @@
 
 #include <stdlib.h>
 
-static _Thread_local dpt__ctx_stack *tl_stack;      /* current stack of this thread */
-static _Thread_local dpt__ctx_stack *tl_own_stack;  /* the thread's own stack (freed at exit) */
+static DPT__TLS dpt__ctx_stack *tl_stack;      /* current stack of this thread */
+static DPT__TLS dpt__ctx_stack *tl_own_stack;  /* the thread's own stack (freed at exit) */
 static pthread_key_t stack_key;
 static pthread_once_t stack_once = PTHREAD_ONCE_INIT;
 

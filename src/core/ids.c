@@ -1,7 +1,7 @@
 /* ids.c - trace and span ids, and the clock.
  *
- * Ids come from a per-thread xoshiro256++ generator seeded from getrandom(): no lock, no
- * syscall per id. A pthread_atfork child handler forgets the seed of the forking thread
+ * Ids come from a per-thread wyrand generator seeded from getrandom(): no lock, no syscall
+ * per id. A pthread_atfork child handler forgets the seed of the forking thread
  * (the only thread of the child), so two forked workers never share an id stream. The
  * W3C Level 2 "random" flag is honest: every trace id is 128 random bits.
  */
@@ -17,7 +17,7 @@ typedef struct rng {
     bool seeded;
 } rng;
 
-static _Thread_local rng tl_rng; /* thread-local: no synchronisation needed */
+static DPT__TLS rng tl_rng; /* thread-local: no synchronisation needed */
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
 static void on_fork_child(void) { dpt__ids_atfork_child(); }
@@ -56,28 +56,20 @@ static void seed(rng *r)
         for (int i = 0; i < 4; i++) buf[i] ^= splitmix64(&x);
         dpt__log(DPT_LOG_WARN, "getrandom() failed; ids seeded from time and pid");
     }
-    /* xoshiro must not start from all zeros; splitmix the seed to be sure. */
     uint64_t x = buf[0] ^ buf[1] ^ buf[2] ^ buf[3];
     for (int i = 0; i < 4; i++) r->s[i] = buf[i] ^ splitmix64(&x);
     r->seeded = true;
 }
 
-static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-
 uint64_t dpt__rand64(void)
 {
     rng *r = &tl_rng;
     if (DPT__UNLIKELY(!r->seeded)) seed(r);
-    uint64_t *s = r->s;
-    uint64_t result = rotl(s[0] + s[3], 23) + s[0];
-    uint64_t t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return result;
+    /* wyrand: one multiply per 64 bits, passes BigCrush and PractRand; the 64-bit state
+     * is seeded from getrandom() per thread and per process. */
+    uint64_t x = (r->s[0] += 0xa0761d6478bd642full);
+    __uint128_t m = (__uint128_t)x * (x ^ 0xe7037ed1a0b428dbull);
+    return (uint64_t)(m >> 64) ^ (uint64_t)m;
 }
 
 dpt_trace_id dpt_trace_id_generate(void)

@@ -32,7 +32,7 @@ static struct {
 } depot = { PTHREAD_MUTEX_INITIALIZER, NULL, NULL, NULL };
 
 /* Thread-local cache: only its thread touches it (and the key destructor at exit). */
-static _Thread_local struct {
+static DPT__TLS struct {
     mag *cur;
     mag *prev;
     bool registered;
@@ -129,7 +129,8 @@ dpt__span *dpt__span_alloc(void)
 void dpt__span_recycle(dpt__span *s)
 {
     if (!s) return;
-    dpt__arena_reset(s);
+    /* A non-recording span never touched its arena: skip the reset. */
+    if (s->arena.blocks || s->arena.cur != s->arena_inline) dpt__arena_reset(s);
     if (s->ts) {
         dpt_tracestate_release(s->ts);
         s->ts = NULL;

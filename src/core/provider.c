@@ -28,7 +28,7 @@ static _Atomic uint64_t next_provider_id = 1;
 static _Atomic uint64_t next_thread_token = 1;
 
 /* Thread-local cache of the last provider's block (only this thread reads/writes it). */
-static _Thread_local struct {
+static DPT__TLS struct {
     uint64_t provider_id;
     cblock *block;
     uint64_t token;

@@ -190,9 +190,9 @@ dpt_span dpt_span_start(dpt_tracer *t, const char *name, dpt_span_kind kind,
         return DPT_SPAN_NONE;
     }
     r->tracer = t;
-    memset(&r->d, 0, sizeof r->d);
     r->d.ctx.trace_id = tid;
     r->d.ctx.span_id = dpt_span_id_generate();
+    r->d.ctx.remote = false;
     /* Level 2: our trace ids are fully random; a continued trace keeps the parent's bit. */
     uint8_t flags = par.valid ? (par.sc.flags & DPT_FLAG_RANDOM) : DPT_FLAG_RANDOM;
     if (res.decision == DPT_RECORD_AND_SAMPLE) flags |= DPT_FLAG_SAMPLED;
@@ -203,11 +203,16 @@ dpt_span dpt_span_start(dpt_tracer *t, const char *name, dpt_span_kind kind,
     dpt_span h = { r, gen };
 
     if (res.decision == DPT_DROP) {
+        /* Non-recording: only the context is kept (for children and propagation). */
         r->state = DPT__REC_NONRECORDING;
         atomic_store_explicit(&r->gen, gen, memory_order_relaxed);
         return h;
     }
 
+    /* Recording: reset the rest of the public view, keeping the context just set. */
+    dpt_span_context ctx = r->d.ctx;
+    memset(&r->d, 0, sizeof r->d);
+    r->d.ctx = ctx;
     r->state = DPT__REC_RECORDING;
     if (flags & DPT_FLAG_SAMPLED) dpt__count(p, DPT__C_SAMPLED, 1);
     dpt__count(p, DPT__C_RECORDING, 1);

@@ -1,0 +1,32 @@
+# dptrace - the two README commands and a few helpers. CMake does the real work.
+.PHONY: all build demo test bench install clean deps
+
+BUILD ?= build
+
+all: build
+
+build:
+	@scripts/deps.sh demo
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	cmake --build $(BUILD) -j2
+
+# The main job: the traced mini mesh, its traces in demo-out/, a waterfall and a report.
+demo: build
+	@if [ -x scripts/demo.sh ] && [ -d $(BUILD)/examples/mesh ]; then scripts/demo.sh; \
+	else $(BUILD)/examples/quickstart/quickstart; fi
+
+# Every test phase; ends with "N passed, M failed".
+test:
+	@scripts/test.sh
+
+bench:
+	@scripts/deps.sh bench
+	cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release -DDPT_BUILD_TESTS=OFF -DDPT_BUILD_EXAMPLES=OFF >/dev/null
+	cmake --build build-release -j2 --target dptrace_bench
+	build-release/bench/dptrace_bench
+
+install: build
+	cmake --install $(BUILD)
+
+clean:
+	rm -rf build build-* demo-out
