@@ -65,6 +65,7 @@ static void test_tracestate_set_moves_key_to_front_and_removes(void **state)
     assert_string_equal(dpt_tracestate_str(ts, NULL), "a=1,b=2,c=3"); /* immutable */
     assert_int_equal(dpt_tracestate_set(ts2, "a", NULL, &ts3), DPT_OK);
     assert_string_equal(dpt_tracestate_str(ts3, NULL), "b=9,c=3");
+    dpt_tracestate_release(ts3);
     assert_int_equal(dpt_tracestate_set(ts, "Bad", "1", &ts3 /* unchanged on error */), DPT_EINVAL);
     assert_int_equal(dpt_tracestate_set(ts, "ok", "bad,value", &ts3), DPT_EINVAL);
     dpt_tracestate_release(ts);
