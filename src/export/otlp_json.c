@@ -229,7 +229,7 @@ dpt_err dpt__otlp_json_write(dpt_encoder *e, const dpt_span_data *const *spans, 
             dpt__json_key(&j, "spans");
             dpt__json_arr_begin(&j);
             while (i < k && spans[e->ord[i]]->tracer == t &&
-                   dpt__span_provider(spans[e->ord[i]]) == p) {
+                   (t || dpt__span_provider(spans[e->ord[i]]) == p)) {
                 put_span(&j, spans[e->ord[i]]);
                 i++;
             }

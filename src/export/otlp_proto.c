@@ -64,13 +64,30 @@
 /* ArrayValue */
 #define F_ARRAY_VALUES 1
 
+/* Whether s is valid UTF-8. Most strings are ASCII: 8 bytes at a time decide that, and
+ * only a string with a high byte pays for the full check. */
+static inline bool utf8_ok(const char *s, size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        if (w & 0x8080808080808080ull)
+            return dpt__utf8_valid_prefix(s, n) == n;
+    }
+    for (; i < n; i++)
+        if ((unsigned char)s[i] & 0x80)
+            return dpt__utf8_valid_prefix(s, n) == n;
+    return true;
+}
+
 /* protobuf requires string fields to hold valid UTF-8 (decoders may reject the whole
  * request otherwise). The check is cheap; the copy happens only for invalid input. */
 static void put_string(dpt_encoder *e, uint32_t field, const char *s, size_t n)
 {
     if (!s)
         s = "", n = 0;
-    if (DPT__LIKELY(dpt__utf8_valid_prefix(s, n) == n)) {
+    if (DPT__LIKELY(utf8_ok(s, n))) {
         pb_bytes_field(&e->out, field, s, n);
         return;
     }
@@ -152,13 +169,95 @@ static void put_any(dpt_encoder *e, uint32_t field, const dpt_value *v)
     pb_end(b, any);
 }
 
+/* A KeyValue with a scalar value and valid UTF-8 strings, written in one go: its size is
+ * known before writing, so no length needs backpatching. Returns false when the slow,
+ * general path must do it (arrays, strings to sanitise, no memory). */
+static bool put_kv_scalar(dpt_encoder *e, uint32_t field, const char *key, size_t klen,
+                          const dpt_value *v)
+{
+    size_t any;
+    const char *sv = NULL;
+    size_t slen = 0;
+    uint64_t iv = 0;
+    switch (v->type) {
+    case DPT_VAL_STRING:
+        sv = v->u.s ? v->u.s : "";
+        slen = dpt__slen(v->u.s, v->len);
+        if (!utf8_ok(sv, slen))
+            return false;
+        any = 1 + pb_varint_size(slen) + slen;
+        break;
+    case DPT_VAL_BOOL:
+        any = 2;
+        break;
+    case DPT_VAL_INT:
+        iv = (uint64_t)v->u.i;
+        any = 1 + pb_varint_size(iv);
+        break;
+    case DPT_VAL_DOUBLE:
+        any = 9;
+        break;
+    default:
+        return false;
+    }
+    if (!utf8_ok(key, klen))
+        return false;
+    size_t kv = (klen ? 1 + pb_varint_size(klen) + klen : 0) + 1 + pb_varint_size(any) + any;
+    size_t total = pb_varint_size((uint64_t)field << 3) + pb_varint_size(kv) + kv;
+    dpt__buf *b = &e->out;
+    if (!pb_room(b, total))
+        return true; /* out of memory: b->oom reports it */
+    uint8_t *p = (uint8_t *)b->p + b->len;
+    p += pb_put_varint(p, ((uint64_t)field << 3) | PB_LEN);
+    p += pb_put_varint(p, kv);
+    if (klen) {
+        *p++ = (F_KV_KEY << 3) | PB_LEN;
+        p += pb_put_varint(p, klen);
+        memcpy(p, key, klen);
+        p += klen;
+    }
+    *p++ = (F_KV_VALUE << 3) | PB_LEN;
+    p += pb_put_varint(p, any);
+    switch (v->type) {
+    case DPT_VAL_STRING:
+        *p++ = (F_ANY_STRING << 3) | PB_LEN;
+        p += pb_put_varint(p, slen);
+        if (slen)
+            memcpy(p, sv, slen);
+        p += slen;
+        break;
+    case DPT_VAL_BOOL:
+        *p++ = (F_ANY_BOOL << 3) | PB_VARINT;
+        *p++ = v->u.b ? 1 : 0;
+        break;
+    case DPT_VAL_INT:
+        *p++ = (F_ANY_INT << 3) | PB_VARINT;
+        p += pb_put_varint(p, iv);
+        break;
+    default: {
+        uint64_t d;
+        memcpy(&d, &v->u.d, sizeof d);
+        *p++ = (F_ANY_DOUBLE << 3) | PB_I64;
+        for (int i = 0; i < 8; i++)
+            *p++ = (uint8_t)(d >> (8 * i));
+        break;
+    }
+    }
+    b->len = (size_t)(p - (uint8_t *)b->p);
+    return true;
+}
+
 static void put_attrs(dpt_encoder *e, uint32_t field, const dpt_attr *a, size_t n)
 {
     if (!a)
         return;
     for (size_t i = 0; i < n; i++) {
+        const char *key = a[i].key ? a[i].key : "";
+        size_t klen = dpt__slen(a[i].key, a[i].key_len);
+        if (DPT__LIKELY(put_kv_scalar(e, field, key, klen, &a[i].value)))
+            continue;
         pb_mark kv = pb_begin(&e->out, field, 1);
-        put_string_opt(e, F_KV_KEY, a[i].key, dpt__slen(a[i].key, a[i].key_len));
+        put_string_opt(e, F_KV_KEY, key, klen);
         put_any(e, F_KV_VALUE, &a[i].value);
         pb_end(&e->out, kv);
     }
@@ -260,7 +359,7 @@ dpt_err dpt__otlp_proto_write(dpt_encoder *e, const dpt_span_data *const *spans,
             }
             pb_end(b, sc);
             while (i < k && spans[e->ord[i]]->tracer == t &&
-                   dpt__span_provider(spans[e->ord[i]]) == p) {
+                   (t || dpt__span_provider(spans[e->ord[i]]) == p)) {
                 put_span(e, spans[e->ord[i]]);
                 i++;
             }

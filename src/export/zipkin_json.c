@@ -154,10 +154,17 @@ static void put_span(dpt_encoder *e, dpt__json *j, const dpt_span_data *d)
     dpt__json_obj_begin(j);
     for (uint32_t i = 0; d->attrs && i < d->n_attrs; i++) {
         const dpt_attr *a = &d->attrs[i];
+        /* The status tags below win over attributes of the same name: a JSON object with
+         * a key twice is read differently by different parsers. */
+        size_t kl = dpt__slen(a->key, a->key_len);
+        if (a->key && d->status != DPT_STATUS_UNSET &&
+            ((kl == 16 && memcmp(a->key, "otel.status_code", 16) == 0) ||
+             (kl == 5 && memcmp(a->key, "error", 5) == 0 && d->status == DPT_STATUS_ERROR)))
+            continue;
         value_text(e, &a->value);
         if (e->tmp.oom)
             e->out.oom = true;
-        dpt__json_keyn(j, a->key ? a->key : "", dpt__slen(a->key, a->key_len));
+        dpt__json_keyn(j, a->key ? a->key : "", kl);
         dpt__json_str(j, e->tmp.p ? e->tmp.p : "", e->tmp.len);
     }
     if (d->tracer) {
