@@ -167,14 +167,27 @@ static size_t drain(batch *b, bool export_them)
     return total;
 }
 
+static uint64_t mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000ull + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/* Under sustained load, waiting a little for the next full batch is cheaper than going
+ * to sleep: a sleeping thread on a virtual machine can take 100 us or more to wake, and a
+ * producer at 5 M spans/s fills a 2048-span queue in 400 us. */
+#define SPIN_US 200
+
 static void *export_thread(void *arg)
 {
     batch *b = arg;
+    bool busy = false;
     pthread_mutex_lock(&b->mu);
     for (;;) {
         struct timespec deadline;
         abs_deadline(&deadline, b->cfg.schedule_delay_ms);
-        while (!b->stop && b->flush_target <= b->done_pos) {
+        while (!busy && !b->stop && b->flush_target <= b->done_pos) {
             /* Dekker: publish that we sleep, then look at the queue once more. */
             atomic_store_explicit(&b->sleeping, true, memory_order_seq_cst);
             if (ring_size(b) >= b->cfg.max_export_batch_size || ts_passed(&deadline)) break;
@@ -186,7 +199,7 @@ static void *export_thread(void *arg)
         uint64_t target = b->flush_target;
         pthread_mutex_unlock(&b->mu);
 
-        drain(b, true);
+        size_t handled = drain(b, true);
         bool flushed = false;
         if (target > atomic_load(&b->deq_pos)) {
             /* A producer reserved a slot below the flush target but has not published it
@@ -196,6 +209,13 @@ static void *export_thread(void *arg)
             flushed = true;
         }
         if (flushed && b->exp->ops.force_flush) b->exp->ops.force_flush(b->exp->state, b->cfg.export_timeout_ms);
+
+        busy = false;
+        if (!stop && handled >= b->cfg.max_export_batch_size) {
+            uint64_t until = mono_us() + SPIN_US;
+            while (ring_size(b) < b->cfg.max_export_batch_size && mono_us() < until) sched_yield();
+            busy = ring_size(b) >= b->cfg.max_export_batch_size;
+        }
 
         pthread_mutex_lock(&b->mu);
         b->done_pos = atomic_load(&b->deq_pos);
