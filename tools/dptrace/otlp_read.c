@@ -42,8 +42,11 @@ static void complain(reader *r, uint64_t line, const char *what, const char *det
         return;
     if (r->tty && r->o->progress)
         fputs("\r\033[K", stderr); /* do not write over the progress line */
+    /* jansson's messages quote the input: keep terminal controls from the file out. */
+    char safe[4 * 160 + 8];
+    sanitize_cols(detail ? detail : "", detail ? strlen(detail) : 0, 160, true, safe);
     fprintf(stderr, "dptrace: %s:%llu: %s%s%s\n", r->o->path, (unsigned long long)line, what,
-            detail && *detail ? ": " : "", detail ? detail : "");
+            *safe ? ": " : "", safe);
 }
 
 /* ---- value helpers -------------------------------------------------------------------- */

@@ -13,15 +13,21 @@
  * the file, and a file could be crafted to collide under a fixed hash. */
 static uint64_t hash_key;
 
+/* splitmix64's finaliser: every input bit reaches every output bit, which matters because
+ * ids read as little-endian words often vary only in their top byte (sequential ids). */
+static uint64_t mix64(uint64_t z)
+{
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
 static uint64_t id_hash(const uint8_t id[16])
 {
     uint64_t a, b;
     memcpy(&a, id, 8);
     memcpy(&b, id + 8, 8);
-    uint64_t h = (a ^ hash_key) * 0x9e3779b97f4a7c15ull;
-    h ^= b + (h >> 29);
-    h *= 0xbf58476d1ce4e5b9ull;
-    return h ^ (h >> 32);
+    return mix64(mix64(a ^ hash_key) ^ b);
 }
 
 void traceset_init(traceset *ts, const char *path, bool progress)
@@ -263,19 +269,28 @@ uint32_t traceset_by_duration(const traceset *ts, bool errors_only, uint32_t **o
 
 typedef struct collect_ctx {
     traceset *ts;
-    char (*hex)[33]; /* hex ids of the selection, for the pre-filter */
-    uint32_t n_hex;
-    uint32_t *seen;  /* spans seen per selected trace, to check the pre-filter */
+    uint32_t *seen; /* spans seen per selected trace, to check the pre-filter */
 } collect_ctx;
 
-/* Skips lines that cannot hold a selected trace: a memmem per selected id is far cheaper
- * than parsing. Used only when the selection is small and every id was canonical hex. */
+/* Skips lines that cannot hold a selected trace without parsing them: finding each
+ * "traceId":"<32 hex>" and looking it up costs far less than building the JSON tree. Only
+ * used when pass 1 saw nothing but canonical ids; pass 2 then checks that every span it
+ * counted was seen, and reads again without the filter if not (odd spacing or escapes). */
 static bool prefilter(void *user, const char *line, size_t len)
 {
     collect_ctx *c = user;
-    for (uint32_t i = 0; i < c->n_hex; i++)
-        if (memmem(line, len, c->hex[i], 32))
-            return true;
+    static const char key[] = "\"traceId\":\"";
+    const size_t klen = sizeof key - 1;
+    const char *p = line, *end = line + len;
+    while ((p = memmem(p, (size_t)(end - p), key, klen)) != NULL) {
+        p += klen;
+        uint8_t id[16];
+        if (end - p >= 32 && id_decode(p, 32, id, 16)) {
+            int64_t i = lookup(c->ts, id);
+            if (i >= 0 && c->ts->sums[i].sel >= 0)
+                return true;
+        }
+    }
     return false;
 }
 
@@ -347,13 +362,7 @@ int traceset_collect(traceset *ts)
 {
     collect_ctx c = { .ts = ts };
     c.seen = xcalloc(ts->n_sel ? ts->n_sel : 1, sizeof *c.seen);
-    bool filter = !ts->noncanonical_ids && ts->n_sel > 0 && ts->n_sel <= 16;
-    if (filter) {
-        c.hex = xmalloc(ts->n_sel * sizeof *c.hex);
-        for (uint32_t i = 0; i < ts->n_sel; i++)
-            id_hex(ts->sums[ts->sel[i].sum].id, 16, c.hex[i]);
-        c.n_hex = ts->n_sel;
-    }
+    bool filter = !ts->noncanonical_ids && ts->n_sel > 0;
     int rc = 0;
     for (int attempt = 0; attempt < 2; attempt++) {
         otlp_read_opts o = { .path = ts->path, .label = "reading", .progress = ts->progress,
@@ -374,7 +383,6 @@ int traceset_collect(traceset *ts)
         reset_collected(ts);
         memset(c.seen, 0, ts->n_sel * sizeof *c.seen);
     }
-    free(c.hex);
     free(c.seen);
     return rc;
 }
@@ -399,9 +407,7 @@ static uint64_t span_hash(const uint8_t id[8])
 {
     uint64_t v;
     memcpy(&v, id, 8);
-    v ^= hash_key;
-    v *= 0x9e3779b97f4a7c15ull;
-    return v ^ (v >> 31);
+    return mix64(v ^ hash_key);
 }
 
 void traceset_order(sel_trace *t)

@@ -351,7 +351,8 @@ static void print_summary(const pen *p, traceset *ts, const uint32_t *slow, uint
     fmt_time(ts->max_end, b, sizeof b);
     fprintf(p->out, "%s", col(p, C_BOLD));
     put_cell(p, ts->path, display_width(ts->path, p->ascii), false);
-    fprintf(p->out, "%s: %s spans in %s traces", col(p, C_RESET), n1, n2);
+    fprintf(p->out, "%s: %s span%s in %s trace%s", col(p, C_RESET), n1, ts->spans == 1 ? "" : "s",
+            n2, ts->n_sums == 1 ? "" : "s");
     uint32_t n_svc = ts->n_services + (ts->other_service_spans ? 1 : 0);
     fprintf(p->out, " from %u%s service%s\n", n_svc, ts->other_service_spans ? "+" : "",
             n_svc == 1 ? "" : "s");
@@ -362,8 +363,9 @@ static void print_summary(const pen *p, traceset *ts, const uint32_t *slow, uint
         err_traces += ts->sums[i].errors ? 1 : 0;
     fmt_count(ts->error_spans, n1, sizeof n1);
     fmt_count(err_traces, n2, sizeof n2);
-    fprintf(p->out, "  errors:   %s%s spans in %s traces%s (%.1f%% of traces)\n",
-            err_traces ? col(p, C_RED) : "", n1, n2, err_traces ? col(p, C_RESET) : "",
+    fprintf(p->out, "  errors:   %s%s span%s in %s trace%s%s (%.1f%% of traces)\n",
+            err_traces ? col(p, C_RED) : "", n1, ts->error_spans == 1 ? "" : "s", n2,
+            err_traces == 1 ? "" : "s", err_traces ? col(p, C_RESET) : "",
             ts->n_sums ? 100.0 * err_traces / ts->n_sums : 0.0);
 
     service_count *svc = xmalloc((ts->n_services + 1) * sizeof *svc);

@@ -1,0 +1,256 @@
+#!/bin/sh
+# cli_test.sh - behaviour tests of the dptrace CLI, one case per ctest entry:
+#   cli_test.sh CASE   with DPTRACE (the binary), TESTTOOL (cli_testtool), DATA (tests/cli/data)
+#   and WORK (an empty scratch directory) in the environment.
+# Each case states what the user would see and fails on the first difference.
+set -u
+: "${DPTRACE:?}" "${TESTTOOL:?}" "${DATA:?}" "${WORK:?}"
+case_name=$1
+rm -rf "$WORK" && mkdir -p "$WORK" && cd "$WORK" || exit 1
+# Deterministic drawing unless a case asks otherwise.
+export LC_ALL=C
+unset NO_COLOR COLUMNS TRACEPARENT TRACESTATE BAGGAGE OTEL_TRACES_EXPORTER \
+    OTEL_EXPORTER_OTLP_ENDPOINT OTEL_SERVICE_NAME OTEL_RESOURCE_ATTRIBUTES
+SAMPLE=$DATA/sample.jsonl
+TA=4bf92f3577b34da6a3ce929d0e0e4736
+TB=0af7651916cd43dd8448eb211c80319c
+
+fail() { echo "FAIL [$case_name]: $*" >&2; exit 1; }
+# run EXPECTED_RC CMD...: runs CMD with stdout in out.txt, stderr in err.txt
+run() {
+    want=$1; shift
+    "$@" >out.txt 2>err.txt
+    got=$?
+    [ "$got" -eq "$want" ] || { cat out.txt err.txt >&2; fail "exit $got, wanted $want: $*"; }
+}
+has() { grep -qF -- "$2" "$1" || { cat "$1" >&2; fail "$1 lacks: $2"; }; }
+hasnt() { ! grep -qF -- "$2" "$1" || { cat "$1" >&2; fail "$1 has: $2"; }; }
+count() { c=$(grep -cF -- "$2" "$1"); [ "$c" -eq "$3" ] || { cat "$1" >&2; fail "$1: '$2' $c times, wanted $3"; }; }
+
+case $case_name in
+view_summary)
+    run 0 "$DPTRACE" view "$SAMPLE" --width 100
+    has out.txt "sample.jsonl: 20 spans in 5 traces from 5 services"
+    has out.txt "errors:   5 spans in 1 trace (20.0% of traces)"
+    has out.txt "services: orders 10, gateway 4,"
+    has out.txt "duration: p50 20.0 ms  p90 84.2 ms  p99 84.2 ms  max 84.2 ms"
+    # The slowest list is ordered by duration and names each trace's root span.
+    sed -n '/^slowest traces/,/^$/p' out.txt > list.txt
+    [ "$(sed -n 2p list.txt | tr -s ' ')" = " 84.2 ms $TA gateway GET /checkout 9 spans" ] || fail "first: $(sed -n 2p list.txt)"
+    [ "$(sed -n 3p list.txt | tr -s ' ')" = " 40.0 ms $TB gateway GET /checkout 5 spans 5 errors" ] || fail "second: $(sed -n 3p list.txt)"
+    count list.txt " ms  " 5
+    # ... followed by the waterfall of the slowest trace.
+    has out.txt "trace $TA  GET /checkout (gateway)"
+    [ ! -s err.txt ] || fail "unexpected stderr: $(cat err.txt)"
+    ;;
+view_waterfall_golden)
+    # The whole waterfall of trace A, ASCII, 100 columns: tree, services, kinds, bars.
+    run 0 "$DPTRACE" view "$SAMPLE" --trace $TA --width 100
+    diff -u "$DATA/view_trace_a.txt" out.txt >&2 || fail "waterfall differs from view_trace_a.txt"
+    ;;
+view_trace_prefix_and_errors)
+    run 0 "$DPTRACE" view "$SAMPLE" -t 0af7 --width 100
+    has out.txt "trace $TB"
+    count out.txt " ERROR" 5
+    has out.txt "ERROR: card declined"
+    has out.txt "ERROR: upstream returned 502"
+    run 0 "$DPTRACE" view "$SAMPLE" --errors --width 100
+    has out.txt "1 trace with errors; showing the slowest 1"
+    has out.txt "trace $TB"
+    hasnt out.txt "trace $TA"
+    run 0 "$DPTRACE" view "$SAMPLE" --slowest 2 --width 100
+    count out.txt "trace " 2
+    [ "$(grep '^trace ' out.txt | cut -d' ' -f2 | tr '\n' ' ')" = "$TA $TB " ] || fail "slowest 2 order"
+    ;;
+view_orphan_and_link_trace)
+    run 0 "$DPTRACE" view "$SAMPLE" -t 5b8aa5a2 --width 100
+    has out.txt "(orphan: parent 1111111111111111 not in file)"
+    # the child of the orphan is drawn under it
+    has out.txt "\`- GET"
+    run 0 "$DPTRACE" view "$SAMPLE" -t 6e0c --width 100
+    has out.txt "orders.queue process"
+    has out.txt "consumer"
+    ;;
+view_hostile_text)
+    # Names carrying ESC sequences and U+2028 must reach the terminal inert.
+    run 0 "$DPTRACE" view "$SAMPLE" -t a3ce929d --width 120
+    if grep -q "$(printf '\033')" out.txt; then fail "ESC byte reached stdout"; fi
+    has out.txt "<img src=x onerror=alert(1)>?[31mred?"
+    run 0 env LC_ALL=C.UTF-8 "$DPTRACE" view "$SAMPLE" -t a3ce929d --width 120
+    if grep -q "$(printf '\342\200\250')" out.txt; then fail "U+2028 reached stdout"; fi
+    ;;
+view_colour_rules)
+    esc=$(printf '\033[')
+    run 0 "$DPTRACE" view "$SAMPLE" -t $TB
+    if grep -qF "$esc" out.txt; then fail "colours when stdout is not a terminal"; fi
+    run 0 "$DPTRACE" view "$SAMPLE" -t $TB --color always
+    grep -qF "$esc" out.txt || fail "no colours with --color always"
+    # On a terminal (script(1) gives one): colours, unless NO_COLOR is set.
+    if command -v script >/dev/null 2>&1; then
+        script -qec "$DPTRACE view $SAMPLE -t $TB" /dev/null > tty.txt 2>&1 || fail "script run failed"
+        grep -qF "$esc" tty.txt || fail "no colours on a terminal"
+        NO_COLOR=1 script -qec "$DPTRACE view $SAMPLE -t $TB" /dev/null > tty2.txt 2>&1 || fail "script run failed"
+        has tty2.txt "card declined"
+        # script adds no colour itself; only the progress line eraser may not appear either
+        if grep -qF "$(printf '\033[1;31m')" tty2.txt; then fail "colours despite NO_COLOR"; fi
+    fi
+    run 0 env LC_ALL=C.UTF-8 "$DPTRACE" view "$SAMPLE" -t $TB
+    has out.txt "└─ GET"
+    run 0 "$DPTRACE" view "$SAMPLE" -t $TB --ascii
+    has out.txt "\`- GET"
+    ;;
+bad_arguments)
+    run 2 "$DPTRACE";                                     has err.txt "usage: dptrace <command>"
+    run 2 "$DPTRACE" frobnicate;                          has err.txt "unknown command 'frobnicate'"
+    run 2 "$DPTRACE" view;                                has err.txt "view: missing FILE"
+    run 2 "$DPTRACE" view "$SAMPLE" --slowest abc;        has err.txt "--slowest wants a number"
+    run 2 "$DPTRACE" view "$SAMPLE" --slowest 0;          has err.txt "--slowest wants a number"
+    run 2 "$DPTRACE" view "$SAMPLE" --bogus;              has err.txt "unknown option '--bogus'"
+    run 2 "$DPTRACE" view "$SAMPLE" --trace;              has err.txt "needs a value"
+    run 2 "$DPTRACE" view "$SAMPLE" --color sometimes;    has err.txt "--color wants"
+    run 2 "$DPTRACE" view "$SAMPLE" "$SAMPLE";            has err.txt "one FILE only"
+    run 2 "$DPTRACE" report "$SAMPLE";                    has err.txt "missing -o"
+    run 2 "$DPTRACE" report -o x.html;                    has err.txt "missing FILE"
+    run 125 "$DPTRACE" exec;                              has err.txt "missing the command"
+    run 125 "$DPTRACE" exec --kind sideways -- true;      has err.txt "--kind wants"
+    run 125 "$DPTRACE" exec --attr novalue -- true;       has err.txt "--attr wants KEY=VALUE"
+    run 1 "$DPTRACE" view "$WORK/does-not-exist.jsonl";   has err.txt "cannot open"
+    run 1 "$DPTRACE" view "$WORK";                        has err.txt "is a directory"
+    run 1 "$DPTRACE" view "$SAMPLE" -t ffffffffffffffffffffffffffffffff; has err.txt "no trace 'ffff"
+    run 1 "$DPTRACE" view "$SAMPLE" -t ab;                has err.txt "no trace 'ab'"
+    run 1 "$DPTRACE" report "$SAMPLE" -o "$WORK/no/such/dir/r.html"; has err.txt "cannot write"
+    ;;
+help_texts)
+    run 0 "$DPTRACE" --help;          has out.txt "usage: dptrace <command>"
+    run 0 "$DPTRACE" view --help;     has out.txt "usage: dptrace view FILE"
+    run 0 "$DPTRACE" report --help;   has out.txt "usage: dptrace report FILE -o OUT.html"
+    run 0 "$DPTRACE" exec --help;     has out.txt "usage: dptrace exec [options] -- CMD"
+    run 0 "$DPTRACE" help report;     has out.txt "usage: dptrace report"
+    run 0 "$DPTRACE" --version;       has out.txt "dptrace "
+    ;;
+malformed_lines)
+    run 0 "$DPTRACE" view "$DATA/malformed.jsonl" --width 100
+    has err.txt "malformed.jsonl:2: malformed line skipped (not JSON)"
+    has err.txt "malformed.jsonl:4: malformed line skipped: not an ExportTraceServiceRequest"
+    has err.txt "malformed.jsonl:5: span skipped: invalid traceId"
+    has err.txt "malformed.jsonl:6: malformed line skipped (not JSON)"
+    has err.txt "malformed.jsonl:7: malformed line skipped"
+    has err.txt "malformed.jsonl:8: span skipped: invalid spanId"
+    has err.txt "malformed.jsonl:9: span skipped: invalid startTimeUnixNano"
+    hasnt err.txt "malformed.jsonl:1:"
+    hasnt err.txt "malformed.jsonl:3:"
+    has out.txt "2 spans in 2 traces"
+    has out.txt "skipped:  4 malformed lines, 3 invalid spans"
+    # Nothing valid at all is an error; an empty file is not.
+    printf 'garbage\n{"x":1}\n' > bad.jsonl
+    run 1 "$DPTRACE" view bad.jsonl;  has err.txt "no valid span in 2 lines"
+    run 1 "$DPTRACE" report bad.jsonl -o r.html
+    : > empty.jsonl
+    run 0 "$DPTRACE" view empty.jsonl; has out.txt "no spans"
+    # Binary garbage and a line over the 64 MiB limit: reported, no crash.
+    head -c 3000000 /dev/urandom > random.bin
+    run 1 "$DPTRACE" view random.bin
+    { head -n 1 "$DATA/malformed.jsonl"; head -c 70000000 /dev/zero | tr '\0' 'x'; echo; sed -n 5p "$DATA/malformed.jsonl"; } > long.jsonl
+    run 0 "$DPTRACE" view long.jsonl
+    has err.txt "long.jsonl:2: malformed line skipped: longer than 64 MiB"
+    has out.txt "2 spans in 2 traces"
+    ;;
+report_sample)
+    run 0 "$DPTRACE" report "$SAMPLE" -o report.html
+    has err.txt "wrote report.html (5 traces, 20 spans)"
+    "$TESTTOOL" report-data report.html > data.txt || fail "report data block unreadable"
+    has data.txt "traces 5 spans 20"
+    has data.txt "trace $TA 9 errors 0 name GET /checkout"
+    has data.txt "trace $TB 5 errors 5 name GET /checkout"
+    # Self-contained: no URL is fetched, a CSP forbids it anyway.
+    has report.html "Content-Security-Policy"
+    has report.html "default-src 'none'"
+    if grep -Eq '(src|href)="(https?:)?//' report.html; then fail "external reference"; fi
+    # Hostile strings only appear escaped: no live tag comes from the file.
+    hasnt report.html "<img"
+    hasnt report.html "<b>"
+    count report.html "</script>" 2
+    has report.html '\u003cimg src=x onerror=alert(1)\u003e'
+    # stdout output and a trace selection
+    run 0 "$DPTRACE" report "$SAMPLE" -o - --errors
+    has out.txt "<!DOCTYPE html>"
+    "$TESTTOOL" report-data out.txt > data2.txt || fail "stdout report unreadable"
+    has data2.txt "traces 1 spans 5"
+    # A span budget keeps error traces first, then the slowest that still fit.
+    run 0 "$DPTRACE" report "$SAMPLE" -o small.html --max-spans 10
+    has err.txt "3 of 5 traces included"
+    "$TESTTOOL" report-data small.html > data3.txt
+    has data3.txt "traces 3 spans 9"
+    has data3.txt "trace $TB 5"
+    hasnt data3.txt "trace $TA"
+    ;;
+exec_spans)
+    export DPTRACE_EXPORT_FILE="$WORK/exec.jsonl"
+    # Nested: the inner command continues the outer span's trace, its exit status 3
+    # becomes an error, and the outer command's own status is passed through.
+    run 0 "$DPTRACE" exec --name outer --attr ci.job=build --kind server -- \
+        sh -c "\"$DPTRACE\" exec --name inner -- sh -c 'exit 3'; echo inner=\$?; echo tp=\$TRACEPARENT"
+    has out.txt "inner=3"
+    tp=$(sed -n 's/^tp=//p' out.txt)
+    "$TESTTOOL" spans exec.jsonl > spans.txt
+    outer=$(grep "	outer	" spans.txt) || fail "no outer span"
+    inner=$(grep "	inner	" spans.txt) || fail "no inner span"
+    o_trace=$(echo "$outer" | cut -f1); o_span=$(echo "$outer" | cut -f2)
+    [ "$(echo "$inner" | cut -f1)" = "$o_trace" ] || fail "inner span in another trace"
+    [ "$(echo "$inner" | cut -f3)" = "$o_span" ] || fail "inner span's parent is not outer"
+    [ "$tp" = "00-$o_trace-$o_span-03" ] || [ "$tp" = "00-$o_trace-$o_span-01" ] || fail "child's TRACEPARENT $tp"
+    [ "$(echo "$outer" | cut -f5)" = 2 ] || fail "--kind server not recorded"
+    echo "$outer" | cut -f8 | grep -q "ci.job=build" || fail "--attr not recorded"
+    [ "$(echo "$inner" | cut -f6)" = 2 ] || fail "exit 3 is not an error"
+    [ "$(echo "$inner" | cut -f7)" = "exit status 3" ] || fail "status message"
+    echo "$inner" | grep -q "process.exit.code=3" || fail "exit code attribute"
+    [ "$(echo "$outer" | cut -f6)" = 0 ] || fail "outer span is not unset"
+    # Exit codes: the command's, 127 not found, 128+N for a signal.
+    run 7 "$DPTRACE" exec -- sh -c 'exit 7'
+    run 127 "$DPTRACE" exec -- ./no-such-command
+    has err.txt "cannot run ./no-such-command"
+    run 143 "$DPTRACE" exec --name killed -- sh -c 'kill -TERM $$'
+    "$TESTTOOL" spans exec.jsonl > spans.txt
+    grep "	killed	" spans.txt | grep -q "killed by signal 15" || fail "signal not recorded"
+    # Continuing a trace from the environment, baggage handed on.
+    run 0 env TRACEPARENT=00-$TA-00f067aa0ba902b7-01 BAGGAGE=tenant=acme \
+        "$DPTRACE" exec --name continued -- sh -c 'echo "bag=$BAGGAGE"; echo "tp=$TRACEPARENT"'
+    has out.txt "bag=tenant=acme"
+    has out.txt "tp=00-$TA-"
+    "$TESTTOOL" spans exec.jsonl > spans.txt
+    grep "	continued	" spans.txt | grep -q "^$TA	[0-9a-f]*	00f067aa0ba902b7	" || fail "did not continue TRACEPARENT"
+    # The file is readable by view, and the service defaults to dptrace-exec.
+    run 0 "$DPTRACE" view exec.jsonl
+    has out.txt "from 1 service"
+    has out.txt "services: dptrace-exec"
+    ;;
+large_file_bounded_memory)
+    # 1,000,000 spans (about 370 MB) must be read in bounded memory, with progress.
+    "$TESTTOOL" gen 1000000 big.jsonl || fail "generation failed"
+    "$TESTTOOL" rss "$DPTRACE" view big.jsonl --progress --ascii >out.txt 2>err.txt || { cat err.txt >&2; fail "view failed"; }
+    has out.txt "1,000,000 spans in 100,000 traces from 5 services"
+    has out.txt "errors:   10,000 spans in 10,000 traces (10.0% of traces)"
+    has err.txt "scanning big.jsonl: 50%"
+    has err.txt "scanning big.jsonl: 100% (1,000,000 spans)"
+    rss=$(sed -n 's/^peak_rss_kb \([0-9]*\) elapsed_ms \([0-9]*\)$/\1/p' err.txt)
+    ms=$(sed -n 's/^peak_rss_kb \([0-9]*\) elapsed_ms \([0-9]*\)$/\2/p' err.txt)
+    echo "view: 1M spans, peak RSS ${rss} KiB, ${ms} ms"
+    [ "$rss" -lt 65536 ] || fail "view peak RSS ${rss} KiB >= 64 MiB"
+    "$TESTTOOL" rss "$DPTRACE" report big.jsonl -o big.html --progress >out.txt 2>err.txt || { cat err.txt >&2; fail "report failed"; }
+    has err.txt "5000 of 100000 traces included (--max-spans 50000)"
+    has err.txt "reading big.jsonl: 100%"
+    rss=$(sed -n 's/^peak_rss_kb \([0-9]*\) elapsed_ms \([0-9]*\)$/\1/p' err.txt)
+    ms=$(sed -n 's/^peak_rss_kb \([0-9]*\) elapsed_ms \([0-9]*\)$/\2/p' err.txt)
+    echo "report: 1M spans, peak RSS ${rss} KiB, ${ms} ms"
+    [ "$rss" -lt 131072 ] || fail "report peak RSS ${rss} KiB >= 128 MiB"
+    "$TESTTOOL" report-data big.html > data.txt || fail "big report unreadable"
+    has data.txt "traces 5000 spans 50000"
+    # the budget goes to the 10,000 error traces first
+    [ "$(grep -c ' errors 1 ' data.txt)" -eq 5000 ] || fail "budget not spent on error traces"
+    rm -f big.jsonl big.html
+    ;;
+*)
+    fail "unknown case"
+    ;;
+esac
+echo "ok [$case_name]"
