@@ -568,9 +568,10 @@ static void test_shutdown_with_a_hanging_collector_returns_within_its_deadline(v
     assert_int_equal(st.spans_ended, 300);
     assert_int_equal(st.spans_exported + st.spans_export_failed + st.spans_dropped_queue, 300);
     assert_int_equal(st.spans_exported, 0);
-    /* Let the stalled request finish before the provider (and the thread's exporter) go. */
-    collector_release_stalls(col);
-    dpt_provider_free(p);
+    /* The provider is not freed: the abandoned export thread still runs inside the
+     * exporter with records that point at it (the batch processor leaks itself in that
+     * case; see batch.c). Teardown stops the collector, which ends the stalled request. */
+    (void)p;
 }
 
 int main(void)
