@@ -59,7 +59,7 @@ typedef struct item {
 } item;
 
 /* Parses one member into the scratch buffer; false when it is invalid. */
-static bool parse_member(const char *m, size_t n, dpt__buf *sb, item *it)
+static bool parse_member(const char *m, size_t n, dpt__buf *sb, dpt__buf *dec, item *it)
 {
     const char *semi = memchr(m, ';', n);
     size_t kvl = semi ? (size_t)(semi - m) : n;
@@ -86,22 +86,21 @@ static bool parse_member(const char *m, size_t n, dpt__buf *sb, item *it)
     it->key = sb->len;
     dpt__buf_put(sb, k, kl);
     dpt__buf_putc(sb, 0);
-    /* Decode, then replace what is not UTF-8 with U+FFFD (W3C Baggage: decoded octets
-     * that do not form UTF-8 MUST be replaced). */
-    dpt__buf dec;
-    dpt__buf_init(&dec);
-    bool ok = dpt__pct_decode(v, vl, &dec);
-    if (ok) {
-        it->value = sb->len;
-        dpt__utf8_sanitize(dec.p ? dec.p : "", dec.len, sb);
-        dpt__buf_putc(sb, 0);
-        if (dec.oom) sb->oom = true;
+    it->value = sb->len;
+    if (!memchr(v, '%', vl)) {
+        dpt__buf_put(sb, v, vl); /* baggage-octets are ASCII: already valid UTF-8 */
+    } else {
+        /* Decode, then replace what is not UTF-8 with U+FFFD (W3C Baggage: decoded
+         * octets that do not form UTF-8 MUST be replaced). */
+        dec->len = 0;
+        if (!dpt__pct_decode(v, vl, dec)) {
+            sb->len = mark;
+            return false;
+        }
+        if (dec->oom) sb->oom = true;
+        dpt__utf8_sanitize(dec->p ? dec->p : "", dec->len, sb);
     }
-    dpt__buf_free(&dec);
-    if (!ok) {
-        sb->len = mark;
-        return false;
-    }
+    dpt__buf_putc(sb, 0);
     it->has_meta = ml > 0;
     it->meta = sb->len;
     if (ml) dpt__buf_put(sb, meta, ml);
@@ -122,8 +121,9 @@ dpt_err dpt_w3c_baggage_parse(const char *s, size_t len, const dpt_baggage *base
     size_t n = 0;
     uint32_t drop = 0;
     size_t accepted = 0; /* bytes of accepted members as sent, with separators */
-    dpt__buf sb;
+    dpt__buf sb, dec; /* scratch: parsed strings; one decoded value */
     dpt__buf_init(&sb);
+    dpt__buf_init(&dec);
     size_t i = 0;
     while (i <= len) {
         size_t j = i;
@@ -134,7 +134,7 @@ dpt_err dpt_w3c_baggage_parse(const char *s, size_t len, const dpt_baggage *base
         i = j + 1;
         if (ml == 0) continue; /* empty members come from joined header lines: not an error */
         item it;
-        if (!parse_member(m, ml, &sb, &it)) {
+        if (!parse_member(m, ml, &sb, &dec, &it)) {
             drop++;
             continue;
         }
@@ -186,6 +186,7 @@ dpt_err dpt_w3c_baggage_parse(const char *s, size_t len, const dpt_baggage *base
     *out = b;
 done:
     dpt__buf_free(&sb);
+    dpt__buf_free(&dec);
     if (drop) dpt__prop_count(DPT__PS_BAGGAGE_DROPPED, drop);
     if (dropped) *dropped = drop;
     return err;

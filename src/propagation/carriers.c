@@ -73,13 +73,23 @@ dpt_err dpt_headers_add(dpt_headers *h, const char *name, size_t name_len, const
     return DPT_OK;
 }
 
+/* ASCII case folding without the locale: header names are ASCII tokens. */
+static inline unsigned char fold(unsigned char c) { return (c >= 'A' && c <= 'Z') ? (unsigned char)(c + 32) : c; }
+
+/* Compares the length first: on a typical request most names differ in length, so the
+ * per-byte loop runs only for real candidates. */
+static bool name_match_n(const dpt_header *x, const char *name, size_t n)
+{
+    if (x->name_len != n) return false;
+    if (memcmp(x->name, name, n) == 0) return true; /* already lowercase: the usual case */
+    for (size_t i = 0; i < n; i++)
+        if (fold((unsigned char)x->name[i]) != fold((unsigned char)name[i])) return false;
+    return true;
+}
+
 static bool name_match(const dpt_header *x, const char *name)
 {
-    size_t n = strlen(name);
-    if (x->name_len != n) return false;
-    for (size_t i = 0; i < n; i++)
-        if (tolower((unsigned char)x->name[i]) != tolower((unsigned char)name[i])) return false;
-    return true;
+    return name_match_n(x, name, strlen(name));
 }
 
 dpt_err dpt_headers_set(dpt_headers *h, const char *name, const char *value, size_t value_len)
@@ -100,8 +110,9 @@ const char *dpt_headers_get(const dpt_headers *h, const char *name, size_t index
 {
     if (len) *len = 0;
     if (!h || !name) return NULL;
+    size_t n = strlen(name);
     for (size_t i = 0; i < h->n; i++) {
-        if (!h->v[i].name || !h->v[i].value || !name_match(&h->v[i], name)) continue;
+        if (!h->v[i].name || !h->v[i].value || !name_match_n(&h->v[i], name, n)) continue;
         if (index-- == 0) {
             if (len) *len = h->v[i].value_len;
             return h->v[i].value;

@@ -41,6 +41,8 @@ DPT__HIDDEN extern const int8_t dpt__lhex[256];
 DPT__HIDDEN int dpt__anyhex(unsigned char c);
 /* Decodes exactly 2*n lowercase hex digits into out; false on any other byte. */
 DPT__HIDDEN bool dpt__lhex_decode(const char *s, uint8_t *out, size_t n);
+/* Encodes n bytes as 2*n lowercase hex digits (no NUL). */
+DPT__HIDDEN void dpt__lhex_encode(const uint8_t *in, size_t n, char *out);
 /* Decodes 1..2*n hex digits (either case), right-aligned into out (zero-padded left). */
 DPT__HIDDEN bool dpt__hex_decode_padded(const char *s, size_t len, uint8_t *out, size_t n);
 DPT__HIDDEN bool dpt__all_zero(const uint8_t *p, size_t n);

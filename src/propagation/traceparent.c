@@ -46,12 +46,12 @@ size_t dpt_traceparent_format(const dpt_span_context *sc, char out[DPT_TRACEPARE
     out[0] = '0';
     out[1] = '0';
     out[2] = '-';
-    dpt__hex_encode(sc->trace_id.b, 16, out + 3);
+    dpt__lhex_encode(sc->trace_id.b, 16, out + 3);
     out[35] = '-';
-    dpt__hex_encode(sc->span_id.b, 8, out + 36);
+    dpt__lhex_encode(sc->span_id.b, 8, out + 36);
     out[52] = '-';
     uint8_t f = sc->flags & KNOWN_FLAGS;
-    dpt__hex_encode(&f, 1, out + 53);
+    dpt__lhex_encode(&f, 1, out + 53);
     out[55] = 0;
     return DPT_TRACEPARENT_LEN;
 }
@@ -61,32 +61,36 @@ void dpt__tc_extract(const dpt__in *in, dpt__extract *x)
     size_t len = 0, count = 0;
     const char *tp = dpt__in_single(in, "traceparent", &len, &count);
     dpt_span_context sc;
-    if (count == 0) {
-        /* A tracestate without its traceparent means nothing (W3C: discard it). */
-        if (dpt__in_count(in, "tracestate", 1)) dpt__prop_count(DPT__PS_TRACESTATE_DROPPED, 1);
-        return;
-    }
-    x->saw_trace_field = true;
-    /* Two traceparent values cannot be told apart: W3C treats the request as having none
+    /* A tracestate without a valid traceparent means nothing (W3C: discard it). Two
+     * traceparent values cannot be told apart: W3C treats the request as having none
      * valid, so a new trace starts. */
+    if (count) x->saw_trace_field = true;
     if (!tp || dpt_traceparent_parse(tp, len, &sc) != DPT_OK) {
-        dpt__prop_count(DPT__PS_TRACEPARENT_INVALID, 1);
+        if (count) dpt__prop_count(DPT__PS_TRACEPARENT_INVALID, 1);
         if (dpt__in_count(in, "tracestate", 1)) dpt__prop_count(DPT__PS_TRACESTATE_DROPPED, 1);
         return;
     }
     dpt_tracestate *ts = NULL;
-    dpt__buf b;
-    dpt__buf_init(&b);
-    if (dpt__in_joined(in, "tracestate", &b)) {
+    size_t tl = 0;
+    const char *t0 = in->g->get(in->c, "tracestate", 0, &tl);
+    if (t0) {
+        /* One line (the common case) is parsed in place; repeated lines are joined. */
+        dpt__buf b;
+        dpt__buf_init(&b);
+        if (in->g->get(in->c, "tracestate", 1, &len)) {
+            dpt__in_joined(in, "tracestate", &b);
+            t0 = b.p;
+            tl = b.len;
+        }
         if (b.oom) {
             x->oom = true;
         } else {
-            dpt_err e = dpt_tracestate_parse(b.p, b.len, &ts);
+            dpt_err e = dpt_tracestate_parse(t0 ? t0 : "", tl, &ts);
             if (e == DPT_ENOMEM) x->oom = true;
             else if (e != DPT_OK) dpt__prop_count(DPT__PS_TRACESTATE_DROPPED, 1);
         }
+        dpt__buf_free(&b);
     }
-    dpt__buf_free(&b);
     dpt__extract_set_sc(x, &sc, ts);
 }
 

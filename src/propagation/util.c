@@ -51,18 +51,63 @@ int dpt__anyhex(unsigned char c)
     return dpt__lhex[c];
 }
 
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define REP8(b) (0x0101010101010101ull * (uint64_t)(b))
+/* Eight lowercase hex digits -> four bytes, branch-free (SWAR): ids are decoded on every
+ * request, and a byte-at-a-time table walk was the largest cost of an extract. */
+static bool lhex8(const char *s, uint8_t out[4])
+{
+    uint64_t x;
+    memcpy(&x, s, 8);
+    if (x & REP8(0x80)) return false;
+    /* With every byte < 0x80, c + (0x80 - lo) has its top bit set iff c >= lo and
+     * c + (0x7f - hi) iff c > hi; no sum leaves its byte. */
+    uint64_t digit = (x + REP8(0x80 - '0')) & ~(x + REP8(0x7f - '9'));
+    uint64_t alpha = (x + REP8(0x80 - 'a')) & ~(x + REP8(0x7f - 'f'));
+    if (((digit | alpha) & REP8(0x80)) != REP8(0x80)) return false;
+    /* '0'..'9' -> low nibble; 'a'..'f' have bit 6 set: low nibble + 9. */
+    uint64_t v = (x & REP8(0x0f)) + 9 * ((x >> 6) & REP8(0x01));
+    uint64_t t = ((v << 4) | (v >> 8)) & 0x00ff00ff00ff00ffull; /* bytes 0,2,4,6: pairs */
+    t = (t | (t >> 8)) & 0x0000ffff0000ffffull;
+    t = (t | (t >> 16)) & 0xffffffffull;
+    uint32_t r = (uint32_t)t;
+    memcpy(out, &r, 4);
+    return true;
+}
+#endif
+
 bool dpt__lhex_decode(const char *s, uint8_t *out, size_t n)
 {
-    /* Accumulate an "invalid" bit instead of branching per digit: ids are decoded on
-     * every request and nearly always valid. */
+    size_t i = 0;
+#ifdef REP8
+    for (; i + 4 <= n; i += 4)
+        if (!lhex8(s + 2 * i, out + i)) return false;
+#endif
+    /* The rest a byte at a time; accumulate an "invalid" bit instead of branching. */
     int bad = 0;
-    for (size_t i = 0; i < n; i++) {
+    for (; i < n; i++) {
         int hi = dpt__lhex[(unsigned char)s[2 * i]];
         int lo = dpt__lhex[(unsigned char)s[2 * i + 1]];
         bad |= hi | lo;
         out[i] = (uint8_t)(((unsigned)hi << 4) | ((unsigned)lo & 15u));
     }
     return bad >= 0;
+}
+
+/* Lowercase hex encoding with a pair table: one 2-byte copy per input byte. */
+static const char hexpairs[513] =
+    "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+    "202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f"
+    "404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f"
+    "606162636465666768696a6b6c6d6e6f707172737475767778797a7b7c7d7e7f"
+    "808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f"
+    "a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf"
+    "c0c1c2c3c4c5c6c7c8c9cacbcccdcecfd0d1d2d3d4d5d6d7d8d9dadbdcdddedf"
+    "e0e1e2e3e4e5e6e7e8e9eaebecedeeeff0f1f2f3f4f5f6f7f8f9fafbfcfdfeff";
+
+void dpt__lhex_encode(const uint8_t *in, size_t n, char *out)
+{
+    for (size_t i = 0; i < n; i++) memcpy(out + 2 * i, hexpairs + 2 * in[i], 2);
 }
 
 bool dpt__hex_decode_padded(const char *s, size_t len, uint8_t *out, size_t n)
