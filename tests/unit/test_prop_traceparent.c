@@ -129,6 +129,30 @@ static void test_traceparent_keeps_random_flag_and_drops_unknown_flags(void **st
     assert_string_equal(out, TP("00", "03"));
 }
 
+/* Every byte value at every id position: accepted exactly when it is a lowercase hex digit,
+ * and then decoded to its value (the decoder works on 8 digits at a time). */
+static void test_traceparent_checks_every_byte_of_every_id_position(void **st)
+{
+    (void)st;
+    char s[DPT_TRACEPARENT_LEN + 1];
+    for (int pos = 3; pos < 52; pos++) {
+        if (pos == 35) continue;
+        for (int c = 0; c < 256; c++) {
+            memcpy(s, TP("00", "01"), sizeof s);
+            s[pos] = (char)c;
+            bool hex = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+            dpt_span_context sc;
+            dpt_err e = dpt_traceparent_parse(s, DPT_TRACEPARENT_LEN, &sc);
+            if ((e == DPT_OK) != hex) fail_msg("byte 0x%02x at %d: %d", c, pos, (int)e);
+            if (hex) {
+                char back[DPT_TRACEPARENT_LEN + 1];
+                dpt_traceparent_format(&sc, back);
+                if (memcmp(back, s, DPT_TRACEPARENT_LEN) != 0) fail_msg("byte 0x%02x at %d: %s", c, pos, back);
+            }
+        }
+    }
+}
+
 static void test_traceparent_parse_respects_length_argument(void **st)
 {
     (void)st;
@@ -392,6 +416,7 @@ int main(void)
         cmocka_unit_test(test_traceparent_rejects_illegal_characters),
         cmocka_unit_test(test_traceparent_allows_surrounding_spaces_and_tabs),
         cmocka_unit_test(test_traceparent_keeps_random_flag_and_drops_unknown_flags),
+        cmocka_unit_test(test_traceparent_checks_every_byte_of_every_id_position),
         cmocka_unit_test(test_traceparent_parse_respects_length_argument),
         cmocka_unit_test(test_traceparent_format_rejects_invalid_context),
         cmocka_unit_test(test_traceparent_null_arguments),
