@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "collector.h"
+#include "internal.h"
 #include "dptrace/http.h"
 #include "test_export_fixture.h"
 
@@ -485,6 +486,55 @@ static void test_provider_from_env_uses_registered_otlp_factory(void **state)
     assert_int_equal(collector_spans_accepted(col), 25);
 }
 
+typedef struct export_arg {
+    dpt_exporter *e;
+    const dpt_span_data *const *d;
+    size_t n;
+    dpt_err err;
+    uint64_t done_ms;
+} export_arg;
+
+static void *export_in_thread(void *p)
+{
+    export_arg *a = p;
+    a->err = dpt_exporter_export(a->e, a->d, a->n);
+    a->done_ms = col_now_ms();
+    return NULL;
+}
+
+static void test_exporter_shutdown_interrupts_a_stalled_export(void **state)
+{
+    (void)state;
+    batch_of b;
+    make_spans(&b, 3);
+    col_action a = { COL_STALL, 0, NULL, 60000, 0, NULL };
+    collector_set_default(col, a);
+    dpt_http_exporter_config cfg;
+    cfg_fast(&cfg);
+    cfg.timeout_ms = 30000;
+    dpt_exporter *e = dpt_otlp_http_exporter_new(&cfg);
+    export_arg ea = { e, b.d, b.n, DPT_OK, 0 };
+    pthread_t th;
+    pthread_create(&th, NULL, export_in_thread, &ea);
+    assert_true(collector_wait_requests(col, 1, 5000));
+    /* The exporter's own shutdown, as a processor calls it, from this other thread. */
+    uint64_t t0 = col_now_ms();
+    assert_int_equal(e->ops.shutdown(e->state, 2000), DPT_OK);
+    uint64_t took = col_now_ms() - t0;
+    pthread_join(th, NULL);
+    assert_true(took < 1500);
+    assert_true(ea.done_ms - t0 < 1500);
+    assert_int_equal(ea.err, DPT_ESTATE);
+    /* After shutdown nothing is sent any more. */
+    assert_int_equal(dpt_exporter_export(e, b.d, b.n), DPT_ESTATE);
+    assert_int_equal(collector_requests(col), 1);
+    dpt_http_exporter_stats s = stats_of(e);
+    assert_int_equal(s.exports_failed, 1);
+    collector_release_stalls(col);
+    dpt_exporter_free(e);
+    free_spans(&b);
+}
+
 /* ---- the batch pipeline ----------------------------------------------------------------- */
 
 static dpt_provider *pipeline(dpt_exporter **exp_out, const dpt_http_exporter_config *cfg,
@@ -591,6 +641,7 @@ int main(void)
         cmocka_unit_test_setup(test_zipkin_http_posts_a_json_span_list, fresh),
         cmocka_unit_test_setup(test_otlp_exporter_from_env_variables, fresh),
         cmocka_unit_test_setup(test_provider_from_env_uses_registered_otlp_factory, fresh),
+        cmocka_unit_test_setup(test_exporter_shutdown_interrupts_a_stalled_export, fresh),
         cmocka_unit_test_setup(test_batch_pipeline_loses_nothing_through_retries_and_failures, fresh),
         cmocka_unit_test_setup(test_shutdown_with_a_hanging_collector_returns_within_its_deadline, fresh),
     };
