@@ -214,6 +214,49 @@ typedef struct dpt_attr {
 #define DPT_DOUBLE_ARRAY(k, arr, n) ((dpt_attr){ (k), DPT_NUL, { DPT_VAL_DOUBLE_ARRAY, (uint32_t)(n), { .da = (arr) } } })
 
 /* ------------------------------------------------------------------------------------ */
+/* Redaction of sensitive values                                                         */
+/* ------------------------------------------------------------------------------------ */
+
+/* Before an attribute value (of a span, an event or a link) or a baggage value is stored,
+ * its key is matched against sensitive patterns; on a match the value is replaced by the
+ * marker, so it never reaches a processor, the trace store, an exporter or a file.
+ * Patterns match anywhere in the key, case-insensitively, ignoring '.', '_', '-' and ' '
+ * ("api_key" matches "http.request.header.x-api-key"). The default list: password, passwd,
+ * secret, token, apikey, authorization, cookie (and set-cookie), session, creditcard,
+ * cardnumber, privatekey. DPTRACE_REDACT_KEYS adds comma-separated patterns;
+ * DPTRACE_REDACT=off drops the defaults. The policy is process-wide. */
+#define DPT_REDACTED "[REDACTED]"
+
+typedef enum dpt_redact_action {
+    DPT_REDACT_KEEP = 0,    /* store the value as it is */
+    DPT_REDACT_REPLACE = 1, /* store the marker instead */
+    DPT_REDACT_REWRITE = 2  /* store buf[0..*out_len) instead (a string) */
+} dpt_redact_action;
+
+/* A custom rule, called for every attribute and baggage value that no pattern matched (on
+ * the thread that sets it; keep it fast). For example, strip the query string of url.full:
+ * write the rewritten value to buf (cap bytes) and return DPT_REDACT_REWRITE. */
+typedef dpt_redact_action (*dpt_redact_fn)(void *user, const char *key, size_t key_len,
+                                           const dpt_value *value, char *buf, size_t cap,
+                                           size_t *out_len);
+
+typedef struct dpt_redaction {
+    const char *const *patterns; /* extra key patterns */
+    size_t n_patterns;
+    bool no_defaults;            /* true: only `patterns` (and fn) apply */
+    dpt_redact_fn fn;            /* optional custom rule */
+    void *user;
+    const char *marker;          /* NULL: DPT_REDACTED */
+} dpt_redaction;
+
+/* Replaces the process-wide policy (NULL: the defaults plus the environment). Spans already
+ * recorded keep what they stored. DPT_EINVAL for an empty or over-long (> 64 bytes) pattern,
+ * DPT_ETOOBIG past 64 patterns. Thread-safe. */
+DPT_EXTERN dpt_err dpt_set_redaction(const dpt_redaction *r);
+/* Whether the current policy's patterns match key (tests, tools). Thread-safe. */
+DPT_EXTERN bool dpt_redaction_matches(const char *key, size_t key_len);
+
+/* ------------------------------------------------------------------------------------ */
 /* Baggage: an immutable, refcounted set of key/value entries (W3C Baggage)              */
 /* ------------------------------------------------------------------------------------ */
 

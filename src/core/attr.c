@@ -1,7 +1,8 @@
 /* attr.c - validation and copying of attribute values into a span record's arena.
  *
  * The caller keeps its strings: everything is copied once, here, with the value length
- * limit applied on a UTF-8 character boundary.
+ * limit applied on a UTF-8 character boundary, and after the redaction policy had its say
+ * (redact.c): a sensitive value is replaced before any byte of it is stored.
  */
 #include "internal.h"
 
@@ -46,6 +47,18 @@ dpt_err dpt__attr_copy(dpt__span *s, dpt_attr *dst, const dpt_attr *src, uint32_
     uint32_t klen = dpt__key_len(src);
     const char *key = dpt__arena_strdup(s, src->key, klen);
     if (!key) return DPT_ENOMEM;
+    char rbuf[1024];
+    dpt__redact_result red = dpt__redact(src->key, klen, &src->value, rbuf, sizeof rbuf);
+    if (red.action != DPT_REDACT_KEEP) {
+        /* The sensitive value is never copied: only its replacement is. */
+        dpt_value rv = { DPT_VAL_STRING, 0, { .s = NULL } };
+        rv.u.s = copy_str(s, red.text, red.len, limit, &rv.len);
+        if (!rv.u.s) return DPT_ENOMEM;
+        dst->key = key;
+        dst->key_len = klen;
+        dst->value = rv;
+        return DPT_OK;
+    }
     dpt_value v = src->value;
     switch (v.type) {
     case DPT_VAL_STRING: {

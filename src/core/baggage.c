@@ -84,6 +84,17 @@ dpt_err dpt_baggage_set(const dpt_baggage *b, const char *key, const char *value
     if (!out) return DPT_EINVAL;
     *out = NULL;
     if (!key || !*key || !value) return DPT_EINVAL;
+    /* Redaction applies to baggage too: a sensitive value is never stored or propagated. */
+    char rbuf[1024];
+    dpt_value v = { DPT_VAL_STRING, (uint32_t)strnlen(value, UINT32_MAX - 1), { .s = value } };
+    dpt__redact_result red = dpt__redact(key, strlen(key), &v, rbuf, sizeof rbuf - 1);
+    char replaced[1024];
+    if (red.action != DPT_REDACT_KEEP) {
+        size_t n = red.len < sizeof replaced - 1 ? red.len : sizeof replaced - 1;
+        memcpy(replaced, red.text, n);
+        replaced[n] = 0;
+        value = replaced;
+    }
     return make(b, key, key, value, metadata, out);
 }
 

@@ -273,6 +273,16 @@ DPT__HIDDEN dpt_err dpt__attr_copy(dpt__span *s, dpt_attr *dst, const dpt_attr *
 DPT__HIDDEN uint32_t dpt__key_len(const dpt_attr *a);
 DPT__HIDDEN bool dpt__attr_valid(const dpt_attr *a);
 
+/* Redaction (redact.c): what to store instead of a value, if anything. text is the
+ * marker or buf. */
+typedef struct dpt__redact_result {
+    int action; /* dpt_redact_action */
+    const char *text;
+    size_t len;
+} dpt__redact_result;
+DPT__HIDDEN dpt__redact_result dpt__redact(const char *key, size_t klen, const dpt_value *v,
+                                           char *buf, size_t cap);
+
 /* Resets per-thread state in a child after fork (ids, pools). */
 DPT__HIDDEN void dpt__ids_atfork_child(void);
 
