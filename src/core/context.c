@@ -51,6 +51,10 @@ static void stack_key_init(void) { pthread_key_create(&stack_key, thread_exit); 
 dpt__ctx_stack *dpt__stack_new(void)
 {
     dpt__ctx_stack *st = dpt__calloc(1, sizeof *st);
+    /* A random first serial makes tokens unique across stacks (a thread's own stack and
+     * the tasks it enters), so a token detached on the wrong stack is reported instead of
+     * popping an unrelated entry that happens to have the same depth and serial. */
+    if (st) st->serial = (uint32_t)dpt__rand64();
     return st;
 }
 
