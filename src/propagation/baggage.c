@@ -254,10 +254,13 @@ void dpt__bg_extract(const dpt__in *in, dpt__extract *x)
 {
     dpt__buf b;
     dpt__buf_init(&b);
-    if (dpt__in_joined(in, "baggage", &b)) {
+    bool cut = false;
+    if (dpt__in_joined(in, "baggage", &b, DPT__JOIN_MAX, &cut) || cut) {
+        /* Lines past the byte bound are dropped whole, like members past the limits. */
+        if (cut) dpt__prop_count(DPT__PS_BAGGAGE_DROPPED, 1);
         if (b.oom) {
             x->oom = true;
-        } else {
+        } else if (b.len) {
             dpt_baggage *nb = NULL;
             dpt_err e = dpt_w3c_baggage_parse(b.p, b.len, x->bg, &nb, NULL);
             if (e == DPT_OK) {

@@ -64,8 +64,11 @@ DPT__HIDDEN size_t dpt__in_count(const dpt__in *in, const char *name, size_t cap
 /* The value when name has exactly one value; else NULL and *count the number seen (0, 2). */
 DPT__HIDDEN const char *dpt__in_single(const dpt__in *in, const char *name, size_t *len,
                                        size_t *count);
-/* Every value of name joined with ',' into b (b untouched when absent). Returns the count. */
-DPT__HIDDEN size_t dpt__in_joined(const dpt__in *in, const char *name, dpt__buf *b);
+/* Every value of name joined with ',' into b (b untouched when absent), stopping before b
+ * would pass max bytes (*cut is then true). Returns the number of values joined. */
+#define DPT__JOIN_MAX 65536
+DPT__HIDDEN size_t dpt__in_joined(const dpt__in *in, const char *name, dpt__buf *b, size_t max,
+                                  bool *cut);
 
 /* ---- extraction accumulator --------------------------------------------------------------- */
 typedef struct dpt__extract {

@@ -77,12 +77,15 @@ void dpt__tc_extract(const dpt__in *in, dpt__extract *x)
         /* One line (the common case) is parsed in place; repeated lines are joined. */
         dpt__buf b;
         dpt__buf_init(&b);
+        bool cut = false;
         if (in->g->get(in->c, "tracestate", 1, &len)) {
-            dpt__in_joined(in, "tracestate", &b);
+            dpt__in_joined(in, "tracestate", &b, DPT__JOIN_MAX, &cut);
             t0 = b.p;
             tl = b.len;
         }
-        if (b.oom) {
+        if (cut) {
+            dpt__prop_count(DPT__PS_TRACESTATE_DROPPED, 1); /* far over any valid length */
+        } else if (b.oom) {
             x->oom = true;
         } else {
             dpt_err e = dpt_tracestate_parse(t0 ? t0 : "", tl, &ts);

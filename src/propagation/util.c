@@ -214,11 +214,17 @@ const char *dpt__in_single(const dpt__in *in, const char *name, size_t *len, siz
 /* Repeated lines are bounded so that a hostile carrier cannot make us loop for long. */
 #define MAX_FIELD_VALUES 1024
 
-size_t dpt__in_joined(const dpt__in *in, const char *name, dpt__buf *b)
+size_t dpt__in_joined(const dpt__in *in, const char *name, dpt__buf *b, size_t max, bool *cut)
 {
     size_t n = 0, len = 0;
     const char *v;
+    *cut = false;
     while (n < MAX_FIELD_VALUES && (v = in->g->get(in->c, name, n, &len)) != NULL) {
+        /* Hostile input can repeat a long line many times: stop at max bytes. */
+        if (b->len + (n ? 1 : 0) + len > max) {
+            *cut = true;
+            break;
+        }
         if (n) dpt__buf_putc(b, ',');
         dpt__buf_put(b, v, len);
         n++;

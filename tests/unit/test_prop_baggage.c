@@ -272,6 +272,33 @@ static void test_baggage_propagator_combines_lines_and_injects(void **st)
     dpt_headers_free(&out);
 }
 
+static void test_baggage_lines_past_64k_are_dropped_whole(void **st)
+{
+    (void)st;
+    static char big[70000];
+    memset(big, 'v', sizeof big - 1);
+    memcpy(big, "big=", 4);
+    dpt_headers h = DPT_HEADERS_INIT;
+    dpt_headers_add(&h, "baggage", DPT_NUL, "a=1", DPT_NUL);
+    dpt_headers_add(&h, "baggage", DPT_NUL, big, DPT_NUL);
+    dpt_context *c = NULL;
+    dpt_propagation_stats before, after;
+    dpt_propagation_get_stats(&before);
+    assert_int_equal(dpt_propagator_extract(dpt_propagator_baggage(), &dpt_headers_getter, &h, &c), DPT_ENOTFOUND);
+    dpt_propagation_get_stats(&after);
+    assert_int_equal(dpt_baggage_count(dpt_context_baggage(c)), 1);
+    assert_string_equal(dpt_baggage_get(dpt_context_baggage(c), "a"), "1");
+    assert_true(after.baggage_members_dropped > before.baggage_members_dropped);
+    dpt_context_release(c);
+    dpt_headers_free(&h);
+    /* a single line over the bound: nothing, and no error */
+    dpt_headers_add(&h, "baggage", DPT_NUL, big, DPT_NUL);
+    assert_int_equal(dpt_propagator_extract(dpt_propagator_baggage(), &dpt_headers_getter, &h, &c), DPT_ENOTFOUND);
+    assert_null(dpt_context_baggage(c));
+    dpt_context_release(c);
+    dpt_headers_free(&h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -293,6 +320,7 @@ int main(void)
         cmocka_unit_test(test_baggage_parse_adds_to_base),
         cmocka_unit_test(test_baggage_null_arguments),
         cmocka_unit_test(test_baggage_propagator_combines_lines_and_injects),
+        cmocka_unit_test(test_baggage_lines_past_64k_are_dropped_whole),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
