@@ -39,7 +39,7 @@ static bool pb_get(pbv m, uint32_t field, int idx, uint64_t *num, pbv *sub)
     const uint8_t *p = m.p, *end = m.p + m.n;
     int seen = 0;
     while (p < end) {
-        uint64_t key, v = 0;
+        uint64_t key = 0, v = 0;
         assert_true(rd_varint(&p, end, &key));
         uint32_t f = (uint32_t)(key >> 3), wt = (uint32_t)(key & 7);
         pbv s = { NULL, 0 };
