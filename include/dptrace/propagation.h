@@ -52,9 +52,10 @@ typedef struct dpt_getter {
     const char *(*key)(void *carrier, size_t index, size_t *len);
 } dpt_getter;
 
-/* Write access to a carrier: set field `name` (lowercase) to value (value_len bytes, also
- * NUL-terminated), replacing every previous value of that field. A non-OK return stops the
- * inject call, which returns it. */
+/* Write access to a carrier: set field `name` to value (value_len bytes, also
+ * NUL-terminated), replacing every previous value of that field. Names are lowercase
+ * except the key part of Jaeger's uberctx-<key>, which is the baggage key as it is. A
+ * non-OK return stops the inject call, which returns it. */
 typedef struct dpt_setter {
     dpt_err (*set)(void *carrier, const char *name, const char *value, size_t value_len);
 } dpt_setter;
@@ -173,8 +174,9 @@ DPT_EXTERN const dpt_propagator *dpt_propagator_global(void);
  * whenever the return is not DPT_EINVAL / DPT_ENOMEM, so it can always be passed on as
  * dpt_span_opts.parent: a context without a valid span context starts a new trace.
  * Returns DPT_OK when a valid span context was extracted, DPT_ENOTFOUND when the carrier
- * had no trace field at all, DPT_EPARSE when trace fields were present but invalid (they
- * were dropped and counted). Baggage alone does not change the return value.
+ * had no trace field at all, DPT_EPARSE when trace fields were present but gave no span
+ * context (invalid ones are dropped and counted; a bare B3 sampling state is valid but
+ * carries no ids). Baggage alone does not change the return value.
  * p NULL: the global propagator. Thread-safe. */
 DPT_EXTERN dpt_err dpt_propagator_extract(const dpt_propagator *p, const dpt_getter *g,
                                           void *carrier, dpt_context **out);
