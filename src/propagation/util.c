@@ -125,8 +125,13 @@ bool dpt__hex_decode_padded(const char *s, size_t len, uint8_t *out, size_t n)
 
 bool dpt__all_zero(const uint8_t *p, size_t n)
 {
-    uint8_t acc = 0;
-    for (size_t i = 0; i < n; i++) acc |= p[i];
+    uint64_t acc = 0, w;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) { /* ids are 8 or 16 bytes: one or two words */
+        memcpy(&w, p + i, 8);
+        acc |= w;
+    }
+    for (; i < n; i++) acc |= p[i];
     return acc == 0;
 }
 
