@@ -7,8 +7,12 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <spawn.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "dptrace.h"
 #include "dptrace/propagation.h"
@@ -132,6 +136,58 @@ static void test_envp_for_child_replaces_stale_trace_variables(void **st)
     assert_int_equal(dpt_env_inject_envp(NULL, c, NULL, NULL), DPT_EINVAL);
     dpt_env_free(NULL);
     dpt_context_release(c);
+}
+
+/* A real child: /usr/bin/env started with the built envp prints the variables it got. */
+static void test_child_process_receives_the_context(void **st)
+{
+    (void)st;
+    if (access("/usr/bin/env", X_OK) != 0) skip();
+    dpt_span_context sc;
+    dpt_traceparent_parse(TPV, DPT_NUL, &sc);
+    dpt_baggage *bg = NULL;
+    dpt_baggage_set(NULL, "user", "alice b", NULL, &bg);
+    dpt_context *c = dpt_context_new(&sc, NULL, bg);
+    const dpt_propagator *l[] = { dpt_propagator_tracecontext(), dpt_propagator_baggage() };
+    dpt_propagator *p = NULL;
+    dpt_propagator_composite(l, 2, &p);
+    char *base[] = { "PATH=/usr/bin:/bin", NULL };
+    char **envp = NULL;
+    assert_int_equal(dpt_env_inject_envp(p, c, base, &envp), DPT_OK);
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
+    posix_spawn_file_actions_addclose(&fa, fds[0]);
+    pid_t pid;
+    char *argv[] = { "env", NULL };
+    assert_int_equal(posix_spawn(&pid, "/usr/bin/env", &fa, NULL, argv, envp), 0);
+    close(fds[1]);
+    char out[4096];
+    size_t n = 0;
+    ssize_t r;
+    while (n < sizeof out - 1 && (r = read(fds[0], out + n, sizeof out - 1 - n)) > 0) n += (size_t)r;
+    out[n] = 0;
+    close(fds[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    posix_spawn_file_actions_destroy(&fa);
+    assert_non_null(strstr(out, "TRACEPARENT=" TPV "\n"));
+    assert_non_null(strstr(out, "BAGGAGE=user=alice%20b\n"));
+    /* and the child side reads it back */
+    setenv("TRACEPARENT", TPV, 1);
+    setenv("BAGGAGE", "user=alice%20b", 1);
+    dpt_context *in = NULL;
+    assert_int_equal(dpt_propagator_extract(p, &dpt_env_getter, NULL, &in), DPT_OK);
+    assert_string_equal(dpt_baggage_get(dpt_context_baggage(in), "user"), "alice b");
+    unsetenv("TRACEPARENT");
+    unsetenv("BAGGAGE");
+    dpt_context_release(in);
+    dpt_env_free(envp);
+    dpt_context_release(c);
+    dpt_baggage_release(bg);
+    dpt_propagator_free(p);
 }
 
 static void test_from_names_builds_composites(void **st)
@@ -276,6 +332,7 @@ int main(void)
         cmocka_unit_test(test_headers_null_arguments),
         cmocka_unit_test(test_env_roundtrip_through_setenv_and_getenv),
         cmocka_unit_test(test_envp_for_child_replaces_stale_trace_variables),
+        cmocka_unit_test(test_child_process_receives_the_context),
         cmocka_unit_test(test_from_names_builds_composites),
         cmocka_unit_test(test_from_env_reads_otel_propagators),
         cmocka_unit_test(test_composite_later_valid_context_wins),
