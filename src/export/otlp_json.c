@@ -2,49 +2,45 @@
  * with lowerCamelCase names, except that ids are hex, enums are integers, and 64-bit
  * integers (times, intValue) are decimal strings. Fields holding their default value
  * (0, "", empty list, unset status) are omitted, as proto3's JSON mapping does; the
- * identifying fields (traceId, spanId, name, kind, times) are always written.
+ * identifying fields (traceId, spanId, name, kind, times) are always written. The shape is
+ * fixed, so it is written with jw.h's literal keys instead of a general JSON writer.
  */
-#include "encode.h"
+#include "jw.h"
 
-static void put_hex_id(dpt__json *j, const char *key, const uint8_t *id, size_t n)
+/* One AnyValue; i == SIZE_MAX: the scalar v itself, else element i of array v. */
+static void put_any_scalar(dpt_encoder *e, uint32_t type, const dpt_value *v, size_t i)
 {
-    char hex[33];
-    dpt__hex_encode(id, n, hex);
-    dpt__json_key(j, key);
-    dpt__json_str(j, hex, n * 2);
-}
-
-static void put_any_scalar(dpt__json *j, uint32_t type, const dpt_value *v, size_t i)
-{
-    /* i < SIZE_MAX: element i of an array value; otherwise the scalar itself. */
-    dpt__json_obj_begin(j);
+    dpt__buf *b = &e->out;
     switch (type) {
     case DPT_VAL_STRING: {
-        const char *s = i == SIZE_MAX ? v->u.s : (v->u.sa ? v->u.sa[i] : NULL);
+        const char *s = i == SIZE_MAX ? v->u.s : v->u.sa[i];
         size_t n = i == SIZE_MAX ? dpt__slen(s, v->len) : (s ? strlen(s) : 0);
-        dpt__json_key(j, "stringValue");
-        dpt__json_str(j, s ? s : "", n);
+        JW_LIT(b, "{\"stringValue\":");
+        jw_str(b, &e->tmp, s, n);
         break;
     }
     case DPT_VAL_BOOL:
-        dpt__json_key(j, "boolValue");
-        dpt__json_bool(j, i == SIZE_MAX ? v->u.b : v->u.ba[i]);
+        if (i == SIZE_MAX ? v->u.b : v->u.ba[i])
+            JW_LIT(b, "{\"boolValue\":true");
+        else
+            JW_LIT(b, "{\"boolValue\":false");
         break;
     case DPT_VAL_INT:
-        dpt__json_key(j, "intValue");
-        dpt__json_i64str(j, i == SIZE_MAX ? v->u.i : v->u.ia[i]);
+        JW_LIT(b, "{\"intValue\":");
+        jw_int_str(b, i == SIZE_MAX ? v->u.i : v->u.ia[i], true, 0);
         break;
     case DPT_VAL_DOUBLE:
-        dpt__json_key(j, "doubleValue");
-        dpt__json_double(j, i == SIZE_MAX ? v->u.d : v->u.da[i]);
+        JW_LIT(b, "{\"doubleValue\":");
+        jw_double(b, i == SIZE_MAX ? v->u.d : v->u.da[i]);
         break;
     default:
-        break; /* an empty AnyValue */
+        jw_char(b, '{'); /* an empty AnyValue */
+        break;
     }
-    dpt__json_obj_end(j);
+    jw_char(b, '}');
 }
 
-static void put_any(dpt__json *j, const dpt_value *v)
+static void put_any(dpt_encoder *e, const dpt_value *v)
 {
     uint32_t elem;
     switch (v->type) {
@@ -61,185 +57,204 @@ static void put_any(dpt__json *j, const dpt_value *v)
         elem = DPT_VAL_DOUBLE;
         break;
     default:
-        put_any_scalar(j, v->type, v, SIZE_MAX);
+        put_any_scalar(e, v->type, v, SIZE_MAX);
         return;
     }
-    dpt__json_obj_begin(j);
-    dpt__json_key(j, "arrayValue");
-    dpt__json_obj_begin(j);
+    dpt__buf *b = &e->out;
     /* A NULL array pointer is taken as empty, never dereferenced. */
     size_t n = v->u.sa ? v->len : 0;
-    if (n > 0) {
-        dpt__json_key(j, "values");
-        dpt__json_arr_begin(j);
-        for (size_t i = 0; i < n; i++)
-            put_any_scalar(j, elem, v, i);
-        dpt__json_arr_end(j);
+    if (n == 0) {
+        JW_LIT(b, "{\"arrayValue\":{}}");
+        return;
     }
-    dpt__json_obj_end(j);
-    dpt__json_obj_end(j);
+    JW_LIT(b, "{\"arrayValue\":{\"values\":[");
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            jw_char(b, ',');
+        put_any_scalar(e, elem, v, i);
+    }
+    JW_LIT(b, "]}}");
 }
 
-static void put_attrs(dpt__json *j, const dpt_attr *a, size_t n, uint32_t dropped)
+/* ,"attributes":[...] and ,"droppedAttributesCount":n, each only when not empty/zero
+ * (without the first comma when they open their object: first). */
+static void put_attrs(dpt_encoder *e, const dpt_attr *a, size_t n, uint32_t dropped, bool first)
 {
+    dpt__buf *b = &e->out;
     if (a && n > 0) {
-        dpt__json_key(j, "attributes");
-        dpt__json_arr_begin(j);
+        if (first)
+            JW_LIT(b, "\"attributes\":[");
+        else
+            JW_LIT(b, ",\"attributes\":[");
+        first = false;
         for (size_t i = 0; i < n; i++) {
-            dpt__json_obj_begin(j);
-            dpt__json_key(j, "key");
-            dpt__json_str(j, a[i].key ? a[i].key : "", dpt__slen(a[i].key, a[i].key_len));
-            dpt__json_key(j, "value");
-            put_any(j, &a[i].value);
-            dpt__json_obj_end(j);
+            if (i)
+                jw_char(b, ',');
+            JW_LIT(b, "{\"key\":");
+            jw_str(b, &e->tmp, a[i].key, dpt__slen(a[i].key, a[i].key_len));
+            JW_LIT(b, ",\"value\":");
+            put_any(e, &a[i].value);
+            jw_char(b, '}');
         }
-        dpt__json_arr_end(j);
+        jw_char(b, ']');
     }
     if (dropped) {
-        dpt__json_key(j, "droppedAttributesCount");
-        dpt__json_uint(j, dropped);
+        if (!first)
+            jw_char(b, ',');
+        JW_LIT(b, "\"droppedAttributesCount\":");
+        jw_uint(b, dropped);
     }
 }
 
-static void put_str_field(dpt__json *j, const char *key, const char *s, uint32_t len)
+static void put_span(dpt_encoder *e, const dpt_span_data *d)
 {
-    size_t n = dpt__slen(s, len);
-    if (n == 0)
-        return;
-    dpt__json_key(j, key);
-    dpt__json_str(j, s, n);
-}
-
-static void put_span(dpt__json *j, const dpt_span_data *d)
-{
-    dpt__json_obj_begin(j);
-    put_hex_id(j, "traceId", d->ctx.trace_id.b, 16);
-    put_hex_id(j, "spanId", d->ctx.span_id.b, 8);
-    put_str_field(j, "traceState", d->tracestate, d->tracestate_len);
-    if (!dpt__id_is_zero(d->parent_span_id.b, 8))
-        put_hex_id(j, "parentSpanId", d->parent_span_id.b, 8);
-    dpt__json_key(j, "flags");
-    dpt__json_uint(j, dpt__otlp_flags(d->ctx.flags, d->parent_remote));
-    dpt__json_key(j, "name");
-    dpt__json_str(j, d->name ? d->name : "", dpt__slen(d->name, d->name_len));
-    dpt__json_key(j, "kind");
-    dpt__json_uint(j, d->kind <= DPT_SPAN_CONSUMER ? d->kind : 0);
-    dpt__json_key(j, "startTimeUnixNano");
-    dpt__json_u64str(j, d->start_ns);
-    dpt__json_key(j, "endTimeUnixNano");
-    dpt__json_u64str(j, d->end_ns);
-    put_attrs(j, d->attrs, d->n_attrs, d->dropped_attrs);
+    dpt__buf *b = &e->out;
+    JW_LIT(b, "{\"traceId\":");
+    jw_hex(b, d->ctx.trace_id.b, 16);
+    JW_LIT(b, ",\"spanId\":");
+    jw_hex(b, d->ctx.span_id.b, 8);
+    size_t tsl = dpt__slen(d->tracestate, d->tracestate_len);
+    if (tsl) {
+        JW_LIT(b, ",\"traceState\":");
+        jw_str(b, &e->tmp, d->tracestate, tsl);
+    }
+    if (!dpt__id_is_zero(d->parent_span_id.b, 8)) {
+        JW_LIT(b, ",\"parentSpanId\":");
+        jw_hex(b, d->parent_span_id.b, 8);
+    }
+    JW_LIT(b, ",\"flags\":");
+    jw_uint(b, dpt__otlp_flags(d->ctx.flags, d->parent_remote));
+    JW_LIT(b, ",\"name\":");
+    jw_str(b, &e->tmp, d->name, dpt__slen(d->name, d->name_len));
+    JW_LIT(b, ",\"kind\":");
+    jw_uint(b, d->kind <= DPT_SPAN_CONSUMER ? d->kind : 0);
+    JW_LIT(b, ",\"startTimeUnixNano\":");
+    jw_int_str(b, 0, false, d->start_ns);
+    JW_LIT(b, ",\"endTimeUnixNano\":");
+    jw_int_str(b, 0, false, d->end_ns);
+    put_attrs(e, d->attrs, d->n_attrs, d->dropped_attrs, false);
 
     if (d->events && d->n_events > 0) {
-        dpt__json_key(j, "events");
-        dpt__json_arr_begin(j);
+        JW_LIT(b, ",\"events\":[");
         for (uint32_t i = 0; i < d->n_events; i++) {
             const dpt_event *ev = &d->events[i];
-            dpt__json_obj_begin(j);
-            dpt__json_key(j, "timeUnixNano");
-            dpt__json_u64str(j, ev->time_ns);
-            dpt__json_key(j, "name");
-            dpt__json_str(j, ev->name ? ev->name : "", dpt__slen(ev->name, ev->name_len));
-            put_attrs(j, ev->attrs, ev->n_attrs, ev->dropped_attrs);
-            dpt__json_obj_end(j);
+            if (i)
+                jw_char(b, ',');
+            JW_LIT(b, "{\"timeUnixNano\":");
+            jw_int_str(b, 0, false, ev->time_ns);
+            JW_LIT(b, ",\"name\":");
+            jw_str(b, &e->tmp, ev->name, dpt__slen(ev->name, ev->name_len));
+            put_attrs(e, ev->attrs, ev->n_attrs, ev->dropped_attrs, false);
+            jw_char(b, '}');
         }
-        dpt__json_arr_end(j);
+        jw_char(b, ']');
     }
     if (d->dropped_events) {
-        dpt__json_key(j, "droppedEventsCount");
-        dpt__json_uint(j, d->dropped_events);
+        JW_LIT(b, ",\"droppedEventsCount\":");
+        jw_uint(b, d->dropped_events);
     }
 
     if (d->links && d->n_links > 0) {
-        dpt__json_key(j, "links");
-        dpt__json_arr_begin(j);
+        JW_LIT(b, ",\"links\":[");
         for (uint32_t i = 0; i < d->n_links; i++) {
             const dpt_link *l = &d->links[i];
-            dpt__json_obj_begin(j);
-            put_hex_id(j, "traceId", l->ctx.trace_id.b, 16);
-            put_hex_id(j, "spanId", l->ctx.span_id.b, 8);
-            put_str_field(j, "traceState", l->tracestate, l->tracestate_len);
-            put_attrs(j, l->attrs, l->n_attrs, l->dropped_attrs);
-            dpt__json_key(j, "flags");
-            dpt__json_uint(j, dpt__otlp_flags(l->ctx.flags, l->ctx.remote));
-            dpt__json_obj_end(j);
+            if (i)
+                jw_char(b, ',');
+            JW_LIT(b, "{\"traceId\":");
+            jw_hex(b, l->ctx.trace_id.b, 16);
+            JW_LIT(b, ",\"spanId\":");
+            jw_hex(b, l->ctx.span_id.b, 8);
+            size_t ltl = dpt__slen(l->tracestate, l->tracestate_len);
+            if (ltl) {
+                JW_LIT(b, ",\"traceState\":");
+                jw_str(b, &e->tmp, l->tracestate, ltl);
+            }
+            put_attrs(e, l->attrs, l->n_attrs, l->dropped_attrs, false);
+            JW_LIT(b, ",\"flags\":");
+            jw_uint(b, dpt__otlp_flags(l->ctx.flags, l->ctx.remote));
+            jw_char(b, '}');
         }
-        dpt__json_arr_end(j);
+        jw_char(b, ']');
     }
     if (d->dropped_links) {
-        dpt__json_key(j, "droppedLinksCount");
-        dpt__json_uint(j, d->dropped_links);
+        JW_LIT(b, ",\"droppedLinksCount\":");
+        jw_uint(b, d->dropped_links);
     }
 
     size_t msg_len = d->status == DPT_STATUS_ERROR ? dpt__slen(d->status_msg, d->status_msg_len) : 0;
     uint32_t code = d->status <= DPT_STATUS_ERROR ? d->status : 0;
     /* An unset status is left out, as the protobuf encoding leaves it out. */
     if (code || msg_len) {
-        dpt__json_key(j, "status");
-        dpt__json_obj_begin(j);
+        JW_LIT(b, ",\"status\":{");
         if (msg_len) {
-            dpt__json_key(j, "message");
-            dpt__json_str(j, d->status_msg, msg_len);
+            JW_LIT(b, "\"message\":");
+            jw_str(b, &e->tmp, d->status_msg, msg_len);
         }
         if (code) {
-            dpt__json_key(j, "code");
-            dpt__json_uint(j, code);
+            if (msg_len)
+                jw_char(b, ',');
+            JW_LIT(b, "\"code\":");
+            jw_uint(b, code);
         }
-        dpt__json_obj_end(j);
+        jw_char(b, '}');
     }
-    dpt__json_obj_end(j);
+    jw_char(b, '}');
 }
 
 dpt_err dpt__otlp_json_write(dpt_encoder *e, const dpt_span_data *const *spans, size_t n)
 {
-    e->out.len = 0;
-    e->out.oom = false;
+    dpt__buf *b = &e->out;
+    b->len = 0;
+    b->oom = false;
     size_t k = dpt__encoder_group(e, spans, n);
     if (k == (size_t)-1)
         return DPT_ENOMEM;
 
-    dpt__json j;
-    dpt__json_init(&j, &e->out);
-    dpt__json_obj_begin(&j);
-    dpt__json_key(&j, "resourceSpans");
-    dpt__json_arr_begin(&j);
+    JW_LIT(b, "{\"resourceSpans\":[");
     size_t i = 0;
     while (i < k) {
-        const dpt_span_data *first = spans[e->ord[i]];
-        dpt_provider *p = dpt__span_provider(first);
-        dpt__json_obj_begin(&j);
-        dpt__json_key(&j, "resource");
-        dpt__json_obj_begin(&j);
+        dpt_provider *p = dpt__span_provider(spans[e->ord[i]]);
+        if (i)
+            jw_char(b, ',');
+        JW_LIT(b, "{\"resource\":{");
         size_t nres = 0;
         const dpt_attr *res = p ? dpt_provider_resource(p, &nres) : NULL;
-        put_attrs(&j, res, nres, 0);
-        dpt__json_obj_end(&j);
-        dpt__json_key(&j, "scopeSpans");
-        dpt__json_arr_begin(&j);
+        put_attrs(e, res, nres, 0, true);
+        JW_LIT(b, "},\"scopeSpans\":[");
+        bool first_scope = true;
         while (i < k && dpt__span_provider(spans[e->ord[i]]) == p) {
             const dpt_tracer *t = spans[e->ord[i]]->tracer;
-            dpt__json_obj_begin(&j);
-            dpt__json_key(&j, "scope");
-            dpt__json_obj_begin(&j);
+            if (!first_scope)
+                jw_char(b, ',');
+            JW_LIT(b, "{\"scope\":{");
+            first_scope = false;
             const char *name = t ? dpt_tracer_name(t) : NULL;
             const char *version = t ? dpt_tracer_version(t) : NULL;
-            put_str_field(&j, "name", name, DPT_NUL);
-            put_str_field(&j, "version", version, DPT_NUL);
-            dpt__json_obj_end(&j);
-            dpt__json_key(&j, "spans");
-            dpt__json_arr_begin(&j);
+            size_t nl = name ? strlen(name) : 0, vl = version ? strlen(version) : 0;
+            if (nl) {
+                JW_LIT(b, "\"name\":");
+                jw_str(b, &e->tmp, name, nl);
+            }
+            if (vl) {
+                if (nl)
+                    jw_char(b, ',');
+                JW_LIT(b, "\"version\":");
+                jw_str(b, &e->tmp, version, vl);
+            }
+            JW_LIT(b, "},\"spans\":[");
+            bool first_span = true;
             while (i < k && spans[e->ord[i]]->tracer == t &&
                    (t || dpt__span_provider(spans[e->ord[i]]) == p)) {
-                put_span(&j, spans[e->ord[i]]);
+                if (!first_span)
+                    jw_char(b, ',');
+                first_span = false;
+                put_span(e, spans[e->ord[i]]);
                 i++;
             }
-            dpt__json_arr_end(&j);
-            dpt__json_obj_end(&j);
+            JW_LIT(b, "]}");
         }
-        dpt__json_arr_end(&j);
-        dpt__json_obj_end(&j);
+        JW_LIT(b, "]}");
     }
-    dpt__json_arr_end(&j);
-    dpt__json_obj_end(&j);
-    return e->out.oom ? DPT_ENOMEM : DPT_OK;
+    JW_LIT(b, "]}");
+    return b->oom ? DPT_ENOMEM : DPT_OK;
 }

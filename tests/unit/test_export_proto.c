@@ -363,34 +363,42 @@ static void test_otlp_proto_lengths_exact_for_tiny_and_huge_messages(void **stat
     (void)state;
     fx f;
     assert_int_equal(fx_open(&f, "svc", NULL), 0);
-    /* 3 MiB value: the span and both group lengths need 4-byte varints (> 2^21), more
-     * than reserved; a 200-byte one needs 2 where an attribute reserves 1. */
-    size_t big = 3u << 20;
-    char *v = malloc(big + 1);
+    /* 60 spans of 40000-byte values: each span needs a 3-byte length where 2 are reserved,
+     * and the scope and resource groups (2.4 MB > 2^21) need 4 where 3 are reserved; a
+     * 200-byte value needs 2 where an attribute reserves 1; the last span needs 1 byte
+     * where 2 are reserved. (Within the default span byte budget of 64 KiB.) */
+    enum { NBIG = 60, BIG = 40000 };
+    char *v = malloc(BIG + 1);
     assert_non_null(v);
-    memset(v, 'x', big);
-    v[big] = '\0';
-    dpt_span s = dpt_span_start(f.t, "huge", DPT_SPAN_INTERNAL, NULL);
-    dpt_span_set_strn(s, "big", 3, v, big);
+    memset(v, 'x', BIG);
+    v[BIG] = '\0';
     char mid[201];
     memset(mid, 'm', 200);
     mid[200] = '\0';
-    dpt_span_set_str(s, "mid", mid);
-    dpt_span_end(s);
+    for (int i = 0; i < NBIG; i++) {
+        dpt_span s = dpt_span_start(f.t, "huge", DPT_SPAN_INTERNAL, NULL);
+        v[0] = (char)('A' + i % 26);
+        assert_int_equal(dpt_span_set_strn(s, "big", 3, v, BIG), DPT_OK);
+        assert_int_equal(dpt_span_set_str(s, "mid", mid), DPT_OK);
+        dpt_span_end(s);
+    }
     fx_simple_span(f.t, "t"); /* a span far below 128 bytes */
-    const dpt_span_data *d[3];
-    size_t n = fx_take(&f, d, 3);
-    assert_int_equal(n, 2);
+    const dpt_span_data *d[NBIG + 1];
+    size_t n = fx_take(&f, d, NBIG + 1);
+    assert_int_equal(n, NBIG + 1);
     uint8_t *buf = NULL;
     pbv req = encode(d, n, &buf);
+    assert_true(req.n > (2u << 20));
     pbv ss = pb_msg(pb_msg(req, 1, 0), 2, 0);
-    assert_int_equal(pb_count(ss, 2), 2);
-    pbv sp = pb_msg(ss, 2, 0);
-    pbv bigv = pb_msg(pb_attr(sp, 9, "big"), 1, 0);
-    assert_int_equal(bigv.n, big);
-    assert_true(bigv.p[0] == 'x' && bigv.p[big - 1] == 'x');
-    assert_int_equal(pb_msg(pb_attr(sp, 9, "mid"), 1, 0).n, 200);
-    assert_pb_str(pb_msg(ss, 2, 1), 5, "t");
+    assert_int_equal(pb_count(ss, 2), NBIG + 1);
+    for (int i = 0; i < NBIG; i++) {
+        pbv sp = pb_msg(ss, 2, i);
+        pbv bigv = pb_msg(pb_attr(sp, 9, "big"), 1, 0);
+        assert_int_equal(bigv.n, BIG);
+        assert_true(bigv.p[0] == 'A' + i % 26 && bigv.p[BIG - 1] == 'x');
+        assert_int_equal(pb_msg(pb_attr(sp, 9, "mid"), 1, 0).n, 200);
+    }
+    assert_pb_str(pb_msg(ss, 2, NBIG), 5, "t");
     /* The request is exactly its one field: nothing before or after. */
     pbv rs = pb_msg(req, 1, 0);
     assert_true(rs.p + rs.n == req.p + req.n);
