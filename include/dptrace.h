@@ -326,9 +326,13 @@ typedef struct dpt_span_limits {
     uint32_t link_count;        /* links per span */
     uint32_t attrs_per_event;
     uint32_t attrs_per_link;
+    uint32_t max_span_bytes;    /* bytes one span may hold for names, values, events and
+                                   links (0: 65536); beyond it additions are dropped and
+                                   counted, so queues and stores bound memory, not just
+                                   span counts. dptrace's own limit, DPTRACE_SPAN_MAX_BYTES */
 } dpt_span_limits;
 
-/* Fills l with the defaults (128 each, no value length limit). */
+/* Fills l with the defaults (128 each, no value length limit, 64 KiB per span). */
 DPT_EXTERN void dpt_span_limits_default(dpt_span_limits *l);
 
 /* ------------------------------------------------------------------------------------ */

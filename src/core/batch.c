@@ -336,6 +336,12 @@ static dpt_err batch_shutdown(void *st, uint32_t timeout_ms)
     }
     b->stop = true;
     pthread_cond_signal(&b->wake);
+    if (pthread_equal(pthread_self(), b->thread)) {
+        /* Called from inside the exporter (the export thread itself): it cannot wait for
+         * itself. The loop sees `stop`, exports what is queued and ends; destroy joins. */
+        pthread_mutex_unlock(&b->mu);
+        return DPT_OK;
+    }
     struct timespec deadline;
     abs_deadline(&deadline, timeout_ms);
     dpt_err e = DPT_OK;
@@ -378,6 +384,11 @@ static void batch_destroy(void *st)
          * it. Leak this processor deliberately (logged). */
         dpt__log(DPT_LOG_ERROR, "batch processor destroyed while its exporter hangs: leaked");
         return;
+    }
+    if (b->thread_started && !pthread_equal(pthread_self(), b->thread)) {
+        /* Shut down from inside the exporter: the thread is finishing on its own. */
+        pthread_join(b->thread, NULL);
+        b->thread_started = false;
     }
     /* Spans a producer pushed while shutdown raced with it: counted, not lost silently. */
     dpt__span *s;

@@ -211,6 +211,7 @@ static void limits_from_env(dpt_span_limits *l)
     if (env_uint("OTEL_SPAN_LINK_COUNT_LIMIT", &x)) l->link_count = x;
     if (env_uint("OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT", &x)) l->attrs_per_event = x;
     if (env_uint("OTEL_LINK_ATTRIBUTE_COUNT_LIMIT", &x)) l->attrs_per_link = x;
+    if (env_uint("DPTRACE_SPAN_MAX_BYTES", &x)) l->max_span_bytes = x;
 }
 
 static void bsp_from_env(dpt_batch_config *c)

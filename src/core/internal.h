@@ -122,6 +122,8 @@ typedef struct dpt__arena {
     char *end;
     dpt__arena_blk *blocks; /* overflow blocks, newest first */
     size_t bytes;          /* bytes handed out (for the store's byte bound) */
+    size_t budget;         /* most bytes this span may take (span limit) */
+    bool over;             /* an allocation was refused for the budget */
 } dpt__arena;
 
 /* ---- counters ------------------------------------------------------------------------- */

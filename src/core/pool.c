@@ -178,6 +178,10 @@ void *dpt__arena_alloc(dpt__span *s, size_t n)
 {
     dpt__arena *a = &s->arena;
     n = (n + 15) & ~(size_t)15;
+    if (DPT__UNLIKELY(a->bytes + n > a->budget)) {
+        a->over = true;
+        return NULL;
+    }
     if (DPT__LIKELY((size_t)(a->end - a->cur) >= n)) {
         void *p = a->cur;
         a->cur += n;
@@ -239,6 +243,7 @@ void dpt__arena_reset(dpt__span *s)
     a->cur = s->arena_inline;
     a->end = s->arena_inline + sizeof s->arena_inline;
     a->bytes = 0;
+    a->over = false;
 }
 
 size_t dpt__span_bytes(const dpt__span *s)

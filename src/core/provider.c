@@ -45,6 +45,15 @@ static void cb_thread_exit(void *unused)
     pthread_mutex_unlock(&cb_mu);
 }
 
+static void cb_fork_prepare(void) { pthread_mutex_lock(&cb_mu); }
+static void cb_fork_release(void) { pthread_mutex_unlock(&cb_mu); }
+
+/* Registered from a constructor so the handlers exist before any thread can hold cb_mu. */
+__attribute__((constructor)) static void cb_atfork(void)
+{
+    pthread_atfork(cb_fork_prepare, cb_fork_release, cb_fork_release);
+}
+
 static void cb_init(void) { pthread_key_create(&cb_key, cb_thread_exit); }
 
 static cblock *cb_slow(dpt_provider *p)
@@ -137,6 +146,7 @@ void dpt_span_limits_default(dpt_span_limits *l)
     l->attr_count = l->event_count = l->link_count = 128;
     l->attrs_per_event = l->attrs_per_link = 128;
     l->attr_value_len = 0;
+    l->max_span_bytes = 65536;
 }
 
 static const char *program_name(void)
@@ -251,6 +261,7 @@ dpt_err dpt_provider_new(const dpt_provider_config *cfg, dpt_provider **out)
     p->disabled = cfg->disabled;
     if (cfg->limits) p->limits = *cfg->limits;
     else dpt_span_limits_default(&p->limits);
+    if (!p->limits.max_span_bytes) p->limits.max_span_bytes = 65536;
     p->sampler = cfg->sampler;
     if (!p->sampler) p->sampler = dpt_sampler_parent_based(dpt_sampler_always_on(), NULL, NULL, NULL, NULL);
     if (!p->sampler) {
@@ -522,15 +533,34 @@ typedef struct simple {
     dpt_exporter *exp;
     pthread_mutex_t mu;
     bool shut;
+    bool exporting;      /* under mu: an export call is running on `exporter` */
+    pthread_t exporter;
 } simple;
+
+/* True when the calling thread is inside this processor's exporter (a callback that calls
+ * force_flush or shutdown): it holds mu already and must not take it again. */
+static bool simple_reentered(simple *s)
+{
+    return s->exporting && pthread_equal(s->exporter, pthread_self());
+}
 
 static void simple_on_end(void *st, const dpt_span_data *d)
 {
     simple *s = st;
     dpt_provider *p = d->tracer->provider;
     if (!(d->ctx.flags & DPT_FLAG_SAMPLED)) return;
+    if (simple_reentered(s)) { /* a span ended inside the exporter: not exported (loop) */
+        dpt__count(p, DPT__C_DROPPED_QUEUE, 1);
+        return;
+    }
     pthread_mutex_lock(&s->mu);
-    dpt_err e = s->shut ? DPT_ESTATE : s->exp->ops.export_spans(s->exp->state, &d, 1);
+    dpt_err e = DPT_ESTATE;
+    if (!s->shut) {
+        s->exporting = true;
+        s->exporter = pthread_self();
+        e = s->exp->ops.export_spans(s->exp->state, &d, 1);
+        s->exporting = false;
+    }
     pthread_mutex_unlock(&s->mu);
     if (e == DPT_OK) dpt__count(p, DPT__C_EXPORTED, 1);
     else if (e == DPT_ESTATE) dpt__count(p, DPT__C_DROPPED_QUEUE, 1);
@@ -540,6 +570,7 @@ static void simple_on_end(void *st, const dpt_span_data *d)
 static dpt_err simple_flush(void *st, uint32_t timeout_ms)
 {
     simple *s = st;
+    if (simple_reentered(s)) return DPT_OK; /* everything before is being exported now */
     pthread_mutex_lock(&s->mu);
     dpt_err e = s->exp->ops.force_flush ? s->exp->ops.force_flush(s->exp->state, timeout_ms) : DPT_OK;
     pthread_mutex_unlock(&s->mu);
@@ -549,6 +580,10 @@ static dpt_err simple_flush(void *st, uint32_t timeout_ms)
 static dpt_err simple_shutdown(void *st, uint32_t timeout_ms)
 {
     simple *s = st;
+    if (simple_reentered(s)) {
+        s->shut = true; /* the exporter's own shutdown runs at destroy */
+        return DPT_OK;
+    }
     pthread_mutex_lock(&s->mu);
     dpt_err e = DPT_OK;
     if (!s->shut) {

@@ -45,6 +45,16 @@ static void *grow(dpt__span *r, void *arr, uint16_t *cap, uint32_t n, size_t el,
     return na;
 }
 
+/* A failed copy: when the span's byte budget refused it, drop and count (ETOOBIG). */
+static dpt_err over_budget(dpt__span *r, int counter, uint32_t *dropped, dpt_err e)
+{
+    if (!r->arena.over) return e;
+    r->arena.over = false;
+    (*dropped)++;
+    dpt__count(provider_of(r), counter, 1);
+    return DPT_ETOOBIG;
+}
+
 static dpt_err set_attr(dpt__span *r, const dpt_attr *a)
 {
     if (DPT__UNLIKELY(!dpt__attr_valid(a))) return DPT_EINVAL;
@@ -61,11 +71,13 @@ static dpt_err set_attr(dpt__span *r, const dpt_attr *a)
         return DPT_ETOOBIG;
     }
     attrs = grow(r, attrs, &r->attr_cap, r->d.n_attrs, sizeof(dpt_attr), p->limits.attr_count);
-    if (!attrs) return DPT_ENOMEM;
-    r->d.attrs = attrs;
-    dpt_err e = dpt__attr_copy(r, &attrs[r->d.n_attrs], a, p->limits.attr_value_len);
-    if (e == DPT_OK) r->d.n_attrs++;
-    return e;
+    dpt_err e = attrs ? dpt__attr_copy(r, &attrs[r->d.n_attrs], a, p->limits.attr_value_len) : DPT_ENOMEM;
+    if (attrs) r->d.attrs = attrs;
+    if (e == DPT_OK) {
+        r->d.n_attrs++;
+        return e;
+    }
+    return over_budget(r, DPT__C_ATTRS_DROPPED, &r->d.dropped_attrs, e);
 }
 
 /* Copies up to `limit` attributes into a new arena array (events and links). */
@@ -107,7 +119,7 @@ static dpt_err add_link(dpt__span *r, const dpt_link *l)
     }
     dpt_link *links = grow(r, (void *)r->d.links, &r->link_cap, r->d.n_links, sizeof(dpt_link),
                            p->limits.link_count);
-    if (!links) return DPT_ENOMEM;
+    if (!links) return over_budget(r, DPT__C_LINKS_DROPPED, &r->d.dropped_links, DPT_ENOMEM);
     r->d.links = links;
     dpt_link *dst = &links[r->d.n_links];
     memset(dst, 0, sizeof *dst);
@@ -115,12 +127,12 @@ static dpt_err add_link(dpt__span *r, const dpt_link *l)
     size_t tsl = l->tracestate ? (l->tracestate_len == DPT_NUL ? strlen(l->tracestate) : l->tracestate_len) : 0;
     if (tsl > DPT_TRACESTATE_MAX_LEN) tsl = 0; /* not a tracestate we would keep */
     dst->tracestate = dpt__arena_strdup(r, l->tracestate ? l->tracestate : "", tsl);
-    if (!dst->tracestate) return DPT_ENOMEM;
+    if (!dst->tracestate) return over_budget(r, DPT__C_LINKS_DROPPED, &r->d.dropped_links, DPT_ENOMEM);
     dst->tracestate_len = (uint32_t)tsl;
     dpt_err e = copy_attr_list(r, l->attrs, l->n_attrs, p->limits.attrs_per_link,
                                p->limits.attr_value_len, &dst->attrs, &dst->n_attrs,
                                &dst->dropped_attrs);
-    if (e != DPT_OK) return e;
+    if (e != DPT_OK) return over_budget(r, DPT__C_LINKS_DROPPED, &r->d.dropped_links, e);
     if (dst->dropped_attrs) dpt__count(p, DPT__C_ATTRS_DROPPED, dst->dropped_attrs);
     r->d.n_links++;
     return DPT_OK;
@@ -223,6 +235,7 @@ dpt_span dpt_span_start(dpt_tracer *t, const char *name, dpt_span_kind kind,
         r->d.parent_span_id = par.sc.span_id;
         r->d.parent_remote = par.sc.remote;
     }
+    r->arena.budget = p->limits.max_span_bytes;
     r->d.start_ns = (o && o->start_ns) ? o->start_ns : dpt__now_ns();
     r->d.tracestate = dpt_tracestate_str(r->ts, NULL);
     r->d.tracestate_len = r->ts ? r->ts->len : 0;
@@ -316,18 +329,18 @@ dpt_err dpt_span_add_event_at(dpt_span s, const char *name, uint64_t time_ns,
     }
     dpt_event *ev = grow(r, (void *)r->d.events, &r->event_cap, r->d.n_events, sizeof(dpt_event),
                          p->limits.event_count);
-    if (!ev) return DPT_ENOMEM;
+    if (!ev) return over_budget(r, DPT__C_EVENTS_DROPPED, &r->d.dropped_events, DPT_ENOMEM);
     r->d.events = ev;
     dpt_event *e = &ev[r->d.n_events];
     memset(e, 0, sizeof *e);
     size_t nl = strlen(name);
     e->name = dpt__arena_strdup(r, name, nl);
-    if (!e->name) return DPT_ENOMEM;
+    if (!e->name) return over_budget(r, DPT__C_EVENTS_DROPPED, &r->d.dropped_events, DPT_ENOMEM);
     e->name_len = (uint32_t)nl;
     e->time_ns = time_ns ? time_ns : dpt__now_ns();
     dpt_err err = copy_attr_list(r, attrs, n, p->limits.attrs_per_event, p->limits.attr_value_len,
                                  &e->attrs, &e->n_attrs, &e->dropped_attrs);
-    if (err != DPT_OK) return err;
+    if (err != DPT_OK) return over_budget(r, DPT__C_EVENTS_DROPPED, &r->d.dropped_events, err);
     if (e->dropped_attrs) dpt__count(p, DPT__C_ATTRS_DROPPED, e->dropped_attrs);
     r->d.n_events++;
     return DPT_OK;

@@ -74,6 +74,15 @@ static dpt_log_fn log_fn;
 static void *log_user;
 static _Atomic int log_min = -1; /* -1: not yet read from DPTRACE_LOG_LEVEL */
 
+static void log_fork_prepare(void) { pthread_mutex_lock(&log_mu); }
+static void log_fork_release(void) { pthread_mutex_unlock(&log_mu); }
+
+/* A fork while another thread logs must not leave the child's copy of log_mu locked. */
+__attribute__((constructor)) static void log_atfork(void)
+{
+    pthread_atfork(log_fork_prepare, log_fork_release, log_fork_release);
+}
+
 static int level_from_env(void)
 {
     const char *v = getenv("DPTRACE_LOG_LEVEL");
