@@ -22,6 +22,7 @@
 struct collector {
     struct MHD_Daemon *d;
     uint16_t port;
+    char *tls_cert, *tls_key; /* PEM text; NULL: plain HTTP */
     pthread_mutex_t mu;
     pthread_cond_t cv; /* CLOCK_MONOTONIC; stall releases and request arrivals */
     col_action script[MAX_SCRIPT];
@@ -343,12 +344,19 @@ static bool listen_on(collector *c, uint16_t port)
     sa.sin_family = AF_INET;
     sa.sin_port = htons(port);
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    c->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
-                                MHD_USE_ITC,
-                            0, NULL, NULL, on_request, c, MHD_OPTION_SOCK_ADDR, &sa,
-                            MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
-                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, c,
-                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_END);
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ITC;
+    if (c->tls_cert)
+        c->d = MHD_start_daemon(flags | MHD_USE_TLS, 0, NULL, NULL, on_request, c,
+                                MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_LISTENING_ADDRESS_REUSE,
+                                (unsigned)1, MHD_OPTION_NOTIFY_COMPLETED, on_completed, c,
+                                MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
+                                MHD_OPTION_HTTPS_MEM_CERT, c->tls_cert,
+                                MHD_OPTION_HTTPS_MEM_KEY, c->tls_key, MHD_OPTION_END);
+    else
+        c->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, c, MHD_OPTION_SOCK_ADDR, &sa,
+                                MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
+                                MHD_OPTION_NOTIFY_COMPLETED, on_completed, c,
+                                MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_END);
     if (!c->d)
         return false;
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(c->d, MHD_DAEMON_INFO_BIND_PORT);
@@ -356,7 +364,22 @@ static bool listen_on(collector *c, uint16_t port)
     return c->port != 0;
 }
 
-collector *collector_start(uint16_t port)
+static char *read_all(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    char *buf = calloc(1, 65536);
+    size_t n = buf ? fread(buf, 1, 65535, f) : 0;
+    fclose(f);
+    if (buf && n == 0) {
+        free(buf);
+        buf = NULL;
+    }
+    return buf;
+}
+
+collector *collector_start_tls(uint16_t port, const char *cert_file, const char *key_file)
 {
     collector *c = calloc(1, sizeof *c);
     if (!c)
@@ -369,12 +392,23 @@ collector *collector_start(uint16_t port)
     pthread_cond_init(&c->cv, &ca);
     pthread_condattr_destroy(&ca);
     c->dflt.kind = COL_OK;
-    if (!c->reqs || !listen_on(c, port)) {
+    if (cert_file) {
+        c->tls_cert = read_all(cert_file);
+        c->tls_key = read_all(key_file);
+    }
+    if (!c->reqs || (cert_file && (!c->tls_cert || !c->tls_key)) || !listen_on(c, port)) {
+        free(c->tls_cert);
+        free(c->tls_key);
         free(c->reqs);
         free(c);
         return NULL;
     }
     return c;
+}
+
+collector *collector_start(uint16_t port)
+{
+    return collector_start_tls(port, NULL, NULL);
 }
 
 uint16_t collector_port(collector *c) { return c->port; }
@@ -411,6 +445,8 @@ void collector_stop(collector *c)
     collector_pause(c);
     pthread_cond_destroy(&c->cv);
     pthread_mutex_destroy(&c->mu);
+    free(c->tls_cert);
+    free(c->tls_key);
     free(c->reqs);
     free(c);
 }

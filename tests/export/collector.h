@@ -43,6 +43,8 @@ typedef struct col_request {
 
 /* Starts on 127.0.0.1 (port 0: any free port). NULL on failure. */
 collector *collector_start(uint16_t port);
+/* The same over TLS, with a PEM certificate and key. */
+collector *collector_start_tls(uint16_t port, const char *cert_file, const char *key_file);
 uint16_t collector_port(collector *c);
 /* Stops listening (connections are then refused) / listens again on the same port. */
 void collector_pause(collector *c);

@@ -535,6 +535,87 @@ static void test_exporter_shutdown_interrupts_a_stalled_export(void **state)
     free_spans(&b);
 }
 
+/* A self-signed certificate for 127.0.0.1 made with the openssl tool; false when the tool
+ * is not there (the test is then skipped). */
+static bool make_cert(char *dir, size_t cap, char *cert, char *key, size_t pcap)
+{
+    snprintf(dir, cap, "/tmp/dpt_tls_XXXXXX");
+    if (!mkdtemp(dir))
+        return false;
+    snprintf(cert, pcap, "%s/cert.pem", dir);
+    snprintf(key, pcap, "%s/key.pem", dir);
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd,
+             "openssl req -x509 -newkey rsa:2048 -nodes -keyout %s -out %s -days 1 "
+             "-subj /CN=localhost -addext subjectAltName=IP:127.0.0.1,DNS:localhost "
+             ">/dev/null 2>&1",
+             key, cert);
+    return system(cmd) == 0;
+}
+
+static void test_https_verifies_the_collector_certificate(void **state)
+{
+    (void)state;
+    char dir[64], cert[128], key[128], cmd[160];
+    if (!make_cert(dir, sizeof dir, cert, key, sizeof cert))
+        skip();
+    collector *tc = collector_start_tls(0, cert, key);
+    assert_non_null(tc);
+    char surl[96];
+    snprintf(surl, sizeof surl, "https://127.0.0.1:%u/v1/traces", collector_port(tc));
+    batch_of b;
+    make_spans(&b, 2);
+    dpt_http_exporter_config cfg;
+    cfg_fast(&cfg);
+    cfg.url = surl;
+
+    /* Trusting the collector's certificate: delivered. */
+    cfg.ca_file = cert;
+    dpt_exporter *e = dpt_otlp_http_exporter_new(&cfg);
+    assert_int_equal(dpt_exporter_export(e, b.d, b.n), DPT_OK);
+    dpt_exporter_free(e);
+    assert_int_equal(collector_spans_accepted(tc), 2);
+
+    /* Not trusted (system CAs only): refused at once, a certificate problem is not
+     * something a retry fixes. */
+    cfg.ca_file = NULL;
+    e = dpt_otlp_http_exporter_new(&cfg);
+    uint64_t t0 = col_now_ms();
+    assert_int_equal(dpt_exporter_export(e, b.d, b.n), DPT_EEXPORT);
+    assert_true(col_now_ms() - t0 < 2000);
+    assert_int_equal(stats_of(e).attempts, 1);
+    dpt_exporter_free(e);
+
+    /* Verification off (test set-ups): delivered. */
+    cfg.insecure_skip_verify = true;
+    e = dpt_otlp_http_exporter_new(&cfg);
+    assert_int_equal(dpt_exporter_export(e, b.d, b.n), DPT_OK);
+    dpt_exporter_free(e);
+
+    /* A client certificate that cannot be loaded fails the export, without retries. */
+    cfg.insecure_skip_verify = false;
+    cfg.ca_file = cert;
+    cfg.client_cert_file = "/nonexistent/client.pem";
+    cfg.client_key_file = "/nonexistent/client.key";
+    e = dpt_otlp_http_exporter_new(&cfg);
+    assert_int_equal(dpt_exporter_export(e, b.d, b.n), DPT_EEXPORT);
+    assert_int_equal(stats_of(e).attempts, 1);
+    dpt_exporter_free(e);
+    /* ... and one that loads is sent (the collector does not ask for it, but the
+     * handshake works with it configured). */
+    cfg.client_cert_file = cert;
+    cfg.client_key_file = key;
+    e = dpt_otlp_http_exporter_new(&cfg);
+    assert_int_equal(dpt_exporter_export(e, b.d, b.n), DPT_OK);
+    dpt_exporter_free(e);
+    assert_int_equal(collector_spans_accepted(tc), 6);
+
+    collector_stop(tc);
+    free_spans(&b);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 /* ---- the batch pipeline ----------------------------------------------------------------- */
 
 static dpt_provider *pipeline(dpt_exporter **exp_out, const dpt_http_exporter_config *cfg,
@@ -642,6 +723,7 @@ int main(void)
         cmocka_unit_test_setup(test_otlp_exporter_from_env_variables, fresh),
         cmocka_unit_test_setup(test_provider_from_env_uses_registered_otlp_factory, fresh),
         cmocka_unit_test_setup(test_exporter_shutdown_interrupts_a_stalled_export, fresh),
+        cmocka_unit_test_setup(test_https_verifies_the_collector_certificate, fresh),
         cmocka_unit_test_setup(test_batch_pipeline_loses_nothing_through_retries_and_failures, fresh),
         cmocka_unit_test_setup(test_shutdown_with_a_hanging_collector_returns_within_its_deadline, fresh),
     };
