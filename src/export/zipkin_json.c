@@ -9,6 +9,48 @@
 
 #include <stdio.h>
 
+/* A value as JSON, safe with NULL arrays, NULL strings and unknown types (the core
+ * writer trusts its input; span data built by hand may not deserve it). */
+static void value_json(dpt__json *j, const dpt_value *v)
+{
+    switch (v->type) {
+    case DPT_VAL_STRING:
+        dpt__json_str(j, v->u.s ? v->u.s : "", dpt__slen(v->u.s, v->len));
+        return;
+    case DPT_VAL_BOOL:
+    case DPT_VAL_INT:
+    case DPT_VAL_DOUBLE:
+        dpt__json_value(j, v);
+        return;
+    case DPT_VAL_STRING_ARRAY:
+    case DPT_VAL_BOOL_ARRAY:
+    case DPT_VAL_INT_ARRAY:
+    case DPT_VAL_DOUBLE_ARRAY:
+        dpt__json_arr_begin(j);
+        for (uint32_t i = 0; v->u.sa && i < v->len; i++) {
+            switch (v->type) {
+            case DPT_VAL_STRING_ARRAY:
+                dpt__json_cstr(j, v->u.sa[i] ? v->u.sa[i] : "");
+                break;
+            case DPT_VAL_BOOL_ARRAY:
+                dpt__json_bool(j, v->u.ba[i]);
+                break;
+            case DPT_VAL_INT_ARRAY:
+                dpt__json_int(j, v->u.ia[i]);
+                break;
+            default:
+                dpt__json_double(j, v->u.da[i]);
+                break;
+            }
+        }
+        dpt__json_arr_end(j);
+        return;
+    default:
+        dpt__json_null(j);
+        return;
+    }
+}
+
 /* Renders one value as tag text into e->tmp (scalars plainly, arrays as JSON). */
 static void value_text(dpt_encoder *e, const dpt_value *v)
 {
@@ -43,17 +85,7 @@ static void value_text(dpt_encoder *e, const dpt_value *v)
     case DPT_VAL_DOUBLE_ARRAY: {
         dpt__json j;
         dpt__json_init(&j, t);
-        if (!v->u.sa) {
-            dpt__buf_puts(t, "[]");
-        } else if (v->type == DPT_VAL_STRING_ARRAY) {
-            /* Elements may be NULL in bad input: write them as "". */
-            dpt__json_arr_begin(&j);
-            for (uint32_t i = 0; i < v->len; i++)
-                dpt__json_cstr(&j, v->u.sa[i] ? v->u.sa[i] : "");
-            dpt__json_arr_end(&j);
-        } else {
-            dpt__json_value(&j, v);
-        }
+        value_json(&j, v);
         break;
     }
     default:
@@ -137,7 +169,7 @@ static void put_span(dpt_encoder *e, dpt__json *j, const dpt_span_data *d)
                 for (uint32_t a = 0; a < ev->n_attrs; a++) {
                     const dpt_attr *at = &ev->attrs[a];
                     dpt__json_keyn(&tj, at->key ? at->key : "", dpt__slen(at->key, at->key_len));
-                    dpt__json_value(&tj, &at->value);
+                    value_json(&tj, &at->value);
                 }
                 dpt__json_obj_end(&tj);
                 dpt__json_obj_end(&tj);

@@ -500,6 +500,82 @@ static void test_encoders_report_enomem_without_crashing(void **state)
     fx_close(&f);
 }
 
+/* Span data not made by a provider (as tools build it), with every pointer NULL or odd:
+ * NULL tracer, NULL strings with lengths, unknown value types and kinds, NULL arrays. */
+static void test_encoders_survive_odd_hand_built_span_data(void **state)
+{
+    (void)state;
+    const char *sarr[] = { NULL, "ok" };
+    dpt_attr attrs[] = {
+        { NULL, 5, { DPT_VAL_STRING, 3, { .s = NULL } } },
+        { "k", DPT_NUL, { 99, 0, { .i = 1 } } },
+        { "nullarr", DPT_NUL, { DPT_VAL_INT_ARRAY, 4, { .ia = NULL } } },
+        { "sarr", DPT_NUL, { DPT_VAL_STRING_ARRAY, 2, { .sa = sarr } } },
+        { "nul-len", DPT_NUL, { DPT_VAL_STRING, DPT_NUL, { .s = "abc" } } },
+    };
+    dpt_event ev[2];
+    memset(ev, 0, sizeof ev);
+    ev[0].name = NULL;
+    ev[0].name_len = 4;
+    ev[0].n_attrs = 3;
+    ev[0].attrs = NULL;
+    ev[1].name = "e";
+    ev[1].name_len = DPT_NUL;
+    ev[1].attrs = attrs;
+    ev[1].n_attrs = 5;
+    dpt_link ln;
+    memset(&ln, 0, sizeof ln);
+    ln.tracestate = NULL;
+    ln.tracestate_len = 9;
+    ln.n_attrs = 2;
+    dpt_span_data d;
+    memset(&d, 0, sizeof d);
+    d.kind = 99;
+    d.status = 7;
+    d.name = NULL;
+    d.name_len = 12;
+    d.tracestate = NULL;
+    d.tracestate_len = DPT_NUL;
+    d.status_msg = NULL;
+    d.status_msg_len = 50;
+    d.attrs = attrs;
+    d.n_attrs = 5;
+    d.events = ev;
+    d.n_events = 2;
+    d.links = &ln;
+    d.n_links = 1;
+    d.n_attrs = 5;
+    dpt_span_data d2 = d;
+    d2.attrs = NULL; /* counts without arrays */
+    d2.events = NULL;
+    d2.links = NULL;
+    d2.status = DPT_STATUS_ERROR;
+    const dpt_span_data *batch[] = { &d, NULL, &d2 };
+
+    uint8_t *buf = NULL;
+    pbv req = encode(batch, 3, &buf);
+    pbv ss = pb_msg(pb_msg(req, 1, 0), 2, 0);
+    assert_int_equal(pb_count(ss, 2), 2);
+    pbv sp = pb_msg(ss, 2, 0);
+    assert_int_equal(pb_count(sp, 6), 0); /* unknown kind: left unspecified */
+    assert_int_equal(pb_count(sp, 9), 5);
+    assert_int_equal(pb_count(pb_msg(pb_attr(sp, 9, "nullarr"), 5, 0), 1), 0);
+    assert_pb_str(pb_msg(pb_msg(pb_attr(sp, 9, "sarr"), 5, 0), 1, 1), 1, "ok");
+    assert_pb_str(pb_attr(sp, 9, "nul-len"), 1, "abc");
+    dpt_free(buf);
+
+    char *js = NULL;
+    size_t len = 0;
+    assert_int_equal(dpt_otlp_json_encode(batch, 3, &js, &len), DPT_OK);
+    assert_true(len > 0 && js[0] == '{' && js[len - 1] == '}');
+    assert_non_null(strstr(js, "\"nul-len\",\"value\":{\"stringValue\":\"abc\"}"));
+    dpt_free(js);
+    assert_int_equal(dpt_zipkin_json_encode(batch, 3, &js, &len), DPT_OK);
+    assert_true(len > 0 && js[0] == '[' && js[len - 1] == ']');
+    assert_non_null(strstr(js, "\"serviceName\":\"unknown_service\""));
+    dpt_free(js);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -511,6 +587,7 @@ int main(void)
         cmocka_unit_test(test_encoders_reject_bad_arguments_and_accept_empty_batches),
         cmocka_unit_test(test_reused_encoder_allocates_nothing_in_steady_state),
         cmocka_unit_test(test_encoders_report_enomem_without_crashing),
+        cmocka_unit_test(test_encoders_survive_odd_hand_built_span_data),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
