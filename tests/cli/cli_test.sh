@@ -249,6 +249,25 @@ large_file_bounded_memory)
     [ "$(grep -c ' errors 1 ' data.txt)" -eq 5000 ] || fail "budget not spent on error traces"
     rm -f big.jsonl big.html
     ;;
+mesh_demo)
+    # The README's main command, end to end: four services, a burst of requests, clean
+    # stop, then the traces must have the mesh's shape (checked by cli_testtool).
+    : "${BUILD:?}" "${SCRIPTS:?}"
+    run 0 env BUILD="$BUILD" OUT="$WORK/demo-out" REQUESTS=50 CONCURRENCY=4 sh "$SCRIPTS/demo.sh"
+    has err.txt "requests 50/50  ok 45  failed 5"
+    has out.txt "==> the slowest trace"
+    has out.txt "5 traces with errors; showing the slowest 1"
+    has out.txt "ERROR: payment provider timeout"
+    for s in gateway orders payments inventory; do
+        grep -q "^  $s  *$s: exported [0-9]* spans (0 failed, 0 dropped): success" out.txt ||
+            { cat out.txt >&2; fail "$s did not flush cleanly"; }
+    done
+    "$TESTTOOL" mesh-check "$WORK/demo-out/traces.jsonl" 50 > check.txt || fail "trace shape (see above)"
+    cat check.txt
+    "$TESTTOOL" report-data "$WORK/demo-out/report.html" > data.txt || fail "demo report unreadable"
+    grep -q "^traces [0-9]* spans [0-9]*$" data.txt || fail "report data"
+    [ "$(grep -c 'name GET /checkout$' data.txt)" -eq 50 ] || fail "report lacks checkout traces"
+    ;;
 *)
     fail "unknown case"
     ;;

@@ -6,6 +6,8 @@
  *   gen N FILE         writes N spans (10 per trace as a binary tree, 100 per line, one
  *                      trace in 10 failing), always the same file
  *   rss CMD ARGS...    runs CMD, prints "peak_rss_kb K elapsed_ms T" on stderr, exits as CMD
+ *   mesh-check FILE N  checks the mesh demo's traces for N checkout requests (shape,
+ *                      one error in ten, baggage, the async step's links); prints a summary
  */
 #define _GNU_SOURCE
 #include <jansson.h>
@@ -236,8 +238,192 @@ static int cmd_rss(char **argv)
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
+/* ---- mesh-check ------------------------------------------------------------------------ */
+
+typedef struct mspan {
+    char trace[33], id[17], parent[17];
+    char name[64], service[32], tenant[32];
+    int kind, status, n_links, has_exception;
+    char (*links)[2][33];
+} mspan;
+
+static mspan *ms;
+static size_t n_ms, cap_ms;
+
+static const char *attr_str(json_t *attrs, const char *key)
+{
+    size_t i;
+    json_t *a;
+    json_array_foreach(attrs, i, a)
+    {
+        if (strcmp(json_string_value(json_object_get(a, "key")) ?: "", key) == 0)
+            return json_string_value(json_object_get(json_object_get(a, "value"), "stringValue"));
+    }
+    return NULL;
+}
+
+static void copy(char *dst, size_t cap, const char *src)
+{
+    snprintf(dst, cap, "%s", src ? src : "");
+}
+
+static int load_mesh(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    while ((n = getline(&line, &cap, f)) > 0) {
+        json_error_t err;
+        json_t *root = json_loadb(line, (size_t)n, 0, &err);
+        if (!root) {
+            fprintf(stderr, "mesh-check: malformed line: %s\n", err.text);
+            return -1;
+        }
+        size_t i, j, k;
+        json_t *rs, *ss, *s;
+        json_array_foreach(json_object_get(root, "resourceSpans"), i, rs)
+        {
+            const char *svc = attr_str(json_object_get(json_object_get(rs, "resource"), "attributes"), "service.name");
+            json_array_foreach(json_object_get(rs, "scopeSpans"), j, ss)
+            {
+                json_array_foreach(json_object_get(ss, "spans"), k, s)
+                {
+                    if (n_ms == cap_ms) {
+                        cap_ms = cap_ms ? 2 * cap_ms : 1024;
+                        ms = realloc(ms, cap_ms * sizeof *ms);
+                    }
+                    mspan *m = &ms[n_ms++];
+                    memset(m, 0, sizeof *m);
+                    copy(m->trace, sizeof m->trace, json_string_value(json_object_get(s, "traceId")));
+                    copy(m->id, sizeof m->id, json_string_value(json_object_get(s, "spanId")));
+                    copy(m->parent, sizeof m->parent, json_string_value(json_object_get(s, "parentSpanId")));
+                    copy(m->name, sizeof m->name, json_string_value(json_object_get(s, "name")));
+                    copy(m->service, sizeof m->service, svc);
+                    copy(m->tenant, sizeof m->tenant, attr_str(json_object_get(s, "attributes"), "tenant.id"));
+                    m->kind = (int)json_integer_value(json_object_get(s, "kind"));
+                    m->status = (int)json_integer_value(json_object_get(json_object_get(s, "status"), "code"));
+                    size_t e;
+                    json_t *ev;
+                    json_array_foreach(json_object_get(s, "events"), e, ev)
+                        m->has_exception |= strcmp(json_string_value(json_object_get(ev, "name")) ?: "", "exception") == 0;
+                    json_t *links = json_object_get(s, "links");
+                    m->n_links = (int)json_array_size(links);
+                    if (m->n_links) {
+                        m->links = calloc((size_t)m->n_links, sizeof *m->links);
+                        json_t *l;
+                        json_array_foreach(links, e, l)
+                        {
+                            copy(m->links[e][0], 33, json_string_value(json_object_get(l, "traceId")));
+                            copy(m->links[e][1], 33, json_string_value(json_object_get(l, "spanId")));
+                        }
+                    }
+                }
+            }
+        }
+        json_decref(root);
+    }
+    free(line);
+    fclose(f);
+    return 0;
+}
+
+/* The child of p (same trace) with this service, kind and name, or NULL. */
+static mspan *child(const mspan *p, const char *service, int kind, const char *name)
+{
+    for (size_t i = 0; i < n_ms; i++) {
+        mspan *m = &ms[i];
+        if (!strcmp(m->trace, p->trace) && !strcmp(m->parent, p->id) && !strcmp(m->service, service) &&
+            m->kind == kind && !strcmp(m->name, name))
+            return m;
+    }
+    return NULL;
+}
+
+static mspan *by_id(const char *trace, const char *id)
+{
+    for (size_t i = 0; i < n_ms; i++)
+        if (!strcmp(ms[i].trace, trace) && !strcmp(ms[i].id, id))
+            return &ms[i];
+    return NULL;
+}
+
+#define CHECK(cond, ...)                                                                     \
+    do {                                                                                     \
+        if (!(cond)) {                                                                       \
+            fprintf(stderr, "mesh-check: " __VA_ARGS__);                                     \
+            fputc('\n', stderr);                                                             \
+            return 1;                                                                        \
+        }                                                                                    \
+    } while (0)
+
+static int cmd_mesh_check(const char *path, long requests)
+{
+    CHECK(load_mesh(path) == 0, "cannot read %s", path);
+    long checkouts = 0, errors = 0, producers = 0, linked = 0, batches = 0;
+    for (size_t i = 0; i < n_ms; i++) {
+        mspan *g = &ms[i];
+        if (strcmp(g->service, "gateway") || g->kind != 2 || strcmp(g->name, "GET /checkout"))
+            continue;
+        checkouts++;
+        CHECK(!*g->parent, "a gateway server span has a parent: the edge must start traces");
+        /* gateway -> orders -> inventory, orders -> payments, each hop client then server */
+        mspan *gc = child(g, "gateway", 3, "POST /orders");
+        CHECK(gc, "trace %s: no gateway client span", g->trace);
+        mspan *os = child(gc, "orders", 2, "POST /orders");
+        CHECK(os, "trace %s: orders did not continue the trace", g->trace);
+        mspan *oi = child(os, "orders", 3, "GET /stock/{sku}");
+        CHECK(oi, "trace %s: no orders -> inventory client span", g->trace);
+        CHECK(child(oi, "inventory", 2, "GET /stock/{sku}"), "trace %s: inventory did not continue the trace", g->trace);
+        mspan *op = child(os, "orders", 3, "POST /charge");
+        CHECK(op, "trace %s: no orders -> payments client span", g->trace);
+        mspan *ps = child(op, "payments", 2, "POST /charge");
+        CHECK(ps, "trace %s: payments did not continue the trace", g->trace);
+        /* baggage: the gateway's tenant reaches orders and payments */
+        CHECK(*g->tenant && !strcmp(g->tenant, os->tenant) && !strcmp(g->tenant, ps->tenant),
+              "trace %s: tenant.id baggage not propagated (%s, %s, %s)", g->trace, g->tenant, os->tenant, ps->tenant);
+        mspan *prod = child(os, "orders", 4, "send orders.fulfilment");
+        if (g->status == 2) {
+            errors++;
+            CHECK(ps->status == 2 && ps->has_exception, "trace %s: failed without a payments error", g->trace);
+            CHECK(os->status == 2 && op->status == 2 && gc->status == 2, "trace %s: error not on every hop", g->trace);
+            CHECK(!prod, "trace %s: a failed order was queued", g->trace);
+        } else {
+            CHECK(ps->status != 2 && os->status != 2, "trace %s: error below an ok root", g->trace);
+            CHECK(prod, "trace %s: no producer span for a confirmed order", g->trace);
+            producers++;
+        }
+    }
+    /* the async step: consumer batches in traces of their own, linked to every producer */
+    for (size_t i = 0; i < n_ms; i++) {
+        mspan *c = &ms[i];
+        if (c->kind != 5)
+            continue;
+        batches++;
+        CHECK(!*c->parent, "consumer span %s has a parent", c->id);
+        for (int l = 0; l < c->n_links; l++) {
+            mspan *p = by_id(c->links[l][0], c->links[l][1]);
+            CHECK(p && p->kind == 4, "consumer %s links to %s/%s, not a producer span", c->id,
+                  c->links[l][0], c->links[l][1]);
+            CHECK(strcmp(p->trace, c->trace), "consumer %s is in its producer's trace", c->id);
+            linked++;
+        }
+    }
+    printf("spans %zu checkout traces %ld errors %ld producers %ld linked %ld consumer batches %ld\n",
+           n_ms, checkouts, errors, producers, linked, batches);
+    CHECK(checkouts == requests, "%ld checkout traces, wanted %ld", checkouts, requests);
+    CHECK(errors == requests / 10, "%ld failed traces, wanted one in ten (%ld)", errors, requests / 10);
+    CHECK(linked == producers, "%ld producer spans but %ld links from consumers", producers, linked);
+    CHECK(batches >= 1, "no consumer span");
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc >= 4 && !strcmp(argv[1], "mesh-check"))
+        return cmd_mesh_check(argv[2], atol(argv[3]));
     if (argc >= 3 && !strcmp(argv[1], "spans"))
         return cmd_spans(argv[2]);
     if (argc >= 3 && !strcmp(argv[1], "report-data"))

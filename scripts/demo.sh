@@ -1,0 +1,125 @@
+#!/bin/sh
+# demo.sh - runs the traced mini mesh end to end (`make demo` builds first, then calls it):
+# starts inventory, payments, orders and gateway on free loopback ports, sends a burst of
+# checkout requests, stops the services cleanly (SIGTERM: each flushes its spans), then
+# shows the slowest and a failed trace and writes an HTML report.
+#
+# Settings (environment): BUILD (build), OUT (demo-out), REQUESTS (100), CONCURRENCY (4).
+# Export: OTLP JSON lines in $OUT/traces.jsonl; with OTEL_EXPORTER_OTLP_ENDPOINT or
+# OTEL_TRACES_EXPORTER (e.g. zipkin) the spans go there too (see docs/mesh-demo.md).
+set -eu
+
+BUILD=${BUILD:-build}
+OUT=${OUT:-demo-out}
+REQUESTS=${REQUESTS:-100}
+CONCURRENCY=${CONCURRENCY:-4}
+MESH=$BUILD/examples/mesh
+DPTRACE=$BUILD/tools/dptrace/dptrace
+
+say() { printf '\n==> %s\n' "$*"; }
+die() { echo "demo: $*" >&2; exit 1; }
+
+for b in "$MESH/gateway" "$MESH/orders" "$MESH/inventory" "$MESH/payments" "$MESH/loadgen" "$DPTRACE"; do
+    [ -x "$b" ] || die "$b is missing: build first (make build, or cmake --build $BUILD)"
+done
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
+TRACES=$OUT/traces.jsonl
+rm -f "$TRACES" "$OUT"/*.port "$OUT"/*.log "$OUT/report.html"
+
+# Where the spans go. The file is always written too (unless DEMO_FILE=0), so the
+# waterfalls below work whatever else is configured.
+if [ -n "${OTEL_TRACES_EXPORTER:-}" ]; then
+    exporters=$OTEL_TRACES_EXPORTER
+elif [ -n "${OTEL_EXPORTER_OTLP_ENDPOINT:-}${OTEL_EXPORTER_OTLP_TRACES_ENDPOINT:-}" ]; then
+    exporters=otlp
+else
+    exporters=file
+fi
+case ",$exporters," in
+*,file,*) ;;
+*) [ "${DEMO_FILE:-1}" = 0 ] || exporters="$exporters,file" ;;
+esac
+export OTEL_TRACES_EXPORTER=$exporters
+export DPTRACE_EXPORT_FILE=$TRACES
+export OTEL_BSP_SCHEDULE_DELAY=${OTEL_BSP_SCHEDULE_DELAY:-1000}
+unset OTEL_SERVICE_NAME # each service names itself
+
+PIDS=""
+cleanup() {
+    for p in $PIDS; do kill -KILL "$p" 2>/dev/null || true; done
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# start NAME ARGS...: starts a service on a free port; sets PORT once it listens.
+start() {
+    name=$1; shift
+    "$MESH/$name" --port 0 --ready-file "$OUT/$name.port" "$@" >"$OUT/$name.log" 2>&1 &
+    pid=$!
+    PIDS="$PIDS $pid"
+    eval "PID_$name=$pid"
+    # The service writes its port once it is listening: poll for the file (10 s at most).
+    i=0
+    while [ ! -s "$OUT/$name.port" ]; do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            cat "$OUT/$name.log" >&2
+            die "$name exited before it was ready"
+        fi
+        i=$((i + 1))
+        [ $i -le 200 ] || die "$name not ready after 10 s (see $OUT/$name.log)"
+        sleep 0.05
+    done
+    PORT=$(cat "$OUT/$name.port")
+    printf '  %-10s 127.0.0.1:%s (pid %s)\n' "$name" "$PORT" "$pid"
+}
+
+# stop NAME: SIGTERM, then wait for the exit (the provider flushes on the way out).
+stop() {
+    name=$1
+    eval "pid=\$PID_$name"
+    kill -TERM "$pid" 2>/dev/null || true
+    # A service that hangs on the way out is killed after 20 s (and the demo fails).
+    i=0
+    while kill -0 "$pid" 2>/dev/null && [ $i -lt 400 ]; do
+        i=$((i + 1))
+        sleep 0.05
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+    rc=0
+    wait "$pid" || rc=$?
+    [ $rc -eq 0 ] || { cat "$OUT/$name.log" >&2; die "$name exited with status $rc"; }
+    printf '  %-10s %s\n' "$name" "$(tail -n 1 "$OUT/$name.log")"
+}
+
+say "starting the mesh (spans to: $OTEL_TRACES_EXPORTER)"
+start inventory;  INVENTORY=$PORT
+start payments;   PAYMENTS=$PORT
+start orders --inventory "http://127.0.0.1:$INVENTORY" --payments "http://127.0.0.1:$PAYMENTS"
+ORDERS=$PORT
+start gateway --orders "http://127.0.0.1:$ORDERS"
+GATEWAY=$PORT
+
+say "sending $REQUESTS checkout requests ($CONCURRENCY at a time)"
+"$MESH/loadgen" --url "http://127.0.0.1:$GATEWAY/checkout" --requests "$REQUESTS" \
+    --concurrency "$CONCURRENCY" || die "some requests got no answer"
+
+say "stopping the services"
+for s in gateway orders payments inventory; do stop "$s"; done
+PIDS=""
+
+case ",$OTEL_TRACES_EXPORTER," in
+*,file,*) ;;
+*) say "spans were sent to $OTEL_TRACES_EXPORTER only; nothing to show here"; exit 0 ;;
+esac
+[ -s "$TRACES" ] || die "no spans in $TRACES"
+
+say "the slowest trace"
+"$DPTRACE" view "$TRACES" --slowest 1 -q
+say "a failed trace"
+"$DPTRACE" view "$TRACES" --errors -q
+say "HTML report"
+"$DPTRACE" report "$TRACES" -o "$OUT/report.html" -q
+echo
+echo "Traces: $TRACES   Report: $OUT/report.html"
+echo "More:   $DPTRACE view $TRACES"
