@@ -200,6 +200,8 @@ void *dpt__arena_alloc(dpt__span *s, size_t n)
     size_t cap = 1024;
     if (b && b->cap * 2 > cap) cap = b->cap * 2;
     if (cap > 65536) cap = 65536;
+    /* Never reserve more than the span may still use: blocks stay within the budget. */
+    if (cap > a->budget - a->bytes) cap = a->budget - a->bytes;
     if (cap < n) cap = n;
     b = dpt__malloc(sizeof *b + cap);
     if (!b) return NULL;
