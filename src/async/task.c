@@ -13,8 +13,8 @@
 
 /* Source of thread tags. Global, shared by all threads: only ever fetch_add'ed. */
 static _Atomic uint32_t next_tag = 1;
-static _Thread_local uint32_t tl_tag;      /* this thread's tag, 0 until first use */
-static _Thread_local dpt_task *tl_task;    /* innermost task entered on this thread */
+static DPT__TLS uint32_t tl_tag;   /* this thread's tag, 0 until first use */
+static DPT__TLS dpt_task *tl_task; /* innermost task entered on this thread */
 /* Tasks alive in the process (a test hook for leak assertions). Relaxed: a statistic. */
 static _Atomic uint64_t live_tasks;
 
