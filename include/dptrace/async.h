@@ -145,8 +145,20 @@ DPT_EXTERN dpt_err dpt_cont_capture(dpt_cont *c);
 DPT_EXTERN dpt_span dpt_cont_start(dpt_cont *c, dpt_tracer *t, const char *name,
                                    dpt_span_kind kind, const dpt_span_opts *opts);
 
+/* Captures the current task and a context in which span s is current (s started by the
+ * caller, e.g. with dpt_task_span_start and an explicit parent); the continuation ends s
+ * when the chain finishes, and the current task, if any, takes ownership of s (see
+ * dpt_task_adopt_span). s == DPT_SPAN_NONE: the same as dpt_cont_capture. DPT_OK,
+ * DPT_EINVAL (NULL c), DPT_ESTATE (c not inert) or DPT_ENOMEM; on error s is not
+ * touched (still the caller's to end). */
+DPT_EXTERN dpt_err dpt_cont_capture_span(dpt_cont *c, dpt_span s);
+
 /* The span the continuation will end (DPT_SPAN_NONE when none). */
 DPT_EXTERN dpt_span dpt_cont_span(const dpt_cont *c);
+
+/* The captured context (borrowed: valid while c is active; NULL when inert). Use it to
+ * start work that runs alongside the task, e.g. dpt_task_new(dpt_cont_context(c)). */
+DPT_EXTERN const dpt_context *dpt_cont_context(const dpt_cont *c);
 
 /* Runs the captured state on the calling thread: enters the task (if any, and if it can
  * be entered) and attaches the captured context. Returns DPT_OK; DPT_EBUSY when the task is

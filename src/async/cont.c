@@ -18,41 +18,59 @@ bool dpt_cont_is_active(const dpt_cont *c) { return c && (c->flags & CONT_CAPTUR
 
 dpt_span dpt_cont_span(const dpt_cont *c) { return c ? c->span : DPT_SPAN_NONE; }
 
+/* Captures the current task and base (NULL: the current context) with s current. */
+static dpt_err capture(dpt_cont *c, dpt_span s, const dpt_context *base)
+{
+    dpt_context *cur = base ? dpt_context_retain(base) : dpt_context_current();
+    if (!cur) return DPT_ENOMEM;
+    /* The callback runs with s current and the baggage of base. */
+    dpt_context *ctx = s.rec ? dpt_context_with_span(cur, s) : dpt_context_retain(cur);
+    dpt_context_release(cur);
+    if (!ctx) return DPT_ENOMEM;
+    dpt_task *t = dpt_task_current();
+    /* The task (entered here, so ours) owns s: it ends s if the chain never finishes. */
+    if (s.rec && t && !dpt_task_is_ended(t) && dpt__task_own(t, s) != DPT_OK) {
+        dpt_context_release(ctx);
+        return DPT_ENOMEM;
+    }
+    memset(c, 0, sizeof *c);
+    c->ctx = ctx;
+    c->task = dpt_task_retain(t);
+    c->span = s;
+    c->flags = CONT_CAPTURED;
+    return DPT_OK;
+}
+
 dpt_err dpt_cont_capture(dpt_cont *c)
 {
     if (!c) return DPT_EINVAL;
     if (c->flags) return DPT_ESTATE; /* would leak what it holds */
-    dpt_context *ctx = dpt_context_current();
-    if (!ctx) return DPT_ENOMEM;
-    memset(c, 0, sizeof *c);
-    c->ctx = ctx;
-    c->task = dpt_task_retain(dpt_task_current());
-    c->flags = CONT_CAPTURED;
-    return DPT_OK;
+    return capture(c, DPT_SPAN_NONE, NULL);
+}
+
+dpt_err dpt_cont_capture_span(dpt_cont *c, dpt_span s)
+{
+    if (!c) return DPT_EINVAL;
+    if (c->flags) return DPT_ESTATE; /* would leak what it holds */
+    return capture(c, s, NULL);
 }
 
 dpt_span dpt_cont_start(dpt_cont *c, dpt_tracer *t, const char *name, dpt_span_kind kind,
                         const dpt_span_opts *opts)
 {
     if (!c || c->flags) return DPT_SPAN_NONE;
-    dpt_context *cur = (opts && opts->parent) ? dpt_context_retain(opts->parent)
-                                              : dpt_context_current();
-    if (!cur) return DPT_SPAN_NONE;
-    dpt_span s = dpt_task_span_start(t, name, kind, opts);
-    /* The callback runs with the span current and the baggage that is current now. With no
-     * span (disabled provider) it still runs in the current context. */
-    dpt_context *ctx = s.rec ? dpt_context_with_span(cur, s) : dpt_context_retain(cur);
-    dpt_context_release(cur);
-    if (!ctx) {
+    /* A plain start: capture() makes the task own it (once). */
+    dpt_span s = dpt_span_start(t, name, kind, opts);
+    if (capture(c, s, opts ? opts->parent : NULL) != DPT_OK) {
         dpt_span_end(s); /* ENOMEM: nothing captured, nothing left open */
         return DPT_SPAN_NONE;
     }
-    memset(c, 0, sizeof *c);
-    c->ctx = ctx;
-    c->task = dpt_task_retain(dpt_task_current());
-    c->span = s;
-    c->flags = CONT_CAPTURED;
     return s;
+}
+
+const dpt_context *dpt_cont_context(const dpt_cont *c)
+{
+    return c && (c->flags & CONT_CAPTURED) ? c->ctx : NULL;
 }
 
 dpt_err dpt_cont_move(dpt_cont *dst, dpt_cont *src)

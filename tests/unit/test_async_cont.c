@@ -294,6 +294,71 @@ static void test_capture_without_a_task_carries_the_context_only(void **state)
     assert_parent("in-callback", "outer");
 }
 
+static void test_capture_span_runs_a_caller_started_span_and_the_task_owns_it(void **state)
+{
+    (void)state;
+    dpt_span root;
+    dpt_task *task = dpt_task_start(tp.t, "req", DPT_SPAN_SERVER, NULL, &root);
+    dpt_task_enter(task);
+    dpt_span wait = dpt_task_span_start(tp.t, "wait", DPT_SPAN_INTERNAL, NULL);
+    dpt_token tok = dpt_span_make_current(wait);
+    /* A sibling of "wait", not its child: the caller picks the parent. */
+    dpt_span work = dpt_span_start(tp.t, "work", DPT_SPAN_INTERNAL,
+                                   &(dpt_span_opts){ .parent_span = root });
+    dpt_cont a = DPT_CONT_INIT, b = DPT_CONT_INIT;
+    assert_int_equal(dpt_cont_capture_span(&a, work), DPT_OK);
+    assert_int_equal(dpt_cont_capture_span(&a, work), DPT_ESTATE);
+    assert_int_equal(dpt_cont_capture_span(NULL, work), DPT_EINVAL);
+    assert_int_equal(dpt_cont_capture_span(&b, DPT_SPAN_NONE), DPT_OK); /* plain capture */
+    dpt_span_context bsc = dpt_context_span_context(dpt_cont_context(&b));
+    assert_memory_equal(bsc.span_id.b, dpt_span_get_context(wait).span_id.b, 8);
+    assert_null(dpt_cont_context(NULL));
+    dpt_context_detach(tok);
+    dpt_span_end(wait);
+    dpt_task_leave(task);
+
+    cb_seen seen = { 0 };
+    dpt_cont_run(&a, record_cb, &seen);
+    assert_memory_equal(&seen.current, &work, sizeof work);
+    assert_false(dpt_span_is_recording(work));
+    assert_null(dpt_cont_context(&a)); /* inert now */
+    /* b is never run: the task's end ends nothing of b (it has no span) and b's finish
+     * after the end only drops its references. */
+    dpt_span_end(root);
+    dpt_task_end(task);
+    dpt_task_release(task);
+    assert_int_equal(dpt__test_async_live_tasks(), 1);
+    dpt_cont_finish(&b);
+    assert_int_equal(dpt__test_async_live_tasks(), 0);
+    assert_parent("work", "req");
+    assert_parent("wait", "req");
+    assert_parent("in-callback", "work");
+    dpt_stats st;
+    dpt_provider_get_stats(tp.p, &st);
+    assert_int_equal(st.spans_ended_by_task, 0);
+}
+
+static void test_task_ends_a_captured_span_whose_chain_never_finished(void **state)
+{
+    (void)state;
+    dpt_span root;
+    dpt_task *task = dpt_task_start(tp.t, "req", DPT_SPAN_SERVER, NULL, &root);
+    dpt_task_enter(task);
+    dpt_span s = dpt_span_start(tp.t, "pending", DPT_SPAN_CLIENT, NULL);
+    dpt_cont c = DPT_CONT_INIT;
+    assert_int_equal(dpt_cont_capture_span(&c, s), DPT_OK);
+    dpt_task_leave(task);
+    dpt_span_end(root);
+    assert_int_equal(dpt_task_end(task), DPT_OK);
+    assert_false(dpt_span_is_recording(s)); /* ended by the task, flagged */
+    dpt_cont_finish(&c); /* no second end */
+    dpt_task_release(task);
+    const dpt_span_data *d = span_named("pending");
+    assert_int_equal(d->ended_by_task, 1);
+    dpt_span_data_release(d);
+    assert_int_equal(dpt_memory_exporter_count(tp.mem), 2);
+}
+
 static void test_null_continuations_are_harmless(void **state)
 {
     (void)state;
@@ -349,6 +414,8 @@ int main(void)
         T(test_continuation_of_an_ended_task_runs_without_double_end),
         T(test_task_ended_from_its_last_callback_is_clean),
         T(test_capture_without_a_task_carries_the_context_only),
+        T(test_capture_span_runs_a_caller_started_span_and_the_task_owns_it),
+        T(test_task_ends_a_captured_span_whose_chain_never_finished),
         T(test_null_continuations_are_harmless),
         T(test_allocation_failure_leaves_the_continuation_inert),
 #undef T
