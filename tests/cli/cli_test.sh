@@ -70,6 +70,16 @@ view_orphan_and_link_trace)
     run 0 "$DPTRACE" view "$SAMPLE" -t 6e0c --width 100
     has out.txt "orders.queue process"
     has out.txt "consumer"
+    # A broken file: A and B are each other's parent, C its own. Drawn once, marked, ended.
+    sp() { printf '{"traceId":"abababababababababababababababab","spanId":"%s","parentSpanId":"%s","name":"%s","startTimeUnixNano":"%s","endTimeUnixNano":"9"}' "$@"; }
+    printf '{"resourceSpans":[{"scopeSpans":[{"spans":[%s,%s,%s]}]}]}\n' \
+        "$(sp 000000000000000a 000000000000000b A 1)" "$(sp 000000000000000b 000000000000000a B 2)" \
+        "$(sp 000000000000000c 000000000000000c C 3)" > cycle.jsonl
+    run 0 "$DPTRACE" view cycle.jsonl -t abab --width 100
+    count out.txt "(parent cycle at " 2
+    has out.txt "(parent cycle at 000000000000000c)"
+    count out.txt "internal" 0
+    [ "$(grep -c ' ns  |' out.txt)" -eq 3 ] || fail "cycle: not 3 span lines"
     ;;
 view_hostile_text)
     # Names carrying ESC sequences and U+2028 must reach the terminal inert.

@@ -307,7 +307,7 @@ static void put_trace(sbuf *b, const traceset *ts, sel_trace *st)
         sb_printf(b, ",%u,%llu,%llu,%u,", s->kind, (unsigned long long)off,
                   (unsigned long long)dur, s->status);
         json_str(b, s->status_msg, strlen(s->status_msg));
-        sb_printf(b, ",%d,", s->orphan ? 1 : 0);
+        sb_printf(b, ",%d,", s->orphan);
         sb_puts(b, s->detail ? s->detail : "null");
         sb_putc(b, ']');
     }
@@ -590,8 +590,8 @@ int cmd_report(int argc, char **argv)
         uint64_t spans = 0;
         for (uint32_t i = 0; i < ts.n_sel; i++)
             spans += ts.sel[i].n;
-        fprintf(stderr, "dptrace: wrote %s (%u traces, %llu spans)\n", out_path, ts.n_sel,
-                (unsigned long long)spans);
+        fprintf(stderr, "dptrace: wrote %s (%u trace%s, %llu span%s)\n", out_path, ts.n_sel,
+                ts.n_sel == 1 ? "" : "s", (unsigned long long)spans, spans == 1 ? "" : "s");
     }
 done:
     free(tmp);

@@ -443,7 +443,7 @@ void traceset_order(sel_trace *t)
     uint32_t *parent = xmalloc(n * sizeof *parent);
     uint32_t *first = xmalloc(n * sizeof *first);
     uint32_t *next = xmalloc(n * sizeof *next);
-    bool *orphan = xcalloc(n, sizeof *orphan);
+    uint8_t *orphan = xcalloc(n, sizeof *orphan);
     for (uint32_t k = 0; k < n; k++) {
         first[k] = next[k] = UINT32_MAX;
         parent[k] = UINT32_MAX;
@@ -453,8 +453,10 @@ void traceset_order(sel_trace *t)
         uint32_t h = (uint32_t)(span_hash(s->parent) & (nb - 1));
         while (map[h] != UINT32_MAX && memcmp(t->spans[order[map[h]]].id, s->parent, 8) != 0)
             h = (h + 1) & (nb - 1);
-        if (map[h] == UINT32_MAX || map[h] == k)
-            orphan[k] = true;
+        if (map[h] == UINT32_MAX)
+            orphan[k] = 1;
+        else if (map[h] == k)
+            orphan[k] = 2; /* its own parent */
         else
             parent[k] = map[h];
     }
@@ -477,7 +479,7 @@ void traceset_order(sel_trace *t)
             if (visited[k] || (round == 0 && parent[k] != UINT32_MAX))
                 continue;
             if (round == 1)
-                orphan[k] = true;
+                orphan[k] = 2;
             uint32_t sp = 0;
             stack[sp] = k;
             sdepth[sp++] = 0;

@@ -27,7 +27,7 @@ typedef struct span_rec {
     uint8_t id[8], parent[8];
     bool has_parent;
     uint8_t kind, status;
-    bool orphan;       /* has a parent that is not in the file (or in a cycle) */
+    uint8_t orphan;    /* drawn as a root: 1 its parent is not in the file, 2 parent cycle */
     uint32_t depth;    /* depth in the tree, set by traceset_order */
     uint64_t start, end;
     const char *name, *service, *status_msg;

@@ -313,11 +313,11 @@ static void draw_waterfall(const pen *p, const traceset *ts, sel_trace *st)
         if (s->orphan) {
             char ph[17];
             id_hex(s->parent, 8, ph);
-            if (s->has_parent && !id_is_zero(s->parent, 8))
+            if (s->orphan == 1)
                 fprintf(p->out, " %s(orphan: parent %s not in file)%s", col(p, C_DIM), ph,
                         col(p, C_RESET));
             else
-                fprintf(p->out, " %s(parent cycle)%s", col(p, C_DIM), col(p, C_RESET));
+                fprintf(p->out, " %s(parent cycle at %s)%s", col(p, C_DIM), ph, col(p, C_RESET));
         }
         fputc('\n', p->out);
     }
