@@ -40,7 +40,7 @@ typedef struct batch {
     pthread_cond_t done;        /* flushers and shutdown wait here */
     bool stop;
     bool finished;              /* the thread has exited its loop */
-    bool abandoned;             /* shutdown gave up waiting for a hung exporter */
+    _Atomic bool abandoned;     /* shutdown gave up waiting for a hung exporter */
     bool thread_started;
     uint64_t flush_target;      /* highest enq_pos a flusher waits for */
     uint64_t done_pos;          /* every span below this was exported or dropped */
@@ -136,7 +136,10 @@ static void count(batch *b, int c, uint64_t n)
     if (n) dpt__count(b->prov, c, n);
 }
 
-/* Exports everything queued now, in batches. Returns the number of spans handled. */
+/* Exports everything queued now, in batches. Returns the number of spans handled. Once
+ * shutdown abandoned this processor (a hung exporter), spans are only released: they were
+ * counted as failed then, and the provider (tracers, counters) may be gone, so nothing
+ * here may touch it any more. */
 static size_t drain(batch *b, bool export_them)
 {
     size_t total = 0;
@@ -149,13 +152,15 @@ static size_t drain(batch *b, bool export_them)
         }
         if (!n) break;
         total += n;
-        if (!b->prov) b->prov = b->items[0]->tracer->provider;
-        if (export_them) {
+        bool abandoned = atomic_load(&b->abandoned);
+        if (!abandoned && !b->prov) b->prov = b->items[0]->tracer->provider;
+        if (abandoned) {
+            /* nothing: already counted */
+        } else if (export_them) {
             dpt_err e = b->exp->ops.export_spans(b->exp->state, b->items, n);
-            pthread_mutex_lock(&b->mu);
-            bool abandoned = b->abandoned;
-            pthread_mutex_unlock(&b->mu);
-            if (!abandoned) count(b, e == DPT_OK ? DPT__C_EXPORTED : DPT__C_EXPORT_FAILED, n);
+            /* Re-read: shutdown may have given up on us while we were in the exporter. */
+            if (!atomic_load(&b->abandoned))
+                count(b, e == DPT_OK ? DPT__C_EXPORTED : DPT__C_EXPORT_FAILED, n);
             if (e != DPT_OK)
                 dpt__log(DPT_LOG_WARN, "batch export of %zu spans failed: %s", n, dpt_strerror(e));
         } else {
@@ -354,7 +359,7 @@ static dpt_err batch_shutdown(void *st, uint32_t timeout_ms)
     if (e == DPT_ETIMEDOUT) {
         /* The exporter hangs. Give up on it: count the batch in its hands and what is
          * still queued as failed, and leave the thread to finish on its own. */
-        b->abandoned = true;
+        atomic_store(&b->abandoned, true);
         uint64_t in_hands = atomic_load(&b->deq_pos) - b->done_pos;
         uint64_t queued = ring_size(b);
         count(b, DPT__C_EXPORT_FAILED, in_hands + queued);
@@ -363,6 +368,7 @@ static dpt_err batch_shutdown(void *st, uint32_t timeout_ms)
                  timeout_ms, (unsigned long long)(in_hands + queued));
         pthread_mutex_unlock(&b->mu);
         pthread_detach(b->thread);
+        b->thread_started = false; /* detached: never joined */
         return e;
     }
     pthread_mutex_unlock(&b->mu);
@@ -377,12 +383,14 @@ static void batch_destroy(void *st)
     batch *b = st;
     if (!atomic_load(&b->shut)) batch_shutdown(b, 5000);
     pthread_mutex_lock(&b->mu);
-    bool hung = b->abandoned && !b->finished;
+    bool hung = atomic_load(&b->abandoned);
     pthread_mutex_unlock(&b->mu);
     if (hung) {
-        /* The thread still runs inside the exporter: freeing would pull memory from under
-         * it. Leak this processor deliberately (logged). */
-        dpt__log(DPT_LOG_ERROR, "batch processor destroyed while its exporter hangs: leaked");
+        /* The detached thread may still run inside the exporter (or be leaving it):
+         * freeing would pull memory from under it. Keep this processor deliberately
+         * (logged), reachable from the graveyard. */
+        dpt__log(DPT_LOG_ERROR, "batch processor destroyed while its exporter hangs: kept");
+        dpt__graveyard_add(b);
         return;
     }
     if (b->thread_started && !pthread_equal(pthread_self(), b->thread)) {

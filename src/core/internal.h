@@ -218,6 +218,7 @@ struct dpt_provider {
     bool has_on_start;
     _Atomic bool shut_down;
     bool disabled;
+    _Atomic bool abandoned_work; /* a processor gave up on a hung exporter at shutdown */
     pthread_mutex_t mu;       /* tracer list, add_processor, shutdown */
     dpt_tracer *tracers;
     uint64_t counters_id;     /* key of this provider's per-thread counter blocks */
@@ -284,6 +285,10 @@ typedef struct dpt__redact_result {
 } dpt__redact_result;
 DPT__HIDDEN dpt__redact_result dpt__redact(const char *key, size_t klen, const dpt_value *v,
                                            char *buf, size_t cap);
+
+/* Objects deliberately never freed because a thread we gave up on may still use them
+ * (a hung exporter): kept reachable from a global list, so they are not reported as leaks. */
+DPT__HIDDEN void dpt__graveyard_add(void *p);
 
 /* Resets per-thread state in a child after fork (ids, pools). */
 DPT__HIDDEN void dpt__ids_atfork_child(void);

@@ -336,7 +336,7 @@ void dpt__json_value(dpt__json *j, const dpt_value *v)
     case DPT_VAL_INT_ARRAY:
     case DPT_VAL_DOUBLE_ARRAY:
         dpt__json_arr_begin(j);
-        for (uint32_t i = 0; i < v->len; i++) {
+        for (uint32_t i = 0; v->u.sa && i < v->len; i++) { /* a NULL array reads as empty */
             if (v->type == DPT_VAL_STRING_ARRAY) dpt__json_cstr(j, v->u.sa[i]);
             else if (v->type == DPT_VAL_BOOL_ARRAY) dpt__json_bool(j, v->u.ba[i]);
             else if (v->type == DPT_VAL_INT_ARRAY) dpt__json_int(j, v->u.ia[i]);

@@ -346,6 +346,7 @@ static dpt_err each_processor(dpt_provider *p, uint32_t timeout_ms, bool shutdow
         if (!fn) continue;
         dpt_err e = fn(pr->state, left);
         if (e != DPT_OK) worst = e;
+        if (shutdown && e == DPT_ETIMEDOUT) atomic_store(&p->abandoned_work, true);
     }
     return worst;
 }
@@ -386,6 +387,14 @@ void dpt_provider_free(dpt_provider *p)
     dpt_provider_shutdown(p, 5000);
     uint32_t n = atomic_load(&p->n_procs);
     for (uint32_t i = 0; i < n; i++) free_processor(p->procs[i]);
+    if (atomic_load(&p->abandoned_work)) {
+        /* A hung exporter may still read spans, and spans point at our tracers and
+         * resource: keep the provider (reachable, logged) rather than free it under them. */
+        dpt__log(DPT_LOG_ERROR, "provider freed while an exporter hangs: its tracers are kept");
+        counters_retire(p);
+        dpt__graveyard_add(p);
+        return;
+    }
     dpt_sampler_free(p->sampler);
     for (dpt_tracer *t = p->tracers, *next; t; t = next) {
         next = t->next;

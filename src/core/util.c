@@ -126,3 +126,25 @@ void dpt__log(dpt_log_level level, const char *fmt, ...)
         fprintf(stderr, "dptrace: %s: %s\n", lv[level < 4 ? level : 3], msg);
     }
 }
+
+/* ---- graveyard -------------------------------------------------------------------------- */
+
+typedef struct grave {
+    void *p;
+    struct grave *next;
+} grave;
+
+/* Global list, only ever grown; protected by grave_mu. */
+static pthread_mutex_t grave_mu = PTHREAD_MUTEX_INITIALIZER;
+static grave *graves;
+
+void dpt__graveyard_add(void *p)
+{
+    grave *g = malloc(sizeof *g);
+    if (!g) return; /* then it simply leaks */
+    g->p = p;
+    pthread_mutex_lock(&grave_mu);
+    g->next = graves;
+    graves = g;
+    pthread_mutex_unlock(&grave_mu);
+}
