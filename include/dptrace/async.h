@@ -50,8 +50,8 @@ DPT_EXTERN dpt_task *dpt_task_start(dpt_tracer *t, const char *name, dpt_span_ki
 
 /* Reference counting. retain returns t. release drops one reference; the last one ends
  * the task (see above) and frees it. Thread-safe. NULL is ignored. A release of a task
- * that was never ended is reported at INFO ("task dropped without dpt_task_end"), with
- * its open spans at WARN. */
+ * that was never ended is reported at DEBUG ("task dropped without dpt_task_end": the
+ * normal way to finish), the spans it had left open at WARN. */
 DPT_EXTERN dpt_task *dpt_task_retain(dpt_task *t);
 DPT_EXTERN void dpt_task_release(dpt_task *t);
 
@@ -80,7 +80,9 @@ DPT_EXTERN dpt_task *dpt_task_current(void);
  * reported) and its context stack is emptied. The task object lives on while references
  * remain: entering it afterwards returns DPT_ESTATE, continuations of it still run their
  * callbacks, with only their own captured context. Call it from inside the task (entered
- * on this thread) or while it is entered nowhere. Returns DPT_OK, DPT_ESTATE when already
+ * on this thread) or while it is entered nowhere. Note: called from a continuation's
+ * callback, it also ends (flagged) that continuation's span, which is still open there;
+ * end the task from a continuation without a span, or let the last one release it. Returns DPT_OK, DPT_ESTATE when already
  * ended, DPT_EBUSY when entered on another thread (reported; nothing changes),
  * DPT_EINVAL for NULL. Does not release the caller's reference. */
 DPT_EXTERN dpt_err dpt_task_end(dpt_task *t);

@@ -96,7 +96,9 @@ static uint32_t task_close(dpt_task *t)
 
 static void task_free(dpt_task *t)
 {
-    if (!t->end_called) dpt__log(DPT_LOG_INFO, "task dropped without dpt_task_end: released it");
+    /* A drop is the normal end of a task whose last callback ran, so it is only DEBUG;
+     * spans it left open are reported at WARN by task_close. */
+    if (!t->end_called) dpt__log(DPT_LOG_DEBUG, "task dropped without dpt_task_end: released it");
     task_close(t);
     free(t->st.e);
     free(t);

@@ -99,7 +99,7 @@ static void test_task_new_captures_the_current_context(void **state)
     dpt_span_end(outer);
     assert_parent("child", "outer");
     assert_int_equal(alog_total(DPT_LOG_WARN), 0);
-    assert_int_equal(alog_count("dropped without dpt_task_end", DPT_LOG_INFO), 1);
+    assert_int_equal(alog_count("dropped without dpt_task_end", DPT_LOG_DEBUG), 1);
 }
 
 static void test_task_new_with_explicit_parent_and_baggage(void **state)
@@ -280,7 +280,7 @@ static void test_dropped_task_is_released_and_its_open_spans_ended(void **state)
     assert_int_equal(dpt_task_leave(task), DPT_OK);
     dpt_task_release(task); /* dropped: no end, 11 spans open, 11 entries attached */
     assert_int_equal(dpt__test_async_live_tasks(), live);
-    assert_int_equal(alog_count("dropped without dpt_task_end", DPT_LOG_INFO), 1);
+    assert_int_equal(alog_count("dropped without dpt_task_end", DPT_LOG_DEBUG), 1);
     assert_int_equal(alog_count("task ended with 11 open span(s)", DPT_LOG_WARN), 1);
     assert_int_equal(dpt_memory_exporter_count(tp.mem), 11);
     dpt_stats st;
