@@ -294,11 +294,74 @@ static void test_task_entered_on_another_thread_is_refused_and_reported(void **s
     assert_int_equal(dpt__test_async_live_tasks(), 0);
 }
 
+/* ---- ownership as mutual exclusion ---------------------------------------------------------- */
+
+#define RACE_ROUNDS 2000
+
+typedef struct race {
+    dpt_task *task;
+    dpt_tracer *tracer;
+    long inside;   /* plain, not atomic: only ever touched by the task's current owner */
+    long total;
+    _Atomic long refused;
+} race;
+
+static void *racer(void *arg)
+{
+    race *r = arg;
+    for (int i = 0; i < RACE_ROUNDS; i++) {
+        while (dpt_task_enter(r->task) != DPT_OK) {
+            atomic_fetch_add(&r->refused, 1);
+            sched_yield();
+        }
+        /* Exclusive here: the enter's acquire saw the previous owner's leave. */
+        if (r->inside++ != 0) atomic_fetch_add(&failures, 1);
+        r->total++;
+        dpt_span s = dpt_task_span_start(r->tracer, "turn", DPT_SPAN_INTERNAL, NULL);
+        dpt_token tok = dpt_span_make_current(s);
+        dpt_context_detach(tok);
+        dpt_span_end(s);
+        r->inside--;
+        if (dpt_task_leave(r->task) != DPT_OK) atomic_fetch_add(&failures, 1);
+    }
+    return NULL;
+}
+
+static void test_threads_racing_to_enter_one_task_take_turns(void **state)
+{
+    (void)state;
+    prov = recorder_provider(&rec);
+    /* Refused enters are reported: count them, quietly. */
+    dpt_set_log_handler(alog_fn, &g_log, DPT_LOG_WARN);
+    alog_reset();
+    race r = { .tracer = dpt_tracer_get(prov, "race", NULL) };
+    dpt_span root;
+    r.task = dpt_task_start(r.tracer, "shared", DPT_SPAN_SERVER, NULL, &root);
+    pthread_t th[N_THREADS];
+    for (int i = 0; i < N_THREADS; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, racer, &r), 0);
+    for (int i = 0; i < N_THREADS; i++) pthread_join(th[i], NULL);
+    assert_int_equal(atomic_load(&failures), 0);
+    assert_int_equal(r.total, (long)N_THREADS * RACE_ROUNDS);
+    assert_int_equal(alog_total(DPT_LOG_WARN) >= ALOG_MAX ? ALOG_MAX : alog_total(DPT_LOG_WARN),
+                     atomic_load(&r.refused) >= ALOG_MAX ? ALOG_MAX : atomic_load(&r.refused));
+    dpt_span_id root_id = dpt_span_get_context(root).span_id;
+    dpt_span_end(root);
+    dpt_task_release(r.task);
+    /* Every turn's span is a child of the task's root. */
+    assert_int_equal(rec->n, (size_t)N_THREADS * RACE_ROUNDS + 1);
+    for (size_t i = 0; i + 1 < rec->n; i++) assert_true(span_id_eq(&rec->v[i].parent, &root_id));
+    dpt_set_log_handler(NULL, NULL, DPT_LOG_WARN);
+    dpt_provider_free(prov);
+    assert_int_equal(dpt__test_async_live_tasks(), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tasks_migrating_between_four_threads_keep_their_parents),
         cmocka_unit_test(test_task_entered_on_another_thread_is_refused_and_reported),
+        cmocka_unit_test(test_threads_racing_to_enter_one_task_take_turns),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
