@@ -21,11 +21,16 @@ dpt_span dpt_cont_span(const dpt_cont *c) { return c ? c->span : DPT_SPAN_NONE; 
 /* Captures the current task and base (NULL: the current context) with s current. */
 static dpt_err capture(dpt_cont *c, dpt_span s, const dpt_context *base)
 {
-    dpt_context *cur = base ? dpt_context_retain(base) : dpt_context_current();
-    if (!cur) return DPT_ENOMEM;
-    /* The callback runs with s current and the baggage of base. */
-    dpt_context *ctx = s.rec ? dpt_context_with_span(cur, s) : dpt_context_retain(cur);
-    dpt_context_release(cur);
+    /* The callback runs with s current and the baggage of base (or the current one). */
+    dpt_context *ctx;
+    if (s.rec) {
+        /* Only the baggage of the base is read: a borrowed view of the current one spares
+         * capturing the whole current context first (one allocation instead of two). */
+        dpt_context cur = { .bg = (dpt_baggage *)dpt_current_baggage() };
+        ctx = dpt_context_with_span(base ? base : &cur, s);
+    } else {
+        ctx = base ? dpt_context_retain(base) : dpt_context_current();
+    }
     if (!ctx) return DPT_ENOMEM;
     dpt_task *t = dpt_task_current();
     /* The task (entered here, so ours) owns s: it ends s if the chain never finishes. */
