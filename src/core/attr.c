@@ -13,11 +13,17 @@ uint32_t dpt__key_len(const dpt_attr *a)
     return n > UINT32_MAX - 1 ? UINT32_MAX - 1 : (uint32_t)n;
 }
 
-bool dpt__attr_valid(const dpt_attr *a)
+uint32_t dpt__attr_check(const dpt_attr *a)
 {
-    if (!a || !a->key) return false;
-    if (dpt__key_len(a) == 0) return false;
-    const dpt_value *v = &a->value;
+    if (!a || !a->key) return 0;
+    uint32_t klen = dpt__key_len(a);
+    return klen && dpt__attr_valid_value(&a->value) ? klen : 0;
+}
+
+bool dpt__attr_valid(const dpt_attr *a) { return dpt__attr_check(a) != 0; }
+
+bool dpt__attr_valid_value(const dpt_value *v)
+{
     switch (v->type) {
     case DPT_VAL_STRING: return v->u.s != NULL || v->len == 0;
     case DPT_VAL_BOOL:
@@ -42,9 +48,9 @@ static const char *copy_str(dpt__span *s, const char *p, size_t n, uint32_t limi
     return dpt__arena_strdup(s, p, n);
 }
 
-dpt_err dpt__attr_copy(dpt__span *s, dpt_attr *dst, const dpt_attr *src, uint32_t limit)
+dpt_err dpt__attr_copy(dpt__span *s, dpt_attr *dst, const dpt_attr *src, uint32_t klen,
+                       uint32_t limit)
 {
-    uint32_t klen = dpt__key_len(src);
     const char *key = dpt__arena_strdup(s, src->key, klen);
     if (!key) return DPT_ENOMEM;
     char rbuf[1024];

@@ -124,6 +124,16 @@ static dpt__span *ring_pop(batch *b)
     return s;
 }
 
+/* Whether a full batch is published, read from the batch's last cell: that line is written
+ * once by the producer that fills it, so polling it does not fight the producers for the
+ * enqueue counter. */
+static bool batch_ready(batch *b)
+{
+    uint64_t last = atomic_load_explicit(&b->deq_pos, memory_order_relaxed) + b->cfg.max_export_batch_size - 1;
+    uint64_t seq = atomic_load_explicit(&b->ring[last & b->mask].seq, memory_order_acquire);
+    return seq == last + 1;
+}
+
 static uint64_t ring_size(batch *b)
 {
     return atomic_load(&b->enq_pos) - atomic_load_explicit(&b->deq_pos, memory_order_relaxed);
@@ -184,6 +194,15 @@ static uint64_t mono_us(void)
  * producer at 5 M spans/s fills a 2048-span queue in 400 us. */
 #define SPIN_US 200
 
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
 static void *export_thread(void *arg)
 {
     batch *b = arg;
@@ -217,9 +236,11 @@ static void *export_thread(void *arg)
 
         busy = false;
         if (!stop && handled >= b->cfg.max_export_batch_size) {
+            /* pause, not sched_yield: yielding to a busy core's other tasks can cost a
+             * whole scheduler slice, far longer than the queue takes to fill */
             uint64_t until = mono_us() + SPIN_US;
-            while (ring_size(b) < b->cfg.max_export_batch_size && mono_us() < until) sched_yield();
-            busy = ring_size(b) >= b->cfg.max_export_batch_size;
+            while (!batch_ready(b) && mono_us() < until) cpu_relax();
+            busy = batch_ready(b);
         }
 
         pthread_mutex_lock(&b->mu);

@@ -31,6 +31,7 @@
 DPT__SHARED void *dpt__malloc(size_t n);
 DPT__SHARED void *dpt__calloc(size_t n, size_t size);
 DPT__SHARED void *dpt__realloc(void *p, size_t n);
+DPT__SHARED void *dpt__aligned_alloc(size_t align, size_t n);
 DPT__SHARED char *dpt__strndup(const char *s, size_t n);
 /* Test hook: the next allocations fail after `after` successes (-1: never). Exported
  * under a dpt__ name for the test suite only. */
@@ -144,8 +145,27 @@ enum {
 };
 
 /* Adds n to counter c of provider p (NULL p: nothing). Per-thread single-writer blocks:
- * no locked instruction; readers sum the blocks (provider.c). */
-DPT__HIDDEN void dpt__count(dpt_provider *p, int c, uint64_t n);
+ * no locked instruction; readers sum the blocks (provider.c). The fast path is inline:
+ * the thread's cached block for the provider it counted for last. */
+typedef struct dpt__tl_counters {
+    uint64_t provider_id;
+    _Atomic uint64_t *c; /* the block's counters */
+    uint64_t token;
+} dpt__tl_counters;
+extern DPT__TLS dpt__tl_counters dpt__tl_cb;
+DPT__HIDDEN void dpt__count_slow(dpt_provider *p, int c, uint64_t n);
+static inline uint64_t dpt__provider_counters_id(const dpt_provider *p);
+static inline void dpt__count(dpt_provider *p, int c, uint64_t n)
+{
+    if (DPT__UNLIKELY(!p)) return;
+    if (DPT__LIKELY(dpt__tl_cb.provider_id == dpt__provider_counters_id(p))) {
+        /* single writer: a relaxed load and store, no locked instruction */
+        _Atomic uint64_t *x = &dpt__tl_cb.c[c];
+        atomic_store_explicit(x, atomic_load_explicit(x, memory_order_relaxed) + n, memory_order_relaxed);
+        return;
+    }
+    dpt__count_slow(p, c, n);
+}
 
 /* ---- span records ---------------------------------------------------------------------- */
 #define DPT__INLINE_ATTRS 8
@@ -159,20 +179,23 @@ enum { DPT__REC_FREE = 0, DPT__REC_NONRECORDING, DPT__REC_RECORDING, DPT__REC_EN
  * a stale dpt_span handle can be detected (see span.c). */
 typedef struct dpt__span {
     dpt_span_data d;
-    _Atomic uint64_t gen;     /* even: free or ended; odd: live. Relaxed loads from stale
-                                 handles only compare it. */
-    _Atomic uint32_t refs;    /* references to the finished record (pipeline, store,
-                                 snapshots); the record is recycled at 0 */
+    /* The hand-off line: the only fields the thread that releases a finished record (the
+     * export thread) writes, kept in one cache line so that handing a record to another
+     * core and back moves as little as possible. */
+    _Alignas(DPT__CACHELINE) _Atomic uint32_t refs; /* references to the finished record
+                                 (pipeline, store, snapshots); recycled at 0 */
     uint8_t state;            /* DPT__REC_* */
-    uint8_t own_thread_slot;  /* unused by now; reserved */
+    dpt_tracestate *ts;       /* reference held by the record; NULL when empty */
+    dpt__arena arena;
+    /* Producer side. */
+    _Alignas(DPT__CACHELINE) _Atomic uint64_t gen; /* even: free or ended; odd: live.
+                                 Relaxed loads from stale handles only compare it. */
     uint16_t attr_cap;        /* capacity of d.attrs */
     uint16_t event_cap;
     uint16_t link_cap;
     dpt_tracer *tracer;
-    dpt_tracestate *ts;       /* reference held by the record; NULL when empty */
-    struct dpt__span *next;   /* free lists, queues and store chains */
+    struct dpt__span *next;   /* free lists */
     struct dpt__span *store_next_in_trace;
-    dpt__arena arena;
     dpt_attr attrs_inline[DPT__INLINE_ATTRS];
     _Alignas(16) char arena_inline[DPT__INLINE_ARENA];
 } dpt__span;
@@ -182,9 +205,31 @@ DPT__HIDDEN dpt__span *dpt__span_alloc(void);
 DPT__HIDDEN void dpt__span_recycle(dpt__span *s);
 /* Approximate bytes of a finished record (struct + overflow arena). */
 DPT__HIDDEN size_t dpt__span_bytes(const dpt__span *s);
-/* Arena allocation inside a record (16-byte aligned). NULL on ENOMEM. */
-DPT__HIDDEN void *dpt__arena_alloc(dpt__span *s, size_t n);
-DPT__HIDDEN char *dpt__arena_strdup(dpt__span *s, const char *p, size_t n);
+/* Arena allocation inside a record (16-byte aligned). NULL on ENOMEM or when the span's
+ * byte budget is spent (then arena.over is set). The common case, room in the current
+ * block, is inline; dpt__arena_alloc_slow takes new blocks. */
+DPT__HIDDEN void *dpt__arena_alloc_slow(dpt__span *s, size_t n);
+static inline void *dpt__arena_alloc(dpt__span *s, size_t n)
+{
+    dpt__arena *a = &s->arena;
+    n = (n + 15) & ~(size_t)15;
+    if (DPT__LIKELY((size_t)(a->end - a->cur) >= n && a->bytes + n <= a->budget)) {
+        void *p = a->cur;
+        a->cur += n;
+        a->bytes += n;
+        return p;
+    }
+    return dpt__arena_alloc_slow(s, n);
+}
+static inline char *dpt__arena_strdup(dpt__span *s, const char *p, size_t n)
+{
+    char *d = (char *)dpt__arena_alloc(s, n + 1);
+    if (DPT__LIKELY(d != NULL)) {
+        if (n) memcpy(d, p, n);
+        d[n] = 0;
+    }
+    return d;
+}
 DPT__HIDDEN void dpt__arena_reset(dpt__span *s);
 
 /* ---- tracers and provider (provider.c) ------------------------------------------------ */
@@ -223,6 +268,8 @@ struct dpt_provider {
     dpt_tracer *tracers;
     uint64_t counters_id;     /* key of this provider's per-thread counter blocks */
 };
+
+static inline uint64_t dpt__provider_counters_id(const dpt_provider *p) { return p->counters_id; }
 
 DPT__HIDDEN void dpt__provider_register_atexit(dpt_provider *p);
 DPT__HIDDEN void dpt__provider_unregister_atexit(dpt_provider *p);
@@ -272,9 +319,12 @@ DPT__HIDDEN void dpt__current_parent(dpt__parent *out);
 
 /* Attribute copy into a record with limits (attr.c). Returns DPT_OK or why not. */
 DPT__HIDDEN dpt_err dpt__attr_copy(dpt__span *s, dpt_attr *dst, const dpt_attr *src,
-                                   uint32_t value_len_limit);
+                                   uint32_t key_len, uint32_t value_len_limit);
 DPT__HIDDEN uint32_t dpt__key_len(const dpt_attr *a);
 DPT__HIDDEN bool dpt__attr_valid(const dpt_attr *a);
+DPT__HIDDEN bool dpt__attr_valid_value(const dpt_value *v);
+/* The key length of a valid attribute, 0 for an invalid one. */
+DPT__HIDDEN uint32_t dpt__attr_check(const dpt_attr *a);
 
 /* Redaction (redact.c): what to store instead of a value, if anything. text is the
  * marker or buf. */

@@ -87,8 +87,10 @@ static mag *mag_new(void) { return dpt__calloc(1, sizeof(mag)); }
 
 static dpt__span *record_new(void)
 {
-    dpt__span *s = dpt__calloc(1, sizeof *s);
+    /* Cache-line aligned, so the hand-off fields share exactly one line. */
+    dpt__span *s = dpt__aligned_alloc(DPT__CACHELINE, sizeof *s);
     if (!s) return NULL;
+    memset(s, 0, sizeof *s);
     s->arena.cur = s->arena_inline;
     s->arena.end = s->arena_inline + sizeof s->arena_inline;
     return s;
@@ -174,15 +176,14 @@ void dpt__span_recycle(dpt__span *s)
 
 /* ---- arena ----------------------------------------------------------------------------- */
 
-void *dpt__arena_alloc(dpt__span *s, size_t n)
+void *dpt__arena_alloc_slow(dpt__span *s, size_t n)
 {
-    dpt__arena *a = &s->arena;
-    n = (n + 15) & ~(size_t)15;
+    dpt__arena *a = &s->arena; /* n is already rounded up by dpt__arena_alloc */
     if (DPT__UNLIKELY(a->bytes + n > a->budget)) {
         a->over = true;
         return NULL;
     }
-    if (DPT__LIKELY((size_t)(a->end - a->cur) >= n)) {
+    if ((size_t)(a->end - a->cur) >= n) {
         void *p = a->cur;
         a->cur += n;
         a->bytes += n;
@@ -213,15 +214,6 @@ void *dpt__arena_alloc(dpt__span *s, size_t n)
     a->end = b->data + cap;
     a->bytes += n;
     return b->data;
-}
-
-char *dpt__arena_strdup(dpt__span *s, const char *p, size_t n)
-{
-    char *d = dpt__arena_alloc(s, n + 1);
-    if (!d) return NULL;
-    if (n) memcpy(d, p, n);
-    d[n] = 0;
-    return d;
 }
 
 void dpt__arena_reset(dpt__span *s)

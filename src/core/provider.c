@@ -28,11 +28,8 @@ static _Atomic uint64_t next_provider_id = 1;
 static _Atomic uint64_t next_thread_token = 1;
 
 /* Thread-local cache of the last provider's block (only this thread reads/writes it). */
-static DPT__TLS struct {
-    uint64_t provider_id;
-    cblock *block;
-    uint64_t token;
-} tl_cb;
+DPT__TLS dpt__tl_counters dpt__tl_cb;
+#define tl_cb dpt__tl_cb
 static pthread_key_t cb_key;
 static pthread_once_t cb_once = PTHREAD_ONCE_INIT;
 
@@ -86,16 +83,14 @@ static cblock *cb_slow(dpt_provider *p)
     pthread_mutex_unlock(&cb_mu);
     if (b) {
         tl_cb.provider_id = pid;
-        tl_cb.block = b;
+        tl_cb.c = b->c;
     }
     return b;
 }
 
-void dpt__count(dpt_provider *p, int c, uint64_t n)
+void dpt__count_slow(dpt_provider *p, int c, uint64_t n)
 {
-    if (!p) return;
-    cblock *b = tl_cb.block;
-    if (DPT__UNLIKELY(tl_cb.provider_id != p->counters_id)) b = cb_slow(p);
+    cblock *b = cb_slow(p);
     if (!b) return;
     /* Single writer: a relaxed load+store is exact and avoids a locked instruction. */
     uint64_t v = atomic_load_explicit(&b->c[c], memory_order_relaxed);

@@ -12,8 +12,9 @@
 #include <stdlib.h>
 #include <strings.h>
 
-#define NCLASS 37      /* a-z, 0-9, other */
-#define SKIP 255
+#define NCLASS 38      /* a-z, 0-9, other, separator */
+#define SKIP 37        /* separators: a self-loop column, so the scan has no branch for them */
+#define ACCEPT 0x8000u /* set in a transition whose target state accepts */
 #define MAX_PATTERNS 64
 #define MAX_PATTERN_LEN 64
 
@@ -81,7 +82,7 @@ static policy *compile(const char *const *pats, size_t n)
         if (any) accept[s] = 1;
     }
     uint32_t qh = 0, qt = 0;
-    for (int k = 0; k < NCLASS; k++)
+    for (int k = 0; k < SKIP; k++)
         if (next[0][k]) {
             fail[next[0][k]] = 0;
             queue[qt++] = next[0][k];
@@ -89,7 +90,7 @@ static policy *compile(const char *const *pats, size_t n)
     while (qh < qt) {
         uint32_t s = queue[qh++];
         if (accept[fail[s]]) accept[s] = 1;
-        for (int k = 0; k < NCLASS; k++) {
+        for (int k = 0; k < SKIP; k++) {
             uint32_t t = next[s][k];
             if (t) {
                 fail[t] = next[fail[s]][k];
@@ -98,6 +99,11 @@ static policy *compile(const char *const *pats, size_t n)
                 next[s][k] = next[fail[s]][k];
             }
         }
+    }
+    for (uint32_t st = 0; st < ns; st++) {
+        next[st][SKIP] = (uint16_t)st;
+        for (int k = 0; k < NCLASS; k++)
+            if (accept[next[st][k] & ~ACCEPT]) next[st][k] |= ACCEPT;
     }
     free(fail);
     free(queue);
@@ -146,22 +152,51 @@ static void init_from_env(void)
 
 static policy *get(void)
 {
-    pthread_once(&once, init_from_env);
     /* Acquire: pairs with the release store that published the policy's tables. */
+    policy *p = atomic_load_explicit(&current, memory_order_acquire);
+    if (DPT__LIKELY(p)) return p;
+    pthread_once(&once, init_from_env);
     return atomic_load_explicit(&current, memory_order_acquire);
 }
 
-static bool match(const policy *p, const char *key, size_t len)
+static bool scan(const policy *p, const char *key, size_t len)
 {
     const unsigned char *k = (const unsigned char *)key;
     uint32_t s = 0;
     for (size_t i = 0; i < len; i++) {
-        uint8_t c = cls[k[i]];
-        if (c == SKIP) continue;
-        s = p->next[s][c];
-        if (p->accept[s]) return true;
+        s = p->next[s & ~ACCEPT][cls[k[i]]];
+        if (s & ACCEPT) return true;
     }
     return false;
+}
+
+/* Keys are nearly always string literals set over and over: a small per-thread cache of
+ * verdicts keyed by the key's address, verified against a copy of the key's bytes (an
+ * address reused for other bytes, or a new policy, is a miss), saves the scan. */
+#define CACHE_SLOTS 64
+#define CACHE_KEY_MAX 48
+typedef struct verdict {
+    const char *ptr;
+    const policy *pol;
+    uint32_t len;
+    bool match;
+    char copy[CACHE_KEY_MAX];
+} verdict;
+static DPT__TLS verdict tl_cache[CACHE_SLOTS];
+
+static bool match(const policy *p, const char *key, size_t len)
+{
+    if (len > CACHE_KEY_MAX) return scan(p, key, len);
+    uintptr_t a = (uintptr_t)key;
+    verdict *v = &tl_cache[(a ^ (a >> 6) ^ (a >> 12)) & (CACHE_SLOTS - 1)];
+    if (v->ptr == key && v->len == len && v->pol == p && memcmp(v->copy, key, len) == 0) return v->match;
+    bool m = scan(p, key, len);
+    v->ptr = key;
+    v->len = (uint32_t)len;
+    v->pol = p;
+    v->match = m;
+    memcpy(v->copy, key, len);
+    return m;
 }
 
 dpt_err dpt_set_redaction(const dpt_redaction *r)

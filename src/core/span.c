@@ -57,13 +57,13 @@ static dpt_err over_budget(dpt__span *r, int counter, uint32_t *dropped, dpt_err
 
 static dpt_err set_attr(dpt__span *r, const dpt_attr *a)
 {
-    if (DPT__UNLIKELY(!dpt__attr_valid(a))) return DPT_EINVAL;
+    uint32_t klen = dpt__attr_check(a);
+    if (DPT__UNLIKELY(!klen)) return DPT_EINVAL;
     dpt_provider *p = provider_of(r);
-    uint32_t klen = dpt__key_len(a);
     dpt_attr *attrs = (dpt_attr *)r->d.attrs;
     for (uint32_t i = 0; i < r->d.n_attrs; i++) {
         if (attrs[i].key_len == klen && memcmp(attrs[i].key, a->key, klen) == 0)
-            return dpt__attr_copy(r, &attrs[i], a, p->limits.attr_value_len);
+            return dpt__attr_copy(r, &attrs[i], a, klen, p->limits.attr_value_len);
     }
     if (r->d.n_attrs >= p->limits.attr_count) {
         r->d.dropped_attrs++;
@@ -71,7 +71,7 @@ static dpt_err set_attr(dpt__span *r, const dpt_attr *a)
         return DPT_ETOOBIG;
     }
     attrs = grow(r, attrs, &r->attr_cap, r->d.n_attrs, sizeof(dpt_attr), p->limits.attr_count);
-    dpt_err e = attrs ? dpt__attr_copy(r, &attrs[r->d.n_attrs], a, p->limits.attr_value_len) : DPT_ENOMEM;
+    dpt_err e = attrs ? dpt__attr_copy(r, &attrs[r->d.n_attrs], a, klen, p->limits.attr_value_len) : DPT_ENOMEM;
     if (attrs) r->d.attrs = attrs;
     if (e == DPT_OK) {
         r->d.n_attrs++;
@@ -94,12 +94,13 @@ static dpt_err copy_attr_list(dpt__span *r, const dpt_attr *in, size_t n, uint32
     if (keep && !arr) return DPT_ENOMEM;
     uint32_t k = 0;
     for (size_t i = 0; i < n; i++) {
-        if (!dpt__attr_valid(&in[i])) continue;
+        uint32_t klen = dpt__attr_check(&in[i]);
+        if (!klen) continue;
         if (k == keep) {
             (*dropped)++;
             continue;
         }
-        dpt_err e = dpt__attr_copy(r, &arr[k], &in[i], value_limit);
+        dpt_err e = dpt__attr_copy(r, &arr[k], &in[i], klen, value_limit);
         if (e != DPT_OK) return e;
         k++;
     }

@@ -54,7 +54,15 @@ static bool alloc_should_fail(void)
 
 void *dpt__malloc(size_t n) { return alloc_should_fail() ? NULL : malloc(n ? n : 1); }
 void *dpt__calloc(size_t n, size_t size) { return alloc_should_fail() ? NULL : calloc(n ? n : 1, size ? size : 1); }
+void *dpt__aligned_alloc(size_t align, size_t n)
+{
+    if (alloc_should_fail()) return NULL;
+    void *p = NULL;
+    return posix_memalign(&p, align, n ? n : 1) == 0 ? p : NULL;
+}
+
 void *dpt__realloc(void *p, size_t n) { return alloc_should_fail() ? NULL : realloc(p, n ? n : 1); }
+
 
 char *dpt__strndup(const char *s, size_t n)
 {
