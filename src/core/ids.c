@@ -12,12 +12,10 @@
 #include <time.h>
 #include <unistd.h>
 
-typedef struct rng {
-    uint64_t s[4];
-    bool seeded;
-} rng;
+typedef dpt__rng rng;
 
-static DPT__TLS rng tl_rng; /* thread-local: no synchronisation needed */
+DPT__TLS dpt__rng dpt__tl_rng; /* thread-local: no synchronisation needed */
+#define tl_rng dpt__tl_rng
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
 static void on_fork_child(void) { dpt__ids_atfork_child(); }
@@ -33,7 +31,7 @@ static uint64_t splitmix64(uint64_t *x)
     return z ^ (z >> 31);
 }
 
-static void seed(rng *r)
+void dpt__rng_seed(rng *r)
 {
     pthread_once(&atfork_once, install_atfork);
     uint64_t buf[4] = { 0 };
@@ -59,17 +57,6 @@ static void seed(rng *r)
     uint64_t x = buf[0] ^ buf[1] ^ buf[2] ^ buf[3];
     for (int i = 0; i < 4; i++) r->s[i] = buf[i] ^ splitmix64(&x);
     r->seeded = true;
-}
-
-uint64_t dpt__rand64(void)
-{
-    rng *r = &tl_rng;
-    if (DPT__UNLIKELY(!r->seeded)) seed(r);
-    /* wyrand: one multiply per 64 bits, passes BigCrush and PractRand; the 64-bit state
-     * is seeded from getrandom() per thread and per process. */
-    uint64_t x = (r->s[0] += 0xa0761d6478bd642full);
-    __uint128_t m = (__uint128_t)x * (x ^ 0xe7037ed1a0b428dbull);
-    return (uint64_t)(m >> 64) ^ (uint64_t)m;
 }
 
 dpt_trace_id dpt_trace_id_generate(void)

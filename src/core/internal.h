@@ -48,7 +48,23 @@ DPT__SHARED void dpt__log(dpt_log_level level, const char *fmt, ...)
 DPT__SHARED uint64_t dpt__now_ns(void);
 
 /* ---- ids -------------------------------------------------------------------------------- */
-DPT__SHARED uint64_t dpt__rand64(void);
+/* Per-thread wyrand state (ids.c): seeded lazily from getrandom(), forgotten in a forked
+ * child. Inline: an id costs a multiply, not a call. */
+typedef struct dpt__rng {
+    uint64_t s[4];
+    bool seeded;
+} dpt__rng;
+extern DPT__TLS dpt__rng dpt__tl_rng;
+DPT__SHARED void dpt__rng_seed(dpt__rng *r);
+static inline uint64_t dpt__rand64(void)
+{
+    dpt__rng *r = &dpt__tl_rng;
+    if (DPT__UNLIKELY(!r->seeded)) dpt__rng_seed(r);
+    /* wyrand: passes BigCrush and PractRand */
+    uint64_t x = (r->s[0] += 0xa0761d6478bd642full);
+    __uint128_t m = (__uint128_t)x * (x ^ 0xe7037ed1a0b428dbull);
+    return (uint64_t)(m >> 64) ^ (uint64_t)m;
+}
 DPT__SHARED void dpt__hex_encode(const uint8_t *in, size_t n, char *out);
 
 /* ---- growable buffer and streaming JSON writer (json.c) ------------------------------- */
@@ -287,6 +303,38 @@ enum {
     DPT__SAMPLER_CUSTOM,
     DPT__SAMPLER_RATE
 };
+
+struct dpt_sampler {
+    int type;
+    uint64_t bound;         /* RATIO: upper bound on 63 bits; PROBABILITY: threshold T */
+    char th[32];            /* PROBABILITY: encoded threshold, "" for p = 0 */
+    dpt_sampler *d[5];      /* PARENT: root, remote sampled/not, local sampled/not */
+    dpt_sample_fn fn;       /* CUSTOM */
+    void *user;
+    void (*free_user)(void *);
+    double per_second;      /* RATE */
+    double tokens;
+    uint64_t last_ns;
+    pthread_mutex_t mu;     /* RATE: the bucket */
+    char *desc;
+};
+
+/* The decision of the cases that need no call (always_on, always_off, and parent-based
+ * whose chosen delegate is one of them): DPT_DROP or DPT_RECORD_AND_SAMPLE; -1 otherwise. */
+static inline int dpt__sampler_fast(const dpt_sampler *s, const dpt_span_context *parent)
+{
+    if (s->type == DPT__SAMPLER_PARENT) {
+        const dpt_sampler *d = s->d[0];
+        if (parent) {
+            bool sampled = parent->flags & DPT_FLAG_SAMPLED;
+            d = parent->remote ? s->d[sampled ? 1 : 2] : s->d[sampled ? 3 : 4];
+        }
+        s = d;
+    }
+    if (s->type == DPT__SAMPLER_ALWAYS_ON) return DPT_RECORD_AND_SAMPLE;
+    if (s->type == DPT__SAMPLER_ALWAYS_OFF) return DPT_DROP;
+    return -1;
+}
 
 /* ---- tracestate (tracestate.c) ---------------------------------------------------------- */
 struct dpt_tracestate {

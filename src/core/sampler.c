@@ -17,20 +17,7 @@
 
 #define MAX56 (1ull << 56)
 
-struct dpt_sampler {
-    int type;
-    uint64_t bound;         /* RATIO: upper bound on 63 bits; PROBABILITY: threshold T */
-    char th[32];            /* PROBABILITY: encoded threshold, "" for p = 0 */
-    dpt_sampler *d[5];      /* PARENT: root, remote sampled/not, local sampled/not */
-    dpt_sample_fn fn;       /* CUSTOM */
-    void *user;
-    void (*free_user)(void *);
-    double per_second;      /* RATE */
-    double tokens;
-    uint64_t last_ns;
-    pthread_mutex_t mu;     /* RATE: the bucket */
-    char *desc;
-};
+/* struct dpt_sampler is in internal.h: the span start decides the common cases inline. */
 
 static dpt_sampler *new_sampler(int type, const char *desc)
 {

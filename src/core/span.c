@@ -182,19 +182,28 @@ dpt_span dpt_span_start(dpt_tracer *t, const char *name, dpt_span_kind kind,
     resolve_parent(o, &par);
     dpt_trace_id tid = par.valid ? par.sc.trace_id : dpt_trace_id_generate();
 
-    dpt_sampling_params sp = {
-        .parent = par.valid ? &par.sc : NULL,
-        .parent_tracestate = par.valid ? par.ts : NULL,
-        .trace_id = &tid,
-        .name = name,
-        .kind = kind,
-        .attrs = o ? o->attrs : NULL,
-        .n_attrs = o ? o->n_attrs : 0,
-        .links = o ? o->links : NULL,
-        .n_links = o ? o->n_links : 0,
-    };
     dpt_sampling_result res;
-    dpt_sampler_should_sample(p->sampler, &sp, &res);
+    int fast = dpt__sampler_fast(p->sampler, par.valid ? &par.sc : NULL);
+    if (DPT__LIKELY(fast >= 0)) {
+        /* always_on / always_off, directly or as a parent-based delegate: no call */
+        res.decision = (dpt_decision)fast;
+        res.attrs = NULL;
+        res.n_attrs = 0;
+        res.tracestate = NULL;
+    } else {
+        dpt_sampling_params sp = {
+            .parent = par.valid ? &par.sc : NULL,
+            .parent_tracestate = par.valid ? par.ts : NULL,
+            .trace_id = &tid,
+            .name = name,
+            .kind = kind,
+            .attrs = o ? o->attrs : NULL,
+            .n_attrs = o ? o->n_attrs : 0,
+            .links = o ? o->links : NULL,
+            .n_links = o ? o->n_links : 0,
+        };
+        dpt_sampler_should_sample(p->sampler, &sp, &res);
+    }
     dpt__count(p, DPT__C_STARTED, 1);
 
     dpt__span *r = dpt__span_alloc();
