@@ -133,7 +133,7 @@ typedef struct dpt_cont {
     uint32_t flags;      /* private state */
 } dpt_cont;
 
-#define DPT_CONT_INIT { 0 }
+#define DPT_CONT_INIT { 0, 0, { 0, 0 }, 0, 0 } /* every member: -Wextra clean in C and C++ */
 
 /* Captures the current task (a reference) and the current context into c. c must be
  * inert (zero or finished): DPT_ESTATE otherwise (nothing changes). DPT_ENOMEM leaves c

@@ -34,9 +34,15 @@ extern "C" {
 #define DPT_UV__OWNER(ptr, type, member) ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
 
 /* Captures the current task and context, with s current when s is a span. */
+static inline void dpt_uv__reset(dpt_cont *c)
+{
+    dpt_cont zero = DPT_CONT_INIT; /* no compound literal: the header also compiles as C++ */
+    *c = zero;
+}
+
 static inline void dpt_uv__capture(dpt_cont *c, dpt_span s)
 {
-    *c = (dpt_cont)DPT_CONT_INIT;
+    dpt_uv__reset(c);
     if (dpt_cont_capture_span(c, s) != DPT_OK) dpt_span_end(s); /* ENOMEM: run untraced */
 }
 
@@ -72,8 +78,12 @@ static inline void dpt_uv__work(uv_work_t *req)
 {
     dpt_uv_work *w = DPT_UV__OWNER(req, dpt_uv_work, req);
     int entered = dpt_task_enter(w->sub) == DPT_OK;
+    /* No sub-task (ENOMEM): still run in the captured context, on the pool thread's stack.
+     * The loop thread does not touch w->cont until after_cb. */
+    dpt_token tok = entered ? 0 : dpt_context_attach(dpt_cont_context(&w->cont));
     w->work_cb(req);
     if (entered) dpt_task_leave(w->sub);
+    else if (tok) dpt_context_detach(tok);
     dpt_uv__sub_end(w); /* on the pool thread: after_cb sees it done (libuv orders them) */
 }
 
@@ -124,7 +134,7 @@ typedef struct dpt_uv_timer {
 
 static inline int dpt_uv_timer_init(uv_loop_t *loop, dpt_uv_timer *t)
 {
-    t->cont = (dpt_cont)DPT_CONT_INIT;
+    dpt_uv__reset(&t->cont);
     t->cb = NULL;
     return uv_timer_init(loop, &t->timer);
 }
@@ -193,7 +203,7 @@ typedef struct dpt_uv_stream {
 
 static inline void dpt_uv__stream_init(dpt_uv_stream *s)
 {
-    s->read_cont = (dpt_cont)DPT_CONT_INIT;
+    dpt_uv__reset(&s->read_cont);
     s->read_cb = NULL;
     s->reading = 0;
 }
