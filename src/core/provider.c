@@ -537,15 +537,17 @@ typedef struct simple {
     dpt_exporter *exp;
     pthread_mutex_t mu;
     bool shut;
-    bool exporting;      /* under mu: an export call is running on `exporter` */
-    pthread_t exporter;
+    /* The thread running an export call (0: none). Written under mu; read without it by
+     * any thread, which only compares it with its own id: only the exporting thread itself
+     * can see a match, so a relaxed atomic is enough. */
+    _Atomic uintptr_t exporter;
 } simple;
 
 /* True when the calling thread is inside this processor's exporter (a callback that calls
  * force_flush or shutdown): it holds mu already and must not take it again. */
 static bool simple_reentered(simple *s)
 {
-    return s->exporting && pthread_equal(s->exporter, pthread_self());
+    return atomic_load_explicit(&s->exporter, memory_order_relaxed) == (uintptr_t)pthread_self();
 }
 
 static void simple_on_end(void *st, const dpt_span_data *d)
@@ -560,10 +562,9 @@ static void simple_on_end(void *st, const dpt_span_data *d)
     pthread_mutex_lock(&s->mu);
     dpt_err e = DPT_ESTATE;
     if (!s->shut) {
-        s->exporting = true;
-        s->exporter = pthread_self();
+        atomic_store_explicit(&s->exporter, (uintptr_t)pthread_self(), memory_order_relaxed);
         e = s->exp->ops.export_spans(s->exp->state, &d, 1);
-        s->exporting = false;
+        atomic_store_explicit(&s->exporter, 0, memory_order_relaxed);
     }
     pthread_mutex_unlock(&s->mu);
     if (e == DPT_OK) dpt__count(p, DPT__C_EXPORTED, 1);
