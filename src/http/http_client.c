@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-#define RESP_CAP (64 * 1024) /* bytes of an answer we keep (the spec's advice is 4 MiB;
+#define RESP_CAP ((size_t)64 * 1024) /* bytes of an answer we keep (the spec's advice is 4 MiB;
                                 partial success fits in far less) */
 
 uint64_t dpt__mono_ms(void)
@@ -32,6 +32,42 @@ static void curl_init_once(void)
 {
     /* Not thread-safe in every libcurl: pthread_once makes it ours to serialise. */
     curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+/* Appends one header line to list h. On failure the whole list is freed and NULL returned
+ * (curl_slist_append leaves the old list to the caller, which would leak it). */
+static struct curl_slist *append_line(struct curl_slist *h, const char *text)
+{
+    struct curl_slist *nh = curl_slist_append(h, text);
+    if (!nh)
+        curl_slist_free_all(h);
+    return nh;
+}
+
+/* Appends "name: value" (as append_line). Lines that do not fit the stack buffer (long
+ * bearer tokens) are built on the heap: a header cut short would be sent silently wrong. */
+static struct curl_slist *append_header(struct curl_slist *h, const char *name, const char *value)
+{
+    char line[512];
+    char *big = NULL;
+    const char *text = line;
+    int n = snprintf(line, sizeof line, "%s: %s", name, value);
+    if (n < 0) {
+        curl_slist_free_all(h);
+        return NULL;
+    }
+    if ((size_t)n >= sizeof line) {
+        big = dpt__malloc((size_t)n + 1);
+        if (!big) {
+            curl_slist_free_all(h);
+            return NULL;
+        }
+        (void)snprintf(big, (size_t)n + 1, "%s: %s", name, value);
+        text = big;
+    }
+    struct curl_slist *nh = append_line(h, text);
+    free(big);
+    return nh;
 }
 
 static size_t on_body(char *ptr, size_t size, size_t nmemb, void *user)
@@ -95,15 +131,12 @@ dpt_err dpt__http_client_init(dpt__http_client *c, const char *name,
     if (!c->easy || !c->multi)
         return DPT_ENOMEM;
 
-    char line[512];
-    struct curl_slist *h = NULL;
-    snprintf(line, sizeof line, "Content-Type: %s", content_type);
-    h = curl_slist_append(h, line);
+    struct curl_slist *h = append_header(NULL, "Content-Type", content_type);
     /* libcurl sends "Expect: 100-continue" for bodies above 1 KiB and then waits up to a
      * second for a server that never answers it: turn it off. */
-    h = h ? curl_slist_append(h, "Expect:") : NULL;
+    h = h ? append_line(h, "Expect:") : NULL;
     if (h && c->gzip)
-        h = curl_slist_append(h, "Content-Encoding: gzip");
+        h = append_line(h, "Content-Encoding: gzip");
     for (size_t i = 0; h && cfg->headers && i < cfg->n_headers; i++) {
         const dpt_http_header *x = &cfg->headers[i];
         if (!x->name || !*x->name || !x->value || strpbrk(x->name, ":\r\n") ||
@@ -112,8 +145,7 @@ dpt_err dpt__http_client_init(dpt__http_client *c, const char *name,
                      x->name ? x->name : "(null)");
             continue;
         }
-        snprintf(line, sizeof line, "%s: %s", x->name, x->value);
-        h = curl_slist_append(h, line);
+        h = append_header(h, x->name, x->value);
     }
     if (!h)
         return DPT_ENOMEM;

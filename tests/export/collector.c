@@ -237,6 +237,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
     snprintf(rq.path, sizeof rq.path, "%s", url);
     copy_header(con, "Content-Type", rq.content_type, sizeof rq.content_type);
     copy_header(con, "x-api-key", rq.api_key, sizeof rq.api_key);
+    const char *key = MHD_lookup_connection_value(con, MHD_HEADER_KIND, "x-api-key");
+    rq.api_key_len = key ? strlen(key) : 0;
     copy_header(con, "User-Agent", rq.user_agent, sizeof rq.user_agent);
     char enc[32];
     copy_header(con, "Content-Encoding", enc, sizeof enc);

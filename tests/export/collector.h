@@ -36,7 +36,8 @@ typedef struct col_request {
     bool gzip;
     char path[128];
     char content_type[64];
-    char api_key[64];        /* value of the x-api-key header */
+    char api_key[64];        /* value of the x-api-key header (cut to 63 bytes) */
+    size_t api_key_len;      /* its full length */
     char user_agent[64];
     unsigned client_port;    /* identifies the TCP connection */
 } col_request;

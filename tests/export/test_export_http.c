@@ -130,6 +130,29 @@ static void test_otlp_http_delivers_protobuf_with_headers_on_one_connection(void
     free_spans(&b);
 }
 
+static void test_a_header_longer_than_512_bytes_is_sent_whole(void **state)
+{
+    (void)state;
+    batch_of b;
+    make_spans(&b, 1);
+    dpt_http_exporter_config cfg;
+    cfg_fast(&cfg);
+    /* Bearer tokens (JWTs) are often longer than a kilobyte. */
+    static char token[2001];
+    memset(token, 'a', sizeof token - 1);
+    dpt_http_header hdr = { "x-api-key", token };
+    cfg.headers = &hdr;
+    cfg.n_headers = 1;
+    dpt_exporter *e = dpt_otlp_http_exporter_new(&cfg);
+    assert_non_null(e);
+    assert_int_equal(dpt_exporter_export(e, b.d, b.n), DPT_OK);
+    col_request r;
+    assert_true(collector_request(col, 0, &r));
+    assert_int_equal(r.api_key_len, sizeof token - 1);
+    dpt_exporter_free(e);
+    free_spans(&b);
+}
+
 static void test_otlp_http_json_with_gzip(void **state)
 {
     (void)state;
@@ -709,6 +732,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_otlp_http_delivers_protobuf_with_headers_on_one_connection, fresh),
+        cmocka_unit_test_setup(test_a_header_longer_than_512_bytes_is_sent_whole, fresh),
         cmocka_unit_test_setup(test_otlp_http_json_with_gzip, fresh),
         cmocka_unit_test_setup(test_retry_after_seconds_is_honoured_on_503, fresh),
         cmocka_unit_test_setup(test_retry_after_http_date_is_honoured_on_429, fresh),
