@@ -382,11 +382,11 @@ static dpt_err batch_shutdown(void *st, uint32_t timeout_ms)
          * still queued as failed, and leave the thread to finish on its own. */
         atomic_store(&b->abandoned, true);
         uint64_t in_hands = atomic_load(&b->deq_pos) - b->done_pos;
-        uint64_t queued = ring_size(b);
-        count(b, DPT__C_EXPORT_FAILED, in_hands + queued);
+        uint64_t lost = in_hands + ring_size(b);
+        count(b, DPT__C_EXPORT_FAILED, lost);
         dpt__log(DPT_LOG_ERROR,
                  "batch processor shutdown timed out after %u ms: %llu spans not exported",
-                 timeout_ms, (unsigned long long)(in_hands + queued));
+                 timeout_ms, (unsigned long long)lost);
         pthread_mutex_unlock(&b->mu);
         pthread_detach(b->thread);
         b->thread_started = false; /* detached: never joined */
@@ -455,6 +455,7 @@ dpt_processor *dpt_batch_processor_new(dpt_exporter *e, const dpt_batch_config *
     while (cap < b->cfg.max_queue_size) cap <<= 1; /* the ring needs a power of two */
     b->mask = cap - 1;
     b->ring = dpt__calloc(cap, sizeof(cell));
+    /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers; the element is one */
     b->items = dpt__calloc(b->cfg.max_export_batch_size, sizeof(*b->items));
     if (!b->ring || !b->items) goto fail_b;
     for (uint64_t i = 0; i < cap; i++) atomic_init(&b->ring[i].seq, i);

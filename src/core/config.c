@@ -29,7 +29,7 @@ dpt_err dpt_register_exporter_factory(const char *name, dpt_exporter_factory_fn 
     pthread_mutex_lock(&fac_mu);
     for (int i = 0; i < MAX_FACTORIES; i++) {
         if (!factories[i].fn || strcmp(factories[i].name, name) == 0) {
-            strcpy(factories[i].name, name);
+            memcpy(factories[i].name, name, strlen(name) + 1); /* length checked above */
             factories[i].fn = fn;
             e = DPT_OK;
             break;

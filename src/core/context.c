@@ -234,11 +234,10 @@ dpt_token dpt_span_make_current(dpt_span s)
     dpt_span_context sc = dpt_span_get_context(s);
     if (!dpt_span_context_is_valid(&sc)) return 0;
     dpt__ctx_stack *st = dpt__stack_current();
-    dpt__ctx_entry *prev = top(st);
     dpt_token tok = 0;
     dpt__ctx_entry *e = push(st, &tok);
     if (!e) return 0;
-    prev = st->depth > 1 ? &st->e[st->depth - 2] : NULL; /* push may have moved the array */
+    dpt__ctx_entry *prev = st->depth > 1 ? &st->e[st->depth - 2] : NULL; /* push may have moved the array */
     e->sc = sc;
     e->span = s;
     e->ts = dpt_tracestate_retain(s.rec->ts);

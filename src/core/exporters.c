@@ -294,6 +294,7 @@ dpt_exporter *dpt_memory_exporter_new(size_t max_spans)
     memexp *m = dpt__calloc(1, sizeof *m);
     if (!m) return NULL;
     m->max = max_spans ? max_spans : 1;
+    /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers; the element is one */
     m->spans = dpt__calloc(m->max, sizeof(*m->spans));
     if (!m->spans) {
         free(m);

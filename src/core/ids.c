@@ -140,7 +140,7 @@ static dpt_err hex_decode(const char *hex, size_t len, uint8_t *out, size_t n)
 
 dpt_err dpt_trace_id_from_hex(const char *hex, size_t len, dpt_trace_id *out)
 {
-    dpt_trace_id t;
+    dpt_trace_id t = { { 0 } };
     dpt_err e = hex_decode(hex, len, t.b, 16);
     if (e == DPT_OK) *out = t;
     return e;
@@ -148,7 +148,7 @@ dpt_err dpt_trace_id_from_hex(const char *hex, size_t len, dpt_trace_id *out)
 
 dpt_err dpt_span_id_from_hex(const char *hex, size_t len, dpt_span_id *out)
 {
-    dpt_span_id t;
+    dpt_span_id t = { { 0 } };
     dpt_err e = hex_decode(hex, len, t.b, 8);
     if (e == DPT_OK) *out = t;
     return e;
@@ -174,7 +174,7 @@ static void refresh_offset(uint64_t mono)
     struct timespec rt;
     clock_gettime(CLOCK_REALTIME, &rt);
     uint64_t m2 = mono_ns();
-    int64_t real = (int64_t)rt.tv_sec * 1000000000ll + rt.tv_nsec;
+    int64_t real = (int64_t)rt.tv_sec * 1000000000LL + rt.tv_nsec;
     atomic_store_explicit(&clk_offset, real - (int64_t)((mono + m2) / 2), memory_order_relaxed);
     atomic_store_explicit(&clk_refreshed, m2, memory_order_relaxed);
 }

@@ -208,7 +208,9 @@ dpt_err dpt_set_redaction(const dpt_redaction *r)
             if (l == 0 || l > MAX_PATTERN_LEN) return DPT_EINVAL;
         }
     }
-    policy *old = get();
+    /* Run the one-time environment set-up first, so that it cannot replace this policy
+     * later. */
+    (void)get();
     policy *p;
     if (r) {
         p = build(r, NULL, false);
@@ -218,7 +220,7 @@ dpt_err dpt_set_redaction(const dpt_redaction *r)
     }
     if (!p) return DPT_ENOMEM;
     pthread_mutex_lock(&set_mu);
-    old = atomic_load(&current);
+    policy *old = atomic_load(&current);
     p->prev = old;
     atomic_store_explicit(&current, p, memory_order_release);
     pthread_mutex_unlock(&set_mu);

@@ -49,7 +49,8 @@ dpt_sampler *dpt_sampler_traceid_ratio(double ratio)
 static void encode_th(uint64_t t, char out[32])
 {
     if (t == 0) {
-        strcpy(out, "0");
+        out[0] = '0';
+        out[1] = 0;
         return;
     }
     snprintf(out, 32, "%014llx", (unsigned long long)(t & 0xffffffffffffffull));
