@@ -176,7 +176,7 @@ static size_t drain(batch *b, bool export_them)
         } else {
             count(b, DPT__C_DROPPED_QUEUE, n);
         }
-        for (size_t i = 0; i < n; i++) dpt_span_data_release(b->items[i]);
+        for (size_t i = 0; i < n; i++) dpt__span_release_deferred((dpt__span *)b->items[i]);
         if (n < b->cfg.max_export_batch_size) break;
     }
     return total;
@@ -215,6 +215,7 @@ static void *export_thread(void *arg)
             /* Dekker: publish that we sleep, then look at the queue once more. */
             atomic_store_explicit(&b->sleeping, true, memory_order_seq_cst);
             if (ring_size(b) >= b->cfg.max_export_batch_size || ts_passed(&deadline)) break;
+            dpt__span_release_deferred_flush(); /* no record waits here while we sleep */
             int rc = pthread_cond_timedwait(&b->wake, &b->mu, &deadline);
             if (rc == ETIMEDOUT) break;
         }

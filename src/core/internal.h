@@ -219,6 +219,10 @@ typedef struct dpt__span {
 /* Record pool (pool.c): per-thread magazines over a global depot. */
 DPT__HIDDEN dpt__span *dpt__span_alloc(void);
 DPT__HIDDEN void dpt__span_recycle(dpt__span *s);
+/* Drops one reference to a finished record later, on the thread that next allocates
+ * records (see pool.c); and hands the calling thread's pending ones to the depot. */
+DPT__HIDDEN void dpt__span_release_deferred(dpt__span *s);
+DPT__HIDDEN void dpt__span_release_deferred_flush(void);
 /* Approximate bytes of a finished record (struct + overflow arena). */
 DPT__HIDDEN size_t dpt__span_bytes(const dpt__span *s);
 /* Arena allocation inside a record (16-byte aligned). NULL on ENOMEM or when the span's

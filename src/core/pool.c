@@ -28,18 +28,34 @@ static struct {
     pthread_mutex_t mu;
     mag *full;
     mag *empty;
+    mag *deferred;    /* records whose release the export thread left to their next user */
     dpt__span *loose; /* records freed when no magazine could be allocated */
-} depot = { PTHREAD_MUTEX_INITIALIZER, NULL, NULL, NULL };
+} depot = { PTHREAD_MUTEX_INITIALIZER, NULL, NULL, NULL, NULL };
 
 /* Thread-local cache: only its thread touches it (and the key destructor at exit). */
 static DPT__TLS struct {
     mag *cur;
     mag *prev;
+    mag *def;   /* deferred releases of this thread, not yet handed to the depot */
     bool registered;
 } tc;
 
 static pthread_key_t tc_key;
 static pthread_once_t tc_once = PTHREAD_ONCE_INIT;
+
+static void depot_put_deferred(mag *m)
+{
+    if (!m) return;
+    pthread_mutex_lock(&depot.mu);
+    if (m->n) {
+        m->next = depot.deferred;
+        depot.deferred = m;
+    } else {
+        m->next = depot.empty;
+        depot.empty = m;
+    }
+    pthread_mutex_unlock(&depot.mu);
+}
 
 static void depot_put(mag *m)
 {
@@ -60,7 +76,8 @@ static void tc_destroy(void *unused)
     (void)unused;
     depot_put(tc.cur);
     depot_put(tc.prev);
-    tc.cur = tc.prev = NULL;
+    depot_put_deferred(tc.def);
+    tc.cur = tc.prev = tc.def = NULL;
     tc.registered = false;
 }
 
@@ -96,6 +113,25 @@ static dpt__span *record_new(void)
     return s;
 }
 
+/* Releases the records of a deferred magazine here, on the allocating thread: the records
+ * whose last reference this was become free and fill `into`. */
+static void settle_deferred(mag *d, mag *into)
+{
+    for (uint32_t i = 0; i < d->n; i++) {
+        dpt__span *s = d->items[i];
+        /* acq_rel, as in dpt_span_data_release: the last holder frees. */
+        if (atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) != 1) continue;
+        if (s->arena.blocks || s->arena.cur != s->arena_inline) dpt__arena_reset(s);
+        if (s->ts) {
+            dpt_tracestate_release(s->ts);
+            s->ts = NULL;
+        }
+        s->state = DPT__REC_FREE;
+        into->items[into->n++] = s;
+    }
+    d->n = 0;
+}
+
 dpt__span *dpt__span_alloc(void)
 {
     if (DPT__UNLIKELY(!tc.registered)) tc_register();
@@ -106,9 +142,11 @@ dpt__span *dpt__span_alloc(void)
         tc.prev = m;
         return tc.cur->items[--tc.cur->n];
     }
-    /* Both magazines empty: trade an empty one for a full one from the depot. */
+    /* Both magazines empty: trade an empty one for a full one from the depot, or settle a
+     * magazine of deferred releases into it. */
     pthread_mutex_lock(&depot.mu);
     mag *full = depot.full;
+    mag *def = NULL;
     if (full) {
         depot.full = full->next;
         if (m) {
@@ -116,16 +154,60 @@ dpt__span *dpt__span_alloc(void)
             depot.empty = m;
         }
         tc.cur = full;
+    } else if (m && depot.deferred) {
+        def = depot.deferred;
+        depot.deferred = def->next;
     }
     dpt__span *loose = NULL;
-    if (!full && depot.loose) {
+    if (!full && !def && depot.loose) {
         loose = depot.loose;
         depot.loose = loose->next;
     }
     pthread_mutex_unlock(&depot.mu);
     if (full) return full->items[--full->n];
+    if (def) {
+        settle_deferred(def, m);
+        depot_put(def); /* now empty */
+        if (m->n) return m->items[--m->n];
+    }
     if (loose) return loose;
     return record_new();
+}
+
+/* Drops the export thread's reference to a finished record without touching the record:
+ * its pointer goes into a magazine that the next allocating thread settles. The export
+ * thread then writes no line of the record, and the producing thread, which reuses it,
+ * does the release in its own cache. */
+void dpt__span_release_deferred(dpt__span *s)
+{
+    if (DPT__UNLIKELY(!tc.registered)) tc_register();
+    if (DPT__UNLIKELY(!tc.def)) {
+        pthread_mutex_lock(&depot.mu);
+        tc.def = depot.empty;
+        if (tc.def) depot.empty = tc.def->next;
+        pthread_mutex_unlock(&depot.mu);
+        if (!tc.def) tc.def = mag_new();
+        if (!tc.def) {
+            dpt_span_data_release(&s->d); /* no magazine: release it here */
+            return;
+        }
+        tc.def->n = 0;
+    }
+    tc.def->items[tc.def->n++] = s;
+    if (tc.def->n == MAG_SIZE) {
+        depot_put_deferred(tc.def);
+        tc.def = NULL;
+    }
+}
+
+/* Hands this thread's partial deferred magazine to the depot (the export thread calls it
+ * before sleeping, so records do not wait in its cache). */
+void dpt__span_release_deferred_flush(void)
+{
+    if (tc.def && tc.def->n) {
+        depot_put_deferred(tc.def);
+        tc.def = NULL;
+    }
 }
 
 void dpt__span_recycle(dpt__span *s)
