@@ -277,14 +277,28 @@ static bool start_thread(batch *b)
     return rc == 0;
 }
 
-/* In a forked child: forget the parent's queue (the parent exports it) and restart. */
+/* In a forked child: forget the parent's queue (the parent exports it) and restart. The
+ * ring is rebuilt from scratch: a producer thread of the parent may have reserved a slot
+ * and not yet published it when fork() happened, and that thread does not exist here, so
+ * the slot would block the queue forever. */
 static void after_fork(batch *b)
 {
     pthread_mutex_init(&b->mu, NULL);
     pthread_mutex_lock(&b->mu);
     if (b->fork_gen != atomic_load(&fork_generation)) {
-        drain(b, false);
-        b->flush_target = b->done_pos = atomic_load(&b->deq_pos);
+        uint64_t deq = atomic_load(&b->deq_pos), enq = atomic_load(&b->enq_pos);
+        uint64_t dropped = 0;
+        for (uint64_t pos = deq; pos < enq; pos++) {
+            cell *c = &b->ring[pos & b->mask];
+            if (atomic_load(&c->seq) == pos + 1) dpt_span_data_release(&c->span->d);
+            dropped++;
+        }
+        count(b, DPT__C_DROPPED_QUEUE, dropped);
+        for (uint64_t i = 0; i <= b->mask; i++) atomic_store(&b->ring[i].seq, i);
+        atomic_store(&b->enq_pos, 0);
+        atomic_store(&b->deq_pos, 0);
+        b->flush_target = b->done_pos = 0;
+        atomic_store(&b->sleeping, false);
         if (!b->stop && !atomic_load(&b->shut)) start_thread(b);
         else b->fork_gen = atomic_load(&fork_generation);
     }

@@ -53,6 +53,12 @@ static int wait_child(pid_t pid)
 static void test_fork_while_exporting_never_deadlocks_the_child(void **state)
 {
     (void)state;
+#ifdef DPT_UNDER_SANITIZER
+    /* The sanitizers' own allocator is not fork-safe while other threads allocate: a child
+     * can block inside it forever (seen with ASan's quarantine lock), which says nothing
+     * about dptrace. This test runs in the normal build. */
+    skip();
+#endif
     static const dpt_exporter_ops ops = { slow_export, NULL, NULL, NULL };
     dpt_batch_config cfg = { .max_queue_size = 512, .max_export_batch_size = 32, .schedule_delay_ms = 1,
                              .export_timeout_ms = 1000 };
@@ -76,6 +82,7 @@ static void test_fork_while_exporting_never_deadlocks_the_child(void **state)
             dpt_provider_get_stats(prov, &after);
             /* the child's own spans were exported by the child's new export thread */
             int ok = e == DPT_OK && after.spans_exported >= before.spans_exported + 100;
+            if (!ok) fprintf(stderr, "child: flush=%d exported %llu -> %llu ended %llu->%llu dropped %llu->%llu failed %llu\n", (int)e, (unsigned long long)before.spans_exported, (unsigned long long)after.spans_exported, (unsigned long long)before.spans_ended, (unsigned long long)after.spans_ended, (unsigned long long)before.spans_dropped_queue, (unsigned long long)after.spans_dropped_queue, (unsigned long long)after.spans_export_failed);
             _exit(ok ? 0 : 1);
         }
         assert_int_equal(wait_child(pid), 0);
