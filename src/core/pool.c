@@ -142,11 +142,41 @@ dpt__span *dpt__span_alloc(void)
         tc.prev = m;
         return tc.cur->items[--tc.cur->n];
     }
-    /* Both magazines empty: trade an empty one for a full one from the depot, or settle a
-     * magazine of deferred releases into it. */
+    /* Both magazines empty. Deferred releases come first: they pin their records until
+     * settled, and if they waited for the depot to run out of full magazines they could
+     * pile up without end while producers trade full magazines among themselves (a record
+     * pool growing with every exported span). One deferred magazine is settled per visit,
+     * and the export thread fills at most one per 64 exported spans, so they cannot
+     * accumulate. */
+    pthread_mutex_lock(&depot.mu);
+    mag *def = depot.deferred;
+    if (def) depot.deferred = def->next;
+    pthread_mutex_unlock(&depot.mu);
+    if (def && !m) {
+        /* A thread that never freed a record has no magazine yet: give it one to settle
+         * into (without it, such a thread would never settle and every deferred record
+         * would stay pinned). */
+        pthread_mutex_lock(&depot.mu);
+        m = depot.empty;
+        if (m) depot.empty = m->next;
+        pthread_mutex_unlock(&depot.mu);
+        if (!m) m = mag_new();
+        if (m) {
+            m->n = 0;
+            tc.cur = m;
+        } else {
+            depot_put_deferred(def); /* settled by someone else later */
+            def = NULL;
+        }
+    }
+    if (def) {
+        settle_deferred(def, m);
+        depot_put(def); /* now empty */
+        if (m->n) return m->items[--m->n];
+    }
+    /* Trade the empty magazine for a full one from the depot. */
     pthread_mutex_lock(&depot.mu);
     mag *full = depot.full;
-    mag *def = NULL;
     if (full) {
         depot.full = full->next;
         if (m) {
@@ -154,22 +184,14 @@ dpt__span *dpt__span_alloc(void)
             depot.empty = m;
         }
         tc.cur = full;
-    } else if (m && depot.deferred) {
-        def = depot.deferred;
-        depot.deferred = def->next;
     }
     dpt__span *loose = NULL;
-    if (!full && !def && depot.loose) {
+    if (!full && depot.loose) {
         loose = depot.loose;
         depot.loose = loose->next;
     }
     pthread_mutex_unlock(&depot.mu);
     if (full) return full->items[--full->n];
-    if (def) {
-        settle_deferred(def, m);
-        depot_put(def); /* now empty */
-        if (m->n) return m->items[--m->n];
-    }
     if (loose) return loose;
     return record_new();
 }
