@@ -62,8 +62,12 @@ static dpt_err set_attr(dpt__span *r, const dpt_attr *a)
     dpt_provider *p = provider_of(r);
     dpt_attr *attrs = (dpt_attr *)r->d.attrs;
     for (uint32_t i = 0; i < r->d.n_attrs; i++) {
-        if (attrs[i].key_len == klen && memcmp(attrs[i].key, a->key, klen) == 0)
-            return dpt__attr_copy(r, &attrs[i], a, klen, p->limits.attr_value_len);
+        if (attrs[i].key_len == klen && memcmp(attrs[i].key, a->key, klen) == 0) {
+            /* Overwrite; on failure the old value stays, and a value the byte budget
+             * refused is dropped and counted like a new one (ETOOBIG, not ENOMEM). */
+            dpt_err e = dpt__attr_copy(r, &attrs[i], a, klen, p->limits.attr_value_len);
+            return e == DPT_OK ? e : over_budget(r, DPT__C_ATTRS_DROPPED, &r->d.dropped_attrs, e);
+        }
     }
     if (r->d.n_attrs >= p->limits.attr_count) {
         r->d.dropped_attrs++;
