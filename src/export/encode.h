@@ -23,6 +23,18 @@ struct dpt_encoder {
 DPT__HIDDEN void dpt__encoder_init(dpt_encoder *e, dpt_format fmt);
 DPT__HIDDEN void dpt__encoder_release(dpt_encoder *e);
 
+/* The element type of an array value type; DPT_VAL_NONE for a scalar type. */
+static inline uint32_t dpt__elem_type(uint32_t array_type)
+{
+    switch (array_type) {
+    case DPT_VAL_STRING_ARRAY: return DPT_VAL_STRING;
+    case DPT_VAL_BOOL_ARRAY: return DPT_VAL_BOOL;
+    case DPT_VAL_INT_ARRAY: return DPT_VAL_INT;
+    case DPT_VAL_DOUBLE_ARRAY: return DPT_VAL_DOUBLE;
+    default: return DPT_VAL_NONE;
+    }
+}
+
 /* Fills e->ord with the indices of the non-NULL spans, grouped by provider (resource) and,
  * inside a provider, by tracer (scope), keeping batch order inside each group. Returns the
  * number of indices, or (size_t)-1 when the scratch space cannot be allocated. */

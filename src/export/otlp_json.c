@@ -42,21 +42,8 @@ static void put_any_scalar(dpt_encoder *e, uint32_t type, const dpt_value *v, si
 
 static void put_any(dpt_encoder *e, const dpt_value *v)
 {
-    uint32_t elem;
-    switch (v->type) {
-    case DPT_VAL_STRING_ARRAY:
-        elem = DPT_VAL_STRING;
-        break;
-    case DPT_VAL_BOOL_ARRAY:
-        elem = DPT_VAL_BOOL;
-        break;
-    case DPT_VAL_INT_ARRAY:
-        elem = DPT_VAL_INT;
-        break;
-    case DPT_VAL_DOUBLE_ARRAY:
-        elem = DPT_VAL_DOUBLE;
-        break;
-    default:
+    uint32_t elem = dpt__elem_type(v->type);
+    if (elem == DPT_VAL_NONE) {
         put_any_scalar(e, v->type, v, SIZE_MAX);
         return;
     }

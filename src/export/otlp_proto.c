@@ -140,21 +140,8 @@ static void put_scalar(dpt_encoder *e, uint32_t field, uint32_t type, const dpt_
 
 static void put_any(dpt_encoder *e, uint32_t field, const dpt_value *v)
 {
-    uint32_t elem;
-    switch (v->type) {
-    case DPT_VAL_STRING_ARRAY:
-        elem = DPT_VAL_STRING;
-        break;
-    case DPT_VAL_BOOL_ARRAY:
-        elem = DPT_VAL_BOOL;
-        break;
-    case DPT_VAL_INT_ARRAY:
-        elem = DPT_VAL_INT;
-        break;
-    case DPT_VAL_DOUBLE_ARRAY:
-        elem = DPT_VAL_DOUBLE;
-        break;
-    default:
+    uint32_t elem = dpt__elem_type(v->type);
+    if (elem == DPT_VAL_NONE) {
         put_scalar(e, field, v->type, v, SIZE_MAX);
         return;
     }
