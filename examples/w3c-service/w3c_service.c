@@ -11,6 +11,7 @@
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -162,8 +163,6 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     *con_cls = NULL;
 }
 
-static volatile sig_atomic_t stop;
-static void on_signal(int sig) { (void)sig; stop = 1; }
 
 int main(int argc, char **argv)
 {
@@ -186,6 +185,14 @@ int main(int argc, char **argv)
     addr.sin_family = AF_INET;
     addr.sin_port = htons((uint16_t)port);
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    /* SIGINT/SIGTERM are blocked before the server's threads exist (they inherit the
+     * mask) and taken with sigwait below: a handler plus pause() in main waits forever
+     * when the kernel delivers the signal to one of the connection threads. */
+    sigset_t stop_sigs;
+    sigemptyset(&stop_sigs);
+    sigaddset(&stop_sigs, SIGINT);
+    sigaddset(&stop_sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop_sigs, NULL);
     struct MHD_Daemon *d = MHD_start_daemon(
         MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD, (uint16_t)port, NULL,
         NULL, on_request, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
@@ -194,11 +201,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "w3c-service: cannot listen on 127.0.0.1:%d\n", port);
         return 1;
     }
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
     printf("w3c-service listening on http://127.0.0.1:%d\n", port);
     fflush(stdout);
-    while (!stop) pause();
+    int sig = 0;
+    sigwait(&stop_sigs, &sig);
     MHD_stop_daemon(d);
     dpt_propagator_set_global(NULL);
     dpt_propagator_free(prop);
