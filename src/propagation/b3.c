@@ -81,7 +81,7 @@ size_t dpt_b3_format(const dpt_b3 *b3, char out[64])
     out[32] = '-';
     dpt__hex_encode(b3->sc.span_id.b, 8, out + 33);
     out[49] = '-';
-    out[50] = b3->debug ? 'd' : b3->sampled == 1 ? '1' : '0';
+    out[50] = (char)(b3->debug ? 'd' : b3->sampled == 1 ? '1' : '0');
     out[51] = 0;
     return 51;
 }

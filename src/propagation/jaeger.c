@@ -92,7 +92,7 @@ static void baggage_extract(const dpt__in *in, dpt__extract *x)
         char lname[PREFIX_LEN + 1];
         for (size_t q = 0; q < PREFIX_LEN; q++) {
             char ch = name[q];
-            lname[q] = (ch >= 'A' && ch <= 'Z') ? (char)(ch + 32) : ch;
+            lname[q] = (char)((ch >= 'A' && ch <= 'Z') ? ch + 32 : ch);
         }
         lname[PREFIX_LEN] = 0;
         if (strcmp(lname, PREFIX) != 0) continue;

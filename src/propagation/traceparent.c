@@ -28,6 +28,7 @@ dpt_err dpt_traceparent_parse(const char *s, size_t len, dpt_span_context *out)
     if (s[2] != '-' || s[35] != '-' || s[52] != '-') return DPT_EPARSE;
     dpt_span_context sc;
     uint8_t flags;
+    /* cppcheck-suppress uninitvar ; an output argument: dpt__lhex_decode writes every byte */
     if (!dpt__lhex_decode(s + 3, sc.trace_id.b, 16) || !dpt__lhex_decode(s + 36, sc.span_id.b, 8) ||
         !dpt__lhex_decode(s + 53, &flags, 1))
         return DPT_EPARSE;

@@ -86,7 +86,9 @@ bool dpt__lhex_decode(const char *s, uint8_t *out, size_t n)
     /* The rest a byte at a time; accumulate an "invalid" bit instead of branching. */
     int bad = 0;
     for (; i < n; i++) {
+        /* NOLINTNEXTLINE(bugprone-signed-char-misuse,cert-str34-c): int8_t table, -1 marks invalid */
         int hi = dpt__lhex[(unsigned char)s[2 * i]];
+        /* NOLINTNEXTLINE(bugprone-signed-char-misuse,cert-str34-c): as above */
         int lo = dpt__lhex[(unsigned char)s[2 * i + 1]];
         bad |= hi | lo;
         out[i] = (uint8_t)(((unsigned)hi << 4) | ((unsigned)lo & 15u));
@@ -107,7 +109,7 @@ static const char hexpairs[513] =
 
 void dpt__lhex_encode(const uint8_t *in, size_t n, char *out)
 {
-    for (size_t i = 0; i < n; i++) memcpy(out + 2 * i, hexpairs + 2 * in[i], 2);
+    for (size_t i = 0; i < n; i++) memcpy(out + 2 * i, hexpairs + 2 * (size_t)in[i], 2);
 }
 
 bool dpt__hex_decode_padded(const char *s, size_t len, uint8_t *out, size_t n)
