@@ -45,7 +45,7 @@ int main(int argc, char **argv)
 {
     /* Only the character type follows the locale: it decides UTF-8 drawing in `view`.
      * Numbers are always printed the C way so output stays parseable. */
-    setlocale(LC_CTYPE, "");
+    (void)setlocale(LC_CTYPE, ""); /* on failure the C locale stays: ASCII drawing */
     if (argc < 2) {
         usage_main(stderr);
         return CLI_USAGE;

@@ -377,7 +377,7 @@ int otlp_read_file(const otlp_read_opts *o, otlp_stats *st)
     clock_gettime(CLOCK_MONOTONIC, &r.last);
 
     /* buf holds the current partial line plus one chunk; it grows up to the line limit. */
-    size_t cap = 2 * CHUNK, len = 0;
+    size_t cap = (size_t)2 * CHUNK, len = 0;
     char *buf = xmalloc(cap);
     bool skipping = false; /* inside an over-long line: drop bytes until its newline */
     uint64_t skip_start = 0;

@@ -321,10 +321,10 @@ static int write_page(FILE *out, const char *nonce, const traceset *ts, const ch
     while (t < end) {
         const char *at = memchr(t, '@', (size_t)(end - t));
         if (!at) {
-            fwrite(t, 1, (size_t)(end - t), out);
+            (void)fwrite(t, 1, (size_t)(end - t), out);
             break;
         }
-        fwrite(t, 1, (size_t)(at - t), out);
+        (void)fwrite(t, 1, (size_t)(at - t), out);
         size_t rest = (size_t)(end - at);
         if (rest >= 7 && memcmp(at, "@NONCE@", 7) == 0) {
             fputs(nonce, out);
@@ -335,7 +335,7 @@ static int write_page(FILE *out, const char *nonce, const traceset *ts, const ch
             time_t now = time(NULL);
             struct tm tm;
             gmtime_r(&now, &tm);
-            strftime(when, sizeof when, "%Y-%m-%d %H:%M UTC", &tm);
+            if (strftime(when, sizeof when, "%Y-%m-%d %H:%M UTC", &tm) == 0) when[0] = 0;
             sb_puts(&b, "{\"file\":");
             json_str(&b, path, strlen(path));
             sb_puts(&b, ",\"generated\":");
@@ -361,13 +361,13 @@ static int write_page(FILE *out, const char *nonce, const traceset *ts, const ch
                 sb_puts(&b, ts->res_json[i]);
             }
             sb_puts(&b, "],\"traces\":[");
-            fwrite(b.p, 1, b.len, out);
+            (void)fwrite(b.p, 1, b.len, out);
             for (uint32_t i = 0; i < ts->n_sel; i++) {
                 b.len = 0;
                 if (i)
                     sb_putc(&b, ',');
                 put_trace(&b, ts, &ts->sel[i]);
-                fwrite(b.p, 1, b.len, out);
+                (void)fwrite(b.p, 1, b.len, out);
             }
             fputs("]}", out);
             sb_free(&b);
@@ -377,7 +377,7 @@ static int write_page(FILE *out, const char *nonce, const traceset *ts, const ch
             t = at + 1;
         }
     }
-    return ferror(out) ? -1 : 0;
+    return ferror(out) ? -1 : 0; /* write errors are sticky: the (void) fwrites above land here */
 }
 
 static const traceset *g_ts;

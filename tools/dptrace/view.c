@@ -105,7 +105,7 @@ static void fmt_time(uint64_t ns, char *out, size_t cap)
         return;
     }
     char tmp[32];
-    strftime(tmp, sizeof tmp, "%Y-%m-%d %H:%M:%S", &tm);
+    if (strftime(tmp, sizeof tmp, "%Y-%m-%d %H:%M:%S", &tm) == 0) tmp[0] = 0;
     snprintf(out, cap, "%s.%03u UTC", tmp, (unsigned)(ns / 1000000ull % 1000));
 }
 
@@ -255,7 +255,7 @@ static void draw_waterfall(const pen *p, const traceset *ts, sel_trace *st)
         if (prefix_cols > name_w - 4) {
             /* Too deep for the column: keep the name readable. */
             line.len = 0;
-            line.p[0] = '\0';
+            if (line.p) line.p[0] = '\0'; /* nothing appended yet: no buffer */
             char more[24];
             snprintf(more, sizeof more, "+%u ", d);
             sb_puts(&line, more);
