@@ -216,9 +216,32 @@ typedef struct dpt__span {
     _Alignas(16) char arena_inline[DPT__INLINE_ARENA];
 } dpt__span;
 
-/* Record pool (pool.c): per-thread magazines over a global depot. */
-DPT__HIDDEN dpt__span *dpt__span_alloc(void);
-DPT__HIDDEN void dpt__span_recycle(dpt__span *s);
+/* Record pool (pool.c): per-thread magazines over a global depot. The fast paths (a
+ * record from / to the thread's current magazine) are inline. */
+#define DPT__MAG_SIZE 64
+typedef struct dpt__mag {
+    struct dpt__mag *next;
+    uint32_t n;
+    struct dpt__span *items[DPT__MAG_SIZE];
+} dpt__mag;
+typedef struct dpt__tcache {
+    dpt__mag *cur;
+    dpt__mag *prev;
+    dpt__mag *def;   /* deferred releases of this thread, not yet handed to the depot */
+    bool registered;
+} dpt__tcache;
+extern DPT__TLS dpt__tcache dpt__tc;
+DPT__HIDDEN struct dpt__span *dpt__span_alloc_slow(void);
+DPT__HIDDEN void dpt__span_recycle_slow(struct dpt__span *s);
+static inline struct dpt__span *dpt__span_alloc(void)
+{
+    dpt__mag *m = dpt__tc.cur;
+    if (DPT__LIKELY(m != NULL && m->n != 0)) return m->items[--m->n];
+    return dpt__span_alloc_slow();
+}
+/* Recycles a record; the inline path is the one of a non-recording span (no arena, no
+ * tracestate), the rest goes through dpt__span_recycle_slow. */
+static inline void dpt__span_recycle(struct dpt__span *s);
 /* Drops one reference to a finished record later, on the thread that next allocates
  * records (see pool.c); and hands the calling thread's pending ones to the depot. */
 DPT__HIDDEN void dpt__span_release_deferred(dpt__span *s);
@@ -249,6 +272,18 @@ static inline char *dpt__arena_strdup(dpt__span *s, const char *p, size_t n)
         d[n] = 0;
     }
     return d;
+}
+
+static inline void dpt__span_recycle(dpt__span *s)
+{
+    dpt__mag *m = dpt__tc.cur;
+    if (DPT__LIKELY(s->ts == NULL && s->arena.blocks == NULL && s->arena.cur == s->arena_inline &&
+                    m != NULL && m->n < DPT__MAG_SIZE)) {
+        s->state = DPT__REC_FREE;
+        m->items[m->n++] = s;
+        return;
+    }
+    dpt__span_recycle_slow(s);
 }
 DPT__HIDDEN void dpt__arena_reset(dpt__span *s);
 

@@ -14,14 +14,10 @@
 
 #include <stdlib.h>
 
-#define MAG_SIZE 64
+#define MAG_SIZE DPT__MAG_SIZE
 #define ARENA_KEEP_BYTES 4096 /* overflow kept attached to a recycled record */
 
-typedef struct mag {
-    struct mag *next;
-    uint32_t n;
-    dpt__span *items[MAG_SIZE];
-} mag;
+typedef dpt__mag mag;
 
 /* Global depot: owned by the process, protected by mu. */
 static struct {
@@ -32,13 +28,10 @@ static struct {
     dpt__span *loose; /* records freed when no magazine could be allocated */
 } depot = { PTHREAD_MUTEX_INITIALIZER, NULL, NULL, NULL, NULL };
 
-/* Thread-local cache: only its thread touches it (and the key destructor at exit). */
-static DPT__TLS struct {
-    mag *cur;
-    mag *prev;
-    mag *def;   /* deferred releases of this thread, not yet handed to the depot */
-    bool registered;
-} tc;
+/* Thread-local cache: only its thread touches it (and the key destructor at exit). The
+ * fast paths are inline in internal.h. */
+DPT__TLS dpt__tcache dpt__tc;
+#define tc dpt__tc
 
 static pthread_key_t tc_key;
 static pthread_once_t tc_once = PTHREAD_ONCE_INIT;
@@ -132,7 +125,7 @@ static void settle_deferred(mag *d, mag *into)
     d->n = 0;
 }
 
-dpt__span *dpt__span_alloc(void)
+dpt__span *dpt__span_alloc_slow(void)
 {
     if (DPT__UNLIKELY(!tc.registered)) tc_register();
     mag *m = tc.cur;
@@ -232,7 +225,7 @@ void dpt__span_release_deferred_flush(void)
     }
 }
 
-void dpt__span_recycle(dpt__span *s)
+void dpt__span_recycle_slow(dpt__span *s)
 {
     if (!s) return;
     /* A non-recording span never touched its arena: skip the reset. */

@@ -223,7 +223,8 @@ dpt_span dpt_span_start(dpt_tracer *t, const char *name, dpt_span_kind kind,
     uint8_t flags = par.valid ? (par.sc.flags & DPT_FLAG_RANDOM) : DPT_FLAG_RANDOM;
     if (res.decision == DPT_RECORD_AND_SAMPLE) flags |= DPT_FLAG_SAMPLED;
     r->d.ctx.flags = flags;
-    r->ts = res.tracestate ? res.tracestate : dpt_tracestate_retain(par.valid ? par.ts : NULL);
+    const dpt_tracestate *pts = par.valid ? par.ts : NULL;
+    r->ts = res.tracestate ? res.tracestate : (pts ? dpt_tracestate_retain(pts) : NULL);
     uint64_t gen = atomic_load_explicit(&r->gen, memory_order_relaxed) | 1;
     if (gen == atomic_load_explicit(&r->gen, memory_order_relaxed)) gen += 2;
     dpt_span h = { r, gen };
