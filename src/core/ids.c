@@ -62,24 +62,14 @@ void dpt__rng_seed(rng *r)
 dpt_trace_id dpt_trace_id_generate(void)
 {
     dpt_trace_id id;
-    uint64_t a, b;
-    do {
-        a = dpt__rand64();
-        b = dpt__rand64();
-    } while (DPT__UNLIKELY((a | b) == 0));
-    memcpy(id.b, &a, 8);
-    memcpy(id.b + 8, &b, 8);
+    dpt__new_trace_id(&id);
     return id;
 }
 
 dpt_span_id dpt_span_id_generate(void)
 {
     dpt_span_id id;
-    uint64_t a;
-    do {
-        a = dpt__rand64();
-    } while (DPT__UNLIKELY(a == 0));
-    memcpy(id.b, &a, 8);
+    dpt__new_span_id(&id);
     return id;
 }
 

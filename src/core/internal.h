@@ -65,6 +65,27 @@ static inline uint64_t dpt__rand64(void)
     __uint128_t m = (__uint128_t)x * (x ^ 0xe7037ed1a0b428dbull);
     return (uint64_t)(m >> 64) ^ (uint64_t)m;
 }
+
+/* Inline id generation for the span start (the public dpt_*_generate call these). */
+static inline void dpt__new_trace_id(dpt_trace_id *id)
+{
+    uint64_t a, b;
+    do {
+        a = dpt__rand64();
+        b = dpt__rand64();
+    } while (DPT__UNLIKELY((a | b) == 0));
+    memcpy(id->b, &a, 8);
+    memcpy(id->b + 8, &b, 8);
+}
+
+static inline void dpt__new_span_id(dpt_span_id *id)
+{
+    uint64_t a;
+    do {
+        a = dpt__rand64();
+    } while (DPT__UNLIKELY(a == 0));
+    memcpy(id->b, &a, 8);
+}
 DPT__SHARED void dpt__hex_encode(const uint8_t *in, size_t n, char *out);
 
 /* ---- growable buffer and streaming JSON writer (json.c) ------------------------------- */

@@ -184,7 +184,9 @@ dpt_span dpt_span_start(dpt_tracer *t, const char *name, dpt_span_kind kind,
 
     dpt__parent par;
     resolve_parent(o, &par);
-    dpt_trace_id tid = par.valid ? par.sc.trace_id : dpt_trace_id_generate();
+    dpt_trace_id tid;
+    if (par.valid) tid = par.sc.trace_id;
+    else dpt__new_trace_id(&tid);
 
     dpt_sampling_result res;
     int fast = dpt__sampler_fast(p->sampler, par.valid ? &par.sc : NULL);
@@ -217,7 +219,7 @@ dpt_span dpt_span_start(dpt_tracer *t, const char *name, dpt_span_kind kind,
     }
     r->tracer = t;
     r->d.ctx.trace_id = tid;
-    r->d.ctx.span_id = dpt_span_id_generate();
+    dpt__new_span_id(&r->d.ctx.span_id);
     r->d.ctx.remote = false;
     /* Level 2: our trace ids are fully random; a continued trace keeps the parent's bit. */
     uint8_t flags = par.valid ? (par.sc.flags & DPT_FLAG_RANDOM) : DPT_FLAG_RANDOM;
