@@ -22,26 +22,9 @@ static int teardown(void **state)
     return 0;
 }
 
-static const dpt_span_data *span_named(const char *name)
-{
-    size_t n = dpt_memory_exporter_count(tp.mem);
-    for (size_t i = 0; i < n; i++) {
-        const dpt_span_data *d = dpt_memory_exporter_get(tp.mem, i);
-        if (d && strcmp(d->name, name) == 0) return d;
-        dpt_span_data_release(d);
-    }
-    fail_msg("no exported span named %s", name);
-    return NULL;
-}
+#define span_named(name) tprov_span_named(&tp, (name))
 
-static void assert_parent(const char *child, const char *parent)
-{
-    const dpt_span_data *c = span_named(child), *p = span_named(parent);
-    assert_memory_equal(c->parent_span_id.b, p->ctx.span_id.b, 8);
-    assert_memory_equal(c->ctx.trace_id.b, p->ctx.trace_id.b, 16);
-    dpt_span_data_release(c);
-    dpt_span_data_release(p);
-}
+#define assert_parent(child, parent) tprov_assert_parent(&tp, (child), (parent))
 
 typedef struct cb_seen {
     dpt_task *task;

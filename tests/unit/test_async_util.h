@@ -151,4 +151,28 @@ static inline bool trace_id_eq(const dpt_trace_id *a, const dpt_trace_id *b)
     return memcmp(a->b, b->b, 16) == 0;
 }
 
+/* The exported span named name in tp's memory exporter (a reference the caller releases);
+ * fails the test if absent. */
+static inline const dpt_span_data *tprov_span_named(tprov *tp, const char *name)
+{
+    size_t n = dpt_memory_exporter_count(tp->mem);
+    for (size_t i = 0; i < n; i++) {
+        const dpt_span_data *d = dpt_memory_exporter_get(tp->mem, i);
+        if (d && strcmp(d->name, name) == 0) return d;
+        dpt_span_data_release(d);
+    }
+    fail_msg("no exported span named %s", name);
+    return NULL;
+}
+
+/* Asserts that span `child` is a child of span `parent` in the same trace. */
+static inline void tprov_assert_parent(tprov *tp, const char *child, const char *parent)
+{
+    const dpt_span_data *c = tprov_span_named(tp, child), *p = tprov_span_named(tp, parent);
+    assert_memory_equal(c->parent_span_id.b, p->ctx.span_id.b, 8);
+    assert_memory_equal(c->ctx.trace_id.b, p->ctx.trace_id.b, 16);
+    dpt_span_data_release(c);
+    dpt_span_data_release(p);
+}
+
 #endif
