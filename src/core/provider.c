@@ -317,6 +317,14 @@ void dpt__provider_on_end(dpt_provider *p, dpt__span *s)
     atomic_store_explicit(&s->refs, 1, memory_order_relaxed);
     uint32_t n = atomic_load_explicit(&p->n_procs, memory_order_acquire);
     for (uint32_t i = 0; i < n; i++) p->procs[i]->ops.on_end(p->procs[i]->state, &s->d);
+    /* When no processor kept the record, ours is the only reference, and nobody can take
+     * a new one without holding one: recycle without a locked decrement. Acquire pairs
+     * with the release of a holder that let go in the meantime. */
+    if (atomic_load_explicit(&s->refs, memory_order_acquire) == 1) {
+        atomic_store_explicit(&s->refs, 0, memory_order_relaxed);
+        dpt__span_recycle(s);
+        return;
+    }
     dpt_span_data_release(&s->d);
 }
 
