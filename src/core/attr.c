@@ -54,7 +54,9 @@ dpt_err dpt__attr_copy(dpt__span *s, dpt_attr *dst, const dpt_attr *src, uint32_
     const char *key = dpt__arena_strdup(s, src->key, klen);
     if (!key) return DPT_ENOMEM;
     char rbuf[1024];
-    dpt__redact_result red = dpt__redact(src->key, klen, &src->value, rbuf, sizeof rbuf);
+    dpt__redact_result red = { DPT_REDACT_KEEP, NULL, 0 };
+    if (!dpt__redact_known_keep(src->key, klen))
+        red = dpt__redact(src->key, klen, &src->value, rbuf, sizeof rbuf);
     if (red.action != DPT_REDACT_KEEP) {
         /* The sensitive value is never copied: only its replacement is. */
         dpt_value rv = { DPT_VAL_STRING, 0, { .s = NULL } };

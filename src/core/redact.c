@@ -140,6 +140,16 @@ static policy *build(const dpt_redaction *r, const char *env_keys, bool env_off)
     return p;
 }
 
+/* The current policy when it has no custom rule (then a cached "no match" is the whole
+ * answer), NULL otherwise. Only compared, never dereferenced, by the inline lookup. */
+_Atomic(const void *) dpt__redact_plain;
+
+static void publish(policy *p)
+{
+    atomic_store_explicit(&current, p, memory_order_release);
+    atomic_store_explicit(&dpt__redact_plain, p && !p->fn ? (const void *)p : NULL, memory_order_release);
+}
+
 static void init_from_env(void)
 {
     init_classes();
@@ -147,7 +157,7 @@ static void init_from_env(void)
     bool env_off = off && (strcasecmp(off, "off") == 0 || strcasecmp(off, "false") == 0 || strcmp(off, "0") == 0);
     policy *p = build(NULL, getenv("DPTRACE_REDACT_KEYS"), env_off);
     if (!p) dpt__log(DPT_LOG_ERROR, "redaction policy: out of memory; redaction is off");
-    atomic_store_explicit(&current, p, memory_order_release);
+    publish(p);
 }
 
 static policy *get(void)
@@ -172,24 +182,20 @@ static bool scan(const policy *p, const char *key, size_t len)
 
 /* Keys are nearly always string literals set over and over: a small per-thread cache of
  * verdicts keyed by the key's address, verified against a copy of the key's bytes (an
- * address reused for other bytes, or a new policy, is a miss), saves the scan. */
-#define CACHE_SLOTS 64
-#define CACHE_KEY_MAX 48
-typedef struct verdict {
-    const char *ptr;
-    const policy *pol;
-    uint32_t len;
-    bool match;
-    char copy[CACHE_KEY_MAX];
-} verdict;
-static DPT__TLS verdict tl_cache[CACHE_SLOTS];
-
+ * address reused for other bytes, or a new policy, is a miss), saves the scan. The cache
+ * and its inline lookup for "known harmless" keys are in internal.h. */
+#define CACHE_SLOTS DPT__VERDICT_SLOTS
+#define CACHE_KEY_MAX DPT__VERDICT_KEY_MAX
+typedef dpt__verdict verdict;
+DPT__TLS dpt__verdict dpt__tl_verdicts[DPT__VERDICT_SLOTS];
+#define tl_cache dpt__tl_verdicts
 static bool match(const policy *p, const char *key, size_t len)
 {
     if (len > CACHE_KEY_MAX) return scan(p, key, len);
     uintptr_t a = (uintptr_t)key;
     verdict *v = &tl_cache[(a ^ (a >> 6) ^ (a >> 12)) & (CACHE_SLOTS - 1)];
-    if (v->ptr == key && v->len == len && v->pol == p && memcmp(v->copy, key, len) == 0) return v->match;
+    if (v->ptr == key && v->len == len && v->pol == (const void *)p && memcmp(v->copy, key, len) == 0)
+        return v->match;
     bool m = scan(p, key, len);
     v->ptr = key;
     v->len = (uint32_t)len;
@@ -222,7 +228,7 @@ dpt_err dpt_set_redaction(const dpt_redaction *r)
     pthread_mutex_lock(&set_mu);
     policy *old = atomic_load(&current);
     p->prev = old;
-    atomic_store_explicit(&current, p, memory_order_release);
+    publish(p);
     pthread_mutex_unlock(&set_mu);
     return DPT_OK;
 }
