@@ -43,6 +43,8 @@ typedef struct batch {
     _Atomic bool abandoned;     /* shutdown gave up waiting for a hung exporter */
     bool thread_started;
     uint64_t flush_target;      /* highest enq_pos a flusher waits for */
+    uint64_t flush_req;         /* force_flush calls so far */
+    uint64_t flush_ack;         /* the last of them fully served (exported + exporter flushed) */
     uint64_t done_pos;          /* every span below this was exported or dropped */
     uint64_t fork_gen;
     pthread_t thread;
@@ -211,7 +213,7 @@ static void *export_thread(void *arg)
     for (;;) {
         struct timespec deadline;
         abs_deadline(&deadline, b->cfg.schedule_delay_ms);
-        while (!busy && !b->stop && b->flush_target <= b->done_pos) {
+        while (!busy && !b->stop && b->flush_ack >= b->flush_req) {
             /* Dekker: publish that we sleep, then look at the queue once more. */
             atomic_store_explicit(&b->sleeping, true, memory_order_seq_cst);
             if (ring_size(b) >= b->cfg.max_export_batch_size || ts_passed(&deadline)) break;
@@ -222,18 +224,24 @@ static void *export_thread(void *arg)
         atomic_store_explicit(&b->sleeping, false, memory_order_relaxed);
         bool stop = b->stop;
         uint64_t target = b->flush_target;
+        uint64_t req = b->flush_req;
+        bool flush_pending = b->flush_ack < req;
         pthread_mutex_unlock(&b->mu);
 
         size_t handled = drain(b, true);
-        bool flushed = false;
-        if (target > atomic_load(&b->deq_pos)) {
-            /* A producer reserved a slot below the flush target but has not published it
-             * yet; it will within nanoseconds. */
-            sched_yield();
-        } else if (target) {
-            flushed = true;
+        bool served = false;
+        if (flush_pending) {
+            if (target > atomic_load(&b->deq_pos)) {
+                /* A producer reserved a slot below the flush target but has not published
+                 * it yet; it will within nanoseconds. */
+                sched_yield();
+            } else {
+                /* Everything ended before the flush calls is exported: flush the exporter,
+                 * once for all the calls waiting. */
+                if (b->exp->ops.force_flush) b->exp->ops.force_flush(b->exp->state, b->cfg.export_timeout_ms);
+                served = true;
+            }
         }
-        if (flushed && b->exp->ops.force_flush) b->exp->ops.force_flush(b->exp->state, b->cfg.export_timeout_ms);
 
         busy = false;
         if (!stop && handled >= b->cfg.max_export_batch_size) {
@@ -246,6 +254,7 @@ static void *export_thread(void *arg)
 
         pthread_mutex_lock(&b->mu);
         b->done_pos = atomic_load(&b->deq_pos);
+        if (served && req > b->flush_ack) b->flush_ack = req;
         pthread_cond_broadcast(&b->done);
         if (stop && ring_size(b) == 0) break;
     }
@@ -298,6 +307,7 @@ static void after_fork(batch *b)
         atomic_store(&b->enq_pos, 0);
         atomic_store(&b->deq_pos, 0);
         b->flush_target = b->done_pos = 0;
+        b->flush_ack = b->flush_req;
         atomic_store(&b->sleeping, false);
         if (!b->stop && !atomic_load(&b->shut)) start_thread(b);
         else b->fork_gen = atomic_load(&fork_generation);
@@ -336,16 +346,6 @@ static void batch_on_end(void *st, const dpt_span_data *d)
     }
 }
 
-static dpt_err wait_done(batch *b, uint64_t target, uint32_t timeout_ms)
-{
-    struct timespec deadline;
-    abs_deadline(&deadline, timeout_ms);
-    while (b->done_pos < target && !b->finished) {
-        if (pthread_cond_timedwait(&b->done, &b->mu, &deadline) == ETIMEDOUT) return DPT_ETIMEDOUT;
-    }
-    return b->done_pos >= target ? DPT_OK : DPT_ESTATE;
-}
-
 static dpt_err batch_flush(void *st, uint32_t timeout_ms)
 {
     batch *b = st;
@@ -357,8 +357,18 @@ static dpt_err batch_flush(void *st, uint32_t timeout_ms)
     }
     uint64_t target = atomic_load(&b->enq_pos);
     if (target > b->flush_target) b->flush_target = target;
+    uint64_t mine = ++b->flush_req;
     pthread_cond_signal(&b->wake);
-    dpt_err e = wait_done(b, target, timeout_ms);
+    struct timespec deadline;
+    abs_deadline(&deadline, timeout_ms);
+    dpt_err e = DPT_OK;
+    while (b->flush_ack < mine && !b->finished) {
+        if (pthread_cond_timedwait(&b->done, &b->mu, &deadline) == ETIMEDOUT) {
+            e = DPT_ETIMEDOUT;
+            break;
+        }
+    }
+    if (e == DPT_OK && b->flush_ack < mine) e = DPT_ESTATE; /* the thread ended first */
     pthread_mutex_unlock(&b->mu);
     return e;
 }

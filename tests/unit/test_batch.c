@@ -192,6 +192,53 @@ static void test_shutdown_returns_within_its_deadline_when_the_exporter_hangs(vo
     dpt_provider_free(b.p);
 }
 
+static int flush_calls;
+static dpt_err count_export(void *st, const dpt_span_data *const *s, size_t n)
+{
+    (void)st;
+    (void)s;
+    (void)n;
+    return DPT_OK;
+}
+static dpt_err count_flush(void *st, uint32_t t)
+{
+    (void)st;
+    (void)t;
+    __atomic_fetch_add(&flush_calls, 1, __ATOMIC_RELAXED);
+    return DPT_OK;
+}
+
+static void test_exporter_is_flushed_once_per_force_flush_not_per_batch(void **state)
+{
+    (void)state;
+    static const dpt_exporter_ops ops = { count_export, count_flush, NULL, NULL };
+    dpt_batch_config cfg = { .max_queue_size = 2048, .max_export_batch_size = 16,
+                             .schedule_delay_ms = 60000, .export_timeout_ms = 1000 };
+    bprov b = bprov_new(dpt_exporter_new(&ops, NULL), &cfg);
+    spans(&b, 10);
+    assert_int_equal(dpt_provider_force_flush(b.p, 5000), DPT_OK);
+    assert_int_equal(__atomic_load_n(&flush_calls, __ATOMIC_RELAXED), 1);
+    spans(&b, 16 * 20); /* 20 batches' worth after the flush: no more exporter flushes */
+    dpt_stats st;
+    /* full batches go out on their own; only a partial one (< 16) may wait for the timer */
+    for (int i = 0; i < 1000; i++) {
+        dpt_provider_get_stats(b.p, &st);
+        if (st.spans_exported > 10 + 16 * 20 - 16) break;
+        usleep(2000);
+    }
+    assert_true(st.spans_exported > 10 + 16 * 20 - 16);
+    assert_int_equal(__atomic_load_n(&flush_calls, __ATOMIC_RELAXED), 1);
+    /* a second flush exports the rest and flushes the exporter again, once */
+    assert_int_equal(dpt_provider_force_flush(b.p, 5000), DPT_OK);
+    dpt_provider_get_stats(b.p, &st);
+    assert_int_equal(st.spans_exported, 10 + 16 * 20);
+    assert_int_equal(__atomic_load_n(&flush_calls, __ATOMIC_RELAXED), 2);
+    /* and a flush with nothing new still reaches the exporter */
+    assert_int_equal(dpt_provider_force_flush(b.p, 5000), DPT_OK);
+    assert_int_equal(__atomic_load_n(&flush_calls, __ATOMIC_RELAXED), 3);
+    dpt_provider_free(b.p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -201,6 +248,7 @@ int main(void)
         cmocka_unit_test(test_full_queue_drops_and_counts_never_blocks),
         cmocka_unit_test(test_failed_exports_are_counted),
         cmocka_unit_test(test_shutdown_returns_within_its_deadline_when_the_exporter_hangs),
+        cmocka_unit_test(test_exporter_is_flushed_once_per_force_flush_not_per_batch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
