@@ -69,6 +69,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    /* setenv() keeps every distinct value it was ever given (glibc never frees them), so a
+     * long run would grow without bound: each variable instead points (putenv) at one
+     * fixed buffer per variable, rewritten for every input. */
+    static char envbuf[NVARS][64 + 16384 + 1];
     char *val[NVARS] = { 0 };
     size_t i = 0;
     for (size_t k = 0; k < NVARS; k++) {
@@ -80,7 +84,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         while (j < size && data[j] != '\n') j++;
         val[k] = strndup((const char *)data + i, j - i); /* stops at a NUL too */
         if (!val[k]) abort();
-        setenv(vars[k], val[k], 1);
+        size_t nl = strlen(vars[k]), vl = strlen(val[k]);
+        if (vl > 16384) vl = 16384;
+        memcpy(envbuf[k], vars[k], nl);
+        envbuf[k][nl] = '=';
+        memcpy(envbuf[k] + nl + 1, val[k], vl);
+        envbuf[k][nl + 1 + vl] = 0;
+        putenv(envbuf[k]);
         i = j + 1;
     }
 
