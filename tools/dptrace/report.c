@@ -459,21 +459,13 @@ int cmd_report(int argc, char **argv)
             return CLI_USAGE;
         }
     }
-    if (optind >= argc) {
-        cli_err("report: missing FILE");
-        usage_report(stderr);
-        return CLI_USAGE;
-    }
-    if (argc - optind > 1) {
-        cli_err("report: one FILE only (got '%s' too)", argv[optind + 1]);
-        return CLI_USAGE;
-    }
+    const char *path = cli_one_file("report", argc, argv, optind, usage_report);
+    if (!path) return CLI_USAGE;
     if (!out_path || !*out_path) {
         cli_err("report: missing -o OUT.html");
         usage_report(stderr);
         return CLI_USAGE;
     }
-    const char *path = argv[optind];
 
     traceset ts;
     traceset_init(&ts, path, progress_enabled(prog));

@@ -423,3 +423,18 @@ void cli_err(const char *fmt, ...)
     fputc('\n', stderr);
     va_end(ap);
 }
+
+const char *cli_one_file(const char *cmd, int argc, char **argv, int optind,
+                         void (*usage)(FILE *))
+{
+    if (optind >= argc) {
+        cli_err("%s: missing FILE", cmd);
+        usage(stderr);
+        return NULL;
+    }
+    if (argc - optind > 1) {
+        cli_err("%s: one FILE only (got '%s' too)", cmd, argv[optind + 1]);
+        return NULL;
+    }
+    return argv[optind];
+}

@@ -82,4 +82,9 @@ bool parse_int_arg(const char *s, int min, int max, int *out);
 /* Prints "dptrace: <msg>\n" on stderr. */
 void cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* The single FILE operand of a reading command (view, report) after option parsing: the
+ * path, or NULL after reporting a missing or extra operand (usage printed when missing). */
+const char *cli_one_file(const char *cmd, int argc, char **argv, int optind,
+                         void (*usage)(FILE *));
+
 #endif

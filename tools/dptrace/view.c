@@ -554,16 +554,8 @@ int cmd_view(int argc, char **argv)
             return CLI_USAGE;
         }
     }
-    if (optind >= argc) {
-        cli_err("view: missing FILE");
-        usage_view(stderr);
-        return CLI_USAGE;
-    }
-    if (argc - optind > 1) {
-        cli_err("view: one FILE only (got '%s' too)", argv[optind + 1]);
-        return CLI_USAGE;
-    }
-    const char *path = argv[optind];
+    const char *path = cli_one_file("view", argc, argv, optind, usage_view);
+    if (!path) return CLI_USAGE;
 
     pen p = { .out = stdout };
     const char *nc = getenv("NO_COLOR");
