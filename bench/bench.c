@@ -123,14 +123,14 @@ static dpt_tracer *bench_tracer;
 static dpt_provider *make_provider(dpt_sampler *s, bool batch)
 {
     dpt_exporter *e = dpt_exporter_new(&discard_ops, NULL);
-    dpt_processor *proc = batch ? dpt_batch_processor_new(e, NULL) : dpt_simple_processor_new(e);
+    dpt_processor *proc = batch ? dpt_processor_batch(e, NULL) : dpt_processor_simple(e);
     dpt_provider_config cfg = { .service_name = "bench", .sampler = s, .processors = &proc, .n_processors = 1 };
     dpt_provider *p = NULL;
-    if (dpt_provider_new(&cfg, &p) != DPT_OK) {
+    if (!((p = dpt_provider_new(&cfg)))) {
         fprintf(stderr, "provider failed\n");
         exit(1);
     }
-    bench_tracer = dpt_tracer_get(p, "bench", "1");
+    bench_tracer = dpt_provider_get_tracer(p, "bench", "1");
     return p;
 }
 
@@ -155,10 +155,10 @@ static void run_nested(long n)
     for (long i = 0; i < n; i += 2) {
         DPT_WITH_SPAN(bench_tracer, "parent", DPT_SPAN_SERVER)
         {
-            dpt_span_set_str(dpt_current_span(), "http.request.method", "GET");
+            dpt_span_set_str(dpt_span_current(), "http.request.method", "GET");
             DPT_WITH_SPAN(bench_tracer, "child", DPT_SPAN_INTERNAL)
             {
-                dpt_span_set_int(dpt_current_span(), "n", i);
+                dpt_span_set_int(dpt_span_current(), "n", i);
             }
         }
     }

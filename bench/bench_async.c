@@ -92,11 +92,11 @@ void dpt_bench_async(void (*report)(const char *name, double ns_per_op))
 {
     const long n = 2000000;
     /* A provider whose spans go nowhere: the continuation numbers are about the context. */
-    dpt_processor *proc = dpt_simple_processor_new(dpt_memory_exporter_new(0));
+    dpt_processor *proc = dpt_processor_simple(dpt_exporter_memory(0));
     dpt_provider_config cfg = { .service_name = "bench", .processors = &proc, .n_processors = 1 };
     dpt_provider *p = NULL;
-    if (dpt_provider_new(&cfg, &p) != DPT_OK) return;
-    g_tracer = dpt_tracer_get(p, "bench-async", NULL);
+    if (!((p = dpt_provider_new(&cfg)))) return;
+    g_tracer = dpt_provider_get_tracer(p, "bench-async", NULL);
 
     dpt_span_context sc = { .flags = DPT_FLAG_SAMPLED | DPT_FLAG_RANDOM };
     sc.trace_id = dpt_trace_id_generate();

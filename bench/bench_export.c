@@ -52,19 +52,19 @@ void dpt_bench_export(void (*report)(const char *name, double ns_per_op));
 
 void dpt_bench_export(void (*report)(const char *name, double ns_per_op))
 {
-    dpt_exporter *mem = dpt_memory_exporter_new(BATCH);
-    dpt_processor *proc = mem ? dpt_simple_processor_new(mem) : NULL;
+    dpt_exporter *mem = dpt_exporter_memory(BATCH);
+    dpt_processor *proc = mem ? dpt_processor_simple(mem) : NULL;
     dpt_provider_config cfg = { 0 };
     cfg.service_name = "bench";
     cfg.sampler = dpt_sampler_always_on();
     cfg.processors = &proc;
     cfg.n_processors = 1;
     dpt_provider *p = NULL;
-    if (!proc || dpt_provider_new(&cfg, &p) != DPT_OK) {
+    if (!proc || !((p = dpt_provider_new(&cfg)))) {
         fprintf(stderr, "bench_export: cannot set up a provider\n");
         return;
     }
-    dpt_tracer *t = dpt_tracer_get(p, "bench.export", "1.0.0");
+    dpt_tracer *t = dpt_provider_get_tracer(p, "bench.export", "1.0.0");
     /* Typical server spans: 5 attributes of the usual types and one event. */
     for (int i = 0; i < BATCH; i++) {
         dpt_attr attrs[] = {
@@ -83,9 +83,9 @@ void dpt_bench_export(void (*report)(const char *name, double ns_per_op))
         dpt_span_end(s);
     }
     const dpt_span_data *d[BATCH];
-    size_t n = dpt_memory_exporter_count(mem);
+    size_t n = dpt_exporter_memory_count(mem);
     for (size_t i = 0; i < n && i < BATCH; i++)
-        d[i] = dpt_memory_exporter_get(mem, i);
+        d[i] = dpt_exporter_memory_get(mem, i);
     if (n != BATCH) {
         fprintf(stderr, "bench_export: %zu spans recorded, %d expected\n", n, BATCH);
         goto out;

@@ -15,7 +15,7 @@
 
 /* The fuzz library holds the core and propagation only; config.c names the file exporter
  * (src/export), which OTEL_TRACES_EXPORTER=none below never asks for. */
-dpt_exporter *dpt_file_exporter_new(const char *path)
+dpt_exporter *dpt_exporter_file(const char *path)
 {
     (void)path;
     abort();
@@ -60,7 +60,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    dpt_set_log_handler(quiet, NULL, DPT_LOG_OFF);
+    dpt_log_set_handler(quiet, NULL, DPT_LOG_OFF);
     /* Nothing leaves the process, and no atexit handler per provider. */
     setenv("OTEL_TRACES_EXPORTER", "none", 1);
     setenv("DPTRACE_SHUTDOWN_AT_EXIT", "false", 1);
@@ -100,9 +100,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const dpt_attr *res = dpt_provider_resource(p, &nres);
     for (size_t k = 0; k < nres; k++) FUZZ_CHECK(res[k].key && res[k].key_len > 0);
 
-    dpt_exporter *mem = dpt_memory_exporter_new(4);
-    FUZZ_CHECK(dpt_provider_add_processor(p, dpt_simple_processor_new(mem)) == DPT_OK);
-    dpt_tracer *t = dpt_tracer_get(p, "fuzz", NULL);
+    dpt_exporter *mem = dpt_exporter_memory(4);
+    FUZZ_CHECK(dpt_provider_add_processor(p, dpt_processor_simple(mem)) == DPT_OK);
+    dpt_tracer *t = dpt_provider_get_tracer(p, "fuzz", NULL);
     static char big[300];
     memset(big, 'v', sizeof big - 1);
     dpt_attr attrs[3] = { DPT_STR("a", big), DPT_INT("b", 1), DPT_STR("c", "short") };
@@ -116,8 +116,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     dpt_span_add_link(s, &l);
     dpt_span_add_link(s, &l);
     dpt_span_end(s);
-    if (dpt_memory_exporter_count(mem) == 1) {
-        const dpt_span_data *d = dpt_memory_exporter_get(mem, 0);
+    if (dpt_exporter_memory_count(mem) == 1) {
+        const dpt_span_data *d = dpt_exporter_memory_get(mem, 0);
         long attr_count = effective(val[3], val[10]);
         long value_len = effective(val[11], val[4]);
         long events = plain_number(val[5]), links = plain_number(val[6]);

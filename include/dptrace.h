@@ -85,7 +85,7 @@ typedef void (*dpt_log_fn)(dpt_log_level level, const char *msg, void *user);
  * the default (messages at or above min_level written to stderr as "dptrace: ...").
  * The default minimum level is WARN, or DPTRACE_LOG_LEVEL (debug|info|warn|error|off).
  * Thread-safe; messages already being delivered may still reach the old handler. */
-DPT_EXTERN void dpt_set_log_handler(dpt_log_fn fn, void *user, dpt_log_level min_level);
+DPT_EXTERN void dpt_log_set_handler(dpt_log_fn fn, void *user, dpt_log_level min_level);
 
 /* ------------------------------------------------------------------------------------ */
 /* Identifiers and span context                                                          */
@@ -252,7 +252,7 @@ typedef struct dpt_redaction {
 /* Replaces the process-wide policy (NULL: the defaults plus the environment). Spans already
  * recorded keep what they stored. DPT_EINVAL for an empty or over-long (> 64 bytes) pattern,
  * DPT_ETOOBIG past 64 patterns. Thread-safe. */
-DPT_EXTERN dpt_err dpt_set_redaction(const dpt_redaction *r);
+DPT_EXTERN dpt_err dpt_redaction_set(const dpt_redaction *r);
 /* Whether the current policy's patterns match key (tests, tools). Thread-safe. */
 DPT_EXTERN bool dpt_redaction_matches(const char *key, size_t key_len);
 
@@ -442,7 +442,7 @@ DPT_EXTERN void dpt_processor_free(dpt_processor *p);
 /* Simple processor: exports each sampled span on the ending thread, serialised by a mutex.
  * For tests and debugging; use the batch processor in production. Takes ownership of e.
  * NULL on ENOMEM or NULL e. */
-DPT_EXTERN dpt_processor *dpt_simple_processor_new(dpt_exporter *e);
+DPT_EXTERN dpt_processor *dpt_processor_simple(dpt_exporter *e);
 
 /* Batch processor settings (OpenTelemetry's defaults; OTEL_BSP_* when from the env). */
 typedef struct dpt_batch_config {
@@ -458,30 +458,30 @@ DPT_EXTERN void dpt_batch_config_default(dpt_batch_config *c);
  * queue drops the span and counts it); one background thread exports batches when
  * max_export_batch_size spans are waiting or schedule_delay_ms passed. Takes ownership of
  * e. cfg NULL means defaults. NULL on ENOMEM or when the thread cannot start. */
-DPT_EXTERN dpt_processor *dpt_batch_processor_new(dpt_exporter *e, const dpt_batch_config *cfg);
+DPT_EXTERN dpt_processor *dpt_processor_batch(dpt_exporter *e, const dpt_batch_config *cfg);
 
 /* Multi processor: fans every call out to each of procs, in order (takes ownership). */
-DPT_EXTERN dpt_processor *dpt_multi_processor_new(dpt_processor *const *procs, size_t n);
+DPT_EXTERN dpt_processor *dpt_processor_multi(dpt_processor *const *procs, size_t n);
 
 /* Console exporter: one readable block per span to out (stdout when NULL). Not owned. */
-DPT_EXTERN dpt_exporter *dpt_console_exporter_new(FILE *out);
+DPT_EXTERN dpt_exporter *dpt_exporter_console(FILE *out);
 
 /* In-memory exporter for tests: keeps up to max_spans exported spans (retained
- * references), dropping and counting beyond. Read with dpt_memory_exporter_* below. */
-DPT_EXTERN dpt_exporter *dpt_memory_exporter_new(size_t max_spans);
+ * references), dropping and counting beyond. Read with dpt_exporter_memory_* below. */
+DPT_EXTERN dpt_exporter *dpt_exporter_memory(size_t max_spans);
 /* Number of spans kept; and span i (a new reference: release it). Thread-safe. */
-DPT_EXTERN size_t dpt_memory_exporter_count(dpt_exporter *e);
-DPT_EXTERN const dpt_span_data *dpt_memory_exporter_get(dpt_exporter *e, size_t i);
-DPT_EXTERN void dpt_memory_exporter_clear(dpt_exporter *e);
+DPT_EXTERN size_t dpt_exporter_memory_count(dpt_exporter *e);
+DPT_EXTERN const dpt_span_data *dpt_exporter_memory_get(dpt_exporter *e, size_t i);
+DPT_EXTERN void dpt_exporter_memory_clear(dpt_exporter *e);
 /* When set, every export call fails with DPT_EEXPORT (for fault tests). */
-DPT_EXTERN void dpt_memory_exporter_set_failing(dpt_exporter *e, bool failing);
+DPT_EXTERN void dpt_exporter_memory_set_failing(dpt_exporter *e, bool failing);
 
 /* Exporter factories used by dpt_provider_from_env() for OTEL_TRACES_EXPORTER: "console",
  * "none" and "file" are built in; libdptrace-http registers "otlp" and "zipkin"
  * (dpt_http_register()). A factory reads its own settings from the environment and returns
  * a new exporter or NULL (after logging why). At most 16 names. Thread-safe. */
 typedef dpt_exporter *(*dpt_exporter_factory_fn)(void);
-DPT_EXTERN dpt_err dpt_register_exporter_factory(const char *name, dpt_exporter_factory_fn fn);
+DPT_EXTERN dpt_err dpt_exporter_factory_register(const char *name, dpt_exporter_factory_fn fn);
 
 /* ------------------------------------------------------------------------------------ */
 /* Trace store: bounded in-memory store of whole traces                                  */
@@ -506,12 +506,12 @@ typedef struct dpt_store_stats {
 
 /* A thread-safe store that keeps finished spans grouped by trace and, when a bound is
  * reached, evicts the oldest whole traces first. The store is refcounted: the caller's
- * reference is released by dpt_store_free; dpt_store_processor() takes another for the
+ * reference is released by dpt_store_free; dpt_processor_store() takes another for the
  * processor it returns. cfg NULL means defaults. */
 DPT_EXTERN dpt_store *dpt_store_new(const dpt_store_config *cfg);
 DPT_EXTERN void dpt_store_free(dpt_store *st);
 /* A processor feeding the store (give it to a provider). */
-DPT_EXTERN dpt_processor *dpt_store_processor(dpt_store *st);
+DPT_EXTERN dpt_processor *dpt_processor_store(dpt_store *st);
 DPT_EXTERN void dpt_store_get_stats(dpt_store *st, dpt_store_stats *out);
 
 /* A snapshot of one trace: the spans stored for it, in end order. It holds references, so
@@ -529,7 +529,7 @@ DPT_EXTERN void dpt_trace_snapshot_free(dpt_trace_snapshot *snap);
 DPT_EXTERN dpt_err dpt_trace_snapshot_to_json(const dpt_trace_snapshot *snap, char **out,
                                               size_t *len);
 /* get_trace + to_json in one call. */
-DPT_EXTERN dpt_err dpt_store_trace_json(dpt_store *st, const dpt_trace_id *id, char **out,
+DPT_EXTERN dpt_err dpt_store_get_trace_json(dpt_store *st, const dpt_trace_id *id, char **out,
                                         size_t *len);
 /* Exports one stored trace through an exporter (e.g. to a file or a collector). */
 DPT_EXTERN dpt_err dpt_store_export_trace(dpt_store *st, const dpt_trace_id *id,
@@ -616,8 +616,9 @@ typedef struct dpt_provider_config {
     bool disabled;                     /* every span is a no-op (OTEL_SDK_DISABLED) */
 } dpt_provider_config;
 
-/* Creates a provider. On error every object handed over in cfg has been freed. */
-DPT_EXTERN dpt_err dpt_provider_new(const dpt_provider_config *cfg, dpt_provider **out);
+/* Creates a provider (cfg NULL: all defaults). Returns NULL after logging why (ENOMEM, or an
+ * invalid cfg); every object handed over in cfg has then been freed. Thread-safe. */
+DPT_EXTERN dpt_provider *dpt_provider_new(const dpt_provider_config *cfg);
 
 /* Builds a provider from the OpenTelemetry environment: OTEL_SDK_DISABLED,
  * OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES, OTEL_TRACES_SAMPLER(_ARG), the span limit
@@ -641,11 +642,11 @@ DPT_EXTERN void dpt_provider_free(dpt_provider *p);
 /* The tracer for an instrumentation scope (name, optional version). Tracers are cached and
  * owned by the provider: same name and version, same tracer. Thread-safe. NULL p gives
  * NULL (a no-op tracer). */
-DPT_EXTERN dpt_tracer *dpt_tracer_get(dpt_provider *p, const char *name, const char *version);
+DPT_EXTERN dpt_tracer *dpt_provider_get_tracer(dpt_provider *p, const char *name, const char *version);
 
 /* A process-wide provider slot for libraries: set it once in main(). Thread-safe. */
 DPT_EXTERN void dpt_provider_set_global(dpt_provider *p);
-DPT_EXTERN dpt_provider *dpt_provider_global(void);
+DPT_EXTERN dpt_provider *dpt_provider_get_global(void);
 
 /* Self-telemetry counters (monotonic). */
 typedef struct dpt_stats {
@@ -767,15 +768,15 @@ DPT_EXTERN dpt_err dpt_context_detach(dpt_token tok);
 /* Makes span s current on this thread (it is not ended by detach). */
 DPT_EXTERN dpt_token dpt_span_make_current(dpt_span s);
 /* The thread's current span (DPT_SPAN_NONE when none or when it is remote). */
-DPT_EXTERN dpt_span dpt_current_span(void);
+DPT_EXTERN dpt_span dpt_span_current(void);
 /* The thread's current span context (zero when none) and baggage (NULL when none; valid
  * until the next detach on this thread). */
-DPT_EXTERN dpt_span_context dpt_current_span_context(void);
-DPT_EXTERN const dpt_baggage *dpt_current_baggage(void);
+DPT_EXTERN dpt_span_context dpt_span_context_current(void);
+DPT_EXTERN const dpt_baggage *dpt_baggage_current(void);
 
 /* Scoped spans. DPT_WITH_SPAN(t, name, kind) { ... } starts a span (child of the current
  * one), makes it current for the block and ends it on every way out of the block: end of
- * block, break, continue, return and goto. Inside, dpt_current_span() is the span. A break
+ * block, break, continue, return and goto. Inside, dpt_span_current() is the span. A break
  * leaves the DPT_WITH_SPAN block itself, not an enclosing loop. Needs GCC or Clang. */
 typedef struct dpt_scope {
     dpt_span span;

@@ -26,16 +26,16 @@ typedef struct tprov {
 static inline tprov tprov_new(dpt_sampler *s, const dpt_span_limits *limits)
 {
     tprov tp = { 0 };
-    tp.mem = dpt_memory_exporter_new(100000);
-    dpt_processor *proc = dpt_simple_processor_new(tp.mem);
+    tp.mem = dpt_exporter_memory(100000);
+    dpt_processor *proc = dpt_processor_simple(tp.mem);
     dpt_provider_config cfg = { 0 };
     cfg.service_name = "test-service";
     cfg.sampler = s ? s : dpt_sampler_always_on();
     cfg.limits = limits;
     cfg.processors = &proc;
     cfg.n_processors = 1;
-    assert_int_equal(dpt_provider_new(&cfg, &tp.p), DPT_OK);
-    tp.t = dpt_tracer_get(tp.p, "test", "1.0");
+    assert_non_null((tp.p = dpt_provider_new(&cfg)));
+    tp.t = dpt_provider_get_tracer(tp.p, "test", "1.0");
     assert_non_null(tp.t);
     return tp;
 }
@@ -49,7 +49,7 @@ static inline void tprov_free(tprov *tp)
 /* The i-th exported span (a reference the caller releases). */
 static inline const dpt_span_data *tprov_span(tprov *tp, size_t i)
 {
-    const dpt_span_data *d = dpt_memory_exporter_get(tp->mem, i);
+    const dpt_span_data *d = dpt_exporter_memory_get(tp->mem, i);
     assert_non_null(d);
     return d;
 }

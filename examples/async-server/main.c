@@ -80,11 +80,11 @@ int main(int argc, char **argv)
 
     dpt_provider *prov = NULL;
     if (out) {
-        dpt_exporter *e = dpt_file_exporter_new(out);
-        dpt_processor *proc = e ? dpt_batch_processor_new(e, NULL) : NULL;
+        dpt_exporter *e = dpt_exporter_file(out);
+        dpt_processor *proc = e ? dpt_processor_batch(e, NULL) : NULL;
         dpt_provider_config cfg = { .service_name = "async-server", .processors = &proc,
                                     .n_processors = 1 };
-        if (!proc || dpt_provider_new(&cfg, &prov) != DPT_OK) {
+        if (!proc || !((prov = dpt_provider_new(&cfg)))) {
             fprintf(stderr, "async-server: cannot write spans to %s\n", out);
             return 1;
         }
@@ -94,7 +94,7 @@ int main(int argc, char **argv)
 
     uv_loop_t *loop = uv_default_loop();
     as_server_config cfg = { .host = "127.0.0.1", .port = port,
-                             .tracer = dpt_tracer_get(prov, "async-server", "0.1.0"),
+                             .tracer = dpt_provider_get_tracer(prov, "async-server", "0.1.0"),
                              .max_delay_ms = 60000 };
     as_server *srv = NULL;
     int rc = as_server_start(loop, &cfg, &srv);

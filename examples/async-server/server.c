@@ -202,7 +202,7 @@ static void do_work(uv_work_t *req)
             h *= 1099511628211ull;
         }
         c->hash = h;
-        dpt_span_set_int(dpt_current_span(), "hash.rounds", c->srv->hash_rounds);
+        dpt_span_set_int(dpt_span_current(), "hash.rounds", c->srv->hash_rounds);
     }
 }
 

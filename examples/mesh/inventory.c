@@ -45,7 +45,7 @@ static void get_stock(mesh_request *req, mesh_response *resp)
         /* A child span of the server span (it is current), ended on every way out. */
         DPT_WITH_SPAN(mesh.tracer, "SELECT stock", DPT_SPAN_INTERNAL)
         {
-            dpt_span db = dpt_current_span();
+            dpt_span db = dpt_span_current();
             dpt_span_set_str(db, "db.system.name", "sqlite");
             dpt_span_set_str(db, "db.operation.name", "SELECT");
             dpt_span_set_str(db, "db.query.text", "SELECT qty FROM stock WHERE sku = ?");

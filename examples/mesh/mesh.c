@@ -80,7 +80,7 @@ void mesh_init(const char *name, int argc, char **argv)
 #endif
     mesh.provider = dpt_provider_from_env();
     dpt_provider_set_global(mesh.provider);
-    mesh.tracer = dpt_tracer_get(mesh.provider, "dptrace-mesh", DPTRACE_VERSION_STRING);
+    mesh.tracer = dpt_provider_get_tracer(mesh.provider, "dptrace-mesh", DPTRACE_VERSION_STRING);
 }
 
 /* ---- incoming requests ------------------------------------------------------------------ */
@@ -213,7 +213,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     /* Continue the caller's trace (traceparent, tracestate, baggage). */
     dpt_context *ctx = NULL;
     dpt_server_opts so = { .attrs = attrs, .n_attrs = n, .untrusted_edge = mesh.untrusted_edge };
-    dpt_span span = dpt_server_span_start(mesh.tracer, name, &mhd_getter, conn, &so, &ctx);
+    dpt_span span = dpt_span_start_server(mesh.tracer, name, &mhd_getter, conn, &so, &ctx);
     dpt_token tok = dpt_context_attach(ctx);
 
     mesh_request req = { .conn = conn, .method = method, .path = url,
@@ -366,7 +366,7 @@ void mesh_http_call(const char *method, const char *url, const char *route,
                          DPT_STR("server.address", host), DPT_INT("server.port", port) };
     struct curl_slist *headers = NULL;
     /* A CLIENT span, child of the current span; traceparent and baggage go into headers. */
-    dpt_span span = dpt_client_span_start(mesh.tracer, name, NULL, NULL, &slist_setter, &headers,
+    dpt_span span = dpt_span_start_client(mesh.tracer, name, NULL, NULL, &slist_setter, &headers,
                                           attrs, sizeof attrs / sizeof *attrs);
     CURL *c = curl_easy_init();
     body_buf body = { out->body, 0, sizeof out->body };

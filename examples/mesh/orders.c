@@ -84,7 +84,7 @@ static void process_batch(job *batch, size_t n)
     for (job *j = batch; j; j = j->next) {
         DPT_WITH_SPAN(mesh.tracer, "fulfil order", DPT_SPAN_INTERNAL)
         {
-            dpt_span s = dpt_current_span();
+            dpt_span s = dpt_span_current();
             dpt_span_set_int(s, "app.order.id", j->order);
             dpt_span_set_str(s, "app.sku", j->sku);
             if (*j->tenant)
@@ -172,7 +172,7 @@ static void post_orders(mesh_request *req, mesh_response *resp)
     {
         dpt_attr a[] = { DPT_STR("app.sku", sku), DPT_INT("app.qty", qty) };
         mesh_work_ms(0, 1);
-        dpt_span_add_event(dpt_current_span(), "order.validated", a, 2);
+        dpt_span_add_event(dpt_span_current(), "order.validated", a, 2);
     }
 
     char url[512];

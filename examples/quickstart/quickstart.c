@@ -8,7 +8,7 @@ static int load_order(dpt_tracer *t, int id)
 {
     DPT_WITH_SPAN(t, "db.query orders", DPT_SPAN_CLIENT)
     {
-        dpt_span s = dpt_current_span();
+        dpt_span s = dpt_span_current();
         dpt_span_set_str(s, "db.system", "postgresql");
         dpt_span_set_int(s, "order.id", id);
         if (id == 13) {
@@ -22,16 +22,16 @@ static int load_order(dpt_tracer *t, int id)
 int main(void)
 {
     dpt_store *store = dpt_store_new(NULL);
-    dpt_processor *proc = dpt_store_processor(store);
+    dpt_processor *proc = dpt_processor_store(store);
     dpt_provider_config cfg = { .service_name = "quickstart", .processors = &proc, .n_processors = 1 };
     dpt_provider *p;
-    if (dpt_provider_new(&cfg, &p) != DPT_OK) return 1;
-    dpt_tracer *t = dpt_tracer_get(p, "quickstart", DPTRACE_VERSION_STRING);
+    if (!((p = dpt_provider_new(&cfg)))) return 1;
+    dpt_tracer *t = dpt_provider_get_tracer(p, "quickstart", DPTRACE_VERSION_STRING);
 
     dpt_trace_id trace;
     DPT_WITH_SPAN(t, "GET /orders/{id}", DPT_SPAN_SERVER)
     {
-        dpt_span req = dpt_current_span();
+        dpt_span req = dpt_span_current();
         trace = dpt_span_get_context(req).trace_id;
         dpt_span_set_str(req, "http.request.method", "GET");
         dpt_span_add_event(req, "cache.miss", NULL, 0);
@@ -41,7 +41,7 @@ int main(void)
     }
 
     char *json;
-    if (dpt_store_trace_json(store, &trace, &json, NULL) == DPT_OK) {
+    if (dpt_store_get_trace_json(store, &trace, &json, NULL) == DPT_OK) {
         puts(json);
         dpt_free(json);
     }

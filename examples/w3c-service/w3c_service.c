@@ -53,7 +53,7 @@ static size_t discard(char *p, size_t size, size_t n, void *user)
 static void call(dpt_context *parent, const char *url, const char *body)
 {
     struct curl_slist *hdrs = curl_slist_append(NULL, "Content-Type: application/json");
-    dpt_span s = dpt_client_span_start(tracer, "POST", parent, NULL, &dpt_curl_setter, &hdrs,
+    dpt_span s = dpt_span_start_client(tracer, "POST", parent, NULL, &dpt_curl_setter, &hdrs,
                                        (dpt_attr[]){ DPT_STR("url.full", url) }, 1);
     CURL *c = curl_easy_init();
     if (c) {
@@ -93,7 +93,7 @@ static void handle(struct MHD_Connection *conn, const request *req)
     dpt_headers in = DPT_HEADERS_INIT;
     MHD_get_connection_values(conn, MHD_HEADER_KIND, collect_header, &in);
     dpt_context *ctx = NULL;
-    dpt_span srv = dpt_server_span_start(tracer, "POST /test", &dpt_headers_getter, &in, NULL, &ctx);
+    dpt_span srv = dpt_span_start_server(tracer, "POST /test", &dpt_headers_getter, &in, NULL, &ctx);
     json_error_t err;
     json_t *root = req->body ? json_loadb(req->body, req->len, 0, &err) : NULL;
     if (json_is_array(root)) {
@@ -174,8 +174,8 @@ int main(int argc, char **argv)
     curl_global_init(CURL_GLOBAL_DEFAULT);
     dpt_provider_config cfg = { .service_name = "w3c-service" };
     dpt_provider *prov = NULL;
-    if (dpt_provider_new(&cfg, &prov) != DPT_OK) return 1;
-    tracer = dpt_tracer_get(prov, "w3c-service", DPTRACE_VERSION_STRING);
+    if (!((prov = dpt_provider_new(&cfg)))) return 1;
+    tracer = dpt_provider_get_tracer(prov, "w3c-service", DPTRACE_VERSION_STRING);
     /* The suite speaks W3C Trace Context only; OTEL_PROPAGATORS may still override. */
     dpt_propagator *prop = dpt_propagator_from_env();
     dpt_propagator_set_global(prop);

@@ -18,7 +18,7 @@ extern "C" {
 /* A task is one logical unit of work spread over callbacks (a request served by an event
  * loop, a coroutine): it has its own context stack, which is the calling thread's current
  * context while the task is entered. Everything dptrace's context functions do
- * (dpt_context_attach, dpt_span_make_current, DPT_WITH_SPAN, dpt_current_span, span
+ * (dpt_context_attach, dpt_span_make_current, DPT_WITH_SPAN, dpt_span_current, span
  * parenting) works on the task's stack between dpt_task_enter and dpt_task_leave.
  *
  * Lifetime is reference counted. dpt_task_new / dpt_task_start return one reference; each

@@ -65,11 +65,11 @@ DPT_EXTERN void dpt_encoder_free(dpt_encoder *e);
  * OpenTelemetry Collector file exporter's format) to path (created with mode 0644 if
  * missing, opened O_APPEND, each line written with one write() so lines from several
  * processes never interleave). An empty batch writes nothing. NULL on error (logged). */
-DPT_EXTERN dpt_exporter *dpt_file_exporter_new(const char *path);
+DPT_EXTERN dpt_exporter *dpt_exporter_file(const char *path);
 
 /* Same, with the line format chosen: DPT_FORMAT_OTLP_JSON (the default above) or
  * DPT_FORMAT_ZIPKIN_JSON (one JSON list of spans per line). */
-DPT_EXTERN dpt_exporter *dpt_file_exporter_new_format(const char *path, dpt_format fmt);
+DPT_EXTERN dpt_exporter *dpt_exporter_file_format(const char *path, dpt_format fmt);
 
 #ifdef __cplusplus
 }

@@ -54,7 +54,7 @@ DPT_EXTERN void dpt_http_exporter_config_default(dpt_http_exporter_config *c);
 
 /* OTLP/HTTP exporter with explicit settings (cfg NULL: defaults). NULL on ENOMEM or when
  * libcurl cannot be set up (logged). */
-DPT_EXTERN dpt_exporter *dpt_otlp_http_exporter_new(const dpt_http_exporter_config *cfg);
+DPT_EXTERN dpt_exporter *dpt_exporter_otlp_http(const dpt_http_exporter_config *cfg);
 
 /* OTLP/HTTP exporter configured from the environment (the OpenTelemetry variables; the
  * TRACES_ variant of each wins over the general one):
@@ -66,16 +66,16 @@ DPT_EXTERN dpt_exporter *dpt_otlp_http_exporter_new(const dpt_http_exporter_conf
  *   OTEL_EXPORTER_OTLP_[TRACES_]CERTIFICATE, _CLIENT_CERTIFICATE, _CLIENT_KEY   PEM files
  *   OTEL_EXPORTER_OTLP_[TRACES_]INSECURE     true: do not verify the server's certificate
  * Invalid values are logged and replaced by the default. */
-DPT_EXTERN dpt_exporter *dpt_otlp_http_exporter_from_env(void);
+DPT_EXTERN dpt_exporter *dpt_exporter_otlp_http_from_env(void);
 
 /* Zipkin v2 JSON exporter (POST to .../api/v2/spans). */
-DPT_EXTERN dpt_exporter *dpt_zipkin_http_exporter_new(const dpt_http_exporter_config *cfg);
+DPT_EXTERN dpt_exporter *dpt_exporter_zipkin_http(const dpt_http_exporter_config *cfg);
 /* From OTEL_EXPORTER_ZIPKIN_ENDPOINT (http://localhost:9411/api/v2/spans) and
  * OTEL_EXPORTER_ZIPKIN_TIMEOUT (ms, 10000). */
-DPT_EXTERN dpt_exporter *dpt_zipkin_http_exporter_from_env(void);
+DPT_EXTERN dpt_exporter *dpt_exporter_zipkin_http_from_env(void);
 
 /* Registers the exporter factories "otlp" and "zipkin" for OTEL_TRACES_EXPORTER (see
- * dpt_register_exporter_factory). Call it before dpt_provider_from_env(). Idempotent,
+ * dpt_exporter_factory_register). Call it before dpt_provider_from_env(). Idempotent,
  * thread-safe. */
 DPT_EXTERN dpt_err dpt_http_register(void);
 
@@ -94,7 +94,7 @@ typedef struct dpt_http_exporter_stats {
 
 /* Reads the counters of an exporter made by this header's constructors (DPT_EINVAL for
  * any other exporter). Thread-safe. */
-DPT_EXTERN dpt_err dpt_http_exporter_get_stats(dpt_exporter *e, dpt_http_exporter_stats *out);
+DPT_EXTERN dpt_err dpt_exporter_http_get_stats(dpt_exporter *e, dpt_http_exporter_stats *out);
 
 #ifdef __cplusplus
 }

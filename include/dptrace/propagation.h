@@ -17,7 +17,7 @@
  *            dpt_span s = dpt_span_start(tracer, "GET /users", DPT_SPAN_SERVER, &o);
  *            dpt_context_release(in);
  *   Client:  dpt_headers out = DPT_HEADERS_INIT;
- *            dpt_span c = dpt_client_span_start(tracer, "GET", NULL, NULL,
+ *            dpt_span c = dpt_span_start_client(tracer, "GET", NULL, NULL,
  *                                               &dpt_headers_setter, &out, NULL, 0);
  */
 #ifndef DPTRACE_PROPAGATION_H
@@ -167,7 +167,7 @@ DPT_EXTERN size_t dpt_propagator_fields(const dpt_propagator *p, const char **na
  * does not take ownership: p must outlive every use (set it once in main()). NULL restores
  * the environment default. Thread-safe. */
 DPT_EXTERN void dpt_propagator_set_global(const dpt_propagator *p);
-DPT_EXTERN const dpt_propagator *dpt_propagator_global(void);
+DPT_EXTERN const dpt_propagator *dpt_propagator_get_global(void);
 
 /* Reads the carrier and returns in *out a new context (release it) holding what was found:
  * a remote span context (remote = true) with its tracestate, and baggage. *out is set
@@ -207,7 +207,7 @@ typedef struct dpt_server_opts {
  * from it (not made current). ctx_out (optional) receives a context holding the span and
  * the accepted baggage: attach it (dpt_context_attach) while handling the request, release
  * it after. opts NULL: defaults. Never fails: errors give DPT_SPAN_NONE / *ctx_out NULL. */
-DPT_EXTERN dpt_span dpt_server_span_start(dpt_tracer *t, const char *name, const dpt_getter *g,
+DPT_EXTERN dpt_span dpt_span_start_server(dpt_tracer *t, const char *name, const dpt_getter *g,
                                           void *carrier, const dpt_server_opts *opts,
                                           dpt_context **ctx_out);
 
@@ -217,7 +217,7 @@ DPT_EXTERN dpt_span dpt_server_span_start(dpt_tracer *t, const char *name, const
  * new id) the parent's own context is injected, so the trace still continues. attrs are
  * set on the span. Never fails (a setter error is logged); end the returned span when
  * the response arrives. */
-DPT_EXTERN dpt_span dpt_client_span_start(dpt_tracer *t, const char *name,
+DPT_EXTERN dpt_span dpt_span_start_client(dpt_tracer *t, const char *name,
                                           const dpt_context *parent, const dpt_propagator *p,
                                           const dpt_setter *s, void *carrier,
                                           const dpt_attr *attrs, size_t n_attrs);

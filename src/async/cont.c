@@ -26,7 +26,7 @@ static dpt_err capture(dpt_cont *c, dpt_span s, const dpt_context *base)
     if (s.rec) {
         /* Only the baggage of the base is read: a borrowed view of the current one spares
          * capturing the whole current context first (one allocation instead of two). */
-        dpt_context cur = { .bg = (dpt_baggage *)dpt_current_baggage() };
+        dpt_context cur = { .bg = (dpt_baggage *)dpt_baggage_current() };
         ctx = dpt_context_with_span(base ? base : &cur, s);
     } else {
         ctx = base ? dpt_context_retain(base) : dpt_context_current();

@@ -459,7 +459,7 @@ static void batch_destroy(void *st)
     free(b);
 }
 
-dpt_processor *dpt_batch_processor_new(dpt_exporter *e, const dpt_batch_config *cfg)
+dpt_processor *dpt_processor_batch(dpt_exporter *e, const dpt_batch_config *cfg)
 {
     if (!e) return NULL;
     pthread_once(&fork_once, install_fork_handler);

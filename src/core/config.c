@@ -22,7 +22,7 @@ static struct {
     dpt_exporter_factory_fn fn;
 } factories[MAX_FACTORIES];
 
-dpt_err dpt_register_exporter_factory(const char *name, dpt_exporter_factory_fn fn)
+dpt_err dpt_exporter_factory_register(const char *name, dpt_exporter_factory_fn fn)
 {
     if (!name || !*name || strlen(name) >= sizeof factories[0].name || !fn) return DPT_EINVAL;
     dpt_err e = DPT_EFULL;
@@ -231,10 +231,10 @@ static void bsp_from_env(dpt_batch_config *c)
 static dpt_exporter *file_factory(void)
 {
     const char *path = env("DPTRACE_EXPORT_FILE");
-    return dpt_file_exporter_new(path ? path : "traces.jsonl");
+    return dpt_exporter_file(path ? path : "traces.jsonl");
 }
 
-static dpt_exporter *console_factory(void) { return dpt_console_exporter_new(stdout); }
+static dpt_exporter *console_factory(void) { return dpt_exporter_console(stdout); }
 
 /* Builds the processors for OTEL_TRACES_EXPORTER into procs; returns their number. */
 static size_t exporters_from_env(dpt_processor **procs, size_t max)
@@ -276,7 +276,7 @@ static size_t exporters_from_env(dpt_processor **procs, size_t max)
                              "zipkin link libdptrace-http and call dpt_http_register())", nm);
             }
             if (e) {
-                dpt_processor *pr = simple ? dpt_simple_processor_new(e) : dpt_batch_processor_new(e, &bsp);
+                dpt_processor *pr = simple ? dpt_processor_simple(e) : dpt_processor_batch(e, &bsp);
                 if (pr) procs[n++] = pr;
             }
         }
@@ -309,12 +309,7 @@ dpt_provider *dpt_provider_from_env(void)
     cfg.processors = procs;
     cfg.sampler = sampler_from_env();
     cfg.shutdown_at_exit = env_bool("DPTRACE_SHUTDOWN_AT_EXIT", true);
-    dpt_provider *p = NULL;
-    dpt_err e = dpt_provider_new(&cfg, &p);
+    dpt_provider *p = dpt_provider_new(&cfg);
     free(ra);
-    if (e != DPT_OK) {
-        dpt__log(DPT_LOG_ERROR, "provider from environment: %s", dpt_strerror(e));
-        return NULL;
-    }
     return p;
 }

@@ -245,20 +245,20 @@ dpt_token dpt_span_make_current(dpt_span s)
     return tok;
 }
 
-dpt_span dpt_current_span(void)
+dpt_span dpt_span_current(void)
 {
     dpt__ctx_entry *e = top(tl_stack);
     return e ? e->span : DPT_SPAN_NONE;
 }
 
-dpt_span_context dpt_current_span_context(void)
+dpt_span_context dpt_span_context_current(void)
 {
     dpt__ctx_entry *e = top(tl_stack);
     dpt_span_context z = { 0 };
     return e ? e->sc : z;
 }
 
-const dpt_baggage *dpt_current_baggage(void)
+const dpt_baggage *dpt_baggage_current(void)
 {
     dpt__ctx_entry *e = top(tl_stack);
     return e ? e->bg : NULL;

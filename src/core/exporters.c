@@ -232,7 +232,7 @@ static void console_destroy(void *st)
     free(c);
 }
 
-dpt_exporter *dpt_console_exporter_new(FILE *out)
+dpt_exporter *dpt_exporter_console(FILE *out)
 {
     console *c = dpt__calloc(1, sizeof *c);
     if (!c) return NULL;
@@ -289,7 +289,7 @@ static void mem_destroy(void *st)
 
 static const dpt_exporter_ops mem_ops = { mem_export, NULL, NULL, mem_destroy };
 
-dpt_exporter *dpt_memory_exporter_new(size_t max_spans)
+dpt_exporter *dpt_exporter_memory(size_t max_spans)
 {
     memexp *m = dpt__calloc(1, sizeof *m);
     if (!m) return NULL;
@@ -309,7 +309,7 @@ static memexp *as_mem(dpt_exporter *e)
     return e && e->ops.export_spans == mem_export ? e->state : NULL;
 }
 
-size_t dpt_memory_exporter_count(dpt_exporter *e)
+size_t dpt_exporter_memory_count(dpt_exporter *e)
 {
     memexp *m = as_mem(e);
     if (!m) return 0;
@@ -319,7 +319,7 @@ size_t dpt_memory_exporter_count(dpt_exporter *e)
     return n;
 }
 
-const dpt_span_data *dpt_memory_exporter_get(dpt_exporter *e, size_t i)
+const dpt_span_data *dpt_exporter_memory_get(dpt_exporter *e, size_t i)
 {
     memexp *m = as_mem(e);
     if (!m) return NULL;
@@ -330,13 +330,13 @@ const dpt_span_data *dpt_memory_exporter_get(dpt_exporter *e, size_t i)
     return d;
 }
 
-void dpt_memory_exporter_clear(dpt_exporter *e)
+void dpt_exporter_memory_clear(dpt_exporter *e)
 {
     memexp *m = as_mem(e);
     if (m) mem_clear(m);
 }
 
-void dpt_memory_exporter_set_failing(dpt_exporter *e, bool failing)
+void dpt_exporter_memory_set_failing(dpt_exporter *e, bool failing)
 {
     memexp *m = as_mem(e);
     if (m) atomic_store(&m->failing, failing);

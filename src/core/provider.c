@@ -230,17 +230,12 @@ static void free_processor(dpt_processor *pr)
     free(pr);
 }
 
-dpt_err dpt_provider_new(const dpt_provider_config *cfg, dpt_provider **out)
+dpt_provider *dpt_provider_new(const dpt_provider_config *cfg)
 {
     static const dpt_provider_config empty;
     if (!cfg) cfg = &empty;
     dpt_err err = DPT_OK;
     dpt_provider *p = NULL;
-    if (!out) {
-        err = DPT_EINVAL;
-        goto fail;
-    }
-    *out = NULL;
     if (cfg->n_processors > DPT__MAX_PROCESSORS || (cfg->n_processors && !cfg->processors) ||
         (cfg->n_resource_attrs && !cfg->resource_attrs)) {
         err = DPT_EINVAL;
@@ -273,8 +268,7 @@ dpt_err dpt_provider_new(const dpt_provider_config *cfg, dpt_provider **out)
         atomic_store(&p->n_procs, atomic_load(&p->n_procs) + 1);
     }
     if (cfg->shutdown_at_exit) dpt__provider_register_atexit(p);
-    *out = p;
-    return DPT_OK;
+    return p;
 fail_p:
     free(p->resource);
     free(p->resource_strings);
@@ -282,12 +276,14 @@ fail_p:
     free(p);
     dpt_sampler_free(cfg->sampler);
     for (size_t i = 0; i < cfg->n_processors; i++) free_processor(cfg->processors[i]);
-    return err;
+    dpt__log(DPT_LOG_ERROR, "dpt_provider_new: %s", dpt_strerror(err));
+    return NULL;
 fail:
     dpt_sampler_free(cfg->sampler);
     for (size_t i = 0; cfg->processors && i < cfg->n_processors && i < 64; i++)
         free_processor(cfg->processors[i]);
-    return err;
+    dpt__log(DPT_LOG_ERROR, "dpt_provider_new: %s (invalid configuration)", dpt_strerror(err));
+    return NULL;
 }
 
 dpt_err dpt_provider_add_processor(dpt_provider *p, dpt_processor *proc)
@@ -386,7 +382,7 @@ void dpt_provider_free(dpt_provider *p)
 {
     if (!p) return;
     dpt__provider_unregister_atexit(p);
-    if (dpt_provider_global() == p) dpt_provider_set_global(NULL);
+    if (dpt_provider_get_global() == p) dpt_provider_set_global(NULL);
     dpt_provider_shutdown(p, 5000);
     uint32_t n = atomic_load(&p->n_procs);
     for (uint32_t i = 0; i < n; i++) free_processor(p->procs[i]);
@@ -414,7 +410,7 @@ void dpt_provider_free(dpt_provider *p)
 
 /* ---- tracers ---------------------------------------------------------------------------- */
 
-dpt_tracer *dpt_tracer_get(dpt_provider *p, const char *name, const char *version)
+dpt_tracer *dpt_provider_get_tracer(dpt_provider *p, const char *name, const char *version)
 {
     if (!p) return NULL;
     if (!name || !*name) {
@@ -456,7 +452,7 @@ dpt_provider *dpt_tracer_provider(const dpt_tracer *t) { return t ? t->provider 
 static _Atomic(dpt_provider *) global_provider; /* set by the application; read anywhere */
 
 void dpt_provider_set_global(dpt_provider *p) { atomic_store(&global_provider, p); }
-dpt_provider *dpt_provider_global(void) { return atomic_load(&global_provider); }
+dpt_provider *dpt_provider_get_global(void) { return atomic_load(&global_provider); }
 
 /* ---- shutdown at exit ------------------------------------------------------------------- */
 
@@ -615,7 +611,7 @@ static void simple_destroy(void *st)
     free(s);
 }
 
-dpt_processor *dpt_simple_processor_new(dpt_exporter *e)
+dpt_processor *dpt_processor_simple(dpt_exporter *e)
 {
     if (!e) return NULL;
     simple *s = dpt__calloc(1, sizeof *s);
@@ -669,7 +665,7 @@ static void multi_destroy(void *st)
     free(m);
 }
 
-dpt_processor *dpt_multi_processor_new(dpt_processor *const *procs, size_t n)
+dpt_processor *dpt_processor_multi(dpt_processor *const *procs, size_t n)
 {
     if (!procs && n) return NULL;
     multi *m = dpt__calloc(1, sizeof *m + sizeof(dpt_processor *) * n);

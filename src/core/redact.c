@@ -205,7 +205,7 @@ static bool match(const policy *p, const char *key, size_t len)
     return m;
 }
 
-dpt_err dpt_set_redaction(const dpt_redaction *r)
+dpt_err dpt_redaction_set(const dpt_redaction *r)
 {
     if (r) {
         if (r->n_patterns > MAX_PATTERNS || (r->n_patterns && !r->patterns)) return r->n_patterns > MAX_PATTERNS ? DPT_ETOOBIG : DPT_EINVAL;

@@ -185,7 +185,7 @@ static void store_release(dpt_store *st)
 
 static void store_proc_destroy(void *state) { store_release(state); }
 
-dpt_processor *dpt_store_processor(dpt_store *st)
+dpt_processor *dpt_processor_store(dpt_store *st)
 {
     if (!st) return NULL;
     atomic_fetch_add_explicit(&st->refs, 1, memory_order_relaxed); /* caller holds one */
@@ -245,7 +245,7 @@ void dpt_trace_snapshot_free(dpt_trace_snapshot *snap)
     free(snap);
 }
 
-dpt_err dpt_store_trace_json(dpt_store *st, const dpt_trace_id *id, char **out, size_t *len)
+dpt_err dpt_store_get_trace_json(dpt_store *st, const dpt_trace_id *id, char **out, size_t *len)
 {
     if (!out) return DPT_EINVAL;
     *out = NULL;

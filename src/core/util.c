@@ -101,7 +101,7 @@ static int level_from_env(void)
     return DPT_LOG_WARN;
 }
 
-void dpt_set_log_handler(dpt_log_fn fn, void *user, dpt_log_level min_level)
+void dpt_log_set_handler(dpt_log_fn fn, void *user, dpt_log_level min_level)
 {
     pthread_mutex_lock(&log_mu);
     log_fn = fn;

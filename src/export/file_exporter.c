@@ -100,7 +100,7 @@ static const dpt_exporter_ops file_ops = {
     .destroy = file_destroy,
 };
 
-dpt_exporter *dpt_file_exporter_new_format(const char *path, dpt_format fmt)
+dpt_exporter *dpt_exporter_file_format(const char *path, dpt_format fmt)
 {
     if (!path || !*path) {
         dpt__log(DPT_LOG_ERROR, "file exporter: no path given");
@@ -127,7 +127,7 @@ dpt_exporter *dpt_file_exporter_new_format(const char *path, dpt_format fmt)
     return dpt_exporter_new(&file_ops, f);
 }
 
-dpt_exporter *dpt_file_exporter_new(const char *path)
+dpt_exporter *dpt_exporter_file(const char *path)
 {
-    return dpt_file_exporter_new_format(path, DPT_FORMAT_OTLP_JSON);
+    return dpt_exporter_file_format(path, DPT_FORMAT_OTLP_JSON);
 }

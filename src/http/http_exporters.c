@@ -252,17 +252,17 @@ static dpt_exporter *make(bool otlp, const dpt_http_exporter_config *cfg)
     return dpt_exporter_new(&http_ops, x);
 }
 
-dpt_exporter *dpt_otlp_http_exporter_new(const dpt_http_exporter_config *cfg)
+dpt_exporter *dpt_exporter_otlp_http(const dpt_http_exporter_config *cfg)
 {
     return make(true, cfg);
 }
 
-dpt_exporter *dpt_zipkin_http_exporter_new(const dpt_http_exporter_config *cfg)
+dpt_exporter *dpt_exporter_zipkin_http(const dpt_http_exporter_config *cfg)
 {
     return make(false, cfg);
 }
 
-dpt_err dpt_http_exporter_get_stats(dpt_exporter *e, dpt_http_exporter_stats *out)
+dpt_err dpt_exporter_http_get_stats(dpt_exporter *e, dpt_http_exporter_stats *out)
 {
     if (!e || !out || e->ops.export_spans != http_export || !e->state)
         return DPT_EINVAL;
@@ -388,7 +388,7 @@ static char *parse_headers(const char *s, dpt_http_header *hdrs, size_t cap, siz
     return block;
 }
 
-dpt_exporter *dpt_otlp_http_exporter_from_env(void)
+dpt_exporter *dpt_exporter_otlp_http_from_env(void)
 {
     dpt_http_exporter_config cfg;
     dpt_http_exporter_config_default(&cfg);
@@ -449,14 +449,14 @@ dpt_exporter *dpt_otlp_http_exporter_from_env(void)
     cfg.headers = hdrs;
     cfg.n_headers = n + n2;
 
-    dpt_exporter *e = dpt_otlp_http_exporter_new(&cfg);
+    dpt_exporter *e = dpt_exporter_otlp_http(&cfg);
     free(b1);
     free(b2);
     free(url);
     return e;
 }
 
-dpt_exporter *dpt_zipkin_http_exporter_from_env(void)
+dpt_exporter *dpt_exporter_zipkin_http_from_env(void)
 {
     dpt_http_exporter_config cfg;
     dpt_http_exporter_config_default(&cfg);
@@ -466,13 +466,13 @@ dpt_exporter *dpt_zipkin_http_exporter_from_env(void)
     const char *tmo = getenv("OTEL_EXPORTER_ZIPKIN_TIMEOUT");
     if (tmo && *tmo)
         parse_ms("OTEL_EXPORTER_ZIPKIN_TIMEOUT", tmo, &cfg.timeout_ms);
-    return dpt_zipkin_http_exporter_new(&cfg);
+    return dpt_exporter_zipkin_http(&cfg);
 }
 
 dpt_err dpt_http_register(void)
 {
-    dpt_err err = dpt_register_exporter_factory("otlp", dpt_otlp_http_exporter_from_env);
+    dpt_err err = dpt_exporter_factory_register("otlp", dpt_exporter_otlp_http_from_env);
     if (err != DPT_OK)
         return err;
-    return dpt_register_exporter_factory("zipkin", dpt_zipkin_http_exporter_from_env);
+    return dpt_exporter_factory_register("zipkin", dpt_exporter_zipkin_http_from_env);
 }

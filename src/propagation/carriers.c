@@ -262,7 +262,7 @@ dpt_err dpt_env_inject_envp(const dpt_propagator *p, const dpt_context *ctx, cha
     /* Every variable the propagator may write is replaced, even when this context has no
      * value for it: a stale TRACESTATE must not pair with a new TRACEPARENT. */
     const char *fields[32];
-    size_t nf = dpt_propagator_fields(p ? p : dpt_propagator_global(), fields, 32);
+    size_t nf = dpt_propagator_fields(p ? p : dpt_propagator_get_global(), fields, 32);
     if (nf > 32) nf = 32;
     char fen[32][ENV_NAME_MAX];
     for (size_t i = 0; i < nf; i++)

@@ -166,7 +166,7 @@ void dpt_propagator_set_global(const dpt_propagator *p)
     atomic_store_explicit(&g_set, p, memory_order_release);
 }
 
-const dpt_propagator *dpt_propagator_global(void)
+const dpt_propagator *dpt_propagator_get_global(void)
 {
     const dpt_propagator *p = atomic_load_explicit(&g_set, memory_order_acquire);
     if (p) return p;
@@ -200,7 +200,7 @@ dpt_err dpt_propagator_extract(const dpt_propagator *p, const dpt_getter *g, voi
     if (!out) return DPT_EINVAL;
     *out = NULL;
     if (!g || !g->get) return DPT_EINVAL;
-    if (!p) p = dpt_propagator_global();
+    if (!p) p = dpt_propagator_get_global();
     dpt__in in = { g, carrier };
     dpt__extract x;
     memset(&x, 0, sizeof x);
@@ -243,7 +243,7 @@ dpt_err dpt_propagator_inject(const dpt_propagator *p, const dpt_context *ctx, c
                               void *carrier)
 {
     if (!s || !s->set) return DPT_EINVAL;
-    if (!p) p = dpt_propagator_global();
+    if (!p) p = dpt_propagator_get_global();
     dpt_context *cur = NULL;
     if (!ctx) {
         cur = dpt_context_current();
@@ -286,7 +286,7 @@ dpt_err dpt_span_opts_from_incoming(const dpt_context *incoming, bool untrusted_
     return DPT_OK;
 }
 
-dpt_span dpt_server_span_start(dpt_tracer *t, const char *name, const dpt_getter *g,
+dpt_span dpt_span_start_server(dpt_tracer *t, const char *name, const dpt_getter *g,
                                void *carrier, const dpt_server_opts *opts, dpt_context **ctx_out)
 {
     dpt_server_opts def;
@@ -322,7 +322,7 @@ dpt_span dpt_server_span_start(dpt_tracer *t, const char *name, const dpt_getter
     return s;
 }
 
-dpt_span dpt_client_span_start(dpt_tracer *t, const char *name, const dpt_context *parent,
+dpt_span dpt_span_start_client(dpt_tracer *t, const char *name, const dpt_context *parent,
                                const dpt_propagator *p, const dpt_setter *s, void *carrier,
                                const dpt_attr *attrs, size_t n_attrs)
 {

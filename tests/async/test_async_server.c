@@ -64,7 +64,7 @@ static void test_two_hundred_concurrent_requests_give_two_hundred_complete_trace
     (void)state;
     recorder *rec;
     dpt_provider *prov = recorder_provider(&rec);
-    server_thread st = { .tracer = dpt_tracer_get(prov, "async-server", NULL) };
+    server_thread st = { .tracer = dpt_provider_get_tracer(prov, "async-server", NULL) };
     assert_int_equal(uv_sem_init(&st.ready, 0), 0);
     uv_thread_t th;
     assert_int_equal(uv_thread_create(&th, server_main, &st), 0);
@@ -121,7 +121,7 @@ static void test_two_hundred_concurrent_requests_give_two_hundred_complete_trace
 
 int main(void)
 {
-    dpt_set_log_handler(alog_fn, &g_log, DPT_LOG_WARN);
+    dpt_log_set_handler(alog_fn, &g_log, DPT_LOG_WARN);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_two_hundred_concurrent_requests_give_two_hundred_complete_traces),
     };

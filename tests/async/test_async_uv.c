@@ -27,7 +27,7 @@ static int teardown(void **state)
     uv_run(&loop, UV_RUN_DEFAULT);
     assert_int_equal(uv_loop_close(&loop), 0);
     tprov_free(&tp);
-    dpt_set_log_handler(NULL, NULL, DPT_LOG_WARN);
+    dpt_log_set_handler(NULL, NULL, DPT_LOG_WARN);
     assert_int_equal(dpt__test_async_live_tasks(), 0);
     return 0;
 }
@@ -37,9 +37,9 @@ static int teardown(void **state)
 static int count_named(const char *name)
 {
     int k = 0;
-    size_t n = dpt_memory_exporter_count(tp.mem);
+    size_t n = dpt_exporter_memory_count(tp.mem);
     for (size_t i = 0; i < n; i++) {
-        const dpt_span_data *d = dpt_memory_exporter_get(tp.mem, i);
+        const dpt_span_data *d = dpt_exporter_memory_get(tp.mem, i);
         k += d && strcmp(d->name, name) == 0;
         dpt_span_data_release(d);
     }

@@ -88,7 +88,7 @@ static void free_spans(batch_of *b)
 static dpt_http_exporter_stats stats_of(dpt_exporter *e)
 {
     dpt_http_exporter_stats s;
-    assert_int_equal(dpt_http_exporter_get_stats(e, &s), DPT_OK);
+    assert_int_equal(dpt_exporter_http_get_stats(e, &s), DPT_OK);
     return s;
 }
 
@@ -102,7 +102,7 @@ static void test_otlp_http_delivers_protobuf_with_headers_on_one_connection(void
     dpt_http_header hdr = { "x-api-key", "secret-1" };
     cfg.headers = &hdr;
     cfg.n_headers = 1;
-    dpt_exporter *e = dpt_otlp_http_exporter_new(&cfg);
+    dpt_exporter *e = dpt_exporter_otlp_http(&cfg);
     assert_non_null(e);
     for (int i = 0; i < 3; i++)
         assert_int_equal(dpt_exporter_export(e, b.d, b.n), DPT_OK);
@@ -143,7 +143,7 @@ static void test_a_header_longer_than_512_bytes_is_sent_whole(void **state)
     dpt_http_header hdr = { "x-api-key", token };
     cfg.headers = &hdr;
     cfg.n_headers = 1;
-    dpt_exporter *e = dpt_otlp_http_exporter_new(&cfg);
+    dpt_exporter *e = dpt_exporter_otlp_http(&cfg);
     assert_non_null(e);
     assert_int_equal(dpt_exporter_export(e, b.d, b.n), DPT_OK);
     col_request r;
@@ -162,7 +162,7 @@ static void test_otlp_http_json_with_gzip(void **state)
     cfg_fast(&cfg);
     cfg.protocol = DPT_OTLP_HTTP_JSON;
     cfg.gzip = true;
-    dpt_exporter *e = dpt_otlp_http_exporter_new(&cfg);
+    dpt_exporter *e = dpt_exporter_otlp_http(&cfg);
     assert_non_null(e);
     assert_int_equal(dpt_exporter_export(e, b.d, b.n), DPT_OK);
     col_request r;
@@ -189,7 +189,7 @@ static void test_retry_after_seconds_is_honoured_on_503(void **state)
     collector_script(col, &a, 1);
     dpt_http_exporter_config cfg;
     cfg_fast(&cfg);
-    dpt_exporter *e = dpt_otlp_http_exporter_new(&cfg);
+    dpt_exporter *e = dpt_exporter_otlp_http(&cfg);
     uint64_t t0 = col_now_ms();
     assert_int_equal(dpt_exporter_export(e, b.d, b.n), DPT_OK);
     uint64_t took = col_now_ms() - t0;
@@ -224,7 +224,7 @@ static void test_retry_after_http_date_is_honoured_on_429(void **state)
     collector_script(col, &a, 1);
     dpt_http_exporter_config cfg;
     cfg_fast(&cfg);
-    dpt_exporter *e = dpt_otlp_http_exporter_new(&cfg);
+    dpt_exporter *e = dpt_exporter_otlp_http(&cfg);
     assert_int_equal(dpt_exporter_export(e, b.d, b.n), DPT_OK);
     col_request r0, r1;
     assert_true(collector_request(col, 0, &r0));
@@ -247,7 +247,7 @@ static void test_backoff_grows_between_retries_of_429_502_504(void **state)
     collector_script(col, a, 3);
     dpt_http_exporter_config cfg;
     cfg_fast(&cfg);
-    dpt_exporter *e = dpt_otlp_http_exporter_new(&cfg);
+    dpt_exporter *e = dpt_exporter_otlp_http(&cfg);
     assert_int_equal(dpt_exporter_export(e, b.d, b.n), DPT_OK);
     assert_int_equal(collector_requests(col), 4);
     col_request r[4];
@@ -278,7 +278,7 @@ static void test_400_and_other_4xx_are_not_retried(void **state)
     collector_script(col, a, 3);
     dpt_http_exporter_config cfg;
     cfg_fast(&cfg);
-    dpt_exporter *e = dpt_otlp_http_exporter_new(&cfg);
+    dpt_exporter *e = dpt_exporter_otlp_http(&cfg);
     for (int i = 0; i < 3; i++)
         assert_int_equal(dpt_exporter_export(e, b.d, b.n), DPT_EEXPORT);
     assert_int_equal(collector_requests(col), 3); /* one attempt each */
@@ -302,7 +302,7 @@ static void test_retry_after_beyond_the_timeout_fails_at_once(void **state)
     dpt_http_exporter_config cfg;
     cfg_fast(&cfg);
     cfg.timeout_ms = 2000;
-    dpt_exporter *e = dpt_otlp_http_exporter_new(&cfg);
+    dpt_exporter *e = dpt_exporter_otlp_http(&cfg);
     uint64_t t0 = col_now_ms();
     assert_int_equal(dpt_exporter_export(e, b.d, b.n), DPT_ETIMEDOUT);
     assert_true(col_now_ms() - t0 < 1500);
@@ -320,7 +320,7 @@ static void test_refused_connections_are_retried_within_the_timeout(void **state
     dpt_http_exporter_config cfg;
     cfg_fast(&cfg);
     cfg.timeout_ms = 1500;
-    dpt_exporter *e = dpt_otlp_http_exporter_new(&cfg);
+    dpt_exporter *e = dpt_exporter_otlp_http(&cfg);
     uint64_t t0 = col_now_ms();
     dpt_err err = dpt_exporter_export(e, b.d, b.n);
     uint64_t took = col_now_ms() - t0;
@@ -359,7 +359,7 @@ static void test_export_succeeds_when_the_collector_comes_back(void **state)
     pthread_create(&th, NULL, resume_later, &ra);
     dpt_http_exporter_config cfg;
     cfg_fast(&cfg);
-    dpt_exporter *e = dpt_otlp_http_exporter_new(&cfg);
+    dpt_exporter *e = dpt_exporter_otlp_http(&cfg);
     assert_int_equal(dpt_exporter_export(e, b.d, b.n), DPT_OK);
     pthread_join(th, NULL);
     dpt_http_exporter_stats s = stats_of(e);
@@ -379,7 +379,7 @@ static void test_stalled_collector_times_out_the_export(void **state)
     dpt_http_exporter_config cfg;
     cfg_fast(&cfg);
     cfg.timeout_ms = 500;
-    dpt_exporter *e = dpt_otlp_http_exporter_new(&cfg);
+    dpt_exporter *e = dpt_exporter_otlp_http(&cfg);
     uint64_t t0 = col_now_ms();
     assert_int_equal(dpt_exporter_export(e, b.d, b.n), DPT_ETIMEDOUT);
     uint64_t took = col_now_ms() - t0;
@@ -399,7 +399,7 @@ static void test_partial_success_is_accepted_and_counted(void **state)
     collector_script(col, a, 2);
     dpt_http_exporter_config cfg;
     cfg_fast(&cfg);
-    dpt_exporter *e = dpt_otlp_http_exporter_new(&cfg);
+    dpt_exporter *e = dpt_exporter_otlp_http(&cfg);
     assert_int_equal(dpt_exporter_export(e, b.d, b.n), DPT_OK);
     dpt_http_exporter_stats s = stats_of(e);
     assert_int_equal(s.spans_rejected, 3);
@@ -407,7 +407,7 @@ static void test_partial_success_is_accepted_and_counted(void **state)
     dpt_exporter_free(e);
 
     cfg.protocol = DPT_OTLP_HTTP_JSON;
-    e = dpt_otlp_http_exporter_new(&cfg);
+    e = dpt_exporter_otlp_http(&cfg);
     assert_int_equal(dpt_exporter_export(e, b.d, b.n), DPT_OK);
     assert_int_equal(stats_of(e).spans_rejected, 2);
     dpt_exporter_free(e);
@@ -423,7 +423,7 @@ static void test_zipkin_http_posts_a_json_span_list(void **state)
     snprintf(zurl, sizeof zurl, "http://127.0.0.1:%u/api/v2/spans", collector_port(col));
     setenv("OTEL_EXPORTER_ZIPKIN_ENDPOINT", zurl, 1);
     setenv("OTEL_EXPORTER_ZIPKIN_TIMEOUT", "3000", 1);
-    dpt_exporter *e = dpt_zipkin_http_exporter_from_env();
+    dpt_exporter *e = dpt_exporter_zipkin_http_from_env();
     unsetenv("OTEL_EXPORTER_ZIPKIN_ENDPOINT");
     unsetenv("OTEL_EXPORTER_ZIPKIN_TIMEOUT");
     assert_non_null(e);
@@ -450,7 +450,7 @@ static void test_otlp_exporter_from_env_variables(void **state)
     setenv("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "gzip", 1);
     setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json", 1);
     setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "not-a-number", 1);
-    dpt_exporter *e = dpt_otlp_http_exporter_from_env();
+    dpt_exporter *e = dpt_exporter_otlp_http_from_env();
     assert_non_null(e);
     assert_int_equal(dpt_exporter_export(e, b.d, b.n), DPT_OK);
     dpt_exporter_free(e);
@@ -467,7 +467,7 @@ static void test_otlp_exporter_from_env_variables(void **state)
     setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", custom, 1);
     setenv("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "x-api-key=traces", 1);
     setenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/protobuf", 1);
-    e = dpt_otlp_http_exporter_from_env();
+    e = dpt_exporter_otlp_http_from_env();
     assert_int_equal(dpt_exporter_export(e, b.d, b.n), DPT_OK);
     dpt_exporter_free(e);
     assert_true(collector_request(col, 1, &r));
@@ -495,7 +495,7 @@ static void test_provider_from_env_uses_registered_otlp_factory(void **state)
     setenv("OTEL_TRACES_SAMPLER", "always_on", 1);
     dpt_provider *p = dpt_provider_from_env();
     assert_non_null(p);
-    dpt_tracer *t = dpt_tracer_get(p, "env", NULL);
+    dpt_tracer *t = dpt_provider_get_tracer(p, "env", NULL);
     for (int i = 0; i < 25; i++)
         fx_simple_span(t, "via-env");
     assert_int_equal(dpt_provider_shutdown(p, 5000), DPT_OK);
@@ -535,7 +535,7 @@ static void test_exporter_shutdown_interrupts_a_stalled_export(void **state)
     dpt_http_exporter_config cfg;
     cfg_fast(&cfg);
     cfg.timeout_ms = 30000;
-    dpt_exporter *e = dpt_otlp_http_exporter_new(&cfg);
+    dpt_exporter *e = dpt_exporter_otlp_http(&cfg);
     export_arg ea = { e, b.d, b.n, DPT_OK, 0 };
     pthread_t th;
     pthread_create(&th, NULL, export_in_thread, &ea);
@@ -594,7 +594,7 @@ static void test_https_verifies_the_collector_certificate(void **state)
 
     /* Trusting the collector's certificate: delivered. */
     cfg.ca_file = cert;
-    dpt_exporter *e = dpt_otlp_http_exporter_new(&cfg);
+    dpt_exporter *e = dpt_exporter_otlp_http(&cfg);
     assert_int_equal(dpt_exporter_export(e, b.d, b.n), DPT_OK);
     dpt_exporter_free(e);
     assert_int_equal(collector_spans_accepted(tc), 2);
@@ -602,7 +602,7 @@ static void test_https_verifies_the_collector_certificate(void **state)
     /* Not trusted (system CAs only): refused at once, a certificate problem is not
      * something a retry fixes. */
     cfg.ca_file = NULL;
-    e = dpt_otlp_http_exporter_new(&cfg);
+    e = dpt_exporter_otlp_http(&cfg);
     uint64_t t0 = col_now_ms();
     assert_int_equal(dpt_exporter_export(e, b.d, b.n), DPT_EEXPORT);
     assert_true(col_now_ms() - t0 < 2000);
@@ -611,7 +611,7 @@ static void test_https_verifies_the_collector_certificate(void **state)
 
     /* Verification off (test set-ups): delivered. */
     cfg.insecure_skip_verify = true;
-    e = dpt_otlp_http_exporter_new(&cfg);
+    e = dpt_exporter_otlp_http(&cfg);
     assert_int_equal(dpt_exporter_export(e, b.d, b.n), DPT_OK);
     dpt_exporter_free(e);
 
@@ -620,7 +620,7 @@ static void test_https_verifies_the_collector_certificate(void **state)
     cfg.ca_file = cert;
     cfg.client_cert_file = "/nonexistent/client.pem";
     cfg.client_key_file = "/nonexistent/client.key";
-    e = dpt_otlp_http_exporter_new(&cfg);
+    e = dpt_exporter_otlp_http(&cfg);
     assert_int_equal(dpt_exporter_export(e, b.d, b.n), DPT_EEXPORT);
     assert_int_equal(stats_of(e).attempts, 1);
     dpt_exporter_free(e);
@@ -628,7 +628,7 @@ static void test_https_verifies_the_collector_certificate(void **state)
      * handshake works with it configured). */
     cfg.client_cert_file = cert;
     cfg.client_key_file = key;
-    e = dpt_otlp_http_exporter_new(&cfg);
+    e = dpt_exporter_otlp_http(&cfg);
     assert_int_equal(dpt_exporter_export(e, b.d, b.n), DPT_OK);
     dpt_exporter_free(e);
     assert_int_equal(collector_spans_accepted(tc), 6);
@@ -644,7 +644,7 @@ static void test_https_verifies_the_collector_certificate(void **state)
 static dpt_provider *pipeline(dpt_exporter **exp_out, const dpt_http_exporter_config *cfg,
                               uint32_t queue, uint32_t batch, uint32_t delay_ms)
 {
-    dpt_exporter *e = dpt_otlp_http_exporter_new(cfg);
+    dpt_exporter *e = dpt_exporter_otlp_http(cfg);
     assert_non_null(e);
     *exp_out = e;
     dpt_batch_config bc;
@@ -652,7 +652,7 @@ static dpt_provider *pipeline(dpt_exporter **exp_out, const dpt_http_exporter_co
     bc.max_queue_size = queue;
     bc.max_export_batch_size = batch;
     bc.schedule_delay_ms = delay_ms;
-    dpt_processor *proc = dpt_batch_processor_new(e, &bc);
+    dpt_processor *proc = dpt_processor_batch(e, &bc);
     assert_non_null(proc);
     dpt_provider_config pc = { 0 };
     pc.service_name = "pipeline";
@@ -660,7 +660,7 @@ static dpt_provider *pipeline(dpt_exporter **exp_out, const dpt_http_exporter_co
     pc.processors = &proc;
     pc.n_processors = 1;
     dpt_provider *p = NULL;
-    assert_int_equal(dpt_provider_new(&pc, &p), DPT_OK);
+    assert_non_null((p = dpt_provider_new(&pc)));
     return p;
 }
 
@@ -679,7 +679,7 @@ static void test_batch_pipeline_loses_nothing_through_retries_and_failures(void 
     cfg.initial_backoff_ms = 50;
     dpt_exporter *e;
     dpt_provider *p = pipeline(&e, &cfg, 2048, 50, 10000);
-    dpt_tracer *t = dpt_tracer_get(p, "pipe", NULL);
+    dpt_tracer *t = dpt_provider_get_tracer(p, "pipe", NULL);
     for (int i = 0; i < 1000; i++)
         fx_simple_span(t, "s");
     assert_int_equal(dpt_provider_shutdown(p, 20000), DPT_OK);
@@ -707,7 +707,7 @@ static void test_shutdown_with_a_hanging_collector_returns_within_its_deadline(v
     cfg.timeout_ms = 30000;
     dpt_exporter *e;
     dpt_provider *p = pipeline(&e, &cfg, 2048, 100, 20);
-    dpt_tracer *t = dpt_tracer_get(p, "hang", NULL);
+    dpt_tracer *t = dpt_provider_get_tracer(p, "hang", NULL);
     for (int i = 0; i < 300; i++)
         fx_simple_span(t, "s");
     /* The export thread is now inside a request the collector will not answer. */

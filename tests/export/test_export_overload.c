@@ -66,9 +66,9 @@ static void test_overload_keeps_memory_bounded_and_accounts_for_every_span(void 
     dpt_http_exporter_config cfg;
     dpt_http_exporter_config_default(&cfg);
     cfg.url = url;
-    dpt_exporter *e = dpt_otlp_http_exporter_new(&cfg);
+    dpt_exporter *e = dpt_exporter_otlp_http(&cfg);
     assert_non_null(e);
-    dpt_processor *proc = dpt_batch_processor_new(e, NULL); /* defaults: 2048 / 512 */
+    dpt_processor *proc = dpt_processor_batch(e, NULL); /* defaults: 2048 / 512 */
     assert_non_null(proc);
     dpt_provider_config pc = { 0 };
     pc.service_name = "overload";
@@ -76,8 +76,8 @@ static void test_overload_keeps_memory_bounded_and_accounts_for_every_span(void 
     pc.processors = &proc;
     pc.n_processors = 1;
     dpt_provider *p = NULL;
-    assert_int_equal(dpt_provider_new(&pc, &p), DPT_OK);
-    dpt_tracer *t = dpt_tracer_get(p, "overload", NULL);
+    assert_non_null((p = dpt_provider_new(&pc)));
+    dpt_tracer *t = dpt_provider_get_tracer(p, "overload", NULL);
 
     long rss_before = peak_rss_kb();
     atomic_store(&go_on, true);
@@ -102,7 +102,7 @@ static void test_overload_keeps_memory_bounded_and_accounts_for_every_span(void 
     dpt_stats st;
     dpt_provider_get_stats(p, &st);
     dpt_http_exporter_stats hs;
-    assert_int_equal(dpt_http_exporter_get_stats(e, &hs), DPT_OK);
+    assert_int_equal(dpt_exporter_http_get_stats(e, &hs), DPT_OK);
     uint64_t ended = pr[0].ended + pr[1].ended;
     printf("overload: ended %llu, exported %llu, dropped %llu, failed %llu, requests %llu; "
            "peak RSS %ld KiB before, %ld at half time, %ld at the end (+%ld KiB)\n",

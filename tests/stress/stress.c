@@ -375,21 +375,21 @@ static bool same_span(const dpt_span_context *a, const dpt_span_context *b)
 /* Nested scoped spans, with early exits; the current span must be restored each time. */
 static void op_nested(worker *w, int depth)
 {
-    dpt_span_context outer = dpt_current_span_context();
+    dpt_span_context outer = dpt_span_context_current();
     DPT_WITH_SPAN(g_tracer, "nested", DPT_SPAN_INTERNAL) {
-        dpt_span s = dpt_current_span();
+        dpt_span s = dpt_span_current();
         dpt_span_context sc = dpt_span_get_context(s);
         CHECK(dpt_span_is_recording(s), "scoped span not current");
         if (dpt_span_context_is_valid(&outer))
             CHECK(same_trace(&sc, &outer), "child of the current span in another trace");
         random_attr(w, s);
         if (depth > 0 && below(&w->r, 3)) op_nested(w, depth - 1);
-        dpt_span_context again = dpt_current_span_context();
+        dpt_span_context again = dpt_span_context_current();
         CHECK(same_span(&again, &sc), "current span not restored after an inner scope");
         if (below(&w->r, 6) == 0) break; /* leaves the scope early: the span still ends */
         random_event(w, s);
     }
-    dpt_span_context after = dpt_current_span_context();
+    dpt_span_context after = dpt_span_context_current();
     CHECK(same_span(&after, &outer), "current span not restored after a scope");
     w->nested++;
 }
@@ -419,7 +419,7 @@ static void op_context(worker *w)
     dpt_span_context osc = dpt_context_span_context(other);
     dpt_token tok = dpt_context_attach(other);
     CHECK(tok != 0, "attach failed");
-    const dpt_baggage *bg = dpt_current_baggage();
+    const dpt_baggage *bg = dpt_baggage_current();
     CHECK(bg == dpt_context_baggage(other), "attached context's baggage not current");
     dpt_span s = dpt_span_start(g_tracer, "under-attached", DPT_SPAN_CONSUMER, NULL);
     dpt_span_context sc = dpt_span_get_context(s);
@@ -457,16 +457,16 @@ static void op_task(worker *w)
     dpt_task *tk = dpt_task_start(g_tracer, "task", DPT_SPAN_SERVER, NULL, &root);
     CHECK(tk != NULL, "dpt_task_start failed");
     if (!tk) return;
-    dpt_span_context before = dpt_current_span_context();
+    dpt_span_context before = dpt_span_context_current();
     CHECK(dpt_task_enter(tk) == DPT_OK, "enter of a fresh task failed");
-    dpt_span_context inside = dpt_current_span_context();
+    dpt_span_context inside = dpt_span_context_current();
     dpt_span_context rc = dpt_span_get_context(root);
     CHECK(same_span(&inside, &rc), "task root span not current inside the task");
     op_nested(w, 2);
     dpt_cont *c = calloc(1, sizeof *c);
     if (c) dpt_cont_start(c, g_tracer, "cont", DPT_SPAN_CLIENT, NULL);
     CHECK(dpt_task_leave(tk) == DPT_OK, "leave failed");
-    dpt_span_context back = dpt_current_span_context();
+    dpt_span_context back = dpt_span_context_current();
     CHECK(same_span(&back, &before), "context not restored by leave");
     if (below(&w->r, 2)) dpt_span_end(root);
     /* Hand over the continuation and the task; run/end what the other thread left. */
@@ -552,7 +552,7 @@ static void *work(void *arg)
         w->ops++;
     }
     /* Nothing may stay current on this thread after its operations. */
-    dpt_span_context left = dpt_current_span_context();
+    dpt_span_context left = dpt_span_context_current();
     CHECK(!dpt_span_context_is_valid(&left), "a span stayed current on the worker");
     return NULL;
 }
@@ -591,7 +591,7 @@ int main(int argc, char **argv)
     const char *seed_env = getenv("DPT_STRESS_SEED");
     uint64_t seed = seed_env ? strtoull(seed_env, NULL, 0) : (uint64_t)time(NULL) ^ (uint64_t)getpid() << 32;
     if (!seed) seed = 1;
-    dpt_set_log_handler(count_log, NULL, DPT_LOG_WARN);
+    dpt_log_set_handler(count_log, NULL, DPT_LOG_WARN);
 
     g_big = malloc(BIG_LEN);
     if (!g_big) return 2;
@@ -610,8 +610,8 @@ int main(int argc, char **argv)
     dpt_batch_config bc = { QUEUE_SIZE, BATCH_SIZE, 5, 5000 };
     dpt_store_config sc = { STORE_SPANS, STORE_BYTES };
     g_store = dpt_store_new(&sc);
-    dpt_processor *procs[2] = { dpt_batch_processor_new(dpt_exporter_new(&ops, cx), &bc),
-                                dpt_store_processor(g_store) };
+    dpt_processor *procs[2] = { dpt_processor_batch(dpt_exporter_new(&ops, cx), &bc),
+                                dpt_processor_store(g_store) };
     if (!g_store || !procs[0] || !procs[1]) {
         fprintf(stderr, "stress: set-up failed\n");
         return 2;
@@ -623,8 +623,8 @@ int main(int argc, char **argv)
     pc.limits = &lim;
     pc.processors = procs;
     pc.n_processors = 2;
-    if (dpt_provider_new(&pc, &g_prov) != DPT_OK) return 2;
-    g_tracer = dpt_tracer_get(g_prov, "stress", "1");
+    if (!((g_prov = dpt_provider_new(&pc)))) return 2;
+    g_tracer = dpt_provider_get_tracer(g_prov, "stress", "1");
 
     long rss_start = peak_rss_kib();
     double t0 = now_s();

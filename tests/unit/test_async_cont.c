@@ -17,7 +17,7 @@ static int teardown(void **state)
 {
     (void)state;
     tprov_free(&tp);
-    dpt_set_log_handler(NULL, NULL, DPT_LOG_WARN);
+    dpt_log_set_handler(NULL, NULL, DPT_LOG_WARN);
     assert_int_equal(dpt__test_async_live_tasks(), 0);
     return 0;
 }
@@ -36,7 +36,7 @@ static void record_cb(void *arg)
 {
     cb_seen *s = arg;
     s->task = dpt_task_current();
-    s->current = dpt_current_span();
+    s->current = dpt_span_current();
     s->calls++;
     dpt_span_end(dpt_span_start(tp.t, "in-callback", DPT_SPAN_INTERNAL, NULL));
 }
@@ -63,7 +63,7 @@ static void test_run_executes_in_the_captured_task_with_the_span_current(void **
     assert_false(dpt_cont_is_active(&c));
     assert_false(dpt_span_is_recording(op)); /* the chain ended its span */
     assert_null(dpt_task_current());
-    assert_null(dpt_current_span().rec);
+    assert_null(dpt_span_current().rec);
     dpt_cont_run(&c, record_cb, &seen); /* inert: runs the callback, with no context */
     assert_int_equal(seen.calls, 2);
     assert_null(seen.task);
@@ -119,9 +119,9 @@ static void test_continuation_runs_on_another_thread(void **state)
 static void finish_inside(void *arg)
 {
     dpt_cont *c = arg;
-    dpt_span before = dpt_current_span();
+    dpt_span before = dpt_span_current();
     dpt_cont_finish(c); /* deferred: the rest of the callback keeps its context */
-    dpt_span after = dpt_current_span();
+    dpt_span after = dpt_span_current();
     assert_memory_equal(&before, &after, sizeof after);
     assert_true(dpt_span_is_recording(after));
     assert_true(dpt_cont_is_active(c));
@@ -167,7 +167,7 @@ static void test_suspend_and_resume_again_keeps_the_chain(void **state)
     }
     dpt_cont_finish(&c); /* not resumed: now; the last reference: the task goes */
     assert_int_equal(dpt__test_async_live_tasks(), 0);
-    assert_int_equal(dpt_memory_exporter_count(tp.mem), 4);
+    assert_int_equal(dpt_exporter_memory_count(tp.mem), 4);
     assert_parent("read", "conn");
 }
 
@@ -182,12 +182,12 @@ static void test_resume_while_the_task_is_entered_here_is_reported_context_still
     /* Still inside the task: the continuation cannot enter it a second time. */
     assert_int_equal(dpt_cont_resume(&c), DPT_EBUSY);
     assert_int_equal(alog_count("entered twice on the same thread", DPT_LOG_WARN), 1);
-    dpt_span cur = dpt_current_span();
+    dpt_span cur = dpt_span_current();
     assert_memory_equal(&cur, &op, sizeof op);
     dpt_span_end(dpt_span_start(tp.t, "child", DPT_SPAN_INTERNAL, NULL));
     dpt_cont_finish(&c);
     dpt_cont_suspend(&c);
-    cur = dpt_current_span();
+    cur = dpt_span_current();
     assert_memory_equal(&cur, &root, sizeof root);
     dpt_task_leave(task);
     dpt_span_end(root);
@@ -215,10 +215,10 @@ static void test_continuation_of_an_ended_task_runs_without_double_end(void **st
     dpt_span_end(late);
     dpt_cont_finish(&c);
     dpt_cont_suspend(&c);
-    dpt_span_context sc = dpt_current_span_context();
+    dpt_span_context sc = dpt_span_context_current();
     assert_false(dpt_span_context_is_valid(&sc)); /* the thread is back to nothing */
     assert_int_equal(dpt__test_async_live_tasks(), 0);
-    assert_int_equal(dpt_memory_exporter_count(tp.mem), 3); /* req, op, late: once each */
+    assert_int_equal(dpt_exporter_memory_count(tp.mem), 3); /* req, op, late: once each */
     assert_parent("late", "op");
     dpt_stats st;
     dpt_provider_get_stats(tp.p, &st);
@@ -230,7 +230,7 @@ static void end_task_inside(void *arg)
     dpt_task *t = dpt_task_current();
     assert_non_null(t);
     assert_ptr_equal(t, arg);
-    dpt_span_end(dpt_current_span()); /* the continuation's span, normally */
+    dpt_span_end(dpt_span_current()); /* the continuation's span, normally */
     assert_int_equal(dpt_task_end(t), DPT_OK);
 }
 
@@ -339,7 +339,7 @@ static void test_task_ends_a_captured_span_whose_chain_never_finished(void **sta
     const dpt_span_data *d = span_named("pending");
     assert_int_equal(d->ended_by_task, 1);
     dpt_span_data_release(d);
-    assert_int_equal(dpt_memory_exporter_count(tp.mem), 2);
+    assert_int_equal(dpt_exporter_memory_count(tp.mem), 2);
 }
 
 static void test_null_continuations_are_harmless(void **state)

@@ -17,15 +17,15 @@ static int teardown(void **state)
 {
     (void)state;
     tprov_free(&tp);
-    dpt_set_log_handler(NULL, NULL, DPT_LOG_WARN);
+    dpt_log_set_handler(NULL, NULL, DPT_LOG_WARN);
     return 0;
 }
 
 static const dpt_span_data *span_named(const char *name)
 {
-    size_t n = dpt_memory_exporter_count(tp.mem);
+    size_t n = dpt_exporter_memory_count(tp.mem);
     for (size_t i = 0; i < n; i++) {
-        const dpt_span_data *d = dpt_memory_exporter_get(tp.mem, i);
+        const dpt_span_data *d = dpt_exporter_memory_get(tp.mem, i);
         if (d && strcmp(d->name, name) == 0) return d;
         dpt_span_data_release(d);
     }
@@ -45,11 +45,11 @@ static void *worker_main(void *p)
 {
     worker *w = p;
     dpt_token tok = dpt_context_attach(w->ctx);
-    w->seen_current = dpt_current_span();
+    w->seen_current = dpt_span_current();
     dpt_span_end(dpt_span_start(tp.t, "on-worker", DPT_SPAN_INTERNAL, NULL));
     if (w->foreign) w->foreign_err = dpt_context_detach(w->foreign);
     dpt_context_detach(tok);
-    w->seen_after = dpt_current_span();
+    w->seen_after = dpt_span_current();
     return NULL;
 }
 
@@ -99,7 +99,7 @@ static void test_token_detached_on_another_thread_is_refused_and_reported(void *
     assert_int_equal(w.foreign_err, DPT_EINVAL);
     assert_int_equal(alog_count("unknown or already detached token", DPT_LOG_WARN), 1);
     /* This thread's stack was not touched. */
-    dpt_span cur = dpt_current_span();
+    dpt_span cur = dpt_span_current();
     assert_memory_equal(&cur, &mine, sizeof mine);
     assert_int_equal(dpt_context_detach(tok), DPT_OK);
     dpt_span_end(mine);
@@ -116,7 +116,7 @@ static void test_out_of_order_detach_is_reported_and_repaired(void **state)
     dpt_token tc = dpt_span_make_current(c);
     assert_int_equal(dpt_context_detach(tb), DPT_ESTATE);
     assert_int_equal(alog_count("detached out of order: 1 later attach", DPT_LOG_WARN), 1);
-    dpt_span cur = dpt_current_span();
+    dpt_span cur = dpt_span_current();
     assert_memory_equal(&cur, &a, sizeof a); /* b and c are gone, a is intact */
     assert_int_equal(dpt_context_detach(tc), DPT_EINVAL);
     assert_int_equal(dpt_context_detach(tb), DPT_EINVAL); /* twice */
@@ -126,7 +126,7 @@ static void test_out_of_order_detach_is_reported_and_repaired(void **state)
     assert_true(tb2 != tb);
     assert_int_equal(dpt_context_detach(tb2), DPT_OK);
     assert_int_equal(dpt_context_detach(ta), DPT_OK);
-    assert_null(dpt_current_span().rec);
+    assert_null(dpt_span_current().rec);
     dpt_span_end(a);
     dpt_span_end(b);
     dpt_span_end(c);
@@ -146,10 +146,10 @@ static void test_out_of_order_detach_inside_a_task_stays_in_the_task(void **stat
     dpt_span_make_current(y);
     assert_int_equal(dpt_context_detach(tx), DPT_ESTATE);
     assert_int_equal(alog_count("out of order", DPT_LOG_WARN), 1);
-    dpt_span cur = dpt_current_span();
+    dpt_span cur = dpt_span_current();
     assert_memory_equal(&cur, &root, sizeof root); /* repaired down to the task's base */
     dpt_task_leave(task);
-    cur = dpt_current_span();
+    cur = dpt_span_current();
     assert_memory_equal(&cur, &outer, sizeof outer); /* the thread's stack is untouched */
     dpt_span_end(x);
     dpt_span_end(y);

@@ -64,7 +64,7 @@ static void resume(mtask *m)
     assert_int_equal(dpt_task_enter(m->task), DPT_OK);
     assert_ptr_equal(dpt_task_current(), m->task);
     /* What is current is exactly what this task left current, whoever ran in between. */
-    dpt_span_context cur = dpt_current_span_context();
+    dpt_span_context cur = dpt_span_context_current();
     assert_true(span_id_eq(&cur.span_id, &m->ids[m->depth - 1]));
     assert_true(trace_id_eq(&cur.trace_id, &m->trace));
     int actions = 1 + (int)(next_rand() % 3);
@@ -85,7 +85,7 @@ static void resume(mtask *m)
         } else { /* a leaf: a scoped child of whatever is current */
             DPT_WITH_SPAN(tracer, "leaf", DPT_SPAN_INTERNAL)
             {
-                expect_span(dpt_current_span(), &m->ids[m->depth - 1], &m->trace);
+                expect_span(dpt_span_current(), &m->ids[m->depth - 1], &m->trace);
             }
         }
     }
@@ -116,7 +116,7 @@ static void test_ten_thousand_tasks_interleaved_in_random_order(void **state)
 {
     (void)state;
     prov = recorder_provider(&rec);
-    tracer = dpt_tracer_get(prov, "interleave", NULL);
+    tracer = dpt_provider_get_tracer(prov, "interleave", NULL);
     /* A span current on the thread itself: every leave must bring it back. */
     dpt_span sched = dpt_span_start(tracer, "scheduler", DPT_SPAN_INTERNAL, NULL);
     dpt_token sched_tok = dpt_span_make_current(sched);
@@ -147,7 +147,7 @@ static void test_ten_thousand_tasks_interleaved_in_random_order(void **state)
         uint32_t k = (uint32_t)(next_rand() % n_run);
         mtask *m = &tasks[runnable[k]];
         resume(m);
-        dpt_span_context here = dpt_current_span_context();
+        dpt_span_context here = dpt_span_context_current();
         assert_true(span_id_eq(&here.span_id, &sched_id));
         if (--m->left == 0) {
             bool drop = runnable[k] % 10 == 0;
@@ -188,7 +188,7 @@ static void test_ten_thousand_tasks_interleaved_in_random_order(void **state)
 int main(void)
 {
     /* Dropped tasks report at WARN: keep the test's output quiet. */
-    dpt_set_log_handler(alog_fn, &g_log, DPT_LOG_WARN);
+    dpt_log_set_handler(alog_fn, &g_log, DPT_LOG_WARN);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ten_thousand_tasks_interleaved_in_random_order),
     };

@@ -17,7 +17,7 @@ static int teardown(void **state)
 {
     (void)state;
     tprov_free(&tp);
-    dpt_set_log_handler(NULL, NULL, DPT_LOG_WARN);
+    dpt_log_set_handler(NULL, NULL, DPT_LOG_WARN);
     /* Every test must leave no task behind. */
     assert_int_equal(dpt__test_async_live_tasks(), 0);
     return 0;
@@ -38,19 +38,19 @@ static void test_enter_makes_the_task_stack_current_and_leave_restores(void **st
     assert_non_null(task);
     assert_true(dpt_span_is_recording(root));
     /* Creating the task does not change the thread's context. */
-    dpt_span before = dpt_current_span();
+    dpt_span before = dpt_span_current();
     assert_memory_equal(&before, &outer, sizeof outer);
 
     assert_int_equal(dpt_task_enter(task), DPT_OK);
     assert_ptr_equal(dpt_task_current(), task);
-    dpt_span cur = dpt_current_span();
+    dpt_span cur = dpt_span_current();
     assert_memory_equal(&cur, &root, sizeof root);
     dpt_span child = dpt_span_start(tp.t, "in-task", DPT_SPAN_INTERNAL, NULL);
     dpt_span_end(child);
     assert_int_equal(dpt_task_leave(task), DPT_OK);
 
     assert_null(dpt_task_current());
-    cur = dpt_current_span();
+    cur = dpt_span_current();
     assert_memory_equal(&cur, &outer, sizeof outer);
     dpt_span_end(root);
     assert_int_equal(dpt_task_end(task), DPT_OK);
@@ -97,11 +97,11 @@ static void test_task_new_with_explicit_parent_and_baggage(void **state)
     dpt_context_release(parent);
     dpt_baggage_release(bg);
     assert_int_equal(dpt_task_enter(task), DPT_OK);
-    assert_string_equal(dpt_baggage_get(dpt_current_baggage(), "tenant"), "acme");
-    dpt_span_context cur = dpt_current_span_context();
+    assert_string_equal(dpt_baggage_get(dpt_baggage_current(), "tenant"), "acme");
+    dpt_span_context cur = dpt_span_context_current();
     assert_memory_equal(cur.span_id.b, sc.span_id.b, 8);
     assert_int_equal(dpt_task_leave(task), DPT_OK);
-    assert_null(dpt_current_baggage());
+    assert_null(dpt_baggage_current());
     assert_int_equal(dpt_task_end(task), DPT_OK);
     dpt_task_release(task);
 }
@@ -114,16 +114,16 @@ static void test_context_attached_in_a_task_persists_across_resumptions(void **s
     dpt_span step = dpt_task_span_start(tp.t, "step", DPT_SPAN_INTERNAL, NULL);
     dpt_token tok = dpt_span_make_current(step);
     assert_int_equal(dpt_task_leave(task), DPT_OK);
-    assert_null(dpt_current_span().rec); /* the thread's own stack is empty */
+    assert_null(dpt_span_current().rec); /* the thread's own stack is empty */
 
     assert_int_equal(dpt_task_enter(task), DPT_OK);
-    dpt_span cur = dpt_current_span();
+    dpt_span cur = dpt_span_current();
     assert_memory_equal(&cur, &step, sizeof step);
     dpt_span inner = dpt_span_start(tp.t, "inner", DPT_SPAN_INTERNAL, NULL);
     dpt_span_end(inner);
     assert_int_equal(dpt_context_detach(tok), DPT_OK);
     dpt_span_end(step);
-    dpt_span_end(dpt_current_span()); /* the root, current at the bottom */
+    dpt_span_end(dpt_span_current()); /* the root, current at the bottom */
     assert_int_equal(dpt_task_leave(task), DPT_OK);
     dpt_task_release(task);
     assert_parent("inner", "step");
@@ -140,7 +140,7 @@ static void test_entering_a_task_twice_on_one_thread_is_refused_and_reported(voi
     assert_int_equal(dpt_task_enter(task), DPT_EBUSY);
     assert_int_equal(alog_count("entered twice on the same thread", DPT_LOG_WARN), 1);
     /* Nothing changed: still inside once, one leave restores the thread. */
-    dpt_span cur = dpt_current_span();
+    dpt_span cur = dpt_span_current();
     assert_memory_equal(&cur, &root, sizeof root);
     assert_int_equal(dpt_task_leave(task), DPT_OK);
     assert_null(dpt_task_current());
@@ -160,11 +160,11 @@ static void test_nested_tasks_restore_each_other(void **state)
     assert_int_equal(dpt_task_enter(a), DPT_OK);
     assert_int_equal(dpt_task_enter(b), DPT_OK);
     assert_ptr_equal(dpt_task_current(), b);
-    dpt_span cur = dpt_current_span();
+    dpt_span cur = dpt_span_current();
     assert_memory_equal(&cur, &rb, sizeof rb);
     assert_int_equal(dpt_task_leave(b), DPT_OK);
     assert_ptr_equal(dpt_task_current(), a);
-    cur = dpt_current_span();
+    cur = dpt_span_current();
     assert_memory_equal(&cur, &ra, sizeof ra);
     assert_int_equal(dpt_task_leave(a), DPT_OK);
     assert_null(dpt_task_current());
@@ -186,7 +186,7 @@ static void test_leaving_out_of_order_leaves_inner_tasks_first_and_reports(void 
     assert_int_equal(dpt_task_leave(a), DPT_ESTATE); /* b was still entered */
     assert_int_equal(alog_count("left out of order: 1 task", DPT_LOG_WARN), 1);
     assert_null(dpt_task_current());
-    dpt_span cur = dpt_current_span();
+    dpt_span cur = dpt_span_current();
     assert_memory_equal(&cur, &outer, sizeof outer);
     /* Both can be entered again (on any thread): nothing is stuck. */
     assert_int_equal(dpt_task_leave(b), DPT_ESTATE);
@@ -264,7 +264,7 @@ static void test_dropped_task_is_released_and_its_open_spans_ended(void **state)
     assert_int_equal(dpt__test_async_live_tasks(), live);
     assert_int_equal(alog_count("dropped without dpt_task_end", DPT_LOG_DEBUG), 1);
     assert_int_equal(alog_count("task ended with 11 open span(s)", DPT_LOG_WARN), 1);
-    assert_int_equal(dpt_memory_exporter_count(tp.mem), 11);
+    assert_int_equal(dpt_exporter_memory_count(tp.mem), 11);
     dpt_stats st;
     dpt_provider_get_stats(tp.p, &st);
     assert_int_equal(st.spans_ended_by_task, 11);
@@ -290,7 +290,7 @@ static void test_task_released_while_entered_lives_until_leave(void **state)
     assert_int_equal(dpt_task_leave(task), DPT_OK); /* last reference: freed here */
     assert_int_equal(dpt__test_async_live_tasks(), live);
     assert_null(dpt_task_current());
-    assert_null(dpt_current_span().rec);
+    assert_null(dpt_span_current().rec);
     assert_parent("late", "req");
     assert_int_equal(alog_total(DPT_LOG_WARN), 0);
 }
@@ -305,11 +305,11 @@ static void test_end_inside_the_task_then_leave_restores_the_thread(void **state
     assert_int_equal(dpt_task_enter(task), DPT_OK);
     dpt_span_end(root);
     assert_int_equal(dpt_task_end(task), DPT_OK); /* from inside: allowed */
-    assert_null(dpt_current_span().rec);           /* the task's stack was emptied */
+    assert_null(dpt_span_current().rec);           /* the task's stack was emptied */
     dpt_span after = dpt_span_start(tp.t, "after-end", DPT_SPAN_INTERNAL, NULL);
     dpt_span_make_current(after); /* attached after the end: cleared at leave */
     assert_int_equal(dpt_task_leave(task), DPT_OK);
-    dpt_span cur = dpt_current_span();
+    dpt_span cur = dpt_span_current();
     assert_memory_equal(&cur, &outer, sizeof outer);
     dpt_span_end(after);
     dpt_task_release(task);
@@ -332,7 +332,7 @@ static void test_token_of_another_stack_is_rejected_not_misapplied(void **state)
     /* The thread's token means nothing on the task's stack. */
     assert_int_equal(dpt_context_detach(tok), DPT_EINVAL);
     assert_int_equal(alog_count("unknown or already detached token", DPT_LOG_WARN), 1);
-    dpt_span cur = dpt_current_span();
+    dpt_span cur = dpt_span_current();
     assert_memory_equal(&cur, &s, sizeof s);
     assert_int_equal(dpt_context_detach(itok), DPT_OK);
     dpt_span_end(s);
@@ -405,8 +405,8 @@ static void test_null_and_misuse_never_crash(void **state)
     /* A task created where nothing is current starts empty. */
     t = dpt_task_new(NULL);
     assert_int_equal(dpt_task_enter(t), DPT_OK);
-    assert_null(dpt_current_span().rec);
-    dpt_span_context sc = dpt_current_span_context();
+    assert_null(dpt_span_current().rec);
+    dpt_span_context sc = dpt_span_context_current();
     assert_false(dpt_span_context_is_valid(&sc));
     assert_int_equal(dpt_task_leave(t), DPT_OK);
     dpt_task_release(t);

@@ -44,7 +44,7 @@ static inline void alog_install(void)
     pthread_mutex_lock(&g_log.mu);
     g_log.count = 0;
     pthread_mutex_unlock(&g_log.mu);
-    dpt_set_log_handler(alog_fn, &g_log, DPT_LOG_DEBUG);
+    dpt_log_set_handler(alog_fn, &g_log, DPT_LOG_DEBUG);
 }
 
 static inline void alog_reset(void)
@@ -136,7 +136,7 @@ static inline dpt_provider *recorder_provider(recorder **out)
     cfg.processors = &proc;
     cfg.n_processors = 1;
     dpt_provider *p = NULL;
-    assert_int_equal(dpt_provider_new(&cfg, &p), DPT_OK);
+    assert_non_null((p = dpt_provider_new(&cfg)));
     *out = r;
     return p;
 }
@@ -155,9 +155,9 @@ static inline bool trace_id_eq(const dpt_trace_id *a, const dpt_trace_id *b)
  * fails the test if absent. */
 static inline const dpt_span_data *tprov_span_named(tprov *tp, const char *name)
 {
-    size_t n = dpt_memory_exporter_count(tp->mem);
+    size_t n = dpt_exporter_memory_count(tp->mem);
     for (size_t i = 0; i < n; i++) {
-        const dpt_span_data *d = dpt_memory_exporter_get(tp->mem, i);
+        const dpt_span_data *d = dpt_exporter_memory_get(tp->mem, i);
         if (d && strcmp(d->name, name) == 0) return d;
         dpt_span_data_release(d);
     }

@@ -23,11 +23,11 @@ static bprov bprov_new(dpt_exporter *e, const dpt_batch_config *cfg)
 {
     bprov b = { 0 };
     b.exp = e;
-    dpt_processor *proc = dpt_batch_processor_new(e, cfg);
+    dpt_processor *proc = dpt_processor_batch(e, cfg);
     assert_non_null(proc);
     dpt_provider_config c = { .sampler = dpt_sampler_always_on(), .processors = &proc, .n_processors = 1 };
-    assert_int_equal(dpt_provider_new(&c, &b.p), DPT_OK);
-    b.t = dpt_tracer_get(b.p, "batch", NULL);
+    assert_non_null((b.p = dpt_provider_new(&c)));
+    b.t = dpt_provider_get_tracer(b.p, "batch", NULL);
     return b;
 }
 
@@ -46,13 +46,13 @@ static void test_force_flush_exports_everything_ended_before(void **state)
     dpt_batch_config cfg;
     dpt_batch_config_default(&cfg);
     cfg.schedule_delay_ms = 60000; /* only the flush can export */
-    bprov b = bprov_new(dpt_memory_exporter_new(10000), &cfg);
+    bprov b = bprov_new(dpt_exporter_memory(10000), &cfg);
     spans(&b, 100);
     assert_int_equal(dpt_provider_force_flush(b.p, 5000), DPT_OK);
-    assert_int_equal(dpt_memory_exporter_count(b.exp), 100);
+    assert_int_equal(dpt_exporter_memory_count(b.exp), 100);
     spans(&b, 7);
     assert_int_equal(dpt_provider_force_flush(b.p, 5000), DPT_OK);
-    assert_int_equal(dpt_memory_exporter_count(b.exp), 107);
+    assert_int_equal(dpt_exporter_memory_count(b.exp), 107);
     dpt_stats st;
     dpt_provider_get_stats(b.p, &st);
     assert_int_equal(st.spans_exported, 107);
@@ -64,13 +64,13 @@ static void test_a_full_batch_is_exported_without_waiting_for_the_timer(void **s
     (void)state;
     dpt_batch_config cfg = { .max_queue_size = 2048, .max_export_batch_size = 64,
                              .schedule_delay_ms = 60000, .export_timeout_ms = 1000 };
-    bprov b = bprov_new(dpt_memory_exporter_new(10000), &cfg);
+    bprov b = bprov_new(dpt_exporter_memory(10000), &cfg);
     spans(&b, 64 * 5);
     /* Full batches wake the exporter; only a partial batch (< 64) may wait for the timer,
      * which is a minute away. Wait (bounded) for the full ones. */
     uint64_t deadline = now_ms() + 10000;
-    while (dpt_memory_exporter_count(b.exp) < 64 * 4 + 1 && now_ms() < deadline) usleep(1000);
-    assert_true(dpt_memory_exporter_count(b.exp) >= 64 * 4 + 1);
+    while (dpt_exporter_memory_count(b.exp) < 64 * 4 + 1 && now_ms() < deadline) usleep(1000);
+    assert_true(dpt_exporter_memory_count(b.exp) >= 64 * 4 + 1);
     dpt_provider_free(b.p);
 }
 
@@ -80,10 +80,10 @@ static void test_shutdown_exports_what_is_queued(void **state)
     dpt_batch_config cfg;
     dpt_batch_config_default(&cfg);
     cfg.schedule_delay_ms = 60000;
-    bprov b = bprov_new(dpt_memory_exporter_new(10000), &cfg);
+    bprov b = bprov_new(dpt_exporter_memory(10000), &cfg);
     spans(&b, 500);
     assert_int_equal(dpt_provider_shutdown(b.p, 5000), DPT_OK);
-    assert_int_equal(dpt_memory_exporter_count(b.exp), 500);
+    assert_int_equal(dpt_exporter_memory_count(b.exp), 500);
     spans(&b, 10); /* after shutdown: no-ops */
     dpt_stats st;
     dpt_provider_get_stats(b.p, &st);
@@ -158,8 +158,8 @@ static void test_failed_exports_are_counted(void **state)
     (void)state;
     dpt_batch_config cfg;
     dpt_batch_config_default(&cfg);
-    bprov b = bprov_new(dpt_memory_exporter_new(10000), &cfg);
-    dpt_memory_exporter_set_failing(b.exp, true);
+    bprov b = bprov_new(dpt_exporter_memory(10000), &cfg);
+    dpt_exporter_memory_set_failing(b.exp, true);
     spans(&b, 50);
     assert_int_equal(dpt_provider_force_flush(b.p, 5000), DPT_OK);
     dpt_stats st;

@@ -89,11 +89,11 @@ static void test_batch_queue_bounds_memory_under_overload(void **state)
 {
     (void)state;
     static const dpt_exporter_ops ops = { blocked_export, NULL, NULL, NULL };
-    dpt_processor *proc = dpt_batch_processor_new(dpt_exporter_new(&ops, NULL), NULL); /* queue 2048 */
+    dpt_processor *proc = dpt_processor_batch(dpt_exporter_new(&ops, NULL), NULL); /* queue 2048 */
     dpt_provider_config c = { .sampler = dpt_sampler_always_on(), .processors = &proc, .n_processors = 1 };
     dpt_provider *p;
-    assert_int_equal(dpt_provider_new(&c, &p), DPT_OK);
-    dpt_tracer *t = dpt_tracer_get(p, "q", NULL);
+    assert_non_null((p = dpt_provider_new(&c)));
+    dpt_tracer *t = dpt_provider_get_tracer(p, "q", NULL);
     char val[256];
     memset(val, 'v', sizeof val - 1);
     val[sizeof val - 1] = 0;
@@ -124,11 +124,11 @@ static void test_store_bounds_memory_by_bytes(void **state)
     (void)state;
     const size_t bound = 1u << 20;
     dpt_store *st = dpt_store_new(&(dpt_store_config){ .max_spans = 1000000, .max_bytes = bound });
-    dpt_processor *proc = dpt_store_processor(st);
+    dpt_processor *proc = dpt_processor_store(st);
     dpt_provider_config c = { .sampler = dpt_sampler_always_on(), .processors = &proc, .n_processors = 1 };
     dpt_provider *p;
-    assert_int_equal(dpt_provider_new(&c, &p), DPT_OK);
-    dpt_tracer *t = dpt_tracer_get(p, "q", NULL);
+    assert_non_null((p = dpt_provider_new(&c)));
+    dpt_tracer *t = dpt_provider_get_tracer(p, "q", NULL);
     char val[1000];
     memset(val, 'v', sizeof val - 1);
     val[sizeof val - 1] = 0;

@@ -21,14 +21,14 @@ static int setup(void **state)
     setenv("OTEL_TRACES_EXPORTER", "none", 1);
     setenv("DPTRACE_SHUTDOWN_AT_EXIT", "false", 1);
     memset(&cap, 0, sizeof cap);
-    dpt_set_log_handler(logcap_fn, &cap, DPT_LOG_WARN);
+    dpt_log_set_handler(logcap_fn, &cap, DPT_LOG_WARN);
     return 0;
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    dpt_set_log_handler(NULL, NULL, DPT_LOG_OFF);
+    dpt_log_set_handler(NULL, NULL, DPT_LOG_OFF);
     return 0;
 }
 
@@ -76,7 +76,7 @@ static void test_sampler_variables(void **state)
     (void)state;
     setenv("OTEL_TRACES_SAMPLER", "always_off", 1);
     dpt_provider *p = dpt_provider_from_env();
-    dpt_tracer *t = dpt_tracer_get(p, "x", NULL);
+    dpt_tracer *t = dpt_provider_get_tracer(p, "x", NULL);
     dpt_span s = dpt_span_start(t, "s", DPT_SPAN_INTERNAL, NULL);
     assert_false(dpt_span_is_recording(s));
     dpt_span_end(s);
@@ -85,7 +85,7 @@ static void test_sampler_variables(void **state)
     setenv("OTEL_TRACES_SAMPLER", "parentbased_traceidratio", 1);
     setenv("OTEL_TRACES_SAMPLER_ARG", "0.25", 1);
     p = dpt_provider_from_env();
-    t = dpt_tracer_get(p, "x", NULL);
+    t = dpt_provider_get_tracer(p, "x", NULL);
     int rec = 0;
     for (int i = 0; i < 4000; i++) {
         s = dpt_span_start(t, "s", DPT_SPAN_INTERNAL, NULL);
@@ -105,7 +105,7 @@ static void test_sampler_variables(void **state)
     setenv("OTEL_TRACES_SAMPLER", "no_such_sampler", 1);
     p = dpt_provider_from_env();
     assert_non_null(strstr(cap.last, "not supported"));
-    t = dpt_tracer_get(p, "x", NULL);
+    t = dpt_provider_get_tracer(p, "x", NULL);
     s = dpt_span_start(t, "s", DPT_SPAN_INTERNAL, NULL);
     assert_true(dpt_span_is_recording(s)); /* default parentbased_always_on */
     dpt_span_end(s);
@@ -122,7 +122,7 @@ static void test_span_limit_variables(void **state)
     dpt_provider *p = dpt_provider_from_env();
     assert_int_equal(cap.count, 1);
     assert_non_null(strstr(cap.last, "OTEL_SPAN_LINK_COUNT_LIMIT"));
-    dpt_tracer *t = dpt_tracer_get(p, "x", NULL);
+    dpt_tracer *t = dpt_provider_get_tracer(p, "x", NULL);
     dpt_span s = dpt_span_start(t, "s", DPT_SPAN_INTERNAL, NULL);
     assert_int_equal(dpt_span_set_str(s, "a", "abcdef"), DPT_OK);
     assert_int_equal(dpt_span_set_int(s, "b", 1), DPT_OK);
@@ -142,7 +142,7 @@ static void test_sdk_disabled_gives_noop_spans(void **state)
     (void)state;
     setenv("OTEL_SDK_DISABLED", "true", 1);
     dpt_provider *p = dpt_provider_from_env();
-    dpt_tracer *t = dpt_tracer_get(p, "x", NULL);
+    dpt_tracer *t = dpt_provider_get_tracer(p, "x", NULL);
     dpt_span s = dpt_span_start(t, "s", DPT_SPAN_INTERNAL, NULL);
     assert_false(dpt_span_is_recording(s));
     assert_null(s.rec);
@@ -166,23 +166,23 @@ static void test_unknown_exporter_is_reported(void **state)
 static dpt_exporter *made;
 static dpt_exporter *my_factory(void)
 {
-    made = dpt_memory_exporter_new(100);
+    made = dpt_exporter_memory(100);
     return made;
 }
 
 static void test_registered_factory_is_used_with_batching(void **state)
 {
     (void)state;
-    assert_int_equal(dpt_register_exporter_factory("mine", my_factory), DPT_OK);
-    assert_int_equal(dpt_register_exporter_factory(NULL, my_factory), DPT_EINVAL);
+    assert_int_equal(dpt_exporter_factory_register("mine", my_factory), DPT_OK);
+    assert_int_equal(dpt_exporter_factory_register(NULL, my_factory), DPT_EINVAL);
     setenv("OTEL_TRACES_EXPORTER", "mine", 1);
     setenv("OTEL_BSP_MAX_QUEUE_SIZE", "64", 1);
     dpt_provider *p = dpt_provider_from_env();
     assert_non_null(made);
-    dpt_tracer *t = dpt_tracer_get(p, "x", NULL);
+    dpt_tracer *t = dpt_provider_get_tracer(p, "x", NULL);
     for (int i = 0; i < 10; i++) dpt_span_end(dpt_span_start(t, "s", DPT_SPAN_INTERNAL, NULL));
     assert_int_equal(dpt_provider_force_flush(p, 5000), DPT_OK);
-    assert_int_equal(dpt_memory_exporter_count(made), 10);
+    assert_int_equal(dpt_exporter_memory_count(made), 10);
     dpt_provider_free(p);
 }
 

@@ -40,12 +40,12 @@ static void test_span_without_parent_uses_the_current_span(void **state)
     dpt_span outer = dpt_span_start(tp.t, "outer", DPT_SPAN_SERVER, NULL);
     dpt_token tok = dpt_span_make_current(outer);
     assert_true(tok != 0);
-    dpt_span cur = dpt_current_span();
+    dpt_span cur = dpt_span_current();
     assert_memory_equal(&cur, &outer, sizeof outer);
     dpt_span inner = dpt_span_start(tp.t, "inner", DPT_SPAN_INTERNAL, NULL);
     dpt_span_end(inner);
     assert_int_equal(dpt_context_detach(tok), DPT_OK);
-    assert_null(dpt_current_span().rec);
+    assert_null(dpt_span_current().rec);
     dpt_span_end(outer);
     assert_memory_equal(parent_of(0).b, ctx_of(1).span_id.b, 8);
 }
@@ -64,7 +64,7 @@ static void test_with_span_ends_on_every_exit_path(void **state)
     (void)state;
     DPT_WITH_SPAN(tp.t, "normal", DPT_SPAN_INTERNAL)
     {
-        assert_true(dpt_span_is_recording(dpt_current_span()));
+        assert_true(dpt_span_is_recording(dpt_span_current()));
         DPT_WITH_SPAN(tp.t, "nested", DPT_SPAN_INTERNAL) {}
     }
     for (int i = 0; i < 3; i++) {
@@ -81,12 +81,12 @@ static void test_with_span_ends_on_every_exit_path(void **state)
         }
     }
 out:
-    assert_null(dpt_current_span().rec);
+    assert_null(dpt_span_current().rec);
     /* normal, nested, 3 x breaks, returns, gotos */
-    assert_int_equal(dpt_memory_exporter_count(tp.mem), 7);
+    assert_int_equal(dpt_exporter_memory_count(tp.mem), 7);
     /* nested ended first and is the child of normal */
     assert_memory_equal(parent_of(0).b, ctx_of(1).span_id.b, 8);
-    dpt_span_context none = dpt_current_span_context();
+    dpt_span_context none = dpt_span_context_current();
     assert_false(dpt_span_context_is_valid(&none));
 }
 
@@ -105,18 +105,18 @@ static void test_scoped_span_ends_at_scope_exit(void **state)
     (void)state;
     scoped_fn(0);
     scoped_fn(1);
-    assert_int_equal(dpt_memory_exporter_count(tp.mem), 2);
+    assert_int_equal(dpt_exporter_memory_count(tp.mem), 2);
     const dpt_span_data *d = tprov_span(&tp, 1);
     assert_int_equal(d->status, DPT_STATUS_ERROR);
     dpt_span_data_release(d);
-    assert_null(dpt_current_span().rec);
+    assert_null(dpt_span_current().rec);
 }
 
 static void test_detach_out_of_order_is_reported_and_repaired(void **state)
 {
     (void)state;
     logcap cap = { 0 };
-    dpt_set_log_handler(logcap_fn, &cap, DPT_LOG_WARN);
+    dpt_log_set_handler(logcap_fn, &cap, DPT_LOG_WARN);
     dpt_context *c1 = dpt_context_new(&(dpt_span_context){ .trace_id = dpt_trace_id_generate(), .span_id = dpt_span_id_generate(), .remote = true }, NULL, NULL);
     dpt_context *c2 = dpt_context_with_baggage(c1, NULL);
     dpt_token t1 = dpt_context_attach(c1);
@@ -128,11 +128,11 @@ static void test_detach_out_of_order_is_reported_and_repaired(void **state)
     assert_int_equal(dpt_context_detach(t2), DPT_EINVAL); /* already popped with t1 */
     assert_int_equal(dpt_context_detach(12345), DPT_EINVAL);
     assert_int_equal(dpt_context_detach(0), DPT_EINVAL);
-    dpt_span_context now = dpt_current_span_context();
+    dpt_span_context now = dpt_span_context_current();
     assert_false(dpt_span_context_is_valid(&now));
     dpt_context_release(c1);
     dpt_context_release(c2);
-    dpt_set_log_handler(NULL, NULL, DPT_LOG_OFF);
+    dpt_log_set_handler(NULL, NULL, DPT_LOG_OFF);
 }
 
 static void test_remote_parent_context_is_continued(void **state)
@@ -166,22 +166,22 @@ static void test_baggage_is_inherited_by_child_contexts(void **state)
     dpt_baggage_release(bg);
     dpt_token tok = dpt_context_attach(c);
     dpt_context_release(c);
-    assert_string_equal(dpt_baggage_get(dpt_current_baggage(), "tenant"), "acme");
+    assert_string_equal(dpt_baggage_get(dpt_baggage_current(), "tenant"), "acme");
     DPT_WITH_SPAN(tp.t, "child", DPT_SPAN_INTERNAL)
     {
         DPT_WITH_SPAN(tp.t, "grandchild", DPT_SPAN_INTERNAL)
         {
-            assert_string_equal(dpt_baggage_get(dpt_current_baggage(), "tenant"), "acme");
+            assert_string_equal(dpt_baggage_get(dpt_baggage_current(), "tenant"), "acme");
             dpt_context *cap = dpt_context_current();
             assert_string_equal(dpt_baggage_get(dpt_context_baggage(cap), "tenant"), "acme");
             dpt_span_context sc = dpt_context_span_context(cap);
-            dpt_span_context cur = dpt_current_span_context();
+            dpt_span_context cur = dpt_span_context_current();
             assert_memory_equal(sc.span_id.b, cur.span_id.b, 8);
             dpt_context_release(cap);
         }
     }
     assert_int_equal(dpt_context_detach(tok), DPT_OK);
-    assert_null(dpt_current_baggage());
+    assert_null(dpt_baggage_current());
 }
 
 static void test_root_option_ignores_the_current_span(void **state)
@@ -224,7 +224,7 @@ static void test_a_child_started_after_its_parent_ended_is_still_parented(void *
     dpt_span late = dpt_span_start(tp.t, "late", DPT_SPAN_INTERNAL, &(dpt_span_opts){ .parent = c });
     dpt_span_end(late);
     dpt_context_release(c);
-    size_t n = dpt_memory_exporter_count(tp.mem);
+    size_t n = dpt_exporter_memory_count(tp.mem);
     assert_memory_equal(parent_of(n - 1).b, ctx_of(0).span_id.b, 8);
 }
 

@@ -82,7 +82,7 @@ static void test_file_exporter_writes_one_request_per_nonempty_batch(void **stat
     size_t n = fx_take(&f, d, 3);
     assert_int_equal(n, 3);
 
-    dpt_exporter *e = dpt_file_exporter_new(path);
+    dpt_exporter *e = dpt_exporter_file(path);
     assert_non_null(e);
     assert_int_equal(dpt_exporter_export(e, d, 2), DPT_OK);
     assert_int_equal(dpt_exporter_export(e, d, 0), DPT_OK); /* empty: no line */
@@ -111,7 +111,7 @@ static void test_file_exporter_writes_one_request_per_nonempty_batch(void **stat
     free_lines(lines, nl);
 
     /* A second exporter on the same path appends; it never truncates. */
-    e = dpt_file_exporter_new(path);
+    e = dpt_exporter_file(path);
     assert_non_null(e);
     assert_int_equal(dpt_exporter_export(e, d, 1), DPT_OK);
     dpt_exporter_free(e);
@@ -139,7 +139,7 @@ static void test_file_exporters_in_two_processes_never_interleave_lines(void **s
      * one write() per line each line lands whole. */
     pid_t pid = fork();
     assert_true(pid >= 0);
-    dpt_exporter *e = dpt_file_exporter_new(path);
+    dpt_exporter *e = dpt_exporter_file(path);
     if (!e)
         _exit(pid == 0 ? 3 : 4);
     size_t batch = pid == 0 ? 25 : 50;
@@ -185,23 +185,23 @@ static void test_file_exporters_in_two_processes_never_interleave_lines(void **s
 static void test_file_exporter_rejects_bad_paths_and_writes_zipkin_lines(void **state)
 {
     (void)state;
-    assert_null(dpt_file_exporter_new(NULL));
-    assert_null(dpt_file_exporter_new(""));
-    assert_null(dpt_file_exporter_new("/nonexistent-dir-dptrace/x.jsonl"));
+    assert_null(dpt_exporter_file(NULL));
+    assert_null(dpt_exporter_file(""));
+    assert_null(dpt_exporter_file("/nonexistent-dir-dptrace/x.jsonl"));
     char path[128];
     snprintf(path, sizeof path, "%s/b.jsonl", tmpdir);
-    assert_null(dpt_file_exporter_new_format(path, DPT_FORMAT_OTLP_PROTO));
+    assert_null(dpt_exporter_file_format(path, DPT_FORMAT_OTLP_PROTO));
 
     fx f;
     assert_int_equal(fx_open(&f, "files", NULL), 0);
     fx_simple_span(f.t, "x");
     const dpt_span_data *d[1];
     size_t n = fx_take(&f, d, 1);
-    dpt_exporter *e = dpt_file_exporter_new_format(path, DPT_FORMAT_ZIPKIN_JSON);
+    dpt_exporter *e = dpt_exporter_file_format(path, DPT_FORMAT_ZIPKIN_JSON);
     assert_non_null(e);
     assert_int_equal(dpt_exporter_export(e, d, n), DPT_OK);
     /* Through a provider-less path: shut the exporter down via a simple processor. */
-    dpt_processor *proc = dpt_simple_processor_new(e);
+    dpt_processor *proc = dpt_processor_simple(e);
     assert_non_null(proc);
     dpt_processor_free(proc); /* shuts down and destroys e */
     char **lines;
@@ -224,7 +224,7 @@ static void test_provider_from_env_writes_spans_to_the_file_exporter(void **stat
     setenv("OTEL_TRACES_SAMPLER", "always_on", 1);
     dpt_provider *p = dpt_provider_from_env();
     assert_non_null(p);
-    dpt_tracer *t = dpt_tracer_get(p, "env.scope", NULL);
+    dpt_tracer *t = dpt_provider_get_tracer(p, "env.scope", NULL);
     for (int i = 0; i < 10; i++)
         fx_simple_span(t, "from-env");
     assert_int_equal(dpt_provider_shutdown(p, 5000), DPT_OK);

@@ -33,10 +33,10 @@ typedef struct fx {
 static inline int fx_open(fx *f, const char *service, const dpt_span_limits *limits)
 {
     memset(f, 0, sizeof *f);
-    f->mem = dpt_memory_exporter_new(1000000);
+    f->mem = dpt_exporter_memory(1000000);
     if (!f->mem)
         return -1;
-    dpt_processor *proc = dpt_simple_processor_new(f->mem);
+    dpt_processor *proc = dpt_processor_simple(f->mem);
     if (!proc)
         return -1;
     dpt_attr res[] = { DPT_STR("deployment.environment", "test"), DPT_INT("host.cpus", 2) };
@@ -48,9 +48,9 @@ static inline int fx_open(fx *f, const char *service, const dpt_span_limits *lim
     cfg.limits = limits;
     cfg.processors = &proc;
     cfg.n_processors = 1;
-    if (dpt_provider_new(&cfg, &f->p) != DPT_OK)
+    if (!((f->p = dpt_provider_new(&cfg))))
         return -1;
-    f->t = dpt_tracer_get(f->p, "fx.scope", "1.2.3");
+    f->t = dpt_provider_get_tracer(f->p, "fx.scope", "1.2.3");
     return f->t ? 0 : -1;
 }
 
@@ -63,11 +63,11 @@ static inline void fx_close(fx *f)
 /* The exported spans, as new references (release with fx_release). */
 static inline size_t fx_take(fx *f, const dpt_span_data **out, size_t cap)
 {
-    size_t n = dpt_memory_exporter_count(f->mem);
+    size_t n = dpt_exporter_memory_count(f->mem);
     if (n > cap)
         n = cap;
     for (size_t i = 0; i < n; i++)
-        out[i] = dpt_memory_exporter_get(f->mem, i);
+        out[i] = dpt_exporter_memory_get(f->mem, i);
     return n;
 }
 

@@ -294,7 +294,7 @@ static void test_otlp_proto_groups_by_resource_and_scope(void **state)
     fx a, b;
     assert_int_equal(fx_open(&a, "svc-a", NULL), 0);
     assert_int_equal(fx_open(&b, "svc-b", NULL), 0);
-    dpt_tracer *a2 = dpt_tracer_get(a.p, "second", NULL);
+    dpt_tracer *a2 = dpt_provider_get_tracer(a.p, "second", NULL);
     fx_simple_span(a.t, "a1");
     fx_simple_span(b.t, "b1");
     fx_simple_span(a2, "a2-1");

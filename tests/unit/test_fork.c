@@ -62,10 +62,10 @@ static void test_fork_while_exporting_never_deadlocks_the_child(void **state)
     static const dpt_exporter_ops ops = { slow_export, NULL, NULL, NULL };
     dpt_batch_config cfg = { .max_queue_size = 512, .max_export_batch_size = 32, .schedule_delay_ms = 1,
                              .export_timeout_ms = 1000 };
-    dpt_processor *proc = dpt_batch_processor_new(dpt_exporter_new(&ops, NULL), &cfg);
+    dpt_processor *proc = dpt_processor_batch(dpt_exporter_new(&ops, NULL), &cfg);
     dpt_provider_config c = { .sampler = dpt_sampler_always_on(), .processors = &proc, .n_processors = 1 };
-    assert_int_equal(dpt_provider_new(&c, &prov), DPT_OK);
-    tracer = dpt_tracer_get(prov, "fork", NULL);
+    assert_non_null((prov = dpt_provider_new(&c)));
+    tracer = dpt_provider_get_tracer(prov, "fork", NULL);
     pthread_t th[2];
     atomic_store(&stop_threads, false);
     for (int i = 0; i < 2; i++) pthread_create(&th[i], NULL, busy, NULL);

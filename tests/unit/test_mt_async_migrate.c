@@ -103,7 +103,7 @@ static void step(mtask *m, int self)
 {
     CHECK(m->last_thread != self); /* it really migrated */
     CHECK(dpt_task_enter(m->task) == DPT_OK);
-    dpt_span_context cur = dpt_current_span_context();
+    dpt_span_context cur = dpt_span_context_current();
     CHECK(span_id_eq(&cur.span_id, &m->ids[m->depth - 1]));
     CHECK(trace_id_eq(&cur.trace_id, &m->trace));
     uint64_t r = xs(&m->rng) % 3;
@@ -168,7 +168,7 @@ static void test_tasks_migrating_between_four_threads_keep_their_parents(void **
 {
     (void)state;
     prov = recorder_provider(&rec);
-    tracer = dpt_tracer_get(prov, "migrate", NULL);
+    tracer = dpt_provider_get_tracer(prov, "migrate", NULL);
     mtask *tasks = calloc(N_TASKS, sizeof *tasks);
     assert_non_null(tasks);
     for (int q = 0; q < N_THREADS; q++) pthread_mutex_init(&dq[q].mu, NULL);
@@ -266,7 +266,7 @@ static void test_task_entered_on_another_thread_is_refused_and_reported(void **s
     assert_int_equal(dpt_task_leave(d.task), DPT_ESTATE); /* not ours to leave */
     /* A continuation resumed here meanwhile still runs in its context... */
     assert_int_equal(dpt_cont_resume(&d.cont), DPT_EBUSY);
-    dpt_span cur = dpt_current_span();
+    dpt_span cur = dpt_span_current();
     assert_memory_equal(&cur, &op, sizeof op);
     dpt_span_end(dpt_span_start(tp.t, "child", DPT_SPAN_INTERNAL, NULL));
     /* ...and its finish leaves the span to the task rather than race with it. */
@@ -289,7 +289,7 @@ static void test_task_entered_on_another_thread_is_refused_and_reported(void **s
     assert_int_equal(st.spans_ended_by_task, 1);
     pthread_barrier_destroy(&d.entered);
     pthread_barrier_destroy(&d.tried);
-    dpt_set_log_handler(NULL, NULL, DPT_LOG_WARN);
+    dpt_log_set_handler(NULL, NULL, DPT_LOG_WARN);
     tprov_free(&tp);
     assert_int_equal(dpt__test_async_live_tasks(), 0);
 }
@@ -332,9 +332,9 @@ static void test_threads_racing_to_enter_one_task_take_turns(void **state)
     (void)state;
     prov = recorder_provider(&rec);
     /* Refused enters are reported: count them, quietly. */
-    dpt_set_log_handler(alog_fn, &g_log, DPT_LOG_WARN);
+    dpt_log_set_handler(alog_fn, &g_log, DPT_LOG_WARN);
     alog_reset();
-    race r = { .tracer = dpt_tracer_get(prov, "race", NULL) };
+    race r = { .tracer = dpt_provider_get_tracer(prov, "race", NULL) };
     dpt_span root;
     r.task = dpt_task_start(r.tracer, "shared", DPT_SPAN_SERVER, NULL, &root);
     pthread_t th[N_THREADS];
@@ -351,7 +351,7 @@ static void test_threads_racing_to_enter_one_task_take_turns(void **state)
     /* Every turn's span is a child of the task's root. */
     assert_int_equal(rec->n, (size_t)N_THREADS * RACE_ROUNDS + 1);
     for (size_t i = 0; i + 1 < rec->n; i++) assert_true(span_id_eq(&rec->v[i].parent, &root_id));
-    dpt_set_log_handler(NULL, NULL, DPT_LOG_WARN);
+    dpt_log_set_handler(NULL, NULL, DPT_LOG_WARN);
     dpt_provider_free(prov);
     assert_int_equal(dpt__test_async_live_tasks(), 0);
 }

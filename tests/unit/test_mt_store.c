@@ -24,7 +24,7 @@ static void *writer(void *arg)
         ids[w][i] = dpt_span_get_context(root).trace_id;
         dpt_token tok = dpt_span_make_current(root);
         for (int k = 1; k < SPANS_PER_TRACE; k++) {
-            DPT_WITH_SPAN(tracer, "child", DPT_SPAN_INTERNAL) { dpt_span_set_int(dpt_current_span(), "k", k); }
+            DPT_WITH_SPAN(tracer, "child", DPT_SPAN_INTERNAL) { dpt_span_set_int(dpt_span_current(), "k", k); }
         }
         dpt_context_detach(tok);
         dpt_span_end(root);
@@ -73,10 +73,10 @@ static void test_concurrent_writers_and_a_reader_keep_traces_whole(void **state)
 {
     (void)state;
     store = dpt_store_new(&(dpt_store_config){ .max_spans = 100000, .max_bytes = 256u << 20 });
-    dpt_processor *proc = dpt_store_processor(store);
+    dpt_processor *proc = dpt_processor_store(store);
     dpt_provider_config cfg = { .sampler = dpt_sampler_always_on(), .processors = &proc, .n_processors = 1 };
-    assert_int_equal(dpt_provider_new(&cfg, &prov), DPT_OK);
-    tracer = dpt_tracer_get(prov, "mt", NULL);
+    assert_non_null((prov = dpt_provider_new(&cfg)));
+    tracer = dpt_provider_get_tracer(prov, "mt", NULL);
     pthread_t th[WRITERS], rd;
     pthread_create(&rd, NULL, reader, NULL);
     for (int w = 0; w < WRITERS; w++) pthread_create(&th[w], NULL, writer, (void *)(intptr_t)w);

@@ -35,7 +35,7 @@ static void test_null_handles_everywhere(void **state)
     assert_int_equal(dpt_baggage_entry(NULL, 0, NULL, NULL, NULL), DPT_ENOTFOUND);
     dpt_baggage_release(NULL);
 
-    assert_null(dpt_tracer_get(NULL, "x", NULL));
+    assert_null(dpt_provider_get_tracer(NULL, "x", NULL));
     assert_string_equal(dpt_tracer_name(NULL), "");
     assert_null(dpt_tracer_provider(NULL));
     size_t n = 9;
@@ -44,7 +44,8 @@ static void test_null_handles_everywhere(void **state)
     assert_int_equal(dpt_provider_force_flush(NULL, 0), DPT_EINVAL);
     assert_int_equal(dpt_provider_shutdown(NULL, 0), DPT_EINVAL);
     dpt_provider_free(NULL);
-    assert_int_equal(dpt_provider_new(NULL, NULL), DPT_EINVAL);
+    const dpt_provider_config bad = { .n_processors = 1, .processors = NULL };
+    assert_null(dpt_provider_new(&bad));
     assert_int_equal(dpt_provider_add_processor(NULL, NULL), DPT_EINVAL);
     dpt_stats st;
     dpt_provider_get_stats(NULL, &st);
@@ -92,23 +93,23 @@ static void test_null_handles_everywhere(void **state)
     assert_int_equal(dpt_context_detach(0), DPT_EINVAL);
     assert_int_equal(dpt_span_make_current(none), 0);
     dpt_scope_end(NULL);
-    DPT_WITH_SPAN(NULL, NULL, DPT_SPAN_INTERNAL) { assert_null(dpt_current_span().rec); }
+    DPT_WITH_SPAN(NULL, NULL, DPT_SPAN_INTERNAL) { assert_null(dpt_span_current().rec); }
 
     assert_null(dpt_exporter_new(NULL, NULL));
     dpt_exporter_free(NULL);
     assert_int_equal(dpt_exporter_export(NULL, NULL, 0), DPT_EINVAL);
     assert_null(dpt_processor_new(NULL, NULL));
     dpt_processor_free(NULL);
-    assert_null(dpt_simple_processor_new(NULL));
-    assert_null(dpt_batch_processor_new(NULL, NULL));
+    assert_null(dpt_processor_simple(NULL));
+    assert_null(dpt_processor_batch(NULL, NULL));
     dpt_batch_config_default(NULL);
     dpt_span_limits_default(NULL);
-    assert_int_equal(dpt_memory_exporter_count(NULL), 0);
-    assert_null(dpt_memory_exporter_get(NULL, 0));
-    dpt_memory_exporter_clear(NULL);
-    dpt_memory_exporter_set_failing(NULL, true);
+    assert_int_equal(dpt_exporter_memory_count(NULL), 0);
+    assert_null(dpt_exporter_memory_get(NULL, 0));
+    dpt_exporter_memory_clear(NULL);
+    dpt_exporter_memory_set_failing(NULL, true);
 
-    assert_null(dpt_store_processor(NULL));
+    assert_null(dpt_processor_store(NULL));
     dpt_store_free(NULL);
     dpt_store_stats ss;
     dpt_store_get_stats(NULL, &ss);
@@ -120,7 +121,7 @@ static void test_null_handles_everywhere(void **state)
     dpt_trace_snapshot_free(NULL);
     char *json;
     assert_int_equal(dpt_trace_snapshot_to_json(NULL, &json, NULL), DPT_EINVAL);
-    assert_int_equal(dpt_store_trace_json(NULL, NULL, &json, NULL), DPT_EINVAL);
+    assert_int_equal(dpt_store_get_trace_json(NULL, NULL, &json, NULL), DPT_EINVAL);
     assert_int_equal(dpt_store_export_trace(NULL, NULL, NULL), DPT_EINVAL);
 
     dpt_sampler_free(NULL);
@@ -130,7 +131,7 @@ static void test_null_handles_everywhere(void **state)
     assert_int_equal(r.decision, DPT_DROP);
     dpt_sampler_should_sample(NULL, NULL, NULL);
     assert_null(dpt_sampler_custom(NULL, NULL, NULL, NULL));
-    assert_int_equal(dpt_register_exporter_factory("x", NULL), DPT_EINVAL);
+    assert_int_equal(dpt_exporter_factory_register("x", NULL), DPT_EINVAL);
 }
 
 int main(void)

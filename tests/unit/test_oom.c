@@ -21,19 +21,19 @@ static int scenario(void)
     dpt_store *st = dpt_store_new(NULL);
     dpt_processor *procs[3];
     size_t np = 0;
-    dpt_processor *pr = dpt_simple_processor_new(dpt_exporter_new(&ops, NULL));
+    dpt_processor *pr = dpt_processor_simple(dpt_exporter_new(&ops, NULL));
     if (pr) procs[np++] = pr;
-    pr = dpt_store_processor(st);
+    pr = dpt_processor_store(st);
     if (pr) procs[np++] = pr;
-    pr = dpt_batch_processor_new(dpt_memory_exporter_new(100), NULL);
+    pr = dpt_processor_batch(dpt_exporter_memory(100), NULL);
     if (pr) procs[np++] = pr;
     errors += (int)(3 - np);
     dpt_provider_config cfg = { .service_name = "oom", .sampler = dpt_sampler_probability(1.0),
                                 .resource_attrs = (dpt_attr[]){ DPT_STR("k", "v") }, .n_resource_attrs = 1,
                                 .processors = procs, .n_processors = np };
     dpt_provider *p = NULL;
-    if (dpt_provider_new(&cfg, &p) != DPT_OK) errors++;
-    dpt_tracer *t = dpt_tracer_get(p, "oom", "1");
+    if (!((p = dpt_provider_new(&cfg)))) errors++;
+    dpt_tracer *t = dpt_provider_get_tracer(p, "oom", "1");
     dpt_baggage *bg = NULL;
     if (dpt_baggage_set(NULL, "tenant", "acme", "p=1", &bg) != DPT_OK) errors++;
     dpt_tracestate *ts = NULL;
@@ -46,7 +46,7 @@ static int scenario(void)
     dpt_trace_id tid = sc.trace_id;
     DPT_WITH_SPAN(t, "outer", DPT_SPAN_SERVER)
     {
-        dpt_span s = dpt_current_span();
+        dpt_span s = dpt_span_current();
         char big[600];
         memset(big, 'x', sizeof big - 1);
         big[sizeof big - 1] = 0;
@@ -63,11 +63,11 @@ static int scenario(void)
         dpt_span_record_error(s, "E", "boom");
         dpt_context *cap = dpt_context_current();
         dpt_context_release(cap);
-        DPT_WITH_SPAN(t, "inner", DPT_SPAN_CLIENT) { dpt_span_set_int(dpt_current_span(), "i", 1); }
+        DPT_WITH_SPAN(t, "inner", DPT_SPAN_CLIENT) { dpt_span_set_int(dpt_span_current(), "i", 1); }
     }
     dpt_context_detach(tok);
     char *json = NULL;
-    if (dpt_store_trace_json(st, &tid, &json, NULL) != DPT_OK) errors++;
+    if (dpt_store_get_trace_json(st, &tid, &json, NULL) != DPT_OK) errors++;
     dpt_free(json);
     dpt_trace_snapshot *snap = NULL;
     if (dpt_store_get_trace(st, &tid, &snap) == DPT_OK) dpt_trace_snapshot_free(snap);
@@ -102,7 +102,7 @@ static void test_every_allocation_failure_is_survived(void **state)
 
 int main(void)
 {
-    dpt_set_log_handler(NULL, NULL, DPT_LOG_OFF);
+    dpt_log_set_handler(NULL, NULL, DPT_LOG_OFF);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_allocation_failure_is_survived),
     };

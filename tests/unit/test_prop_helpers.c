@@ -26,15 +26,15 @@ static int setup(void **st)
 {
     static fx f;
     memset(&f, 0, sizeof f);
-    f.mem = dpt_memory_exporter_new(64);
-    dpt_processor *proc = dpt_simple_processor_new(f.mem);
+    f.mem = dpt_exporter_memory(64);
+    dpt_processor *proc = dpt_processor_simple(f.mem);
     dpt_provider_config cfg;
     memset(&cfg, 0, sizeof cfg);
     cfg.service_name = "test";
     cfg.processors = &proc;
     cfg.n_processors = 1;
-    if (dpt_provider_new(&cfg, &f.p) != DPT_OK) return -1;
-    f.t = dpt_tracer_get(f.p, "prop-test", NULL);
+    if (!((f.p = dpt_provider_new(&cfg)))) return -1;
+    f.t = dpt_provider_get_tracer(f.p, "prop-test", NULL);
     dpt_propagator_set_global(NULL);
     *st = &f;
     return 0;
@@ -51,9 +51,9 @@ static int teardown(void **st)
 
 static const dpt_span_data *last_span(fx *f)
 {
-    size_t n = dpt_memory_exporter_count(f->mem);
+    size_t n = dpt_exporter_memory_count(f->mem);
     assert_true(n > 0);
-    return dpt_memory_exporter_get(f->mem, n - 1);
+    return dpt_exporter_memory_get(f->mem, n - 1);
 }
 
 static void test_server_span_continues_incoming_trace(void **st)
@@ -63,7 +63,7 @@ static void test_server_span_continues_incoming_trace(void **st)
     dpt_headers_add(&f->in, "tracestate", DPT_NUL, "congo=t61rcWkgMzE", DPT_NUL);
     dpt_headers_add(&f->in, "baggage", DPT_NUL, "user=alice", DPT_NUL);
     dpt_context *ctx = NULL;
-    dpt_span s = dpt_server_span_start(f->t, "GET /", &dpt_headers_getter, &f->in, NULL, &ctx);
+    dpt_span s = dpt_span_start_server(f->t, "GET /", &dpt_headers_getter, &f->in, NULL, &ctx);
     assert_non_null(ctx);
     assert_string_equal(dpt_baggage_get(dpt_context_baggage(ctx), "user"), "alice");
     dpt_span_end(s);
@@ -90,7 +90,7 @@ static void test_untrusted_edge_starts_new_trace_linked_to_incoming(void **st)
     dpt_propagation_stats before, after;
     dpt_propagation_get_stats(&before);
     dpt_context *ctx = NULL;
-    dpt_span s = dpt_server_span_start(f->t, "edge", &dpt_headers_getter, &f->in, &o, &ctx);
+    dpt_span s = dpt_span_start_server(f->t, "edge", &dpt_headers_getter, &f->in, &o, &ctx);
     assert_non_null(ctx);
     assert_null(dpt_context_baggage(ctx));
     dpt_span_end(s);
@@ -114,10 +114,10 @@ static void test_client_span_injects_its_own_id_with_parent_baggage(void **st)
     dpt_headers_add(&f->in, "traceparent", DPT_NUL, TPV("01"), DPT_NUL);
     dpt_headers_add(&f->in, "baggage", DPT_NUL, "user=alice", DPT_NUL);
     dpt_context *ctx = NULL;
-    dpt_span srv = dpt_server_span_start(f->t, "srv", &dpt_headers_getter, &f->in, NULL, &ctx);
+    dpt_span srv = dpt_span_start_server(f->t, "srv", &dpt_headers_getter, &f->in, NULL, &ctx);
     dpt_token tok = dpt_context_attach(ctx);
     assert_true(tok != 0);
-    dpt_span cli = dpt_client_span_start(f->t, "call", NULL, NULL, &dpt_headers_setter, &f->out, NULL, 0);
+    dpt_span cli = dpt_span_start_client(f->t, "call", NULL, NULL, &dpt_headers_setter, &f->out, NULL, 0);
     dpt_span_context cc = dpt_span_get_context(cli), sc = dpt_span_get_context(srv);
     char expect[DPT_TRACEPARENT_LEN + 1];
     dpt_traceparent_format(&cc, expect);
@@ -139,8 +139,8 @@ static void test_unsampled_random_flag_survives_server_and_client(void **st)
     fx *f = *st;
     dpt_headers_add(&f->in, "traceparent", DPT_NUL, TPV("02"), DPT_NUL);
     dpt_context *ctx = NULL;
-    dpt_span srv = dpt_server_span_start(f->t, "srv", &dpt_headers_getter, &f->in, NULL, &ctx);
-    dpt_span cli = dpt_client_span_start(f->t, "call", ctx, NULL, &dpt_headers_setter, &f->out, NULL, 0);
+    dpt_span srv = dpt_span_start_server(f->t, "srv", &dpt_headers_getter, &f->in, NULL, &ctx);
+    dpt_span cli = dpt_span_start_client(f->t, "call", ctx, NULL, &dpt_headers_setter, &f->out, NULL, 0);
     const char *tp = dpt_headers_get(&f->out, "traceparent", 0, NULL);
     assert_non_null(tp);
     dpt_span_context out;
@@ -159,7 +159,7 @@ static void test_client_without_tracer_still_forwards_the_parent(void **st)
     dpt_span_context sc;
     dpt_traceparent_parse(TPV("01"), DPT_NUL, &sc);
     dpt_context *parent = dpt_context_new(&sc, NULL, NULL);
-    dpt_span s = dpt_client_span_start(NULL, "x", parent, dpt_propagator_tracecontext(),
+    dpt_span s = dpt_span_start_client(NULL, "x", parent, dpt_propagator_tracecontext(),
                                        &dpt_headers_setter, &f->out, NULL, 0);
     assert_false(dpt_span_is_recording(s));
     assert_string_equal(dpt_headers_get(&f->out, "traceparent", 0, NULL), TPV("01"));
@@ -196,11 +196,11 @@ static void test_helpers_accept_null_arguments(void **st)
 {
     (void)st;
     dpt_context *ctx = (dpt_context *)1;
-    dpt_span s = dpt_server_span_start(NULL, NULL, NULL, NULL, NULL, &ctx);
+    dpt_span s = dpt_span_start_server(NULL, NULL, NULL, NULL, NULL, &ctx);
     assert_false(dpt_span_is_recording(s));
     dpt_context_release(ctx);
-    s = dpt_server_span_start(NULL, NULL, NULL, NULL, NULL, NULL);
-    s = dpt_client_span_start(NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0);
+    s = dpt_span_start_server(NULL, NULL, NULL, NULL, NULL, NULL);
+    s = dpt_span_start_client(NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0);
     assert_false(dpt_span_is_recording(s));
 }
 

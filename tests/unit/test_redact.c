@@ -5,7 +5,7 @@
 static int reset(void **state)
 {
     (void)state;
-    return dpt_set_redaction(NULL) == DPT_OK ? 0 : -1;
+    return dpt_redaction_set(NULL) == DPT_OK ? 0 : -1;
 }
 
 static void test_default_patterns_match_common_secret_keys(void **state)
@@ -89,7 +89,7 @@ static void test_custom_patterns_marker_and_rewriting_rule(void **state)
     (void)state;
     const char *pats[] = { "ssn", "iban" };
     dpt_redaction r = { .patterns = pats, .n_patterns = 2, .fn = strip_query, .marker = "***" };
-    assert_int_equal(dpt_set_redaction(&r), DPT_OK);
+    assert_int_equal(dpt_redaction_set(&r), DPT_OK);
     tprov tp = tprov_new(NULL, NULL);
     dpt_span s = dpt_span_start(tp.t, "s", DPT_SPAN_INTERNAL, NULL);
     dpt_span_set_str(s, "customer.ssn", "123-45-6789");
@@ -108,12 +108,12 @@ static void test_custom_patterns_marker_and_rewriting_rule(void **state)
     tprov_free(&tp);
 
     dpt_redaction only = { .patterns = pats, .n_patterns = 1, .no_defaults = true };
-    assert_int_equal(dpt_set_redaction(&only), DPT_OK);
+    assert_int_equal(dpt_redaction_set(&only), DPT_OK);
     assert_false(dpt_redaction_matches("password", DPT_NUL));
     assert_true(dpt_redaction_matches("SSN", DPT_NUL));
     const char *bad[] = { "" };
     dpt_redaction invalid = { .patterns = bad, .n_patterns = 1 };
-    assert_int_equal(dpt_set_redaction(&invalid), DPT_EINVAL);
+    assert_int_equal(dpt_redaction_set(&invalid), DPT_EINVAL);
 }
 
 int main(void)

@@ -181,7 +181,7 @@ static void test_custom_sampler_adds_attributes_and_tracestate(void **state)
     (void)state;
     dpt_store *st = dpt_store_new(NULL);
     tprov tp = tprov_new(dpt_sampler_custom(custom_fn, NULL, free_user, "ByName"), NULL);
-    dpt_provider_add_processor(tp.p, dpt_store_processor(st));
+    dpt_provider_add_processor(tp.p, dpt_processor_store(st));
     dpt_span k = dpt_span_start(tp.t, "keep", DPT_SPAN_INTERNAL, NULL);
     dpt_span r = dpt_span_start(tp.t, "record", DPT_SPAN_INTERNAL, NULL);
     dpt_span d = dpt_span_start(tp.t, "drop", DPT_SPAN_INTERNAL, NULL);
@@ -194,7 +194,7 @@ static void test_custom_sampler_adds_attributes_and_tracestate(void **state)
     dpt_span_end(d);
     assert_int_equal(custom_calls, 3);
     /* exporters get only sampled spans; processors (the store) get recorded ones too */
-    assert_int_equal(dpt_memory_exporter_count(tp.mem), 1);
+    assert_int_equal(dpt_exporter_memory_count(tp.mem), 1);
     const dpt_span_data *kd = tprov_span(&tp, 0);
     assert_string_equal(find_attr(kd, "sampler.reason")->value.u.s, "by-name");
     assert_string_equal(kd->tracestate, "mine=1");

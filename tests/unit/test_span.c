@@ -10,7 +10,7 @@ static void test_span_records_name_kind_times_and_parent(void **state)
                                     &(dpt_span_opts){ .parent_span = parent, .start_ns = 1000 });
     dpt_span_end_at(child, 5000);
     dpt_span_end(parent);
-    assert_int_equal(dpt_memory_exporter_count(tp.mem), 2);
+    assert_int_equal(dpt_exporter_memory_count(tp.mem), 2);
     const dpt_span_data *c = tprov_span(&tp, 0), *p = tprov_span(&tp, 1);
     assert_string_equal(c->name, "child");
     assert_int_equal(c->kind, DPT_SPAN_CLIENT);
@@ -266,7 +266,7 @@ static void test_end_is_idempotent_and_setters_after_end_are_ignored(void **stat
     for (int i = 0; i < 1000; i++) dpt_span_end(dpt_span_start(tp.t, "other", DPT_SPAN_INTERNAL, NULL));
     assert_int_equal(dpt_span_end(s), DPT_ESTATE);
     assert_int_equal(dpt_span_set_str(s, "late", "x"), DPT_ESTATE);
-    assert_int_equal(dpt_memory_exporter_count(tp.mem), 1001);
+    assert_int_equal(dpt_exporter_memory_count(tp.mem), 1001);
     const dpt_span_data *d = tprov_span(&tp, 0);
     assert_int_equal(d->n_attrs, 0);
     assert_string_equal(d->name, "s");
@@ -299,7 +299,7 @@ static void test_unsampled_span_is_a_cheap_noop_that_still_propagates(void **sta
     assert_false(sc.flags & DPT_FLAG_SAMPLED);
     assert_int_equal(dpt_span_set_int(s, "k", 1), DPT_ESTATE);
     assert_int_equal(dpt_span_end(s), DPT_OK);
-    assert_int_equal(dpt_memory_exporter_count(tp.mem), 0);
+    assert_int_equal(dpt_exporter_memory_count(tp.mem), 0);
     dpt_stats st;
     dpt_provider_get_stats(tp.p, &st);
     assert_int_equal(st.spans_started, 1);
@@ -318,7 +318,7 @@ static void test_shutdown_makes_tracers_noops(void **state)
     dpt_span s = dpt_span_start(tp.t, "after", DPT_SPAN_INTERNAL, NULL);
     assert_false(dpt_span_is_recording(s));
     assert_int_equal(dpt_span_end(s), DPT_ESTATE);
-    assert_int_equal(dpt_memory_exporter_count(tp.mem), 0);
+    assert_int_equal(dpt_exporter_memory_count(tp.mem), 0);
     tprov_free(&tp);
 }
 
@@ -326,8 +326,8 @@ static void test_tracers_are_cached_per_scope(void **state)
 {
     (void)state;
     tprov tp = tprov_new(NULL, NULL);
-    assert_ptr_equal(dpt_tracer_get(tp.p, "test", "1.0"), tp.t);
-    assert_ptr_not_equal(dpt_tracer_get(tp.p, "test", "2.0"), tp.t);
+    assert_ptr_equal(dpt_provider_get_tracer(tp.p, "test", "1.0"), tp.t);
+    assert_ptr_not_equal(dpt_provider_get_tracer(tp.p, "test", "2.0"), tp.t);
     assert_string_equal(dpt_tracer_name(tp.t), "test");
     assert_string_equal(dpt_tracer_version(tp.t), "1.0");
     assert_ptr_equal(dpt_tracer_provider(tp.t), tp.p);

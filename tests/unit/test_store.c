@@ -13,11 +13,11 @@ static sprov sprov_new(size_t max_spans, size_t max_bytes)
     sprov sp = { 0 };
     sp.st = dpt_store_new(&(dpt_store_config){ max_spans, max_bytes });
     assert_non_null(sp.st);
-    dpt_processor *proc = dpt_store_processor(sp.st);
+    dpt_processor *proc = dpt_processor_store(sp.st);
     dpt_provider_config cfg = { .service_name = "store-test", .sampler = dpt_sampler_always_on(),
                                 .processors = &proc, .n_processors = 1 };
-    assert_int_equal(dpt_provider_new(&cfg, &sp.p), DPT_OK);
-    sp.t = dpt_tracer_get(sp.p, "store", NULL);
+    assert_non_null((sp.p = dpt_provider_new(&cfg)));
+    sp.t = dpt_provider_get_tracer(sp.p, "store", NULL);
     return sp;
 }
 
@@ -154,7 +154,7 @@ static void test_trace_json_has_the_documented_shape(void **state)
     dpt_span_end_at(root, 1764102863223456789ull);
     char *json = NULL;
     size_t len = 0;
-    assert_int_equal(dpt_store_trace_json(sp.st, &id, &json, &len), DPT_OK);
+    assert_int_equal(dpt_store_get_trace_json(sp.st, &id, &json, &len), DPT_OK);
     assert_int_equal(strlen(json), len);
     char hex[33];
     dpt_trace_id_to_hex(&id, hex);
@@ -170,11 +170,11 @@ static void test_trace_json_has_the_documented_shape(void **state)
     assert_non_null(strstr(json, "\"service.name\":\"store-test\""));
     dpt_free(json);
     dpt_trace_id none = dpt_trace_id_generate();
-    assert_int_equal(dpt_store_trace_json(sp.st, &none, &json, &len), DPT_ENOTFOUND);
+    assert_int_equal(dpt_store_get_trace_json(sp.st, &none, &json, &len), DPT_ENOTFOUND);
     /* export one trace through an exporter */
-    dpt_exporter *mem = dpt_memory_exporter_new(10);
+    dpt_exporter *mem = dpt_exporter_memory(10);
     assert_int_equal(dpt_store_export_trace(sp.st, &id, mem), DPT_OK);
-    assert_int_equal(dpt_memory_exporter_count(mem), 1);
+    assert_int_equal(dpt_exporter_memory_count(mem), 1);
     dpt_exporter_free(mem);
     sprov_free(&sp);
 }

@@ -211,7 +211,7 @@ int cmd_exec(int argc, char **argv)
     dpt_provider *prov = dpt_provider_from_env();
     if (svc)
         env_restore("OTEL_SERVICE_NAME", saved, had);
-    dpt_tracer *tracer = dpt_tracer_get(prov, "dptrace-exec", DPTRACE_VERSION_STRING);
+    dpt_tracer *tracer = dpt_provider_get_tracer(prov, "dptrace-exec", DPTRACE_VERSION_STRING);
 
     /* Continue the caller's trace, if it handed us one. */
     dpt_context *incoming = NULL;

@@ -28,8 +28,8 @@ static dpt_provider *provider(const char *service, dpt_exporter **mem)
     lim.attrs_per_event = 2; /* 3 given: 1 dropped */
     lim.link_count = 1;      /* 2 given: 1 dropped */
     lim.attrs_per_link = 1;  /* 2 given: 1 dropped */
-    *mem = dpt_memory_exporter_new(100);
-    dpt_processor *proc = dpt_simple_processor_new(*mem);
+    *mem = dpt_exporter_memory(100);
+    dpt_processor *proc = dpt_processor_simple(*mem);
     dpt_attr res[] = { DPT_STR("deployment.environment", "interop"), DPT_INT("res.int", -7) };
     dpt_provider_config cfg = { 0 };
     cfg.service_name = service;
@@ -40,7 +40,7 @@ static dpt_provider *provider(const char *service, dpt_exporter **mem)
     cfg.processors = &proc;
     cfg.n_processors = 1;
     dpt_provider *p = NULL;
-    if (dpt_provider_new(&cfg, &p) != DPT_OK) {
+    if (!((p = dpt_provider_new(&cfg)))) {
         fprintf(stderr, "provider failed\n");
         exit(1);
     }
@@ -70,9 +70,9 @@ int main(int argc, char **argv)
     dpt_exporter *mem1, *mem2;
     dpt_provider *p1 = provider("interop-a", &mem1);
     dpt_provider *p2 = provider("interop-b", &mem2);
-    dpt_tracer *t1 = dpt_tracer_get(p1, "scope.one", "0.9.1");
-    dpt_tracer *t2 = dpt_tracer_get(p1, "scope.two", NULL);
-    dpt_tracer *t3 = dpt_tracer_get(p2, "scope.three", "3");
+    dpt_tracer *t1 = dpt_provider_get_tracer(p1, "scope.one", "0.9.1");
+    dpt_tracer *t2 = dpt_provider_get_tracer(p1, "scope.two", NULL);
+    dpt_tracer *t3 = dpt_provider_get_tracer(p2, "scope.three", "3");
 
     /* Span A: server span under a remote parent. */
     dpt_span_context parent = { 0 };
@@ -153,10 +153,10 @@ int main(int argc, char **argv)
 
     const dpt_span_data *all[8];
     size_t n = 0;
-    for (size_t i = 0; i < dpt_memory_exporter_count(mem1); i++)
-        all[n++] = dpt_memory_exporter_get(mem1, i);
-    for (size_t i = 0; i < dpt_memory_exporter_count(mem2); i++)
-        all[n++] = dpt_memory_exporter_get(mem2, i);
+    for (size_t i = 0; i < dpt_exporter_memory_count(mem1); i++)
+        all[n++] = dpt_exporter_memory_get(mem1, i);
+    for (size_t i = 0; i < dpt_exporter_memory_count(mem2); i++)
+        all[n++] = dpt_exporter_memory_get(mem2, i);
     if (n != 4) {
         fprintf(stderr, "expected 4 spans, got %zu\n", n);
         return 1;
