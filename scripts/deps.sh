@@ -4,7 +4,7 @@
 set -euo pipefail
 what=${1:-test}
 base="gcc make cmake pkg-config libc6-dev"
-libs="libcurl4-openssl-dev zlib1g-dev libmicrohttpd-dev libjansson-dev libuv1-dev"
+libs="libcurl4-openssl-dev zlib1g-dev libmicrohttpd-dev libjansson-dev libuv1-dev libsqlite3-dev"
 case "$what" in
   demo)  want="$base $libs" ;;
   bench) want="$base" ;;
