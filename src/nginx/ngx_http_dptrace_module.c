@@ -430,7 +430,8 @@ static char *dpt_ngx_init_main_conf(ngx_conf_t *cf, void *conf)
 static ngx_int_t dpt_ngx_init_module(ngx_cycle_t *cycle)
 {
     dpt_ngx_main_conf_t *mcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_dptrace_module);
-    if (mcf == NULL || !mcf->used || ngx_test_config) return NGX_OK;
+    if (mcf == NULL || !mcf->used || ngx_test_config || ngx_process == NGX_PROCESS_SIGNALLER)
+        return NGX_OK;
     dpt_ngx_env_t *e = mcf->env->elts;
     int file_export = 1; /* the dptrace default exporter is the file */
     for (ngx_uint_t i = 0; i < mcf->env->nelts; i++)
