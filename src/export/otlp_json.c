@@ -93,18 +93,25 @@ static void put_attrs(dpt_encoder *e, const dpt_attr *a, size_t n, uint32_t drop
     }
 }
 
-static void put_span(dpt_encoder *e, const dpt_span_data *d)
+/* Opens a Span or Link object with its ids and trace state (shared by both messages). */
+static void put_ids(dpt_encoder *e, const dpt_span_context *sc, const char *ts, uint32_t ts_len)
 {
     dpt__buf *b = &e->out;
     JW_LIT(b, "{\"traceId\":");
-    dpt__jw_hex(b, d->ctx.trace_id.b, 16);
+    dpt__jw_hex(b, sc->trace_id.b, 16);
     JW_LIT(b, ",\"spanId\":");
-    dpt__jw_hex(b, d->ctx.span_id.b, 8);
-    size_t tsl = dpt__slen(d->tracestate, d->tracestate_len);
+    dpt__jw_hex(b, sc->span_id.b, 8);
+    size_t tsl = dpt__slen(ts, ts_len);
     if (tsl) {
         JW_LIT(b, ",\"traceState\":");
-        dpt__jw_str(b, &e->tmp, d->tracestate, tsl);
+        dpt__jw_str(b, &e->tmp, ts, tsl);
     }
+}
+
+static void put_span(dpt_encoder *e, const dpt_span_data *d)
+{
+    dpt__buf *b = &e->out;
+    put_ids(e, &d->ctx, d->tracestate, d->tracestate_len);
     if (!dpt__id_is_zero(d->parent_span_id.b, 8)) {
         JW_LIT(b, ",\"parentSpanId\":");
         dpt__jw_hex(b, d->parent_span_id.b, 8);
@@ -147,15 +154,7 @@ static void put_span(dpt_encoder *e, const dpt_span_data *d)
             const dpt_link *l = &d->links[i];
             if (i)
                 dpt__jw_char(b, ',');
-            JW_LIT(b, "{\"traceId\":");
-            dpt__jw_hex(b, l->ctx.trace_id.b, 16);
-            JW_LIT(b, ",\"spanId\":");
-            dpt__jw_hex(b, l->ctx.span_id.b, 8);
-            size_t ltl = dpt__slen(l->tracestate, l->tracestate_len);
-            if (ltl) {
-                JW_LIT(b, ",\"traceState\":");
-                dpt__jw_str(b, &e->tmp, l->tracestate, ltl);
-            }
+            put_ids(e, &l->ctx, l->tracestate, l->tracestate_len);
             put_attrs(e, l->attrs, l->n_attrs, l->dropped_attrs, false);
             JW_LIT(b, ",\"flags\":");
             dpt__jw_uint(b, dpt__otlp_flags(l->ctx.flags, l->ctx.remote));
@@ -191,9 +190,7 @@ static void put_span(dpt_encoder *e, const dpt_span_data *d)
 dpt_err dpt__otlp_json_write(dpt_encoder *e, const dpt_span_data *const *spans, size_t n)
 {
     dpt__buf *b = &e->out;
-    b->len = 0;
-    b->oom = false;
-    size_t k = dpt__encoder_group(e, spans, n);
+    size_t k = dpt__encoder_begin(e, spans, n);
     if (k == (size_t)-1)
         return DPT_ENOMEM;
 
