@@ -44,20 +44,21 @@ extern "C" {
  * policy matches (dpt_redaction_matches: token, password, api_key, ...).
  * Returns the length of the full result (like snprintf); out (cap bytes) receives as much
  * as fits, always NUL-terminated when cap > 0. Thread-safe, no allocation. */
-DPT_EXTERN size_t dpt_url_redact(const char *url, size_t len, char *out, size_t cap);
+DPT_EXTERN size_t dpt_instr_redact_url(const char *url, size_t len, char *out, size_t cap);
 
 /* Writes sql with every literal replaced by '?' (strings, numbers with their sign, hex and
  * blob literals) and comments removed. Parameters (?, ?NNN, :name, @name, $name), identifiers and
  * keywords are kept as written. This is what db.query.text carries by default, so that no data
- * reaches a trace. Returns the length of the full result; out as for dpt_url_redact. Thread-safe.
+ * reaches a trace. Returns the length of the full result; out as for dpt_instr_redact_url.
+ * Thread-safe.
  */
-DPT_EXTERN size_t dpt_sql_sanitize(const char *sql, size_t len, char *out, size_t cap);
+DPT_EXTERN size_t dpt_instr_sanitize_sql(const char *sql, size_t len, char *out, size_t cap);
 
 /* Writes the low-cardinality summary of sql that the conventions define for
  * db.query.summary: the operations and their targets in order, e.g.
  * "INSERT shipping_details SELECT orders", "CREATE TABLE t", cut to 255 bytes at a word
  * boundary. Returns its length (0 when sql has no operation we know); out as above. */
-DPT_EXTERN size_t dpt_sql_summary(const char *sql, size_t len, char *out, size_t cap);
+DPT_EXTERN size_t dpt_instr_summarize_sql(const char *sql, size_t len, char *out, size_t cap);
 
 /* Counters of what the helpers could not record (monotonic, process-wide). */
 typedef struct dpt_instr_stats {
@@ -95,7 +96,7 @@ typedef struct dpt_curl_opts {
  *    changed nor freed; trace fields already in it are replaced for this transfer only.
  *    When the call returns, CURLOPT_HTTPHEADER of c is `headers` again.
  *  - attributes: http.request.method (_OTHER + http.request.method_original for a method
- *    the conventions do not know), url.full (redacted, see dpt_url_redact),
+ *    the conventions do not know), url.full (redacted, see dpt_instr_redact_url),
  *    server.address, server.port, network.peer.address/port, network.protocol.version,
  *    http.response.status_code, http.request.resend_count (redirects followed),
  *    http.request.body.size, http.response.body.size, url.template.
@@ -200,7 +201,7 @@ typedef struct dpt_sqlite_opts {
  * trace callback the program set): a CLIENT span per execution, from the first
  * sqlite3_step to the end of the statement, child of the stepping thread's current span.
  * Name: db.query.summary ("SELECT stock"), else "sqlite". Attributes: db.system.name
- * "sqlite", db.query.text (sanitized by default, see dpt_sql_sanitize), db.query.summary,
+ * "sqlite", db.query.text (sanitized by default, see dpt_instr_sanitize_sql), db.query.summary,
  * db.namespace, db.response.returned_rows (statements that return rows),
  * dptrace.db.rows_affected (INSERT, UPDATE, DELETE: sqlite3_changes64; no semantic
  * convention exists for it).

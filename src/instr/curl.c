@@ -146,10 +146,10 @@ static void span_name(char *out, size_t cap, const char *method, const char *tmp
 static size_t url_attrs(const char *url, dpt_attr *attrs, char *buf, size_t cap, char **heap)
 {
     size_t n = 0, len = strlen(url);
-    size_t need = dpt_url_redact(url, len, buf, cap);
+    size_t need = dpt_instr_redact_url(url, len, buf, cap);
     const char *full = buf;
     if (need >= cap && (*heap = malloc(need + 1)) != NULL) {
-        dpt_url_redact(url, len, *heap, need + 1);
+        dpt_instr_redact_url(url, len, *heap, need + 1);
         full = *heap;
     }
     attrs[n++] = DPT_STR("url.full", full);

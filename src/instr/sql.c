@@ -113,7 +113,7 @@ static int keyword_at(const char *s, size_t i, size_t n, const char *kw)
     return i + k == n || !is_ident((unsigned char)s[i + k]);
 }
 
-size_t dpt_sql_sanitize(const char *sql, size_t len, char *out, size_t cap)
+size_t dpt_instr_sanitize_sql(const char *sql, size_t len, char *out, size_t cap)
 {
     sbuf b = {out, out ? cap : 0, 0};
     if (!sql) return finish(&b);
@@ -301,7 +301,7 @@ static int add_word(sbuf *b, const char *w, size_t n, int *full)
     return 1;
 }
 
-size_t dpt_sql_summary(const char *sql, size_t len, char *out, size_t cap)
+size_t dpt_instr_summarize_sql(const char *sql, size_t len, char *out, size_t cap)
 {
     sbuf b = {out, out ? cap : 0, 0};
     if (!sql) return finish(&b);

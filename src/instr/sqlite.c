@@ -97,7 +97,7 @@ static void on_stmt(dbstate *st, sqlite3_stmt *stmt, const char *sql)
     }
     size_t len = strlen(sql);
     char summary[256];
-    size_t sl = dpt_sql_summary(sql, len, summary, sizeof summary);
+    size_t sl = dpt_instr_summarize_sql(sql, len, summary, sizeof summary);
     dpt_attr attrs[5];
     size_t n = 0;
     attrs[n++] = DPT_STR("db.system.name", "sqlite");
@@ -107,10 +107,10 @@ static void on_stmt(dbstate *st, sqlite3_stmt *stmt, const char *sql)
         if (st->raw) {
             text = (char *)sql;
         } else {
-            size_t need = dpt_sql_sanitize(sql, len, stack, sizeof stack);
+            size_t need = dpt_instr_sanitize_sql(sql, len, stack, sizeof stack);
             text = stack;
             if (need >= sizeof stack && (text = malloc(need + 1)) != NULL)
-                dpt_sql_sanitize(sql, len, text, need + 1);
+                dpt_instr_sanitize_sql(sql, len, text, need + 1);
             else if (need >= sizeof stack)
                 text = stack; /* memory: the text cut at 1 KB rather than none */
         }

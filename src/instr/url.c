@@ -129,7 +129,7 @@ static int split(const char *u, size_t n, url_parts *p)
     return 1;
 }
 
-size_t dpt_url_redact(const char *url, size_t len, char *out, size_t cap)
+size_t dpt_instr_redact_url(const char *url, size_t len, char *out, size_t cap)
 {
     obuf b = {out, out ? cap : 0, 0};
     if (!url) {

@@ -993,8 +993,8 @@ static ngx_int_t dpt_ngx_peer_get(ngx_peer_connection_t *pc, void *data)
             if (u->upstream->port)
                 e = ngx_snprintf(e, (size_t)(url + sizeof url - 1 - e), ":%d", u->upstream->port);
             size_t room = (size_t)(url + sizeof url - 1 - e);
-            size_t need =
-                dpt_url_redact((const char *)sp + 1, (size_t)(sp2 - sp - 1), (char *)e, room + 1);
+            size_t need = dpt_instr_redact_url((const char *)sp + 1, (size_t)(sp2 - sp - 1),
+                                               (char *)e, room + 1);
             if (need <= room) attrs[n++] = NSTR("url.full", url, (size_t)(e - url) + need);
         }
     }

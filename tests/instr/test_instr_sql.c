@@ -9,10 +9,10 @@
 static void check(const char *sql, const char *want_text, const char *want_summary)
 {
     char out[512];
-    size_t n = dpt_sql_sanitize(sql, DPT_NUL, out, sizeof out);
+    size_t n = dpt_instr_sanitize_sql(sql, DPT_NUL, out, sizeof out);
     assert_string_equal(out, want_text);
     assert_int_equal(n, strlen(want_text));
-    n = dpt_sql_summary(sql, DPT_NUL, out, sizeof out);
+    n = dpt_instr_summarize_sql(sql, DPT_NUL, out, sizeof out);
     assert_string_equal(out, want_summary);
     assert_int_equal(n, strlen(want_summary));
 }
@@ -119,10 +119,10 @@ static void test_unterminated_literals_leak_nothing(void **state)
     check("SELECT 1 /* 'secret", "SELECT ? ", "SELECT");
     check("SELECT x'abc", "SELECT ?", "SELECT");
     char out[8];
-    assert_int_equal(dpt_sql_sanitize(NULL, 0, out, sizeof out), 0);
+    assert_int_equal(dpt_instr_sanitize_sql(NULL, 0, out, sizeof out), 0);
     assert_string_equal(out, "");
-    assert_int_equal(dpt_sql_summary("", 0, out, sizeof out), 0);
-    assert_int_equal(dpt_sql_summary("hello world", DPT_NUL, out, sizeof out), 0);
+    assert_int_equal(dpt_instr_summarize_sql("", 0, out, sizeof out), 0);
+    assert_int_equal(dpt_instr_summarize_sql("hello world", DPT_NUL, out, sizeof out), 0);
 }
 
 /* Output bounds: like snprintf, the full length is returned and out is cut and
@@ -133,10 +133,10 @@ static void test_output_bounds(void **state)
     (void)state;
     char out[8];
     memset(out, 'z', sizeof out);
-    size_t n = dpt_sql_sanitize("SELECT 'abc' FROM t", DPT_NUL, out, sizeof out);
+    size_t n = dpt_instr_sanitize_sql("SELECT 'abc' FROM t", DPT_NUL, out, sizeof out);
     assert_int_equal(n, strlen("SELECT ? FROM t"));
     assert_string_equal(out, "SELECT ");
-    assert_int_equal(dpt_sql_sanitize("SELECT 1", DPT_NUL, NULL, 0), strlen("SELECT ?"));
+    assert_int_equal(dpt_instr_sanitize_sql("SELECT 1", DPT_NUL, NULL, 0), strlen("SELECT ?"));
 
     char sql[8192] = "SELECT * FROM ";
     for (int i = 0; i < 100; i++) {
@@ -145,7 +145,7 @@ static void test_output_bounds(void **state)
         strcat(sql, t);
     }
     char sum[512];
-    n = dpt_sql_summary(sql, DPT_NUL, sum, sizeof sum);
+    n = dpt_instr_summarize_sql(sql, DPT_NUL, sum, sizeof sum);
     assert_true(n <= 255);
     assert_int_equal(strlen(sum), n);
     assert_true(n > 240);

@@ -9,7 +9,7 @@
 static void check(const char *in, const char *want)
 {
     char out[512];
-    size_t n = dpt_url_redact(in, DPT_NUL, out, sizeof out);
+    size_t n = dpt_instr_redact_url(in, DPT_NUL, out, sizeof out);
     assert_string_equal(out, want);
     assert_int_equal(n, strlen(want));
 }
@@ -50,13 +50,13 @@ static void test_host_and_port_reach_the_parser_intact(void **state)
     check("http://[::1]:8080/a?b=c", "http://[::1]:8080/a?b=c");
     check("", "");
     char out[4];
-    assert_int_equal(dpt_url_redact(NULL, 0, out, sizeof out), 0);
+    assert_int_equal(dpt_instr_redact_url(NULL, 0, out, sizeof out), 0);
     assert_string_equal(out, "");
     /* bounded output, full length returned */
-    size_t n = dpt_url_redact("http://u:p@h/?sig=1", DPT_NUL, out, sizeof out);
+    size_t n = dpt_instr_redact_url("http://u:p@h/?sig=1", DPT_NUL, out, sizeof out);
     assert_int_equal(n, strlen("http://REDACTED:REDACTED@h/?sig=REDACTED"));
     assert_string_equal(out, "htt");
-    assert_int_equal(dpt_url_redact("http://u:p@h/?sig=1", DPT_NUL, NULL, 0), n);
+    assert_int_equal(dpt_instr_redact_url("http://u:p@h/?sig=1", DPT_NUL, NULL, 0), n);
 }
 
 int main(void)
