@@ -30,7 +30,7 @@
 
 extern char **environ;
 
-static void h_die(const char *fmt, const char *arg)
+static inline void h_die(const char *fmt, const char *arg)
 {
     fprintf(stderr, "harness: ");
     fprintf(stderr, fmt, arg);
@@ -38,14 +38,14 @@ static void h_die(const char *fmt, const char *arg)
     exit(2);
 }
 
-static void h_sleep_ms(long ms)
+static inline void h_sleep_ms(long ms)
 {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
         ;
 }
 
-static const char *h_env(const char *name)
+static inline const char *h_env(const char *name)
 {
     const char *v = getenv(name);
     if (!v || !*v) h_die("%s is not set (run through ctest)", name);
@@ -58,7 +58,7 @@ static const char *h_env(const char *name)
 static pid_t h_pids[H_MAX_PIDS];
 static int h_npids;
 
-static void h_kill_all(void)
+static inline void h_kill_all(void)
 {
     for (int i = 0; i < h_npids; i++)
         if (h_pids[i] > 0) kill(h_pids[i], SIGKILL);
@@ -66,7 +66,7 @@ static void h_kill_all(void)
 
 /* Starts argv[0] with env (NULL-terminated "K=V" list added to a minimal environment),
  * stdout and stderr to logfile. */
-static pid_t h_spawn(char *const argv[], char *const env[], const char *logfile)
+static inline pid_t h_spawn(char *const argv[], char *const env[], const char *logfile)
 {
     char *envp[32];
     int n = 0;
@@ -89,7 +89,7 @@ static pid_t h_spawn(char *const argv[], char *const env[], const char *logfile)
 }
 
 /* Waits (bounded) for a process to exit; returns its status, -1 on timeout. */
-static int h_wait_exit(pid_t pid, long timeout_ms)
+static inline int h_wait_exit(pid_t pid, long timeout_ms)
 {
     for (long t = 0; t < timeout_ms; t += 20) {
         int st;
@@ -105,7 +105,7 @@ static int h_wait_exit(pid_t pid, long timeout_ms)
 }
 
 /* The content of a small file, or "" (static buffer). */
-static const char *h_read_small(const char *path)
+static inline const char *h_read_small(const char *path)
 {
     static char buf[256];
     buf[0] = '\0';
@@ -124,7 +124,7 @@ typedef struct h_mesh {
 } h_mesh;
 
 /* Starts one service on a free port; returns the port it wrote to its ready file. */
-static unsigned h_start_service(const char *mesh_dir, const char *work, const char *name,
+static inline unsigned h_start_service(const char *mesh_dir, const char *work, const char *name,
                                 char *const extra[], char *const env[])
 {
     char bin[1024], ready[1024], log[1024];
@@ -154,7 +154,7 @@ static unsigned h_start_service(const char *mesh_dir, const char *work, const ch
 }
 
 /* Starts inventory, payments, orders and gateway, exporting to traces (a file). */
-static h_mesh h_start_mesh(const char *mesh_dir, const char *work, const char *traces)
+static inline h_mesh h_start_mesh(const char *mesh_dir, const char *work, const char *traces)
 {
     static char file[1100], db[1024];
     snprintf(file, sizeof file, "DPTRACE_EXPORT_FILE=%s", traces);
@@ -181,7 +181,7 @@ static h_mesh h_start_mesh(const char *mesh_dir, const char *work, const char *t
 
 /* A TCP socket bound to 127.0.0.1:0 (listening when listen_too); *port gets the port. The
  * descriptor is inheritable (no close-on-exec). */
-static int h_bind(unsigned *port, bool listen_too)
+static inline int h_bind(unsigned *port, bool listen_too)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     if (fd < 0) h_die("socket: %s", strerror(errno));
@@ -205,7 +205,7 @@ typedef struct h_nginx {
 /* Writes conf_text as PREFIX/conf/nginx.conf and starts nginx in the foreground (daemon
  * off in conf_text) with the listening sockets fds[0..n) inherited. Waits until
  * GET http://127.0.0.1:ready_port/ answers (any status). */
-static void h_start_nginx(h_nginx *ng, const char *nginx_bin, const char *prefix,
+static inline void h_start_nginx(h_nginx *ng, const char *nginx_bin, const char *prefix,
                           const char *conf_text, const int *fds, int n, unsigned ready_port)
 {
     snprintf(ng->prefix, sizeof ng->prefix, "%s", prefix);
@@ -254,7 +254,7 @@ static void h_start_nginx(h_nginx *ng, const char *nginx_bin, const char *prefix
 }
 
 /* `nginx -s SIGNAL` with the same prefix and configuration (what an operator runs). */
-static int h_nginx_signal(const h_nginx *ng, const char *nginx_bin, const char *sig)
+static inline int h_nginx_signal(const h_nginx *ng, const char *nginx_bin, const char *sig)
 {
     char log[1024];
     snprintf(log, sizeof log, "%s/logs/signal.log", ng->prefix);
@@ -266,7 +266,7 @@ static int h_nginx_signal(const h_nginx *ng, const char *nginx_bin, const char *
 }
 
 /* The worker processes of master (children of it), at most max. */
-static int h_workers(pid_t master, pid_t *out, int max)
+static inline int h_workers(pid_t master, pid_t *out, int max)
 {
     int n = 0;
     DIR *d = opendir("/proc");
@@ -308,7 +308,7 @@ typedef struct h_spans {
     size_t n_docs, cap_docs;
 } h_spans;
 
-static void h_spans_free(h_spans *s)
+static inline void h_spans_free(h_spans *s)
 {
     for (size_t i = 0; i < s->n_docs; i++)
         json_decref(s->docs[i]);
@@ -317,7 +317,7 @@ static void h_spans_free(h_spans *s)
     memset(s, 0, sizeof *s);
 }
 
-static json_t *h_attr(json_t *attrs, const char *key)
+static inline json_t *h_attr(json_t *attrs, const char *key)
 {
     size_t i;
     json_t *a;
@@ -330,13 +330,13 @@ static json_t *h_attr(json_t *attrs, const char *key)
 }
 
 /* A string attribute of a span, or NULL. */
-static const char *h_attr_str(const h_span *s, const char *key)
+static inline const char *h_attr_str(const h_span *s, const char *key)
 {
     return json_string_value(json_object_get(h_attr(s->attrs, key), "stringValue"));
 }
 
 /* An int attribute (OTLP JSON writes 64-bit ints as strings), or -1. */
-static long long h_attr_int(const h_span *s, const char *key)
+static inline long long h_attr_int(const h_span *s, const char *key)
 {
     json_t *v = json_object_get(h_attr(s->attrs, key), "intValue");
     if (json_is_string(v)) return atoll(json_string_value(v));
@@ -344,13 +344,13 @@ static long long h_attr_int(const h_span *s, const char *key)
     return -1;
 }
 
-static void copy_str(char *dst, size_t cap, const char *src)
+static inline void copy_str(char *dst, size_t cap, const char *src)
 {
     snprintf(dst, cap, "%s", src ? src : "");
 }
 
 /* Reads every span of the file (a line being written is skipped). */
-static h_spans h_load(const char *path)
+static inline h_spans h_load(const char *path)
 {
     h_spans s = {0};
     FILE *f = fopen(path, "r");
