@@ -6,7 +6,7 @@ what=${1:-test}
 base="gcc make cmake pkg-config libc6-dev"
 libs="libcurl4-openssl-dev zlib1g-dev libmicrohttpd-dev libjansson-dev libuv1-dev libsqlite3-dev"
 case "$what" in
-  demo)  want="$base $libs" ;;
+  demo)  want="$base $libs nginx nginx-dev" ;;
   bench) want="$base" ;;
   test)  want="$base $libs nginx nginx-dev libcmocka-dev clang libclang-rt-14-dev nodejs npm chromium valgrind cppcheck clang-tidy" ;;
   *) echo "usage: $0 demo|test|bench" >&2; exit 2 ;;

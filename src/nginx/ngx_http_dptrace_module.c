@@ -82,6 +82,7 @@ typedef struct {
     dpt_span span;
     dpt_span_context sc;     /* the server span's context (for variables, after the end) */
     dpt_span_context parent; /* the incoming context (valid or not) */
+    dpt_context *in;         /* the extracted context, kept for its baggage (propagate) */
     dpt_context *ctx;        /* span + accepted baggage: what is injected upstream */
     ngx_uint_t mode;         /* CTX_* */
     ngx_str_t route;         /* the location the span was named after */
@@ -453,6 +454,8 @@ static ngx_int_t dpt_ngx_init_module(ngx_cycle_t *cycle)
     return NGX_OK;
 }
 
+static void init_trace_fields(void);
+
 /* ---- the worker's provider ------------------------------------------------------------ */
 
 static ngx_int_t dpt_ngx_init_process(ngx_cycle_t *cycle)
@@ -471,6 +474,7 @@ static ngx_int_t dpt_ngx_init_process(ngx_cycle_t *cycle)
 #endif
     worker_provider = dpt_provider_from_env();
     worker_tracer = dpt_provider_get_tracer(worker_provider, DPT_NGX_SCOPE, DPTRACE_VERSION_STRING);
+    init_trace_fields();
     if (worker_tracer == NULL)
         ngx_log_error(NGX_LOG_WARN, cycle->log, 0, "dptrace: no provider, requests not traced");
     return NGX_OK;
@@ -510,7 +514,9 @@ static void dpt_ngx_cleanup(void *data)
     if (ctx->traced && !ctx->ended) dpt_span_end(ctx->span);
     ctx->ended = 1;
     dpt_context_release(ctx->ctx);
+    dpt_context_release(ctx->in);
     ctx->ctx = NULL;
+    ctx->in = NULL;
 }
 
 static dpt_ngx_ctx_t *dpt_ngx_get_ctx(ngx_http_request_t *r)
@@ -676,20 +682,49 @@ static const char *method_of(ngx_http_request_t *r, size_t *len)
     return m;
 }
 
-/* Starts the server span (start_ns 0: now). */
-static void start_span(ngx_http_request_t *r, dpt_ngx_ctx_t *ctx, dpt_ngx_loc_conf_t *lcf,
-                       uint64_t start_ns)
+/* The header names the propagator reads (set once per worker in init_process): a request
+ * that has none of them needs no extraction (which would allocate an empty context). */
+static struct {
+    const char *name;
+    size_t len;
+} trace_fields[16];
+static size_t n_trace_fields;
+static bool jaeger_prefix; /* jaeger's baggage comes in uberctx-<key> headers */
+
+static void init_trace_fields(void)
 {
-    ngx_http_core_loc_conf_t *clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
-    ctx->mode = lcf->context;
-    ctx->route = clcf->name;
-
-    dpt_context *in = NULL;
-    if (ctx->mode == CTX_EXTRACT || ctx->mode == CTX_PROPAGATE || ctx->mode == CTX_INJECT) {
-        dpt_propagator_extract(NULL, &hdr_getter, r, &in);
-        ctx->parent = dpt_context_span_context(in);
+    const char *f[16];
+    size_t n = dpt_propagator_fields(dpt_propagator_get_global(), f, 16);
+    n_trace_fields = n > 16 ? 16 : n;
+    for (size_t i = 0; i < n_trace_fields; i++) {
+        trace_fields[i].name = f[i];
+        trace_fields[i].len = ngx_strlen(f[i]);
+        if (ngx_strcmp(f[i], "uber-trace-id") == 0) jaeger_prefix = true;
     }
+}
 
+static bool has_trace_fields(ngx_http_request_t *r)
+{
+    ngx_list_part_t *part = &r->headers_in.headers.part;
+    for (; part; part = part->next) {
+        ngx_table_elt_t *h = part->elts;
+        for (ngx_uint_t i = 0; i < part->nelts; i++) {
+            for (size_t f = 0; f < n_trace_fields; f++)
+                if (h[i].key.len == trace_fields[f].len &&
+                    ngx_strncmp(h[i].lowcase_key, trace_fields[f].name, h[i].key.len) == 0)
+                    return true;
+            if (jaeger_prefix && h[i].key.len > 8 &&
+                ngx_strncmp(h[i].lowcase_key, "uberctx-", 8) == 0)
+                return true;
+        }
+    }
+    return false;
+}
+
+/* The attributes and the name of a recording server span. */
+static void describe_span(ngx_http_request_t *r, dpt_ngx_ctx_t *ctx, dpt_ngx_loc_conf_t *lcf,
+                          ngx_http_core_loc_conf_t *clcf)
+{
     dpt_attr attrs[16];
     size_t n = 0;
     size_t ml;
@@ -738,6 +773,7 @@ static void start_span(ngx_http_request_t *r, dpt_ngx_ctx_t *ctx, dpt_ngx_loc_co
             dpt__query_redact((const char *)r->args.data, r->args.len, (char *)qbuf, sizeof qbuf);
         if (need < sizeof qbuf) attrs[n++] = NSTR("url.query", qbuf, need);
     }
+    dpt_span_set_attrs(ctx->span, attrs, n);
 
     /* The name: dptrace_span_name, else "{method} {location}" (http-spans.md: the route
      * for a server span; "HTTP" for a method the conventions do not know). */
@@ -749,12 +785,32 @@ static void start_span(ngx_http_request_t *r, dpt_ngx_ctx_t *ctx, dpt_ngx_loc_co
         name[l] = '\0';
     } else {
         const char *m = method[0] == '_' ? "HTTP" : method;
-        u_char *e = ngx_snprintf((u_char *)name, sizeof name - 1, "%s%s%V", m,
-                                 clcf->name.len ? " " : "", &clcf->name);
-        *e = '\0';
+        size_t mlen = ngx_strlen(m), rl = clcf->name.len;
+        if (mlen + 1 + rl >= sizeof name) rl = sizeof name - 2 - mlen;
+        ngx_memcpy(name, m, mlen);
+        name[mlen] = ' ';
+        ngx_memcpy(name + mlen + 1, clcf->name.data, rl);
+        name[mlen + (rl ? 1 + rl : 0)] = '\0';
     }
+    dpt_span_update_name(ctx->span, name);
+}
 
-    dpt_span_opts o = {.attrs = attrs, .n_attrs = n, .start_ns = start_ns};
+/* Starts the server span (start_ns 0: now). An unsampled request costs the extraction
+ * (only when it carries trace headers) and a non-recording span: attributes and the name
+ * are built only for a span that records (nginx's samplers do not read attributes). */
+static void start_span(ngx_http_request_t *r, dpt_ngx_ctx_t *ctx, dpt_ngx_loc_conf_t *lcf,
+                       uint64_t start_ns)
+{
+    ngx_http_core_loc_conf_t *clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+    ctx->mode = lcf->context;
+    ctx->route = clcf->name;
+
+    dpt_context *in = NULL;
+    if (ctx->mode != CTX_IGNORE && has_trace_fields(r)) {
+        dpt_propagator_extract(NULL, &hdr_getter, r, &in);
+        ctx->parent = dpt_context_span_context(in);
+    }
+    dpt_span_opts o = {.start_ns = start_ns};
     dpt_link link;
     if (ctx->mode == CTX_INJECT) {
         dpt_span_opts_from_incoming(in, true, &o, &link); /* untrusted: new trace, a link */
@@ -763,13 +819,15 @@ static void start_span(ngx_http_request_t *r, dpt_ngx_ctx_t *ctx, dpt_ngx_loc_co
     } else {
         o.parent = in;
     }
-    ctx->span = dpt_span_start(worker_tracer, name, DPT_SPAN_SERVER, &o);
+    ctx->span = dpt_span_start(worker_tracer, "", DPT_SPAN_SERVER, &o);
     ctx->sc = dpt_span_get_context(ctx->span);
-    dpt_span_id_to_hex(&ctx->sc.span_id, ctx->span_hex);
-    /* What goes upstream: the span, and the caller's baggage when it is continued. */
-    ctx->ctx = dpt_context_with_span(ctx->mode == CTX_PROPAGATE ? in : NULL, ctx->span);
-    dpt_context_release(in);
     ctx->traced = 1;
+    /* Kept for the injection: the caller's baggage goes on with our span. */
+    if (ctx->mode == CTX_PROPAGATE)
+        ctx->in = in;
+    else
+        dpt_context_release(in);
+    if (dpt_span_is_recording(ctx->span)) describe_span(r, ctx, lcf, clcf);
 }
 
 /* Rewrite phase (before the rewrite module's handlers, so before a "return"): decide, and
@@ -799,6 +857,8 @@ static ngx_int_t dpt_ngx_precontent_handler(ngx_http_request_t *r)
     if (ctx == NULL || !ctx->traced || ctx->injected) return NGX_DECLINED;
     if (ctx->mode != CTX_INJECT && ctx->mode != CTX_PROPAGATE) return NGX_DECLINED;
     ctx->injected = 1;
+    dpt_span_id_to_hex(&ctx->sc.span_id, ctx->span_hex); /* what patch_request looks for */
+    ctx->ctx = dpt_context_with_span(ctx->in, ctx->span);
     if (remove_fields(r) != NGX_OK) return NGX_DECLINED;
     dpt_err e = dpt_propagator_inject(NULL, ctx->ctx, &hdr_setter, r);
     if (e != DPT_OK)
