@@ -23,7 +23,8 @@ command -v wrk >/dev/null || { echo "bench_nginx: wrk missing (apt-get install w
 MODULE=$(cd "$(dirname "$MODULE")" && pwd)/$(basename "$MODULE")
 WORK=$(mkdir -p "$BUILD/bench/nginx/work" && cd "$BUILD/bench/nginx/work" && pwd)
 PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done; }
+# nginx masters are stopped with SIGTERM (a SIGKILLed master leaves its workers behind)
+cleanup() { for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done; sleep 1; }
 trap cleanup EXIT
 
 # start NAME TRACING_DIRECTIVES: an instance; sets PORT (its front port).

@@ -6,7 +6,8 @@
 # requests on one kept-alive connection, and (Ir(N2) - Ir(N1)) / (N2 - N1) is the cost of
 # one request, the export thread's work included. A second nginx (not under valgrind) is
 # the OTLP sink.
-# Usage: bench/nginx/callgrind_nginx.sh [BUILD_DIR]   env: N1 (500) N2 (2500)
+# Usage: bench/nginx/callgrind_nginx.sh [BUILD_DIR]
+# Environment: N1 (500), N2 (2500), LOCS ("fixed proxied"), CONFIGS ("off on100 on1").
 set -euo pipefail
 BUILD=${1:-build}
 N1=${N1:-500}
@@ -16,7 +17,8 @@ LEXEC=$BUILD/bench/nginx/listen_exec
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 WORK=$(mkdir -p "$BUILD/bench/nginx/cg" && cd "$BUILD/bench/nginx/cg" && pwd)
 PIDS=()
-trap 'for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done' EXIT
+# nginx masters are stopped with SIGTERM (a SIGKILLed master leaves its workers behind)
+trap 'for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done; sleep 1' EXIT
 
 common() { # prefix
     cat <<CONF
@@ -71,14 +73,14 @@ CONF
     curl -sf "${urls[@]}" >/dev/null || { echo "callgrind_nginx: requests failed ($name)" >&2; exit 1; }
     kill -QUIT "$pid"
     wait "$pid" || true
-    cat "$p"/cg.*.out | grep -E "^summary:|^totals:" | awk '{s += $2} END {print s}'
+    cat "$p"/cg.*.out | grep -E "^summary:" | awk '{s += $2} END {print s}'
 }
 
 otlp="dptrace_exporter otlp; dptrace_exporter_endpoint http://127.0.0.1:$SINK/v1/traces; dptrace_batch_schedule_delay 200ms;"
 printf '| location | tracing | instructions per request | added by dptrace |\n|---|---|---|---|\n'
-for loc in fixed proxied; do
+for loc in ${LOCS:-fixed proxied}; do
     base=""
-    for cfg in off on100 on1; do
+    for cfg in ${CONFIGS:-off on100 on1}; do
         case $cfg in
         off) t="dptrace off;" ;;
         on100) t="dptrace on; dptrace_sampler always_on; $otlp" ;;

@@ -29,8 +29,12 @@
 
 #define DPT_NGX_SCOPE "ngx_http_dptrace_module"
 
-/* A string attribute from nginx's unsigned bytes. */
-#define NSTR(k, p, n) DPT_STRN((k), (const char *)(p), (n))
+/* Attributes with the key's length known at compile time (k is a literal): dptrace then
+ * does not measure it, once per attribute per request. NSTR takes nginx's unsigned bytes. */
+#define NSTR(k, p, n)                                                                              \
+    ((dpt_attr){(k), sizeof(k) - 1, {DPT_VAL_STRING, (uint32_t)(n), {.s = (const char *)(p)}}})
+#define KSTR(k, v) ((dpt_attr){(k), sizeof(k) - 1, {DPT_VAL_STRING, DPT_NUL, {.s = (v)}}})
+#define KINT(k, v) ((dpt_attr){(k), sizeof(k) - 1, {DPT_VAL_INT, 0, {.i = (int64_t)(v)}}})
 
 /* dptrace_context */
 #define CTX_EXTRACT 1   /* continue the caller's trace, do not touch upstream headers */
@@ -738,9 +742,9 @@ static void describe_span(ngx_http_request_t *r, dpt_ngx_ctx_t *ctx, dpt_ngx_loc
     if (q) path_len = (size_t)(q - r->unparsed_uri.data);
     attrs[n++] = NSTR("url.path", path_len ? (const char *)r->unparsed_uri.data : "", path_len);
 #if (NGX_HTTP_SSL)
-    attrs[n++] = DPT_STR("url.scheme", r->connection->ssl ? "https" : "http");
+    attrs[n++] = KSTR("url.scheme", r->connection->ssl ? "https" : "http");
 #else
-    attrs[n++] = DPT_STR("url.scheme", "http");
+    attrs[n++] = KSTR("url.scheme", "http");
 #endif
     if (clcf->name.len) attrs[n++] = NSTR("http.route", clcf->name.data, clcf->name.len);
     long port = -1;
@@ -753,17 +757,16 @@ static void describe_span(ngx_http_request_t *r, dpt_ngx_ctx_t *ctx, dpt_ngx_loc
                              r->headers_in.host->value.len, &host, &host_len, &port);
         if (port < 0 && r->connection->local_sockaddr)
             port = ngx_inet_get_port(r->connection->local_sockaddr);
-        if (port > 0) attrs[n++] = DPT_INT("server.port", port);
+        if (port > 0) attrs[n++] = KINT("server.port", port);
     }
     attrs[n++] =
         NSTR("client.address", r->connection->addr_text.data, r->connection->addr_text.len);
-    attrs[n++] = DPT_INT("network.peer.port", ngx_inet_get_port(r->connection->sockaddr));
     const char *ver = r->http_version == NGX_HTTP_VERSION_11   ? "1.1"
                       : r->http_version == NGX_HTTP_VERSION_10 ? "1.0"
                       : r->http_version == NGX_HTTP_VERSION_20 ? "2"
                       : r->http_version == NGX_HTTP_VERSION_9  ? "0.9"
                                                                : NULL;
-    if (ver) attrs[n++] = DPT_STR("network.protocol.version", ver);
+    if (ver) attrs[n++] = KSTR("network.protocol.version", ver);
     if (r->headers_in.user_agent)
         attrs[n++] = NSTR("user_agent.original", r->headers_in.user_agent->value.data,
                           r->headers_in.user_agent->value.len);
@@ -897,11 +900,11 @@ static ngx_int_t dpt_ngx_log_handler(ngx_http_request_t *r)
         ngx_uint_t status = status_of(r);
         dpt_attr attrs[4];
         size_t n = 0;
-        if (status) attrs[n++] = DPT_INT("http.response.status_code", status);
+        if (status) attrs[n++] = KINT("http.response.status_code", status);
         off_t body = r->connection->sent - (off_t)r->header_size;
-        if (body >= 0 && status) attrs[n++] = DPT_INT("http.response.body.size", body);
+        if (body >= 0 && status) attrs[n++] = KINT("http.response.body.size", body);
         if (r->headers_in.content_length_n >= 0)
-            attrs[n++] = DPT_INT("http.request.body.size", r->headers_in.content_length_n);
+            attrs[n++] = KINT("http.request.body.size", r->headers_in.content_length_n);
         dpt_span_set_attrs(s, attrs, n);
         if (status >= 500 && status < 600) {
             /* Server spans: only 5xx are errors; the code says why. */
@@ -1030,16 +1033,15 @@ static ngx_int_t dpt_ngx_peer_get(ngx_peer_connection_t *pc, void *data)
     attrs[n++] = NSTR("http.request.method", method, ml);
     if (u && u->upstream) {
         attrs[n++] = NSTR("server.address", u->upstream->host.data, u->upstream->host.len);
-        if (u->upstream->port) attrs[n++] = DPT_INT("server.port", u->upstream->port);
+        if (u->upstream->port) attrs[n++] = KINT("server.port", u->upstream->port);
     }
     u_char peer[NGX_SOCKADDR_STRLEN];
     if (pc->sockaddr) {
         size_t pl = ngx_sock_ntop(pc->sockaddr, pc->socklen, peer, sizeof peer, 0);
         attrs[n++] = NSTR("network.peer.address", peer, pl);
-        attrs[n++] = DPT_INT("network.peer.port", ngx_inet_get_port(pc->sockaddr));
+        attrs[n++] = KINT("network.peer.port", ngx_inet_get_port(pc->sockaddr));
     }
-    if (ctx->attempts > 0)
-        attrs[n++] = DPT_INT("http.request.resend_count", (int64_t)ctx->attempts);
+    if (ctx->attempts > 0) attrs[n++] = KINT("http.request.resend_count", (int64_t)ctx->attempts);
     /* url.full: the upstream's scheme and host, and the request target the proxy wrote
      * ("GET /path?query HTTP/1.1" at the start of the request buffer). */
     u_char url[1024];
