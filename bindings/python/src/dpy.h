@@ -22,7 +22,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define DPY_VERSION "0.1.0"
+#define DPY_VERSION DPTRACE_VERSION_STRING
 
 /* ---- types ------------------------------------------------------------------------------ */
 
