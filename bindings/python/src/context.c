@@ -576,6 +576,13 @@ PyObject *dpy_tracer_set_baggage(DpyTracer *t, PyObject *const *args, Py_ssize_t
         return NULL;
     }
     PyObject *node = dpy_current_node(t->is_async);
+    if (!node) {
+        /* Baggage belongs to a span's scope: set outside of one, it would stay with the
+         * thread and leak into whatever runs on it next (the next request). */
+        PyErr_SetString(PyExc_ValueError, "set_baggage needs a current span (call it inside "
+                                          "a `with tracer.span(...)` block)");
+        return NULL;
+    }
     const dpt_baggage *old = dpy_node_baggage(node);
     dpt_baggage *nb = NULL;
     dpt_err e = v ? dpt_baggage_set(old, k, v, NULL, &nb) : dpt_baggage_remove(old, k, &nb);
@@ -590,8 +597,8 @@ PyObject *dpy_tracer_set_baggage(DpyTracer *t, PyObject *const *args, Py_ssize_t
         return NULL;
     }
     /* A new context node: the current span's context with the new baggage. */
-    dpt_context *base = node ? dpy_node_dctx(node) : NULL;
-    if (node && !base) {
+    dpt_context *base = dpy_node_dctx(node);
+    if (!base) {
         dpt_baggage_release(nb);
         return NULL;
     }
@@ -601,11 +608,11 @@ PyObject *dpy_tracer_set_baggage(DpyTracer *t, PyObject *const *args, Py_ssize_t
     const dpt_span_id *pid = NULL;
     bool has_parent = false;
     PyObject *span = NULL;
-    if (node && DpySpan_Check(node)) {
+    if (DpySpan_Check(node)) {
         pid = &((DpySpan *)node)->parent_id;
         has_parent = ((DpySpan *)node)->has_parent;
         span = node;
-    } else if (node) {
+    } else {
         pid = &((DpySpanContext *)node)->parent_id;
         has_parent = ((DpySpanContext *)node)->has_parent;
         span = ((DpySpanContext *)node)->span;
