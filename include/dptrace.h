@@ -502,10 +502,12 @@ DPT_EXTERN const dpt_baggage *dpt_baggage_current(void);
 #define DPT_TRACESTATE_MAX_LEN 512 /* we never keep or send more than this many bytes */
 
 /* Parses a tracestate header value (the list members, comma separated, optional
- * whitespace). Strict: any invalid member, a duplicated key, more than 32 members or more
- * than DPT_TRACESTATE_MAX_LEN bytes after trimming makes the whole value invalid
- * (DPT_EPARSE / DPT_ETOOBIG) and *out is NULL. An empty value gives DPT_OK and *out NULL
- * (NULL is the empty tracestate everywhere). Thread-safe. */
+ * whitespace; empty members skipped). An invalid member, a duplicated key or more than 32
+ * members makes the whole value invalid (DPT_EPARSE) and *out is NULL; input longer than
+ * 64 KiB gives DPT_ETOOBIG. A valid list longer than DPT_TRACESTATE_MAX_LEN bytes is kept
+ * truncated by the W3C rule: members longer than 128 bytes are dropped first, from the
+ * end, then members from the end. An empty value gives DPT_OK and *out NULL (NULL is the
+ * empty tracestate everywhere). Thread-safe. */
 DPT_EXTERN dpt_err dpt_tracestate_parse(const char *s, size_t len, dpt_tracestate **out);
 
 /* The serialized form (no surrounding whitespace); "" for NULL. Valid while ts is held. */
