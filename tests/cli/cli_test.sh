@@ -127,7 +127,14 @@ bad_arguments)
     run 1 "$DPTRACE" view "$WORK/does-not-exist.jsonl";   has err.txt "cannot open"
     run 1 "$DPTRACE" view "$WORK";                        has err.txt "is a directory"
     run 1 "$DPTRACE" view "$SAMPLE" -t ffffffffffffffffffffffffffffffff; has err.txt "no trace 'ffff"
-    run 1 "$DPTRACE" view "$SAMPLE" -t ab;                has err.txt "no trace 'ab'"
+    # Issue 13 (7): a --trace value that cannot be an id or a prefix (too short, not hex)
+    # is a usage error, not "no trace" - dptrace's own choice, as for every bad value.
+    run 2 "$DPTRACE" view "$SAMPLE" -t ab;                has err.txt "--trace wants a trace id"
+    run 2 "$DPTRACE" view "$SAMPLE" --trace zz;           has err.txt "not 'zz'"
+    run 2 "$DPTRACE" view "$SAMPLE" -t 4bf9zzzz;          has err.txt "--trace wants"
+    run 2 "$DPTRACE" report "$SAMPLE" -o r.html -t abc;   has err.txt "--trace wants"
+    run 2 "$DPTRACE" report "$SAMPLE" -o r.html --slowest x; has err.txt "--slowest wants a number"
+    run 2 "$DPTRACE" view "$SAMPLE" --width 5;            has err.txt "--width wants a number from 40 to 1000"
     run 1 "$DPTRACE" report "$SAMPLE" -o "$WORK/no/such/dir/r.html"; has err.txt "cannot write"
     ;;
 help_texts)

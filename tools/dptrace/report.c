@@ -4,7 +4,6 @@
  * ever puts it into the DOM as text.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -12,6 +11,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "opts.h"
 #include "traceset.h"
 
 #define MAX_IDS 64
@@ -393,74 +393,30 @@ static int cmp_start(const void *a, const void *b)
 
 int cmd_report(int argc, char **argv)
 {
-    enum { O_MAX_SPANS = 256, O_PROGRESS };
-    static const struct option longopts[] = {
-        { "output", required_argument, NULL, 'o' },
-        { "trace", required_argument, NULL, 't' },
-        { "slowest", required_argument, NULL, 's' },
-        { "errors", no_argument, NULL, 'e' },
-        { "max-spans", required_argument, NULL, O_MAX_SPANS },
-        { "progress", no_argument, NULL, O_PROGRESS },
-        { "quiet", no_argument, NULL, 'q' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
-    };
-    const char *ids[MAX_IDS], *out_path = NULL;
-    int n_ids = 0, slowest = 0, max_spans = REPORT_DEFAULT_MAX_SPANS;
+    const char *id_v[MAX_IDS], *out_path = NULL;
+    cli_strs ids = { id_v, 0 };
+    int slowest = 0, max_spans = REPORT_DEFAULT_MAX_SPANS;
     bool errors = false;
-    progress_mode prog = PROGRESS_AUTO;
-    optind = 1;
-    opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, ":o:t:s:eqh", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'o':
-            out_path = optarg;
-            break;
-        case 't':
-            if (n_ids == MAX_IDS) {
-                cli_err("report: at most %d --trace options", MAX_IDS);
-                return CLI_USAGE;
-            }
-            ids[n_ids++] = optarg;
-            break;
-        case 's':
-            if (!parse_int_arg(optarg, 1, 100000000, &slowest)) {
-                cli_err("report: --slowest wants a positive number, not '%s'", optarg);
-                return CLI_USAGE;
-            }
-            break;
-        case 'e':
-            errors = true;
-            break;
-        case O_MAX_SPANS:
-            if (!parse_int_arg(optarg, 1, 100000000, &max_spans)) {
-                cli_err("report: --max-spans wants a number from 1 to 100000000, not '%s'",
-                        optarg);
-                return CLI_USAGE;
-            }
-            break;
-        case O_PROGRESS:
-            prog = PROGRESS_ALWAYS;
-            break;
-        case 'q':
-            prog = PROGRESS_NEVER;
-            break;
-        case 'h':
-            usage_report(stdout);
-            return CLI_OK;
-        case ':':
-            cli_err("report: option '%s' needs a value", argv[optind - 1]);
-            usage_report(stderr);
-            return CLI_USAGE;
-        default:
-            cli_err("report: unknown option '%s'", argv[optind - 1]);
-            usage_report(stderr);
-            return CLI_USAGE;
-        }
-    }
-    const char *path = cli_one_file("report", argc, argv, optind, usage_report);
-    if (!path) return CLI_USAGE;
+    int prog = PROGRESS_AUTO;
+    const cli_opt opts[] = {
+        { "output", 'o', OPT_STR, &out_path, 0, 0, NULL },
+        { "trace", 't', OPT_STRS, &ids, 0, MAX_IDS, NULL },
+        { "slowest", 's', OPT_INT, &slowest, 1, 100000000, NULL },
+        { "errors", 'e', OPT_FLAG, &errors, 0, 0, NULL },
+        { "max-spans", 0, OPT_INT, &max_spans, 1, 100000000, NULL },
+        { "progress", 0, OPT_SET, &prog, PROGRESS_ALWAYS, 0, NULL },
+        { "quiet", 'q', OPT_SET, &prog, PROGRESS_NEVER, 0, NULL },
+        { NULL, 0, 0, NULL, 0, 0, NULL },
+    };
+    int first = cli_parse("report", argc, argv, opts, usage_report);
+    if (first < 0)
+        return first == CLI_PARSE_HELP ? CLI_OK : CLI_USAGE;
+    if (!cli_check_trace_ids("report", &ids))
+        return CLI_USAGE;
+    int n_ids = ids.n;
+    const char *path = cli_one_file("report", argc, argv, first, usage_report);
+    if (!path)
+        return CLI_USAGE;
     if (!out_path || !*out_path) {
         cli_err("report: missing -o OUT.html");
         usage_report(stderr);
@@ -468,7 +424,7 @@ int cmd_report(int argc, char **argv)
     }
 
     traceset ts;
-    traceset_init(&ts, path, progress_enabled(prog));
+    traceset_init(&ts, path, progress_enabled((progress_mode)prog));
     ts.span_budget = (uint64_t)max_spans;
     memset(&g_res, 0, sizeof g_res);
     int rc = CLI_OK;
@@ -488,10 +444,10 @@ int cmd_report(int argc, char **argv)
 
     if (n_ids) {
         for (int k = 0; k < n_ids; k++) {
-            int64_t i = traceset_find(&ts, ids[k]);
+            int64_t i = traceset_find(&ts, ids.v[k]);
             if (i < 0) {
                 cli_err(i == -2 ? "report: trace id prefix '%s' matches several traces"
-                                : "report: no trace '%s' in the file", ids[k]);
+                                : "report: no trace '%s' in the file", ids.v[k]);
                 rc = CLI_FAIL;
                 goto done;
             }

@@ -2,7 +2,6 @@
  * service, kind, duration, a bar scaled to the trace, status). Colours only on a terminal
  * and never with NO_COLOR; everything taken from the file is sanitised before printing.
  */
-#include <getopt.h>
 #include <langinfo.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +10,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "opts.h"
 #include "traceset.h"
 
 #define MAX_IDS 64
@@ -465,106 +465,45 @@ static bool locale_is_utf8(void)
 
 int cmd_view(int argc, char **argv)
 {
-    enum { O_COLOR = 256, O_ASCII, O_WIDTH, O_MAX_SPANS, O_PROGRESS };
-    static const struct option longopts[] = {
-        { "trace", required_argument, NULL, 't' },
-        { "slowest", required_argument, NULL, 's' },
-        { "errors", no_argument, NULL, 'e' },
-        { "color", required_argument, NULL, O_COLOR },
-        { "colour", required_argument, NULL, O_COLOR },
-        { "ascii", no_argument, NULL, O_ASCII },
-        { "width", required_argument, NULL, O_WIDTH },
-        { "max-spans", required_argument, NULL, O_MAX_SPANS },
-        { "progress", no_argument, NULL, O_PROGRESS },
-        { "quiet", no_argument, NULL, 'q' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
+    static const char *const when[] = { "auto", "always", "never", NULL };
+    const char *id_v[MAX_IDS];
+    cli_strs ids = { id_v, 0 };
+    int slowest = 0, width = 0, max_spans = VIEW_DEFAULT_MAX_SPANS;
+    bool errors = false, ascii = false;
+    int color = 0; /* index in when[] */
+    int prog = PROGRESS_AUTO;
+    const cli_opt opts[] = {
+        { "trace", 't', OPT_STRS, &ids, 0, MAX_IDS, NULL },
+        { "slowest", 's', OPT_INT, &slowest, 1, 1000000, NULL },
+        { "errors", 'e', OPT_FLAG, &errors, 0, 0, NULL },
+        { "color", 0, OPT_CHOICE, &color, 0, 0, when },
+        { "colour", 0, OPT_CHOICE, &color, 0, 0, when },
+        { "ascii", 0, OPT_FLAG, &ascii, 0, 0, NULL },
+        { "width", 0, OPT_INT, &width, 40, 1000, NULL },
+        { "max-spans", 0, OPT_INT, &max_spans, 1, 100000000, NULL },
+        { "progress", 0, OPT_SET, &prog, PROGRESS_ALWAYS, 0, NULL },
+        { "quiet", 'q', OPT_SET, &prog, PROGRESS_NEVER, 0, NULL },
+        { NULL, 0, 0, NULL, 0, 0, NULL },
     };
-    const char *ids[MAX_IDS];
-    int n_ids = 0, slowest = 0, width = 0, max_spans = VIEW_DEFAULT_MAX_SPANS;
-    bool errors = false, ascii = false, have_slowest = false;
-    int color = -1; /* -1 auto */
-    progress_mode prog = PROGRESS_AUTO;
-    optind = 1;
-    opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, ":t:s:eqh", longopts, NULL)) != -1) {
-        switch (c) {
-        case 't':
-            if (n_ids == MAX_IDS) {
-                cli_err("view: at most %d --trace options", MAX_IDS);
-                return CLI_USAGE;
-            }
-            ids[n_ids++] = optarg;
-            break;
-        case 's':
-            if (!parse_int_arg(optarg, 1, 1000000, &slowest)) {
-                cli_err("view: --slowest wants a number from 1 to 1000000, not '%s'", optarg);
-                return CLI_USAGE;
-            }
-            have_slowest = true;
-            break;
-        case 'e':
-            errors = true;
-            break;
-        case O_COLOR:
-            if (!strcmp(optarg, "always"))
-                color = 1;
-            else if (!strcmp(optarg, "never"))
-                color = 0;
-            else if (!strcmp(optarg, "auto"))
-                color = -1;
-            else {
-                cli_err("view: --color wants auto, always or never, not '%s'", optarg);
-                return CLI_USAGE;
-            }
-            break;
-        case O_ASCII:
-            ascii = true;
-            break;
-        case O_WIDTH:
-            if (!parse_int_arg(optarg, 40, 1000, &width)) {
-                cli_err("view: --width wants a number from 40 to 1000, not '%s'", optarg);
-                return CLI_USAGE;
-            }
-            break;
-        case O_MAX_SPANS:
-            if (!parse_int_arg(optarg, 1, 100000000, &max_spans)) {
-                cli_err("view: --max-spans wants a number from 1 to 100000000, not '%s'",
-                        optarg);
-                return CLI_USAGE;
-            }
-            break;
-        case O_PROGRESS:
-            prog = PROGRESS_ALWAYS;
-            break;
-        case 'q':
-            prog = PROGRESS_NEVER;
-            break;
-        case 'h':
-            usage_view(stdout);
-            return CLI_OK;
-        case ':':
-            cli_err("view: option '%s' needs a value", argv[optind - 1]);
-            usage_view(stderr);
-            return CLI_USAGE;
-        default:
-            cli_err("view: unknown option '%s'", argv[optind - 1]);
-            usage_view(stderr);
-            return CLI_USAGE;
-        }
-    }
-    const char *path = cli_one_file("view", argc, argv, optind, usage_view);
-    if (!path) return CLI_USAGE;
+    int first = cli_parse("view", argc, argv, opts, usage_view);
+    if (first < 0)
+        return first == CLI_PARSE_HELP ? CLI_OK : CLI_USAGE;
+    if (!cli_check_trace_ids("view", &ids))
+        return CLI_USAGE;
+    bool have_slowest = slowest > 0;
+    int n_ids = ids.n;
+    const char *path = cli_one_file("view", argc, argv, first, usage_view);
+    if (!path)
+        return CLI_USAGE;
 
     pen p = { .out = stdout };
     const char *nc = getenv("NO_COLOR");
-    p.color = color == 1 || (color == -1 && isatty(STDOUT_FILENO) && !(nc && *nc));
+    p.color = color == 1 || (color == 0 && isatty(STDOUT_FILENO) && !(nc && *nc));
     p.ascii = ascii || !locale_is_utf8();
     p.width = width ? width : terminal_width();
 
     traceset ts;
-    traceset_init(&ts, path, progress_enabled(prog));
+    traceset_init(&ts, path, progress_enabled((progress_mode)prog));
     ts.span_budget = (uint64_t)max_spans;
     int rc = CLI_OK;
     uint32_t *order = NULL, n_order = 0;
@@ -588,14 +527,14 @@ int cmd_view(int argc, char **argv)
     uint32_t n_show = 0, n_list = 0;
     if (n_ids) {
         for (int k = 0; k < n_ids; k++) {
-            int64_t i = traceset_find(&ts, ids[k]);
+            int64_t i = traceset_find(&ts, ids.v[k]);
             if (i == -2) {
-                cli_err("view: trace id prefix '%s' matches several traces", ids[k]);
+                cli_err("view: trace id prefix '%s' matches several traces", ids.v[k]);
                 rc = CLI_FAIL;
                 goto done;
             }
             if (i < 0) {
-                cli_err("view: no trace '%s' in %s", ids[k], path);
+                cli_err("view: no trace '%s' in %s", ids.v[k], path);
                 rc = CLI_FAIL;
                 goto done;
             }
