@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -275,7 +276,7 @@ static void put_trace(sbuf *b, const traceset *ts, sel_trace *st)
     json_str(b, rn, strlen(rn));
     sb_puts(b, ",\"service\":");
     const char *rs = st->root_service ? st->root_service : "";
-    json_str(b, rs, strlen(rs));
+    json_str(b, rs, utf8_cut(rs, strnlen(rs, TS_NAME_MAX + 1), TS_NAME_MAX));
     /* Milliseconds as a double lose nothing that matters for display; offsets inside the
      * trace stay exact integer nanoseconds. */
     sb_printf(b, ",\"startMs\":%.3f,\"dur\":%llu,\"nSpans\":%u,\"errors\":%u,\"dropped\":%u",
@@ -292,7 +293,7 @@ static void put_trace(sbuf *b, const traceset *ts, sel_trace *st)
         if (dup) continue;
         if (n_svc) sb_putc(b, ',');
         seen[n_svc++] = s;
-        json_str(b, s, strlen(s));
+        json_str(b, s, utf8_cut(s, strnlen(s, TS_NAME_MAX + 1), TS_NAME_MAX));
     }
     sb_puts(b, "],\"spans\":[");
     for (uint32_t i = 0; i < st->n; i++) {
@@ -307,7 +308,7 @@ static void put_trace(sbuf *b, const traceset *ts, sel_trace *st)
         json_str(b, s->name, strlen(s->name));
         sb_putc(b, ',');
         const char *svc = s->service ? s->service : "";
-        json_str(b, svc, strlen(svc));
+        json_str(b, svc, utf8_cut(svc, strnlen(svc, TS_NAME_MAX + 1), TS_NAME_MAX));
         uint64_t off = s->start - sum->start, dur = s->end - s->start;
         sb_printf(b, ",%u,%llu,%llu,%u,", s->kind, (unsigned long long)off, (unsigned long long)dur,
                   s->status);
@@ -501,13 +502,24 @@ int cmd_report(int argc, char **argv)
     if (to_stdout) {
         out = stdout;
     } else {
-        /* Write beside the target and rename: a reader never sees half a page. */
+        /* Write beside the target and rename: a reader never sees half a page. The
+         * temporary name is mkstemp's (O_EXCL, unpredictable), so nobody can plant a
+         * link there; its mode follows the umask as a plain fopen's would. */
         size_t n = strlen(out_path) + 32;
         tmp = xmalloc(n);
-        snprintf(tmp, n, "%s.tmp.%ld", out_path, (long)getpid());
-        out = fopen(tmp, "w");
+        snprintf(tmp, n, "%s.tmp.XXXXXX", out_path);
+        int fd = mkstemp(tmp);
+        mode_t um = umask(0);
+        umask(um);
+        if (fd >= 0)
+            (void)fchmod(fd, 0666 & ~um); /* on failure mkstemp's 0600 stays: only stricter */
+        out = fd >= 0 ? fdopen(fd, "w") : NULL;
         if (!out) {
             cli_err("report: cannot write %s: %s", tmp, strerror(errno));
+            if (fd >= 0) {
+                close(fd);
+                unlink(tmp);
+            }
             rc = CLI_FAIL;
             goto done;
         }

@@ -59,7 +59,6 @@ static uint64_t str_hash(const char *s, size_t len)
 
 static struct strtab_slot *intern_slot(traceset *ts, const char *s, size_t len)
 {
-    len = utf8_cut(s, len, TS_NAME_MAX);
     strtab *t = &ts->names;
     if (t->n * 2 >= t->cap) {
         uint32_t cap = t->cap ? t->cap * 2 : 64;
@@ -162,19 +161,38 @@ static trace_sum *get_or_add(traceset *ts, const uint8_t id[16])
     return t;
 }
 
-static void count_service(traceset *ts, const char *name, size_t len)
+/* The interned service of a span, looked up once per resource: a one-entry cache on the
+ * resource's service text (a pointer into the current line's tree) and line number. Sets
+ * *svc to its index in services[] (pass 1 counts a name when first seen, while there is
+ * room) or -1. */
+static const char *span_service(traceset *ts, const otlp_span *sp, bool count, int32_t *svc)
 {
-    if (!name) {
+    if (!sp->service) {
+        *svc = -1;
+        return NULL;
+    }
+    if (sp->service != ts->svc_text || sp->line != ts->svc_line) {
+        struct strtab_slot *e = intern_slot(ts, sp->service, sp->service_len);
+        if (count && e->svc < 0 && ts->n_services < TS_MAX_SERVICES) {
+            e->svc = (int32_t)ts->n_services++;
+            ts->services[e->svc].name = e->s;
+        }
+        ts->svc_text = sp->service;
+        ts->svc_line = sp->line;
+        ts->svc_name = e->s;
+        ts->svc_index = e->svc;
+    }
+    *svc = ts->svc_index;
+    return ts->svc_name;
+}
+
+static void count_service(traceset *ts, const otlp_span *sp)
+{
+    int32_t svc;
+    if (!span_service(ts, sp, true, &svc))
         ts->no_service_spans++;
-        return;
-    }
-    struct strtab_slot *e = intern_slot(ts, name, len);
-    if (e->svc < 0 && ts->n_services < TS_MAX_SERVICES) {
-        e->svc = (int32_t)ts->n_services++;
-        ts->services[e->svc].name = e->s;
-    }
-    if (e->svc >= 0)
-        ts->services[e->svc].spans++;
+    else if (svc >= 0)
+        ts->services[svc].spans++;
     else
         ts->other_service_spans++;
 }
@@ -206,7 +224,7 @@ static bool scan_span(void *user, const otlp_span *sp)
     ts->spans++;
     if (sp->start_ns < ts->min_start) ts->min_start = sp->start_ns;
     if (sp->end_ns > ts->max_end) ts->max_end = sp->end_ns;
-    count_service(ts, sp->service, sp->service_len);
+    count_service(ts, sp);
     return true;
 }
 
@@ -342,7 +360,8 @@ static bool collect_span(void *user, const otlp_span *sp)
                   (sp->has_parent == !s->root_is_root && sp->start_ns < s->root_start);
     if (better) {
         s->root_name = arena_strndup(&ts->mem, sp->name, sp->name_len);
-        s->root_service = traceset_intern(ts, sp->service, sp->service_len);
+        int32_t svc;
+        s->root_service = span_service(ts, sp, false, &svc);
         s->root_start = sp->start_ns;
         s->root_is_root = !sp->has_parent;
     }
@@ -366,7 +385,8 @@ static bool collect_span(void *user, const otlp_span *sp)
     r->start = sp->start_ns;
     r->end = sp->end_ns;
     r->name = arena_strndup(&ts->mem, sp->name, sp->name_len);
-    r->service = traceset_intern(ts, sp->service, sp->service_len);
+    int32_t svc;
+    r->service = span_service(ts, sp, false, &svc);
     r->status_msg = arena_strndup(&ts->mem, sp->status_msg, strlen(sp->status_msg));
     if (ts->detail_fn) r->detail = ts->detail_fn(ts, sp);
     ts->kept++;

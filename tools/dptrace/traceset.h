@@ -47,9 +47,10 @@ typedef struct sel_trace {
 } sel_trace;
 
 #define TS_MAX_SERVICES 256
-/* Service names are interned (one copy each, found by hash) and compared by their first
- * TS_NAME_MAX bytes: a longer name is cut there, so no per-span step depends on how long
- * a name in the file is. */
+/* Service names are interned: one copy each, found by a hash of the whole name, which
+ * is computed once per resource (the spans of a resource come one after another), not
+ * once per span. What shows a name reads at most TS_NAME_MAX bytes of it, so no per-span
+ * step depends on how long a name in the file is. */
 #define TS_NAME_MAX 1024
 
 typedef struct service_count {
@@ -74,6 +75,11 @@ typedef struct traceset {
     otlp_input in; /* opened once by traceset_scan, read again by traceset_collect */
     bool in_open;
     strtab names;
+    /* the service of the resource the reader is on: (its text, line) -> interned */
+    const char *svc_text;
+    uint64_t svc_line;
+    const char *svc_name;
+    int32_t svc_index;
     /* pass 1 */
     trace_sum *sums;
     uint32_t n_sums, cap_sums;
@@ -105,7 +111,7 @@ typedef struct traceset {
  * otlp_input). */
 void traceset_init(traceset *ts, const char *path, bool progress);
 
-/* The interned copy of a name (cut at TS_NAME_MAX bytes), or NULL for NULL. */
+/* The interned copy of a name, or NULL for NULL. */
 const char *traceset_intern(traceset *ts, const char *s, size_t len);
 void traceset_free(traceset *ts);
 

@@ -65,7 +65,8 @@ static const char *svc_color(const pen *p, const char *svc)
 {
     if (!p->color) return "";
     uint32_t h = 2166136261u;
-    for (const char *s = svc ? svc : ""; *s; s++)
+    int n = 0; /* the first 64 bytes choose the colour: bounded work per span */
+    for (const char *s = svc ? svc : ""; *s && n < 64; s++, n++)
         h = (h ^ (unsigned char)*s) * 16777619u;
     return palette[h % (sizeof palette / sizeof *palette)];
 }
@@ -79,7 +80,8 @@ static const char *col(const pen *p, const char *c)
 static void put_cell(const pen *p, const char *s, int w, bool right)
 {
     if (w <= 0) return;
-    size_t len = s ? strlen(s) : 0;
+    /* w columns never need more than 4 bytes each (plus the cut): no strlen of a long name */
+    size_t len = s ? strnlen(s, 4 * (size_t)w + 8) : 0;
     char *buf = xmalloc(4 * (size_t)w + 8);
     size_t used = sanitize_cols(s ? s : "", len, (size_t)w, p->ascii, buf);
     int pad = w - (int)used;
@@ -112,7 +114,7 @@ static void fmt_time(uint64_t ns, char *out, size_t cap)
 static int display_width(const char *s, bool ascii)
 {
     char buf[4 * 64 + 8];
-    return (int)sanitize_cols(s ? s : "", s ? strlen(s) : 0, 64, ascii, buf);
+    return (int)sanitize_cols(s ? s : "", s ? strnlen(s, 4 * 64 + 8) : 0, 64, ascii, buf);
 }
 
 static void draw_waterfall(const pen *p, const traceset *ts, sel_trace *st)
