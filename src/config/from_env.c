@@ -4,7 +4,8 @@
  * is used, so a typo in a deployment never disables tracing silently or crashes the
  * service. See docs/configuration.md for the full list.
  */
-#include "internal.h"
+#include "provider.h"
+#include "context.h"
 #include "dptrace/export.h"
 
 #include <errno.h>
