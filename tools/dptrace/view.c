@@ -11,6 +11,7 @@
 
 #include "cli.h"
 #include "opts.h"
+#include "render.h"
 #include "traceset.h"
 
 #define MAX_IDS 64
@@ -46,12 +47,6 @@ void usage_view(FILE *out)
 }
 
 /* ---- drawing -------------------------------------------------------------------------- */
-
-typedef struct pen {
-    FILE *out;
-    bool color, ascii;
-    int width;
-} pen;
 
 #define C_RESET "\033[0m"
 #define C_BOLD "\033[1m"
@@ -117,9 +112,8 @@ static int display_width(const char *s, bool ascii)
     return (int)sanitize_cols(s ? s : "", s ? strnlen(s, 4 * 64 + 8) : 0, 64, ascii, buf);
 }
 
-static void draw_waterfall(const pen *p, const traceset *ts, sel_trace *st)
+void draw_waterfall(const pen *p, const trace_sum *sum, sel_trace *st)
 {
-    const trace_sum *sum = &ts->sums[st->sum];
     traceset_order(st);
     char hex[33], dur[32], when[64];
     id_hex(sum->id, 16, hex);
@@ -450,6 +444,15 @@ static bool locale_is_utf8(void)
     return cs && (strcmp(cs, "UTF-8") == 0 || strcmp(cs, "utf8") == 0);
 }
 
+void pen_init(pen *p, FILE *out, int color, bool ascii, int width)
+{
+    const char *nc = getenv("NO_COLOR");
+    p->out = out;
+    p->color = color == 1 || (color == 0 && isatty(fileno(out)) && !(nc && *nc));
+    p->ascii = ascii || !locale_is_utf8();
+    p->width = width ? width : terminal_width();
+}
+
 int cmd_view(int argc, char **argv)
 {
     static const char *const when[] = {"auto", "always", "never", NULL};
@@ -480,11 +483,8 @@ int cmd_view(int argc, char **argv)
     const char *path = cli_one_file("view", argc, argv, first, usage_view);
     if (!path) return CLI_USAGE;
 
-    pen p = {.out = stdout};
-    const char *nc = getenv("NO_COLOR");
-    p.color = color == 1 || (color == 0 && isatty(STDOUT_FILENO) && !(nc && *nc));
-    p.ascii = ascii || !locale_is_utf8();
-    p.width = width ? width : terminal_width();
+    pen p;
+    pen_init(&p, stdout, color, ascii, width);
 
     traceset ts;
     traceset_init(&ts, path, progress_enabled((progress_mode)prog));
@@ -554,7 +554,7 @@ int cmd_view(int argc, char **argv)
     for (uint32_t k = 0; k < n_show; k++) {
         uint32_t si = n_ids ? k : (uint32_t)ts.sums[order[k]].sel;
         if (k) fputc('\n', p.out);
-        draw_waterfall(&p, &ts, &ts.sel[si]);
+        draw_waterfall(&p, &ts.sums[ts.sel[si].sum], &ts.sel[si]);
     }
     if (fflush(stdout) != 0 || ferror(stdout)) {
         cli_err("view: cannot write the output");
