@@ -27,6 +27,27 @@ has() { grep -qF -- "$2" "$1" || { cat "$1" >&2; fail "$1 lacks: $2"; }; }
 hasnt() { ! grep -qF -- "$2" "$1" || { cat "$1" >&2; fail "$1 has: $2"; }; }
 count() { c=$(grep -cF -- "$2" "$1"); [ "$c" -eq "$3" ] || { cat "$1" >&2; fail "$1: '$2' $c times, wanted $3"; }; }
 
+# start_collect ARGS...: runs `dptrace collect` on a free loopback port in the background
+# (CP its pid, PORT its port, stderr in collect.err); stop_collect sends SIGTERM and
+# checks the exit status.
+start_collect() {
+    rm -f port
+    "$DPTRACE" collect --listen 127.0.0.1:0 --ready-file port "$@" >collect.out 2>collect.err &
+    CP=$!
+    i=0
+    while [ ! -s port ]; do
+        kill -0 $CP 2>/dev/null || { cat collect.err >&2; fail "collect exited"; }
+        i=$((i + 1)); [ $i -le 100 ] || fail "collect not listening after 10 s"
+        sleep 0.1
+    done
+    PORT=$(cat port)
+}
+stop_collect() {
+    kill -TERM $CP
+    rc=0; wait $CP || rc=$?
+    [ $rc -eq 0 ] || { cat collect.err >&2; fail "collect exited with $rc"; }
+}
+
 case $case_name in
 view_summary)
     run 0 "$DPTRACE" view "$SAMPLE" --width 100
@@ -240,6 +261,112 @@ exec_spans)
     run 0 "$DPTRACE" view exec.jsonl
     has out.txt "from 1 service"
     has out.txt "services: dptrace-exec"
+    ;;
+collect_dptrace_clients)
+    # dptrace itself as the client: libdptrace-http's OTLP exporter in both encodings
+    # (OTEL_EXPORTER_OTLP_PROTOCOL http/protobuf and http/json), and the sample file's lines
+    # posted as OTLP/JSON: what collect writes reads the same in view and report.
+    start_collect -o got.jsonl
+    url=http://127.0.0.1:$PORT
+    for proto in http/protobuf http/json; do
+        run 0 env OTEL_EXPORTER_OTLP_ENDPOINT=$url OTEL_EXPORTER_OTLP_PROTOCOL=$proto \
+            "$DPTRACE" exec --name "exec-$proto" --attr proto=$proto -- \
+            sh -c "'$DPTRACE' exec --name inner -- true"
+    done
+    while IFS= read -r line; do
+        printf '%s' "$line" > body.json
+        code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' \
+            --data-binary @body.json "$url/v1/traces")
+        [ "$code" = 200 ] || fail "sample line: HTTP $code"
+    done < "$SAMPLE"
+    stop_collect
+    has collect.err "requests"
+    "$TESTTOOL" spans got.jsonl > spans.txt
+    for proto in http/protobuf http/json; do
+        outer=$(grep "	exec-$proto	" spans.txt) || fail "no span from $proto"
+        echo "$outer" | grep -q "proto=$proto" || fail "$proto: attribute lost"
+        o_span=$(echo "$outer" | cut -f2)
+        grep "	inner	" spans.txt | grep -q "	$o_span	" || fail "$proto: child lost its parent"
+    done
+    # The sample, through collect, draws the same waterfalls and the same report data.
+    for t in $TA $TB; do
+        run 0 "$DPTRACE" view "$SAMPLE" -t $t --width 100; mv out.txt want.txt
+        run 0 "$DPTRACE" view got.jsonl -t $t --width 100
+        diff -u want.txt out.txt >&2 || fail "trace $t differs after collect"
+    done
+    run 0 "$DPTRACE" report "$SAMPLE" -o a.html; "$TESTTOOL" report-data a.html | sort > a.txt
+    run 0 "$DPTRACE" report got.jsonl -o b.html; "$TESTTOOL" report-data b.html | grep -v "name exec-\|name inner" | sort > b.txt
+    grep -v "^traces " a.txt > a2.txt; grep -v "^traces " b.txt > b2.txt
+    diff -u a2.txt b2.txt >&2 || fail "report data differs after collect"
+    ;;
+collect_js_sdk)
+    # The OpenTelemetry JavaScript SDK (committed lock file, npm ci) as the client, with
+    # its OTLP/HTTP protobuf exporter and its JSON exporter.
+    js=$(cd "$(dirname "$0")/collect_js" && pwd)
+    command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || { echo "SKIP: node/npm missing"; exit 77; }
+    if [ ! -f "$js/node_modules/@opentelemetry/exporter-trace-otlp-proto/package.json" ]; then
+        (cd "$js" && npm ci --no-audit --no-fund --ignore-scripts) >npm.log 2>&1 || { cat npm.log >&2; fail "npm ci"; }
+    fi
+    start_collect -o js.jsonl
+    run 0 node "$js/send.mjs" "http://127.0.0.1:$PORT/v1/traces"
+    tp=$(sed -n 's/^protobuf //p' out.txt); tj=$(sed -n 's/^json //p' out.txt)
+    stop_collect
+    for enc in protobuf:$tp json:$tj; do
+        e=${enc%%:*}; t=${enc#*:}
+        run 0 env LC_ALL=C.UTF-8 "$DPTRACE" view js.jsonl -t "$t" --width 120
+        has out.txt "GET /js/$e (js-$e)"
+        has out.txt "3 spans"
+        has out.txt "1 error"
+        has out.txt "load 注文"
+        has out.txt "ERROR: card declined"
+    done
+    "$TESTTOOL" spans js.jsonl > spans.txt
+    grep "	charge	" spans.txt | grep -q "links=1" || fail "link lost"
+    grep "GET /js/protobuf" spans.txt | grep -q "js.ok=true" || fail "bool attribute lost"
+    ;;
+collect_hostile)
+    # Truncated bodies, huge lengths, deep nesting, gzip bombs, wrong types, a full queue:
+    # each answered per the OTLP/HTTP spec (collect_hostile.py cites the rules), nothing
+    # crashes, and the valid spans in between are written.
+    start_collect -o h.jsonl --max-body-mb 4 --queue-mb 4
+    python3 "$(dirname "$0")/collect_hostile.py" "$PORT" $((4 << 20)) > py.txt 2>&1 || { cat py.txt >&2; fail "a hostile payload was answered wrongly"; }
+    kill -0 $CP || fail "collect died"
+    stop_collect
+    has collect.err "malformed"
+    run 0 "$DPTRACE" view h.jsonl -q
+    hasnt err.txt "skipped"
+    has out.txt "services: hostile"
+    ;;
+collect_live_view)
+    # --view: a trace is drawn (the same rendering as view) once quiet; with --max-traces 2
+    # the oldest of 5 traces arriving together are evicted and counted (memory bound);
+    # SIGTERM writes what was received; rotation by size; the report is written.
+    python3 "$(dirname "$0")/collect_hostile.py" payload 40 five.pb   # 40 spans, 5 traces
+    start_collect -o live.jsonl --view --quiet-ms 200 --max-traces 2 --ascii --width 100 \
+        --report live.html --report-every 1 --max-file-mb 1 --max-files 2
+    code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/x-protobuf' \
+        --data-binary @five.pb "http://127.0.0.1:$PORT/v1/traces")
+    [ "$code" = 200 ] || fail "HTTP $code"
+    # Rotation: 1 MiB of spans in a few requests.
+    python3 "$(dirname "$0")/collect_hostile.py" payload 3000 big.pb
+    for i in 1 2 3; do
+        curl -s -o /dev/null -H 'Content-Type: application/x-protobuf' --data-binary @big.pb \
+            "http://127.0.0.1:$PORT/v1/traces"
+    done
+    stop_collect
+    cat collect.err
+    has collect.err "view:"
+    grep -q "[1-9][0-9]* evicted" collect.err || fail "no trace evicted with --max-traces 2"
+    has collect.out "trace 00000000000000070000000000000005"
+    has collect.out "SERVICE"
+    # Each 3,000-span request is over 1 MiB as JSON: rotated after each; two kept.
+    [ -s live.jsonl.1 ] && [ -s live.jsonl.2 ] || fail "no rotation at 1 MiB"
+    [ ! -e live.jsonl.3 ] || fail "more rotated files than --max-files"
+    cat live.jsonl.2 live.jsonl.1 live.jsonl > all.jsonl
+    run 0 "$DPTRACE" view all.jsonl -q
+    hasnt err.txt "skipped"
+    has out.txt "6,000 spans"
+    "$TESTTOOL" report-data live.html > data.txt || fail "no report"
     ;;
 resource_rendered_once)
     # Issue 13 (1): report rendered a resource's attributes again for every span, and only

@@ -740,6 +740,9 @@ int otlp_decode_json(const char *p, size_t n, otlp_decoded *out)
     json_array_foreach(rss, i, rs)
     {
         json_t *sss = json_object_get(rs, "scopeSpans");
+        bool old = false;
+        if (!sss && (sss = json_object_get(rs, "instrumentationLibrarySpans")))
+            old = true; /* OTLP before 0.15 called them so; written out in today's names */
         if (!json_is_object(rs) || (sss && !json_is_array(sss))) {
             rc = bad_json(out, "a ResourceSpans is not an object with a scopeSpans array");
             goto done;
@@ -767,7 +770,7 @@ int otlp_decode_json(const char *p, size_t n, otlp_decoded *out)
             }
             w.scope.len = 0;
             sb_putc(&w.scope, '{');
-            json_t *scope = json_object_get(ss, "scope");
+            json_t *scope = json_object_get(ss, old ? "instrumentationLibrary" : "scope");
             url = json_object_get(ss, "schemaUrl");
             if (scope) {
                 sb_puts(&w.scope, "\"scope\":");
