@@ -544,6 +544,18 @@ mesh_demo)
     grep -q "^traces [0-9]* spans [0-9]*$" data.txt || fail "report data"
     [ "$(grep -c 'name GET /checkout$' data.txt)" -eq 50 ] || fail "report lacks checkout traces"
     ;;
+mesh_demo_collect)
+    # The demo with DEMO_COLLECT=1: the four services export OTLP/HTTP protobuf to a
+    # `dptrace collect`, whose file has the same mesh shape as the file exporter's.
+    : "${BUILD:?}" "${SCRIPTS:?}"
+    run 0 env DEMO_COLLECT=1 BUILD="$BUILD" OUT="$WORK/demo-out" REQUESTS=50 CONCURRENCY=4 sh "$SCRIPTS/demo.sh"
+    has err.txt "requests 50/50  ok 45  failed 5"
+    has out.txt "5 traces with errors; showing the slowest 1"
+    grep -q "collect  *dptrace collect: [0-9]* requests, [0-9]* spans written .* (0 rejected), 0 malformed" out.txt || { cat out.txt >&2; fail "collect summary"; }
+    "$TESTTOOL" mesh-check "$WORK/demo-out/traces.jsonl" 50 > check.txt || fail "trace shape (see above)"
+    cat check.txt
+    [ "$(grep -c '^trace ' "$WORK/demo-out/collect.view")" -ge 50 ] || fail "live view did not show the traces"
+    ;;
 *)
     fail "unknown case"
     ;;

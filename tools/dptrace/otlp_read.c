@@ -423,7 +423,9 @@ json_t *otlp_json_load(const char *text, size_t len, json_error_t *err, bool *ov
     tree_used = 0;
     tree_over = false;
     tree_budget = OTLP_TREE_BUDGET;
-    json_t *root = json_loadb(text, len, 0, err);
+    /* JSON_ALLOW_NUL: \u0000 is valid JSON (the file exporter and collect write it for a
+     * NUL byte); the strings are then cut at it where a C string is needed. */
+    json_t *root = json_loadb(text, len, JSON_ALLOW_NUL, err);
     tree_budget = 0;
     if (over_budget) *over_budget = !root && tree_over;
     return root;
