@@ -494,11 +494,21 @@ DPT_EXTERN void dpt_exporter_memory_clear(dpt_exporter *e);
 /* When set, every export call fails with DPT_EEXPORT (for fault tests). */
 DPT_EXTERN void dpt_exporter_memory_set_failing(dpt_exporter *e, bool failing);
 
-/* Exporter factories used by dpt_provider_from_env() for OTEL_TRACES_EXPORTER: "console",
- * "none" and "file" are built in; libdptrace-http registers "otlp" and "zipkin"
- * (dpt_http_register()). A factory reads its own settings from the environment and returns
- * a new exporter or NULL (after logging why). At most 16 names. Thread-safe. */
-typedef dpt_exporter *(*dpt_exporter_factory_fn)(void);
+/* Exporter factories: the names OTEL_TRACES_EXPORTER (or a configuration file) can use.
+ * "file", "console", "otlp/stdout", "memory" and "none" are built in and registered like
+ * any other; libdptrace-http registers "otlp" and "zipkin" (dpt_http_register()). A
+ * factory receives the exporter's settings from a configuration file (key/value strings,
+ * read with dpt_exporter_settings_get), or NULL when it should read the environment, and
+ * returns a new exporter or NULL after logging why. Names are case-insensitive; at most
+ * 16; registering a name again replaces it (also a built-in). Thread-safe. */
+typedef struct dpt_exporter_settings {
+    const char *const *keys;
+    const char *const *values;
+    size_t n;
+} dpt_exporter_settings;
+typedef dpt_exporter *(*dpt_exporter_factory_fn)(const dpt_exporter_settings *settings);
+/* The value of key in s, or NULL (also for NULL s). Thread-safe. */
+DPT_EXTERN const char *dpt_exporter_settings_get(const dpt_exporter_settings *s, const char *key);
 DPT_EXTERN dpt_err dpt_exporter_factory_register(const char *name, dpt_exporter_factory_fn fn);
 
 /* ------------------------------------------------------------------------------------ */

@@ -1,141 +1,35 @@
-/* config.c - dpt_provider_from_env(): the OpenTelemetry environment variables.
+/* from_env.c - the OTEL_* environment read into the configuration model, and
+ * dpt_provider_from_env().
  *
- * Every value is validated; an invalid one is reported through the log and the default
- * is used, so a typo in a deployment never disables tracing silently or crashes the
- * service. See docs/configuration.md for the full list.
+ * The value rules are the specification's (configuration/sdk-environment-variables.md
+ * and common.md), applied by src/common/env.c: empty is unset, enums are case-insensitive,
+ * only "true" is true, and every invalid value is logged with the variable's name and
+ * what is used instead, so a typo in a deployment never disables tracing silently.
+ * See docs/configuration.md for the full list.
  */
-#include "provider.h"
-#include "context.h"
-#include "dptrace/export.h"
+#include "config.h"
 
-#include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <strings.h>
 
-/* ---- exporter factories ---------------------------------------------------------------- */
+/* Integers the specification asks us to accept: 0 .. 2^31 - 1 (common.md "Integer"). */
+#define INT_MAX31 2147483647ull
 
-#define MAX_FACTORIES 16
-/* Registry: global, written rarely (registration), read when a provider is built. */
-static pthread_mutex_t fac_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct {
-    char name[32];
-    dpt_exporter_factory_fn fn;
-} factories[MAX_FACTORIES];
+static void trim(const char **s, size_t *n) { dpt__trim_ows(s, n); }
 
-dpt_err dpt_exporter_factory_register(const char *name, dpt_exporter_factory_fn fn)
+/* OTEL_RESOURCE_ATTRIBUTES: key1=value1,key2=value2 with percent-encoded values. As the
+ * specification says, an invalid entry discards the whole variable. */
+static void resource_from_env(dpt__config *c)
 {
-    if (!name || !*name || strlen(name) >= sizeof factories[0].name || !fn) return DPT_EINVAL;
-    dpt_err e = DPT_EFULL;
-    pthread_mutex_lock(&fac_mu);
-    for (int i = 0; i < MAX_FACTORIES; i++) {
-        if (!factories[i].fn || strcmp(factories[i].name, name) == 0) {
-            memcpy(factories[i].name, name, strlen(name) + 1); /* length checked above */
-            factories[i].fn = fn;
-            e = DPT_OK;
-            break;
-        }
-    }
-    pthread_mutex_unlock(&fac_mu);
-    return e;
-}
-
-static dpt_exporter_factory_fn find_factory(const char *name)
-{
-    dpt_exporter_factory_fn fn = NULL;
-    pthread_mutex_lock(&fac_mu);
-    for (int i = 0; i < MAX_FACTORIES; i++)
-        if (factories[i].fn && strcmp(factories[i].name, name) == 0) fn = factories[i].fn;
-    pthread_mutex_unlock(&fac_mu);
-    return fn;
-}
-
-/* ---- value parsing ---------------------------------------------------------------------- */
-
-static const char *env(const char *name)
-{
-    const char *v = getenv(name);
-    return v && *v ? v : NULL;
-}
-
-static bool env_bool(const char *name, bool def)
-{
-    const char *v = env(name);
-    if (!v) return def;
-    if (strcasecmp(v, "true") == 0 || strcmp(v, "1") == 0) return true;
-    if (strcasecmp(v, "false") == 0 || strcmp(v, "0") == 0) return false;
-    dpt__log(DPT_LOG_WARN, "%s=%s is not a boolean; using %s", name, v, def ? "true" : "false");
-    return def;
-}
-
-/* A non-negative integer setting; invalid values are logged and ignored. */
-static bool env_uint(const char *name, uint32_t *out)
-{
-    const char *v = env(name);
-    if (!v) return false;
-    char *end;
-    errno = 0;
-    long long x = strtoll(v, &end, 10);
-    while (*end == ' ') end++;
-    if (errno || *end || x < 0 || x > (long long)UINT32_MAX - 1) {
-        dpt__log(DPT_LOG_WARN, "%s=%s is not a valid non-negative integer; using the default", name, v);
-        return false;
-    }
-    *out = (uint32_t)x;
-    return true;
-}
-
-static int hexv(char c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
-/* Percent-decodes s[0..n) into out (NUL-terminated); false on a bad escape. */
-static bool pct_decode(const char *s, size_t n, char *out, size_t cap)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (c == '%') {
-            if (i + 2 >= n) return false;
-            int hi = hexv(s[i + 1]), lo = hexv(s[i + 2]);
-            if (hi < 0 || lo < 0) return false;
-            c = (char)(hi << 4 | lo);
-            i += 2;
-        }
-        if (o + 1 >= cap) return false;
-        out[o++] = c;
-    }
-    out[o] = 0;
-    return true;
-}
-
-static void trim(const char **s, size_t *n)
-{
-    while (*n && (**s == ' ' || **s == '\t')) (*s)++, (*n)--;
-    while (*n && ((*s)[*n - 1] == ' ' || (*s)[*n - 1] == '\t')) (*n)--;
-}
-
-#define MAX_RES_ATTRS 64
-
-typedef struct res_attrs {
-    dpt_attr a[MAX_RES_ATTRS];
-    char keys[MAX_RES_ATTRS][256];
-    char vals[MAX_RES_ATTRS][256];
-    size_t n;
-} res_attrs;
-
-/* OTEL_RESOURCE_ATTRIBUTES: key1=value1,key2=value2 (values percent-encoded). As the
- * specification says, an invalid value discards the whole variable. */
-static void parse_resource(const char *v, res_attrs *r)
-{
-    r->n = 0;
+    const char *v = dpt__env("OTEL_RESOURCE_ATTRIBUTES");
     if (!v) return;
+    size_t n0 = c->n_resource;
+    dpt__buf kb, vb;
+    dpt__buf_init(&kb);
+    dpt__buf_init(&vb);
     const char *p = v;
-    while (*p) {
+    bool ok = true;
+    while (ok && *p) {
         const char *comma = strchr(p, ',');
         size_t len = comma ? (size_t)(comma - p) : strlen(p);
         const char *item = p;
@@ -143,174 +37,179 @@ static void parse_resource(const char *v, res_attrs *r)
         trim(&item, &n);
         if (n) {
             const char *eq = memchr(item, '=', n);
-            if (!eq || r->n == MAX_RES_ATTRS) goto bad;
-            const char *k = item, *val = eq + 1;
-            size_t kn = (size_t)(eq - item), vn = n - kn - 1;
-            trim(&k, &kn);
-            trim(&val, &vn);
-            if (!kn || !pct_decode(k, kn, r->keys[r->n], sizeof r->keys[0]) ||
-                !pct_decode(val, vn, r->vals[r->n], sizeof r->vals[0]))
-                goto bad;
-            r->a[r->n] = DPT_STR(r->keys[r->n], r->vals[r->n]);
-            r->n++;
+            ok = eq && c->n_resource < DPT__CONFIG_MAX_RESOURCE;
+            if (ok) {
+                const char *k = item, *val = eq + 1;
+                size_t kn = (size_t)(eq - item), vn = n - kn - 1;
+                trim(&k, &kn);
+                trim(&val, &vn);
+                kb.len = vb.len = 0;
+                ok = kn && dpt__pct_decode(k, kn, &kb) && dpt__pct_decode(val, vn, &vb) && !kb.oom &&
+                     !vb.oom;
+                const char *ks = ok ? dpt__config_strdup(c, kb.p, kb.len) : NULL;
+                const char *vs = ok ? dpt__config_strdup(c, vb.p ? vb.p : "", vb.len) : NULL;
+                ok = ok && ks && vs;
+                if (ok) c->resource[c->n_resource++] = DPT_STRN(ks, vs, vb.len);
+            }
         }
         p += len + (comma ? 1 : 0);
+        if (!comma) break;
     }
-    return;
-bad:
-    dpt__log(DPT_LOG_WARN, "OTEL_RESOURCE_ATTRIBUTES is malformed; ignored");
-    r->n = 0;
+    dpt__buf_free(&kb);
+    dpt__buf_free(&vb);
+    if (!ok) {
+        dpt__log(DPT_LOG_WARN, "OTEL_RESOURCE_ATTRIBUTES is malformed (a member without '=' or a "
+                               "bad percent escape); the whole variable is ignored");
+        c->n_resource = n0;
+    }
 }
 
-static double sampler_arg(double def)
+static void sampler_from_env(dpt__config *c)
 {
-    const char *v = env("OTEL_TRACES_SAMPLER_ARG");
-    if (!v) return def;
-    char *end;
-    double x = strtod(v, &end);
-    if (*end || !(x >= 0.0 && x <= 1.0)) {
-        dpt__log(DPT_LOG_WARN, "OTEL_TRACES_SAMPLER_ARG=%s is not in [0, 1]; using %g", v, def);
-        return def;
+    static const char *const names[] = {
+        "always_on", "always_off", "traceidratio", "probability", "ratelimiting",
+        "parentbased_always_on", "parentbased_always_off", "parentbased_traceidratio",
+        "parentbased_probability", "parentbased_ratelimiting",
+    };
+    int i = dpt__env_enum("OTEL_TRACES_SAMPLER", names, sizeof names / sizeof names[0], 5);
+    c->parent_based = i >= 5;
+    c->sampler = i % 5;
+    /* "The specified value will only be used if OTEL_TRACES_SAMPLER is set. [...] Invalid
+     * or unrecognized input MUST be logged and MUST be otherwise ignored." */
+    if (!dpt__env("OTEL_TRACES_SAMPLER")) return;
+    double x;
+    switch (c->sampler) {
+    case DPT__SAMPLE_TRACEIDRATIO:
+    case DPT__SAMPLE_PROBABILITY:
+        c->sampler_arg = 1.0;
+        if (dpt__env_double("OTEL_TRACES_SAMPLER_ARG", 0.0, 1.0, &x)) c->sampler_arg = x;
+        break;
+    case DPT__SAMPLE_RATELIMITING:
+        c->sampler_arg = 100.0;
+        if (dpt__env_double("OTEL_TRACES_SAMPLER_ARG", 1e-9, 1e9, &x)) c->sampler_arg = x;
+        break;
+    default:
+        if (dpt__env("OTEL_TRACES_SAMPLER_ARG"))
+            dpt__log(DPT_LOG_WARN, "OTEL_TRACES_SAMPLER_ARG is ignored: OTEL_TRACES_SAMPLER=%s takes no argument",
+                     dpt__env("OTEL_TRACES_SAMPLER"));
     }
-    return x;
 }
 
-static dpt_sampler *sampler_from_env(void)
+static void limit(const char *name, uint32_t *dst)
 {
-    const char *v = env("OTEL_TRACES_SAMPLER");
-    if (!v) v = "parentbased_always_on";
-    bool pb = strncmp(v, "parentbased_", 12) == 0;
-    const char *base = pb ? v + 12 : v;
-    dpt_sampler *s = NULL;
-    if (strcmp(base, "always_on") == 0) s = dpt_sampler_always_on();
-    else if (strcmp(base, "always_off") == 0) s = dpt_sampler_always_off();
-    else if (strcmp(base, "traceidratio") == 0) s = dpt_sampler_traceid_ratio(sampler_arg(1.0));
-    else if (strcmp(base, "probability") == 0) s = dpt_sampler_probability(sampler_arg(1.0));
-    else if (strcmp(base, "ratelimiting") == 0) {
-        const char *a = env("OTEL_TRACES_SAMPLER_ARG");
-        double r = a ? strtod(a, NULL) : 100.0;
-        s = dpt_sampler_rate_limiting(r > 0 ? r : 100.0);
-    } else {
-        dpt__log(DPT_LOG_WARN, "OTEL_TRACES_SAMPLER=%s is not supported; using parentbased_always_on", v);
-        pb = true;
-        s = dpt_sampler_always_on();
-    }
-    if (pb && s) s = dpt_sampler_parent_based(s, NULL, NULL, NULL, NULL);
-    return s;
+    uint64_t x;
+    if (dpt__env_uint(name, INT_MAX31, &x)) *dst = (uint32_t)x;
 }
 
 static void limits_from_env(dpt_span_limits *l)
 {
     dpt_span_limits_default(l);
-    uint32_t x;
     /* General limits first; the span-specific ones override them. */
-    if (env_uint("OTEL_ATTRIBUTE_COUNT_LIMIT", &x)) l->attr_count = l->attrs_per_event = l->attrs_per_link = x;
-    if (env_uint("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", &x)) l->attr_value_len = x;
-    if (env_uint("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", &x)) l->attr_count = x;
-    if (env_uint("OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", &x)) l->attr_value_len = x;
-    if (env_uint("OTEL_SPAN_EVENT_COUNT_LIMIT", &x)) l->event_count = x;
-    if (env_uint("OTEL_SPAN_LINK_COUNT_LIMIT", &x)) l->link_count = x;
-    if (env_uint("OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT", &x)) l->attrs_per_event = x;
-    if (env_uint("OTEL_LINK_ATTRIBUTE_COUNT_LIMIT", &x)) l->attrs_per_link = x;
-    if (env_uint("DPTRACE_SPAN_MAX_BYTES", &x)) l->max_span_bytes = x;
+    uint64_t v;
+    if (dpt__env_uint("OTEL_ATTRIBUTE_COUNT_LIMIT", INT_MAX31, &v))
+        l->attr_count = l->attrs_per_event = l->attrs_per_link = (uint32_t)v;
+    limit("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", &l->attr_value_len);
+    limit("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", &l->attr_count);
+    limit("OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", &l->attr_value_len);
+    limit("OTEL_SPAN_EVENT_COUNT_LIMIT", &l->event_count);
+    limit("OTEL_SPAN_LINK_COUNT_LIMIT", &l->link_count);
+    limit("OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT", &l->attrs_per_event);
+    limit("OTEL_LINK_ATTRIBUTE_COUNT_LIMIT", &l->attrs_per_link);
+    limit("DPTRACE_SPAN_MAX_BYTES", &l->max_span_bytes);
 }
 
-static void bsp_from_env(dpt_batch_config *c)
+/* A positive integer (the specification: "Valid values are positive"). */
+static void positive(const char *name, uint32_t *dst)
 {
-    dpt_batch_config_default(c);
-    uint32_t x;
-    if (env_uint("OTEL_BSP_SCHEDULE_DELAY", &x)) c->schedule_delay_ms = x;
-    if (env_uint("OTEL_BSP_EXPORT_TIMEOUT", &x)) c->export_timeout_ms = x;
-    if (env_uint("OTEL_BSP_MAX_QUEUE_SIZE", &x) && x) c->max_queue_size = x;
-    if (env_uint("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", &x) && x) c->max_export_batch_size = x;
-    if (c->max_export_batch_size > c->max_queue_size) {
-        dpt__log(DPT_LOG_WARN, "OTEL_BSP_MAX_EXPORT_BATCH_SIZE > OTEL_BSP_MAX_QUEUE_SIZE; clamped");
-        c->max_export_batch_size = c->max_queue_size;
+    uint64_t x;
+    if (!dpt__env_uint(name, INT_MAX31, &x)) return;
+    if (x == 0) {
+        dpt__log(DPT_LOG_WARN, "%s=0 is not valid (must be positive); using %u", name, *dst);
+        return;
+    }
+    *dst = (uint32_t)x;
+}
+
+static void bsp_from_env(dpt_batch_config *b)
+{
+    dpt_batch_config_default(b);
+    uint64_t x;
+    if (dpt__env_uint("OTEL_BSP_SCHEDULE_DELAY", INT_MAX31, &x)) b->schedule_delay_ms = (uint32_t)x;
+    /* A timeout of 0 means no limit (common.md "Timeout"); we take "a very long time". */
+    if (dpt__env_uint("OTEL_BSP_EXPORT_TIMEOUT", INT_MAX31, &x)) b->export_timeout_ms = x ? (uint32_t)x : UINT32_MAX;
+    positive("OTEL_BSP_MAX_QUEUE_SIZE", &b->max_queue_size);
+    positive("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", &b->max_export_batch_size);
+    if (b->max_export_batch_size > b->max_queue_size) {
+        dpt__log(DPT_LOG_WARN, "OTEL_BSP_MAX_EXPORT_BATCH_SIZE=%u is larger than OTEL_BSP_MAX_QUEUE_SIZE=%u; using %u",
+                 b->max_export_batch_size, b->max_queue_size, b->max_queue_size);
+        b->max_export_batch_size = b->max_queue_size;
     }
 }
 
-static dpt_exporter *file_factory(void)
+/* OTEL_TRACES_EXPORTER: a comma-separated list of registered names. Our default when it is
+ * unset is the file exporter, not otlp, so that an embedded library sends nothing to a
+ * collector nobody configured; naming an OTLP endpoint selects otlp. */
+static void exporters_from_env(dpt__config *c)
 {
-    const char *path = env("DPTRACE_EXPORT_FILE");
-    return dpt_exporter_file(path ? path : "traces.jsonl");
-}
-
-static dpt_exporter *console_factory(void) { return dpt_exporter_console(stdout); }
-
-/* Builds the processors for OTEL_TRACES_EXPORTER into procs; returns their number. */
-static size_t exporters_from_env(dpt_processor **procs, size_t max)
-{
-    const char *list = env("OTEL_TRACES_EXPORTER");
-    if (!list) {
-        /* Our embedded default is the file exporter, so that nothing is sent to a
-         * collector that was never configured; naming an OTLP endpoint selects otlp. */
-        list = (env("OTEL_EXPORTER_OTLP_ENDPOINT") || env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")) ? "otlp" : "file";
-    }
+    const char *list = dpt__env("OTEL_TRACES_EXPORTER");
+    if (!list)
+        list = (dpt__env("OTEL_EXPORTER_OTLP_ENDPOINT") || dpt__env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")) ? "otlp" : "file";
     dpt_batch_config bsp;
     bsp_from_env(&bsp);
-    size_t n = 0;
     const char *p = list;
-    while (*p && n < max) {
+    while (*p) {
         const char *comma = strchr(p, ',');
         size_t len = comma ? (size_t)(comma - p) : strlen(p);
         const char *name = p;
         trim(&name, &len);
-        char nm[32];
-        if (len && len < sizeof nm) {
-            memcpy(nm, name, len);
-            nm[len] = 0;
-            dpt_exporter *e = NULL;
-            bool simple = false;
-            if (strcmp(nm, "none") == 0) {
-                /* nothing */
-            } else if (strcmp(nm, "console") == 0 || strcmp(nm, "logging") == 0) {
-                e = console_factory();
-                simple = true;
-            } else if (strcmp(nm, "file") == 0) {
-                e = file_factory();
-            } else {
-                dpt_exporter_factory_fn fn = find_factory(nm);
-                if (fn) e = fn();
-                else
-                    dpt__log(DPT_LOG_WARN,
-                             "OTEL_TRACES_EXPORTER: exporter '%s' is not available (for otlp and "
-                             "zipkin link libdptrace-http and call dpt_http_register())", nm);
-            }
-            if (e) {
-                dpt_processor *pr = simple ? dpt_processor_simple(e) : dpt_processor_batch(e, &bsp);
-                if (pr) procs[n++] = pr;
+        if (len) {
+            bool dup = false;
+            for (size_t i = 0; i < c->n_exporters; i++)
+                dup |= strlen(c->exporters[i].name) == len && strncasecmp(c->exporters[i].name, name, len) == 0;
+            if (len >= sizeof c->exporters[0].name) {
+                dpt__log(DPT_LOG_WARN, "OTEL_TRACES_EXPORTER: a name of %zu bytes is not an exporter; ignored", len);
+            } else if (c->n_exporters == DPT__CONFIG_MAX_EXPORTERS) {
+                dpt__log(DPT_LOG_WARN, "OTEL_TRACES_EXPORTER: more than %d exporters; the rest are ignored",
+                         DPT__CONFIG_MAX_EXPORTERS);
+                break;
+            } else if (!dup) {
+                dpt__config_exporter *e = &c->exporters[c->n_exporters++];
+                memcpy(e->name, name, len);
+                e->name[len] = 0;
+                for (char *q = e->name; *q; q++)
+                    if (*q >= 'A' && *q <= 'Z') *q = (char)(*q + 32);
+                e->simple = strcmp(e->name, "console") == 0;
+                e->bsp = bsp;
             }
         }
         if (!comma) break;
         p = comma + 1;
     }
-    return n;
+}
+
+void dpt__config_from_env(dpt__config *c)
+{
+    /* "If "true", a no-op SDK implementation will be used for all telemetry signals. Any
+     * other value or absence of the variable will have no effect." */
+    c->disabled = dpt__env_bool("OTEL_SDK_DISABLED", false);
+    resource_from_env(c);
+    /* OTEL_SERVICE_NAME wins over service.name in OTEL_RESOURCE_ATTRIBUTES. */
+    c->service_name = dpt__env("OTEL_SERVICE_NAME");
+    if (!c->service_name)
+        for (size_t i = 0; i < c->n_resource; i++)
+            if (strcmp(c->resource[i].key, "service.name") == 0) c->service_name = c->resource[i].value.u.s;
+    limits_from_env(&c->limits);
+    sampler_from_env(c);
+    if (!c->disabled) exporters_from_env(c);
+    c->shutdown_at_exit = dpt__env_bool("DPTRACE_SHUTDOWN_AT_EXIT", true);
 }
 
 dpt_provider *dpt_provider_from_env(void)
 {
-    dpt_provider_config cfg = { 0 };
-    cfg.disabled = env_bool("OTEL_SDK_DISABLED", false);
-    res_attrs *ra = dpt__calloc(1, sizeof *ra);
-    if (!ra) return NULL;
-    parse_resource(env("OTEL_RESOURCE_ATTRIBUTES"), ra);
-    /* OTEL_SERVICE_NAME wins over service.name in OTEL_RESOURCE_ATTRIBUTES. */
-    const char *svc = env("OTEL_SERVICE_NAME");
-    if (!svc)
-        for (size_t i = 0; i < ra->n; i++)
-            if (strcmp(ra->keys[i], "service.name") == 0) svc = ra->vals[i];
-    cfg.service_name = svc;
-    cfg.resource_attrs = ra->a;
-    cfg.n_resource_attrs = ra->n;
-    dpt_span_limits limits;
-    limits_from_env(&limits);
-    cfg.limits = &limits;
-    dpt_processor *procs[DPT__MAX_PROCESSORS];
-    cfg.n_processors = cfg.disabled ? 0 : exporters_from_env(procs, DPT__MAX_PROCESSORS);
-    cfg.processors = procs;
-    cfg.sampler = sampler_from_env();
-    cfg.shutdown_at_exit = env_bool("DPTRACE_SHUTDOWN_AT_EXIT", true);
-    dpt_provider *p = dpt_provider_new(&cfg);
-    free(ra);
+    dpt__config c;
+    dpt__config_init(&c);
+    dpt__config_from_env(&c);
+    dpt_provider *p = dpt__config_build(&c);
+    dpt__config_free(&c);
     return p;
 }

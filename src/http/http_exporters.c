@@ -470,10 +470,24 @@ dpt_exporter *dpt_exporter_zipkin_http_from_env(void)
     return dpt_exporter_zipkin_http(&cfg);
 }
 
+/* Factories for the registry; settings from a configuration file are not read yet (the
+ * environment is). */
+static dpt_exporter *otlp_factory(const dpt_exporter_settings *s)
+{
+    (void)s;
+    return dpt_exporter_otlp_http_from_env();
+}
+
+static dpt_exporter *zipkin_factory(const dpt_exporter_settings *s)
+{
+    (void)s;
+    return dpt_exporter_zipkin_http_from_env();
+}
+
 dpt_err dpt_http_register(void)
 {
-    dpt_err err = dpt_exporter_factory_register("otlp", dpt_exporter_otlp_http_from_env);
+    dpt_err err = dpt_exporter_factory_register("otlp", otlp_factory);
     if (err != DPT_OK)
         return err;
-    return dpt_exporter_factory_register("zipkin", dpt_exporter_zipkin_http_from_env);
+    return dpt_exporter_factory_register("zipkin", zipkin_factory);
 }
