@@ -33,7 +33,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint64_t seen = 0;
     otlp_stats st;
     memset(&st, 0, sizeof st);
-    otlp_read_opts o = { .path = "fuzz", .on_span = count_span, .user = &seen };
+    otlp_read_opts o = {.path = "fuzz", .on_span = count_span, .user = &seen};
     const char *p = d.lines.p, *end = p ? p + d.lines.len : NULL;
     uint64_t n = 0;
     while (p && p < end) {
@@ -43,7 +43,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         otlp_read_line(&o, &st, p, (size_t)(nl - p), ++n);
         p = nl + 1;
     }
-    CHECK(st.bad_lines == 0);      /* every line written is one the CLI reads */
+    CHECK(st.bad_lines == 0);              /* every line written is one the CLI reads */
     CHECK(seen + st.bad_spans == d.spans); /* and holds the spans counted as written */
     otlp_decoded_free(&d);
     return 0;

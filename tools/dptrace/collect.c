@@ -263,14 +263,7 @@ static bool live_span(void *user, const otlp_span *sp)
         st->spans = xrealloc(st->spans, st->cap * sizeof *st->spans);
     }
     span_rec *r = &st->spans[st->n++];
-    memset(r, 0, sizeof *r);
-    memcpy(r->id, sp->span_id, 8);
-    memcpy(r->parent, sp->parent_id, 8);
-    r->has_parent = sp->has_parent;
-    r->kind = (uint8_t)sp->kind;
-    r->status = (uint8_t)sp->status;
-    r->start = sp->start_ns;
-    r->end = sp->end_ns;
+    span_rec_init(r, sp);
     r->name = keep(&t->mem, sp->name, sp->name_len);
     r->service = keep_service(t, sp->service, sp->service_len);
     r->status_msg = keep(&t->mem, sp->status_msg, strlen(sp->status_msg));

@@ -346,6 +346,18 @@ static bool prefilter(void *user, const char *line, size_t len)
     return false;
 }
 
+void span_rec_init(span_rec *r, const otlp_span *sp)
+{
+    memset(r, 0, sizeof *r);
+    memcpy(r->id, sp->span_id, 8);
+    memcpy(r->parent, sp->parent_id, 8);
+    r->has_parent = sp->has_parent;
+    r->kind = (uint8_t)sp->kind;
+    r->status = (uint8_t)sp->status;
+    r->start = sp->start_ns;
+    r->end = sp->end_ns;
+}
+
 static bool collect_span(void *user, const otlp_span *sp)
 {
     collect_ctx *c = user;
@@ -376,14 +388,7 @@ static bool collect_span(void *user, const otlp_span *sp)
         s->spans = xrealloc(s->spans, (size_t)s->cap * sizeof *s->spans);
     }
     span_rec *r = &s->spans[s->n++];
-    memset(r, 0, sizeof *r);
-    memcpy(r->id, sp->span_id, 8);
-    memcpy(r->parent, sp->parent_id, 8);
-    r->has_parent = sp->has_parent;
-    r->kind = (uint8_t)sp->kind;
-    r->status = (uint8_t)sp->status;
-    r->start = sp->start_ns;
-    r->end = sp->end_ns;
+    span_rec_init(r, sp);
     r->name = arena_strndup(&ts->mem, sp->name, sp->name_len);
     int32_t svc;
     r->service = span_service(ts, sp, false, &svc);

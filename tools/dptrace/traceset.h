@@ -135,6 +135,9 @@ sel_trace *traceset_select(traceset *ts, uint32_t i, bool want_spans);
  * those with errors when errors_only. Returns the count; *out is malloc'd. */
 uint32_t traceset_by_duration(const traceset *ts, bool errors_only, uint32_t **out);
 
+/* Fills r's ids, kind, status and times from sp; its strings are the caller's to set. */
+void span_rec_init(span_rec *r, const otlp_span *sp);
+
 /* Pass 2: collects the spans (or root names) of the selected traces. 0 or -1. */
 int traceset_collect(traceset *ts);
 
