@@ -1,8 +1,8 @@
 """dptrace_build - the PEP 517 build backend of the dptrace Python module.
 
 It compiles the extension (bindings/python/src/*.c) together with libdptrace's sources
-(src/core, src/propagation, src/export, src/async; src/http too when libcurl and zlib are
-found with pkg-config) into one shared object, and packs it into a wheel. Only the
+(src/common, core, propagation, export, async, config; src/http too when libcurl and zlib
+are found with pkg-config) into one shared object, and packs it into a wheel. Only the
 standard library and a C compiler are needed, so `pip install ./bindings/python` works
 without network access. The compiler is $CC, else the one Python was built with; $CFLAGS
 are added; $DPTRACE_BUILD_JOBS (default 2) files are compiled at a time.
@@ -25,6 +25,9 @@ import zipfile
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 NAME = "dptrace"
+# libdptrace's source folders (CMakeLists.txt's DPT_SOURCES); src/http is added when
+# libcurl and zlib are found.
+LIB_PARTS = ("common", "core", "propagation", "export", "async", "config")
 
 
 def _version():
@@ -36,7 +39,8 @@ def _version():
 
 
 def _check_tree():
-    if not (ROOT / "include" / "dptrace.h").is_file() or not (ROOT / "src" / "core").is_dir():
+    if not (ROOT / "include" / "dptrace.h").is_file() or not all(
+            (ROOT / "src" / p).is_dir() for p in LIB_PARTS):
         raise RuntimeError(
             "dptrace_build: build from the dptrace source tree (pip install ./bindings/python "
             "from the repository); %s has no include/dptrace.h" % ROOT)
@@ -64,12 +68,13 @@ def _compile(build_dir):
     if not shutil.which(cc[0]):
         cc = ["cc"]
     sources = sorted((HERE / "src").glob("*.c"))
-    for part in ("core", "propagation", "export", "async"):
+    for part in LIB_PARTS:
         sources += sorted((ROOT / "src" / part).glob("*.c"))
     cflags = [
         "-std=gnu11", "-O2", "-g", "-fPIC", "-pthread", "-fvisibility=hidden",
         "-DDPT_STATIC_BUILD=1", "-include", str(HERE / "src" / "dpy_tls.h"),
-        "-I", str(ROOT / "include"), "-I", str(ROOT / "src" / "core"),
+        "-I", str(ROOT / "include"), "-I", str(ROOT / "src" / "common"),
+        "-I", str(ROOT / "src" / "core"),
         "-isystem", sysconfig.get_paths()["include"],
     ]
     if platform.machine() in ("x86_64", "AMD64"):

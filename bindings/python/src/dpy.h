@@ -17,6 +17,7 @@
 #include <Python.h>
 
 #include <dptrace.h>
+#include <dptrace/plugin.h>
 #include <dptrace/propagation.h>
 
 #include <stdbool.h>
