@@ -311,10 +311,11 @@ PyObject *dpy_current_node(bool is_async)
 PyObject *dpy_current_push(bool is_async, PyObject *node)
 {
     if (is_async) return PyContextVar_Set(dpy.current_var, node); /* the token */
-    PyObject *prev = tl_current ? tl_current : Py_None;
-    if (!tl_current) Py_INCREF(Py_None);
+    PyObject **cell = &tl_current; /* one thread-local address lookup */
+    PyObject *prev = *cell ? *cell : Py_None;
+    if (!*cell) Py_INCREF(Py_None);
     Py_INCREF(node);
-    tl_current = node;
+    *cell = node;
     return prev; /* the cell's reference moves to the caller */
 }
 
@@ -326,12 +327,13 @@ int dpy_current_pop(bool is_async, PyObject *restore)
         Py_DECREF(restore);
         return r;
     }
-    PyObject *old = tl_current;
+    PyObject **cell = &tl_current;
+    PyObject *old = *cell;
     if (restore == Py_None) {
         Py_DECREF(restore);
         restore = NULL;
     }
-    tl_current = restore;
+    *cell = restore;
     Py_XDECREF(old);
     return 0;
 }

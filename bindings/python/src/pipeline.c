@@ -110,7 +110,12 @@ static void make_store(void)
     store_made = true;
     bool set = false;
     dpt_store_config c = {0};
-    c.max_spans = env_size("DPTRACE_STORE_MAX_SPANS", 10000, &set);
+    /* 1,000 spans by default, not libdptrace's 10,000: every span ended recycles the
+     * oldest stored record, so the store's size is the working set the hot path walks
+     * through; at 10,000 records (~12 MiB) it falls out of the caches and a span cost
+     * 1.2-2 us more on the development machine, at 1,000 about 0.1-0.3 us
+     * (docs/BENCHMARKS.md). */
+    c.max_spans = env_size("DPTRACE_STORE_MAX_SPANS", 1000, &set);
     c.max_bytes = env_size("DPTRACE_STORE_MAX_BYTES", (size_t)16 << 20, NULL);
     if (set && c.max_spans == 0) return; /* the store is switched off */
     store = dpt_store_new(&c);
