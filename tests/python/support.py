@@ -15,6 +15,11 @@ import time
 import dptrace  # noqa: F401  (fails early and clearly when the module is not built)
 
 
+# Under AddressSanitizer (LD_PRELOAD of libasan, see asan_run.py) freed memory sits in a
+# quarantine, so RSS and C heap sizes say nothing; those checks are skipped then.
+UNDER_SANITIZER = "libasan" in os.environ.get("LD_PRELOAD", "")
+
+
 def run_child(code, env=None, timeout=60):
     """Runs code in a new interpreter with the same PYTHONPATH; returns (rc, out, err, s)."""
     e = dict(os.environ)
