@@ -2,6 +2,7 @@
 empty Python context manager measured in the same run.
 
     PYTHONPATH=build/bindings/python /usr/bin/python3 bench/bench_python.py [--quick]
+    PYTHONPATH=build/bindings/python /usr/bin/python3 bench/bench_python.py --callgrind
 
 Prints one line per scenario: name, ns per operation (median of the repeats, then the
 spread min-max), and for spans the cost above the floor of the same kind. Then the
@@ -15,6 +16,10 @@ once per process from the OTEL_* environment):
   nostore  as none, with the store off (DPTRACE_STORE_MAX_SPANS=0)
 Scenarios are interleaved (floor, span, floor, span, ...) so that a noisy neighbour
 affects both alike.
+
+--callgrind counts instructions instead (valgrind; noise-free, comparable across runs):
+each scenario runs under callgrind with 20,000 and 60,000 operations, and the difference
+divided by 40,000 is the instruction count of one operation, start-up excluded.
 """
 import json
 import os
@@ -35,7 +40,8 @@ CONFIGS = {
 }
 
 
-def child():
+def scenarios():
+    """name -> (function(n), the floor it is compared with)."""
     import asyncio  # noqa: F401  (imported before timing)
     import dptrace
 
@@ -118,7 +124,7 @@ def child():
     def aspan_sync_with(n):
         drive(asyncwith_sync_body(n))
 
-    groups = [
+    return [
         ("loop", loop, None),
         ("floor_with", floor, None),
         ("span_with", span, "floor_with"),
@@ -128,7 +134,20 @@ def child():
         ("floor_async_with", afloor, None),
         ("span_async_with", aspan, "floor_async_with"),
         ("asynctracer_span_with", aspan_sync_with, "floor_with"),
-    ]
+    ], t
+
+
+def child():
+    import dptrace
+    groups, t = scenarios()
+
+    class Empty:
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
     for _, fn, _ in groups:
         fn(N // 10)  # warm-up: pools, caches
     times = {name: [] for name, _, _ in groups}
@@ -177,6 +196,42 @@ def child():
     print(json.dumps(res))
 
 
+def callgrind_child():
+    name, n = sys.argv[sys.argv.index("--cg-one") + 1], int(sys.argv[-1])
+    groups, _ = scenarios()
+    fn = {g[0]: g[1] for g in groups}[name]
+    fn(n)
+
+
+def callgrind():
+    import re
+    names = [g[0] for g in scenarios()[0]]
+    print("# instructions per operation (callgrind, 60,000 - 20,000 operations), %s"
+          % time.strftime("%Y-%m-%d", time.gmtime()))
+    for cname in ("none", "nostore"):
+        print("\n[%s]" % cname)
+        res = {}
+        for name in names:
+            counts = []
+            for n in (20000, 60000):
+                p = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
+                                    sys.executable, __file__, "--cg-one", name, str(n)],
+                                   env=dict(os.environ, **CONFIGS[cname]), capture_output=True,
+                                   text=True)
+                m = re.search(r"refs:\s+([\d,]+)", p.stderr)
+                if p.returncode != 0 or not m:
+                    print(p.stderr[-2000:], file=sys.stderr)
+                    sys.exit(1)
+                counts.append(int(m.group(1).replace(",", "")))
+            res[name] = (counts[1] - counts[0]) / 40000
+        floors = {g[0]: g[2] for g in scenarios()[0]}
+        for name in names:
+            extra = ""
+            if floors[name]:
+                extra = "  (+%.0f over %s)" % (res[name] - res[floors[name]], floors[name])
+            print("%-28s %8.0f instructions%s" % (name, res[name], extra))
+
+
 def main():
     import platform
     print("# dptrace Python module benchmark: %s %s, %s, %d x %d ops per scenario"
@@ -214,7 +269,11 @@ def main():
 
 
 if __name__ == "__main__":
-    if "--child" in sys.argv:
+    if "--cg-one" in sys.argv:
+        callgrind_child()
+    elif "--callgrind" in sys.argv:
+        callgrind()
+    elif "--child" in sys.argv:
         child()
     else:
         main()
