@@ -115,7 +115,8 @@ static void test_otlp_http_delivers_protobuf_with_headers_on_one_connection(void
         assert_string_equal(r.path, "/v1/traces");
         assert_string_equal(r.content_type, "application/x-protobuf");
         assert_string_equal(r.api_key, "secret-1");
-        assert_true(strncmp(r.user_agent, "dptrace/", 8) == 0);
+        /* exporter spec, "User Agent": OTel-OTLP-Exporter-<language>/<version> */
+        assert_true(strncmp(r.user_agent, "OTel-OTLP-Exporter-C/", 21) == 0);
         assert_false(r.gzip);
         assert_int_equal(r.client_port, r0.client_port); /* the connection was reused */
     }
