@@ -588,12 +588,18 @@ static dpt_err batch_shutdown(void *st, uint32_t timeout_ms)
         uint64_t now = dpt__export_mono_ms();
         if (b->exp->ops.force_flush && now < deadline)
             b->exp->ops.force_flush(b->exp->state, (uint32_t)(deadline - now));
+        pthread_mutex_lock(&b->mu);
+        if (b->in_flight) {
+            cancelled = true; /* what the shutdown below cancels is not delivered */
+            if (e == DPT_OK) e = DPT_EEXPORT;
+        }
+        pthread_mutex_unlock(&b->mu);
         if (b->exp->ops.shutdown) {
             dpt_err se = b->exp->ops.shutdown(b->exp->state, CANCEL_GRACE_MS);
             if (e == DPT_OK && se != DPT_OK) e = DPT_EEXPORT;
         }
         pthread_mutex_lock(&b->mu);
-        if (b->in_flight && !cancelled) {
+        if (b->in_flight) {
             /* A completion can trail the exporter's own shutdown by a turn of its loop. */
             struct timespec ts;
             ms_to_ts(&ts, dpt__sat_add(dpt__export_mono_ms(), CANCEL_GRACE_MS));
