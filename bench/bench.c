@@ -6,7 +6,7 @@
  */
 #define _GNU_SOURCE
 #include "dptrace.h"
-#include "internal.h"
+#include "core.h"
 
 #include <pthread.h>
 #include <stdio.h>

@@ -61,6 +61,9 @@ typedef enum dpt_err {
 
 /* Static English text for an error code; never NULL. Thread-safe. */
 DPT_EXTERN const char *dpt_strerror(dpt_err err);
+/* The code's name ("DPT_EINVAL"); "DPT_E?" for an unknown value. Thread-safe. Error values
+ * are never renumbered: a new error takes the next free negative number. */
+DPT_EXTERN const char *dpt_err_name(dpt_err err);
 
 /* Frees memory that dptrace allocated for the caller (JSON strings, ...). NULL is fine. */
 DPT_EXTERN void dpt_free(void *ptr);
@@ -317,6 +320,11 @@ typedef enum dpt_status_code {
     DPT_STATUS_ERROR = 2
 } dpt_status_code;
 
+/* Lowercase names ("server", "unspecified" for other values) and "UNSET" / "OK" / "ERROR".
+ * Static strings. Thread-safe. */
+DPT_EXTERN const char *dpt_span_kind_name(dpt_span_kind kind);
+DPT_EXTERN const char *dpt_status_code_name(dpt_status_code code);
+
 /* Span limits (OpenTelemetry's names and defaults: 128, no value length limit). */
 typedef struct dpt_span_limits {
     uint32_t attr_count;        /* attributes per span */
@@ -420,9 +428,19 @@ typedef struct dpt_exporter_ops {
 DPT_EXTERN dpt_exporter *dpt_exporter_new(const dpt_exporter_ops *ops, void *state);
 /* Destroys an exporter that was never given to a processor. */
 DPT_EXTERN void dpt_exporter_free(dpt_exporter *e);
-/* Calls the exporter directly (for tools and tests). */
+/* The state of an exporter made by dpt_exporter_new with ops whose export_spans is
+ * export_fn; NULL for any other exporter (or NULL e). Lets an exporter's own functions
+ * (stats, settings) find their state safely. Thread-safe. */
+DPT_EXTERN void *dpt_exporter_state(const dpt_exporter *e,
+                                    dpt_err (*export_fn)(void *, const dpt_span_data *const *, size_t));
+/* Call the exporter's ops directly, for processors written outside the library, tools and
+ * tests. export is called from one thread at a time; force_flush and shutdown may be
+ * called from another thread while an export runs (shutdown must then make it return
+ * soon). A NULL op is a successful no-op; NULL e gives DPT_EINVAL. */
 DPT_EXTERN dpt_err dpt_exporter_export(dpt_exporter *e, const dpt_span_data *const *spans,
                                        size_t n);
+DPT_EXTERN dpt_err dpt_exporter_force_flush(dpt_exporter *e, uint32_t timeout_ms);
+DPT_EXTERN dpt_err dpt_exporter_shutdown(dpt_exporter *e, uint32_t timeout_ms);
 
 /* A processor sees spans as they start and end. on_start runs on the starting thread,
  * on_end on the ending thread; both must be fast and thread-safe. on_end may keep the span
@@ -476,11 +494,21 @@ DPT_EXTERN void dpt_exporter_memory_clear(dpt_exporter *e);
 /* When set, every export call fails with DPT_EEXPORT (for fault tests). */
 DPT_EXTERN void dpt_exporter_memory_set_failing(dpt_exporter *e, bool failing);
 
-/* Exporter factories used by dpt_provider_from_env() for OTEL_TRACES_EXPORTER: "console",
- * "none" and "file" are built in; libdptrace-http registers "otlp" and "zipkin"
- * (dpt_http_register()). A factory reads its own settings from the environment and returns
- * a new exporter or NULL (after logging why). At most 16 names. Thread-safe. */
-typedef dpt_exporter *(*dpt_exporter_factory_fn)(void);
+/* Exporter factories: the names OTEL_TRACES_EXPORTER (or a configuration file) can use.
+ * "file", "console", "otlp/stdout", "memory" and "none" are built in and registered like
+ * any other; libdptrace-http registers "otlp" and "zipkin" (dpt_http_register()). A
+ * factory receives the exporter's settings from a configuration file (key/value strings,
+ * read with dpt_exporter_settings_get), or NULL when it should read the environment, and
+ * returns a new exporter or NULL after logging why. Names are case-insensitive; at most
+ * 16; registering a name again replaces it (also a built-in). Thread-safe. */
+typedef struct dpt_exporter_settings {
+    const char *const *keys;
+    const char *const *values;
+    size_t n;
+} dpt_exporter_settings;
+typedef dpt_exporter *(*dpt_exporter_factory_fn)(const dpt_exporter_settings *settings);
+/* The value of key in s, or NULL (also for NULL s). Thread-safe. */
+DPT_EXTERN const char *dpt_exporter_settings_get(const dpt_exporter_settings *s, const char *key);
 DPT_EXTERN dpt_err dpt_exporter_factory_register(const char *name, dpt_exporter_factory_fn fn);
 
 /* ------------------------------------------------------------------------------------ */

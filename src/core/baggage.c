@@ -4,7 +4,7 @@
  * shared by contexts on any number of threads without locks. Sets are small (bounded by
  * DPT_BAGGAGE_MAX_ENTRIES / _BYTES), so copying on change is cheaper than a tree.
  */
-#include "internal.h"
+#include "redact.h"
 
 #include <stdlib.h>
 

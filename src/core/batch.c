@@ -22,8 +22,11 @@
  * Shutdown has one deadline: exports started during it end by then, and when it passes
  * the exporter is told to cancel what is in flight.
  */
+#include "pool.h"
+#include "processor.h"
+#include "counters.h"
+#include "context.h"
 #include "export_async.h"
-#include "internal.h"
 
 #include <errno.h>
 #include <sched.h>
@@ -65,7 +68,7 @@ typedef struct batch {
     uint64_t settled;            /* pushed spans whose outcome is counted (mu) */
     uint64_t in_flight;          /* spans handed to an exporter, outcome not known (mu) */
     _Atomic uint64_t stop_deadline_ms; /* shutdown's deadline; UINT64_MAX before it */
-    dpt__loglimit fail_limit;    /* "batch export failed" lines (mu) */
+    dpt__ratelimit fail_rl;      /* "batch export failed" lines */
     _Atomic uint64_t st_exported, st_failed, st_dropped; /* this pipeline's counts */
     uint64_t seq;                /* creation order: the first pipeline is the primary */
     const dpt_provider *reg;     /* the provider this pipeline is registered with */
@@ -248,11 +251,9 @@ static void account(batch *b, size_t n, dpt_err err)
     if (!atomic_load(&b->abandoned)) {
         count(b, err == DPT_OK ? DPT__C_EXPORTED : DPT__C_EXPORT_FAILED, n);
         b->settled += n;
-        uint64_t suppressed = 0;
-        if (err != DPT_OK && dpt__loglimit_take(&b->fail_limit, &suppressed))
-            dpt__log(DPT_LOG_WARN, "batch export of %zu spans failed: %s (%llu similar messages "
-                                   "suppressed)",
-                     n, dpt_strerror(err), (unsigned long long)suppressed);
+        if (err != DPT_OK)
+            dpt__log_limited(&b->fail_rl, DPT_LOG_WARN, "batch export of %zu spans failed: %s", n,
+                             dpt_strerror(err));
     }
     pthread_cond_broadcast(&b->done);
     pthread_mutex_unlock(&b->mu);
@@ -702,6 +703,7 @@ dpt_processor *dpt_processor_batch(dpt_exporter *e, const dpt_batch_config *cfg)
     for (uint64_t i = 0; i < cap; i++) atomic_init(&b->ring[i].seq, i);
     b->exp = e;
     atomic_init(&b->stop_deadline_ms, UINT64_MAX);
+    b->fail_rl.burst = 1; /* the exporter says why; this line only says how many */
     b->seq = atomic_fetch_add(&batch_seq, 1);
     pthread_mutex_init(&b->mu, NULL);
     if (!start_thread(b)) {

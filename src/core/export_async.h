@@ -6,7 +6,7 @@
 #ifndef DPT_EXPORT_ASYNC_H
 #define DPT_EXPORT_ASYNC_H
 
-#include "internal.h"
+#include "common.h"
 
 #include <stdint.h>
 #include <time.h>
@@ -45,30 +45,6 @@ static inline uint64_t dpt__export_mono_ms(void)
 static inline uint64_t dpt__sat_add(uint64_t a, uint64_t b)
 {
     return a > UINT64_MAX - b ? UINT64_MAX : a + b;
-}
-
-/* Log rate limiter: one line per interval, the next one says how many were suppressed.
- * Not synchronised: each limiter is used under its owner's lock or by one thread. */
-typedef struct dpt__loglimit {
-    uint64_t next_ms;    /* earliest time of the next line */
-    uint64_t suppressed; /* lines not printed since the last one */
-} dpt__loglimit;
-
-#define DPT__LOGLIMIT_INTERVAL_MS 10000u
-
-/* True when a line may be printed now; then *suppressed is the count to mention (and is
- * reset). False: the caller prints nothing, the line is counted. */
-static inline bool dpt__loglimit_take(dpt__loglimit *l, uint64_t *suppressed)
-{
-    uint64_t now = dpt__export_mono_ms();
-    if (now < l->next_ms) {
-        l->suppressed++;
-        return false;
-    }
-    l->next_ms = dpt__sat_add(now, DPT__LOGLIMIT_INTERVAL_MS);
-    *suppressed = l->suppressed;
-    l->suppressed = 0;
-    return true;
 }
 
 #endif /* DPT_EXPORT_ASYNC_H */

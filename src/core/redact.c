@@ -7,7 +7,7 @@
  * one replaces it atomically and the old ones stay reachable (never freed), so readers
  * need no lock and no reference count.
  */
-#include "internal.h"
+#include "redact.h"
 
 #include <stdlib.h>
 #include <strings.h>

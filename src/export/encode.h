@@ -7,7 +7,7 @@
 #define DPT_EXPORT_ENCODE_H
 
 #include "dptrace/export.h"
-#include "internal.h"
+#include "core.h"
 
 struct dpt_encoder {
     dpt_format fmt;

@@ -262,6 +262,8 @@ dpt_err dpt__http_client_init(dpt__http_client *c, const char *name,
     memset(c, 0, sizeof *c);
     c->name = name;
     c->user_agent = user_agent;
+    c->fail_rl.burst = 2;
+    c->note_rl.burst = 2;
     pthread_mutex_init(&c->mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -674,19 +676,11 @@ static void answer_text(const dpt__xfer *x, char *out, size_t cap)
 static void log_failure(dpt__http_client *c, dpt__xfer *x, const char *what, const char *why)
 {
     c->consecutive_failures++;
-    uint64_t suppressed = 0;
-    char tail[64] = "";
-    dpt_log_level lvl = DPT_LOG_DEBUG;
-    /* A collector that is down fails every batch: a warning at most every 10 s, saying how
-     * many were not printed; the rest at debug level. */
-    if (dpt__loglimit_take(&c->fail_limit, &suppressed)) {
-        lvl = DPT_LOG_WARN;
-        if (suppressed)
-            snprintf(tail, sizeof tail, "; %llu similar messages suppressed",
-                     (unsigned long long)suppressed);
-    }
-    dpt__log(lvl, "%s exporter: %zu spans not delivered to %s: %s (%s; %u consecutive failures%s)",
-             c->name, x->live, c->url_log, what, why, c->consecutive_failures, tail);
+    /* A collector that is down fails every batch: two warnings, then one every 10 s that
+     * says how many were not printed. */
+    dpt__log_limited(&c->fail_rl, DPT_LOG_WARN,
+                     "%s exporter: %zu spans not delivered to %s: %s (%s; %u consecutive failures)",
+                     c->name, x->live, c->url_log, what, why, c->consecutive_failures);
 }
 
 static void start_attempt(dpt__http_client *c, dpt__xfer *x, uint64_t now)

@@ -7,8 +7,8 @@
 #define DPT_HTTP_INTERNAL_H
 
 #include "dptrace/http.h"
-#include "export_async.h"
-#include "internal.h"
+#include "common.h"
+#include "../core/export_async.h" /* the batch processor contract */
 
 #include <curl/curl.h>
 #include <sys/types.h>
@@ -71,8 +71,8 @@ typedef struct dpt__http_client {
     bool quit;                     /* the I/O thread leaves */
     uint64_t rng;                  /* jitter; I/O thread only */
     unsigned consecutive_failures; /* I/O thread only */
-    dpt__loglimit fail_limit;      /* I/O thread only */
-    dpt__loglimit note_limit;      /* I/O thread only (partial success, big answers) */
+    dpt__ratelimit fail_rl;        /* "spans not delivered" warnings */
+    dpt__ratelimit note_rl;        /* partial-success messages */
 
     /* Counters: written under mu or by the I/O thread, read by any (relaxed atomics). */
     _Atomic uint64_t st_exports, st_ok, st_failed, st_attempts, st_retries, st_spans_sent,

@@ -7,7 +7,8 @@
 #ifndef DPT_PROP_INTERNAL_H
 #define DPT_PROP_INTERNAL_H
 
-#include "internal.h"
+#include "common.h"
+#include "core.h"
 #include "dptrace/propagation.h"
 
 /* ---- counters (util.c) ---------------------------------------------------------------- */
@@ -22,36 +23,6 @@ enum {
     DPT__PS_COUNT
 };
 DPT__HIDDEN void dpt__prop_count(int which, uint64_t n);
-
-/* ---- character classes and hex -------------------------------------------------------- */
-static inline bool dpt__ows(char c) { return c == ' ' || c == '\t'; }
-/* Trims optional whitespace (SP / HTAB, RFC 9110 OWS) from both ends of [*s, *s + *len). */
-static inline void dpt__trim_ows(const char **s, size_t *len)
-{
-    const char *p = *s;
-    size_t n = *len;
-    while (n && dpt__ows(p[0])) p++, n--;
-    while (n && dpt__ows(p[n - 1])) n--;
-    *s = p;
-    *len = n;
-}
-/* Value of a lowercase hex digit, or -1 (uppercase is rejected: W3C and B3 say lowercase). */
-DPT__HIDDEN extern const int8_t dpt__lhex[256];
-/* Value of a hex digit of either case, or -1. */
-DPT__HIDDEN int dpt__anyhex(unsigned char c);
-/* Decodes exactly 2*n lowercase hex digits into out; false on any other byte. */
-DPT__HIDDEN bool dpt__lhex_decode(const char *s, uint8_t *out, size_t n);
-/* Encodes n bytes as 2*n lowercase hex digits (no NUL). */
-DPT__HIDDEN void dpt__lhex_encode(const uint8_t *in, size_t n, char *out);
-/* Decodes 1..2*n hex digits (either case), right-aligned into out (zero-padded left). */
-DPT__HIDDEN bool dpt__hex_decode_padded(const char *s, size_t len, uint8_t *out, size_t n);
-DPT__HIDDEN bool dpt__all_zero(const uint8_t *p, size_t n);
-/* HTTP token character (RFC 9110 tchar). */
-DPT__HIDDEN bool dpt__tchar(unsigned char c);
-/* Percent-decodes s into b; false on a malformed escape. */
-DPT__HIDDEN bool dpt__pct_decode(const char *s, size_t len, dpt__buf *b);
-/* Appends s percent-encoded (everything but encodeURIComponent's unreserved set). */
-DPT__HIDDEN void dpt__pct_encode(const char *s, size_t len, dpt__buf *b);
 
 /* ---- carrier access ---------------------------------------------------------------------- */
 typedef struct dpt__in {
@@ -98,7 +69,5 @@ DPT__HIDDEN dpt_err dpt__b3_inject_multi(const dpt_context *ctx, const dpt_sette
 DPT__HIDDEN void dpt__jaeger_extract(const dpt__in *in, dpt__extract *x);
 DPT__HIDDEN dpt_err dpt__jaeger_inject(const dpt_context *ctx, const dpt_setter *s, void *c);
 
-/* Case-insensitive ASCII comparison of a (n bytes) with NUL-terminated lowercase b. */
-DPT__HIDDEN bool dpt__name_eq(const char *a, size_t n, const char *b);
 
 #endif /* DPT_PROP_INTERNAL_H */

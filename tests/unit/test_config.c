@@ -15,7 +15,7 @@ static int setup(void **state)
                                   "OTEL_SPAN_EVENT_COUNT_LIMIT", "OTEL_SPAN_LINK_COUNT_LIMIT",
                                   "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT",
                                   "OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT", "OTEL_LINK_ATTRIBUTE_COUNT_LIMIT",
-                                  "OTEL_BSP_MAX_QUEUE_SIZE", "OTEL_EXPORTER_OTLP_ENDPOINT",
+                                  "OTEL_BSP_MAX_QUEUE_SIZE", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
                                   "DPTRACE_SHUTDOWN_AT_EXIT" };
     for (size_t i = 0; i < sizeof vars / sizeof *vars; i++) unsetenv(vars[i]);
     setenv("OTEL_TRACES_EXPORTER", "none", 1);
@@ -102,9 +102,14 @@ static void test_sampler_variables(void **state)
     assert_non_null(strstr(cap.last, "OTEL_TRACES_SAMPLER_ARG"));
     dpt_provider_free(p);
 
+    unsetenv("OTEL_TRACES_SAMPLER_ARG");
     setenv("OTEL_TRACES_SAMPLER", "no_such_sampler", 1);
     p = dpt_provider_from_env();
-    assert_non_null(strstr(cap.last, "not supported"));
+    /* Spec (sdk-environment-variables.md, Enum): "if the user provides a value the
+     * implementation does not recognize, the implementation MUST generate a warning and
+     * gracefully ignore the setting". */
+    assert_non_null(strstr(cap.last, "OTEL_TRACES_SAMPLER=no_such_sampler"));
+    assert_non_null(strstr(cap.last, "parentbased_always_on"));
     t = dpt_provider_get_tracer(p, "x", NULL);
     s = dpt_span_start(t, "s", DPT_SPAN_INTERNAL, NULL);
     assert_true(dpt_span_is_recording(s)); /* default parentbased_always_on */
@@ -163,9 +168,91 @@ static void test_unknown_exporter_is_reported(void **state)
     dpt_provider_free(p);
 }
 
-static dpt_exporter *made;
-static dpt_exporter *my_factory(void)
+/* Spec (sdk-environment-variables.md, Boolean): "Any value that represents a Boolean MUST
+ * be set to true only by the case-insensitive string "true" [...] If any value other than
+ * a true value, case-insensitive string "false", empty, or unset is used, a warning SHOULD
+ * be logged". OTEL_SDK_DISABLED=1 therefore leaves the SDK enabled. */
+static void test_sdk_disabled_is_true_only_for_the_string_true(void **state)
 {
+    (void)state;
+    static const struct {
+        const char *v;
+        bool disabled;
+        bool warns;
+    } cases[] = { { "1", false, true },   { "TRUE", true, false }, { "True", true, false },
+                  { "yes", false, true }, { "FALSE", false, false }, { "", false, false } };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        cap.count = 0;
+        setenv("OTEL_SDK_DISABLED", cases[i].v, 1);
+        dpt_provider *p = dpt_provider_from_env();
+        dpt_span s = dpt_span_start(dpt_provider_get_tracer(p, "x", NULL), "s", DPT_SPAN_INTERNAL, NULL);
+        assert_int_equal(dpt_span_is_recording(s), !cases[i].disabled);
+        dpt_span_end(s);
+        assert_int_equal(cap.count > 0, cases[i].warns);
+        if (cases[i].warns) assert_non_null(strstr(cap.last, "OTEL_SDK_DISABLED"));
+        dpt_provider_free(p);
+    }
+}
+
+/* Spec (sdk-environment-variables.md, Enum): "Enum values SHOULD be interpreted in a
+ * case-insensitive manner." */
+static void test_enum_values_are_case_insensitive(void **state)
+{
+    (void)state;
+    setenv("OTEL_TRACES_SAMPLER", "ALWAYS_OFF", 1);
+    dpt_provider *p = dpt_provider_from_env();
+    dpt_span s = dpt_span_start(dpt_provider_get_tracer(p, "x", NULL), "s", DPT_SPAN_INTERNAL, NULL);
+    assert_false(dpt_span_is_recording(s));
+    dpt_provider_free(p);
+    setenv("OTEL_TRACES_SAMPLER", "ParentBased_TraceIdRatio", 1);
+    setenv("OTEL_TRACES_SAMPLER_ARG", "0", 1);
+    p = dpt_provider_from_env();
+    s = dpt_span_start(dpt_provider_get_tracer(p, "x", NULL), "s", DPT_SPAN_INTERNAL, NULL);
+    assert_false(dpt_span_is_recording(s));
+    dpt_provider_free(p);
+    setenv("OTEL_TRACES_EXPORTER", "NONE", 1);
+    p = dpt_provider_from_env();
+    dpt_provider_free(p);
+    assert_int_equal(cap.count, 0);
+}
+
+/* Spec (common.md, Numeric): "if the user provides a value which is outside the valid
+ * range for the configuration item, the implementation SHOULD generate a warning and
+ * gracefully ignore the setting"; OTEL_BSP_MAX_QUEUE_SIZE: "Valid values are positive";
+ * OTEL_TRACES_SAMPLER_ARG: "Invalid or unrecognized input MUST be logged". Our own rule on
+ * top: the warning names the variable and the value used instead. */
+static void test_invalid_values_are_reported_with_the_variable_name(void **state)
+{
+    (void)state;
+    setenv("OTEL_BSP_MAX_QUEUE_SIZE", "0", 1);
+    setenv("OTEL_TRACES_EXPORTER", "memory", 1);
+    dpt_provider *p = dpt_provider_from_env();
+    assert_int_equal(cap.count, 1);
+    assert_non_null(strstr(cap.last, "OTEL_BSP_MAX_QUEUE_SIZE=0"));
+    assert_non_null(strstr(cap.last, "2048"));
+    dpt_provider_free(p);
+
+    cap.count = 0;
+    setenv("OTEL_BSP_MAX_QUEUE_SIZE", "-5", 1);
+    p = dpt_provider_from_env();
+    assert_int_equal(cap.count, 1);
+    assert_non_null(strstr(cap.last, "OTEL_BSP_MAX_QUEUE_SIZE=-5"));
+    dpt_provider_free(p);
+    unsetenv("OTEL_BSP_MAX_QUEUE_SIZE");
+
+    cap.count = 0;
+    setenv("OTEL_TRACES_SAMPLER", "parentbased_ratelimiting", 1);
+    setenv("OTEL_TRACES_SAMPLER_ARG", "lots", 1);
+    p = dpt_provider_from_env();
+    assert_int_equal(cap.count, 1);
+    assert_non_null(strstr(cap.last, "OTEL_TRACES_SAMPLER_ARG=lots"));
+    dpt_provider_free(p);
+}
+
+static dpt_exporter *made;
+static dpt_exporter *my_factory(const dpt_exporter_settings *s)
+{
+    (void)s;
     made = dpt_exporter_memory(100);
     return made;
 }
@@ -175,7 +262,7 @@ static void test_registered_factory_is_used_with_batching(void **state)
     (void)state;
     assert_int_equal(dpt_exporter_factory_register("mine", my_factory), DPT_OK);
     assert_int_equal(dpt_exporter_factory_register(NULL, my_factory), DPT_EINVAL);
-    setenv("OTEL_TRACES_EXPORTER", "mine", 1);
+    setenv("OTEL_TRACES_EXPORTER", "Mine", 1); /* names are enum values: case-insensitive */
     setenv("OTEL_BSP_MAX_QUEUE_SIZE", "64", 1);
     dpt_provider *p = dpt_provider_from_env();
     assert_non_null(made);
@@ -196,6 +283,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sdk_disabled_gives_noop_spans, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_exporter_is_reported, setup, teardown),
         cmocka_unit_test_setup_teardown(test_registered_factory_is_used_with_batching, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sdk_disabled_is_true_only_for_the_string_true, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_enum_values_are_case_insensitive, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_invalid_values_are_reported_with_the_variable_name, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,7 +8,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "internal.h"
+#include "common.h"
 #include "test_export_fixture.h"
 
 /* ---- a strict protobuf reader --------------------------------------------------------- */

@@ -1,6 +1,6 @@
 /* test_json.c - the streaming JSON writer and the UTF-8 helpers. */
 #include "test_util.h"
-#include "internal.h"
+#include "common.h"
 
 static char *render(void (*fn)(dpt__json *))
 {

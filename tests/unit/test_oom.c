@@ -3,7 +3,7 @@
  * this with LeakSanitizer). The hook makes the (k+1)-th allocation and all later ones fail,
  * for k = 0, 1, 2, ... until the scenario completes without hitting a failure. */
 #include "test_util.h"
-#include "internal.h"
+#include "core.h"
 
 static dpt_err noop_export(void *st, const dpt_span_data *const *s, size_t n)
 {

@@ -12,7 +12,7 @@
 
 #include "dptrace.h"
 #include "dptrace/propagation.h"
-#include "internal.h" /* dpt__test_fail_alloc_after */
+#include "common.h" /* dpt__test_fail_alloc_after */
 
 static const dpt_header in_headers[] = {
     { "traceparent", 11, "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", 55 },

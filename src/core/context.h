@@ -1,8 +1,29 @@
-/* context_stack.h - the per-thread context stack, shared with the async task module. */
-#ifndef DPT_CONTEXT_STACK_H
-#define DPT_CONTEXT_STACK_H
+/* context.h - dpt_context values and the per-thread context stack (context.c); the stack
+ * is shared with the async task module, which gives each task its own.
+ */
+#ifndef DPT_CONTEXT_H
+#define DPT_CONTEXT_H
 
-#include "internal.h"
+#include "common.h"
+
+/* ---- context (context.c) ---------------------------------------------------------------- */
+struct dpt_context {
+    _Atomic uint32_t refs;
+    dpt_span_context sc;
+    dpt_span span;            /* local span, or DPT_SPAN_NONE */
+    dpt_tracestate *ts;
+    dpt_baggage *bg;
+};
+
+/* The parent a new span resolves to: span context, tracestate and baggage, borrowed. */
+typedef struct dpt__parent {
+    dpt_span_context sc;
+    const dpt_tracestate *ts;
+    const dpt_baggage *bg;
+    bool valid;
+} dpt__parent;
+
+DPT__HIDDEN void dpt__current_parent(dpt__parent *out);
 
 #define DPT__CTX_STACK_MAX 256
 
