@@ -48,7 +48,7 @@ typedef struct dpt_http_exporter_config {
     uint32_t initial_backoff_ms;
     uint32_t max_backoff_ms;
     uint32_t max_attempts;
-    /* Requests in flight at once (each holds one encoded batch): 0 means the default, 8;
+    /* Requests in flight at once (each holds one encoded batch): 0 means the default, 16;
      * at most DPT_HTTP_MAX_IN_FLIGHT_LIMIT. With all of them busy, the exporting thread
      * waits for one (within the export deadline) and the batch queue absorbs the rest. */
     uint32_t max_in_flight;
@@ -75,7 +75,7 @@ DPT_EXTERN dpt_exporter *dpt_exporter_otlp_http(const dpt_http_exporter_config *
  *   OTEL_EXPORTER_OTLP_[TRACES_]INSECURE     not used by OTLP/HTTP: the spec applies it
  *                                            only to scheme-less gRPC endpoints; it never
  *                                            turns off certificate checks for https://
- *   DPTRACE_EXPORT_MAX_IN_FLIGHT             requests in flight at once (8, 1..64)
+ *   DPTRACE_EXPORT_MAX_IN_FLIGHT             requests in flight at once (16, 1..64)
  * Invalid values are logged and replaced by the default; an endpoint that is not an
  * http:// or https:// URL is logged once and no exporter is made (NULL). */
 DPT_EXTERN dpt_exporter *dpt_exporter_otlp_http_from_env(void);

@@ -25,7 +25,7 @@ void dpt_http_exporter_config_default(dpt_http_exporter_config *c)
     c->initial_backoff_ms = 1000;
     c->max_backoff_ms = 5000;
     c->max_attempts = 5;
-    c->max_in_flight = 8;
+    c->max_in_flight = 16;
 }
 
 /* ---- partial success ------------------------------------------------------------------ */
