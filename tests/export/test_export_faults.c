@@ -231,7 +231,8 @@ static uint16_t refused_port(void)
 static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
 static int log_warnings;
 static int log_lines;
-static int log_leaks; /* lines holding a credential or a control character */
+static int log_leaks;              /* lines holding a credential or a control character */
+static long log_not_exported = -1; /* N of "batch processor shutdown...: N spans not exported" */
 static char log_leak_line[600];
 
 static void on_log(dpt_log_level level, const char *msg, void *user)
@@ -240,6 +241,13 @@ static void on_log(dpt_log_level level, const char *msg, void *user)
     pthread_mutex_lock(&log_mu);
     log_lines++;
     if (level >= DPT_LOG_WARN) log_warnings++;
+    const char *ne = strstr(msg, " spans not exported");
+    if (ne && strncmp(msg, "batch processor shutdown", 24) == 0) {
+        const char *q = ne;
+        while (q > msg && q[-1] >= '0' && q[-1] <= '9')
+            q--;
+        log_not_exported = strtol(q, NULL, 10);
+    }
     bool control = false;
     for (const char *p = msg; *p; p++)
         control |= (unsigned char)*p < 0x20 || *p == 0x7f;
@@ -255,6 +263,7 @@ static void log_reset(void)
     pthread_mutex_lock(&log_mu);
     log_warnings = log_lines = log_leaks = 0;
     log_leak_line[0] = '\0';
+    log_not_exported = -1;
     pthread_mutex_unlock(&log_mu);
 }
 
@@ -379,6 +388,8 @@ static void run_case(const fault_case *fc)
     else
         sleep_ms(200); /* exports are now stuck in the fault */
 
+    dpt_stats before;
+    dpt_provider_get_stats(p, &before);
     uint64_t t0 = col_now_ms();
     dpt_err err = dpt_provider_shutdown(p, SHUTDOWN_MS);
     uint64_t took = col_now_ms() - t0;
@@ -417,6 +428,13 @@ static void run_case(const fault_case *fc)
     /* Rate-limited diagnostics, never a credential or a control character. */
     if (log_leaks) fail_msg("log line with a credential or a control character: %s", log_leak_line);
     assert_true(log_warnings <= MAX_WARNINGS);
+    /* The shutdown's "N spans not exported" is the spans it lost, and only then printed. */
+    uint64_t lost = st.spans_export_failed + st.spans_dropped_queue - before.spans_export_failed -
+                    before.spans_dropped_queue;
+    if (lost)
+        assert_int_equal(log_not_exported, (long)lost);
+    else
+        assert_int_equal(log_not_exported, -1);
 
     switch (fc->expect) {
     case EXPECT_NONE_EXPORTED:
