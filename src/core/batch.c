@@ -537,9 +537,10 @@ static bool wait_finished(batch *b, uint64_t deadline_ms)
     return b->finished;
 }
 
-/* A cancelled export reports within this much after the deadline (one turn of the
- * exporter's I/O loop); beyond it the exporter is taken to hang. */
-#define CANCEL_GRACE_MS 30
+/* A cancelled export reports within this much after the deadline (a turn of the
+ * exporter's I/O loop and of the export thread, a few ms, more on a loaded machine);
+ * beyond it the exporter is taken to hang. */
+#define CANCEL_GRACE_MS 45
 
 static dpt_err batch_shutdown(void *st, uint32_t timeout_ms)
 {
@@ -548,6 +549,7 @@ static dpt_err batch_shutdown(void *st, uint32_t timeout_ms)
     if (!atomic_compare_exchange_strong(&b->shut, &expected, true)) return DPT_ESTATE;
     if (b->fork_gen != atomic_load(&fork_generation)) after_fork(b);
     uint64_t deadline = dpt__sat_add(dpt__export_mono_ms(), timeout_ms);
+    uint64_t hard = dpt__sat_add(deadline, CANCEL_GRACE_MS); /* every wait below ends by it */
     uint64_t lost_before = atomic_load(&b->st_failed) + atomic_load(&b->st_dropped);
     atomic_store(&b->stop_deadline_ms, deadline);
     pthread_mutex_lock(&b->mu);
@@ -575,7 +577,7 @@ static dpt_err batch_shutdown(void *st, uint32_t timeout_ms)
         if (b->exp->ops.shutdown) b->exp->ops.shutdown(b->exp->state, 0);
         cancelled = true;
         pthread_mutex_lock(&b->mu);
-        wait_finished(b, dpt__sat_add(deadline, CANCEL_GRACE_MS));
+        wait_finished(b, hard);
         /* Done in time, all counted, but not all delivered: not a hang (DPT_ETIMEDOUT
          * would tell the provider to keep its memory for a thread that still runs). */
         e = DPT_EEXPORT;
@@ -596,14 +598,15 @@ static dpt_err batch_shutdown(void *st, uint32_t timeout_ms)
         }
         pthread_mutex_unlock(&b->mu);
         if (b->exp->ops.shutdown) {
-            dpt_err se = b->exp->ops.shutdown(b->exp->state, CANCEL_GRACE_MS);
+            now = dpt__export_mono_ms();
+            dpt_err se = b->exp->ops.shutdown(b->exp->state, now < hard ? (uint32_t)(hard - now) : 0);
             if (e == DPT_OK && se != DPT_OK) e = DPT_EEXPORT;
         }
         pthread_mutex_lock(&b->mu);
         if (b->in_flight) {
             /* A completion can trail the exporter's own shutdown by a turn of its loop. */
             struct timespec ts;
-            ms_to_ts(&ts, dpt__sat_add(dpt__export_mono_ms(), CANCEL_GRACE_MS));
+            ms_to_ts(&ts, hard);
             while (b->in_flight)
                 if (pthread_cond_timedwait(&b->done, &b->mu, &ts) == ETIMEDOUT) break;
         }

@@ -552,9 +552,9 @@ dpt_err dpt__http_client_stop(dpt__http_client *c, uint32_t timeout_ms)
     atomic_store(&c->abort, true);
     pthread_mutex_unlock(&c->mu);
     curl_multi_wakeup(c->multi); /* the I/O thread cancels and reports every request */
-    /* That takes one turn of its loop, a few ms: wait for it up to timeout_ms, and at
-     * least 20 ms even when the caller has no time left. */
-    uint64_t deadline = dpt__sat_add(dpt__export_mono_ms(), timeout_ms > 20 ? timeout_ms : 20);
+    /* That takes one turn of its loop, a few ms: wait for it up to timeout_ms (0: do not
+     * wait; the cancellation still happens). */
+    uint64_t deadline = dpt__sat_add(dpt__export_mono_ms(), timeout_ms);
     pthread_mutex_lock(&c->mu);
     while (c->n_busy && wait_until(c, deadline)) {
     }

@@ -102,8 +102,8 @@ DPT__HIDDEN dpt_err dpt__http_client_drain(dpt__http_client *c, uint32_t timeout
 
 /* Stops c: no new export starts; requests in flight and backoff waits are cancelled at
  * once (failed, reported to their done function or synchronous caller). Waits up to
- * timeout_ms (at least 20 ms) for the I/O thread to report them; DPT_ETIMEDOUT if it did
- * not. Any thread; idempotent. */
+ * timeout_ms for the I/O thread to report them; DPT_ETIMEDOUT if it did not (they are
+ * reported later). Any thread; idempotent. */
 DPT__HIDDEN dpt_err dpt__http_client_stop(dpt__http_client *c, uint32_t timeout_ms);
 
 /* Copies [s, s+n) into out (cap bytes, NUL-terminated) for a log line: printable ASCII

@@ -23,6 +23,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,7 +63,7 @@ typedef struct raw_server {
     int fds[RAW_MAX_CONN];
     pthread_t threads[RAW_MAX_CONN];
     int n;
-    volatile int stop;
+    _Atomic int stop; /* read by every connection thread */
     int requests;
 } raw_server;
 
