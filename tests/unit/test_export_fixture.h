@@ -7,6 +7,7 @@
 #define TEST_EXPORT_FIXTURE_H
 
 #include "dptrace.h"
+#include "dptrace/plugin.h"
 #include "dptrace/export.h"
 
 #include <stdlib.h>
