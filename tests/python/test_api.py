@@ -616,6 +616,14 @@ class TestAsyncTracer(unittest.TestCase):
         for k in kids:
             self.assertEqual(k.context.parent_span_id, root.context.span_id)
 
+    def test_without_a_task_span_the_threads_span_is_the_parent(self):
+        # dptrace's own choice: AsyncTracer falls back to the thread's (Tracer) span
+        sync, at = Tracer(), AsyncTracer()
+        with sync.span("sync") as outer:
+            inner = at.start_span("async-side")
+            inner.end()
+        self.assertEqual(inner.context.parent_span_id, outer.context.span_id)
+
     def test_cancellation_is_recorded_and_propagates(self):
         import asyncio
         t = AsyncTracer()
