@@ -136,10 +136,12 @@ typedef struct dpt_tracestate dpt_tracestate;
 #define DPT_TRACESTATE_MAX_LEN 512 /* we never keep or send more than this many bytes */
 
 /* Parses a tracestate header value (the list members, comma separated, optional
- * whitespace). Strict: any invalid member, a duplicated key, more than 32 members or more
- * than DPT_TRACESTATE_MAX_LEN bytes after trimming makes the whole value invalid
- * (DPT_EPARSE / DPT_ETOOBIG) and *out is NULL. An empty value gives DPT_OK and *out NULL
- * (NULL is the empty tracestate everywhere). Thread-safe. */
+ * whitespace). Strict: any member outside the W3C grammar or more than 32 distinct keys
+ * makes the whole value invalid (DPT_EPARSE; DPT_ETOOBIG past 64 KiB of input) and *out is
+ * NULL. A repeated key is not an error: the value of its first occurrence is kept, at the
+ * position of its last one (as OpenTelemetry JS does). A valid value longer than
+ * DPT_TRACESTATE_MAX_LEN is truncated by the W3C rule. An empty value gives DPT_OK and *out
+ * NULL (NULL is the empty tracestate everywhere). Thread-safe. */
 DPT_EXTERN dpt_err dpt_tracestate_parse(const char *s, size_t len, dpt_tracestate **out);
 
 /* The serialized form (no surrounding whitespace); "" for NULL. Valid while ts is held. */
