@@ -283,6 +283,29 @@ DPT_EXTERN dpt_err dpt_baggage_entry(const dpt_baggage *b, size_t i, const char 
 DPT_EXTERN dpt_baggage *dpt_baggage_retain(const dpt_baggage *b);
 DPT_EXTERN void dpt_baggage_release(const dpt_baggage *b);
 
+/* Baggage with lengths: a value (percent-decoded from a header, say) may hold NUL bytes,
+ * which the NUL-terminated functions above would cut. Stored strings are NUL-terminated
+ * as well, so dpt_baggage_get still works for values without NUL. Lengths given as DPT_NUL
+ * mean NUL-terminated. Same rules as dpt_baggage_set otherwise: redaction applies to the
+ * value and to the values of sensitive properties in metadata. Thread-safe. */
+DPT_EXTERN dpt_err dpt_baggage_set_n(const dpt_baggage *b, const char *key, size_t key_len,
+                                     const char *value, size_t value_len, const char *metadata,
+                                     size_t metadata_len, dpt_baggage **out);
+/* The value of key and its length in *value_len (optional), or NULL. */
+DPT_EXTERN const char *dpt_baggage_get_n(const dpt_baggage *b, const char *key, size_t key_len,
+                                         size_t *value_len);
+typedef struct dpt_baggage_item {
+    const char *key;
+    size_t key_len;
+    const char *value;
+    size_t value_len;
+    const char *metadata; /* NULL when none */
+    size_t metadata_len;
+} dpt_baggage_item;
+/* Entry i in insertion order, with lengths. DPT_ENOTFOUND past the end, DPT_EINVAL for a
+ * NULL out. The strings are valid while b is held. */
+DPT_EXTERN dpt_err dpt_baggage_entry_n(const dpt_baggage *b, size_t i, dpt_baggage_item *out);
+
 /* ------------------------------------------------------------------------------------ */
 /* Provider, tracer, span handles                                                        */
 /* ------------------------------------------------------------------------------------ */

@@ -1,57 +1,20 @@
 /* prop_internal.h - private helpers shared by the propagation module (src/propagation).
  *
- * Extraction is done in two steps: every format writes what it found into a dpt__extract
- * accumulator, and the propagator turns that into one dpt_context at the end, so that a
- * composite allocates a single context whatever the number of formats.
+ * Extraction is done in two steps: every format writes what it found into a
+ * dpt_extraction accumulator, and the propagator turns that into one dpt_context at the
+ * end, so that a composite allocates a single context whatever the number of formats.
+ * Every format, built-in or not, is a dpt_propagator_ops table; the built-in tables are
+ * declared at the end of this file.
  */
 #ifndef DPT_PROP_INTERNAL_H
 #define DPT_PROP_INTERNAL_H
 
-#include "internal.h"
 #include "dptrace/propagation.h"
+#include "internal.h"
+#include "text.h"
 
 /* ---- counters (util.c) ---------------------------------------------------------------- */
-enum {
-    DPT__PS_TRACEPARENT_INVALID,
-    DPT__PS_TRACESTATE_DROPPED,
-    DPT__PS_BAGGAGE_DROPPED,
-    DPT__PS_BAGGAGE_NOT_SENT,
-    DPT__PS_B3_INVALID,
-    DPT__PS_JAEGER_INVALID,
-    DPT__PS_EDGE_DROPPED,
-    DPT__PS_COUNT
-};
 DPT__HIDDEN void dpt__prop_count(int which, uint64_t n);
-
-/* ---- character classes and hex -------------------------------------------------------- */
-static inline bool dpt__ows(char c) { return c == ' ' || c == '\t'; }
-/* Trims optional whitespace (SP / HTAB, RFC 9110 OWS) from both ends of [*s, *s + *len). */
-static inline void dpt__trim_ows(const char **s, size_t *len)
-{
-    const char *p = *s;
-    size_t n = *len;
-    while (n && dpt__ows(p[0])) p++, n--;
-    while (n && dpt__ows(p[n - 1])) n--;
-    *s = p;
-    *len = n;
-}
-/* Value of a lowercase hex digit, or -1 (uppercase is rejected: W3C and B3 say lowercase). */
-DPT__HIDDEN extern const int8_t dpt__lhex[256];
-/* Value of a hex digit of either case, or -1. */
-DPT__HIDDEN int dpt__anyhex(unsigned char c);
-/* Decodes exactly 2*n lowercase hex digits into out; false on any other byte. */
-DPT__HIDDEN bool dpt__lhex_decode(const char *s, uint8_t *out, size_t n);
-/* Encodes n bytes as 2*n lowercase hex digits (no NUL). */
-DPT__HIDDEN void dpt__lhex_encode(const uint8_t *in, size_t n, char *out);
-/* Decodes 1..2*n hex digits (either case), right-aligned into out (zero-padded left). */
-DPT__HIDDEN bool dpt__hex_decode_padded(const char *s, size_t len, uint8_t *out, size_t n);
-DPT__HIDDEN bool dpt__all_zero(const uint8_t *p, size_t n);
-/* HTTP token character (RFC 9110 tchar). */
-DPT__HIDDEN bool dpt__tchar(unsigned char c);
-/* Percent-decodes s into b; false on a malformed escape. */
-DPT__HIDDEN bool dpt__pct_decode(const char *s, size_t len, dpt__buf *b);
-/* Appends s percent-encoded (everything but encodeURIComponent's unreserved set). */
-DPT__HIDDEN void dpt__pct_encode(const char *s, size_t len, dpt__buf *b);
 
 /* ---- carrier access ---------------------------------------------------------------------- */
 typedef struct dpt__in {
@@ -69,36 +32,35 @@ DPT__HIDDEN const char *dpt__in_single(const dpt__in *in, const char *name, size
 #define DPT__JOIN_MAX 65536
 DPT__HIDDEN size_t dpt__in_joined(const dpt__in *in, const char *name, dpt__buf *b, size_t max,
                                   bool *cut);
+/* Repeated lines are bounded so that a hostile carrier cannot make us loop for long; the
+ * same bound caps the walk over field names (prefixed formats). */
+#define DPT__MAX_FIELD_VALUES 1024
 
 /* ---- extraction accumulator --------------------------------------------------------------- */
-typedef struct dpt__extract {
-    dpt_span_context sc;     /* valid when have_sc */
-    dpt_tracestate *ts;      /* owned reference (with sc) */
-    dpt_baggage *bg;         /* owned reference */
+struct dpt_extraction {
+    dpt_span_context sc;  /* valid when have_sc */
+    dpt_tracestate *ts;   /* owned reference (with sc) */
+    dpt_baggage *bg;      /* owned reference */
     bool have_sc;
-    bool saw_trace_field;    /* some trace field was present */
+    bool saw_trace_field; /* some trace field was present */
     bool oom;
-} dpt__extract;
+};
+typedef struct dpt_extraction dpt__extract;
 
-/* Replaces the span context (and tracestate, taking over ts) in the accumulator. */
+/* Replaces the span context (and tracestate, taking over the reference ts) in x. */
 DPT__HIDDEN void dpt__extract_set_sc(dpt__extract *x, const dpt_span_context *sc,
                                      dpt_tracestate *ts);
-/* Adds an entry to the accumulated baggage (OOM and limits recorded / counted). */
-DPT__HIDDEN void dpt__extract_add_baggage(dpt__extract *x, const char *key, const char *value,
-                                          const char *meta);
 
-/* Per-format entry points. */
-DPT__HIDDEN void dpt__tc_extract(const dpt__in *in, dpt__extract *x);
-DPT__HIDDEN dpt_err dpt__tc_inject(const dpt_context *ctx, const dpt_setter *s, void *c);
-DPT__HIDDEN void dpt__bg_extract(const dpt__in *in, dpt__extract *x);
-DPT__HIDDEN dpt_err dpt__bg_inject(const dpt_context *ctx, const dpt_setter *s, void *c);
-DPT__HIDDEN void dpt__b3_extract(const dpt__in *in, dpt__extract *x);
-DPT__HIDDEN dpt_err dpt__b3_inject_single(const dpt_context *ctx, const dpt_setter *s, void *c);
-DPT__HIDDEN dpt_err dpt__b3_inject_multi(const dpt_context *ctx, const dpt_setter *s, void *c);
-DPT__HIDDEN void dpt__jaeger_extract(const dpt__in *in, dpt__extract *x);
-DPT__HIDDEN dpt_err dpt__jaeger_inject(const dpt_context *ctx, const dpt_setter *s, void *c);
+/* ---- built-in formats (one file each) ------------------------------------------------------- */
+DPT__HIDDEN extern const dpt_propagator_ops dpt__tracecontext_ops; /* traceparent.c */
+DPT__HIDDEN extern const dpt_propagator_ops dpt__baggage_ops;      /* baggage.c */
+DPT__HIDDEN extern const dpt_propagator_ops dpt__b3_ops;           /* b3.c: single inject */
+DPT__HIDDEN extern const dpt_propagator_ops dpt__b3multi_ops;      /* b3.c: multi inject */
+DPT__HIDDEN extern const dpt_propagator_ops dpt__jaeger_ops;       /* jaeger.c */
+DPT__HIDDEN extern const dpt_propagator_ops dpt__ottrace_ops;      /* ottrace.c */
 
-/* Case-insensitive ASCII comparison of a (n bytes) with NUL-terminated lowercase b. */
-DPT__HIDDEN bool dpt__name_eq(const char *a, size_t n, const char *b);
+/* The in-memory mark of a B3 debug decision on an extracted span context
+ * (DPT_FLAG_B3_DEBUG); the flags every format may carry in a span context. */
+#define DPT__FLAGS_W3C (DPT_FLAG_SAMPLED | DPT_FLAG_RANDOM)
 
 #endif /* DPT_PROP_INTERNAL_H */
