@@ -47,7 +47,8 @@ static void baggage_extract(const dpt__in *in, dpt__extract *x)
     size_t nl = 0;
     const char *name;
     char full[256];
-    for (size_t i = 0; i < DPT__MAX_FIELD_VALUES && (name = in->g->key(in->c, i, &nl)) != NULL; i++) {
+    for (size_t i = 0; i < DPT__MAX_FIELD_VALUES && (name = in->g->key(in->c, i, &nl)) != NULL;
+         i++) {
         if (nl <= PREFIX_LEN || !dpt__name_eq(name, PREFIX_LEN, PREFIX)) continue;
         if (nl >= sizeof full) {
             dpt__prop_count(DPT_PSTAT_OTTRACE_INVALID, 1);
@@ -73,7 +74,7 @@ static void baggage_extract(const dpt__in *in, dpt__extract *x)
 static void ot_extract(void *st, const dpt_getter *g, void *carrier, dpt_extraction *x)
 {
     (void)st;
-    const dpt__in in = { g, carrier };
+    const dpt__in in = {g, carrier};
     size_t tl = 0, sl = 0, ml = 0;
     /* As B3 says of its state headers: "the first value wins". */
     const char *t = g->get(carrier, TRACE_ID, 0, &tl);
@@ -139,9 +140,10 @@ static dpt_err ot_inject(void *st, const dpt_context *ctx, const dpt_setter *s, 
 static size_t ot_fields(void *st, const char **names, size_t max)
 {
     (void)st;
-    static const char *const f[] = { TRACE_ID, SPAN_ID, SAMPLED };
-    for (size_t i = 0; i < 3 && i < max; i++) names[i] = f[i];
+    static const char *const f[] = {TRACE_ID, SPAN_ID, SAMPLED};
+    for (size_t i = 0; i < 3 && i < max; i++)
+        names[i] = f[i];
     return 3;
 }
 
-const dpt_propagator_ops dpt__ottrace_ops = { ot_extract, ot_inject, ot_fields, NULL };
+const dpt_propagator_ops dpt__ottrace_ops = {ot_extract, ot_inject, ot_fields, NULL};

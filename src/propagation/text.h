@@ -12,14 +12,19 @@
 #include "internal.h"
 
 /* ---- optional whitespace (RFC 9110 OWS: SP / HTAB) ---------------------------------- */
-static inline bool dpt__ows(char c) { return c == ' ' || c == '\t'; }
+static inline bool dpt__ows(char c)
+{
+    return c == ' ' || c == '\t';
+}
 /* Trims OWS from both ends of [*s, *s + *len). */
 static inline void dpt__trim_ows(const char **s, size_t *len)
 {
     const char *p = *s;
     size_t n = *len;
-    while (n && dpt__ows(p[0])) p++, n--;
-    while (n && dpt__ows(p[n - 1])) n--;
+    while (n && dpt__ows(p[0]))
+        p++, n--;
+    while (n && dpt__ows(p[n - 1]))
+        n--;
     *s = p;
     *len = n;
 }
