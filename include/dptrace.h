@@ -219,14 +219,23 @@ typedef struct dpt_attr {
 /* Redaction of sensitive values                                                         */
 /* ------------------------------------------------------------------------------------ */
 
-/* Before an attribute value (of a span, an event or a link) or a baggage value is stored,
- * its key is matched against sensitive patterns; on a match the value is replaced by the
- * marker, so it never reaches a processor, the trace store, an exporter or a file.
- * Patterns match anywhere in the key, case-insensitively, ignoring '.', '_', '-' and ' '
- * ("api_key" matches "http.request.header.x-api-key"). The default list: password, passwd,
- * secret, token, apikey, authorization, cookie (and set-cookie), session, creditcard,
- * cardnumber, privatekey. DPTRACE_REDACT_KEYS adds comma-separated patterns;
- * DPTRACE_REDACT=off drops the defaults. The policy is process-wide. */
+/* Before an attribute value (of a span, an event or a link) or a baggage value (and the
+ * value of a baggage property) is stored, its key is matched against sensitive patterns; on
+ * a match the value is replaced by the marker, so it never reaches a processor, the trace
+ * store, an exporter or a file. Patterns match anywhere in the key, case-insensitively,
+ * ignoring '.', '_', '-' and ' ' ("api_key" matches "http.request.header.x-api-key"); keys
+ * with non-ASCII letters are matched again after folding look-alikes (fullwidth, Cyrillic
+ * "а", ...) to ASCII. The default list: password, passwd, pwd, passphrase, secret, token,
+ * apikey, authorization, bearer, jwt, cookie (and set-cookie), session, credential,
+ * creditcard, cardnumber, privatekey, signature, connectionstring, and the whole words auth
+ * (x-auth-token, basicAuth; not author) and dsn. url.full (and http.url) and url.query are
+ * rewritten instead, as the semantic conventions ask: credentials become REDACTED
+ * (https://REDACTED:REDACTED@host/), and so do the values of sensitive query parameters
+ * (X-Amz-Signature, X-Amz-Credential, X-Amz-Security-Token, AWSAccessKeyId, Signature, sig,
+ * X-Goog-Signature, and names matching a pattern). DPTRACE_REDACT_KEYS adds comma-separated
+ * patterns; DPTRACE_REDACT=off drops the defaults (the URL rule too); DPTRACE_REDACT_URL=off
+ * drops only the URL rule; DPTRACE_REDACT_URL_PARAMS replaces the parameter list. The
+ * policy is process-wide. docs/security.md has the details. */
 #define DPT_REDACTED "[REDACTED]"
 
 typedef enum dpt_redact_action {
@@ -257,6 +266,13 @@ typedef struct dpt_redaction {
 DPT_EXTERN dpt_err dpt_redaction_set(const dpt_redaction *r);
 /* Whether the current policy's patterns match key (tests, tools). Thread-safe. */
 DPT_EXTERN bool dpt_redaction_matches(const char *key, size_t key_len);
+/* Rewrites a URL as url.full is rewritten (credentials and sensitive query or fragment
+ * parameter values become REDACTED), for tools that record URLs under other keys. Writes
+ * the result to out (cap bytes, not NUL-terminated) and its length to *out_len. DPT_OK when
+ * something was replaced, DPT_ENOTFOUND when nothing needed to be (or the URL rule is off),
+ * DPT_ETOOBIG when the result does not fit, DPT_EINVAL on NULL url/out. Thread-safe. */
+DPT_EXTERN dpt_err dpt_redaction_rewrite_url(const char *url, size_t len, char *out, size_t cap,
+                                             size_t *out_len);
 
 /* ------------------------------------------------------------------------------------ */
 /* Baggage: an immutable, refcounted set of key/value entries (W3C Baggage)              */
