@@ -1,17 +1,58 @@
-/* dptrace.h - distributed tracing for C services.
+/* dptrace.h - distributed tracing for C services: the core API (libdptrace).
  *
- * This header is the API reference of the core library (libdptrace). Optional parts live
- * in include/dptrace/ (propagation, export, http, async). Every function states its
- * thread-safety and who owns memory. Conventions used throughout:
+ * This header is the API reference. Optional parts live in include/dptrace/:
+ * propagation.h (W3C, B3, Jaeger, carriers), export.h (encoders, file exporter), http.h
+ * (OTLP/HTTP and Zipkin transport, libdptrace-http), async.h (tasks, continuations),
+ * uv.h (libuv), plugin.h (writing exporters, processors and samplers).
  *
- *   - Never crash on the caller: every function accepts NULL handles, zero span handles
- *     and bad arguments; it then returns an error (dpt_err, see dpt_strerror) or does
- *     nothing, as documented.
- *   - Strings are copied on entry; the caller keeps ownership of what it passes in.
- *     Functions taking a (pointer, length) pair accept DPT_NUL as the length, meaning
- *     "NUL-terminated".
- *   - Times are Unix nanoseconds (uint64_t). 0 means "now" wherever a time is optional.
- *   - Handles returned by *_new / *_get functions are owned by the caller unless stated.
+ * Contents
+ *   1. Errors and memory          6. Context                  11. Finished spans
+ *   2. Types                      7. Trace state              12. Trace store
+ *   3. Provider                   8. Baggage                  13. Diagnostics
+ *   4. Tracers                    9. Samplers                 14. Redaction
+ *   5. Spans (and scoped spans)  10. Processors and exporters
+ *
+ * Conventions (they hold for every public function of every dptrace header)
+ *   - Names: dpt_<noun>_<verb> (dpt_span_end, dpt_context_attach); the noun is the type or
+ *     module operated on. Reading a property is dpt_<noun>_<property> (dpt_tracer_name);
+ *     "get" always looks something up by key, index or name (dpt_baggage_get,
+ *     dpt_provider_get_tracer) or copies values out (dpt_provider_get_stats); the calling
+ *     thread's current value is dpt_<noun>_current(). Macros and enum values are DPT_*.
+ *     Private names are dpt__* and never part of the API.
+ *   - Constructors are dpt_<noun>_new(...) or, for a built-in kind, dpt_<noun>_<kind>(...)
+ *     (dpt_sampler_always_on, dpt_processor_batch, dpt_exporter_file). Every constructor
+ *     returns the new object, or NULL after logging why through the diagnostic log; a
+ *     NULL handle is accepted everywhere as a no-op object, so a failed construction
+ *     degrades tracing, never the program.
+ *   - Errors: functions that can fail return dpt_err (0 = DPT_OK, negative = error; see
+ *     dpt_strerror and dpt_err_name). Values are never renumbered. Never crash on the
+ *     caller: NULL handles, zero span handles and bad arguments give an error or nothing.
+ *   - Lengths: every length parameter is size_t. Struct fields that hold lengths
+ *     (dpt_attr, dpt_value, dpt_span_data) are uint32_t, which keeps an attribute at 32
+ *     bytes. DPT_NUL as a length means "NUL-terminated, compute it".
+ *   - Times are Unix nanoseconds (uint64_t); 0 means "now" wherever a time is optional.
+ *   - Thread safety: every function is safe to call from any thread at any time, EXCEPT
+ *     (a) the *_free functions (nothing else may use the object during or after the call),
+ *     (b) context attach/detach and the current-span functions, which act on the calling
+ *     thread's own context and are therefore safe but thread-local, and (c) what a
+ *     declaration's comment says otherwise.
+ *
+ * Who owns what (the four ownership models)
+ *   | model                | types                                    | you do                 |
+ *   |----------------------|------------------------------------------|------------------------|
+ *   | values               | dpt_span (handle), dpt_span_context,     | copy freely, nothing   |
+ *   |                      | ids, dpt_attr/dpt_value (inputs), tokens | to free                |
+ *   | owned objects        | dpt_provider, dpt_store, dpt_trace_snapshot, | *_free when done;   |
+ *   |                      | dpt_sampler/processor/exporter (until    | handing one to another |
+ *   |                      | handed over), dpt_propagator, encoders   | object transfers it    |
+ *   | refcounted immutable | dpt_context, dpt_tracestate, dpt_baggage,| *_retain / *_release;  |
+ *   |                      | dpt_span_data (finished spans), dpt_task | functions returning a  |
+ *   |                      |                                          | "new reference" give   |
+ *   |                      |                                          | you one to release     |
+ *   | static / borrowed    | dpt_tracer (owned by its provider),      | nothing; valid while   |
+ *   |                      | strings returned by readers, names       | the owner lives        |
+ *   Strings and arrays passed in are always copied; the caller keeps its own. Memory
+ *   dptrace allocates for the caller (JSON text) is released with dpt_free.
  */
 #ifndef DPTRACE_H
 #define DPTRACE_H
@@ -39,8 +80,15 @@ extern "C" {
 /* Length value meaning "the string is NUL-terminated, compute its length". */
 #define DPT_NUL UINT32_MAX
 
+/* Compound literals in the macros below: C99's (T){...}, C++'s T{...}. */
+#ifdef __cplusplus
+#define DPT__LIT(T) T
+#else
+#define DPT__LIT(T) (T)
+#endif
+
 /* ------------------------------------------------------------------------------------ */
-/* Errors                                                                                */
+/* 1. Errors and memory                                                                 */
 /* ------------------------------------------------------------------------------------ */
 
 typedef enum dpt_err {
@@ -61,35 +109,77 @@ typedef enum dpt_err {
 
 /* Static English text for an error code; never NULL. Thread-safe. */
 DPT_EXTERN const char *dpt_strerror(dpt_err err);
+/* The code's name ("DPT_EINVAL"); "DPT_E?" for an unknown value. Thread-safe. Error values
+ * are never renumbered: a new error takes the next free negative number. */
+DPT_EXTERN const char *dpt_err_name(dpt_err err);
 
 /* Frees memory that dptrace allocated for the caller (JSON strings, ...). NULL is fine. */
 DPT_EXTERN void dpt_free(void *ptr);
 
 /* ------------------------------------------------------------------------------------ */
-/* Diagnostics                                                                           */
+/* 2. Types: handles, ids, values, links, limits                                        */
 /* ------------------------------------------------------------------------------------ */
 
-typedef enum dpt_log_level {
-    DPT_LOG_DEBUG = 0,
-    DPT_LOG_INFO = 1,
-    DPT_LOG_WARN = 2,
-    DPT_LOG_ERROR = 3,
-    DPT_LOG_OFF = 4
-} dpt_log_level;
+typedef struct dpt_provider dpt_provider;
+typedef struct dpt_tracer dpt_tracer;
+typedef struct dpt_context dpt_context;
+typedef struct dpt_sampler dpt_sampler;
+typedef struct dpt_processor dpt_processor;
+typedef struct dpt_exporter dpt_exporter;
+struct dpt__span;
+typedef struct dpt_tracestate dpt_tracestate; /* NULL is the empty tracestate */
+typedef struct dpt_baggage dpt_baggage;       /* NULL is the empty baggage */
+typedef struct dpt_span_data dpt_span_data;
 
-/* A log handler receives one complete message (no trailing newline). It may be called
- * from any thread, including the export thread, and must not call back into dptrace. */
-typedef void (*dpt_log_fn)(dpt_log_level level, const char *msg, void *user);
+/* A span handle is a small value (two words), not a pointer to free. It stays safe to use
+ * after the span ended: every operation on an ended or otherwise stale handle is a
+ * no-op returning DPT_ESTATE. The zero handle DPT_SPAN_NONE is a valid no-op span. */
+typedef struct dpt_span {
+    struct dpt__span *rec;
+    uint64_t gen;
+} dpt_span;
 
-/* Installs the diagnostic log handler and the lowest level delivered. fn == NULL restores
- * the default (messages at or above min_level written to stderr as "dptrace: ...").
- * The default minimum level is WARN, or DPTRACE_LOG_LEVEL (debug|info|warn|error|off).
- * Thread-safe; messages already being delivered may still reach the old handler. */
-DPT_EXTERN void dpt_log_set_handler(dpt_log_fn fn, void *user, dpt_log_level min_level);
+/* A token identifying one attach of a context; detach takes it back. */
+typedef uint64_t dpt_token;
 
-/* ------------------------------------------------------------------------------------ */
-/* Identifiers and span context                                                          */
-/* ------------------------------------------------------------------------------------ */
+#define DPT_SPAN_NONE (DPT__LIT(dpt_span){ 0, 0 })
+
+typedef enum dpt_span_kind {
+    DPT_SPAN_INTERNAL = 1, /* numbering of OTLP's SpanKind */
+    DPT_SPAN_SERVER = 2,
+    DPT_SPAN_CLIENT = 3,
+    DPT_SPAN_PRODUCER = 4,
+    DPT_SPAN_CONSUMER = 5
+} dpt_span_kind;
+
+typedef enum dpt_status_code {
+    DPT_STATUS_UNSET = 0,
+    DPT_STATUS_OK = 1,
+    DPT_STATUS_ERROR = 2
+} dpt_status_code;
+
+/* Lowercase names ("server", "unspecified" for other values) and "UNSET" / "OK" / "ERROR".
+ * Static strings. Thread-safe. */
+DPT_EXTERN const char *dpt_span_kind_name(dpt_span_kind kind);
+DPT_EXTERN const char *dpt_status_code_name(dpt_status_code code);
+
+/* Span limits (OpenTelemetry's names and defaults: 128, no value length limit). */
+typedef struct dpt_span_limits {
+    uint32_t attr_count;        /* attributes per span */
+    uint32_t attr_value_len;    /* max bytes of a string value (0 = unlimited); cut on a
+                                   UTF-8 character boundary */
+    uint32_t event_count;       /* events per span */
+    uint32_t link_count;        /* links per span */
+    uint32_t attrs_per_event;
+    uint32_t attrs_per_link;
+    uint32_t max_span_bytes;    /* bytes one span may hold for names, values, events and
+                                   links (0: 65536); beyond it additions are dropped and
+                                   counted, so queues and stores bound memory, not just
+                                   span counts. dptrace's own limit, DPTRACE_SPAN_MAX_BYTES */
+} dpt_span_limits;
+
+/* Fills l with the defaults (128 each, no value length limit, 64 KiB per span). */
+DPT_EXTERN void dpt_span_limits_default(dpt_span_limits *l);
 
 typedef struct dpt_trace_id { uint8_t b[16]; } dpt_trace_id;
 typedef struct dpt_span_id { uint8_t b[8]; } dpt_span_id;
@@ -125,46 +215,6 @@ DPT_EXTERN dpt_err dpt_span_id_from_hex(const char *hex, size_t len, dpt_span_id
  * in a child after fork()). Never all zero. Thread-safe, lock-free, cannot fail. */
 DPT_EXTERN dpt_trace_id dpt_trace_id_generate(void);
 DPT_EXTERN dpt_span_id dpt_span_id_generate(void);
-
-/* ------------------------------------------------------------------------------------ */
-/* Trace state (W3C tracestate): an immutable, refcounted, validated list                */
-/* ------------------------------------------------------------------------------------ */
-
-typedef struct dpt_tracestate dpt_tracestate;
-
-#define DPT_TRACESTATE_MAX_MEMBERS 32
-#define DPT_TRACESTATE_MAX_LEN 512 /* we never keep or send more than this many bytes */
-
-/* Parses a tracestate header value (the list members, comma separated, optional
- * whitespace). Strict: any member outside the W3C grammar or more than 32 distinct keys
- * makes the whole value invalid (DPT_EPARSE; DPT_ETOOBIG past 64 KiB of input) and *out is
- * NULL. A repeated key is not an error: the value of its first occurrence is kept, at the
- * position of its last one (as OpenTelemetry JS does). A valid value longer than
- * DPT_TRACESTATE_MAX_LEN is truncated by the W3C rule. An empty value gives DPT_OK and *out
- * NULL (NULL is the empty tracestate everywhere). Thread-safe. */
-DPT_EXTERN dpt_err dpt_tracestate_parse(const char *s, size_t len, dpt_tracestate **out);
-
-/* The serialized form (no surrounding whitespace); "" for NULL. Valid while ts is held. */
-DPT_EXTERN const char *dpt_tracestate_str(const dpt_tracestate *ts, size_t *len);
-
-/* Copies the value of key into buf (NUL-terminated). DPT_ENOTFOUND when absent,
- * DPT_ETOOBIG when buf is too small. Thread-safe. */
-DPT_EXTERN dpt_err dpt_tracestate_get(const dpt_tracestate *ts, const char *key, char *buf,
-                                      size_t cap);
-
-/* A new tracestate with key=value at the front (an existing entry for key is removed; the
- * right-most member is dropped if the list would exceed 32 members or the length limit).
- * value NULL removes the key. *out may be NULL (empty) on success. Thread-safe. */
-DPT_EXTERN dpt_err dpt_tracestate_set(const dpt_tracestate *ts, const char *key,
-                                      const char *value, dpt_tracestate **out);
-
-/* Reference counting. retain returns its argument. Thread-safe. */
-DPT_EXTERN dpt_tracestate *dpt_tracestate_retain(const dpt_tracestate *ts);
-DPT_EXTERN void dpt_tracestate_release(const dpt_tracestate *ts);
-
-/* ------------------------------------------------------------------------------------ */
-/* Attribute values                                                                      */
-/* ------------------------------------------------------------------------------------ */
 
 typedef enum dpt_value_type {
     DPT_VAL_NONE = 0,
@@ -205,180 +255,15 @@ typedef struct dpt_attr {
 
 /* Compound-literal helpers: dpt_attr a[] = { DPT_STR("http.request.method", "GET"),
  * DPT_INT("http.response.status_code", 200) }; */
-#define DPT_STR(k, v) ((dpt_attr){ (k), DPT_NUL, { DPT_VAL_STRING, DPT_NUL, { .s = (v) } } })
-#define DPT_STRN(k, v, n) ((dpt_attr){ (k), DPT_NUL, { DPT_VAL_STRING, (uint32_t)(n), { .s = (v) } } })
-#define DPT_INT(k, v) ((dpt_attr){ (k), DPT_NUL, { DPT_VAL_INT, 0, { .i = (int64_t)(v) } } })
-#define DPT_BOOL(k, v) ((dpt_attr){ (k), DPT_NUL, { DPT_VAL_BOOL, 0, { .b = (v) } } })
-#define DPT_DOUBLE(k, v) ((dpt_attr){ (k), DPT_NUL, { DPT_VAL_DOUBLE, 0, { .d = (double)(v) } } })
-#define DPT_STR_ARRAY(k, arr, n) ((dpt_attr){ (k), DPT_NUL, { DPT_VAL_STRING_ARRAY, (uint32_t)(n), { .sa = (arr) } } })
-#define DPT_INT_ARRAY(k, arr, n) ((dpt_attr){ (k), DPT_NUL, { DPT_VAL_INT_ARRAY, (uint32_t)(n), { .ia = (arr) } } })
-#define DPT_BOOL_ARRAY(k, arr, n) ((dpt_attr){ (k), DPT_NUL, { DPT_VAL_BOOL_ARRAY, (uint32_t)(n), { .ba = (arr) } } })
-#define DPT_DOUBLE_ARRAY(k, arr, n) ((dpt_attr){ (k), DPT_NUL, { DPT_VAL_DOUBLE_ARRAY, (uint32_t)(n), { .da = (arr) } } })
-
-/* ------------------------------------------------------------------------------------ */
-/* Redaction of sensitive values                                                         */
-/* ------------------------------------------------------------------------------------ */
-
-/* Before an attribute value (of a span, an event or a link) or a baggage value (and the
- * value of a baggage property) is stored, its key is matched against sensitive patterns; on
- * a match the value is replaced by the marker, so it never reaches a processor, the trace
- * store, an exporter or a file. Patterns match anywhere in the key, case-insensitively,
- * ignoring '.', '_', '-' and ' ' ("api_key" matches "http.request.header.x-api-key"); keys
- * with non-ASCII letters are matched again after folding look-alikes (fullwidth, Cyrillic
- * "а", ...) to ASCII. The default list: password, passwd, pwd, passphrase, secret, token,
- * apikey, authorization, bearer, jwt, cookie (and set-cookie), session, credential,
- * creditcard, cardnumber, privatekey, signature, connectionstring, and the whole words auth
- * (x-auth-token, basicAuth; not author) and dsn. url.full (and http.url) and url.query are
- * rewritten instead, as the semantic conventions ask: credentials become REDACTED
- * (https://REDACTED:REDACTED@host/), and so do the values of sensitive query parameters
- * (X-Amz-Signature, X-Amz-Credential, X-Amz-Security-Token, AWSAccessKeyId, Signature, sig,
- * X-Goog-Signature, and names matching a pattern). DPTRACE_REDACT_KEYS adds comma-separated
- * patterns; DPTRACE_REDACT=off drops the defaults (the URL rule too); DPTRACE_REDACT_URL=off
- * drops only the URL rule; DPTRACE_REDACT_URL_PARAMS replaces the parameter list. The
- * policy is process-wide. docs/security.md has the details. */
-#define DPT_REDACTED "[REDACTED]"
-
-typedef enum dpt_redact_action {
-    DPT_REDACT_KEEP = 0,    /* store the value as it is */
-    DPT_REDACT_REPLACE = 1, /* store the marker instead */
-    DPT_REDACT_REWRITE = 2  /* store buf[0..*out_len) instead (a string) */
-} dpt_redact_action;
-
-/* A custom rule, called for every attribute and baggage value that no pattern matched (on
- * the thread that sets it; keep it fast). For example, strip the query string of url.full:
- * write the rewritten value to buf (cap bytes) and return DPT_REDACT_REWRITE. */
-typedef dpt_redact_action (*dpt_redact_fn)(void *user, const char *key, size_t key_len,
-                                           const dpt_value *value, char *buf, size_t cap,
-                                           size_t *out_len);
-
-typedef struct dpt_redaction {
-    const char *const *patterns; /* extra key patterns */
-    size_t n_patterns;
-    bool no_defaults;            /* true: only `patterns` (and fn) apply */
-    dpt_redact_fn fn;            /* optional custom rule */
-    void *user;
-    const char *marker;          /* NULL: DPT_REDACTED */
-} dpt_redaction;
-
-/* Replaces the process-wide policy (NULL: the defaults plus the environment). Spans already
- * recorded keep what they stored. DPT_EINVAL for an empty or over-long (> 64 bytes) pattern,
- * DPT_ETOOBIG past 64 patterns. Thread-safe. */
-DPT_EXTERN dpt_err dpt_redaction_set(const dpt_redaction *r);
-/* Whether the current policy's patterns match key (tests, tools). Thread-safe. */
-DPT_EXTERN bool dpt_redaction_matches(const char *key, size_t key_len);
-/* Rewrites a URL as url.full is rewritten (credentials and sensitive query or fragment
- * parameter values become REDACTED), for tools that record URLs under other keys. Writes
- * the result to out (cap bytes, not NUL-terminated) and its length to *out_len. DPT_OK when
- * something was replaced, DPT_ENOTFOUND when nothing needed to be (or the URL rule is off),
- * DPT_ETOOBIG when the result does not fit, DPT_EINVAL on NULL url/out. Thread-safe. */
-DPT_EXTERN dpt_err dpt_redaction_rewrite_url(const char *url, size_t len, char *out, size_t cap,
-                                             size_t *out_len);
-
-/* ------------------------------------------------------------------------------------ */
-/* Baggage: an immutable, refcounted set of key/value entries (W3C Baggage)              */
-/* ------------------------------------------------------------------------------------ */
-
-typedef struct dpt_baggage dpt_baggage; /* NULL is the empty baggage */
-
-#define DPT_BAGGAGE_MAX_ENTRIES 180  /* in-memory bound; propagation applies W3C's limits */
-#define DPT_BAGGAGE_MAX_BYTES 16384  /* in-memory bound on keys + values + metadata */
-
-/* A new baggage equal to b with key set to value (metadata: the W3C properties string,
- * may be NULL). An existing entry for key is replaced. Key must be non-empty.
- * DPT_ETOOBIG past the in-memory bounds. Thread-safe; b is not changed. */
-DPT_EXTERN dpt_err dpt_baggage_set(const dpt_baggage *b, const char *key, const char *value,
-                                   const char *metadata, dpt_baggage **out);
-/* A new baggage without key (DPT_ENOTFOUND, *out = retained b, when absent). */
-DPT_EXTERN dpt_err dpt_baggage_remove(const dpt_baggage *b, const char *key, dpt_baggage **out);
-/* The value of key, or NULL. Valid while b is held. Thread-safe. */
-DPT_EXTERN const char *dpt_baggage_get(const dpt_baggage *b, const char *key);
-DPT_EXTERN size_t dpt_baggage_count(const dpt_baggage *b);
-/* Entry i in insertion order; metadata may come back NULL. DPT_ENOTFOUND past the end. */
-DPT_EXTERN dpt_err dpt_baggage_entry(const dpt_baggage *b, size_t i, const char **key,
-                                     const char **value, const char **metadata);
-DPT_EXTERN dpt_baggage *dpt_baggage_retain(const dpt_baggage *b);
-DPT_EXTERN void dpt_baggage_release(const dpt_baggage *b);
-
-/* Baggage with lengths: a value (percent-decoded from a header, say) may hold NUL bytes,
- * which the NUL-terminated functions above would cut. Stored strings are NUL-terminated
- * as well, so dpt_baggage_get still works for values without NUL. Lengths given as DPT_NUL
- * mean NUL-terminated. Same rules as dpt_baggage_set otherwise: redaction applies to the
- * value and to the values of sensitive properties in metadata. Thread-safe. */
-DPT_EXTERN dpt_err dpt_baggage_set_n(const dpt_baggage *b, const char *key, size_t key_len,
-                                     const char *value, size_t value_len, const char *metadata,
-                                     size_t metadata_len, dpt_baggage **out);
-/* The value of key and its length in *value_len (optional), or NULL. */
-DPT_EXTERN const char *dpt_baggage_get_n(const dpt_baggage *b, const char *key, size_t key_len,
-                                         size_t *value_len);
-typedef struct dpt_baggage_item {
-    const char *key;
-    size_t key_len;
-    const char *value;
-    size_t value_len;
-    const char *metadata; /* NULL when none */
-    size_t metadata_len;
-} dpt_baggage_item;
-/* Entry i in insertion order, with lengths. DPT_ENOTFOUND past the end, DPT_EINVAL for a
- * NULL out. The strings are valid while b is held. */
-DPT_EXTERN dpt_err dpt_baggage_entry_n(const dpt_baggage *b, size_t i, dpt_baggage_item *out);
-
-/* ------------------------------------------------------------------------------------ */
-/* Provider, tracer, span handles                                                        */
-/* ------------------------------------------------------------------------------------ */
-
-typedef struct dpt_provider dpt_provider;
-typedef struct dpt_tracer dpt_tracer;
-typedef struct dpt_context dpt_context;
-typedef struct dpt_sampler dpt_sampler;
-typedef struct dpt_processor dpt_processor;
-typedef struct dpt_exporter dpt_exporter;
-struct dpt__span;
-
-/* A span handle is a small value (two words), not a pointer to free. It stays safe to use
- * after the span ended: every operation on an ended or otherwise stale handle is a
- * no-op returning DPT_ESTATE. The zero handle DPT_SPAN_NONE is a valid no-op span. */
-typedef struct dpt_span {
-    struct dpt__span *rec;
-    uint64_t gen;
-} dpt_span;
-
-#define DPT_SPAN_NONE ((dpt_span){ 0, 0 })
-
-typedef enum dpt_span_kind {
-    DPT_SPAN_INTERNAL = 1, /* numbering of OTLP's SpanKind */
-    DPT_SPAN_SERVER = 2,
-    DPT_SPAN_CLIENT = 3,
-    DPT_SPAN_PRODUCER = 4,
-    DPT_SPAN_CONSUMER = 5
-} dpt_span_kind;
-
-typedef enum dpt_status_code {
-    DPT_STATUS_UNSET = 0,
-    DPT_STATUS_OK = 1,
-    DPT_STATUS_ERROR = 2
-} dpt_status_code;
-
-/* Span limits (OpenTelemetry's names and defaults: 128, no value length limit). */
-typedef struct dpt_span_limits {
-    uint32_t attr_count;        /* attributes per span */
-    uint32_t attr_value_len;    /* max bytes of a string value (0 = unlimited); cut on a
-                                   UTF-8 character boundary */
-    uint32_t event_count;       /* events per span */
-    uint32_t link_count;        /* links per span */
-    uint32_t attrs_per_event;
-    uint32_t attrs_per_link;
-    uint32_t max_span_bytes;    /* bytes one span may hold for names, values, events and
-                                   links (0: 65536); beyond it additions are dropped and
-                                   counted, so queues and stores bound memory, not just
-                                   span counts. dptrace's own limit, DPTRACE_SPAN_MAX_BYTES */
-} dpt_span_limits;
-
-/* Fills l with the defaults (128 each, no value length limit, 64 KiB per span). */
-DPT_EXTERN void dpt_span_limits_default(dpt_span_limits *l);
-
-/* ------------------------------------------------------------------------------------ */
-/* Finished span data: what processors, exporters and the trace store read              */
-/* ------------------------------------------------------------------------------------ */
+#define DPT_STR(k, v) (DPT__LIT(dpt_attr){ (k), DPT_NUL, { DPT_VAL_STRING, DPT_NUL, { .s = (v) } } })
+#define DPT_STRN(k, v, n) (DPT__LIT(dpt_attr){ (k), DPT_NUL, { DPT_VAL_STRING, (uint32_t)(n), { .s = (v) } } })
+#define DPT_INT(k, v) (DPT__LIT(dpt_attr){ (k), DPT_NUL, { DPT_VAL_INT, 0, { .i = (int64_t)(v) } } })
+#define DPT_BOOL(k, v) (DPT__LIT(dpt_attr){ (k), DPT_NUL, { DPT_VAL_BOOL, 0, { .b = (v) } } })
+#define DPT_DOUBLE(k, v) (DPT__LIT(dpt_attr){ (k), DPT_NUL, { DPT_VAL_DOUBLE, 0, { .d = (double)(v) } } })
+#define DPT_STR_ARRAY(k, arr, n) (DPT__LIT(dpt_attr){ (k), DPT_NUL, { DPT_VAL_STRING_ARRAY, (uint32_t)(n), { .sa = (arr) } } })
+#define DPT_INT_ARRAY(k, arr, n) (DPT__LIT(dpt_attr){ (k), DPT_NUL, { DPT_VAL_INT_ARRAY, (uint32_t)(n), { .ia = (arr) } } })
+#define DPT_BOOL_ARRAY(k, arr, n) (DPT__LIT(dpt_attr){ (k), DPT_NUL, { DPT_VAL_BOOL_ARRAY, (uint32_t)(n), { .ba = (arr) } } })
+#define DPT_DOUBLE_ARRAY(k, arr, n) (DPT__LIT(dpt_attr){ (k), DPT_NUL, { DPT_VAL_DOUBLE_ARRAY, (uint32_t)(n), { .da = (arr) } } })
 
 typedef struct dpt_event {
     const char *name;
@@ -400,249 +285,8 @@ typedef struct dpt_link {
     uint32_t dropped_attrs;
 } dpt_link;
 
-/* The read-only view of a recorded span. Processors see it in on_end; it is immutable
- * from then on and lives while a reference is held (dpt_span_data_retain). All strings are
- * NUL-terminated and also carry their length. Do not write to it. */
-typedef struct dpt_span_data {
-    dpt_span_context ctx;
-    dpt_span_id parent_span_id; /* all zero for a root span */
-    bool parent_remote;
-    uint8_t kind;               /* dpt_span_kind */
-    uint8_t status;             /* dpt_status_code */
-    const char *name;
-    uint32_t name_len;
-    uint32_t status_msg_len;
-    const char *status_msg;     /* "" unless status is ERROR with a message */
-    uint64_t start_ns;
-    uint64_t end_ns;
-    const char *tracestate;     /* "" when empty */
-    uint32_t tracestate_len;
-    uint32_t n_attrs;
-    const dpt_attr *attrs;
-    uint32_t dropped_attrs;
-    uint32_t n_events;
-    const dpt_event *events;
-    uint32_t dropped_events;
-    uint32_t n_links;
-    const dpt_link *links;
-    uint32_t dropped_links;
-    uint32_t ended_by_task;     /* 1 when an async task's end closed this span */
-    const dpt_tracer *tracer;   /* instrumentation scope; resource via its provider */
-} dpt_span_data;
-
-/* Reference counting of finished spans, for processors that keep them past on_end.
- * Thread-safe. */
-DPT_EXTERN void dpt_span_data_retain(const dpt_span_data *d);
-DPT_EXTERN void dpt_span_data_release(const dpt_span_data *d);
-
-/* The tracer's scope and the provider's resource. Valid while the provider lives. */
-DPT_EXTERN const char *dpt_tracer_name(const dpt_tracer *t);
-DPT_EXTERN const char *dpt_tracer_version(const dpt_tracer *t); /* "" when none */
-DPT_EXTERN dpt_provider *dpt_tracer_provider(const dpt_tracer *t);
-DPT_EXTERN const dpt_attr *dpt_provider_resource(const dpt_provider *p, size_t *n);
-
 /* ------------------------------------------------------------------------------------ */
-/* Exporters and processors                                                              */
-/* ------------------------------------------------------------------------------------ */
-
-/* An exporter sends batches of finished spans somewhere. The processor that drives it
- * calls export from one thread at a time. export returns DPT_OK, or an error when the batch
- * was not delivered (the processor counts those spans as failed). force_flush, shutdown
- * and destroy may be NULL. destroy frees state; it is called once, after shutdown. */
-typedef struct dpt_exporter_ops {
-    dpt_err (*export_spans)(void *state, const dpt_span_data *const *spans, size_t n);
-    dpt_err (*force_flush)(void *state, uint32_t timeout_ms);
-    dpt_err (*shutdown)(void *state, uint32_t timeout_ms);
-    void (*destroy)(void *state);
-} dpt_exporter_ops;
-
-/* Wraps ops + state into an exporter handle (the handle then owns state). NULL on ENOMEM
- * (state is then destroyed). */
-DPT_EXTERN dpt_exporter *dpt_exporter_new(const dpt_exporter_ops *ops, void *state);
-/* Destroys an exporter that was never given to a processor. */
-DPT_EXTERN void dpt_exporter_free(dpt_exporter *e);
-/* Calls the exporter directly (for tools and tests). */
-DPT_EXTERN dpt_err dpt_exporter_export(dpt_exporter *e, const dpt_span_data *const *spans,
-                                       size_t n);
-
-/* A processor sees spans as they start and end. on_start runs on the starting thread,
- * on_end on the ending thread; both must be fast and thread-safe. on_end may keep the span
- * with dpt_span_data_retain. Every member except on_end may be NULL. */
-typedef struct dpt_processor_ops {
-    void (*on_start)(void *state, const dpt_span_data *d);
-    void (*on_end)(void *state, const dpt_span_data *d);
-    dpt_err (*force_flush)(void *state, uint32_t timeout_ms);
-    dpt_err (*shutdown)(void *state, uint32_t timeout_ms);
-    void (*destroy)(void *state);
-} dpt_processor_ops;
-
-DPT_EXTERN dpt_processor *dpt_processor_new(const dpt_processor_ops *ops, void *state);
-/* Destroys a processor that was never given to a provider. */
-DPT_EXTERN void dpt_processor_free(dpt_processor *p);
-
-/* Simple processor: exports each sampled span on the ending thread, serialised by a mutex.
- * For tests and debugging; use the batch processor in production. Takes ownership of e.
- * NULL on ENOMEM or NULL e. */
-DPT_EXTERN dpt_processor *dpt_processor_simple(dpt_exporter *e);
-
-/* Batch processor settings (OpenTelemetry's defaults; OTEL_BSP_* when from the env). */
-typedef struct dpt_batch_config {
-    uint32_t max_queue_size;        /* 2048 */
-    uint32_t max_export_batch_size; /* 512 (clamped to max_queue_size) */
-    uint32_t schedule_delay_ms;     /* 5000 */
-    uint32_t export_timeout_ms;     /* 30000 */
-} dpt_batch_config;
-
-DPT_EXTERN void dpt_batch_config_default(dpt_batch_config *c);
-
-/* Batch processor: ending a span puts it on a bounded lock-free queue (never blocks; a full
- * queue drops the span and counts it); one background thread exports batches when
- * max_export_batch_size spans are waiting or schedule_delay_ms passed. Takes ownership of
- * e. cfg NULL means defaults. NULL on ENOMEM or when the thread cannot start. */
-DPT_EXTERN dpt_processor *dpt_processor_batch(dpt_exporter *e, const dpt_batch_config *cfg);
-
-/* Multi processor: fans every call out to each of procs, in order (takes ownership). */
-DPT_EXTERN dpt_processor *dpt_processor_multi(dpt_processor *const *procs, size_t n);
-
-/* Console exporter: one readable block per span to out (stdout when NULL). Not owned. */
-DPT_EXTERN dpt_exporter *dpt_exporter_console(FILE *out);
-
-/* In-memory exporter for tests: keeps up to max_spans exported spans (retained
- * references), dropping and counting beyond. Read with dpt_exporter_memory_* below. */
-DPT_EXTERN dpt_exporter *dpt_exporter_memory(size_t max_spans);
-/* Number of spans kept; and span i (a new reference: release it). Thread-safe. */
-DPT_EXTERN size_t dpt_exporter_memory_count(dpt_exporter *e);
-DPT_EXTERN const dpt_span_data *dpt_exporter_memory_get(dpt_exporter *e, size_t i);
-DPT_EXTERN void dpt_exporter_memory_clear(dpt_exporter *e);
-/* When set, every export call fails with DPT_EEXPORT (for fault tests). */
-DPT_EXTERN void dpt_exporter_memory_set_failing(dpt_exporter *e, bool failing);
-
-/* Exporter factories used by dpt_provider_from_env() for OTEL_TRACES_EXPORTER: "console",
- * "none" and "file" are built in; libdptrace-http registers "otlp" and "zipkin"
- * (dpt_http_register()). A factory reads its own settings from the environment and returns
- * a new exporter or NULL (after logging why). At most 16 names. Thread-safe. */
-typedef dpt_exporter *(*dpt_exporter_factory_fn)(void);
-DPT_EXTERN dpt_err dpt_exporter_factory_register(const char *name, dpt_exporter_factory_fn fn);
-
-/* ------------------------------------------------------------------------------------ */
-/* Trace store: bounded in-memory store of whole traces                                  */
-/* ------------------------------------------------------------------------------------ */
-
-typedef struct dpt_store dpt_store;
-typedef struct dpt_trace_snapshot dpt_trace_snapshot;
-
-typedef struct dpt_store_config {
-    size_t max_spans; /* default 10000 */
-    size_t max_bytes; /* default 16 MiB: approximate bytes of span records kept */
-} dpt_store_config;
-
-typedef struct dpt_store_stats {
-    uint64_t spans;          /* spans held now */
-    uint64_t bytes;          /* bytes held now */
-    uint64_t traces;         /* traces held now */
-    uint64_t evicted_traces; /* whole traces evicted to make room, so far */
-    uint64_t evicted_spans;
-    uint64_t rejected_spans; /* spans larger than the whole byte bound */
-} dpt_store_stats;
-
-/* A thread-safe store that keeps finished spans grouped by trace and, when a bound is
- * reached, evicts the oldest whole traces first. The store is refcounted: the caller's
- * reference is released by dpt_store_free; dpt_processor_store() takes another for the
- * processor it returns. cfg NULL means defaults. */
-DPT_EXTERN dpt_store *dpt_store_new(const dpt_store_config *cfg);
-DPT_EXTERN void dpt_store_free(dpt_store *st);
-/* A processor feeding the store (give it to a provider). */
-DPT_EXTERN dpt_processor *dpt_processor_store(dpt_store *st);
-DPT_EXTERN void dpt_store_get_stats(dpt_store *st, dpt_store_stats *out);
-
-/* A snapshot of one trace: the spans stored for it, in end order. It holds references, so
- * it stays valid and unchanged while other threads end spans or evict the trace.
- * DPT_ENOTFOUND when the store has no span of that trace. */
-DPT_EXTERN dpt_err dpt_store_get_trace(dpt_store *st, const dpt_trace_id *id,
-                                       dpt_trace_snapshot **out);
-DPT_EXTERN size_t dpt_trace_snapshot_count(const dpt_trace_snapshot *snap);
-DPT_EXTERN const dpt_span_data *dpt_trace_snapshot_span(const dpt_trace_snapshot *snap, size_t i);
-DPT_EXTERN void dpt_trace_snapshot_free(dpt_trace_snapshot *snap);
-
-/* JSON of one trace: {"trace_id":"..","spans":[{"name":..,"trace_id":..,"span_id":..,
- * "parent_span_id":..,"kind":"server",...,"start_time":"RFC 3339 with ns",...}]}.
- * *out is malloc'd (free with dpt_free). */
-DPT_EXTERN dpt_err dpt_trace_snapshot_to_json(const dpt_trace_snapshot *snap, char **out,
-                                              size_t *len);
-/* get_trace + to_json in one call. */
-DPT_EXTERN dpt_err dpt_store_get_trace_json(dpt_store *st, const dpt_trace_id *id, char **out,
-                                        size_t *len);
-/* Exports one stored trace through an exporter (e.g. to a file or a collector). */
-DPT_EXTERN dpt_err dpt_store_export_trace(dpt_store *st, const dpt_trace_id *id,
-                                          dpt_exporter *e);
-
-/* ------------------------------------------------------------------------------------ */
-/* Samplers                                                                              */
-/* ------------------------------------------------------------------------------------ */
-
-typedef enum dpt_decision {
-    DPT_DROP = 0,              /* not recorded, not sampled */
-    DPT_RECORD_ONLY = 1,       /* recorded (processors see it), not sampled (not exported) */
-    DPT_RECORD_AND_SAMPLE = 2
-} dpt_decision;
-
-/* What a sampler sees (OpenTelemetry's ShouldSample inputs). */
-typedef struct dpt_sampling_params {
-    const dpt_span_context *parent;           /* NULL or invalid: a root span */
-    const dpt_tracestate *parent_tracestate;  /* may be NULL */
-    const dpt_trace_id *trace_id;             /* the trace id the span will have */
-    const char *name;
-    dpt_span_kind kind;
-    const dpt_attr *attrs;
-    size_t n_attrs;
-    const dpt_link *links;
-    size_t n_links;
-} dpt_sampling_params;
-
-/* What a sampler decides. attrs (optional) must stay valid until the call returns; they
- * are copied into the span. tracestate: NULL keeps the parent's; otherwise a new reference
- * the span takes over. */
-typedef struct dpt_sampling_result {
-    dpt_decision decision;
-    const dpt_attr *attrs;
-    size_t n_attrs;
-    dpt_tracestate *tracestate;
-} dpt_sampling_result;
-
-typedef void (*dpt_sample_fn)(void *user, const dpt_sampling_params *in, dpt_sampling_result *out);
-
-/* Constructors. Each returns NULL on ENOMEM or a bad argument. Samplers are owned by what
- * they are given to (a provider or a parent-based sampler); free unused ones. */
-DPT_EXTERN dpt_sampler *dpt_sampler_always_on(void);
-DPT_EXTERN dpt_sampler *dpt_sampler_always_off(void);
-/* OpenTelemetry's TraceIdRatioBased: samples when the trace id's last 8 bytes, as an
- * unsigned number, are below ratio * 2^64. ratio in [0, 1]. */
-DPT_EXTERN dpt_sampler *dpt_sampler_traceid_ratio(double ratio);
-/* OpenTelemetry's consistent probability sampler: R = the trace id's right-most 56 bits
- * (or ot=rv:<14 hex> from the parent tracestate), T = round((1 - p) * 2^56), sample when
- * R >= T, and record ot=th:<T> in the span's tracestate. probability in [0, 1]. */
-DPT_EXTERN dpt_sampler *dpt_sampler_probability(double probability);
-/* Parent-based: root decides for root spans; the four others for remote/local,
- * sampled/unsampled parents (NULL: always_on, always_off, always_on, always_off). */
-DPT_EXTERN dpt_sampler *dpt_sampler_parent_based(dpt_sampler *root, dpt_sampler *remote_sampled,
-                                                 dpt_sampler *remote_not_sampled,
-                                                 dpt_sampler *local_sampled,
-                                                 dpt_sampler *local_not_sampled);
-/* A user sampler. fn is called on the starting thread; free_user (may be NULL) is called
- * with user when the sampler is freed. description is copied. */
-DPT_EXTERN dpt_sampler *dpt_sampler_custom(dpt_sample_fn fn, void *user, void (*free_user)(void *),
-                                           const char *description);
-/* Rate-limiting sampler: at most per_second root decisions to sample (token bucket). */
-DPT_EXTERN dpt_sampler *dpt_sampler_rate_limiting(double per_second);
-DPT_EXTERN void dpt_sampler_free(dpt_sampler *s);
-/* Human-readable description, e.g. "ParentBased{root=AlwaysOn,...}". Valid while s lives. */
-DPT_EXTERN const char *dpt_sampler_description(const dpt_sampler *s);
-/* Runs the sampler's decision directly (tests, custom composition). */
-DPT_EXTERN void dpt_sampler_should_sample(const dpt_sampler *s, const dpt_sampling_params *in,
-                                          dpt_sampling_result *out);
-
-/* ------------------------------------------------------------------------------------ */
-/* Provider                                                                              */
+/* 3. Provider                                                                          */
 /* ------------------------------------------------------------------------------------ */
 
 typedef struct dpt_provider_config {
@@ -680,11 +324,6 @@ DPT_EXTERN dpt_err dpt_provider_shutdown(dpt_provider *p, uint32_t timeout_ms);
  * No other thread may use the provider or its tracers during or after this call. */
 DPT_EXTERN void dpt_provider_free(dpt_provider *p);
 
-/* The tracer for an instrumentation scope (name, optional version). Tracers are cached and
- * owned by the provider: same name and version, same tracer. Thread-safe. NULL p gives
- * NULL (a no-op tracer). */
-DPT_EXTERN dpt_tracer *dpt_provider_get_tracer(dpt_provider *p, const char *name, const char *version);
-
 /* A process-wide provider slot for libraries: set it once in main(). Thread-safe. */
 DPT_EXTERN void dpt_provider_set_global(dpt_provider *p);
 DPT_EXTERN dpt_provider *dpt_provider_get_global(void);
@@ -709,7 +348,22 @@ typedef struct dpt_stats {
 DPT_EXTERN void dpt_provider_get_stats(const dpt_provider *p, dpt_stats *out);
 
 /* ------------------------------------------------------------------------------------ */
-/* Spans                                                                                 */
+/* 4. Tracers                                                                           */
+/* ------------------------------------------------------------------------------------ */
+
+/* The tracer for an instrumentation scope (name, optional version). Tracers are cached and
+ * owned by the provider: same name and version, same tracer. Thread-safe. NULL p gives
+ * NULL (a no-op tracer). */
+DPT_EXTERN dpt_tracer *dpt_provider_get_tracer(dpt_provider *p, const char *name, const char *version);
+
+/* The tracer's scope and the provider's resource. Valid while the provider lives. */
+DPT_EXTERN const char *dpt_tracer_name(const dpt_tracer *t);
+DPT_EXTERN const char *dpt_tracer_version(const dpt_tracer *t); /* "" when none */
+DPT_EXTERN dpt_provider *dpt_tracer_provider(const dpt_tracer *t);
+DPT_EXTERN const dpt_attr *dpt_provider_resource(const dpt_provider *p, size_t *n);
+
+/* ------------------------------------------------------------------------------------ */
+/* 5. Spans                                                                             */
 /* ------------------------------------------------------------------------------------ */
 
 typedef struct dpt_span_opts {
@@ -768,53 +422,6 @@ DPT_EXTERN bool dpt_span_is_recording(dpt_span s);
 /* The span's context (all zero for a stale or none handle). */
 DPT_EXTERN dpt_span_context dpt_span_get_context(dpt_span s);
 
-/* ------------------------------------------------------------------------------------ */
-/* Context: the current span and baggage of a thread, and values to carry across threads */
-/* ------------------------------------------------------------------------------------ */
-
-/* A dpt_context is an immutable, refcounted value: a span context, its tracestate, the
- * baggage and (for a local span) the span handle. Capture it on one thread, attach it on
- * another. */
-
-/* A new context with a remote or explicit span context (NULL sc: no span), tracestate and
- * baggage (each may be NULL; references are taken). NULL on ENOMEM. Thread-safe. */
-DPT_EXTERN dpt_context *dpt_context_new(const dpt_span_context *sc, const dpt_tracestate *ts,
-                                        const dpt_baggage *bg);
-/* A copy of c (NULL: empty) with the baggage replaced / with span s as its span. */
-DPT_EXTERN dpt_context *dpt_context_with_baggage(const dpt_context *c, const dpt_baggage *bg);
-DPT_EXTERN dpt_context *dpt_context_with_span(const dpt_context *c, dpt_span s);
-DPT_EXTERN dpt_context *dpt_context_retain(const dpt_context *c);
-DPT_EXTERN void dpt_context_release(const dpt_context *c);
-/* Readers; NULL c reads as empty. Returned pointers are valid while c is held. */
-DPT_EXTERN dpt_span_context dpt_context_span_context(const dpt_context *c);
-DPT_EXTERN dpt_span dpt_context_span(const dpt_context *c);
-DPT_EXTERN const dpt_tracestate *dpt_context_tracestate(const dpt_context *c);
-DPT_EXTERN const dpt_baggage *dpt_context_baggage(const dpt_context *c);
-
-/* The calling thread's current context, as a new reference (capture it to carry it to
- * another thread or callback). Never NULL unless memory is exhausted. */
-DPT_EXTERN dpt_context *dpt_context_current(void);
-
-/* A token identifying one attach; detach takes it back. */
-typedef uint64_t dpt_token;
-
-/* Makes c current on the calling thread (a reference is taken). Returns a token, 0 when
- * the thread's context stack is full (depth 256) or c is NULL-and-invalid. */
-DPT_EXTERN dpt_token dpt_context_attach(const dpt_context *c);
-/* Restores what was current before the attach that returned tok. Detaching out of order
- * is reported (log + DPT_ESTATE) and repaired: everything attached after tok is popped
- * too. An unknown token returns DPT_EINVAL and changes nothing. */
-DPT_EXTERN dpt_err dpt_context_detach(dpt_token tok);
-
-/* Makes span s current on this thread (it is not ended by detach). */
-DPT_EXTERN dpt_token dpt_span_make_current(dpt_span s);
-/* The thread's current span (DPT_SPAN_NONE when none or when it is remote). */
-DPT_EXTERN dpt_span dpt_span_current(void);
-/* The thread's current span context (zero when none) and baggage (NULL when none; valid
- * until the next detach on this thread). */
-DPT_EXTERN dpt_span_context dpt_span_context_current(void);
-DPT_EXTERN const dpt_baggage *dpt_baggage_current(void);
-
 /* Scoped spans. DPT_WITH_SPAN(t, name, kind) { ... } starts a span (child of the current
  * one), makes it current for the block and ends it on every way out of the block: end of
  * block, break, continue, return and goto. Inside, dpt_span_current() is the span. A break
@@ -841,6 +448,379 @@ DPT_EXTERN void dpt_scope_end(dpt_scope *sc);
     dpt_scope DPT__CAT(dpt__scope_, var) __attribute__((cleanup(dpt_scope_end))) =             \
         dpt_scope_begin((t), (name), (kind));                                                  \
     dpt_span var = DPT__CAT(dpt__scope_, var).span
+
+/* ------------------------------------------------------------------------------------ */
+/* 6. Context: the current span and baggage, and values to carry across threads         */
+/* ------------------------------------------------------------------------------------ */
+
+/* A dpt_context is an immutable, refcounted value: a span context, its tracestate, the
+ * baggage and (for a local span) the span handle. Capture it on one thread, attach it on
+ * another. */
+
+/* A new context with a remote or explicit span context (NULL sc: no span), tracestate and
+ * baggage (each may be NULL; references are taken). NULL on ENOMEM. Thread-safe. */
+DPT_EXTERN dpt_context *dpt_context_new(const dpt_span_context *sc, const dpt_tracestate *ts,
+                                        const dpt_baggage *bg);
+/* A copy of c (NULL: empty) with the baggage replaced / with span s as its span. */
+DPT_EXTERN dpt_context *dpt_context_with_baggage(const dpt_context *c, const dpt_baggage *bg);
+DPT_EXTERN dpt_context *dpt_context_with_span(const dpt_context *c, dpt_span s);
+DPT_EXTERN dpt_context *dpt_context_retain(const dpt_context *c);
+DPT_EXTERN void dpt_context_release(const dpt_context *c);
+/* Readers; NULL c reads as empty. Returned pointers are valid while c is held. */
+DPT_EXTERN dpt_span_context dpt_context_span_context(const dpt_context *c);
+DPT_EXTERN dpt_span dpt_context_span(const dpt_context *c);
+DPT_EXTERN const dpt_tracestate *dpt_context_tracestate(const dpt_context *c);
+DPT_EXTERN const dpt_baggage *dpt_context_baggage(const dpt_context *c);
+
+/* The calling thread's current context, as a new reference (capture it to carry it to
+ * another thread or callback). Never NULL unless memory is exhausted. */
+DPT_EXTERN dpt_context *dpt_context_current(void);
+
+
+/* Makes c current on the calling thread (a reference is taken). Returns a token, 0 when
+ * the thread's context stack is full (depth 256) or c is NULL-and-invalid. */
+DPT_EXTERN dpt_token dpt_context_attach(const dpt_context *c);
+/* Restores what was current before the attach that returned tok. Detaching out of order
+ * is reported (log + DPT_ESTATE) and repaired: everything attached after tok is popped
+ * too. An unknown token returns DPT_EINVAL and changes nothing. */
+DPT_EXTERN dpt_err dpt_context_detach(dpt_token tok);
+
+/* Makes span s current on this thread (it is not ended by detach). */
+DPT_EXTERN dpt_token dpt_span_make_current(dpt_span s);
+/* The thread's current span (DPT_SPAN_NONE when none or when it is remote). */
+DPT_EXTERN dpt_span dpt_span_current(void);
+/* The thread's current span context (zero when none) and baggage (NULL when none; valid
+ * until the next detach on this thread). */
+DPT_EXTERN dpt_span_context dpt_span_context_current(void);
+DPT_EXTERN const dpt_baggage *dpt_baggage_current(void);
+
+/* ------------------------------------------------------------------------------------ */
+/* 7. Trace state (W3C tracestate): an immutable, refcounted, validated list            */
+/* ------------------------------------------------------------------------------------ */
+
+#define DPT_TRACESTATE_MAX_MEMBERS 32
+#define DPT_TRACESTATE_MAX_LEN 512 /* we never keep or send more than this many bytes */
+
+/* Parses a tracestate header value (the list members, comma separated, optional
+ * whitespace; empty members skipped). A member outside the W3C grammar (key = ( lcalpha /
+ * DIGIT ) 0*255 ( keychar ), '@' a keychar) or more than 32 distinct keys makes the whole
+ * value invalid (DPT_EPARSE) and *out is NULL; input longer than 64 KiB gives DPT_ETOOBIG.
+ * A repeated key is not an error ("Vendors MAY also discard duplicate keys"): the value of
+ * its first occurrence is kept, at the position of its last one (as OpenTelemetry JS does).
+ * A valid list longer than DPT_TRACESTATE_MAX_LEN bytes is kept truncated by the W3C rule:
+ * members longer than 128 bytes are dropped first, from the end, then members from the
+ * end. An empty value gives DPT_OK and *out NULL (NULL is the empty tracestate
+ * everywhere). Thread-safe. */
+DPT_EXTERN dpt_err dpt_tracestate_parse(const char *s, size_t len, dpt_tracestate **out);
+
+/* The serialized form (no surrounding whitespace); "" for NULL. Valid while ts is held. */
+DPT_EXTERN const char *dpt_tracestate_str(const dpt_tracestate *ts, size_t *len);
+
+/* Copies the value of key into buf (NUL-terminated). DPT_ENOTFOUND when absent,
+ * DPT_ETOOBIG when buf is too small. Thread-safe. */
+DPT_EXTERN dpt_err dpt_tracestate_get(const dpt_tracestate *ts, const char *key, char *buf,
+                                      size_t cap);
+
+/* A new tracestate with key=value at the front (an existing entry for key is removed; the
+ * right-most member is dropped if the list would exceed 32 members or the length limit).
+ * value NULL removes the key. *out may be NULL (empty) on success. Thread-safe. */
+DPT_EXTERN dpt_err dpt_tracestate_set(const dpt_tracestate *ts, const char *key,
+                                      const char *value, dpt_tracestate **out);
+
+/* Reference counting. retain returns its argument. Thread-safe. */
+DPT_EXTERN dpt_tracestate *dpt_tracestate_retain(const dpt_tracestate *ts);
+DPT_EXTERN void dpt_tracestate_release(const dpt_tracestate *ts);
+
+/* ------------------------------------------------------------------------------------ */
+/* 8. Baggage: an immutable, refcounted set of key/value entries (W3C Baggage)          */
+/* ------------------------------------------------------------------------------------ */
+
+#define DPT_BAGGAGE_MAX_ENTRIES 180  /* in-memory bound; propagation applies W3C's limits */
+#define DPT_BAGGAGE_MAX_BYTES 16384  /* in-memory bound on keys + values + metadata */
+
+/* A new baggage equal to b with key set to value (metadata: the W3C properties string,
+ * may be NULL). An existing entry for key is replaced. Key must be non-empty.
+ * DPT_ETOOBIG past the in-memory bounds. Thread-safe; b is not changed. */
+DPT_EXTERN dpt_err dpt_baggage_set(const dpt_baggage *b, const char *key, const char *value,
+                                   const char *metadata, dpt_baggage **out);
+/* A new baggage without key (DPT_ENOTFOUND, *out = retained b, when absent). */
+DPT_EXTERN dpt_err dpt_baggage_remove(const dpt_baggage *b, const char *key, dpt_baggage **out);
+/* The value of key, or NULL. Valid while b is held. Thread-safe. */
+DPT_EXTERN const char *dpt_baggage_get(const dpt_baggage *b, const char *key);
+DPT_EXTERN size_t dpt_baggage_count(const dpt_baggage *b);
+/* Entry i in insertion order; metadata may come back NULL. DPT_ENOTFOUND past the end. */
+DPT_EXTERN dpt_err dpt_baggage_entry(const dpt_baggage *b, size_t i, const char **key,
+                                     const char **value, const char **metadata);
+DPT_EXTERN dpt_baggage *dpt_baggage_retain(const dpt_baggage *b);
+DPT_EXTERN void dpt_baggage_release(const dpt_baggage *b);
+
+/* Baggage with lengths: a value (percent-decoded from a header, say) may hold NUL bytes,
+ * which the NUL-terminated functions above would cut. Stored strings are NUL-terminated
+ * as well, so dpt_baggage_get still works for values without NUL. Lengths given as DPT_NUL
+ * mean NUL-terminated. Same rules as dpt_baggage_set otherwise: redaction applies to the
+ * value and to the values of sensitive properties in metadata. Thread-safe. */
+DPT_EXTERN dpt_err dpt_baggage_set_n(const dpt_baggage *b, const char *key, size_t key_len,
+                                     const char *value, size_t value_len, const char *metadata,
+                                     size_t metadata_len, dpt_baggage **out);
+/* The value of key and its length in *value_len (optional), or NULL. */
+DPT_EXTERN const char *dpt_baggage_get_n(const dpt_baggage *b, const char *key, size_t key_len,
+                                         size_t *value_len);
+typedef struct dpt_baggage_item {
+    const char *key;
+    size_t key_len;
+    const char *value;
+    size_t value_len;
+    const char *metadata; /* NULL when none */
+    size_t metadata_len;
+} dpt_baggage_item;
+/* Entry i in insertion order, with lengths. DPT_ENOTFOUND past the end, DPT_EINVAL for a
+ * NULL out. The strings are valid while b is held. */
+DPT_EXTERN dpt_err dpt_baggage_entry_n(const dpt_baggage *b, size_t i, dpt_baggage_item *out);
+
+/* ------------------------------------------------------------------------------------ */
+/* 9. Samplers (custom samplers: dptrace/plugin.h)                                      */
+/* ------------------------------------------------------------------------------------ */
+
+/* Constructors. Each returns NULL on ENOMEM or a bad argument. Samplers are owned by what
+ * they are given to (a provider or a parent-based sampler); free unused ones. */
+DPT_EXTERN dpt_sampler *dpt_sampler_always_on(void);
+DPT_EXTERN dpt_sampler *dpt_sampler_always_off(void);
+/* OpenTelemetry's TraceIdRatioBased: samples when the trace id's last 8 bytes, as an
+ * unsigned number, are below ratio * 2^64. ratio in [0, 1]. */
+DPT_EXTERN dpt_sampler *dpt_sampler_traceid_ratio(double ratio);
+/* OpenTelemetry's consistent probability sampler: R = the trace id's right-most 56 bits
+ * (or ot=rv:<14 hex> from the parent tracestate), T = round((1 - p) * 2^56), sample when
+ * R >= T, and record ot=th:<T> in the span's tracestate. probability in [0, 1]. */
+DPT_EXTERN dpt_sampler *dpt_sampler_probability(double probability);
+/* Parent-based: root decides for root spans; the four others for remote/local,
+ * sampled/unsampled parents (NULL: always_on, always_off, always_on, always_off). */
+DPT_EXTERN dpt_sampler *dpt_sampler_parent_based(dpt_sampler *root, dpt_sampler *remote_sampled,
+                                                 dpt_sampler *remote_not_sampled,
+                                                 dpt_sampler *local_sampled,
+                                                 dpt_sampler *local_not_sampled);
+/* Rate-limiting sampler: at most per_second root decisions to sample (token bucket). */
+DPT_EXTERN dpt_sampler *dpt_sampler_rate_limiting(double per_second);
+DPT_EXTERN void dpt_sampler_free(dpt_sampler *s);
+/* Human-readable description, e.g. "ParentBased{root=AlwaysOn,...}". Valid while s lives. */
+DPT_EXTERN const char *dpt_sampler_description(const dpt_sampler *s);
+/* ------------------------------------------------------------------------------------ */
+/* 10. Processors and exporters (writing your own: dptrace/plugin.h)                    */
+/* ------------------------------------------------------------------------------------ */
+
+/* Processors are owned by the provider they are given to, exporters by their processor.
+ * These destroy one that was never handed over (NULL is fine). Not thread-safe for the
+ * object itself: nothing else may use it during or after the call. */
+DPT_EXTERN void dpt_processor_free(dpt_processor *p);
+DPT_EXTERN void dpt_exporter_free(dpt_exporter *e);
+
+/* Simple processor: exports each sampled span on the ending thread, serialised by a mutex.
+ * For tests and debugging; use the batch processor in production. Takes ownership of e.
+ * NULL on ENOMEM or NULL e. */
+DPT_EXTERN dpt_processor *dpt_processor_simple(dpt_exporter *e);
+
+/* Batch processor settings (OpenTelemetry's defaults; OTEL_BSP_* when from the env). */
+typedef struct dpt_batch_config {
+    uint32_t max_queue_size;        /* 2048 */
+    uint32_t max_export_batch_size; /* 512 (clamped to max_queue_size) */
+    uint32_t schedule_delay_ms;     /* 5000 */
+    uint32_t export_timeout_ms;     /* 30000 */
+} dpt_batch_config;
+
+DPT_EXTERN void dpt_batch_config_default(dpt_batch_config *c);
+
+/* Batch processor: ending a span puts it on a bounded lock-free queue (never blocks; a full
+ * queue drops the span and counts it); one background thread exports batches when
+ * max_export_batch_size spans are waiting or schedule_delay_ms passed. Takes ownership of
+ * e. cfg NULL means defaults. NULL on ENOMEM or when the thread cannot start. */
+DPT_EXTERN dpt_processor *dpt_processor_batch(dpt_exporter *e, const dpt_batch_config *cfg);
+
+/* Multi processor: fans every call out to each of procs, in order (takes ownership). */
+DPT_EXTERN dpt_processor *dpt_processor_multi(dpt_processor *const *procs, size_t n);
+
+/* Console exporter: one readable block per span to out (stdout when NULL). Not owned. */
+DPT_EXTERN dpt_exporter *dpt_exporter_console(FILE *out);
+
+/* In-memory exporter for tests: keeps up to max_spans exported spans (retained
+ * references), dropping and counting beyond. Read with dpt_exporter_memory_* below. */
+DPT_EXTERN dpt_exporter *dpt_exporter_memory(size_t max_spans);
+/* Number of spans kept; and span i (a new reference: release it). Thread-safe. */
+DPT_EXTERN size_t dpt_exporter_memory_count(dpt_exporter *e);
+DPT_EXTERN const dpt_span_data *dpt_exporter_memory_get(dpt_exporter *e, size_t i);
+DPT_EXTERN void dpt_exporter_memory_clear(dpt_exporter *e);
+/* When set, every export call fails with DPT_EEXPORT (for fault tests). */
+DPT_EXTERN void dpt_exporter_memory_set_failing(dpt_exporter *e, bool failing);
+
+/* ------------------------------------------------------------------------------------ */
+/* 11. Finished spans: what processors, exporters and the trace store read              */
+/* ------------------------------------------------------------------------------------ */
+
+/* The read-only view of a recorded span. Processors see it in on_end; it is immutable
+ * from then on and lives while a reference is held (dpt_span_data_retain). All strings are
+ * NUL-terminated and also carry their length. Do not write to it. */
+typedef struct dpt_span_data {
+    dpt_span_context ctx;
+    dpt_span_id parent_span_id; /* all zero for a root span */
+    bool parent_remote;
+    uint8_t kind;               /* dpt_span_kind */
+    uint8_t status;             /* dpt_status_code */
+    const char *name;
+    uint32_t name_len;
+    uint32_t status_msg_len;
+    const char *status_msg;     /* "" unless status is ERROR with a message */
+    uint64_t start_ns;
+    uint64_t end_ns;
+    const char *tracestate;     /* "" when empty */
+    uint32_t tracestate_len;
+    uint32_t n_attrs;
+    const dpt_attr *attrs;
+    uint32_t dropped_attrs;
+    uint32_t n_events;
+    const dpt_event *events;
+    uint32_t dropped_events;
+    uint32_t n_links;
+    const dpt_link *links;
+    uint32_t dropped_links;
+    uint32_t ended_by_task;     /* 1 when an async task's end closed this span */
+    const dpt_tracer *tracer;   /* instrumentation scope; resource via its provider */
+} dpt_span_data;
+
+/* Reference counting of finished spans, for processors that keep them past on_end.
+ * Thread-safe. */
+DPT_EXTERN void dpt_span_data_retain(const dpt_span_data *d);
+DPT_EXTERN void dpt_span_data_release(const dpt_span_data *d);
+
+/* ------------------------------------------------------------------------------------ */
+/* 12. Trace store: bounded in-memory store of whole traces                             */
+/* ------------------------------------------------------------------------------------ */
+
+typedef struct dpt_store dpt_store;
+typedef struct dpt_trace_snapshot dpt_trace_snapshot;
+
+typedef struct dpt_store_config {
+    size_t max_spans; /* default 10000 */
+    size_t max_bytes; /* default 16 MiB: approximate bytes of span records kept */
+} dpt_store_config;
+
+typedef struct dpt_store_stats {
+    uint64_t spans;          /* spans held now */
+    uint64_t bytes;          /* bytes held now */
+    uint64_t traces;         /* traces held now */
+    uint64_t evicted_traces; /* whole traces evicted to make room, so far */
+    uint64_t evicted_spans;
+    uint64_t rejected_spans; /* spans larger than the whole byte bound */
+} dpt_store_stats;
+
+/* A thread-safe store that keeps finished spans grouped by trace and, when a bound is
+ * reached, evicts the oldest whole traces first. The store is refcounted: the caller's
+ * reference is released by dpt_store_free; dpt_processor_store() takes another for the
+ * processor it returns. cfg NULL means defaults. */
+DPT_EXTERN dpt_store *dpt_store_new(const dpt_store_config *cfg);
+DPT_EXTERN void dpt_store_free(dpt_store *st);
+/* A processor feeding the store (give it to a provider). */
+DPT_EXTERN dpt_processor *dpt_processor_store(dpt_store *st);
+DPT_EXTERN void dpt_store_get_stats(dpt_store *st, dpt_store_stats *out);
+
+/* A snapshot of one trace: the spans stored for it, in end order. It holds references, so
+ * it stays valid and unchanged while other threads end spans or evict the trace.
+ * DPT_ENOTFOUND when the store has no span of that trace. */
+DPT_EXTERN dpt_err dpt_store_get_trace(dpt_store *st, const dpt_trace_id *id,
+                                       dpt_trace_snapshot **out);
+DPT_EXTERN size_t dpt_trace_snapshot_count(const dpt_trace_snapshot *snap);
+DPT_EXTERN const dpt_span_data *dpt_trace_snapshot_span(const dpt_trace_snapshot *snap, size_t i);
+DPT_EXTERN void dpt_trace_snapshot_free(dpt_trace_snapshot *snap);
+
+/* JSON of one trace: {"trace_id":"..","spans":[{"name":..,"trace_id":..,"span_id":..,
+ * "parent_span_id":..,"kind":"server",...,"start_time":"RFC 3339 with ns",...}]}.
+ * *out is malloc'd (free with dpt_free). */
+DPT_EXTERN dpt_err dpt_trace_snapshot_to_json(const dpt_trace_snapshot *snap, char **out,
+                                              size_t *len);
+/* get_trace + to_json in one call. */
+DPT_EXTERN dpt_err dpt_store_get_trace_json(dpt_store *st, const dpt_trace_id *id, char **out,
+                                        size_t *len);
+/* Exports one stored trace through an exporter (e.g. to a file or a collector). */
+DPT_EXTERN dpt_err dpt_store_export_trace(dpt_store *st, const dpt_trace_id *id,
+                                          dpt_exporter *e);
+
+/* ------------------------------------------------------------------------------------ */
+/* 13. Diagnostics                                                                      */
+/* ------------------------------------------------------------------------------------ */
+
+typedef enum dpt_log_level {
+    DPT_LOG_DEBUG = 0,
+    DPT_LOG_INFO = 1,
+    DPT_LOG_WARN = 2,
+    DPT_LOG_ERROR = 3,
+    DPT_LOG_OFF = 4
+} dpt_log_level;
+
+/* A log handler receives one complete message (no trailing newline). It may be called
+ * from any thread, including the export thread, and must not call back into dptrace. */
+typedef void (*dpt_log_fn)(dpt_log_level level, const char *msg, void *user);
+
+/* Installs the diagnostic log handler and the lowest level delivered. fn == NULL restores
+ * the default (messages at or above min_level written to stderr as "dptrace: ...").
+ * The default minimum level is WARN, or DPTRACE_LOG_LEVEL (debug|info|warn|error|off).
+ * Thread-safe; messages already being delivered may still reach the old handler. */
+DPT_EXTERN void dpt_log_set_handler(dpt_log_fn fn, void *user, dpt_log_level min_level);
+
+/* ------------------------------------------------------------------------------------ */
+/* 14. Redaction of sensitive values                                                    */
+/* ------------------------------------------------------------------------------------ */
+
+/* Before an attribute value (of a span, an event or a link) or a baggage value (and the
+ * value of a baggage property) is stored, its key is matched against sensitive patterns; on
+ * a match the value is replaced by the marker, so it never reaches a processor, the trace
+ * store, an exporter or a file. Patterns match anywhere in the key, case-insensitively,
+ * ignoring '.', '_', '-' and ' ' ("api_key" matches "http.request.header.x-api-key"); keys
+ * with non-ASCII letters are matched again after folding look-alikes (fullwidth, Cyrillic
+ * "а", ...) to ASCII. The default list: password, passwd, pwd, passphrase, secret, token,
+ * apikey, authorization, bearer, jwt, cookie (and set-cookie), session, credential,
+ * creditcard, cardnumber, privatekey, signature, connectionstring, and the whole words auth
+ * (x-auth-token, basicAuth; not author) and dsn. url.full (and http.url) and url.query are
+ * rewritten instead, as the semantic conventions ask: credentials become REDACTED
+ * (https://REDACTED:REDACTED@host/), and so do the values of sensitive query parameters
+ * (X-Amz-Signature, X-Amz-Credential, X-Amz-Security-Token, AWSAccessKeyId, Signature, sig,
+ * X-Goog-Signature, and names matching a pattern). DPTRACE_REDACT_KEYS adds comma-separated
+ * patterns; DPTRACE_REDACT=off drops the defaults (the URL rule too); DPTRACE_REDACT_URL=off
+ * drops only the URL rule; DPTRACE_REDACT_URL_PARAMS replaces the parameter list. The
+ * policy is process-wide. docs/security.md has the details. */
+#define DPT_REDACTED "[REDACTED]"
+
+typedef enum dpt_redact_action {
+    DPT_REDACT_KEEP = 0,    /* store the value as it is */
+    DPT_REDACT_REPLACE = 1, /* store the marker instead */
+    DPT_REDACT_REWRITE = 2  /* store buf[0..*out_len) instead (a string) */
+} dpt_redact_action;
+
+/* A custom rule, called for every attribute and baggage value that no pattern matched (on
+ * the thread that sets it; keep it fast). For example, strip the query string of url.full:
+ * write the rewritten value to buf (cap bytes) and return DPT_REDACT_REWRITE. */
+typedef dpt_redact_action (*dpt_redact_fn)(void *user, const char *key, size_t key_len,
+                                           const dpt_value *value, char *buf, size_t cap,
+                                           size_t *out_len);
+
+typedef struct dpt_redaction {
+    const char *const *patterns; /* extra key patterns */
+    size_t n_patterns;
+    bool no_defaults;            /* true: only `patterns` (and fn) apply */
+    dpt_redact_fn fn;            /* optional custom rule */
+    void *user;
+    const char *marker;          /* NULL: DPT_REDACTED */
+} dpt_redaction;
+
+/* Replaces the process-wide policy (NULL: the defaults plus the environment). Spans already
+ * recorded keep what they stored. DPT_EINVAL for an empty or over-long (> 64 bytes) pattern,
+ * DPT_ETOOBIG past 64 patterns. Thread-safe. */
+DPT_EXTERN dpt_err dpt_redaction_set(const dpt_redaction *r);
+/* Whether the current policy's patterns match key (tests, tools). Thread-safe. */
+DPT_EXTERN bool dpt_redaction_matches(const char *key, size_t key_len);
+/* Rewrites a URL as url.full is rewritten (credentials and sensitive query or fragment
+ * parameter values become REDACTED), for tools that record URLs under other keys. Writes
+ * the result to out (cap bytes, not NUL-terminated) and its length to *out_len. DPT_OK when
+ * something was replaced, DPT_ENOTFOUND when nothing needed to be (or the URL rule is off),
+ * DPT_ETOOBIG when the result does not fit, DPT_EINVAL on NULL url/out. Thread-safe. */
+DPT_EXTERN dpt_err dpt_redaction_rewrite_url(const char *url, size_t len, char *out, size_t cap,
+                                             size_t *out_len);
 
 #ifdef __cplusplus
 }

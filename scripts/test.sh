@@ -43,7 +43,7 @@ phase() { # name, command...
 
 mkdir -p build
 # 1. The whole suite (unit, interop, conformance, CLI, examples).
-if build build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDPT_WERROR=ON; then
+if build build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDPT_WERROR=ON -DDPT_BUILD_TESTS=ON -DDPT_BUILD_EXAMPLES=ON; then
   run_ctest build all
 else
   failed=$((failed + 1)); failures+=("build")

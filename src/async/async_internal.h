@@ -3,8 +3,7 @@
 #ifndef DPT_ASYNC_INTERNAL_H
 #define DPT_ASYNC_INTERNAL_H
 
-#include "internal.h"
-#include "context_stack.h"
+#include "core.h"
 #include "dptrace/async.h"
 
 #define DPT__TASK_INLINE_OWNED 4
@@ -44,14 +43,7 @@ DPT__HIDDEN void dpt__task_unlock(dpt_task *t, int how);
 /* Records s as owned by t. The caller holds t (entered or locked). */
 DPT__HIDDEN dpt_err dpt__task_own(dpt_task *t, dpt_span s);
 
-/* Whether the handle refers to a live (not ended) span. */
-static inline bool dpt__span_live(dpt_span s)
-{
-    /* Relaxed: only compared, as in span.c; the span's user is the only writer. */
-    return s.rec && atomic_load_explicit(&s.rec->gen, memory_order_relaxed) == s.gen;
-}
-
 /* Test hook: tasks allocated and not yet freed in this process. */
-DPT_EXTERN uint64_t dpt__test_async_live_tasks(void);
+DPT__HIDDEN uint64_t dpt__test_async_live_tasks(void);
 
 #endif

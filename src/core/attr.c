@@ -4,7 +4,9 @@
  * limit applied on a UTF-8 character boundary, and after the redaction policy had its say
  * (redact.c): a sensitive value is replaced before any byte of it is stored.
  */
-#include "internal.h"
+#include "attr.h"
+#include "pool.h"
+#include "redact.h"
 
 uint32_t dpt__key_len(const dpt_attr *a)
 {

@@ -6,7 +6,7 @@
  * values and metadata carry their lengths (a percent-decoded value may hold NUL bytes) and
  * are NUL-terminated as well, for the NUL-terminated API.
  */
-#include "internal.h"
+#include "redact.h"
 
 #include <stdlib.h>
 

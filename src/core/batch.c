@@ -13,7 +13,10 @@
  * bumped in the child, makes the next on_end in the child discard the inherited spans
  * (the parent exports them) and start a fresh thread.
  */
-#include "internal.h"
+#include "pool.h"
+#include "processor.h"
+#include "counters.h"
+#include "context.h"
 
 #include <errno.h>
 #include <sched.h>

@@ -7,8 +7,11 @@
  * its own stack in O(1) (src/async). attach returns a token that encodes the entry's
  * depth and a serial number; detaching out of order is detected, reported and repaired.
  */
-#include "internal.h"
-#include "context_stack.h"
+#include "context.h"
+#include "ids.h"
+#include "pool.h"
+#include "span.h"
+#include "tracestate.h"
 
 #include <stdlib.h>
 

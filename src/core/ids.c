@@ -1,15 +1,14 @@
-/* ids.c - trace and span ids, and the clock.
+/* ids.c - trace and span ids.
  *
  * Ids come from a per-thread wyrand generator seeded from getrandom(): no lock, no syscall
  * per id. A pthread_atfork child handler forgets the seed of the forking thread
  * (the only thread of the child), so two forked workers never share an id stream. The
  * W3C Level 2 "random" flag is honest: every trace id is 128 random bits.
  */
-#include "internal.h"
+#include "ids.h"
 
 #include <errno.h>
 #include <sys/random.h>
-#include <time.h>
 #include <unistd.h>
 
 typedef dpt__rng rng;
@@ -73,28 +72,11 @@ dpt_span_id dpt_span_id_generate(void)
     return id;
 }
 
-static bool all_zero(const uint8_t *p, size_t n)
-{
-    uint8_t acc = 0;
-    for (size_t i = 0; i < n; i++) acc |= p[i];
-    return acc == 0;
-}
-
-bool dpt_trace_id_is_valid(const dpt_trace_id *id) { return id && !all_zero(id->b, 16); }
-bool dpt_span_id_is_valid(const dpt_span_id *id) { return id && !all_zero(id->b, 8); }
+bool dpt_trace_id_is_valid(const dpt_trace_id *id) { return id && !dpt__all_zero(id->b, 16); }
+bool dpt_span_id_is_valid(const dpt_span_id *id) { return id && !dpt__all_zero(id->b, 8); }
 bool dpt_span_context_is_valid(const dpt_span_context *sc)
 {
     return sc && dpt_trace_id_is_valid(&sc->trace_id) && dpt_span_id_is_valid(&sc->span_id);
-}
-
-void dpt__hex_encode(const uint8_t *in, size_t n, char *out)
-{
-    static const char hex[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = hex[in[i] >> 4];
-        out[2 * i + 1] = hex[in[i] & 15];
-    }
-    out[2 * n] = 0;
 }
 
 void dpt_trace_id_to_hex(const dpt_trace_id *id, char out[33])
@@ -109,70 +91,18 @@ void dpt_span_id_to_hex(const dpt_span_id *id, char out[17])
     if (out) dpt__hex_encode((id ? id : &zero)->b, 8, out);
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
-static dpt_err hex_decode(const char *hex, size_t len, uint8_t *out, size_t n)
-{
-    if (!hex || !out || len != 2 * n) return DPT_EINVAL;
-    for (size_t i = 0; i < n; i++) {
-        int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
-        if (hi < 0 || lo < 0) return DPT_EINVAL;
-        out[i] = (uint8_t)(hi << 4 | lo);
-    }
-    return DPT_OK;
-}
-
 dpt_err dpt_trace_id_from_hex(const char *hex, size_t len, dpt_trace_id *out)
 {
     dpt_trace_id t = { { 0 } };
-    dpt_err e = hex_decode(hex, len, t.b, 16);
-    if (e == DPT_OK) *out = t;
+    dpt_err e = hex && len == 32 && dpt__hex_decode(hex, len, t.b, 16) ? DPT_OK : DPT_EINVAL;
+    if (e == DPT_OK && out) *out = t;
     return e;
 }
 
 dpt_err dpt_span_id_from_hex(const char *hex, size_t len, dpt_span_id *out)
 {
     dpt_span_id t = { { 0 } };
-    dpt_err e = hex_decode(hex, len, t.b, 8);
-    if (e == DPT_OK) *out = t;
+    dpt_err e = hex && len == 16 && dpt__hex_decode(hex, len, t.b, 8) ? DPT_OK : DPT_EINVAL;
+    if (e == DPT_OK && out) *out = t;
     return e;
-}
-
-/* ---- clock -------------------------------------------------------------------------- */
-
-/* offset = REALTIME - MONOTONIC, refreshed when a thread notices it is a second old.
- * Both fields are relaxed atomics: a reader mixing an old offset with a new stamp is off
- * by at most the NTP slew of one second, which is harmless. */
-static _Atomic int64_t clk_offset;
-static _Atomic uint64_t clk_refreshed; /* monotonic ns of the last refresh; 0: never */
-
-static inline uint64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static void refresh_offset(uint64_t mono)
-{
-    struct timespec rt;
-    clock_gettime(CLOCK_REALTIME, &rt);
-    uint64_t m2 = mono_ns();
-    int64_t real = (int64_t)rt.tv_sec * 1000000000LL + rt.tv_nsec;
-    atomic_store_explicit(&clk_offset, real - (int64_t)((mono + m2) / 2), memory_order_relaxed);
-    atomic_store_explicit(&clk_refreshed, m2, memory_order_relaxed);
-}
-
-uint64_t dpt__now_ns(void)
-{
-    uint64_t m = mono_ns();
-    uint64_t last = atomic_load_explicit(&clk_refreshed, memory_order_relaxed);
-    if (DPT__UNLIKELY(last == 0 || m - last > 1000000000ull)) refresh_offset(m);
-    return (uint64_t)((int64_t)m + atomic_load_explicit(&clk_offset, memory_order_relaxed));
 }

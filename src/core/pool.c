@@ -10,7 +10,8 @@
  * number of records alive at once (live spans + queues + stores), which the queue and
  * store bounds cap.
  */
-#include "internal.h"
+#include "pool.h"
+#include "processor.h"
 
 #include <stdlib.h>
 
@@ -342,4 +343,21 @@ size_t dpt__span_bytes(const dpt__span *s)
     size_t n = sizeof *s;
     for (const dpt__arena_blk *b = s->arena.blocks; b; b = b->next) n += sizeof *b + b->cap;
     return n;
+}
+
+/* ---- finished records: the public reference count ------------------------------------------------------------------- */
+
+void dpt_span_data_retain(const dpt_span_data *d)
+{
+    /* Relaxed: the caller holds a reference, so the record cannot be recycled now. */
+    if (d) atomic_fetch_add_explicit(&((dpt__span *)d)->refs, 1, memory_order_relaxed);
+}
+
+void dpt_span_data_release(const dpt_span_data *d)
+{
+    dpt__span *r = (dpt__span *)d;
+    /* acq_rel: the thread that drops the last reference recycles the record and must see
+     * every other holder's reads as done. */
+    if (r && atomic_fetch_sub_explicit(&r->refs, 1, memory_order_acq_rel) == 1)
+        dpt__span_recycle(r);
 }

@@ -4,7 +4,7 @@
  * Keys are matched on every attribute set, so the match must cost about a nanosecond per
  * key byte: the patterns are compiled (Aho-Corasick) into a table-driven automaton over a
  * folded alphabet (letters case-folded, digits, "other"; separators skipped), and a key is
- * scanned once with one table load per byte; the per-thread verdict cache (internal.h)
+ * scanned once with one table load per byte; the per-thread verdict cache (redact.h)
  * makes even that rare. Only a cache miss pays for the rest: whole-word patterns ("auth",
  * not "author"), and for a key with non-ASCII bytes a second scan after folding common
  * look-alikes to ASCII (the table below, documented in docs/security.md). The policy is
@@ -16,8 +16,7 @@
  * the sensitive query parameters (their list, plus any parameter whose name matches a
  * sensitive key pattern).
  */
-#include "internal.h"
-#include "../propagation/text.h"
+#include "redact.h"
 
 #include <stdlib.h>
 #include <strings.h>

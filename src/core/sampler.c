@@ -8,7 +8,7 @@
  * th:<T> in the "ot" tracestate entry so downstream services and collectors know the
  * probability the span was sampled with.
  */
-#include "internal.h"
+#include "sampler.h"
 
 #include <math.h>
 #include <stdio.h>

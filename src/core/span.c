@@ -8,7 +8,17 @@
  * allocated in the steady state. A non-recording span costs a pool pop, an id and no
  * clock read.
  */
-#include "internal.h"
+#include "span.h"
+#include "clock.h"
+#include "ids.h"
+#include "pool.h"
+#include "processor.h"
+#include "provider.h"
+#include "counters.h"
+#include "sampler.h"
+#include "tracestate.h"
+#include "context.h"
+#include "attr.h"
 
 static inline dpt__span *live(dpt_span s)
 {
@@ -454,20 +464,3 @@ dpt_err dpt_span_end_at(dpt_span s, uint64_t end_ns)
 }
 
 dpt_err dpt_span_end(dpt_span s) { return dpt_span_end_at(s, 0); }
-
-/* ---- finished records ------------------------------------------------------------------- */
-
-void dpt_span_data_retain(const dpt_span_data *d)
-{
-    /* Relaxed: the caller holds a reference, so the record cannot be recycled now. */
-    if (d) atomic_fetch_add_explicit(&((dpt__span *)d)->refs, 1, memory_order_relaxed);
-}
-
-void dpt_span_data_release(const dpt_span_data *d)
-{
-    dpt__span *r = (dpt__span *)d;
-    /* acq_rel: the thread that drops the last reference recycles the record and must see
-     * every other holder's reads as done. */
-    if (r && atomic_fetch_sub_explicit(&r->refs, 1, memory_order_acq_rel) == 1)
-        dpt__span_recycle(r);
-}

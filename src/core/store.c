@@ -7,7 +7,8 @@
  * tail-inspection facility, not the export hot path; snapshots take references to the
  * records so readers never hold the lock while they read.
  */
-#include "internal.h"
+#include "pool.h"
+#include "counters.h"
 
 #include <stdlib.h>
 
@@ -266,4 +267,149 @@ dpt_err dpt_store_export_trace(dpt_store *st, const dpt_trace_id *id, dpt_export
     e = dpt_exporter_export(exp, snap->spans, snap->n);
     dpt_trace_snapshot_free(snap);
     return e;
+}
+
+/* ---- the trace JSON of one trace ------------------------------------------------------- */
+
+static void attrs_obj(dpt__json *j, const dpt_attr *a, uint32_t n)
+{
+    dpt__json_obj_begin(j);
+    for (uint32_t i = 0; i < n; i++) {
+        dpt__json_keyn(j, a[i].key, a[i].key_len);
+        dpt__json_value(j, &a[i].value);
+    }
+    dpt__json_obj_end(j);
+}
+
+static void time_field(dpt__json *j, const char *key, uint64_t ns)
+{
+    char t[40];
+    dpt__format_rfc3339(ns, t);
+    dpt__json_key(j, key);
+    dpt__json_cstr(j, t);
+}
+
+/* "trace_id" and "span_id" members, lowercase hex. */
+static void ids_json(dpt__json *j, const dpt_span_context *sc)
+{
+    char hex[33];
+    dpt_trace_id_to_hex(&sc->trace_id, hex);
+    dpt__json_key(j, "trace_id");
+    dpt__json_cstr(j, hex);
+    dpt_span_id_to_hex(&sc->span_id, hex);
+    dpt__json_key(j, "span_id");
+    dpt__json_cstr(j, hex);
+}
+
+static void span_json(dpt__json *j, const dpt_span_data *d)
+{
+    char hex[33];
+    dpt__json_obj_begin(j);
+    dpt__json_key(j, "name");
+    dpt__json_str(j, d->name, d->name_len);
+    ids_json(j, &d->ctx);
+    dpt__json_key(j, "parent_span_id");
+    if (dpt_span_id_is_valid(&d->parent_span_id)) {
+        dpt_span_id_to_hex(&d->parent_span_id, hex);
+        dpt__json_cstr(j, hex);
+    } else {
+        dpt__json_null(j);
+    }
+    dpt__json_key(j, "kind");
+    dpt__json_cstr(j, dpt_span_kind_name((dpt_span_kind)d->kind));
+    time_field(j, "start_time", d->start_ns);
+    time_field(j, "end_time", d->end_ns);
+    dpt__json_key(j, "duration_ns");
+    dpt__json_uint(j, d->end_ns - d->start_ns);
+    dpt__json_key(j, "trace_flags");
+    dpt__json_uint(j, d->ctx.flags);
+    if (d->tracestate_len) {
+        dpt__json_key(j, "trace_state");
+        dpt__json_str(j, d->tracestate, d->tracestate_len);
+    }
+    dpt__json_key(j, "scope");
+    dpt__json_obj_begin(j);
+    dpt__json_key(j, "name");
+    dpt__json_cstr(j, dpt_tracer_name(d->tracer));
+    dpt__json_key(j, "version");
+    dpt__json_cstr(j, dpt_tracer_version(d->tracer));
+    dpt__json_obj_end(j);
+    dpt__json_key(j, "attributes");
+    attrs_obj(j, d->attrs, d->n_attrs);
+    dpt__json_key(j, "events");
+    dpt__json_arr_begin(j);
+    for (uint32_t i = 0; i < d->n_events; i++) {
+        const dpt_event *e = &d->events[i];
+        dpt__json_obj_begin(j);
+        dpt__json_key(j, "name");
+        dpt__json_str(j, e->name, e->name_len);
+        time_field(j, "time", e->time_ns);
+        dpt__json_key(j, "attributes");
+        attrs_obj(j, e->attrs, e->n_attrs);
+        dpt__json_obj_end(j);
+    }
+    dpt__json_arr_end(j);
+    dpt__json_key(j, "links");
+    dpt__json_arr_begin(j);
+    for (uint32_t i = 0; i < d->n_links; i++) {
+        const dpt_link *l = &d->links[i];
+        dpt__json_obj_begin(j);
+        ids_json(j, &l->ctx);
+        dpt__json_key(j, "attributes");
+        attrs_obj(j, l->attrs, l->n_attrs);
+        dpt__json_obj_end(j);
+    }
+    dpt__json_arr_end(j);
+    dpt__json_key(j, "status");
+    dpt__json_obj_begin(j);
+    dpt__json_key(j, "code");
+    dpt__json_cstr(j, dpt_status_code_name((dpt_status_code)d->status));
+    if (d->status_msg_len) {
+        dpt__json_key(j, "message");
+        dpt__json_str(j, d->status_msg, d->status_msg_len);
+    }
+    dpt__json_obj_end(j);
+    if (d->dropped_attrs || d->dropped_events || d->dropped_links) {
+        dpt__json_key(j, "dropped");
+        dpt__json_obj_begin(j);
+        dpt__json_key(j, "attributes");
+        dpt__json_uint(j, d->dropped_attrs);
+        dpt__json_key(j, "events");
+        dpt__json_uint(j, d->dropped_events);
+        dpt__json_key(j, "links");
+        dpt__json_uint(j, d->dropped_links);
+        dpt__json_obj_end(j);
+    }
+    dpt__json_obj_end(j);
+}
+
+dpt_err dpt_trace_snapshot_to_json(const dpt_trace_snapshot *snap, char **out, size_t *len)
+{
+    if (!out) return DPT_EINVAL;
+    *out = NULL;
+    size_t n = dpt_trace_snapshot_count(snap);
+    if (!n) return DPT_EINVAL;
+    dpt__buf b;
+    dpt__buf_init(&b);
+    dpt__json j;
+    dpt__json_init(&j, &b);
+    char hex[33];
+    const dpt_span_data *first = dpt_trace_snapshot_span(snap, 0);
+    dpt_trace_id_to_hex(&first->ctx.trace_id, hex);
+    dpt__json_obj_begin(&j);
+    dpt__json_key(&j, "trace_id");
+    dpt__json_cstr(&j, hex);
+    size_t nres;
+    const dpt_attr *res = dpt_provider_resource(first->tracer->provider, &nres);
+    dpt__json_key(&j, "resource");
+    attrs_obj(&j, res, (uint32_t)nres);
+    dpt__json_key(&j, "span_count");
+    dpt__json_uint(&j, n);
+    dpt__json_key(&j, "spans");
+    dpt__json_arr_begin(&j);
+    for (size_t i = 0; i < n; i++) span_json(&j, dpt_trace_snapshot_span(snap, i));
+    dpt__json_arr_end(&j);
+    dpt__json_obj_end(&j);
+    *out = dpt__buf_take(&b, len);
+    return *out ? DPT_OK : DPT_ENOMEM;
 }

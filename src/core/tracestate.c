@@ -7,7 +7,7 @@
  * dropped. An over-long valid value is truncated as the W3C recommends (drop members over
  * 128 bytes from the end, then members from the end) to DPT_TRACESTATE_MAX_LEN.
  */
-#include "internal.h"
+#include "tracestate.h"
 
 #include <stdlib.h>
 

@@ -11,7 +11,7 @@
 #ifndef DPT_EXPORT_PB_H
 #define DPT_EXPORT_PB_H
 
-#include "internal.h"
+#include "common.h"
 
 enum { PB_VARINT = 0, PB_I64 = 1, PB_LEN = 2, PB_I32 = 5 };
 

@@ -264,9 +264,10 @@ dpt_exporter *dpt_exporter_zipkin_http(const dpt_http_exporter_config *cfg)
 
 dpt_err dpt_exporter_http_get_stats(dpt_exporter *e, dpt_http_exporter_stats *out)
 {
-    if (!e || !out || e->ops.export_spans != http_export || !e->state)
+    http_exp *he = dpt_exporter_state(e, http_export);
+    if (!he || !out)
         return DPT_EINVAL;
-    dpt__http_client *c = &((http_exp *)e->state)->c;
+    dpt__http_client *c = &he->c;
     out->exports = atomic_load_explicit(&c->st_exports, memory_order_relaxed);
     out->exports_ok = atomic_load_explicit(&c->st_ok, memory_order_relaxed);
     out->exports_failed = atomic_load_explicit(&c->st_failed, memory_order_relaxed);
@@ -469,10 +470,24 @@ dpt_exporter *dpt_exporter_zipkin_http_from_env(void)
     return dpt_exporter_zipkin_http(&cfg);
 }
 
+/* Factories for the registry; settings from a configuration file are not read yet (the
+ * environment is). */
+static dpt_exporter *otlp_factory(const dpt_exporter_settings *s)
+{
+    (void)s;
+    return dpt_exporter_otlp_http_from_env();
+}
+
+static dpt_exporter *zipkin_factory(const dpt_exporter_settings *s)
+{
+    (void)s;
+    return dpt_exporter_zipkin_http_from_env();
+}
+
 dpt_err dpt_http_register(void)
 {
-    dpt_err err = dpt_exporter_factory_register("otlp", dpt_exporter_otlp_http_from_env);
+    dpt_err err = dpt_exporter_factory_register("otlp", otlp_factory);
     if (err != DPT_OK)
         return err;
-    return dpt_exporter_factory_register("zipkin", dpt_exporter_zipkin_http_from_env);
+    return dpt_exporter_factory_register("zipkin", zipkin_factory);
 }

@@ -6,7 +6,7 @@
 #define DPT_HTTP_INTERNAL_H
 
 #include "dptrace/http.h"
-#include "internal.h"
+#include "common.h"
 
 #include <curl/curl.h>
 #include <zlib.h>

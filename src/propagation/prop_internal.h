@@ -9,9 +9,18 @@
 #ifndef DPT_PROP_INTERNAL_H
 #define DPT_PROP_INTERNAL_H
 
+#include "common.h"
+#include "core.h"
 #include "dptrace/propagation.h"
-#include "internal.h"
-#include "text.h"
+
+/* true when [s, s + n) is a non-empty RFC 9110 token. */
+static inline bool dpt__is_token(const char *s, size_t n)
+{
+    if (n == 0) return false;
+    for (size_t i = 0; i < n; i++)
+        if (!dpt__tchar((unsigned char)s[i])) return false;
+    return true;
+}
 
 /* ---- counters (util.c) ---------------------------------------------------------------- */
 DPT__HIDDEN void dpt__prop_count(int which, uint64_t n);

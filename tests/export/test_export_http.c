@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #include "collector.h"
-#include "internal.h"
+#include "common.h"
 #include "dptrace/http.h"
 #include "test_export_fixture.h"
 
@@ -542,7 +542,7 @@ static void test_exporter_shutdown_interrupts_a_stalled_export(void **state)
     assert_true(collector_wait_requests(col, 1, 5000));
     /* The exporter's own shutdown, as a processor calls it, from this other thread. */
     uint64_t t0 = col_now_ms();
-    assert_int_equal(e->ops.shutdown(e->state, 2000), DPT_OK);
+    assert_int_equal(dpt_exporter_shutdown(e, 2000), DPT_OK);
     uint64_t took = col_now_ms() - t0;
     pthread_join(th, NULL);
     assert_true(took < 1500);

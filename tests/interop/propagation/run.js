@@ -106,6 +106,38 @@ function integerKeyOrder(a, b) {
 }
 const INTEGER_KEY_RULE = 'baggage/(any): same members; OTel-JS puts integer-like keys first (JS object order)';
 
+// dptrace redacts values under sensitive keys (docs/security.md: a random key such as
+// "HuSfpwDOLR" contains "pwd"); OTel-JS has no redaction. The outputs then differ only in
+// those values, which dptrace sends as the marker.
+const MARKERS = ['[REDACTED]', '%5BREDACTED%5D'];
+function redactedOnly(a, b) {
+  const hdrs = (s) => new Map(s.split('\t').filter(Boolean).map((x) => { const [n, h] = x.split('='); return [n, h === undefined ? undefined : Buffer.from(h, 'hex').toString('utf8')]; }));
+  const ha = hdrs(a), hb = hdrs(b);
+  if (ha.size !== hb.size) return false;
+  let redacted = false;
+  for (const [n, va] of ha) {
+    const vb = hb.get(n);
+    if (va === vb) continue;
+    if (vb === undefined || va === undefined) return false;
+    if (n === 'baggage') {
+      const ma = va.split(','), mb = vb.split(',');
+      if (ma.length !== mb.length) return false;
+      for (let i = 0; i < ma.length; i++) {
+        if (ma[i] === mb[i]) continue;
+        const [ka, ...ra] = ma[i].split('='), [kb] = mb[i].split('=');
+        if (ka !== kb || !MARKERS.includes(ra.join('=').split(';')[0])) return false;
+        redacted = true;
+      }
+    } else if ((n.startsWith('uberctx-') || n.startsWith('ot-baggage-')) && MARKERS.includes(va)) {
+      redacted = true;
+    } else {
+      return false;
+    }
+  }
+  return redacted;
+}
+const REDACTION_RULE = 'values under sensitive keys are redacted (docs/security.md); OTel-JS does not redact';
+
 function main() {
   const driver = process.argv[2];
   const verbose = process.argv.includes('--verbose');
@@ -135,6 +167,7 @@ function main() {
     k.differ++;
     differ++;
     if (integerKeyOrder(a, b)) { k.integerOrder = (k.integerOrder || 0) + 1; continue; }
+    if (redactedOnly(a, b)) { k.redacted = (k.redacted || 0) + 1; continue; }
     if (!DELIBERATE[key]) {
       unexplained++;
       if (unexplained <= 30 || verbose) {
@@ -145,7 +178,7 @@ function main() {
   }
   console.log(`# ${cases.length} cases, ${cases.length - differ} identical, ${differ} different (${differ - unexplained} deliberate, ${unexplained} unexplained)`);
   for (const [key, k] of [...byKind].sort()) {
-    const why = k.integerOrder ? `  (${k.integerOrder}: ${INTEGER_KEY_RULE})` : '';
+    const why = (k.integerOrder ? `  (${k.integerOrder}: ${INTEGER_KEY_RULE})` : '') + (k.redacted ? `  (${k.redacted}: ${REDACTION_RULE})` : '');
     console.log(`# ${key.padEnd(44)} ${String(k.n).padStart(5)} cases ${String(k.differ).padStart(5)} differ${k.differ && DELIBERATE[key] ? '  (' + DELIBERATE[key] + ')' : ''}${why}`);
   }
   process.exit(unexplained ? 1 : 0);

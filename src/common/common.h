@@ -1,0 +1,184 @@
+/* common.h - the helpers every module of dptrace uses: allocation hook, diagnostic log,
+ * byte buffer, JSON writer, UTF-8, text (hex, percent coding, HTTP tokens, RFC 3339) and
+ * environment parsing.
+ *
+ * This is the one internal header the optional libraries (libdptrace-http, -instr,
+ * -config, the nginx module, the Python binding) may include besides the public API. Its
+ * functions are the documented stable subset that libdptrace.so exports under dpt__
+ * names (DPT__SHARED); tests/core/test_symbols checks that nothing else private is
+ * exported. Everything about spans, records and providers lives in src/core/core.h and is
+ * private to libdptrace.
+ */
+#ifndef DPT_COMMON_H
+#define DPT_COMMON_H
+
+#include "dptrace.h"
+#include "dptrace/plugin.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <string.h>
+
+#define DPT__LIKELY(x) __builtin_expect(!!(x), 1)
+#define DPT__UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define DPT__HIDDEN __attribute__((visibility("hidden")))
+/* The stable subset of private helpers that the optional libraries link against. */
+#define DPT__SHARED DPT_EXTERN
+#define DPT__CACHELINE 64
+/* Thread-locals of the hot path use the initial-exec TLS model: one instruction per access
+ * instead of a __tls_get_addr call in PIC code. The library's TLS is about 150 bytes, well
+ * inside the static TLS surplus glibc keeps for libraries loaded with dlopen(). */
+#define DPT__TLS _Thread_local __attribute__((tls_model("initial-exec")))
+
+/* ---- allocation hook (alloc.c; fault injection in tests, see tests/core/test_oom.c) ---- */
+DPT__SHARED void *dpt__malloc(size_t n);
+DPT__SHARED void *dpt__calloc(size_t n, size_t size);
+DPT__SHARED void *dpt__realloc(void *p, size_t n);
+DPT__SHARED void *dpt__aligned_alloc(size_t align, size_t n);
+DPT__SHARED char *dpt__strndup(const char *s, size_t n);
+/* Test hooks: the next allocations fail after `after` successes (-1: never); and the
+ * number of allocations so far. For the test suite and the bench only. */
+DPT__SHARED void dpt__test_fail_alloc_after(long after);
+DPT__SHARED uint64_t dpt__test_alloc_count(void);
+
+/* ---- diagnostics (log.c) --------------------------------------------------------------- */
+DPT__SHARED void dpt__log(dpt_log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* A rate limit for one kind of message: at most `burst` messages, then one per `period_ms`
+ * with the number suppressed in between ("... (37 similar messages suppressed)").
+ * Zero-initialised it allows 5 messages then one every 10 s. Thread-safe. */
+typedef struct dpt__ratelimit {
+    _Atomic uint64_t next_ms;   /* monotonic ms before which messages are suppressed */
+    _Atomic uint32_t burst_used;
+    _Atomic uint64_t suppressed;
+    uint32_t burst;             /* 0: 5 */
+    uint32_t period_ms;         /* 0: 10000 */
+} dpt__ratelimit;
+DPT__SHARED void dpt__log_limited(dpt__ratelimit *rl, dpt_log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* ---- growable buffer (buf.c) ------------------------------------------------------------ */
+typedef struct dpt__buf {
+    char *p;
+    size_t len;
+    size_t cap;
+    bool oom; /* an allocation failed: content is truncated, callers report DPT_ENOMEM */
+} dpt__buf;
+
+DPT__SHARED void dpt__buf_init(dpt__buf *b);
+DPT__SHARED void dpt__buf_free(dpt__buf *b);
+DPT__SHARED bool dpt__buf_reserve(dpt__buf *b, size_t extra);
+DPT__SHARED void dpt__buf_put(dpt__buf *b, const void *p, size_t n);
+DPT__SHARED void dpt__buf_putc(dpt__buf *b, char c);
+DPT__SHARED void dpt__buf_puts(dpt__buf *b, const char *s);
+DPT__SHARED void dpt__buf_printf(dpt__buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Takes the content as a malloc'd NUL-terminated string (b is reset). NULL on oom. */
+DPT__SHARED char *dpt__buf_take(dpt__buf *b, size_t *len);
+
+/* ---- streaming JSON writer (json.c) ------------------------------------------------------ */
+#define DPT__JSON_MAX_DEPTH 64
+typedef struct dpt__json {
+    dpt__buf *b;
+    uint32_t depth;
+    bool need_comma[DPT__JSON_MAX_DEPTH];
+    bool after_key;
+} dpt__json;
+
+DPT__SHARED void dpt__json_init(dpt__json *j, dpt__buf *b);
+DPT__SHARED void dpt__json_obj_begin(dpt__json *j);
+DPT__SHARED void dpt__json_obj_end(dpt__json *j);
+DPT__SHARED void dpt__json_arr_begin(dpt__json *j);
+DPT__SHARED void dpt__json_arr_end(dpt__json *j);
+DPT__SHARED void dpt__json_key(dpt__json *j, const char *key);
+DPT__SHARED void dpt__json_keyn(dpt__json *j, const char *key, size_t len);
+/* Escapes every control character, '"' and '\\'; invalid UTF-8 bytes become U+FFFD. */
+DPT__SHARED void dpt__json_str(dpt__json *j, const char *s, size_t len);
+DPT__SHARED void dpt__json_cstr(dpt__json *j, const char *s);
+DPT__SHARED void dpt__json_int(dpt__json *j, int64_t v);
+DPT__SHARED void dpt__json_uint(dpt__json *j, uint64_t v);
+/* Finite doubles in shortest round-trip form; NaN/Infinity as the strings "NaN",
+ * "Infinity", "-Infinity" (the protobuf JSON mapping's spelling). */
+DPT__SHARED void dpt__json_double(dpt__json *j, double v);
+DPT__SHARED void dpt__json_bool(dpt__json *j, bool v);
+DPT__SHARED void dpt__json_null(dpt__json *j);
+/* A 64-bit integer as a decimal string ("123"), as OTLP/JSON wants. */
+DPT__SHARED void dpt__json_u64str(dpt__json *j, uint64_t v);
+DPT__SHARED void dpt__json_i64str(dpt__json *j, int64_t v);
+/* A value as JSON: scalars natively, arrays as arrays. */
+DPT__SHARED void dpt__json_value(dpt__json *j, const dpt_value *v);
+
+/* ---- UTF-8 (utf8.c) -------------------------------------------------------------------- */
+/* The length of the longest prefix of s that is valid UTF-8. */
+DPT__SHARED size_t dpt__utf8_valid_prefix(const char *s, size_t len);
+/* Appends s to out with each invalid byte replaced by U+FFFD. */
+DPT__SHARED void dpt__utf8_sanitize(const char *s, size_t len, dpt__buf *out);
+/* Length of the valid UTF-8 sequence starting at s[i], 0 when the byte at i does not start
+ * one. Library-internal (not exported). */
+DPT__HIDDEN size_t dpt__utf8_seq(const unsigned char *s, size_t len, size_t i);
+/* Largest n <= max such that cutting s at n does not split a UTF-8 sequence. */
+DPT__SHARED size_t dpt__utf8_cut(const char *s, size_t len, size_t max);
+
+/* ---- text (text.c) ------------------------------------------------------------------------ */
+/* Value of a lowercase hex digit, or -1 (uppercase is rejected: W3C and B3 say lowercase). */
+DPT__SHARED extern const int8_t dpt__lhex[256];
+/* Value of a hex digit of either case, or -1. */
+DPT__SHARED int dpt__anyhex(unsigned char c);
+/* Decodes exactly 2*n lowercase hex digits into out; false on any other byte. */
+DPT__SHARED bool dpt__lhex_decode(const char *s, uint8_t *out, size_t n);
+/* Encodes n bytes as 2*n lowercase hex digits (no NUL). */
+DPT__SHARED void dpt__lhex_encode(const uint8_t *in, size_t n, char *out);
+/* Encodes n bytes as 2*n lowercase hex digits plus a NUL. */
+DPT__SHARED void dpt__hex_encode(const uint8_t *in, size_t n, char *out);
+/* Decodes exactly len == 2*n hex digits of either case; false otherwise. */
+DPT__SHARED bool dpt__hex_decode(const char *s, size_t len, uint8_t *out, size_t n);
+/* Decodes 1..2*n hex digits (either case), right-aligned into out (zero-padded left). */
+DPT__SHARED bool dpt__hex_decode_padded(const char *s, size_t len, uint8_t *out, size_t n);
+DPT__SHARED bool dpt__all_zero(const uint8_t *p, size_t n);
+/* HTTP token character (RFC 9110 tchar). */
+DPT__SHARED bool dpt__tchar(unsigned char c);
+/* a[0..n) equals the lowercase NUL-terminated b, ASCII case-insensitively. */
+DPT__SHARED bool dpt__name_eq(const char *a, size_t n, const char *b);
+/* Percent-decodes s into b; false on a malformed escape ('%' not followed by two hex
+ * digits). Decoded bytes may include NUL: b keeps the length. */
+DPT__SHARED bool dpt__pct_decode(const char *s, size_t len, dpt__buf *b);
+/* Appends s percent-encoded (everything but encodeURIComponent's unreserved set). */
+DPT__SHARED void dpt__pct_encode(const char *s, size_t len, dpt__buf *b);
+/* RFC 3339 UTC with nanoseconds: "2026-11-25T20:34:23.123456789Z" (31 chars + NUL). */
+DPT__SHARED void dpt__format_rfc3339(uint64_t unix_ns, char out[40]);
+
+/* Optional whitespace (SP / HTAB, RFC 9110 OWS) trimmed from both ends of [*s, *s + *len). */
+static inline bool dpt__ows(char c) { return c == ' ' || c == '\t'; }
+static inline void dpt__trim_ows(const char **s, size_t *len)
+{
+    const char *p = *s;
+    size_t n = *len;
+    while (n && dpt__ows(p[0])) p++, n--;
+    while (n && dpt__ows(p[n - 1])) n--;
+    *s = p;
+    *len = n;
+}
+
+/* ---- environment (env.c) ------------------------------------------------------------------ */
+/* One reading of the OpenTelemetry environment's value types for every module, following
+ * the specification's "Parsing empty value" and type rules: an empty value is unset;
+ * enum-like values are case-insensitive; a boolean is true only for "true" (any case),
+ * false for "false", and anything else is logged and read as false; an invalid value is
+ * logged once, naming the variable and what is used instead. */
+/* The value, or NULL when unset or empty. */
+DPT__SHARED const char *dpt__env(const char *name);
+/* OpenTelemetry boolean: def when unset or empty. */
+DPT__SHARED bool dpt__env_bool(const char *name, bool def);
+/* A non-negative integer <= max; false (logged, *out untouched) when unset or invalid. */
+DPT__SHARED bool dpt__env_uint(const char *name, uint64_t max, uint64_t *out);
+/* A double in [lo, hi]; false (logged) when unset or invalid. */
+DPT__SHARED bool dpt__env_double(const char *name, double lo, double hi, double *out);
+/* Index of the value in names (case-insensitive), def when unset, def (logged) when it
+ * is none of them. */
+DPT__SHARED int dpt__env_enum(const char *name, const char *const *names, size_t n, int def);
+/* ASCII case-insensitive equality of two NUL-terminated strings. */
+DPT__SHARED bool dpt__str_ieq(const char *a, const char *b);
+
+#endif /* DPT_COMMON_H */

@@ -1,0 +1,130 @@
+/* pool.h - span records and their memory (pool.c): the record layout, the
+ * per-record arena, and the per-thread magazines records come from and return to. */
+#ifndef DPT_POOL_H
+#define DPT_POOL_H
+
+#include "common.h"
+
+/* ---- arena: bump allocation for one span record --------------------------------------- */
+typedef struct dpt__arena_blk {
+    struct dpt__arena_blk *next;
+    size_t cap;
+    size_t used;
+    _Alignas(16) char data[];
+} dpt__arena_blk;
+
+typedef struct dpt__arena {
+    char *cur;             /* next free byte of the current block */
+    char *end;
+    dpt__arena_blk *blocks; /* overflow blocks, newest first */
+    size_t bytes;          /* bytes handed out (for the store's byte bound) */
+    size_t budget;         /* most bytes this span may take (span limit) */
+    bool over;             /* an allocation was refused for the budget */
+} dpt__arena;
+
+
+/* ---- span records ---------------------------------------------------------------------- */
+#define DPT__INLINE_ATTRS 8
+#define DPT__INLINE_ARENA 448
+
+enum { DPT__REC_FREE = 0, DPT__REC_NONRECORDING, DPT__REC_RECORDING, DPT__REC_ENDED };
+
+/* One span. The public dpt_span_data view is the first member so a record and its view
+ * are the same address. Records come from a pool (pool.c) and are recycled, never freed
+ * while the process runs with spans in flight; `gen` changes at every start and end so
+ * a stale dpt_span handle can be detected (see span.c). */
+typedef struct dpt__span {
+    dpt_span_data d;
+    /* The hand-off line: the only fields the thread that releases a finished record (the
+     * export thread) writes, kept in one cache line so that handing a record to another
+     * core and back moves as little as possible. */
+    _Alignas(DPT__CACHELINE) _Atomic uint32_t refs; /* references to the finished record
+                                 (pipeline, store, snapshots); recycled at 0 */
+    uint8_t state;            /* DPT__REC_* */
+    dpt_tracestate *ts;       /* reference held by the record; NULL when empty */
+    dpt__arena arena;
+    /* Producer side. */
+    _Alignas(DPT__CACHELINE) _Atomic uint64_t gen; /* even: free or ended; odd: live.
+                                 Relaxed loads from stale handles only compare it. */
+    uint16_t attr_cap;        /* capacity of d.attrs */
+    uint16_t event_cap;
+    uint16_t link_cap;
+    dpt_tracer *tracer;
+    struct dpt__span *next;   /* free lists */
+    struct dpt__span *store_next_in_trace;
+    dpt_attr attrs_inline[DPT__INLINE_ATTRS];
+    _Alignas(16) char arena_inline[DPT__INLINE_ARENA];
+} dpt__span;
+
+/* Record pool (pool.c): per-thread magazines over a global depot. The fast paths (a
+ * record from / to the thread's current magazine) are inline. */
+#define DPT__MAG_SIZE 64
+typedef struct dpt__mag {
+    struct dpt__mag *next;
+    uint32_t n;
+    struct dpt__span *items[DPT__MAG_SIZE];
+} dpt__mag;
+typedef struct dpt__tcache {
+    dpt__mag *cur;
+    dpt__mag *prev;
+    dpt__mag *def;   /* deferred releases of this thread, not yet handed to the depot */
+    bool registered;
+} dpt__tcache;
+extern DPT__TLS dpt__tcache dpt__tc;
+DPT__HIDDEN struct dpt__span *dpt__span_alloc_slow(void);
+DPT__HIDDEN void dpt__span_recycle_slow(struct dpt__span *s);
+static inline struct dpt__span *dpt__span_alloc(void)
+{
+    dpt__mag *m = dpt__tc.cur;
+    if (DPT__LIKELY(m != NULL && m->n != 0)) return m->items[--m->n];
+    return dpt__span_alloc_slow();
+}
+/* Recycles a record; the inline path is the one of a non-recording span (no arena, no
+ * tracestate), the rest goes through dpt__span_recycle_slow. */
+static inline void dpt__span_recycle(struct dpt__span *s);
+/* Drops one reference to a finished record later, on the thread that next allocates
+ * records (see pool.c); and hands the calling thread's pending ones to the depot. */
+DPT__HIDDEN void dpt__span_release_deferred(dpt__span *s);
+DPT__HIDDEN void dpt__span_release_deferred_flush(void);
+/* Approximate bytes of a finished record (struct + overflow arena). */
+DPT__HIDDEN size_t dpt__span_bytes(const dpt__span *s);
+/* Arena allocation inside a record (16-byte aligned). NULL on ENOMEM or when the span's
+ * byte budget is spent (then arena.over is set). The common case, room in the current
+ * block, is inline; dpt__arena_alloc_slow takes new blocks. */
+DPT__HIDDEN void *dpt__arena_alloc_slow(dpt__span *s, size_t n);
+static inline void *dpt__arena_alloc(dpt__span *s, size_t n)
+{
+    dpt__arena *a = &s->arena;
+    n = (n + 15) & ~(size_t)15;
+    if (DPT__LIKELY((size_t)(a->end - a->cur) >= n && a->bytes + n <= a->budget)) {
+        void *p = a->cur;
+        a->cur += n;
+        a->bytes += n;
+        return p;
+    }
+    return dpt__arena_alloc_slow(s, n);
+}
+static inline char *dpt__arena_strdup(dpt__span *s, const char *p, size_t n)
+{
+    char *d = (char *)dpt__arena_alloc(s, n + 1);
+    if (DPT__LIKELY(d != NULL)) {
+        if (n) memcpy(d, p, n);
+        d[n] = 0;
+    }
+    return d;
+}
+
+static inline void dpt__span_recycle(dpt__span *s)
+{
+    dpt__mag *m = dpt__tc.cur;
+    if (DPT__LIKELY(s->ts == NULL && s->arena.blocks == NULL && s->arena.cur == s->arena_inline &&
+                    m != NULL && m->n < DPT__MAG_SIZE)) {
+        s->state = DPT__REC_FREE;
+        m->items[m->n++] = s;
+        return;
+    }
+    dpt__span_recycle_slow(s);
+}
+DPT__HIDDEN void dpt__arena_reset(dpt__span *s);
+
+#endif

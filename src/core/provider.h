@@ -1,0 +1,45 @@
+/* provider.h - providers and tracers (provider.c), and the hand-off of finished
+ * spans to processors. */
+#ifndef DPT_PROVIDER_H
+#define DPT_PROVIDER_H
+
+#include "common.h"
+#include "pool.h"
+#include "processor.h"
+
+/* ---- tracers and provider (provider.c) ------------------------------------------------ */
+#define DPT__MAX_PROCESSORS 8
+
+struct dpt_tracer {
+    dpt_provider *provider;
+    char *name;
+    char *version;
+    struct dpt_tracer *next;
+};
+
+struct dpt_provider {
+    dpt_sampler *sampler;
+    dpt_span_limits limits;
+    dpt_attr *resource;       /* owned copies */
+    size_t n_resource;
+    char *resource_strings;   /* one block for all resource strings */
+    dpt_processor *procs[DPT__MAX_PROCESSORS];
+    _Atomic uint32_t n_procs;
+    bool has_on_start;
+    _Atomic bool shut_down;
+    bool disabled;
+    _Atomic bool abandoned_work; /* a processor gave up on a hung exporter at shutdown */
+    pthread_mutex_t mu;       /* tracer list, add_processor, shutdown */
+    dpt_tracer *tracers;
+    uint64_t counters_id;     /* key of this provider's per-thread counter blocks */
+};
+
+static inline uint64_t dpt__provider_counters_id(const dpt_provider *p) { return p->counters_id; }
+
+DPT__HIDDEN void dpt__provider_register_atexit(dpt_provider *p);
+DPT__HIDDEN void dpt__provider_unregister_atexit(dpt_provider *p);
+
+/* Finished-span hand-off to processors (provider.c). Takes the record's first reference. */
+DPT__HIDDEN void dpt__provider_on_end(dpt_provider *p, dpt__span *s);
+
+#endif

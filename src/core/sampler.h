@@ -1,0 +1,51 @@
+/* sampler.h - samplers (sampler.c) and the inline decision of the cases that
+ * need no call. */
+#ifndef DPT_SAMPLER_H
+#define DPT_SAMPLER_H
+
+#include "common.h"
+
+/* ---- samplers (sampler.c) --------------------------------------------------------------- */
+enum {
+    DPT__SAMPLER_ALWAYS_ON,
+    DPT__SAMPLER_ALWAYS_OFF,
+    DPT__SAMPLER_RATIO,
+    DPT__SAMPLER_PROBABILITY,
+    DPT__SAMPLER_PARENT,
+    DPT__SAMPLER_CUSTOM,
+    DPT__SAMPLER_RATE
+};
+
+struct dpt_sampler {
+    int type;
+    uint64_t bound;         /* RATIO: upper bound on 63 bits; PROBABILITY: threshold T */
+    char th[32];            /* PROBABILITY: encoded threshold, "" for p = 0 */
+    dpt_sampler *d[5];      /* PARENT: root, remote sampled/not, local sampled/not */
+    dpt_sample_fn fn;       /* CUSTOM */
+    void *user;
+    void (*free_user)(void *);
+    double per_second;      /* RATE */
+    double tokens;
+    uint64_t last_ns;
+    pthread_mutex_t mu;     /* RATE: the bucket */
+    char *desc;
+};
+
+/* The decision of the cases that need no call (always_on, always_off, and parent-based
+ * whose chosen delegate is one of them): DPT_DROP or DPT_RECORD_AND_SAMPLE; -1 otherwise. */
+static inline int dpt__sampler_fast(const dpt_sampler *s, const dpt_span_context *parent)
+{
+    if (s->type == DPT__SAMPLER_PARENT) {
+        const dpt_sampler *d = s->d[0];
+        if (parent) {
+            bool sampled = parent->flags & DPT_FLAG_SAMPLED;
+            d = parent->remote ? s->d[sampled ? 1 : 2] : s->d[sampled ? 3 : 4];
+        }
+        s = d;
+    }
+    if (s->type == DPT__SAMPLER_ALWAYS_ON) return DPT_RECORD_AND_SAMPLE;
+    if (s->type == DPT__SAMPLER_ALWAYS_OFF) return DPT_DROP;
+    return -1;
+}
+
+#endif
