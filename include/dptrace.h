@@ -328,7 +328,21 @@ DPT_EXTERN void dpt_provider_free(dpt_provider *p);
 DPT_EXTERN void dpt_provider_set_global(dpt_provider *p);
 DPT_EXTERN dpt_provider *dpt_provider_get_global(void);
 
-/* Self-telemetry counters (monotonic). */
+/* One pipeline's counts (a batch processor and its exporter): every span it was given
+ * ends in exactly one of these. */
+typedef struct dpt_pipeline_stats {
+    uint64_t spans_exported;
+    uint64_t spans_export_failed;
+    uint64_t spans_dropped_queue;
+} dpt_pipeline_stats;
+
+#define DPT_STATS_MAX_PIPELINES 8
+
+/* Self-telemetry counters (monotonic). With one pipeline, spans_ended (of sampled spans)
+ * == spans_exported + spans_export_failed + spans_dropped_queue once its queue is empty.
+ * With several batch pipelines (OTEL_TRACES_EXPORTER=otlp,file) those three are the first
+ * pipeline's, so that each span is counted once; every pipeline's own are in pipelines[],
+ * in the order the processors were created. */
 typedef struct dpt_stats {
     uint64_t spans_started;     /* every span start, recording or not */
     uint64_t spans_sampled;     /* started with the sampled flag */
@@ -342,6 +356,8 @@ typedef struct dpt_stats {
     uint64_t events_dropped;
     uint64_t links_dropped;
     uint64_t spans_ended_by_task;/* spans closed by an async task's end */
+    uint32_t n_pipelines;       /* batch pipelines that have seen a span */
+    dpt_pipeline_stats pipelines[DPT_STATS_MAX_PIPELINES];
 } dpt_stats;
 
 /* Reads the counters (a consistent-enough sum of per-thread shards). Thread-safe. */

@@ -508,15 +508,15 @@ large_file_bounded_memory)
     has out.txt "errors:   10,000 spans in 10,000 traces (10.0% of traces)"
     has err.txt "scanning big.jsonl: 50%"
     has err.txt "scanning big.jsonl: 100% (1,000,000 spans)"
-    rss=$(sed -n 's/^peak_rss_kb \([0-9]*\) elapsed_ms \([0-9]*\)$/\1/p' err.txt)
-    ms=$(sed -n 's/^peak_rss_kb \([0-9]*\) elapsed_ms \([0-9]*\)$/\2/p' err.txt)
+    rss=$(sed -n 's/^peak_rss_kb \([0-9]*\) elapsed_ms \([0-9]*\).*$/\1/p' err.txt)
+    ms=$(sed -n 's/^peak_rss_kb \([0-9]*\) elapsed_ms \([0-9]*\).*$/\2/p' err.txt)
     echo "view: 1M spans, peak RSS ${rss} KiB, ${ms} ms"
     [ "$rss" -lt 65536 ] || fail "view peak RSS ${rss} KiB >= 64 MiB"
     "$TESTTOOL" rss "$DPTRACE" report big.jsonl -o big.html --progress >out.txt 2>err.txt || { cat err.txt >&2; fail "report failed"; }
     has err.txt "5000 of 100000 traces included (--max-spans 50000)"
     has err.txt "reading big.jsonl: 100%"
-    rss=$(sed -n 's/^peak_rss_kb \([0-9]*\) elapsed_ms \([0-9]*\)$/\1/p' err.txt)
-    ms=$(sed -n 's/^peak_rss_kb \([0-9]*\) elapsed_ms \([0-9]*\)$/\2/p' err.txt)
+    rss=$(sed -n 's/^peak_rss_kb \([0-9]*\) elapsed_ms \([0-9]*\).*$/\1/p' err.txt)
+    ms=$(sed -n 's/^peak_rss_kb \([0-9]*\) elapsed_ms \([0-9]*\).*$/\2/p' err.txt)
     echo "report: 1M spans, peak RSS ${rss} KiB, ${ms} ms"
     [ "$rss" -lt 131072 ] || fail "report peak RSS ${rss} KiB >= 128 MiB"
     "$TESTTOOL" report-data big.html > data.txt || fail "big report unreadable"
