@@ -253,9 +253,11 @@ char **argv_redact(int argc, char *const *argv)
             return NULL;
         }
         out[i] = b.p;
-        /* An option without "=VALUE" takes the next argument as its value. */
+        /* An option without "=VALUE" takes the next argument as its value; an argument that
+         * was itself such a value is no option ("--password -U": -U is the password). */
+        bool was_value = next != PLAIN;
         next = PLAIN;
-        if (n > 1 && a[0] == '-' && !memchr(a, '=', n) && is_name(a, n)) {
+        if (!was_value && n > 1 && a[0] == '-' && !memchr(a, '=', n) && is_name(a, n)) {
             if (sensitive(a, n)) next = SECRET_NEXT;
             else if (user_option(a, n)) next = USER_NEXT;
         }
