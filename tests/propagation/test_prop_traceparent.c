@@ -22,6 +22,7 @@ static bool parses(const char *s)
     return dpt_traceparent_parse(s, DPT_NUL, &sc) == DPT_OK;
 }
 
+/* W3C traceparent: "version-format = trace-id "-" parent-id "-" trace-flags" (version 00). */
 static void test_traceparent_accepts_version_00(void **st)
 {
     (void)st;
@@ -37,6 +38,7 @@ static void test_traceparent_accepts_version_00(void **st)
     assert_true(sc.remote);
 }
 
+/* W3C: "HEXDIGLC = DIGIT / "a" / "b" / "c" / "d" / "e" / "f" ; lowercase hex character". */
 static void test_traceparent_rejects_uppercase_hex(void **st)
 {
     (void)st;
@@ -46,24 +48,29 @@ static void test_traceparent_rejects_uppercase_hex(void **st)
     assert_false(parses("0A-" TID "-" SID "-01"));
 }
 
+/* W3C trace-id: "If the trace-id value is invalid (for example if it contains non-allowed
+ * characters or all zeros), vendors MUST ignore the entire header." */
 static void test_traceparent_rejects_all_zero_trace_id(void **st)
 {
     (void)st;
     assert_false(parses("00-00000000000000000000000000000000-" SID "-01"));
 }
 
+/* W3C parent-id: "parent-id = 16HEXDIGLC ; 8 bytes array identifier. All zeroes forbidden". */
 static void test_traceparent_rejects_all_zero_span_id(void **st)
 {
     (void)st;
     assert_false(parses("00-" TID "-0000000000000000-01"));
 }
 
+/* W3C version: "Version 255 ("ff") is invalid." */
 static void test_traceparent_rejects_version_ff(void **st)
 {
     (void)st;
     assert_false(parses(TP("ff", "01")));
 }
 
+/* W3C suite test_traceparent_version_0x00: version 00 with extra characters is invalid. */
 static void test_traceparent_rejects_version_00_with_extra_characters(void **st)
 {
     (void)st;
@@ -72,6 +79,9 @@ static void test_traceparent_rejects_version_00_with_extra_characters(void **st)
     assert_false(parses(TP("00", "01") "-"));
 }
 
+/* W3C, Versioning of traceparent: "If a higher version is detected, the implementation
+ * SHOULD try to parse it"; the flags are "either at the end of the string or followed by a
+ * dash". */
 static void test_traceparent_accepts_higher_version_with_extra_fields(void **st)
 {
     (void)st;
@@ -81,6 +91,7 @@ static void test_traceparent_accepts_higher_version_with_extra_fields(void **st)
     assert_false(parses(TP("cc", "01") "x"));
 }
 
+/* W3C: "trace-id = 32HEXDIGLC", "parent-id = 16HEXDIGLC", "trace-flags = 2HEXDIGLC". */
 static void test_traceparent_rejects_wrong_field_lengths(void **st)
 {
     (void)st;
@@ -95,6 +106,8 @@ static void test_traceparent_rejects_wrong_field_lengths(void **st)
     assert_false(parses(""));
 }
 
+/* W3C processing model: "If either trace-id, parent-id or trace-flags are invalid, the
+ * vendor creates a new traceparent header". */
 static void test_traceparent_rejects_illegal_characters(void **st)
 {
     (void)st;
@@ -105,6 +118,7 @@ static void test_traceparent_rejects_illegal_characters(void **st)
     assert_false(parses("00_" TID "-" SID "-01"));
 }
 
+/* RFC 9110 5.5 (OWS is not part of a field value); W3C suite test_traceparent_ows_handling. */
 static void test_traceparent_allows_surrounding_spaces_and_tabs(void **st)
 {
     (void)st;
@@ -115,6 +129,9 @@ static void test_traceparent_allows_surrounding_spaces_and_tabs(void **st)
     assert_false(parses("\n" TP("00", "01")));
 }
 
+/* W3C Other Flags: "Vendors MUST set those to zero"; Random Trace ID Flag: "If the flag is
+ * set in the incoming traceparent header, it MUST also be set in all outgoing traceparent
+ * headers which use the same trace-id." */
 static void test_traceparent_keeps_random_flag_and_drops_unknown_flags(void **st)
 {
     (void)st;
@@ -153,6 +170,7 @@ static void test_traceparent_checks_every_byte_of_every_id_position(void **st)
     }
 }
 
+/* dptrace's own API rule: lengths are honoured (a value need not be NUL-terminated). */
 static void test_traceparent_parse_respects_length_argument(void **st)
 {
     (void)st;
@@ -162,6 +180,7 @@ static void test_traceparent_parse_respects_length_argument(void **st)
     assert_int_equal(dpt_traceparent_parse(s, DPT_TRACEPARENT_LEN - 1, &sc), DPT_EPARSE);
 }
 
+/* dptrace's own API rule: nothing is written for an invalid context. */
 static void test_traceparent_format_rejects_invalid_context(void **st)
 {
     (void)st;
@@ -174,6 +193,7 @@ static void test_traceparent_format_rejects_invalid_context(void **st)
     assert_int_equal(dpt_traceparent_format(&sc, NULL), 0);
 }
 
+/* dptrace's own API rule: bad arguments give an error, never a crash. */
 static void test_traceparent_null_arguments(void **st)
 {
     (void)st;
@@ -210,6 +230,8 @@ static const char *ts_of(req *r)
     return dpt_tracestate_str(dpt_context_tracestate(r->ctx), NULL);
 }
 
+/* W3C processing model: "Because the traceparent header is present, the vendor tries to
+ * parse"; the context continues as a remote parent. */
 static void test_extract_continues_a_valid_traceparent_as_remote(void **st)
 {
     (void)st;
@@ -222,6 +244,7 @@ static void test_extract_continues_a_valid_traceparent_as_remote(void **st)
     done(&r);
 }
 
+/* W3C suite test_traceparent_duplicated: two traceparent headers start a new trace. */
 static void test_extract_rejects_repeated_traceparent(void **st)
 {
     (void)st;
@@ -240,6 +263,8 @@ static void test_extract_rejects_repeated_traceparent(void **st)
     done(&r);
 }
 
+/* W3C: "If a tracestate header is received without an accompanying traceparent header, it
+ * is invalid and MUST be discarded." */
 static void test_extract_without_traceparent_returns_notfound_and_drops_tracestate(void **st)
 {
     (void)st;
@@ -250,6 +275,8 @@ static void test_extract_without_traceparent_returns_notfound_and_drops_tracesta
     done(&r);
 }
 
+/* W3C: "If the vendor failed to parse traceparent, it MUST NOT attempt to parse
+ * tracestate." */
 static void test_extract_invalid_traceparent_drops_tracestate(void **st)
 {
     (void)st;
@@ -260,6 +287,8 @@ static void test_extract_invalid_traceparent_drops_tracestate(void **st)
     done(&r);
 }
 
+/* W3C: "When receiving multiple tracestate header fields, they MUST be combined into a
+ * single header according to RFC9110." */
 static void test_extract_combines_repeated_tracestate_lines_in_order(void **st)
 {
     (void)st;
@@ -272,6 +301,7 @@ static void test_extract_combines_repeated_tracestate_lines_in_order(void **st)
     done(&r);
 }
 
+/* W3C list: "Spaces and horizontal tabs surrounding list-members are ignored." */
 static void test_extract_accepts_tracestate_whitespace(void **st)
 {
     (void)st;
@@ -338,6 +368,8 @@ static void test_extract_keeps_tracestate_with_duplicate_keys(void **st)
     }
 }
 
+/* W3C list: "There can be a maximum of 32 list-members in a list" (suite:
+ * test_tracestate_member_count_limit). */
 static void test_extract_keeps_32_members_and_discards_33(void **st)
 {
     (void)st;
@@ -389,6 +421,9 @@ static void test_extract_key_length_limits(void **st)
     }
 }
 
+/* W3C Key and Value ABNF: every key character (lcalpha, DIGIT, "_", "-", "*", "/", "@")
+ * and every value character (0x20-0x7E but "," and "="); suite:
+ * test_tracestate_all_allowed_characters. */
 static void test_extract_accepts_every_allowed_tracestate_character(void **st)
 {
     (void)st;
@@ -405,6 +440,7 @@ static void test_extract_accepts_every_allowed_tracestate_character(void **st)
     done(&r);
 }
 
+/* W3C: "Vendors receiving a tracestate request header MUST send it to outgoing requests." */
 static void test_inject_writes_traceparent_and_tracestate(void **st)
 {
     (void)st;
@@ -419,6 +455,7 @@ static void test_inject_writes_traceparent_and_tracestate(void **st)
     done(&r);
 }
 
+/* dptrace's own choice: no context, no header (a new trace is started by a span). */
 static void test_inject_of_empty_context_writes_nothing(void **st)
 {
     (void)st;
@@ -429,6 +466,7 @@ static void test_inject_of_empty_context_writes_nothing(void **st)
     dpt_context_release(c);
 }
 
+/* W3C: "Modified keys SHOULD be moved to the beginning (left) of the list." */
 static void test_updated_tracestate_entry_moves_to_front(void **st)
 {
     (void)st;
