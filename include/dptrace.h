@@ -285,6 +285,73 @@ DPT_EXTERN dpt_baggage *dpt_baggage_retain(const dpt_baggage *b);
 DPT_EXTERN void dpt_baggage_release(const dpt_baggage *b);
 
 /* ------------------------------------------------------------------------------------ */
+/* Resources: the entity producing telemetry (service, process, host, container)         */
+/* ------------------------------------------------------------------------------------ */
+
+/* An immutable set of attributes with a schema URL (OpenTelemetry's Resource). A provider
+ * exports its resource with every batch. Resources are plain values: each constructor
+ * returns a new one the caller frees with dpt_resource_free; they may be read from any
+ * thread. */
+typedef struct dpt_resource dpt_resource;
+
+/* A resource holding copies of attrs[0..n) (NULL, 0: the empty resource) and schema_url
+ * (NULL: none). For a key given twice the later value wins; invalid attributes (empty key,
+ * bad value) are left out and logged. Returns NULL after logging why (ENOMEM, attrs NULL
+ * with n > 0). Thread-safe. */
+DPT_EXTERN dpt_resource *dpt_resource_new(const dpt_attr *attrs, size_t n, const char *schema_url);
+/* The resource specification's Merge: every attribute of both; for a key in both, the
+ * value of `updating` (even an empty one). Schema URL: the non-empty one, or the common
+ * one; two different non-empty URLs are a merge error (logged; updating's is kept). NULL
+ * arguments read as empty. Returns a new resource, NULL after logging (ENOMEM). */
+DPT_EXTERN dpt_resource *dpt_resource_merge(const dpt_resource *old, const dpt_resource *updating);
+/* Readers. Pointers are valid while r lives. NULL r reads as empty; the schema URL is ""
+ * when there is none. dpt_resource_get returns NULL for an absent key. */
+DPT_EXTERN const dpt_attr *dpt_resource_attrs(const dpt_resource *r, size_t *n);
+DPT_EXTERN const dpt_value *dpt_resource_get(const dpt_resource *r, const char *key);
+DPT_EXTERN const char *dpt_resource_schema_url(const dpt_resource *r);
+DPT_EXTERN void dpt_resource_free(dpt_resource *r);
+
+/* Built-in detectors (the specification's reserved detector names in parentheses). Each
+ * adds what it finds; finding nothing is not an error. The semantic-convention attributes
+ * come with the conventions' schema URL.
+ *   PROCESS   (process)   process.pid, .executable.name, .executable.path, .command (argv[0]
+ *                         only: arguments may hold secrets), .creation.time,
+ *                         .runtime.name/version/description (the C library)
+ *   HOST      (host)      host.name, host.arch
+ *   OS        (host, os)  os.type, os.name, os.version, os.description
+ *   CONTAINER (container) container.id from /proc/self/cgroup (cgroup v1) or, with cgroup
+ *                         v2, /proc/self/mountinfo
+ *   SERVICE   (service)   service.instance.id (a random UUID v4 per process; a forked child
+ *                         gets its own) and service.name from OTEL_SERVICE_NAME when set */
+typedef enum dpt_detector {
+    DPT_DETECT_PROCESS = 1u << 0,
+    DPT_DETECT_HOST = 1u << 1,
+    DPT_DETECT_OS = 1u << 2,
+    DPT_DETECT_CONTAINER = 1u << 3,
+    DPT_DETECT_SERVICE = 1u << 4,
+    DPT_DETECT_ALL = 0x1fu
+} dpt_detector;
+
+/* Runs the built-in detectors in `which` (DPT_DETECT_* bits) and merges what they find.
+ * Returns a new resource (empty for 0), NULL after logging (ENOMEM). Thread-safe; reads
+ * /proc and /etc/os-release. */
+DPT_EXTERN dpt_resource *dpt_resource_detect(uint32_t which);
+
+/* A user resource detector: returns a new resource (NULL: nothing found). Called on the
+ * thread building a provider. */
+typedef dpt_resource *(*dpt_resource_detector_fn)(void *user);
+/* Registers a detector under name (snake case, at most 31 bytes; the built-in names are
+ * reserved: DPT_EINVAL), so that DPTRACE_RESOURCE_DETECTORS and a configuration file can
+ * name it. Registering a name again replaces it; at most 16 (DPT_EFULL). Thread-safe. */
+DPT_EXTERN dpt_err dpt_resource_detector_register(const char *name, dpt_resource_detector_fn fn,
+                                                  void *user);
+/* Runs the detectors of a comma-separated list of names (process, host, os, container,
+ * service, all, none, and registered ones): built-ins first, then user detectors in list
+ * order, each merged over the previous. *out receives a new resource (free it). Unknown
+ * names are logged and skipped (DPT_ENOTFOUND, *out still set); DPT_ENOMEM. Thread-safe. */
+DPT_EXTERN dpt_err dpt_resource_detect_names(const char *list, dpt_resource **out);
+
+/* ------------------------------------------------------------------------------------ */
 /* Provider, tracer, span handles                                                        */
 /* ------------------------------------------------------------------------------------ */
 
@@ -405,8 +472,13 @@ DPT_EXTERN void dpt_span_data_release(const dpt_span_data *d);
 /* The tracer's scope and the provider's resource. Valid while the provider lives. */
 DPT_EXTERN const char *dpt_tracer_name(const dpt_tracer *t);
 DPT_EXTERN const char *dpt_tracer_version(const dpt_tracer *t); /* "" when none */
+DPT_EXTERN const char *dpt_tracer_schema_url(const dpt_tracer *t); /* "" when none */
+/* The scope's attributes (n receives their count; NULL t: none). */
+DPT_EXTERN const dpt_attr *dpt_tracer_attrs(const dpt_tracer *t, size_t *n);
 DPT_EXTERN dpt_provider *dpt_tracer_provider(const dpt_tracer *t);
 DPT_EXTERN const dpt_attr *dpt_provider_resource(const dpt_provider *p, size_t *n);
+/* The provider's resource (attributes and schema URL); valid while the provider lives. */
+DPT_EXTERN const dpt_resource *dpt_provider_get_resource(const dpt_provider *p);
 
 /* ------------------------------------------------------------------------------------ */
 /* Exporters and processors                                                              */
@@ -619,6 +691,10 @@ DPT_EXTERN dpt_sampler *dpt_sampler_parent_based(dpt_sampler *root, dpt_sampler 
  * with user when the sampler is freed. description is copied. */
 DPT_EXTERN dpt_sampler *dpt_sampler_custom(dpt_sample_fn fn, void *user, void (*free_user)(void *),
                                            const char *description);
+/* OpenTelemetry's AlwaysRecord: the decision of root, except that DROP becomes RECORD_ONLY,
+ * so processors see every span while exporters still get only the sampled ones. Takes
+ * ownership of root (freed also on failure). */
+DPT_EXTERN dpt_sampler *dpt_sampler_always_record(dpt_sampler *root);
 /* Rate-limiting sampler: at most per_second root decisions to sample (token bucket). */
 DPT_EXTERN dpt_sampler *dpt_sampler_rate_limiting(double per_second);
 DPT_EXTERN void dpt_sampler_free(dpt_sampler *s);
@@ -642,6 +718,10 @@ typedef struct dpt_provider_config {
     size_t n_processors;
     bool shutdown_at_exit;             /* flush and shut down from an atexit() handler */
     bool disabled;                     /* every span is a no-op (OTEL_SDK_DISABLED) */
+    /* A resource (detected, from a configuration file) that resource_attrs and
+     * service_name update (they win for a key in both); its schema URL is the provider's.
+     * Copied: the caller keeps it. NULL: none. */
+    const dpt_resource *resource;
 } dpt_provider_config;
 
 /* Creates a provider (cfg NULL: all defaults). Returns NULL after logging why (ENOMEM, or an
@@ -671,6 +751,22 @@ DPT_EXTERN void dpt_provider_free(dpt_provider *p);
  * owned by the provider: same name and version, same tracer. Thread-safe. NULL p gives
  * NULL (a no-op tracer). */
 DPT_EXTERN dpt_tracer *dpt_provider_get_tracer(dpt_provider *p, const char *name, const char *version);
+
+/* The rest of an instrumentation scope: the version, the schema URL of the conventions
+ * the instrumentation follows, and the scope's attributes. Everything is copied. */
+typedef struct dpt_tracer_opts {
+    const char *version;    /* NULL: none */
+    const char *schema_url; /* NULL: none */
+    const dpt_attr *attrs;  /* scope attributes (invalid ones are left out) */
+    size_t n_attrs;
+} dpt_tracer_opts;
+
+/* dpt_provider_get_tracer with the whole scope (opts NULL: name only). The same name,
+ * version, schema URL and attributes (as a set) give the same tracer; the exporters write
+ * the scope's schema URL and attributes (OTLP ScopeSpans.schema_url, scope.attributes).
+ * Thread-safe. NULL for NULL p and on ENOMEM. */
+DPT_EXTERN dpt_tracer *dpt_provider_get_tracer_opts(dpt_provider *p, const char *name,
+                                                    const dpt_tracer_opts *opts);
 
 /* A process-wide provider slot for libraries: set it once in main(). Thread-safe. */
 DPT_EXTERN void dpt_provider_set_global(dpt_provider *p);
@@ -770,6 +866,9 @@ DPT_EXTERN dpt_context *dpt_context_new(const dpt_span_context *sc, const dpt_tr
 /* A copy of c (NULL: empty) with the baggage replaced / with span s as its span. */
 DPT_EXTERN dpt_context *dpt_context_with_baggage(const dpt_context *c, const dpt_baggage *bg);
 DPT_EXTERN dpt_context *dpt_context_with_span(const dpt_context *c, dpt_span s);
+/* Reference counting. retain returns a context to release later: c itself, or, for a
+ * context only lent for the duration of a call (a sampler's or processor's parent
+ * context), a copy. Thread-safe. */
 DPT_EXTERN dpt_context *dpt_context_retain(const dpt_context *c);
 DPT_EXTERN void dpt_context_release(const dpt_context *c);
 /* Readers; NULL c reads as empty. Returned pointers are valid while c is held. */
@@ -781,6 +880,33 @@ DPT_EXTERN const dpt_baggage *dpt_context_baggage(const dpt_context *c);
 /* The calling thread's current context, as a new reference (capture it to carry it to
  * another thread or callback). Never NULL unless memory is exhausted. */
 DPT_EXTERN dpt_context *dpt_context_current(void);
+
+/* User values in a context (OpenTelemetry's Context keys): a library makes a key once and
+ * puts its own value into contexts; the value travels with the context to wherever it is
+ * attached (another thread, an async task, a continuation) and with every span made
+ * current on top of it, and is read back with the key. Values are compared by key address,
+ * never by name. */
+typedef struct dpt_context_key dpt_context_key;
+
+/* A new key. name (copied, cut at 47 bytes) is for debugging only: two keys of the same
+ * name are different keys. free_value (may be NULL) is called with a value when no context
+ * holds it any more, on the thread releasing the last such context. Keys are never freed;
+ * make them once (at most 128 per process). Returns NULL after logging when the table is
+ * full. Thread-safe. */
+DPT_EXTERN dpt_context_key *dpt_context_key_new(const char *name, void (*free_value)(void *value));
+DPT_EXTERN const char *dpt_context_key_name(const dpt_context_key *key);
+/* A new context equal to c (NULL: empty) with key set to value; c is not changed. The new
+ * context owns value (free_value runs when the last context holding it goes, also on
+ * failure). A context holds at most 256 values (set the same key again in a loop and the
+ * old values stay alive until the context goes: derive from the original, not the copy).
+ * NULL on ENOMEM, NULL key, or too many values. Thread-safe. */
+DPT_EXTERN dpt_context *dpt_context_with_value(const dpt_context *c, const dpt_context_key *key,
+                                               void *value);
+/* The value of key in c (the most recent set), or NULL. Valid while c is held. */
+DPT_EXTERN void *dpt_context_get_value(const dpt_context *c, const dpt_context_key *key);
+/* The value of key in the calling thread's (or entered task's) current context, or NULL.
+ * Valid until the next detach on this thread. */
+DPT_EXTERN void *dpt_context_value_current(const dpt_context_key *key);
 
 /* A token identifying one attach; detach takes it back. */
 typedef uint64_t dpt_token;

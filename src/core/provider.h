@@ -14,15 +14,16 @@ struct dpt_tracer {
     dpt_provider *provider;
     char *name;
     char *version;
+    dpt_resource *scope;      /* the scope's attributes and schema URL (owned) */
     struct dpt_tracer *next;
 };
 
 struct dpt_provider {
     dpt_sampler *sampler;
     dpt_span_limits limits;
-    dpt_attr *resource;       /* owned copies */
+    dpt_resource *res;        /* owned */
+    dpt_attr *resource;       /* res's attributes (the encoders read these) */
     size_t n_resource;
-    char *resource_strings;   /* one block for all resource strings */
     dpt_processor *procs[DPT__MAX_PROCESSORS];
     _Atomic uint32_t n_procs;
     bool has_on_start;
