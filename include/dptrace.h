@@ -516,13 +516,19 @@ DPT_EXTERN dpt_err dpt_exporter_shutdown(dpt_exporter *e, uint32_t timeout_ms);
 
 /* A processor sees spans as they start and end. on_start runs on the starting thread,
  * on_end on the ending thread; both must be fast and thread-safe. on_end may keep the span
- * with dpt_span_data_retain. Every member except on_end may be NULL. */
+ * with dpt_span_data_retain. Every member except on_end may be NULL.
+ * on_start_ctx is on_start with the span's parent context (OpenTelemetry's OnStart(span,
+ * parentContext)): the explicit parent given to dpt_span_start, or the context that was
+ * current (with its baggage and user values), or an empty one for a root span started with
+ * opts.root. parent is lent for the call (dpt_context_retain it to keep a copy). When both
+ * are set, only on_start_ctx is called. */
 typedef struct dpt_processor_ops {
     void (*on_start)(void *state, const dpt_span_data *d);
     void (*on_end)(void *state, const dpt_span_data *d);
     dpt_err (*force_flush)(void *state, uint32_t timeout_ms);
     dpt_err (*shutdown)(void *state, uint32_t timeout_ms);
     void (*destroy)(void *state);
+    void (*on_start_ctx)(void *state, const dpt_span_data *d, const dpt_context *parent);
 } dpt_processor_ops;
 
 DPT_EXTERN dpt_processor *dpt_processor_new(const dpt_processor_ops *ops, void *state);
@@ -656,6 +662,11 @@ typedef struct dpt_sampling_params {
     size_t n_attrs;
     const dpt_link *links;
     size_t n_links;
+    /* The full parent context (OpenTelemetry's ShouldSample "Context with parent Span"):
+     * span context, tracestate, baggage and user values (dpt_context_get_value). Never
+     * NULL when the SDK calls a sampler; lent for the call (dpt_context_retain to keep a
+     * copy). May be NULL when a sampler is called directly with hand-made params. */
+    const dpt_context *parent_context;
 } dpt_sampling_params;
 
 /* What a sampler decides. attrs (optional) must stay valid until the call returns; they
@@ -708,6 +719,25 @@ DPT_EXTERN void dpt_sampler_should_sample(const dpt_sampler *s, const dpt_sampli
 /* Provider                                                                              */
 /* ------------------------------------------------------------------------------------ */
 
+/* An id generator (OpenTelemetry's IdGenerator): how a provider makes trace ids (for root
+ * spans) and span ids. The default, random ids from a per-thread generator, is inline in
+ * the span start; a custom generator costs one indirect call per id and nothing when it is
+ * not used. Callbacks run on the starting thread, must be thread-safe and fast, and may not
+ * call back into dptrace. An all-zero (invalid) id they return is replaced by a random one.
+ * random_trace_ids tells whether the right-most 7 bytes of the trace ids are random, which
+ * sets the W3C Level 2 "random" trace flag. */
+typedef struct dpt_id_generator {
+    void (*trace_id)(void *user, dpt_trace_id *out); /* NULL: random */
+    void (*span_id)(void *user, dpt_span_id *out);   /* NULL: random */
+    void *user;
+    bool random_trace_ids;
+} dpt_id_generator;
+
+/* A generator of AWS X-Ray compatible trace ids: the first 4 bytes are the start time in
+ * Unix seconds (big-endian), the other 12 random; span ids are random. Static: never freed,
+ * any thread. */
+DPT_EXTERN const dpt_id_generator *dpt_id_generator_xray(void);
+
 typedef struct dpt_provider_config {
     const char *service_name;          /* NULL: "unknown_service:<program name>" */
     const dpt_attr *resource_attrs;    /* extra resource attributes (copied) */
@@ -722,6 +752,8 @@ typedef struct dpt_provider_config {
      * service_name update (they win for a key in both); its schema URL is the provider's.
      * Copied: the caller keeps it. NULL: none. */
     const dpt_resource *resource;
+    /* Trace and span ids (copied; NULL: the built-in random generator). */
+    const dpt_id_generator *id_generator;
 } dpt_provider_config;
 
 /* Creates a provider (cfg NULL: all defaults). Returns NULL after logging why (ENOMEM, or an
@@ -839,6 +871,12 @@ DPT_EXTERN dpt_err dpt_span_set_status(dpt_span s, dpt_status_code code, const c
 /* Records an "exception" event (exception.type, exception.message) and sets the status
  * to ERROR with message. type may be NULL. */
 DPT_EXTERN dpt_err dpt_span_record_error(dpt_span s, const char *type, const char *message);
+/* The same with extra event attributes (OpenTelemetry's RecordException "additional
+ * attributes"), e.g. exception.stacktrace or a retry count; an attribute named like one the
+ * call generates (exception.type, exception.message) takes precedence over it. attrs are
+ * copied; at most the event attribute limit is kept. */
+DPT_EXTERN dpt_err dpt_span_record_error_attrs(dpt_span s, const char *type, const char *message,
+                                               const dpt_attr *attrs, size_t n);
 DPT_EXTERN dpt_err dpt_span_update_name(dpt_span s, const char *name);
 
 /* Ends the span now / at end_ns (0: now; clamped to be >= start). Idempotent: a second end
@@ -927,6 +965,53 @@ DPT_EXTERN dpt_span dpt_span_current(void);
  * until the next detach on this thread). */
 DPT_EXTERN dpt_span_context dpt_span_context_current(void);
 DPT_EXTERN const dpt_baggage *dpt_baggage_current(void);
+
+/* ------------------------------------------------------------------------------------ */
+/* Trace context in application logs                                                     */
+/* ------------------------------------------------------------------------------------ */
+
+/* The specification's "Trace Context Injection" for logs that are not OTLP
+ * (compatibility/logging_trace_context.md): the fields trace_id and span_id (lowercase hex)
+ * and trace_flags (W3C format, "01" when sampled). Fill one from the current span and put
+ * it in the service's own log lines, so a log line leads to its trace:
+ *
+ *   dpt_log_fields f;
+ *   if (dpt_log_fields_current(&f))
+ *       fprintf(stderr, "payment declined " DPT_LOG_FIELDS_FMT "\n", DPT_LOG_FIELDS_ARGS(&f));
+ *   syslog(LOG_INFO, "payment declined " DPT_LOG_FIELDS_FMT, DPT_LOG_FIELDS_ARGS(&f));
+ *   sd_journal_send("MESSAGE=payment declined", "TRACE_ID=%s", f.trace_id,
+ *                   "SPAN_ID=%s", f.span_id, "TRACE_FLAGS=%s", f.trace_flags, NULL);
+ *
+ * (docs/api.md has the syslog RFC 5424 and JSON forms.) */
+typedef struct dpt_log_fields {
+    char trace_id[33];   /* "" when there is no valid span context */
+    char span_id[17];
+    char trace_flags[3];
+} dpt_log_fields;
+
+#define DPT_LOG_FIELDS_FMT "trace_id=%s span_id=%s trace_flags=%s"
+#define DPT_LOG_FIELDS_ARGS(f) (f)->trace_id, (f)->span_id, (f)->trace_flags
+
+/* Fills out from sc / from the calling thread's current span context. Returns false (out
+ * all empty strings, so the format above still prints) when the context is not valid.
+ * Thread-safe, no allocation. */
+DPT_EXTERN bool dpt_log_fields_from(const dpt_span_context *sc, dpt_log_fields *out);
+DPT_EXTERN bool dpt_log_fields_current(dpt_log_fields *out);
+
+typedef enum dpt_log_style {
+    DPT_LOG_STYLE_TEXT = 0,  /* trace_id=... span_id=... trace_flags=01 (logfmt, key=value) */
+    DPT_LOG_STYLE_SYSLOG,    /* [opentelemetry trace_id="..." span_id="..." trace_flags="01"]
+                                (RFC 5424 structured data, SD-ID "opentelemetry") */
+    DPT_LOG_STYLE_JOURNALD,  /* TRACE_ID=...\nSPAN_ID=...\nTRACE_FLAGS=01 (journal fields,
+                                one per line, for the journal's native protocol) */
+    DPT_LOG_STYLE_JSON       /* "trace_id":"...","span_id":"...","trace_flags":"01" (members
+                                to put inside the line's top-level object) */
+} dpt_log_style;
+
+/* Writes the fields in a style into buf (NUL-terminated). Returns the length, or 0 (and
+ * "") when f holds no context or buf is too small (never a cut line). Thread-safe. */
+DPT_EXTERN size_t dpt_log_fields_format(const dpt_log_fields *f, dpt_log_style style, char *buf,
+                                        size_t cap);
 
 /* Scoped spans. DPT_WITH_SPAN(t, name, kind) { ... } starts a span (child of the current
  * one), makes it current for the block and ends it on every way out of the block: end of

@@ -91,6 +91,11 @@ dpt_provider *dpt_provider_new(const dpt_provider_config *cfg)
     pthread_mutex_init(&p->mu, NULL);
     p->counters_id = dpt__counters_new_id();
     p->disabled = cfg->disabled;
+    if (cfg->id_generator && (cfg->id_generator->trace_id || cfg->id_generator->span_id)) {
+        p->idgen = *cfg->id_generator;
+        atomic_store_explicit(&p->gate, DPT__GATE_IDS, memory_order_relaxed);
+    }
+    if (p->disabled) atomic_fetch_or_explicit(&p->gate, DPT__GATE_OFF, memory_order_relaxed);
     if (cfg->limits) p->limits = *cfg->limits;
     else dpt_span_limits_default(&p->limits);
     if (!p->limits.max_span_bytes) p->limits.max_span_bytes = 65536;
@@ -105,7 +110,7 @@ dpt_provider *dpt_provider_new(const dpt_provider_config *cfg)
     for (size_t i = 0; i < cfg->n_processors; i++) {
         dpt_processor *pr = cfg->processors[i];
         if (!pr) continue;
-        if (pr->ops.on_start) p->has_on_start = true;
+        if (pr->ops.on_start || pr->ops.on_start_ctx) p->has_on_start = true;
         p->procs[atomic_load(&p->n_procs)] = pr;
         atomic_store(&p->n_procs, atomic_load(&p->n_procs) + 1);
     }
@@ -141,7 +146,7 @@ dpt_err dpt_provider_add_processor(dpt_provider *p, dpt_processor *proc)
         return n >= DPT__MAX_PROCESSORS ? DPT_EFULL : DPT_ESTATE;
     }
     p->procs[n] = proc;
-    if (proc->ops.on_start) p->has_on_start = true;
+    if (proc->ops.on_start || proc->ops.on_start_ctx) p->has_on_start = true;
     /* Release: a thread that sees the new count also sees the slot filled. */
     atomic_store_explicit(&p->n_procs, n + 1, memory_order_release);
     pthread_mutex_unlock(&p->mu);
@@ -205,6 +210,7 @@ dpt_err dpt_provider_shutdown(dpt_provider *p, uint32_t timeout_ms)
     /* One caller wins; others (a second call, another thread, an exporter callback) see
      * DPT_ESTATE at once and never wait on the winner, so no deadlock is possible. */
     if (!atomic_compare_exchange_strong(&p->shut_down, &expected, true)) return DPT_ESTATE;
+    atomic_fetch_or_explicit(&p->gate, DPT__GATE_OFF, memory_order_relaxed);
     dpt_err e = each_processor(p, timeout_ms, true);
     dpt_stats st;
     dpt_provider_get_stats(p, &st);
