@@ -13,6 +13,7 @@
 #define DPT_COMMON_H
 
 #include "dptrace.h"
+#include "dptrace/plugin.h"
 
 #include <pthread.h>
 #include <stdarg.h>

@@ -4,6 +4,7 @@
 #include "config.h"
 #include "dptrace/export.h"
 #include "dptrace/propagation.h"
+#include "resource.h"
 
 #include <stdlib.h>
 
@@ -187,6 +188,22 @@ static dpt_resource *make_resource(const dpt__config *c, bool *oom)
             return NULL;
         }
         det = f;
+    }
+    if (c->resource_list) {
+        bool malformed = false;
+        dpt_resource *list = dpt__resource_parse_list(c->resource_list, &malformed);
+        if (malformed)
+            dpt__log(DPT_LOG_WARN, "resource attributes list '%s' is malformed (a member without '=' or a bad "
+                                   "percent escape); the whole list is ignored", c->resource_list);
+        else if (!list)
+            *oom = true;
+        dpt_resource *m = list ? dpt_resource_merge(det, list) : NULL;
+        dpt_resource_free(list);
+        if (m || *oom) {
+            dpt_resource_free(det);
+            det = m;
+        }
+        if (*oom) return NULL;
     }
     if (!det && !c->schema_url) return NULL; /* the attributes go in as resource_attrs */
     dpt_resource *user = dpt_resource_new(c->resource, c->n_resource, c->schema_url);

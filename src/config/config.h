@@ -64,6 +64,9 @@ typedef struct dpt__config {
     /* Additions for the configuration file (libdptrace-config); the environment leaves
      * them at their defaults unless said otherwise. */
     const char *schema_url;               /* the resource's schema URL; NULL: none */
+    /* Resource attributes in OTEL_RESOURCE_ATTRIBUTES syntax (a file's attributes_list),
+     * ranking below `resource`; a malformed list is logged and ignored as a whole. */
+    const char *resource_list;
     /* Resource detectors to run (comma list of names, see dpt_resource_detect_names);
      * NULL: none. The environment sets DPTRACE_RESOURCE_DETECTORS (default "all").
      * Detected attributes rank below `resource`. */

@@ -27,13 +27,16 @@ DPT__HIDDEN dpt_resource *dpt__resource_build(const dpt_attr *const *attrs, size
  * A malformed value gives NULL and *malformed = true (the specification discards the whole
  * variable); an empty or NULL text gives an empty resource. `what` names the source in
  * messages. NULL and *malformed = false on ENOMEM. */
-DPT__SHARED dpt_resource *dpt__resource_parse_list(const char *text, bool *malformed);
+DPT__HIDDEN dpt_resource *dpt__resource_parse_list(const char *text, bool *malformed);
+
+/* service.instance.id of this process (a UUID v4, new in a forked child) into out. */
+DPT__HIDDEN const char *dpt__service_instance_id(char out[37]);
 
 /* Pure helpers of the detectors, for tests: the container id found in the text of
  * /proc/self/cgroup (v1) or, failing that, /proc/self/mountinfo (v2); either may be NULL.
  * out receives 64 lowercase hex digits; false when none was found. */
-DPT__SHARED bool dpt__container_id_parse(const char *cgroup, const char *mountinfo, char out[65]);
+DPT__HIDDEN bool dpt__container_id_parse(const char *cgroup, const char *mountinfo, char out[65]);
 /* host.arch for a uname machine string ("x86_64" -> "amd64"); NULL for an unknown one. */
-DPT__SHARED const char *dpt__host_arch_name(const char *machine);
+DPT__HIDDEN const char *dpt__host_arch_name(const char *machine);
 
 #endif

@@ -319,9 +319,7 @@ static void put_span(dpt_encoder *e, const dpt_span_data *d)
 dpt_err dpt__otlp_proto_write(dpt_encoder *e, const dpt_span_data *const *spans, size_t n)
 {
     dpt__buf *b = &e->out;
-    b->len = 0;
-    b->oom = false;
-    size_t k = dpt__encoder_group(e, spans, n);
+    size_t k = dpt__encoder_begin(e, spans, n);
     if (k == (size_t)-1)
         return DPT_ENOMEM;
     /* Grow once to a typical size so a batch does not pay for many reallocs. */

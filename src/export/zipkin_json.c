@@ -158,8 +158,11 @@ static void put_span(dpt_encoder *e, dpt__json *j, const dpt_span_data *d)
     }
     dpt__json_key(j, "timestamp");
     dpt__json_uint(j, d->start_ns / 1000);
-    /* Zipkin reads a duration of 0 as "unknown": sub-microsecond spans round up to 1. */
-    uint64_t dur = d->end_ns > d->start_ns ? (d->end_ns - d->start_ns) / 1000 : 0;
+    /* The duration is end and start each truncated to microseconds, not the truncated
+     * difference: an event at the span's end (truncated the same way) then never lands
+     * after timestamp + duration. Zipkin reads a duration of 0 as "unknown": spans inside
+     * one microsecond round up to 1. */
+    uint64_t dur = d->end_ns > d->start_ns ? d->end_ns / 1000 - d->start_ns / 1000 : 0;
     dpt__json_key(j, "duration");
     dpt__json_uint(j, dur ? dur : 1);
 

@@ -1,31 +1,8 @@
 /* test_async_task.c - dpt_task: its own context stack, enter/leave and their misuse
  * (twice, wrong thread, out of order), the end of a task (open spans ended, flagged,
  * counted, reported), release by refcount with nothing left behind, NULLs and ENOMEM. */
+#define DPT_TEST_ASYNC_FIXTURE
 #include "test_async_util.h"
-
-static tprov tp;
-
-static int setup(void **state)
-{
-    (void)state;
-    tp = tprov_new(NULL, NULL);
-    alog_install();
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    tprov_free(&tp);
-    dpt_log_set_handler(NULL, NULL, DPT_LOG_WARN);
-    /* Every test must leave no task behind. */
-    assert_int_equal(dpt__test_async_live_tasks(), 0);
-    return 0;
-}
-
-#define span_named(name) tprov_span_named(&tp, (name))
-
-#define assert_parent(child, parent) tprov_assert_parent(&tp, (child), (parent))
 
 static void test_enter_makes_the_task_stack_current_and_leave_restores(void **state)
 {

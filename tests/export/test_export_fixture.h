@@ -1,12 +1,13 @@
 /* test_export_fixture.h - spans for the export tests, built through the public API (a
  * provider with a simple processor and the in-memory exporter), with every field the
- * encoders write set to a known value. Shared by tests/unit/test_export_*.c and
+ * encoders write set to a known value. Shared by tests/export/test_export_*.c and
  * tests/export/. Header-only: each test program includes it once.
  */
 #ifndef TEST_EXPORT_FIXTURE_H
 #define TEST_EXPORT_FIXTURE_H
 
 #include "dptrace.h"
+#include "dptrace/plugin.h"
 #include "dptrace/export.h"
 
 #include <stdlib.h>

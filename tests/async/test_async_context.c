@@ -1,37 +1,8 @@
 /* test_async_context.c - dpt_context values carried between threads: captured on one,
  * attached on another; detach out of order, twice, or on the wrong thread is reported and
  * never corrupts a stack; a full stack refuses attaches without harm. */
+#define DPT_TEST_ASYNC_FIXTURE
 #include "test_async_util.h"
-
-static tprov tp;
-
-static int setup(void **state)
-{
-    (void)state;
-    tp = tprov_new(NULL, NULL);
-    alog_install();
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    tprov_free(&tp);
-    dpt_log_set_handler(NULL, NULL, DPT_LOG_WARN);
-    return 0;
-}
-
-static const dpt_span_data *span_named(const char *name)
-{
-    size_t n = dpt_exporter_memory_count(tp.mem);
-    for (size_t i = 0; i < n; i++) {
-        const dpt_span_data *d = dpt_exporter_memory_get(tp.mem, i);
-        if (d && strcmp(d->name, name) == 0) return d;
-        dpt_span_data_release(d);
-    }
-    fail_msg("no exported span named %s", name);
-    return NULL;
-}
 
 typedef struct worker {
     const dpt_context *ctx; /* attach this */

@@ -4,6 +4,8 @@
  * fields for application log lines. */
 #include "test_util.h"
 
+#include "dptrace/plugin.h"
+
 #include <time.h>
 
 /* ---- sampler: full parent context ---------------------------------------------------------- */

@@ -175,4 +175,33 @@ static inline void tprov_assert_parent(tprov *tp, const char *child, const char 
     dpt_span_data_release(p);
 }
 
+/* ---- the fixture of the async unit tests: one provider with a memory exporter ------------ */
+/* Define DPT_TEST_ASYNC_FIXTURE before including this header to get `tp`, setup/teardown
+ * (teardown also checks that the test left no task alive) and the span_named /
+ * assert_parent shorthands. */
+#ifdef DPT_TEST_ASYNC_FIXTURE
+static tprov tp;
+
+static int setup(void **state)
+{
+    (void)state;
+    tp = tprov_new(NULL, NULL);
+    alog_install();
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    tprov_free(&tp);
+    dpt_log_set_handler(NULL, NULL, DPT_LOG_WARN);
+    /* Every test must leave no task behind. */
+    assert_int_equal(dpt__test_async_live_tasks(), 0);
+    return 0;
+}
+
+#define span_named(name) tprov_span_named(&tp, (name))
+#define assert_parent(child, parent) tprov_assert_parent(&tp, (child), (parent))
+#endif
+
 #endif

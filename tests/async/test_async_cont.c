@@ -1,30 +1,8 @@
 /* test_async_cont.c - continuations, the async scoped span: a callback runs in the task
  * and context captured when it was set up, on this thread or another, and the span it
  * carries ends when the chain finishes; the last continuation of a dropped task frees it. */
+#define DPT_TEST_ASYNC_FIXTURE
 #include "test_async_util.h"
-
-static tprov tp;
-
-static int setup(void **state)
-{
-    (void)state;
-    tp = tprov_new(NULL, NULL);
-    alog_install();
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    tprov_free(&tp);
-    dpt_log_set_handler(NULL, NULL, DPT_LOG_WARN);
-    assert_int_equal(dpt__test_async_live_tasks(), 0);
-    return 0;
-}
-
-#define span_named(name) tprov_span_named(&tp, (name))
-
-#define assert_parent(child, parent) tprov_assert_parent(&tp, (child), (parent))
 
 typedef struct cb_seen {
     dpt_task *task;
