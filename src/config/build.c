@@ -130,8 +130,10 @@ static dpt_sampler *make_sampler(const dpt__config *c)
     return c->parent_based && s ? dpt_sampler_parent_based(s, NULL, NULL, NULL, NULL) : s;
 }
 
-/* One processor per configured exporter; "none" contributes nothing. */
-static size_t make_processors(const dpt__config *c, dpt_processor **procs, size_t max)
+/* One processor per configured exporter; "none" contributes nothing. Returns the number
+ * made, or -1 (nothing left made) when a strict configuration names an exporter that
+ * cannot be made. */
+static int make_processors(const dpt__config *c, dpt_processor **procs, size_t max)
 {
     size_t n = 0;
     for (size_t i = 0; i < c->n_exporters && n < max; i++) {
@@ -139,18 +141,27 @@ static size_t make_processors(const dpt__config *c, dpt_processor **procs, size_
         if (strcmp(x->name, "none") == 0) continue;
         dpt_exporter_factory_fn fn = dpt__exporter_factory_find(x->name);
         if (!fn) {
-            dpt__log(DPT_LOG_WARN,
+            dpt__log(c->strict ? DPT_LOG_ERROR : DPT_LOG_WARN,
                      "exporter '%s' is not available (known: file, console, otlp/stdout, memory, none; "
-                     "otlp and zipkin need libdptrace-http and dpt_http_register()); ignored", x->name);
+                     "otlp and zipkin need libdptrace-http and dpt_http_register())%s", x->name,
+                     c->strict ? "" : "; ignored");
+            if (c->strict) goto fail;
             continue;
         }
         dpt_exporter_settings set = { x->keys, x->values, x->n_settings };
-        dpt_exporter *e = fn(x->n_settings ? &set : NULL);
-        if (!e) continue; /* the factory logged why */
+        dpt_exporter *e = fn(x->n_settings || x->settings_given ? &set : NULL);
+        if (!e) { /* the factory logged why */
+            if (c->strict) goto fail;
+            continue;
+        }
         dpt_processor *pr = x->simple ? dpt_processor_simple(e) : dpt_processor_batch(e, &x->bsp);
         if (pr) procs[n++] = pr;
+        else if (c->strict) goto fail;
     }
-    return n;
+    return (int)n;
+fail:
+    for (size_t i = 0; i < n; i++) dpt_processor_free(procs[i]);
+    return -1;
 }
 
 /* Whether a detected attribute passes the include/exclude patterns. */
@@ -259,9 +270,16 @@ dpt_provider *dpt__config_build(const dpt__config *c)
     cfg.limits = &c->limits;
     dpt_processor *procs[DPT__CONFIG_MAX_EXPORTERS];
     cfg.processors = procs;
-    cfg.n_processors = c->disabled ? 0 : make_processors(c, procs, DPT__CONFIG_MAX_EXPORTERS);
+    int np = c->disabled ? 0 : make_processors(c, procs, DPT__CONFIG_MAX_EXPORTERS);
+    if (np < 0) {
+        dpt_resource_free(res);
+        dpt__log(DPT_LOG_ERROR, "dpt_provider_new: an exporter could not be made (see above)");
+        return NULL;
+    }
+    cfg.n_processors = (size_t)np;
     cfg.sampler = make_sampler(c);
     cfg.shutdown_at_exit = c->shutdown_at_exit;
+    if (c->id_generator && strcmp(c->id_generator, "xray") == 0) cfg.id_generator = dpt_id_generator_xray();
     if (c->propagators) install_propagators(c->propagators);
     dpt_provider *p = dpt_provider_new(&cfg);
     dpt_resource_free(res);

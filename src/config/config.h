@@ -46,6 +46,9 @@ typedef struct dpt__config_exporter {
     const char *keys[DPT__CONFIG_MAX_SETTINGS];
     const char *values[DPT__CONFIG_MAX_SETTINGS];
     size_t n_settings;
+    /* The factory gets the settings even when there are none, so that it does not read
+     * the environment (a configuration file's exporters). */
+    bool settings_given;
 } dpt__config_exporter;
 
 typedef struct dpt__config {
@@ -86,6 +89,11 @@ typedef struct dpt__config {
      * OTEL_PROPAGATORS is read lazily by the propagation module). */
     const char *propagators;
     int log_level;                        /* dpt_log_level to set; -1: leave it */
+    /* The id generator by name: NULL or "random" the default, "xray" dpt_id_generator_xray. */
+    const char *id_generator;
+    /* A configuration file's rule: an exporter that is not registered, or whose factory
+     * fails, fails the whole build (NULL) instead of being skipped. */
+    bool strict;
 } dpt__config;
 
 /* Defaults: enabled, default limits, parentbased_always_on, no exporter, shutdown at exit. */
