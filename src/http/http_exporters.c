@@ -470,18 +470,63 @@ dpt_exporter *dpt_exporter_zipkin_http_from_env(void)
     return dpt_exporter_zipkin_http(&cfg);
 }
 
-/* Factories for the registry; settings from a configuration file are not read yet (the
- * environment is). */
+/* Factories for the registry. Settings from a configuration file (libdptrace-config)
+ * replace the environment entirely ("When OTEL_CONFIG_FILE is set, all other environment
+ * variables [...] MUST be ignored", sdk-environment-variables.md). Keys: endpoint (the full
+ * URL), protocol (http/protobuf, http/json; otlp only), compression (gzip, none), timeout
+ * (ms, 0: no limit), headers (k=v,... values percent-encoded), certificate,
+ * client_certificate, client_key. A bad value makes no exporter (logged): a configuration
+ * file is checked when the provider is built, not at the first export. */
+static dpt_exporter *from_settings(bool otlp, const dpt_exporter_settings *s)
+{
+    const char *name = otlp ? "otlp" : "zipkin";
+    dpt_http_exporter_config cfg;
+    dpt_http_exporter_config_default(&cfg);
+    cfg.url = dpt_exporter_settings_get(s, "endpoint");
+    const char *v = dpt_exporter_settings_get(s, "protocol");
+    if (otlp && v && strcmp(v, "http/json") == 0) {
+        cfg.protocol = DPT_OTLP_HTTP_JSON;
+    } else if (otlp && v && strcmp(v, "http/protobuf") != 0) {
+        dpt__log(DPT_LOG_ERROR, "otlp exporter: protocol %s is not supported (http/protobuf, http/json)", v);
+        return NULL;
+    }
+    v = dpt_exporter_settings_get(s, "compression");
+    if (v && strcmp(v, "gzip") != 0 && strcmp(v, "none") != 0) {
+        dpt__log(DPT_LOG_ERROR, "%s exporter: compression %s is not supported (gzip, none)", name, v);
+        return NULL;
+    }
+    cfg.gzip = v && strcmp(v, "gzip") == 0;
+    if ((v = dpt_exporter_settings_get(s, "timeout"))) {
+        char *end;
+        errno = 0;
+        unsigned long long ms = strtoull(v, &end, 10);
+        if (errno || end == v || *end || *v == '-' || ms > UINT32_MAX) {
+            dpt__log(DPT_LOG_ERROR, "%s exporter: timeout %s is not a number of milliseconds", name, v);
+            return NULL;
+        }
+        cfg.timeout_ms = ms ? (uint32_t)ms : UINT32_MAX; /* 0: no limit */
+    }
+    cfg.ca_file = dpt_exporter_settings_get(s, "certificate");
+    cfg.client_cert_file = dpt_exporter_settings_get(s, "client_certificate");
+    cfg.client_key_file = dpt_exporter_settings_get(s, "client_key");
+    dpt_http_header hdrs[64];
+    size_t n = 0;
+    char *block = parse_headers(dpt_exporter_settings_get(s, "headers"), hdrs, 64, &n);
+    cfg.headers = hdrs;
+    cfg.n_headers = n;
+    dpt_exporter *e = otlp ? dpt_exporter_otlp_http(&cfg) : dpt_exporter_zipkin_http(&cfg);
+    free(block);
+    return e;
+}
+
 static dpt_exporter *otlp_factory(const dpt_exporter_settings *s)
 {
-    (void)s;
-    return dpt_exporter_otlp_http_from_env();
+    return s ? from_settings(true, s) : dpt_exporter_otlp_http_from_env();
 }
 
 static dpt_exporter *zipkin_factory(const dpt_exporter_settings *s)
 {
-    (void)s;
-    return dpt_exporter_zipkin_http_from_env();
+    return s ? from_settings(false, s) : dpt_exporter_zipkin_http_from_env();
 }
 
 dpt_err dpt_http_register(void)
