@@ -990,13 +990,10 @@ static bool resource(walk *w, const dpt__node *r)
 /* ---- propagator -------------------------------------------------------------------------------
  */
 
-/* Whether dptrace has a propagator of this name (dpt_propagator_from_names decides). */
+/* Whether dptrace has a propagator of this name, built in or registered. */
 static bool known_propagator(const char *name)
 {
-    dpt_propagator *p = NULL;
-    dpt_err e = dpt_propagator_from_names(name, &p);
-    dpt_propagator_free(p);
-    return e == DPT_OK;
+    return dpt_propagator_get(name) != NULL;
 }
 
 static bool add_name(walk *w, dpt__buf *list, const char *name, size_t n, const dpt__node *at)
