@@ -11,6 +11,7 @@
 //     code:C[:DELAY_MS]          status C (e.g. 14 UNAVAILABLE), with a google.rpc.RetryInfo
 //                                of DELAY_MS in grpc-status-details-bin when given
 //     silent                     never answers
+//     delay:MS                   OK after MS milliseconds
 //     default=ANSWER             (as the last item) the answer after the script, not "ok"
 //
 // Prints "PORT <n>" once listening. Reads commands on stdin, one per line:
@@ -107,6 +108,13 @@ function exportCall(call, callback) {
   const parts = answer.split(':');
   if (parts[0] === 'silent') {
     held.push(callback);
+    return;
+  }
+  if (parts[0] === 'delay') {
+    setTimeout(() => {
+      stats.spans_accepted += n;
+      callback(null, Response.create({}));
+    }, Number(parts[1]));
     return;
   }
   if (parts[0] === 'partial') {
