@@ -5,7 +5,8 @@
  * run on one machine. Other modules add scenarios through the weak hooks at the end.
  */
 #define _GNU_SOURCE
-#include "dptrace.h"
+#include <dptrace.h>
+#include <dptrace/plugin.h>
 #include "core.h"
 
 #include <pthread.h>

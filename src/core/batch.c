@@ -12,11 +12,21 @@
  * fork(): the child inherits a copy of the queue but no thread. A global fork generation,
  * bumped in the child, makes the next on_end in the child discard the inherited spans
  * (the parent exports them) and start a fresh thread.
+ *
+ * Export side (kept apart from the queue, below "export-side accounting"): every span
+ * pushed gets exactly one outcome - exported, failed or dropped - counted once, under mu,
+ * by whoever learns it: the export thread, an exporter's completion (several requests in
+ * flight, see export_async.h) or a shutdown that gave up on a hung exporter. Each batch
+ * processor keeps its own counts (one pipeline); the provider's totals are those of its
+ * first pipeline, so ended == exported + dropped + failed holds with several exporters.
+ * Shutdown has one deadline: exports started during it end by then, and when it passes
+ * the exporter is told to cancel what is in flight.
  */
 #include "pool.h"
 #include "processor.h"
 #include "counters.h"
 #include "context.h"
+#include "export_async.h"
 
 #include <errno.h>
 #include <sched.h>
@@ -53,6 +63,17 @@ typedef struct batch {
     pthread_t thread;
     const dpt_span_data **items; /* the batch being exported (max_export_batch_size) */
     _Atomic bool shut;
+
+    /* ---- export-side accounting (not touched by on_end except to count a drop) ---- */
+    uint64_t settled;            /* pushed spans whose outcome is counted (mu) */
+    uint64_t in_flight;          /* spans handed to an exporter, outcome not known (mu) */
+    _Atomic uint64_t stop_deadline_ms; /* shutdown's deadline; UINT64_MAX before it */
+    dpt__ratelimit fail_rl;      /* "batch export failed" lines */
+    _Atomic uint64_t st_exported, st_failed, st_dropped; /* this pipeline's counts */
+    uint64_t seq;                /* creation order: the first pipeline is the primary */
+    const dpt_provider *reg;     /* the provider this pipeline is registered with (reg_mu) */
+    _Atomic bool registered;     /* reg is set: the counting paths' unlocked check */
+    struct batch *reg_next;
 } batch;
 
 static _Atomic uint64_t fork_generation;
@@ -146,9 +167,135 @@ static uint64_t ring_size(batch *b)
 
 /* ---- export thread ---------------------------------------------------------------------- */
 
+/* ---- export-side accounting ------------------------------------------------------------ */
+
+/* Pipelines by provider, for dpt_provider_get_stats: a list of the live batch processors
+ * that have seen a span, guarded by reg_mu (taken once per processor to register, and by
+ * stats readers). */
+static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
+static batch *reg_list;
+static _Atomic uint64_t batch_seq;
+
+static void pipe_register(batch *b, const dpt_provider *p)
+{
+    if (!p) return;
+    pthread_mutex_lock(&reg_mu);
+    if (!b->reg) {
+        b->reg = p;
+        b->reg_next = reg_list;
+        reg_list = b;
+    }
+    pthread_mutex_unlock(&reg_mu);
+    /* Release: a thread that sees the flag skips the lock (reg itself is read only under
+     * reg_mu). */
+    atomic_store_explicit(&b->registered, true, memory_order_release);
+}
+
+static void pipe_unregister(batch *b)
+{
+    pthread_mutex_lock(&reg_mu);
+    for (batch **pp = &reg_list; *pp; pp = &(*pp)->reg_next)
+        if (*pp == b) {
+            *pp = b->reg_next;
+            break;
+        }
+    pthread_mutex_unlock(&reg_mu);
+}
+
+void dpt__pipelines_stats(const dpt_provider *p, dpt_stats *out)
+{
+    size_t n = 0;
+    uint64_t last = 0;
+    pthread_mutex_lock(&reg_mu);
+    /* In creation order: pick the next smallest seq each time (a handful of pipelines). */
+    while (n < DPT_STATS_MAX_PIPELINES) {
+        batch *next = NULL;
+        for (batch *b = reg_list; b; b = b->reg_next)
+            if (b->reg == p && (n == 0 || b->seq > last) && (!next || b->seq < next->seq)) next = b;
+        if (!next) break;
+        last = next->seq;
+        dpt_pipeline_stats *ps = &out->pipelines[n++];
+        ps->spans_exported = atomic_load_explicit(&next->st_exported, memory_order_relaxed);
+        ps->spans_export_failed = atomic_load_explicit(&next->st_failed, memory_order_relaxed);
+        ps->spans_dropped_queue = atomic_load_explicit(&next->st_dropped, memory_order_relaxed);
+    }
+    pthread_mutex_unlock(&reg_mu);
+    out->n_pipelines = (uint32_t)n;
+    if (n) {
+        /* Each span counted once: by the first pipeline. */
+        out->spans_exported = out->pipelines[0].spans_exported;
+        out->spans_export_failed = out->pipelines[0].spans_export_failed;
+        out->spans_dropped_queue = out->pipelines[0].spans_dropped_queue;
+    }
+}
+
+/* Counts n spans of this pipeline as dropped (any thread; a cold path of on_end). */
+static void count_dropped(batch *b, const dpt_provider *p, uint64_t n)
+{
+    if (!n) return;
+    if (DPT__UNLIKELY(!atomic_load_explicit(&b->registered, memory_order_acquire))) pipe_register(b, p);
+    atomic_fetch_add_explicit(&b->st_dropped, n, memory_order_relaxed);
+}
+
 static void count(batch *b, int c, uint64_t n)
 {
-    if (n) dpt__count(b->prov, c, n);
+    if (!n) return;
+    if (DPT__UNLIKELY(!atomic_load_explicit(&b->registered, memory_order_acquire))) pipe_register(b, b->prov);
+    if (c == DPT__C_EXPORTED) atomic_fetch_add_explicit(&b->st_exported, n, memory_order_relaxed);
+    else if (c == DPT__C_EXPORT_FAILED) atomic_fetch_add_explicit(&b->st_failed, n, memory_order_relaxed);
+    else atomic_fetch_add_explicit(&b->st_dropped, n, memory_order_relaxed);
+}
+
+/* The outcome of n spans an exporter had (mu not held). After shutdown gave up on the
+ * exporter (abandoned) the spans were counted then: only the in-flight figure moves. */
+static void account(batch *b, size_t n, dpt_err err)
+{
+    pthread_mutex_lock(&b->mu);
+    b->in_flight -= n;
+    if (!atomic_load(&b->abandoned)) {
+        count(b, err == DPT_OK ? DPT__C_EXPORTED : DPT__C_EXPORT_FAILED, n);
+        b->settled += n;
+        if (err != DPT_OK)
+            dpt__log_limited(&b->fail_rl, DPT_LOG_WARN, "batch export of %zu spans failed: %s", n,
+                             dpt_strerror(err));
+    }
+    pthread_cond_broadcast(&b->done);
+    pthread_mutex_unlock(&b->mu);
+}
+
+/* Completion of an asynchronous export (an exporter's thread). */
+static void on_export_done(void *cookie, size_t n, dpt_err err)
+{
+    account(cookie, n, err);
+}
+
+/* The context export_spans sees (export_async.h): set around each call by the export
+ * thread. Thread-local; NULL outside an export. */
+static _Thread_local const dpt__export_ctx *tl_export_ctx;
+
+const dpt__export_ctx *dpt__export_ctx_current(void)
+{
+    return tl_export_ctx;
+}
+
+/* Hands one batch to the exporter with its deadline: the export timeout
+ * (OTEL_BSP_EXPORT_TIMEOUT: "how long the export can run before it is cancelled"), or
+ * shutdown's deadline when that is sooner. */
+static void export_batch(batch *b, size_t n)
+{
+    dpt__export_ctx ctx;
+    uint64_t stop = atomic_load(&b->stop_deadline_ms);
+    ctx.deadline_ms = dpt__sat_add(dpt__export_mono_ms(), b->cfg.export_timeout_ms);
+    if (stop < ctx.deadline_ms) ctx.deadline_ms = stop;
+    ctx.done = on_export_done;
+    ctx.cookie = b;
+    pthread_mutex_lock(&b->mu);
+    b->in_flight += n; /* before the call: the completion may come before it returns */
+    pthread_mutex_unlock(&b->mu);
+    tl_export_ctx = &ctx;
+    dpt_err e = b->exp->ops.export_spans(b->exp->state, b->items, n);
+    tl_export_ctx = NULL;
+    if (e != DPT__EXPORT_PENDING) account(b, n, e);
 }
 
 /* Exports everything queued now, in batches. Returns the number of spans handled. Once
@@ -172,14 +319,14 @@ static size_t drain(batch *b, bool export_them)
         if (abandoned) {
             /* nothing: already counted */
         } else if (export_them) {
-            dpt_err e = b->exp->ops.export_spans(b->exp->state, b->items, n);
-            /* Re-read: shutdown may have given up on us while we were in the exporter. */
-            if (!atomic_load(&b->abandoned))
-                count(b, e == DPT_OK ? DPT__C_EXPORTED : DPT__C_EXPORT_FAILED, n);
-            if (e != DPT_OK)
-                dpt__log(DPT_LOG_WARN, "batch export of %zu spans failed: %s", n, dpt_strerror(e));
+            export_batch(b, n);
         } else {
-            count(b, DPT__C_DROPPED_QUEUE, n);
+            pthread_mutex_lock(&b->mu);
+            if (!atomic_load(&b->abandoned)) {
+                count(b, DPT__C_DROPPED_QUEUE, n);
+                b->settled += n;
+            }
+            pthread_mutex_unlock(&b->mu);
         }
         for (size_t i = 0; i < n; i++) dpt__span_release_deferred((dpt__span *)b->items[i]);
         if (n < b->cfg.max_export_batch_size) break;
@@ -306,6 +453,8 @@ static void after_fork(batch *b)
             dropped++;
         }
         count(b, DPT__C_DROPPED_QUEUE, dropped);
+        b->settled = 0;
+        b->in_flight = 0; /* the parent's exporter reports those */
         for (uint64_t i = 0; i <= b->mask; i++) atomic_store(&b->ring[i].seq, i);
         atomic_store(&b->enq_pos, 0);
         atomic_store(&b->deq_pos, 0);
@@ -328,14 +477,14 @@ static void batch_on_end(void *st, const dpt_span_data *d)
     if (DPT__UNLIKELY(b->fork_gen != atomic_load_explicit(&fork_generation, memory_order_relaxed)))
         after_fork(b);
     if (DPT__UNLIKELY(atomic_load_explicit(&b->shut, memory_order_relaxed))) {
-        dpt__count(p, DPT__C_DROPPED_QUEUE, 1);
+        count_dropped(b, p, 1);
         return;
     }
     dpt_span_data_retain(d);
     uint64_t pos;
     if (DPT__UNLIKELY(!ring_push(b, (dpt__span *)d, &pos))) {
         dpt_span_data_release(d);
-        dpt__count(p, DPT__C_DROPPED_QUEUE, 1);
+        count_dropped(b, p, 1);
         return;
     }
     /* A full batch wakes the exporter if it sleeps. `sleeping` is read first (seq_cst: the
@@ -376,16 +525,42 @@ static dpt_err batch_flush(void *st, uint32_t timeout_ms)
     return e;
 }
 
+static void ms_to_ts(struct timespec *ts, uint64_t ms)
+{
+    ts->tv_sec = (time_t)(ms / 1000);
+    ts->tv_nsec = (long)(ms % 1000) * 1000000L;
+}
+
+/* Waits (mu held) until the export thread finished or deadline_ms passed. */
+static bool wait_finished(batch *b, uint64_t deadline_ms)
+{
+    struct timespec ts;
+    ms_to_ts(&ts, deadline_ms);
+    while (!b->finished)
+        if (pthread_cond_timedwait(&b->done, &b->mu, &ts) == ETIMEDOUT) break;
+    return b->finished;
+}
+
+/* A cancelled export reports within this much after the deadline (a turn of the
+ * exporter's I/O loop and of the export thread, a few ms, more on a loaded machine);
+ * beyond it the exporter is taken to hang. */
+#define CANCEL_GRACE_MS 45
+
 static dpt_err batch_shutdown(void *st, uint32_t timeout_ms)
 {
     batch *b = st;
     bool expected = false;
     if (!atomic_compare_exchange_strong(&b->shut, &expected, true)) return DPT_ESTATE;
     if (b->fork_gen != atomic_load(&fork_generation)) after_fork(b);
+    uint64_t deadline = dpt__sat_add(dpt__export_mono_ms(), timeout_ms);
+    uint64_t hard = dpt__sat_add(deadline, CANCEL_GRACE_MS); /* every wait below ends by it */
+    uint64_t lost_before = atomic_load(&b->st_failed) + atomic_load(&b->st_dropped);
+    atomic_store(&b->stop_deadline_ms, deadline);
     pthread_mutex_lock(&b->mu);
     if (!b->thread_started) {
         pthread_mutex_unlock(&b->mu);
         drain(b, true);
+        if (b->exp->ops.shutdown) b->exp->ops.shutdown(b->exp->state, timeout_ms);
         return DPT_OK;
     }
     b->stop = true;
@@ -396,34 +571,78 @@ static dpt_err batch_shutdown(void *st, uint32_t timeout_ms)
         pthread_mutex_unlock(&b->mu);
         return DPT_OK;
     }
-    struct timespec deadline;
-    abs_deadline(&deadline, timeout_ms);
     dpt_err e = DPT_OK;
-    while (!b->finished) {
-        if (pthread_cond_timedwait(&b->done, &b->mu, &deadline) == ETIMEDOUT) {
-            e = DPT_ETIMEDOUT;
-            break;
+    bool cancelled = false;
+    if (!wait_finished(b, deadline)) {
+        /* Time is up with an export still running (a stalled collector, a backoff wait):
+         * the exporter cancels it; the export thread then fails the rest of the queue at
+         * once (its deadline has passed) and ends. */
+        pthread_mutex_unlock(&b->mu);
+        if (b->exp->ops.shutdown) b->exp->ops.shutdown(b->exp->state, 0);
+        cancelled = true;
+        pthread_mutex_lock(&b->mu);
+        wait_finished(b, hard);
+        /* Done in time, all counted, but not all delivered: not a hang (DPT_ETIMEDOUT
+         * would tell the provider to keep its memory for a thread that still runs). */
+        e = DPT_EEXPORT;
+    }
+    if (b->finished) {
+        pthread_mutex_unlock(&b->mu);
+        pthread_join(b->thread, NULL);
+        b->thread_started = false;
+        /* Requests still in flight get what is left of the deadline (the exporter's
+         * force_flush waits for them), then the exporter's shutdown cancels the rest. */
+        uint64_t now = dpt__export_mono_ms();
+        if (b->exp->ops.force_flush && now < deadline)
+            b->exp->ops.force_flush(b->exp->state, (uint32_t)(deadline - now));
+        pthread_mutex_lock(&b->mu);
+        if (b->in_flight) {
+            cancelled = true; /* what the shutdown below cancels is not delivered */
+            if (e == DPT_OK) e = DPT_EEXPORT;
+        }
+        pthread_mutex_unlock(&b->mu);
+        if (b->exp->ops.shutdown) {
+            now = dpt__export_mono_ms();
+            dpt_err se = b->exp->ops.shutdown(b->exp->state, now < hard ? (uint32_t)(hard - now) : 0);
+            if (e == DPT_OK && se != DPT_OK) e = DPT_EEXPORT;
+        }
+        pthread_mutex_lock(&b->mu);
+        if (b->in_flight) {
+            /* A completion can trail the exporter's own shutdown by a turn of its loop. */
+            struct timespec ts;
+            ms_to_ts(&ts, hard);
+            while (b->in_flight)
+                if (pthread_cond_timedwait(&b->done, &b->mu, &ts) == ETIMEDOUT) break;
         }
     }
-    if (e == DPT_ETIMEDOUT) {
-        /* The exporter hangs. Give up on it: count the batch in its hands and what is
-         * still queued as failed, and leave the thread to finish on its own. */
+    if (!b->finished || b->in_flight) {
+        /* The exporter hangs and ignores cancellation. Give up on it: every span without
+         * an outcome yet (in its hands or still queued) is counted as failed, here and only
+         * here (account() counts nothing once abandoned is set, under the same lock). */
         atomic_store(&b->abandoned, true);
-        uint64_t in_hands = atomic_load(&b->deq_pos) - b->done_pos;
-        uint64_t lost = in_hands + ring_size(b);
+        uint64_t lost = atomic_load(&b->enq_pos) - b->settled;
         count(b, DPT__C_EXPORT_FAILED, lost);
-        dpt__log(DPT_LOG_ERROR,
-                 "batch processor shutdown timed out after %u ms: %llu spans not exported",
-                 timeout_ms, (unsigned long long)lost);
+        b->settled += lost;
+        bool detach = !b->finished;
         pthread_mutex_unlock(&b->mu);
-        pthread_detach(b->thread);
-        b->thread_started = false; /* detached: never joined */
-        return e;
+        dpt__log(DPT_LOG_ERROR,
+                 "batch processor shutdown timed out after %u ms: the exporter did not return; "
+                 "%llu spans not exported",
+                 timeout_ms,
+                 (unsigned long long)(atomic_load(&b->st_failed) + atomic_load(&b->st_dropped) -
+                                      lost_before));
+        if (detach) {
+            pthread_detach(b->thread);
+            b->thread_started = false; /* detached: never joined */
+        }
+        return DPT_ETIMEDOUT;
     }
     pthread_mutex_unlock(&b->mu);
-    pthread_join(b->thread, NULL);
-    b->thread_started = false;
-    if (b->exp->ops.shutdown) e = b->exp->ops.shutdown(b->exp->state, timeout_ms);
+    uint64_t lost = atomic_load(&b->st_failed) + atomic_load(&b->st_dropped) - lost_before;
+    if (lost)
+        dpt__log(cancelled ? DPT_LOG_ERROR : DPT_LOG_WARN,
+                 "batch processor shutdown%s: %llu spans not exported",
+                 cancelled ? " reached its deadline" : "", (unsigned long long)lost);
     return e;
 }
 
@@ -439,6 +658,7 @@ static void batch_destroy(void *st)
          * freeing would pull memory from under it. Keep this processor deliberately
          * (logged), reachable from the graveyard. */
         dpt__log(DPT_LOG_ERROR, "batch processor destroyed while its exporter hangs: kept");
+        pipe_unregister(b);
         dpt__graveyard_add(b);
         return;
     }
@@ -450,9 +670,10 @@ static void batch_destroy(void *st)
     /* Spans a producer pushed while shutdown raced with it: counted, not lost silently. */
     dpt__span *s;
     while ((s = ring_pop(b))) {
-        dpt__count(s->tracer->provider, DPT__C_DROPPED_QUEUE, 1);
+        count_dropped(b, s->tracer->provider, 1);
         dpt_span_data_release(&s->d);
     }
+    pipe_unregister(b);
     dpt_exporter_free(b->exp);
     pthread_mutex_destroy(&b->mu);
     pthread_cond_destroy(&b->wake);
@@ -488,6 +709,9 @@ dpt_processor *dpt_processor_batch(dpt_exporter *e, const dpt_batch_config *cfg)
     if (!b->ring || !b->items) goto fail_b;
     for (uint64_t i = 0; i < cap; i++) atomic_init(&b->ring[i].seq, i);
     b->exp = e;
+    atomic_init(&b->stop_deadline_ms, UINT64_MAX);
+    b->fail_rl.burst = 1; /* the exporter says why; this line only says how many */
+    b->seq = atomic_fetch_add(&batch_seq, 1);
     pthread_mutex_init(&b->mu, NULL);
     if (!start_thread(b)) {
         pthread_mutex_destroy(&b->mu);
