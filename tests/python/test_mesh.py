@@ -31,6 +31,7 @@ class TestMesh(unittest.TestCase):
         if not build or not (pathlib.Path(build) / "examples" / "mesh" / "orders").exists():
             self.skipTest("the mesh demo is not built")
         with tempfile.TemporaryDirectory(dir=os.environ.get("DPT_TEST_TMP")) as out:
+            os.chmod(out, 0o755)  # nginx's workers (another user) write the trace file too
             env = dict(os.environ, BUILD=build, OUT=out, REQUESTS=str(REQUESTS),
                        CONCURRENCY="4", PYTHON=os.environ.get("DPT_PYTHON", "/usr/bin/python3"))
             for k in ("OTEL_TRACES_EXPORTER", "PYTHONPATH"):
@@ -41,6 +42,9 @@ class TestMesh(unittest.TestCase):
             self.assertRegex(p.stdout, r"recommendations: exported \d+ spans \(0 failed, "
                                        r"0 dropped\): success")
             spans = support.read_spans(os.path.join(out, "traces.jsonl"))
+            edge_log = ""
+            if os.path.exists(os.path.join(out, "edge.log")):
+                edge_log = open(os.path.join(out, "edge.log")).read()[-3000:]
 
         by_id = {}
         children = collections.defaultdict(list)
@@ -72,7 +76,11 @@ class TestMesh(unittest.TestCase):
             # demo runs the edge): every parent is in the same trace
             top = gs
             while top.get("parentSpanId"):
-                top = by_id[(rs["traceId"], top["parentSpanId"])]
+                key = (rs["traceId"], top["parentSpanId"])
+                self.assertTrue(key in by_id, "parent of %s/%s missing; services %s\n%s" % (
+                    top["service"], top["name"], sorted({x["service"] for x in by_id.values()}),
+                    edge_log))
+                top = by_id[key]
             # down: the Python service's own spans, children of its SERVER span, also the
             # ones made in tasks of their own (asyncio.gather)
             for name in ("load catalog", "score popular", "score similar", "score bandit",
