@@ -606,12 +606,15 @@ DPT_EXTERN const dpt_baggage *dpt_baggage_current(void);
 #define DPT_TRACESTATE_MAX_LEN 512 /* we never keep or send more than this many bytes */
 
 /* Parses a tracestate header value (the list members, comma separated, optional
- * whitespace; empty members skipped). An invalid member, a duplicated key or more than 32
- * members makes the whole value invalid (DPT_EPARSE) and *out is NULL; input longer than
- * 64 KiB gives DPT_ETOOBIG. A valid list longer than DPT_TRACESTATE_MAX_LEN bytes is kept
- * truncated by the W3C rule: members longer than 128 bytes are dropped first, from the
- * end, then members from the end. An empty value gives DPT_OK and *out NULL (NULL is the
- * empty tracestate everywhere). Thread-safe. */
+ * whitespace; empty members skipped). A member outside the W3C grammar (key = ( lcalpha /
+ * DIGIT ) 0*255 ( keychar ), '@' a keychar) or more than 32 distinct keys makes the whole
+ * value invalid (DPT_EPARSE) and *out is NULL; input longer than 64 KiB gives DPT_ETOOBIG.
+ * A repeated key is not an error ("Vendors MAY also discard duplicate keys"): the value of
+ * its first occurrence is kept, at the position of its last one (as OpenTelemetry JS does).
+ * A valid list longer than DPT_TRACESTATE_MAX_LEN bytes is kept truncated by the W3C rule:
+ * members longer than 128 bytes are dropped first, from the end, then members from the
+ * end. An empty value gives DPT_OK and *out NULL (NULL is the empty tracestate
+ * everywhere). Thread-safe. */
 DPT_EXTERN dpt_err dpt_tracestate_parse(const char *s, size_t len, dpt_tracestate **out);
 
 /* The serialized form (no surrounding whitespace); "" for NULL. Valid while ts is held. */
@@ -654,6 +657,29 @@ DPT_EXTERN dpt_err dpt_baggage_entry(const dpt_baggage *b, size_t i, const char 
                                      const char **value, const char **metadata);
 DPT_EXTERN dpt_baggage *dpt_baggage_retain(const dpt_baggage *b);
 DPT_EXTERN void dpt_baggage_release(const dpt_baggage *b);
+
+/* Baggage with lengths: a value (percent-decoded from a header, say) may hold NUL bytes,
+ * which the NUL-terminated functions above would cut. Stored strings are NUL-terminated
+ * as well, so dpt_baggage_get still works for values without NUL. Lengths given as DPT_NUL
+ * mean NUL-terminated. Same rules as dpt_baggage_set otherwise: redaction applies to the
+ * value and to the values of sensitive properties in metadata. Thread-safe. */
+DPT_EXTERN dpt_err dpt_baggage_set_n(const dpt_baggage *b, const char *key, size_t key_len,
+                                     const char *value, size_t value_len, const char *metadata,
+                                     size_t metadata_len, dpt_baggage **out);
+/* The value of key and its length in *value_len (optional), or NULL. */
+DPT_EXTERN const char *dpt_baggage_get_n(const dpt_baggage *b, const char *key, size_t key_len,
+                                         size_t *value_len);
+typedef struct dpt_baggage_item {
+    const char *key;
+    size_t key_len;
+    const char *value;
+    size_t value_len;
+    const char *metadata; /* NULL when none */
+    size_t metadata_len;
+} dpt_baggage_item;
+/* Entry i in insertion order, with lengths. DPT_ENOTFOUND past the end, DPT_EINVAL for a
+ * NULL out. The strings are valid while b is held. */
+DPT_EXTERN dpt_err dpt_baggage_entry_n(const dpt_baggage *b, size_t i, dpt_baggage_item *out);
 
 /* ------------------------------------------------------------------------------------ */
 /* 9. Samplers (custom samplers: dptrace/plugin.h)                                      */
@@ -849,14 +875,23 @@ DPT_EXTERN void dpt_log_set_handler(dpt_log_fn fn, void *user, dpt_log_level min
 /* 14. Redaction of sensitive values                                                    */
 /* ------------------------------------------------------------------------------------ */
 
-/* Before an attribute value (of a span, an event or a link) or a baggage value is stored,
- * its key is matched against sensitive patterns; on a match the value is replaced by the
- * marker, so it never reaches a processor, the trace store, an exporter or a file.
- * Patterns match anywhere in the key, case-insensitively, ignoring '.', '_', '-' and ' '
- * ("api_key" matches "http.request.header.x-api-key"). The default list: password, passwd,
- * secret, token, apikey, authorization, cookie (and set-cookie), session, creditcard,
- * cardnumber, privatekey. DPTRACE_REDACT_KEYS adds comma-separated patterns;
- * DPTRACE_REDACT=off drops the defaults. The policy is process-wide. */
+/* Before an attribute value (of a span, an event or a link) or a baggage value (and the
+ * value of a baggage property) is stored, its key is matched against sensitive patterns; on
+ * a match the value is replaced by the marker, so it never reaches a processor, the trace
+ * store, an exporter or a file. Patterns match anywhere in the key, case-insensitively,
+ * ignoring '.', '_', '-' and ' ' ("api_key" matches "http.request.header.x-api-key"); keys
+ * with non-ASCII letters are matched again after folding look-alikes (fullwidth, Cyrillic
+ * "а", ...) to ASCII. The default list: password, passwd, pwd, passphrase, secret, token,
+ * apikey, authorization, bearer, jwt, cookie (and set-cookie), session, credential,
+ * creditcard, cardnumber, privatekey, signature, connectionstring, and the whole words auth
+ * (x-auth-token, basicAuth; not author) and dsn. url.full (and http.url) and url.query are
+ * rewritten instead, as the semantic conventions ask: credentials become REDACTED
+ * (https://REDACTED:REDACTED@host/), and so do the values of sensitive query parameters
+ * (X-Amz-Signature, X-Amz-Credential, X-Amz-Security-Token, AWSAccessKeyId, Signature, sig,
+ * X-Goog-Signature, and names matching a pattern). DPTRACE_REDACT_KEYS adds comma-separated
+ * patterns; DPTRACE_REDACT=off drops the defaults (the URL rule too); DPTRACE_REDACT_URL=off
+ * drops only the URL rule; DPTRACE_REDACT_URL_PARAMS replaces the parameter list. The
+ * policy is process-wide. docs/security.md has the details. */
 #define DPT_REDACTED "[REDACTED]"
 
 typedef enum dpt_redact_action {
@@ -887,6 +922,13 @@ typedef struct dpt_redaction {
 DPT_EXTERN dpt_err dpt_redaction_set(const dpt_redaction *r);
 /* Whether the current policy's patterns match key (tests, tools). Thread-safe. */
 DPT_EXTERN bool dpt_redaction_matches(const char *key, size_t key_len);
+/* Rewrites a URL as url.full is rewritten (credentials and sensitive query or fragment
+ * parameter values become REDACTED), for tools that record URLs under other keys. Writes
+ * the result to out (cap bytes, not NUL-terminated) and its length to *out_len. DPT_OK when
+ * something was replaced, DPT_ENOTFOUND when nothing needed to be (or the URL rule is off),
+ * DPT_ETOOBIG when the result does not fit, DPT_EINVAL on NULL url/out. Thread-safe. */
+DPT_EXTERN dpt_err dpt_redaction_rewrite_url(const char *url, size_t len, char *out, size_t cap,
+                                             size_t *out_len);
 
 /* ------------------------------------------------------------------------------------ */
 /* 15. Resources: the entity producing telemetry (service, process, host, container)   */

@@ -72,10 +72,21 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+# The Python service (examples/mesh/recommendations.py, called by orders) runs when the
+# dptrace Python module is built; DEMO_PYTHON=0 leaves it out.
+PYMOD=$BUILD/bindings/python
+PYTHON=${PYTHON:-/usr/bin/python3}
+RECO=""
+if [ "${DEMO_PYTHON:-1}" = 1 ] && [ -x "$PYTHON" ] && ls "$PYMOD"/dptrace.*.so >/dev/null 2>&1; then
+    RECO=recommendations
+fi
+
 # start NAME ARGS...: starts a service on a free port; sets PORT once it listens.
 start() {
     name=$1; shift
-    "$MESH/$name" --port 0 --ready-file "$OUT/$name.port" "$@" >"$OUT/$name.log" 2>&1 &
+    if [ -x "$MESH/$name" ]; then set -- "$MESH/$name" "$@"
+    else set -- env PYTHONPATH="$PYMOD" "$PYTHON" "$(dirname "$0")/../examples/mesh/$name.py" "$@"; fi
+    "$@" --port 0 --ready-file "$OUT/$name.port" >"$OUT/$name.log" 2>&1 &
     pid=$!
     PIDS="$PIDS $pid"
     eval "PID_$name=$pid"
@@ -113,6 +124,9 @@ stop() {
 }
 
 say "starting the mesh (spans to: $OTEL_TRACES_EXPORTER)"
+if [ -n "$RECO" ]; then
+    start recommendations; export MESH_RECOMMENDATIONS_URL="http://127.0.0.1:$PORT"
+fi
 start inventory;  INVENTORY=$PORT
 start payments;   PAYMENTS=$PORT
 start orders --inventory "http://127.0.0.1:$INVENTORY" --payments "http://127.0.0.1:$PAYMENTS"
@@ -125,6 +139,7 @@ say "sending $REQUESTS checkout requests ($CONCURRENCY at a time)"
     --concurrency "$CONCURRENCY" || die "some requests got no answer"
 
 say "stopping the services"
+[ -z "$RECO" ] || stop recommendations
 for s in gateway orders payments inventory; do stop "$s"; done
 PIDS=""
 if [ -n "${COLLECT_PID:-}" ]; then

@@ -160,39 +160,105 @@ static void test_b3_multi_sampled_values(void **st)
     }
 }
 
-static void test_b3_multi_flags_debug_implies_sampled(void **st)
+/* B3: "Debug is encoded as X-B3-Flags: 1 ... Debug implies an accept decision, so don't
+ * also send the X-B3-Sampled header." OpenTelemetry (B3 Extract): "MUST preserve a debug
+ * trace flag, if received, and propagate it with subsequent requests". */
+static void test_b3_multi_flags_debug_implies_sampled_and_round_trips(void **st)
 {
     (void)st;
     dpt_err rc;
     dpt_context *c = extract(dpt_propagator_b3multi(),
                              (const char *[]){ "x-b3-traceid", T32, "x-b3-spanid", S16,
-                                               "x-b3-flags", "1", NULL },
+                                               "x-b3-flags", "1", "x-b3-sampled", "0", NULL },
                              &rc);
     assert_int_equal(rc, DPT_OK);
-    assert_int_equal(dpt_context_span_context(c).flags, DPT_FLAG_SAMPLED);
+    assert_int_equal(dpt_context_span_context(c).flags, DPT_FLAG_SAMPLED | DPT_FLAG_B3_DEBUG);
+    dpt_headers out = DPT_HEADERS_INIT;
+    assert_int_equal(dpt_propagator_inject(dpt_propagator_b3multi(), c, &dpt_headers_setter, &out), DPT_OK);
+    assert_string_equal(dpt_headers_get(&out, "x-b3-flags", 0, NULL), "1");
+    assert_null(dpt_headers_get(&out, "x-b3-sampled", 0, NULL));
+    dpt_headers_free(&out);
+    /* the single form writes the debug state as 'd' */
+    assert_int_equal(dpt_propagator_inject(dpt_propagator_b3(), c, &dpt_headers_setter, &out), DPT_OK);
+    assert_string_equal(dpt_headers_get(&out, "b3", 0, NULL), T32 "-" S16 "-d");
+    dpt_headers_free(&out);
+    /* traceparent never carries it: "Vendors MUST set those [other flags] to zero" */
+    assert_int_equal(dpt_propagator_inject(dpt_propagator_tracecontext(), c, &dpt_headers_setter, &out), DPT_OK);
+    assert_string_equal(dpt_headers_get(&out, "traceparent", 0, NULL), "00-" T32 "-" S16 "-01");
+    dpt_headers_free(&out);
+    dpt_context_release(c);
+    /* "Absent or any other value can be ignored." */
+    c = extract(dpt_propagator_b3multi(),
+                (const char *[]){ "x-b3-traceid", T32, "x-b3-spanid", S16, "x-b3-flags", "2", NULL }, &rc);
+    assert_int_equal(dpt_context_span_context(c).flags, 0);
     dpt_context_release(c);
 }
 
-static void test_b3_multi_rejects_missing_repeated_or_bad_ids(void **st)
+static void test_b3_single_debug_round_trips_in_both_forms(void **st)
+{
+    (void)st;
+    dpt_err rc;
+    dpt_context *c = extract(dpt_propagator_b3(), (const char *[]){ "b3", T32 "-" S16 "-d", NULL }, &rc);
+    assert_int_equal(rc, DPT_OK);
+    assert_int_equal(dpt_context_span_context(c).flags, DPT_FLAG_SAMPLED | DPT_FLAG_B3_DEBUG);
+    dpt_headers out = DPT_HEADERS_INIT;
+    assert_int_equal(dpt_propagator_inject(dpt_propagator_b3(), c, &dpt_headers_setter, &out), DPT_OK);
+    assert_string_equal(dpt_headers_get(&out, "b3", 0, NULL), T32 "-" S16 "-d");
+    dpt_headers_free(&out);
+    assert_int_equal(dpt_propagator_inject(dpt_propagator_b3multi(), c, &dpt_headers_setter, &out), DPT_OK);
+    assert_string_equal(dpt_headers_get(&out, "x-b3-flags", 0, NULL), "1");
+    dpt_headers_free(&out);
+    dpt_context_release(c);
+}
+
+/* B3, Multiple Headers: "When extracting state headers, the first value wins." A repeated
+ * X-B3-TraceId (same or not) continues the first one; dptrace applies the same rule to a
+ * repeated b3 header (OpenTelemetry JS does too). */
+static void test_b3_repeated_headers_first_value_wins(void **st)
+{
+    (void)st;
+    const char *const cases[][11] = {
+        { "x-b3-traceid", T32, "x-b3-traceid", T32, "x-b3-spanid", S16, NULL },
+        { "x-b3-traceid", T32, "x-b3-traceid", "11111111111111111111111111111111", "x-b3-spanid", S16,
+          "x-b3-spanid", "2222222222222222", "x-b3-sampled", "1", NULL },
+        { "x-b3-traceid", T32, "x-b3-traceid", "not hex", "x-b3-spanid", S16, "x-b3-sampled", "1",
+          "x-b3-sampled", "maybe", NULL },
+        { "b3", T32 "-" S16 "-1", "b3", "11111111111111111111111111111111-2222222222222222-0", NULL },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        dpt_err rc;
+        dpt_context *c = extract(dpt_propagator_b3multi(), cases[i], &rc);
+        assert_int_equal(rc, DPT_OK);
+        dpt_span_context sc = dpt_context_span_context(c);
+        char h[33], sp[17];
+        dpt_trace_id_to_hex(&sc.trace_id, h);
+        dpt_span_id_to_hex(&sc.span_id, sp);
+        assert_string_equal(h, T32);
+        assert_string_equal(sp, S16);
+        dpt_context_release(c);
+    }
+}
+
+static void test_b3_multi_rejects_missing_or_bad_ids(void **st)
 {
     (void)st;
     const char *const cases[][7] = {
         { "x-b3-traceid", T32, NULL },
         { "x-b3-spanid", S16, NULL },
-        { "x-b3-traceid", T32, "x-b3-traceid", T32, "x-b3-spanid", S16, NULL },
         { "x-b3-traceid", "abc", "x-b3-spanid", S16, NULL },
         { "x-b3-traceid", T32, "x-b3-spanid", "E457B5A2E4D86BD1", NULL },
+        { "x-b3-traceid", "not hex", "x-b3-traceid", T32, "x-b3-spanid", S16, NULL },
     };
-    dpt_propagation_stats before, after;
-    dpt_propagation_get_stats(&before);
+    uint64_t before[DPT_PSTAT_MAX], after[DPT_PSTAT_MAX];
+    dpt_propagation_get_stats(before, DPT_PSTAT_MAX);
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         dpt_err rc;
         dpt_context *c = extract(dpt_propagator_b3multi(), cases[i], &rc);
         assert_int_equal(rc, DPT_EPARSE);
         dpt_context_release(c);
     }
-    dpt_propagation_get_stats(&after);
-    assert_int_equal(after.b3_invalid, before.b3_invalid + 5);
+    dpt_propagation_get_stats(after, DPT_PSTAT_MAX);
+    assert_int_equal(after[DPT_PSTAT_B3_INVALID], before[DPT_PSTAT_B3_INVALID] + 5);
 }
 
 static void test_b3_single_header_wins_over_multi(void **st)
@@ -240,8 +306,10 @@ int main(void)
         cmocka_unit_test(test_b3_null_arguments),
         cmocka_unit_test(test_b3_multi_extract_and_inject),
         cmocka_unit_test(test_b3_multi_sampled_values),
-        cmocka_unit_test(test_b3_multi_flags_debug_implies_sampled),
-        cmocka_unit_test(test_b3_multi_rejects_missing_repeated_or_bad_ids),
+        cmocka_unit_test(test_b3_multi_flags_debug_implies_sampled_and_round_trips),
+        cmocka_unit_test(test_b3_single_debug_round_trips_in_both_forms),
+        cmocka_unit_test(test_b3_repeated_headers_first_value_wins),
+        cmocka_unit_test(test_b3_multi_rejects_missing_or_bad_ids),
         cmocka_unit_test(test_b3_single_header_wins_over_multi),
         cmocka_unit_test(test_b3_sampling_only_header_gives_no_context),
     };

@@ -75,16 +75,16 @@ static void test_baggage_drops_invalid_members_without_losing_valid_ones(void **
 {
     (void)st;
     uint32_t d = 0;
-    dpt_propagation_stats before, after;
-    dpt_propagation_get_stats(&before);
+    uint64_t before[DPT_PSTAT_MAX], after[DPT_PSTAT_MAX];
+    dpt_propagation_get_stats(before, DPT_PSTAT_MAX);
     /* no '=', empty key, key not a token, space / quote / backslash in value, bad property */
     dpt_baggage *b = parse("ok1=1,novalue,=v,k y=1,bad=a b,q=\"x\",bs=a\\b,p=1;=x,ok2=2;prop", &d);
     assert_int_equal(d, 7);
     assert_int_equal(dpt_baggage_count(b), 2);
     assert_string_equal(dpt_baggage_get(b, "ok1"), "1");
     assert_string_equal(dpt_baggage_get(b, "ok2"), "2");
-    dpt_propagation_get_stats(&after);
-    assert_int_equal(after.baggage_members_dropped, before.baggage_members_dropped + 7);
+    dpt_propagation_get_stats(after, DPT_PSTAT_MAX);
+    assert_int_equal(after[DPT_PSTAT_BAGGAGE_MEMBERS_DROPPED], before[DPT_PSTAT_BAGGAGE_MEMBERS_DROPPED] + 7);
     dpt_baggage_release(b);
 }
 
@@ -129,6 +129,85 @@ static void test_baggage_ignores_empty_members_from_joined_lines(void **st)
     dpt_baggage *b = parse(",a=1,, ,b=2,", &d);
     assert_int_equal(d, 0);
     assert_int_equal(dpt_baggage_count(b), 2);
+    dpt_baggage_release(b);
+}
+
+/* W3C Baggage, value: "Any code points outside of the baggage-octet range MUST be
+ * percent-encoded" and decoding restores them, so "%00" is a NUL octet inside the value,
+ * not its end: k=a%00b,x=1%00,y=%002 round-trips exactly. */
+static void test_baggage_percent_encoded_nul_keeps_the_value_length(void **st)
+{
+    (void)st;
+    dpt_baggage *b = parse("k=a%00b,x=1%00,y=%002", NULL);
+    struct { const char *k, *v; size_t n; } want[] = { { "k", "a\0b", 3 }, { "x", "1\0", 2 }, { "y", "\0" "2", 2 } };
+    for (size_t i = 0; i < 3; i++) {
+        size_t vl = 99;
+        const char *v = dpt_baggage_get_n(b, want[i].k, DPT_NUL, &vl);
+        assert_non_null(v);
+        assert_int_equal(vl, want[i].n);
+        assert_memory_equal(v, want[i].v, vl);
+    }
+    char *s = format(b, NULL);
+    assert_string_equal(s, "k=a%00b,x=1%00,y=%002");
+    dpt_free(s);
+    /* through the propagator too */
+    dpt_headers in = DPT_HEADERS_INIT, out = DPT_HEADERS_INIT;
+    dpt_headers_add(&in, "baggage", DPT_NUL, "k=a%00b,x=1%00,y=%002", DPT_NUL);
+    dpt_context *c = NULL;
+    dpt_propagator_extract(dpt_propagator_baggage(), &dpt_headers_getter, &in, &c);
+    assert_int_equal(dpt_propagator_inject(dpt_propagator_baggage(), c, &dpt_headers_setter, &out), DPT_OK);
+    assert_string_equal(dpt_headers_get(&out, "baggage", 0, NULL), "k=a%00b,x=1%00,y=%002");
+    dpt_context_release(c);
+    dpt_headers_free(&in);
+    dpt_headers_free(&out);
+    dpt_baggage_release(b);
+}
+
+/* dptrace's own rule (docs/security.md): properties are key=value pairs like entries, so a
+ * property whose key is sensitive has its value redacted like an entry's value would be:
+ * user=bob;token=abc;secret=xyz keeps "user=bob" and hides token and secret. */
+static void test_baggage_sensitive_properties_are_redacted(void **st)
+{
+    (void)st;
+    dpt_baggage *b = parse("user=bob;token=abc;secret=xyz;plain=1;flag", NULL);
+    assert_string_equal(dpt_baggage_get(b, "user"), "bob");
+    const char *k, *v, *m;
+    assert_int_equal(dpt_baggage_entry(b, 0, &k, &v, &m), DPT_OK);
+    assert_string_equal(m, "token=" DPT_REDACTED ";secret=" DPT_REDACTED ";plain=1;flag");
+    assert_null(strstr(m, "abc"));
+    assert_null(strstr(m, "xyz"));
+    char *s = format(b, NULL);
+    assert_string_equal(s, "user=bob;token=" DPT_REDACTED ";secret=" DPT_REDACTED ";plain=1;flag");
+    dpt_free(s);
+    dpt_baggage_release(b);
+    /* the API path redacts the same way */
+    dpt_baggage *b2 = NULL;
+    assert_int_equal(dpt_baggage_set(NULL, "user", "bob", "api_key = k1 ;x=2", &b2), DPT_OK);
+    assert_int_equal(dpt_baggage_entry(b2, 0, &k, &v, &m), DPT_OK);
+    assert_string_equal(m, "api_key =" DPT_REDACTED ";x=2");
+    dpt_baggage_release(b2);
+}
+
+/* W3C Baggage, Limits: "A platform MUST propagate all list-members ... whenever both of
+ * these conditions are met: ... 64 list-members or less ... 8192 bytes or less"; and the
+ * grammar allows at most 180 ("list-member 0*179( OWS "," OWS list-member )"). dptrace
+ * reads and sends up to 180 members within 8192 bytes and drops whole members beyond:
+ * "it MUST NOT propagate any partial list-members". */
+static void test_baggage_limits_follow_the_current_w3c_text(void **st)
+{
+    (void)st;
+    char buf[4096];
+    size_t o = 0;
+    for (int i = 0; i < 181; i++) o += (size_t)snprintf(buf + o, sizeof buf - o, "%sk%d=%d", i ? "," : "", i, i);
+    uint32_t d = 0;
+    dpt_baggage *b = parse(buf, &d);
+    assert_int_equal(dpt_baggage_count(b), 180);
+    assert_int_equal(d, 1);
+    char *s = format(b, &d);
+    assert_int_equal(d, 0);
+    assert_non_null(strstr(s, ",k179=179"));
+    assert_null(strstr(s, "k180="));
+    dpt_free(s);
     dpt_baggage_release(b);
 }
 
@@ -282,13 +361,13 @@ static void test_baggage_lines_past_64k_are_dropped_whole(void **st)
     dpt_headers_add(&h, "baggage", DPT_NUL, "a=1", DPT_NUL);
     dpt_headers_add(&h, "baggage", DPT_NUL, big, DPT_NUL);
     dpt_context *c = NULL;
-    dpt_propagation_stats before, after;
-    dpt_propagation_get_stats(&before);
+    uint64_t before[DPT_PSTAT_MAX], after[DPT_PSTAT_MAX];
+    dpt_propagation_get_stats(before, DPT_PSTAT_MAX);
     assert_int_equal(dpt_propagator_extract(dpt_propagator_baggage(), &dpt_headers_getter, &h, &c), DPT_ENOTFOUND);
-    dpt_propagation_get_stats(&after);
+    dpt_propagation_get_stats(after, DPT_PSTAT_MAX);
     assert_int_equal(dpt_baggage_count(dpt_context_baggage(c)), 1);
     assert_string_equal(dpt_baggage_get(dpt_context_baggage(c), "a"), "1");
-    assert_true(after.baggage_members_dropped > before.baggage_members_dropped);
+    assert_true(after[DPT_PSTAT_BAGGAGE_MEMBERS_DROPPED] > before[DPT_PSTAT_BAGGAGE_MEMBERS_DROPPED]);
     dpt_context_release(c);
     dpt_headers_free(&h);
     /* a single line over the bound: nothing, and no error */
@@ -311,6 +390,9 @@ int main(void)
         cmocka_unit_test(test_baggage_accepts_empty_value),
         cmocka_unit_test(test_baggage_repeated_key_keeps_first_position_last_value),
         cmocka_unit_test(test_baggage_ignores_empty_members_from_joined_lines),
+        cmocka_unit_test(test_baggage_percent_encoded_nul_keeps_the_value_length),
+        cmocka_unit_test(test_baggage_sensitive_properties_are_redacted),
+        cmocka_unit_test(test_baggage_limits_follow_the_current_w3c_text),
         cmocka_unit_test(test_baggage_propagates_64_entries_within_8192_bytes),
         cmocka_unit_test(test_baggage_beyond_8192_bytes_drops_whole_members),
         cmocka_unit_test(test_baggage_format_never_sends_a_partial_entry),

@@ -87,8 +87,8 @@ static void test_untrusted_edge_starts_new_trace_linked_to_incoming(void **st)
     dpt_server_opts o;
     memset(&o, 0, sizeof o);
     o.untrusted_edge = true;
-    dpt_propagation_stats before, after;
-    dpt_propagation_get_stats(&before);
+    uint64_t before[DPT_PSTAT_MAX], after[DPT_PSTAT_MAX];
+    dpt_propagation_get_stats(before, DPT_PSTAT_MAX);
     dpt_context *ctx = NULL;
     dpt_span s = dpt_span_start_server(f->t, "edge", &dpt_headers_getter, &f->in, &o, &ctx);
     assert_non_null(ctx);
@@ -102,8 +102,8 @@ static void test_untrusted_edge_starts_new_trace_linked_to_incoming(void **st)
     assert_int_equal(d->n_links, 1);
     dpt_trace_id_to_hex(&d->links[0].ctx.trace_id, h);
     assert_string_equal(h, TID);
-    dpt_propagation_get_stats(&after);
-    assert_int_equal(after.edge_contexts_dropped, before.edge_contexts_dropped + 1);
+    dpt_propagation_get_stats(after, DPT_PSTAT_MAX);
+    assert_int_equal(after[DPT_PSTAT_EDGE_CONTEXTS_DROPPED], before[DPT_PSTAT_EDGE_CONTEXTS_DROPPED] + 1);
     dpt_span_data_release(d);
     dpt_context_release(ctx);
 }

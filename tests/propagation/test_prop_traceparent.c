@@ -22,6 +22,7 @@ static bool parses(const char *s)
     return dpt_traceparent_parse(s, DPT_NUL, &sc) == DPT_OK;
 }
 
+/* W3C traceparent: "version-format = trace-id "-" parent-id "-" trace-flags" (version 00). */
 static void test_traceparent_accepts_version_00(void **st)
 {
     (void)st;
@@ -37,6 +38,7 @@ static void test_traceparent_accepts_version_00(void **st)
     assert_true(sc.remote);
 }
 
+/* W3C: "HEXDIGLC = DIGIT / "a" / "b" / "c" / "d" / "e" / "f" ; lowercase hex character". */
 static void test_traceparent_rejects_uppercase_hex(void **st)
 {
     (void)st;
@@ -46,24 +48,29 @@ static void test_traceparent_rejects_uppercase_hex(void **st)
     assert_false(parses("0A-" TID "-" SID "-01"));
 }
 
+/* W3C trace-id: "If the trace-id value is invalid (for example if it contains non-allowed
+ * characters or all zeros), vendors MUST ignore the entire header." */
 static void test_traceparent_rejects_all_zero_trace_id(void **st)
 {
     (void)st;
     assert_false(parses("00-00000000000000000000000000000000-" SID "-01"));
 }
 
+/* W3C parent-id: "parent-id = 16HEXDIGLC ; 8 bytes array identifier. All zeroes forbidden". */
 static void test_traceparent_rejects_all_zero_span_id(void **st)
 {
     (void)st;
     assert_false(parses("00-" TID "-0000000000000000-01"));
 }
 
+/* W3C version: "Version 255 ("ff") is invalid." */
 static void test_traceparent_rejects_version_ff(void **st)
 {
     (void)st;
     assert_false(parses(TP("ff", "01")));
 }
 
+/* W3C suite test_traceparent_version_0x00: version 00 with extra characters is invalid. */
 static void test_traceparent_rejects_version_00_with_extra_characters(void **st)
 {
     (void)st;
@@ -72,6 +79,9 @@ static void test_traceparent_rejects_version_00_with_extra_characters(void **st)
     assert_false(parses(TP("00", "01") "-"));
 }
 
+/* W3C, Versioning of traceparent: "If a higher version is detected, the implementation
+ * SHOULD try to parse it"; the flags are "either at the end of the string or followed by a
+ * dash". */
 static void test_traceparent_accepts_higher_version_with_extra_fields(void **st)
 {
     (void)st;
@@ -81,6 +91,7 @@ static void test_traceparent_accepts_higher_version_with_extra_fields(void **st)
     assert_false(parses(TP("cc", "01") "x"));
 }
 
+/* W3C: "trace-id = 32HEXDIGLC", "parent-id = 16HEXDIGLC", "trace-flags = 2HEXDIGLC". */
 static void test_traceparent_rejects_wrong_field_lengths(void **st)
 {
     (void)st;
@@ -95,6 +106,8 @@ static void test_traceparent_rejects_wrong_field_lengths(void **st)
     assert_false(parses(""));
 }
 
+/* W3C processing model: "If either trace-id, parent-id or trace-flags are invalid, the
+ * vendor creates a new traceparent header". */
 static void test_traceparent_rejects_illegal_characters(void **st)
 {
     (void)st;
@@ -105,6 +118,7 @@ static void test_traceparent_rejects_illegal_characters(void **st)
     assert_false(parses("00_" TID "-" SID "-01"));
 }
 
+/* RFC 9110 5.5 (OWS is not part of a field value); W3C suite test_traceparent_ows_handling. */
 static void test_traceparent_allows_surrounding_spaces_and_tabs(void **st)
 {
     (void)st;
@@ -115,6 +129,9 @@ static void test_traceparent_allows_surrounding_spaces_and_tabs(void **st)
     assert_false(parses("\n" TP("00", "01")));
 }
 
+/* W3C Other Flags: "Vendors MUST set those to zero"; Random Trace ID Flag: "If the flag is
+ * set in the incoming traceparent header, it MUST also be set in all outgoing traceparent
+ * headers which use the same trace-id." */
 static void test_traceparent_keeps_random_flag_and_drops_unknown_flags(void **st)
 {
     (void)st;
@@ -153,6 +170,7 @@ static void test_traceparent_checks_every_byte_of_every_id_position(void **st)
     }
 }
 
+/* dptrace's own API rule: lengths are honoured (a value need not be NUL-terminated). */
 static void test_traceparent_parse_respects_length_argument(void **st)
 {
     (void)st;
@@ -162,6 +180,7 @@ static void test_traceparent_parse_respects_length_argument(void **st)
     assert_int_equal(dpt_traceparent_parse(s, DPT_TRACEPARENT_LEN - 1, &sc), DPT_EPARSE);
 }
 
+/* dptrace's own API rule: nothing is written for an invalid context. */
 static void test_traceparent_format_rejects_invalid_context(void **st)
 {
     (void)st;
@@ -174,6 +193,7 @@ static void test_traceparent_format_rejects_invalid_context(void **st)
     assert_int_equal(dpt_traceparent_format(&sc, NULL), 0);
 }
 
+/* dptrace's own API rule: bad arguments give an error, never a crash. */
 static void test_traceparent_null_arguments(void **st)
 {
     (void)st;
@@ -210,6 +230,8 @@ static const char *ts_of(req *r)
     return dpt_tracestate_str(dpt_context_tracestate(r->ctx), NULL);
 }
 
+/* W3C processing model: "Because the traceparent header is present, the vendor tries to
+ * parse"; the context continues as a remote parent. */
 static void test_extract_continues_a_valid_traceparent_as_remote(void **st)
 {
     (void)st;
@@ -222,11 +244,12 @@ static void test_extract_continues_a_valid_traceparent_as_remote(void **st)
     done(&r);
 }
 
+/* W3C suite test_traceparent_duplicated: two traceparent headers start a new trace. */
 static void test_extract_rejects_repeated_traceparent(void **st)
 {
     (void)st;
-    dpt_propagation_stats before, after;
-    dpt_propagation_get_stats(&before);
+    uint64_t before[DPT_PSTAT_MAX], after[DPT_PSTAT_MAX];
+    dpt_propagation_get_stats(before, DPT_PSTAT_MAX);
     req r;
     extract(&r, (const char *[]){ "traceparent", TP("00", "01"), "traceparent", TP("00", "01"),
                                   "tracestate", "foo=1", NULL });
@@ -234,12 +257,14 @@ static void test_extract_rejects_repeated_traceparent(void **st)
     dpt_span_context sc = dpt_context_span_context(r.ctx);
     assert_false(dpt_span_context_is_valid(&sc));
     assert_string_equal(ts_of(&r), "");
-    dpt_propagation_get_stats(&after);
-    assert_int_equal(after.traceparent_invalid, before.traceparent_invalid + 1);
-    assert_int_equal(after.tracestate_dropped, before.tracestate_dropped + 1);
+    dpt_propagation_get_stats(after, DPT_PSTAT_MAX);
+    assert_int_equal(after[DPT_PSTAT_TRACEPARENT_INVALID], before[DPT_PSTAT_TRACEPARENT_INVALID] + 1);
+    assert_int_equal(after[DPT_PSTAT_TRACESTATE_DROPPED], before[DPT_PSTAT_TRACESTATE_DROPPED] + 1);
     done(&r);
 }
 
+/* W3C: "If a tracestate header is received without an accompanying traceparent header, it
+ * is invalid and MUST be discarded." */
 static void test_extract_without_traceparent_returns_notfound_and_drops_tracestate(void **st)
 {
     (void)st;
@@ -250,6 +275,8 @@ static void test_extract_without_traceparent_returns_notfound_and_drops_tracesta
     done(&r);
 }
 
+/* W3C: "If the vendor failed to parse traceparent, it MUST NOT attempt to parse
+ * tracestate." */
 static void test_extract_invalid_traceparent_drops_tracestate(void **st)
 {
     (void)st;
@@ -260,6 +287,8 @@ static void test_extract_invalid_traceparent_drops_tracestate(void **st)
     done(&r);
 }
 
+/* W3C: "When receiving multiple tracestate header fields, they MUST be combined into a
+ * single header according to RFC9110." */
 static void test_extract_combines_repeated_tracestate_lines_in_order(void **st)
 {
     (void)st;
@@ -272,6 +301,7 @@ static void test_extract_combines_repeated_tracestate_lines_in_order(void **st)
     done(&r);
 }
 
+/* W3C list: "Spaces and horizontal tabs surrounding list-members are ignored." */
 static void test_extract_accepts_tracestate_whitespace(void **st)
 {
     (void)st;
@@ -282,13 +312,14 @@ static void test_extract_accepts_tracestate_whitespace(void **st)
     done(&r);
 }
 
+/* W3C Trace Context, processing model: "If the tracestate header cannot be parsed the
+ * vendor MAY discard the entire header"; the W3C suite's test_tracestate_key_illegal_*,
+ * _value_illegal_characters expect it (keys that start with '@', uppercase, '.', ' '). */
 static void test_extract_discards_whole_tracestate_with_one_invalid_member(void **st)
 {
     (void)st;
-    static const char *bad[] = { "foo@=1,bar=2", "@foo=1,bar=2", "foo@@bar=1,bar=2",
-                                 "foo@bar@baz=1,bar=2", "FOO=1,bar=2", "foo.bar=1,bar=2",
-                                 "foo=bar=baz,bar=2", "foo=,bar=3", "foo=1,foo=2,bar=2",
-                                 "foo =1,bar=2" };
+    static const char *bad[] = { "@foo=1,bar=2", "FOO=1,bar=2", "foo.bar=1,bar=2",
+                                 "foo=bar=baz,bar=2", "foo=,bar=3", "foo =1,bar=2" };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         req r;
         extract(&r, (const char *[]){ "traceparent", TP("00", "00"), "tracestate", bad[i], NULL });
@@ -298,6 +329,47 @@ static void test_extract_discards_whole_tracestate_with_one_invalid_member(void 
     }
 }
 
+/* W3C Trace Context, Key: "key = ( lcalpha / DIGIT ) 0*255 ( keychar )", keychar includes
+ * "@": the W3C suite's test_tracestate_key_illegal_vendor_format expects these inherited. */
+static void test_extract_inherits_keys_with_at_signs(void **st)
+{
+    (void)st;
+    static const char *good[] = { "foo@=1,bar=2", "foo@@bar=1,bar=2", "foo@bar@baz=1,bar=2",
+                                  "9=&uiq-w,bar=2" };
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        req r;
+        extract(&r, (const char *[]){ "traceparent", TP("00", "00"), "tracestate", good[i], NULL });
+        assert_string_equal(ts_of(&r), good[i]);
+        done(&r);
+    }
+}
+
+/* W3C Trace Context: "Vendors MAY also discard duplicate keys that were not generated by
+ * them" - the list is inherited (W3C suite, test_tracestate_duplicated_keys), also when
+ * the repeats come from separate tracestate lines. */
+static void test_extract_keeps_tracestate_with_duplicate_keys(void **st)
+{
+    (void)st;
+    struct { const char *a, *b, *out; } c[] = {
+        { "foo=1,foo=1", NULL, "foo=1" }, { "foo=1,foo=2", NULL, "foo=1" },
+        { "foo=1", "foo=1", "foo=1" },    { "foo=1", "foo=2", "foo=1" },
+        { "foo=1,foo=2,bar=2", NULL, "foo=1,bar=2" },
+    };
+    for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
+        req r;
+        if (c[i].b)
+            extract(&r, (const char *[]){ "traceparent", TP("00", "00"), "tracestate", c[i].a,
+                                          "tracestate", c[i].b, NULL });
+        else
+            extract(&r, (const char *[]){ "traceparent", TP("00", "00"), "tracestate", c[i].a, NULL });
+        assert_int_equal(r.rc, DPT_OK);
+        assert_string_equal(ts_of(&r), c[i].out);
+        done(&r);
+    }
+}
+
+/* W3C list: "There can be a maximum of 32 list-members in a list" (suite:
+ * test_tracestate_member_count_limit). */
 static void test_extract_keeps_32_members_and_discards_33(void **st)
 {
     (void)st;
@@ -321,12 +393,16 @@ static void test_extract_keeps_32_members_and_discards_33(void **st)
     done(&r);
 }
 
+/* W3C Trace Context, Key: "contain up to 256 characters"; the W3C suite's
+ * test_tracestate_key_length_limit: 256 'z' kept, 257 discard the list, and '@' counts as
+ * one more key character (241 + '@' + 14, 242 + "@v", "t@" + 15 'v' are all kept). */
 static void test_extract_key_length_limits(void **st)
 {
     (void)st;
     char k[300];
     struct { size_t tenant, vendor; bool ok; } cases[] = {
-        { 256, 0, true }, { 257, 0, false }, { 241, 14, true }, { 242, 1, false }, { 1, 15, false },
+        { 256, 0, true }, { 257, 0, false }, { 241, 14, true }, { 242, 1, true }, { 1, 15, true },
+        { 250, 6, false },
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         size_t n = 0;
@@ -340,10 +416,14 @@ static void test_extract_key_length_limits(void **st)
         extract(&r, (const char *[]){ "traceparent", TP("00", "00"), "tracestate", "foo=1",
                                       "tracestate", k, NULL });
         assert_int_equal(strncmp(ts_of(&r), "foo=1", 5) == 0, cases[c].ok);
+        if (cases[c].ok) assert_string_equal(ts_of(&r) + 6, k);
         done(&r);
     }
 }
 
+/* W3C Key and Value ABNF: every key character (lcalpha, DIGIT, "_", "-", "*", "/", "@")
+ * and every value character (0x20-0x7E but "," and "="); suite:
+ * test_tracestate_all_allowed_characters. */
 static void test_extract_accepts_every_allowed_tracestate_character(void **st)
 {
     (void)st;
@@ -360,6 +440,7 @@ static void test_extract_accepts_every_allowed_tracestate_character(void **st)
     done(&r);
 }
 
+/* W3C: "Vendors receiving a tracestate request header MUST send it to outgoing requests." */
 static void test_inject_writes_traceparent_and_tracestate(void **st)
 {
     (void)st;
@@ -374,6 +455,7 @@ static void test_inject_writes_traceparent_and_tracestate(void **st)
     done(&r);
 }
 
+/* dptrace's own choice: no context, no header (a new trace is started by a span). */
 static void test_inject_of_empty_context_writes_nothing(void **st)
 {
     (void)st;
@@ -384,6 +466,7 @@ static void test_inject_of_empty_context_writes_nothing(void **st)
     dpt_context_release(c);
 }
 
+/* W3C: "Modified keys SHOULD be moved to the beginning (left) of the list." */
 static void test_updated_tracestate_entry_moves_to_front(void **st)
 {
     (void)st;
@@ -427,6 +510,8 @@ int main(void)
         cmocka_unit_test(test_extract_combines_repeated_tracestate_lines_in_order),
         cmocka_unit_test(test_extract_accepts_tracestate_whitespace),
         cmocka_unit_test(test_extract_discards_whole_tracestate_with_one_invalid_member),
+        cmocka_unit_test(test_extract_inherits_keys_with_at_signs),
+        cmocka_unit_test(test_extract_keeps_tracestate_with_duplicate_keys),
         cmocka_unit_test(test_extract_keeps_32_members_and_discards_33),
         cmocka_unit_test(test_extract_key_length_limits),
         cmocka_unit_test(test_extract_accepts_every_allowed_tracestate_character),

@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "argv_redact.h"
 #include "cli.h"
 #include "util.h"
 
@@ -209,10 +210,15 @@ int cmd_exec(int argc, char **argv)
     dpt_propagator_extract(NULL, &dpt_env_getter, NULL, &incoming);
 
     attrs[n_attrs++] = DPT_STR("process.executable.name", base);
-    attrs[n_attrs++] =
-        DPT_STR_ARRAY("process.command_args", (const char *const *)cmd, (size_t)(argc - optind));
+    /* The command line as recorded: values of sensitive options, headers and URLs
+     * redacted (argv_redact.c); without memory for that copy, no command line at all. */
+    char **shown = argv_redact(argc - optind, cmd);
+    if (shown)
+        attrs[n_attrs++] = DPT_STR_ARRAY("process.command_args", (const char *const *)shown,
+                                         (size_t)(argc - optind));
     dpt_span_opts so = {.parent = incoming, .attrs = attrs, .n_attrs = n_attrs};
     dpt_span span = dpt_span_start(tracer, name, kind, &so);
+    argv_redact_free(shown, argc - optind);
 
     /* The child's environment: ours, with the span's context (and the baggage we were
      * given) in TRACEPARENT & co. */
