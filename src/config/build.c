@@ -236,8 +236,7 @@ static struct kept_prop {
 
 static void install_propagators(const char *names)
 {
-    dpt_propagator *p = NULL;
-    dpt_propagator_from_names(names, &p); /* unknown names are logged and skipped */
+    dpt_propagator *p = dpt_propagator_from_names(names); /* unknown names: logged, skipped */
     struct kept_prop *k = p ? dpt__malloc(sizeof *k) : NULL;
     if (!k) {
         dpt_propagator_free(p);

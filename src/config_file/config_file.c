@@ -156,11 +156,8 @@ dpt_provider *dpt_provider_from_config(const dpt_config *cfg)
 
 dpt_propagator *dpt_propagator_from_config(const dpt_config *cfg)
 {
-    dpt_propagator *p = NULL;
-    dpt_err e =
-        dpt_propagator_from_names(cfg && cfg->c.propagators ? cfg->c.propagators : "none", &p);
-    if (!p) dpt__log(DPT_LOG_ERROR, "dpt_propagator_from_config: %s", dpt_strerror(e));
-    return p;
+    /* dpt_propagator_from_names logs why when it returns NULL (out of memory). */
+    return dpt_propagator_from_names(cfg && cfg->c.propagators ? cfg->c.propagators : "none");
 }
 
 dpt_provider *dpt_provider_from_config_file(const char *path)

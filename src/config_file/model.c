@@ -990,13 +990,16 @@ static bool resource(walk *w, const dpt__node *r)
 /* ---- propagator -------------------------------------------------------------------------------
  */
 
-/* Whether dptrace has a propagator of this name (dpt_propagator_from_names decides). */
+/* Whether dptrace has a propagator of this name, built in or registered
+ * (dpt_propagator_register): one made from the name alone writes some field, except
+ * "none". An unknown name is logged by dpt_propagator_from_names too. */
 static bool known_propagator(const char *name)
 {
-    dpt_propagator *p = NULL;
-    dpt_err e = dpt_propagator_from_names(name, &p);
+    if (strcasecmp(name, "none") == 0) return true;
+    dpt_propagator *p = dpt_propagator_from_names(name);
+    bool known = p && dpt_propagator_fields(p, NULL, 0) > 0;
     dpt_propagator_free(p);
-    return e == DPT_OK;
+    return known;
 }
 
 static bool add_name(walk *w, dpt__buf *list, const char *name, size_t n, const dpt__node *at)
@@ -1010,7 +1013,7 @@ static bool add_name(walk *w, dpt__buf *list, const char *name, size_t n, const 
         return bad(
             w, at,
             "propagator '%s' is not known to dptrace (tracecontext, baggage, b3, b3multi, jaeger, "
-            "none, ...)",
+            "ottrace, none, or one registered with dpt_propagator_register)",
             nm);
     /* "Entries from .composite_list are appended to the list here with duplicates filtered
      * out." */
