@@ -597,7 +597,7 @@ static bool sampler(walk *w, const dpt__node *n, int depth, int *index)
     static const char *const ratio[] = {"ratio", NULL};
     if (strcmp(kind, "always_on") == 0 || strcmp(kind, "always_off") == 0) {
         ok = want_map(w, v, true) && known_keys(w, v, none);
-        s->kind = kind[7] == 'n' ? DPT__SAMPLE_ALWAYS_ON : DPT__SAMPLE_ALWAYS_OFF;
+        s->kind = strcmp(kind, "always_on") == 0 ? DPT__SAMPLE_ALWAYS_ON : DPT__SAMPLE_ALWAYS_OFF;
     } else if (strcmp(kind, "trace_id_ratio_based") == 0 ||
                strcmp(kind, "probability/development") == 0) {
         /* "defaultBehavior: 1.0 is used" */
