@@ -236,7 +236,7 @@ static struct kept_prop {
 
 static void install_propagators(const char *names)
 {
-    dpt_propagator *p = dpt_propagator_from_names(names); /* unknown names: logged, skipped */
+    dpt_propagator *p = dpt_propagator_from_names(names); /* unknown names are logged and skipped */
     struct kept_prop *k = p ? dpt__malloc(sizeof *k) : NULL;
     if (!k) {
         dpt_propagator_free(p);

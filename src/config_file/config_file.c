@@ -156,7 +156,7 @@ dpt_provider *dpt_provider_from_config(const dpt_config *cfg)
 
 dpt_propagator *dpt_propagator_from_config(const dpt_config *cfg)
 {
-    /* dpt_propagator_from_names logs why when it returns NULL (out of memory). */
+    /* from_names logs what it could not use and returns NULL only on ENOMEM. */
     return dpt_propagator_from_names(cfg && cfg->c.propagators ? cfg->c.propagators : "none");
 }
 

@@ -990,16 +990,10 @@ static bool resource(walk *w, const dpt__node *r)
 /* ---- propagator -------------------------------------------------------------------------------
  */
 
-/* Whether dptrace has a propagator of this name, built in or registered
- * (dpt_propagator_register): one made from the name alone writes some field, except
- * "none". An unknown name is logged by dpt_propagator_from_names too. */
+/* Whether dptrace has a propagator of this name, built in or registered. */
 static bool known_propagator(const char *name)
 {
-    if (strcasecmp(name, "none") == 0) return true;
-    dpt_propagator *p = dpt_propagator_from_names(name);
-    bool known = p && dpt_propagator_fields(p, NULL, 0) > 0;
-    dpt_propagator_free(p);
-    return known;
+    return dpt_propagator_get(name) != NULL;
 }
 
 static bool add_name(walk *w, dpt__buf *list, const char *name, size_t n, const dpt__node *at)

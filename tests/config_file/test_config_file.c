@@ -679,6 +679,18 @@ static void test_http_exporters_take_the_file_settings(void **state)
     dpt_provider_free(p);
     dpt_config_free(cfg);
     unsetenv("OTEL_EXPORTER_OTLP_HEADERS");
+    /* otlp_grpc makes the OTLP/gRPC exporter; a scheme-less endpoint with tls.insecure is
+     * h2c (exporter.md: insecure "only applies to OTLP/gRPC when an endpoint is provided
+     * without the http or https scheme"). Made without connecting. */
+    cfg = dpt_config_parse("file_format: '1.1'\ntracer_provider:\n  processors:\n    - batch:\n        exporter:\n"
+                           "          otlp_grpc:\n            endpoint: 127.0.0.1:4317\n            tls:\n"
+                           "              insecure: true\n            compression: gzip\n",
+                           DPT_NUL, NULL);
+    assert_non_null(cfg);
+    p = dpt_provider_from_config(cfg);
+    assert_non_null(p);
+    dpt_provider_free(p);
+    dpt_config_free(cfg);
     /* An endpoint the exporter refuses fails the whole Create. */
     cfg = dpt_config_parse(
         "file_format: '1.1'\ntracer_provider:\n  processors:\n    - batch:\n        exporter:\n"
