@@ -184,6 +184,11 @@ DPT_EXTERN dpt_propagator *dpt_propagator_new(const char *name, const dpt_propag
  * names). Thread-safe. */
 DPT_EXTERN dpt_err dpt_propagator_register(const char *name, const dpt_propagator *p);
 
+/* The built-in or registered propagator named name (case-insensitive), or NULL when
+ * there is none. Borrowed: valid while the registration lasts (built-ins always).
+ * Thread-safe. */
+DPT_EXTERN const dpt_propagator *dpt_propagator_get(const char *name);
+
 /* Records a span context found in the carrier, with its tracestate (NULL: none; a new
  * reference is taken). It replaces one recorded earlier by another format (a composite's
  * later members win). The context is marked remote. DPT_EINVAL (ignored) when sc is not

@@ -20,6 +20,8 @@
 #include "context.h"
 #include "attr.h"
 
+#include <stdlib.h>
+
 static inline dpt__span *live(dpt_span s)
 {
     dpt__span *r = s.rec;
@@ -182,13 +184,34 @@ static void resolve_parent(const dpt_span_opts *o, dpt__parent *par)
     dpt__current_parent(par);
 }
 
-dpt_span dpt_span_start(dpt_tracer *t, const char *name, dpt_span_kind kind,
-                        const dpt_span_opts *o)
+/* Ids from a custom generator (ig) or, when ig is NULL, the inline random ones. In the
+ * common instantiation of start_span ig is the constant NULL and this is the inline path. */
+static inline void gen_trace_id(const dpt_id_generator *ig, dpt_trace_id *id)
 {
-    if (DPT__UNLIKELY(!t)) return DPT_SPAN_NONE;
-    dpt_provider *p = t->provider;
-    if (DPT__UNLIKELY(p->disabled || atomic_load_explicit(&p->shut_down, memory_order_relaxed)))
-        return DPT_SPAN_NONE;
+    if (ig && ig->trace_id) {
+        ig->trace_id(ig->user, id);
+        if (!dpt__all_zero(id->b, 16)) return;
+    }
+    dpt__new_trace_id(id);
+}
+
+static inline void gen_span_id(const dpt_id_generator *ig, dpt_span_id *id)
+{
+    if (ig && ig->span_id) {
+        ig->span_id(ig->user, id);
+        if (!dpt__all_zero(id->b, 8)) return;
+    }
+    dpt__new_span_id(id);
+}
+
+/* The span start proper. Inlined twice: with ig == NULL (the common path, decided by one
+ * load of the provider's gate in dpt_span_start) and with the provider's custom id
+ * generator (start_slow), so a custom generator costs the default path nothing. */
+static inline __attribute__((always_inline)) dpt_span start_span(dpt_tracer *t, dpt_provider *p,
+                                                                 const char *name, dpt_span_kind kind,
+                                                                 const dpt_span_opts *o,
+                                                                 const dpt_id_generator *ig)
+{
     if (!name) name = "";
     if (kind < DPT_SPAN_INTERNAL || kind > DPT_SPAN_CONSUMER) kind = DPT_SPAN_INTERNAL;
 
@@ -196,7 +219,7 @@ dpt_span dpt_span_start(dpt_tracer *t, const char *name, dpt_span_kind kind,
     resolve_parent(o, &par);
     dpt_trace_id tid;
     if (par.valid) tid = par.sc.trace_id;
-    else dpt__new_trace_id(&tid);
+    else gen_trace_id(ig, &tid);
 
     dpt_sampling_result res;
     int fast = dpt__sampler_fast(p->sampler, par.valid ? &par.sc : NULL);
@@ -207,6 +230,7 @@ dpt_span dpt_span_start(dpt_tracer *t, const char *name, dpt_span_kind kind,
         res.n_attrs = 0;
         res.tracestate = NULL;
     } else {
+        dpt_context scratch; /* the parent context, lent to the sampler */
         dpt_sampling_params sp = {
             .parent = par.valid ? &par.sc : NULL,
             .parent_tracestate = par.valid ? par.ts : NULL,
@@ -217,6 +241,7 @@ dpt_span dpt_span_start(dpt_tracer *t, const char *name, dpt_span_kind kind,
             .n_attrs = o ? o->n_attrs : 0,
             .links = o ? o->links : NULL,
             .n_links = o ? o->n_links : 0,
+            .parent_context = dpt__parent_context(o, &scratch),
         };
         dpt_sampler_should_sample(p->sampler, &sp, &res);
     }
@@ -229,10 +254,12 @@ dpt_span dpt_span_start(dpt_tracer *t, const char *name, dpt_span_kind kind,
     }
     r->tracer = t;
     r->d.ctx.trace_id = tid;
-    dpt__new_span_id(&r->d.ctx.span_id);
+    gen_span_id(ig, &r->d.ctx.span_id);
     r->d.ctx.remote = false;
-    /* Level 2: our trace ids are fully random; a continued trace keeps the parent's bit. */
-    uint8_t flags = par.valid ? (par.sc.flags & DPT_FLAG_RANDOM) : DPT_FLAG_RANDOM;
+    /* Level 2: our trace ids are fully random (a custom generator says whether its are); a
+     * continued trace keeps the parent's bit. */
+    uint8_t flags = par.valid ? (par.sc.flags & DPT_FLAG_RANDOM)
+                              : ((ig && ig->trace_id && !ig->random_trace_ids) ? 0 : DPT_FLAG_RANDOM);
     if (res.decision == DPT_RECORD_AND_SAMPLE) flags |= DPT_FLAG_SAMPLED;
     r->d.ctx.flags = flags;
     const dpt_tracestate *pts = par.valid ? par.ts : NULL;
@@ -281,11 +308,30 @@ dpt_span dpt_span_start(dpt_tracer *t, const char *name, dpt_span_kind kind,
         for (size_t i = 0; i < o->n_links; i++) add_link(r, &o->links[i]);
     }
     if (DPT__UNLIKELY(p->has_on_start)) {
+        dpt_context scratch; /* the parent context, lent to the processors */
+        const dpt_context *pc = dpt__parent_context(o, &scratch);
         uint32_t n = atomic_load_explicit(&p->n_procs, memory_order_acquire);
-        for (uint32_t i = 0; i < n; i++)
-            if (p->procs[i]->ops.on_start) p->procs[i]->ops.on_start(p->procs[i]->state, &r->d);
+        for (uint32_t i = 0; i < n; i++) dpt__processor_on_start(p->procs[i], &r->d, pc);
     }
     return h;
+}
+
+/* A provider with something in its gate: disabled, shut down, or custom ids. */
+static __attribute__((noinline)) dpt_span start_slow(dpt_tracer *t, dpt_provider *p, const char *name,
+                                                     dpt_span_kind kind, const dpt_span_opts *o)
+{
+    if (atomic_load_explicit(&p->gate, memory_order_relaxed) & DPT__GATE_OFF) return DPT_SPAN_NONE;
+    return start_span(t, p, name, kind, o, &p->idgen);
+}
+
+dpt_span dpt_span_start(dpt_tracer *t, const char *name, dpt_span_kind kind,
+                        const dpt_span_opts *o)
+{
+    if (DPT__UNLIKELY(!t)) return DPT_SPAN_NONE;
+    dpt_provider *p = t->provider;
+    if (DPT__UNLIKELY(atomic_load_explicit(&p->gate, memory_order_relaxed) != 0))
+        return start_slow(t, p, name, kind, o);
+    return start_span(t, p, name, kind, o, NULL);
 }
 
 /* ---- setters ---------------------------------------------------------------------------- */
@@ -415,6 +461,33 @@ dpt_err dpt_span_record_error(dpt_span s, const char *type, const char *message)
     if (type) a[n++] = DPT_STR("exception.type", type);
     if (message) a[n++] = DPT_STR("exception.message", message);
     dpt_err e = dpt_span_add_event(s, "exception", a, n);
+    dpt_err e2 = dpt_span_set_status(s, DPT_STATUS_ERROR, message);
+    return e != DPT_OK && e != DPT_ETOOBIG ? e : e2;
+}
+
+dpt_err dpt_span_record_error_attrs(dpt_span s, const char *type, const char *message,
+                                   const dpt_attr *attrs, size_t n)
+{
+    dpt__span *r = recording(s);
+    if (!r) return DPT_ESTATE;
+    if (!attrs && n) return DPT_EINVAL;
+    /* "If attributes with the same name would be generated by the method already, the
+     * additional attributes take precedence." (trace/api.md, Record Exception) */
+    bool user_type = false, user_msg = false;
+    for (size_t i = 0; i < n; i++) {
+        if (!attrs[i].key) continue;
+        user_type |= strcmp(attrs[i].key, "exception.type") == 0;
+        user_msg |= strcmp(attrs[i].key, "exception.message") == 0;
+    }
+    dpt_attr inline_list[16];
+    dpt_attr *list = n + 2 <= 16 ? inline_list : dpt__malloc(sizeof(dpt_attr) * (n + 2));
+    if (!list) return DPT_ENOMEM;
+    size_t k = 0;
+    if (type && !user_type) list[k++] = (dpt_attr)DPT_STR("exception.type", type);
+    if (message && !user_msg) list[k++] = (dpt_attr)DPT_STR("exception.message", message);
+    if (n) memcpy(list + k, attrs, sizeof(dpt_attr) * n);
+    dpt_err e = dpt_span_add_event(s, "exception", list, k + n);
+    if (list != inline_list) free(list);
     dpt_err e2 = dpt_span_set_status(s, DPT_STATUS_ERROR, message);
     return e != DPT_OK && e != DPT_ETOOBIG ? e : e2;
 }

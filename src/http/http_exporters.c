@@ -213,22 +213,56 @@ static const dpt_exporter_ops http_ops = {
     .destroy = http_destroy,
 };
 
+/* The gRPC method every OTLP/gRPC trace export calls (opentelemetry-proto,
+ * collector/trace/v1/trace_service.proto: service TraceService { rpc Export }). */
+#define GRPC_TRACE_EXPORT "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+
 static dpt_exporter *make(bool otlp, const dpt_http_exporter_config *cfg)
 {
     http_exp *x = dpt__calloc(1, sizeof *x);
     if (!x) return NULL;
     x->otlp = otlp;
+    bool grpc = otlp && cfg && cfg->protocol == DPT_OTLP_GRPC;
     dpt_format fmt = !otlp                                          ? DPT_FORMAT_ZIPKIN_JSON
                      : (cfg && cfg->protocol == DPT_OTLP_HTTP_JSON) ? DPT_FORMAT_OTLP_JSON
                                                                     : DPT_FORMAT_OTLP_PROTO;
     x->enc = dpt_encoder_new(fmt);
+    /* gRPC: the endpoint (scheme://host:port) plus the method's path. */
+    dpt_http_exporter_config gcfg;
+    char *gurl = NULL;
+    if (grpc) {
+        gcfg = *cfg;
+        const char *ep = cfg->url && *cfg->url ? cfg->url : "http://localhost:4317";
+        size_t n = strlen(ep);
+        while (n && ep[n - 1] == '/')
+            n--;
+        gurl = dpt__malloc(n + sizeof GRPC_TRACE_EXPORT);
+        if (gurl) {
+            memcpy(gurl, ep, n);
+            memcpy(gurl + n, GRPC_TRACE_EXPORT, sizeof GRPC_TRACE_EXPORT);
+        }
+        gcfg.url = gurl;
+        cfg = &gcfg;
+    }
     /* OTLP: the form of the spec's "User Agent" section (protocol/exporter.md),
      * OTel-OTLP-Exporter-<language>/<version>. */
-    dpt_err err = dpt__http_client_init(
-        &x->c, otlp ? "otlp" : "zipkin", cfg,
-        otlp ? "http://localhost:4318/v1/traces" : "http://localhost:9411/api/v2/spans",
-        fmt == DPT_FORMAT_OTLP_PROTO ? "application/x-protobuf" : "application/json",
-        otlp ? "OTel-OTLP-Exporter-C/" DPTRACE_VERSION_STRING : "dptrace/" DPTRACE_VERSION_STRING);
+    dpt_err err =
+        (grpc && !gurl)
+            ? DPT_ENOMEM
+            : dpt__http_client_init(&x->c,
+                                    grpc   ? "otlp/grpc"
+                                    : otlp ? "otlp"
+                                           : "zipkin",
+                                    cfg,
+                                    otlp ? "http://localhost:4318/v1/traces"
+                                         : "http://localhost:9411/api/v2/spans",
+                                    grpc                           ? "application/grpc"
+                                    : fmt == DPT_FORMAT_OTLP_PROTO ? "application/x-protobuf"
+                                                                   : "application/json",
+                                    otlp ? "OTel-OTLP-Exporter-C/" DPTRACE_VERSION_STRING
+                                         : "dptrace/" DPTRACE_VERSION_STRING,
+                                    grpc);
+    free(gurl);
     if (otlp) x->c.on_delivered = on_delivered;
     if (!x->enc || err != DPT_OK) {
         if (err != DPT_EINVAL) /* an invalid endpoint was reported already */
@@ -243,6 +277,17 @@ static dpt_exporter *make(bool otlp, const dpt_http_exporter_config *cfg)
 dpt_exporter *dpt_exporter_otlp_http(const dpt_http_exporter_config *cfg)
 {
     return make(true, cfg);
+}
+
+dpt_exporter *dpt_exporter_otlp_grpc(const dpt_http_exporter_config *cfg)
+{
+    dpt_http_exporter_config d;
+    if (cfg)
+        d = *cfg;
+    else
+        dpt_http_exporter_config_default(&d);
+    d.protocol = DPT_OTLP_GRPC;
+    return make(true, &d);
 }
 
 dpt_exporter *dpt_exporter_zipkin_http(const dpt_http_exporter_config *cfg)
@@ -393,8 +438,33 @@ dpt_exporter *dpt_exporter_otlp_http_from_env(void)
     dpt_http_exporter_config_default(&cfg);
     char *url = NULL;
     bool specific = false;
+    const char *proto = otlp_env("PROTOCOL", NULL);
+    if (proto) {
+        if (strcasecmp(proto, "http/json") == 0)
+            cfg.protocol = DPT_OTLP_HTTP_JSON;
+        else if (strcasecmp(proto, "grpc") == 0)
+            cfg.protocol = DPT_OTLP_GRPC;
+        else if (strcasecmp(proto, "http/protobuf") != 0)
+            dpt__log(DPT_LOG_WARN,
+                     "OTEL_EXPORTER_OTLP_PROTOCOL=%s is not supported; using http/protobuf", proto);
+    }
+    bool grpc = cfg.protocol == DPT_OTLP_GRPC;
     const char *ep = otlp_env("ENDPOINT", &specific);
-    if (ep && specific) {
+    if (ep && grpc) {
+        /* Exporter spec: a gRPC endpoint is used as is (no per-signal path) and may come
+         * without a scheme; then "Insecure" decides: true is plain h2c, false (the
+         * default) TLS. With a scheme, the scheme decides. */
+        if (!strstr(ep, "://")) {
+            bool insecure = env_true(otlp_env("INSECURE", NULL));
+            size_t n = strlen(ep);
+            url = dpt__malloc(n + sizeof "https://");
+            if (!url) return NULL;
+            snprintf(url, n + sizeof "https://", "%s%s", insecure ? "http://" : "https://", ep);
+            cfg.url = url;
+        } else {
+            cfg.url = ep;
+        }
+    } else if (ep && specific) {
         cfg.url = ep; /* the signal-specific endpoint is used as is */
     } else if (ep) {
         /* The general endpoint is a base URL: append the signal path. */
@@ -407,18 +477,11 @@ dpt_exporter *dpt_exporter_otlp_http_from_env(void)
         memcpy(url + n, "/v1/traces", sizeof "/v1/traces");
         cfg.url = url;
     }
-    const char *proto = otlp_env("PROTOCOL", NULL);
-    if (proto) {
-        if (strcmp(proto, "http/json") == 0)
-            cfg.protocol = DPT_OTLP_HTTP_JSON;
-        else if (strcmp(proto, "http/protobuf") != 0)
-            dpt__log(DPT_LOG_WARN, "OTLP protocol %s is not supported; using http/protobuf", proto);
-    }
     const char *comp = otlp_env("COMPRESSION", NULL);
     if (comp) {
-        if (strcmp(comp, "gzip") == 0)
+        if (strcasecmp(comp, "gzip") == 0)
             cfg.gzip = true;
-        else if (strcmp(comp, "none") != 0)
+        else if (strcasecmp(comp, "none") != 0)
             dpt__log(DPT_LOG_WARN, "OTLP compression %s is not supported; using none", comp);
     }
     const char *tmo = otlp_env("TIMEOUT", NULL);
@@ -429,7 +492,7 @@ dpt_exporter *dpt_exporter_otlp_http_from_env(void)
     /* Exporter spec, "Insecure": "only applies to OTLP/gRPC when an endpoint is provided
      * without the http or https scheme - OTLP/HTTP always uses the scheme provided for the
      * endpoint". So it never turns off certificate verification here. */
-    if (env_true(otlp_env("INSECURE", NULL)))
+    if (!grpc && env_true(otlp_env("INSECURE", NULL)))
         dpt__log(DPT_LOG_INFO, "OTEL_EXPORTER_OTLP_INSECURE applies only to OTLP/gRPC endpoints "
                                "without a scheme; OTLP/HTTP follows the endpoint's scheme");
     max_in_flight_from_env(&cfg);
@@ -470,18 +533,63 @@ dpt_exporter *dpt_exporter_zipkin_http_from_env(void)
     return dpt_exporter_zipkin_http(&cfg);
 }
 
-/* Factories for the registry; settings from a configuration file are not read yet (the
- * environment is). */
+/* Factories for the registry. Settings from a configuration file (libdptrace-config)
+ * replace the environment entirely ("When OTEL_CONFIG_FILE is set, all other environment
+ * variables [...] MUST be ignored", sdk-environment-variables.md). Keys: endpoint (the full
+ * URL), protocol (http/protobuf, http/json; otlp only), compression (gzip, none), timeout
+ * (ms, 0: no limit), headers (k=v,... values percent-encoded), certificate,
+ * client_certificate, client_key. A bad value makes no exporter (logged): a configuration
+ * file is checked when the provider is built, not at the first export. */
+static dpt_exporter *from_settings(bool otlp, const dpt_exporter_settings *s)
+{
+    const char *name = otlp ? "otlp" : "zipkin";
+    dpt_http_exporter_config cfg;
+    dpt_http_exporter_config_default(&cfg);
+    cfg.url = dpt_exporter_settings_get(s, "endpoint");
+    const char *v = dpt_exporter_settings_get(s, "protocol");
+    if (otlp && v && strcmp(v, "http/json") == 0) {
+        cfg.protocol = DPT_OTLP_HTTP_JSON;
+    } else if (otlp && v && strcmp(v, "http/protobuf") != 0) {
+        dpt__log(DPT_LOG_ERROR, "otlp exporter: protocol %s is not supported (http/protobuf, http/json)", v);
+        return NULL;
+    }
+    v = dpt_exporter_settings_get(s, "compression");
+    if (v && strcmp(v, "gzip") != 0 && strcmp(v, "none") != 0) {
+        dpt__log(DPT_LOG_ERROR, "%s exporter: compression %s is not supported (gzip, none)", name, v);
+        return NULL;
+    }
+    cfg.gzip = v && strcmp(v, "gzip") == 0;
+    if ((v = dpt_exporter_settings_get(s, "timeout"))) {
+        char *end;
+        errno = 0;
+        unsigned long long ms = strtoull(v, &end, 10);
+        if (errno || end == v || *end || *v == '-' || ms > UINT32_MAX) {
+            dpt__log(DPT_LOG_ERROR, "%s exporter: timeout %s is not a number of milliseconds", name, v);
+            return NULL;
+        }
+        cfg.timeout_ms = ms ? (uint32_t)ms : UINT32_MAX; /* 0: no limit */
+    }
+    cfg.ca_file = dpt_exporter_settings_get(s, "certificate");
+    cfg.client_cert_file = dpt_exporter_settings_get(s, "client_certificate");
+    cfg.client_key_file = dpt_exporter_settings_get(s, "client_key");
+    dpt_http_header hdrs[64];
+    size_t n = 0;
+    char *block = parse_headers(dpt_exporter_settings_get(s, "headers"), hdrs, 64, &n);
+    cfg.headers = hdrs;
+    cfg.n_headers = n;
+    dpt_exporter *e = otlp ? dpt_exporter_otlp_http(&cfg) : dpt_exporter_zipkin_http(&cfg);
+    free(block);
+    return e;
+}
+
 static dpt_exporter *otlp_factory(const dpt_exporter_settings *s)
 {
-    (void)s;
-    return dpt_exporter_otlp_http_from_env();
+    return s ? from_settings(true, s) : dpt_exporter_otlp_http_from_env();
 }
 
 static dpt_exporter *zipkin_factory(const dpt_exporter_settings *s)
 {
-    (void)s;
-    return dpt_exporter_zipkin_http_from_env();
+    return s ? from_settings(false, s) : dpt_exporter_zipkin_http_from_env();
 }
 
 dpt_err dpt_http_register(void)

@@ -222,6 +222,11 @@ static const dpt_propagator *by_name(const char *s, size_t n)
     return p;
 }
 
+const dpt_propagator *dpt_propagator_get(const char *name)
+{
+    return name ? by_name(name, strlen(name)) : NULL;
+}
+
 dpt_propagator *dpt_propagator_from_names(const char *names)
 {
     const dpt_propagator *list[MAX_MEMBERS];
