@@ -15,7 +15,8 @@
 
 #include <stdlib.h>
 
-static DPT__TLS dpt__ctx_stack *tl_stack;      /* current stack of this thread */
+DPT__TLS dpt__ctx_stack *dpt__tl_stack;        /* current stack of this thread */
+#define tl_stack dpt__tl_stack
 static DPT__TLS dpt__ctx_stack *tl_own_stack;  /* the thread's own stack (freed at exit) */
 static pthread_key_t stack_key;
 static pthread_once_t stack_once = PTHREAD_ONCE_INIT;
@@ -108,19 +109,6 @@ static dpt__ctx_entry *push(dpt__ctx_stack *st, dpt_token *tok)
     return e;
 }
 
-void dpt__current_parent(dpt__parent *out)
-{
-    dpt__ctx_entry *e = top(tl_stack);
-    if (!e) {
-        memset(out, 0, sizeof *out);
-        return;
-    }
-    out->sc = e->sc;
-    out->ts = e->ts;
-    out->bg = e->bg;
-    out->valid = dpt_span_context_is_valid(&e->sc);
-}
-
 /* ---- dpt_context values ----------------------------------------------------------------- */
 
 static dpt_context *ctx_alloc(const dpt_span_context *sc, dpt_span span, const dpt_tracestate *ts,
@@ -148,17 +136,16 @@ dpt_context *dpt_context_with_baggage(const dpt_context *c, const dpt_baggage *b
     return ctx_alloc(&c->sc, c->span, c->ts, bg);
 }
 
-/* The tracestate a live span carries (NULL when stale or empty). */
-static const dpt_tracestate *span_ts(dpt_span s)
-{
-    if (!s.rec || atomic_load_explicit(&s.rec->gen, memory_order_relaxed) != s.gen) return NULL;
-    return s.rec->ts;
-}
-
 dpt_context *dpt_context_with_span(const dpt_context *c, dpt_span s)
 {
-    dpt_span_context sc = dpt_span_get_context(s);
-    return ctx_alloc(&sc, s, span_ts(s), c ? c->bg : NULL);
+    /* The context and a tracestate reference are taken inside the span: another thread
+     * may end it meanwhile (span.h). */
+    dpt_span_context sc;
+    dpt_tracestate *ts = NULL;
+    if (!dpt__span_context_ts(s, &sc, &ts)) memset(&sc, 0, sizeof sc);
+    dpt_context *x = ctx_alloc(&sc, s, ts, c ? c->bg : NULL);
+    dpt_tracestate_release(ts);
+    return x;
 }
 
 dpt_context *dpt_context_retain(const dpt_context *c)
@@ -234,16 +221,20 @@ dpt_err dpt_context_detach(dpt_token tok) { return dpt__stack_detach(tl_stack, t
 
 dpt_token dpt_span_make_current(dpt_span s)
 {
-    dpt_span_context sc = dpt_span_get_context(s);
-    if (!dpt_span_context_is_valid(&sc)) return 0;
+    dpt_span_context sc;
+    dpt_tracestate *ts = NULL;
+    if (!dpt__span_context_ts(s, &sc, &ts)) return 0;
     dpt__ctx_stack *st = dpt__stack_current();
     dpt_token tok = 0;
     dpt__ctx_entry *e = push(st, &tok);
-    if (!e) return 0;
+    if (!e) {
+        dpt_tracestate_release(ts);
+        return 0;
+    }
     dpt__ctx_entry *prev = st->depth > 1 ? &st->e[st->depth - 2] : NULL; /* push may have moved the array */
     e->sc = sc;
     e->span = s;
-    e->ts = dpt_tracestate_retain(s.rec->ts);
+    e->ts = ts; /* the reference taken above */
     e->bg = prev ? dpt_baggage_retain(prev->bg) : NULL;
     return tok;
 }

@@ -5,6 +5,7 @@
 #define DPT_CONTEXT_H
 
 #include "common.h"
+#include "ids.h"
 
 /* ---- context (context.c) ---------------------------------------------------------------- */
 struct dpt_context {
@@ -21,9 +22,8 @@ typedef struct dpt__parent {
     const dpt_tracestate *ts;
     const dpt_baggage *bg;
     bool valid;
+    bool owned_ts; /* ts is a reference the span start must take over or release */
 } dpt__parent;
-
-DPT__HIDDEN void dpt__current_parent(dpt__parent *out);
 
 #define DPT__CTX_STACK_MAX 256
 
@@ -41,6 +41,26 @@ typedef struct dpt__ctx_stack {
     uint32_t cap;
     uint32_t serial;
 } dpt__ctx_stack;
+
+/* The calling thread's current stack (context.c; NULL before its first use). */
+extern DPT__TLS dpt__ctx_stack *dpt__tl_stack;
+
+/* The parent a span started now without options gets: the top of the current stack. */
+static inline void dpt__current_parent(dpt__parent *out)
+{
+    const dpt__ctx_stack *st = dpt__tl_stack;
+    if (DPT__LIKELY(!st || !st->depth)) {
+        out->valid = false;
+        out->ts = NULL;
+        out->bg = NULL;
+        return;
+    }
+    const dpt__ctx_entry *e = &st->e[st->depth - 1];
+    out->sc = e->sc;
+    out->ts = e->ts;
+    out->bg = e->bg;
+    out->valid = dpt__sc_valid(&e->sc);
+}
 
 DPT__HIDDEN dpt__ctx_stack *dpt__stack_new(void);
 DPT__HIDDEN void dpt__stack_clear(dpt__ctx_stack *st);

@@ -45,6 +45,20 @@ static inline void dpt__count(dpt_provider *p, int c, uint64_t n)
     dpt__count_slow(p, c, n);
 }
 
+/* The calling thread's counter block for p, to add several counts with one lookup (NULL
+ * when no block could be had: counting is then skipped). */
+DPT__HIDDEN _Atomic uint64_t *dpt__counters_slow(dpt_provider *p);
+static inline _Atomic uint64_t *dpt__counters(dpt_provider *p)
+{
+    if (DPT__LIKELY(dpt__tl_cb.provider_id == dpt__provider_counters_id(p))) return dpt__tl_cb.c;
+    return dpt__counters_slow(p);
+}
+static inline void dpt__cadd(_Atomic uint64_t *c, int i, uint64_t n)
+{
+    /* single writer: a relaxed load and store, no locked instruction */
+    atomic_store_explicit(&c[i], atomic_load_explicit(&c[i], memory_order_relaxed) + n, memory_order_relaxed);
+}
+
 /* A new key for a provider's counter blocks. */
 DPT__HIDDEN uint64_t dpt__counters_new_id(void);
 /* Retires p's counter blocks when p is freed (their slots are reused). */

@@ -120,7 +120,7 @@ static void settle_deferred(mag *d, mag *into)
             dpt_tracestate_release(s->ts);
             s->ts = NULL;
         }
-        s->state = DPT__REC_FREE;
+        atomic_store_explicit(&s->state, DPT__REC_FREE, memory_order_relaxed);
         into->items[into->n++] = s;
     }
     d->n = 0;
@@ -235,7 +235,7 @@ void dpt__span_recycle_slow(dpt__span *s)
         dpt_tracestate_release(s->ts);
         s->ts = NULL;
     }
-    s->state = DPT__REC_FREE;
+    atomic_store_explicit(&s->state, DPT__REC_FREE, memory_order_relaxed);
     if (DPT__UNLIKELY(!tc.registered)) tc_register();
     mag *m = tc.cur;
     if (DPT__LIKELY(m && m->n < MAG_SIZE)) {

@@ -29,28 +29,37 @@ typedef struct dpt__arena {
 
 enum { DPT__REC_FREE = 0, DPT__REC_NONRECORDING, DPT__REC_RECORDING, DPT__REC_ENDED };
 
+struct dpt__owner;
+
 /* One span. The public dpt_span_data view is the first member so a record and its view
  * are the same address. Records come from a pool (pool.c) and are recycled, never freed
  * while the process runs with spans in flight; `gen` changes at every start and end so
- * a stale dpt_span handle can be detected (see span.c). */
+ * a stale dpt_span handle can be detected (see span.c).
+ *
+ * Layout: what a span's start, setters and end touch is packed into the first lines (the
+ * view, then the control fields in the rest of its last line, then the arena line), so
+ * that a small span touches about six lines; a finished record handed to the export
+ * thread is only read there (the batch queue never writes a record on the export side). */
 typedef struct dpt__span {
     dpt_span_data d;
-    /* The hand-off line: the only fields the thread that releases a finished record (the
-     * export thread) writes, kept in one cache line so that handing a record to another
-     * core and back moves as little as possible. */
-    _Alignas(DPT__CACHELINE) _Atomic uint32_t refs; /* references to the finished record
-                                 (pipeline, store, snapshots); recycled at 0 */
-    uint8_t state;            /* DPT__REC_* */
-    dpt_tracestate *ts;       /* reference held by the record; NULL when empty */
-    dpt__arena arena;
-    /* Producer side. */
-    _Alignas(DPT__CACHELINE) _Atomic uint64_t gen; /* even: free or ended; odd: live.
-                                 Relaxed loads from stale handles only compare it. */
-    uint16_t attr_cap;        /* capacity of d.attrs */
+    /* Control: who may change the span (span.h: owner, shared, lock), whether a handle is
+     * still live (gen) and what the record is (state). */
+    _Atomic uint64_t gen;      /* even: free or ended; odd: live. Relaxed loads from stale
+                                  handles only compare it. */
+    _Atomic(struct dpt__owner *) owner; /* the thread that started the span (span.h) */
+    _Atomic uint32_t shared;   /* 1: every operation takes `lock` (span.h) */
+    _Atomic uint32_t lock;     /* spin lock of shared mode; never reset (balanced) */
+    _Atomic uint8_t state;     /* DPT__REC_*; read (relaxed) by stale handles */
+    uint16_t attr_cap;         /* capacity of d.attrs */
     uint16_t event_cap;
     uint16_t link_cap;
     dpt_tracer *tracer;
-    struct dpt__span *next;   /* free lists */
+    /* Pipeline and arena. */
+    _Alignas(DPT__CACHELINE) _Atomic uint32_t refs; /* references to the finished record
+                                 (pipeline, store, snapshots); recycled at 0 */
+    dpt_tracestate *ts;        /* reference held by the record; NULL when empty */
+    dpt__arena arena;
+    struct dpt__span *next;    /* free lists */
     struct dpt__span *store_next_in_trace;
     dpt_attr attrs_inline[DPT__INLINE_ATTRS];
     _Alignas(16) char arena_inline[DPT__INLINE_ARENA];
@@ -119,7 +128,7 @@ static inline void dpt__span_recycle(dpt__span *s)
     dpt__mag *m = dpt__tc.cur;
     if (DPT__LIKELY(s->ts == NULL && s->arena.blocks == NULL && s->arena.cur == s->arena_inline &&
                     m != NULL && m->n < DPT__MAG_SIZE)) {
-        s->state = DPT__REC_FREE;
+        atomic_store_explicit(&s->state, DPT__REC_FREE, memory_order_relaxed);
         m->items[m->n++] = s;
         return;
     }
