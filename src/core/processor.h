@@ -20,6 +20,17 @@ struct dpt_exporter {
  * (a hung exporter): kept reachable from a global list, so they are not reported as leaks. */
 DPT__HIDDEN void dpt__graveyard_add(void *p);
 
+/* The batch processor's on_end (batch.c), and the provider's direct hand-off to it when it
+ * is the only processor: the queue takes over the provider's reference to the record (no
+ * locked increment and decrement per span). False when the span was not taken (not
+ * sampled, or dropped and counted): the reference is still the caller's. */
+struct dpt__span;
+DPT__HIDDEN void dpt__batch_on_end(void *st, const dpt_span_data *d);
+DPT__HIDDEN bool dpt__batch_take(void *st, struct dpt__span *s);
+/* Test hook: while hold is true, the processor's export thread exports nothing, like a
+ * thread the scheduler does not run. */
+DPT__HIDDEN void dpt__batch_test_hold(dpt_processor *p, bool hold);
+
 /* Destroys a processor (its ops.destroy, then the handle). NULL is fine. */
 DPT__HIDDEN void dpt__processor_destroy(dpt_processor *p);
 

@@ -183,6 +183,13 @@ void dpt__provider_on_end(dpt_provider *p, dpt__span *s)
     dpt__count(p, DPT__C_ENDED, 1);
     atomic_store_explicit(&s->refs, 1, memory_order_relaxed);
     uint32_t n = atomic_load_explicit(&p->n_procs, memory_order_acquire);
+    if (DPT__LIKELY(n == 1 && p->procs[0]->ops.on_end == dpt__batch_on_end)) {
+        /* The common pipeline: the batch queue takes our reference over. */
+        if (dpt__batch_take(p->procs[0]->state, s)) return;
+        atomic_store_explicit(&s->refs, 0, memory_order_relaxed);
+        dpt__span_recycle(s);
+        return;
+    }
     for (uint32_t i = 0; i < n; i++) p->procs[i]->ops.on_end(p->procs[i]->state, &s->d);
     /* When no processor kept the record, ours is the only reference, and nobody can take
      * a new one without holding one: recycle without a locked decrement. Acquire pairs

@@ -115,6 +115,6 @@ DPT__HIDDEN int dpt__span_end_by_task(dpt_span s, char *name_out, size_t name_ca
 
 /* Test hook: 1 makes spans started from now on shared (always locked), 0 biased when
  * membarrier is available. Returns the previous setting. */
-DPT__SHARED uint32_t dpt__span_test_force_shared(uint32_t shared);
+DPT__HIDDEN uint32_t dpt__span_test_force_shared(uint32_t shared);
 
 #endif
