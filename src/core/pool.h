@@ -88,8 +88,10 @@ static inline struct dpt__span *dpt__span_alloc(void)
     if (DPT__LIKELY(m != NULL && m->n != 0)) return m->items[--m->n];
     return dpt__span_alloc_slow();
 }
-/* Recycles a record; the inline path is the one of a non-recording span (no arena, no
- * tracestate), the rest goes through dpt__span_recycle_slow. */
+/* Recycles a record. The inline path takes a record without a tracestate or overflow
+ * blocks; its inline arena is not reset here but when a recording span starts on it
+ * (dpt__arena_start), so that recycling a finished small span is a push. The rest goes
+ * through dpt__span_recycle_slow. */
 static inline void dpt__span_recycle(struct dpt__span *s);
 /* Drops one reference to a finished record later, on the thread that next allocates
  * records (see pool.c); and hands the calling thread's pending ones to the depot. */
@@ -126,8 +128,10 @@ static inline char *dpt__arena_strdup(dpt__span *s, const char *p, size_t n)
 static inline void dpt__span_recycle(dpt__span *s)
 {
     dpt__mag *m = dpt__tc.cur;
-    if (DPT__LIKELY(s->ts == NULL && s->arena.blocks == NULL && s->arena.cur == s->arena_inline &&
-                    m != NULL && m->n < DPT__MAG_SIZE)) {
+    const dpt__arena_blk *b = s->arena.blocks;
+    /* no overflow, or only the kept block and the span did not take it */
+    if (DPT__LIKELY(s->ts == NULL && (b == NULL || (b->used == 0 && b->next == NULL)) && m != NULL &&
+                    m->n < DPT__MAG_SIZE)) {
         atomic_store_explicit(&s->state, DPT__REC_FREE, memory_order_relaxed);
         m->items[m->n++] = s;
         return;
@@ -135,5 +139,16 @@ static inline void dpt__span_recycle(dpt__span *s)
     dpt__span_recycle_slow(s);
 }
 DPT__HIDDEN void dpt__arena_reset(dpt__span *s);
+
+/* Makes a record's arena empty for a new recording span (the inline arena; kept overflow
+ * blocks were reset when the record was recycled). */
+static inline void dpt__arena_start(dpt__span *s, uint32_t budget)
+{
+    s->arena.cur = s->arena_inline;
+    s->arena.end = s->arena_inline + sizeof s->arena_inline;
+    s->arena.bytes = 0;
+    s->arena.budget = budget;
+    s->arena.over = false;
+}
 
 #endif

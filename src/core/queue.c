@@ -368,7 +368,7 @@ static DPT__NOINLINE_Q int maintain(dpt__lane *l)
 /* Stages r compactly (the ring is full). */
 static DPT__NOINLINE_Q int stage(dpt__queue *q, dpt__lane *l, dpt__span *r)
 {
-    size_t need = dpt__stage_size(r);
+    size_t need = dpt__stage_bound(r);
     chunk *c = l->wchunk;
     bool fresh = false;
     if (!c || l->wpos + need > c->cap) {
@@ -401,8 +401,7 @@ static DPT__NOINLINE_Q int stage(dpt__queue *q, dpt__lane *l, dpt__span *r)
         l->wpos = 0;
         fresh = true;
     }
-    dpt__stage_write(r, c->data + l->wpos, need);
-    l->wpos += (uint32_t)need;
+    l->wpos += (uint32_t)dpt__stage_write(r, c->data + l->wpos);
     /* Release: the copy's bytes before its publication. */
     atomic_store_explicit(&c->committed, l->wpos, memory_order_release);
     atomic_store_explicit(&l->staged, ++l->staged_n, memory_order_release);

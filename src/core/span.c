@@ -450,7 +450,7 @@ static DPT__NOINLINE dpt_span start_recording(dpt__span *r, dpt_span h, dpt_prov
         r->d.parent_span_id = par->sc.span_id;
         r->d.parent_remote = par->sc.remote;
     }
-    r->arena.budget = p->limits.max_span_bytes;
+    dpt__arena_start(r, p->limits.max_span_bytes);
     r->d.start_ns = (o && o->start_ns) ? o->start_ns : dpt__now_ns();
     if (DPT__UNLIKELY(r->ts != NULL)) {
         r->d.tracestate = r->ts->str;

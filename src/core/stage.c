@@ -28,171 +28,182 @@ enum { KEY_BYTES = 0, KEY_INTERNED = 1 };
 
 /* Whether p points into the record's own memory (inline arena or overflow blocks); a key
  * that does not was interned. */
-static bool in_record(const dpt__span *r, const void *p)
+static inline bool in_record(const dpt__span *r, const void *p)
 {
-    const char *c = p;
-    if (c >= (const char *)r && c < (const char *)r + sizeof *r) return true;
+    if ((uintptr_t)p - (uintptr_t)r < sizeof *r) return true;
     for (const dpt__arena_blk *b = r->arena.blocks; b; b = b->next)
-        if (c >= b->data && c < b->data + b->cap) return true;
+        if ((const char *)p >= b->data && (const char *)p < b->data + b->cap) return true;
     return false;
 }
 
-/* ---- writer (a NULL cursor only counts) --------------------------------------------------- */
+/* ---- writer: one function, specialised for counting (COUNT) and for writing ---------------- */
 
 typedef struct wr {
     uint8_t *p;
     size_t n;
 } wr;
 
-static inline void put(wr *w, const void *src, size_t n)
+#define COUNT true
+#define WRITE false
+
+static inline void put(wr *w, bool count, const void *src, size_t n)
 {
-    if (w->p) {
+    if (!count) {
         memcpy(w->p, src, n);
         w->p += n;
     }
     w->n += n;
 }
-static inline void put_u8(wr *w, uint8_t v)
+static inline void put_u8(wr *w, bool count, uint8_t v)
 {
-    put(w, &v, 1);
+    put(w, count, &v, 1);
 }
-static inline void put_u32(wr *w, uint32_t v)
+static inline void put_u32(wr *w, bool count, uint32_t v)
 {
-    put(w, &v, 4);
+    put(w, count, &v, 4);
 }
-static inline void put_u64(wr *w, uint64_t v)
+static inline void put_u64(wr *w, bool count, uint64_t v)
 {
-    put(w, &v, 8);
+    put(w, count, &v, 8);
 }
-static inline void put_ptr(wr *w, const void *v)
+static inline void put_ptr(wr *w, bool count, const void *v)
 {
-    put(w, &v, sizeof v);
+    put(w, count, &v, sizeof v);
 }
-static inline void put_str(wr *w, const char *s, uint32_t n)
+static inline void put_str(wr *w, bool count, const char *s, uint32_t n)
 {
-    put_u32(w, n);
-    put(w, s, n);
+    put_u32(w, count, n);
+    put(w, count, s, n);
 }
 
-static void put_value(wr *w, const dpt_value *v)
+static inline void put_value(wr *w, bool count, const dpt_value *v)
 {
-    put_u8(w, (uint8_t)v->type);
+    put_u8(w, count, (uint8_t)v->type);
     switch (v->type) {
     case DPT_VAL_STRING:
-        put_str(w, v->u.s, v->len);
+        put_str(w, count, v->u.s, v->len);
         break;
     case DPT_VAL_BOOL:
-        put_u8(w, v->u.b);
+        put_u8(w, count, v->u.b);
         break;
     case DPT_VAL_INT:
     case DPT_VAL_DOUBLE:
-        put(w, &v->u, 8);
+        put(w, count, &v->u, 8);
         break;
     case DPT_VAL_STRING_ARRAY:
-        put_u32(w, v->len);
+        put_u32(w, count, v->len);
         for (uint32_t i = 0; i < v->len; i++)
-            put_str(w, v->u.sa[i], (uint32_t)strlen(v->u.sa[i]));
+            put_str(w, count, v->u.sa[i], (uint32_t)strlen(v->u.sa[i]));
         break;
     case DPT_VAL_BOOL_ARRAY:
-        put_u32(w, v->len);
-        put(w, v->u.ba, v->len);
+        put_u32(w, count, v->len);
+        put(w, count, v->u.ba, v->len);
         break;
     case DPT_VAL_INT_ARRAY:
     case DPT_VAL_DOUBLE_ARRAY:
-        put_u32(w, v->len);
-        put(w, v->u.ia, (size_t)v->len * 8);
+        put_u32(w, count, v->len);
+        put(w, count, v->u.ia, (size_t)v->len * 8);
         break;
     default:
         break;
     }
 }
 
-static void put_attrs(wr *w, const dpt__span *r, const dpt_attr *a, uint32_t n)
+static inline void put_attrs(wr *w, bool count, const dpt__span *r, const dpt_attr *a, uint32_t n)
 {
-    put_u32(w, n);
+    put_u32(w, count, n);
     for (uint32_t i = 0; i < n; i++) {
         if (!in_record(r, a[i].key)) {
-            put_u8(w, KEY_INTERNED);
-            put_ptr(w, a[i].key);
-            put_u32(w, a[i].key_len);
+            put_u8(w, count, KEY_INTERNED);
+            put_ptr(w, count, a[i].key);
+            put_u32(w, count, a[i].key_len);
         } else {
-            put_u8(w, KEY_BYTES);
-            put_str(w, a[i].key, a[i].key_len);
+            put_u8(w, count, KEY_BYTES);
+            put_str(w, count, a[i].key, a[i].key_len);
         }
-        put_value(w, &a[i].value);
+        put_value(w, count, &a[i].value);
     }
 }
 
-static size_t write_span(const dpt__span *r, uint8_t *out)
+static inline size_t write_span(const dpt__span *r, uint8_t *out, bool count)
 {
     const dpt_span_data *d = &r->d;
     wr w = {out, 0};
     uint8_t f = 0;
+    uint64_t parent;
+    memcpy(&parent, d->parent_span_id.b, 8);
     if (d->n_events) f |= F_EVENTS;
     if (d->n_links) f |= F_LINKS;
     if (d->status_msg_len) f |= F_STATUS_MSG;
     if (d->dropped_attrs | d->dropped_events | d->dropped_links) f |= F_DROPS;
-    if (!dpt__all_zero(d->parent_span_id.b, 8) || d->parent_remote) f |= F_PARENT;
+    if (parent || d->parent_remote) f |= F_PARENT;
     if (r->ts) f |= F_TS;
     if (d->ended_by_task) f |= F_TASK;
-    put_u32(&w, 0); /* the entry's length, filled in by the caller */
-    put_u8(&w, f);
-    put_u8(&w, d->kind);
-    put_u8(&w, d->status);
-    put_u8(&w, d->ctx.flags);
-    put_u8(&w, d->ctx.remote);
-    put(&w, d->ctx.trace_id.b, 16);
-    put(&w, d->ctx.span_id.b, 8);
+    put_u32(&w, count, 0); /* the entry's length, filled in by the caller */
+    uint8_t small[5] = {f, d->kind, d->status, d->ctx.flags, d->ctx.remote};
+    put(&w, count, small, 5);
+    put(&w, count, d->ctx.trace_id.b, 16);
+    put(&w, count, d->ctx.span_id.b, 8);
     if (f & F_PARENT) {
-        put(&w, d->parent_span_id.b, 8);
-        put_u8(&w, d->parent_remote);
+        put_u64(&w, count, parent);
+        put_u8(&w, count, d->parent_remote);
     }
-    put_u64(&w, d->start_ns);
-    put_u64(&w, d->end_ns);
-    put_ptr(&w, d->tracer);
-    if (f & F_TS) put_ptr(&w, r->ts);
-    put_str(&w, d->name, d->name_len);
-    put_attrs(&w, r, d->attrs, d->n_attrs);
+    put_u64(&w, count, d->start_ns);
+    put_u64(&w, count, d->end_ns);
+    put_ptr(&w, count, d->tracer);
+    if (f & F_TS) put_ptr(&w, count, r->ts);
+    put_str(&w, count, d->name, d->name_len);
+    put_attrs(&w, count, r, d->attrs, d->n_attrs);
     if (f & F_EVENTS) {
-        put_u32(&w, d->n_events);
+        put_u32(&w, count, d->n_events);
         for (uint32_t i = 0; i < d->n_events; i++) {
             const dpt_event *e = &d->events[i];
-            put_str(&w, e->name, e->name_len);
-            put_u64(&w, e->time_ns);
-            put_u32(&w, e->dropped_attrs);
-            put_attrs(&w, r, e->attrs, e->n_attrs);
+            put_str(&w, count, e->name, e->name_len);
+            put_u64(&w, count, e->time_ns);
+            put_u32(&w, count, e->dropped_attrs);
+            put_attrs(&w, count, r, e->attrs, e->n_attrs);
         }
     }
     if (f & F_LINKS) {
-        put_u32(&w, d->n_links);
+        put_u32(&w, count, d->n_links);
         for (uint32_t i = 0; i < d->n_links; i++) {
             const dpt_link *l = &d->links[i];
-            put(&w, &l->ctx, sizeof l->ctx);
-            put_str(&w, l->tracestate, l->tracestate_len);
-            put_u32(&w, l->dropped_attrs);
-            put_attrs(&w, r, l->attrs, l->n_attrs);
+            put(&w, count, &l->ctx, sizeof l->ctx);
+            put_str(&w, count, l->tracestate, l->tracestate_len);
+            put_u32(&w, count, l->dropped_attrs);
+            put_attrs(&w, count, r, l->attrs, l->n_attrs);
         }
     }
-    if (f & F_STATUS_MSG) put_str(&w, d->status_msg, d->status_msg_len);
+    if (f & F_STATUS_MSG) put_str(&w, count, d->status_msg, d->status_msg_len);
     if (f & F_DROPS) {
-        put_u32(&w, d->dropped_attrs);
-        put_u32(&w, d->dropped_events);
-        put_u32(&w, d->dropped_links);
+        uint32_t drops[3] = {d->dropped_attrs, d->dropped_events, d->dropped_links};
+        put(&w, count, drops, sizeof drops);
     }
     return (w.n + 7) & ~(size_t)7;
 }
 
-size_t dpt__stage_size(const dpt__span *r)
+size_t dpt__stage_bound(const dpt__span *r)
 {
-    return write_span(r, NULL);
+    const dpt_span_data *d = &r->d;
+    if (d->n_events || d->n_links) return write_span(r, NULL, COUNT);
+    /* The fixed part, the name, the status message, and per attribute its key and value
+     * with their tags and lengths: an upper bound without a second pass over the bytes. */
+    size_t n = 96 + d->name_len + d->status_msg_len;
+    for (uint32_t i = 0; i < d->n_attrs; i++) {
+        const dpt_attr *a = &d->attrs[i];
+        if (a->value.type > DPT_VAL_DOUBLE) return write_span(r, NULL, COUNT);
+        n += 24 + a->key_len + (a->value.type == DPT_VAL_STRING ? a->value.len : 0);
+    }
+    return (n + 7) & ~(size_t)7;
 }
 
-void dpt__stage_write(dpt__span *r, uint8_t *out, size_t len)
+size_t dpt__stage_write(dpt__span *r, uint8_t *out)
 {
-    write_span(r, out);
+    size_t len = write_span(r, out, WRITE);
     uint32_t l = (uint32_t)len;
     memcpy(out, &l, 4);
     r->ts = NULL; /* the reference moved into the copy */
+    return len;
 }
 
 /* ---- reader ------------------------------------------------------------------------------ */
@@ -308,7 +319,7 @@ dpt__span *dpt__stage_read(const uint8_t *in)
     dpt_span_data *d = &s->d;
     memset(d, 0, sizeof *d);
     /* Everything the span held fits again: no budget of its own here. */
-    s->arena.budget = UINT32_MAX;
+    dpt__arena_start(s, UINT32_MAX);
     uint8_t f = get_u8(&r);
     d->kind = get_u8(&r);
     d->status = get_u8(&r);

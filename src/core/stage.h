@@ -6,11 +6,13 @@
 #include "common.h"
 #include "pool.h"
 
-/* Bytes the compact copy of finished record r takes (a multiple of 8). */
-DPT__HIDDEN size_t dpt__stage_size(const dpt__span *r);
-/* Writes the copy (len = dpt__stage_size(r) bytes at out); the record's tracestate
- * reference moves into the copy (r->ts is cleared), so r can be recycled at once. */
-DPT__HIDDEN void dpt__stage_write(dpt__span *r, uint8_t *out, size_t len);
+/* At least the bytes the compact copy of finished record r takes (cheap: no second pass
+ * over the strings for a span without events, links or arrays). */
+DPT__HIDDEN size_t dpt__stage_bound(const dpt__span *r);
+/* Writes the copy at out (room for dpt__stage_bound(r) bytes) and returns its length (a
+ * multiple of 8); the record's tracestate reference moves into the copy (r->ts is
+ * cleared), so r can be recycled at once. */
+DPT__HIDDEN size_t dpt__stage_write(dpt__span *r, uint8_t *out);
 /* Rebuilds a copy into a new record of the calling thread's pool, holding one reference
  * (NULL on ENOMEM; then the copy must be discarded). */
 DPT__HIDDEN dpt__span *dpt__stage_read(const uint8_t *in);
