@@ -11,7 +11,8 @@
  * Scenario names may be shell patterns (`'span_*'`); span scenarios bring the floors.
  */
 #define _GNU_SOURCE
-#include "dptrace.h"
+#include <dptrace.h>
+#include <dptrace/plugin.h>
 #include "core.h"
 #include "bench.h"
 

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "dptrace.h"
+#include "dptrace/plugin.h"
 
 typedef struct tprov {
     dpt_provider *p;

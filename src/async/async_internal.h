@@ -44,6 +44,6 @@ DPT__HIDDEN void dpt__task_unlock(dpt_task *t, int how);
 DPT__HIDDEN dpt_err dpt__task_own(dpt_task *t, dpt_span s);
 
 /* Test hook: tasks allocated and not yet freed in this process. */
-DPT_EXTERN uint64_t dpt__test_async_live_tasks(void);
+DPT__HIDDEN uint64_t dpt__test_async_live_tasks(void);
 
 #endif

@@ -13,6 +13,7 @@
 #define DPT_COMMON_H
 
 #include "dptrace.h"
+#include "dptrace/plugin.h"
 
 #include <pthread.h>
 #include <stdarg.h>
@@ -44,6 +45,8 @@ DPT__SHARED uint64_t dpt__test_alloc_count(void);
 /* ---- diagnostics (log.c) --------------------------------------------------------------- */
 DPT__SHARED void dpt__log(dpt_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* Sets the lowest level delivered, keeping the handler (a configuration file's log_level). */
+DPT__SHARED void dpt__log_set_level(dpt_log_level min_level);
 
 /* A rate limit for one kind of message: at most `burst` messages, then one per `period_ms`
  * with the number suppressed in between ("... (37 similar messages suppressed)").

@@ -62,6 +62,11 @@ void dpt_log_set_handler(dpt_log_fn fn, void *user, dpt_log_level min_level)
     pthread_mutex_unlock(&log_mu);
 }
 
+void dpt__log_set_level(dpt_log_level min_level)
+{
+    atomic_store(&log_min, (int)min_level);
+}
+
 void dpt__log(dpt_log_level level, const char *fmt, ...)
 {
     int min = atomic_load_explicit(&log_min, memory_order_relaxed);

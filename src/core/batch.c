@@ -13,12 +13,22 @@
  * fork(): the child inherits a copy of the queue but no thread. A global fork generation,
  * bumped in the child, makes the next on_end in the child discard the inherited spans
  * (the parent exports them) and start a fresh thread.
+ *
+ * Export side (kept apart from the queue, below "export-side accounting"): every span
+ * pushed gets exactly one outcome - exported, failed or dropped - counted once, under mu,
+ * by whoever learns it: the export thread, an exporter's completion (several requests in
+ * flight, see export_async.h) or a shutdown that gave up on a hung exporter. Each batch
+ * processor keeps its own counts (one pipeline); the provider's totals are those of its
+ * first pipeline, so ended == exported + dropped + failed holds with several exporters.
+ * Shutdown has one deadline: exports started during it end by then, and when it passes
+ * the exporter is told to cancel what is in flight.
  */
 #include "pool.h"
 #include "processor.h"
 #include "provider.h"
 #include "counters.h"
 #include "context.h"
+#include "export_async.h"
 #include "queue.h"
 
 #include <errno.h>
@@ -31,38 +41,40 @@
 typedef struct batch {
     dpt_batch_config cfg;
     dpt_exporter *exp;
-    dpt_provider *prov; /* set on first on_end */
-    dpt__queue *q;
+    dpt_provider *prov;         /* set on first on_end */
+    dpt__queue *q;              /* the hand-off (queue.c) */
     _Alignas(DPT__CACHELINE) _Atomic bool sleeping; /* read by producers at a full batch */
-    _Alignas(DPT__CACHELINE) pthread_mutex_t mu;    /* guards the fields below + cvs */
-    pthread_cond_t wake;                            /* consumer waits here */
-    pthread_cond_t done;                            /* flushers and shutdown wait here */
+    _Alignas(DPT__CACHELINE) pthread_mutex_t mu;        /* guards the fields below + cvs */
+    pthread_cond_t wake;        /* consumer waits here */
+    pthread_cond_t done;        /* flushers and shutdown wait here */
     bool stop;
-    bool finished;          /* the thread has exited its loop */
-    _Atomic bool abandoned; /* shutdown gave up waiting for a hung exporter */
+    bool finished;              /* the thread has exited its loop */
+    _Atomic bool abandoned;     /* shutdown gave up waiting for a hung exporter */
     bool thread_started;
-    uint64_t flush_req; /* force_flush calls so far */
-    uint64_t flush_ack; /* the last of them fully served (exported + exporter flushed) */
-    uint64_t taken;     /* spans the export thread took from the queue */
-    uint64_t done_pos;  /* spans taken whose outcome is counted */
+    uint64_t flush_req;         /* force_flush calls so far */
+    uint64_t flush_ack;         /* the last of them fully served (exported + exporter flushed) */
     uint64_t fork_gen;
     pthread_t thread;
     const dpt_span_data **items; /* the batch being exported (max_export_batch_size) */
-    dpt__qpop pop;
+    dpt__qpop pop;               /* what items came from, given back after the export */
     _Atomic bool shut;
-    _Atomic uint32_t test_hold; /* test hook: the export thread does not export while set */
+    _Atomic uint32_t test_hold;  /* test hook: the export thread exports nothing while set */
+
+    /* ---- export-side accounting (not touched by on_end except to count a drop) ---- */
+    uint64_t settled;            /* pushed spans whose outcome is counted (mu) */
+    uint64_t in_flight;          /* spans handed to an exporter, outcome not known (mu) */
+    _Atomic uint64_t stop_deadline_ms; /* shutdown's deadline; UINT64_MAX before it */
+    dpt__ratelimit fail_rl;      /* "batch export failed" lines */
+    _Atomic uint64_t st_exported, st_failed, st_dropped; /* this pipeline's counts */
+    uint64_t seq;                /* creation order: the first pipeline is the primary */
+    const dpt_provider *reg;     /* the provider this pipeline is registered with */
+    struct batch *reg_next;
 } batch;
 
 static _Atomic uint64_t fork_generation;
 static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
-static void on_fork_child(void)
-{
-    atomic_fetch_add(&fork_generation, 1);
-}
-static void install_fork_handler(void)
-{
-    pthread_atfork(NULL, NULL, on_fork_child);
-}
+static void on_fork_child(void) { atomic_fetch_add(&fork_generation, 1); }
+static void install_fork_handler(void) { pthread_atfork(NULL, NULL, on_fork_child); }
 
 void dpt_batch_config_default(dpt_batch_config *c)
 {
@@ -94,9 +106,112 @@ static bool ts_passed(const struct timespec *t)
 
 /* ---- export thread ---------------------------------------------------------------------- */
 
+/* ---- export-side accounting ------------------------------------------------------------ */
+
+/* Pipelines by provider, for dpt_provider_get_stats: a list of the live batch processors
+ * that have seen a span, guarded by reg_mu (taken once per processor to register, and by
+ * stats readers). */
+static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
+static batch *reg_list;
+static _Atomic uint64_t batch_seq;
+
+static void pipe_register(batch *b, const dpt_provider *p)
+{
+    if (!p) return;
+    pthread_mutex_lock(&reg_mu);
+    if (!b->reg) {
+        b->reg = p;
+        b->reg_next = reg_list;
+        reg_list = b;
+    }
+    pthread_mutex_unlock(&reg_mu);
+}
+
+static void pipe_unregister(batch *b)
+{
+    pthread_mutex_lock(&reg_mu);
+    for (batch **pp = &reg_list; *pp; pp = &(*pp)->reg_next)
+        if (*pp == b) {
+            *pp = b->reg_next;
+            break;
+        }
+    pthread_mutex_unlock(&reg_mu);
+}
+
+void dpt__pipelines_stats(const dpt_provider *p, dpt_stats *out)
+{
+    size_t n = 0;
+    uint64_t last = 0;
+    pthread_mutex_lock(&reg_mu);
+    /* In creation order: pick the next smallest seq each time (a handful of pipelines). */
+    while (n < DPT_STATS_MAX_PIPELINES) {
+        batch *next = NULL;
+        for (batch *b = reg_list; b; b = b->reg_next)
+            if (b->reg == p && (n == 0 || b->seq > last) && (!next || b->seq < next->seq)) next = b;
+        if (!next) break;
+        last = next->seq;
+        dpt_pipeline_stats *ps = &out->pipelines[n++];
+        ps->spans_exported = atomic_load_explicit(&next->st_exported, memory_order_relaxed);
+        ps->spans_export_failed = atomic_load_explicit(&next->st_failed, memory_order_relaxed);
+        ps->spans_dropped_queue = atomic_load_explicit(&next->st_dropped, memory_order_relaxed);
+    }
+    pthread_mutex_unlock(&reg_mu);
+    out->n_pipelines = (uint32_t)n;
+    if (n) {
+        /* Each span counted once: by the first pipeline. */
+        out->spans_exported = out->pipelines[0].spans_exported;
+        out->spans_export_failed = out->pipelines[0].spans_export_failed;
+        out->spans_dropped_queue = out->pipelines[0].spans_dropped_queue;
+    }
+}
+
+/* Counts n spans of this pipeline as dropped (any thread; a cold path of on_end). */
+static void count_dropped(batch *b, const dpt_provider *p, uint64_t n)
+{
+    if (!n) return;
+    if (DPT__UNLIKELY(!b->reg)) pipe_register(b, p);
+    atomic_fetch_add_explicit(&b->st_dropped, n, memory_order_relaxed);
+}
+
 static void count(batch *b, int c, uint64_t n)
 {
-    if (n) dpt__count(b->prov, c, n);
+    if (!n) return;
+    if (DPT__UNLIKELY(!b->reg)) pipe_register(b, b->prov);
+    if (c == DPT__C_EXPORTED) atomic_fetch_add_explicit(&b->st_exported, n, memory_order_relaxed);
+    else if (c == DPT__C_EXPORT_FAILED) atomic_fetch_add_explicit(&b->st_failed, n, memory_order_relaxed);
+    else atomic_fetch_add_explicit(&b->st_dropped, n, memory_order_relaxed);
+}
+
+/* The outcome of n spans an exporter had (mu not held). After shutdown gave up on the
+ * exporter (abandoned) the spans were counted then: only the in-flight figure moves. */
+static void account(batch *b, size_t n, dpt_err err)
+{
+    pthread_mutex_lock(&b->mu);
+    b->in_flight -= n;
+    if (!atomic_load(&b->abandoned)) {
+        count(b, err == DPT_OK ? DPT__C_EXPORTED : DPT__C_EXPORT_FAILED, n);
+        b->settled += n;
+        if (err != DPT_OK)
+            dpt__log_limited(&b->fail_rl, DPT_LOG_WARN, "batch export of %zu spans failed: %s", n,
+                             dpt_strerror(err));
+    }
+    pthread_cond_broadcast(&b->done);
+    pthread_mutex_unlock(&b->mu);
+}
+
+/* Completion of an asynchronous export (an exporter's thread). */
+static void on_export_done(void *cookie, size_t n, dpt_err err)
+{
+    account(cookie, n, err);
+}
+
+/* The context export_spans sees (export_async.h): set around each call by the export
+ * thread. Thread-local; NULL outside an export. */
+static _Thread_local const dpt__export_ctx *tl_export_ctx;
+
+const dpt__export_ctx *dpt__export_ctx_current(void)
+{
+    return tl_export_ctx;
 }
 
 static uint64_t mono_ns(void)
@@ -104,6 +219,29 @@ static uint64_t mono_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Hands one batch to the exporter with its deadline: the export timeout
+ * (OTEL_BSP_EXPORT_TIMEOUT: "how long the export can run before it is cancelled"), or
+ * shutdown's deadline when that is sooner. */
+static void export_batch(batch *b, size_t n)
+{
+    dpt__export_ctx ctx;
+    uint64_t stop = atomic_load(&b->stop_deadline_ms);
+    ctx.deadline_ms = dpt__sat_add(dpt__export_mono_ms(), b->cfg.export_timeout_ms);
+    if (stop < ctx.deadline_ms) ctx.deadline_ms = stop;
+    ctx.done = on_export_done;
+    ctx.cookie = b;
+    pthread_mutex_lock(&b->mu);
+    b->in_flight += n; /* before the call: the completion may come before it returns */
+    pthread_mutex_unlock(&b->mu);
+    tl_export_ctx = &ctx;
+    uint64_t t0 = mono_ns();
+    dpt_err e = b->exp->ops.export_spans(b->exp->state, b->items, n);
+    /* How fast the exporter takes spans bounds what the queue stages (queue.c). */
+    dpt__queue_export_rate(b->q, n, mono_ns() - t0);
+    tl_export_ctx = NULL;
+    if (e != DPT__EXPORT_PENDING) account(b, n, e);
 }
 
 /* Exports everything queued now, in batches. Returns the number of spans handled. Once
@@ -116,32 +254,34 @@ static size_t drain(batch *b, bool export_them)
     b->pop.items = b->items;
     for (;;) {
         size_t n = dpt__queue_pop(b->q, &b->pop, b->cfg.max_export_batch_size);
-        bool abandoned = atomic_load(&b->abandoned);
-        if (b->pop.lost && !abandoned) count(b, DPT__C_DROPPED_QUEUE, b->pop.lost);
+        if (DPT__UNLIKELY(b->pop.lost)) {
+            /* staged spans that could not be rebuilt (out of memory): dropped */
+            pthread_mutex_lock(&b->mu);
+            if (!atomic_load(&b->abandoned)) {
+                count(b, DPT__C_DROPPED_QUEUE, b->pop.lost);
+                b->settled += b->pop.lost;
+            }
+            pthread_mutex_unlock(&b->mu);
+        }
         if (!n) break;
         total += n;
-        pthread_mutex_lock(&b->mu);
-        b->taken += n;
-        pthread_mutex_unlock(&b->mu);
+        bool abandoned = atomic_load(&b->abandoned);
         if (!abandoned && !b->prov) b->prov = b->items[0]->tracer->provider;
         if (abandoned) {
             /* nothing: already counted */
         } else if (export_them) {
-            uint64_t t0 = mono_ns();
-            dpt_err e = b->exp->ops.export_spans(b->exp->state, b->items, n);
-            dpt__queue_export_rate(b->q, n, mono_ns() - t0);
-            /* Re-read: shutdown may have given up on us while we were in the exporter. */
-            if (!atomic_load(&b->abandoned))
-                count(b, e == DPT_OK ? DPT__C_EXPORTED : DPT__C_EXPORT_FAILED, n);
-            if (e != DPT_OK)
-                dpt__log(DPT_LOG_WARN, "batch export of %zu spans failed: %s", n, dpt_strerror(e));
+            export_batch(b, n);
         } else {
-            count(b, DPT__C_DROPPED_QUEUE, n);
+            pthread_mutex_lock(&b->mu);
+            if (!atomic_load(&b->abandoned)) {
+                count(b, DPT__C_DROPPED_QUEUE, n);
+                b->settled += n;
+            }
+            pthread_mutex_unlock(&b->mu);
         }
+        /* The exporter is done with the records (an asynchronous one encoded them before
+         * returning): back to their producers. */
         dpt__queue_done(b->q, &b->pop);
-        pthread_mutex_lock(&b->mu);
-        b->done_pos += n;
-        pthread_mutex_unlock(&b->mu);
         if (n < b->cfg.max_export_batch_size) break;
     }
     return total;
@@ -158,7 +298,7 @@ static size_t drain(batch *b, bool export_them)
 
 static void nap(uint64_t ns)
 {
-    struct timespec ts = {(time_t)(ns / 1000000000ull), (long)(ns % 1000000000ull)};
+    struct timespec ts = { (time_t)(ns / 1000000000ull), (long)(ns % 1000000000ull) };
     nanosleep(&ts, NULL);
 }
 
@@ -189,13 +329,8 @@ static void *export_thread(void *arg)
     for (;;) {
         struct timespec deadline;
         abs_deadline(&deadline, b->cfg.schedule_delay_ms);
-        bool timed_out = false;
         while (!b->stop && b->flush_ack >= b->flush_req) {
-            if (dpt__queue_pending(b->q) >= b->cfg.max_export_batch_size) break;
-            if (ts_passed(&deadline)) {
-                timed_out = true;
-                break;
-            }
+            if (dpt__queue_pending(b->q) >= b->cfg.max_export_batch_size || ts_passed(&deadline)) break;
             if (nap_ns) {
                 pthread_mutex_unlock(&b->mu);
                 nap(nap_ns);
@@ -210,10 +345,7 @@ static void *export_thread(void *arg)
             if (dpt__queue_pending(b->q) >= b->cfg.max_export_batch_size) break;
             dpt__queue_tidy(b->q); /* retire the lanes of exited threads */
             int rc = pthread_cond_timedwait(&b->wake, &b->mu, &deadline);
-            if (rc == ETIMEDOUT) {
-                timed_out = true;
-                break;
-            }
+            if (rc == ETIMEDOUT) break;
         }
         atomic_store_explicit(&b->sleeping, false, memory_order_relaxed);
         wait_hold(b);
@@ -225,14 +357,12 @@ static void *export_thread(void *arg)
         /* Everything published before the flush request (or the stop) is exported by this
          * drain: a lane publishes a span with one release store before its end returns. */
         size_t handled = drain(b, true);
-        (void)timed_out;
-        if (flush_pending && b->exp->ops.force_flush) /* once for all the calls waiting */
+        if (flush_pending && b->exp->ops.force_flush)
+            /* once for all the calls waiting */
             b->exp->ops.force_flush(b->exp->state, b->cfg.export_timeout_ms);
         if (handled >= b->cfg.max_export_batch_size) {
-            if (!nap_ns)
-                nap_ns = NAP_FIRST_NS;
-            else if (handled >= 4u * b->cfg.max_export_batch_size && nap_ns / 2 >= NAP_MIN_NS)
-                nap_ns /= 2;
+            if (!nap_ns) nap_ns = NAP_FIRST_NS;
+            else if (handled >= 4u * b->cfg.max_export_batch_size && nap_ns / 2 >= NAP_MIN_NS) nap_ns /= 2;
         }
         dpt__queue_tidy(b->q);
 
@@ -277,13 +407,12 @@ static void after_fork(batch *b)
     pthread_mutex_lock(&b->mu);
     if (b->fork_gen != atomic_load(&fork_generation)) {
         count(b, DPT__C_DROPPED_QUEUE, dpt__queue_after_fork(b->q));
-        b->taken = b->done_pos = 0;
+        b->settled = dpt__queue_pushed(b->q); /* all of them dropped now */
+        b->in_flight = 0; /* the parent's exporter reports those */
         b->flush_ack = b->flush_req;
         atomic_store(&b->sleeping, false);
-        if (!b->stop && !atomic_load(&b->shut))
-            start_thread(b);
-        else
-            b->fork_gen = atomic_load(&fork_generation);
+        if (!b->stop && !atomic_load(&b->shut)) start_thread(b);
+        else b->fork_gen = atomic_load(&fork_generation);
     }
     pthread_mutex_unlock(&b->mu);
 }
@@ -308,7 +437,7 @@ static bool take(batch *b, dpt__span *s)
     if (DPT__UNLIKELY(b->fork_gen != atomic_load_explicit(&fork_generation, memory_order_relaxed)))
         after_fork(b);
     if (DPT__UNLIKELY(atomic_load_explicit(&b->shut, memory_order_relaxed))) {
-        dpt__count(p, DPT__C_DROPPED_QUEUE, 1);
+        count_dropped(b, p, 1);
         return false;
     }
     int r = dpt__queue_push(b->q, s);
@@ -317,7 +446,7 @@ static bool take(batch *b, dpt__span *s)
         wake_if_sleeping(b);
         return true;
     }
-    dpt__count(p, DPT__C_DROPPED_QUEUE, 1);
+    count_dropped(b, p, 1);
     return false;
 }
 
@@ -359,16 +488,42 @@ static dpt_err batch_flush(void *st, uint32_t timeout_ms)
     return e;
 }
 
+static void ms_to_ts(struct timespec *ts, uint64_t ms)
+{
+    ts->tv_sec = (time_t)(ms / 1000);
+    ts->tv_nsec = (long)(ms % 1000) * 1000000L;
+}
+
+/* Waits (mu held) until the export thread finished or deadline_ms passed. */
+static bool wait_finished(batch *b, uint64_t deadline_ms)
+{
+    struct timespec ts;
+    ms_to_ts(&ts, deadline_ms);
+    while (!b->finished)
+        if (pthread_cond_timedwait(&b->done, &b->mu, &ts) == ETIMEDOUT) break;
+    return b->finished;
+}
+
+/* A cancelled export reports within this much after the deadline (a turn of the
+ * exporter's I/O loop and of the export thread, a few ms, more on a loaded machine);
+ * beyond it the exporter is taken to hang. */
+#define CANCEL_GRACE_MS 45
+
 static dpt_err batch_shutdown(void *st, uint32_t timeout_ms)
 {
     batch *b = st;
     bool expected = false;
     if (!atomic_compare_exchange_strong(&b->shut, &expected, true)) return DPT_ESTATE;
     if (b->fork_gen != atomic_load(&fork_generation)) after_fork(b);
+    uint64_t deadline = dpt__sat_add(dpt__export_mono_ms(), timeout_ms);
+    uint64_t hard = dpt__sat_add(deadline, CANCEL_GRACE_MS); /* every wait below ends by it */
+    uint64_t lost_before = atomic_load(&b->st_failed) + atomic_load(&b->st_dropped);
+    atomic_store(&b->stop_deadline_ms, deadline);
     pthread_mutex_lock(&b->mu);
     if (!b->thread_started) {
         pthread_mutex_unlock(&b->mu);
         drain(b, true);
+        if (b->exp->ops.shutdown) b->exp->ops.shutdown(b->exp->state, timeout_ms);
         return DPT_OK;
     }
     b->stop = true;
@@ -379,33 +534,78 @@ static dpt_err batch_shutdown(void *st, uint32_t timeout_ms)
         pthread_mutex_unlock(&b->mu);
         return DPT_OK;
     }
-    struct timespec deadline;
-    abs_deadline(&deadline, timeout_ms);
     dpt_err e = DPT_OK;
-    while (!b->finished) {
-        if (pthread_cond_timedwait(&b->done, &b->mu, &deadline) == ETIMEDOUT) {
-            e = DPT_ETIMEDOUT;
-            break;
+    bool cancelled = false;
+    if (!wait_finished(b, deadline)) {
+        /* Time is up with an export still running (a stalled collector, a backoff wait):
+         * the exporter cancels it; the export thread then fails the rest of the queue at
+         * once (its deadline has passed) and ends. */
+        pthread_mutex_unlock(&b->mu);
+        if (b->exp->ops.shutdown) b->exp->ops.shutdown(b->exp->state, 0);
+        cancelled = true;
+        pthread_mutex_lock(&b->mu);
+        wait_finished(b, hard);
+        /* Done in time, all counted, but not all delivered: not a hang (DPT_ETIMEDOUT
+         * would tell the provider to keep its memory for a thread that still runs). */
+        e = DPT_EEXPORT;
+    }
+    if (b->finished) {
+        pthread_mutex_unlock(&b->mu);
+        pthread_join(b->thread, NULL);
+        b->thread_started = false;
+        /* Requests still in flight get what is left of the deadline (the exporter's
+         * force_flush waits for them), then the exporter's shutdown cancels the rest. */
+        uint64_t now = dpt__export_mono_ms();
+        if (b->exp->ops.force_flush && now < deadline)
+            b->exp->ops.force_flush(b->exp->state, (uint32_t)(deadline - now));
+        pthread_mutex_lock(&b->mu);
+        if (b->in_flight) {
+            cancelled = true; /* what the shutdown below cancels is not delivered */
+            if (e == DPT_OK) e = DPT_EEXPORT;
+        }
+        pthread_mutex_unlock(&b->mu);
+        if (b->exp->ops.shutdown) {
+            now = dpt__export_mono_ms();
+            dpt_err se = b->exp->ops.shutdown(b->exp->state, now < hard ? (uint32_t)(hard - now) : 0);
+            if (e == DPT_OK && se != DPT_OK) e = DPT_EEXPORT;
+        }
+        pthread_mutex_lock(&b->mu);
+        if (b->in_flight) {
+            /* A completion can trail the exporter's own shutdown by a turn of its loop. */
+            struct timespec ts;
+            ms_to_ts(&ts, hard);
+            while (b->in_flight)
+                if (pthread_cond_timedwait(&b->done, &b->mu, &ts) == ETIMEDOUT) break;
         }
     }
-    if (e == DPT_ETIMEDOUT) {
-        /* The exporter hangs. Give up on it: count the batch in its hands and what is
-         * still queued as failed, and leave the thread to finish on its own. */
+    if (!b->finished || b->in_flight) {
+        /* The exporter hangs and ignores cancellation. Give up on it: every span without
+         * an outcome yet (in its hands or still queued) is counted as failed, here and only
+         * here (account() counts nothing once abandoned is set, under the same lock). */
         atomic_store(&b->abandoned, true);
-        uint64_t lost = dpt__queue_pushed(b->q) - b->done_pos;
+        uint64_t lost = dpt__queue_pushed(b->q) - b->settled;
         count(b, DPT__C_EXPORT_FAILED, lost);
-        dpt__log(DPT_LOG_ERROR,
-                 "batch processor shutdown timed out after %u ms: %llu spans not exported",
-                 timeout_ms, (unsigned long long)lost);
+        b->settled += lost;
+        bool detach = !b->finished;
         pthread_mutex_unlock(&b->mu);
-        pthread_detach(b->thread);
-        b->thread_started = false; /* detached: never joined */
-        return e;
+        dpt__log(DPT_LOG_ERROR,
+                 "batch processor shutdown timed out after %u ms: the exporter did not return; "
+                 "%llu spans not exported",
+                 timeout_ms,
+                 (unsigned long long)(atomic_load(&b->st_failed) + atomic_load(&b->st_dropped) -
+                                      lost_before));
+        if (detach) {
+            pthread_detach(b->thread);
+            b->thread_started = false; /* detached: never joined */
+        }
+        return DPT_ETIMEDOUT;
     }
     pthread_mutex_unlock(&b->mu);
-    pthread_join(b->thread, NULL);
-    b->thread_started = false;
-    if (b->exp->ops.shutdown) e = b->exp->ops.shutdown(b->exp->state, timeout_ms);
+    uint64_t lost = atomic_load(&b->st_failed) + atomic_load(&b->st_dropped) - lost_before;
+    if (lost)
+        dpt__log(cancelled ? DPT_LOG_ERROR : DPT_LOG_WARN,
+                 "batch processor shutdown%s: %llu spans not exported",
+                 cancelled ? " reached its deadline" : "", (unsigned long long)lost);
     return e;
 }
 
@@ -421,6 +621,7 @@ static void batch_destroy(void *st)
          * freeing would pull memory from under it. Keep this processor deliberately
          * (logged), reachable from the graveyard. */
         dpt__log(DPT_LOG_ERROR, "batch processor destroyed while its exporter hangs: kept");
+        pipe_unregister(b);
         dpt__graveyard_add(b);
         return;
     }
@@ -431,7 +632,8 @@ static void batch_destroy(void *st)
     }
     /* Spans a producer pushed while shutdown raced with it: counted, not lost silently. */
     uint64_t left = dpt__queue_free(b->q);
-    if (left && b->prov) dpt__count(b->prov, DPT__C_DROPPED_QUEUE, left);
+    if (left) count_dropped(b, b->prov, left);
+    pipe_unregister(b);
     dpt_exporter_free(b->exp);
     pthread_mutex_destroy(&b->mu);
     pthread_cond_destroy(&b->wake);
@@ -446,10 +648,8 @@ dpt_processor *dpt_processor_batch(dpt_exporter *e, const dpt_batch_config *cfg)
     pthread_once(&fork_once, install_fork_handler);
     batch *b = dpt__calloc(1, sizeof *b);
     if (!b) goto fail;
-    if (cfg)
-        b->cfg = *cfg;
-    else
-        dpt_batch_config_default(&b->cfg);
+    if (cfg) b->cfg = *cfg;
+    else dpt_batch_config_default(&b->cfg);
     dpt_batch_config def;
     dpt_batch_config_default(&def);
     if (!b->cfg.max_queue_size) b->cfg.max_queue_size = def.max_queue_size;
@@ -459,19 +659,20 @@ dpt_processor *dpt_processor_batch(dpt_exporter *e, const dpt_batch_config *cfg)
         b->cfg.max_export_batch_size = b->cfg.max_queue_size;
     if (!b->cfg.schedule_delay_ms) b->cfg.schedule_delay_ms = 1;
     if (!b->cfg.export_timeout_ms) b->cfg.export_timeout_ms = def.export_timeout_ms;
-    b->q =
-        dpt__queue_new(b->cfg.max_queue_size, b->cfg.max_queue_bytes, b->cfg.max_export_batch_size);
+    b->q = dpt__queue_new(b->cfg.max_queue_size, b->cfg.max_queue_bytes, b->cfg.max_export_batch_size);
     /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers; the element is one */
     b->items = dpt__calloc(b->cfg.max_export_batch_size, sizeof(*b->items));
     if (!b->q || !b->items) goto fail_b;
     b->exp = e;
+    atomic_init(&b->stop_deadline_ms, UINT64_MAX);
+    b->fail_rl.burst = 1; /* the exporter says why; this line only says how many */
+    b->seq = atomic_fetch_add(&batch_seq, 1);
     pthread_mutex_init(&b->mu, NULL);
     if (!start_thread(b)) {
         pthread_mutex_destroy(&b->mu);
         goto fail_b;
     }
-    static const dpt_processor_ops ops = {NULL, dpt__batch_on_end, batch_flush, batch_shutdown,
-                                          batch_destroy};
+    static const dpt_processor_ops ops = { NULL, dpt__batch_on_end, batch_flush, batch_shutdown, batch_destroy };
     return dpt_processor_new(&ops, b);
 fail_b:
     dpt__queue_free(b->q);

@@ -5,6 +5,7 @@
  * live in one global list and are never freed: a thread's cached pointer stays valid after
  * its provider is gone, and blocks of exited threads are reused.
  */
+#include "export_async.h"
 #include "counters.h"
 
 #include <stdlib.h>
@@ -127,6 +128,7 @@ void dpt_provider_get_stats(const dpt_provider *p, dpt_stats *out)
     out->events_dropped = c[DPT__C_EVENTS_DROPPED];
     out->links_dropped = c[DPT__C_LINKS_DROPPED];
     out->spans_ended_by_task = c[DPT__C_ENDED_BY_TASK];
+    dpt__pipelines_stats(p, out); /* batch pipelines keep their own counts (batch.c) */
 }
 
 void dpt__counters_retire(dpt_provider *p)

@@ -14,7 +14,7 @@
 #define TABLE_SLOTS 8192           /* open addressing, power of two */
 #define MAX_KEYS (TABLE_SLOTS / 2) /* load factor at most 1/2 */
 #define MAX_BYTES (512u * 1024u)   /* entries, in total */
-#define BLOCK_BYTES (64u * 1024u)
+#define BLOCK_BYTES 4096u
 
 /* The table: owned by the process, guarded by mu; `full` is read without it. */
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;

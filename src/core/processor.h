@@ -31,6 +31,14 @@ DPT__HIDDEN bool dpt__batch_take(void *st, struct dpt__span *s);
  * thread the scheduler does not run. */
 DPT__HIDDEN void dpt__batch_test_hold(dpt_processor *p, bool hold);
 
+/* A processor's start callback: on_start_ctx when it has one, else on_start. */
+static inline void dpt__processor_on_start(const dpt_processor *p, const dpt_span_data *d,
+                                           const dpt_context *parent)
+{
+    if (p->ops.on_start_ctx) p->ops.on_start_ctx(p->state, d, parent);
+    else if (p->ops.on_start) p->ops.on_start(p->state, d);
+}
+
 /* Destroys a processor (its ops.destroy, then the handle). NULL is fine. */
 DPT__HIDDEN void dpt__processor_destroy(dpt_processor *p);
 

@@ -475,18 +475,21 @@ static DPT__NOINLINE dpt_span start_recording(dpt__span *r, dpt_span h, dpt_prov
             add_link(r, &o->links[i]);
     }
     if (DPT__UNLIKELY(p->has_on_start)) {
+        dpt_context scratch; /* the parent context, lent to the processors */
+        const dpt_context *pc = dpt__parent_context(o, par, &scratch);
         uint32_t n = atomic_load_explicit(&p->n_procs, memory_order_acquire);
-        for (uint32_t i = 0; i < n; i++)
-            if (p->procs[i]->ops.on_start) p->procs[i]->ops.on_start(p->procs[i]->state, &r->d);
+        for (uint32_t i = 0; i < n; i++) dpt__processor_on_start(p->procs[i], &r->d, pc);
     }
     return h;
 }
 
-/* A sampler that is not always_on/always_off (directly or as a parent-based delegate). */
+/* A sampler that is not always_on/always_off (directly or as a parent-based delegate);
+ * it is lent the full parent context. */
 static DPT__NOINLINE void sample_slow(dpt_provider *p, const dpt__parent *par, const dpt__span *r,
-                                      const char *name, dpt_span_kind kind, const dpt_span_opts *o,
-                                      dpt_sampling_result *res)
+                                      const char *name, dpt_span_kind kind,
+                                      const dpt_span_opts *o, dpt_sampling_result *res)
 {
+    dpt_context scratch; /* the parent context, lent to the sampler */
     dpt_sampling_params sp = {
         .parent = par->valid ? &par->sc : NULL,
         .parent_tracestate = par->valid ? par->ts : NULL,
@@ -497,25 +500,39 @@ static DPT__NOINLINE void sample_slow(dpt_provider *p, const dpt__parent *par, c
         .n_attrs = o ? o->n_attrs : 0,
         .links = o ? o->links : NULL,
         .n_links = o ? o->n_links : 0,
+        .parent_context = dpt__parent_context(o, par, &scratch),
     };
     dpt_sampler_should_sample(p->sampler, &sp, res);
 }
 
-dpt_span dpt_span_start(dpt_tracer *t, const char *name, dpt_span_kind kind, const dpt_span_opts *o)
+/* Ids from a custom generator (ig), falling back to the inline random ones for an id it
+ * leaves all zero. */
+static DPT__NOINLINE void gen_ids_custom(const dpt_id_generator *ig, dpt_trace_id *tid,
+                                         dpt_span_id *sid)
 {
-    if (DPT__UNLIKELY(!t)) return DPT_SPAN_NONE;
-    dpt_provider *p = t->provider;
-    if (DPT__UNLIKELY(p->disabled || atomic_load_explicit(&p->shut_down, memory_order_relaxed)))
-        return DPT_SPAN_NONE;
+    if (tid) {
+        if (ig->trace_id) ig->trace_id(ig->user, tid);
+        if (!ig->trace_id || dpt__all_zero(tid->b, 16)) dpt__new_trace_id(tid);
+    }
+    if (ig->span_id) ig->span_id(ig->user, sid);
+    if (!ig->span_id || dpt__all_zero(sid->b, 8)) dpt__new_span_id(sid);
+}
+
+/* The span start proper. Inlined twice: with ig == NULL (the common path, decided by one
+ * load of the provider's gate in dpt_span_start) and with the provider's custom id
+ * generator (start_slow), so a custom generator costs the default path nothing. */
+static inline __attribute__((always_inline)) dpt_span start_span(dpt_tracer *t, dpt_provider *p,
+                                                                 const char *name, dpt_span_kind kind,
+                                                                 const dpt_span_opts *o,
+                                                                 const dpt_id_generator *ig)
+{
     dpt__owner *me = dpt__owner_get();
     if (DPT__UNLIKELY(!me)) return DPT_SPAN_NONE;
 
     dpt__parent par;
     par.owned_ts = false;
-    if (DPT__LIKELY(o == NULL))
-        dpt__current_parent(&par);
-    else
-        resolve_parent(o, &par);
+    if (DPT__LIKELY(o == NULL)) dpt__current_parent(&par);
+    else resolve_parent(o, &par);
 
     dpt__span *r = dpt__span_alloc();
     if (DPT__UNLIKELY(!r)) {
@@ -526,12 +543,9 @@ dpt_span dpt_span_start(dpt_tracer *t, const char *name, dpt_span_kind kind, con
      * this record's end before it (get_context's re-check). */
     atomic_thread_fence(memory_order_release);
     r->tracer = t;
-    if (par.valid) {
-        r->d.ctx.trace_id = par.sc.trace_id;
-        dpt__new_ids(NULL, &r->d.ctx.span_id);
-    } else {
-        dpt__new_ids(&r->d.ctx.trace_id, &r->d.ctx.span_id);
-    }
+    if (par.valid) r->d.ctx.trace_id = par.sc.trace_id;
+    if (ig) gen_ids_custom(ig, par.valid ? NULL : &r->d.ctx.trace_id, &r->d.ctx.span_id);
+    else dpt__new_ids(par.valid ? NULL : &r->d.ctx.trace_id, &r->d.ctx.span_id);
     r->d.ctx.remote = false;
 
     dpt_sampling_result res;
@@ -540,15 +554,15 @@ dpt_span dpt_span_start(dpt_tracer *t, const char *name, dpt_span_kind kind, con
     res.tracestate = NULL;
     int fast = dpt__sampler_fast(p->sampler, par.valid ? &par.sc : NULL);
     /* always_on / always_off, directly or as a parent-based delegate: no call */
-    if (DPT__LIKELY(fast >= 0))
-        res.decision = (dpt_decision)fast;
-    else
-        sample_slow(p, &par, r, name, kind, o, &res);
+    if (DPT__LIKELY(fast >= 0)) res.decision = (dpt_decision)fast;
+    else sample_slow(p, &par, r, name, kind, o, &res);
     _Atomic uint64_t *cnt = dpt__counters(p);
     if (DPT__LIKELY(cnt != NULL)) dpt__cadd(cnt, DPT__C_STARTED, 1);
 
-    /* Level 2: our trace ids are fully random; a continued trace keeps the parent's bit. */
-    uint8_t flags = par.valid ? (par.sc.flags & DPT_FLAG_RANDOM) : DPT_FLAG_RANDOM;
+    /* Level 2: our trace ids are fully random (a custom generator says whether its are); a
+     * continued trace keeps the parent's bit. */
+    uint8_t flags = par.valid ? (par.sc.flags & DPT_FLAG_RANDOM)
+                              : ((ig && ig->trace_id && !ig->random_trace_ids) ? 0 : DPT_FLAG_RANDOM);
     if (res.decision == DPT_RECORD_AND_SAMPLE) flags |= DPT_FLAG_SAMPLED;
     r->d.ctx.flags = flags;
     r->ts = NULL;
@@ -559,7 +573,7 @@ dpt_span dpt_span_start(dpt_tracer *t, const char *name, dpt_span_kind kind, con
         r->ts = par.owned_ts ? (dpt_tracestate *)par.ts : dpt_tracestate_retain(par.ts);
     }
     uint64_t gen = (atomic_load_explicit(&r->gen, memory_order_relaxed) | 1) + 2;
-    dpt_span h = {r, gen};
+    dpt_span h = { r, gen };
     /* The new span is ours; a stale thread may still set `shared` (then this span is
      * locked: slower, never wrong), and never leaves `lock` taken. */
     atomic_store_explicit(&r->owner, me, memory_order_relaxed);
@@ -572,6 +586,24 @@ dpt_span dpt_span_start(dpt_tracer *t, const char *name, dpt_span_kind kind, con
         return h;
     }
     return start_recording(r, h, p, name, kind, o, &par, &res, cnt);
+}
+
+/* A provider with something in its gate: disabled, shut down, or custom ids. */
+static DPT__NOINLINE dpt_span start_slow(dpt_tracer *t, dpt_provider *p, const char *name,
+                                         dpt_span_kind kind, const dpt_span_opts *o)
+{
+    if (atomic_load_explicit(&p->gate, memory_order_relaxed) & DPT__GATE_OFF) return DPT_SPAN_NONE;
+    return start_span(t, p, name, kind, o, &p->idgen);
+}
+
+dpt_span dpt_span_start(dpt_tracer *t, const char *name, dpt_span_kind kind,
+                        const dpt_span_opts *o)
+{
+    if (DPT__UNLIKELY(!t)) return DPT_SPAN_NONE;
+    dpt_provider *p = t->provider;
+    if (DPT__UNLIKELY(atomic_load_explicit(&p->gate, memory_order_relaxed) != 0))
+        return start_slow(t, p, name, kind, o);
+    return start_span(t, p, name, kind, o, NULL);
 }
 
 /* ---- setters ---------------------------------------------------------------------------- */
@@ -732,6 +764,37 @@ dpt_err dpt_span_record_error(dpt_span s, const char *type, const char *message)
     dpt_err e = add_event(op.r, "exception", 0, a, n);
     dpt_err e2 = set_status(op.r, DPT_STATUS_ERROR, message);
     dpt__op_end(op);
+    return e != DPT_OK && e != DPT_ETOOBIG ? e : e2;
+}
+
+dpt_err dpt_span_record_error_attrs(dpt_span s, const char *type, const char *message,
+                                   const dpt_attr *attrs, size_t n)
+{
+    if (!attrs && n) return begin_recording(s).r ? DPT_EINVAL : DPT_ESTATE;
+    /* "If attributes with the same name would be generated by the method already, the
+     * additional attributes take precedence." (trace/api.md, Record Exception) */
+    bool user_type = false, user_msg = false;
+    for (size_t i = 0; i < n; i++) {
+        if (!attrs[i].key) continue;
+        user_type |= strcmp(attrs[i].key, "exception.type") == 0;
+        user_msg |= strcmp(attrs[i].key, "exception.message") == 0;
+    }
+    dpt_attr inline_list[16];
+    dpt_attr *list = n + 2 <= 16 ? inline_list : dpt__malloc(sizeof(dpt_attr) * (n + 2));
+    if (!list) return DPT_ENOMEM;
+    size_t k = 0;
+    if (type && !user_type) list[k++] = (dpt_attr)DPT_STR("exception.type", type);
+    if (message && !user_msg) list[k++] = (dpt_attr)DPT_STR("exception.message", message);
+    if (n) memcpy(list + k, attrs, sizeof(dpt_attr) * n);
+    dpt_err e = DPT_ESTATE, e2 = DPT_ESTATE;
+    dpt__op op = begin_recording(s);
+    if (op.r) {
+        /* one operation: the event and the status land together */
+        e = add_event(op.r, "exception", 0, list, k + n);
+        e2 = set_status(op.r, DPT_STATUS_ERROR, message);
+        dpt__op_end(op);
+    }
+    if (list != inline_list) free(list);
     return e != DPT_OK && e != DPT_ETOOBIG ? e : e2;
 }
 

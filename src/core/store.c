@@ -289,18 +289,25 @@ static void time_field(dpt__json *j, const char *key, uint64_t ns)
     dpt__json_cstr(j, t);
 }
 
+/* "trace_id" and "span_id" members, lowercase hex. */
+static void ids_json(dpt__json *j, const dpt_span_context *sc)
+{
+    char hex[33];
+    dpt_trace_id_to_hex(&sc->trace_id, hex);
+    dpt__json_key(j, "trace_id");
+    dpt__json_cstr(j, hex);
+    dpt_span_id_to_hex(&sc->span_id, hex);
+    dpt__json_key(j, "span_id");
+    dpt__json_cstr(j, hex);
+}
+
 static void span_json(dpt__json *j, const dpt_span_data *d)
 {
     char hex[33];
     dpt__json_obj_begin(j);
     dpt__json_key(j, "name");
     dpt__json_str(j, d->name, d->name_len);
-    dpt_trace_id_to_hex(&d->ctx.trace_id, hex);
-    dpt__json_key(j, "trace_id");
-    dpt__json_cstr(j, hex);
-    dpt_span_id_to_hex(&d->ctx.span_id, hex);
-    dpt__json_key(j, "span_id");
-    dpt__json_cstr(j, hex);
+    ids_json(j, &d->ctx);
     dpt__json_key(j, "parent_span_id");
     if (dpt_span_id_is_valid(&d->parent_span_id)) {
         dpt_span_id_to_hex(&d->parent_span_id, hex);
@@ -347,12 +354,7 @@ static void span_json(dpt__json *j, const dpt_span_data *d)
     for (uint32_t i = 0; i < d->n_links; i++) {
         const dpt_link *l = &d->links[i];
         dpt__json_obj_begin(j);
-        dpt_trace_id_to_hex(&l->ctx.trace_id, hex);
-        dpt__json_key(j, "trace_id");
-        dpt__json_cstr(j, hex);
-        dpt_span_id_to_hex(&l->ctx.span_id, hex);
-        dpt__json_key(j, "span_id");
-        dpt__json_cstr(j, hex);
+        ids_json(j, &l->ctx);
         dpt__json_key(j, "attributes");
         attrs_obj(j, l->attrs, l->n_attrs);
         dpt__json_obj_end(j);

@@ -40,6 +40,13 @@ static inline uint32_t dpt__elem_type(uint32_t array_type)
  * number of indices, or (size_t)-1 when the scratch space cannot be allocated. */
 DPT__HIDDEN size_t dpt__encoder_group(dpt_encoder *e, const dpt_span_data *const *spans,
                                       size_t n);
+/* Starts a payload: empties e->out and groups the spans (dpt__encoder_group). */
+static inline size_t dpt__encoder_begin(dpt_encoder *e, const dpt_span_data *const *spans, size_t n)
+{
+    e->out.len = 0;
+    e->out.oom = false;
+    return dpt__encoder_group(e, spans, n);
+}
 
 /* The writers: each resets e->out and writes one whole payload into it. They return
  * DPT_OK or DPT_ENOMEM (e->out.oom). */

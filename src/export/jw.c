@@ -46,7 +46,7 @@ static void escape_into(dpt__buf *b, const char *s, size_t n)
     b->len = (size_t)(p - b->p);
 }
 
-void jw_str(dpt__buf *b, dpt__buf *tmp, const char *s, size_t n)
+void dpt__jw_str(dpt__buf *b, dpt__buf *tmp, const char *s, size_t n)
 {
     if (!s)
         s = "", n = 0;
@@ -54,7 +54,7 @@ void jw_str(dpt__buf *b, dpt__buf *tmp, const char *s, size_t n)
     while (i < n && !special[(unsigned char)s[i]])
         i++;
     if (DPT__LIKELY(i == n)) {
-        if (!jw_room(b, n + 2))
+        if (!dpt__jw_room(b, n + 2))
             return;
         char *p = b->p + b->len;
         *p = '"';
@@ -75,14 +75,14 @@ void jw_str(dpt__buf *b, dpt__buf *tmp, const char *s, size_t n)
         s = tmp->p;
         n = tmp->len;
     }
-    if (n > (SIZE_MAX - 2) / 6 || !jw_room(b, n * 6 + 2))
+    if (n > (SIZE_MAX - 2) / 6 || !dpt__jw_room(b, n * 6 + 2))
         return;
     b->p[b->len++] = '"';
     escape_into(b, s, n);
     b->p[b->len++] = '"';
 }
 
-void jw_double(dpt__buf *b, double d)
+void dpt__jw_double(dpt__buf *b, double d)
 {
     /* The core writer owns the shortest round-trip logic; at depth 0 it adds no comma. */
     dpt__json j;

@@ -9,33 +9,33 @@
 
 #include "encode.h"
 
-static inline bool jw_room(dpt__buf *b, size_t n)
+static inline bool dpt__jw_room(dpt__buf *b, size_t n)
 {
     if (DPT__LIKELY(!b->oom && b->cap - b->len >= n))
         return true;
     return !b->oom && dpt__buf_reserve(b, n) && !b->oom;
 }
 
-static inline void jw_raw(dpt__buf *b, const char *s, size_t n)
+static inline void dpt__jw_raw(dpt__buf *b, const char *s, size_t n)
 {
-    if (!jw_room(b, n))
+    if (!dpt__jw_room(b, n))
         return;
     memcpy(b->p + b->len, s, n);
     b->len += n;
 }
 
 /* s must be a string literal ("" s "" makes anything else a compile error). */
-#define JW_LIT(b, s) jw_raw((b), "" s "", sizeof(s) - 1)
+#define JW_LIT(b, s) dpt__jw_raw((b), "" s "", sizeof(s) - 1)
 
-static inline void jw_char(dpt__buf *b, char c)
+static inline void dpt__jw_char(dpt__buf *b, char c)
 {
-    if (!jw_room(b, 1))
+    if (!dpt__jw_room(b, 1))
         return;
     b->p[b->len++] = c;
 }
 
 /* Decimal digits of v at p; returns the count. */
-static inline size_t jw_utoa(char *p, uint64_t v)
+static inline size_t dpt__jw_utoa(char *p, uint64_t v)
 {
     char tmp[20];
     size_t n = 0;
@@ -48,17 +48,17 @@ static inline size_t jw_utoa(char *p, uint64_t v)
     return n;
 }
 
-static inline void jw_uint(dpt__buf *b, uint64_t v)
+static inline void dpt__jw_uint(dpt__buf *b, uint64_t v)
 {
-    if (!jw_room(b, 20))
+    if (!dpt__jw_room(b, 20))
         return;
-    b->len += jw_utoa(b->p + b->len, v);
+    b->len += dpt__jw_utoa(b->p + b->len, v);
 }
 
 /* A 64-bit integer as a JSON string ("-123"), as OTLP/JSON wants for int64 and times. */
-static inline void jw_int_str(dpt__buf *b, int64_t v, bool is_signed, uint64_t u)
+static inline void dpt__jw_int_str(dpt__buf *b, int64_t v, bool is_signed, uint64_t u)
 {
-    if (!jw_room(b, 23))
+    if (!dpt__jw_room(b, 23))
         return;
     char *p = b->p + b->len;
     size_t n = 0;
@@ -67,18 +67,18 @@ static inline void jw_int_str(dpt__buf *b, int64_t v, bool is_signed, uint64_t u
         uint64_t mag = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
         if (v < 0)
             p[n++] = '-';
-        n += jw_utoa(p + n, mag);
+        n += dpt__jw_utoa(p + n, mag);
     } else {
-        n += jw_utoa(p + n, u);
+        n += dpt__jw_utoa(p + n, u);
     }
     p[n++] = '"';
     b->len += n;
 }
 
-static inline void jw_hex(dpt__buf *b, const uint8_t *id, size_t n)
+static inline void dpt__jw_hex(dpt__buf *b, const uint8_t *id, size_t n)
 {
     static const char hx[] = "0123456789abcdef";
-    if (!jw_room(b, 2 * n + 2))
+    if (!dpt__jw_room(b, 2 * n + 2))
         return;
     char *p = b->p + b->len;
     *p++ = '"';
@@ -91,10 +91,10 @@ static inline void jw_hex(dpt__buf *b, const uint8_t *id, size_t n)
 }
 
 /* A quoted, escaped JSON string. Invalid UTF-8 bytes become U+FFFD (via tmp). */
-DPT__HIDDEN void jw_str(dpt__buf *b, dpt__buf *tmp, const char *s, size_t n);
+DPT__HIDDEN void dpt__jw_str(dpt__buf *b, dpt__buf *tmp, const char *s, size_t n);
 
 /* The shortest round-trip form of d; NaN and the infinities as the strings protobuf's
  * JSON mapping uses. */
-DPT__HIDDEN void jw_double(dpt__buf *b, double d);
+DPT__HIDDEN void dpt__jw_double(dpt__buf *b, double d);
 
 #endif /* DPT_EXPORT_JW_H */

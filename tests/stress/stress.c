@@ -16,6 +16,7 @@
  */
 #define _GNU_SOURCE
 #include <dptrace.h>
+#include <dptrace/plugin.h>
 #include <dptrace/export.h>
 
 #include <math.h>
