@@ -4,7 +4,9 @@
 # checkout requests, stops the services cleanly (SIGTERM: each flushes its spans), then
 # shows the slowest and a failed trace and writes an HTML report.
 #
-# Settings (environment): BUILD (build), OUT (demo-out), REQUESTS (100), CONCURRENCY (4).
+# Settings (environment): BUILD (build), OUT (demo-out), REQUESTS (100), CONCURRENCY (4),
+# DEMO_NGINX (1: nginx with ngx_http_dptrace_module in front of the gateway, when built;
+# 0: the gateway is the edge).
 # DEMO_COLLECT=1: the services send OTLP/HTTP to a `dptrace collect` started here, which
 # writes $OUT/traces.jsonl (and prints each trace's waterfall as it completes).
 # Export: OTLP JSON lines in $OUT/traces.jsonl; with OTEL_EXPORTER_OTLP_ENDPOINT or
@@ -27,7 +29,7 @@ done
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 TRACES=$OUT/traces.jsonl
-rm -f "$TRACES" "$OUT"/*.port "$OUT"/*.log "$OUT/report.html"
+rm -f "$TRACES" "$OUT"/*.port "$OUT"/*.log "$OUT/report.html" "$OUT/inventory.db"
 
 # Where the spans go. The file is always written too (unless DEMO_FILE=0), so the
 # waterfalls below work whatever else is configured.
@@ -127,20 +129,28 @@ say "starting the mesh (spans to: $OTEL_TRACES_EXPORTER)"
 if [ -n "$RECO" ]; then
     start recommendations; export MESH_RECOMMENDATIONS_URL="http://127.0.0.1:$PORT"
 fi
-start inventory;  INVENTORY=$PORT
+start inventory --db "$OUT/inventory.db";  INVENTORY=$PORT
 start payments;   PAYMENTS=$PORT
 start orders --inventory "http://127.0.0.1:$INVENTORY" --payments "http://127.0.0.1:$PAYMENTS"
 ORDERS=$PORT
 start gateway --orders "http://127.0.0.1:$ORDERS"
 GATEWAY=$PORT
+# nginx in front (examples/mesh/edge.c): the traces then start at nginx.
+ENTRY=$GATEWAY
+EDGE=""
+if [ "${DEMO_NGINX:-1}" = 1 ] && [ -x "$MESH/edge" ]; then
+    start edge --gateway "http://127.0.0.1:$GATEWAY" --prefix "$OUT/nginx"
+    ENTRY=$PORT
+    EDGE=edge
+fi
 
 say "sending $REQUESTS checkout requests ($CONCURRENCY at a time)"
-"$MESH/loadgen" --url "http://127.0.0.1:$GATEWAY/checkout" --requests "$REQUESTS" \
+"$MESH/loadgen" --url "http://127.0.0.1:$ENTRY/checkout" --requests "$REQUESTS" \
     --concurrency "$CONCURRENCY" || die "some requests got no answer"
 
 say "stopping the services"
 [ -z "$RECO" ] || stop recommendations
-for s in gateway orders payments inventory; do stop "$s"; done
+for s in $EDGE gateway orders payments inventory; do stop "$s"; done
 PIDS=""
 if [ -n "${COLLECT_PID:-}" ]; then
     kill -TERM $COLLECT_PID; wait $COLLECT_PID || die "dptrace collect failed (see $OUT/collect.log)"

@@ -1,68 +1,78 @@
-/* inventory.c - the mesh demo's stock service: GET /stock/{sku} answers how many items
- * are available, after a (pretend) database query traced as its own span and a cache
- * lookup recorded as an event.
+/* inventory.c - the mesh demo's stock service: GET /stock/{sku} answers how many items are
+ * available, read from a SQLite database (--db PATH, default in memory) whose statements
+ * dptrace traces by itself (dpt_sqlite_instrument): each query is a CLIENT span child of
+ * the request's span, with its text sanitized and its summary as the name.
  */
 #include <pthread.h>
+#include <sqlite3.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include <dptrace/instr.h>
 
 #include "mesh.h"
 
-/* SKUs looked up before: a tiny cache, so the event says hit or miss. Every third lookup
- * "expires" the entry, so the waterfalls show database spans now and then. */
-#define CACHE 64
-static char cache[CACHE][32];
-static unsigned n_cached, next_slot, lookups;
-static pthread_mutex_t cache_mu = PTHREAD_MUTEX_INITIALIZER;
-
-static bool cache_lookup(const char *sku)
-{
-    pthread_mutex_lock(&cache_mu);
-    bool hit = false;
-    for (unsigned i = 0; i < n_cached && !hit; i++)
-        hit = strcmp(cache[i], sku) == 0;
-    if (hit && ++lookups % 3 == 0)
-        hit = false; /* refreshed from the database, entry kept */
-    else if (!hit) {
-        snprintf(cache[next_slot], sizeof cache[0], "%s", sku);
-        next_slot = (next_slot + 1) % CACHE;
-        if (n_cached < CACHE)
-            n_cached++;
-    }
-    pthread_mutex_unlock(&cache_mu);
-    return hit;
-}
+/* One connection shared by the request threads: opened in serialized mode, SQLite locks
+ * it around each call. */
+static sqlite3 *db;
 
 static void get_stock(mesh_request *req, mesh_response *resp)
 {
     const char *sku = req->param;
     dpt_span_set_str(req->span, "app.sku", sku);
-    bool hit = cache_lookup(sku);
-    dpt_attr ev[] = { DPT_STR("cache.key", sku) };
-    dpt_span_add_event(req->span, hit ? "cache.hit" : "cache.miss", ev, 1);
-    int available = 0;
-    if (!hit) {
-        /* A child span of the server span (it is current), ended on every way out. */
-        DPT_WITH_SPAN(mesh.tracer, "SELECT stock", DPT_SPAN_INTERNAL)
-        {
-            dpt_span db = dpt_span_current();
-            dpt_span_set_str(db, "db.system.name", "sqlite");
-            dpt_span_set_str(db, "db.operation.name", "SELECT");
-            dpt_span_set_str(db, "db.query.text", "SELECT qty FROM stock WHERE sku = ?");
-            mesh_work_ms(1, 4);
-        }
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db, "SELECT qty FROM stock WHERE sku = ?", -1, &st, NULL);
+    if (rc == SQLITE_OK) rc = sqlite3_bind_text(st, 1, sku, -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK)
+        rc = dpt_sqlite_step(st); /* like sqlite3_step; a failure is recorded on the span */
+    if (rc == SQLITE_ROW) {
+        int available = sqlite3_column_int(st, 0);
+        dpt_span_set_int(req->span, "app.stock.available", available);
+        snprintf(resp->body, sizeof resp->body, "{\"sku\":\"%.64s\",\"available\":%d}", sku,
+                 available);
+    } else if (rc == SQLITE_DONE) {
+        resp->status = 404;
+        snprintf(resp->body, sizeof resp->body, "{\"error\":\"unknown sku\"}");
     } else {
-        mesh_work_ms(0, 1);
+        resp->status = 500;
+        snprintf(resp->error, sizeof resp->error, "stock query failed: %.80s", sqlite3_errmsg(db));
+        snprintf(resp->body, sizeof resp->body, "{\"error\":\"database error\"}");
     }
-    available = 10 + (int)(strlen(sku) * 7 % 40);
-    dpt_span_set_int(req->span, "app.stock.available", available);
-    snprintf(resp->body, sizeof resp->body, "{\"sku\":\"%.64s\",\"available\":%d}", sku,
-             available);
+    sqlite3_finalize(st);
+    mesh_work_ms(0, 2);
+}
+
+static void close_db(void)
+{
+    sqlite3_close(db); /* ends the tracing of db too */
 }
 
 int main(int argc, char **argv)
 {
     mesh_init("inventory", argc, argv);
-    static const mesh_route routes[] = { { "GET", "/stock/{sku}", get_stock } };
-    return mesh_serve(routes, 1, NULL);
+    const char *path = mesh_arg("db", ":memory:");
+    if (sqlite3_open_v2(path, &db,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+                        NULL) != SQLITE_OK) {
+        fprintf(stderr, "inventory: cannot open %s: %s\n", path, sqlite3_errmsg(db));
+        return 1;
+    }
+    sqlite3_busy_timeout(db, 2000);
+    dpt_sqlite_instrument(db,
+                          &(dpt_sqlite_opts){.tracer = mesh.tracer, .db_namespace = "inventory"});
+    /* The catalogue: sku-1 .. sku-9, seeded once (the start-up statements are traced too). */
+    int rc = dpt_sqlite_exec(
+        db,
+        "CREATE TABLE IF NOT EXISTS stock(sku TEXT PRIMARY KEY, qty INTEGER NOT NULL);"
+        "INSERT OR IGNORE INTO stock(sku, qty) VALUES ('sku-1', 17), ('sku-2', 24),"
+        " ('sku-3', 31), ('sku-4', 38), ('sku-5', 45), ('sku-6', 12), ('sku-7', 19),"
+        " ('sku-8', 26), ('sku-9', 33)",
+        NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        fprintf(stderr, "inventory: cannot create the stock table: %s\n", sqlite3_errmsg(db));
+        return 1;
+    }
+    static const mesh_route routes[] = {{"GET", "/stock/{sku}", get_stock}};
+    return mesh_serve(routes, 1, close_db);
 }

@@ -1,6 +1,7 @@
-/* mesh.c - the shared part of the mesh demo's services: traced HTTP server
- * (libmicrohttpd, a thread per connection on 127.0.0.1), traced HTTP client (libcurl),
- * W3C propagation through both, and a clean life cycle: SIGTERM stops accepting, lets
+/* mesh.c - the shared part of the mesh demo's services: an HTTP server (libmicrohttpd, a
+ * thread per connection on 127.0.0.1) and an HTTP client (libcurl), both traced by
+ * dptrace's instrumentation helpers (dptrace/instr.h: SERVER and CLIENT spans, W3C
+ * propagation, the HTTP attributes), and a clean life cycle: SIGTERM stops accepting, lets
  * requests in flight finish, and shuts the provider down, which exports every span.
  */
 #define _GNU_SOURCE
@@ -19,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <dptrace/instr.h>
 #ifdef MESH_HAVE_HTTP
 #include <dptrace/http.h>
 #endif
@@ -38,8 +40,7 @@ static void die(const char *msg)
 const char *mesh_arg(const char *name, const char *def)
 {
     for (int i = 0; i < n_args; i++)
-        if (strcmp(arg_keys[i], name) == 0)
-            return arg_vals[i];
+        if (strcmp(arg_keys[i], name) == 0) return arg_vals[i];
     return def;
 }
 
@@ -55,8 +56,7 @@ void mesh_init(const char *name, int argc, char **argv)
         arg_vals[n_args++] = argv[++i];
     }
     long port = strtol(mesh_arg("port", "0"), NULL, 10);
-    if (port < 0 || port > 65535)
-        die("--port wants 0..65535 (0: any free port)");
+    if (port < 0 || port > 65535) die("--port wants 0..65535 (0: any free port)");
     mesh.port = (uint16_t)port;
     mesh.ready_file = mesh_arg("ready-file", NULL);
     mesh.untrusted_edge = strcmp(mesh_arg("untrusted-edge", "0"), "1") == 0;
@@ -71,8 +71,7 @@ void mesh_init(const char *name, int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-        die("curl_global_init failed");
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) die("curl_global_init failed");
     /* The demo script gives each process its service name; running one by hand works too. */
     setenv("OTEL_SERVICE_NAME", name, 0);
 #ifdef MESH_HAVE_HTTP
@@ -84,49 +83,6 @@ void mesh_init(const char *name, int argc, char **argv)
 }
 
 /* ---- incoming requests ------------------------------------------------------------------ */
-
-/* Carrier over the request headers of a libmicrohttpd connection. MHD keeps repeated
- * headers as separate entries, so the index-th value is found by walking them. */
-typedef struct hdr_walk {
-    const char *name;
-    size_t index, seen;
-    const char *key, *value;
-} hdr_walk;
-
-static enum MHD_Result walk_value(void *cls, enum MHD_ValueKind kind, const char *key,
-                                  const char *value)
-{
-    (void)kind;
-    hdr_walk *w = cls;
-    if (w->name ? strcasecmp(key, w->name) == 0 : true) {
-        if (w->seen++ == w->index) {
-            w->key = key;
-            w->value = value ? value : "";
-            return MHD_NO;
-        }
-    }
-    return MHD_YES;
-}
-
-static const char *mhd_get(void *carrier, const char *name, size_t index, size_t *len)
-{
-    hdr_walk w = { .name = name, .index = index };
-    MHD_get_connection_values(carrier, MHD_HEADER_KIND, walk_value, &w);
-    if (w.value)
-        *len = strlen(w.value);
-    return w.value;
-}
-
-static const char *mhd_key(void *carrier, size_t index, size_t *len)
-{
-    hdr_walk w = { .name = NULL, .index = index };
-    MHD_get_connection_values(carrier, MHD_HEADER_KIND, walk_value, &w);
-    if (w.key)
-        *len = strlen(w.key);
-    return w.key;
-}
-
-static const dpt_getter mhd_getter = { mhd_get, mhd_key };
 
 const char *mesh_query(const mesh_request *req, const char *key)
 {
@@ -142,8 +98,7 @@ static const mesh_route *match(const char *method, const char *path, const char 
 {
     for (size_t i = 0; i < mesh.n_routes; i++) {
         const mesh_route *r = &mesh.routes[i];
-        if (strcmp(r->method, method) != 0)
-            continue;
+        if (strcmp(r->method, method) != 0) continue;
         const char *brace = strchr(r->template, '{');
         if (!brace) {
             if (strcmp(r->template, path) == 0) {
@@ -161,92 +116,53 @@ static const mesh_route *match(const char *method, const char *path, const char 
     return NULL;
 }
 
-static int marker;
-
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
 {
     (void)cls;
     (void)upload_data;
-    /* MHD calls once with the headers, then per body chunk, then once more: answer on
-     * the last call. The demo's requests carry no body worth reading. */
+    /* MHD calls once with the headers, then per body chunk, then once more: the SERVER
+     * span starts on the first call (continuing the caller's trace) and ends in
+     * dpt_mhd_completed once the response is sent. */
     if (*con_cls == NULL) {
-        *con_cls = &marker;
-        return MHD_YES;
+        dpt_mhd_opts o = {.tracer = mesh.tracer, .untrusted_edge = mesh.untrusted_edge};
+        *con_cls = dpt_mhd_request_start(conn, url, method, version, &o);
+        return *con_cls ? MHD_YES : MHD_NO;
     }
-    if (*upload_data_size) {
+    if (*upload_data_size) { /* the demo's requests carry no body worth reading */
         *upload_data_size = 0;
         return MHD_YES;
     }
+    dpt_mhd_request *r = *con_cls;
     const char *param = "";
     const mesh_route *route = match(method, url, &param);
-    char name[128];
-    snprintf(name, sizeof name, "%s%s%s", method, route ? " " : "", route ? route->template : "");
-
-    /* OpenTelemetry HTTP server span attributes. */
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    char client[64] = "";
-    if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET) {
-        const struct sockaddr_in *sin = (const struct sockaddr_in *)ci->client_addr;
-        inet_ntop(AF_INET, &sin->sin_addr, client, sizeof client);
-    }
-    const char *ua = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "User-Agent");
-    const char *proto = strncmp(version, "HTTP/", 5) == 0 ? version + 5 : version;
-    dpt_attr attrs[10];
-    size_t n = 0;
-    attrs[n++] = DPT_STR("http.request.method", method);
-    attrs[n++] = DPT_STR("url.path", url);
-    attrs[n++] = DPT_STR("url.scheme", "http");
-    attrs[n++] = DPT_STR("server.address", "127.0.0.1");
-    attrs[n++] = DPT_INT("server.port", mesh.port);
-    attrs[n++] = DPT_STR("network.protocol.version", proto);
-    if (*client)
-        attrs[n++] = DPT_STR("client.address", client);
-    if (ua)
-        attrs[n++] = DPT_STR("user_agent.original", ua);
-    if (route)
-        attrs[n++] = DPT_STR("http.route", route->template);
-
-    /* Continue the caller's trace (traceparent, tracestate, baggage). */
-    dpt_context *ctx = NULL;
-    dpt_server_opts so = { .attrs = attrs, .n_attrs = n, .untrusted_edge = mesh.untrusted_edge };
-    dpt_span span = dpt_span_start_server(mesh.tracer, name, &mhd_getter, conn, &so, &ctx);
-    dpt_token tok = dpt_context_attach(ctx);
-
-    mesh_request req = { .conn = conn, .method = method, .path = url,
-                         .route = route ? route->template : "", .param = param,
-                         .span = span, .baggage = dpt_context_baggage(ctx) };
-    mesh_response resp = { .status = 404 };
+    if (route) dpt_mhd_request_set_route(r, route->template);
+    const dpt_context *ctx = dpt_mhd_request_context(r);
+    mesh_request req = {.conn = conn,
+                        .method = method,
+                        .path = url,
+                        .route = route ? route->template : "",
+                        .param = param,
+                        .span = dpt_mhd_request_span(r),
+                        .baggage = dpt_context_baggage(ctx)};
+    mesh_response resp = {.status = 404};
     snprintf(resp.body, sizeof resp.body, "{\"error\":\"no route\"}");
     if (route) {
         resp.status = 200;
         resp.body[0] = '\0';
+        dpt_token tok = dpt_context_attach(ctx); /* the handler's spans are its children */
         route->fn(&req, &resp);
+        dpt_context_detach(tok);
     }
-    dpt_span_set_int(span, "http.response.status_code", resp.status);
-    if (resp.status >= 500) {
-        /* Server spans: only 5xx are errors (a 4xx is the client's mistake). */
-        char code[16];
-        snprintf(code, sizeof code, "%d", resp.status);
-        dpt_span_set_str(span, "error.type", code);
-        char msg[160];
-        snprintf(msg, sizeof msg, "%s%s", *resp.error ? "" : "HTTP ", *resp.error ? resp.error : code);
-        dpt_span_set_status(span, DPT_STATUS_ERROR, msg);
-    }
-    dpt_context_detach(tok);
-    dpt_span_end(span);
-    dpt_context_release(ctx);
-
-    struct MHD_Response *r =
+    struct MHD_Response *mr =
         MHD_create_response_from_buffer(strlen(resp.body), resp.body, MHD_RESPMEM_MUST_COPY);
-    if (!r)
-        return MHD_NO;
-    MHD_add_response_header(r, "Content-Type", "application/json");
-    enum MHD_Result ret = MHD_queue_response(conn, (unsigned)resp.status, r);
-    MHD_destroy_response(r);
+    if (!mr) return MHD_NO;
+    MHD_add_response_header(mr, "Content-Type", "application/json");
+    enum MHD_Result ret = dpt_mhd_queue_response(r, (unsigned)resp.status, mr);
+    MHD_destroy_response(mr);
+    if (resp.status >= 500 && *resp.error) /* a 5xx is an error; say why */
+        dpt_span_set_status(req.span, DPT_STATUS_ERROR, resp.error);
     return ret;
 }
 
@@ -262,15 +178,15 @@ int mesh_serve(const mesh_route *routes, size_t n_routes, void (*on_stop)(void))
     struct MHD_Daemon *d = MHD_start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG,
         mesh.port, NULL, NULL, on_request, NULL, MHD_OPTION_SOCK_ADDR, &addr,
-        MHD_OPTION_CONNECTION_LIMIT, 256u, MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_COMPLETED, dpt_mhd_completed, NULL, MHD_OPTION_CONNECTION_LIMIT, 256u,
+        MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_END);
     if (!d) {
         fprintf(stderr, "%s: cannot listen on 127.0.0.1:%u: %s\n", mesh.name, mesh.port,
                 strerror(errno));
         return 1;
     }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-    if (di)
-        mesh.port = di->port;
+    if (di) mesh.port = di->port;
     fprintf(stderr, "%s: listening on 127.0.0.1:%u\n", mesh.name, mesh.port);
     if (mesh.ready_file) {
         /* Written once listening, renamed into place: whoever sees it can connect. */
@@ -294,8 +210,7 @@ int mesh_serve(const mesh_route *routes, size_t n_routes, void (*on_stop)(void))
         ;
     fprintf(stderr, "%s: %s, stopping\n", mesh.name, strsignal(sig));
     MHD_stop_daemon(d); /* joins the connection threads: requests in flight finish */
-    if (on_stop)
-        on_stop();
+    if (on_stop) on_stop();
     dpt_err e = dpt_provider_shutdown(mesh.provider, 10000);
     dpt_stats st;
     dpt_provider_get_stats(mesh.provider, &st);
@@ -308,23 +223,6 @@ int mesh_serve(const mesh_route *routes, size_t n_routes, void (*on_stop)(void))
 }
 
 /* ---- outgoing requests ------------------------------------------------------------------ */
-
-/* Carrier over a libcurl header list. */
-static dpt_err slist_set(void *carrier, const char *name, const char *value, size_t value_len)
-{
-    struct curl_slist **list = carrier;
-    char line[8400];
-    int n = snprintf(line, sizeof line, "%s: %.*s", name, (int)value_len, value);
-    if (n < 0 || (size_t)n >= sizeof line)
-        return DPT_ETOOBIG;
-    struct curl_slist *l = curl_slist_append(*list, line);
-    if (!l)
-        return DPT_ENOMEM;
-    *list = l;
-    return DPT_OK;
-}
-
-static const dpt_setter slist_setter = { slist_set };
 
 typedef struct body_buf {
     char *p;
@@ -342,79 +240,45 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *user)
     return n;
 }
 
-void mesh_http_call(const char *method, const char *url, const char *route,
-                    mesh_http_result *out)
+void mesh_http_call(const char *method, const char *url, const char *route, mesh_http_result *out)
 {
     memset(out, 0, sizeof *out);
-    char host[64] = "127.0.0.1";
-    long port = 80;
-    CURLU *u = curl_url();
-    if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK) {
-        char *h = NULL, *p = NULL;
-        if (curl_url_get(u, CURLUPART_HOST, &h, 0) == CURLUE_OK)
-            snprintf(host, sizeof host, "%s", h);
-        if (curl_url_get(u, CURLUPART_PORT, &p, CURLU_DEFAULT_PORT) == CURLUE_OK)
-            port = strtol(p, NULL, 10);
-        curl_free(h);
-        curl_free(p);
-    }
-    curl_url_cleanup(u);
-
-    char name[128];
-    snprintf(name, sizeof name, "%s%s%s", method, route ? " " : "", route ? route : "");
-    dpt_attr attrs[] = { DPT_STR("http.request.method", method), DPT_STR("url.full", url),
-                         DPT_STR("server.address", host), DPT_INT("server.port", port) };
-    struct curl_slist *headers = NULL;
-    /* A CLIENT span, child of the current span; traceparent and baggage go into headers. */
-    dpt_span span = dpt_span_start_client(mesh.tracer, name, NULL, NULL, &slist_setter, &headers,
-                                          attrs, sizeof attrs / sizeof *attrs);
     CURL *c = curl_easy_init();
-    body_buf body = { out->body, 0, sizeof out->body };
-    CURLcode rc = CURLE_FAILED_INIT;
-    if (c) {
-        curl_easy_setopt(c, CURLOPT_URL, url);
-        curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
-        curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-        curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 5000L);
-        curl_easy_setopt(c, CURLOPT_USERAGENT, "dptrace-mesh/" DPTRACE_VERSION_STRING);
-        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-        curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
-        if (strcmp(method, "POST") == 0) {
-            curl_easy_setopt(c, CURLOPT_POST, 1L);
-            curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
-        } else if (strcmp(method, "GET") != 0) {
-            curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-        }
-        rc = curl_easy_perform(c);
+    if (!c) {
+        snprintf(out->error, sizeof out->error, "curl_easy_init failed");
+        return;
     }
-    if (rc == CURLE_OK) {
+    body_buf body = {out->body, 0, sizeof out->body};
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 5000L);
+    curl_easy_setopt(c, CURLOPT_USERAGENT, "dptrace-mesh/" DPTRACE_VERSION_STRING);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
+    if (strcmp(method, "POST") == 0) {
+        curl_easy_setopt(c, CURLOPT_POST, 1L);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
+    } else if (strcmp(method, "GET") != 0) {
+        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    }
+    /* A CLIENT span, child of the current span, with the trace context and baggage in the
+     * request headers and the HTTP attributes; 4xx/5xx and transport errors are errors. */
+    dpt_curl_opts o = {.tracer = mesh.tracer, .url_template = route, .url = url, .method = method};
+    CURLcode rc = dpt_curl_perform(c, NULL, &o);
+    if (rc == CURLE_OK)
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &out->status);
-        dpt_span_set_int(span, "http.response.status_code", out->status);
-        if (out->status >= 400) {
-            /* Client spans: 4xx and 5xx are both errors. */
-            char msg[32];
-            snprintf(msg, sizeof msg, "HTTP %ld", out->status);
-            dpt_span_set_str(span, "error.type", msg + 5);
-            dpt_span_set_status(span, DPT_STATUS_ERROR, msg);
-        }
-    } else {
+    else
         snprintf(out->error, sizeof out->error, "%s", curl_easy_strerror(rc));
-        dpt_span_set_str(span, "error.type", rc == CURLE_OPERATION_TIMEDOUT ? "timeout" : "transport");
-        dpt_span_record_error(span, "curl", out->error);
-    }
-    dpt_span_end(span);
     curl_easy_cleanup(c);
-    curl_slist_free_all(headers);
 }
 
 void mesh_work_ms(int lo, int hi)
 {
     /* Per-thread generator: rand() is not thread-safe, and the demo has many threads. */
     static _Thread_local unsigned seed;
-    if (!seed)
-        seed = (unsigned)time(NULL) ^ (unsigned)(uintptr_t)&seed;
+    if (!seed) seed = (unsigned)time(NULL) ^ (unsigned)(uintptr_t)&seed;
     int ms = lo + (hi > lo ? (int)(rand_r(&seed) % (unsigned)(hi - lo + 1)) : 0);
-    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
         ;
 }

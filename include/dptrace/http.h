@@ -18,7 +18,8 @@ extern "C" {
 
 typedef enum dpt_otlp_protocol {
     DPT_OTLP_HTTP_PROTOBUF = 0, /* "http/protobuf", the default */
-    DPT_OTLP_HTTP_JSON = 1      /* "http/json" */
+    DPT_OTLP_HTTP_JSON = 1,     /* "http/json" */
+    DPT_OTLP_GRPC = 2           /* "grpc": OTLP/gRPC over libcurl's HTTP/2 */
 } dpt_otlp_protocol;
 
 typedef struct dpt_http_header {
@@ -67,18 +68,32 @@ DPT_EXTERN dpt_exporter *dpt_exporter_otlp_http(const dpt_http_exporter_config *
 /* OTLP/HTTP exporter configured from the environment (the OpenTelemetry variables; the
  * TRACES_ variant of each wins over the general one):
  *   OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT     general: base URL + "/v1/traces"; TRACES_: as is
- *   OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL     http/protobuf (default) | http/json
+ *   OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL     http/protobuf (default) | http/json | grpc
+ *                                            (grpc: the endpoint is used as is, default
+ *                                            http://localhost:4317; without a scheme,
+ *                                            INSECURE=true means h2c, else TLS)
  *   OTEL_EXPORTER_OTLP_[TRACES_]HEADERS      k=v,k2=v2 (values percent-decoded)
  *   OTEL_EXPORTER_OTLP_[TRACES_]COMPRESSION  gzip | none
  *   OTEL_EXPORTER_OTLP_[TRACES_]TIMEOUT      milliseconds (10000)
  *   OTEL_EXPORTER_OTLP_[TRACES_]CERTIFICATE, _CLIENT_CERTIFICATE, _CLIENT_KEY   PEM files
- *   OTEL_EXPORTER_OTLP_[TRACES_]INSECURE     not used by OTLP/HTTP: the spec applies it
- *                                            only to scheme-less gRPC endpoints; it never
- *                                            turns off certificate checks for https://
+ *   OTEL_EXPORTER_OTLP_[TRACES_]INSECURE     only for a gRPC endpoint without a scheme
+ *                                            (the spec's rule); it never turns off
+ *                                            certificate checks for https://
  *   DPTRACE_EXPORT_MAX_IN_FLIGHT             requests in flight at once (16, 1..64)
  * Invalid values are logged and replaced by the default; an endpoint that is not an
  * http:// or https:// URL is logged once and no exporter is made (NULL). */
 DPT_EXTERN dpt_exporter *dpt_exporter_otlp_http_from_env(void);
+
+/* OTLP/gRPC exporter: unary calls of opentelemetry.proto.collector.trace.v1.TraceService/
+ * Export over HTTP/2 (libcurl with nghttp2; h2c with prior knowledge for http://, ALPN for
+ * https://), several calls multiplexed on one connection. cfg->url is the endpoint,
+ * scheme://host:port (NULL: http://localhost:4317); gzip is gRPC message compression
+ * (grpc-encoding: gzip). The status comes from the grpc-status trailer: CANCELLED,
+ * DEADLINE_EXCEEDED, ABORTED, OUT_OF_RANGE, UNAVAILABLE, DATA_LOSS are retried, and
+ * RESOURCE_EXHAUSTED only with a RetryInfo, whose delay is followed (within the
+ * deadline); other codes fail the export. The same as dpt_exporter_otlp_http with
+ * protocol DPT_OTLP_GRPC. NULL (logged) for an endpoint that is not http(s). */
+DPT_EXTERN dpt_exporter *dpt_exporter_otlp_grpc(const dpt_http_exporter_config *cfg);
 
 /* Zipkin v2 JSON exporter (POST to .../api/v2/spans). */
 DPT_EXTERN dpt_exporter *dpt_exporter_zipkin_http(const dpt_http_exporter_config *cfg);

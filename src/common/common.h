@@ -183,4 +183,10 @@ DPT__SHARED int dpt__env_enum(const char *name, const char *const *names, size_t
 /* ASCII case-insensitive equality of two NUL-terminated strings. */
 DPT__SHARED bool dpt__str_ieq(const char *a, const char *b);
 
+/* ---- export context (src/core/batch.c) ---------------------------------------------------- */
+/* The batch processor's deadline and completion for the export_spans call running on this
+ * thread, for libdptrace-http; NULL outside one. The contract: src/core/export_async.h. */
+struct dpt__export_ctx;
+DPT__SHARED const struct dpt__export_ctx *dpt__export_ctx_current(void);
+
 #endif /* DPT_COMMON_H */

@@ -67,7 +67,8 @@ typedef struct batch {
     dpt__ratelimit fail_rl;      /* "batch export failed" lines */
     _Atomic uint64_t st_exported, st_failed, st_dropped; /* this pipeline's counts */
     uint64_t seq;                /* creation order: the first pipeline is the primary */
-    const dpt_provider *reg;     /* the provider this pipeline is registered with */
+    const dpt_provider *reg;     /* the provider this pipeline is registered with (reg_mu) */
+    _Atomic bool registered;     /* reg is set: the counting paths' unlocked check */
     struct batch *reg_next;
 } batch;
 
@@ -125,6 +126,9 @@ static void pipe_register(batch *b, const dpt_provider *p)
         reg_list = b;
     }
     pthread_mutex_unlock(&reg_mu);
+    /* Release: a thread that sees the flag skips the lock (reg itself is read only under
+     * reg_mu). */
+    atomic_store_explicit(&b->registered, true, memory_order_release);
 }
 
 static void pipe_unregister(batch *b)
@@ -169,14 +173,14 @@ void dpt__pipelines_stats(const dpt_provider *p, dpt_stats *out)
 static void count_dropped(batch *b, const dpt_provider *p, uint64_t n)
 {
     if (!n) return;
-    if (DPT__UNLIKELY(!b->reg)) pipe_register(b, p);
+    if (DPT__UNLIKELY(!atomic_load_explicit(&b->registered, memory_order_acquire))) pipe_register(b, p);
     atomic_fetch_add_explicit(&b->st_dropped, n, memory_order_relaxed);
 }
 
 static void count(batch *b, int c, uint64_t n)
 {
     if (!n) return;
-    if (DPT__UNLIKELY(!b->reg)) pipe_register(b, b->prov);
+    if (DPT__UNLIKELY(!atomic_load_explicit(&b->registered, memory_order_acquire))) pipe_register(b, b->prov);
     if (c == DPT__C_EXPORTED) atomic_fetch_add_explicit(&b->st_exported, n, memory_order_relaxed);
     else if (c == DPT__C_EXPORT_FAILED) atomic_fetch_add_explicit(&b->st_failed, n, memory_order_relaxed);
     else atomic_fetch_add_explicit(&b->st_dropped, n, memory_order_relaxed);

@@ -180,6 +180,194 @@ static char *dup_or_null(const char *s)
 
 static void *io_thread(void *arg);
 
+/* ---- gRPC answers ------------------------------------------------------------------------ */
+
+static int b64val(int ch)
+{
+    if (ch >= 'A' && ch <= 'Z') return ch - 'A';
+    if (ch >= 'a' && ch <= 'z') return ch - 'a' + 26;
+    if (ch >= '0' && ch <= '9') return ch - '0' + 52;
+    if (ch == '+' || ch == '-') return 62;
+    if (ch == '/' || ch == '_') return 63;
+    return -1;
+}
+
+/* Base64 (padded or not, as gRPC allows for -bin headers) into out; its length, or 0. */
+static size_t b64_decode(const char *s, size_t n, uint8_t *out, size_t cap)
+{
+    uint32_t acc = 0;
+    int bits = 0;
+    size_t o = 0;
+    for (size_t i = 0; i < n && s[i] != '='; i++) {
+        int v = b64val((unsigned char)s[i]);
+        if (v < 0) return 0;
+        acc = (acc << 6) | (uint32_t)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            if (o >= cap) return 0;
+            out[o++] = (uint8_t)(acc >> bits);
+        }
+    }
+    return o;
+}
+
+static bool pb_next(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+    uint64_t r = 0;
+    for (int shift = 0; shift < 64 && *p < end; shift += 7) {
+        uint8_t b = *(*p)++;
+        r |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            *v = r;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Walks the fields of one message: calls fn for each length-delimited field; false on
+ * malformed input. */
+static bool pb_fields(const uint8_t *p, size_t n,
+                      void (*fn)(uint32_t field, const uint8_t *v, size_t len, void *u), void *u)
+{
+    const uint8_t *end = p + n;
+    while (p < end) {
+        uint64_t key, v;
+        if (!pb_next(&p, end, &key)) return false;
+        switch (key & 7) {
+        case 0:
+            if (!pb_next(&p, end, &v)) return false;
+            break;
+        case 1:
+            if (end - p < 8) return false;
+            p += 8;
+            break;
+        case 2:
+            if (!pb_next(&p, end, &v) || v > (uint64_t)(end - p)) return false;
+            fn((uint32_t)(key >> 3), p, (size_t)v, u);
+            p += v;
+            break;
+        case 5:
+            if (end - p < 4) return false;
+            p += 4;
+            break;
+        default:
+            return false;
+        }
+    }
+    return true;
+}
+
+typedef struct any_walk {
+    bool retry_info;
+    const uint8_t *value;
+    size_t value_len;
+    uint64_t delay_ms;
+} any_walk;
+
+static void on_any_field(uint32_t f, const uint8_t *v, size_t len, void *u)
+{
+    any_walk *a = u;
+    static const char ri[] = "google.rpc.RetryInfo";
+    if (f == 1) /* type_url: ".../google.rpc.RetryInfo" */
+        a->retry_info =
+            len >= sizeof ri - 1 && memcmp(v + len - (sizeof ri - 1), ri, sizeof ri - 1) == 0;
+    else if (f == 2) {
+        a->value = v;
+        a->value_len = len;
+    }
+}
+
+static void on_retry_info_field(uint32_t f, const uint8_t *v, size_t len, void *u)
+{
+    any_walk *a = u;
+    if (f != 1) return; /* RetryInfo.retry_delay: google.protobuf.Duration */
+    const uint8_t *p = v, *end = v + len;
+    uint64_t seconds = 0, nanos = 0, key, x;
+    while (p < end && pb_next(&p, end, &key) && (key & 7) == 0 && pb_next(&p, end, &x)) {
+        if (key >> 3 == 1) seconds = x;
+        if (key >> 3 == 2) nanos = x;
+    }
+    if ((int64_t)seconds < 0 || (int64_t)nanos < 0) return; /* a negative delay is none */
+    uint64_t ms = seconds > UINT64_MAX / 1000u ? UINT64_MAX : seconds * 1000u;
+    a->delay_ms = dpt__sat_add(ms, (nanos + 999999u) / 1000000u);
+}
+
+static void on_status_field(uint32_t f, const uint8_t *v, size_t len, void *u)
+{
+    if (f != 3) return; /* google.rpc.Status.details: repeated google.protobuf.Any */
+    any_walk a = {false, NULL, 0, 0};
+    if (!pb_fields(v, len, on_any_field, &a) || !a.retry_info || !a.value) return;
+    pb_fields(a.value, a.value_len, on_retry_info_field, &a);
+    if (a.delay_ms) *(uint64_t *)u = a.delay_ms;
+}
+
+static int hexdig(int ch)
+{
+    if (ch >= '0' && ch <= '9') return ch - '0';
+    if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
+    return -1;
+}
+
+/* Headers and trailers of a gRPC answer (libcurl hands both to this callback). */
+static size_t on_grpc_header(char *line, size_t size, size_t nitems, void *user)
+{
+    dpt__xfer *x = user;
+    size_t n = size * nitems;
+    size_t k = 0;
+    while (k < n && line[k] != ':')
+        k++;
+    if (k == n) return n;
+    const char *v = line + k + 1;
+    size_t vn = n - k - 1;
+    while (vn && (*v == ' ' || *v == '\t'))
+        v++, vn--;
+    while (vn && (v[vn - 1] == '\r' || v[vn - 1] == '\n' || v[vn - 1] == ' '))
+        vn--;
+    if (k == 11 && strncasecmp(line, "grpc-status", 11) == 0) {
+        int st = 0;
+        bool ok = vn > 0 && vn < 4;
+        for (size_t i = 0; ok && i < vn; i++) {
+            ok = v[i] >= '0' && v[i] <= '9';
+            st = st * 10 + (v[i] - '0');
+        }
+        x->grpc_status = ok ? st : 2; /* unparsable: UNKNOWN */
+    } else if (k == 12 && strncasecmp(line, "grpc-message", 12) == 0) {
+        /* percent-encoded (gRPC over HTTP/2, "grpc-message"); decoded, then sanitized */
+        char raw[320];
+        size_t o = 0;
+        for (size_t i = 0; i < vn && o < sizeof raw; i++) {
+            int h1, h2;
+            if (v[i] == '%' && i + 2 < vn && (h1 = hexdig(v[i + 1])) >= 0 &&
+                (h2 = hexdig(v[i + 2])) >= 0) {
+                raw[o++] = (char)(h1 * 16 + h2);
+                i += 2;
+            } else {
+                raw[o++] = v[i];
+            }
+        }
+        dpt__log_sanitize(raw, o, x->grpc_message, sizeof x->grpc_message);
+    } else if (k == 23 && strncasecmp(line, "grpc-status-details-bin", 23) == 0) {
+        uint8_t bin[2048];
+        size_t bn = b64_decode(v, vn, bin, sizeof bin);
+        uint64_t delay = 0;
+        if (bn && pb_fields(bin, bn, on_status_field, &delay)) x->grpc_retry_ms = delay;
+    }
+    return n;
+}
+
+static bool url_is_https(const char *url)
+{
+    return strncasecmp(url, "https://", 8) == 0;
+}
+
+static bool h2c_reuse_broken(const dpt__http_client *c)
+{
+    return !url_is_https(c->url) && curl_version_info(CURLVERSION_NOW)->version_num < 0x080000;
+}
+
 static bool setup_easy(dpt__http_client *c, dpt__xfer *x)
 {
     CURL *e = curl_easy_init();
@@ -199,6 +387,23 @@ static bool setup_easy(dpt__http_client *c, dpt__xfer *x)
      * headers must not be sent to another host because a proxy said so. */
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    if (c->grpc) {
+        /* gRPC needs HTTP/2: h2c with prior knowledge for http://, ALPN for https://. Wait
+         * for a connection that can multiplex rather than open one per request. */
+        curl_easy_setopt(e, CURLOPT_HTTP_VERSION,
+                         url_is_https(c->url) ? (long)CURL_HTTP_VERSION_2TLS
+                                              : (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
+        if (h2c_reuse_broken(c)) {
+            /* libcurl before 8.0.0 fails every request on a reused h2c (prior knowledge)
+             * connection with "Error in the HTTP2 framing layer" (curl issue 10634, fixed
+             * in 8.0.0): one connection per call there, closed after it. */
+            curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
+        } else {
+            curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+        }
+        curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_grpc_header);
+        curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
+    }
     if (c->ca_file) curl_easy_setopt(e, CURLOPT_CAINFO, c->ca_file);
     if (c->cert_file) curl_easy_setopt(e, CURLOPT_SSLCERT, c->cert_file);
     if (c->key_file) curl_easy_setopt(e, CURLOPT_SSLKEY, c->key_file);
@@ -216,6 +421,8 @@ static dpt_err start_io(dpt__http_client *c)
     c->multi = curl_multi_init();
     if (!c->multi) return DPT_ENOMEM;
     curl_multi_setopt(c->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)c->max_in_flight);
+    if (c->grpc && h2c_reuse_broken(c))
+        curl_multi_setopt(c->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_NOTHING);
     c->x = dpt__calloc(c->max_in_flight, sizeof *c->x);
     if (!c->x) return DPT_ENOMEM;
     for (uint32_t i = 0; i < c->max_in_flight; i++) {
@@ -257,7 +464,7 @@ static void free_slots(dpt__http_client *c, bool cleanup_handles)
 
 dpt_err dpt__http_client_init(dpt__http_client *c, const char *name,
                               const dpt_http_exporter_config *cfg, const char *default_url,
-                              const char *content_type, const char *user_agent)
+                              const char *content_type, const char *user_agent, bool grpc)
 {
     memset(c, 0, sizeof *c);
     c->name = name;
@@ -284,6 +491,7 @@ dpt_err dpt__http_client_init(dpt__http_client *c, const char *name,
     if (c->max_in_flight > DPT_HTTP_MAX_IN_FLIGHT_LIMIT)
         c->max_in_flight = DPT_HTTP_MAX_IN_FLIGHT_LIMIT;
     c->gzip = cfg->gzip;
+    c->grpc = grpc;
     c->insecure = cfg->insecure_skip_verify;
     c->rng = (uint64_t)(uintptr_t)c ^ ((uint64_t)time(NULL) << 20) ^ dpt__export_mono_ms();
     const char *u = cfg->url && *cfg->url ? cfg->url : default_url;
@@ -319,7 +527,14 @@ dpt_err dpt__http_client_init(dpt__http_client *c, const char *name,
     /* libcurl sends "Expect: 100-continue" for bodies above 1 KiB and then waits up to a
      * second for a server that never answers it: turn it off. */
     h = h ? append_line(h, "Expect:") : NULL;
-    if (h && c->gzip) h = append_line(h, "Content-Encoding: gzip");
+    if (h && c->gzip && !grpc) h = append_line(h, "Content-Encoding: gzip");
+    if (h && grpc) {
+        /* gRPC over HTTP/2: "TE: trailers" is required; compression is per message
+         * (grpc-encoding), and we ask for uncompressed answers. */
+        h = append_line(h, "TE: trailers");
+        h = h ? append_line(h, "grpc-accept-encoding: identity") : NULL;
+        if (h && c->gzip) h = append_line(h, "grpc-encoding: gzip");
+    }
     for (size_t i = 0; h && cfg->headers && i < cfg->n_headers; i++) {
         const dpt_http_header *x = &cfg->headers[i];
         if (!x->name || !*x->name || !x->value || strpbrk(x->name, ":\r\n") ||
@@ -374,19 +589,21 @@ void dpt__http_client_free(dpt__http_client *c)
 
 /* ---- submitting -------------------------------------------------------------------------- */
 
-static bool compress_into(dpt__http_client *c, const uint8_t *body, size_t len, dpt__buf *out)
+/* Compresses body into out after its first `at` bytes (kept). */
+static bool compress_into(dpt__http_client *c, const uint8_t *body, size_t len, dpt__buf *out,
+                          size_t at)
 {
     uLong bound = deflateBound(&c->z, (uLong)len);
-    out->len = 0;
+    out->len = at;
     out->oom = false;
     if (!dpt__buf_reserve(out, bound) || out->oom) return false;
     if (deflateReset(&c->z) != Z_OK) return false;
     c->z.next_in = (Bytef *)body;
     c->z.avail_in = (uInt)len;
-    c->z.next_out = (Bytef *)out->p;
+    c->z.next_out = (Bytef *)out->p + at;
     c->z.avail_out = (uInt)bound;
     if (deflate(&c->z, Z_FINISH) != Z_STREAM_END) return false;
-    out->len = bound - c->z.avail_out;
+    out->len = at + (bound - c->z.avail_out);
     return true;
 }
 
@@ -487,14 +704,30 @@ dpt_err dpt__http_submit(dpt__http_client *c, const uint8_t *body, size_t len, s
         atomic_store_explicit(&c->st_in_flight_max, busy, memory_order_relaxed);
 
     /* Copy (or compress) outside the lock: the I/O thread keeps running the others. */
+    /* gRPC frames the message: a compressed flag and a 4-byte big-endian length. */
+    size_t at = c->grpc ? 5 : 0;
     bool ok;
+    x->body.len = 0;
+    x->body.oom = false;
+    if (at) dpt__buf_put(&x->body, "\0\0\0\0\0", 5);
     if (c->gzip) {
-        ok = compress_into(c, body, len, &x->body);
+        ok = !x->body.oom && compress_into(c, body, len, &x->body, at);
     } else {
-        x->body.len = 0;
-        x->body.oom = false;
         dpt__buf_put(&x->body, body, len);
         ok = !x->body.oom;
+    }
+    if (ok && at) {
+        size_t m = x->body.len - 5;
+        if (m > UINT32_MAX) {
+            ok = false;
+        } else {
+            uint8_t *p = (uint8_t *)x->body.p;
+            p[0] = c->gzip ? 1 : 0;
+            p[1] = (uint8_t)(m >> 24);
+            p[2] = (uint8_t)(m >> 16);
+            p[3] = (uint8_t)(m >> 8);
+            p[4] = (uint8_t)m;
+        }
     }
     pthread_mutex_lock(&c->mu);
     if (!ok) {
@@ -690,6 +923,9 @@ static void start_attempt(dpt__http_client *c, dpt__xfer *x, uint64_t now)
     x->resp.oom = false;
     x->resp_total = 0;
     x->content_type[0] = '\0';
+    x->grpc_status = -1;
+    x->grpc_message[0] = '\0';
+    x->grpc_retry_ms = 0;
     x->attempts++;
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, x->body.p);
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)x->body.len);
@@ -739,10 +975,101 @@ static void finish(dpt__http_client *c, dpt__xfer *x, dpt_err err, const char *w
 }
 
 /* A transfer ended (I/O thread, c->mu held): done, retry later, or failed. */
+static const char *grpc_code_name(int code)
+{
+    static const char *const names[] = {"OK",
+                                        "CANCELLED",
+                                        "UNKNOWN",
+                                        "INVALID_ARGUMENT",
+                                        "DEADLINE_EXCEEDED",
+                                        "NOT_FOUND",
+                                        "ALREADY_EXISTS",
+                                        "PERMISSION_DENIED",
+                                        "RESOURCE_EXHAUSTED",
+                                        "FAILED_PRECONDITION",
+                                        "ABORTED",
+                                        "OUT_OF_RANGE",
+                                        "UNIMPLEMENTED",
+                                        "INTERNAL",
+                                        "UNAVAILABLE",
+                                        "DATA_LOSS",
+                                        "UNAUTHENTICATED"};
+    return code >= 0 && code <= 16 ? names[code] : "(unknown code)";
+}
+
+/* gRPC's mapping of an HTTP status that is not 200 ("HTTP to gRPC Status Code Mapping"). */
+static int grpc_from_http(long status)
+{
+    switch (status) {
+    case 400:
+        return 13; /* INTERNAL */
+    case 401:
+        return 16; /* UNAUTHENTICATED */
+    case 403:
+        return 7; /* PERMISSION_DENIED */
+    case 404:
+        return 12; /* UNIMPLEMENTED */
+    case 429:
+    case 502:
+    case 503:
+    case 504:
+        return 14; /* UNAVAILABLE */
+    default:
+        return 2; /* UNKNOWN */
+    }
+}
+
+/* OTLP/gRPC ("OTLP/gRPC Throttling" and the exporter spec's retryable codes): CANCELLED,
+ * DEADLINE_EXCEEDED, ABORTED, OUT_OF_RANGE, UNAVAILABLE, DATA_LOSS, and RESOURCE_EXHAUSTED
+ * only when the server sent RetryInfo (it can recover). */
+static bool grpc_retryable(int code, bool retry_info)
+{
+    return code == 1 || code == 4 || code == 10 || code == 11 || code == 14 || code == 15 ||
+           (code == 8 && retry_info);
+}
+
+/* The gRPC outcome of a finished HTTP/2 exchange: true when the caller retries, with
+ * *server_wait (RetryInfo) and why filled; false when x was finished here. */
+static bool grpc_outcome(dpt__http_client *c, dpt__xfer *x, long status, uint64_t *server_wait,
+                         char *why, size_t cap)
+{
+    int gs = x->grpc_status;
+    if (status != 200) {
+        gs = grpc_from_http(status);
+        snprintf(why, cap, "HTTP %ld, gRPC %s", status, grpc_code_name(gs));
+    } else if (gs < 0) {
+        finish(c, x, DPT_EEXPORT, "not retryable", "answer without grpc-status");
+        return false;
+    } else {
+        snprintf(why, cap, "gRPC %s (%d)%s%.120s%s", grpc_code_name(gs), gs,
+                 x->grpc_message[0] ? ", server said \"" : "", x->grpc_message,
+                 x->grpc_message[0] ? "\"" : "");
+    }
+    if (gs == 0) {
+        /* The answer is one length-prefixed ExportTraceServiceResponse (uncompressed: we
+         * accept only identity): strip the prefix for the partial-success check. */
+        if (x->resp.len >= 5 && x->resp.p[0] == 0) {
+            memmove(x->resp.p, x->resp.p + 5, x->resp.len - 5);
+            x->resp.len -= 5;
+        } else {
+            x->resp.len = 0;
+        }
+        finish(c, x, DPT_OK, NULL, NULL);
+        return false;
+    }
+    if (!grpc_retryable(gs, x->grpc_retry_ms != 0)) {
+        finish(c, x, DPT_EEXPORT, "not retryable", why);
+        return false;
+    }
+    *server_wait = x->grpc_retry_ms;
+    return true;
+}
+
 static void on_transfer_end(dpt__http_client *c, dpt__xfer *x, CURLcode rc, uint64_t now)
 {
     long status = 0;
-    char why[200];
+    char why[256];
+    uint64_t server_wait = 0; /* Retry-After or RetryInfo, ms; 0: none */
     stop_attempt(c, x);
     if (rc != CURLE_OK) {
         if (rc == CURLE_OPERATION_TIMEDOUT && now >= x->deadline_ms) {
@@ -760,19 +1087,24 @@ static void on_transfer_end(dpt__http_client *c, dpt__xfer *x, CURLcode rc, uint
         char *ct = NULL;
         if (curl_easy_getinfo(x->easy, CURLINFO_CONTENT_TYPE, &ct) == CURLE_OK && ct)
             snprintf(x->content_type, sizeof x->content_type, "%s", ct);
-        if (status >= 200 && status < 300) {
+        if (c->grpc) {
+            if (!grpc_outcome(c, x, status, &server_wait, why, sizeof why)) return;
+        } else if (status >= 200 && status < 300) {
             finish(c, x, DPT_OK, NULL, NULL); /* on_delivered runs in report() */
             return;
-        }
-        char text[160];
-        answer_text(x, text, sizeof text);
-        snprintf(why, sizeof why, "HTTP %ld%s%s%s", status, text[0] ? ", server said \"" : "", text,
-                 text[0] ? "\"" : "");
-        if (!(status == 429 || status == 502 || status == 503 || status == 504)) {
-            finish(c, x, DPT_EEXPORT,
-                   status >= 300 && status < 400 ? "redirects are not followed" : "not retryable",
-                   why);
-            return;
+        } else {
+            char text[160];
+            answer_text(x, text, sizeof text);
+            snprintf(why, sizeof why, "HTTP %ld%s%s%s", status, text[0] ? ", server said \"" : "",
+                     text, text[0] ? "\"" : "");
+            if (!(status == 429 || status == 502 || status == 503 || status == 504)) {
+                finish(c, x, DPT_EEXPORT,
+                       status >= 300 && status < 400 ? "redirects are not followed"
+                                                     : "not retryable",
+                       why);
+                return;
+            }
+            server_wait = retry_after_ms(x->easy);
         }
     }
     if (c->max_attempts && x->attempts >= c->max_attempts) {
@@ -782,14 +1114,15 @@ static void on_transfer_end(dpt__http_client *c, dpt__xfer *x, CURLcode rc, uint
     /* Equal jitter: between half and all of the backoff, so clients that failed together
      * do not come back together. Retry-After, when given, is the server's wish: followed
      * when it fits in the deadline. */
-    uint64_t ra = rc == CURLE_OK ? retry_after_ms(x->easy) : 0;
+    uint64_t ra = server_wait;
     uint64_t wait = ra ? ra : x->backoff_ms / 2 + next_rand(c) % (x->backoff_ms / 2 + 1);
     x->backoff_ms = dpt__sat_add(x->backoff_ms, x->backoff_ms);
     if (x->backoff_ms > c->max_backoff_ms) x->backoff_ms = c->max_backoff_ms;
     uint64_t at = dpt__sat_add(now, wait);
     if (at >= x->deadline_ms) {
         finish(c, x, DPT_ETIMEDOUT,
-               ra ? "Retry-After beyond the export deadline" : "no time left for another attempt",
+               ra ? "the server's retry delay is beyond the export deadline"
+                  : "no time left for another attempt",
                why);
         return;
     }

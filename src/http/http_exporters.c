@@ -213,22 +213,56 @@ static const dpt_exporter_ops http_ops = {
     .destroy = http_destroy,
 };
 
+/* The gRPC method every OTLP/gRPC trace export calls (opentelemetry-proto,
+ * collector/trace/v1/trace_service.proto: service TraceService { rpc Export }). */
+#define GRPC_TRACE_EXPORT "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+
 static dpt_exporter *make(bool otlp, const dpt_http_exporter_config *cfg)
 {
     http_exp *x = dpt__calloc(1, sizeof *x);
     if (!x) return NULL;
     x->otlp = otlp;
+    bool grpc = otlp && cfg && cfg->protocol == DPT_OTLP_GRPC;
     dpt_format fmt = !otlp                                          ? DPT_FORMAT_ZIPKIN_JSON
                      : (cfg && cfg->protocol == DPT_OTLP_HTTP_JSON) ? DPT_FORMAT_OTLP_JSON
                                                                     : DPT_FORMAT_OTLP_PROTO;
     x->enc = dpt_encoder_new(fmt);
+    /* gRPC: the endpoint (scheme://host:port) plus the method's path. */
+    dpt_http_exporter_config gcfg;
+    char *gurl = NULL;
+    if (grpc) {
+        gcfg = *cfg;
+        const char *ep = cfg->url && *cfg->url ? cfg->url : "http://localhost:4317";
+        size_t n = strlen(ep);
+        while (n && ep[n - 1] == '/')
+            n--;
+        gurl = dpt__malloc(n + sizeof GRPC_TRACE_EXPORT);
+        if (gurl) {
+            memcpy(gurl, ep, n);
+            memcpy(gurl + n, GRPC_TRACE_EXPORT, sizeof GRPC_TRACE_EXPORT);
+        }
+        gcfg.url = gurl;
+        cfg = &gcfg;
+    }
     /* OTLP: the form of the spec's "User Agent" section (protocol/exporter.md),
      * OTel-OTLP-Exporter-<language>/<version>. */
-    dpt_err err = dpt__http_client_init(
-        &x->c, otlp ? "otlp" : "zipkin", cfg,
-        otlp ? "http://localhost:4318/v1/traces" : "http://localhost:9411/api/v2/spans",
-        fmt == DPT_FORMAT_OTLP_PROTO ? "application/x-protobuf" : "application/json",
-        otlp ? "OTel-OTLP-Exporter-C/" DPTRACE_VERSION_STRING : "dptrace/" DPTRACE_VERSION_STRING);
+    dpt_err err =
+        (grpc && !gurl)
+            ? DPT_ENOMEM
+            : dpt__http_client_init(&x->c,
+                                    grpc   ? "otlp/grpc"
+                                    : otlp ? "otlp"
+                                           : "zipkin",
+                                    cfg,
+                                    otlp ? "http://localhost:4318/v1/traces"
+                                         : "http://localhost:9411/api/v2/spans",
+                                    grpc                           ? "application/grpc"
+                                    : fmt == DPT_FORMAT_OTLP_PROTO ? "application/x-protobuf"
+                                                                   : "application/json",
+                                    otlp ? "OTel-OTLP-Exporter-C/" DPTRACE_VERSION_STRING
+                                         : "dptrace/" DPTRACE_VERSION_STRING,
+                                    grpc);
+    free(gurl);
     if (otlp) x->c.on_delivered = on_delivered;
     if (!x->enc || err != DPT_OK) {
         if (err != DPT_EINVAL) /* an invalid endpoint was reported already */
@@ -243,6 +277,17 @@ static dpt_exporter *make(bool otlp, const dpt_http_exporter_config *cfg)
 dpt_exporter *dpt_exporter_otlp_http(const dpt_http_exporter_config *cfg)
 {
     return make(true, cfg);
+}
+
+dpt_exporter *dpt_exporter_otlp_grpc(const dpt_http_exporter_config *cfg)
+{
+    dpt_http_exporter_config d;
+    if (cfg)
+        d = *cfg;
+    else
+        dpt_http_exporter_config_default(&d);
+    d.protocol = DPT_OTLP_GRPC;
+    return make(true, &d);
 }
 
 dpt_exporter *dpt_exporter_zipkin_http(const dpt_http_exporter_config *cfg)
@@ -393,8 +438,33 @@ dpt_exporter *dpt_exporter_otlp_http_from_env(void)
     dpt_http_exporter_config_default(&cfg);
     char *url = NULL;
     bool specific = false;
+    const char *proto = otlp_env("PROTOCOL", NULL);
+    if (proto) {
+        if (strcasecmp(proto, "http/json") == 0)
+            cfg.protocol = DPT_OTLP_HTTP_JSON;
+        else if (strcasecmp(proto, "grpc") == 0)
+            cfg.protocol = DPT_OTLP_GRPC;
+        else if (strcasecmp(proto, "http/protobuf") != 0)
+            dpt__log(DPT_LOG_WARN,
+                     "OTEL_EXPORTER_OTLP_PROTOCOL=%s is not supported; using http/protobuf", proto);
+    }
+    bool grpc = cfg.protocol == DPT_OTLP_GRPC;
     const char *ep = otlp_env("ENDPOINT", &specific);
-    if (ep && specific) {
+    if (ep && grpc) {
+        /* Exporter spec: a gRPC endpoint is used as is (no per-signal path) and may come
+         * without a scheme; then "Insecure" decides: true is plain h2c, false (the
+         * default) TLS. With a scheme, the scheme decides. */
+        if (!strstr(ep, "://")) {
+            bool insecure = env_true(otlp_env("INSECURE", NULL));
+            size_t n = strlen(ep);
+            url = dpt__malloc(n + sizeof "https://");
+            if (!url) return NULL;
+            snprintf(url, n + sizeof "https://", "%s%s", insecure ? "http://" : "https://", ep);
+            cfg.url = url;
+        } else {
+            cfg.url = ep;
+        }
+    } else if (ep && specific) {
         cfg.url = ep; /* the signal-specific endpoint is used as is */
     } else if (ep) {
         /* The general endpoint is a base URL: append the signal path. */
@@ -407,18 +477,11 @@ dpt_exporter *dpt_exporter_otlp_http_from_env(void)
         memcpy(url + n, "/v1/traces", sizeof "/v1/traces");
         cfg.url = url;
     }
-    const char *proto = otlp_env("PROTOCOL", NULL);
-    if (proto) {
-        if (strcmp(proto, "http/json") == 0)
-            cfg.protocol = DPT_OTLP_HTTP_JSON;
-        else if (strcmp(proto, "http/protobuf") != 0)
-            dpt__log(DPT_LOG_WARN, "OTLP protocol %s is not supported; using http/protobuf", proto);
-    }
     const char *comp = otlp_env("COMPRESSION", NULL);
     if (comp) {
-        if (strcmp(comp, "gzip") == 0)
+        if (strcasecmp(comp, "gzip") == 0)
             cfg.gzip = true;
-        else if (strcmp(comp, "none") != 0)
+        else if (strcasecmp(comp, "none") != 0)
             dpt__log(DPT_LOG_WARN, "OTLP compression %s is not supported; using none", comp);
     }
     const char *tmo = otlp_env("TIMEOUT", NULL);
@@ -429,7 +492,7 @@ dpt_exporter *dpt_exporter_otlp_http_from_env(void)
     /* Exporter spec, "Insecure": "only applies to OTLP/gRPC when an endpoint is provided
      * without the http or https scheme - OTLP/HTTP always uses the scheme provided for the
      * endpoint". So it never turns off certificate verification here. */
-    if (env_true(otlp_env("INSECURE", NULL)))
+    if (!grpc && env_true(otlp_env("INSECURE", NULL)))
         dpt__log(DPT_LOG_INFO, "OTEL_EXPORTER_OTLP_INSECURE applies only to OTLP/gRPC endpoints "
                                "without a scheme; OTLP/HTTP follows the endpoint's scheme");
     max_in_flight_from_env(&cfg);

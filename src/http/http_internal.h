@@ -39,6 +39,11 @@ typedef struct dpt__xfer {
     void *cookie;
     dpt_err result;
     bool in_multi;
+    /* gRPC: status, message and status details from the headers or trailers of the answer
+     * (grpc-status -1: none came). */
+    int grpc_status;
+    char grpc_message[160];
+    uint64_t grpc_retry_ms; /* RetryInfo.retry_delay from grpc-status-details-bin; 0: none */
 } dpt__xfer;
 
 typedef struct dpt__http_client {
@@ -51,6 +56,7 @@ typedef struct dpt__http_client {
     bool insecure;
     uint32_t timeout_ms, initial_backoff_ms, max_backoff_ms, max_attempts, max_in_flight;
     bool gzip;
+    bool grpc; /* OTLP/gRPC: HTTP/2, length-prefixed messages, grpc-status trailers */
     bool z_ready;
     z_stream z; /* deflate state of the submitting thread */
     /* Called on the I/O thread after a 2xx answer (partial success), c->mu not held. */
@@ -86,7 +92,7 @@ typedef struct dpt__http_client {
 DPT__HIDDEN dpt_err dpt__http_client_init(dpt__http_client *c, const char *name,
                                           const dpt_http_exporter_config *cfg,
                                           const char *default_url, const char *content_type,
-                                          const char *user_agent);
+                                          const char *user_agent, bool grpc);
 DPT__HIDDEN void dpt__http_client_free(dpt__http_client *c);
 
 /* Hands body (n spans, live of them non-NULL) to the I/O thread. With an export context

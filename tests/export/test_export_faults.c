@@ -287,6 +287,7 @@ typedef struct fault_case {
     col_action dflt;
     bool down_first; /* the collector listens only after 300 ms */
     expect expect;
+    bool grpc; /* OTLP/gRPC instead of OTLP/HTTP (transport faults only) */
 } fault_case;
 
 typedef struct producer {
@@ -346,7 +347,8 @@ static void run_case(const fault_case *fc)
         port = refused_port();
     }
     char url[160];
-    snprintf(url, sizeof url, "http://dpt-user:" SECRET_PW "@127.0.0.1:%u/v1/traces", port);
+    snprintf(url, sizeof url, "http://dpt-user:" SECRET_PW "@127.0.0.1:%u%s", port,
+             fc->grpc ? "" : "/v1/traces");
 
     dpt_http_exporter_config cfg;
     dpt_http_exporter_config_default(&cfg);
@@ -359,6 +361,7 @@ static void run_case(const fault_case *fc)
     cfg.max_backoff_ms = 200;
     cfg.max_attempts = 0; /* only the deadline limits the retries */
     cfg.max_in_flight = 4;
+    if (fc->grpc) cfg.protocol = DPT_OTLP_GRPC;
     dpt_exporter *e = dpt_exporter_otlp_http(&cfg);
     assert_non_null(e);
     dpt_batch_config bc;
@@ -629,6 +632,45 @@ static void test_a_redirect_is_not_followed(void **state)
     run_case(&fc);
 }
 
+/* The transport faults again with the OTLP/gRPC exporter (h2c): the same promises. */
+static void test_grpc_transport_faults(void **state)
+{
+    (void)state;
+    const fault_case cases[] = {
+        {"grpc: refused", SRV_REFUSED, 0, {{0}}, 0, OK200, false, EXPECT_NONE_EXPORTED, true},
+        {"grpc: accepts, never answers",
+         SRV_RAW,
+         RAW_SILENT,
+         {{0}},
+         0,
+         OK200,
+         false,
+         EXPECT_NONE_EXPORTED,
+         true},
+        {"grpc: killed mid-run",
+         SRV_RAW,
+         RAW_KILL,
+         {{0}},
+         0,
+         OK200,
+         false,
+         EXPECT_NONE_EXPORTED,
+         true},
+        {"grpc: endless HTTP/1.1 chunks",
+         SRV_RAW,
+         RAW_CHUNKED,
+         {{0}},
+         0,
+         OK200,
+         false,
+         EXPECT_NONE_EXPORTED,
+         true},
+        {"grpc: slow drip", SRV_RAW, RAW_DRIP, {{0}}, 0, OK200, false, EXPECT_NONE_EXPORTED, true},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        run_case(&cases[i]);
+}
+
 int main(void)
 {
     dpt_log_set_handler(on_log, NULL, DPT_LOG_DEBUG);
@@ -649,6 +691,7 @@ int main(void)
         cmocka_unit_test(test_a_never_ending_chunked_answer_times_out),
         cmocka_unit_test(test_a_slow_drip_answer_times_out),
         cmocka_unit_test(test_a_redirect_is_not_followed),
+        cmocka_unit_test(test_grpc_transport_faults),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

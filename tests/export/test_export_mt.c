@@ -43,10 +43,12 @@ static void run(bool cancel_at_shutdown)
 {
     collector *col = collector_start(0);
     assert_non_null(col);
-    /* Answers vary: fast, 503 then retried, stalled; shutdown may find requests in flight. */
+    /* Answers vary: 503 and 502 (retried), 200, 400; with cancel_at_shutdown every later
+     * request stalls, so shutdown finds requests in flight. (No short stalls: a request
+     * cancelled during one would still count as accepted at the collector.) */
     col_action script[] = {
         {COL_STATUS, 503, "0", 0, 0, NULL, 0},
-        {COL_STALL, 0, NULL, 50, 0, NULL, 0},
+        {COL_STATUS, 502, NULL, 0, 0, NULL, 0},
         {COL_OK, 0, NULL, 0, 0, NULL, 0},
         {COL_STATUS, 400, NULL, 0, 0, NULL, 0},
     };
@@ -85,7 +87,9 @@ static void run(bool cancel_at_shutdown)
         pthread_join(th[i], NULL);
     pthread_join(fl, NULL);
     dpt_err err = dpt_provider_shutdown(p, cancel_at_shutdown ? 300 : 20000);
-    assert_true(err == DPT_OK || err == DPT_EEXPORT);
+    /* DPT_ETIMEDOUT: the cancellation took longer than its grace on a loaded machine;
+     * the accounting below must hold all the same. */
+    assert_true(err == DPT_OK || err == DPT_EEXPORT || err == DPT_ETIMEDOUT);
     dpt_stats st;
     dpt_provider_get_stats(p, &st);
     assert_int_equal(st.spans_ended, PRODUCERS * PER_PRODUCER);

@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# bench_nginx.sh - what ngx_http_dptrace_module costs nginx: requests/s and latency of a
+# fixed-response location and of a proxied location, with tracing off, on at 100 %
+# sampling and on at 1 %, measured in one run: three nginx instances (one worker each,
+# pinned to CPU 0, spans exported as OTLP/HTTP protobuf to a sink location of the same
+# nginx) and wrk (one thread, pinned to CPU 1), runs interleaved round by round so that
+# whatever else the machine does hits every configuration alike.
+# Usage: bench/nginx/bench_nginx.sh [BUILD_DIR]
+# Environment: ROUNDS (5), DURATION (10s), CONNS (16), EXPORTER (otlp | none).
+set -euo pipefail
+BUILD=${1:-build}
+ROUNDS=${ROUNDS:-5}
+DURATION=${DURATION:-10s}
+CONNS=${CONNS:-16}
+EXPORTER=${EXPORTER:-otlp}
+MODULE=$BUILD/src/nginx/ngx_http_dptrace_module.so
+LEXEC=$BUILD/bench/nginx/listen_exec
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+for f in "$MODULE" "$LEXEC" "$NGINX"; do
+    [ -x "$f" ] || [ -f "$f" ] || { echo "bench_nginx: $f missing (build first)" >&2; exit 1; }
+done
+command -v wrk >/dev/null || { echo "bench_nginx: wrk missing (apt-get install wrk)" >&2; exit 1; }
+MODULE=$(cd "$(dirname "$MODULE")" && pwd)/$(basename "$MODULE")
+WORK=$(mkdir -p "$BUILD/bench/nginx/work" && cd "$BUILD/bench/nginx/work" && pwd)
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT
+
+# start NAME TRACING_DIRECTIVES: an instance; sets PORT (its front port).
+start() {
+    local name=$1 tracing=$2 prefix=$WORK/$1
+    rm -rf "$prefix" && mkdir -p "$prefix/conf" "$prefix/logs" "$prefix/tmp"
+    cat >"$prefix/conf/nginx.conf.in" <<CONF
+load_module $MODULE;
+daemon off;
+worker_processes 1;
+worker_cpu_affinity 01;
+error_log $prefix/logs/error.log notice;
+pid $prefix/logs/nginx.pid;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  client_body_temp_path tmp/body; proxy_temp_path tmp/proxy;
+  fastcgi_temp_path tmp/fastcgi; uwsgi_temp_path tmp/uwsgi; scgi_temp_path tmp/scgi;
+  $tracing
+  upstream backend { server 127.0.0.1:@PORT1@; keepalive 32; }
+  server {
+    listen 127.0.0.1:@PORT0@;
+    location = /fixed { return 200 "ok\n"; }
+    location = /proxied {
+      proxy_pass http://backend/backend;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }
+  server {
+    listen 127.0.0.1:@PORT1@;
+    dptrace off;
+    location = /backend { return 200 "ok\n"; }
+    location = /v1/traces { client_max_body_size 64m; return 200; }   # the OTLP sink
+  }
+}
+CONF
+    "$LEXEC" 2 "$prefix/conf/nginx.conf.in" "$prefix/conf/nginx.conf" "$prefix/ports" -- \
+        "$NGINX" -p "$prefix" -c conf/nginx.conf >"$prefix/logs/stderr.log" 2>&1 &
+    PIDS+=($!)
+    eval "PID_$name=$!"
+    for _ in $(seq 200); do [ -s "$prefix/ports" ] && break; sleep 0.05; done
+    PORT=$(head -1 "$prefix/ports")
+    eval "PORT_$name=$PORT"
+}
+
+export_cfg="dptrace_exporter otlp; dptrace_exporter_endpoint http://127.0.0.1:@PORT1@/v1/traces;"
+[ "$EXPORTER" = none ] && export_cfg="dptrace_exporter none;"
+start off "dptrace off;"
+start on100 "dptrace on; dptrace_sampler always_on; $export_cfg"
+start on1 "dptrace on; dptrace_sampler parentbased_traceidratio 0.01; $export_cfg"
+sleep 0.5
+
+# run CFG LOC: one wrk run; appends "cfg loc round req_s p50_us p99_us" to results.
+RESULTS=$WORK/results.txt
+: >"$RESULTS"
+us() { # wrk latency "123.45us" / "1.23ms" / "1.2s" -> microseconds
+    awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) print n; else if (v ~ /ms$/) print n * 1000; else print n * 1000000 }'
+}
+run() {
+    local cfg=$1 loc=$2 round=$3 port out
+    eval "port=\$PORT_$cfg"
+    out=$(taskset -c 1 wrk -t1 -c"$CONNS" -d"$DURATION" --latency "http://127.0.0.1:$port/$loc" 2>&1)
+    local rps p50 p99
+    rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
+    p50=$(awk '$1 == "50%" {print $2}' <<<"$out")
+    p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
+    grep -q "Non-2xx" <<<"$out" && { echo "bench_nginx: errors in $cfg $loc:" >&2; echo "$out" >&2; exit 1; }
+    echo "$cfg $loc $round $rps $(us "$p50") $(us "$p99")" >>"$RESULTS"
+    printf '  round %d  %-8s %-8s %10s req/s  p50 %8s  p99 %8s\n' "$round" "$cfg" "$loc" "$rps" "$p50" "$p99"
+}
+
+echo "== warm-up"
+for c in off on100 on1; do for l in fixed proxied; do
+    eval "port=\$PORT_$c"; taskset -c 1 wrk -t1 -c"$CONNS" -d2s "http://127.0.0.1:$port/$l" >/dev/null
+done; done
+echo "== $ROUNDS rounds of $DURATION per configuration (wrk -t1 -c$CONNS), interleaved"
+orders=("off on100 on1" "on100 on1 off" "on1 off on100")
+for r in $(seq "$ROUNDS"); do
+    for l in fixed proxied; do
+        for c in ${orders[$(( (r - 1) % 3 ))]}; do run "$c" "$l" "$r"; done
+    done
+done
+
+echo "== stopping (every worker flushes its spans)"
+for c in off on100 on1; do eval "kill -QUIT \$PID_$c"; done
+for c in off on100 on1; do eval "p=\$PID_$c"; wait "$p" || true; done
+PIDS=()
+for c in on100 on1; do
+    grep -h "dptrace: worker" "$WORK/$c/logs/error.log" | sed "s/^.*dptrace:/  $c: dptrace:/"
+done
+
+echo
+echo "== results (median of $ROUNDS rounds; [min-max]; overhead = 1 - on/off of the same round, median [min-max])"
+awk '
+{ k = $1 " " $2; n[k]++; rps[k, n[k]] = $4; p50[k, n[k]] = $5; p99[k, n[k]] = $6; byround[$1, $2, $3] = $4; rounds[$3] = 1 }
+function med(arr, k, cnt,   i, j, t, a) {
+    for (i = 1; i <= cnt; i++) a[i] = arr[k, i]
+    for (i = 1; i <= cnt; i++) for (j = i + 1; j <= cnt; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
+    lo = a[1]; hi = a[cnt]
+    return (cnt % 2) ? a[(cnt + 1) / 2] : (a[cnt / 2] + a[cnt / 2 + 1]) / 2
+}
+END {
+    printf "| location | tracing | req/s | p50 latency | p99 latency | overhead vs off |\n|---|---|---|---|---|---|\n"
+    split("fixed proxied", locs, " "); split("off on100 on1", cfgs, " ")
+    for (li = 1; li <= 2; li++) for (ci = 1; ci <= 3; ci++) {
+        l = locs[li]; c = cfgs[ci]; k = c " " l; cnt = n[k]
+        m = med(rps, k, cnt); rlo = lo; rhi = hi
+        q50 = med(p50, k, cnt); q99 = med(p99, k, cnt)
+        ov = "-"
+        if (c != "off") {
+            m2 = 0
+            for (r in rounds) { m2++; ratio[k, m2] = 100 * (1 - byround[c, l, r] / byround["off", l, r]) }
+            o = med(ratio, k, m2); ov = sprintf("%.1f %% [%.1f .. %.1f]", o, lo, hi)
+        }
+        label = c == "off" ? "off" : (c == "on100" ? "on, 100 %" : "on, 1 %")
+        printf "| %s | %s | %.0f [%.0f-%.0f] | %.0f us | %.0f us | %s |\n", l, label, m, rlo, rhi, q50, q99, ov
+    }
+}' "$RESULTS"
+echo
+echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), load average $(cut -d' ' -f1-3 /proc/loadavg), $(date -u '+%Y-%m-%d %H:%M UTC')"
