@@ -34,8 +34,10 @@ static struct {
     long ops;
     char **names;
     int n_names;
-    int n_reported; /* JSON: a comma before every object but the first */
-} opt = {false, 7, 1000000, NULL, 0, 0};
+    int n_reported;        /* JSON: a comma before every object but the first */
+    uint32_t queue_size;   /* batch scenarios: max_queue_size (0: the default) */
+    long long queue_bytes; /* batch scenarios: max_queue_bytes (-1: the default) */
+} opt = {false, 7, 1000000, NULL, 0, 0, 0, -1};
 
 uint64_t bench_now_ns(void)
 {
@@ -266,7 +268,11 @@ static dpt_tracer *bench_tracer;
 static dpt_provider *make_provider(dpt_sampler *s, bool batch)
 {
     dpt_exporter *e = dpt_exporter_new(&discard_ops, NULL);
-    dpt_processor *proc = batch ? dpt_processor_batch(e, NULL) : dpt_processor_simple(e);
+    dpt_batch_config bc;
+    dpt_batch_config_default(&bc);
+    if (opt.queue_size) bc.max_queue_size = opt.queue_size;
+    if (opt.queue_bytes >= 0) bc.max_queue_bytes = (uint64_t)opt.queue_bytes;
+    dpt_processor *proc = batch ? dpt_processor_batch(e, &bc) : dpt_processor_simple(e);
     dpt_provider_config cfg = {
         .service_name = "bench", .sampler = s, .processors = &proc, .n_processors = 1};
     dpt_provider *p = dpt_provider_new(&cfg);
@@ -463,8 +469,10 @@ static const char *const all_scenarios[] = {
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: dptrace_bench [--json] [--ops N] [--repeats R] [--list] [SCENARIO...]\n"
-                    "  SCENARIO: a name or a shell pattern ('span_*'); none: all\n");
+    fprintf(stderr, "usage: dptrace_bench [--json] [--ops N] [--repeats R] [--queue-size N]\n"
+                    "                     [--queue-bytes N] [--list] [SCENARIO...]\n"
+                    "  SCENARIO: a name or a shell pattern ('span_*'); none: all\n"
+                    "  --queue-size/--queue-bytes: the batch scenarios' max_queue_size/_bytes\n");
 }
 
 int main(int argc, char **argv)
@@ -478,6 +486,10 @@ int main(int argc, char **argv)
             opt.ops = atol(argv[++i]);
         else if (strcmp(a, "--repeats") == 0 && i + 1 < argc)
             opt.repeats = atoi(argv[++i]);
+        else if (strcmp(a, "--queue-size") == 0 && i + 1 < argc)
+            opt.queue_size = (uint32_t)atol(argv[++i]);
+        else if (strcmp(a, "--queue-bytes") == 0 && i + 1 < argc)
+            opt.queue_bytes = atoll(argv[++i]);
         else if (strcmp(a, "--list") == 0) {
             for (size_t k = 0; k < sizeof all_scenarios / sizeof *all_scenarios; k++)
                 puts(all_scenarios[k]);

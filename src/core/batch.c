@@ -39,10 +39,10 @@
 #include <time.h>
 
 typedef struct batch {
+    dpt__batch_hot hot;         /* first: what the span end reads (processor.h) */
     dpt_batch_config cfg;
     dpt_exporter *exp;
     dpt_provider *prov;         /* set on first on_end */
-    dpt__queue *q;              /* the hand-off (queue.c) */
     _Alignas(DPT__CACHELINE) _Atomic bool sleeping; /* read by producers at a full batch */
     _Alignas(DPT__CACHELINE) pthread_mutex_t mu;        /* guards the fields below + cvs */
     pthread_cond_t wake;        /* consumer waits here */
@@ -53,11 +53,9 @@ typedef struct batch {
     bool thread_started;
     uint64_t flush_req;         /* force_flush calls so far */
     uint64_t flush_ack;         /* the last of them fully served (exported + exporter flushed) */
-    uint64_t fork_gen;
     pthread_t thread;
     const dpt_span_data **items; /* the batch being exported (max_export_batch_size) */
     dpt__qpop pop;               /* what items came from, given back after the export */
-    _Atomic bool shut;
     _Atomic uint32_t test_hold;  /* test hook: the export thread exports nothing while set */
 
     /* ---- export-side accounting (not touched by on_end except to count a drop) ---- */
@@ -72,7 +70,8 @@ typedef struct batch {
     struct batch *reg_next;
 } batch;
 
-static _Atomic uint64_t fork_generation;
+_Atomic uint64_t dpt__batch_fork_generation;
+#define fork_generation dpt__batch_fork_generation
 static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
 static void on_fork_child(void) { atomic_fetch_add(&fork_generation, 1); }
 static void install_fork_handler(void) { pthread_atfork(NULL, NULL, on_fork_child); }
@@ -243,7 +242,7 @@ static void export_batch(batch *b, size_t n)
     uint64_t t0 = mono_ns();
     dpt_err e = b->exp->ops.export_spans(b->exp->state, b->items, n);
     /* How fast the exporter takes spans bounds what the queue stages (queue.c). */
-    dpt__queue_export_rate(b->q, n, mono_ns() - t0);
+    dpt__queue_export_rate(b->hot.q, n, mono_ns() - t0);
     tl_export_ctx = NULL;
     if (e != DPT__EXPORT_PENDING) account(b, n, e);
 }
@@ -257,7 +256,7 @@ static size_t drain(batch *b, bool export_them)
     size_t total = 0;
     b->pop.items = b->items;
     for (;;) {
-        size_t n = dpt__queue_pop(b->q, &b->pop, b->cfg.max_export_batch_size);
+        size_t n = dpt__queue_pop(b->hot.q, &b->pop, b->cfg.max_export_batch_size);
         if (DPT__UNLIKELY(b->pop.lost)) {
             /* staged spans that could not be rebuilt (out of memory): dropped */
             pthread_mutex_lock(&b->mu);
@@ -285,7 +284,7 @@ static size_t drain(batch *b, bool export_them)
         }
         /* The exporter is done with the records (an asynchronous one encoded them before
          * returning): back to their producers. */
-        dpt__queue_done(b->q, &b->pop);
+        dpt__queue_done(b->hot.q, &b->pop);
         if (n < b->cfg.max_export_batch_size) break;
     }
     return total;
@@ -334,20 +333,20 @@ static void *export_thread(void *arg)
         struct timespec deadline;
         abs_deadline(&deadline, b->cfg.schedule_delay_ms);
         while (!b->stop && b->flush_ack >= b->flush_req) {
-            if (dpt__queue_pending(b->q) >= b->cfg.max_export_batch_size || ts_passed(&deadline)) break;
+            if (dpt__queue_pending(b->hot.q) >= b->cfg.max_export_batch_size || ts_passed(&deadline)) break;
             if (nap_ns) {
                 pthread_mutex_unlock(&b->mu);
                 nap(nap_ns);
                 pthread_mutex_lock(&b->mu);
-                if (dpt__queue_pending(b->q) >= b->cfg.max_export_batch_size) break;
+                if (dpt__queue_pending(b->hot.q) >= b->cfg.max_export_batch_size) break;
                 nap_ns *= 2; /* less than a batch came: look less often */
                 if (nap_ns > NAP_MAX_NS) nap_ns = 0;
                 continue;
             }
             /* Dekker: publish that we sleep, then look at the queue once more. */
             atomic_store_explicit(&b->sleeping, true, memory_order_seq_cst);
-            if (dpt__queue_pending(b->q) >= b->cfg.max_export_batch_size) break;
-            dpt__queue_tidy(b->q); /* retire the lanes of exited threads */
+            if (dpt__queue_pending(b->hot.q) >= b->cfg.max_export_batch_size) break;
+            dpt__queue_tidy(b->hot.q); /* retire the lanes of exited threads */
             int rc = pthread_cond_timedwait(&b->wake, &b->mu, &deadline);
             if (rc == ETIMEDOUT) break;
         }
@@ -368,12 +367,12 @@ static void *export_thread(void *arg)
             if (!nap_ns) nap_ns = NAP_FIRST_NS;
             else if (handled >= 4u * b->cfg.max_export_batch_size && nap_ns / 2 >= NAP_MIN_NS) nap_ns /= 2;
         }
-        dpt__queue_tidy(b->q);
+        dpt__queue_tidy(b->hot.q);
 
         pthread_mutex_lock(&b->mu);
         if (flush_pending && req > b->flush_ack) b->flush_ack = req;
         pthread_cond_broadcast(&b->done);
-        if (stop && dpt__queue_pending(b->q) == 0) break;
+        if (stop && dpt__queue_pending(b->hot.q) == 0) break;
     }
     b->finished = true;
     pthread_cond_broadcast(&b->done);
@@ -391,7 +390,7 @@ static bool start_thread(batch *b)
     pthread_condattr_destroy(&ca);
     b->finished = false;
     b->stop = false;
-    b->fork_gen = atomic_load(&fork_generation);
+    b->hot.fork_gen = atomic_load(&fork_generation);
     /* Block all signals in the export thread: signals belong to the application. */
     sigset_t all, old;
     sigfillset(&all);
@@ -409,14 +408,14 @@ static void after_fork(batch *b)
 {
     pthread_mutex_init(&b->mu, NULL);
     pthread_mutex_lock(&b->mu);
-    if (b->fork_gen != atomic_load(&fork_generation)) {
-        count(b, DPT__C_DROPPED_QUEUE, dpt__queue_after_fork(b->q));
-        b->settled = dpt__queue_pushed(b->q); /* all of them dropped now */
+    if (b->hot.fork_gen != atomic_load(&fork_generation)) {
+        count(b, DPT__C_DROPPED_QUEUE, dpt__queue_after_fork(b->hot.q));
+        b->settled = dpt__queue_pushed(b->hot.q); /* all of them dropped now */
         b->in_flight = 0; /* the parent's exporter reports those */
         b->flush_ack = b->flush_req;
         atomic_store(&b->sleeping, false);
-        if (!b->stop && !atomic_load(&b->shut)) start_thread(b);
-        else b->fork_gen = atomic_load(&fork_generation);
+        if (!b->stop && !atomic_load(&b->hot.shut)) start_thread(b);
+        else b->hot.fork_gen = atomic_load(&fork_generation);
     }
     pthread_mutex_unlock(&b->mu);
 }
@@ -438,13 +437,13 @@ static void wake_if_sleeping(batch *b)
 static bool take(batch *b, dpt__span *s)
 {
     dpt_provider *p = s->tracer->provider;
-    if (DPT__UNLIKELY(b->fork_gen != atomic_load_explicit(&fork_generation, memory_order_relaxed)))
+    if (DPT__UNLIKELY(b->hot.fork_gen != atomic_load_explicit(&fork_generation, memory_order_relaxed)))
         after_fork(b);
-    if (DPT__UNLIKELY(atomic_load_explicit(&b->shut, memory_order_relaxed))) {
+    if (DPT__UNLIKELY(atomic_load_explicit(&b->hot.shut, memory_order_relaxed))) {
         count_dropped(b, p, 1);
         return false;
     }
-    int r = dpt__queue_push(b->q, s);
+    int r = dpt__queue_push(b->hot.q, s);
     if (DPT__LIKELY(r == DPT__Q_QUEUED)) return true;
     if (r == DPT__Q_WAKE) {
         wake_if_sleeping(b);
@@ -460,6 +459,17 @@ bool dpt__batch_take(void *st, dpt__span *s)
     return take(st, s);
 }
 
+bool dpt__batch_took(void *st, dpt__span *s, int pushed)
+{
+    batch *b = st;
+    if (pushed == DPT__Q_WAKE) {
+        wake_if_sleeping(b);
+        return true;
+    }
+    count_dropped(b, s->tracer->provider, 1);
+    return false;
+}
+
 void dpt__batch_on_end(void *st, const dpt_span_data *d)
 {
     if (!(d->ctx.flags & DPT_FLAG_SAMPLED)) return;
@@ -470,7 +480,7 @@ void dpt__batch_on_end(void *st, const dpt_span_data *d)
 static dpt_err batch_flush(void *st, uint32_t timeout_ms)
 {
     batch *b = st;
-    if (b->fork_gen != atomic_load(&fork_generation)) after_fork(b);
+    if (b->hot.fork_gen != atomic_load(&fork_generation)) after_fork(b);
     pthread_mutex_lock(&b->mu);
     if (!b->thread_started || b->finished) {
         pthread_mutex_unlock(&b->mu);
@@ -517,8 +527,8 @@ static dpt_err batch_shutdown(void *st, uint32_t timeout_ms)
 {
     batch *b = st;
     bool expected = false;
-    if (!atomic_compare_exchange_strong(&b->shut, &expected, true)) return DPT_ESTATE;
-    if (b->fork_gen != atomic_load(&fork_generation)) after_fork(b);
+    if (!atomic_compare_exchange_strong(&b->hot.shut, &expected, true)) return DPT_ESTATE;
+    if (b->hot.fork_gen != atomic_load(&fork_generation)) after_fork(b);
     uint64_t deadline = dpt__sat_add(dpt__export_mono_ms(), timeout_ms);
     uint64_t hard = dpt__sat_add(deadline, CANCEL_GRACE_MS); /* every wait below ends by it */
     uint64_t lost_before = atomic_load(&b->st_failed) + atomic_load(&b->st_dropped);
@@ -587,7 +597,7 @@ static dpt_err batch_shutdown(void *st, uint32_t timeout_ms)
          * an outcome yet (in its hands or still queued) is counted as failed, here and only
          * here (account() counts nothing once abandoned is set, under the same lock). */
         atomic_store(&b->abandoned, true);
-        uint64_t lost = dpt__queue_pushed(b->q) - b->settled;
+        uint64_t lost = dpt__queue_pushed(b->hot.q) - b->settled;
         count(b, DPT__C_EXPORT_FAILED, lost);
         b->settled += lost;
         bool detach = !b->finished;
@@ -616,7 +626,7 @@ static dpt_err batch_shutdown(void *st, uint32_t timeout_ms)
 static void batch_destroy(void *st)
 {
     batch *b = st;
-    if (!atomic_load(&b->shut)) batch_shutdown(b, 5000);
+    if (!atomic_load(&b->hot.shut)) batch_shutdown(b, 5000);
     pthread_mutex_lock(&b->mu);
     bool hung = atomic_load(&b->abandoned);
     pthread_mutex_unlock(&b->mu);
@@ -635,7 +645,7 @@ static void batch_destroy(void *st)
         b->thread_started = false;
     }
     /* Spans a producer pushed while shutdown raced with it: counted, not lost silently. */
-    uint64_t left = dpt__queue_free(b->q);
+    uint64_t left = dpt__queue_free(b->hot.q);
     if (left) count_dropped(b, b->prov, left);
     pipe_unregister(b);
     dpt_exporter_free(b->exp);
@@ -663,10 +673,10 @@ dpt_processor *dpt_processor_batch(dpt_exporter *e, const dpt_batch_config *cfg)
         b->cfg.max_export_batch_size = b->cfg.max_queue_size;
     if (!b->cfg.schedule_delay_ms) b->cfg.schedule_delay_ms = 1;
     if (!b->cfg.export_timeout_ms) b->cfg.export_timeout_ms = def.export_timeout_ms;
-    b->q = dpt__queue_new(b->cfg.max_queue_size, b->cfg.max_queue_bytes, b->cfg.max_export_batch_size);
+    b->hot.q = dpt__queue_new(b->cfg.max_queue_size, b->cfg.max_queue_bytes, b->cfg.max_export_batch_size);
     /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers; the element is one */
     b->items = dpt__calloc(b->cfg.max_export_batch_size, sizeof(*b->items));
-    if (!b->q || !b->items) goto fail_b;
+    if (!b->hot.q || !b->items) goto fail_b;
     b->exp = e;
     atomic_init(&b->stop_deadline_ms, UINT64_MAX);
     b->fail_rl.burst = 1; /* the exporter says why; this line only says how many */
@@ -679,7 +689,7 @@ dpt_processor *dpt_processor_batch(dpt_exporter *e, const dpt_batch_config *cfg)
     static const dpt_processor_ops ops = { NULL, dpt__batch_on_end, batch_flush, batch_shutdown, batch_destroy };
     return dpt_processor_new(&ops, b);
 fail_b:
-    dpt__queue_free(b->q);
+    dpt__queue_free(b->hot.q);
     free(b->items);
     free(b);
 fail:

@@ -8,9 +8,10 @@
 
 /* ---- counters ------------------------------------------------------------------------- */
 enum {
-    DPT__C_STARTED,
-    DPT__C_SAMPLED,
-    DPT__C_RECORDING,
+    /* A span start counts once, in one of these three (the stats sum them): */
+    DPT__C_STARTED_NONREC,  /* non-recording */
+    DPT__C_STARTED_SAMPLED, /* recording and sampled */
+    DPT__C_STARTED_RECONLY, /* recording, not sampled */
     DPT__C_ENDED,
     DPT__C_EXPORTED,
     DPT__C_EXPORT_FAILED,

@@ -59,6 +59,19 @@ static inline const dpt__ikey *dpt__key_lookup(const char *key, uint32_t len)
     return dpt__key_lookup_slow(key, len);
 }
 
+/* The interned copy of the NUL-terminated key, when this thread's cache has it for this
+ * address: verified with strcmp, which also gives the length without a strlen. NULL:
+ * not cached here (the caller takes the general path, which learns it). */
+static inline const dpt__ikey *dpt__key_cached(const char *key)
+{
+    const dpt__kslot *t = dpt__tl_keys;
+    if (DPT__UNLIKELY(t == NULL)) return NULL;
+    const dpt__kslot *sl = &t[dpt__kslot_index(key)];
+    const dpt__ikey *k = sl->k;
+    if (DPT__LIKELY(sl->ptr == key && k != NULL && strcmp(k->s, key) == 0)) return k;
+    return NULL;
+}
+
 /* Whether the key's value is kept as it is under the current redaction policy, as far as
  * the entry knows (false: ask redact.c). */
 static inline bool dpt__key_known_keep(const dpt__ikey *k)

@@ -27,6 +27,18 @@ DPT__HIDDEN void dpt__graveyard_add(void *p);
 struct dpt__span;
 DPT__HIDDEN void dpt__batch_on_end(void *st, const dpt_span_data *d);
 DPT__HIDDEN bool dpt__batch_take(void *st, struct dpt__span *s);
+
+/* The start of the batch processor's state, read by the span end's inline path: the queue,
+ * the fork generation it was made in, and whether it was shut down. */
+struct dpt__queue;
+typedef struct dpt__batch_hot {
+    struct dpt__queue *q;
+    uint64_t fork_gen;
+    _Atomic bool shut;
+} dpt__batch_hot;
+extern _Atomic uint64_t dpt__batch_fork_generation;
+/* The rest of a take after the queue answered `pushed` (queue.h: wake, or dropped). */
+DPT__HIDDEN bool dpt__batch_took(void *st, struct dpt__span *s, int pushed);
 /* Test hook: while hold is true, the processor's export thread exports nothing, like a
  * thread the scheduler does not run. */
 DPT__HIDDEN void dpt__batch_test_hold(dpt_processor *p, bool hold);

@@ -49,6 +49,8 @@ struct dpt__lane {
     chunk *wchunk; /* staging: the chunk being appended to */
     uint32_t wpos;
     uint64_t staged_n;
+    uint64_t room_until; /* head may go up to this without looking at anything else (0:
+                            always the slow path: strict mode, a new lane) */
     dpt__queue *q;
     /* Published by the producer. */
     _Alignas(DPT__CACHELINE) _Atomic uint64_t pub;
@@ -415,33 +417,60 @@ static DPT__NOINLINE_Q int stage(dpt__queue *q, dpt__lane *l, dpt__span *r)
     return DPT__Q_QUEUED;
 }
 
-int dpt__queue_push(dpt__queue *q, dpt__span *r)
+/* The producer's slow path: a new lane, the periodic look at `tail`, a full ring, strict
+ * mode. */
+static DPT__NOINLINE_Q int push_slow(dpt__queue *q, dpt__span *r)
 {
     dpt__lane *l = lane_of(q);
     if (DPT__UNLIKELY(!l)) return DPT__Q_DROPPED;
     uint64_t h = l->head;
     int ret = DPT__Q_QUEUED;
     uint64_t cells = l->mask + 1;
-    if (DPT__UNLIKELY((h & (MAINTAIN_EVERY - 1)) == 0 || h - l->tail_seen >= cells))
+    /* Look at `tail` every 64 spans, and while staging every 16 staged spans (the export
+     * thread may be back). */
+    if ((h & (MAINTAIN_EVERY - 1)) == 0 || (h >= l->room_until && (l->staged_n & 15) == 0))
         ret = maintain(l);
-    bool room = h - l->tail_seen < cells &&
-                h - atomic_load_explicit(&l->reclaim, memory_order_relaxed) < cells;
+    uint64_t rec = atomic_load_explicit(&l->reclaim, memory_order_relaxed);
+    bool room = h - l->tail_seen < cells && h - rec < cells;
     if (DPT__UNLIKELY(!q->max_bytes)) {
         /* Strict mode: OpenTelemetry's bound on the spans waiting, whatever the lane. */
-        if (!room ||
-            atomic_fetch_add_explicit(&q->count, 1, memory_order_relaxed) >= q->max_spans) {
+        l->room_until = 0;
+        if (!room || atomic_fetch_add_explicit(&q->count, 1, memory_order_relaxed) >= q->max_spans) {
             if (room) atomic_fetch_sub_explicit(&q->count, 1, memory_order_relaxed);
             return DPT__Q_DROPPED;
         }
-    } else if (DPT__UNLIKELY(!room || h - l->tail_seen >= q->max_spans)) {
-        int s = stage(q, l, r);
-        return s == DPT__Q_DROPPED ? s : (s > ret ? s : ret);
+    } else {
+        /* The ring takes up to max_spans waiting records, and cells that were recycled. */
+        uint64_t a = l->tail_seen + q->max_spans, b = rec + cells;
+        l->room_until = (a < b ? a : b);
+        if (DPT__UNLIKELY(!room || h >= l->room_until)) {
+            int st = stage(q, l, r);
+            return st == DPT__Q_DROPPED ? st : (st > ret ? st : ret);
+        }
     }
     l->cells[h & l->mask] = (uintptr_t)r;
     l->head = h + 1;
     /* Release: the consumer that reads `pub` sees the cell and the whole record. */
     atomic_store_explicit(&l->pub, h + 1, memory_order_release);
     return ret;
+}
+
+int dpt__queue_push(dpt__queue *q, dpt__span *r)
+{
+    /* The common case touches the thread's cache entry and its lane's producer line only:
+     * room was computed at the last look at `tail`, at most 63 spans ago. */
+    if (DPT__LIKELY(tl_lanes[0].qid == q->id)) {
+        dpt__lane *l = tl_lanes[0].lane;
+        uint64_t h = l->head;
+        if (DPT__LIKELY((h & (MAINTAIN_EVERY - 1)) != 0 && h < l->room_until)) {
+            l->cells[h & l->mask] = (uintptr_t)r;
+            l->head = h + 1;
+            /* Release: the consumer that reads `pub` sees the cell and the whole record. */
+            atomic_store_explicit(&l->pub, h + 1, memory_order_release);
+            return DPT__Q_QUEUED;
+        }
+    }
+    return push_slow(q, r);
 }
 
 /* ---- consumer ---------------------------------------------------------------------------- */

@@ -22,6 +22,7 @@
 #include "tracestate.h"
 #include "context.h"
 #include "attr.h"
+#include "queue.h"
 
 #define DPT__NOINLINE __attribute__((noinline))
 
@@ -369,26 +370,36 @@ static dpt_err add_link(dpt__span *r, const dpt_link *l)
     return DPT_OK;
 }
 
-/* Stores the span's name. A name the span's byte budget cannot hold whole is cut on a
- * UTF-8 character boundary to what the budget still allows (dptrace's own choice: a
- * shortened name says more than an empty one). */
-static void store_name(dpt__span *r, const char *name, size_t n)
+/* A name the span's byte budget cannot hold whole is cut on a UTF-8 character boundary
+ * to what the budget still allows (dptrace's own choice: a shortened name says more than an
+ * empty one). */
+static DPT__NOINLINE void store_name_cut(dpt__span *r, const char *name, size_t n)
+{
+    r->arena.over = false;
+    size_t left = r->arena.budget > r->arena.bytes ? r->arena.budget - r->arena.bytes : 0;
+    /* the arena hands out multiples of 16 and the copy takes a NUL */
+    size_t fit = left >= 16 ? (left & ~(size_t)15) - 1 : 0;
+    char *c = NULL;
+    if (fit) {
+        n = dpt__utf8_cut(name, n, fit);
+        c = dpt__arena_strdup(r, name, n);
+        r->arena.over = false;
+    }
+    if (!c) {
+        c = (char *)"";
+        n = 0;
+    }
+    r->d.name = c;
+    r->d.name_len = (uint32_t)n;
+}
+
+/* Stores the span's name (cut when over the byte budget, see store_name_cut). */
+static inline void store_name(dpt__span *r, const char *name, size_t n)
 {
     char *c = dpt__arena_strdup(r, name, n);
     if (DPT__UNLIKELY(!c)) {
-        r->arena.over = false;
-        size_t left = r->arena.budget > r->arena.bytes ? r->arena.budget - r->arena.bytes : 0;
-        /* the arena hands out multiples of 16 and the copy takes a NUL */
-        size_t fit = left >= 16 ? (left & ~(size_t)15) - 1 : 0;
-        if (fit) {
-            n = dpt__utf8_cut(name, n, fit);
-            c = dpt__arena_strdup(r, name, n);
-            r->arena.over = false;
-        }
-        if (!c) {
-            c = (char *)"";
-            n = 0;
-        }
+        store_name_cut(r, name, n);
+        return;
     }
     r->d.name = c;
     r->d.name_len = (uint32_t)n;
@@ -427,36 +438,49 @@ static void resolve_parent(const dpt_span_opts *o, dpt__parent *par)
 
 /* The rest of a recording span's start (kept out of dpt_span_start so that the path of
  * a non-recording span stays short). */
-static DPT__NOINLINE dpt_span start_recording(dpt__span *r, dpt_span h, dpt_provider *p,
+static inline __attribute__((always_inline)) dpt_span start_recording(dpt__span *r, dpt_span h, dpt_provider *p,
                                               const char *name, dpt_span_kind kind,
                                               const dpt_span_opts *o, const dpt__parent *par,
                                               const dpt_sampling_result *res, _Atomic uint64_t *cnt)
 {
-    /* Reset the rest of the public view, keeping the context just set. */
-    dpt_span_context ctx = r->d.ctx;
-    memset(&r->d, 0, sizeof r->d);
-    r->d.ctx = ctx;
+    /* The rest of the public view, field by field (the context is set): a memset of the
+     * whole view costs more than the stores. */
+    dpt_span_data *d = &r->d;
     atomic_store_explicit(&r->state, DPT__REC_RECORDING, memory_order_relaxed);
-    if (DPT__LIKELY(cnt != NULL)) {
-        if (ctx.flags & DPT_FLAG_SAMPLED) dpt__cadd(cnt, DPT__C_SAMPLED, 1);
-        dpt__cadd(cnt, DPT__C_RECORDING, 1);
-    }
+    if (DPT__LIKELY(cnt != NULL))
+        dpt__cadd(cnt, (d->ctx.flags & DPT_FLAG_SAMPLED) ? DPT__C_STARTED_SAMPLED : DPT__C_STARTED_RECONLY, 1);
     if (DPT__UNLIKELY(kind < DPT_SPAN_INTERNAL || kind > DPT_SPAN_CONSUMER))
         kind = DPT_SPAN_INTERNAL;
-    r->d.tracer = r->tracer;
-    r->d.kind = (uint8_t)kind;
-    r->d.status_msg = "";
     if (par->valid) {
-        r->d.parent_span_id = par->sc.span_id;
-        r->d.parent_remote = par->sc.remote;
+        d->parent_span_id = par->sc.span_id;
+        d->parent_remote = par->sc.remote;
+    } else {
+        memset(&d->parent_span_id, 0, sizeof d->parent_span_id);
+        d->parent_remote = false;
     }
+    d->kind = (uint8_t)kind;
+    d->status = DPT_STATUS_UNSET;
+    d->status_msg_len = 0;
+    d->status_msg = "";
+    d->end_ns = 0;
+    d->n_attrs = 0;
+    d->dropped_attrs = 0;
+    d->n_events = 0;
+    d->events = NULL;
+    d->dropped_events = 0;
+    d->n_links = 0;
+    d->links = NULL;
+    d->dropped_links = 0;
+    d->ended_by_task = 0;
+    d->tracer = r->tracer;
     dpt__arena_start(r, p->limits.max_span_bytes);
-    r->d.start_ns = (o && o->start_ns) ? o->start_ns : dpt__now_ns();
+    r->d.start_ns = (o && o->start_ns) ? o->start_ns : dpt__now_ns_inline();
     if (DPT__UNLIKELY(r->ts != NULL)) {
         r->d.tracestate = r->ts->str;
         r->d.tracestate_len = r->ts->len;
     } else {
         r->d.tracestate = "";
+        r->d.tracestate_len = 0;
     }
     if (!name) name = "";
     store_name(r, name, strlen(name));
@@ -557,7 +581,6 @@ static inline __attribute__((always_inline)) dpt_span start_span(dpt_tracer *t, 
     if (DPT__LIKELY(fast >= 0)) res.decision = (dpt_decision)fast;
     else sample_slow(p, &par, r, name, kind, o, &res);
     _Atomic uint64_t *cnt = dpt__counters(p);
-    if (DPT__LIKELY(cnt != NULL)) dpt__cadd(cnt, DPT__C_STARTED, 1);
 
     /* Level 2: our trace ids are fully random (a custom generator says whether its are); a
      * continued trace keeps the parent's bit. */
@@ -581,6 +604,7 @@ static inline __attribute__((always_inline)) dpt_span start_span(dpt_tracer *t, 
                           memory_order_relaxed);
     if (DPT__LIKELY(res.decision == DPT_DROP)) {
         /* Non-recording: only the context is kept (for children and propagation). */
+        if (DPT__LIKELY(cnt != NULL)) dpt__cadd(cnt, DPT__C_STARTED_NONREC, 1);
         atomic_store_explicit(&r->state, DPT__REC_NONRECORDING, memory_order_relaxed);
         atomic_store_explicit(&r->gen, gen, memory_order_relaxed);
         return h;
@@ -607,6 +631,59 @@ dpt_span dpt_span_start(dpt_tracer *t, const char *name, dpt_span_kind kind,
 }
 
 /* ---- setters ---------------------------------------------------------------------------- */
+
+/* The common setter: a scalar or a NUL-terminated string under a key this thread has
+ * interned and known harmless, new to the span, with room in its array. Returns DPT_OK, or
+ * -1 when the general path must decide (nothing changed then). */
+static inline int set_fast(dpt__span *r, const char *key, uint32_t type, const dpt_value *in)
+{
+    if (DPT__UNLIKELY(key == NULL)) return -1;
+    const dpt__ikey *k = dpt__key_cached(key);
+    if (DPT__UNLIKELY(k == NULL || !dpt__key_known_keep(k))) return -1;
+    uint32_t klen = k->len;
+    dpt_attr *attrs = (dpt_attr *)r->d.attrs;
+    uint32_t n = r->d.n_attrs;
+    /* A key already set (by length first: different keys rarely share it) is overwritten
+     * by the general path. */
+    for (uint32_t i = 0; i < n; i++)
+        if (DPT__UNLIKELY(attrs[i].key_len == klen)) return -1;
+    const dpt_provider *p = r->tracer->provider;
+    if (DPT__UNLIKELY(n >= r->attr_cap || n >= p->limits.attr_count)) return -1;
+    dpt_attr *dst = &attrs[n];
+    if (type == DPT_VAL_STRING) {
+        if (DPT__UNLIKELY(in->u.s == NULL || p->limits.attr_value_len)) return -1;
+        size_t len = strlen(in->u.s);
+        char *c = dpt__arena_strdup(r, in->u.s, len);
+        if (DPT__UNLIKELY(!c)) {
+            r->arena.over = false; /* the general path tries again and counts */
+            return -1;
+        }
+        dst->value.u.s = c;
+        dst->value.len = (uint32_t)len;
+    } else {
+        dst->value.u = in->u;
+        dst->value.len = 0;
+    }
+    dst->value.type = type;
+    dst->key = k->s;
+    dst->key_len = klen;
+    r->d.n_attrs = n + 1;
+    return DPT_OK;
+}
+
+/* A setter of one key/value: the fast path, else the general one. */
+static inline dpt_err set_kv(dpt_span s, const char *key, uint32_t type, dpt_value v)
+{
+    dpt__op op = begin_recording(s);
+    if (!op.r) return DPT_ESTATE;
+    int e = set_fast(op.r, key, type, &v);
+    if (DPT__UNLIKELY(e < 0)) {
+        dpt_attr a = { key, DPT_NUL, v };
+        e = set_attr(op.r, &a);
+    }
+    dpt__op_end(op);
+    return (dpt_err)e;
+}
 
 static inline dpt_err set_one(dpt_span s, const dpt_attr *a)
 {
@@ -639,7 +716,7 @@ dpt_err dpt_span_set_attrs(dpt_span s, const dpt_attr *a, size_t n)
 dpt_err dpt_span_set_str(dpt_span s, const char *key, const char *value)
 {
     dpt_attr a = DPT_STR(key, value);
-    return set_one(s, &a);
+    return set_kv(s, key, DPT_VAL_STRING, a.value);
 }
 
 dpt_err dpt_span_set_strn(dpt_span s, const char *key, size_t key_len, const char *value,
@@ -654,19 +731,19 @@ dpt_err dpt_span_set_strn(dpt_span s, const char *key, size_t key_len, const cha
 dpt_err dpt_span_set_int(dpt_span s, const char *key, int64_t value)
 {
     dpt_attr a = DPT_INT(key, value);
-    return set_one(s, &a);
+    return set_kv(s, key, a.value.type, a.value);
 }
 
 dpt_err dpt_span_set_double(dpt_span s, const char *key, double value)
 {
     dpt_attr a = DPT_DOUBLE(key, value);
-    return set_one(s, &a);
+    return set_kv(s, key, a.value.type, a.value);
 }
 
 dpt_err dpt_span_set_bool(dpt_span s, const char *key, bool value)
 {
     dpt_attr a = DPT_BOOL(key, value);
-    return set_one(s, &a);
+    return set_kv(s, key, a.value.type, a.value);
 }
 
 /* Adds an event to a record the caller is inside. */
@@ -689,7 +766,7 @@ static dpt_err add_event(dpt__span *r, const char *name, uint64_t time_ns, const
     e->name = dpt__arena_strdup(r, name, nl);
     if (!e->name) return over_budget(r, DPT__C_EVENTS_DROPPED, &r->d.dropped_events, DPT_ENOMEM);
     e->name_len = (uint32_t)nl;
-    e->time_ns = time_ns ? time_ns : dpt__now_ns();
+    e->time_ns = time_ns ? time_ns : dpt__now_ns_inline();
     dpt_err err = copy_attr_list(r, attrs, n, p->limits.attrs_per_event, p->limits.attr_value_len,
                                  &e->attrs, &e->n_attrs, &e->dropped_attrs);
     if (err != DPT_OK) return over_budget(r, DPT__C_EVENTS_DROPPED, &r->d.dropped_events, err);
@@ -842,10 +919,26 @@ bool dpt__span_context_ts(dpt_span s, dpt_span_context *sc, dpt_tracestate **ts)
  * record any more. */
 static DPT__NOINLINE dpt_err end_recording(dpt__span *r, uint64_t end_ns)
 {
-    r->d.end_ns = end_ns ? end_ns : dpt__now_ns();
+    r->d.end_ns = end_ns ? end_ns : dpt__now_ns_inline();
     if (r->d.end_ns < r->d.start_ns) r->d.end_ns = r->d.start_ns;
     atomic_store_explicit(&r->state, DPT__REC_ENDED, memory_order_relaxed);
-    dpt__provider_on_end(r->tracer->provider, r);
+    dpt_provider *p = r->tracer->provider;
+    _Atomic uint64_t *cnt = dpt__counters(p);
+    if (DPT__LIKELY(cnt != NULL)) dpt__cadd(cnt, DPT__C_ENDED, 1);
+    /* The common pipeline, inline: a sole batch processor's queue takes the provider's
+     * reference over (no locked increment and decrement per span). */
+    const dpt__batch_hot *b = atomic_load_explicit(&p->sole_batch, memory_order_relaxed);
+    if (DPT__LIKELY(b != NULL && (r->d.ctx.flags & DPT_FLAG_SAMPLED) &&
+                    b->fork_gen == atomic_load_explicit(&dpt__batch_fork_generation, memory_order_relaxed) &&
+                    !atomic_load_explicit(&b->shut, memory_order_relaxed))) {
+        atomic_store_explicit(&r->refs, 1, memory_order_relaxed);
+        int pushed = dpt__queue_push(b->q, r);
+        if (DPT__LIKELY(pushed == DPT__Q_QUEUED) || dpt__batch_took((void *)b, r, pushed)) return DPT_OK;
+        atomic_store_explicit(&r->refs, 0, memory_order_relaxed);
+        dpt__span_recycle(r);
+        return DPT_OK;
+    }
+    dpt__provider_on_end_counted(p, r);
     return DPT_OK;
 }
 
