@@ -548,15 +548,31 @@ static DPT__NOINLINE void gen_ids_custom(const dpt_id_generator *ig, dpt_trace_i
 static inline __attribute__((always_inline)) dpt_span start_span(dpt_tracer *t, dpt_provider *p,
                                                                  const char *name, dpt_span_kind kind,
                                                                  const dpt_span_opts *o,
-                                                                 const dpt_id_generator *ig)
+                                                                 const dpt_id_generator *ig,
+                                                                 bool pre, const dpt__ctx_entry *pe,
+                                                                 int pfast)
 {
     dpt__owner *me = dpt__owner_get();
     if (DPT__UNLIKELY(!me)) return DPT_SPAN_NONE;
 
+    /* pre: dpt_span_start already found the parent (pe, NULL for none) and the sampler's
+     * decision without a call (pfast). */
     dpt__parent par;
     par.owned_ts = false;
-    if (DPT__LIKELY(o == NULL)) dpt__current_parent(&par);
-    else resolve_parent(o, &par);
+    if (pre) {
+        par.valid = pe && dpt__sc_valid(&pe->sc);
+        par.ts = NULL;
+        par.bg = NULL;
+        if (pe) {
+            par.sc = pe->sc;
+            par.ts = pe->ts;
+            par.bg = pe->bg;
+        }
+    } else if (DPT__LIKELY(o == NULL)) {
+        dpt__current_parent(&par);
+    } else {
+        resolve_parent(o, &par);
+    }
 
     dpt__span *r = dpt__span_alloc();
     if (DPT__UNLIKELY(!r)) {
@@ -576,7 +592,7 @@ static inline __attribute__((always_inline)) dpt_span start_span(dpt_tracer *t, 
     res.attrs = NULL;
     res.n_attrs = 0;
     res.tracestate = NULL;
-    int fast = dpt__sampler_fast(p->sampler, par.valid ? &par.sc : NULL);
+    int fast = pre ? pfast : dpt__sampler_fast(p->sampler, par.valid ? &par.sc : NULL);
     /* always_on / always_off, directly or as a parent-based delegate: no call */
     if (DPT__LIKELY(fast >= 0)) res.decision = (dpt_decision)fast;
     else sample_slow(p, &par, r, name, kind, o, &res);
@@ -617,7 +633,27 @@ static DPT__NOINLINE dpt_span start_slow(dpt_tracer *t, dpt_provider *p, const c
                                          dpt_span_kind kind, const dpt_span_opts *o)
 {
     if (atomic_load_explicit(&p->gate, memory_order_relaxed) & DPT__GATE_OFF) return DPT_SPAN_NONE;
-    return start_span(t, p, name, kind, o, &p->idgen);
+    return start_span(t, p, name, kind, o, &p->idgen, false, NULL, 0);
+}
+
+/* The default path (no options, nothing in the gate), out of line for the one below. */
+static DPT__NOINLINE dpt_span start_default(dpt_tracer *t, dpt_provider *p, const char *name,
+                                            dpt_span_kind kind)
+{
+    return start_span(t, p, name, kind, NULL, NULL, false, NULL, 0);
+}
+
+static DPT__NOINLINE dpt_span start_default_o(dpt_tracer *t, dpt_provider *p, const char *name,
+                                              dpt_span_kind kind, const dpt_span_opts *o)
+{
+    return start_span(t, p, name, kind, o, NULL, false, NULL, 0);
+}
+
+/* The same with the parent and the sampler's decision found by dpt_span_start. */
+static DPT__NOINLINE dpt_span start_known(dpt_tracer *t, dpt_provider *p, const char *name,
+                                          dpt_span_kind kind, const dpt__ctx_entry *pe, int fast)
+{
+    return start_span(t, p, name, kind, NULL, NULL, true, pe, fast);
 }
 
 dpt_span dpt_span_start(dpt_tracer *t, const char *name, dpt_span_kind kind,
@@ -627,7 +663,44 @@ dpt_span dpt_span_start(dpt_tracer *t, const char *name, dpt_span_kind kind,
     dpt_provider *p = t->provider;
     if (DPT__UNLIKELY(atomic_load_explicit(&p->gate, memory_order_relaxed) != 0))
         return start_slow(t, p, name, kind, o);
-    return start_span(t, p, name, kind, o, NULL);
+    /* Options, or a sampler that always samples: the full path at once. */
+    if (o || p->sampler->type == DPT__SAMPLER_ALWAYS_ON) return start_default_o(t, p, name, kind, o);
+    /* A span the sampler drops without a call (always_off, or parent-based on a parent's
+     * decision): only the context, in as few instructions as possible. Everything else
+     * takes the full path. */
+    dpt__owner *me = dpt__tl_owner;
+    const dpt__ctx_stack *st = dpt__tl_stack;
+    const dpt__ctx_entry *e = st && st->depth ? &st->e[st->depth - 1] : NULL;
+    bool valid = e && dpt__sc_valid(&e->sc);
+    const dpt__mag *m = dpt__tc.cur;
+    int fast = dpt__sampler_fast(p->sampler, valid ? &e->sc : NULL);
+    if (DPT__LIKELY(fast == DPT_RECORD_AND_SAMPLE && me != NULL)) return start_known(t, p, name, kind, e, fast);
+    if (DPT__UNLIKELY(!me || !m || !m->n || fast != DPT_DROP)) return start_default(t, p, name, kind);
+    dpt__span *r = dpt__span_alloc();
+    r->tracer = t;
+    atomic_thread_fence(memory_order_release); /* as in start_span */
+    uint8_t flags = DPT_FLAG_RANDOM;
+    r->ts = NULL;
+    if (valid) {
+        r->d.ctx.trace_id = e->sc.trace_id;
+        dpt__new_ids(NULL, &r->d.ctx.span_id);
+        flags = e->sc.flags & DPT_FLAG_RANDOM;
+        if (DPT__UNLIKELY(e->ts != NULL)) r->ts = dpt_tracestate_retain(e->ts);
+    } else {
+        dpt__new_ids(&r->d.ctx.trace_id, &r->d.ctx.span_id);
+    }
+    r->d.ctx.remote = false;
+    r->d.ctx.flags = flags;
+    _Atomic uint64_t *cnt = dpt__counters(p);
+    if (DPT__LIKELY(cnt != NULL)) dpt__cadd(cnt, DPT__C_STARTED_NONREC, 1);
+    uint64_t gen = (atomic_load_explicit(&r->gen, memory_order_relaxed) | 1) + 2;
+    atomic_store_explicit(&r->owner, me, memory_order_relaxed);
+    atomic_store_explicit(&r->shared, atomic_load_explicit(&start_shared, memory_order_relaxed),
+                          memory_order_relaxed);
+    atomic_store_explicit(&r->state, DPT__REC_NONRECORDING, memory_order_relaxed);
+    atomic_store_explicit(&r->gen, gen, memory_order_relaxed);
+    dpt_span h = { r, gen };
+    return h;
 }
 
 /* ---- setters ---------------------------------------------------------------------------- */
