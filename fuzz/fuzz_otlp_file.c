@@ -24,7 +24,7 @@ static bool render_attrs(void *user, const otlp_span *sp)
     json_t *kv;
     json_array_foreach(attrs, i, kv)
     {
-        otlp_value_text(json_object_get(kv, "value"), b);
+        otlp_value_text(json_object_get(kv, "value"), b, 4096);
         (void)otlp_value_type(json_object_get(kv, "value"));
     }
     char out[256];
@@ -44,10 +44,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (ftruncate(fd, 0) != 0 || pwrite(fd, data, size, 0) != (ssize_t)size) abort();
 
     /* The reader on its own, with every value rendered. */
-    sbuf b = { 0 };
+    sbuf b = {0};
     otlp_stats st;
-    otlp_read_opts o = { .path = path, .label = "fuzz", .on_span = render_attrs, .user = &b };
-    otlp_read_file(&o, &st);
+    otlp_input in;
+    if (otlp_input_open(&in, path) == 0) {
+        otlp_read_opts o = {
+            .in = &in, .path = path, .label = "fuzz", .on_span = render_attrs, .user = &b};
+        otlp_read_file(&o, &st);
+        otlp_input_close(&in);
+    }
     sb_free(&b);
 
     /* The trace set, as view and report drive it. */
@@ -56,10 +61,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (traceset_scan(&ts) == 0) {
         uint32_t *order = NULL;
         uint32_t n = traceset_by_duration(&ts, false, &order);
-        for (uint32_t i = 0; i < n && i < 4; i++) traceset_select(&ts, order[i], true);
+        for (uint32_t i = 0; i < n && i < 4; i++)
+            traceset_select(&ts, order[i], true);
         free(order);
         if (traceset_collect(&ts) == 0)
-            for (uint32_t i = 0; i < ts.n_sel; i++) traceset_order(&ts.sel[i]);
+            for (uint32_t i = 0; i < ts.n_sel; i++)
+                traceset_order(&ts.sel[i]);
     }
     traceset_free(&ts);
     return 0;

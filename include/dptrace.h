@@ -10,7 +10,8 @@
  *   2. Types                      7. Trace state              12. Trace store
  *   3. Provider                   8. Baggage                  13. Diagnostics
  *   4. Tracers                    9. Samplers                 14. Redaction
- *   5. Spans (and scoped spans)  10. Processors and exporters
+ *   5. Spans (and scoped spans)  10. Processors and exporters  15. Resources
+ *                                                              16. Trace context in logs
  *
  * Conventions (they hold for every public function of every dptrace header)
  *   - Names: dpt_<noun>_<verb> (dpt_span_end, dpt_context_attach); the noun is the type or
@@ -130,6 +131,9 @@ struct dpt__span;
 typedef struct dpt_tracestate dpt_tracestate; /* NULL is the empty tracestate */
 typedef struct dpt_baggage dpt_baggage;       /* NULL is the empty baggage */
 typedef struct dpt_span_data dpt_span_data;
+
+/* A resource (section 15): the entity producing telemetry. */
+typedef struct dpt_resource dpt_resource;
 
 /* A span handle is a small value (two words), not a pointer to free. It stays safe to use
  * after the span ended: every operation on an ended or otherwise stale handle is a
@@ -289,6 +293,25 @@ typedef struct dpt_link {
 /* 3. Provider                                                                          */
 /* ------------------------------------------------------------------------------------ */
 
+/* An id generator (OpenTelemetry's IdGenerator): how a provider makes trace ids (for root
+ * spans) and span ids. The default, random ids from a per-thread generator, is inline in
+ * the span start; a custom generator costs one indirect call per id and nothing when it is
+ * not used. Callbacks run on the starting thread, must be thread-safe and fast, and may not
+ * call back into dptrace. An all-zero (invalid) id they return is replaced by a random one.
+ * random_trace_ids tells whether the right-most 7 bytes of the trace ids are random, which
+ * sets the W3C Level 2 "random" trace flag. */
+typedef struct dpt_id_generator {
+    void (*trace_id)(void *user, dpt_trace_id *out); /* NULL: random */
+    void (*span_id)(void *user, dpt_span_id *out);   /* NULL: random */
+    void *user;
+    bool random_trace_ids;
+} dpt_id_generator;
+
+/* A generator of AWS X-Ray compatible trace ids: the first 4 bytes are the start time in
+ * Unix seconds (big-endian), the other 12 random; span ids are random. Static: never freed,
+ * any thread. */
+DPT_EXTERN const dpt_id_generator *dpt_id_generator_xray(void);
+
 typedef struct dpt_provider_config {
     const char *service_name;          /* NULL: "unknown_service:<program name>" */
     const dpt_attr *resource_attrs;    /* extra resource attributes (copied) */
@@ -299,6 +322,12 @@ typedef struct dpt_provider_config {
     size_t n_processors;
     bool shutdown_at_exit;             /* flush and shut down from an atexit() handler */
     bool disabled;                     /* every span is a no-op (OTEL_SDK_DISABLED) */
+    /* A resource (detected, from a configuration file) that resource_attrs and
+     * service_name update (they win for a key in both); its schema URL is the provider's.
+     * Copied: the caller keeps it. NULL: none. */
+    const dpt_resource *resource;
+    /* Trace and span ids (copied; NULL: the built-in random generator). */
+    const dpt_id_generator *id_generator;
 } dpt_provider_config;
 
 /* Creates a provider (cfg NULL: all defaults). Returns NULL after logging why (ENOMEM, or an
@@ -306,10 +335,15 @@ typedef struct dpt_provider_config {
 DPT_EXTERN dpt_provider *dpt_provider_new(const dpt_provider_config *cfg);
 
 /* Builds a provider from the OpenTelemetry environment: OTEL_SDK_DISABLED,
- * OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES, OTEL_TRACES_SAMPLER(_ARG), the span limit
- * variables, OTEL_TRACES_EXPORTER with OTEL_BSP_* (see docs/configuration.md). Invalid
- * values are reported through the log and the default is used. Shuts down at exit.
- * Returns NULL only when memory is exhausted (and NULL is a valid no-op provider). */
+ * OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES, DPTRACE_RESOURCE_DETECTORS (default: all
+ * built-in detectors, ranking below OTEL_RESOURCE_ATTRIBUTES), OTEL_TRACES_SAMPLER(_ARG),
+ * the span limit variables, OTEL_TRACES_EXPORTER with OTEL_BSP_* (see
+ * docs/configuration.md). Invalid values are reported through the log and the default is
+ * used. Shuts down at exit. Returns NULL only when memory is exhausted (and NULL is a valid
+ * no-op provider).
+ * OTEL_CONFIG_FILE: when libdptrace-config is linked (dptrace/config.h), the provider comes
+ * from that file alone (dpt_provider_from_config_file: NULL, tracing off, when the file is
+ * invalid); without it, the variable is reported and the environment is used. */
 DPT_EXTERN dpt_provider *dpt_provider_from_env(void);
 
 /* Adds a processor (owned from now on). Safe while spans are running; at most 8. */
@@ -328,7 +362,21 @@ DPT_EXTERN void dpt_provider_free(dpt_provider *p);
 DPT_EXTERN void dpt_provider_set_global(dpt_provider *p);
 DPT_EXTERN dpt_provider *dpt_provider_get_global(void);
 
-/* Self-telemetry counters (monotonic). */
+/* One pipeline's counts (a batch processor and its exporter): every span it was given
+ * ends in exactly one of these. */
+typedef struct dpt_pipeline_stats {
+    uint64_t spans_exported;
+    uint64_t spans_export_failed;
+    uint64_t spans_dropped_queue;
+} dpt_pipeline_stats;
+
+#define DPT_STATS_MAX_PIPELINES 8
+
+/* Self-telemetry counters (monotonic). With one pipeline, spans_ended (of sampled spans)
+ * == spans_exported + spans_export_failed + spans_dropped_queue once its queue is empty.
+ * With several batch pipelines (OTEL_TRACES_EXPORTER=otlp,file) those three are the first
+ * pipeline's, so that each span is counted once; every pipeline's own are in pipelines[],
+ * in the order the processors were created. */
 typedef struct dpt_stats {
     uint64_t spans_started;     /* every span start, recording or not */
     uint64_t spans_sampled;     /* started with the sampled flag */
@@ -342,6 +390,8 @@ typedef struct dpt_stats {
     uint64_t events_dropped;
     uint64_t links_dropped;
     uint64_t spans_ended_by_task;/* spans closed by an async task's end */
+    uint32_t n_pipelines;       /* batch pipelines that have seen a span */
+    dpt_pipeline_stats pipelines[DPT_STATS_MAX_PIPELINES];
 } dpt_stats;
 
 /* Reads the counters (a consistent-enough sum of per-thread shards). Thread-safe. */
@@ -356,11 +406,32 @@ DPT_EXTERN void dpt_provider_get_stats(const dpt_provider *p, dpt_stats *out);
  * NULL (a no-op tracer). */
 DPT_EXTERN dpt_tracer *dpt_provider_get_tracer(dpt_provider *p, const char *name, const char *version);
 
+/* The rest of an instrumentation scope: the version, the schema URL of the conventions
+ * the instrumentation follows, and the scope's attributes. Everything is copied. */
+typedef struct dpt_tracer_opts {
+    const char *version;    /* NULL: none */
+    const char *schema_url; /* NULL: none */
+    const dpt_attr *attrs;  /* scope attributes (invalid ones are left out) */
+    size_t n_attrs;
+} dpt_tracer_opts;
+
+/* dpt_provider_get_tracer with the whole scope (opts NULL: name only). The same name,
+ * version, schema URL and attributes (as a set) give the same tracer; the exporters write
+ * the scope's schema URL and attributes (OTLP ScopeSpans.schema_url, scope.attributes).
+ * Thread-safe. NULL for NULL p and on ENOMEM. */
+DPT_EXTERN dpt_tracer *dpt_provider_get_tracer_opts(dpt_provider *p, const char *name,
+                                                    const dpt_tracer_opts *opts);
+
 /* The tracer's scope and the provider's resource. Valid while the provider lives. */
 DPT_EXTERN const char *dpt_tracer_name(const dpt_tracer *t);
 DPT_EXTERN const char *dpt_tracer_version(const dpt_tracer *t); /* "" when none */
+DPT_EXTERN const char *dpt_tracer_schema_url(const dpt_tracer *t); /* "" when none */
+/* The scope's attributes (n receives their count; NULL t: none). */
+DPT_EXTERN const dpt_attr *dpt_tracer_attrs(const dpt_tracer *t, size_t *n);
 DPT_EXTERN dpt_provider *dpt_tracer_provider(const dpt_tracer *t);
 DPT_EXTERN const dpt_attr *dpt_provider_resource(const dpt_provider *p, size_t *n);
+/* The provider's resource (attributes and schema URL); valid while the provider lives. */
+DPT_EXTERN const dpt_resource *dpt_provider_get_resource(const dpt_provider *p);
 
 /* ------------------------------------------------------------------------------------ */
 /* 5. Spans                                                                             */
@@ -383,8 +454,11 @@ typedef struct dpt_span_opts {
  * down provider, a dropped sample or an exhausted memory gives a non-recording span (or
  * DPT_SPAN_NONE). name NULL is taken as "". Thread-safe.
  *
- * Span operations are not synchronised per span: one span must not be changed from two
- * threads at the same time (hand it over instead). Different spans are independent. */
+ * Every operation on a span is safe for concurrent use (OpenTelemetry's rule): threads may
+ * set attributes, add events and links, set the status, rename and end one span at the
+ * same time; each call is applied whole or returns DPT_ESTATE once the span ended. The
+ * thread that started a span works on it without locking; a span used by another thread
+ * costs that thread one membarrier() the first time and a lock per operation after. */
 DPT_EXTERN dpt_span dpt_span_start(dpt_tracer *t, const char *name, dpt_span_kind kind,
                                    const dpt_span_opts *opts);
 
@@ -410,6 +484,14 @@ DPT_EXTERN dpt_err dpt_span_set_status(dpt_span s, dpt_status_code code, const c
 /* Records an "exception" event (exception.type, exception.message) and sets the status
  * to ERROR with message. type may be NULL. */
 DPT_EXTERN dpt_err dpt_span_record_error(dpt_span s, const char *type, const char *message);
+DPT_EXTERN dpt_err dpt_span_update_name(dpt_span s, const char *name);
+
+/* The same with extra event attributes (OpenTelemetry's RecordException "additional
+ * attributes"), e.g. exception.stacktrace or a retry count; an attribute named like one the
+ * call generates (exception.type, exception.message) takes precedence over it. attrs are
+ * copied; at most the event attribute limit is kept. */
+DPT_EXTERN dpt_err dpt_span_record_error_attrs(dpt_span s, const char *type, const char *message,
+                                               const dpt_attr *attrs, size_t n);
 DPT_EXTERN dpt_err dpt_span_update_name(dpt_span s, const char *name);
 
 /* Ends the span now / at end_ns (0: now; clamped to be >= start). Idempotent: a second end
@@ -464,6 +546,9 @@ DPT_EXTERN dpt_context *dpt_context_new(const dpt_span_context *sc, const dpt_tr
 /* A copy of c (NULL: empty) with the baggage replaced / with span s as its span. */
 DPT_EXTERN dpt_context *dpt_context_with_baggage(const dpt_context *c, const dpt_baggage *bg);
 DPT_EXTERN dpt_context *dpt_context_with_span(const dpt_context *c, dpt_span s);
+/* Reference counting. retain returns a context to release later: c itself, or, for a
+ * context only lent for the duration of a call (a sampler's or processor's parent
+ * context), a copy. Thread-safe. */
 DPT_EXTERN dpt_context *dpt_context_retain(const dpt_context *c);
 DPT_EXTERN void dpt_context_release(const dpt_context *c);
 /* Readers; NULL c reads as empty. Returned pointers are valid while c is held. */
@@ -476,6 +561,33 @@ DPT_EXTERN const dpt_baggage *dpt_context_baggage(const dpt_context *c);
  * another thread or callback). Never NULL unless memory is exhausted. */
 DPT_EXTERN dpt_context *dpt_context_current(void);
 
+
+/* User values in a context (OpenTelemetry's Context keys): a library makes a key once and
+ * puts its own value into contexts; the value travels with the context to wherever it is
+ * attached (another thread, an async task, a continuation) and with every span made
+ * current on top of it, and is read back with the key. Values are compared by key address,
+ * never by name. */
+typedef struct dpt_context_key dpt_context_key;
+
+/* A new key. name (copied, cut at 47 bytes) is for debugging only: two keys of the same
+ * name are different keys. free_value (may be NULL) is called with a value when no context
+ * holds it any more, on the thread releasing the last such context. Keys are never freed;
+ * make them once (at most 128 per process). Returns NULL after logging when the table is
+ * full. Thread-safe. */
+DPT_EXTERN dpt_context_key *dpt_context_key_new(const char *name, void (*free_value)(void *value));
+DPT_EXTERN const char *dpt_context_key_name(const dpt_context_key *key);
+/* A new context equal to c (NULL: empty) with key set to value; c is not changed. The new
+ * context owns value (free_value runs when the last context holding it goes, also on
+ * failure). A context holds at most 256 values (set the same key again in a loop and the
+ * old values stay alive until the context goes: derive from the original, not the copy).
+ * NULL on ENOMEM, NULL key, or too many values. Thread-safe. */
+DPT_EXTERN dpt_context *dpt_context_with_value(const dpt_context *c, const dpt_context_key *key,
+                                               void *value);
+/* The value of key in c (the most recent set), or NULL. Valid while c is held. */
+DPT_EXTERN void *dpt_context_get_value(const dpt_context *c, const dpt_context_key *key);
+/* The value of key in the calling thread's (or entered task's) current context, or NULL.
+ * Valid until the next detach on this thread. */
+DPT_EXTERN void *dpt_context_value_current(const dpt_context_key *key);
 
 /* Makes c current on the calling thread (a reference is taken). Returns a token, 0 when
  * the thread's context stack is full (depth 256) or c is NULL-and-invalid. */
@@ -502,10 +614,15 @@ DPT_EXTERN const dpt_baggage *dpt_baggage_current(void);
 #define DPT_TRACESTATE_MAX_LEN 512 /* we never keep or send more than this many bytes */
 
 /* Parses a tracestate header value (the list members, comma separated, optional
- * whitespace). Strict: any invalid member, a duplicated key, more than 32 members or more
- * than DPT_TRACESTATE_MAX_LEN bytes after trimming makes the whole value invalid
- * (DPT_EPARSE / DPT_ETOOBIG) and *out is NULL. An empty value gives DPT_OK and *out NULL
- * (NULL is the empty tracestate everywhere). Thread-safe. */
+ * whitespace; empty members skipped). A member outside the W3C grammar (key = ( lcalpha /
+ * DIGIT ) 0*255 ( keychar ), '@' a keychar) or more than 32 distinct keys makes the whole
+ * value invalid (DPT_EPARSE) and *out is NULL; input longer than 64 KiB gives DPT_ETOOBIG.
+ * A repeated key is not an error ("Vendors MAY also discard duplicate keys"): the value of
+ * its first occurrence is kept, at the position of its last one (as OpenTelemetry JS does).
+ * A valid list longer than DPT_TRACESTATE_MAX_LEN bytes is kept truncated by the W3C rule:
+ * members longer than 128 bytes are dropped first, from the end, then members from the
+ * end. An empty value gives DPT_OK and *out NULL (NULL is the empty tracestate
+ * everywhere). Thread-safe. */
 DPT_EXTERN dpt_err dpt_tracestate_parse(const char *s, size_t len, dpt_tracestate **out);
 
 /* The serialized form (no surrounding whitespace); "" for NULL. Valid while ts is held. */
@@ -549,6 +666,29 @@ DPT_EXTERN dpt_err dpt_baggage_entry(const dpt_baggage *b, size_t i, const char 
 DPT_EXTERN dpt_baggage *dpt_baggage_retain(const dpt_baggage *b);
 DPT_EXTERN void dpt_baggage_release(const dpt_baggage *b);
 
+/* Baggage with lengths: a value (percent-decoded from a header, say) may hold NUL bytes,
+ * which the NUL-terminated functions above would cut. Stored strings are NUL-terminated
+ * as well, so dpt_baggage_get still works for values without NUL. Lengths given as DPT_NUL
+ * mean NUL-terminated. Same rules as dpt_baggage_set otherwise: redaction applies to the
+ * value and to the values of sensitive properties in metadata. Thread-safe. */
+DPT_EXTERN dpt_err dpt_baggage_set_n(const dpt_baggage *b, const char *key, size_t key_len,
+                                     const char *value, size_t value_len, const char *metadata,
+                                     size_t metadata_len, dpt_baggage **out);
+/* The value of key and its length in *value_len (optional), or NULL. */
+DPT_EXTERN const char *dpt_baggage_get_n(const dpt_baggage *b, const char *key, size_t key_len,
+                                         size_t *value_len);
+typedef struct dpt_baggage_item {
+    const char *key;
+    size_t key_len;
+    const char *value;
+    size_t value_len;
+    const char *metadata; /* NULL when none */
+    size_t metadata_len;
+} dpt_baggage_item;
+/* Entry i in insertion order, with lengths. DPT_ENOTFOUND past the end, DPT_EINVAL for a
+ * NULL out. The strings are valid while b is held. */
+DPT_EXTERN dpt_err dpt_baggage_entry_n(const dpt_baggage *b, size_t i, dpt_baggage_item *out);
+
 /* ------------------------------------------------------------------------------------ */
 /* 9. Samplers (custom samplers: dptrace/plugin.h)                                      */
 /* ------------------------------------------------------------------------------------ */
@@ -570,6 +710,10 @@ DPT_EXTERN dpt_sampler *dpt_sampler_parent_based(dpt_sampler *root, dpt_sampler 
                                                  dpt_sampler *remote_not_sampled,
                                                  dpt_sampler *local_sampled,
                                                  dpt_sampler *local_not_sampled);
+/* OpenTelemetry's AlwaysRecord: the decision of root, except that DROP becomes RECORD_ONLY,
+ * so processors see every span while exporters still get only the sampled ones. Takes
+ * ownership of root (freed also on failure). */
+DPT_EXTERN dpt_sampler *dpt_sampler_always_record(dpt_sampler *root);
 /* Rate-limiting sampler: at most per_second root decisions to sample (token bucket). */
 DPT_EXTERN dpt_sampler *dpt_sampler_rate_limiting(double per_second);
 DPT_EXTERN void dpt_sampler_free(dpt_sampler *s);
@@ -590,20 +734,31 @@ DPT_EXTERN void dpt_exporter_free(dpt_exporter *e);
  * NULL on ENOMEM or NULL e. */
 DPT_EXTERN dpt_processor *dpt_processor_simple(dpt_exporter *e);
 
-/* Batch processor settings (OpenTelemetry's defaults; OTEL_BSP_* when from the env). */
+/* Batch processor settings (OpenTelemetry's defaults; OTEL_BSP_* when from the env).
+ *
+ * max_queue_bytes is dptrace's own: with it (the default, 16 MiB) a full queue does not drop
+ * at once. Each producing thread hands its spans over through its own ring of up to
+ * max_queue_size records; when the export thread falls behind (descheduled, a slow
+ * exporter) the spans beyond the ring are kept in compact form within max_queue_bytes for
+ * all threads together (and within about a second of what the exporter sends), and only
+ * spans beyond that are dropped (and counted). Set it to 0 for OpenTelemetry's rule: at
+ * most max_queue_size spans wait, the rest are dropped. */
+#define DPT_BATCH_DEFAULT_QUEUE_BYTES (16u << 20)
 typedef struct dpt_batch_config {
     uint32_t max_queue_size;        /* 2048 */
     uint32_t max_export_batch_size; /* 512 (clamped to max_queue_size) */
     uint32_t schedule_delay_ms;     /* 5000 */
     uint32_t export_timeout_ms;     /* 30000 */
+    uint64_t max_queue_bytes;       /* DPT_BATCH_DEFAULT_QUEUE_BYTES; 0: span count only */
 } dpt_batch_config;
 
 DPT_EXTERN void dpt_batch_config_default(dpt_batch_config *c);
 
-/* Batch processor: ending a span puts it on a bounded lock-free queue (never blocks; a full
- * queue drops the span and counts it); one background thread exports batches when
- * max_export_batch_size spans are waiting or schedule_delay_ms passed. Takes ownership of
- * e. cfg NULL means defaults. NULL on ENOMEM or when the thread cannot start. */
+/* Batch processor: ending a span hands it to a per-thread lock-free queue (never blocks;
+ * spans beyond the queue's bounds, see dpt_batch_config, are dropped and counted); one
+ * background thread exports batches when max_export_batch_size spans are waiting or
+ * schedule_delay_ms passed. Takes ownership of e. cfg NULL means defaults. NULL on ENOMEM
+ * or when the thread cannot start. */
 DPT_EXTERN dpt_processor *dpt_processor_batch(dpt_exporter *e, const dpt_batch_config *cfg);
 
 /* Multi processor: fans every call out to each of procs, in order (takes ownership). */
@@ -739,14 +894,23 @@ DPT_EXTERN void dpt_log_set_handler(dpt_log_fn fn, void *user, dpt_log_level min
 /* 14. Redaction of sensitive values                                                    */
 /* ------------------------------------------------------------------------------------ */
 
-/* Before an attribute value (of a span, an event or a link) or a baggage value is stored,
- * its key is matched against sensitive patterns; on a match the value is replaced by the
- * marker, so it never reaches a processor, the trace store, an exporter or a file.
- * Patterns match anywhere in the key, case-insensitively, ignoring '.', '_', '-' and ' '
- * ("api_key" matches "http.request.header.x-api-key"). The default list: password, passwd,
- * secret, token, apikey, authorization, cookie (and set-cookie), session, creditcard,
- * cardnumber, privatekey. DPTRACE_REDACT_KEYS adds comma-separated patterns;
- * DPTRACE_REDACT=off drops the defaults. The policy is process-wide. */
+/* Before an attribute value (of a span, an event or a link) or a baggage value (and the
+ * value of a baggage property) is stored, its key is matched against sensitive patterns; on
+ * a match the value is replaced by the marker, so it never reaches a processor, the trace
+ * store, an exporter or a file. Patterns match anywhere in the key, case-insensitively,
+ * ignoring '.', '_', '-' and ' ' ("api_key" matches "http.request.header.x-api-key"); keys
+ * with non-ASCII letters are matched again after folding look-alikes (fullwidth, Cyrillic
+ * "а", ...) to ASCII. The default list: password, passwd, pwd, passphrase, secret, token,
+ * apikey, authorization, bearer, jwt, cookie (and set-cookie), session, credential,
+ * creditcard, cardnumber, privatekey, signature, connectionstring, and the whole words auth
+ * (x-auth-token, basicAuth; not author) and dsn. url.full (and http.url) and url.query are
+ * rewritten instead, as the semantic conventions ask: credentials become REDACTED
+ * (https://REDACTED:REDACTED@host/), and so do the values of sensitive query parameters
+ * (X-Amz-Signature, X-Amz-Credential, X-Amz-Security-Token, AWSAccessKeyId, Signature, sig,
+ * X-Goog-Signature, and names matching a pattern). DPTRACE_REDACT_KEYS adds comma-separated
+ * patterns; DPTRACE_REDACT=off drops the defaults (the URL rule too); DPTRACE_REDACT_URL=off
+ * drops only the URL rule; DPTRACE_REDACT_URL_PARAMS replaces the parameter list. The
+ * policy is process-wide. docs/security.md has the details. */
 #define DPT_REDACTED "[REDACTED]"
 
 typedef enum dpt_redact_action {
@@ -777,6 +941,125 @@ typedef struct dpt_redaction {
 DPT_EXTERN dpt_err dpt_redaction_set(const dpt_redaction *r);
 /* Whether the current policy's patterns match key (tests, tools). Thread-safe. */
 DPT_EXTERN bool dpt_redaction_matches(const char *key, size_t key_len);
+/* Rewrites a URL as url.full is rewritten (credentials and sensitive query or fragment
+ * parameter values become REDACTED), for tools that record URLs under other keys. Writes
+ * the result to out (cap bytes, not NUL-terminated) and its length to *out_len. DPT_OK when
+ * something was replaced, DPT_ENOTFOUND when nothing needed to be (or the URL rule is off),
+ * DPT_ETOOBIG when the result does not fit, DPT_EINVAL on NULL url/out. Thread-safe. */
+DPT_EXTERN dpt_err dpt_redaction_rewrite_url(const char *url, size_t len, char *out, size_t cap,
+                                             size_t *out_len);
+
+/* ------------------------------------------------------------------------------------ */
+/* 15. Resources: the entity producing telemetry (service, process, host, container)   */
+/* ------------------------------------------------------------------------------------ */
+
+/* An immutable set of attributes with a schema URL (OpenTelemetry's Resource). A provider
+ * exports its resource with every batch. Resources are plain values: each constructor
+ * returns a new one the caller frees with dpt_resource_free; they may be read from any
+ * thread. */
+/* A resource holding copies of attrs[0..n) (NULL, 0: the empty resource) and schema_url
+ * (NULL: none). For a key given twice the later value wins; invalid attributes (empty key,
+ * bad value) are left out and logged. Returns NULL after logging why (ENOMEM, attrs NULL
+ * with n > 0). Thread-safe. */
+DPT_EXTERN dpt_resource *dpt_resource_new(const dpt_attr *attrs, size_t n, const char *schema_url);
+/* The resource specification's Merge: every attribute of both; for a key in both, the
+ * value of `updating` (even an empty one). Schema URL: the non-empty one, or the common
+ * one; two different non-empty URLs are a merge error (logged; updating's is kept). NULL
+ * arguments read as empty. Returns a new resource, NULL after logging (ENOMEM). */
+DPT_EXTERN dpt_resource *dpt_resource_merge(const dpt_resource *old, const dpt_resource *updating);
+/* Readers. Pointers are valid while r lives. NULL r reads as empty; the schema URL is ""
+ * when there is none. dpt_resource_get returns NULL for an absent key. */
+DPT_EXTERN const dpt_attr *dpt_resource_attrs(const dpt_resource *r, size_t *n);
+DPT_EXTERN const dpt_value *dpt_resource_get(const dpt_resource *r, const char *key);
+DPT_EXTERN const char *dpt_resource_schema_url(const dpt_resource *r);
+DPT_EXTERN void dpt_resource_free(dpt_resource *r);
+
+/* Built-in detectors (the specification's reserved detector names in parentheses). Each
+ * adds what it finds; finding nothing is not an error. The semantic-convention attributes
+ * come with the conventions' schema URL.
+ *   PROCESS   (process)   process.pid, .executable.name, .executable.path, .command (argv[0]
+ *                         only: arguments may hold secrets), .creation.time,
+ *                         .runtime.name/version/description (the C library)
+ *   HOST      (host)      host.name, host.arch
+ *   OS        (host, os)  os.type, os.name, os.version, os.description
+ *   CONTAINER (container) container.id from /proc/self/cgroup (cgroup v1) or, with cgroup
+ *                         v2, /proc/self/mountinfo
+ *   SERVICE   (service)   service.instance.id (a random UUID v4 per process; a forked child
+ *                         gets its own) and service.name from OTEL_SERVICE_NAME when set */
+typedef enum dpt_detector {
+    DPT_DETECT_PROCESS = 1u << 0,
+    DPT_DETECT_HOST = 1u << 1,
+    DPT_DETECT_OS = 1u << 2,
+    DPT_DETECT_CONTAINER = 1u << 3,
+    DPT_DETECT_SERVICE = 1u << 4,
+    DPT_DETECT_ALL = 0x1fu
+} dpt_detector;
+
+/* Runs the built-in detectors in `which` (DPT_DETECT_* bits) and merges what they find.
+ * Returns a new resource (empty for 0), NULL after logging (ENOMEM). Thread-safe; reads
+ * /proc and /etc/os-release. */
+DPT_EXTERN dpt_resource *dpt_resource_detect(uint32_t which);
+
+/* A user resource detector: returns a new resource (NULL: nothing found). Called on the
+ * thread building a provider. */
+typedef dpt_resource *(*dpt_resource_detector_fn)(void *user);
+/* Registers a detector under name (snake case, at most 31 bytes; the built-in names are
+ * reserved: DPT_EINVAL), so that DPTRACE_RESOURCE_DETECTORS and a configuration file can
+ * name it. Registering a name again replaces it; at most 16 (DPT_EFULL). Thread-safe. */
+DPT_EXTERN dpt_err dpt_resource_detector_register(const char *name, dpt_resource_detector_fn fn,
+                                                  void *user);
+/* Runs the detectors of a comma-separated list of names (process, host, os, container,
+ * service, all, none, and registered ones): built-ins first, then user detectors in list
+ * order, each merged over the previous. *out receives a new resource (free it). Unknown
+ * names are logged and skipped (DPT_ENOTFOUND, *out still set); DPT_ENOMEM. Thread-safe. */
+DPT_EXTERN dpt_err dpt_resource_detect_names(const char *list, dpt_resource **out);
+
+/* ------------------------------------------------------------------------------------ */
+/* 16. Trace context in application logs                                                */
+/* ------------------------------------------------------------------------------------ */
+
+/* The specification's "Trace Context Injection" for logs that are not OTLP
+ * (compatibility/logging_trace_context.md): the fields trace_id and span_id (lowercase hex)
+ * and trace_flags (W3C format, "01" when sampled). Fill one from the current span and put
+ * it in the service's own log lines, so a log line leads to its trace:
+ *
+ *   dpt_log_fields f;
+ *   if (dpt_log_fields_current(&f))
+ *       fprintf(stderr, "payment declined " DPT_LOG_FIELDS_FMT "\n", DPT_LOG_FIELDS_ARGS(&f));
+ *   syslog(LOG_INFO, "payment declined " DPT_LOG_FIELDS_FMT, DPT_LOG_FIELDS_ARGS(&f));
+ *   sd_journal_send("MESSAGE=payment declined", "TRACE_ID=%s", f.trace_id,
+ *                   "SPAN_ID=%s", f.span_id, "TRACE_FLAGS=%s", f.trace_flags, NULL);
+ *
+ * (docs/api.md has the syslog RFC 5424 and JSON forms.) */
+typedef struct dpt_log_fields {
+    char trace_id[33];   /* "" when there is no valid span context */
+    char span_id[17];
+    char trace_flags[3];
+} dpt_log_fields;
+
+#define DPT_LOG_FIELDS_FMT "trace_id=%s span_id=%s trace_flags=%s"
+#define DPT_LOG_FIELDS_ARGS(f) (f)->trace_id, (f)->span_id, (f)->trace_flags
+
+/* Fills out from sc / from the calling thread's current span context. Returns false (out
+ * all empty strings, so the format above still prints) when the context is not valid.
+ * Thread-safe, no allocation. */
+DPT_EXTERN bool dpt_log_fields_from(const dpt_span_context *sc, dpt_log_fields *out);
+DPT_EXTERN bool dpt_log_fields_current(dpt_log_fields *out);
+
+typedef enum dpt_log_style {
+    DPT_LOG_STYLE_TEXT = 0,  /* trace_id=... span_id=... trace_flags=01 (logfmt, key=value) */
+    DPT_LOG_STYLE_SYSLOG,    /* [opentelemetry trace_id="..." span_id="..." trace_flags="01"]
+                                (RFC 5424 structured data, SD-ID "opentelemetry") */
+    DPT_LOG_STYLE_JOURNALD,  /* TRACE_ID=...\nSPAN_ID=...\nTRACE_FLAGS=01 (journal fields,
+                                one per line, for the journal's native protocol) */
+    DPT_LOG_STYLE_JSON       /* "trace_id":"...","span_id":"...","trace_flags":"01" (members
+                                to put inside the line's top-level object) */
+} dpt_log_style;
+
+/* Writes the fields in a style into buf (NUL-terminated). Returns the length, or 0 (and
+ * "") when f holds no context or buf is too small (never a cut line). Thread-safe. */
+DPT_EXTERN size_t dpt_log_fields_format(const dpt_log_fields *f, dpt_log_style style, char *buf,
+                                        size_t cap);
 
 #ifdef __cplusplus
 }

@@ -4,11 +4,11 @@
 set -euo pipefail
 what=${1:-test}
 base="gcc make cmake pkg-config libc6-dev"
-libs="libcurl4-openssl-dev zlib1g-dev libmicrohttpd-dev libjansson-dev libuv1-dev libsqlite3-dev"
+libs="libcurl4-openssl-dev zlib1g-dev libmicrohttpd-dev libjansson-dev libuv1-dev libsqlite3-dev libyaml-dev python3-dev"
 case "$what" in
   demo)  want="$base $libs nginx nginx-dev" ;;
   bench) want="$base" ;;
-  test)  want="$base $libs nginx nginx-dev libcmocka-dev clang libclang-rt-14-dev nodejs npm chromium valgrind cppcheck clang-tidy" ;;
+  test)  want="$base $libs nginx nginx-dev python3-venv python3-aiohttp libcmocka-dev clang libclang-rt-14-dev nodejs npm chromium valgrind cppcheck clang-tidy" ;;
   *) echo "usage: $0 demo|test|bench" >&2; exit 2 ;;
 esac
 missing=()

@@ -151,6 +151,20 @@ static void stop_worker(void)
     pthread_join(worker, NULL); /* it drains the queue first */
 }
 
+/* Asks the Python recommendations service (examples/mesh/recommendations.py) for related
+ * products, when the demo started it (MESH_RECOMMENDATIONS_URL). Best effort: the order
+ * does not depend on the answer; the call shows a Python service in the same trace. */
+static void recommend(const char *sku)
+{
+    const char *base = getenv("MESH_RECOMMENDATIONS_URL");
+    if (!base || !*base)
+        return;
+    char url[512];
+    snprintf(url, sizeof url, "%.400s/recommendations/%s", base, sku);
+    mesh_http_result r;
+    mesh_http_call("GET", url, "/recommendations/{sku}", &r);
+}
+
 static void post_orders(mesh_request *req, mesh_response *resp)
 {
     const char *sku = mesh_query(req, "sku");
@@ -197,6 +211,7 @@ static void post_orders(mesh_request *req, mesh_response *resp)
                  order);
         return;
     }
+    recommend(sku);
     enqueue(order, sku, tenant);
     resp->status = 201;
     snprintf(resp->body, sizeof resp->body, "{\"order\":%u,\"status\":\"confirmed\"}", order);

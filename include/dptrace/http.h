@@ -2,9 +2,10 @@
  *
  * Both exporters POST each batch once, retrying on 429, 502, 503, 504 and connection
  * errors with exponential backoff and jitter (honouring Retry-After), all inside the
- * export timeout; other answers are not retried. The connection is kept and reused
- * between exports. They run on the thread that calls export (the batch processor's
- * thread): the application's threads never wait on the network. See docs/export.md.
+ * export deadline (the exporter's timeout, or the batch processor's export timeout when
+ * shorter); other answers are not retried, redirects are not followed. Up to
+ * max_in_flight requests run at once on an I/O thread of the exporter, on kept-alive
+ * connections; the application's threads never wait on the network. See docs/export.md.
  */
 #ifndef DPTRACE_HTTP_H
 #define DPTRACE_HTTP_H
@@ -17,7 +18,8 @@ extern "C" {
 
 typedef enum dpt_otlp_protocol {
     DPT_OTLP_HTTP_PROTOBUF = 0, /* "http/protobuf", the default */
-    DPT_OTLP_HTTP_JSON = 1      /* "http/json" */
+    DPT_OTLP_HTTP_JSON = 1,     /* "http/json" */
+    DPT_OTLP_GRPC = 2           /* "grpc": OTLP/gRPC over libcurl's HTTP/2 */
 } dpt_otlp_protocol;
 
 typedef struct dpt_http_header {
@@ -47,9 +49,16 @@ typedef struct dpt_http_exporter_config {
     uint32_t initial_backoff_ms;
     uint32_t max_backoff_ms;
     uint32_t max_attempts;
+    /* Requests in flight at once (each holds one encoded batch): 0 means the default, 16;
+     * at most DPT_HTTP_MAX_IN_FLIGHT_LIMIT. With all of them busy, the exporting thread
+     * waits for one (within the export deadline) and the batch queue absorbs the rest. */
+    uint32_t max_in_flight;
 } dpt_http_exporter_config;
 
-/* Fills c with the defaults above (url NULL, protobuf, no gzip, no headers). */
+#define DPT_HTTP_MAX_IN_FLIGHT_LIMIT 64
+
+/* Fills c with the defaults above (url NULL, protobuf, no gzip, no headers). The url must
+ * be http:// or https://: the constructors refuse anything else (one error logged). */
 DPT_EXTERN void dpt_http_exporter_config_default(dpt_http_exporter_config *c);
 
 /* OTLP/HTTP exporter with explicit settings (cfg NULL: defaults). NULL on ENOMEM or when
@@ -59,19 +68,37 @@ DPT_EXTERN dpt_exporter *dpt_exporter_otlp_http(const dpt_http_exporter_config *
 /* OTLP/HTTP exporter configured from the environment (the OpenTelemetry variables; the
  * TRACES_ variant of each wins over the general one):
  *   OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT     general: base URL + "/v1/traces"; TRACES_: as is
- *   OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL     http/protobuf (default) | http/json
+ *   OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL     http/protobuf (default) | http/json | grpc
+ *                                            (grpc: the endpoint is used as is, default
+ *                                            http://localhost:4317; without a scheme,
+ *                                            INSECURE=true means h2c, else TLS)
  *   OTEL_EXPORTER_OTLP_[TRACES_]HEADERS      k=v,k2=v2 (values percent-decoded)
  *   OTEL_EXPORTER_OTLP_[TRACES_]COMPRESSION  gzip | none
  *   OTEL_EXPORTER_OTLP_[TRACES_]TIMEOUT      milliseconds (10000)
  *   OTEL_EXPORTER_OTLP_[TRACES_]CERTIFICATE, _CLIENT_CERTIFICATE, _CLIENT_KEY   PEM files
- *   OTEL_EXPORTER_OTLP_[TRACES_]INSECURE     true: do not verify the server's certificate
- * Invalid values are logged and replaced by the default. */
+ *   OTEL_EXPORTER_OTLP_[TRACES_]INSECURE     only for a gRPC endpoint without a scheme
+ *                                            (the spec's rule); it never turns off
+ *                                            certificate checks for https://
+ *   DPTRACE_EXPORT_MAX_IN_FLIGHT             requests in flight at once (16, 1..64)
+ * Invalid values are logged and replaced by the default; an endpoint that is not an
+ * http:// or https:// URL is logged once and no exporter is made (NULL). */
 DPT_EXTERN dpt_exporter *dpt_exporter_otlp_http_from_env(void);
+
+/* OTLP/gRPC exporter: unary calls of opentelemetry.proto.collector.trace.v1.TraceService/
+ * Export over HTTP/2 (libcurl with nghttp2; h2c with prior knowledge for http://, ALPN for
+ * https://), several calls multiplexed on one connection. cfg->url is the endpoint,
+ * scheme://host:port (NULL: http://localhost:4317); gzip is gRPC message compression
+ * (grpc-encoding: gzip). The status comes from the grpc-status trailer: CANCELLED,
+ * DEADLINE_EXCEEDED, ABORTED, OUT_OF_RANGE, UNAVAILABLE, DATA_LOSS are retried, and
+ * RESOURCE_EXHAUSTED only with a RetryInfo, whose delay is followed (within the
+ * deadline); other codes fail the export. The same as dpt_exporter_otlp_http with
+ * protocol DPT_OTLP_GRPC. NULL (logged) for an endpoint that is not http(s). */
+DPT_EXTERN dpt_exporter *dpt_exporter_otlp_grpc(const dpt_http_exporter_config *cfg);
 
 /* Zipkin v2 JSON exporter (POST to .../api/v2/spans). */
 DPT_EXTERN dpt_exporter *dpt_exporter_zipkin_http(const dpt_http_exporter_config *cfg);
-/* From OTEL_EXPORTER_ZIPKIN_ENDPOINT (http://localhost:9411/api/v2/spans) and
- * OTEL_EXPORTER_ZIPKIN_TIMEOUT (ms, 10000). */
+/* From OTEL_EXPORTER_ZIPKIN_ENDPOINT (http://localhost:9411/api/v2/spans),
+ * OTEL_EXPORTER_ZIPKIN_TIMEOUT (ms, 10000) and DPTRACE_EXPORT_MAX_IN_FLIGHT. */
 DPT_EXTERN dpt_exporter *dpt_exporter_zipkin_http_from_env(void);
 
 /* Registers the exporter factories "otlp" and "zipkin" for OTEL_TRACES_EXPORTER (see
@@ -90,6 +117,8 @@ typedef struct dpt_http_exporter_stats {
     uint64_t spans_rejected;   /* rejected_spans reported by partial-success answers */
     uint64_t bytes_sent;       /* request body bytes, after compression */
     int last_http_status;      /* status of the latest answer, 0 when none */
+    uint64_t spans_failed;     /* spans in exports that were not delivered */
+    uint32_t max_in_flight_seen; /* the most requests that were in flight at once */
 } dpt_http_exporter_stats;
 
 /* Reads the counters of an exporter made by this header's constructors (DPT_EINVAL for

@@ -71,13 +71,19 @@ DPT_EXTERN dpt_err dpt_exporter_factory_register(const char *name, dpt_exporter_
 
 /* A processor sees spans as they start and end. on_start runs on the starting thread,
  * on_end on the ending thread; both must be fast and thread-safe. on_end may keep the span
- * with dpt_span_data_retain. Every member except on_end may be NULL. */
+ * with dpt_span_data_retain. Every member except on_end may be NULL.
+ * on_start_ctx is on_start with the span's parent context (OpenTelemetry's OnStart(span,
+ * parentContext)): the explicit parent given to dpt_span_start, or the context that was
+ * current (with its baggage and user values), or an empty one for a root span started with
+ * opts.root. parent is lent for the call (dpt_context_retain it to keep a copy). When both
+ * are set, only on_start_ctx is called. */
 typedef struct dpt_processor_ops {
     void (*on_start)(void *state, const dpt_span_data *d);
     void (*on_end)(void *state, const dpt_span_data *d);
     dpt_err (*force_flush)(void *state, uint32_t timeout_ms);
     dpt_err (*shutdown)(void *state, uint32_t timeout_ms);
     void (*destroy)(void *state);
+    void (*on_start_ctx)(void *state, const dpt_span_data *d, const dpt_context *parent);
 } dpt_processor_ops;
 
 DPT_EXTERN dpt_processor *dpt_processor_new(const dpt_processor_ops *ops, void *state);
@@ -103,6 +109,11 @@ typedef struct dpt_sampling_params {
     size_t n_attrs;
     const dpt_link *links;
     size_t n_links;
+    /* The full parent context (OpenTelemetry's ShouldSample "Context with parent Span"):
+     * span context, tracestate, baggage and user values (dpt_context_get_value). Never
+     * NULL when the SDK calls a sampler; lent for the call (dpt_context_retain to keep a
+     * copy). May be NULL when a sampler is called directly with hand-made params. */
+    const dpt_context *parent_context;
 } dpt_sampling_params;
 
 /* What a sampler decides. attrs (optional) must stay valid until the call returns; they

@@ -2,10 +2,12 @@
  *
  * Part of libdptrace (libc only). Formats: W3C Trace Context (traceparent, tracestate,
  * Level 2 random flag), W3C Baggage, B3 (single and multi header), Jaeger (uber-trace-id,
- * uberctx-*). A propagator reads ("extract") and writes ("inject") a dpt_context through a
- * carrier: a pair of getter / setter callbacks over whatever holds the fields (HTTP headers,
- * message metadata, the environment). Ready carriers: header arrays, the environment, and
- * libcurl lists (dptrace/http_carrier.h, in libdptrace-http).
+ * uberctx-*, jaeger-baggage), OpenTracing (ot-tracer-*, ot-baggage-*), and any format an
+ * application defines (dpt_propagator_ops) and registers by name for OTEL_PROPAGATORS. A
+ * propagator reads ("extract") and writes ("inject") a dpt_context through a carrier: a
+ * pair of getter / setter callbacks over whatever holds the fields (HTTP headers, message
+ * metadata, the environment). Ready carriers: header arrays, the environment, and libcurl
+ * lists (dptrace/http_carrier.h, in libdptrace-http).
  *
  * Every incoming field is untrusted input: parsers are strict, never read past the given
  * length, and anything invalid is dropped and counted (dpt_propagation_get_stats) so that
@@ -127,36 +129,107 @@ DPT_EXTERN void dpt_env_free(char **envp);
 /* ------------------------------------------------------------------------------------ */
 
 /* The built-in propagators are static objects: never NULL, safe from any thread, and
- * dpt_propagator_free ignores them.
+ * dpt_propagator_free ignores them. Each is an instance of the ops table below.
  *   tracecontext  traceparent + tracestate (W3C Trace Context Level 1 + Level 2 flag)
  *   baggage       baggage (W3C Baggage)
  *   b3            reads b3, else the X-B3-* headers; writes the single b3 header
- *   b3multi       reads like b3; writes X-B3-TraceId, X-B3-SpanId, X-B3-Sampled
- *   jaeger        uber-trace-id and uberctx-<key> baggage
+ *   b3multi       reads like b3; writes X-B3-TraceId, X-B3-SpanId, X-B3-Sampled (or
+ *                 X-B3-Flags: 1 for a debug trace)
+ *   jaeger        uber-trace-id, uberctx-<key> baggage, and (read only) jaeger-baggage
+ *   ottrace       ot-tracer-traceid / -spanid / -sampled and ot-baggage-<key> (OpenTracing)
  *   none          reads and writes nothing */
 DPT_EXTERN const dpt_propagator *dpt_propagator_tracecontext(void);
 DPT_EXTERN const dpt_propagator *dpt_propagator_baggage(void);
 DPT_EXTERN const dpt_propagator *dpt_propagator_b3(void);
 DPT_EXTERN const dpt_propagator *dpt_propagator_b3multi(void);
 DPT_EXTERN const dpt_propagator *dpt_propagator_jaeger(void);
+DPT_EXTERN const dpt_propagator *dpt_propagator_ottrace(void);
 DPT_EXTERN const dpt_propagator *dpt_propagator_none(void);
+
+/* ---- formats of your own ---------------------------------------------------------------
+ * A format is a table of three operations over an opaque state. Extraction writes into a
+ * dpt_extraction, the accumulator a composite shares between its members, so that one
+ * dpt_context is built at the end however many formats ran. */
+
+typedef struct dpt_extraction dpt_extraction;
+
+typedef struct dpt_propagator_ops {
+    /* Reads the format's fields through g and records what it found in x with the
+     * dpt_extraction_* functions. Never fails: invalid fields are dropped (count them with
+     * dpt_propagation_stat_add). Called on the extracting thread; must not block. */
+    void (*extract)(void *state, const dpt_getter *g, void *carrier, dpt_extraction *x);
+    /* Writes ctx into the carrier with s. Returns DPT_OK or the first error of s. */
+    dpt_err (*inject)(void *state, const dpt_context *ctx, const dpt_setter *s, void *carrier);
+    /* The field names inject may write, in order: fills up to max of them (names may be
+     * NULL), returns how many there are. Optional (NULL: none). */
+    size_t (*fields)(void *state, const char **names, size_t max);
+    /* Frees state when the propagator is freed. Optional. */
+    void (*free_state)(void *state);
+} dpt_propagator_ops;
+
+/* A propagator of your own format. name (1-31 bytes, copied) appears in diagnostics; ops
+ * must outlive the propagator (a static table); state is passed to every operation.
+ * Returns the propagator, or NULL after logging why (NULL name / ops / extract / inject,
+ * out of memory). Free it with dpt_propagator_free (which calls ops->free_state).
+ * Thread-safe; the propagator may be used from any thread if its operations may. */
+DPT_EXTERN dpt_propagator *dpt_propagator_new(const char *name, const dpt_propagator_ops *ops,
+                                              void *state);
+
+/* Makes p selectable by name in OTEL_PROPAGATORS and dpt_propagator_from_names. The name
+ * (1-31 of [a-z0-9._-], compared case-insensitively) must not be a built-in name or one
+ * already registered. p is borrowed: it must outlive every propagator built from names
+ * after this call (register it at start-up, before dpt_propagator_from_env or the first
+ * use of the global propagator). p NULL removes the name. DPT_OK, DPT_EINVAL (bad or taken
+ * name, logged), DPT_ENOTFOUND (removing an unknown name), DPT_ETOOBIG (more than 32
+ * names). Thread-safe. */
+DPT_EXTERN dpt_err dpt_propagator_register(const char *name, const dpt_propagator *p);
+
+/* The built-in or registered propagator named name (case-insensitive), or NULL when
+ * there is none. Borrowed: valid while the registration lasts (built-ins always).
+ * Thread-safe. */
+DPT_EXTERN const dpt_propagator *dpt_propagator_get(const char *name);
+
+/* Records a span context found in the carrier, with its tracestate (NULL: none; a new
+ * reference is taken). It replaces one recorded earlier by another format (a composite's
+ * later members win). The context is marked remote. DPT_EINVAL (ignored) when sc is not
+ * valid, DPT_OK otherwise. */
+DPT_EXTERN dpt_err dpt_extraction_set_span_context(dpt_extraction *x, const dpt_span_context *sc,
+                                                   const dpt_tracestate *ts);
+/* Notes that the carrier held a field of a trace format, valid or not: dpt_propagator_extract
+ * then returns DPT_EPARSE instead of DPT_ENOTFOUND when no span context results. */
+DPT_EXTERN void dpt_extraction_saw_trace_field(dpt_extraction *x);
+/* Adds a baggage entry (lengths may be DPT_NUL; meta may be NULL). Lengths are kept (a
+ * value may contain NUL bytes), a later entry with the same key replaces the value, and
+ * redaction applies as for dpt_baggage_set. DPT_OK; DPT_EINVAL / DPT_ETOOBIG when the
+ * entry is dropped (counted in DPT_PSTAT_BAGGAGE_MEMBERS_DROPPED); DPT_ENOMEM (the whole
+ * extraction then fails with DPT_ENOMEM). */
+DPT_EXTERN dpt_err dpt_extraction_add_baggage(dpt_extraction *x, const char *key, size_t key_len,
+                                              const char *value, size_t value_len,
+                                              const char *meta, size_t meta_len);
+/* The span context recorded so far (zero when none): a format whose baggage only counts
+ * next to a trace context (OpenTracing) checks it here. */
+DPT_EXTERN dpt_span_context dpt_extraction_span_context(const dpt_extraction *x);
+
+/* ---- composites ---------------------------------------------------------------------- */
 
 /* A composite: extract runs each member in order (a later valid span context replaces an
  * earlier one; later baggage entries are added to earlier ones); inject writes each
  * member's fields. The list is copied; members must outlive the composite (built-ins
- * always do). At most 16 members. */
-DPT_EXTERN dpt_err dpt_propagator_composite(const dpt_propagator *const *list, size_t n,
-                                            dpt_propagator **out);
-/* A composite from a comma-separated list of the names above (OpenTelemetry's
- * OTEL_PROPAGATORS syntax; whitespace around names ignored, names case-sensitive,
- * duplicates kept once). "none" anywhere gives a propagator doing nothing. Unknown names are
- * logged and skipped; the call then returns DPT_ENOTFOUND with *out still usable. NULL or
- * "" means the default "tracecontext,baggage". */
-DPT_EXTERN dpt_err dpt_propagator_from_names(const char *names, dpt_propagator **out);
+ * always do). Returns the composite, or NULL after logging why (NULL list with n > 0, a
+ * NULL member, more than 16 members, out of memory). Free it with dpt_propagator_free. */
+DPT_EXTERN dpt_propagator *dpt_propagator_composite(const dpt_propagator *const *list, size_t n);
+/* A composite from a comma-separated list of propagator names: the built-in names above
+ * and the registered ones (OpenTelemetry's OTEL_PROPAGATORS syntax: whitespace around
+ * names ignored, names case-insensitive, duplicates kept once). "none" anywhere gives a
+ * propagator doing nothing. Unknown names are logged (one warning each) and skipped. NULL
+ * or "" means the default "tracecontext,baggage". Returns the propagator, or NULL after
+ * logging why (out of memory). */
+DPT_EXTERN dpt_propagator *dpt_propagator_from_names(const char *names);
 /* dpt_propagator_from_names(getenv("OTEL_PROPAGATORS")); never NULL (falls back to the
  * static tracecontext propagator on ENOMEM). */
 DPT_EXTERN dpt_propagator *dpt_propagator_from_env(void);
-/* Frees a composite; built-ins and NULL are ignored. */
+/* Frees a composite or a propagator from dpt_propagator_new; built-ins and NULL are
+ * ignored. */
 DPT_EXTERN void dpt_propagator_free(dpt_propagator *p);
 /* The field names the propagator may write, in order (e.g. "traceparent", "tracestate").
  * Fills up to max names, returns the total count. */
@@ -270,6 +343,14 @@ DPT_EXTERN dpt_err dpt_w3c_baggage_format(const dpt_baggage *b, char **out, size
 #define DPT_W3C_BAGGAGE_MAX_BYTES 8192
 #define DPT_W3C_BAGGAGE_MIN_ENTRIES 64 /* always propagated when within the byte limit */
 
+/* Not a W3C trace flag: dptrace's in-memory mark of a B3 debug decision ("d" in b3,
+ * X-B3-Flags: 1) on an extracted span context. B3: "Debug implies an accept decision", so
+ * DPT_FLAG_SAMPLED is set with it. The B3 propagators write it back (OpenTelemetry's B3
+ * rules: "MUST preserve a debug trace flag, if received, and propagate it with subsequent
+ * requests"); traceparent never carries it (unknown flags are sent as zero), and spans
+ * started from the context do not inherit it. */
+#define DPT_FLAG_B3_DEBUG 0x80u
+
 /* A B3 context. sampled: -1 deferred (no decision), 0 deny, 1 accept. */
 typedef struct dpt_b3 {
     dpt_span_context sc;   /* zero when the header carried only a sampling state */
@@ -299,19 +380,35 @@ DPT_EXTERN size_t dpt_jaeger_format(const dpt_span_context *sc, char out[64]);
 /* Counters                                                                              */
 /* ------------------------------------------------------------------------------------ */
 
-/* Process-wide counts of what extraction and injection dropped (monotonic). */
-typedef struct dpt_propagation_stats {
-    uint64_t traceparent_invalid;    /* traceparent present but invalid or repeated */
-    uint64_t tracestate_dropped;     /* tracestate discarded (invalid, or traceparent was) */
-    uint64_t baggage_members_dropped;/* invalid or over-limit baggage members on extract */
-    uint64_t baggage_entries_not_sent;/* entries left out on inject (limits, bad key) */
-    uint64_t b3_invalid;             /* b3 / X-B3-* headers present but invalid */
-    uint64_t jaeger_invalid;         /* uber-trace-id present but invalid, bad uberctx-* */
-    uint64_t edge_contexts_dropped;  /* incoming contexts not continued at an untrusted edge */
-} dpt_propagation_stats;
+/* Process-wide counts of what extraction and injection dropped (monotonic), as an indexed
+ * array: a new format adds a counter (dpt_propagation_stat_register) instead of changing a
+ * struct. The built-in counters have fixed indexes: */
+typedef enum dpt_propagation_stat {
+    DPT_PSTAT_TRACEPARENT_INVALID = 0,     /* traceparent present but invalid or repeated */
+    DPT_PSTAT_TRACESTATE_DROPPED = 1,      /* tracestate discarded (invalid, or traceparent was) */
+    DPT_PSTAT_BAGGAGE_MEMBERS_DROPPED = 2, /* invalid or over-limit baggage members on extract */
+    DPT_PSTAT_BAGGAGE_ENTRIES_NOT_SENT = 3,/* entries left out on inject (limits, bad key) */
+    DPT_PSTAT_B3_INVALID = 4,              /* b3 / X-B3-* headers present but invalid */
+    DPT_PSTAT_JAEGER_INVALID = 5,          /* uber-trace-id invalid, bad uberctx-* / jaeger-baggage */
+    DPT_PSTAT_EDGE_CONTEXTS_DROPPED = 6,   /* incoming contexts not continued at an untrusted edge */
+    DPT_PSTAT_OTTRACE_INVALID = 7,         /* ot-tracer-* headers present but invalid */
+    DPT_PSTAT_BUILTIN_COUNT = 8
+} dpt_propagation_stat;
 
-/* Reads the counters (relaxed loads; each one is exact, the set is not a snapshot). */
-DPT_EXTERN void dpt_propagation_get_stats(dpt_propagation_stats *out);
+#define DPT_PSTAT_MAX 64 /* built-in + registered counters */
+
+/* Copies up to max counters (index order; relaxed loads: each one is exact, the set is not
+ * a snapshot) into out (may be NULL) and returns how many counters there are. */
+DPT_EXTERN size_t dpt_propagation_get_stats(uint64_t *out, size_t max);
+/* The name of counter i ("traceparent_invalid", ... or the registered name), NULL past the
+ * end. The string is static / lives for the life of the process. */
+DPT_EXTERN const char *dpt_propagation_stat_name(size_t i);
+/* Adds a counter for a format of your own; returns its index, or -1 after logging why
+ * (name NULL, empty or over 47 bytes; the table is full). Registering a name again
+ * returns the same index. Thread-safe. */
+DPT_EXTERN int dpt_propagation_stat_register(const char *name);
+/* Adds n to counter i (ignored when i is not a counter). Thread-safe, lock-free. */
+DPT_EXTERN void dpt_propagation_stat_add(int i, uint64_t n);
 
 #ifdef __cplusplus
 }

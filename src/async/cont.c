@@ -24,9 +24,10 @@ static dpt_err capture(dpt_cont *c, dpt_span s, const dpt_context *base)
     /* The callback runs with s current and the baggage of base (or the current one). */
     dpt_context *ctx;
     if (s.rec) {
-        /* Only the baggage of the base is read: a borrowed view of the current one spares
-         * capturing the whole current context first (one allocation instead of two). */
-        dpt_context cur = { .bg = (dpt_baggage *)dpt_baggage_current() };
+        /* Only the baggage and user values of the base are read: a borrowed view of the
+         * current one spares capturing the whole current context first (one allocation
+         * instead of two). */
+        dpt_context cur = { .bg = (dpt_baggage *)dpt_baggage_current(), .vals = dpt__current_vals() };
         ctx = dpt_context_with_span(base ? base : &cur, s);
     } else {
         ctx = base ? dpt_context_retain(base) : dpt_context_current();

@@ -45,6 +45,8 @@ DPT__SHARED uint64_t dpt__test_alloc_count(void);
 /* ---- diagnostics (log.c) --------------------------------------------------------------- */
 DPT__SHARED void dpt__log(dpt_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* Sets the lowest level delivered, keeping the handler (a configuration file's log_level). */
+DPT__SHARED void dpt__log_set_level(dpt_log_level min_level);
 
 /* A rate limit for one kind of message: at most `burst` messages, then one per `period_ms`
  * with the number suppressed in between ("... (37 similar messages suppressed)").
@@ -180,5 +182,11 @@ DPT__SHARED bool dpt__env_double(const char *name, double lo, double hi, double 
 DPT__SHARED int dpt__env_enum(const char *name, const char *const *names, size_t n, int def);
 /* ASCII case-insensitive equality of two NUL-terminated strings. */
 DPT__SHARED bool dpt__str_ieq(const char *a, const char *b);
+
+/* ---- export context (src/core/batch.c) ---------------------------------------------------- */
+/* The batch processor's deadline and completion for the export_spans call running on this
+ * thread, for libdptrace-http; NULL outside one. The contract: src/core/export_async.h. */
+struct dpt__export_ctx;
+DPT__SHARED const struct dpt__export_ctx *dpt__export_ctx_current(void);
 
 #endif /* DPT_COMMON_H */

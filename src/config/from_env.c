@@ -202,10 +202,38 @@ void dpt__config_from_env(dpt__config *c)
     sampler_from_env(c);
     if (!c->disabled) exporters_from_env(c);
     c->shutdown_at_exit = dpt__env_bool("DPTRACE_SHUTDOWN_AT_EXIT", true);
+    /* Resource detectors: dptrace's own variable (the specification leaves detector
+     * selection to each language); all built-in detectors unless told otherwise. They rank
+     * below OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME. */
+    c->detectors = dpt__env("DPTRACE_RESOURCE_DETECTORS");
+    if (!c->detectors) c->detectors = "all";
 }
+
+/* Set by libdptrace-config (dpt_config_register); read when a provider is built. */
+static _Atomic(dpt__config_file_fn) file_hook;
+
+void dpt__config_set_file_hook(dpt__config_file_fn fn) { atomic_store(&file_hook, fn); }
 
 dpt_provider *dpt_provider_from_env(void)
 {
+    /* "If OTEL_CONFIG_FILE is set, the file at the specified path is used to call Parse
+     * [...] all other environment variables besides those referenced in the configuration
+     * file for environment variable substitution MUST be ignored."
+     * (configuration/sdk-environment-variables.md). OTEL_EXPERIMENTAL_CONFIG_FILE is its
+     * deprecated name. */
+    const char *file = dpt__env("OTEL_CONFIG_FILE");
+    const char *var = "OTEL_CONFIG_FILE";
+    if (!file) {
+        file = dpt__env("OTEL_EXPERIMENTAL_CONFIG_FILE");
+        var = "OTEL_EXPERIMENTAL_CONFIG_FILE";
+    }
+    if (file) {
+        dpt__config_file_fn fn = atomic_load(&file_hook);
+        if (fn) return fn(file);
+        dpt__log(DPT_LOG_WARN, "%s=%s is set but libdptrace-config is not linked (or dpt_config_register() "
+                               "was not called); configuring from the other OTEL_* variables instead",
+                 var, file);
+    }
     dpt__config c;
     dpt__config_init(&c);
     dpt__config_from_env(&c);

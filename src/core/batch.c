@@ -1,43 +1,49 @@
-/* batch.c - the batch span processor: a bounded lock-free queue and one export thread.
+/* batch.c - the batch span processor: per-thread hand-off lanes and one export thread.
  *
- * Ending a span enqueues its record on a bounded MPSC ring (Vyukov's bounded queue: one
- * CAS per enqueue, per-cell sequence numbers, no lock). A full queue drops the span and
- * counts it; the application thread never blocks and never waits for the exporter.
- * An enqueue that makes a full batch wakes the export thread if it sleeps; otherwise it
- * wakes on its schedule. The wake-up uses a Dekker pair (the consumer publishes `sleeping`
- * then re-reads the queue; a producer publishes its item then reads `sleeping`, both
- * sequentially consistent) so a wake-up is never lost. The export thread exports from a
- * preallocated batch array and recycles the records: no allocation per span.
+ * Ending a span hands its record to the queue (queue.c): a lane of the ending thread, so
+ * producers share no cache line, no lock and no locked instruction; a full lane stages
+ * the span compactly within the byte budget, and only a span beyond the budget is dropped
+ * (and counted). The application thread never blocks and never waits for the exporter.
+ * The export thread sleeps until a lane holds a full batch (the producer that sees it
+ * wakes the thread: a Dekker pair on `sleeping`, so no wake-up is lost) or the schedule
+ * delay passes; while spans keep coming it looks again every 25 us - 2 ms instead of being
+ * woken, so that producers do not pay a wake-up per batch. It exports from a preallocated
+ * batch array and gives the records back: no allocation per span.
  *
  * fork(): the child inherits a copy of the queue but no thread. A global fork generation,
  * bumped in the child, makes the next on_end in the child discard the inherited spans
  * (the parent exports them) and start a fresh thread.
+ *
+ * Export side (kept apart from the queue, below "export-side accounting"): every span
+ * pushed gets exactly one outcome - exported, failed or dropped - counted once, under mu,
+ * by whoever learns it: the export thread, an exporter's completion (several requests in
+ * flight, see export_async.h) or a shutdown that gave up on a hung exporter. Each batch
+ * processor keeps its own counts (one pipeline); the provider's totals are those of its
+ * first pipeline, so ended == exported + dropped + failed holds with several exporters.
+ * Shutdown has one deadline: exports started during it end by then, and when it passes
+ * the exporter is told to cancel what is in flight.
  */
 #include "pool.h"
 #include "processor.h"
+#include "provider.h"
 #include "counters.h"
 #include "context.h"
+#include "export_async.h"
+#include "queue.h"
 
 #include <errno.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/prctl.h>
 #include <time.h>
 
-typedef struct cell {
-    _Atomic uint64_t seq;
-    dpt__span *span;
-} cell;
-
 typedef struct batch {
+    dpt__batch_hot hot;         /* first: what the span end reads (processor.h) */
     dpt_batch_config cfg;
     dpt_exporter *exp;
     dpt_provider *prov;         /* set on first on_end */
-    cell *ring;
-    uint64_t mask;
-    _Alignas(DPT__CACHELINE) _Atomic uint64_t enq_pos;  /* producers */
-    _Alignas(DPT__CACHELINE) _Atomic uint64_t deq_pos;  /* written by the consumer only */
-    _Atomic bool sleeping;
+    _Alignas(DPT__CACHELINE) _Atomic bool sleeping; /* read by producers at a full batch */
     _Alignas(DPT__CACHELINE) pthread_mutex_t mu;        /* guards the fields below + cvs */
     pthread_cond_t wake;        /* consumer waits here */
     pthread_cond_t done;        /* flushers and shutdown wait here */
@@ -45,17 +51,27 @@ typedef struct batch {
     bool finished;              /* the thread has exited its loop */
     _Atomic bool abandoned;     /* shutdown gave up waiting for a hung exporter */
     bool thread_started;
-    uint64_t flush_target;      /* highest enq_pos a flusher waits for */
     uint64_t flush_req;         /* force_flush calls so far */
     uint64_t flush_ack;         /* the last of them fully served (exported + exporter flushed) */
-    uint64_t done_pos;          /* every span below this was exported or dropped */
-    uint64_t fork_gen;
     pthread_t thread;
     const dpt_span_data **items; /* the batch being exported (max_export_batch_size) */
-    _Atomic bool shut;
+    dpt__qpop pop;               /* what items came from, given back after the export */
+    _Atomic uint32_t test_hold;  /* test hook: the export thread exports nothing while set */
+
+    /* ---- export-side accounting (not touched by on_end except to count a drop) ---- */
+    uint64_t settled;            /* pushed spans whose outcome is counted (mu) */
+    uint64_t in_flight;          /* spans handed to an exporter, outcome not known (mu) */
+    _Atomic uint64_t stop_deadline_ms; /* shutdown's deadline; UINT64_MAX before it */
+    dpt__ratelimit fail_rl;      /* "batch export failed" lines */
+    _Atomic uint64_t st_exported, st_failed, st_dropped; /* this pipeline's counts */
+    uint64_t seq;                /* creation order: the first pipeline is the primary */
+    const dpt_provider *reg;     /* the provider this pipeline is registered with (reg_mu) */
+    _Atomic bool registered;     /* reg is set: the counting paths' unlocked check */
+    struct batch *reg_next;
 } batch;
 
-static _Atomic uint64_t fork_generation;
+_Atomic uint64_t dpt__batch_fork_generation;
+#define fork_generation dpt__batch_fork_generation
 static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
 static void on_fork_child(void) { atomic_fetch_add(&fork_generation, 1); }
 static void install_fork_handler(void) { pthread_atfork(NULL, NULL, on_fork_child); }
@@ -67,6 +83,7 @@ void dpt_batch_config_default(dpt_batch_config *c)
     c->max_export_batch_size = 512;
     c->schedule_delay_ms = 5000;
     c->export_timeout_ms = 30000;
+    c->max_queue_bytes = DPT_BATCH_DEFAULT_QUEUE_BYTES;
 }
 
 static void abs_deadline(struct timespec *ts, uint64_t ms)
@@ -87,68 +104,147 @@ static bool ts_passed(const struct timespec *t)
     return now.tv_sec > t->tv_sec || (now.tv_sec == t->tv_sec && now.tv_nsec >= t->tv_nsec);
 }
 
-/* ---- the ring --------------------------------------------------------------------------- */
-
-static bool ring_push(batch *b, dpt__span *s, uint64_t *pos_out)
-{
-    uint64_t pos = atomic_load_explicit(&b->enq_pos, memory_order_relaxed);
-    for (;;) {
-        cell *c = &b->ring[pos & b->mask];
-        /* Acquire: pairs with the consumer's release when it freed this cell. */
-        uint64_t seq = atomic_load_explicit(&c->seq, memory_order_acquire);
-        int64_t dif = (int64_t)(seq - pos);
-        if (dif == 0) {
-            /* seq_cst: this RMW is the producer half of the Dekker pair with `sleeping`. */
-            if (atomic_compare_exchange_weak_explicit(&b->enq_pos, &pos, pos + 1,
-                                                      memory_order_seq_cst, memory_order_relaxed))
-                break;
-        } else if (dif < 0) {
-            return false; /* full */
-        } else {
-            pos = atomic_load_explicit(&b->enq_pos, memory_order_relaxed);
-        }
-    }
-    cell *c = &b->ring[pos & b->mask];
-    c->span = s;
-    /* Release: the consumer that sees seq == pos + 1 sees span and the record's content. */
-    atomic_store_explicit(&c->seq, pos + 1, memory_order_release);
-    *pos_out = pos;
-    return true;
-}
-
-static dpt__span *ring_pop(batch *b)
-{
-    uint64_t pos = atomic_load_explicit(&b->deq_pos, memory_order_relaxed);
-    cell *c = &b->ring[pos & b->mask];
-    uint64_t seq = atomic_load_explicit(&c->seq, memory_order_acquire); /* pairs with push */
-    if ((int64_t)(seq - (pos + 1)) < 0) return NULL;
-    dpt__span *s = c->span;
-    /* Release: hands the cell back to producers for the next lap. */
-    atomic_store_explicit(&c->seq, pos + b->mask + 1, memory_order_release);
-    atomic_store_explicit(&b->deq_pos, pos + 1, memory_order_release);
-    return s;
-}
-
-/* Whether a full batch is published, read from the batch's last cell: that line is written
- * once by the producer that fills it, so polling it does not fight the producers for the
- * enqueue counter. */
-static bool batch_ready(batch *b)
-{
-    uint64_t last = atomic_load_explicit(&b->deq_pos, memory_order_relaxed) + b->cfg.max_export_batch_size - 1;
-    uint64_t seq = atomic_load_explicit(&b->ring[last & b->mask].seq, memory_order_acquire);
-    return seq == last + 1;
-}
-
-static uint64_t ring_size(batch *b)
-{
-    return atomic_load(&b->enq_pos) - atomic_load_explicit(&b->deq_pos, memory_order_relaxed);
-}
-
 /* ---- export thread ---------------------------------------------------------------------- */
+
+/* ---- export-side accounting ------------------------------------------------------------ */
+
+/* Pipelines by provider, for dpt_provider_get_stats: a list of the live batch processors
+ * that have seen a span, guarded by reg_mu (taken once per processor to register, and by
+ * stats readers). */
+static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
+static batch *reg_list;
+static _Atomic uint64_t batch_seq;
+
+static void pipe_register(batch *b, const dpt_provider *p)
+{
+    if (!p) return;
+    pthread_mutex_lock(&reg_mu);
+    if (!b->reg) {
+        b->reg = p;
+        b->reg_next = reg_list;
+        reg_list = b;
+    }
+    pthread_mutex_unlock(&reg_mu);
+    /* Release: a thread that sees the flag skips the lock (reg itself is read only under
+     * reg_mu). */
+    atomic_store_explicit(&b->registered, true, memory_order_release);
+}
+
+static void pipe_unregister(batch *b)
+{
+    pthread_mutex_lock(&reg_mu);
+    for (batch **pp = &reg_list; *pp; pp = &(*pp)->reg_next)
+        if (*pp == b) {
+            *pp = b->reg_next;
+            break;
+        }
+    pthread_mutex_unlock(&reg_mu);
+}
+
+void dpt__pipelines_stats(const dpt_provider *p, dpt_stats *out)
+{
+    size_t n = 0;
+    uint64_t last = 0;
+    pthread_mutex_lock(&reg_mu);
+    /* In creation order: pick the next smallest seq each time (a handful of pipelines). */
+    while (n < DPT_STATS_MAX_PIPELINES) {
+        batch *next = NULL;
+        for (batch *b = reg_list; b; b = b->reg_next)
+            if (b->reg == p && (n == 0 || b->seq > last) && (!next || b->seq < next->seq)) next = b;
+        if (!next) break;
+        last = next->seq;
+        dpt_pipeline_stats *ps = &out->pipelines[n++];
+        ps->spans_exported = atomic_load_explicit(&next->st_exported, memory_order_relaxed);
+        ps->spans_export_failed = atomic_load_explicit(&next->st_failed, memory_order_relaxed);
+        ps->spans_dropped_queue = atomic_load_explicit(&next->st_dropped, memory_order_relaxed);
+    }
+    pthread_mutex_unlock(&reg_mu);
+    out->n_pipelines = (uint32_t)n;
+    if (n) {
+        /* Each span counted once: by the first pipeline. */
+        out->spans_exported = out->pipelines[0].spans_exported;
+        out->spans_export_failed = out->pipelines[0].spans_export_failed;
+        out->spans_dropped_queue = out->pipelines[0].spans_dropped_queue;
+    }
+}
+
+/* Counts n spans of this pipeline as dropped (any thread; a cold path of on_end). */
+static void count_dropped(batch *b, const dpt_provider *p, uint64_t n)
+{
+    if (!n) return;
+    if (DPT__UNLIKELY(!atomic_load_explicit(&b->registered, memory_order_acquire))) pipe_register(b, p);
+    atomic_fetch_add_explicit(&b->st_dropped, n, memory_order_relaxed);
+}
 
 static void count(batch *b, int c, uint64_t n)
 {
-    if (n) dpt__count(b->prov, c, n);
+    if (!n) return;
+    if (DPT__UNLIKELY(!atomic_load_explicit(&b->registered, memory_order_acquire))) pipe_register(b, b->prov);
+    if (c == DPT__C_EXPORTED) atomic_fetch_add_explicit(&b->st_exported, n, memory_order_relaxed);
+    else if (c == DPT__C_EXPORT_FAILED) atomic_fetch_add_explicit(&b->st_failed, n, memory_order_relaxed);
+    else atomic_fetch_add_explicit(&b->st_dropped, n, memory_order_relaxed);
+}
+
+/* The outcome of n spans an exporter had (mu not held). After shutdown gave up on the
+ * exporter (abandoned) the spans were counted then: only the in-flight figure moves. */
+static void account(batch *b, size_t n, dpt_err err)
+{
+    pthread_mutex_lock(&b->mu);
+    b->in_flight -= n;
+    if (!atomic_load(&b->abandoned)) {
+        count(b, err == DPT_OK ? DPT__C_EXPORTED : DPT__C_EXPORT_FAILED, n);
+        b->settled += n;
+        if (err != DPT_OK)
+            dpt__log_limited(&b->fail_rl, DPT_LOG_WARN, "batch export of %zu spans failed: %s", n,
+                             dpt_strerror(err));
+    }
+    pthread_cond_broadcast(&b->done);
+    pthread_mutex_unlock(&b->mu);
+}
+
+/* Completion of an asynchronous export (an exporter's thread). */
+static void on_export_done(void *cookie, size_t n, dpt_err err)
+{
+    account(cookie, n, err);
+}
+
+/* The context export_spans sees (export_async.h): set around each call by the export
+ * thread. Thread-local; NULL outside an export. */
+static _Thread_local const dpt__export_ctx *tl_export_ctx;
+
+const dpt__export_ctx *dpt__export_ctx_current(void)
+{
+    return tl_export_ctx;
+}
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Hands one batch to the exporter with its deadline: the export timeout
+ * (OTEL_BSP_EXPORT_TIMEOUT: "how long the export can run before it is cancelled"), or
+ * shutdown's deadline when that is sooner. */
+static void export_batch(batch *b, size_t n)
+{
+    dpt__export_ctx ctx;
+    uint64_t stop = atomic_load(&b->stop_deadline_ms);
+    ctx.deadline_ms = dpt__sat_add(dpt__export_mono_ms(), b->cfg.export_timeout_ms);
+    if (stop < ctx.deadline_ms) ctx.deadline_ms = stop;
+    ctx.done = on_export_done;
+    ctx.cookie = b;
+    pthread_mutex_lock(&b->mu);
+    b->in_flight += n; /* before the call: the completion may come before it returns */
+    pthread_mutex_unlock(&b->mu);
+    tl_export_ctx = &ctx;
+    uint64_t t0 = mono_ns();
+    dpt_err e = b->exp->ops.export_spans(b->exp->state, b->items, n);
+    /* How fast the exporter takes spans bounds what the queue stages (queue.c). */
+    dpt__queue_export_rate(b->hot.q, n, mono_ns() - t0);
+    tl_export_ctx = NULL;
+    if (e != DPT__EXPORT_PENDING) account(b, n, e);
 }
 
 /* Exports everything queued now, in batches. Returns the number of spans handled. Once
@@ -158,12 +254,17 @@ static void count(batch *b, int c, uint64_t n)
 static size_t drain(batch *b, bool export_them)
 {
     size_t total = 0;
+    b->pop.items = b->items;
     for (;;) {
-        size_t n = 0;
-        while (n < b->cfg.max_export_batch_size) {
-            dpt__span *s = ring_pop(b);
-            if (!s) break;
-            b->items[n++] = &s->d;
+        size_t n = dpt__queue_pop(b->hot.q, &b->pop, b->cfg.max_export_batch_size);
+        if (DPT__UNLIKELY(b->pop.lost)) {
+            /* staged spans that could not be rebuilt (out of memory): dropped */
+            pthread_mutex_lock(&b->mu);
+            if (!atomic_load(&b->abandoned)) {
+                count(b, DPT__C_DROPPED_QUEUE, b->pop.lost);
+                b->settled += b->pop.lost;
+            }
+            pthread_mutex_unlock(&b->mu);
         }
         if (!n) break;
         total += n;
@@ -172,94 +273,106 @@ static size_t drain(batch *b, bool export_them)
         if (abandoned) {
             /* nothing: already counted */
         } else if (export_them) {
-            dpt_err e = b->exp->ops.export_spans(b->exp->state, b->items, n);
-            /* Re-read: shutdown may have given up on us while we were in the exporter. */
-            if (!atomic_load(&b->abandoned))
-                count(b, e == DPT_OK ? DPT__C_EXPORTED : DPT__C_EXPORT_FAILED, n);
-            if (e != DPT_OK)
-                dpt__log(DPT_LOG_WARN, "batch export of %zu spans failed: %s", n, dpt_strerror(e));
+            export_batch(b, n);
         } else {
-            count(b, DPT__C_DROPPED_QUEUE, n);
+            pthread_mutex_lock(&b->mu);
+            if (!atomic_load(&b->abandoned)) {
+                count(b, DPT__C_DROPPED_QUEUE, n);
+                b->settled += n;
+            }
+            pthread_mutex_unlock(&b->mu);
         }
-        for (size_t i = 0; i < n; i++) dpt__span_release_deferred((dpt__span *)b->items[i]);
+        /* The exporter is done with the records (an asynchronous one encoded them before
+         * returning): back to their producers. */
+        dpt__queue_done(b->hot.q, &b->pop);
         if (n < b->cfg.max_export_batch_size) break;
     }
     return total;
 }
 
-static uint64_t mono_us(void)
+/* While spans keep coming, the export thread looks at the queue again after a nap instead
+ * of sleeping until a producer wakes it: a wake-up costs the producer a system call per
+ * batch, a nap costs the export thread a timer. The nap adapts between these bounds:
+ * shorter while each look finds several batches, longer when it finds less than one; past
+ * the longest the thread goes back to sleeping until woken. */
+#define NAP_MIN_NS 25000ull
+#define NAP_FIRST_NS 100000ull
+#define NAP_MAX_NS 2000000ull
+
+static void nap(uint64_t ns)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000ull + (uint64_t)ts.tv_nsec / 1000;
+    struct timespec ts = { (time_t)(ns / 1000000000ull), (long)(ns % 1000000000ull) };
+    nanosleep(&ts, NULL);
 }
 
-/* Under sustained load, waiting a little for the next full batch is cheaper than going
- * to sleep: a sleeping thread on a virtual machine can take 100 us or more to wake, and a
- * producer at 5 M spans/s fills a 2048-span queue in 400 us. */
-#define SPIN_US 200
-
-static inline void cpu_relax(void)
+/* Test hook: while held, the export thread exports nothing (a descheduled thread). */
+static void wait_hold(batch *b)
 {
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    __asm__ __volatile__("yield");
-#endif
+    while (atomic_load_explicit(&b->test_hold, memory_order_acquire) && !b->stop) {
+        pthread_mutex_unlock(&b->mu);
+        nap(200000);
+        pthread_mutex_lock(&b->mu);
+    }
+}
+
+void dpt__batch_test_hold(dpt_processor *p, bool hold)
+{
+    if (!p || p->ops.on_end != dpt__batch_on_end) return;
+    batch *b = p->state;
+    atomic_store_explicit(&b->test_hold, hold ? 1u : 0u, memory_order_release);
 }
 
 static void *export_thread(void *arg)
 {
     batch *b = arg;
-    bool busy = false;
+    uint64_t nap_ns = 0; /* 0: sleep until woken or the schedule delay */
+    /* Naps of tens of microseconds: the default 50 us timer slack would double them. */
+    prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
     pthread_mutex_lock(&b->mu);
     for (;;) {
         struct timespec deadline;
         abs_deadline(&deadline, b->cfg.schedule_delay_ms);
-        while (!busy && !b->stop && b->flush_ack >= b->flush_req) {
+        while (!b->stop && b->flush_ack >= b->flush_req) {
+            if (dpt__queue_pending(b->hot.q) >= b->cfg.max_export_batch_size || ts_passed(&deadline)) break;
+            if (nap_ns) {
+                pthread_mutex_unlock(&b->mu);
+                nap(nap_ns);
+                pthread_mutex_lock(&b->mu);
+                if (dpt__queue_pending(b->hot.q) >= b->cfg.max_export_batch_size) break;
+                nap_ns *= 2; /* less than a batch came: look less often */
+                if (nap_ns > NAP_MAX_NS) nap_ns = 0;
+                continue;
+            }
             /* Dekker: publish that we sleep, then look at the queue once more. */
             atomic_store_explicit(&b->sleeping, true, memory_order_seq_cst);
-            if (ring_size(b) >= b->cfg.max_export_batch_size || ts_passed(&deadline)) break;
-            dpt__span_release_deferred_flush(); /* no record waits here while we sleep */
+            if (dpt__queue_pending(b->hot.q) >= b->cfg.max_export_batch_size) break;
+            dpt__queue_tidy(b->hot.q); /* retire the lanes of exited threads */
             int rc = pthread_cond_timedwait(&b->wake, &b->mu, &deadline);
             if (rc == ETIMEDOUT) break;
         }
         atomic_store_explicit(&b->sleeping, false, memory_order_relaxed);
+        wait_hold(b);
         bool stop = b->stop;
-        uint64_t target = b->flush_target;
         uint64_t req = b->flush_req;
         bool flush_pending = b->flush_ack < req;
         pthread_mutex_unlock(&b->mu);
 
+        /* Everything published before the flush request (or the stop) is exported by this
+         * drain: a lane publishes a span with one release store before its end returns. */
         size_t handled = drain(b, true);
-        bool served = false;
-        if (flush_pending) {
-            if (target > atomic_load(&b->deq_pos)) {
-                /* A producer reserved a slot below the flush target but has not published
-                 * it yet; it will within nanoseconds. */
-                sched_yield();
-            } else {
-                /* Everything ended before the flush calls is exported: flush the exporter,
-                 * once for all the calls waiting. */
-                if (b->exp->ops.force_flush) b->exp->ops.force_flush(b->exp->state, b->cfg.export_timeout_ms);
-                served = true;
-            }
+        if (flush_pending && b->exp->ops.force_flush)
+            /* once for all the calls waiting */
+            b->exp->ops.force_flush(b->exp->state, b->cfg.export_timeout_ms);
+        if (handled >= b->cfg.max_export_batch_size) {
+            if (!nap_ns) nap_ns = NAP_FIRST_NS;
+            else if (handled >= 4u * b->cfg.max_export_batch_size && nap_ns / 2 >= NAP_MIN_NS) nap_ns /= 2;
         }
-
-        busy = false;
-        if (!stop && handled >= b->cfg.max_export_batch_size) {
-            /* pause, not sched_yield: yielding to a busy core's other tasks can cost a
-             * whole scheduler slice, far longer than the queue takes to fill */
-            uint64_t until = mono_us() + SPIN_US;
-            while (!batch_ready(b) && mono_us() < until) cpu_relax();
-            busy = batch_ready(b);
-        }
+        dpt__queue_tidy(b->hot.q);
 
         pthread_mutex_lock(&b->mu);
-        b->done_pos = atomic_load(&b->deq_pos);
-        if (served && req > b->flush_ack) b->flush_ack = req;
+        if (flush_pending && req > b->flush_ack) b->flush_ack = req;
         pthread_cond_broadcast(&b->done);
-        if (stop && ring_size(b) == 0) break;
+        if (stop && dpt__queue_pending(b->hot.q) == 0) break;
     }
     b->finished = true;
     pthread_cond_broadcast(&b->done);
@@ -277,7 +390,7 @@ static bool start_thread(batch *b)
     pthread_condattr_destroy(&ca);
     b->finished = false;
     b->stop = false;
-    b->fork_gen = atomic_load(&fork_generation);
+    b->hot.fork_gen = atomic_load(&fork_generation);
     /* Block all signals in the export thread: signals belong to the application. */
     sigset_t all, old;
     sigfillset(&all);
@@ -290,76 +403,89 @@ static bool start_thread(batch *b)
 }
 
 /* In a forked child: forget the parent's queue (the parent exports it) and restart. The
- * ring is rebuilt from scratch: a producer thread of the parent may have reserved a slot
- * and not yet published it when fork() happened, and that thread does not exist here, so
- * the slot would block the queue forever. */
+ * lanes are dropped: their producers are threads of the parent, which do not exist here. */
 static void after_fork(batch *b)
 {
     pthread_mutex_init(&b->mu, NULL);
     pthread_mutex_lock(&b->mu);
-    if (b->fork_gen != atomic_load(&fork_generation)) {
-        uint64_t deq = atomic_load(&b->deq_pos), enq = atomic_load(&b->enq_pos);
-        uint64_t dropped = 0;
-        for (uint64_t pos = deq; pos < enq; pos++) {
-            cell *c = &b->ring[pos & b->mask];
-            if (atomic_load(&c->seq) == pos + 1) dpt_span_data_release(&c->span->d);
-            dropped++;
-        }
-        count(b, DPT__C_DROPPED_QUEUE, dropped);
-        for (uint64_t i = 0; i <= b->mask; i++) atomic_store(&b->ring[i].seq, i);
-        atomic_store(&b->enq_pos, 0);
-        atomic_store(&b->deq_pos, 0);
-        b->flush_target = b->done_pos = 0;
+    if (b->hot.fork_gen != atomic_load(&fork_generation)) {
+        count(b, DPT__C_DROPPED_QUEUE, dpt__queue_after_fork(b->hot.q));
+        b->settled = dpt__queue_pushed(b->hot.q); /* all of them dropped now */
+        b->in_flight = 0; /* the parent's exporter reports those */
         b->flush_ack = b->flush_req;
         atomic_store(&b->sleeping, false);
-        if (!b->stop && !atomic_load(&b->shut)) start_thread(b);
-        else b->fork_gen = atomic_load(&fork_generation);
+        if (!b->stop && !atomic_load(&b->hot.shut)) start_thread(b);
+        else b->hot.fork_gen = atomic_load(&fork_generation);
     }
     pthread_mutex_unlock(&b->mu);
 }
 
 /* ---- processor interface ------------------------------------------------------------- */
 
-static void batch_on_end(void *st, const dpt_span_data *d)
+/* A full batch wakes the export thread if it sleeps. The queue ran the producer half of
+ * the Dekker pair (a fence after its publications) before it said DPT__Q_WAKE. */
+static void wake_if_sleeping(batch *b)
 {
-    batch *b = st;
-    if (!(d->ctx.flags & DPT_FLAG_SAMPLED)) return;
-    dpt_provider *p = d->tracer->provider;
-    if (DPT__UNLIKELY(b->fork_gen != atomic_load_explicit(&fork_generation, memory_order_relaxed)))
-        after_fork(b);
-    if (DPT__UNLIKELY(atomic_load_explicit(&b->shut, memory_order_relaxed))) {
-        dpt__count(p, DPT__C_DROPPED_QUEUE, 1);
-        return;
-    }
-    dpt_span_data_retain(d);
-    uint64_t pos;
-    if (DPT__UNLIKELY(!ring_push(b, (dpt__span *)d, &pos))) {
-        dpt_span_data_release(d);
-        dpt__count(p, DPT__C_DROPPED_QUEUE, 1);
-        return;
-    }
-    /* A full batch wakes the exporter if it sleeps. `sleeping` is read first (seq_cst: the
-     * producer half of the Dekker pair in export_thread); only then is the consumer's
-     * position read, so producers do not pull its cache line while it drains. */
-    if (DPT__UNLIKELY(atomic_load_explicit(&b->sleeping, memory_order_seq_cst)) &&
-        pos + 1 - atomic_load_explicit(&b->deq_pos, memory_order_relaxed) >= b->cfg.max_export_batch_size) {
+    if (atomic_load_explicit(&b->sleeping, memory_order_relaxed)) {
         pthread_mutex_lock(&b->mu);
         pthread_cond_signal(&b->wake);
         pthread_mutex_unlock(&b->mu);
     }
 }
 
+/* Queues a sampled record, taking over one reference of the caller. */
+static bool take(batch *b, dpt__span *s)
+{
+    dpt_provider *p = s->tracer->provider;
+    if (DPT__UNLIKELY(b->hot.fork_gen != atomic_load_explicit(&fork_generation, memory_order_relaxed)))
+        after_fork(b);
+    if (DPT__UNLIKELY(atomic_load_explicit(&b->hot.shut, memory_order_relaxed))) {
+        count_dropped(b, p, 1);
+        return false;
+    }
+    int r = dpt__queue_push(b->hot.q, s);
+    if (DPT__LIKELY(r == DPT__Q_QUEUED)) return true;
+    if (r == DPT__Q_WAKE) {
+        wake_if_sleeping(b);
+        return true;
+    }
+    count_dropped(b, p, 1);
+    return false;
+}
+
+bool dpt__batch_take(void *st, dpt__span *s)
+{
+    if (!(s->d.ctx.flags & DPT_FLAG_SAMPLED)) return false;
+    return take(st, s);
+}
+
+bool dpt__batch_took(void *st, dpt__span *s, int pushed)
+{
+    batch *b = st;
+    if (pushed == DPT__Q_WAKE) {
+        wake_if_sleeping(b);
+        return true;
+    }
+    count_dropped(b, s->tracer->provider, 1);
+    return false;
+}
+
+void dpt__batch_on_end(void *st, const dpt_span_data *d)
+{
+    if (!(d->ctx.flags & DPT_FLAG_SAMPLED)) return;
+    dpt_span_data_retain(d);
+    if (!take(st, (dpt__span *)d)) dpt_span_data_release(d);
+}
+
 static dpt_err batch_flush(void *st, uint32_t timeout_ms)
 {
     batch *b = st;
-    if (b->fork_gen != atomic_load(&fork_generation)) after_fork(b);
+    if (b->hot.fork_gen != atomic_load(&fork_generation)) after_fork(b);
     pthread_mutex_lock(&b->mu);
     if (!b->thread_started || b->finished) {
         pthread_mutex_unlock(&b->mu);
         return DPT_ESTATE;
     }
-    uint64_t target = atomic_load(&b->enq_pos);
-    if (target > b->flush_target) b->flush_target = target;
     uint64_t mine = ++b->flush_req;
     pthread_cond_signal(&b->wake);
     struct timespec deadline;
@@ -376,16 +502,42 @@ static dpt_err batch_flush(void *st, uint32_t timeout_ms)
     return e;
 }
 
+static void ms_to_ts(struct timespec *ts, uint64_t ms)
+{
+    ts->tv_sec = (time_t)(ms / 1000);
+    ts->tv_nsec = (long)(ms % 1000) * 1000000L;
+}
+
+/* Waits (mu held) until the export thread finished or deadline_ms passed. */
+static bool wait_finished(batch *b, uint64_t deadline_ms)
+{
+    struct timespec ts;
+    ms_to_ts(&ts, deadline_ms);
+    while (!b->finished)
+        if (pthread_cond_timedwait(&b->done, &b->mu, &ts) == ETIMEDOUT) break;
+    return b->finished;
+}
+
+/* A cancelled export reports within this much after the deadline (a turn of the
+ * exporter's I/O loop and of the export thread, a few ms, more on a loaded machine);
+ * beyond it the exporter is taken to hang. */
+#define CANCEL_GRACE_MS 45
+
 static dpt_err batch_shutdown(void *st, uint32_t timeout_ms)
 {
     batch *b = st;
     bool expected = false;
-    if (!atomic_compare_exchange_strong(&b->shut, &expected, true)) return DPT_ESTATE;
-    if (b->fork_gen != atomic_load(&fork_generation)) after_fork(b);
+    if (!atomic_compare_exchange_strong(&b->hot.shut, &expected, true)) return DPT_ESTATE;
+    if (b->hot.fork_gen != atomic_load(&fork_generation)) after_fork(b);
+    uint64_t deadline = dpt__sat_add(dpt__export_mono_ms(), timeout_ms);
+    uint64_t hard = dpt__sat_add(deadline, CANCEL_GRACE_MS); /* every wait below ends by it */
+    uint64_t lost_before = atomic_load(&b->st_failed) + atomic_load(&b->st_dropped);
+    atomic_store(&b->stop_deadline_ms, deadline);
     pthread_mutex_lock(&b->mu);
     if (!b->thread_started) {
         pthread_mutex_unlock(&b->mu);
         drain(b, true);
+        if (b->exp->ops.shutdown) b->exp->ops.shutdown(b->exp->state, timeout_ms);
         return DPT_OK;
     }
     b->stop = true;
@@ -396,41 +548,85 @@ static dpt_err batch_shutdown(void *st, uint32_t timeout_ms)
         pthread_mutex_unlock(&b->mu);
         return DPT_OK;
     }
-    struct timespec deadline;
-    abs_deadline(&deadline, timeout_ms);
     dpt_err e = DPT_OK;
-    while (!b->finished) {
-        if (pthread_cond_timedwait(&b->done, &b->mu, &deadline) == ETIMEDOUT) {
-            e = DPT_ETIMEDOUT;
-            break;
+    bool cancelled = false;
+    if (!wait_finished(b, deadline)) {
+        /* Time is up with an export still running (a stalled collector, a backoff wait):
+         * the exporter cancels it; the export thread then fails the rest of the queue at
+         * once (its deadline has passed) and ends. */
+        pthread_mutex_unlock(&b->mu);
+        if (b->exp->ops.shutdown) b->exp->ops.shutdown(b->exp->state, 0);
+        cancelled = true;
+        pthread_mutex_lock(&b->mu);
+        wait_finished(b, hard);
+        /* Done in time, all counted, but not all delivered: not a hang (DPT_ETIMEDOUT
+         * would tell the provider to keep its memory for a thread that still runs). */
+        e = DPT_EEXPORT;
+    }
+    if (b->finished) {
+        pthread_mutex_unlock(&b->mu);
+        pthread_join(b->thread, NULL);
+        b->thread_started = false;
+        /* Requests still in flight get what is left of the deadline (the exporter's
+         * force_flush waits for them), then the exporter's shutdown cancels the rest. */
+        uint64_t now = dpt__export_mono_ms();
+        if (b->exp->ops.force_flush && now < deadline)
+            b->exp->ops.force_flush(b->exp->state, (uint32_t)(deadline - now));
+        pthread_mutex_lock(&b->mu);
+        if (b->in_flight) {
+            cancelled = true; /* what the shutdown below cancels is not delivered */
+            if (e == DPT_OK) e = DPT_EEXPORT;
+        }
+        pthread_mutex_unlock(&b->mu);
+        if (b->exp->ops.shutdown) {
+            now = dpt__export_mono_ms();
+            dpt_err se = b->exp->ops.shutdown(b->exp->state, now < hard ? (uint32_t)(hard - now) : 0);
+            if (e == DPT_OK && se != DPT_OK) e = DPT_EEXPORT;
+        }
+        pthread_mutex_lock(&b->mu);
+        if (b->in_flight) {
+            /* A completion can trail the exporter's own shutdown by a turn of its loop. */
+            struct timespec ts;
+            ms_to_ts(&ts, hard);
+            while (b->in_flight)
+                if (pthread_cond_timedwait(&b->done, &b->mu, &ts) == ETIMEDOUT) break;
         }
     }
-    if (e == DPT_ETIMEDOUT) {
-        /* The exporter hangs. Give up on it: count the batch in its hands and what is
-         * still queued as failed, and leave the thread to finish on its own. */
+    if (!b->finished || b->in_flight) {
+        /* The exporter hangs and ignores cancellation. Give up on it: every span without
+         * an outcome yet (in its hands or still queued) is counted as failed, here and only
+         * here (account() counts nothing once abandoned is set, under the same lock). */
         atomic_store(&b->abandoned, true);
-        uint64_t in_hands = atomic_load(&b->deq_pos) - b->done_pos;
-        uint64_t lost = in_hands + ring_size(b);
+        uint64_t lost = dpt__queue_pushed(b->hot.q) - b->settled;
         count(b, DPT__C_EXPORT_FAILED, lost);
-        dpt__log(DPT_LOG_ERROR,
-                 "batch processor shutdown timed out after %u ms: %llu spans not exported",
-                 timeout_ms, (unsigned long long)lost);
+        b->settled += lost;
+        bool detach = !b->finished;
         pthread_mutex_unlock(&b->mu);
-        pthread_detach(b->thread);
-        b->thread_started = false; /* detached: never joined */
-        return e;
+        dpt__log(DPT_LOG_ERROR,
+                 "batch processor shutdown timed out after %u ms: the exporter did not return; "
+                 "%llu spans not exported",
+                 timeout_ms,
+                 (unsigned long long)(atomic_load(&b->st_failed) + atomic_load(&b->st_dropped) -
+                                      lost_before));
+        if (detach) {
+            pthread_detach(b->thread);
+            b->thread_started = false; /* detached: never joined */
+        }
+        return DPT_ETIMEDOUT;
     }
     pthread_mutex_unlock(&b->mu);
-    pthread_join(b->thread, NULL);
-    b->thread_started = false;
-    if (b->exp->ops.shutdown) e = b->exp->ops.shutdown(b->exp->state, timeout_ms);
+    uint64_t lost = atomic_load(&b->st_failed) + atomic_load(&b->st_dropped) - lost_before;
+    if (lost)
+        dpt__log(cancelled ? DPT_LOG_ERROR : DPT_LOG_WARN,
+                 "batch processor shutdown%s: %llu spans not exported",
+                 cancelled ? " reached its deadline" : "", (unsigned long long)lost);
     return e;
 }
 
 static void batch_destroy(void *st)
 {
     batch *b = st;
-    if (!atomic_load(&b->shut)) batch_shutdown(b, 5000);
+    if (!atomic_load(&b->hot.shut)) batch_shutdown(b, 5000);
     pthread_mutex_lock(&b->mu);
     bool hung = atomic_load(&b->abandoned);
     pthread_mutex_unlock(&b->mu);
@@ -439,6 +635,7 @@ static void batch_destroy(void *st)
          * freeing would pull memory from under it. Keep this processor deliberately
          * (logged), reachable from the graveyard. */
         dpt__log(DPT_LOG_ERROR, "batch processor destroyed while its exporter hangs: kept");
+        pipe_unregister(b);
         dpt__graveyard_add(b);
         return;
     }
@@ -448,17 +645,14 @@ static void batch_destroy(void *st)
         b->thread_started = false;
     }
     /* Spans a producer pushed while shutdown raced with it: counted, not lost silently. */
-    dpt__span *s;
-    while ((s = ring_pop(b))) {
-        dpt__count(s->tracer->provider, DPT__C_DROPPED_QUEUE, 1);
-        dpt_span_data_release(&s->d);
-    }
+    uint64_t left = dpt__queue_free(b->hot.q);
+    if (left) count_dropped(b, b->prov, left);
+    pipe_unregister(b);
     dpt_exporter_free(b->exp);
     pthread_mutex_destroy(&b->mu);
     pthread_cond_destroy(&b->wake);
     pthread_cond_destroy(&b->done);
     free(b->items);
-    free(b->ring);
     free(b);
 }
 
@@ -479,24 +673,23 @@ dpt_processor *dpt_processor_batch(dpt_exporter *e, const dpt_batch_config *cfg)
         b->cfg.max_export_batch_size = b->cfg.max_queue_size;
     if (!b->cfg.schedule_delay_ms) b->cfg.schedule_delay_ms = 1;
     if (!b->cfg.export_timeout_ms) b->cfg.export_timeout_ms = def.export_timeout_ms;
-    uint64_t cap = 1;
-    while (cap < b->cfg.max_queue_size) cap <<= 1; /* the ring needs a power of two */
-    b->mask = cap - 1;
-    b->ring = dpt__calloc(cap, sizeof(cell));
+    b->hot.q = dpt__queue_new(b->cfg.max_queue_size, b->cfg.max_queue_bytes, b->cfg.max_export_batch_size);
     /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers; the element is one */
     b->items = dpt__calloc(b->cfg.max_export_batch_size, sizeof(*b->items));
-    if (!b->ring || !b->items) goto fail_b;
-    for (uint64_t i = 0; i < cap; i++) atomic_init(&b->ring[i].seq, i);
+    if (!b->hot.q || !b->items) goto fail_b;
     b->exp = e;
+    atomic_init(&b->stop_deadline_ms, UINT64_MAX);
+    b->fail_rl.burst = 1; /* the exporter says why; this line only says how many */
+    b->seq = atomic_fetch_add(&batch_seq, 1);
     pthread_mutex_init(&b->mu, NULL);
     if (!start_thread(b)) {
         pthread_mutex_destroy(&b->mu);
         goto fail_b;
     }
-    static const dpt_processor_ops ops = { NULL, batch_on_end, batch_flush, batch_shutdown, batch_destroy };
+    static const dpt_processor_ops ops = { NULL, dpt__batch_on_end, batch_flush, batch_shutdown, batch_destroy };
     return dpt_processor_new(&ops, b);
 fail_b:
-    free(b->ring);
+    dpt__queue_free(b->hot.q);
     free(b->items);
     free(b);
 fail:

@@ -13,9 +13,11 @@
 #include "span.h"
 #include "tracestate.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 
-static DPT__TLS dpt__ctx_stack *tl_stack;      /* current stack of this thread */
+DPT__TLS dpt__ctx_stack *dpt__tl_stack;        /* current stack of this thread */
+#define tl_stack dpt__tl_stack
 static DPT__TLS dpt__ctx_stack *tl_own_stack;  /* the thread's own stack (freed at exit) */
 static pthread_key_t stack_key;
 static pthread_once_t stack_once = PTHREAD_ONCE_INIT;
@@ -24,8 +26,10 @@ static void entry_release(dpt__ctx_entry *e)
 {
     if (e->ts) dpt_tracestate_release(e->ts);
     if (e->bg) dpt_baggage_release(e->bg);
+    if (e->vals) dpt__ctx_val_release(e->vals);
     e->ts = NULL;
     e->bg = NULL;
+    e->vals = NULL;
 }
 
 void dpt__stack_clear(dpt__ctx_stack *st)
@@ -108,23 +112,59 @@ static dpt__ctx_entry *push(dpt__ctx_stack *st, dpt_token *tok)
     return e;
 }
 
-void dpt__current_parent(dpt__parent *out)
+/* ---- user values: keys and the value lists -------------------------------------------- */
+
+struct dpt_context_key {
+    char name[48];
+    void (*free_value)(void *value);
+};
+
+/* Keys live as long as the process (like pthread keys, they are made once at start-up and
+ * compared by address); a fixed table avoids an allocation that could never be freed.
+ * n_keys only grows; key_mu serialises creation. */
+#define MAX_KEYS 128
+static dpt_context_key keys[MAX_KEYS];
+static _Atomic uint32_t n_keys;
+static pthread_mutex_t key_mu = PTHREAD_MUTEX_INITIALIZER;
+
+dpt_context_key *dpt_context_key_new(const char *name, void (*free_value)(void *value))
 {
-    dpt__ctx_entry *e = top(tl_stack);
-    if (!e) {
-        memset(out, 0, sizeof *out);
-        return;
+    pthread_mutex_lock(&key_mu);
+    uint32_t n = atomic_load_explicit(&n_keys, memory_order_relaxed);
+    dpt_context_key *k = n < MAX_KEYS ? &keys[n] : NULL;
+    if (k) {
+        snprintf(k->name, sizeof k->name, "%s", name ? name : "");
+        k->free_value = free_value;
+        atomic_store_explicit(&n_keys, n + 1, memory_order_release);
     }
-    out->sc = e->sc;
-    out->ts = e->ts;
-    out->bg = e->bg;
-    out->valid = dpt_span_context_is_valid(&e->sc);
+    pthread_mutex_unlock(&key_mu);
+    if (!k) dpt__log(DPT_LOG_ERROR, "dpt_context_key_new: more than %d keys", MAX_KEYS);
+    return k;
+}
+
+const char *dpt_context_key_name(const dpt_context_key *k) { return k ? k->name : ""; }
+
+dpt__ctx_val *dpt__ctx_val_retain(dpt__ctx_val *v)
+{
+    if (v) atomic_fetch_add_explicit(&v->refs, 1, memory_order_relaxed); /* caller holds one */
+    return v;
+}
+
+void dpt__ctx_val_release(dpt__ctx_val *v)
+{
+    /* Iterative: a long list is freed without recursion. acq_rel as for contexts. */
+    while (v && atomic_fetch_sub_explicit(&v->refs, 1, memory_order_acq_rel) == 1) {
+        dpt__ctx_val *next = v->next;
+        if (v->key->free_value) v->key->free_value(v->value);
+        free(v);
+        v = next;
+    }
 }
 
 /* ---- dpt_context values ----------------------------------------------------------------- */
 
 static dpt_context *ctx_alloc(const dpt_span_context *sc, dpt_span span, const dpt_tracestate *ts,
-                              const dpt_baggage *bg)
+                              const dpt_baggage *bg, dpt__ctx_val *vals)
 {
     dpt_context *c = dpt__calloc(1, sizeof *c);
     if (!c) return NULL;
@@ -133,49 +173,91 @@ static dpt_context *ctx_alloc(const dpt_span_context *sc, dpt_span span, const d
     c->span = span;
     c->ts = dpt_tracestate_retain(ts);
     c->bg = dpt_baggage_retain(bg);
+    c->vals = dpt__ctx_val_retain(vals);
     return c;
 }
 
 dpt_context *dpt_context_new(const dpt_span_context *sc, const dpt_tracestate *ts,
                              const dpt_baggage *bg)
 {
-    return ctx_alloc(sc, DPT_SPAN_NONE, ts, bg);
+    return ctx_alloc(sc, DPT_SPAN_NONE, ts, bg, NULL);
 }
 
 dpt_context *dpt_context_with_baggage(const dpt_context *c, const dpt_baggage *bg)
 {
-    if (!c) return ctx_alloc(NULL, DPT_SPAN_NONE, NULL, bg);
-    return ctx_alloc(&c->sc, c->span, c->ts, bg);
+    if (!c) return ctx_alloc(NULL, DPT_SPAN_NONE, NULL, bg, NULL);
+    return ctx_alloc(&c->sc, c->span, c->ts, bg, c->vals);
 }
 
-/* The tracestate a live span carries (NULL when stale or empty). */
-static const dpt_tracestate *span_ts(dpt_span s)
+#define MAX_VALUES 256 /* values in one context: a guard against a set-in-a-loop leak */
+
+dpt_context *dpt_context_with_value(const dpt_context *c, const dpt_context_key *key, void *value)
 {
-    if (!s.rec || atomic_load_explicit(&s.rec->gen, memory_order_relaxed) != s.gen) return NULL;
-    return s.rec->ts;
+    uint32_t depth = c && c->vals ? c->vals->depth : 0;
+    if (!key || depth >= MAX_VALUES) {
+        if (key) dpt__log(DPT_LOG_WARN, "dpt_context_with_value: more than %d values in one context", MAX_VALUES);
+        if (key && key->free_value) key->free_value(value);
+        return NULL;
+    }
+    dpt__ctx_val *v = dpt__calloc(1, sizeof *v);
+    if (!v) {
+        if (key->free_value) key->free_value(value);
+        return NULL;
+    }
+    atomic_init(&v->refs, 1);
+    v->depth = depth + 1;
+    v->key = key;
+    v->value = value;
+    v->next = dpt__ctx_val_retain(c ? c->vals : NULL);
+    dpt_context *n = c ? ctx_alloc(&c->sc, c->span, c->ts, c->bg, v) : ctx_alloc(NULL, DPT_SPAN_NONE, NULL, NULL, v);
+    dpt__ctx_val_release(v); /* the context holds it now (or, on ENOMEM, nobody) */
+    return n;
+}
+
+static void *vals_get(const dpt__ctx_val *v, const dpt_context_key *key)
+{
+    for (; v; v = v->next)
+        if (v->key == key) return v->value;
+    return NULL;
+}
+
+void *dpt_context_get_value(const dpt_context *c, const dpt_context_key *key)
+{
+    return c && key ? vals_get(c->vals, key) : NULL;
 }
 
 dpt_context *dpt_context_with_span(const dpt_context *c, dpt_span s)
 {
-    dpt_span_context sc = dpt_span_get_context(s);
-    return ctx_alloc(&sc, s, span_ts(s), c ? c->bg : NULL);
+    /* The context and a tracestate reference are taken inside the span: another thread
+     * may end it meanwhile (span.h). */
+    dpt_span_context sc;
+    dpt_tracestate *ts = NULL;
+    if (!dpt__span_context_ts(s, &sc, &ts)) memset(&sc, 0, sizeof sc);
+    dpt_context *x = ctx_alloc(&sc, s, ts, c ? c->bg : NULL, c ? c->vals : NULL);
+    dpt_tracestate_release(ts);
+    return x;
 }
 
 dpt_context *dpt_context_retain(const dpt_context *c)
 {
     dpt_context *x = (dpt_context *)c;
-    if (x) atomic_fetch_add_explicit(&x->refs, 1, memory_order_relaxed); /* caller holds one */
+    if (!x) return NULL;
+    /* A borrowed view (refs 0) lives only for the call it was lent to: a copy is kept. */
+    if (atomic_load_explicit(&x->refs, memory_order_relaxed) == 0)
+        return ctx_alloc(&x->sc, x->span, x->ts, x->bg, x->vals);
+    atomic_fetch_add_explicit(&x->refs, 1, memory_order_relaxed); /* caller holds one */
     return x;
 }
 
 void dpt_context_release(const dpt_context *c)
 {
     dpt_context *x = (dpt_context *)c;
-    if (!x) return;
+    if (!x || atomic_load_explicit(&x->refs, memory_order_relaxed) == 0) return; /* borrowed */
     /* acq_rel: the last releaser must see all other holders' reads before freeing. */
     if (atomic_fetch_sub_explicit(&x->refs, 1, memory_order_acq_rel) != 1) return;
     dpt_tracestate_release(x->ts);
     dpt_baggage_release(x->bg);
+    dpt__ctx_val_release(x->vals);
     free(x);
 }
 
@@ -192,8 +274,46 @@ const dpt_baggage *dpt_context_baggage(const dpt_context *c) { return c ? c->bg 
 dpt_context *dpt_context_current(void)
 {
     dpt__ctx_entry *e = top(dpt__stack_current());
-    if (!e) return ctx_alloc(NULL, DPT_SPAN_NONE, NULL, NULL);
-    return ctx_alloc(&e->sc, e->span, e->ts, e->bg);
+    if (!e) return ctx_alloc(NULL, DPT_SPAN_NONE, NULL, NULL, NULL);
+    return ctx_alloc(&e->sc, e->span, e->ts, e->bg, e->vals);
+}
+
+dpt__ctx_val *dpt__current_vals(void)
+{
+    dpt__ctx_entry *e = top(tl_stack);
+    return e ? e->vals : NULL;
+}
+
+void *dpt_context_value_current(const dpt_context_key *key)
+{
+    dpt__ctx_entry *e = top(tl_stack);
+    return e && key ? vals_get(e->vals, key) : NULL;
+}
+
+/* Fills a borrowed view (refs 0, no references taken) from a stack entry, or empty. */
+static void view_of(const dpt__ctx_entry *e, dpt_context *v)
+{
+    memset(v, 0, sizeof *v);
+    if (!e) return;
+    v->sc = e->sc;
+    v->span = e->span;
+    v->ts = e->ts;
+    v->bg = e->bg;
+    v->vals = e->vals;
+}
+
+const dpt_context *dpt__parent_context(const dpt_span_opts *o, const dpt__parent *par,
+                                       dpt_context *scratch)
+{
+    if (o && o->parent) return o->parent;
+    view_of(o && o->root ? NULL : top(tl_stack), scratch);
+    if (o && !o->root && o->parent_span.rec && par->owned_ts) {
+        /* An explicit local parent span, in the current context's baggage and values. */
+        scratch->sc = par->sc;
+        scratch->span = o->parent_span;
+        scratch->ts = (dpt_tracestate *)par->ts;
+    }
+    return scratch;
 }
 
 /* ---- attach / detach ------------------------------------------------------------------ */
@@ -208,6 +328,7 @@ dpt_token dpt_context_attach(const dpt_context *c)
     e->span = c->span;
     e->ts = dpt_tracestate_retain(c->ts);
     e->bg = dpt_baggage_retain(c->bg);
+    e->vals = dpt__ctx_val_retain(c->vals);
     return tok;
 }
 
@@ -234,17 +355,22 @@ dpt_err dpt_context_detach(dpt_token tok) { return dpt__stack_detach(tl_stack, t
 
 dpt_token dpt_span_make_current(dpt_span s)
 {
-    dpt_span_context sc = dpt_span_get_context(s);
-    if (!dpt_span_context_is_valid(&sc)) return 0;
+    dpt_span_context sc;
+    dpt_tracestate *ts = NULL;
+    if (!dpt__span_context_ts(s, &sc, &ts)) return 0;
     dpt__ctx_stack *st = dpt__stack_current();
     dpt_token tok = 0;
     dpt__ctx_entry *e = push(st, &tok);
-    if (!e) return 0;
+    if (!e) {
+        dpt_tracestate_release(ts);
+        return 0;
+    }
     dpt__ctx_entry *prev = st->depth > 1 ? &st->e[st->depth - 2] : NULL; /* push may have moved the array */
     e->sc = sc;
     e->span = s;
-    e->ts = dpt_tracestate_retain(s.rec->ts);
+    e->ts = ts; /* the reference taken above */
     e->bg = prev ? dpt_baggage_retain(prev->bg) : NULL;
+    e->vals = prev ? dpt__ctx_val_retain(prev->vals) : NULL;
     return tok;
 }
 

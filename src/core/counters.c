@@ -5,6 +5,7 @@
  * live in one global list and are never freed: a thread's cached pointer stays valid after
  * its provider is gone, and blocks of exited threads are reused.
  */
+#include "export_async.h"
 #include "counters.h"
 
 #include <stdlib.h>
@@ -89,6 +90,12 @@ static cblock *cb_slow(dpt_provider *p)
     return b;
 }
 
+_Atomic uint64_t *dpt__counters_slow(dpt_provider *p)
+{
+    cblock *b = cb_slow(p);
+    return b ? b->c : NULL;
+}
+
 void dpt__count_slow(dpt_provider *p, int c, uint64_t n)
 {
     cblock *b = cb_slow(p);
@@ -109,9 +116,9 @@ void dpt_provider_get_stats(const dpt_provider *p, dpt_stats *out)
         if (b->provider_id == p->counters_id)
             for (int i = 0; i < DPT__C_COUNT; i++) c[i] += atomic_load_explicit(&b->c[i], memory_order_relaxed);
     pthread_mutex_unlock(&cb_mu);
-    out->spans_started = c[DPT__C_STARTED];
-    out->spans_sampled = c[DPT__C_SAMPLED];
-    out->spans_recording = c[DPT__C_RECORDING];
+    out->spans_started = c[DPT__C_STARTED_NONREC] + c[DPT__C_STARTED_SAMPLED] + c[DPT__C_STARTED_RECONLY];
+    out->spans_sampled = c[DPT__C_STARTED_SAMPLED];
+    out->spans_recording = c[DPT__C_STARTED_SAMPLED] + c[DPT__C_STARTED_RECONLY];
     out->spans_ended = c[DPT__C_ENDED];
     out->spans_exported = c[DPT__C_EXPORTED];
     out->spans_export_failed = c[DPT__C_EXPORT_FAILED];
@@ -121,6 +128,7 @@ void dpt_provider_get_stats(const dpt_provider *p, dpt_stats *out)
     out->events_dropped = c[DPT__C_EVENTS_DROPPED];
     out->links_dropped = c[DPT__C_LINKS_DROPPED];
     out->spans_ended_by_task = c[DPT__C_ENDED_BY_TASK];
+    dpt__pipelines_stats(p, out); /* batch pipelines keep their own counts (batch.c) */
 }
 
 void dpt__counters_retire(dpt_provider *p)

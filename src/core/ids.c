@@ -106,3 +106,29 @@ dpt_err dpt_span_id_from_hex(const char *hex, size_t len, dpt_span_id *out)
     if (e == DPT_OK && out) *out = t;
     return e;
 }
+
+/* ---- X-Ray style ids ------------------------------------------------------------------------ */
+
+/* AWS X-Ray trace ids carry the epoch second of the trace's start in their first 4 bytes
+ * (its "1-<8 hex time>-<24 hex random>" form); the remaining 12 bytes are random, so the
+ * W3C "random" flag (right-most 7 bytes random) stays true. */
+static void xray_trace_id(void *user, dpt_trace_id *out)
+{
+    (void)user;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint32_t sec = (uint32_t)ts.tv_sec;
+    out->b[0] = (uint8_t)(sec >> 24);
+    out->b[1] = (uint8_t)(sec >> 16);
+    out->b[2] = (uint8_t)(sec >> 8);
+    out->b[3] = (uint8_t)sec;
+    uint64_t a = dpt__rand64(), b = dpt__rand64();
+    memcpy(out->b + 4, &a, 8);
+    memcpy(out->b + 12, &b, 4);
+}
+
+const dpt_id_generator *dpt_id_generator_xray(void)
+{
+    static const dpt_id_generator g = { xray_trace_id, NULL, NULL, true };
+    return &g;
+}

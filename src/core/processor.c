@@ -172,11 +172,10 @@ typedef struct multi {
     dpt_processor *p[];
 } multi;
 
-static void multi_on_start(void *st, const dpt_span_data *d)
+static void multi_on_start(void *st, const dpt_span_data *d, const dpt_context *parent)
 {
     multi *m = st;
-    for (size_t i = 0; i < m->n; i++)
-        if (m->p[i]->ops.on_start) m->p[i]->ops.on_start(m->p[i]->state, d);
+    for (size_t i = 0; i < m->n; i++) dpt__processor_on_start(m->p[i], d, parent);
 }
 
 static void multi_on_end(void *st, const dpt_span_data *d)
@@ -218,10 +217,10 @@ dpt_processor *dpt_processor_multi(dpt_processor *const *procs, size_t n)
     for (size_t i = 0; i < n; i++) {
         if (!procs[i]) continue;
         m->p[m->n++] = procs[i];
-        if (procs[i]->ops.on_start) any_start = true;
+        if (procs[i]->ops.on_start || procs[i]->ops.on_start_ctx) any_start = true;
     }
-    dpt_processor_ops ops = { any_start ? multi_on_start : NULL, multi_on_end, multi_flush,
-                              multi_shutdown, multi_destroy };
+    dpt_processor_ops ops = { NULL, multi_on_end, multi_flush, multi_shutdown, multi_destroy,
+                              any_start ? multi_on_start : NULL };
     return dpt_processor_new(&ops, m);
 }
 

@@ -6,6 +6,7 @@
 #include "processor.h"
 #include "counters.h"
 #include "attr.h"
+#include "resource.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -28,70 +29,40 @@ static const char *program_name(void)
     return program_invocation_short_name ? program_invocation_short_name : "c";
 }
 
-/* Copies resource attributes (service.name first, then the user's, then telemetry.sdk.*),
- * keeping the first occurrence of a key. Strings live in one block. */
+/* The provider's resource, by the specification's precedence (resource/sdk.md): the SDK's
+ * default resource (service.name "unknown_service:<program>", telemetry.sdk.*), merged with
+ * cfg->resource (detectors, a configuration file), then cfg->resource_attrs (the user's
+ * attributes, OTEL_RESOURCE_ATTRIBUTES), then cfg->service_name (OTEL_SERVICE_NAME): each
+ * later source wins for a key. service.name stays the first attribute. */
 static dpt_err build_resource(dpt_provider *p, const dpt_provider_config *cfg)
 {
     char svc[256];
-    if (cfg->service_name && *cfg->service_name)
-        snprintf(svc, sizeof svc, "%s", cfg->service_name);
-    else
-        snprintf(svc, sizeof svc, "unknown_service:%s", program_name());
+    snprintf(svc, sizeof svc, "unknown_service:%s", program_name());
     dpt_attr fixed[] = {
         DPT_STR("service.name", svc),
         DPT_STR("telemetry.sdk.name", "dptrace"),
         DPT_STR("telemetry.sdk.language", "c"),
         DPT_STR("telemetry.sdk.version", DPTRACE_VERSION_STRING),
     };
-    size_t cap = 4 + cfg->n_resource_attrs;
-    p->resource = dpt__calloc(cap, sizeof(dpt_attr));
-    if (!p->resource) return DPT_ENOMEM;
-    /* A throwaway record's arena would tie resource lifetime to the pool; use a buffer. */
-    dpt__buf strings;
-    dpt__buf_init(&strings);
-    const dpt_attr *order[cap];
+    dpt_attr named = DPT_STR("service.name", cfg->service_name);
+    size_t n_base = cfg->resource ? cfg->resource->n : 0;
+    size_t cap = 5 + n_base + cfg->n_resource_attrs;
+    const dpt_attr **order = dpt__calloc(cap, sizeof *order);
+    if (!order) return DPT_ENOMEM;
     size_t n = 0;
-    order[n++] = &fixed[0];
-    for (size_t i = 0; i < cfg->n_resource_attrs; i++)
-        if (dpt__attr_valid(&cfg->resource_attrs[i])) order[n++] = &cfg->resource_attrs[i];
-    for (size_t i = 1; i < 4; i++) order[n++] = &fixed[i];
-    /* Scalars only in the resource keep it simple; arrays are rare there and skipped. */
-    size_t kept = 0;
-    size_t offs[cap][2];
-    for (size_t i = 0; i < n; i++) {
-        const dpt_attr *a = order[i];
-        uint32_t kl = dpt__key_len(a);
-        bool dup = false;
-        for (size_t k = 0; k < kept; k++)
-            if (p->resource[k].key_len == kl && memcmp(strings.p + offs[k][0], a->key, kl) == 0) dup = true;
-        if (dup || a->value.type >= DPT_VAL_STRING_ARRAY) continue;
-        offs[kept][0] = strings.len;
-        dpt__buf_put(&strings, a->key, kl);
-        dpt__buf_putc(&strings, 0);
-        p->resource[kept] = *a;
-        p->resource[kept].key_len = kl;
-        if (a->value.type == DPT_VAL_STRING) {
-            size_t vl = a->value.len == DPT_NUL ? strlen(a->value.u.s) : a->value.len;
-            offs[kept][1] = strings.len;
-            dpt__buf_put(&strings, a->value.u.s, vl);
-            dpt__buf_putc(&strings, 0);
-            p->resource[kept].value.len = (uint32_t)vl;
-        }
-        kept++;
-    }
-    if (strings.oom) {
-        dpt__buf_free(&strings);
-        return DPT_ENOMEM;
-    }
-    p->resource_strings = strings.p;
-    for (size_t k = 0; k < kept; k++) {
-        p->resource[k].key = p->resource_strings + offs[k][0];
-        if (p->resource[k].value.type == DPT_VAL_STRING)
-            p->resource[k].value.u.s = p->resource_strings + offs[k][1];
-    }
-    p->n_resource = kept;
+    for (size_t i = 0; i < 4; i++) order[n++] = &fixed[i];
+    for (size_t i = 0; i < n_base; i++) order[n++] = &cfg->resource->attrs[i];
+    for (size_t i = 0; i < cfg->n_resource_attrs; i++) order[n++] = &cfg->resource_attrs[i];
+    if (cfg->service_name && *cfg->service_name) order[n++] = &named;
+    p->res = dpt__resource_build(order, n, cfg->resource ? cfg->resource->schema_url : NULL);
+    free(order);
+    if (!p->res) return DPT_ENOMEM;
+    p->resource = p->res->attrs;
+    p->n_resource = p->res->n;
     return DPT_OK;
 }
+
+const dpt_resource *dpt_provider_get_resource(const dpt_provider *p) { return p ? p->res : NULL; }
 
 const dpt_attr *dpt_provider_resource(const dpt_provider *p, size_t *n)
 {
@@ -120,6 +91,11 @@ dpt_provider *dpt_provider_new(const dpt_provider_config *cfg)
     pthread_mutex_init(&p->mu, NULL);
     p->counters_id = dpt__counters_new_id();
     p->disabled = cfg->disabled;
+    if (cfg->id_generator && (cfg->id_generator->trace_id || cfg->id_generator->span_id)) {
+        p->idgen = *cfg->id_generator;
+        atomic_store_explicit(&p->gate, DPT__GATE_IDS, memory_order_relaxed);
+    }
+    if (p->disabled) atomic_fetch_or_explicit(&p->gate, DPT__GATE_OFF, memory_order_relaxed);
     if (cfg->limits) p->limits = *cfg->limits;
     else dpt_span_limits_default(&p->limits);
     if (!p->limits.max_span_bytes) p->limits.max_span_bytes = 65536;
@@ -134,15 +110,16 @@ dpt_provider *dpt_provider_new(const dpt_provider_config *cfg)
     for (size_t i = 0; i < cfg->n_processors; i++) {
         dpt_processor *pr = cfg->processors[i];
         if (!pr) continue;
-        if (pr->ops.on_start) p->has_on_start = true;
+        if (pr->ops.on_start || pr->ops.on_start_ctx) p->has_on_start = true;
         p->procs[atomic_load(&p->n_procs)] = pr;
         atomic_store(&p->n_procs, atomic_load(&p->n_procs) + 1);
+        atomic_store(&p->sole_batch, atomic_load(&p->n_procs) == 1 && pr->ops.on_end == dpt__batch_on_end
+                                         ? pr->state : NULL);
     }
     if (cfg->shutdown_at_exit) dpt__provider_register_atexit(p);
     return p;
 fail_p:
-    free(p->resource);
-    free(p->resource_strings);
+    dpt_resource_free(p->res);
     pthread_mutex_destroy(&p->mu);
     free(p);
     dpt_sampler_free(cfg->sampler);
@@ -171,7 +148,8 @@ dpt_err dpt_provider_add_processor(dpt_provider *p, dpt_processor *proc)
         return n >= DPT__MAX_PROCESSORS ? DPT_EFULL : DPT_ESTATE;
     }
     p->procs[n] = proc;
-    if (proc->ops.on_start) p->has_on_start = true;
+    if (proc->ops.on_start || proc->ops.on_start_ctx) p->has_on_start = true;
+    atomic_store(&p->sole_batch, NULL); /* two processors now */
     /* Release: a thread that sees the new count also sees the slot filled. */
     atomic_store_explicit(&p->n_procs, n + 1, memory_order_release);
     pthread_mutex_unlock(&p->mu);
@@ -181,8 +159,20 @@ dpt_err dpt_provider_add_processor(dpt_provider *p, dpt_processor *proc)
 void dpt__provider_on_end(dpt_provider *p, dpt__span *s)
 {
     dpt__count(p, DPT__C_ENDED, 1);
+    dpt__provider_on_end_counted(p, s);
+}
+
+void dpt__provider_on_end_counted(dpt_provider *p, dpt__span *s)
+{
     atomic_store_explicit(&s->refs, 1, memory_order_relaxed);
     uint32_t n = atomic_load_explicit(&p->n_procs, memory_order_acquire);
+    if (DPT__LIKELY(n == 1 && p->procs[0]->ops.on_end == dpt__batch_on_end)) {
+        /* The common pipeline: the batch queue takes our reference over. */
+        if (dpt__batch_take(p->procs[0]->state, s)) return;
+        atomic_store_explicit(&s->refs, 0, memory_order_relaxed);
+        dpt__span_recycle(s);
+        return;
+    }
     for (uint32_t i = 0; i < n; i++) p->procs[i]->ops.on_end(p->procs[i]->state, &s->d);
     /* When no processor kept the record, ours is the only reference, and nobody can take
      * a new one without holding one: recycle without a locked decrement. Acquire pairs
@@ -235,6 +225,7 @@ dpt_err dpt_provider_shutdown(dpt_provider *p, uint32_t timeout_ms)
     /* One caller wins; others (a second call, another thread, an exporter callback) see
      * DPT_ESTATE at once and never wait on the winner, so no deadlock is possible. */
     if (!atomic_compare_exchange_strong(&p->shut_down, &expected, true)) return DPT_ESTATE;
+    atomic_fetch_or_explicit(&p->gate, DPT__GATE_OFF, memory_order_relaxed);
     dpt_err e = each_processor(p, timeout_ms, true);
     dpt_stats st;
     dpt_provider_get_stats(p, &st);
@@ -270,38 +261,88 @@ void dpt_provider_free(dpt_provider *p)
         next = t->next;
         free(t->name);
         free(t->version);
+        dpt_resource_free(t->scope);
         free(t);
     }
     dpt__counters_retire(p);
-    free(p->resource);
-    free(p->resource_strings);
+    dpt_resource_free(p->res);
     pthread_mutex_destroy(&p->mu);
     free(p);
 }
 
 /* ---- tracers ---------------------------------------------------------------------------- */
 
-dpt_tracer *dpt_provider_get_tracer(dpt_provider *p, const char *name, const char *version)
+/* Two attribute values are equal (same type and content). */
+static bool value_eq(const dpt_value *a, const dpt_value *b)
+{
+    if (a->type != b->type || a->len != b->len) return false;
+    switch (a->type) {
+    case DPT_VAL_STRING: return a->len == 0 || memcmp(a->u.s, b->u.s, a->len) == 0;
+    case DPT_VAL_BOOL: return a->u.b == b->u.b;
+    case DPT_VAL_INT: return a->u.i == b->u.i;
+    case DPT_VAL_DOUBLE: return memcmp(&a->u.d, &b->u.d, sizeof a->u.d) == 0;
+    case DPT_VAL_STRING_ARRAY:
+        for (uint32_t i = 0; i < a->len; i++)
+            if (strcmp(a->u.sa[i], b->u.sa[i]) != 0) return false;
+        return true;
+    case DPT_VAL_BOOL_ARRAY: return a->len == 0 || memcmp(a->u.ba, b->u.ba, a->len * sizeof(bool)) == 0;
+    default: return a->len == 0 || memcmp(a->u.ia, b->u.ia, a->len * 8u) == 0;
+    }
+}
+
+/* Whether tracer t is the scope (name, version, schema URL, attributes) asked for; the
+ * attributes compare as a set, as the copy made from them (s) keeps one value per key. */
+static bool same_scope(const dpt_tracer *t, const char *name, const char *version, const char *url,
+                       const dpt_resource *s)
+{
+    if (strcmp(t->name, name) != 0 || strcmp(t->version, version) != 0 ||
+        strcmp(t->scope->schema_url, url) != 0 || t->scope->n != s->n)
+        return false;
+    for (size_t i = 0; i < s->n; i++) {
+        const dpt_attr *a = &s->attrs[i];
+        size_t k;
+        for (k = 0; k < t->scope->n; k++) {
+            const dpt_attr *b = &t->scope->attrs[k];
+            if (a->key_len == b->key_len && memcmp(a->key, b->key, a->key_len) == 0) break;
+        }
+        if (k == t->scope->n || !value_eq(&a->value, &t->scope->attrs[k].value)) return false;
+    }
+    return true;
+}
+
+dpt_tracer *dpt_provider_get_tracer_opts(dpt_provider *p, const char *name, const dpt_tracer_opts *o)
 {
     if (!p) return NULL;
     if (!name || !*name) {
         dpt__log(DPT_LOG_WARN, "tracer requested with an empty name");
         name = "";
     }
-    if (!version) version = "";
+    const char *version = o && o->version ? o->version : "";
+    const char *url = o && o->schema_url ? o->schema_url : "";
+    size_t n_attrs = o && o->attrs ? o->n_attrs : 0;
+    const dpt_attr **list = n_attrs ? dpt__calloc(n_attrs, sizeof *list) : NULL;
+    if (n_attrs && !list) return NULL;
+    for (size_t i = 0; i < n_attrs; i++) list[i] = &o->attrs[i];
+    /* The scope's attributes and schema URL, copied the way a resource is. */
+    dpt_resource *scope = dpt__resource_build(list, n_attrs, url);
+    free(list);
+    if (!scope) return NULL;
     pthread_mutex_lock(&p->mu);
     dpt_tracer *t;
     for (t = p->tracers; t; t = t->next)
-        if (strcmp(t->name, name) == 0 && strcmp(t->version, version) == 0) break;
+        if (same_scope(t, name, version, url, scope)) break;
     if (!t) {
         t = dpt__calloc(1, sizeof *t);
         if (t) {
             t->provider = p;
             t->name = dpt__strndup(name, strlen(name));
             t->version = dpt__strndup(version, strlen(version));
+            t->scope = scope;
+            scope = NULL;
             if (!t->name || !t->version) {
                 free(t->name);
                 free(t->version);
+                dpt_resource_free(t->scope);
                 free(t);
                 t = NULL;
             } else {
@@ -311,11 +352,24 @@ dpt_tracer *dpt_provider_get_tracer(dpt_provider *p, const char *name, const cha
         }
     }
     pthread_mutex_unlock(&p->mu);
+    dpt_resource_free(scope);
     return t;
+}
+
+dpt_tracer *dpt_provider_get_tracer(dpt_provider *p, const char *name, const char *version)
+{
+    dpt_tracer_opts o = { .version = version };
+    return dpt_provider_get_tracer_opts(p, name, &o);
 }
 
 const char *dpt_tracer_name(const dpt_tracer *t) { return t ? t->name : ""; }
 const char *dpt_tracer_version(const dpt_tracer *t) { return t ? t->version : ""; }
+const char *dpt_tracer_schema_url(const dpt_tracer *t) { return t ? t->scope->schema_url : ""; }
+const dpt_attr *dpt_tracer_attrs(const dpt_tracer *t, size_t *n)
+{
+    if (n) *n = t ? t->scope->n : 0;
+    return t ? t->scope->attrs : NULL;
+}
 dpt_provider *dpt_tracer_provider(const dpt_tracer *t) { return t ? t->provider : NULL; }
 
 /* ---- global provider -------------------------------------------------------------------- */

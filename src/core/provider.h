@@ -10,24 +10,36 @@
 /* ---- tracers and provider (provider.c) ------------------------------------------------ */
 #define DPT__MAX_PROCESSORS 8
 
+#define DPT__GATE_OFF 1u  /* disabled or shut down: spans are no-ops */
+#define DPT__GATE_IDS 2u  /* a custom id generator */
+
 struct dpt_tracer {
     dpt_provider *provider;
     char *name;
     char *version;
+    dpt_resource *scope;      /* the scope's attributes and schema URL (owned) */
     struct dpt_tracer *next;
 };
 
 struct dpt_provider {
     dpt_sampler *sampler;
     dpt_span_limits limits;
-    dpt_attr *resource;       /* owned copies */
+    dpt_resource *res;        /* owned */
+    dpt_attr *resource;       /* res's attributes (the encoders read these) */
     size_t n_resource;
-    char *resource_strings;   /* one block for all resource strings */
     dpt_processor *procs[DPT__MAX_PROCESSORS];
     _Atomic uint32_t n_procs;
+    /* The state of the only processor when it is a batch processor (the span end hands
+     * records to its queue inline), else NULL. Set with n_procs. */
+    _Atomic(void *) sole_batch;
     bool has_on_start;
     _Atomic bool shut_down;
     bool disabled;
+    /* What the span start must check, in one load: DPT__GATE_* bits (disabled, shut down,
+     * custom ids). Zero on the common path. Set at creation and by shutdown (relaxed: a
+     * span started while shutdown runs may or may not be recorded, as before). */
+    _Atomic uint32_t gate;
+    dpt_id_generator idgen;   /* used when DPT__GATE_IDS is set */
     _Atomic bool abandoned_work; /* a processor gave up on a hung exporter at shutdown */
     pthread_mutex_t mu;       /* tracer list, add_processor, shutdown */
     dpt_tracer *tracers;
@@ -41,5 +53,7 @@ DPT__HIDDEN void dpt__provider_unregister_atexit(dpt_provider *p);
 
 /* Finished-span hand-off to processors (provider.c). Takes the record's first reference. */
 DPT__HIDDEN void dpt__provider_on_end(dpt_provider *p, dpt__span *s);
+/* The same once ENDED is counted. */
+DPT__HIDDEN void dpt__provider_on_end_counted(dpt_provider *p, dpt__span *s);
 
 #endif

@@ -102,6 +102,20 @@ fail:
     return NULL;
 }
 
+dpt_sampler *dpt_sampler_always_record(dpt_sampler *root)
+{
+    if (!root) return NULL;
+    char d[512];
+    snprintf(d, sizeof d, "AlwaysRecord{%s}", root->desc);
+    dpt_sampler *s = new_sampler(DPT__SAMPLER_ALWAYS_RECORD, d);
+    if (!s) {
+        dpt_sampler_free(root);
+        return NULL;
+    }
+    s->d[0] = root;
+    return s;
+}
+
 dpt_sampler *dpt_sampler_custom(dpt_sample_fn fn, void *user, void (*free_user)(void *),
                                 const char *description)
 {
@@ -265,6 +279,12 @@ void dpt_sampler_should_sample(const dpt_sampler *s, const dpt_sampling_params *
         return;
     case DPT__SAMPLER_RATE:
         out->decision = rate_take((dpt_sampler *)s) ? DPT_RECORD_AND_SAMPLE : DPT_DROP;
+        return;
+    case DPT__SAMPLER_ALWAYS_RECORD:
+        /* trace/sdk.md, AlwaysRecord: DROP -> RECORD_ONLY, RECORD_ONLY and
+         * RECORD_AND_SAMPLE unchanged. */
+        dpt_sampler_should_sample(s->d[0], in, out);
+        if (out->decision == DPT_DROP) out->decision = DPT_RECORD_ONLY;
         return;
     }
 }

@@ -13,14 +13,16 @@ enum {
     DPT__SAMPLER_PROBABILITY,
     DPT__SAMPLER_PARENT,
     DPT__SAMPLER_CUSTOM,
-    DPT__SAMPLER_RATE
+    DPT__SAMPLER_RATE,
+    DPT__SAMPLER_ALWAYS_RECORD
 };
 
 struct dpt_sampler {
     int type;
     uint64_t bound;         /* RATIO: upper bound on 63 bits; PROBABILITY: threshold T */
     char th[32];            /* PROBABILITY: encoded threshold, "" for p = 0 */
-    dpt_sampler *d[5];      /* PARENT: root, remote sampled/not, local sampled/not */
+    dpt_sampler *d[5];      /* PARENT: root, remote sampled/not, local sampled/not;
+                               ALWAYS_RECORD: the wrapped sampler in d[0] */
     dpt_sample_fn fn;       /* CUSTOM */
     void *user;
     void (*free_user)(void *);

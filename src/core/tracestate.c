@@ -1,10 +1,11 @@
 /* tracestate.c - W3C tracestate: strict parsing, lookup and update.
  *
  * A dpt_tracestate is an immutable refcounted string in canonical form (members joined by
- * ',' without whitespace). Parsing is strict (the W3C grammar, unique keys, at most 32
- * members) because an invalid tracestate must be discarded whole; an over-long valid one
- * is truncated as the W3C recommends (drop members over 128 bytes from the end, then
- * members from the end) to DPT_TRACESTATE_MAX_LEN.
+ * ',' without whitespace). Parsing is strict (the W3C grammar, at most 32 distinct keys):
+ * a member outside the grammar discards the whole value, as the W3C test suite expects. A
+ * repeated key does not ("Vendors MAY also discard duplicate keys"): the duplicates are
+ * dropped. An over-long valid value is truncated as the W3C recommends (drop members over
+ * 128 bytes from the end, then members from the end) to DPT_TRACESTATE_MAX_LEN.
  */
 #include "tracestate.h"
 
@@ -20,26 +21,21 @@ typedef struct member {
 
 static bool lcalpha(char c) { return c >= 'a' && c <= 'z'; }
 static bool digit(char c) { return c >= '0' && c <= '9'; }
-static bool keychr(char c) { return lcalpha(c) || digit(c) || c == '_' || c == '-' || c == '*' || c == '/'; }
+/* keychar = lcalpha / DIGIT / "_" / "-" / "*" / "/" / "@" */
+static bool keychr(char c)
+{
+    return lcalpha(c) || digit(c) || c == '_' || c == '-' || c == '*' || c == '/' || c == '@';
+}
 
+/* W3C Trace Context, tracestate key: key = ( lcalpha / DIGIT ) 0*255 ( keychar ). The
+ * older tenant@system form (241 + 14 characters, a letter after the '@') is no longer a
+ * separate rule: '@' is a key character like the others. */
 bool dpt__tracestate_key_ok(const char *k, size_t n)
 {
     if (n == 0 || n > 256) return false;
-    const char *at = memchr(k, '@', n);
-    if (!at) {
-        if (!lcalpha(k[0])) return false;
-        for (size_t i = 1; i < n; i++)
-            if (!keychr(k[i])) return false;
-        return true;
-    }
-    size_t tn = (size_t)(at - k), sn = n - tn - 1;
-    if (tn == 0 || tn > 241 || sn == 0 || sn > 14) return false;
     if (!lcalpha(k[0]) && !digit(k[0])) return false;
-    for (size_t i = 1; i < tn; i++)
+    for (size_t i = 1; i < n; i++)
         if (!keychr(k[i])) return false;
-    if (!lcalpha(at[1])) return false;
-    for (size_t i = 1; i < sn; i++)
-        if (!keychr(at[1 + i])) return false;
     return true;
 }
 
@@ -55,7 +51,11 @@ bool dpt__tracestate_value_ok(const char *v, size_t n)
 
 static bool ows(char c) { return c == ' ' || c == '\t'; }
 
-/* Splits s into members; returns the count, or -1 when invalid / more than 32. */
+/* Splits s into members; returns the count, or -1 when a member is invalid or there are
+ * more than 32 distinct keys. A repeated key keeps the value of its first occurrence at
+ * the position of its last one: OpenTelemetry JS does exactly this (it parses the list
+ * right to left into an insertion-ordered map), and agreeing with it byte for byte is
+ * worth more than either of the other orders the W3C text equally allows. */
 static int split(const char *s, size_t len, member *m)
 {
     int n = 0;
@@ -72,9 +72,17 @@ static int split(const char *s, size_t len, member *m)
             size_t kn = (size_t)(eq - (s + a));
             if (!dpt__tracestate_key_ok(s + a, kn)) return -1;
             if (!dpt__tracestate_value_ok(eq + 1, b - a - kn - 1)) return -1;
+            int dup = -1;
+            for (int k = 0; k < n && dup < 0; k++)
+                if (m[k].key_len == kn && memcmp(m[k].p, s + a, kn) == 0) dup = k;
+            if (dup >= 0) { /* W3C: "Vendors MAY also discard duplicate keys" */
+                member first = m[dup];
+                memmove(&m[dup], &m[dup + 1], sizeof(member) * (size_t)(n - dup - 1));
+                m[n - 1] = first;
+                i = j + 1;
+                continue;
+            }
             if (n == DPT_TRACESTATE_MAX_MEMBERS) return -1;
-            for (int k = 0; k < n; k++)
-                if (m[k].key_len == kn && memcmp(m[k].p, s + a, kn) == 0) return -1;
             m[n].p = s + a;
             m[n].len = (uint32_t)(b - a);
             m[n].key_len = (uint32_t)kn;

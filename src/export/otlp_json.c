@@ -225,7 +225,17 @@ dpt_err dpt__otlp_json_write(dpt_encoder *e, const dpt_span_data *const *spans, 
                 JW_LIT(b, "\"version\":");
                 dpt__jw_str(b, &e->tmp, version, vl);
             }
-            JW_LIT(b, "},\"spans\":[");
+            size_t nsa = 0;
+            const dpt_attr *sa = t ? dpt_tracer_attrs(t, &nsa) : NULL;
+            put_attrs(e, sa, nsa, 0, !nl && !vl);
+            JW_LIT(b, "},");
+            const char *surl = t ? dpt_tracer_schema_url(t) : "";
+            if (*surl) {
+                JW_LIT(b, "\"schemaUrl\":");
+                dpt__jw_str(b, &e->tmp, surl, strlen(surl));
+                dpt__jw_char(b, ',');
+            }
+            JW_LIT(b, "\"spans\":[");
             bool first_span = true;
             while (i < k && spans[e->ord[i]]->tracer == t &&
                    (t || dpt__span_provider(spans[e->ord[i]]) == p)) {
@@ -237,7 +247,13 @@ dpt_err dpt__otlp_json_write(dpt_encoder *e, const dpt_span_data *const *spans, 
             }
             JW_LIT(b, "]}");
         }
-        JW_LIT(b, "]}");
+        dpt__jw_char(b, ']');
+        const char *rurl = dpt_resource_schema_url(p ? dpt_provider_get_resource(p) : NULL);
+        if (*rurl) {
+            JW_LIT(b, ",\"schemaUrl\":");
+            dpt__jw_str(b, &e->tmp, rurl, strlen(rurl));
+        }
+        dpt__jw_char(b, '}');
     }
     JW_LIT(b, "]}");
     return b->oom ? DPT_ENOMEM : DPT_OK;

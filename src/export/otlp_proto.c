@@ -12,14 +12,17 @@
 /* ResourceSpans */
 #define F_RS_RESOURCE 1
 #define F_RS_SCOPE_SPANS 2
+#define F_RS_SCHEMA_URL 3
 /* Resource */
 #define F_RES_ATTRIBUTES 1
 /* ScopeSpans */
 #define F_SS_SCOPE 1
 #define F_SS_SPANS 2
+#define F_SS_SCHEMA_URL 3
 /* InstrumentationScope */
 #define F_SCOPE_NAME 1
 #define F_SCOPE_VERSION 2
+#define F_SCOPE_ATTRIBUTES 3
 /* Span */
 #define F_SPAN_TRACE_ID 1
 #define F_SPAN_SPAN_ID 2
@@ -341,6 +344,9 @@ dpt_err dpt__otlp_proto_write(dpt_encoder *e, const dpt_span_data *const *spans,
                 const char *version = dpt_tracer_version(t);
                 put_string_opt(e, F_SCOPE_NAME, name, name ? strlen(name) : 0);
                 put_string_opt(e, F_SCOPE_VERSION, version, version ? strlen(version) : 0);
+                size_t nsa = 0;
+                const dpt_attr *sa = dpt_tracer_attrs(t, &nsa);
+                put_attrs(e, F_SCOPE_ATTRIBUTES, sa, nsa);
             }
             pb_end(b, sc);
             while (i < k && spans[e->ord[i]]->tracer == t &&
@@ -348,8 +354,12 @@ dpt_err dpt__otlp_proto_write(dpt_encoder *e, const dpt_span_data *const *spans,
                 put_span(e, spans[e->ord[i]]);
                 i++;
             }
+            const char *surl = t ? dpt_tracer_schema_url(t) : "";
+            put_string_opt(e, F_SS_SCHEMA_URL, surl, strlen(surl));
             pb_end(b, ss);
         }
+        const char *rurl = dpt_resource_schema_url(p ? dpt_provider_get_resource(p) : NULL);
+        put_string_opt(e, F_RS_SCHEMA_URL, rurl, strlen(rurl));
         pb_end(b, rs);
     }
     return b->oom ? DPT_ENOMEM : DPT_OK;

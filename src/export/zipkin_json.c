@@ -2,7 +2,8 @@
  * Zipkin mapping: microsecond timestamp and duration, kind in upper case (absent for
  * internal spans), localEndpoint.serviceName from the resource's service.name, every
  * attribute as a string tag (arrays as JSON text), events as annotations, the status as
- * otel.status_code plus an "error" tag, dropped counts and the scope as otel.* tags.
+ * otel.status_code plus an "error" tag, dropped counts and the scope as otel.* tags, and the
+ * resource's other attributes as tags (a span attribute of the same key wins).
  * Zipkin has no place for links or the trace state; they are left out.
  */
 #include "encode.h"
@@ -106,6 +107,36 @@ static void tag_uint(dpt__json *j, const char *key, uint64_t v)
     tag_str(j, key, num, (size_t)n);
 }
 
+static bool has_attr(const dpt_attr *a, uint32_t n, const char *key, size_t kl)
+{
+    for (uint32_t i = 0; a && i < n; i++)
+        if (a[i].key && dpt__slen(a[i].key, a[i].key_len) == kl && memcmp(a[i].key, key, kl) == 0)
+            return true;
+    return false;
+}
+
+/* The resource's attributes other than service.name (which is localEndpoint.serviceName)
+ * as tags, as the mapping asks for service.namespace ("should be sent as a Zipkin tag");
+ * a span attribute of the same key wins, and the status tags are never shadowed. */
+static void put_resource_tags(dpt_encoder *e, dpt__json *j, const dpt_span_data *d, dpt_provider *p)
+{
+    size_t n = 0;
+    const dpt_attr *r = p ? dpt_provider_resource(p, &n) : NULL;
+    for (size_t i = 0; r && i < n; i++) {
+        const char *key = r[i].key;
+        size_t kl = dpt__slen(key, r[i].key_len);
+        if (!key || (kl == 12 && memcmp(key, "service.name", 12) == 0) ||
+            (kl == 16 && memcmp(key, "otel.status_code", 16) == 0) || (kl == 5 && memcmp(key, "error", 5) == 0) ||
+            has_attr(d->attrs, d->n_attrs, key, kl))
+            continue;
+        value_text(e, &r[i].value);
+        if (e->tmp.oom)
+            e->out.oom = true;
+        dpt__json_keyn(j, key, kl);
+        dpt__json_str(j, e->tmp.p ? e->tmp.p : "", e->tmp.len);
+    }
+}
+
 static void put_span(dpt_encoder *e, dpt__json *j, const dpt_span_data *d)
 {
     static const char *const kinds[] = { NULL, NULL, "SERVER", "CLIENT", "PRODUCER", "CONSUMER" };
@@ -127,8 +158,11 @@ static void put_span(dpt_encoder *e, dpt__json *j, const dpt_span_data *d)
     }
     dpt__json_key(j, "timestamp");
     dpt__json_uint(j, d->start_ns / 1000);
-    /* Zipkin reads a duration of 0 as "unknown": sub-microsecond spans round up to 1. */
-    uint64_t dur = d->end_ns > d->start_ns ? (d->end_ns - d->start_ns) / 1000 : 0;
+    /* The duration is end and start each truncated to microseconds, not the truncated
+     * difference: an event at the span's end (truncated the same way) then never lands
+     * after timestamp + duration. Zipkin reads a duration of 0 as "unknown": spans inside
+     * one microsecond round up to 1. */
+    uint64_t dur = d->end_ns > d->start_ns ? d->end_ns / 1000 - d->start_ns / 1000 : 0;
     dpt__json_key(j, "duration");
     dpt__json_uint(j, dur ? dur : 1);
 
@@ -199,6 +233,7 @@ static void put_span(dpt_encoder *e, dpt__json *j, const dpt_span_data *d)
         dpt__json_keyn(j, a->key ? a->key : "", kl);
         dpt__json_str(j, e->tmp.p ? e->tmp.p : "", e->tmp.len);
     }
+    put_resource_tags(e, j, d, p);
     if (d->tracer) {
         const char *sn = dpt_tracer_name(d->tracer);
         const char *sv = dpt_tracer_version(d->tracer);

@@ -54,8 +54,10 @@ static const char *curl_get(void *carrier, const char *name, size_t index, size_
         if (index-- != 0) continue;
         const char *v = n->data + nl + 1;
         size_t vl = strlen(v);
-        while (vl && (*v == ' ' || *v == '\t')) v++, vl--;
-        while (vl && (v[vl - 1] == ' ' || v[vl - 1] == '\t')) vl--;
+        while (vl && (*v == ' ' || *v == '\t'))
+            v++, vl--;
+        while (vl && (v[vl - 1] == ' ' || v[vl - 1] == '\t'))
+            vl--;
         *len = vl;
         return v;
     }
@@ -75,8 +77,8 @@ static const char *curl_key(void *carrier, size_t index, size_t *len)
     return NULL;
 }
 
-const dpt_setter dpt_curl_setter = { curl_set };
-const dpt_getter dpt_curl_getter = { curl_get, curl_key };
+const dpt_setter dpt_curl_setter = {curl_set};
+const dpt_getter dpt_curl_getter = {curl_get, curl_key};
 
 dpt_err dpt_curl_inject(const dpt_propagator *p, const dpt_context *ctx, struct curl_slist **list)
 {

@@ -18,14 +18,14 @@ typedef struct http_exp {
 
 void dpt_http_exporter_config_default(dpt_http_exporter_config *c)
 {
-    if (!c)
-        return;
+    if (!c) return;
     memset(c, 0, sizeof *c);
     c->protocol = DPT_OTLP_HTTP_PROTOBUF;
     c->timeout_ms = 10000;
     c->initial_backoff_ms = 1000;
     c->max_backoff_ms = 5000;
     c->max_attempts = 5;
+    c->max_in_flight = 16;
 }
 
 /* ---- partial success ------------------------------------------------------------------ */
@@ -52,18 +52,15 @@ static bool pb_skip(const uint8_t **p, const uint8_t *end, unsigned wt)
     case 0:
         return pb_read_varint(p, end, &v);
     case 1:
-        if (end - *p < 8)
-            return false;
+        if (end - *p < 8) return false;
         *p += 8;
         return true;
     case 2:
-        if (!pb_read_varint(p, end, &v) || v > (uint64_t)(end - *p))
-            return false;
+        if (!pb_read_varint(p, end, &v) || v > (uint64_t)(end - *p)) return false;
         *p += v;
         return true;
     case 5:
-        if (end - *p < 4)
-            return false;
+        if (end - *p < 4) return false;
         *p += 4;
         return true;
     default:
@@ -73,33 +70,27 @@ static bool pb_skip(const uint8_t **p, const uint8_t *end, unsigned wt)
 
 /* ExportTraceServiceResponse { ExportTracePartialSuccess partial_success = 1; }
  * ExportTracePartialSuccess { int64 rejected_spans = 1; string error_message = 2; } */
-static bool parse_partial_pb(const uint8_t *p, size_t n, int64_t *rejected, char *msg,
-                             size_t cap)
+static bool parse_partial_pb(const uint8_t *p, size_t n, int64_t *rejected, char *msg, size_t cap)
 {
     const uint8_t *end = p + n;
     bool found = false;
     while (p < end) {
         uint64_t key;
-        if (!pb_read_varint(&p, end, &key))
-            return false;
+        if (!pb_read_varint(&p, end, &key)) return false;
         if (key == ((1u << 3) | 2)) {
             uint64_t len;
-            if (!pb_read_varint(&p, end, &len) || len > (uint64_t)(end - p))
-                return false;
+            if (!pb_read_varint(&p, end, &len) || len > (uint64_t)(end - p)) return false;
             const uint8_t *q = p, *qe = p + len;
             p = qe;
             found = true;
             while (q < qe) {
                 uint64_t k2, v;
-                if (!pb_read_varint(&q, qe, &k2))
-                    return false;
+                if (!pb_read_varint(&q, qe, &k2)) return false;
                 if (k2 == ((1u << 3) | 0)) {
-                    if (!pb_read_varint(&q, qe, &v))
-                        return false;
+                    if (!pb_read_varint(&q, qe, &v)) return false;
                     *rejected = (int64_t)v;
                 } else if (k2 == ((2u << 3) | 2)) {
-                    if (!pb_read_varint(&q, qe, &v) || v > (uint64_t)(qe - q))
-                        return false;
+                    if (!pb_read_varint(&q, qe, &v) || v > (uint64_t)(qe - q)) return false;
                     size_t m = v < cap - 1 ? (size_t)v : cap - 1;
                     memcpy(msg, q, m);
                     msg[m] = '\0';
@@ -120,8 +111,7 @@ static bool parse_partial_pb(const uint8_t *p, size_t n, int64_t *rejected, char
 static bool parse_partial_json(const char *s, size_t n, int64_t *rejected, char *msg, size_t cap)
 {
     char *body = dpt__strndup(s, n);
-    if (!body)
-        return false;
+    if (!body) return false;
     bool found = strstr(body, "\"partialSuccess\"") != NULL;
     const char *r = strstr(body, "\"rejectedSpans\"");
     if (r) {
@@ -149,26 +139,26 @@ static bool parse_partial_json(const char *s, size_t n, int64_t *rejected, char 
     return found;
 }
 
-static void check_partial(http_exp *x, size_t n_spans)
+/* After a 2xx answer (I/O thread): a partial success is final (the spec forbids retrying
+ * it); its rejected count is kept and its message logged sanitized (no terminal escapes,
+ * no forged lines) and rate-limited. */
+static void on_delivered(dpt__http_client *c, dpt__xfer *xf)
 {
-    dpt__http_client *c = &x->c;
-    if (c->resp.len == 0)
-        return;
+    if (xf->resp.len == 0) return;
     int64_t rejected = 0;
-    char msg[256] = "";
-    bool json = strstr(c->content_type, "json") != NULL;
-    bool found = json ? parse_partial_json(c->resp.p, c->resp.len, &rejected, msg, sizeof msg)
-                      : parse_partial_pb((const uint8_t *)c->resp.p, c->resp.len, &rejected,
-                                         msg, sizeof msg);
-    if (!found || (rejected == 0 && msg[0] == '\0'))
-        return;
+    char raw[256] = "";
+    bool json = strstr(xf->content_type, "json") != NULL;
+    bool found = json ? parse_partial_json(xf->resp.p, xf->resp.len, &rejected, raw, sizeof raw)
+                      : parse_partial_pb((const uint8_t *)xf->resp.p, xf->resp.len, &rejected, raw,
+                                         sizeof raw);
+    if (!found || (rejected == 0 && raw[0] == '\0')) return;
     if (rejected > 0)
-        atomic_fetch_add_explicit(&c->st_spans_rejected, (uint64_t)rejected,
-                                  memory_order_relaxed);
-    /* Partial success is final (the spec forbids retrying it): the rest was accepted. */
-    dpt__log(rejected > 0 ? DPT_LOG_WARN : DPT_LOG_INFO,
-             "otlp exporter: collector accepted the batch of %zu spans but rejected %lld: %s",
-             n_spans, (long long)rejected, msg[0] ? msg : "(no message)");
+        atomic_fetch_add_explicit(&c->st_spans_rejected, (uint64_t)rejected, memory_order_relaxed);
+    char msg[200];
+    dpt__log_sanitize(raw, strlen(raw), msg, sizeof msg);
+    dpt__log_limited(&c->note_rl, rejected > 0 ? DPT_LOG_WARN : DPT_LOG_INFO,
+                     "%s exporter: collector accepted the batch of %zu spans but rejected %lld: %s",
+                     c->name, xf->live, (long long)rejected, msg[0] ? msg : "(no message)");
 }
 
 /* ---- exporter ops ---------------------------------------------------------------------- */
@@ -176,34 +166,29 @@ static void check_partial(http_exp *x, size_t n_spans)
 static dpt_err http_export(void *state, const dpt_span_data *const *spans, size_t n)
 {
     http_exp *x = state;
-    if (atomic_load(&x->c.stopping))
-        return DPT_ESTATE;
     size_t live = 0;
     for (size_t i = 0; spans && i < n; i++)
         live += spans[i] != NULL;
-    if (live == 0)
-        return DPT_OK;
+    if (live == 0) return DPT_OK;
     const uint8_t *body;
     size_t len;
     dpt_err err = dpt_encoder_encode(x->enc, spans, n, &body, &len);
     if (err != DPT_OK) {
         atomic_fetch_add_explicit(&x->c.st_exports, 1, memory_order_relaxed);
         atomic_fetch_add_explicit(&x->c.st_failed, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&x->c.st_spans_failed, live, memory_order_relaxed);
         dpt__log(DPT_LOG_WARN, "%s exporter: encoding %zu spans failed: %s", x->c.name, live,
                  dpt_strerror(err));
         return err;
     }
-    err = dpt__http_send(&x->c, body, len, live);
-    if (err == DPT_OK && x->otlp)
-        check_partial(x, live);
-    return err;
+    return dpt__http_submit(&x->c, body, len, n, live);
 }
 
+/* Every request in flight answered (delivered or failed) within timeout_ms. */
 static dpt_err http_flush(void *state, uint32_t timeout_ms)
 {
-    (void)state;
-    (void)timeout_ms;
-    return DPT_OK; /* nothing is buffered here: export either delivered or failed */
+    http_exp *x = state;
+    return dpt__http_client_drain(&x->c, timeout_ms);
 }
 
 static dpt_err http_shutdown(void *state, uint32_t timeout_ms)
@@ -215,8 +200,7 @@ static dpt_err http_shutdown(void *state, uint32_t timeout_ms)
 static void http_destroy(void *state)
 {
     http_exp *x = state;
-    if (!x)
-        return;
+    if (!x) return;
     dpt__http_client_free(&x->c);
     dpt_encoder_free(x->enc);
     free(x);
@@ -229,23 +213,61 @@ static const dpt_exporter_ops http_ops = {
     .destroy = http_destroy,
 };
 
+/* The gRPC method every OTLP/gRPC trace export calls (opentelemetry-proto,
+ * collector/trace/v1/trace_service.proto: service TraceService { rpc Export }). */
+#define GRPC_TRACE_EXPORT "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+
 static dpt_exporter *make(bool otlp, const dpt_http_exporter_config *cfg)
 {
     http_exp *x = dpt__calloc(1, sizeof *x);
-    if (!x)
-        return NULL;
+    if (!x) return NULL;
     x->otlp = otlp;
-    dpt_format fmt = !otlp ? DPT_FORMAT_ZIPKIN_JSON
+    bool grpc = otlp && cfg && cfg->protocol == DPT_OTLP_GRPC;
+    dpt_format fmt = !otlp                                          ? DPT_FORMAT_ZIPKIN_JSON
                      : (cfg && cfg->protocol == DPT_OTLP_HTTP_JSON) ? DPT_FORMAT_OTLP_JSON
-                                                                     : DPT_FORMAT_OTLP_PROTO;
+                                                                    : DPT_FORMAT_OTLP_PROTO;
     x->enc = dpt_encoder_new(fmt);
-    dpt_err err = dpt__http_client_init(
-        &x->c, otlp ? "otlp" : "zipkin", cfg,
-        otlp ? "http://localhost:4318/v1/traces" : "http://localhost:9411/api/v2/spans",
-        fmt == DPT_FORMAT_OTLP_PROTO ? "application/x-protobuf" : "application/json");
+    /* gRPC: the endpoint (scheme://host:port) plus the method's path. */
+    dpt_http_exporter_config gcfg;
+    char *gurl = NULL;
+    if (grpc) {
+        gcfg = *cfg;
+        const char *ep = cfg->url && *cfg->url ? cfg->url : "http://localhost:4317";
+        size_t n = strlen(ep);
+        while (n && ep[n - 1] == '/')
+            n--;
+        gurl = dpt__malloc(n + sizeof GRPC_TRACE_EXPORT);
+        if (gurl) {
+            memcpy(gurl, ep, n);
+            memcpy(gurl + n, GRPC_TRACE_EXPORT, sizeof GRPC_TRACE_EXPORT);
+        }
+        gcfg.url = gurl;
+        cfg = &gcfg;
+    }
+    /* OTLP: the form of the spec's "User Agent" section (protocol/exporter.md),
+     * OTel-OTLP-Exporter-<language>/<version>. */
+    dpt_err err =
+        (grpc && !gurl)
+            ? DPT_ENOMEM
+            : dpt__http_client_init(&x->c,
+                                    grpc   ? "otlp/grpc"
+                                    : otlp ? "otlp"
+                                           : "zipkin",
+                                    cfg,
+                                    otlp ? "http://localhost:4318/v1/traces"
+                                         : "http://localhost:9411/api/v2/spans",
+                                    grpc                           ? "application/grpc"
+                                    : fmt == DPT_FORMAT_OTLP_PROTO ? "application/x-protobuf"
+                                                                   : "application/json",
+                                    otlp ? "OTel-OTLP-Exporter-C/" DPTRACE_VERSION_STRING
+                                         : "dptrace/" DPTRACE_VERSION_STRING,
+                                    grpc);
+    free(gurl);
+    if (otlp) x->c.on_delivered = on_delivered;
     if (!x->enc || err != DPT_OK) {
-        dpt__log(DPT_LOG_ERROR, "%s exporter: cannot be created: %s", otlp ? "otlp" : "zipkin",
-                 dpt_strerror(x->enc ? err : DPT_ENOMEM));
+        if (err != DPT_EINVAL) /* an invalid endpoint was reported already */
+            dpt__log(DPT_LOG_ERROR, "%s exporter: cannot be created: %s", otlp ? "otlp" : "zipkin",
+                     dpt_strerror(x->enc ? err : DPT_ENOMEM));
         http_destroy(x);
         return NULL;
     }
@@ -257,6 +279,17 @@ dpt_exporter *dpt_exporter_otlp_http(const dpt_http_exporter_config *cfg)
     return make(true, cfg);
 }
 
+dpt_exporter *dpt_exporter_otlp_grpc(const dpt_http_exporter_config *cfg)
+{
+    dpt_http_exporter_config d;
+    if (cfg)
+        d = *cfg;
+    else
+        dpt_http_exporter_config_default(&d);
+    d.protocol = DPT_OTLP_GRPC;
+    return make(true, &d);
+}
+
 dpt_exporter *dpt_exporter_zipkin_http(const dpt_http_exporter_config *cfg)
 {
     return make(false, cfg);
@@ -265,8 +298,7 @@ dpt_exporter *dpt_exporter_zipkin_http(const dpt_http_exporter_config *cfg)
 dpt_err dpt_exporter_http_get_stats(dpt_exporter *e, dpt_http_exporter_stats *out)
 {
     http_exp *he = dpt_exporter_state(e, http_export);
-    if (!he || !out)
-        return DPT_EINVAL;
+    if (!he || !out) return DPT_EINVAL;
     dpt__http_client *c = &he->c;
     out->exports = atomic_load_explicit(&c->st_exports, memory_order_relaxed);
     out->exports_ok = atomic_load_explicit(&c->st_ok, memory_order_relaxed);
@@ -277,6 +309,8 @@ dpt_err dpt_exporter_http_get_stats(dpt_exporter *e, dpt_http_exporter_stats *ou
     out->spans_rejected = atomic_load_explicit(&c->st_spans_rejected, memory_order_relaxed);
     out->bytes_sent = atomic_load_explicit(&c->st_bytes_sent, memory_order_relaxed);
     out->last_http_status = atomic_load_explicit(&c->st_last_status, memory_order_relaxed);
+    out->spans_failed = atomic_load_explicit(&c->st_spans_failed, memory_order_relaxed);
+    out->max_in_flight_seen = atomic_load_explicit(&c->st_in_flight_max, memory_order_relaxed);
     return DPT_OK;
 }
 
@@ -289,12 +323,10 @@ static const char *otlp_env(const char *suffix, bool *specific)
     snprintf(name, sizeof name, "OTEL_EXPORTER_OTLP_TRACES_%s", suffix);
     const char *v = getenv(name);
     if (v && *v) {
-        if (specific)
-            *specific = true;
+        if (specific) *specific = true;
         return v;
     }
-    if (specific)
-        *specific = false;
+    if (specific) *specific = false;
     snprintf(name, sizeof name, "OTEL_EXPORTER_OTLP_%s", suffix);
     v = getenv(name);
     return v && *v ? v : NULL;
@@ -302,8 +334,7 @@ static const char *otlp_env(const char *suffix, bool *specific)
 
 static bool parse_ms(const char *var, const char *s, uint32_t *out)
 {
-    if (!s)
-        return false;
+    if (!s) return false;
     errno = 0;
     char *end;
     unsigned long long v = strtoull(s, &end, 10);
@@ -318,6 +349,22 @@ static bool parse_ms(const char *var, const char *s, uint32_t *out)
     return true;
 }
 
+static void max_in_flight_from_env(dpt_http_exporter_config *cfg)
+{
+    const char *s = getenv("DPTRACE_EXPORT_MAX_IN_FLIGHT");
+    if (!s || !*s) return;
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < 1 || v > DPT_HTTP_MAX_IN_FLIGHT_LIMIT) {
+        dpt__log(DPT_LOG_WARN,
+                 "DPTRACE_EXPORT_MAX_IN_FLIGHT is not a number from 1 to %d; using %u",
+                 DPT_HTTP_MAX_IN_FLIGHT_LIMIT, cfg->max_in_flight);
+        return;
+    }
+    cfg->max_in_flight = (uint32_t)v;
+}
+
 static bool env_true(const char *s)
 {
     return s && strcasecmp(s, "true") == 0;
@@ -325,8 +372,7 @@ static bool env_true(const char *s)
 
 static int hexval(int ch)
 {
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
+    if (ch >= '0' && ch <= '9') return ch - '0';
     ch = tolower(ch);
     return ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
 }
@@ -355,12 +401,10 @@ static void decode_part(const char *s, size_t n, char *out)
 static char *parse_headers(const char *s, dpt_http_header *hdrs, size_t cap, size_t *n)
 {
     *n = 0;
-    if (!s)
-        return NULL;
+    if (!s) return NULL;
     size_t len = strlen(s);
     char *block = dpt__malloc(len * 2 + 2);
-    if (!block)
-        return NULL;
+    if (!block) return NULL;
     char *w = block;
     const char *p = s;
     while (*p) {
@@ -383,8 +427,7 @@ static char *parse_headers(const char *s, dpt_http_header *hdrs, size_t cap, siz
             dpt__log(DPT_LOG_WARN, "OTEL_EXPORTER_OTLP_HEADERS: entry without '=' ignored");
         }
         p += plen;
-        if (*p == ',')
-            p++;
+        if (*p == ',') p++;
     }
     return block;
 }
@@ -395,8 +438,33 @@ dpt_exporter *dpt_exporter_otlp_http_from_env(void)
     dpt_http_exporter_config_default(&cfg);
     char *url = NULL;
     bool specific = false;
+    const char *proto = otlp_env("PROTOCOL", NULL);
+    if (proto) {
+        if (strcasecmp(proto, "http/json") == 0)
+            cfg.protocol = DPT_OTLP_HTTP_JSON;
+        else if (strcasecmp(proto, "grpc") == 0)
+            cfg.protocol = DPT_OTLP_GRPC;
+        else if (strcasecmp(proto, "http/protobuf") != 0)
+            dpt__log(DPT_LOG_WARN,
+                     "OTEL_EXPORTER_OTLP_PROTOCOL=%s is not supported; using http/protobuf", proto);
+    }
+    bool grpc = cfg.protocol == DPT_OTLP_GRPC;
     const char *ep = otlp_env("ENDPOINT", &specific);
-    if (ep && specific) {
+    if (ep && grpc) {
+        /* Exporter spec: a gRPC endpoint is used as is (no per-signal path) and may come
+         * without a scheme; then "Insecure" decides: true is plain h2c, false (the
+         * default) TLS. With a scheme, the scheme decides. */
+        if (!strstr(ep, "://")) {
+            bool insecure = env_true(otlp_env("INSECURE", NULL));
+            size_t n = strlen(ep);
+            url = dpt__malloc(n + sizeof "https://");
+            if (!url) return NULL;
+            snprintf(url, n + sizeof "https://", "%s%s", insecure ? "http://" : "https://", ep);
+            cfg.url = url;
+        } else {
+            cfg.url = ep;
+        }
+    } else if (ep && specific) {
         cfg.url = ep; /* the signal-specific endpoint is used as is */
     } else if (ep) {
         /* The general endpoint is a base URL: append the signal path. */
@@ -404,33 +472,30 @@ dpt_exporter *dpt_exporter_otlp_http_from_env(void)
         while (n && ep[n - 1] == '/')
             n--;
         url = dpt__malloc(n + sizeof "/v1/traces");
-        if (!url)
-            return NULL;
+        if (!url) return NULL;
         memcpy(url, ep, n);
         memcpy(url + n, "/v1/traces", sizeof "/v1/traces");
         cfg.url = url;
     }
-    const char *proto = otlp_env("PROTOCOL", NULL);
-    if (proto) {
-        if (strcmp(proto, "http/json") == 0)
-            cfg.protocol = DPT_OTLP_HTTP_JSON;
-        else if (strcmp(proto, "http/protobuf") != 0)
-            dpt__log(DPT_LOG_WARN, "OTLP protocol %s is not supported; using http/protobuf", proto);
-    }
     const char *comp = otlp_env("COMPRESSION", NULL);
     if (comp) {
-        if (strcmp(comp, "gzip") == 0)
+        if (strcasecmp(comp, "gzip") == 0)
             cfg.gzip = true;
-        else if (strcmp(comp, "none") != 0)
+        else if (strcasecmp(comp, "none") != 0)
             dpt__log(DPT_LOG_WARN, "OTLP compression %s is not supported; using none", comp);
     }
     const char *tmo = otlp_env("TIMEOUT", NULL);
-    if (tmo)
-        parse_ms("OTEL_EXPORTER_OTLP_TIMEOUT", tmo, &cfg.timeout_ms);
+    if (tmo) parse_ms("OTEL_EXPORTER_OTLP_TIMEOUT", tmo, &cfg.timeout_ms);
     cfg.ca_file = otlp_env("CERTIFICATE", NULL);
     cfg.client_cert_file = otlp_env("CLIENT_CERTIFICATE", NULL);
     cfg.client_key_file = otlp_env("CLIENT_KEY", NULL);
-    cfg.insecure_skip_verify = env_true(otlp_env("INSECURE", NULL));
+    /* Exporter spec, "Insecure": "only applies to OTLP/gRPC when an endpoint is provided
+     * without the http or https scheme - OTLP/HTTP always uses the scheme provided for the
+     * endpoint". So it never turns off certificate verification here. */
+    if (!grpc && env_true(otlp_env("INSECURE", NULL)))
+        dpt__log(DPT_LOG_INFO, "OTEL_EXPORTER_OTLP_INSECURE applies only to OTLP/gRPC endpoints "
+                               "without a scheme; OTLP/HTTP follows the endpoint's scheme");
+    max_in_flight_from_env(&cfg);
 
     /* Both header variables apply; for a name in both, the TRACES_ value replaces the
      * general one (header names are case-insensitive). */
@@ -443,8 +508,7 @@ dpt_exporter *dpt_exporter_otlp_http_from_env(void)
         bool overridden = false;
         for (size_t k = 0; k < n2; k++)
             overridden |= strcasecmp(hdrs[i].name, hdrs[n1 + k].name) == 0;
-        if (!overridden)
-            hdrs[n++] = hdrs[i];
+        if (!overridden) hdrs[n++] = hdrs[i];
     }
     memmove(hdrs + n, hdrs + n1, n2 * sizeof hdrs[0]);
     cfg.headers = hdrs;
@@ -462,32 +526,85 @@ dpt_exporter *dpt_exporter_zipkin_http_from_env(void)
     dpt_http_exporter_config cfg;
     dpt_http_exporter_config_default(&cfg);
     const char *ep = getenv("OTEL_EXPORTER_ZIPKIN_ENDPOINT");
-    if (ep && *ep)
-        cfg.url = ep;
+    if (ep && *ep) cfg.url = ep;
     const char *tmo = getenv("OTEL_EXPORTER_ZIPKIN_TIMEOUT");
-    if (tmo && *tmo)
-        parse_ms("OTEL_EXPORTER_ZIPKIN_TIMEOUT", tmo, &cfg.timeout_ms);
+    if (tmo && *tmo) parse_ms("OTEL_EXPORTER_ZIPKIN_TIMEOUT", tmo, &cfg.timeout_ms);
+    max_in_flight_from_env(&cfg);
     return dpt_exporter_zipkin_http(&cfg);
 }
 
-/* Factories for the registry; settings from a configuration file are not read yet (the
- * environment is). */
+/* Factories for the registry. Settings from a configuration file (libdptrace-config)
+ * replace the environment entirely ("When OTEL_CONFIG_FILE is set, all other environment
+ * variables [...] MUST be ignored", sdk-environment-variables.md). Keys: endpoint (the full
+ * URL), protocol (http/protobuf, http/json; otlp only), compression (gzip, none), timeout
+ * (ms, 0: no limit), headers (k=v,... values percent-encoded), certificate,
+ * client_certificate, client_key. A bad value makes no exporter (logged): a configuration
+ * file is checked when the provider is built, not at the first export. */
+static dpt_exporter *from_settings(bool otlp, const dpt_exporter_settings *s)
+{
+    const char *name = otlp ? "otlp" : "zipkin";
+    dpt_http_exporter_config cfg;
+    dpt_http_exporter_config_default(&cfg);
+    cfg.url = dpt_exporter_settings_get(s, "endpoint");
+    const char *v = dpt_exporter_settings_get(s, "protocol");
+    if (otlp && v && strcmp(v, "http/json") == 0) {
+        cfg.protocol = DPT_OTLP_HTTP_JSON;
+    } else if (otlp && v && strcmp(v, "grpc") == 0) {
+        cfg.protocol = DPT_OTLP_GRPC;
+    } else if (otlp && v && strcmp(v, "http/protobuf") != 0) {
+        dpt__log(DPT_LOG_ERROR, "otlp exporter: protocol %s is not supported (http/protobuf, http/json, grpc)", v);
+        return NULL;
+    }
+    /* gRPC, an endpoint without a scheme: "insecure" (tls.insecure) chooses h2c over TLS,
+     * as OTEL_EXPORTER_OTLP_INSECURE does. */
+    char url[1024];
+    if (cfg.protocol == DPT_OTLP_GRPC && cfg.url && !strstr(cfg.url, "://")) {
+        const char *ins = dpt_exporter_settings_get(s, "insecure");
+        snprintf(url, sizeof url, "%s%s", ins && strcmp(ins, "true") == 0 ? "http://" : "https://", cfg.url);
+        cfg.url = url;
+    }
+    v = dpt_exporter_settings_get(s, "compression");
+    if (v && strcmp(v, "gzip") != 0 && strcmp(v, "none") != 0) {
+        dpt__log(DPT_LOG_ERROR, "%s exporter: compression %s is not supported (gzip, none)", name, v);
+        return NULL;
+    }
+    cfg.gzip = v && strcmp(v, "gzip") == 0;
+    if ((v = dpt_exporter_settings_get(s, "timeout"))) {
+        char *end;
+        errno = 0;
+        unsigned long long ms = strtoull(v, &end, 10);
+        if (errno || end == v || *end || *v == '-' || ms > UINT32_MAX) {
+            dpt__log(DPT_LOG_ERROR, "%s exporter: timeout %s is not a number of milliseconds", name, v);
+            return NULL;
+        }
+        cfg.timeout_ms = ms ? (uint32_t)ms : UINT32_MAX; /* 0: no limit */
+    }
+    cfg.ca_file = dpt_exporter_settings_get(s, "certificate");
+    cfg.client_cert_file = dpt_exporter_settings_get(s, "client_certificate");
+    cfg.client_key_file = dpt_exporter_settings_get(s, "client_key");
+    dpt_http_header hdrs[64];
+    size_t n = 0;
+    char *block = parse_headers(dpt_exporter_settings_get(s, "headers"), hdrs, 64, &n);
+    cfg.headers = hdrs;
+    cfg.n_headers = n;
+    dpt_exporter *e = otlp ? dpt_exporter_otlp_http(&cfg) : dpt_exporter_zipkin_http(&cfg);
+    free(block);
+    return e;
+}
+
 static dpt_exporter *otlp_factory(const dpt_exporter_settings *s)
 {
-    (void)s;
-    return dpt_exporter_otlp_http_from_env();
+    return s ? from_settings(true, s) : dpt_exporter_otlp_http_from_env();
 }
 
 static dpt_exporter *zipkin_factory(const dpt_exporter_settings *s)
 {
-    (void)s;
-    return dpt_exporter_zipkin_http_from_env();
+    return s ? from_settings(false, s) : dpt_exporter_zipkin_http_from_env();
 }
 
 dpt_err dpt_http_register(void)
 {
     dpt_err err = dpt_exporter_factory_register("otlp", otlp_factory);
-    if (err != DPT_OK)
-        return err;
+    if (err != DPT_OK) return err;
     return dpt_exporter_factory_register("zipkin", zipkin_factory);
 }

@@ -2,8 +2,9 @@
  *
  * Extraction follows OpenTelemetry's B3 propagator: a non-empty `b3` header wins and the
  * X-B3-* headers are read only without it. The grammar is the B3 spec's, strictly (lower
- * hex, 16 or 32 digit trace ids, exact positions). The debug state is read as "sampled";
- * dpt_context has no slot for it, so it is not sent on (docs/propagation.md).
+ * hex, 16 or 32 digit trace ids, exact positions). A repeated header is read by the B3
+ * rule for state headers, "the first value wins" (also for b3 itself). The debug state is
+ * carried on the span context as DPT_FLAG_B3_DEBUG and written back ('d', X-B3-Flags: 1).
  */
 #include "prop_internal.h"
 
@@ -65,6 +66,7 @@ dpt_err dpt_b3_parse(const char *s, size_t len, dpt_b3 *out)
     }
     if (dpt__all_zero(r.sc.trace_id.b, 16) || dpt__all_zero(r.sc.span_id.b, 8)) goto bad;
     r.sc.flags = r.sampled == 1 ? DPT_FLAG_SAMPLED : 0;
+    if (r.debug) r.sc.flags |= DPT_FLAG_B3_DEBUG;
     r.sc.remote = true;
     *out = r;
     return DPT_OK;
@@ -77,9 +79,9 @@ size_t dpt_b3_format(const dpt_b3 *b3, char out[64])
     if (!out) return 0;
     out[0] = 0;
     if (!b3 || !dpt_span_context_is_valid(&b3->sc)) return 0;
-    dpt__hex_encode(b3->sc.trace_id.b, 16, out);
+    dpt__lhex_encode(b3->sc.trace_id.b, 16, out);
     out[32] = '-';
-    dpt__hex_encode(b3->sc.span_id.b, 8, out + 33);
+    dpt__lhex_encode(b3->sc.span_id.b, 8, out + 33);
     out[49] = '-';
     out[50] = (char)(b3->debug ? 'd' : b3->sampled == 1 ? '1' : '0');
     out[51] = 0;
@@ -98,15 +100,22 @@ static int sampled_value(const char *v, size_t n)
     return -2;
 }
 
+/* B3: "When extracting state headers, the first value wins." */
+static const char *first(const dpt__in *in, const char *name, size_t *len)
+{
+    *len = 0;
+    return in->g->get(in->c, name, 0, len);
+}
+
 static void multi_extract(const dpt__in *in, dpt__extract *x)
 {
-    size_t tl = 0, sl = 0, tc, scnt, smc, fc, ml = 0, fl = 0;
-    const char *t = dpt__in_single(in, "x-b3-traceid", &tl, &tc);
-    const char *sp = dpt__in_single(in, "x-b3-spanid", &sl, &scnt);
-    if (tc == 0 && scnt == 0) return;
+    size_t tl = 0, sl = 0, ml = 0, fl = 0;
+    const char *t = first(in, "x-b3-traceid", &tl);
+    const char *sp = first(in, "x-b3-spanid", &sl);
+    if (!t && !sp) return;
     x->saw_trace_field = true;
-    const char *smp = dpt__in_single(in, "x-b3-sampled", &ml, &smc);
-    const char *fg = dpt__in_single(in, "x-b3-flags", &fl, &fc);
+    const char *smp = first(in, "x-b3-sampled", &ml);
+    const char *fg = first(in, "x-b3-flags", &fl);
     dpt_span_context sc;
     memset(&sc, 0, sizeof sc);
     if (!t || !sp) goto bad;
@@ -116,65 +125,93 @@ static void multi_extract(const dpt__in *in, dpt__extract *x)
         goto bad;
     if (dpt__all_zero(sc.trace_id.b, 16) || dpt__all_zero(sc.span_id.b, 8)) goto bad;
     int sampled = 0;
-    if (smc > 1) goto bad;
     if (smp) {
         dpt__trim_ows(&smp, &ml);
         sampled = sampled_value(smp, ml);
         if (sampled < 0) goto bad;
     }
-    /* Debug (X-B3-Flags: 1) implies an accept decision; other flag values mean nothing. */
-    if (fg && fl == 1 && fg[0] == '1') sampled = 1;
-    sc.flags = sampled ? DPT_FLAG_SAMPLED : 0;
+    /* B3: "Debug is encoded as X-B3-Flags: 1. Absent or any other value can be ignored.
+     * Debug implies an accept decision". */
+    if (fg) dpt__trim_ows(&fg, &fl);
+    bool debug = fg && fl == 1 && fg[0] == '1';
+    sc.flags = (sampled || debug) ? DPT_FLAG_SAMPLED : 0;
+    if (debug) sc.flags |= DPT_FLAG_B3_DEBUG;
     dpt__extract_set_sc(x, &sc, NULL);
     return;
 bad:
-    dpt__prop_count(DPT__PS_B3_INVALID, 1);
+    dpt__prop_count(DPT_PSTAT_B3_INVALID, 1);
 }
 
-void dpt__b3_extract(const dpt__in *in, dpt__extract *x)
+static void b3_extract(void *st, const dpt_getter *g, void *carrier, dpt_extraction *x)
 {
-    size_t len = 0, count = 0;
-    const char *v = dpt__in_single(in, "b3", &len, &count);
-    if (count == 1) {
+    (void)st;
+    const dpt__in in_ = { g, carrier }, *in = &in_;
+    size_t len = 0;
+    const char *v = first(in, "b3", &len);
+    if (v) {
         const char *t = v;
         size_t tl = len;
         dpt__trim_ows(&t, &tl);
-        if (tl == 0) count = 0; /* an empty b3 header is no header: try the multi form */
+        if (tl == 0) v = NULL; /* an empty b3 header is no header: try the multi form */
     }
-    if (count == 0) {
+    if (!v) {
         multi_extract(in, x);
         return;
     }
     x->saw_trace_field = true;
     dpt_b3 b3;
-    if (!v || dpt_b3_parse(v, len, &b3) != DPT_OK) {
-        dpt__prop_count(DPT__PS_B3_INVALID, 1);
+    if (dpt_b3_parse(v, len, &b3) != DPT_OK) {
+        dpt__prop_count(DPT_PSTAT_B3_INVALID, 1);
         return;
     }
     /* A bare sampling state carries no ids: there is no context to continue. */
     if (dpt_span_context_is_valid(&b3.sc)) dpt__extract_set_sc(x, &b3.sc, NULL);
 }
 
-dpt_err dpt__b3_inject_single(const dpt_context *ctx, const dpt_setter *s, void *c)
+static dpt_err b3_inject_single(void *st, const dpt_context *ctx, const dpt_setter *s, void *c)
 {
+    (void)st;
     dpt_b3 b3;
     memset(&b3, 0, sizeof b3);
     b3.sc = dpt_context_span_context(ctx);
     b3.sampled = (b3.sc.flags & DPT_FLAG_SAMPLED) ? 1 : 0;
+    b3.debug = (b3.sc.flags & DPT_FLAG_B3_DEBUG) != 0;
     char buf[64];
     size_t n = dpt_b3_format(&b3, buf);
     return n ? s->set(c, "b3", buf, n) : DPT_OK;
 }
 
-dpt_err dpt__b3_inject_multi(const dpt_context *ctx, const dpt_setter *s, void *c)
+static dpt_err b3_inject_multi(void *st, const dpt_context *ctx, const dpt_setter *s, void *c)
 {
+    (void)st;
     dpt_span_context sc = dpt_context_span_context(ctx);
     if (!dpt_span_context_is_valid(&sc)) return DPT_OK;
-    char t[33], sp[17];
-    dpt_trace_id_to_hex(&sc.trace_id, t);
-    dpt_span_id_to_hex(&sc.span_id, sp);
+    char t[33], sp[17]; /* setters get NUL-terminated values */
+    dpt__lhex_encode(sc.trace_id.b, 16, t);
+    dpt__lhex_encode(sc.span_id.b, 8, sp);
+    t[32] = sp[16] = 0;
     dpt_err e = s->set(c, "x-b3-traceid", t, 32);
     if (e == DPT_OK) e = s->set(c, "x-b3-spanid", sp, 16);
+    /* B3: "Debug implies an accept decision, so don't also send the X-B3-Sampled header." */
+    if (e == DPT_OK && (sc.flags & DPT_FLAG_B3_DEBUG)) return s->set(c, "x-b3-flags", "1", 1);
     if (e == DPT_OK) e = s->set(c, "x-b3-sampled", (sc.flags & DPT_FLAG_SAMPLED) ? "1" : "0", 1);
     return e;
 }
+
+static size_t b3_fields(void *st, const char **names, size_t max)
+{
+    (void)st;
+    if (max) names[0] = "b3";
+    return 1;
+}
+
+static size_t b3multi_fields(void *st, const char **names, size_t max)
+{
+    (void)st;
+    static const char *const f[] = { "x-b3-traceid", "x-b3-spanid", "x-b3-sampled", "x-b3-flags" };
+    for (size_t i = 0; i < 4 && i < max; i++) names[i] = f[i];
+    return 4;
+}
+
+const dpt_propagator_ops dpt__b3_ops = { b3_extract, b3_inject_single, b3_fields, NULL };
+const dpt_propagator_ops dpt__b3multi_ops = { b3_extract, b3_inject_multi, b3multi_fields, NULL };

@@ -1,9 +1,10 @@
 /* baggage.c - W3C Baggage: the header parser and serializer, and the baggage propagator.
  *
  * Parsing keeps every valid member and drops (and counts) each invalid one on its own, as
- * the W3C Baggage spec asks. Members are first collected into a small table so that a
+ * the W3C Baggage spec allows. Members are first collected into a small table so that a
  * repeated key keeps its first position with its last value (what the other
  * OpenTelemetry implementations do), then the immutable dpt_baggage is built from it.
+ * Decoded values keep their length: "%00" is a NUL byte inside the value, not its end.
  */
 #include "prop_internal.h"
 
@@ -15,13 +16,7 @@ static bool bagoctet(unsigned char c)
     return c >= 0x21 && c <= 0x7e && c != '"' && c != ',' && c != ';' && c != '\\';
 }
 
-static bool is_token(const char *s, size_t n)
-{
-    if (n == 0) return false;
-    for (size_t i = 0; i < n; i++)
-        if (!dpt__tchar((unsigned char)s[i])) return false;
-    return true;
-}
+#define is_token dpt__is_token
 
 /* property = key OWS "=" OWS value / key, separated by OWS ";" OWS. Empty properties
  * are outside the grammar. */
@@ -53,9 +48,8 @@ static bool props_ok(const char *s, size_t n)
 }
 
 typedef struct item {
-    size_t key, value, meta; /* offsets of NUL-terminated strings in the scratch buffer */
-    bool has_meta;
-    bool dead;               /* replaced by a later duplicate */
+    size_t key, value, meta; /* offsets in the scratch buffer */
+    size_t klen, vlen, mlen;
 } item;
 
 /* Parses one member into the scratch buffer; false when it is invalid. */
@@ -84,14 +78,15 @@ static bool parse_member(const char *m, size_t n, dpt__buf *sb, dpt__buf *dec, i
     }
     size_t mark = sb->len;
     it->key = sb->len;
+    it->klen = kl;
     dpt__buf_put(sb, k, kl);
-    dpt__buf_putc(sb, 0);
     it->value = sb->len;
     if (!memchr(v, '%', vl)) {
         dpt__buf_put(sb, v, vl); /* baggage-octets are ASCII: already valid UTF-8 */
     } else {
-        /* Decode, then replace what is not UTF-8 with U+FFFD (W3C Baggage: decoded
-         * octets that do not form UTF-8 MUST be replaced). */
+        /* Decode, then replace what is not UTF-8 with U+FFFD (W3C Baggage: "percent-encoded
+         * octet sequences that do not match the UTF-8 encoding scheme MUST be replaced");
+         * a decoded NUL is valid UTF-8 and stays, with the length. */
         dec->len = 0;
         if (!dpt__pct_decode(v, vl, dec)) {
             sb->len = mark;
@@ -100,12 +95,10 @@ static bool parse_member(const char *m, size_t n, dpt__buf *sb, dpt__buf *dec, i
         if (dec->oom) sb->oom = true;
         dpt__utf8_sanitize(dec->p ? dec->p : "", dec->len, sb);
     }
-    dpt__buf_putc(sb, 0);
-    it->has_meta = ml > 0;
+    it->vlen = sb->len - it->value;
     it->meta = sb->len;
+    it->mlen = ml;
     if (ml) dpt__buf_put(sb, meta, ml);
-    dpt__buf_putc(sb, 0);
-    it->dead = false;
     return true;
 }
 
@@ -142,10 +135,11 @@ dpt_err dpt_w3c_baggage_parse(const char *s, size_t len, const dpt_baggage *base
         /* A repeated key replaces the value of the first occurrence in place. */
         bool dup = false;
         for (size_t q = 0; q < n; q++) {
-            if (strcmp(sb.p + items[q].key, sb.p + it.key) == 0) {
+            if (items[q].klen == it.klen && memcmp(sb.p + items[q].key, sb.p + it.key, it.klen) == 0) {
                 items[q].value = it.value;
+                items[q].vlen = it.vlen;
                 items[q].meta = it.meta;
-                items[q].has_meta = it.has_meta;
+                items[q].mlen = it.mlen;
                 dup = true;
                 break;
             }
@@ -169,8 +163,9 @@ dpt_err dpt_w3c_baggage_parse(const char *s, size_t len, const dpt_baggage *base
     dpt_baggage *b = dpt_baggage_retain(base);
     for (size_t q = 0; q < n; q++) {
         dpt_baggage *nb = NULL;
-        dpt_err e = dpt_baggage_set(b, sb.p + items[q].key, sb.p + items[q].value,
-                                    items[q].has_meta ? sb.p + items[q].meta : NULL, &nb);
+        const item *t = &items[q];
+        dpt_err e = dpt_baggage_set_n(b, sb.p + t->key, t->klen, sb.p + t->value, t->vlen,
+                                      t->mlen ? sb.p + t->meta : NULL, t->mlen, &nb);
         if (e == DPT_ENOMEM) {
             dpt_baggage_release(b);
             err = DPT_ENOMEM;
@@ -187,17 +182,13 @@ dpt_err dpt_w3c_baggage_parse(const char *s, size_t len, const dpt_baggage *base
 done:
     dpt__buf_free(&sb);
     dpt__buf_free(&dec);
-    if (drop) dpt__prop_count(DPT__PS_BAGGAGE_DROPPED, drop);
+    if (drop) dpt__prop_count(DPT_PSTAT_BAGGAGE_MEMBERS_DROPPED, drop);
     if (dropped) *dropped = drop;
     return err;
 }
 
 /* Metadata set through the API is sent verbatim, so it must not break the header. */
-static bool meta_sendable(const char *m)
-{
-    size_t n = strlen(m);
-    return n == 0 || props_ok(m, n);
-}
+static bool meta_sendable(const char *m, size_t n) { return n == 0 || props_ok(m, n); }
 
 dpt_err dpt_w3c_baggage_format(const dpt_baggage *b, char **out, size_t *len, uint32_t *dropped)
 {
@@ -212,19 +203,19 @@ dpt_err dpt_w3c_baggage_format(const dpt_baggage *b, char **out, size_t *len, ui
     dpt__buf_init(&piece);
     uint32_t drop = 0;
     for (size_t i = 0; i < n; i++) {
-        const char *k, *v, *m;
-        if (dpt_baggage_entry(b, i, &k, &v, &m) != DPT_OK) break;
-        if (!is_token(k, strlen(k)) || (m && !meta_sendable(m))) {
+        dpt_baggage_item it;
+        if (dpt_baggage_entry_n(b, i, &it) != DPT_OK) break;
+        if (!is_token(it.key, it.key_len) || (it.metadata && !meta_sendable(it.metadata, it.metadata_len))) {
             drop++;
             continue;
         }
         piece.len = 0;
-        dpt__buf_puts(&piece, k);
+        dpt__buf_put(&piece, it.key, it.key_len);
         dpt__buf_putc(&piece, '=');
-        dpt__pct_encode(v, strlen(v), &piece);
-        if (m && *m) {
+        dpt__pct_encode(it.value, it.value_len, &piece);
+        if (it.metadata_len) {
             dpt__buf_putc(&piece, ';');
-            dpt__buf_puts(&piece, m);
+            dpt__buf_put(&piece, it.metadata, it.metadata_len);
         }
         size_t add = piece.len + (o.len ? 1 : 0);
         if (o.len + add > DPT_W3C_BAGGAGE_MAX_BYTES) { /* never a partial entry */
@@ -245,19 +236,21 @@ dpt_err dpt_w3c_baggage_format(const dpt_baggage *b, char **out, size_t *len, ui
     }
     dpt__buf_free(&o);
     dpt__buf_free(&piece);
-    if (drop) dpt__prop_count(DPT__PS_BAGGAGE_NOT_SENT, drop);
+    if (drop) dpt__prop_count(DPT_PSTAT_BAGGAGE_ENTRIES_NOT_SENT, drop);
     if (dropped) *dropped = drop;
     return err;
 }
 
-void dpt__bg_extract(const dpt__in *in, dpt__extract *x)
+static void bg_extract(void *st, const dpt_getter *g, void *carrier, dpt_extraction *x)
 {
+    (void)st;
+    const dpt__in in_ = { g, carrier }, *in = &in_;
     dpt__buf b;
     dpt__buf_init(&b);
     bool cut = false;
     if (dpt__in_joined(in, "baggage", &b, DPT__JOIN_MAX, &cut) || cut) {
         /* Lines past the byte bound are dropped whole, like members past the limits. */
-        if (cut) dpt__prop_count(DPT__PS_BAGGAGE_DROPPED, 1);
+        if (cut) dpt__prop_count(DPT_PSTAT_BAGGAGE_MEMBERS_DROPPED, 1);
         if (b.oom) {
             x->oom = true;
         } else if (b.len) {
@@ -274,8 +267,9 @@ void dpt__bg_extract(const dpt__in *in, dpt__extract *x)
     dpt__buf_free(&b);
 }
 
-dpt_err dpt__bg_inject(const dpt_context *ctx, const dpt_setter *s, void *c)
+static dpt_err bg_inject(void *st, const dpt_context *ctx, const dpt_setter *s, void *c)
 {
+    (void)st;
     char *v = NULL;
     size_t len = 0;
     dpt_err e = dpt_w3c_baggage_format(dpt_context_baggage(ctx), &v, &len, NULL);
@@ -283,3 +277,12 @@ dpt_err dpt__bg_inject(const dpt_context *ctx, const dpt_setter *s, void *c)
     free(v);
     return e;
 }
+
+static size_t bg_fields(void *st, const char **names, size_t max)
+{
+    (void)st;
+    if (max) names[0] = "baggage";
+    return 1;
+}
+
+const dpt_propagator_ops dpt__baggage_ops = { bg_extract, bg_inject, bg_fields, NULL };

@@ -1,9 +1,11 @@
-/* jaeger.c - Jaeger propagation: `uber-trace-id: trace:span:parent:flags` and baggage in
- * `uberctx-<key>` fields.
+/* jaeger.c - Jaeger propagation: `uber-trace-id: trace:span:parent:flags`, baggage in
+ * `uberctx-<key>` fields, and the `jaeger-baggage: k1=v1, k2=v2` header that Jaeger
+ * clients read (never write) to accept baggage from a request without a trace context.
  *
  * Jaeger clients write ids as variable-length hex (leading zeros dropped) and some
  * percent-encode the ':' separators, so both are accepted; ids are always written back as
- * 32 / 16 lowercase digits, as OpenTelemetry does.
+ * 32 / 16 lowercase digits, as OpenTelemetry does. A repeated field is read by the rule B3
+ * states for its headers, "the first value wins" (OpenTelemetry JS does the same).
  */
 #include "prop_internal.h"
 
@@ -69,9 +71,9 @@ size_t dpt_jaeger_format(const dpt_span_context *sc, char out[64])
     if (!out) return 0;
     out[0] = 0;
     if (!sc || !dpt_span_context_is_valid(sc)) return 0;
-    dpt__hex_encode(sc->trace_id.b, 16, out);
+    dpt__lhex_encode(sc->trace_id.b, 16, out);
     out[32] = ':';
-    dpt__hex_encode(sc->span_id.b, 8, out + 33);
+    dpt__lhex_encode(sc->span_id.b, 8, out + 33);
     memcpy(out + 49, ":0:0", 4);
     out[53] = (sc->flags & DPT_FLAG_SAMPLED) ? '1' : '0';
     out[54] = 0;
@@ -80,68 +82,107 @@ size_t dpt_jaeger_format(const dpt_span_context *sc, char out[64])
 
 #define PREFIX "uberctx-"
 #define PREFIX_LEN 8
-#define MAX_KEYS 1024 /* bounds the walk over a hostile carrier */
 
-static void baggage_extract(const dpt__in *in, dpt__extract *x)
+/* Percent-decodes [v, v + vl) and adds it as the baggage entry key (UTF-8 repaired as W3C
+ * Baggage asks of decoded values). false when the escape is malformed. */
+static bool add_decoded(dpt__extract *x, const char *key, size_t kl, const char *v, size_t vl)
+{
+    dpt__buf dec, val;
+    dpt__buf_init(&dec);
+    dpt__buf_init(&val);
+    bool ok = dpt__pct_decode(v, vl, &dec);
+    if (ok) {
+        dpt__utf8_sanitize(dec.p ? dec.p : "", dec.len, &val);
+        if (val.oom || dec.oom) x->oom = true;
+        else dpt_extraction_add_baggage(x, key, kl, val.p ? val.p : "", val.len, NULL, 0);
+    }
+    dpt__buf_free(&dec);
+    dpt__buf_free(&val);
+    return ok;
+}
+
+/* uberctx-<key>: one entry per field. */
+static void uberctx_extract(const dpt__in *in, dpt__extract *x)
 {
     if (!in->g->key) return;
     size_t nl = 0;
     const char *name;
-    for (size_t i = 0; i < MAX_KEYS && (name = in->g->key(in->c, i, &nl)) != NULL; i++) {
-        if (nl <= PREFIX_LEN) continue;
-        char lname[PREFIX_LEN + 1];
-        for (size_t q = 0; q < PREFIX_LEN; q++) {
-            char ch = name[q];
-            lname[q] = (char)((ch >= 'A' && ch <= 'Z') ? ch + 32 : ch);
+    char full[256];
+    for (size_t i = 0; i < DPT__MAX_FIELD_VALUES && (name = in->g->key(in->c, i, &nl)) != NULL; i++) {
+        if (nl <= PREFIX_LEN || nl >= sizeof full || !dpt__name_eq(name, PREFIX_LEN, PREFIX)) {
+            if (nl >= sizeof full && nl > PREFIX_LEN && dpt__name_eq(name, PREFIX_LEN, PREFIX))
+                dpt__prop_count(DPT_PSTAT_JAEGER_INVALID, 1); /* a key no one can mean */
+            continue;
         }
-        lname[PREFIX_LEN] = 0;
-        if (strcmp(lname, PREFIX) != 0) continue;
         /* The getter takes a NUL-terminated lowercase name; header names are
          * case-insensitive, so the baggage key is the lowercase suffix. */
-        char *full = dpt__strndup(name, nl);
-        if (!full) {
-            x->oom = true;
-            return;
+        for (size_t q = 0; q < nl; q++) {
+            char ch = name[q];
+            full[q] = (char)((ch >= 'A' && ch <= 'Z') ? ch + 32 : ch);
         }
-        for (char *p = full; *p; p++)
-            if (*p >= 'A' && *p <= 'Z') *p = (char)(*p + 32);
+        full[nl] = 0;
         size_t vl = 0;
         const char *v = in->g->get(in->c, full, 0, &vl);
-        dpt__buf dec;
-        dpt__buf_init(&dec);
-        if (v && dpt__pct_decode(v, vl, &dec)) {
-            dpt__buf val;
-            dpt__buf_init(&val);
-            dpt__utf8_sanitize(dec.p ? dec.p : "", dec.len, &val);
-            dpt__buf_putc(&val, 0);
-            if (val.oom || dec.oom) x->oom = true;
-            else dpt__extract_add_baggage(x, full + PREFIX_LEN, val.p, NULL);
-            dpt__buf_free(&val);
-        } else {
-            dpt__prop_count(DPT__PS_JAEGER_INVALID, 1);
-        }
-        dpt__buf_free(&dec);
-        free(full);
+        if (!v || !add_decoded(x, full + PREFIX_LEN, nl - PREFIX_LEN, v, vl))
+            dpt__prop_count(DPT_PSTAT_JAEGER_INVALID, 1);
+        if (x->oom) return;
     }
 }
 
-void dpt__jaeger_extract(const dpt__in *in, dpt__extract *x)
+/* jaeger-baggage: "k1=v1, k2=v2" (jaeger-client-go's parseCommaSeparatedMap: members split
+ * on ',', a member is exactly one key '=' value). Each value is percent-decoded on its own,
+ * so an encoded ',' or '=' stays inside the value. A key must be a token, so that it can
+ * be sent on as uberctx-<key>. Invalid members are dropped and counted, one by one. */
+static void jaeger_baggage_extract(const dpt__in *in, dpt__extract *x)
 {
-    size_t len = 0, count = 0;
-    const char *v = dpt__in_single(in, "uber-trace-id", &len, &count);
-    if (count) {
+    size_t vl = 0;
+    const char *v;
+    for (size_t i = 0; i < DPT__MAX_FIELD_VALUES && (v = in->g->get(in->c, "jaeger-baggage", i, &vl)) != NULL; i++) {
+        size_t a = 0;
+        while (a <= vl && !x->oom) {
+            size_t b = a;
+            while (b < vl && v[b] != ',') b++;
+            const char *m = v + a;
+            size_t ml = b - a;
+            a = b + 1;
+            dpt__trim_ows(&m, &ml);
+            if (!ml) continue;
+            const char *eq = memchr(m, '=', ml);
+            const char *k = m, *val = eq ? eq + 1 : NULL;
+            size_t kl = eq ? (size_t)(eq - m) : 0, l = eq ? ml - kl - 1 : 0;
+            if (eq) {
+                dpt__trim_ows(&k, &kl);
+                dpt__trim_ows(&val, &l);
+            }
+            if (!eq || memchr(val, '=', l) || !dpt__is_token(k, kl) || !add_decoded(x, k, kl, val, l))
+                dpt__prop_count(DPT_PSTAT_JAEGER_INVALID, 1);
+        }
+    }
+}
+
+static void jaeger_extract(void *st, const dpt_getter *g, void *carrier, dpt_extraction *x)
+{
+    (void)st;
+    const dpt__in in_ = { g, carrier }, *in = &in_;
+    size_t len = 0;
+    const char *v = in->g->get(in->c, "uber-trace-id", 0, &len);
+    if (v) {
         x->saw_trace_field = true;
         dpt_span_context sc;
-        dpt_err e = v ? dpt_jaeger_parse(v, len, &sc, NULL) : DPT_EPARSE;
+        dpt_err e = dpt_jaeger_parse(v, len, &sc, NULL);
         if (e == DPT_OK) dpt__extract_set_sc(x, &sc, NULL);
         else if (e == DPT_ENOMEM) x->oom = true;
-        else dpt__prop_count(DPT__PS_JAEGER_INVALID, 1);
+        else dpt__prop_count(DPT_PSTAT_JAEGER_INVALID, 1);
     }
-    baggage_extract(in, x);
+    /* jaeger-baggage first, so that a uberctx-<key> field of the same key wins: it is the
+     * form Jaeger clients themselves write. */
+    jaeger_baggage_extract(in, x);
+    if (!x->oom) uberctx_extract(in, x);
 }
 
-dpt_err dpt__jaeger_inject(const dpt_context *ctx, const dpt_setter *s, void *c)
+static dpt_err jaeger_inject(void *st, const dpt_context *ctx, const dpt_setter *s, void *c)
 {
+    (void)st;
     dpt_span_context sc = dpt_context_span_context(ctx);
     char buf[64];
     size_t n = dpt_jaeger_format(&sc, buf);
@@ -152,19 +193,17 @@ dpt_err dpt__jaeger_inject(const dpt_context *ctx, const dpt_setter *s, void *c)
     dpt__buf_init(&name);
     dpt__buf_init(&val);
     for (size_t i = 0; e == DPT_OK && i < cnt; i++) {
-        const char *k, *v;
-        if (dpt_baggage_entry(bg, i, &k, &v, NULL) != DPT_OK) break;
-        bool tok = *k != 0;
-        for (const char *p = k; *p && tok; p++) tok = dpt__tchar((unsigned char)*p);
-        if (!tok) { /* a key that cannot be part of a field name */
-            dpt__prop_count(DPT__PS_BAGGAGE_NOT_SENT, 1);
+        dpt_baggage_item it;
+        if (dpt_baggage_entry_n(bg, i, &it) != DPT_OK) break;
+        if (!dpt__is_token(it.key, it.key_len)) { /* a key that cannot be part of a field name */
+            dpt__prop_count(DPT_PSTAT_BAGGAGE_ENTRIES_NOT_SENT, 1);
             continue;
         }
         name.len = val.len = 0;
         dpt__buf_puts(&name, PREFIX);
-        dpt__buf_puts(&name, k);
+        dpt__buf_put(&name, it.key, it.key_len);
         dpt__buf_putc(&name, 0);
-        dpt__pct_encode(v, strlen(v), &val);
+        dpt__pct_encode(it.value, it.value_len, &val);
         dpt__buf_putc(&val, 0);
         if (name.oom || val.oom) e = DPT_ENOMEM;
         else e = s->set(c, name.p, val.p, val.len - 1);
@@ -173,3 +212,14 @@ dpt_err dpt__jaeger_inject(const dpt_context *ctx, const dpt_setter *s, void *c)
     dpt__buf_free(&val);
     return e;
 }
+
+/* uberctx-* names depend on the baggage, so only the trace field is listed (as
+ * OpenTelemetry's Jaeger propagators do). */
+static size_t jaeger_fields(void *st, const char **names, size_t max)
+{
+    (void)st;
+    if (max) names[0] = "uber-trace-id";
+    return 1;
+}
+
+const dpt_propagator_ops dpt__jaeger_ops = { jaeger_extract, jaeger_inject, jaeger_fields, NULL };

@@ -1,8 +1,10 @@
 /* prop_internal.h - private helpers shared by the propagation module (src/propagation).
  *
- * Extraction is done in two steps: every format writes what it found into a dpt__extract
- * accumulator, and the propagator turns that into one dpt_context at the end, so that a
- * composite allocates a single context whatever the number of formats.
+ * Extraction is done in two steps: every format writes what it found into a
+ * dpt_extraction accumulator, and the propagator turns that into one dpt_context at the
+ * end, so that a composite allocates a single context whatever the number of formats.
+ * Every format, built-in or not, is a dpt_propagator_ops table; the built-in tables are
+ * declared at the end of this file.
  */
 #ifndef DPT_PROP_INTERNAL_H
 #define DPT_PROP_INTERNAL_H
@@ -11,17 +13,16 @@
 #include "core.h"
 #include "dptrace/propagation.h"
 
+/* true when [s, s + n) is a non-empty RFC 9110 token. */
+static inline bool dpt__is_token(const char *s, size_t n)
+{
+    if (n == 0) return false;
+    for (size_t i = 0; i < n; i++)
+        if (!dpt__tchar((unsigned char)s[i])) return false;
+    return true;
+}
+
 /* ---- counters (util.c) ---------------------------------------------------------------- */
-enum {
-    DPT__PS_TRACEPARENT_INVALID,
-    DPT__PS_TRACESTATE_DROPPED,
-    DPT__PS_BAGGAGE_DROPPED,
-    DPT__PS_BAGGAGE_NOT_SENT,
-    DPT__PS_B3_INVALID,
-    DPT__PS_JAEGER_INVALID,
-    DPT__PS_EDGE_DROPPED,
-    DPT__PS_COUNT
-};
 DPT__HIDDEN void dpt__prop_count(int which, uint64_t n);
 
 /* ---- carrier access ---------------------------------------------------------------------- */
@@ -40,34 +41,35 @@ DPT__HIDDEN const char *dpt__in_single(const dpt__in *in, const char *name, size
 #define DPT__JOIN_MAX 65536
 DPT__HIDDEN size_t dpt__in_joined(const dpt__in *in, const char *name, dpt__buf *b, size_t max,
                                   bool *cut);
+/* Repeated lines are bounded so that a hostile carrier cannot make us loop for long; the
+ * same bound caps the walk over field names (prefixed formats). */
+#define DPT__MAX_FIELD_VALUES 1024
 
 /* ---- extraction accumulator --------------------------------------------------------------- */
-typedef struct dpt__extract {
-    dpt_span_context sc;     /* valid when have_sc */
-    dpt_tracestate *ts;      /* owned reference (with sc) */
-    dpt_baggage *bg;         /* owned reference */
+struct dpt_extraction {
+    dpt_span_context sc;  /* valid when have_sc */
+    dpt_tracestate *ts;   /* owned reference (with sc) */
+    dpt_baggage *bg;      /* owned reference */
     bool have_sc;
-    bool saw_trace_field;    /* some trace field was present */
+    bool saw_trace_field; /* some trace field was present */
     bool oom;
-} dpt__extract;
+};
+typedef struct dpt_extraction dpt__extract;
 
-/* Replaces the span context (and tracestate, taking over ts) in the accumulator. */
+/* Replaces the span context (and tracestate, taking over the reference ts) in x. */
 DPT__HIDDEN void dpt__extract_set_sc(dpt__extract *x, const dpt_span_context *sc,
                                      dpt_tracestate *ts);
-/* Adds an entry to the accumulated baggage (OOM and limits recorded / counted). */
-DPT__HIDDEN void dpt__extract_add_baggage(dpt__extract *x, const char *key, const char *value,
-                                          const char *meta);
 
-/* Per-format entry points. */
-DPT__HIDDEN void dpt__tc_extract(const dpt__in *in, dpt__extract *x);
-DPT__HIDDEN dpt_err dpt__tc_inject(const dpt_context *ctx, const dpt_setter *s, void *c);
-DPT__HIDDEN void dpt__bg_extract(const dpt__in *in, dpt__extract *x);
-DPT__HIDDEN dpt_err dpt__bg_inject(const dpt_context *ctx, const dpt_setter *s, void *c);
-DPT__HIDDEN void dpt__b3_extract(const dpt__in *in, dpt__extract *x);
-DPT__HIDDEN dpt_err dpt__b3_inject_single(const dpt_context *ctx, const dpt_setter *s, void *c);
-DPT__HIDDEN dpt_err dpt__b3_inject_multi(const dpt_context *ctx, const dpt_setter *s, void *c);
-DPT__HIDDEN void dpt__jaeger_extract(const dpt__in *in, dpt__extract *x);
-DPT__HIDDEN dpt_err dpt__jaeger_inject(const dpt_context *ctx, const dpt_setter *s, void *c);
+/* ---- built-in formats (one file each) ------------------------------------------------------- */
+DPT__HIDDEN extern const dpt_propagator_ops dpt__tracecontext_ops; /* traceparent.c */
+DPT__HIDDEN extern const dpt_propagator_ops dpt__baggage_ops;      /* baggage.c */
+DPT__HIDDEN extern const dpt_propagator_ops dpt__b3_ops;           /* b3.c: single inject */
+DPT__HIDDEN extern const dpt_propagator_ops dpt__b3multi_ops;      /* b3.c: multi inject */
+DPT__HIDDEN extern const dpt_propagator_ops dpt__jaeger_ops;       /* jaeger.c */
+DPT__HIDDEN extern const dpt_propagator_ops dpt__ottrace_ops;      /* ottrace.c */
 
+/* The in-memory mark of a B3 debug decision on an extracted span context
+ * (DPT_FLAG_B3_DEBUG); the flags every format may carry in a span context. */
+#define DPT__FLAGS_W3C (DPT_FLAG_SAMPLED | DPT_FLAG_RANDOM)
 
 #endif /* DPT_PROP_INTERNAL_H */

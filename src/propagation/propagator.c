@@ -1,84 +1,237 @@
-/* propagator.c - propagator objects (built-in formats and composites), OTEL_PROPAGATORS,
- * the process-wide propagator, and the server / client / untrusted-edge helpers.
+/* propagator.c - propagator objects (built-in formats, formats of the application,
+ * composites), the registry of names for OTEL_PROPAGATORS, the process-wide propagator,
+ * and the server / client / untrusted-edge helpers.
  *
- * A propagator is a small tagged value rather than a table of callbacks: the set of
- * formats is closed, and a switch lets a composite run its members on one accumulator and
- * build a single dpt_context at the end.
+ * Every propagator is an ops table over a state. A composite is one more ops table whose
+ * state is its member list: it runs its members on one shared dpt_extraction, so that one
+ * dpt_context is built at the end whatever the number of formats.
  */
 #include "prop_internal.h"
 
 #include <stdlib.h>
-
-enum {
-    K_NONE,
-    K_TRACECONTEXT,
-    K_BAGGAGE,
-    K_B3,
-    K_B3MULTI,
-    K_JAEGER,
-    K_COMPOSITE
-};
+#include <strings.h>
 
 #define MAX_MEMBERS 16
+#define MAX_DEPTH 8 /* composites of composites; the bound stops a cycle made by casting */
+#define NAME_MAX_LEN 31
+#define MAX_REGISTERED 32
 
 struct dpt_propagator {
-    int kind;
+    const dpt_propagator_ops *ops;
+    void *state;
     bool is_static;
-    size_t n;                                 /* composite members */
+    char name[NAME_MAX_LEN + 1];
+    size_t n; /* composite members */
     const dpt_propagator *m[MAX_MEMBERS];
 };
 
-static const dpt_propagator p_none = { K_NONE, true, 0, { 0 } };
-static const dpt_propagator p_tc = { K_TRACECONTEXT, true, 0, { 0 } };
-static const dpt_propagator p_bg = { K_BAGGAGE, true, 0, { 0 } };
-static const dpt_propagator p_b3 = { K_B3, true, 0, { 0 } };
-static const dpt_propagator p_b3m = { K_B3MULTI, true, 0, { 0 } };
-static const dpt_propagator p_jg = { K_JAEGER, true, 0, { 0 } };
+/* ---- the "none" format ------------------------------------------------------------------ */
+
+static void none_extract(void *st, const dpt_getter *g, void *c, dpt_extraction *x)
+{
+    (void)st, (void)g, (void)c, (void)x;
+}
+static dpt_err none_inject(void *st, const dpt_context *ctx, const dpt_setter *s, void *c)
+{
+    (void)st, (void)ctx, (void)s, (void)c;
+    return DPT_OK;
+}
+static const dpt_propagator_ops none_ops = { none_extract, none_inject, NULL, NULL };
+
+/* ---- composites ------------------------------------------------------------------------- */
+
+/* The depth of nested composites being run on this thread: a composite made to contain
+ * itself (by casting away const) stops at MAX_DEPTH instead of recursing forever. */
+static _Thread_local int comp_depth;
+
+static void comp_extract(void *st, const dpt_getter *g, void *c, dpt_extraction *x)
+{
+    const dpt_propagator *p = st;
+    if (comp_depth >= MAX_DEPTH) return;
+    comp_depth++;
+    for (size_t i = 0; i < p->n; i++) p->m[i]->ops->extract(p->m[i]->state, g, c, x);
+    comp_depth--;
+}
+
+static dpt_err comp_inject(void *st, const dpt_context *ctx, const dpt_setter *s, void *c)
+{
+    const dpt_propagator *p = st;
+    if (comp_depth >= MAX_DEPTH) return DPT_OK;
+    comp_depth++;
+    dpt_err e = DPT_OK;
+    for (size_t i = 0; i < p->n && e == DPT_OK; i++) e = p->m[i]->ops->inject(p->m[i]->state, ctx, s, c);
+    comp_depth--;
+    return e;
+}
+
+static size_t comp_fields(void *st, const char **names, size_t max)
+{
+    const dpt_propagator *p = st;
+    size_t at = 0;
+    if (comp_depth >= MAX_DEPTH) return 0;
+    comp_depth++;
+    for (size_t i = 0; i < p->n; i++) {
+        const dpt_propagator *q = p->m[i];
+        if (!q->ops->fields) continue;
+        size_t room = names && at < max ? max - at : 0;
+        at += q->ops->fields(q->state, room ? names + at : NULL, room);
+    }
+    comp_depth--;
+    return at;
+}
+
+static const dpt_propagator_ops comp_ops = { comp_extract, comp_inject, comp_fields, NULL };
+
+/* ---- built-in instances ------------------------------------------------------------------- */
+
+#define BUILTIN(var, ops, nm) static const dpt_propagator var = { &(ops), NULL, true, nm, 0, { 0 } }
+BUILTIN(p_none, none_ops, "none");
+BUILTIN(p_tc, dpt__tracecontext_ops, "tracecontext");
+BUILTIN(p_bg, dpt__baggage_ops, "baggage");
+BUILTIN(p_b3, dpt__b3_ops, "b3");
+BUILTIN(p_b3m, dpt__b3multi_ops, "b3multi");
+BUILTIN(p_jg, dpt__jaeger_ops, "jaeger");
+BUILTIN(p_ot, dpt__ottrace_ops, "ottrace");
+#undef BUILTIN
 
 const dpt_propagator *dpt_propagator_tracecontext(void) { return &p_tc; }
 const dpt_propagator *dpt_propagator_baggage(void) { return &p_bg; }
 const dpt_propagator *dpt_propagator_b3(void) { return &p_b3; }
 const dpt_propagator *dpt_propagator_b3multi(void) { return &p_b3m; }
 const dpt_propagator *dpt_propagator_jaeger(void) { return &p_jg; }
+const dpt_propagator *dpt_propagator_ottrace(void) { return &p_ot; }
 const dpt_propagator *dpt_propagator_none(void) { return &p_none; }
 
-dpt_err dpt_propagator_composite(const dpt_propagator *const *list, size_t n, dpt_propagator **out)
+static const dpt_propagator *const builtins[] = { &p_tc, &p_bg, &p_b3, &p_b3m, &p_jg, &p_ot, &p_none, NULL };
+
+dpt_propagator *dpt_propagator_new(const char *name, const dpt_propagator_ops *ops, void *state)
 {
-    if (!out) return DPT_EINVAL;
-    *out = NULL;
-    if ((!list && n) || n > MAX_MEMBERS) return DPT_EINVAL;
-    for (size_t i = 0; i < n; i++)
-        if (!list[i]) return DPT_EINVAL;
+    size_t nl = name ? strlen(name) : 0;
+    if (nl == 0 || nl > NAME_MAX_LEN || !ops || !ops->extract || !ops->inject) {
+        dpt__log(DPT_LOG_ERROR, "dpt_propagator_new: %s",
+                 !ops || !ops->extract || !ops->inject ? "ops with extract and inject are needed"
+                                                        : "a name of 1 to 31 bytes is needed");
+        return NULL;
+    }
     dpt_propagator *p = dpt__calloc(1, sizeof *p);
-    if (!p) return DPT_ENOMEM;
-    p->kind = K_COMPOSITE;
+    if (!p) {
+        dpt__log(DPT_LOG_ERROR, "dpt_propagator_new(\"%s\"): out of memory", name);
+        return NULL;
+    }
+    p->ops = ops;
+    p->state = state;
+    memcpy(p->name, name, nl + 1);
+    return p;
+}
+
+dpt_propagator *dpt_propagator_composite(const dpt_propagator *const *list, size_t n)
+{
+    const char *why = NULL;
+    if (!list && n) why = "NULL list";
+    else if (n > MAX_MEMBERS) why = "more than 16 members";
+    for (size_t i = 0; !why && i < n; i++)
+        if (!list[i] || !list[i]->ops) why = "a NULL member";
+    dpt_propagator *p = why ? NULL : dpt__calloc(1, sizeof *p);
+    if (!p) {
+        dpt__log(DPT_LOG_ERROR, "dpt_propagator_composite: %s", why ? why : "out of memory");
+        return NULL;
+    }
+    p->ops = &comp_ops;
+    p->state = p;
+    memcpy(p->name, "composite", sizeof "composite");
     p->n = n;
     for (size_t i = 0; i < n; i++) p->m[i] = list[i];
-    *out = p;
-    return DPT_OK;
+    return p;
+}
+
+/* ---- names: the built-ins and the registry ------------------------------------------------- */
+
+/* Registered propagators (borrowed). Guarded by reg_mu; read only while building
+ * propagators from names, never on the extract / inject path. */
+static struct {
+    char name[NAME_MAX_LEN + 1];
+    const dpt_propagator *p;
+} registry[MAX_REGISTERED];
+static size_t n_registry;
+static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static bool name_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == '-';
+}
+
+static const dpt_propagator *builtin_by_name(const char *s, size_t n)
+{
+    for (size_t i = 0; builtins[i]; i++)
+        if (strlen(builtins[i]->name) == n && strncasecmp(builtins[i]->name, s, n) == 0) return builtins[i];
+    return NULL;
+}
+
+/* Caller holds reg_mu. */
+static size_t registered_index(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n_registry; i++)
+        if (strlen(registry[i].name) == n && strncasecmp(registry[i].name, s, n) == 0) return i;
+    return SIZE_MAX;
+}
+
+dpt_err dpt_propagator_register(const char *name, const dpt_propagator *p)
+{
+    size_t n = name ? strlen(name) : 0;
+    bool ok = n > 0 && n <= NAME_MAX_LEN;
+    for (size_t i = 0; ok && i < n; i++) ok = name_char(name[i]);
+    if (!ok || builtin_by_name(name, n)) {
+        dpt__log(DPT_LOG_ERROR, "dpt_propagator_register: \"%.*s\" %s", (int)(n > 64 ? 64 : n),
+                 name ? name : "(null)",
+                 ok ? "is a built-in propagator name" : "is not a name of 1-31 [A-Za-z0-9._-]");
+        return DPT_EINVAL;
+    }
+    dpt_err e = DPT_OK;
+    pthread_mutex_lock(&reg_mu);
+    size_t at = registered_index(name, n);
+    if (!p) {
+        if (at == SIZE_MAX) {
+            e = DPT_ENOTFOUND;
+        } else {
+            registry[at] = registry[--n_registry];
+        }
+    } else if (at != SIZE_MAX) {
+        e = DPT_EINVAL;
+    } else if (n_registry == MAX_REGISTERED) {
+        e = DPT_ETOOBIG;
+    } else {
+        memcpy(registry[n_registry].name, name, n + 1);
+        registry[n_registry].p = p;
+        n_registry++;
+    }
+    pthread_mutex_unlock(&reg_mu);
+    if (e == DPT_EINVAL) dpt__log(DPT_LOG_ERROR, "dpt_propagator_register: \"%s\" is already registered", name);
+    if (e == DPT_ETOOBIG) dpt__log(DPT_LOG_ERROR, "dpt_propagator_register: all %d names are in use", MAX_REGISTERED);
+    return e;
 }
 
 static const dpt_propagator *by_name(const char *s, size_t n)
 {
-    static const struct {
-        const char *name;
-        const dpt_propagator *p;
-    } names[] = {
-        { "tracecontext", &p_tc }, { "baggage", &p_bg }, { "b3", &p_b3 },
-        { "b3multi", &p_b3m },     { "jaeger", &p_jg },  { "none", &p_none },
-    };
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (strlen(names[i].name) == n && memcmp(names[i].name, s, n) == 0) return names[i].p;
-    return NULL;
+    const dpt_propagator *p = builtin_by_name(s, n);
+    if (p) return p;
+    pthread_mutex_lock(&reg_mu);
+    size_t at = registered_index(s, n);
+    p = at == SIZE_MAX ? NULL : registry[at].p;
+    pthread_mutex_unlock(&reg_mu);
+    return p;
 }
 
-dpt_err dpt_propagator_from_names(const char *names, dpt_propagator **out)
+const dpt_propagator *dpt_propagator_get(const char *name)
 {
-    if (!out) return DPT_EINVAL;
-    *out = NULL;
+    return name ? by_name(name, strlen(name)) : NULL;
+}
+
+dpt_propagator *dpt_propagator_from_names(const char *names)
+{
     const dpt_propagator *list[MAX_MEMBERS];
     size_t n = 0;
-    bool none = false, unknown = false;
+    bool none = false;
     const char *s = names;
     if (!s || !*s) s = "tracecontext,baggage";
     size_t len = strlen(s);
@@ -87,67 +240,46 @@ dpt_err dpt_propagator_from_names(const char *names, dpt_propagator **out)
         while (j < len && s[j] != ',') j++;
         const char *w = s + i;
         size_t wl = j - i;
-        while (wl && (*w == ' ' || *w == '\t')) w++, wl--;
-        while (wl && (w[wl - 1] == ' ' || w[wl - 1] == '\t')) wl--;
+        dpt__trim_ows(&w, &wl);
         i = j + 1;
         if (!wl) continue;
         const dpt_propagator *p = by_name(w, wl);
         if (!p) {
             dpt__log(DPT_LOG_WARN, "OTEL_PROPAGATORS: unknown propagator \"%.*s\" ignored",
                      (int)(wl > 64 ? 64 : wl), w);
-            unknown = true;
             continue;
         }
         if (p == &p_none) none = true;
         bool dup = false;
         for (size_t q = 0; q < n; q++) dup |= list[q] == p;
-        if (!dup && n < MAX_MEMBERS) list[n++] = p;
+        if (dup) continue;
+        if (n == MAX_MEMBERS) {
+            dpt__log(DPT_LOG_WARN, "OTEL_PROPAGATORS: more than %d propagators; \"%.*s\" ignored",
+                     MAX_MEMBERS, (int)(wl > 64 ? 64 : wl), w);
+            continue;
+        }
+        list[n++] = p;
     }
-    dpt_err e = dpt_propagator_composite(list, none ? 0 : n, out);
-    if (e != DPT_OK) return e;
-    return unknown ? DPT_ENOTFOUND : DPT_OK;
+    return dpt_propagator_composite(list, none ? 0 : n);
 }
 
 dpt_propagator *dpt_propagator_from_env(void)
 {
-    dpt_propagator *p = NULL;
-    dpt_propagator_from_names(getenv("OTEL_PROPAGATORS"), &p);
+    dpt_propagator *p = dpt_propagator_from_names(getenv("OTEL_PROPAGATORS"));
     return p ? p : (dpt_propagator *)&p_tc;
 }
 
 void dpt_propagator_free(dpt_propagator *p)
 {
-    if (p && !p->is_static) free(p);
-}
-
-static size_t fields_of(const dpt_propagator *p, const char **names, size_t max, size_t at)
-{
-    static const char *tc[] = { "traceparent", "tracestate" };
-    static const char *bg[] = { "baggage" };
-    static const char *b3[] = { "b3" };
-    static const char *b3m[] = { "x-b3-traceid", "x-b3-spanid", "x-b3-sampled" };
-    static const char *jg[] = { "uber-trace-id" };
-    const char **f = NULL;
-    size_t n = 0;
-    switch (p->kind) {
-    case K_TRACECONTEXT: f = tc, n = 2; break;
-    case K_BAGGAGE: f = bg, n = 1; break;
-    case K_B3: f = b3, n = 1; break;
-    case K_B3MULTI: f = b3m, n = 3; break;
-    case K_JAEGER: f = jg, n = 1; break;
-    case K_COMPOSITE:
-        for (size_t i = 0; i < p->n; i++) at = fields_of(p->m[i], names, max, at);
-        return at;
-    default: return at;
-    }
-    for (size_t i = 0; i < n; i++, at++)
-        if (names && at < max) names[at] = f[i];
-    return at;
+    if (!p || p->is_static) return;
+    if (p->ops && p->ops->free_state) p->ops->free_state(p->state);
+    free(p);
 }
 
 size_t dpt_propagator_fields(const dpt_propagator *p, const char **names, size_t max)
 {
-    return p ? fields_of(p, names, max, 0) : 0;
+    if (!p || !p->ops || !p->ops->fields) return 0;
+    return p->ops->fields(p->state, names, names ? max : 0);
 }
 
 /* ---- the process-wide propagator ----------------------------------------------------------- */
@@ -176,24 +308,6 @@ const dpt_propagator *dpt_propagator_get_global(void)
 
 /* ---- extract / inject ------------------------------------------------------------------------ */
 
-static void run_extract(const dpt_propagator *p, const dpt__in *in, dpt__extract *x, int depth)
-{
-    switch (p->kind) {
-    case K_TRACECONTEXT: dpt__tc_extract(in, x); break;
-    case K_BAGGAGE: dpt__bg_extract(in, x); break;
-    case K_B3:
-    case K_B3MULTI: dpt__b3_extract(in, x); break;
-    case K_JAEGER: dpt__jaeger_extract(in, x); break;
-    case K_COMPOSITE:
-        /* Composites of composites are allowed; the depth bound stops a cycle built by
-         * casting away const. */
-        if (depth < 8)
-            for (size_t i = 0; i < p->n; i++) run_extract(p->m[i], in, x, depth + 1);
-        break;
-    default: break;
-    }
-}
-
 dpt_err dpt_propagator_extract(const dpt_propagator *p, const dpt_getter *g, void *carrier,
                                dpt_context **out)
 {
@@ -201,10 +315,9 @@ dpt_err dpt_propagator_extract(const dpt_propagator *p, const dpt_getter *g, voi
     *out = NULL;
     if (!g || !g->get) return DPT_EINVAL;
     if (!p) p = dpt_propagator_get_global();
-    dpt__in in = { g, carrier };
-    dpt__extract x;
+    dpt_extraction x;
     memset(&x, 0, sizeof x);
-    run_extract(p, &in, &x, 0);
+    p->ops->extract(p->state, g, carrier, &x);
     dpt_err rc = DPT_ENOTFOUND;
     if (x.oom) {
         rc = DPT_ENOMEM;
@@ -219,26 +332,6 @@ dpt_err dpt_propagator_extract(const dpt_propagator *p, const dpt_getter *g, voi
     return rc;
 }
 
-static dpt_err run_inject(const dpt_propagator *p, const dpt_context *ctx, const dpt_setter *s,
-                          void *c, int depth)
-{
-    switch (p->kind) {
-    case K_TRACECONTEXT: return dpt__tc_inject(ctx, s, c);
-    case K_BAGGAGE: return dpt__bg_inject(ctx, s, c);
-    case K_B3: return dpt__b3_inject_single(ctx, s, c);
-    case K_B3MULTI: return dpt__b3_inject_multi(ctx, s, c);
-    case K_JAEGER: return dpt__jaeger_inject(ctx, s, c);
-    case K_COMPOSITE:
-        if (depth < 8)
-            for (size_t i = 0; i < p->n; i++) {
-                dpt_err e = run_inject(p->m[i], ctx, s, c, depth + 1);
-                if (e != DPT_OK) return e;
-            }
-        return DPT_OK;
-    default: return DPT_OK;
-    }
-}
-
 dpt_err dpt_propagator_inject(const dpt_propagator *p, const dpt_context *ctx, const dpt_setter *s,
                               void *carrier)
 {
@@ -250,7 +343,7 @@ dpt_err dpt_propagator_inject(const dpt_propagator *p, const dpt_context *ctx, c
         if (!cur) return DPT_ENOMEM;
         ctx = cur;
     }
-    dpt_err e = run_inject(p, ctx, s, carrier, 0);
+    dpt_err e = p->ops->inject(p->state, ctx, s, carrier);
     dpt_context_release(cur);
     return e;
 }
@@ -276,12 +369,13 @@ dpt_err dpt_span_opts_from_incoming(const dpt_context *incoming, bool untrusted_
     if (dpt_span_context_is_valid(&sc)) {
         memset(link, 0, sizeof *link);
         link->ctx = sc;
+        link->ctx.flags &= DPT__FLAGS_W3C; /* no in-memory marks (B3 debug) on a link */
         size_t tl = 0;
         link->tracestate = dpt_tracestate_str(dpt_context_tracestate(incoming), &tl);
         link->tracestate_len = (uint32_t)tl;
         opts->links = link;
         opts->n_links = 1;
-        dpt__prop_count(DPT__PS_EDGE_DROPPED, 1);
+        dpt__prop_count(DPT_PSTAT_EDGE_CONTEXTS_DROPPED, 1);
     }
     return DPT_OK;
 }

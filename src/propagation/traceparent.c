@@ -57,8 +57,10 @@ size_t dpt_traceparent_format(const dpt_span_context *sc, char out[DPT_TRACEPARE
     return DPT_TRACEPARENT_LEN;
 }
 
-void dpt__tc_extract(const dpt__in *in, dpt__extract *x)
+static void tc_extract(void *st, const dpt_getter *g, void *carrier, dpt_extraction *x)
 {
+    (void)st;
+    const dpt__in in_ = { g, carrier }, *in = &in_;
     size_t len = 0, count = 0;
     const char *tp = dpt__in_single(in, "traceparent", &len, &count);
     dpt_span_context sc;
@@ -67,8 +69,8 @@ void dpt__tc_extract(const dpt__in *in, dpt__extract *x)
      * valid, so a new trace starts. */
     if (count) x->saw_trace_field = true;
     if (!tp || dpt_traceparent_parse(tp, len, &sc) != DPT_OK) {
-        if (count) dpt__prop_count(DPT__PS_TRACEPARENT_INVALID, 1);
-        if (dpt__in_count(in, "tracestate", 1)) dpt__prop_count(DPT__PS_TRACESTATE_DROPPED, 1);
+        if (count) dpt__prop_count(DPT_PSTAT_TRACEPARENT_INVALID, 1);
+        if (dpt__in_count(in, "tracestate", 1)) dpt__prop_count(DPT_PSTAT_TRACESTATE_DROPPED, 1);
         return;
     }
     dpt_tracestate *ts = NULL;
@@ -85,21 +87,22 @@ void dpt__tc_extract(const dpt__in *in, dpt__extract *x)
             tl = b.len;
         }
         if (cut) {
-            dpt__prop_count(DPT__PS_TRACESTATE_DROPPED, 1); /* far over any valid length */
+            dpt__prop_count(DPT_PSTAT_TRACESTATE_DROPPED, 1); /* far over any valid length */
         } else if (b.oom) {
             x->oom = true;
         } else {
             dpt_err e = dpt_tracestate_parse(t0 ? t0 : "", tl, &ts);
             if (e == DPT_ENOMEM) x->oom = true;
-            else if (e != DPT_OK) dpt__prop_count(DPT__PS_TRACESTATE_DROPPED, 1);
+            else if (e != DPT_OK) dpt__prop_count(DPT_PSTAT_TRACESTATE_DROPPED, 1);
         }
         dpt__buf_free(&b);
     }
     dpt__extract_set_sc(x, &sc, ts);
 }
 
-dpt_err dpt__tc_inject(const dpt_context *ctx, const dpt_setter *s, void *c)
+static dpt_err tc_inject(void *st, const dpt_context *ctx, const dpt_setter *s, void *c)
 {
+    (void)st;
     dpt_span_context sc = dpt_context_span_context(ctx);
     char tp[DPT_TRACEPARENT_LEN + 1];
     if (!dpt_traceparent_format(&sc, tp)) return DPT_OK;
@@ -110,3 +113,13 @@ dpt_err dpt__tc_inject(const dpt_context *ctx, const dpt_setter *s, void *c)
     if (tl) e = s->set(c, "tracestate", ts, tl);
     return e;
 }
+
+static size_t tc_fields(void *st, const char **names, size_t max)
+{
+    (void)st;
+    static const char *const f[] = { "traceparent", "tracestate" };
+    for (size_t i = 0; i < 2 && i < max; i++) names[i] = f[i];
+    return 2;
+}
+
+const dpt_propagator_ops dpt__tracecontext_ops = { tc_extract, tc_inject, tc_fields, NULL };

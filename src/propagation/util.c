@@ -1,6 +1,7 @@
-/* util.c - shared pieces of the propagation module: drop counters, hex and percent
- * coding, carrier access (single / repeated / combined fields) and the extraction
- * accumulator that every format writes into.
+/* util.c - shared pieces of the propagation module: drop counters (an indexed array that
+ * formats of the application can extend), carrier access (single / repeated / combined
+ * fields) and the extraction accumulator that every format writes into. The text helpers
+ * (hex, percent coding, tokens) are the library's one set in src/common/text.c.
  */
 #include "prop_internal.h"
 
@@ -9,27 +10,64 @@
 /* ---- counters --------------------------------------------------------------------------- */
 
 /* Process-wide, owned by this file. Relaxed atomics: they are statistics, nothing else is
- * published through them. */
-static _Atomic uint64_t prop_stats[DPT__PS_COUNT];
+ * published through them. Names of registered counters are written once under stat_mu,
+ * before n_stats is raised (release), and never change: readers load n_stats (acquire). */
+static _Atomic uint64_t prop_stats[DPT_PSTAT_MAX];
+static const char *const builtin_names[DPT_PSTAT_BUILTIN_COUNT] = {
+    "traceparent_invalid", "tracestate_dropped", "baggage_members_dropped",
+    "baggage_entries_not_sent", "b3_invalid", "jaeger_invalid", "edge_contexts_dropped",
+    "ottrace_invalid",
+};
+static char user_names[DPT_PSTAT_MAX - DPT_PSTAT_BUILTIN_COUNT][48];
+static _Atomic size_t n_stats = DPT_PSTAT_BUILTIN_COUNT;
+static pthread_mutex_t stat_mu = PTHREAD_MUTEX_INITIALIZER;
 
-void dpt__prop_count(int which, uint64_t n)
+void dpt__prop_count(int which, uint64_t n) { dpt_propagation_stat_add(which, n); }
+
+void dpt_propagation_stat_add(int i, uint64_t n)
 {
-    if (which >= 0 && which < DPT__PS_COUNT)
-        atomic_fetch_add_explicit(&prop_stats[which], n, memory_order_relaxed);
+    if (i >= 0 && (size_t)i < atomic_load_explicit(&n_stats, memory_order_relaxed))
+        atomic_fetch_add_explicit(&prop_stats[i], n, memory_order_relaxed);
 }
 
-void dpt_propagation_get_stats(dpt_propagation_stats *out)
+size_t dpt_propagation_get_stats(uint64_t *out, size_t max)
 {
-    if (!out) return;
-#define LD(i) atomic_load_explicit(&prop_stats[i], memory_order_relaxed)
-    out->traceparent_invalid = LD(DPT__PS_TRACEPARENT_INVALID);
-    out->tracestate_dropped = LD(DPT__PS_TRACESTATE_DROPPED);
-    out->baggage_members_dropped = LD(DPT__PS_BAGGAGE_DROPPED);
-    out->baggage_entries_not_sent = LD(DPT__PS_BAGGAGE_NOT_SENT);
-    out->b3_invalid = LD(DPT__PS_B3_INVALID);
-    out->jaeger_invalid = LD(DPT__PS_JAEGER_INVALID);
-    out->edge_contexts_dropped = LD(DPT__PS_EDGE_DROPPED);
-#undef LD
+    size_t n = atomic_load_explicit(&n_stats, memory_order_acquire);
+    for (size_t i = 0; out && i < n && i < max; i++)
+        out[i] = atomic_load_explicit(&prop_stats[i], memory_order_relaxed);
+    return n;
+}
+
+const char *dpt_propagation_stat_name(size_t i)
+{
+    size_t n = atomic_load_explicit(&n_stats, memory_order_acquire);
+    if (i >= n) return NULL;
+    return i < DPT_PSTAT_BUILTIN_COUNT ? builtin_names[i] : user_names[i - DPT_PSTAT_BUILTIN_COUNT];
+}
+
+int dpt_propagation_stat_register(const char *name)
+{
+    size_t len = name ? strlen(name) : 0;
+    if (len == 0 || len >= sizeof user_names[0]) {
+        dpt__log(DPT_LOG_WARN, "propagation counter: a name of 1 to %zu bytes is needed",
+                 sizeof user_names[0] - 1);
+        return -1;
+    }
+    pthread_mutex_lock(&stat_mu);
+    size_t n = atomic_load_explicit(&n_stats, memory_order_relaxed);
+    int idx = -1;
+    for (size_t i = 0; i < n && idx < 0; i++)
+        if (strcmp(dpt_propagation_stat_name(i), name) == 0) idx = (int)i;
+    if (idx < 0 && n < DPT_PSTAT_MAX) {
+        memcpy(user_names[n - DPT_PSTAT_BUILTIN_COUNT], name, len + 1);
+        idx = (int)n;
+        atomic_store_explicit(&n_stats, n + 1, memory_order_release);
+    }
+    pthread_mutex_unlock(&stat_mu);
+    if (idx < 0)
+        dpt__log(DPT_LOG_WARN, "propagation counter \"%s\" not added: all %d counters are in use",
+                 name, DPT_PSTAT_MAX);
+    return idx;
 }
 
 /* ---- carrier access ------------------------------------------------------------------------ */
@@ -58,15 +96,12 @@ const char *dpt__in_single(const dpt__in *in, const char *name, size_t *len, siz
     return v;
 }
 
-/* Repeated lines are bounded so that a hostile carrier cannot make us loop for long. */
-#define MAX_FIELD_VALUES 1024
-
 size_t dpt__in_joined(const dpt__in *in, const char *name, dpt__buf *b, size_t max, bool *cut)
 {
     size_t n = 0, len = 0;
     const char *v;
     *cut = false;
-    while (n < MAX_FIELD_VALUES && (v = in->g->get(in->c, name, n, &len)) != NULL) {
+    while (n < DPT__MAX_FIELD_VALUES && (v = in->g->get(in->c, name, n, &len)) != NULL) {
         /* Hostile input can repeat a long line many times: stop at max bytes. */
         if (b->len + (n ? 1 : 0) + len > max) {
             *cut = true;
@@ -90,16 +125,39 @@ void dpt__extract_set_sc(dpt__extract *x, const dpt_span_context *sc, dpt_traces
     x->have_sc = true;
 }
 
-void dpt__extract_add_baggage(dpt__extract *x, const char *key, const char *value,
-                              const char *meta)
+dpt_err dpt_extraction_set_span_context(dpt_extraction *x, const dpt_span_context *sc,
+                                        const dpt_tracestate *ts)
 {
+    if (!x || !sc || !dpt_span_context_is_valid(sc)) return DPT_EINVAL;
+    dpt__extract_set_sc(x, sc, dpt_tracestate_retain(ts));
+    return DPT_OK;
+}
+
+void dpt_extraction_saw_trace_field(dpt_extraction *x)
+{
+    if (x) x->saw_trace_field = true;
+}
+
+dpt_span_context dpt_extraction_span_context(const dpt_extraction *x)
+{
+    dpt_span_context z;
+    memset(&z, 0, sizeof z);
+    return x && x->have_sc ? x->sc : z;
+}
+
+dpt_err dpt_extraction_add_baggage(dpt_extraction *x, const char *key, size_t key_len,
+                                   const char *value, size_t value_len, const char *meta,
+                                   size_t meta_len)
+{
+    if (!x) return DPT_EINVAL;
     dpt_baggage *nb = NULL;
-    dpt_err e = dpt_baggage_set(x->bg, key, value, meta, &nb);
+    dpt_err e = dpt_baggage_set_n(x->bg, key, key_len, value, value_len, meta, meta ? meta_len : 0, &nb);
     if (e == DPT_OK) {
         dpt_baggage_release(x->bg);
         x->bg = nb;
     } else {
         if (e == DPT_ENOMEM) x->oom = true;
-        dpt__prop_count(DPT__PS_BAGGAGE_DROPPED, 1);
+        else dpt__prop_count(DPT_PSTAT_BAGGAGE_MEMBERS_DROPPED, 1);
     }
+    return e;
 }

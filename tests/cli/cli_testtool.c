@@ -5,7 +5,13 @@
  *                      "trace ID SPANS" line per trace
  *   gen N FILE         writes N spans (10 per trace as a binary tree, 100 per line, one
  *                      trace in 10 failing), always the same file
- *   rss CMD ARGS...    runs CMD, prints "peak_rss_kb K elapsed_ms T" on stderr, exits as CMD
+ *   rss CMD ARGS...    runs CMD, prints "peak_rss_kb K elapsed_ms T cpu_ms C" on stderr,
+ *                      exits as CMD
+ *   hostile KIND SCALE FILE   files that once made view/report slow or big (issue 13):
+ *                      bigres (one resource value of 4 MB x SCALE, 1000 x SCALE spans),
+ *                      svcprefix (64 x SCALE services whose names share a 100 KB prefix,
+ *                      64 x SCALE spans each), emptyobjs (one line of SCALE MiB of {}
+ *                      objects, then a valid line)
  *   mesh-check FILE N  checks the mesh demo's traces for N checkout requests (shape,
  *                      one error in ten, baggage, the async step's links); prints a summary
  */
@@ -234,7 +240,9 @@ static int cmd_rss(char **argv)
         return 1;
     clock_gettime(CLOCK_MONOTONIC, &b);
     long ms = (b.tv_sec - a.tv_sec) * 1000 + (b.tv_nsec - a.tv_nsec) / 1000000;
-    fprintf(stderr, "peak_rss_kb %ld elapsed_ms %ld\n", ru.ru_maxrss, ms);
+    long cpu = ru.ru_utime.tv_sec * 1000 + ru.ru_utime.tv_usec / 1000 + ru.ru_stime.tv_sec * 1000 +
+               ru.ru_stime.tv_usec / 1000;
+    fprintf(stderr, "peak_rss_kb %ld elapsed_ms %ld cpu_ms %ld\n", ru.ru_maxrss, ms, cpu);
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
@@ -420,8 +428,65 @@ static int cmd_mesh_check(const char *path, long requests)
     return 0;
 }
 
+/* ---- hostile files ------------------------------------------------------------------ */
+
+static void put_span(FILE *f, unsigned long long trace, unsigned long long id, bool first)
+{
+    fprintf(f,
+            "%s{\"traceId\":\"%032llx\",\"spanId\":\"%016llx\",\"name\":\"op\","
+            "\"startTimeUnixNano\":\"%llu\",\"endTimeUnixNano\":\"%llu\"}",
+            first ? "" : ",", trace, id, 1714564800000000000ull + id * 1000,
+            1714564800000000000ull + id * 1000 + 500);
+}
+
+static int cmd_hostile(const char *kind, long scale, const char *path)
+{
+    FILE *f = fopen(path, "w");
+    if (!f || scale < 1)
+        return 1;
+    if (!strcmp(kind, "bigres")) {
+        fputs("{\"resourceSpans\":[{\"resource\":{\"attributes\":[{\"key\":\"service.name\","
+              "\"value\":{\"stringValue\":\"svc\"}},{\"key\":\"big\",\"value\":{\"stringValue\":\"",
+              f);
+        for (long i = 0; i < scale * 4 * 1024 * 1024; i++)
+            fputc('x', f);
+        fputs("\"}}]},\"scopeSpans\":[{\"spans\":[", f);
+        for (long i = 0; i < scale * 1000; i++)
+            put_span(f, 0xabc, (unsigned long long)i + 1, i == 0);
+        fputs("]}]}]}\n", f);
+    } else if (!strcmp(kind, "svcprefix")) {
+        char *prefix = malloc(100 * 1024 + 1);
+        memset(prefix, 'a', 100 * 1024);
+        prefix[100 * 1024] = 0;
+        unsigned long long id = 1;
+        for (long r = 0; r < scale * 64; r++) {
+            fprintf(f, "{\"resourceSpans\":[{\"resource\":{\"attributes\":[{\"key\":"
+                       "\"service.name\",\"value\":{\"stringValue\":\"%s-%ld\"}}]},"
+                       "\"scopeSpans\":[{\"spans\":[",
+                    prefix, r);
+            for (long i = 0; i < scale * 64; i++, id++)
+                put_span(f, 0x100 + (unsigned long long)r, id, i == 0);
+            fputs("]}]}]}\n", f);
+        }
+        free(prefix);
+    } else if (!strcmp(kind, "emptyobjs")) {
+        fputs("{\"resourceSpans\":[{}", f);
+        for (long i = 0; i < scale * 1024 * 1024 / 3; i++)
+            fputs(",{}", f);
+        fputs("]}\n{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[", f);
+        put_span(f, 0xdef, 1, true);
+        fputs("]}]}]}\n", f);
+    } else {
+        fclose(f);
+        return 2;
+    }
+    return fclose(f) == 0 ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc >= 5 && !strcmp(argv[1], "hostile"))
+        return cmd_hostile(argv[2], atol(argv[3]), argv[4]);
     if (argc >= 4 && !strcmp(argv[1], "mesh-check"))
         return cmd_mesh_check(argv[2], atol(argv[3]));
     if (argc >= 3 && !strcmp(argv[1], "spans"))

@@ -3,7 +3,8 @@
 # the built libraries (issue "Shape"; conventions in include/dptrace.h's preamble):
 #  1. no global symbol of libdptrace.a / libdptrace-http.a outside the dpt_ / dpt__ prefixes;
 #  2. libdptrace.so exports only public functions declared in include/ and the documented
-#     private subset marked DPT__SHARED in src/common/common.h and src/config/config.h;
+#     private subset marked DPT__SHARED in the private headers (src/common/common.h,
+#     src/config/config.h, src/core/export_async.h);
 #     libdptrace-http.so exports only public functions;
 #  3. every public function is named dpt_<noun>_..., with <noun> one of the documented
 #     nouns (types or modules), and every *_new constructor returns a pointer.
@@ -15,7 +16,7 @@ err() { echo "FAIL: $*"; fail=1; }
 headers() { cat "$src"/include/dptrace.h "$src"/include/dptrace/*.h | tr '\n' ' '; }
 public=$(headers | grep -oE 'DPT_EXTERN [^;(]*\(' | grep -oE 'dpt_[a-z0-9_]+ *\($' | tr -d ' (' | sort -u)
 public_data=$(headers | grep -oE 'DPT_EXTERN [^;(]*;' | grep -oE 'dpt_[a-z0-9_]+;$' | tr -d ';' | sort -u)
-shared=$(cat "$src"/src/common/*.h "$src"/src/config/*.h | tr '\n' ' ' |
+shared=$(cat "$src"/src/*/*.h | tr '\n' ' ' |
     grep -oE 'DPT__SHARED [^;(]*[ *](dpt__[a-z0-9_]+)(\(|\[| *;)' | grep -oE 'dpt__[a-z0-9_]+' | sort -u)
 [ -n "$public" ] || err "no public declarations found"
 
@@ -42,7 +43,7 @@ fi
 # 3. the naming rule
 nouns="b3 baggage batch cont context curl encoder env err exporter headers http jaeger log otlp
 processor propagation propagator provider redaction sampler scope span status store task trace
-traceparent tracer tracestate uv w3c zipkin instr sqlite mhd config resource id logctx"
+traceparent tracer tracestate uv w3c zipkin instr sqlite mhd config resource id logctx extraction"
 exceptions="dpt_strerror dpt_free" # named after strerror(3) and free(3), by design
 for f in $public $public_data; do
     grep -qw "$f" <<<"$exceptions" && continue

@@ -3,6 +3,7 @@
  * bodies itself (zlib, a minimal protobuf walk, jansson) to count the spans it got.
  */
 #include "collector.h"
+#include "pb_read.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -48,79 +49,46 @@ uint64_t col_now_ms(void)
 
 /* ---- body decoding ------------------------------------------------------------------- */
 
-static bool rd_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+/* Calls fn on each length-delimited occurrence of field `field` (the project's one wire
+ * reader, src/export/pb_read.h); -1 on malformed input. */
+static long pb_each(const uint8_t *p, size_t n, uint32_t field, long (*fn)(const uint8_t *, size_t))
 {
-    uint64_t r = 0;
-    for (int s = 0; s < 70 && *p < end; s += 7) {
-        uint8_t b = *(*p)++;
-        r |= (uint64_t)(b & 0x7f) << s;
-        if (!(b & 0x80)) {
-            *v = r;
-            return true;
-        }
-    }
-    return false;
-}
-
-/* Calls fn on each length-delimited occurrence of field `field`; -1 on malformed input. */
-static long pb_each(const uint8_t *p, size_t n, uint32_t field,
-                    long (*fn)(const uint8_t *, size_t))
-{
-    const uint8_t *end = p + n;
+    pbr_msg m = pbr_init(p, n);
+    pbr_field f;
     long total = 0;
-    while (p < end) {
-        uint64_t key, v;
-        if (!rd_varint(&p, end, &key))
-            return -1;
-        switch (key & 7) {
-        case 0:
-            if (!rd_varint(&p, end, &v))
-                return -1;
-            break;
-        case 1:
-            if (end - p < 8)
-                return -1;
-            p += 8;
-            break;
-        case 5:
-            if (end - p < 4)
-                return -1;
-            p += 4;
-            break;
-        case 2:
-            if (!rd_varint(&p, end, &v) || v > (uint64_t)(end - p))
-                return -1;
-            if ((key >> 3) == field) {
-                long r = fn ? fn(p, (size_t)v) : 1;
-                if (r < 0)
-                    return -1;
-                total += r;
-            }
-            p += v;
-            break;
-        default:
-            return -1;
-        }
+    int rc;
+    while ((rc = pbr_next(&m, &f)) > 0) {
+        if (f.wire != PBR_LEN || f.num != field) continue;
+        long r = fn ? fn(f.data, f.len) : 1;
+        if (r < 0) return -1;
+        total += r;
     }
-    return total;
+    return rc < 0 ? -1 : total;
 }
 
-static long count_spans_in_scope(const uint8_t *p, size_t n) { return pb_each(p, n, 2, NULL); }
-static long count_spans_in_rs(const uint8_t *p, size_t n) { return pb_each(p, n, 2, count_spans_in_scope); }
+static long count_spans_in_scope(const uint8_t *p, size_t n)
+{
+    return pb_each(p, n, 2, NULL);
+}
+static long count_spans_in_rs(const uint8_t *p, size_t n)
+{
+    return pb_each(p, n, 2, count_spans_in_scope);
+}
 
 static size_t count_json(const char *s, size_t n, bool zipkin)
 {
     json_t *j = json_loadb(s, n, 0, NULL);
-    if (!j)
-        return 0;
+    if (!j) return 0;
     size_t total = 0;
     if (zipkin) {
         total = json_array_size(j);
     } else {
         size_t i, k;
         json_t *rs, *ss;
-        json_array_foreach(json_object_get(j, "resourceSpans"), i, rs) {
-            json_array_foreach(json_object_get(rs, "scopeSpans"), k, ss) {
+        json_array_foreach(json_object_get(j, "resourceSpans"), i, rs)
+        {
+            json_array_foreach(json_object_get(rs, "scopeSpans"), k, ss)
+            {
                 total += json_array_size(json_object_get(ss, "spans"));
             }
         }
@@ -133,8 +101,7 @@ static char *gunzip(const char *in, size_t n, size_t *out_len)
 {
     z_stream z;
     memset(&z, 0, sizeof z);
-    if (inflateInit2(&z, 15 + 32) != Z_OK)
-        return NULL;
+    if (inflateInit2(&z, 15 + 32) != Z_OK) return NULL;
     size_t cap = n * 4 + 1024, len = 0;
     char *out = malloc(cap);
     z.next_in = (Bytef *)in;
@@ -193,24 +160,59 @@ static void stall(collector *c, uint32_t ms)
         rc = pthread_cond_timedwait(&c->cv, &c->mu, &ts);
 }
 
-static enum MHD_Result answer(struct MHD_Connection *con, int status, const char *body,
-                              size_t len, const char *ctype, const char *retry_after)
+static enum MHD_Result answer(struct MHD_Connection *con, int status, const char *body, size_t len,
+                              const char *ctype, const char *retry_after)
 {
     struct MHD_Response *r =
         MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
-    if (ctype)
-        MHD_add_response_header(r, "Content-Type", ctype);
-    if (retry_after)
-        MHD_add_response_header(r, "Retry-After", retry_after);
+    if (ctype) MHD_add_response_header(r, "Content-Type", ctype);
+    if (retry_after) MHD_add_response_header(r, "Retry-After", retry_after);
+    enum MHD_Result ret = MHD_queue_response(con, (unsigned)status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static ssize_t big_fill(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    (void)cls;
+    (void)pos;
+    memset(buf, 0, max);
+    return (ssize_t)max;
+}
+
+static enum MHD_Result answer_big(struct MHD_Connection *con, uint64_t bytes)
+{
+    struct MHD_Response *r =
+        MHD_create_response_from_callback(bytes, 64 * 1024, big_fill, NULL, NULL);
+    MHD_add_response_header(r, "Content-Type", "application/x-protobuf");
+    enum MHD_Result ret = MHD_queue_response(con, 200, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result answer_error(struct MHD_Connection *con, int status, const char *message,
+                                    const char *retry_after)
+{
+    struct MHD_Response *r;
+    if (status >= 300 && status < 400) {
+        r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+        MHD_add_response_header(r, "Location", message);
+    } else {
+        json_t *j = json_pack("{s:i,s:s}", "code", 3, "message", message);
+        char *text = json_dumps(j, JSON_COMPACT);
+        json_decref(j);
+        r = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+        MHD_add_response_header(r, "Content-Type", "application/json");
+    }
+    if (retry_after) MHD_add_response_header(r, "Retry-After", retry_after);
     enum MHD_Result ret = MHD_queue_response(con, (unsigned)status, r);
     MHD_destroy_response(r);
     return ret;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
 {
     (void)version;
     (void)method;
@@ -276,28 +278,24 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
     col_action a = next_action(c);
     rq.at_ms = col_now_ms();
     size_t slot = c->n_reqs < MAX_REQS ? c->n_reqs++ : MAX_REQS;
-    if (slot < MAX_REQS)
-        c->reqs[slot] = rq;
+    if (slot < MAX_REQS) c->reqs[slot] = rq;
     c->spans_received += rq.spans;
     pthread_cond_broadcast(&c->cv);
-    if (a.kind == COL_STALL)
-        stall(c, a.stall_ms);
+    if (a.kind == COL_STALL) stall(c, a.stall_ms);
     int status = zipkin ? 202 : 200;
-    if (a.kind == COL_STATUS)
-        status = a.status;
-    if (slot < MAX_REQS)
-        c->reqs[slot].answered = status;
-    if (status >= 200 && status < 300)
-        c->spans_accepted += rq.spans;
+    if (a.kind == COL_STATUS) status = a.status;
+    if (slot < MAX_REQS) c->reqs[slot].answered = status;
+    if (status >= 200 && status < 300) c->spans_accepted += rq.spans;
     pthread_cond_broadcast(&c->cv);
     pthread_mutex_unlock(&c->mu);
 
     if (a.kind == COL_PARTIAL) {
         if (json) {
             char buf[512];
-            int n = snprintf(buf, sizeof buf,
-                             "{\"partialSuccess\":{\"rejectedSpans\":\"%lld\",\"errorMessage\":\"%s\"}}",
-                             (long long)a.rejected, a.message ? a.message : "");
+            int n = snprintf(
+                buf, sizeof buf,
+                "{\"partialSuccess\":{\"rejectedSpans\":\"%lld\",\"errorMessage\":\"%s\"}}",
+                (long long)a.rejected, a.message ? a.message : "");
             return answer(con, 200, buf, (size_t)n, "application/json", NULL);
         }
         uint8_t inner[300], buf[320];
@@ -310,8 +308,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
         }
         inner[k++] = (uint8_t)v;
         size_t ml = a.message ? strlen(a.message) : 0;
-        if (ml > 200)
-            ml = 200;
+        if (ml > 200) ml = 200;
         inner[k++] = 0x12;
         inner[k++] = (uint8_t)ml;
         memcpy(inner + k, a.message, ml);
@@ -321,6 +318,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
         memcpy(buf + 2, inner, k);
         return answer(con, 200, (const char *)buf, k + 2, "application/x-protobuf", NULL);
     }
+    if (a.kind == COL_BIG) return answer_big(con, a.big_bytes);
+    if (a.kind == COL_STATUS && a.message)
+        return answer_error(con, status, a.message, a.retry_after);
     return answer(con, status, "", 0, json ? "application/json" : "application/x-protobuf",
                   a.kind == COL_STATUS ? a.retry_after : NULL);
 }
@@ -352,15 +352,14 @@ static bool listen_on(collector *c, uint16_t port)
                                 MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_LISTENING_ADDRESS_REUSE,
                                 (unsigned)1, MHD_OPTION_NOTIFY_COMPLETED, on_completed, c,
                                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
-                                MHD_OPTION_HTTPS_MEM_CERT, c->tls_cert,
-                                MHD_OPTION_HTTPS_MEM_KEY, c->tls_key, MHD_OPTION_END);
+                                MHD_OPTION_HTTPS_MEM_CERT, c->tls_cert, MHD_OPTION_HTTPS_MEM_KEY,
+                                c->tls_key, MHD_OPTION_END);
     else
         c->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, c, MHD_OPTION_SOCK_ADDR, &sa,
                                 MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
                                 MHD_OPTION_NOTIFY_COMPLETED, on_completed, c,
                                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_END);
-    if (!c->d)
-        return false;
+    if (!c->d) return false;
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(c->d, MHD_DAEMON_INFO_BIND_PORT);
     c->port = di ? di->port : port;
     return c->port != 0;
@@ -369,8 +368,7 @@ static bool listen_on(collector *c, uint16_t port)
 static char *read_all(const char *path)
 {
     FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
+    if (!f) return NULL;
     char *buf = calloc(1, 65536);
     size_t n = buf ? fread(buf, 1, 65535, f) : 0;
     fclose(f);
@@ -384,8 +382,7 @@ static char *read_all(const char *path)
 collector *collector_start_tls(uint16_t port, const char *cert_file, const char *key_file)
 {
     collector *c = calloc(1, sizeof *c);
-    if (!c)
-        return NULL;
+    if (!c) return NULL;
     c->reqs = calloc(MAX_REQS, sizeof *c->reqs);
     pthread_mutex_init(&c->mu, NULL);
     pthread_condattr_t ca;
@@ -413,7 +410,10 @@ collector *collector_start(uint16_t port)
     return collector_start_tls(port, NULL, NULL);
 }
 
-uint16_t collector_port(collector *c) { return c->port; }
+uint16_t collector_port(collector *c)
+{
+    return c->port;
+}
 
 void collector_release_stalls(collector *c)
 {
@@ -442,8 +442,7 @@ bool collector_resume(collector *c)
 
 void collector_stop(collector *c)
 {
-    if (!c)
-        return;
+    if (!c) return;
     collector_pause(c);
     pthread_cond_destroy(&c->cv);
     pthread_mutex_destroy(&c->mu);
@@ -498,8 +497,7 @@ bool collector_request(collector *c, size_t i, col_request *out)
 {
     pthread_mutex_lock(&c->mu);
     bool ok = i < c->n_reqs;
-    if (ok)
-        *out = c->reqs[i];
+    if (ok) *out = c->reqs[i];
     pthread_mutex_unlock(&c->mu);
     return ok;
 }
@@ -510,8 +508,7 @@ bool collector_wait_requests(collector *c, size_t n, uint32_t timeout_ms)
     pthread_mutex_lock(&c->mu);
     while (c->n_reqs < n) {
         uint64_t now = col_now_ms();
-        if (now >= end)
-            break;
+        if (now >= end) break;
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
         uint64_t ms = end - now < 50 ? end - now : 50;

@@ -18,6 +18,7 @@ typedef enum col_kind {
     COL_STATUS,  /* status (+ Retry-After text when given) */
     COL_STALL,   /* wait stall_ms (or until the collector stops), then 200 */
     COL_PARTIAL, /* 200 with partial_success{rejected, message} in the request's format */
+    COL_BIG,     /* 200 with a body of big_bytes zero bytes (streamed, not held) */
 } col_kind;
 
 typedef struct col_action {
@@ -26,7 +27,9 @@ typedef struct col_action {
     const char *retry_after; /* header value, or NULL */
     uint32_t stall_ms;
     int64_t rejected;
-    const char *message;
+    const char *message;     /* COL_PARTIAL; COL_STATUS: a JSON error body
+                                {"code":3,"message":...} (3xx: a Location header) */
+    uint64_t big_bytes;      /* COL_BIG */
 } col_action;
 
 typedef struct col_request {

@@ -254,7 +254,7 @@ static void test_zipkin_json_maps_spans_per_the_opentelemetry_mapping(void **sta
     assert_string_equal(str(z, "kind"), "SERVER");
     assert_string_equal(str(z, "name"), "GET /orders/{id}");
     assert_int_equal(json_integer_value(get(z, "timestamp")), FX_START_NS / 1000);
-    assert_int_equal(json_integer_value(get(z, "duration")), (FX_END_NS - FX_START_NS) / 1000);
+    assert_int_equal(json_integer_value(get(z, "duration")), FX_END_NS / 1000 - FX_START_NS / 1000);
     assert_string_equal(str(z, "localEndpoint.serviceName"), "checkout");
     json_t *tags = get(z, "tags");
     json_t *v;
@@ -306,6 +306,47 @@ static void test_zipkin_json_maps_spans_per_the_opentelemetry_mapping(void **sta
     fx_close(&f);
 }
 
+/* Zipkin v2 (zipkin2 model, Span.duration): "timestamp + duration" is when the span ended;
+ * an annotation at the span's end must not come after it. Times truncated to microseconds
+ * separately (start 999 ns into a microsecond, 1001 ns long) once put the end 1 us
+ * late. */
+static void test_zipkin_event_at_the_end_is_not_after_timestamp_plus_duration(void **state)
+{
+    (void)state;
+    fx f;
+    assert_int_equal(fx_open(&f, "edge", NULL), 0);
+    uint64_t ends[10];
+    size_t k = 0;
+    for (uint64_t off = 0; off < 1000; off += 111, k++) {
+        uint64_t start = 1700000000000000000ull + off;
+        ends[k] = start + 1001 + off;
+        dpt_span_opts o = { 0 };
+        o.start_ns = start;
+        dpt_span s = dpt_span_start(f.t, "edge", DPT_SPAN_INTERNAL, &o);
+        assert_int_equal(dpt_span_add_event_at(s, "last", ends[k], NULL, 0), DPT_OK);
+        assert_int_equal(dpt_span_end_at(s, ends[k]), DPT_OK);
+    }
+    const dpt_span_data *d[10];
+    assert_int_equal(fx_take(&f, d, 10), k);
+    char *out = NULL;
+    size_t len = 0;
+    assert_int_equal(dpt_zipkin_json_encode(d, k, &out, &len), DPT_OK);
+    json_t *root = parse(out, len);
+    for (size_t i = 0; i < k; i++) {
+        json_t *z = json_array_get(root, i);
+        json_int_t ts = json_integer_value(get(z, "timestamp"));
+        json_int_t dur = json_integer_value(get(z, "duration"));
+        json_int_t ev = json_integer_value(get(z, "annotations.0.timestamp"));
+        assert_true(ev >= ts);
+        assert_true(ev <= ts + dur);
+        assert_int_equal(ts + dur, (json_int_t)(ends[i] / 1000));
+    }
+    json_decref(root);
+    dpt_free(out);
+    fx_release(d, k);
+    fx_close(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -313,6 +354,7 @@ int main(void)
         cmocka_unit_test(test_otlp_json_omits_defaults_of_a_plain_root_span),
         cmocka_unit_test(test_json_encoders_escape_and_sanitize_strings),
         cmocka_unit_test(test_zipkin_json_maps_spans_per_the_opentelemetry_mapping),
+        cmocka_unit_test(test_zipkin_event_at_the_end_is_not_after_timestamp_plus_duration),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "argv_redact.h"
 #include "cli.h"
 #include "util.h"
 
@@ -80,14 +81,12 @@ static volatile sig_atomic_t child_pid;
 
 static void forward_signal(int sig)
 {
-    if (child_pid > 0)
-        kill((pid_t)child_pid, sig);
+    if (child_pid > 0) kill((pid_t)child_pid, sig);
 }
 
 static bool parse_kind(const char *s, dpt_span_kind *out)
 {
-    static const char *const names[] = { "internal", "server", "client", "producer",
-                                         "consumer" };
+    static const char *const names[] = {"internal", "server", "client", "producer", "consumer"};
     for (int i = 0; i < 5; i++) {
         if (strcmp(s, names[i]) == 0) {
             *out = (dpt_span_kind)(DPT_SPAN_INTERNAL + i);
@@ -122,12 +121,9 @@ int cmd_exec(int argc, char **argv)
 {
     enum { O_SERVICE = 256 };
     static const struct option longopts[] = {
-        { "name", required_argument, NULL, 'n' },
-        { "kind", required_argument, NULL, 'k' },
-        { "attr", required_argument, NULL, 'a' },
-        { "service", required_argument, NULL, O_SERVICE },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
+        {"name", required_argument, NULL, 'n'}, {"kind", required_argument, NULL, 'k'},
+        {"attr", required_argument, NULL, 'a'}, {"service", required_argument, NULL, O_SERVICE},
+        {"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0},
     };
     const char *name = NULL, *service = NULL;
     dpt_span_kind kind = DPT_SPAN_INTERNAL;
@@ -190,27 +186,23 @@ int cmd_exec(int argc, char **argv)
     char **cmd = argv + optind;
     const char *base = strrchr(cmd[0], '/');
     base = base ? base + 1 : cmd[0];
-    if (!name)
-        name = base;
+    if (!name) name = base;
 
     /* The provider reads OTEL_SERVICE_NAME now; the child must not inherit our choice,
      * so the variable is put back right after. */
     const char *svc = service;
     if (!svc && !getenv("OTEL_SERVICE_NAME")) {
         const char *ra = getenv("OTEL_RESOURCE_ATTRIBUTES");
-        if (!ra || !strstr(ra, "service.name="))
-            svc = "dptrace-exec";
+        if (!ra || !strstr(ra, "service.name=")) svc = "dptrace-exec";
     }
     char *saved = NULL;
     bool had = false;
-    if (svc)
-        env_swap("OTEL_SERVICE_NAME", svc, &saved, &had);
+    if (svc) env_swap("OTEL_SERVICE_NAME", svc, &saved, &had);
 #ifdef DPT_CLI_HAVE_HTTP
     dpt_http_register();
 #endif
     dpt_provider *prov = dpt_provider_from_env();
-    if (svc)
-        env_restore("OTEL_SERVICE_NAME", saved, had);
+    if (svc) env_restore("OTEL_SERVICE_NAME", saved, had);
     dpt_tracer *tracer = dpt_provider_get_tracer(prov, "dptrace-exec", DPTRACE_VERSION_STRING);
 
     /* Continue the caller's trace, if it handed us one. */
@@ -218,10 +210,15 @@ int cmd_exec(int argc, char **argv)
     dpt_propagator_extract(NULL, &dpt_env_getter, NULL, &incoming);
 
     attrs[n_attrs++] = DPT_STR("process.executable.name", base);
-    attrs[n_attrs++] = DPT_STR_ARRAY("process.command_args", (const char *const *)cmd,
-                                     (size_t)(argc - optind));
-    dpt_span_opts so = { .parent = incoming, .attrs = attrs, .n_attrs = n_attrs };
+    /* The command line as recorded: values of sensitive options, headers and URLs
+     * redacted (argv_redact.c); without memory for that copy, no command line at all. */
+    char **shown = argv_redact(argc - optind, cmd);
+    if (shown)
+        attrs[n_attrs++] = DPT_STR_ARRAY("process.command_args", (const char *const *)shown,
+                                         (size_t)(argc - optind));
+    dpt_span_opts so = {.parent = incoming, .attrs = attrs, .n_attrs = n_attrs};
     dpt_span span = dpt_span_start(tracer, name, kind, &so);
+    argv_redact_free(shown, argc - optind);
 
     /* The child's environment: ours, with the span's context (and the baggage we were
      * given) in TRACEPARENT & co. */
@@ -237,8 +234,8 @@ int cmd_exec(int argc, char **argv)
 
     /* Like system(3): while the child runs, ^C and ^\ are its business; termination
      * requests sent to dptrace are passed on, so the span still ends and is exported. */
-    struct sigaction ign = { .sa_handler = SIG_IGN }, fwd = { .sa_handler = forward_signal },
-                     old_int, old_quit, old_term, old_hup;
+    struct sigaction ign = {.sa_handler = SIG_IGN}, fwd = {.sa_handler = forward_signal}, old_int,
+                     old_quit, old_term, old_hup;
     sigemptyset(&ign.sa_mask);
     sigemptyset(&fwd.sa_mask);
     pid_t pid;

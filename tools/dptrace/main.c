@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "otlp_read.h"
 #include "util.h"
 
 #ifndef DPTRACE_CLI_VERSION
@@ -21,6 +22,7 @@ void usage_main(FILE *out)
           "  view FILE     terminal waterfall of the traces in an OTLP JSON lines file\n"
           "  report FILE   self-contained HTML page with every trace's waterfall\n"
           "  exec -- CMD   run a command as a span and pass its trace context on\n"
+          "  collect       receive OTLP/HTTP traces from any SDK into a file, live view\n"
           "\n"
           "Options:\n"
           "  -h, --help     this help; `dptrace COMMAND --help` for a command's options\n"
@@ -32,12 +34,26 @@ void usage_main(FILE *out)
           out);
 }
 
+#ifndef DPT_CLI_HAVE_COLLECT
+/* Built without libmicrohttpd or zlib: say so rather than pretend. */
+void usage_collect(FILE *out)
+{
+    fputs("usage: dptrace collect [options]\n(not built: needs libmicrohttpd and zlib)\n", out);
+}
+
+int cmd_collect(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    cli_err("collect: this dptrace was built without libmicrohttpd and zlib");
+    return CLI_FAIL;
+}
+#endif
+
 bool progress_enabled(progress_mode m)
 {
-    if (m == PROGRESS_ALWAYS)
-        return true;
-    if (m == PROGRESS_NEVER)
-        return false;
+    if (m == PROGRESS_ALWAYS) return true;
+    if (m == PROGRESS_NEVER) return false;
     return isatty(STDERR_FILENO);
 }
 
@@ -46,6 +62,7 @@ int main(int argc, char **argv)
     /* Only the character type follows the locale: it decides UTF-8 drawing in `view`.
      * Numbers are always printed the C way so output stays parseable. */
     (void)setlocale(LC_CTYPE, ""); /* on failure the C locale stays: ASCII drawing */
+    otlp_json_setup();             /* jansson's allocator, before any thread uses it */
     if (argc < 2) {
         usage_main(stderr);
         return CLI_USAGE;
@@ -54,13 +71,11 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0) {
         if (argc > 2 && strcmp(cmd, "help") == 0) {
             /* `dptrace help view` is `dptrace view --help`. */
-            char *args[] = { argv[2], "--help", NULL };
-            if (!strcmp(argv[2], "view"))
-                return cmd_view(2, args);
-            if (!strcmp(argv[2], "report"))
-                return cmd_report(2, args);
-            if (!strcmp(argv[2], "exec"))
-                return cmd_exec(2, args);
+            char *args[] = {argv[2], "--help", NULL};
+            if (!strcmp(argv[2], "view")) return cmd_view(2, args);
+            if (!strcmp(argv[2], "report")) return cmd_report(2, args);
+            if (!strcmp(argv[2], "exec")) return cmd_exec(2, args);
+            if (!strcmp(argv[2], "collect")) return cmd_collect(2, args);
             cli_err("unknown command '%s'", argv[2]);
             return CLI_USAGE;
         }
@@ -71,12 +86,10 @@ int main(int argc, char **argv)
         printf("dptrace %s\n", DPTRACE_CLI_VERSION);
         return CLI_OK;
     }
-    if (strcmp(cmd, "view") == 0)
-        return cmd_view(argc - 1, argv + 1);
-    if (strcmp(cmd, "report") == 0)
-        return cmd_report(argc - 1, argv + 1);
-    if (strcmp(cmd, "exec") == 0)
-        return cmd_exec(argc - 1, argv + 1);
+    if (strcmp(cmd, "view") == 0) return cmd_view(argc - 1, argv + 1);
+    if (strcmp(cmd, "report") == 0) return cmd_report(argc - 1, argv + 1);
+    if (strcmp(cmd, "exec") == 0) return cmd_exec(argc - 1, argv + 1);
+    if (strcmp(cmd, "collect") == 0) return cmd_collect(argc - 1, argv + 1);
     cli_err("unknown command '%s' (try `dptrace --help`)", cmd);
     return CLI_USAGE;
 }

@@ -4,22 +4,23 @@
  * ever puts it into the DOM as text.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
+#include "opts.h"
 #include "traceset.h"
 
 #define MAX_IDS 64
 #define REPORT_DEFAULT_MAX_SPANS 50000u
 /* Per-span detail bounds: a hostile or huge file must not blow the page (or memory) up. */
 #define MAX_VALUE_BYTES 4096u
-#define MAX_ITEMS 128u                   /* attributes, events, links shown per span */
-#define MAX_DETAIL_TOTAL (256u << 20)    /* bytes of span details in all */
+#define MAX_ITEMS 128u                /* attributes, events, links shown per span */
+#define MAX_DETAIL_TOTAL (256u << 20) /* bytes of span details in all */
 #define MAX_RESOURCES 4096u
 
 extern const char dpt_report_template[];
@@ -57,6 +58,12 @@ typedef struct res_map {
     uint32_t cap;
     uint64_t detail_bytes;
     bool detail_full;
+    /* The spans of one resource come one after the other: the last resource's index is
+     * reused while the reader is on the same resource object of the same line, so each
+     * resource is rendered once per line that holds it, not once per span. */
+    const json_t *last_res;
+    uint64_t last_line;
+    int last_idx;
 } res_map;
 
 static res_map g_res; /* owned by the running report command; one per process */
@@ -71,13 +78,14 @@ static uint64_t fnv(const char *s, size_t n)
 
 static void put_value(sbuf *b, json_t *v)
 {
-    sbuf t = { 0 };
-    otlp_value_text(v, &t);
-    size_t len = t.len;
-    if (len > MAX_VALUE_BYTES) {
-        size_t cut = utf8_cut(t.p, t.len, MAX_VALUE_BYTES);
-        t.len = cut;
-        sb_printf(&t, "\xe2\x80\xa6 (%zu bytes)", len);
+    sbuf t = {0};
+    /* Rendering stops at the cut: a 30 MB value costs 4 KiB here, not 30 MB. */
+    if (otlp_value_text(v, &t, MAX_VALUE_BYTES)) {
+        json_t *str = json_object_get(v, "stringValue");
+        if (json_is_string(str))
+            sb_printf(&t, "\xe2\x80\xa6 (%zu bytes)", json_string_length(str));
+        else
+            sb_puts(&t, "\xe2\x80\xa6 (cut)");
     }
     json_str(b, t.p ? t.p : "", t.len);
     sb_free(&t);
@@ -91,11 +99,9 @@ static void put_attrs(sbuf *b, json_t *attrs)
     json_t *a;
     json_array_foreach(attrs, i, a)
     {
-        if (shown == MAX_ITEMS)
-            break;
+        if (shown == MAX_ITEMS) break;
         json_t *k = json_object_get(a, "key"), *v = json_object_get(a, "value");
-        if (shown++)
-            sb_putc(b, ',');
+        if (shown++) sb_putc(b, ',');
         sb_putc(b, '[');
         const char *ks = json_is_string(k) ? json_string_value(k) : "?";
         size_t kl = json_is_string(k) ? json_string_length(k) : 1;
@@ -138,9 +144,8 @@ static uint32_t json_u32(json_t *v)
 
 static int resource_index(traceset *ts, json_t *resource)
 {
-    if (!resource)
-        return -1;
-    sbuf b = { 0 };
+    if (!resource) return -1;
+    sbuf b = {0};
     put_attrs(&b, json_object_get(resource, "attributes"));
     uint64_t h = fnv(b.p, b.len);
     res_map *m = &g_res;
@@ -174,9 +179,8 @@ static int resource_index(traceset *ts, json_t *resource)
 
 static const char *span_detail(traceset *ts, const otlp_span *sp)
 {
-    if (g_res.detail_full)
-        return NULL;
-    sbuf b = { 0 };
+    if (g_res.detail_full) return NULL;
+    sbuf b = {0};
     json_t *s = sp->span;
     sb_puts(&b, "{\"a\":");
     put_attrs(&b, json_object_get(s, "attributes"));
@@ -187,14 +191,13 @@ static const char *span_detail(traceset *ts, const otlp_span *sp)
     json_t *e;
     json_array_foreach(events, i, e)
     {
-        if (shown == MAX_ITEMS)
-            break;
+        if (shown == MAX_ITEMS) break;
         uint64_t t = 0;
         otlp_time(json_object_get(e, "timeUnixNano"), &t);
-        long long off = t >= sp->start_ns ? (long long)(t - sp->start_ns > (uint64_t)1 << 53
-                                                            ? (uint64_t)1 << 53
-                                                            : t - sp->start_ns)
-                                          : -1;
+        long long off = t >= sp->start_ns
+                            ? (long long)(t - sp->start_ns > (uint64_t)1 << 53 ? (uint64_t)1 << 53
+                                                                               : t - sp->start_ns)
+                            : -1;
         json_t *name = json_object_get(e, "name");
         sb_printf(&b, "%s[%lld,", shown++ ? "," : "", off);
         const char *ns = json_is_string(name) ? json_string_value(name) : "";
@@ -210,8 +213,7 @@ static const char *span_detail(traceset *ts, const otlp_span *sp)
     shown = 0;
     json_array_foreach(links, i, l)
     {
-        if (shown == MAX_ITEMS)
-            break;
+        if (shown == MAX_ITEMS) break;
         sb_puts(&b, shown++ ? ",[" : "[");
         put_id(&b, json_object_get(l, "traceId"), 16);
         sb_putc(&b, ',');
@@ -222,7 +224,12 @@ static const char *span_detail(traceset *ts, const otlp_span *sp)
     }
     sb_putc(&b, ']');
 
-    sb_printf(&b, ",\"r\":%d", resource_index(ts, sp->resource));
+    if (!sp->resource || sp->resource != g_res.last_res || sp->line != g_res.last_line) {
+        g_res.last_idx = resource_index(ts, sp->resource);
+        g_res.last_res = sp->resource;
+        g_res.last_line = sp->line;
+    }
+    sb_printf(&b, ",\"r\":%d", g_res.last_idx);
     if (sp->scope) {
         json_t *n = json_object_get(sp->scope, "name"), *v = json_object_get(sp->scope, "version");
         const char *nn = json_is_string(n) ? json_string_value(n) : "";
@@ -236,7 +243,8 @@ static const char *span_detail(traceset *ts, const otlp_span *sp)
     json_t *tst = json_object_get(s, "traceState");
     if (json_is_string(tst) && json_string_length(tst)) {
         sb_puts(&b, ",\"ts\":");
-        json_str(&b, json_string_value(tst), utf8_cut(json_string_value(tst), json_string_length(tst), 1024));
+        json_str(&b, json_string_value(tst),
+                 utf8_cut(json_string_value(tst), json_string_length(tst), 1024));
     }
     sb_printf(&b, ",\"d\":[%u,%u,%u]}", json_u32(json_object_get(s, "droppedAttributesCount")),
               json_u32(json_object_get(s, "droppedEventsCount")),
@@ -268,7 +276,7 @@ static void put_trace(sbuf *b, const traceset *ts, sel_trace *st)
     json_str(b, rn, strlen(rn));
     sb_puts(b, ",\"service\":");
     const char *rs = st->root_service ? st->root_service : "";
-    json_str(b, rs, strlen(rs));
+    json_str(b, rs, utf8_cut(rs, strnlen(rs, TS_NAME_MAX + 1), TS_NAME_MAX));
     /* Milliseconds as a double lose nothing that matters for display; offsets inside the
      * trace stay exact integer nanoseconds. */
     sb_printf(b, ",\"startMs\":%.3f,\"dur\":%llu,\"nSpans\":%u,\"errors\":%u,\"dropped\":%u",
@@ -281,13 +289,11 @@ static void put_trace(sbuf *b, const traceset *ts, sel_trace *st)
         const char *s = st->spans[i].service ? st->spans[i].service : "?";
         bool dup = false;
         for (uint32_t j = 0; j < n_svc && !dup; j++)
-            dup = strcmp(seen[j], s) == 0;
-        if (dup)
-            continue;
-        if (n_svc)
-            sb_putc(b, ',');
+            dup = seen[j] == s; /* interned: one pointer per name */
+        if (dup) continue;
+        if (n_svc) sb_putc(b, ',');
         seen[n_svc++] = s;
-        json_str(b, s, strlen(s));
+        json_str(b, s, utf8_cut(s, strnlen(s, TS_NAME_MAX + 1), TS_NAME_MAX));
     }
     sb_puts(b, "],\"spans\":[");
     for (uint32_t i = 0; i < st->n; i++) {
@@ -302,10 +308,10 @@ static void put_trace(sbuf *b, const traceset *ts, sel_trace *st)
         json_str(b, s->name, strlen(s->name));
         sb_putc(b, ',');
         const char *svc = s->service ? s->service : "";
-        json_str(b, svc, strlen(svc));
+        json_str(b, svc, utf8_cut(svc, strnlen(svc, TS_NAME_MAX + 1), TS_NAME_MAX));
         uint64_t off = s->start - sum->start, dur = s->end - s->start;
-        sb_printf(b, ",%u,%llu,%llu,%u,", s->kind, (unsigned long long)off,
-                  (unsigned long long)dur, s->status);
+        sb_printf(b, ",%u,%llu,%llu,%u,", s->kind, (unsigned long long)off, (unsigned long long)dur,
+                  s->status);
         json_str(b, s->status_msg, strlen(s->status_msg));
         sb_printf(b, ",%d,", s->orphan);
         sb_puts(b, s->detail ? s->detail : "null");
@@ -330,7 +336,7 @@ static int write_page(FILE *out, const char *nonce, const traceset *ts, const ch
             fputs(nonce, out);
             t = at + 7;
         } else if (rest >= 6 && memcmp(at, "@DATA@", 6) == 0) {
-            sbuf b = { 0 };
+            sbuf b = {0};
             char when[64];
             time_t now = time(NULL);
             struct tm tm;
@@ -345,27 +351,24 @@ static int write_page(FILE *out, const char *nonce, const traceset *ts, const ch
                 shown_spans += ts->sel[i].n;
                 dropped += ts->sel[i].dropped;
             }
-            sb_printf(&b,
-                      ",\"stats\":{\"spans\":%llu,\"traces\":%u,\"lines\":%llu,\"badLines\":%llu,"
-                      "\"badSpans\":%llu,\"shownTraces\":%u,\"shownSpans\":%llu,"
-                      "\"droppedSpans\":%llu}",
-                      (unsigned long long)ts->spans, ts->n_sums,
-                      (unsigned long long)ts->stats1.lines,
-                      (unsigned long long)ts->stats1.bad_lines,
-                      (unsigned long long)ts->stats1.bad_spans, ts->n_sel,
-                      (unsigned long long)shown_spans, (unsigned long long)dropped);
+            sb_printf(
+                &b,
+                ",\"stats\":{\"spans\":%llu,\"traces\":%u,\"lines\":%llu,\"badLines\":%llu,"
+                "\"badSpans\":%llu,\"shownTraces\":%u,\"shownSpans\":%llu,"
+                "\"droppedSpans\":%llu}",
+                (unsigned long long)ts->spans, ts->n_sums, (unsigned long long)ts->stats1.lines,
+                (unsigned long long)ts->stats1.bad_lines, (unsigned long long)ts->stats1.bad_spans,
+                ts->n_sel, (unsigned long long)shown_spans, (unsigned long long)dropped);
             sb_puts(&b, ",\"resources\":[");
             for (uint32_t i = 0; i < ts->n_res; i++) {
-                if (i)
-                    sb_putc(&b, ',');
+                if (i) sb_putc(&b, ',');
                 sb_puts(&b, ts->res_json[i]);
             }
             sb_puts(&b, "],\"traces\":[");
             (void)fwrite(b.p, 1, b.len, out);
             for (uint32_t i = 0; i < ts->n_sel; i++) {
                 b.len = 0;
-                if (i)
-                    sb_putc(&b, ',');
+                if (i) sb_putc(&b, ',');
                 put_trace(&b, ts, &ts->sel[i]);
                 (void)fwrite(b.p, 1, b.len, out);
             }
@@ -386,80 +389,32 @@ static int cmp_start(const void *a, const void *b)
 {
     const sel_trace *x = a, *y = b;
     const trace_sum *tx = &g_ts->sums[x->sum], *ty = &g_ts->sums[y->sum];
-    if (tx->start != ty->start)
-        return tx->start < ty->start ? -1 : 1;
+    if (tx->start != ty->start) return tx->start < ty->start ? -1 : 1;
     return memcmp(tx->id, ty->id, 16);
 }
 
 int cmd_report(int argc, char **argv)
 {
-    enum { O_MAX_SPANS = 256, O_PROGRESS };
-    static const struct option longopts[] = {
-        { "output", required_argument, NULL, 'o' },
-        { "trace", required_argument, NULL, 't' },
-        { "slowest", required_argument, NULL, 's' },
-        { "errors", no_argument, NULL, 'e' },
-        { "max-spans", required_argument, NULL, O_MAX_SPANS },
-        { "progress", no_argument, NULL, O_PROGRESS },
-        { "quiet", no_argument, NULL, 'q' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
-    };
-    const char *ids[MAX_IDS], *out_path = NULL;
-    int n_ids = 0, slowest = 0, max_spans = REPORT_DEFAULT_MAX_SPANS;
+    const char *id_v[MAX_IDS], *out_path = NULL;
+    cli_strs ids = {id_v, 0};
+    int slowest = 0, max_spans = REPORT_DEFAULT_MAX_SPANS;
     bool errors = false;
-    progress_mode prog = PROGRESS_AUTO;
-    optind = 1;
-    opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, ":o:t:s:eqh", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'o':
-            out_path = optarg;
-            break;
-        case 't':
-            if (n_ids == MAX_IDS) {
-                cli_err("report: at most %d --trace options", MAX_IDS);
-                return CLI_USAGE;
-            }
-            ids[n_ids++] = optarg;
-            break;
-        case 's':
-            if (!parse_int_arg(optarg, 1, 100000000, &slowest)) {
-                cli_err("report: --slowest wants a positive number, not '%s'", optarg);
-                return CLI_USAGE;
-            }
-            break;
-        case 'e':
-            errors = true;
-            break;
-        case O_MAX_SPANS:
-            if (!parse_int_arg(optarg, 1, 100000000, &max_spans)) {
-                cli_err("report: --max-spans wants a number from 1 to 100000000, not '%s'",
-                        optarg);
-                return CLI_USAGE;
-            }
-            break;
-        case O_PROGRESS:
-            prog = PROGRESS_ALWAYS;
-            break;
-        case 'q':
-            prog = PROGRESS_NEVER;
-            break;
-        case 'h':
-            usage_report(stdout);
-            return CLI_OK;
-        case ':':
-            cli_err("report: option '%s' needs a value", argv[optind - 1]);
-            usage_report(stderr);
-            return CLI_USAGE;
-        default:
-            cli_err("report: unknown option '%s'", argv[optind - 1]);
-            usage_report(stderr);
-            return CLI_USAGE;
-        }
-    }
-    const char *path = cli_one_file("report", argc, argv, optind, usage_report);
+    int prog = PROGRESS_AUTO;
+    const cli_opt opts[] = {
+        {"output", 'o', OPT_STR, &out_path, 0, 0, NULL},
+        {"trace", 't', OPT_STRS, &ids, 0, MAX_IDS, NULL},
+        {"slowest", 's', OPT_INT, &slowest, 1, 100000000, NULL},
+        {"errors", 'e', OPT_FLAG, &errors, 0, 0, NULL},
+        {"max-spans", 0, OPT_INT, &max_spans, 1, 100000000, NULL},
+        {"progress", 0, OPT_SET, &prog, PROGRESS_ALWAYS, 0, NULL},
+        {"quiet", 'q', OPT_SET, &prog, PROGRESS_NEVER, 0, NULL},
+        {NULL, 0, 0, NULL, 0, 0, NULL},
+    };
+    int first = cli_parse("report", argc, argv, opts, usage_report);
+    if (first < 0) return first == CLI_PARSE_HELP ? CLI_OK : CLI_USAGE;
+    if (!cli_check_trace_ids("report", &ids)) return CLI_USAGE;
+    int n_ids = ids.n;
+    const char *path = cli_one_file("report", argc, argv, first, usage_report);
     if (!path) return CLI_USAGE;
     if (!out_path || !*out_path) {
         cli_err("report: missing -o OUT.html");
@@ -468,7 +423,7 @@ int cmd_report(int argc, char **argv)
     }
 
     traceset ts;
-    traceset_init(&ts, path, progress_enabled(prog));
+    traceset_init(&ts, path, progress_enabled((progress_mode)prog));
     ts.span_budget = (uint64_t)max_spans;
     memset(&g_res, 0, sizeof g_res);
     int rc = CLI_OK;
@@ -488,10 +443,11 @@ int cmd_report(int argc, char **argv)
 
     if (n_ids) {
         for (int k = 0; k < n_ids; k++) {
-            int64_t i = traceset_find(&ts, ids[k]);
+            int64_t i = traceset_find(&ts, ids.v[k]);
             if (i < 0) {
                 cli_err(i == -2 ? "report: trace id prefix '%s' matches several traces"
-                                : "report: no trace '%s' in the file", ids[k]);
+                                : "report: no trace '%s' in the file",
+                        ids.v[k]);
                 rc = CLI_FAIL;
                 goto done;
             }
@@ -499,18 +455,15 @@ int cmd_report(int argc, char **argv)
         }
     } else {
         uint32_t n = traceset_by_duration(&ts, errors, &order);
-        if (slowest && (uint32_t)slowest < n)
-            n = (uint32_t)slowest;
+        if (slowest && (uint32_t)slowest < n) n = (uint32_t)slowest;
         /* Within the span budget: traces with errors first, then the slowest. Greedy: a
          * trace that does not fit is skipped and smaller ones still get in. */
         uint64_t used = 0;
         for (int pass = 0; pass < 2; pass++) {
             for (uint32_t k = 0; k < n; k++) {
                 const trace_sum *t = &ts.sums[order[k]];
-                if ((pass == 0) != (t->errors > 0) || t->sel >= 0)
-                    continue;
-                if (used + t->spans > (uint64_t)max_spans && ts.n_sel > 0)
-                    continue;
+                if ((pass == 0) != (t->errors > 0) || t->sel >= 0) continue;
+                if (used + t->spans > (uint64_t)max_spans && ts.n_sel > 0) continue;
                 used += t->spans;
                 traceset_select(&ts, order[k], true);
             }
@@ -527,8 +480,8 @@ int cmd_report(int argc, char **argv)
     for (uint32_t i = 0; i < ts.n_sel; i++)
         ts.sums[ts.sel[i].sum].sel = (int32_t)i;
     if (ts.n_sel < ts.n_sums)
-        fprintf(stderr, "dptrace: report: %u of %u traces included (--max-spans %d)\n",
-                ts.n_sel, ts.n_sums, max_spans);
+        fprintf(stderr, "dptrace: report: %u of %u traces included (--max-spans %d)\n", ts.n_sel,
+                ts.n_sums, max_spans);
     if (g_res.detail_full)
         cli_err("report: span details past %u MiB were left out", MAX_DETAIL_TOTAL >> 20);
 
@@ -549,13 +502,24 @@ int cmd_report(int argc, char **argv)
     if (to_stdout) {
         out = stdout;
     } else {
-        /* Write beside the target and rename: a reader never sees half a page. */
+        /* Write beside the target and rename: a reader never sees half a page. The
+         * temporary name is mkstemp's (O_EXCL, unpredictable), so nobody can plant a
+         * link there; its mode follows the umask as a plain fopen's would. */
         size_t n = strlen(out_path) + 32;
         tmp = xmalloc(n);
-        snprintf(tmp, n, "%s.tmp.%ld", out_path, (long)getpid());
-        out = fopen(tmp, "w");
+        snprintf(tmp, n, "%s.tmp.XXXXXX", out_path);
+        int fd = mkstemp(tmp);
+        mode_t um = umask(0);
+        umask(um);
+        if (fd >= 0)
+            (void)fchmod(fd, 0666 & ~um); /* on failure mkstemp's 0600 stays: only stricter */
+        out = fd >= 0 ? fdopen(fd, "w") : NULL;
         if (!out) {
             cli_err("report: cannot write %s: %s", tmp, strerror(errno));
+            if (fd >= 0) {
+                close(fd);
+                unlink(tmp);
+            }
             rc = CLI_FAIL;
             goto done;
         }

@@ -41,12 +41,66 @@ void traceset_init(traceset *ts, const char *path, bool progress)
         hash_key = (uint64_t)time(NULL) * 0x9e3779b97f4a7c15ull;
 }
 
+/* A seeded hash of a string, 8 bytes at a time. */
+static uint64_t str_hash(const char *s, size_t len)
+{
+    uint64_t h = hash_key ^ (uint64_t)len;
+    while (len >= 8) {
+        uint64_t w;
+        memcpy(&w, s, 8);
+        h = mix64(h ^ w);
+        s += 8;
+        len -= 8;
+    }
+    uint64_t w = 0;
+    memcpy(&w, s, len);
+    return mix64(h ^ w);
+}
+
+static struct strtab_slot *intern_slot(traceset *ts, const char *s, size_t len)
+{
+    strtab *t = &ts->names;
+    if (t->n * 2 >= t->cap) {
+        uint32_t cap = t->cap ? t->cap * 2 : 64;
+        struct strtab_slot *slots = xcalloc(cap, sizeof *slots);
+        for (uint32_t i = 0; i < t->cap; i++) {
+            if (!t->slots[i].s) continue;
+            uint32_t j = (uint32_t)t->slots[i].hash & (cap - 1);
+            while (slots[j].s)
+                j = (j + 1) & (cap - 1);
+            slots[j] = t->slots[i];
+        }
+        free(t->slots);
+        t->slots = slots;
+        t->cap = cap;
+    }
+    uint64_t h = str_hash(s, len);
+    uint32_t j = (uint32_t)h & (t->cap - 1);
+    while (t->slots[j].s) {
+        struct strtab_slot *e = &t->slots[j];
+        if (e->hash == h && e->len == len && memcmp(e->s, s, len) == 0) return e;
+        j = (j + 1) & (t->cap - 1);
+    }
+    struct strtab_slot *e = &t->slots[j];
+    e->hash = h;
+    e->s = arena_strndup(&ts->mem, s, len);
+    e->len = (uint32_t)len;
+    e->svc = -1;
+    t->n++;
+    return e;
+}
+
+const char *traceset_intern(traceset *ts, const char *s, size_t len)
+{
+    return s ? intern_slot(ts, s, len)->s : NULL;
+}
+
 void traceset_free(traceset *ts)
 {
+    if (ts->in_open) otlp_input_close(&ts->in);
+    free(ts->names.slots);
     free(ts->sums);
     free(ts->buckets);
-    for (uint32_t i = 0; i < ts->n_services; i++)
-        free(ts->services[i].name);
     for (uint32_t i = 0; i < ts->n_sel; i++)
         free(ts->sel[i].spans);
     free(ts->sel);
@@ -74,20 +128,17 @@ static void rehash(traceset *ts)
 
 static int64_t lookup(const traceset *ts, const uint8_t id[16])
 {
-    if (!ts->n_buckets)
-        return -1;
+    if (!ts->n_buckets) return -1;
     uint32_t b = (uint32_t)(id_hash(id) & (ts->n_buckets - 1));
     for (uint32_t e = ts->buckets[b]; e; e = ts->sums[e - 1].next)
-        if (memcmp(ts->sums[e - 1].id, id, 16) == 0)
-            return e - 1;
+        if (memcmp(ts->sums[e - 1].id, id, 16) == 0) return e - 1;
     return -1;
 }
 
 static trace_sum *get_or_add(traceset *ts, const uint8_t id[16])
 {
     int64_t i = lookup(ts, id);
-    if (i >= 0)
-        return &ts->sums[i];
+    if (i >= 0) return &ts->sums[i];
     if (ts->n_sums == UINT32_MAX - 1) {
         return NULL;
     }
@@ -110,30 +161,40 @@ static trace_sum *get_or_add(traceset *ts, const uint8_t id[16])
     return t;
 }
 
-static void count_service(traceset *ts, const char *name)
+/* The interned service of a span, looked up once per resource: a one-entry cache on the
+ * resource's service text (a pointer into the current line's tree) and line number. Sets
+ * *svc to its index in services[] (pass 1 counts a name when first seen, while there is
+ * room) or -1. */
+static const char *span_service(traceset *ts, const otlp_span *sp, bool count, int32_t *svc)
 {
-    if (!name) {
-        ts->no_service_spans++;
-        return;
+    if (!sp->service) {
+        *svc = -1;
+        return NULL;
     }
-    /* Few services in practice: a linear scan with the last hit first is cheapest. */
-    for (uint32_t i = 0; i < ts->n_services; i++) {
-        if (strcmp(ts->services[i].name, name) == 0) {
-            ts->services[i].spans++;
-            if (i > 0) {
-                service_count tmp = ts->services[i];
-                ts->services[i] = ts->services[i - 1];
-                ts->services[i - 1] = tmp;
-            }
-            return;
+    if (sp->service != ts->svc_text || sp->line != ts->svc_line) {
+        struct strtab_slot *e = intern_slot(ts, sp->service, sp->service_len);
+        if (count && e->svc < 0 && ts->n_services < TS_MAX_SERVICES) {
+            e->svc = (int32_t)ts->n_services++;
+            ts->services[e->svc].name = e->s;
         }
+        ts->svc_text = sp->service;
+        ts->svc_line = sp->line;
+        ts->svc_name = e->s;
+        ts->svc_index = e->svc;
     }
-    if (ts->n_services < TS_MAX_SERVICES) {
-        ts->services[ts->n_services].name = xstrdup(name);
-        ts->services[ts->n_services++].spans = 1;
-    } else {
+    *svc = ts->svc_index;
+    return ts->svc_name;
+}
+
+static void count_service(traceset *ts, const otlp_span *sp)
+{
+    int32_t svc;
+    if (!span_service(ts, sp, true, &svc))
+        ts->no_service_spans++;
+    else if (svc >= 0)
+        ts->services[svc].spans++;
+    else
         ts->other_service_spans++;
-    }
 }
 
 /* Whether the raw traceId is 32 lowercase hex digits, as pass 2's pre-filter expects. */
@@ -141,11 +202,9 @@ static bool canonical_id(const otlp_span *sp)
 {
     json_t *t = json_object_get(sp->span, "traceId");
     const char *s = json_string_value(t);
-    if (!s || json_string_length(t) != 32)
-        return false;
+    if (!s || json_string_length(t) != 32) return false;
     for (int i = 0; i < 32; i++)
-        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-            return false;
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f'))) return false;
     return true;
 }
 
@@ -153,34 +212,36 @@ static bool scan_span(void *user, const otlp_span *sp)
 {
     traceset *ts = user;
     trace_sum *t = get_or_add(ts, sp->trace_id);
-    if (!t)
-        return false;
-    if (!ts->noncanonical_ids && !canonical_id(sp))
-        ts->noncanonical_ids = true;
-    if (sp->start_ns < t->start)
-        t->start = sp->start_ns;
-    if (sp->end_ns > t->end)
-        t->end = sp->end_ns;
-    if (t->spans < UINT32_MAX)
-        t->spans++;
+    if (!t) return false;
+    if (!ts->noncanonical_ids && !canonical_id(sp)) ts->noncanonical_ids = true;
+    if (sp->start_ns < t->start) t->start = sp->start_ns;
+    if (sp->end_ns > t->end) t->end = sp->end_ns;
+    if (t->spans < UINT32_MAX) t->spans++;
     if (sp->status == 2) {
-        if (t->errors < UINT32_MAX)
-            t->errors++;
+        if (t->errors < UINT32_MAX) t->errors++;
         ts->error_spans++;
     }
     ts->spans++;
-    if (sp->start_ns < ts->min_start)
-        ts->min_start = sp->start_ns;
-    if (sp->end_ns > ts->max_end)
-        ts->max_end = sp->end_ns;
-    count_service(ts, sp->service);
+    if (sp->start_ns < ts->min_start) ts->min_start = sp->start_ns;
+    if (sp->end_ns > ts->max_end) ts->max_end = sp->end_ns;
+    count_service(ts, sp);
     return true;
 }
 
 int traceset_scan(traceset *ts)
 {
-        otlp_read_opts o = { .path = ts->path, .label = "scanning", .progress = ts->progress,
-                         .report_errors = true, .on_span = scan_span, .user = ts };
+    if (!ts->in_open) {
+        if (otlp_input_open(&ts->in, ts->path) != 0) return -1;
+        ts->in_open = true;
+        ts->path = ts->in.path;
+    }
+    otlp_read_opts o = {.in = &ts->in,
+                        .path = ts->path,
+                        .label = "scanning",
+                        .progress = ts->progress,
+                        .report_errors = true,
+                        .on_span = scan_span,
+                        .user = ts};
     int rc = otlp_read_file(&o, &ts->stats1);
     if (rc == 0 && ts->n_sums == UINT32_MAX - 1)
         cli_err("%s: more than 4 billion traces; the rest were ignored", ts->path);
@@ -191,17 +252,13 @@ int64_t traceset_find(const traceset *ts, const char *hex)
 {
     size_t len = strlen(hex);
     uint8_t id[16];
-    if (len == 32 && id_decode(hex, 32, id, 16))
-        return lookup(ts, id);
-    if (len < 4 || len > 32)
-        return -1;
+    if (len == 32 && id_decode(hex, 32, id, 16)) return lookup(ts, id);
+    if (len < 4 || len > 32) return -1;
     char want[33];
     for (size_t i = 0; i < len; i++) {
         char c = hex[i];
-        if (c >= 'A' && c <= 'F')
-            c = (char)(c - 'A' + 'a');
-        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
-            return -1;
+        if (c >= 'A' && c <= 'F') c = (char)(c - 'A' + 'a');
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return -1;
         want[i] = c;
     }
     int64_t found = -1;
@@ -209,8 +266,7 @@ int64_t traceset_find(const traceset *ts, const char *hex)
     for (uint32_t i = 0; i < ts->n_sums; i++) {
         id_hex(ts->sums[i].id, 16, h);
         if (memcmp(h, want, len) == 0) {
-            if (found >= 0)
-                return -2;
+            if (found >= 0) return -2;
             found = i;
         }
     }
@@ -245,10 +301,8 @@ static int by_duration(const void *a, const void *b)
     const trace_sum *x = &sort_ts->sums[*(const uint32_t *)a];
     const trace_sum *y = &sort_ts->sums[*(const uint32_t *)b];
     uint64_t dx = trace_duration(x), dy = trace_duration(y);
-    if (dx != dy)
-        return dx > dy ? -1 : 1;
-    if (x->start != y->start)
-        return x->start < y->start ? -1 : 1;
+    if (dx != dy) return dx > dy ? -1 : 1;
+    if (x->start != y->start) return x->start < y->start ? -1 : 1;
     return memcmp(x->id, y->id, 16);
 }
 
@@ -257,8 +311,7 @@ uint32_t traceset_by_duration(const traceset *ts, bool errors_only, uint32_t **o
     uint32_t *idx = xmalloc((size_t)(ts->n_sums ? ts->n_sums : 1) * sizeof *idx);
     uint32_t n = 0;
     for (uint32_t i = 0; i < ts->n_sums; i++)
-        if (!errors_only || ts->sums[i].errors)
-            idx[n++] = i;
+        if (!errors_only || ts->sums[i].errors) idx[n++] = i;
     sort_ts = ts;
     qsort(idx, n, sizeof *idx, by_duration);
     *out = idx;
@@ -287,46 +340,14 @@ static bool prefilter(void *user, const char *line, size_t len)
         uint8_t id[16];
         if (end - p >= 32 && id_decode(p, 32, id, 16)) {
             int64_t i = lookup(c->ts, id);
-            if (i >= 0 && c->ts->sums[i].sel >= 0)
-                return true;
+            if (i >= 0 && c->ts->sums[i].sel >= 0) return true;
         }
     }
     return false;
 }
 
-static bool collect_span(void *user, const otlp_span *sp)
+void span_rec_init(span_rec *r, const otlp_span *sp)
 {
-    collect_ctx *c = user;
-    traceset *ts = c->ts;
-    int64_t i = lookup(ts, sp->trace_id);
-    if (i < 0 || ts->sums[i].sel < 0)
-        return true;
-    uint32_t si = (uint32_t)ts->sums[i].sel;
-    sel_trace *s = &ts->sel[si];
-    c->seen[si]++;
-    /* The root name: a span without parent wins; else the earliest span. */
-    bool better = !s->root_name || (!sp->has_parent && !s->root_is_root) ||
-                  (sp->has_parent == !s->root_is_root && sp->start_ns < s->root_start);
-    if (better) {
-        s->root_name = arena_strndup(&ts->mem, sp->name, sp->name_len);
-        s->root_service = sp->service ? arena_strndup(&ts->mem, sp->service, strlen(sp->service))
-                                      : NULL;
-        s->root_start = sp->start_ns;
-        s->root_is_root = !sp->has_parent;
-    }
-    if (!s->want_spans)
-        return true;
-    if (ts->kept >= ts->span_budget || s->n >= ts->sums[i].spans) {
-        s->dropped++;
-        return true;
-    }
-    if (s->n == s->cap) {
-        s->cap = s->cap ? s->cap * 2 : 8;
-        if (s->cap > ts->sums[i].spans)
-            s->cap = ts->sums[i].spans;
-        s->spans = xrealloc(s->spans, (size_t)s->cap * sizeof *s->spans);
-    }
-    span_rec *r = &s->spans[s->n++];
     memset(r, 0, sizeof *r);
     memcpy(r->id, sp->span_id, 8);
     memcpy(r->parent, sp->parent_id, 8);
@@ -335,11 +356,44 @@ static bool collect_span(void *user, const otlp_span *sp)
     r->status = (uint8_t)sp->status;
     r->start = sp->start_ns;
     r->end = sp->end_ns;
+}
+
+static bool collect_span(void *user, const otlp_span *sp)
+{
+    collect_ctx *c = user;
+    traceset *ts = c->ts;
+    int64_t i = lookup(ts, sp->trace_id);
+    if (i < 0 || ts->sums[i].sel < 0) return true;
+    uint32_t si = (uint32_t)ts->sums[i].sel;
+    sel_trace *s = &ts->sel[si];
+    c->seen[si]++;
+    /* The root name: a span without parent wins; else the earliest span. */
+    bool better = !s->root_name || (!sp->has_parent && !s->root_is_root) ||
+                  (sp->has_parent == !s->root_is_root && sp->start_ns < s->root_start);
+    if (better) {
+        s->root_name = arena_strndup(&ts->mem, sp->name, sp->name_len);
+        int32_t svc;
+        s->root_service = span_service(ts, sp, false, &svc);
+        s->root_start = sp->start_ns;
+        s->root_is_root = !sp->has_parent;
+    }
+    if (!s->want_spans) return true;
+    if (ts->kept >= ts->span_budget || s->n >= ts->sums[i].spans) {
+        s->dropped++;
+        return true;
+    }
+    if (s->n == s->cap) {
+        s->cap = s->cap ? s->cap * 2 : 8;
+        if (s->cap > ts->sums[i].spans) s->cap = ts->sums[i].spans;
+        s->spans = xrealloc(s->spans, (size_t)s->cap * sizeof *s->spans);
+    }
+    span_rec *r = &s->spans[s->n++];
+    span_rec_init(r, sp);
     r->name = arena_strndup(&ts->mem, sp->name, sp->name_len);
-    r->service = sp->service ? arena_strndup(&ts->mem, sp->service, strlen(sp->service)) : NULL;
+    int32_t svc;
+    r->service = span_service(ts, sp, false, &svc);
     r->status_msg = arena_strndup(&ts->mem, sp->status_msg, strlen(sp->status_msg));
-    if (ts->detail_fn)
-        r->detail = ts->detail_fn(ts, sp);
+    if (ts->detail_fn) r->detail = ts->detail_fn(ts, sp);
     ts->kept++;
     return true;
 }
@@ -360,25 +414,31 @@ static void reset_collected(traceset *ts)
 
 int traceset_collect(traceset *ts)
 {
-    collect_ctx c = { .ts = ts };
+    collect_ctx c = {.ts = ts};
     c.seen = xcalloc(ts->n_sel ? ts->n_sel : 1, sizeof *c.seen);
     bool filter = !ts->noncanonical_ids && ts->n_sel > 0;
     int rc = 0;
     for (int attempt = 0; attempt < 2; attempt++) {
-        otlp_read_opts o = { .path = ts->path, .label = "reading", .progress = ts->progress,
-                             .report_errors = false, .line_filter = filter ? prefilter : NULL,
-                             .on_span = collect_span, .user = &c };
-        rc = otlp_read_file(&o, &ts->stats2);
-        if (rc != 0 || !filter)
+        if (!ts->in_open || otlp_input_rewind(&ts->in) != 0) {
+            rc = -1;
             break;
+        }
+        otlp_read_opts o = {.in = &ts->in,
+                            .path = ts->path,
+                            .label = "reading",
+                            .progress = ts->progress,
+                            .report_errors = false,
+                            .line_filter = filter ? prefilter : NULL,
+                            .on_span = collect_span,
+                            .user = &c};
+        rc = otlp_read_file(&o, &ts->stats2);
+        if (rc != 0 || !filter) break;
         /* The pre-filter is only an optimisation: if it hid a span that pass 1 counted
          * (an id spelled with escapes, say), read again without it. */
         bool complete = true;
         for (uint32_t i = 0; i < ts->n_sel; i++)
-            if (c.seen[i] < ts->sums[ts->sel[i].sum].spans)
-                complete = false;
-        if (complete)
-            break;
+            if (c.seen[i] < ts->sums[ts->sel[i].sum].spans) complete = false;
+        if (complete) break;
         filter = false;
         reset_collected(ts);
         memset(c.seen, 0, ts->n_sel * sizeof *c.seen);
@@ -395,11 +455,9 @@ static int by_start(const void *a, const void *b)
 {
     uint32_t i = *(const uint32_t *)a, j = *(const uint32_t *)b;
     const span_rec *x = &sort_spans[i], *y = &sort_spans[j];
-    if (x->start != y->start)
-        return x->start < y->start ? -1 : 1;
+    if (x->start != y->start) return x->start < y->start ? -1 : 1;
     /* Parents before children on equal starts (a child's end is usually earlier). */
-    if (x->end != y->end)
-        return x->end > y->end ? -1 : 1;
+    if (x->end != y->end) return x->end > y->end ? -1 : 1;
     return i < j ? -1 : i > j;
 }
 
@@ -413,8 +471,7 @@ static uint64_t span_hash(const uint8_t id[8])
 void traceset_order(sel_trace *t)
 {
     uint32_t n = t->n;
-    if (n == 0)
-        return;
+    if (n == 0) return;
     uint32_t *order = xmalloc(n * sizeof *order);
     for (uint32_t i = 0; i < n; i++)
         order[i] = i;
@@ -431,12 +488,10 @@ void traceset_order(sel_trace *t)
         const span_rec *s = &t->spans[order[k]];
         uint32_t h = (uint32_t)(span_hash(s->id) & (nb - 1));
         while (map[h] != UINT32_MAX) {
-            if (memcmp(t->spans[order[map[h]]].id, s->id, 8) == 0)
-                break;
+            if (memcmp(t->spans[order[map[h]]].id, s->id, 8) == 0) break;
             h = (h + 1) & (nb - 1);
         }
-        if (map[h] == UINT32_MAX)
-            map[h] = k;
+        if (map[h] == UINT32_MAX) map[h] = k;
     }
 
     /* parent position (UINT32_MAX: root), children as linked lists in start order */
@@ -448,8 +503,7 @@ void traceset_order(sel_trace *t)
         first[k] = next[k] = UINT32_MAX;
         parent[k] = UINT32_MAX;
         const span_rec *s = &t->spans[order[k]];
-        if (!s->has_parent)
-            continue;
+        if (!s->has_parent) continue;
         uint32_t h = (uint32_t)(span_hash(s->parent) & (nb - 1));
         while (map[h] != UINT32_MAX && memcmp(t->spans[order[map[h]]].id, s->parent, 8) != 0)
             h = (h + 1) & (nb - 1);
@@ -476,10 +530,8 @@ void traceset_order(sel_trace *t)
     for (int round = 0; round < 2; round++) {
         for (uint32_t k = 0; k < n; k++) {
             /* round 0: real roots; round 1: what is left (members of parent cycles) */
-            if (visited[k] || (round == 0 && parent[k] != UINT32_MAX))
-                continue;
-            if (round == 1)
-                orphan[k] = 2;
+            if (visited[k] || (round == 0 && parent[k] != UINT32_MAX)) continue;
+            if (round == 1) orphan[k] = 2;
             uint32_t sp = 0;
             stack[sp] = k;
             sdepth[sp++] = 0;
@@ -494,13 +546,11 @@ void traceset_order(sel_trace *t)
                 /* Push children in reverse so the earliest comes out first. */
                 uint32_t cnt = 0;
                 for (uint32_t c = first[cur]; c != UINT32_MAX; c = next[c])
-                    if (!visited[c])
-                        cnt++;
+                    if (!visited[c]) cnt++;
                 sp += cnt;
                 uint32_t at = sp;
                 for (uint32_t c = first[cur]; c != UINT32_MAX; c = next[c]) {
-                    if (visited[c])
-                        continue;
+                    if (visited[c]) continue;
                     visited[c] = true;
                     stack[--at] = c;
                     sdepth[at] = d + 1;

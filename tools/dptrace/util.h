@@ -61,10 +61,13 @@ void fmt_duration(uint64_t ns, bool ascii, char *out, size_t cap);
 /* 1234567 -> "1,234,567". */
 void fmt_count(uint64_t n, char *out, size_t cap);
 
-/* Copies s into out for terminal display: control characters (C0, DEL, C1) and invalid
- * UTF-8 become '?', so nothing from a file can move the cursor or change colours. At most
- * max_cols code points are kept; a cut ends with "…" (or "~" when ascii). Returns the
- * number of columns written. out must hold 4 * max_cols + 4 bytes. */
+/* Copies s into out for terminal display: control characters (C0, DEL, C1), bidi
+ * controls and invalid UTF-8 become '?', so nothing from a file can move the cursor or
+ * change colours. At most max_cols terminal columns are used (wide CJK and emoji
+ * characters take two, combining marks none) and at most max_cols code points kept; a
+ * cut ends with "…" (or "~" when ascii). Returns the number of columns written (a wide
+ * character that would straddle the edge is left out, so it may be max_cols - 1). Work
+ * is bounded by max_cols, not len. out must hold 4 * max_cols + 4 bytes. */
 size_t sanitize_cols(const char *s, size_t len, size_t max_cols, bool ascii, char *out);
 
 /* The largest n <= max such that s[0..n) does not end inside a UTF-8 sequence. */
@@ -84,7 +87,6 @@ void cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* The single FILE operand of a reading command (view, report) after option parsing: the
  * path, or NULL after reporting a missing or extra operand (usage printed when missing). */
-const char *cli_one_file(const char *cmd, int argc, char **argv, int optind,
-                         void (*usage)(FILE *));
+const char *cli_one_file(const char *cmd, int argc, char **argv, int optind, void (*usage)(FILE *));
 
 #endif

@@ -2,7 +2,6 @@
  * service, kind, duration, a bar scaled to the trace, status). Colours only on a terminal
  * and never with NO_COLOR; everything taken from the file is sanitised before printing.
  */
-#include <getopt.h>
 #include <langinfo.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +10,8 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "opts.h"
+#include "render.h"
 #include "traceset.h"
 
 #define MAX_IDS 64
@@ -47,38 +48,35 @@ void usage_view(FILE *out)
 
 /* ---- drawing -------------------------------------------------------------------------- */
 
-typedef struct pen {
-    FILE *out;
-    bool color, ascii;
-    int width;
-} pen;
-
 #define C_RESET "\033[0m"
 #define C_BOLD "\033[1m"
 #define C_DIM "\033[2m"
 #define C_RED "\033[1;31m"
 
-static const char *const palette[] = { "\033[36m", "\033[35m", "\033[34m", "\033[33m",
-                                       "\033[32m", "\033[96m", "\033[95m", "\033[94m" };
+static const char *const palette[] = {"\033[36m", "\033[35m", "\033[34m", "\033[33m",
+                                      "\033[32m", "\033[96m", "\033[95m", "\033[94m"};
 
 static const char *svc_color(const pen *p, const char *svc)
 {
-    if (!p->color)
-        return "";
+    if (!p->color) return "";
     uint32_t h = 2166136261u;
-    for (const char *s = svc ? svc : ""; *s; s++)
+    int n = 0; /* the first 64 bytes choose the colour: bounded work per span */
+    for (const char *s = svc ? svc : ""; *s && n < 64; s++, n++)
         h = (h ^ (unsigned char)*s) * 16777619u;
     return palette[h % (sizeof palette / sizeof *palette)];
 }
 
-static const char *col(const pen *p, const char *c) { return p->color ? c : ""; }
+static const char *col(const pen *p, const char *c)
+{
+    return p->color ? c : "";
+}
 
 /* Prints s sanitised in exactly w columns (cut with an ellipsis or padded). */
 static void put_cell(const pen *p, const char *s, int w, bool right)
 {
-    if (w <= 0)
-        return;
-    size_t len = s ? strlen(s) : 0;
+    if (w <= 0) return;
+    /* w columns never need more than 4 bytes each (plus the cut): no strlen of a long name */
+    size_t len = s ? strnlen(s, 4 * (size_t)w + 8) : 0;
     char *buf = xmalloc(4 * (size_t)w + 8);
     size_t used = sanitize_cols(s ? s : "", len, (size_t)w, p->ascii, buf);
     int pad = w - (int)used;
@@ -91,8 +89,7 @@ static void put_cell(const pen *p, const char *s, int w, bool right)
 
 static const char *kind_name(int k)
 {
-    static const char *const names[] = { "", "internal", "server", "client", "producer",
-                                         "consumer" };
+    static const char *const names[] = {"", "internal", "server", "client", "producer", "consumer"};
     return k >= 0 && k <= 5 ? names[k] : "";
 }
 
@@ -112,12 +109,11 @@ static void fmt_time(uint64_t ns, char *out, size_t cap)
 static int display_width(const char *s, bool ascii)
 {
     char buf[4 * 64 + 8];
-    return (int)sanitize_cols(s ? s : "", s ? strlen(s) : 0, 64, ascii, buf);
+    return (int)sanitize_cols(s ? s : "", s ? strnlen(s, 4 * 64 + 8) : 0, 64, ascii, buf);
 }
 
-static void draw_waterfall(const pen *p, const traceset *ts, sel_trace *st)
+void draw_waterfall(const pen *p, const trace_sum *sum, sel_trace *st)
 {
-    const trace_sum *sum = &ts->sums[st->sum];
     traceset_order(st);
     char hex[33], dur[32], when[64];
     id_hex(sum->id, 16, hex);
@@ -125,7 +121,10 @@ static void draw_waterfall(const pen *p, const traceset *ts, sel_trace *st)
     fmt_time(sum->start, when, sizeof when);
 
     fprintf(p->out, "%strace %s%s  ", col(p, C_BOLD), hex, col(p, C_RESET));
-    put_cell(p, st->root_name, display_width(st->root_name, p->ascii) > 60 ? 60 : display_width(st->root_name, p->ascii), false);
+    put_cell(p, st->root_name,
+             display_width(st->root_name, p->ascii) > 60 ? 60
+                                                         : display_width(st->root_name, p->ascii),
+             false);
     if (st->root_service) {
         fputs(" (", p->out);
         fputs(svc_color(p, st->root_service), p->out);
@@ -141,40 +140,33 @@ static void draw_waterfall(const pen *p, const traceset *ts, sel_trace *st)
         const char *s = st->spans[i].service ? st->spans[i].service : "";
         bool dup = false;
         for (uint32_t j = 0; j < n_svc; j++)
-            dup |= strcmp(seen[j], s) == 0;
-        if (!dup)
-            seen[n_svc++] = s;
+            dup |= seen[j] == s; /* interned: one pointer per name */
+        if (!dup) seen[n_svc++] = s;
     }
-    fprintf(p->out, "  %sstart %s   duration %s   %u span%s", col(p, C_DIM), when, dur,
-            sum->spans, sum->spans == 1 ? "" : "s");
+    fprintf(p->out, "  %sstart %s   duration %s   %u span%s", col(p, C_DIM), when, dur, sum->spans,
+            sum->spans == 1 ? "" : "s");
     if (sum->errors)
         fprintf(p->out, "%s   %s%u error%s%s", col(p, C_RESET), col(p, C_RED), sum->errors,
                 sum->errors == 1 ? "" : "s", col(p, C_RESET));
     fprintf(p->out, "%s   %u%s service%s%s\n", col(p, C_DIM), n_svc, n_svc == 16 ? "+" : "",
             n_svc == 1 ? "" : "s", col(p, C_RESET));
-    if (st->dropped)
-        fprintf(p->out, "  (%u spans not shown: --max-spans reached)\n", st->dropped);
+    if (st->dropped) fprintf(p->out, "  (%u spans not shown: --max-spans reached)\n", st->dropped);
 
     /* Column widths: service and name take what they need within limits, the bar the rest. */
     int svc_w = 7, name_w = 4;
     for (uint32_t i = 0; i < st->n; i++) {
         const span_rec *s = &st->spans[i];
         int w = display_width(s->service ? s->service : "?", p->ascii);
-        if (w > svc_w)
-            svc_w = w;
+        if (w > svc_w) svc_w = w;
         uint32_t d = s->depth > MAX_INDENT ? MAX_INDENT + 2 : s->depth;
         w = (int)d * 3 + display_width(s->name, p->ascii);
-        if (w > name_w)
-            name_w = w;
+        if (w > name_w) name_w = w;
     }
-    if (svc_w > 16)
-        svc_w = 16;
-    if (name_w > 48)
-        name_w = 48;
+    if (svc_w > 16) svc_w = 16;
+    if (name_w > 48) name_w = 48;
     const int kind_w = 8, dur_w = 9;
     int bar_w = p->width - (2 + svc_w + 2 + name_w + 2 + kind_w + 1 + dur_w + 2 + 2);
-    if (bar_w < 10)
-        bar_w = 10;
+    if (bar_w < 10) bar_w = 10;
 
     /* Axis header. */
     fputs("\n  ", p->out);
@@ -197,8 +189,7 @@ static void draw_waterfall(const pen *p, const traceset *ts, sel_trace *st)
     bool *is_last = xcalloc(st->n ? st->n : 1, sizeof *is_last);
     uint32_t max_depth = 0;
     for (uint32_t i = 0; i < st->n; i++)
-        if (st->spans[i].depth > max_depth)
-            max_depth = st->spans[i].depth;
+        if (st->spans[i].depth > max_depth) max_depth = st->spans[i].depth;
     bool *seen_d = xcalloc((size_t)max_depth + 2, sizeof *seen_d);
     uint32_t top = 0;
     for (uint32_t i = st->n; i-- > 0;) {
@@ -219,7 +210,7 @@ static void draw_waterfall(const pen *p, const traceset *ts, sel_trace *st)
     const char *block = p->ascii ? "#" : "\xe2\x96\x88";
     const char *thin = p->ascii ? "|" : "\xe2\x96\x8f";
     uint64_t t0 = sum->start, span_ns = trace_duration(sum);
-    sbuf line = { 0 };
+    sbuf line = {0};
     for (uint32_t i = 0; i < st->n; i++) {
         const span_rec *s = &st->spans[i];
         bool err = s->status == 2;
@@ -231,11 +222,9 @@ static void draw_waterfall(const pen *p, const traceset *ts, sel_trace *st)
 
         /* tree prefix */
         line.len = 0;
-        if (line.p)
-            line.p[0] = '\0';
+        if (line.p) line.p[0] = '\0';
         uint32_t d = s->depth;
-        if (d <= MAX_INDENT)
-            anc_last[d] = is_last[i];
+        if (d <= MAX_INDENT) anc_last[d] = is_last[i];
         int prefix_cols = 0;
         if (d > 0) {
             uint32_t shown = d > MAX_INDENT ? MAX_INDENT : d;
@@ -264,11 +253,9 @@ static void draw_waterfall(const pen *p, const traceset *ts, sel_trace *st)
         fputs(col(p, C_DIM), p->out);
         fputs(line.p ? line.p : "", p->out);
         fputs(col(p, C_RESET), p->out);
-        if (err)
-            fputs(col(p, C_RED), p->out);
+        if (err) fputs(col(p, C_RED), p->out);
         put_cell(p, s->name, name_w - prefix_cols, false);
-        if (err)
-            fputs(col(p, C_RESET), p->out);
+        if (err) fputs(col(p, C_RESET), p->out);
         fputs("  ", p->out);
         put_cell(p, kind_name(s->kind), kind_w, false);
         fputc(' ', p->out);
@@ -281,12 +268,9 @@ static void draw_waterfall(const pen *p, const traceset *ts, sel_trace *st)
         double scale = span_ns ? (double)bar_w / (double)span_ns : 0;
         int c0 = (int)((double)(s->start - t0) * scale);
         int c1 = span_ns ? (int)((double)(s->end - t0) * scale + 0.999) : bar_w;
-        if (c0 >= bar_w)
-            c0 = bar_w - 1;
-        if (c1 > bar_w)
-            c1 = bar_w;
-        if (c1 <= c0)
-            c1 = c0 + 1;
+        if (c0 >= bar_w) c0 = bar_w - 1;
+        if (c1 > bar_w) c1 = bar_w;
+        if (c1 <= c0) c1 = c0 + 1;
         fputs(col(p, C_DIM), p->out);
         fputs(p->ascii ? "|" : "\xe2\x94\x82", p->out);
         fputs(col(p, C_RESET), p->out);
@@ -336,8 +320,7 @@ static int cmp_u64(const void *a, const void *b)
 static int cmp_svc(const void *a, const void *b)
 {
     const service_count *x = a, *y = b;
-    if (x->spans != y->spans)
-        return x->spans > y->spans ? -1 : 1;
+    if (x->spans != y->spans) return x->spans > y->spans ? -1 : 1;
     return strcmp(x->name, y->name);
 }
 
@@ -380,8 +363,7 @@ static void print_summary(const pen *p, traceset *ts, const uint32_t *slow, uint
         put_cell(p, svc[i].name, w > 32 ? 32 : w, false);
         fprintf(p->out, "%s %s", col(p, C_RESET), n3);
     }
-    if (ts->n_services > 12)
-        fprintf(p->out, ", ... (%u more)", ts->n_services - 12);
+    if (ts->n_services > 12) fprintf(p->out, ", ... (%u more)", ts->n_services - 12);
     if (ts->other_service_spans) {
         fmt_count(ts->other_service_spans, n3, sizeof n3);
         fprintf(p->out, ", others %s", n3);
@@ -399,7 +381,7 @@ static void print_summary(const pen *p, traceset *ts, const uint32_t *slow, uint
         for (uint32_t i = 0; i < ts->n_sums; i++)
             durs[i] = trace_duration(&ts->sums[i]);
         qsort(durs, ts->n_sums, sizeof *durs, cmp_u64);
-        const int pct[] = { 50, 90, 99 };
+        const int pct[] = {50, 90, 99};
         fputs("  duration:", p->out);
         for (int k = 0; k < 3; k++) {
             size_t r = ((size_t)ts->n_sums * (size_t)pct[k] + 99) / 100;
@@ -452,8 +434,7 @@ static int terminal_width(void)
         return ws.ws_col;
     const char *c = getenv("COLUMNS");
     int w;
-    if (c && parse_int_arg(c, 40, 1000, &w))
-        return w;
+    if (c && parse_int_arg(c, 40, 1000, &w)) return w;
     return 100;
 }
 
@@ -463,108 +444,50 @@ static bool locale_is_utf8(void)
     return cs && (strcmp(cs, "UTF-8") == 0 || strcmp(cs, "utf8") == 0);
 }
 
+void pen_init(pen *p, FILE *out, int color, bool ascii, int width)
+{
+    const char *nc = getenv("NO_COLOR");
+    p->out = out;
+    p->color = color == 1 || (color == 0 && isatty(fileno(out)) && !(nc && *nc));
+    p->ascii = ascii || !locale_is_utf8();
+    p->width = width ? width : terminal_width();
+}
+
 int cmd_view(int argc, char **argv)
 {
-    enum { O_COLOR = 256, O_ASCII, O_WIDTH, O_MAX_SPANS, O_PROGRESS };
-    static const struct option longopts[] = {
-        { "trace", required_argument, NULL, 't' },
-        { "slowest", required_argument, NULL, 's' },
-        { "errors", no_argument, NULL, 'e' },
-        { "color", required_argument, NULL, O_COLOR },
-        { "colour", required_argument, NULL, O_COLOR },
-        { "ascii", no_argument, NULL, O_ASCII },
-        { "width", required_argument, NULL, O_WIDTH },
-        { "max-spans", required_argument, NULL, O_MAX_SPANS },
-        { "progress", no_argument, NULL, O_PROGRESS },
-        { "quiet", no_argument, NULL, 'q' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
+    static const char *const when[] = {"auto", "always", "never", NULL};
+    const char *id_v[MAX_IDS];
+    cli_strs ids = {id_v, 0};
+    int slowest = 0, width = 0, max_spans = VIEW_DEFAULT_MAX_SPANS;
+    bool errors = false, ascii = false;
+    int color = 0; /* index in when[] */
+    int prog = PROGRESS_AUTO;
+    const cli_opt opts[] = {
+        {"trace", 't', OPT_STRS, &ids, 0, MAX_IDS, NULL},
+        {"slowest", 's', OPT_INT, &slowest, 1, 1000000, NULL},
+        {"errors", 'e', OPT_FLAG, &errors, 0, 0, NULL},
+        {"color", 0, OPT_CHOICE, &color, 0, 0, when},
+        {"colour", 0, OPT_CHOICE, &color, 0, 0, when},
+        {"ascii", 0, OPT_FLAG, &ascii, 0, 0, NULL},
+        {"width", 0, OPT_INT, &width, 40, 1000, NULL},
+        {"max-spans", 0, OPT_INT, &max_spans, 1, 100000000, NULL},
+        {"progress", 0, OPT_SET, &prog, PROGRESS_ALWAYS, 0, NULL},
+        {"quiet", 'q', OPT_SET, &prog, PROGRESS_NEVER, 0, NULL},
+        {NULL, 0, 0, NULL, 0, 0, NULL},
     };
-    const char *ids[MAX_IDS];
-    int n_ids = 0, slowest = 0, width = 0, max_spans = VIEW_DEFAULT_MAX_SPANS;
-    bool errors = false, ascii = false, have_slowest = false;
-    int color = -1; /* -1 auto */
-    progress_mode prog = PROGRESS_AUTO;
-    optind = 1;
-    opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, ":t:s:eqh", longopts, NULL)) != -1) {
-        switch (c) {
-        case 't':
-            if (n_ids == MAX_IDS) {
-                cli_err("view: at most %d --trace options", MAX_IDS);
-                return CLI_USAGE;
-            }
-            ids[n_ids++] = optarg;
-            break;
-        case 's':
-            if (!parse_int_arg(optarg, 1, 1000000, &slowest)) {
-                cli_err("view: --slowest wants a number from 1 to 1000000, not '%s'", optarg);
-                return CLI_USAGE;
-            }
-            have_slowest = true;
-            break;
-        case 'e':
-            errors = true;
-            break;
-        case O_COLOR:
-            if (!strcmp(optarg, "always"))
-                color = 1;
-            else if (!strcmp(optarg, "never"))
-                color = 0;
-            else if (!strcmp(optarg, "auto"))
-                color = -1;
-            else {
-                cli_err("view: --color wants auto, always or never, not '%s'", optarg);
-                return CLI_USAGE;
-            }
-            break;
-        case O_ASCII:
-            ascii = true;
-            break;
-        case O_WIDTH:
-            if (!parse_int_arg(optarg, 40, 1000, &width)) {
-                cli_err("view: --width wants a number from 40 to 1000, not '%s'", optarg);
-                return CLI_USAGE;
-            }
-            break;
-        case O_MAX_SPANS:
-            if (!parse_int_arg(optarg, 1, 100000000, &max_spans)) {
-                cli_err("view: --max-spans wants a number from 1 to 100000000, not '%s'",
-                        optarg);
-                return CLI_USAGE;
-            }
-            break;
-        case O_PROGRESS:
-            prog = PROGRESS_ALWAYS;
-            break;
-        case 'q':
-            prog = PROGRESS_NEVER;
-            break;
-        case 'h':
-            usage_view(stdout);
-            return CLI_OK;
-        case ':':
-            cli_err("view: option '%s' needs a value", argv[optind - 1]);
-            usage_view(stderr);
-            return CLI_USAGE;
-        default:
-            cli_err("view: unknown option '%s'", argv[optind - 1]);
-            usage_view(stderr);
-            return CLI_USAGE;
-        }
-    }
-    const char *path = cli_one_file("view", argc, argv, optind, usage_view);
+    int first = cli_parse("view", argc, argv, opts, usage_view);
+    if (first < 0) return first == CLI_PARSE_HELP ? CLI_OK : CLI_USAGE;
+    if (!cli_check_trace_ids("view", &ids)) return CLI_USAGE;
+    bool have_slowest = slowest > 0;
+    int n_ids = ids.n;
+    const char *path = cli_one_file("view", argc, argv, first, usage_view);
     if (!path) return CLI_USAGE;
 
-    pen p = { .out = stdout };
-    const char *nc = getenv("NO_COLOR");
-    p.color = color == 1 || (color == -1 && isatty(STDOUT_FILENO) && !(nc && *nc));
-    p.ascii = ascii || !locale_is_utf8();
-    p.width = width ? width : terminal_width();
+    pen p;
+    pen_init(&p, stdout, color, ascii, width);
 
     traceset ts;
-    traceset_init(&ts, path, progress_enabled(prog));
+    traceset_init(&ts, path, progress_enabled((progress_mode)prog));
     ts.span_budget = (uint64_t)max_spans;
     int rc = CLI_OK;
     uint32_t *order = NULL, n_order = 0;
@@ -574,8 +497,8 @@ int cmd_view(int argc, char **argv)
     }
     if (ts.spans == 0) {
         if (ts.stats1.lines > 0) {
-            cli_err("%s: no valid span in %llu line%s", path,
-                    (unsigned long long)ts.stats1.lines, ts.stats1.lines == 1 ? "" : "s");
+            cli_err("%s: no valid span in %llu line%s", path, (unsigned long long)ts.stats1.lines,
+                    ts.stats1.lines == 1 ? "" : "s");
             rc = CLI_FAIL;
         } else {
             printf("%s: no spans\n", path);
@@ -588,14 +511,14 @@ int cmd_view(int argc, char **argv)
     uint32_t n_show = 0, n_list = 0;
     if (n_ids) {
         for (int k = 0; k < n_ids; k++) {
-            int64_t i = traceset_find(&ts, ids[k]);
+            int64_t i = traceset_find(&ts, ids.v[k]);
             if (i == -2) {
-                cli_err("view: trace id prefix '%s' matches several traces", ids[k]);
+                cli_err("view: trace id prefix '%s' matches several traces", ids.v[k]);
                 rc = CLI_FAIL;
                 goto done;
             }
             if (i < 0) {
-                cli_err("view: no trace '%s' in %s", ids[k], path);
+                cli_err("view: no trace '%s' in %s", ids.v[k], path);
                 rc = CLI_FAIL;
                 goto done;
             }
@@ -609,8 +532,7 @@ int cmd_view(int argc, char **argv)
             goto done;
         }
         n_show = summary ? 1 : (have_slowest ? (uint32_t)slowest : 1);
-        if (n_show > n_order)
-            n_show = n_order;
+        if (n_show > n_order) n_show = n_order;
         n_list = summary ? (n_order < 5 ? n_order : 5) : 0;
         uint32_t n = n_show > n_list ? n_show : n_list;
         for (uint32_t k = 0; k < n; k++)
@@ -631,9 +553,8 @@ int cmd_view(int argc, char **argv)
     }
     for (uint32_t k = 0; k < n_show; k++) {
         uint32_t si = n_ids ? k : (uint32_t)ts.sums[order[k]].sel;
-        if (k)
-            fputc('\n', p.out);
-        draw_waterfall(&p, &ts, &ts.sel[si]);
+        if (k) fputc('\n', p.out);
+        draw_waterfall(&p, &ts.sums[ts.sel[si].sum], &ts.sel[si]);
     }
     if (fflush(stdout) != 0 || ferror(stdout)) {
         cli_err("view: cannot write the output");

@@ -63,7 +63,7 @@ function gen(seed = 20240601) {
       case 12: { const v = tp(); add('tracecontext', 'duplicate-traceparent', [['traceparent', v], ['traceparent', r.chance(0.5) ? v : tp()], ...ts]); break; }
       case 13: add('tracecontext', 'tracestate-lines', [['traceparent', tp()], ...tsList(2 + r.int(4)).map((m) => ['tracestate', m]), ...(r.chance(0.3) ? [['tracestate', '']] : [])]); break;
       case 14: { // one invalid member among valid ones
-        const bad = r.pick(['FOO=1', 'foo.bar=1', 'foo=', 'foo=a=b', 'foo@=1', '@foo=1', 'a@b@c=1', 'foo =1', 'nokey', '=1', 'k=' + 'v'.repeat(257), 'z'.repeat(257) + '=1', 'k=a,b']);
+        const bad = r.pick(['FOO=1', 'foo.bar=1', 'foo=', 'foo=a=b', '_x=1', '@foo=1', '-a=1', 'foo =1', 'nokey', '=1', 'k=' + 'v'.repeat(257), 'z'.repeat(257) + '=1', 'k=a,b']);
         const l = tsList(1 + r.int(4)); l.splice(r.int(l.length + 1), 0, bad);
         add('tracecontext', 'tracestate-invalid-member', [['traceparent', tp()], ['tracestate', l.join(',')]]); break;
       }
@@ -73,12 +73,19 @@ function gen(seed = 20240601) {
       case 18: { const l = []; let n = 0; while (n < 600) { const m = `${tsKey()}${l.length}=${'x'.repeat(1 + r.int(150))}`; l.push(m); n += m.length + 1; } add('tracecontext', 'tracestate-long', [['traceparent', tp()], ['tracestate', l.slice(0, 32).join(',')]]); break; }
       case 19: add('tracecontext', 'tracestate-without-traceparent', [['tracestate', tsList(2).join(',')], ...(r.chance(0.5) ? [['traceparent', tp('00', '0'.repeat(32))]] : [])]); break;
     }
+    // Keys valid in the current W3C grammar (key = ( lcalpha / DIGIT ) 0*255 ( keychar ),
+    // '@' a keychar) that the older tenant@system rule rejected.
+    if (r.chance(0.05)) {
+      const key = r.pick(['foo@', 'foo@@bar', 'a@b@c', '9', '0x', 't'.repeat(242) + '@v', 't@' + 'v'.repeat(15), '7@x']);
+      const l = tsList(1 + r.int(3)); l.splice(r.int(l.length + 1), 0, `${key}=${tsVal()}`);
+      add('tracecontext', 'tracestate-current-key-grammar', [['traceparent', tp()], ['tracestate', l.join(',')]]);
+    }
   }
 
   // ---- W3C baggage ----
   const bKey = () => { const c = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.'; let k = ''; for (let i = 1 + r.int(10); i > 0; i--) k += c[r.int(c.length)]; return k; };
   const bRawVal = () => { // a decoded value: ASCII, some specials, sometimes non-ASCII
-    const pool = ['a', 'b', 'Z', '0', '9', ' ', ',', ';', '=', '%', '/', '+', '!', '*', '(', '~', '"', '\\', 'é', '€', '日'];
+    const pool = ['a', 'b', 'Z', '0', '9', ' ', ',', ';', '=', '%', '/', '+', '!', '*', '(', '~', '"', '\\', 'é', '€', '日', '\0'];
     let v = ''; for (let i = r.int(12); i > 0; i--) v += r.pick(pool); return v;
   };
   const bMember = (props = false) => `${bKey()}=${encodeURIComponent(bRawVal())}${props ? r.pick([';p', ';p=1', ';p1;p2=v2', ';k=v']) : ''}`;
@@ -141,6 +148,30 @@ function gen(seed = 20240601) {
       case 10: add('jaeger', 'bad-percent', [['uber-trace-id', `${t}:${s}:0:1`], ['uberctx-k', r.pick(['%', '%ZZ', '%FF'])]]); break;
       case 11: add('jaeger', 'baggage-only', bag.length ? bag : [['uberctx-user', 'alice']]); break;
     }
+    if (r.chance(0.1)) add('jaeger', 'jaeger-baggage-header', [['uber-trace-id', `${t}:${s}:0:1`], ['jaeger-baggage', `k${r.int(9)}=${encodeURIComponent(bRawVal())}, j=2`]]);
+  }
+
+  // ---- OpenTracing (ottrace) ----
+  // Raw header values: what an HTTP server hands over has no OWS at either end.
+  const otVal = () => { const c = 'abcXYZ019 -_.~!%/=+:;,'; let v = ''; for (let i = r.int(10); i > 0; i--) v += c[r.int(c.length)]; return v.trim(); };
+  for (let i = 0; i < 2000; i++) {
+    const k = r.int(12);
+    const t = r.chance(0.5) ? nz(16) : nz(32), s = nz(16);
+    const bag = r.chance(0.4) ? Array.from({ length: 1 + r.int(3) }, (_, j) => [`ot-baggage-k${j}${lc[r.int(26)]}`, otVal()]) : [];
+    const smp = () => r.pick(['true', 'false']);
+    switch (k) {
+      case 0: case 1: case 2: add('ottrace', 'valid', [['ot-tracer-traceid', t], ['ot-tracer-spanid', s], ['ot-tracer-sampled', smp()], ...bag]); break;
+      case 3: add('ottrace', 'sampled-bit', [['ot-tracer-traceid', t], ['ot-tracer-spanid', s], ['ot-tracer-sampled', r.pick(['1', '0'])]]); break;
+      case 4: add('ottrace', 'sampled-other', [['ot-tracer-traceid', t], ['ot-tracer-spanid', s], ['ot-tracer-sampled', r.pick(['TRUE', 'False', 'yes', '', ' true'])]]); break;
+      case 5: add('ottrace', 'sampled-absent', [['ot-tracer-traceid', t], ['ot-tracer-spanid', s], ...bag]); break;
+      case 6: add('ottrace', 'missing-field', r.pick([[['ot-tracer-traceid', t]], [['ot-tracer-spanid', s]], [['ot-tracer-sampled', 'true']]])); break;
+      case 7: add('ottrace', 'short-ids', [['ot-tracer-traceid', nz(1 + r.int(15))], ['ot-tracer-spanid', r.chance(0.5) ? s : nz(1 + r.int(15))], ['ot-tracer-sampled', 'true']]); break;
+      case 8: add('ottrace', 'uppercase', [['ot-tracer-traceid', upperOne(t)], ['ot-tracer-spanid', s], ['ot-tracer-sampled', 'true']]); break;
+      case 9: add('ottrace', 'bad-ids', [['ot-tracer-traceid', r.pick(['0'.repeat(16), nz(33), t + 'x', ''])], ['ot-tracer-spanid', r.pick([s, '0'.repeat(16), nz(17)])], ['ot-tracer-sampled', 'true']]); break;
+      case 10: add('ottrace', 'duplicate', [['ot-tracer-traceid', t], ['ot-tracer-traceid', nz(16)], ['ot-tracer-spanid', s], ['ot-tracer-sampled', 'true'], ...bag]); break;
+      case 11: add('ottrace', 'baggage-only', bag.length ? bag : [['ot-baggage-user', 'alice']]); break;
+    }
+    if (r.chance(0.05)) add('ottrace', 'baggage-whitespace', [['ot-tracer-traceid', t], ['ot-tracer-spanid', s], ['ot-baggage-k', r.pick([' a', 'a ', '\tb c\t'])]]);
   }
   return cases;
 }

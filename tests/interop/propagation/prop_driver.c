@@ -35,6 +35,7 @@ static const dpt_propagator *by_name(const char *n)
     if (!strcmp(n, "b3")) return dpt_propagator_b3();
     if (!strcmp(n, "b3multi")) return dpt_propagator_b3multi();
     if (!strcmp(n, "jaeger")) return dpt_propagator_jaeger();
+    if (!strcmp(n, "ottrace")) return dpt_propagator_ottrace();
     return NULL;
 }
 

@@ -11,7 +11,8 @@ if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
 fi
 cd "$here"
 if [ ! -f node_modules/@opentelemetry/core/package.json ] ||
-   [ ! -f node_modules/@opentelemetry/propagator-jaeger/package.json ]; then
+   [ ! -f node_modules/@opentelemetry/propagator-jaeger/package.json ] ||
+   [ ! -f node_modules/@opentelemetry/propagator-ot-trace/package.json ]; then
   npm ci --no-audit --no-fund --loglevel=error
 fi
 exec node run.js "$driver"

@@ -1,0 +1,273 @@
+/* argv_redact.c - the command-line redaction of `dptrace exec` (argv_redact.h).
+ *
+ * Each argument is looked at on its own and with the one before it:
+ *   - the value after an option whose name is sensitive (--password VALUE, --token VALUE);
+ *   - --user / --proxy-user / -u / -U USER:PASSWORD (curl, wget): the part after ':';
+ *   - KEY=VALUE and --key=VALUE with a sensitive KEY (also environment assignments);
+ *   - header lines "Key: value" with a sensitive Key (curl -H, wget --header);
+ *   - URLs anywhere in an argument: credentials and sensitive query parameters (the
+ *     library's url.full rule);
+ *   - k=v&k=v lists and JSON "key": value pairs with a sensitive key (request bodies).
+ * A sensitive key is one the library's patterns match (dpt_redaction_matches), so the
+ * defaults, DPTRACE_REDACT_KEYS and look-alike folding apply as for attributes.
+ */
+#include "argv_redact.h"
+
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <dptrace.h>
+
+#define MARKER DPT_REDACTED
+#define MAX_DEPTH 4
+
+typedef struct sbuf {
+    char *p;
+    size_t len, cap;
+    bool oom;
+} sbuf;
+
+static void put(sbuf *b, const char *s, size_t n)
+{
+    if (b->oom) return;
+    if (!b->p || b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 64;
+        while (cap < b->len + n + 1) cap *= 2;
+        char *p = realloc(b->p, cap);
+        if (!p) {
+            b->oom = true;
+            return;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = 0;
+}
+
+static void puts_(sbuf *b, const char *s) { put(b, s, strlen(s)); }
+
+static bool name_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == '-';
+}
+
+/* An option or variable name: letters, digits, '.', '_', '-' (leading dashes included). */
+static bool is_name(const char *s, size_t n)
+{
+    if (n == 0) return false;
+    for (size_t i = 0; i < n; i++)
+        if (!name_char(s[i])) return false;
+    return true;
+}
+
+static bool sensitive(const char *name, size_t n)
+{
+    while (n && *name == '-') name++, n--;
+    return n && dpt_redaction_matches(name, n);
+}
+
+static bool user_option(const char *s, size_t n)
+{
+    static const char *const opts[] = { "-u", "-U", "--user", "--proxy-user" };
+    for (size_t i = 0; i < sizeof opts / sizeof *opts; i++)
+        if (strlen(opts[i]) == n && memcmp(opts[i], s, n) == 0) return true;
+    return false;
+}
+
+/* USER:PASSWORD keeps USER. */
+static void user_value(sbuf *b, const char *v, size_t n)
+{
+    const char *colon = memchr(v, ':', n);
+    if (!colon) {
+        put(b, v, n);
+        return;
+    }
+    put(b, v, (size_t)(colon - v) + 1);
+    puts_(b, MARKER);
+}
+
+static bool url_scheme_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '+' ||
+           c == '-' || c == '.';
+}
+
+static bool url_end_char(char c) { return c == ' ' || c == '\t' || c == '"' || c == '\'' || c == '<' || c == '>'; }
+
+/* Every scheme://... inside s through the library's URL rule. */
+static void urls(sbuf *b, const char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        const char *sep = NULL;
+        for (size_t q = i; q + 3 <= n && !sep; q++)
+            if (s[q] == ':' && s[q + 1] == '/' && s[q + 2] == '/') sep = s + q;
+        if (!sep) break;
+        const char *st = sep;
+        while (st > s + i && url_scheme_char(st[-1])) st--;
+        const char *en = sep + 3;
+        while (en < s + n && !url_end_char(*en)) en++;
+        put(b, s + i, (size_t)(st - (s + i)));
+        size_t ul = (size_t)(en - st), cap = ul * 9 + 64, out = 0;
+        char *tmp = st == sep ? NULL : malloc(cap);
+        dpt_err e = tmp ? dpt_redaction_rewrite_url(st, ul, tmp, cap, &out) : DPT_ENOTFOUND;
+        if (e == DPT_OK) put(b, tmp, out);
+        else if (e == DPT_ETOOBIG || (!tmp && st != sep)) puts_(b, MARKER); /* never unredacted */
+        else put(b, st, ul);
+        free(tmp);
+        i = (size_t)(en - s);
+    }
+    put(b, s + i, n - i);
+}
+
+/* k=v&k=v with sensitive names: the values go. */
+static void params(sbuf *b, const char *s, size_t n)
+{
+    size_t i = 0;
+    while (i <= n) {
+        size_t j = i;
+        while (j < n && s[j] != '&') j++;
+        const char *eq = memchr(s + i, '=', j - i);
+        if (eq && sensitive(s + i, (size_t)(eq - (s + i))) && is_name(s + i, (size_t)(eq - (s + i)))) {
+            put(b, s + i, (size_t)(eq - (s + i)) + 1);
+            puts_(b, MARKER);
+        } else {
+            put(b, s + i, j - i);
+        }
+        if (j < n) put(b, "&", 1);
+        i = j + 1;
+    }
+}
+
+/* JSON "key": value pairs with a sensitive key: a string value becomes the marker, another
+ * value (a number, true) the marker in quotes. A rough scanner, not a parser: it only has
+ * to find the pairs, and it never drops a byte it does not replace. */
+static void json(sbuf *b, const char *s, size_t n)
+{
+    size_t i = 0, done = 0;
+    while (i < n) {
+        if (s[i] != '"') {
+            i++;
+            continue;
+        }
+        size_t ks = i + 1, ke = ks;
+        while (ke < n && s[ke] != '"') ke += s[ke] == '\\' ? 2 : 1;
+        if (ke >= n) break;
+        size_t c = ke + 1;
+        while (c < n && (s[c] == ' ' || s[c] == '\t' || s[c] == '\n' || s[c] == '\r')) c++;
+        if (c >= n || s[c] != ':' || !sensitive(s + ks, ke - ks)) {
+            i = ke + 1;
+            continue;
+        }
+        c++;
+        while (c < n && (s[c] == ' ' || s[c] == '\t' || s[c] == '\n' || s[c] == '\r')) c++;
+        size_t vs = c, ve = c;
+        if (ve < n && s[ve] == '"') {
+            ve++;
+            while (ve < n && s[ve] != '"') ve += s[ve] == '\\' ? 2 : 1;
+            if (ve > n) ve = n;
+            put(b, s + done, vs - done);
+            puts_(b, "\"" MARKER);
+            done = ve; /* the closing quote (if any) is copied with the rest */
+        } else {
+            while (ve < n && s[ve] != ',' && s[ve] != '}' && s[ve] != ']' && s[ve] != ' ') ve++;
+            put(b, s + done, vs - done);
+            puts_(b, "\"" MARKER "\"");
+            done = ve;
+        }
+        i = ve < n ? ve + 1 : n;
+    }
+    put(b, s + done, n - done);
+}
+
+static void value(sbuf *b, const char *s, size_t n, int depth);
+
+/* "Key: value" with a sensitive Key; true when it applied. */
+static bool header(sbuf *b, const char *s, size_t n)
+{
+    const char *colon = memchr(s, ':', n);
+    if (!colon || colon == s || !is_name(s, (size_t)(colon - s)) || !sensitive(s, (size_t)(colon - s)))
+        return false;
+    if ((size_t)(colon - s) + 2 < n && colon[1] == '/' && colon[2] == '/') return false; /* a URL */
+    put(b, s, (size_t)(colon - s) + 1);
+    if ((size_t)(colon - s) + 1 < n && colon[1] == ' ') put(b, " ", 1);
+    puts_(b, MARKER);
+    return true;
+}
+
+/* NAME=VALUE; true when it applied. */
+static bool assignment(sbuf *b, const char *s, size_t n, int depth)
+{
+    const char *eq = memchr(s, '=', n);
+    if (!eq || !is_name(s, (size_t)(eq - s)) || eq == s) return false;
+    size_t nl = (size_t)(eq - s);
+    put(b, s, nl + 1);
+    if (sensitive(s, nl)) puts_(b, MARKER);
+    else if (user_option(s, nl)) user_value(b, eq + 1, n - nl - 1);
+    else value(b, eq + 1, n - nl - 1, depth + 1);
+    return true;
+}
+
+/* Everything a value may hide, in order: a header line, an assignment, then URLs, k=v
+ * lists and JSON pairs. */
+static void value(sbuf *b, const char *s, size_t n, int depth)
+{
+    if (header(b, s, n)) return;
+    if (depth < MAX_DEPTH && assignment(b, s, n, depth)) return;
+    sbuf t1 = { 0 }, t2 = { 0 };
+    if (memchr(s, '/', n)) urls(&t1, s, n);
+    else put(&t1, s, n);
+    if (t1.len && memchr(t1.p, '=', t1.len) && memchr(t1.p, '&', t1.len) && !memchr(t1.p, '"', t1.len) &&
+        !memchr(t1.p, ':', t1.len))
+        params(&t2, t1.p, t1.len);
+    else if (t1.len)
+        put(&t2, t1.p, t1.len);
+    if (t2.len && memchr(t2.p, '"', t2.len)) json(b, t2.p, t2.len);
+    else if (t2.len) put(b, t2.p, t2.len);
+    if (t1.oom || t2.oom) b->oom = true;
+    free(t1.p);
+    free(t2.p);
+}
+
+char **argv_redact(int argc, char *const *argv)
+{
+    if (argc < 0 || (argc && !argv)) return NULL;
+    char **out = calloc((size_t)argc + 1, sizeof *out);
+    if (!out) return NULL;
+    enum { PLAIN, SECRET_NEXT, USER_NEXT } next = PLAIN;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i] ? argv[i] : "";
+        size_t n = strlen(a);
+        sbuf b = { 0 };
+        if (next == SECRET_NEXT) puts_(&b, MARKER);
+        else if (next == USER_NEXT) user_value(&b, a, n);
+        else value(&b, a, n, 0);
+        if (!b.p) put(&b, "", 0);
+        if (b.oom) {
+            free(b.p);
+            argv_redact_free(out, argc);
+            return NULL;
+        }
+        out[i] = b.p;
+        /* An option without "=VALUE" takes the next argument as its value; an argument that
+         * was itself such a value is no option ("--password -U": -U is the password). */
+        bool was_value = next != PLAIN;
+        next = PLAIN;
+        if (!was_value && n > 1 && a[0] == '-' && !memchr(a, '=', n) && is_name(a, n)) {
+            if (sensitive(a, n)) next = SECRET_NEXT;
+            else if (user_option(a, n)) next = USER_NEXT;
+        }
+    }
+    return out;
+}
+
+void argv_redact_free(char **v, int argc)
+{
+    if (!v) return;
+    for (int i = 0; i < argc; i++) free(v[i]);
+    free(v);
+}
