@@ -1043,20 +1043,13 @@ static void patch_request(ngx_http_request_t *r, dpt_ngx_ctx_t *ctx, const char 
     ngx_memcpy(ctx->span_hex, hex, 17);
 }
 
-static ngx_int_t dpt_ngx_peer_get(ngx_peer_connection_t *pc, void *data)
+/* The attributes of a recording attempt span. */
+static void describe_attempt(ngx_http_request_t *r, dpt_ngx_ctx_t *ctx, ngx_peer_connection_t *pc,
+                             const char *method, size_t ml)
 {
-    dpt_ngx_peer_t *pd = data;
-    ngx_http_request_t *r = pd->r;
-    dpt_ngx_ctx_t *ctx = pd->ctx;
-    dpt_ngx_end_attempt(r, ctx); /* the previous attempt, whose status is known now */
-    ngx_int_t rc = pd->get(pc, pd->data);
-    if ((rc != NGX_OK && rc != NGX_DONE) || ctx->ended || !ctx->traced) return rc;
-
     ngx_http_upstream_t *u = r->upstream;
     dpt_attr attrs[10];
     size_t n = 0;
-    size_t ml;
-    const char *method = method_of(r, &ml);
     attrs[n++] = NSTR("http.request.method", method, ml);
     if (u && u->upstream) {
         attrs[n++] = NSTR("server.address", u->upstream->host.data, u->upstream->host.len);
@@ -1087,12 +1080,25 @@ static ngx_int_t dpt_ngx_peer_get(ngx_peer_connection_t *pc, void *data)
             if (need <= room) attrs[n++] = NSTR("url.full", url, (size_t)(e - url) + need);
         }
     }
-    char name[64];
-    u_char *e =
-        ngx_snprintf((u_char *)name, sizeof name - 1, "%s", method[0] == '_' ? "HTTP" : method);
-    *e = '\0';
-    dpt_span_opts o = {.parent_span = ctx->span, .attrs = attrs, .n_attrs = n};
-    ctx->attempt = dpt_span_start(worker_tracer, name, DPT_SPAN_CLIENT, &o);
+    dpt_span_set_attrs(ctx->attempt, attrs, n);
+}
+
+static ngx_int_t dpt_ngx_peer_get(ngx_peer_connection_t *pc, void *data)
+{
+    dpt_ngx_peer_t *pd = data;
+    ngx_http_request_t *r = pd->r;
+    dpt_ngx_ctx_t *ctx = pd->ctx;
+    dpt_ngx_end_attempt(r, ctx); /* the previous attempt, whose status is known now */
+    ngx_int_t rc = pd->get(pc, pd->data);
+    if ((rc != NGX_OK && rc != NGX_DONE) || ctx->ended || !ctx->traced) return rc;
+
+    size_t ml;
+    const char *method = method_of(r, &ml);
+    /* Named and described only when it records: an unsampled attempt costs its id. */
+    dpt_span_opts o = {.parent_span = ctx->span};
+    ctx->attempt =
+        dpt_span_start(worker_tracer, method[0] == '_' ? "HTTP" : method, DPT_SPAN_CLIENT, &o);
+    if (dpt_span_is_recording(ctx->attempt)) describe_attempt(r, ctx, pc, method, ml);
     ctx->attempt_open = 1;
     ctx->attempt_end = 0;
     ctx->attempt_state = r->upstream_states ? r->upstream_states->nelts - 1 : 0;
