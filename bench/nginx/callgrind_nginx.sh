@@ -7,7 +7,8 @@
 # one request, the export thread's work included. A second nginx (not under valgrind) is
 # the OTLP sink.
 # Usage: bench/nginx/callgrind_nginx.sh [BUILD_DIR]
-# Environment: N1 (500), N2 (2500), LOCS ("fixed proxied"), CONFIGS ("off on100 on1").
+# Environment: N1 (500), N2 (2500), LOCS ("fixed proxied"), CONFIGS ("off on100 on1 on100r";
+# on100r: 100 % with dptrace_attributes required).
 set -euo pipefail
 BUILD=${1:-build}
 N1=${N1:-500}
@@ -80,11 +81,12 @@ otlp="dptrace_exporter otlp; dptrace_exporter_endpoint http://127.0.0.1:$SINK/v1
 printf '| location | tracing | instructions per request | added by dptrace |\n|---|---|---|---|\n'
 for loc in ${LOCS:-fixed proxied}; do
     base=""
-    for cfg in ${CONFIGS:-off on100 on1}; do
+    for cfg in ${CONFIGS:-off on100 on1 on100r}; do
         case $cfg in
         off) t="dptrace off;" ;;
         on100) t="dptrace on; dptrace_sampler always_on; $otlp" ;;
         on1) t="dptrace on; dptrace_sampler parentbased_traceidratio 0.01; $otlp" ;;
+        on100r) t="dptrace on; dptrace_attributes required; dptrace_sampler always_on; $otlp" ;;
         esac
         a=$(measure "$cfg-$loc-a" "$t" "$loc" "$N1")
         b=$(measure "$cfg-$loc-b" "$t" "$loc" "$N2")

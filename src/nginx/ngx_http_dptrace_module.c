@@ -42,6 +42,10 @@
 #define CTX_PROPAGATE 3 /* continue and send upstream (the default) */
 #define CTX_IGNORE 4    /* new trace, upstream headers untouched */
 
+/* dptrace_attributes: the conventions' required ones, or the recommended ones too */
+#define ATTRS_REQUIRED 1
+#define ATTRS_RECOMMENDED 2
+
 /* dptrace on|off|$var */
 #define EN_UNSET 0
 #define EN_OFF 1
@@ -57,8 +61,9 @@ typedef struct {
     ngx_uint_t enable;                    /* EN_* */
     ngx_http_complex_value_t *enable_var; /* EN_VAR */
     ngx_http_complex_value_t *span_name;
-    ngx_array_t *attrs; /* of dpt_ngx_attr_t */
-    ngx_uint_t context; /* CTX_*, NGX_CONF_UNSET_UINT */
+    ngx_array_t *attrs;    /* of dpt_ngx_attr_t */
+    ngx_uint_t context;    /* CTX_*, NGX_CONF_UNSET_UINT */
+    ngx_uint_t attributes; /* ATTRS_* */
 } dpt_ngx_loc_conf_t;
 
 /* An OTEL_* / DPTRACE_* variable for the workers' environment. */
@@ -133,6 +138,10 @@ static char *dpt_ngx_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child);
 static char *dpt_ngx_enable(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 static char *dpt_ngx_span_attr(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 static char *dpt_ngx_context(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+
+static ngx_conf_enum_t dpt_ngx_attributes_enum[] = {{ngx_string("required"), ATTRS_REQUIRED},
+                                                    {ngx_string("recommended"), ATTRS_RECOMMENDED},
+                                                    {ngx_null_string, 0}};
 static char *dpt_ngx_env_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 static char *dpt_ngx_sampler(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 static char *dpt_ngx_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
@@ -152,6 +161,10 @@ static ngx_command_t dpt_ngx_commands[] = {
     {ngx_string("dptrace_context"),
      NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_TAKE1, dpt_ngx_context,
      NGX_HTTP_LOC_CONF_OFFSET, 0, NULL},
+    {ngx_string("dptrace_attributes"),
+     NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_TAKE1,
+     ngx_conf_set_enum_slot, NGX_HTTP_LOC_CONF_OFFSET, offsetof(dpt_ngx_loc_conf_t, attributes),
+     dpt_ngx_attributes_enum},
     {ngx_string("dptrace_service_name"), NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1, dpt_ngx_env_directive,
      NGX_HTTP_MAIN_CONF_OFFSET, 0, "OTEL_SERVICE_NAME"},
     {ngx_string("dptrace_resource_attributes"), NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1,
@@ -318,6 +331,7 @@ static void *dpt_ngx_create_loc_conf(ngx_conf_t *cf)
     lcf->enable = EN_UNSET;
     lcf->attrs = NGX_CONF_UNSET_PTR;
     lcf->context = NGX_CONF_UNSET_UINT;
+    lcf->attributes = NGX_CONF_UNSET_UINT;
     return lcf;
 }
 
@@ -332,6 +346,7 @@ static char *dpt_ngx_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     if (conf->span_name == NULL) conf->span_name = prev->span_name;
     ngx_conf_merge_ptr_value(conf->attrs, prev->attrs, NULL);
     ngx_conf_merge_uint_value(conf->context, prev->context, CTX_PROPAGATE);
+    ngx_conf_merge_uint_value(conf->attributes, prev->attributes, ATTRS_RECOMMENDED);
     return NGX_CONF_OK;
 }
 
@@ -775,7 +790,8 @@ static void describe_span(ngx_http_request_t *r, dpt_ngx_ctx_t *ctx, dpt_ngx_loc
 #endif
     if (clcf->name.len) attrs[n++] = NSTR("http.route", clcf->name.data, clcf->name.len);
     long port = -1;
-    if (r->headers_in.server.len) {
+    bool more = lcf->attributes == ATTRS_RECOMMENDED;
+    if (more && r->headers_in.server.len) {
         attrs[n++] = NSTR("server.address", r->headers_in.server.data, r->headers_in.server.len);
         const char *host;
         size_t host_len;
@@ -786,15 +802,16 @@ static void describe_span(ngx_http_request_t *r, dpt_ngx_ctx_t *ctx, dpt_ngx_loc
             port = ngx_inet_get_port(r->connection->local_sockaddr);
         if (port > 0) attrs[n++] = KINT("server.port", port);
     }
-    attrs[n++] =
-        NSTR("client.address", r->connection->addr_text.data, r->connection->addr_text.len);
+    if (more)
+        attrs[n++] =
+            NSTR("client.address", r->connection->addr_text.data, r->connection->addr_text.len);
     const char *ver = r->http_version == NGX_HTTP_VERSION_11   ? "1.1"
                       : r->http_version == NGX_HTTP_VERSION_10 ? "1.0"
                       : r->http_version == NGX_HTTP_VERSION_20 ? "2"
                       : r->http_version == NGX_HTTP_VERSION_9  ? "0.9"
                                                                : NULL;
-    if (ver) attrs[n++] = KSTR("network.protocol.version", ver);
-    if (r->headers_in.user_agent)
+    if (more && ver) attrs[n++] = KSTR("network.protocol.version", ver);
+    if (more && r->headers_in.user_agent)
         attrs[n++] = NSTR("user_agent.original", r->headers_in.user_agent->value.data,
                           r->headers_in.user_agent->value.len);
     u_char qbuf[512];
@@ -928,10 +945,13 @@ static ngx_int_t dpt_ngx_log_handler(ngx_http_request_t *r)
         dpt_attr attrs[4];
         size_t n = 0;
         if (status) attrs[n++] = KINT("http.response.status_code", status);
-        off_t body = r->connection->sent - (off_t)r->header_size;
-        if (body >= 0 && status) attrs[n++] = KINT("http.response.body.size", body);
-        if (r->headers_in.content_length_n >= 0)
-            attrs[n++] = KINT("http.request.body.size", r->headers_in.content_length_n);
+        dpt_ngx_loc_conf_t *elcf = ngx_http_get_module_loc_conf(r, ngx_http_dptrace_module);
+        if (elcf->attributes == ATTRS_RECOMMENDED) {
+            off_t body = r->connection->sent - (off_t)r->header_size;
+            if (body >= 0 && status) attrs[n++] = KINT("http.response.body.size", body);
+            if (r->headers_in.content_length_n >= 0)
+                attrs[n++] = KINT("http.request.body.size", r->headers_in.content_length_n);
+        }
         dpt_span_set_attrs(s, attrs, n);
         if (status >= 500 && status < 600) {
             /* Server spans: only 5xx are errors; the code says why. */

@@ -202,6 +202,7 @@ static int setup(void **state)
         "    location /missing { return 404; }\n"
         "    location /off { dptrace off; return 200; }\n"
         "    location /maybe { dptrace $arg_trace; return 200; }\n"
+        "    location /lean { dptrace_attributes required; return 200; }\n"
         "    location /named { dptrace_span_name \"custom $request_method\";\n"
         "                      dptrace_span_attr app.status $status; return 200; }\n"
         "    location /extract { dptrace_context extract; proxy_pass http://127.0.0.1:%u/echo; }\n"
@@ -536,6 +537,7 @@ static void test_directives(void **state)
     assert_int_equal(get("/maybe?t=d-no&trace=0", NULL).status, 200);
     assert_int_equal(get("/maybe?t=d-yes&trace=1", NULL).status, 200);
     assert_int_equal(get("/named?t=d-named", NULL).status, 200);
+    assert_int_equal(get("/lean?t=d-lean", NULL).status, 200);
     assert_true(wait_for(has_server_span, "d-yes"));
     /* /named overrides dptrace_span_attr: find it by name */
     bool named = false;
@@ -549,6 +551,17 @@ static void test_directives(void **state)
         if (!named) wait_for(has_server_span, "d-yes");
     }
     assert_true(named);
+    /* dptrace_attributes required: the conventions' required attributes only */
+    assert_true(wait_for(has_server_span, "d-lean"));
+    const h_span *lean = server_span("d-lean");
+    assert_string_equal(h_attr_str(lean, "http.request.method"), "GET");
+    assert_string_equal(h_attr_str(lean, "url.path"), "/lean");
+    assert_string_equal(h_attr_str(lean, "url.scheme"), "http");
+    assert_string_equal(h_attr_str(lean, "http.route"), "/lean");
+    assert_int_equal(h_attr_int(lean, "http.response.status_code"), 200);
+    assert_null(h_attr_str(lean, "client.address"));
+    assert_null(h_attr_str(lean, "user_agent.original"));
+    assert_int_equal(h_attr_int(lean, "http.response.body.size"), -1);
     assert_null(server_span("d-off"));
     assert_null(server_span("d-no"));
     const char *line = log_line("d-off");
