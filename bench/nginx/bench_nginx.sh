@@ -150,8 +150,9 @@ done
 
 echo "== stopping (every worker flushes its spans)"
 for c in off on100 on1 on100r; do eval "kill -QUIT \$PID_$c"; done
-kill -QUIT "$SINK_PID"
 for c in off on100 on1 on100r; do eval "p=\$PID_$c"; wait "$p" || true; done
+kill -QUIT "$SINK_PID" # last: the workers above export to it on their way out
+wait "$SINK_PID" || true
 PIDS=()
 for c in on100 on1 on100r; do
     grep -h "dptrace: worker" "$WORK/$c/logs/error.log" | sed "s/^.*dptrace:/  $c: dptrace:/"
