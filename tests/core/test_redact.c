@@ -1,6 +1,7 @@
 /* test_redact.c - sensitive values are replaced before they are stored: span, event and
  * link attributes, baggage; custom patterns and a rewriting rule. */
 #include "test_util.h"
+#include "dptrace/propagation.h"
 
 static int reset(void **state)
 {
@@ -299,6 +300,29 @@ static void test_env_key_patterns_over_the_bounds_are_reported(void **state)
     dpt_log_set_handler(NULL, NULL, DPT_LOG_ERROR);
 }
 
+/* A baggage property rewritten by the URL rule (url.full=...) keeps its percent-escapes
+ * as received: the value is stored as it came, so the same bytes go out at every hop
+ * (W3C Baggage: a property value is carried, not re-encoded). It used to be escaped again
+ * ("%2F" -> "%252F", then "%25252F"): found by fuzz_baggage's round trip. */
+static void test_rewritten_baggage_property_is_stable_over_hops(void **state)
+{
+    (void)state;
+    const char *in = "k=v;url.full=https://u:p@h/a%2Fb?token=t%20x";
+    dpt_baggage *b1 = NULL, *b2 = NULL;
+    assert_int_equal(dpt_w3c_baggage_parse(in, strlen(in), NULL, &b1, NULL), DPT_OK);
+    char *s1 = NULL, *s2 = NULL;
+    size_t n1 = 0, n2 = 0;
+    assert_int_equal(dpt_w3c_baggage_format(b1, &s1, &n1, NULL), DPT_OK);
+    assert_string_equal(s1, "k=v;url.full=https://REDACTED:REDACTED@h/a%2Fb?token=REDACTED");
+    assert_int_equal(dpt_w3c_baggage_parse(s1, n1, NULL, &b2, NULL), DPT_OK); /* next hop */
+    assert_int_equal(dpt_w3c_baggage_format(b2, &s2, &n2, NULL), DPT_OK);
+    assert_string_equal(s2, s1);
+    dpt_free(s1);
+    dpt_free(s2);
+    dpt_baggage_release(b1);
+    dpt_baggage_release(b2);
+}
+
 /* The per-thread verdict cache (a key's address, bytes and policy) must give the same
  * answers as the scan, also when a cached address is reused for other bytes. */
 static void test_verdict_cache_follows_the_key_bytes(void **state)
@@ -333,6 +357,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_url_rule_opt_out_and_parameter_override, reset, reset),
         cmocka_unit_test_setup_teardown(test_verdict_cache_follows_the_key_bytes, reset, reset),
         cmocka_unit_test_setup_teardown(test_env_key_patterns_over_the_bounds_are_reported, reset, reset),
+        cmocka_unit_test_setup_teardown(test_rewritten_baggage_property_is_stable_over_hops, reset, reset),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
