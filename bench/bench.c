@@ -1,27 +1,63 @@
-/* bench.c - dptrace benchmarks: one line per scenario, "name ns_per_op", the median of
- * repeats after a warm-up. The `floor` scenario is the plain minimum work of a sampled
- * span written here without the library (two clock reads, ids, copying the same
- * attributes into a record, pushing it to a ring), so dptrace/floor is measured in one
- * run on one machine. Other modules add scenarios through the weak hooks at the end.
+/* bench.c - dptrace benchmarks: `dptrace_bench [--json] [--ops N] [--repeats R] [SCENARIO...]`.
+ *
+ * One line per scenario, "name ns_per_op [min-max]", the median of repeats after a warm-up;
+ * batch scenarios add the spans ended, exported and dropped while they ran. Two floors are
+ * written here without the library, so that every dptrace figure is read as a ratio to
+ * them measured in the same run on the same machine: `floor` (two clock reads, ids,
+ * copying the name and two attributes into a record, pushing it to a ring) and
+ * `floor_handoff` (the same, plus handing each record to a consumer thread that reads it:
+ * what any asynchronous export pays, the record crossing cores). Multi-thread scenarios
+ * time only the work: threads are started before the clock and wait on a barrier.
+ * Scenario names may be shell patterns (`'span_*'`); span scenarios bring the floors.
  */
 #define _GNU_SOURCE
 #include <dptrace.h>
 #include <dptrace/plugin.h>
 #include "core.h"
+#include "bench.h"
 
+#include <fnmatch.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/utsname.h>
+#include <unistd.h>
 #include <time.h>
 
-#define REPEATS 7
+/* ---- options, filter, measuring and reporting -------------------------------------------- */
 
-static uint64_t mono(void)
+static struct {
+    bool json;
+    int repeats;
+    long ops;
+    char **names;
+    int n_names;
+    int n_reported;        /* JSON: a comma before every object but the first */
+    uint32_t queue_size;   /* batch scenarios: max_queue_size (0: the default) */
+    long long queue_bytes; /* batch scenarios: max_queue_bytes (-1: the default) */
+} opt = {false, 7, 1000000, NULL, 0, 0, 0, -1};
+
+uint64_t bench_now_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+bool bench_wanted(const char *name)
+{
+    if (!opt.n_names) return true;
+    for (int i = 0; i < opt.n_names; i++)
+        if (fnmatch(opt.names[i], name, 0) == 0) return true;
+    return false;
+}
+
+long bench_ops(double scale)
+{
+    long n = (long)((double)opt.ops * scale);
+    return n < 1000 ? 1000 : n;
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -30,27 +66,72 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-static void report(const char *name, double ns)
+static bench_stat stat_of(double *r, int n, long ops)
 {
-    printf("%-32s %8.1f\n", name, ns);
+    qsort(r, (size_t)n, sizeof *r, cmp_double);
+    bench_stat s = {r[n / 2], r[0], r[n - 1], ops};
+    return s;
+}
+
+bench_stat bench_measure(void (*fn)(long), long n)
+{
+    double r[64];
+    int reps = opt.repeats;
+    fn(n / 4);
+    for (int i = 0; i < reps; i++) {
+        uint64_t t0 = bench_now_ns();
+        fn(n);
+        r[i] = (double)(bench_now_ns() - t0) / (double)n;
+    }
+    return stat_of(r, reps, n);
+}
+
+/* Spans counted by a batch scenario, printed beside its time. */
+typedef struct counts {
+    bool set;
+    uint64_t ended, exported, dropped, failed;
+} counts;
+
+static void report_full(const char *name, bench_stat s, const counts *c)
+{
+    if (opt.json) {
+        printf("%s\n    {\"name\": \"%s\", \"ns_per_op\": %.2f, \"min\": %.2f, \"max\": %.2f, "
+               "\"ops\": %ld, \"repeats\": %d",
+               opt.n_reported++ ? "," : "", name, s.med, s.lo, s.hi, s.ops, opt.repeats);
+        if (c && c->set)
+            printf(", \"ended\": %llu, \"exported\": %llu, \"dropped\": %llu, \"failed\": %llu",
+                   (unsigned long long)c->ended, (unsigned long long)c->exported,
+                   (unsigned long long)c->dropped, (unsigned long long)c->failed);
+        printf("}");
+    } else {
+        printf("%-30s %8.1f  [%.1f-%.1f]", name, s.med, s.lo, s.hi);
+        if (c && c->set)
+            printf("  ended=%llu exported=%llu dropped=%llu (%.3f %%)%s",
+                   (unsigned long long)c->ended, (unsigned long long)c->exported,
+                   (unsigned long long)c->dropped,
+                   c->ended ? 100.0 * (double)c->dropped / (double)c->ended : 0.0,
+                   c->failed ? " FAILED>0" : "");
+        printf("\n");
+    }
     fflush(stdout);
 }
 
-/* Runs fn(n) REPEATS times after one warm-up; returns the median ns per op. */
-static double measure(void (*fn)(long), long n)
+void bench_report(const char *name, bench_stat s)
 {
-    double r[REPEATS];
-    fn(n / 4);
-    for (int i = 0; i < REPEATS; i++) {
-        uint64_t t0 = mono();
-        fn(n);
-        r[i] = (double)(mono() - t0) / (double)n;
-    }
-    qsort(r, REPEATS, sizeof *r, cmp_double);
-    return r[REPEATS / 2];
+    report_full(name, s, NULL);
 }
 
-/* ---- floor ---------------------------------------------------------------------------- */
+void bench_report_value(const char *name, double v, const char *unit)
+{
+    if (opt.json)
+        printf("%s\n    {\"name\": \"%s\", \"value\": %.4f, \"unit\": \"%s\"}",
+               opt.n_reported++ ? "," : "", name, v, unit);
+    else
+        printf("%-30s %8.3f  %s\n", name, v, unit);
+    fflush(stdout);
+}
+
+/* ---- the floors --------------------------------------------------------------------------- */
 
 typedef struct floor_attr {
     char key[32];
@@ -68,11 +149,12 @@ typedef struct floor_rec {
     floor_attr attrs[2];
 } floor_rec;
 
-static floor_rec floor_ring[4096];
-static floor_rec *volatile floor_slot[4096];
+#define FLOOR_N 4096
+static floor_rec floor_ring[FLOOR_N];
+static floor_rec *volatile floor_slot[FLOOR_N];
 static uint64_t floor_rng = 0x9e3779b97f4a7c15ull;
 
-static uint64_t xorshift(void)
+static inline uint64_t xorshift(void)
 {
     floor_rng ^= floor_rng << 13;
     floor_rng ^= floor_rng >> 7;
@@ -80,35 +162,97 @@ static uint64_t xorshift(void)
     return floor_rng;
 }
 
-static uint64_t wall(void)
+static inline uint64_t wall(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/* The minimum work of a sampled span, into record r. */
+static inline void floor_fill(floor_rec *r)
+{
+    uint64_t a = xorshift(), b = xorshift(), c = xorshift();
+    memcpy(r->trace_id, &a, 8);
+    memcpy(r->trace_id + 8, &b, 8);
+    memcpy(r->span_id, &c, 8);
+    r->start = wall();
+    strcpy(r->name, "GET /orders/{id}");
+    strcpy(r->attrs[0].key, "http.request.method");
+    r->attrs[0].type = 1;
+    strcpy(r->attrs[0].v.s, "GET");
+    strcpy(r->attrs[1].key, "http.response.status_code");
+    r->attrs[1].type = 2;
+    r->attrs[1].v.i = 200;
+    r->end = wall();
+}
+
 static void run_floor(long n)
 {
     for (long i = 0; i < n; i++) {
-        floor_rec *r = &floor_ring[i & 4095];
-        uint64_t a = xorshift(), b = xorshift(), c = xorshift();
-        memcpy(r->trace_id, &a, 8);
-        memcpy(r->trace_id + 8, &b, 8);
-        memcpy(r->span_id, &c, 8);
-        r->start = wall();
-        strcpy(r->name, "GET /orders/{id}");
-        strcpy(r->attrs[0].key, "http.request.method");
-        r->attrs[0].type = 1;
-        strcpy(r->attrs[0].v.s, "GET");
-        strcpy(r->attrs[1].key, "http.response.status_code");
-        r->attrs[1].type = 2;
-        r->attrs[1].v.i = 200;
-        r->end = wall();
-        floor_slot[i & 4095] = r; /* the "push" */
+        floor_rec *r = &floor_ring[i & (FLOOR_N - 1)];
+        floor_fill(r);
+        floor_slot[i & (FLOOR_N - 1)] = r; /* the "push" */
     }
 }
 
-/* ---- dptrace scenarios --------------------------------------------------------------- */
+/* floor_handoff: a plain single-producer/single-consumer ring of records. The producer
+ * fills the record in its ring slot and publishes it (one release store per record); the
+ * consumer reads every word of it and gives the slots back in bulk. A producer that finds
+ * the ring full waits: the floor loses nothing. */
+static struct {
+    _Alignas(64) _Atomic uint64_t head; /* written by the producer */
+    _Alignas(64) _Atomic uint64_t tail; /* written by the consumer */
+    _Atomic bool stop;
+    uint64_t sum;                     /* what the consumer read, so it is not optimized out */
+    _Alignas(64) uint64_t tail_cache; /* producer's copy of tail */
+    uint64_t waits;
+} ho;
+
+static void *handoff_consumer(void *arg)
+{
+    (void)arg;
+    uint64_t t = atomic_load_explicit(&ho.tail, memory_order_relaxed), sum = 0;
+    for (;;) {
+        /* Acquire: pairs with the producer's release; the records below head are complete. */
+        uint64_t h = atomic_load_explicit(&ho.head, memory_order_acquire);
+        if (h == t) {
+            if (atomic_load_explicit(&ho.stop, memory_order_relaxed)) break;
+            __builtin_ia32_pause();
+            continue;
+        }
+        for (; t < h; t++) {
+            const uint64_t *w = (const uint64_t *)&floor_ring[t & (FLOOR_N - 1)];
+            for (size_t k = 0; k < sizeof(floor_rec) / 8; k++)
+                sum += w[k];
+        }
+        /* Release: the producer may overwrite these slots once it sees the new tail. */
+        atomic_store_explicit(&ho.tail, t, memory_order_release);
+    }
+    ho.sum = sum;
+    return NULL;
+}
+
+static void run_floor_handoff(long n)
+{
+    uint64_t h = atomic_load_explicit(&ho.head, memory_order_relaxed);
+    for (long i = 0; i < n; i++, h++) {
+        if (h - ho.tail_cache >= FLOOR_N) {
+            ho.waits++;
+            int spins = 0;
+            while (h - (ho.tail_cache = atomic_load_explicit(&ho.tail, memory_order_acquire)) >=
+                   FLOOR_N)
+                if (++spins % 1024 == 0)
+                    sched_yield(); /* a descheduled consumer */
+                else
+                    __builtin_ia32_pause();
+        }
+        floor_fill(&floor_ring[h & (FLOOR_N - 1)]);
+        atomic_store_explicit(&ho.head, h + 1, memory_order_release);
+    }
+}
+
+/* ---- dptrace scenarios -------------------------------------------------------------------- */
 
 static dpt_err discard_export(void *st, const dpt_span_data *const *s, size_t n)
 {
@@ -117,17 +261,22 @@ static dpt_err discard_export(void *st, const dpt_span_data *const *s, size_t n)
     (void)n;
     return DPT_OK;
 }
-static const dpt_exporter_ops discard_ops = { discard_export, NULL, NULL, NULL };
+static const dpt_exporter_ops discard_ops = {discard_export, NULL, NULL, NULL};
 
 static dpt_tracer *bench_tracer;
 
 static dpt_provider *make_provider(dpt_sampler *s, bool batch)
 {
     dpt_exporter *e = dpt_exporter_new(&discard_ops, NULL);
-    dpt_processor *proc = batch ? dpt_processor_batch(e, NULL) : dpt_processor_simple(e);
-    dpt_provider_config cfg = { .service_name = "bench", .sampler = s, .processors = &proc, .n_processors = 1 };
-    dpt_provider *p = NULL;
-    if (!((p = dpt_provider_new(&cfg)))) {
+    dpt_batch_config bc;
+    dpt_batch_config_default(&bc);
+    if (opt.queue_size) bc.max_queue_size = opt.queue_size;
+    if (opt.queue_bytes >= 0) bc.max_queue_bytes = (uint64_t)opt.queue_bytes;
+    dpt_processor *proc = batch ? dpt_processor_batch(e, &bc) : dpt_processor_simple(e);
+    dpt_provider_config cfg = {
+        .service_name = "bench", .sampler = s, .processors = &proc, .n_processors = 1};
+    dpt_provider *p = dpt_provider_new(&cfg);
+    if (!p) {
         fprintf(stderr, "provider failed\n");
         exit(1);
     }
@@ -151,6 +300,7 @@ static void run_span_bare(long n)
         dpt_span_end(dpt_span_start(bench_tracer, "GET /orders/{id}", DPT_SPAN_SERVER, NULL));
 }
 
+/* Per span: n counts spans, a parent and its child are two. */
 static void run_nested(long n)
 {
     for (long i = 0; i < n; i += 2) {
@@ -165,89 +315,291 @@ static void run_nested(long n)
     }
 }
 
-static void *thread_spans(void *arg)
+static counts stats_delta(const dpt_stats *a, const dpt_stats *b)
 {
-    run_span((long)(intptr_t)arg);
+    counts c = {true, b->spans_ended - a->spans_ended, b->spans_exported - a->spans_exported,
+                b->spans_dropped_queue - a->spans_dropped_queue,
+                b->spans_export_failed - a->spans_export_failed};
+    return c;
+}
+
+/* Threads of a multi-thread scenario: started before the clock, released together by a
+ * barrier, timed until the last one is done. */
+typedef struct mt_run {
+    pthread_barrier_t go, done;
+    void (*fn)(long);
+    long per_thread;
+} mt_run;
+
+static void *mt_worker(void *arg)
+{
+    mt_run *m = arg;
+    pthread_barrier_wait(&m->go);
+    m->fn(m->per_thread);
+    pthread_barrier_wait(&m->done);
     return NULL;
 }
 
-static double two_threads(long per_thread)
+/* ns per operation of the total throughput of `threads` threads running fn(per_thread). */
+static double mt_once(void (*fn)(long), int threads, long per_thread)
 {
-    pthread_t th[2];
-    uint64_t t0 = mono();
-    for (int i = 0; i < 2; i++) pthread_create(&th[i], NULL, thread_spans, (void *)(intptr_t)per_thread);
-    for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
-    return (double)(mono() - t0) / (double)(2 * per_thread);
+    mt_run m = {.fn = fn, .per_thread = per_thread};
+    pthread_t th[16];
+    pthread_barrier_init(&m.go, NULL, (unsigned)threads + 1);
+    pthread_barrier_init(&m.done, NULL, (unsigned)threads + 1);
+    for (int i = 0; i < threads; i++)
+        pthread_create(&th[i], NULL, mt_worker, &m);
+    pthread_barrier_wait(&m.go);
+    uint64_t t0 = bench_now_ns();
+    pthread_barrier_wait(&m.done);
+    uint64_t t1 = bench_now_ns();
+    for (int i = 0; i < threads; i++)
+        pthread_join(th[i], NULL);
+    pthread_barrier_destroy(&m.go);
+    pthread_barrier_destroy(&m.done);
+    return (double)(t1 - t0) / (double)(threads * per_thread);
 }
 
-/* Hooks of other modules (weak: present when their bench files are linked). */
-void dpt_bench_propagation(void (*rep)(const char *, double)) __attribute__((weak));
-void dpt_bench_export(void (*rep)(const char *, double)) __attribute__((weak));
-void dpt_bench_async(void (*rep)(const char *, double)) __attribute__((weak));
+static bench_stat mt_measure(void (*fn)(long), int threads, long total)
+{
+    double r[64];
+    long per = total / threads;
+    mt_once(fn, threads, per / 4);
+    for (int i = 0; i < opt.repeats; i++)
+        r[i] = mt_once(fn, threads, per);
+    return stat_of(r, opt.repeats, per * threads);
+}
+
+/* A batch scenario: the default batch processor (production settings) with a discarding
+ * exporter; ended/exported/dropped counted over the timed repeats (the warm-up excluded),
+ * after a flush. threads == 0: on the main thread. */
+static double batch_scenario(const char *name, void (*fn)(long), long n, int threads)
+{
+    dpt_provider *p = make_provider(dpt_sampler_always_on(), true);
+    fn(n / 4); /* the record pool reaches its steady size */
+    dpt_provider_force_flush(p, 30000);
+    dpt_stats a, b;
+    dpt_provider_get_stats(p, &a);
+    bench_stat s = threads ? mt_measure(fn, threads, n) : bench_measure(fn, n);
+    dpt_provider_force_flush(p, 30000);
+    dpt_provider_get_stats(p, &b);
+    /* the warm-up repeat of bench_measure/mt_measure is counted too: it ran in the window */
+    counts c = stats_delta(&a, &b);
+    report_full(name, s, &c);
+    dpt_provider_free(p);
+    return s.med;
+}
+
+static double simple_scenario(const char *name, dpt_sampler *smp, void (*fn)(long), long n)
+{
+    dpt_provider *p = make_provider(smp, false);
+    bench_stat s = bench_measure(fn, n);
+    report_full(name, s, NULL);
+    dpt_provider_free(p);
+    return s.med;
+}
+
+static double allocs_per_op(dpt_sampler *smp, bool batch, void (*fn)(long), long n)
+{
+    dpt_provider *p = make_provider(smp, batch);
+    fn(n);
+    uint64_t a0 = dpt__test_alloc_count();
+    fn(n);
+    double r = (double)(dpt__test_alloc_count() - a0) / (double)n;
+    dpt_provider_free(p);
+    return r;
+}
+
+/* ---- machine and main --------------------------------------------------------------------- */
+
+static void machine(char *out, size_t cap)
+{
+    char model[128] = "unknown cpu";
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (f) {
+        char line[256];
+        while (fgets(line, sizeof line, f))
+            if (strncmp(line, "model name", 10) == 0) {
+                char *c = strchr(line, ':');
+                if (c) snprintf(model, sizeof model, "%s", c + 2);
+                model[strcspn(model, "\n")] = 0;
+                break;
+            }
+        fclose(f);
+    }
+    struct utsname u;
+    uname(&u);
+    snprintf(out, cap, "%s, %ld CPUs, %s %s", model, sysconf(_SC_NPROCESSORS_ONLN), u.sysname,
+             u.release);
+}
+
+static void loadavg(char *out, size_t cap)
+{
+    snprintf(out, cap, "?");
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (!f) return;
+    double a, b, c;
+    if (fscanf(f, "%lf %lf %lf", &a, &b, &c) == 3) snprintf(out, cap, "%.2f %.2f %.2f", a, b, c);
+    fclose(f);
+}
+
+static const char *const all_scenarios[] = {
+    "floor",
+    "floor_handoff",
+    "span_sampled_simple",
+    "span_sampled_batch",
+    "span_sampled_batch_2threads",
+    "span_nested_scoped_simple",
+    "span_nested_scoped_batch",
+    "span_unsampled",
+    "span_unsampled_2attrs",
+    "allocs_per_span_simple",
+    "allocs_per_span_batch",
+    "traceparent_roundtrip",
+    "baggage_roundtrip",
+    "otlp_proto_encode",
+    "otlp_json_encode",
+    "zipkin_json_encode",
+    "context_attach_detach",
+    "context_attach_detach_baggage",
+    "task_enter_leave",
+    "cont_resume_suspend",
+    "cont_start_finish_span",
+};
+
+static void usage(void)
+{
+    fprintf(stderr, "usage: dptrace_bench [--json] [--ops N] [--repeats R] [--queue-size N]\n"
+                    "                     [--queue-bytes N] [--list] [SCENARIO...]\n"
+                    "  SCENARIO: a name or a shell pattern ('span_*'); none: all\n"
+                    "  --queue-size/--queue-bytes: the batch scenarios' max_queue_size/_bytes\n");
+}
 
 int main(int argc, char **argv)
 {
-    long n = argc > 1 ? atol(argv[1]) : 1000000;
-    if (n < 1000) n = 1000;
-    printf("# dptrace bench: median of %d repeats of %ld ops, ns per op\n", REPEATS, n);
-    double fl = measure(run_floor, n);
-    report("floor", fl);
+    static char *names[64];
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--json") == 0)
+            opt.json = true;
+        else if (strcmp(a, "--ops") == 0 && i + 1 < argc)
+            opt.ops = atol(argv[++i]);
+        else if (strcmp(a, "--repeats") == 0 && i + 1 < argc)
+            opt.repeats = atoi(argv[++i]);
+        else if (strcmp(a, "--queue-size") == 0 && i + 1 < argc)
+            opt.queue_size = (uint32_t)atol(argv[++i]);
+        else if (strcmp(a, "--queue-bytes") == 0 && i + 1 < argc)
+            opt.queue_bytes = atoll(argv[++i]);
+        else if (strcmp(a, "--list") == 0) {
+            for (size_t k = 0; k < sizeof all_scenarios / sizeof *all_scenarios; k++)
+                puts(all_scenarios[k]);
+            return 0;
+        } else if (a[0] == '-') {
+            usage();
+            return 2;
+        } else if (a[strspn(a, "0123456789")] == 0) {
+            opt.ops = atol(a); /* the old positional operation count */
+        } else if (opt.n_names < 64) {
+            names[opt.n_names++] = argv[i];
+        }
+    }
+    if (opt.ops < 1000) opt.ops = 1000;
+    if (opt.repeats < 1) opt.repeats = 1;
+    if (opt.repeats > 64) opt.repeats = 64;
+    opt.names = names;
 
-    dpt_provider *p = make_provider(dpt_sampler_always_on(), false);
-    double simple = measure(run_span, n);
-    report("span_sampled_simple", simple);
-    uint64_t a0 = dpt__test_alloc_count();
-    run_span(n);
-    double allocs = (double)(dpt__test_alloc_count() - a0) / (double)n;
-    double nested = measure(run_nested, n);
-    report("span_nested_scoped", nested);
-    dpt_provider_free(p);
+    char mach[256], load0[64], date[64];
+    machine(mach, sizeof mach);
+    loadavg(load0, sizeof load0);
+    time_t now = time(NULL);
+    strftime(date, sizeof date, "%Y-%m-%d %H:%M UTC", gmtime(&now));
+    if (opt.json)
+        printf("{\n  \"machine\": \"%s\",\n  \"date\": \"%s\",\n  \"loadavg_start\": \"%s\",\n"
+               "  \"repeats\": %d,\n  \"results\": [",
+               mach, date, load0, opt.repeats);
+    else
+        printf("# dptrace bench: median [min-max] of %d repeats, ns per op\n# %s; %s; load %s\n",
+               opt.repeats, mach, date, load0);
 
-    p = make_provider(dpt_sampler_always_off(), false);
-    report("span_unsampled", measure(run_span_bare, n * 4));          /* start + end */
-    report("span_unsampled_2attrs", measure(run_span, n * 4));        /* + the 2 setters */
-    dpt_provider_free(p);
+    long n = bench_ops(1.0);
+    /* Span scenarios are read against the floors: measure them whenever one is wanted. */
+    bool any_span = false;
+    for (size_t k = 0; k < sizeof all_scenarios / sizeof *all_scenarios; k++)
+        if (strncmp(all_scenarios[k], "span_", 5) == 0 && bench_wanted(all_scenarios[k]))
+            any_span = true;
+    double fl = 0, flh = 0;
+    if (any_span || bench_wanted("floor")) {
+        bench_stat s = bench_measure(run_floor, n);
+        report_full("floor", s, NULL);
+        fl = s.med;
+    }
+    if (any_span || bench_wanted("floor_handoff")) {
+        pthread_t c;
+        atomic_store(&ho.stop, false);
+        pthread_create(&c, NULL, handoff_consumer, NULL);
+        bench_stat s = bench_measure(run_floor_handoff, n);
+        atomic_store(&ho.stop, true);
+        pthread_join(c, NULL);
+        report_full("floor_handoff", s, NULL);
+        /* a full ring made the producer wait: the consumer was descheduled (a busy machine) */
+        bench_report_value("floor_handoff_full_waits", (double)ho.waits, "waits");
+        flh = s.med;
+    }
 
-    p = make_provider(dpt_sampler_always_on(), true);
-    /* Warm the record pool to its steady size first, so the drop count below is the
-     * steady state's, not the cold start's. */
-    run_span(n);
-    dpt_provider_force_flush(p, 30000);
-    dpt_stats st0;
-    dpt_provider_get_stats(p, &st0);
-    double batch = measure(run_span, n);
-    report("span_sampled_batch", batch);
-    a0 = dpt__test_alloc_count();
-    run_span(n);
-    double allocs_batch = (double)(dpt__test_alloc_count() - a0) / (double)n;
-    dpt_provider_force_flush(p, 30000);
-    dpt_stats st;
-    dpt_provider_get_stats(p, &st);
-    double two[REPEATS];
-    for (int i = 0; i < REPEATS; i++) two[i] = two_threads(n / 2);
-    qsort(two, REPEATS, sizeof *two, cmp_double);
-    report("span_sampled_batch_2threads", two[REPEATS / 2]);
-    dpt_provider_force_flush(p, 30000);
-    dpt_stats st2;
-    dpt_provider_get_stats(p, &st2);
-    dpt_provider_free(p);
+    double simple = 0, batch = 0, batch2 = 0, nested_s = 0, nested_b = 0, uns = 0, uns2 = 0;
+    if (bench_wanted("span_sampled_simple"))
+        simple = simple_scenario("span_sampled_simple", dpt_sampler_always_on(), run_span, n);
+    if (bench_wanted("span_sampled_batch"))
+        batch = batch_scenario("span_sampled_batch", run_span, n, 0);
+    if (bench_wanted("span_sampled_batch_2threads"))
+        batch2 = batch_scenario("span_sampled_batch_2threads", run_span, n, 2);
+    if (bench_wanted("span_nested_scoped_simple"))
+        nested_s =
+            simple_scenario("span_nested_scoped_simple", dpt_sampler_always_on(), run_nested, n);
+    if (bench_wanted("span_nested_scoped_batch"))
+        nested_b = batch_scenario("span_nested_scoped_batch", run_nested, n, 0);
+    if (bench_wanted("span_unsampled"))
+        uns = simple_scenario("span_unsampled", dpt_sampler_always_off(), run_span_bare,
+                              bench_ops(4));
+    if (bench_wanted("span_unsampled_2attrs"))
+        uns2 = simple_scenario("span_unsampled_2attrs", dpt_sampler_always_off(), run_span,
+                               bench_ops(4));
+    (void)uns;
+    (void)uns2;
+    if (bench_wanted("allocs_per_span_simple"))
+        bench_report_value("allocs_per_span_simple",
+                           allocs_per_op(dpt_sampler_always_on(), false, run_span, n / 4),
+                           "allocations");
+    if (bench_wanted("allocs_per_span_batch"))
+        bench_report_value("allocs_per_span_batch",
+                           allocs_per_op(dpt_sampler_always_on(), true, run_span, n / 4),
+                           "allocations");
 
-    printf("%-32s %8.3f\n", "allocs_per_span_simple", allocs);
-    printf("%-32s %8.3f\n", "allocs_per_span_batch", allocs_batch);
-    printf("%-32s %8.2f\n", "ratio_sampled_simple_to_floor", simple / fl);
-    printf("%-32s %8.2f\n", "ratio_batch_to_floor", batch / fl);
-    printf("%-32s %8.2f\n", "scaling_2threads", batch / two[REPEATS / 2]);
-    printf("# batch, one producer, after warm-up: ended=%llu exported=%llu dropped=%llu\n",
-           (unsigned long long)(st.spans_ended - st0.spans_ended),
-           (unsigned long long)(st.spans_exported - st0.spans_exported),
-           (unsigned long long)(st.spans_dropped_queue - st0.spans_dropped_queue));
-    printf("# batch, 2 producers: ended=%llu exported=%llu dropped=%llu\n",
-           (unsigned long long)(st2.spans_ended - st.spans_ended),
-           (unsigned long long)(st2.spans_exported - st.spans_exported),
-           (unsigned long long)(st2.spans_dropped_queue - st.spans_dropped_queue));
+    if (dpt_bench_propagation) dpt_bench_propagation();
+    if (dpt_bench_export) dpt_bench_export();
+    if (dpt_bench_async) dpt_bench_async();
 
-    if (dpt_bench_propagation) dpt_bench_propagation(report);
-    if (dpt_bench_export) dpt_bench_export(report);
-    if (dpt_bench_async) dpt_bench_async(report);
+    /* Ratios to the floors first in the docs; here after the figures they come from. */
+    struct {
+        const char *name;
+        double v, base;
+    } ratios[] = {
+        {"ratio_simple_to_floor", simple, fl},
+        {"ratio_batch_to_floor", batch, fl},
+        {"ratio_batch_to_floor_handoff", batch, flh},
+        {"ratio_nested_simple_to_floor", nested_s, fl},
+        {"ratio_nested_batch_to_floor", nested_b, fl},
+        {"ratio_nested_batch_to_floor_handoff", nested_b, flh},
+        {"scaling_2threads", batch, batch2}, /* throughput of 2 producers / 1 producer */
+    };
+    for (size_t k = 0; k < sizeof ratios / sizeof *ratios; k++)
+        if (ratios[k].v > 0 && ratios[k].base > 0)
+            bench_report_value(ratios[k].name, ratios[k].v / ratios[k].base, "x");
+    char load1[64];
+    loadavg(load1, sizeof load1);
+    if (opt.json)
+        printf("\n  ],\n  \"loadavg_end\": \"%s\"\n}\n", load1);
+    else
+        printf("# load at the end %s\n", load1);
     return 0;
 }

@@ -335,10 +335,15 @@ typedef struct dpt_provider_config {
 DPT_EXTERN dpt_provider *dpt_provider_new(const dpt_provider_config *cfg);
 
 /* Builds a provider from the OpenTelemetry environment: OTEL_SDK_DISABLED,
- * OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES, OTEL_TRACES_SAMPLER(_ARG), the span limit
- * variables, OTEL_TRACES_EXPORTER with OTEL_BSP_* (see docs/configuration.md). Invalid
- * values are reported through the log and the default is used. Shuts down at exit.
- * Returns NULL only when memory is exhausted (and NULL is a valid no-op provider). */
+ * OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES, DPTRACE_RESOURCE_DETECTORS (default: all
+ * built-in detectors, ranking below OTEL_RESOURCE_ATTRIBUTES), OTEL_TRACES_SAMPLER(_ARG),
+ * the span limit variables, OTEL_TRACES_EXPORTER with OTEL_BSP_* (see
+ * docs/configuration.md). Invalid values are reported through the log and the default is
+ * used. Shuts down at exit. Returns NULL only when memory is exhausted (and NULL is a valid
+ * no-op provider).
+ * OTEL_CONFIG_FILE: when libdptrace-config is linked (dptrace/config.h), the provider comes
+ * from that file alone (dpt_provider_from_config_file: NULL, tracing off, when the file is
+ * invalid); without it, the variable is reported and the environment is used. */
 DPT_EXTERN dpt_provider *dpt_provider_from_env(void);
 
 /* Adds a processor (owned from now on). Safe while spans are running; at most 8. */
@@ -449,8 +454,11 @@ typedef struct dpt_span_opts {
  * down provider, a dropped sample or an exhausted memory gives a non-recording span (or
  * DPT_SPAN_NONE). name NULL is taken as "". Thread-safe.
  *
- * Span operations are not synchronised per span: one span must not be changed from two
- * threads at the same time (hand it over instead). Different spans are independent. */
+ * Every operation on a span is safe for concurrent use (OpenTelemetry's rule): threads may
+ * set attributes, add events and links, set the status, rename and end one span at the
+ * same time; each call is applied whole or returns DPT_ESTATE once the span ended. The
+ * thread that started a span works on it without locking; a span used by another thread
+ * costs that thread one membarrier() the first time and a lock per operation after. */
 DPT_EXTERN dpt_span dpt_span_start(dpt_tracer *t, const char *name, dpt_span_kind kind,
                                    const dpt_span_opts *opts);
 
@@ -726,20 +734,31 @@ DPT_EXTERN void dpt_exporter_free(dpt_exporter *e);
  * NULL on ENOMEM or NULL e. */
 DPT_EXTERN dpt_processor *dpt_processor_simple(dpt_exporter *e);
 
-/* Batch processor settings (OpenTelemetry's defaults; OTEL_BSP_* when from the env). */
+/* Batch processor settings (OpenTelemetry's defaults; OTEL_BSP_* when from the env).
+ *
+ * max_queue_bytes is dptrace's own: with it (the default, 16 MiB) a full queue does not drop
+ * at once. Each producing thread hands its spans over through its own ring of up to
+ * max_queue_size records; when the export thread falls behind (descheduled, a slow
+ * exporter) the spans beyond the ring are kept in compact form within max_queue_bytes for
+ * all threads together (and within about a second of what the exporter sends), and only
+ * spans beyond that are dropped (and counted). Set it to 0 for OpenTelemetry's rule: at
+ * most max_queue_size spans wait, the rest are dropped. */
+#define DPT_BATCH_DEFAULT_QUEUE_BYTES (16u << 20)
 typedef struct dpt_batch_config {
     uint32_t max_queue_size;        /* 2048 */
     uint32_t max_export_batch_size; /* 512 (clamped to max_queue_size) */
     uint32_t schedule_delay_ms;     /* 5000 */
     uint32_t export_timeout_ms;     /* 30000 */
+    uint64_t max_queue_bytes;       /* DPT_BATCH_DEFAULT_QUEUE_BYTES; 0: span count only */
 } dpt_batch_config;
 
 DPT_EXTERN void dpt_batch_config_default(dpt_batch_config *c);
 
-/* Batch processor: ending a span puts it on a bounded lock-free queue (never blocks; a full
- * queue drops the span and counts it); one background thread exports batches when
- * max_export_batch_size spans are waiting or schedule_delay_ms passed. Takes ownership of
- * e. cfg NULL means defaults. NULL on ENOMEM or when the thread cannot start. */
+/* Batch processor: ending a span hands it to a per-thread lock-free queue (never blocks;
+ * spans beyond the queue's bounds, see dpt_batch_config, are dropped and counted); one
+ * background thread exports batches when max_export_batch_size spans are waiting or
+ * schedule_delay_ms passed. Takes ownership of e. cfg NULL means defaults. NULL on ENOMEM
+ * or when the thread cannot start. */
 DPT_EXTERN dpt_processor *dpt_processor_batch(dpt_exporter *e, const dpt_batch_config *cfg);
 
 /* Multi processor: fans every call out to each of procs, in order (takes ownership). */

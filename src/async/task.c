@@ -66,18 +66,12 @@ static uint32_t task_close(dpt_task *t)
     char first[64] = "";
     for (uint32_t i = t->n_owned; i-- > 0;) {
         dpt_span s = t->owned[i];
-        if (!dpt__span_live(s)) continue;
-        if (dpt_span_is_recording(s)) {
-            if (n == 0) {
-                const dpt__span *r = s.rec;
-                snprintf(first, sizeof first, "%s", r->d.name ? r->d.name : "");
-            }
-            dpt_span_set_bool(s, "dptrace.ended_by_task", true);
-            s.rec->d.ended_by_task = 1;
-            dpt__count(s.rec->tracer->provider, DPT__C_ENDED_BY_TASK, 1);
+        /* Marked and ended in one operation on the span (another thread may use it). */
+        char name[64];
+        if (dpt__span_end_by_task(s, name, sizeof name) == 1) {
+            if (n == 0) snprintf(first, sizeof first, "%s", name);
             n++;
         }
-        dpt_span_end(s); /* a non-recording span goes back to its pool */
     }
     t->n_owned = 0;
     if (t->owned != t->owned_inline) {

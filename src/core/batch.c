@@ -1,13 +1,14 @@
-/* batch.c - the batch span processor: a bounded lock-free queue and one export thread.
+/* batch.c - the batch span processor: per-thread hand-off lanes and one export thread.
  *
- * Ending a span enqueues its record on a bounded MPSC ring (Vyukov's bounded queue: one
- * CAS per enqueue, per-cell sequence numbers, no lock). A full queue drops the span and
- * counts it; the application thread never blocks and never waits for the exporter.
- * An enqueue that makes a full batch wakes the export thread if it sleeps; otherwise it
- * wakes on its schedule. The wake-up uses a Dekker pair (the consumer publishes `sleeping`
- * then re-reads the queue; a producer publishes its item then reads `sleeping`, both
- * sequentially consistent) so a wake-up is never lost. The export thread exports from a
- * preallocated batch array and recycles the records: no allocation per span.
+ * Ending a span hands its record to the queue (queue.c): a lane of the ending thread, so
+ * producers share no cache line, no lock and no locked instruction; a full lane stages
+ * the span compactly within the byte budget, and only a span beyond the budget is dropped
+ * (and counted). The application thread never blocks and never waits for the exporter.
+ * The export thread sleeps until a lane holds a full batch (the producer that sees it
+ * wakes the thread: a Dekker pair on `sleeping`, so no wake-up is lost) or the schedule
+ * delay passes; while spans keep coming it looks again every 25 us - 2 ms instead of being
+ * woken, so that producers do not pay a wake-up per batch. It exports from a preallocated
+ * batch array and gives the records back: no allocation per span.
  *
  * fork(): the child inherits a copy of the queue but no thread. A global fork generation,
  * bumped in the child, makes the next on_end in the child discard the inherited spans
@@ -24,30 +25,25 @@
  */
 #include "pool.h"
 #include "processor.h"
+#include "provider.h"
 #include "counters.h"
 #include "context.h"
 #include "export_async.h"
+#include "queue.h"
 
 #include <errno.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/prctl.h>
 #include <time.h>
 
-typedef struct cell {
-    _Atomic uint64_t seq;
-    dpt__span *span;
-} cell;
-
 typedef struct batch {
+    dpt__batch_hot hot;         /* first: what the span end reads (processor.h) */
     dpt_batch_config cfg;
     dpt_exporter *exp;
     dpt_provider *prov;         /* set on first on_end */
-    cell *ring;
-    uint64_t mask;
-    _Alignas(DPT__CACHELINE) _Atomic uint64_t enq_pos;  /* producers */
-    _Alignas(DPT__CACHELINE) _Atomic uint64_t deq_pos;  /* written by the consumer only */
-    _Atomic bool sleeping;
+    _Alignas(DPT__CACHELINE) _Atomic bool sleeping; /* read by producers at a full batch */
     _Alignas(DPT__CACHELINE) pthread_mutex_t mu;        /* guards the fields below + cvs */
     pthread_cond_t wake;        /* consumer waits here */
     pthread_cond_t done;        /* flushers and shutdown wait here */
@@ -55,14 +51,12 @@ typedef struct batch {
     bool finished;              /* the thread has exited its loop */
     _Atomic bool abandoned;     /* shutdown gave up waiting for a hung exporter */
     bool thread_started;
-    uint64_t flush_target;      /* highest enq_pos a flusher waits for */
     uint64_t flush_req;         /* force_flush calls so far */
     uint64_t flush_ack;         /* the last of them fully served (exported + exporter flushed) */
-    uint64_t done_pos;          /* every span below this was exported or dropped */
-    uint64_t fork_gen;
     pthread_t thread;
     const dpt_span_data **items; /* the batch being exported (max_export_batch_size) */
-    _Atomic bool shut;
+    dpt__qpop pop;               /* what items came from, given back after the export */
+    _Atomic uint32_t test_hold;  /* test hook: the export thread exports nothing while set */
 
     /* ---- export-side accounting (not touched by on_end except to count a drop) ---- */
     uint64_t settled;            /* pushed spans whose outcome is counted (mu) */
@@ -76,7 +70,8 @@ typedef struct batch {
     struct batch *reg_next;
 } batch;
 
-static _Atomic uint64_t fork_generation;
+_Atomic uint64_t dpt__batch_fork_generation;
+#define fork_generation dpt__batch_fork_generation
 static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
 static void on_fork_child(void) { atomic_fetch_add(&fork_generation, 1); }
 static void install_fork_handler(void) { pthread_atfork(NULL, NULL, on_fork_child); }
@@ -88,6 +83,7 @@ void dpt_batch_config_default(dpt_batch_config *c)
     c->max_export_batch_size = 512;
     c->schedule_delay_ms = 5000;
     c->export_timeout_ms = 30000;
+    c->max_queue_bytes = DPT_BATCH_DEFAULT_QUEUE_BYTES;
 }
 
 static void abs_deadline(struct timespec *ts, uint64_t ms)
@@ -106,63 +102,6 @@ static bool ts_passed(const struct timespec *t)
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
     return now.tv_sec > t->tv_sec || (now.tv_sec == t->tv_sec && now.tv_nsec >= t->tv_nsec);
-}
-
-/* ---- the ring --------------------------------------------------------------------------- */
-
-static bool ring_push(batch *b, dpt__span *s, uint64_t *pos_out)
-{
-    uint64_t pos = atomic_load_explicit(&b->enq_pos, memory_order_relaxed);
-    for (;;) {
-        cell *c = &b->ring[pos & b->mask];
-        /* Acquire: pairs with the consumer's release when it freed this cell. */
-        uint64_t seq = atomic_load_explicit(&c->seq, memory_order_acquire);
-        int64_t dif = (int64_t)(seq - pos);
-        if (dif == 0) {
-            /* seq_cst: this RMW is the producer half of the Dekker pair with `sleeping`. */
-            if (atomic_compare_exchange_weak_explicit(&b->enq_pos, &pos, pos + 1,
-                                                      memory_order_seq_cst, memory_order_relaxed))
-                break;
-        } else if (dif < 0) {
-            return false; /* full */
-        } else {
-            pos = atomic_load_explicit(&b->enq_pos, memory_order_relaxed);
-        }
-    }
-    cell *c = &b->ring[pos & b->mask];
-    c->span = s;
-    /* Release: the consumer that sees seq == pos + 1 sees span and the record's content. */
-    atomic_store_explicit(&c->seq, pos + 1, memory_order_release);
-    *pos_out = pos;
-    return true;
-}
-
-static dpt__span *ring_pop(batch *b)
-{
-    uint64_t pos = atomic_load_explicit(&b->deq_pos, memory_order_relaxed);
-    cell *c = &b->ring[pos & b->mask];
-    uint64_t seq = atomic_load_explicit(&c->seq, memory_order_acquire); /* pairs with push */
-    if ((int64_t)(seq - (pos + 1)) < 0) return NULL;
-    dpt__span *s = c->span;
-    /* Release: hands the cell back to producers for the next lap. */
-    atomic_store_explicit(&c->seq, pos + b->mask + 1, memory_order_release);
-    atomic_store_explicit(&b->deq_pos, pos + 1, memory_order_release);
-    return s;
-}
-
-/* Whether a full batch is published, read from the batch's last cell: that line is written
- * once by the producer that fills it, so polling it does not fight the producers for the
- * enqueue counter. */
-static bool batch_ready(batch *b)
-{
-    uint64_t last = atomic_load_explicit(&b->deq_pos, memory_order_relaxed) + b->cfg.max_export_batch_size - 1;
-    uint64_t seq = atomic_load_explicit(&b->ring[last & b->mask].seq, memory_order_acquire);
-    return seq == last + 1;
-}
-
-static uint64_t ring_size(batch *b)
-{
-    return atomic_load(&b->enq_pos) - atomic_load_explicit(&b->deq_pos, memory_order_relaxed);
 }
 
 /* ---- export thread ---------------------------------------------------------------------- */
@@ -278,6 +217,13 @@ const dpt__export_ctx *dpt__export_ctx_current(void)
     return tl_export_ctx;
 }
 
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 /* Hands one batch to the exporter with its deadline: the export timeout
  * (OTEL_BSP_EXPORT_TIMEOUT: "how long the export can run before it is cancelled"), or
  * shutdown's deadline when that is sooner. */
@@ -293,7 +239,10 @@ static void export_batch(batch *b, size_t n)
     b->in_flight += n; /* before the call: the completion may come before it returns */
     pthread_mutex_unlock(&b->mu);
     tl_export_ctx = &ctx;
+    uint64_t t0 = mono_ns();
     dpt_err e = b->exp->ops.export_spans(b->exp->state, b->items, n);
+    /* How fast the exporter takes spans bounds what the queue stages (queue.c). */
+    dpt__queue_export_rate(b->hot.q, n, mono_ns() - t0);
     tl_export_ctx = NULL;
     if (e != DPT__EXPORT_PENDING) account(b, n, e);
 }
@@ -305,12 +254,17 @@ static void export_batch(batch *b, size_t n)
 static size_t drain(batch *b, bool export_them)
 {
     size_t total = 0;
+    b->pop.items = b->items;
     for (;;) {
-        size_t n = 0;
-        while (n < b->cfg.max_export_batch_size) {
-            dpt__span *s = ring_pop(b);
-            if (!s) break;
-            b->items[n++] = &s->d;
+        size_t n = dpt__queue_pop(b->hot.q, &b->pop, b->cfg.max_export_batch_size);
+        if (DPT__UNLIKELY(b->pop.lost)) {
+            /* staged spans that could not be rebuilt (out of memory): dropped */
+            pthread_mutex_lock(&b->mu);
+            if (!atomic_load(&b->abandoned)) {
+                count(b, DPT__C_DROPPED_QUEUE, b->pop.lost);
+                b->settled += b->pop.lost;
+            }
+            pthread_mutex_unlock(&b->mu);
         }
         if (!n) break;
         total += n;
@@ -328,85 +282,97 @@ static size_t drain(batch *b, bool export_them)
             }
             pthread_mutex_unlock(&b->mu);
         }
-        for (size_t i = 0; i < n; i++) dpt__span_release_deferred((dpt__span *)b->items[i]);
+        /* The exporter is done with the records (an asynchronous one encoded them before
+         * returning): back to their producers. */
+        dpt__queue_done(b->hot.q, &b->pop);
         if (n < b->cfg.max_export_batch_size) break;
     }
     return total;
 }
 
-static uint64_t mono_us(void)
+/* While spans keep coming, the export thread looks at the queue again after a nap instead
+ * of sleeping until a producer wakes it: a wake-up costs the producer a system call per
+ * batch, a nap costs the export thread a timer. The nap adapts between these bounds:
+ * shorter while each look finds several batches, longer when it finds less than one; past
+ * the longest the thread goes back to sleeping until woken. */
+#define NAP_MIN_NS 25000ull
+#define NAP_FIRST_NS 100000ull
+#define NAP_MAX_NS 2000000ull
+
+static void nap(uint64_t ns)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000ull + (uint64_t)ts.tv_nsec / 1000;
+    struct timespec ts = { (time_t)(ns / 1000000000ull), (long)(ns % 1000000000ull) };
+    nanosleep(&ts, NULL);
 }
 
-/* Under sustained load, waiting a little for the next full batch is cheaper than going
- * to sleep: a sleeping thread on a virtual machine can take 100 us or more to wake, and a
- * producer at 5 M spans/s fills a 2048-span queue in 400 us. */
-#define SPIN_US 200
-
-static inline void cpu_relax(void)
+/* Test hook: while held, the export thread exports nothing (a descheduled thread). */
+static void wait_hold(batch *b)
 {
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    __asm__ __volatile__("yield");
-#endif
+    while (atomic_load_explicit(&b->test_hold, memory_order_acquire) && !b->stop) {
+        pthread_mutex_unlock(&b->mu);
+        nap(200000);
+        pthread_mutex_lock(&b->mu);
+    }
+}
+
+void dpt__batch_test_hold(dpt_processor *p, bool hold)
+{
+    if (!p || p->ops.on_end != dpt__batch_on_end) return;
+    batch *b = p->state;
+    atomic_store_explicit(&b->test_hold, hold ? 1u : 0u, memory_order_release);
 }
 
 static void *export_thread(void *arg)
 {
     batch *b = arg;
-    bool busy = false;
+    uint64_t nap_ns = 0; /* 0: sleep until woken or the schedule delay */
+    /* Naps of tens of microseconds: the default 50 us timer slack would double them. */
+    prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
     pthread_mutex_lock(&b->mu);
     for (;;) {
         struct timespec deadline;
         abs_deadline(&deadline, b->cfg.schedule_delay_ms);
-        while (!busy && !b->stop && b->flush_ack >= b->flush_req) {
+        while (!b->stop && b->flush_ack >= b->flush_req) {
+            if (dpt__queue_pending(b->hot.q) >= b->cfg.max_export_batch_size || ts_passed(&deadline)) break;
+            if (nap_ns) {
+                pthread_mutex_unlock(&b->mu);
+                nap(nap_ns);
+                pthread_mutex_lock(&b->mu);
+                if (dpt__queue_pending(b->hot.q) >= b->cfg.max_export_batch_size) break;
+                nap_ns *= 2; /* less than a batch came: look less often */
+                if (nap_ns > NAP_MAX_NS) nap_ns = 0;
+                continue;
+            }
             /* Dekker: publish that we sleep, then look at the queue once more. */
             atomic_store_explicit(&b->sleeping, true, memory_order_seq_cst);
-            if (ring_size(b) >= b->cfg.max_export_batch_size || ts_passed(&deadline)) break;
-            dpt__span_release_deferred_flush(); /* no record waits here while we sleep */
+            if (dpt__queue_pending(b->hot.q) >= b->cfg.max_export_batch_size) break;
+            dpt__queue_tidy(b->hot.q); /* retire the lanes of exited threads */
             int rc = pthread_cond_timedwait(&b->wake, &b->mu, &deadline);
             if (rc == ETIMEDOUT) break;
         }
         atomic_store_explicit(&b->sleeping, false, memory_order_relaxed);
+        wait_hold(b);
         bool stop = b->stop;
-        uint64_t target = b->flush_target;
         uint64_t req = b->flush_req;
         bool flush_pending = b->flush_ack < req;
         pthread_mutex_unlock(&b->mu);
 
+        /* Everything published before the flush request (or the stop) is exported by this
+         * drain: a lane publishes a span with one release store before its end returns. */
         size_t handled = drain(b, true);
-        bool served = false;
-        if (flush_pending) {
-            if (target > atomic_load(&b->deq_pos)) {
-                /* A producer reserved a slot below the flush target but has not published
-                 * it yet; it will within nanoseconds. */
-                sched_yield();
-            } else {
-                /* Everything ended before the flush calls is exported: flush the exporter,
-                 * once for all the calls waiting. */
-                if (b->exp->ops.force_flush) b->exp->ops.force_flush(b->exp->state, b->cfg.export_timeout_ms);
-                served = true;
-            }
+        if (flush_pending && b->exp->ops.force_flush)
+            /* once for all the calls waiting */
+            b->exp->ops.force_flush(b->exp->state, b->cfg.export_timeout_ms);
+        if (handled >= b->cfg.max_export_batch_size) {
+            if (!nap_ns) nap_ns = NAP_FIRST_NS;
+            else if (handled >= 4u * b->cfg.max_export_batch_size && nap_ns / 2 >= NAP_MIN_NS) nap_ns /= 2;
         }
-
-        busy = false;
-        if (!stop && handled >= b->cfg.max_export_batch_size) {
-            /* pause, not sched_yield: yielding to a busy core's other tasks can cost a
-             * whole scheduler slice, far longer than the queue takes to fill */
-            uint64_t until = mono_us() + SPIN_US;
-            while (!batch_ready(b) && mono_us() < until) cpu_relax();
-            busy = batch_ready(b);
-        }
+        dpt__queue_tidy(b->hot.q);
 
         pthread_mutex_lock(&b->mu);
-        b->done_pos = atomic_load(&b->deq_pos);
-        if (served && req > b->flush_ack) b->flush_ack = req;
+        if (flush_pending && req > b->flush_ack) b->flush_ack = req;
         pthread_cond_broadcast(&b->done);
-        if (stop && ring_size(b) == 0) break;
+        if (stop && dpt__queue_pending(b->hot.q) == 0) break;
     }
     b->finished = true;
     pthread_cond_broadcast(&b->done);
@@ -424,7 +390,7 @@ static bool start_thread(batch *b)
     pthread_condattr_destroy(&ca);
     b->finished = false;
     b->stop = false;
-    b->fork_gen = atomic_load(&fork_generation);
+    b->hot.fork_gen = atomic_load(&fork_generation);
     /* Block all signals in the export thread: signals belong to the application. */
     sigset_t all, old;
     sigfillset(&all);
@@ -437,78 +403,89 @@ static bool start_thread(batch *b)
 }
 
 /* In a forked child: forget the parent's queue (the parent exports it) and restart. The
- * ring is rebuilt from scratch: a producer thread of the parent may have reserved a slot
- * and not yet published it when fork() happened, and that thread does not exist here, so
- * the slot would block the queue forever. */
+ * lanes are dropped: their producers are threads of the parent, which do not exist here. */
 static void after_fork(batch *b)
 {
     pthread_mutex_init(&b->mu, NULL);
     pthread_mutex_lock(&b->mu);
-    if (b->fork_gen != atomic_load(&fork_generation)) {
-        uint64_t deq = atomic_load(&b->deq_pos), enq = atomic_load(&b->enq_pos);
-        uint64_t dropped = 0;
-        for (uint64_t pos = deq; pos < enq; pos++) {
-            cell *c = &b->ring[pos & b->mask];
-            if (atomic_load(&c->seq) == pos + 1) dpt_span_data_release(&c->span->d);
-            dropped++;
-        }
-        count(b, DPT__C_DROPPED_QUEUE, dropped);
-        b->settled = 0;
+    if (b->hot.fork_gen != atomic_load(&fork_generation)) {
+        count(b, DPT__C_DROPPED_QUEUE, dpt__queue_after_fork(b->hot.q));
+        b->settled = dpt__queue_pushed(b->hot.q); /* all of them dropped now */
         b->in_flight = 0; /* the parent's exporter reports those */
-        for (uint64_t i = 0; i <= b->mask; i++) atomic_store(&b->ring[i].seq, i);
-        atomic_store(&b->enq_pos, 0);
-        atomic_store(&b->deq_pos, 0);
-        b->flush_target = b->done_pos = 0;
         b->flush_ack = b->flush_req;
         atomic_store(&b->sleeping, false);
-        if (!b->stop && !atomic_load(&b->shut)) start_thread(b);
-        else b->fork_gen = atomic_load(&fork_generation);
+        if (!b->stop && !atomic_load(&b->hot.shut)) start_thread(b);
+        else b->hot.fork_gen = atomic_load(&fork_generation);
     }
     pthread_mutex_unlock(&b->mu);
 }
 
 /* ---- processor interface ------------------------------------------------------------- */
 
-static void batch_on_end(void *st, const dpt_span_data *d)
+/* A full batch wakes the export thread if it sleeps. The queue ran the producer half of
+ * the Dekker pair (a fence after its publications) before it said DPT__Q_WAKE. */
+static void wake_if_sleeping(batch *b)
 {
-    batch *b = st;
-    if (!(d->ctx.flags & DPT_FLAG_SAMPLED)) return;
-    dpt_provider *p = d->tracer->provider;
-    if (DPT__UNLIKELY(b->fork_gen != atomic_load_explicit(&fork_generation, memory_order_relaxed)))
-        after_fork(b);
-    if (DPT__UNLIKELY(atomic_load_explicit(&b->shut, memory_order_relaxed))) {
-        count_dropped(b, p, 1);
-        return;
-    }
-    dpt_span_data_retain(d);
-    uint64_t pos;
-    if (DPT__UNLIKELY(!ring_push(b, (dpt__span *)d, &pos))) {
-        dpt_span_data_release(d);
-        count_dropped(b, p, 1);
-        return;
-    }
-    /* A full batch wakes the exporter if it sleeps. `sleeping` is read first (seq_cst: the
-     * producer half of the Dekker pair in export_thread); only then is the consumer's
-     * position read, so producers do not pull its cache line while it drains. */
-    if (DPT__UNLIKELY(atomic_load_explicit(&b->sleeping, memory_order_seq_cst)) &&
-        pos + 1 - atomic_load_explicit(&b->deq_pos, memory_order_relaxed) >= b->cfg.max_export_batch_size) {
+    if (atomic_load_explicit(&b->sleeping, memory_order_relaxed)) {
         pthread_mutex_lock(&b->mu);
         pthread_cond_signal(&b->wake);
         pthread_mutex_unlock(&b->mu);
     }
 }
 
+/* Queues a sampled record, taking over one reference of the caller. */
+static bool take(batch *b, dpt__span *s)
+{
+    dpt_provider *p = s->tracer->provider;
+    if (DPT__UNLIKELY(b->hot.fork_gen != atomic_load_explicit(&fork_generation, memory_order_relaxed)))
+        after_fork(b);
+    if (DPT__UNLIKELY(atomic_load_explicit(&b->hot.shut, memory_order_relaxed))) {
+        count_dropped(b, p, 1);
+        return false;
+    }
+    int r = dpt__queue_push(b->hot.q, s);
+    if (DPT__LIKELY(r == DPT__Q_QUEUED)) return true;
+    if (r == DPT__Q_WAKE) {
+        wake_if_sleeping(b);
+        return true;
+    }
+    count_dropped(b, p, 1);
+    return false;
+}
+
+bool dpt__batch_take(void *st, dpt__span *s)
+{
+    if (!(s->d.ctx.flags & DPT_FLAG_SAMPLED)) return false;
+    return take(st, s);
+}
+
+bool dpt__batch_took(void *st, dpt__span *s, int pushed)
+{
+    batch *b = st;
+    if (pushed == DPT__Q_WAKE) {
+        wake_if_sleeping(b);
+        return true;
+    }
+    count_dropped(b, s->tracer->provider, 1);
+    return false;
+}
+
+void dpt__batch_on_end(void *st, const dpt_span_data *d)
+{
+    if (!(d->ctx.flags & DPT_FLAG_SAMPLED)) return;
+    dpt_span_data_retain(d);
+    if (!take(st, (dpt__span *)d)) dpt_span_data_release(d);
+}
+
 static dpt_err batch_flush(void *st, uint32_t timeout_ms)
 {
     batch *b = st;
-    if (b->fork_gen != atomic_load(&fork_generation)) after_fork(b);
+    if (b->hot.fork_gen != atomic_load(&fork_generation)) after_fork(b);
     pthread_mutex_lock(&b->mu);
     if (!b->thread_started || b->finished) {
         pthread_mutex_unlock(&b->mu);
         return DPT_ESTATE;
     }
-    uint64_t target = atomic_load(&b->enq_pos);
-    if (target > b->flush_target) b->flush_target = target;
     uint64_t mine = ++b->flush_req;
     pthread_cond_signal(&b->wake);
     struct timespec deadline;
@@ -550,8 +527,8 @@ static dpt_err batch_shutdown(void *st, uint32_t timeout_ms)
 {
     batch *b = st;
     bool expected = false;
-    if (!atomic_compare_exchange_strong(&b->shut, &expected, true)) return DPT_ESTATE;
-    if (b->fork_gen != atomic_load(&fork_generation)) after_fork(b);
+    if (!atomic_compare_exchange_strong(&b->hot.shut, &expected, true)) return DPT_ESTATE;
+    if (b->hot.fork_gen != atomic_load(&fork_generation)) after_fork(b);
     uint64_t deadline = dpt__sat_add(dpt__export_mono_ms(), timeout_ms);
     uint64_t hard = dpt__sat_add(deadline, CANCEL_GRACE_MS); /* every wait below ends by it */
     uint64_t lost_before = atomic_load(&b->st_failed) + atomic_load(&b->st_dropped);
@@ -620,7 +597,7 @@ static dpt_err batch_shutdown(void *st, uint32_t timeout_ms)
          * an outcome yet (in its hands or still queued) is counted as failed, here and only
          * here (account() counts nothing once abandoned is set, under the same lock). */
         atomic_store(&b->abandoned, true);
-        uint64_t lost = atomic_load(&b->enq_pos) - b->settled;
+        uint64_t lost = dpt__queue_pushed(b->hot.q) - b->settled;
         count(b, DPT__C_EXPORT_FAILED, lost);
         b->settled += lost;
         bool detach = !b->finished;
@@ -649,7 +626,7 @@ static dpt_err batch_shutdown(void *st, uint32_t timeout_ms)
 static void batch_destroy(void *st)
 {
     batch *b = st;
-    if (!atomic_load(&b->shut)) batch_shutdown(b, 5000);
+    if (!atomic_load(&b->hot.shut)) batch_shutdown(b, 5000);
     pthread_mutex_lock(&b->mu);
     bool hung = atomic_load(&b->abandoned);
     pthread_mutex_unlock(&b->mu);
@@ -668,18 +645,14 @@ static void batch_destroy(void *st)
         b->thread_started = false;
     }
     /* Spans a producer pushed while shutdown raced with it: counted, not lost silently. */
-    dpt__span *s;
-    while ((s = ring_pop(b))) {
-        count_dropped(b, s->tracer->provider, 1);
-        dpt_span_data_release(&s->d);
-    }
+    uint64_t left = dpt__queue_free(b->hot.q);
+    if (left) count_dropped(b, b->prov, left);
     pipe_unregister(b);
     dpt_exporter_free(b->exp);
     pthread_mutex_destroy(&b->mu);
     pthread_cond_destroy(&b->wake);
     pthread_cond_destroy(&b->done);
     free(b->items);
-    free(b->ring);
     free(b);
 }
 
@@ -700,14 +673,10 @@ dpt_processor *dpt_processor_batch(dpt_exporter *e, const dpt_batch_config *cfg)
         b->cfg.max_export_batch_size = b->cfg.max_queue_size;
     if (!b->cfg.schedule_delay_ms) b->cfg.schedule_delay_ms = 1;
     if (!b->cfg.export_timeout_ms) b->cfg.export_timeout_ms = def.export_timeout_ms;
-    uint64_t cap = 1;
-    while (cap < b->cfg.max_queue_size) cap <<= 1; /* the ring needs a power of two */
-    b->mask = cap - 1;
-    b->ring = dpt__calloc(cap, sizeof(cell));
+    b->hot.q = dpt__queue_new(b->cfg.max_queue_size, b->cfg.max_queue_bytes, b->cfg.max_export_batch_size);
     /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers; the element is one */
     b->items = dpt__calloc(b->cfg.max_export_batch_size, sizeof(*b->items));
-    if (!b->ring || !b->items) goto fail_b;
-    for (uint64_t i = 0; i < cap; i++) atomic_init(&b->ring[i].seq, i);
+    if (!b->hot.q || !b->items) goto fail_b;
     b->exp = e;
     atomic_init(&b->stop_deadline_ms, UINT64_MAX);
     b->fail_rl.burst = 1; /* the exporter says why; this line only says how many */
@@ -717,10 +686,10 @@ dpt_processor *dpt_processor_batch(dpt_exporter *e, const dpt_batch_config *cfg)
         pthread_mutex_destroy(&b->mu);
         goto fail_b;
     }
-    static const dpt_processor_ops ops = { NULL, batch_on_end, batch_flush, batch_shutdown, batch_destroy };
+    static const dpt_processor_ops ops = { NULL, dpt__batch_on_end, batch_flush, batch_shutdown, batch_destroy };
     return dpt_processor_new(&ops, b);
 fail_b:
-    free(b->ring);
+    dpt__queue_free(b->hot.q);
     free(b->items);
     free(b);
 fail:

@@ -11,8 +11,10 @@
 /* offset = REALTIME - MONOTONIC, refreshed when a thread notices it is a second old.
  * Both fields are relaxed atomics: a reader mixing an old offset with a new stamp is off
  * by at most the NTP slew of one second, which is harmless. */
-static _Atomic int64_t clk_offset;
-static _Atomic uint64_t clk_refreshed; /* monotonic ns of the last refresh; 0: never */
+_Atomic int64_t dpt__clk_offset;
+_Atomic uint64_t dpt__clk_refreshed; /* monotonic ns of the last refresh; 0: never */
+#define clk_offset dpt__clk_offset
+#define clk_refreshed dpt__clk_refreshed
 
 static inline uint64_t mono_ns(void)
 {
@@ -29,6 +31,12 @@ static void refresh_offset(uint64_t mono)
     int64_t real = (int64_t)rt.tv_sec * 1000000000LL + rt.tv_nsec;
     atomic_store_explicit(&clk_offset, real - (int64_t)((mono + m2) / 2), memory_order_relaxed);
     atomic_store_explicit(&clk_refreshed, m2, memory_order_relaxed);
+}
+
+uint64_t dpt__now_ns_refresh(uint64_t m)
+{
+    refresh_offset(m);
+    return (uint64_t)((int64_t)m + atomic_load_explicit(&clk_offset, memory_order_relaxed));
 }
 
 uint64_t dpt__now_ns(void)

@@ -16,7 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-static DPT__TLS dpt__ctx_stack *tl_stack;      /* current stack of this thread */
+DPT__TLS dpt__ctx_stack *dpt__tl_stack;        /* current stack of this thread */
+#define tl_stack dpt__tl_stack
 static DPT__TLS dpt__ctx_stack *tl_own_stack;  /* the thread's own stack (freed at exit) */
 static pthread_key_t stack_key;
 static pthread_once_t stack_once = PTHREAD_ONCE_INIT;
@@ -109,19 +110,6 @@ static dpt__ctx_entry *push(dpt__ctx_stack *st, dpt_token *tok)
     e->token = ((uint64_t)st->serial << 16) | st->depth;
     *tok = e->token;
     return e;
-}
-
-void dpt__current_parent(dpt__parent *out)
-{
-    dpt__ctx_entry *e = top(tl_stack);
-    if (!e) {
-        memset(out, 0, sizeof *out);
-        return;
-    }
-    out->sc = e->sc;
-    out->ts = e->ts;
-    out->bg = e->bg;
-    out->valid = dpt_span_context_is_valid(&e->sc);
 }
 
 /* ---- user values: keys and the value lists -------------------------------------------- */
@@ -238,17 +226,16 @@ void *dpt_context_get_value(const dpt_context *c, const dpt_context_key *key)
     return c && key ? vals_get(c->vals, key) : NULL;
 }
 
-/* The tracestate a live span carries (NULL when stale or empty). */
-static const dpt_tracestate *span_ts(dpt_span s)
-{
-    if (!s.rec || atomic_load_explicit(&s.rec->gen, memory_order_relaxed) != s.gen) return NULL;
-    return s.rec->ts;
-}
-
 dpt_context *dpt_context_with_span(const dpt_context *c, dpt_span s)
 {
-    dpt_span_context sc = dpt_span_get_context(s);
-    return ctx_alloc(&sc, s, span_ts(s), c ? c->bg : NULL, c ? c->vals : NULL);
+    /* The context and a tracestate reference are taken inside the span: another thread
+     * may end it meanwhile (span.h). */
+    dpt_span_context sc;
+    dpt_tracestate *ts = NULL;
+    if (!dpt__span_context_ts(s, &sc, &ts)) memset(&sc, 0, sizeof sc);
+    dpt_context *x = ctx_alloc(&sc, s, ts, c ? c->bg : NULL, c ? c->vals : NULL);
+    dpt_tracestate_release(ts);
+    return x;
 }
 
 dpt_context *dpt_context_retain(const dpt_context *c)
@@ -315,19 +302,16 @@ static void view_of(const dpt__ctx_entry *e, dpt_context *v)
     v->vals = e->vals;
 }
 
-const dpt_context *dpt__parent_context(const dpt_span_opts *o, dpt_context *scratch)
+const dpt_context *dpt__parent_context(const dpt_span_opts *o, const dpt__parent *par,
+                                       dpt_context *scratch)
 {
     if (o && o->parent) return o->parent;
     view_of(o && o->root ? NULL : top(tl_stack), scratch);
-    if (o && !o->root && o->parent_span.rec) {
+    if (o && !o->root && o->parent_span.rec && par->owned_ts) {
         /* An explicit local parent span, in the current context's baggage and values. */
-        dpt_span s = o->parent_span;
-        dpt_span_context sc = dpt_span_get_context(s);
-        if (dpt_span_context_is_valid(&sc)) {
-            scratch->sc = sc;
-            scratch->span = s;
-            scratch->ts = (dpt_tracestate *)span_ts(s);
-        }
+        scratch->sc = par->sc;
+        scratch->span = o->parent_span;
+        scratch->ts = (dpt_tracestate *)par->ts;
     }
     return scratch;
 }
@@ -371,16 +355,20 @@ dpt_err dpt_context_detach(dpt_token tok) { return dpt__stack_detach(tl_stack, t
 
 dpt_token dpt_span_make_current(dpt_span s)
 {
-    dpt_span_context sc = dpt_span_get_context(s);
-    if (!dpt_span_context_is_valid(&sc)) return 0;
+    dpt_span_context sc;
+    dpt_tracestate *ts = NULL;
+    if (!dpt__span_context_ts(s, &sc, &ts)) return 0;
     dpt__ctx_stack *st = dpt__stack_current();
     dpt_token tok = 0;
     dpt__ctx_entry *e = push(st, &tok);
-    if (!e) return 0;
+    if (!e) {
+        dpt_tracestate_release(ts);
+        return 0;
+    }
     dpt__ctx_entry *prev = st->depth > 1 ? &st->e[st->depth - 2] : NULL; /* push may have moved the array */
     e->sc = sc;
     e->span = s;
-    e->ts = dpt_tracestate_retain(s.rec->ts);
+    e->ts = ts; /* the reference taken above */
     e->bg = prev ? dpt_baggage_retain(prev->bg) : NULL;
     e->vals = prev ? dpt__ctx_val_retain(prev->vals) : NULL;
     return tok;

@@ -5,6 +5,7 @@
 #define DPT_CONTEXT_H
 
 #include "common.h"
+#include "ids.h"
 
 /* ---- context (context.c) ---------------------------------------------------------------- */
 /* User values (dpt_context_key): an immutable list, newest first, shared between the
@@ -39,15 +40,17 @@ typedef struct dpt__parent {
     const dpt_tracestate *ts;
     const dpt_baggage *bg;
     bool valid;
+    bool owned_ts; /* ts is a reference the span start must take over or release */
 } dpt__parent;
 
 /* The full parent context of a span started with opts o, for a sampler or a processor's
  * on_start (off the hot path: recomputed only when one of them wants it): o->parent itself,
- * or a borrowed view (refs 0) in *scratch of the explicit parent span or of the calling
- * thread's current context (with its baggage and user values). Never NULL. */
-DPT__HIDDEN const dpt_context *dpt__parent_context(const dpt_span_opts *o, dpt_context *scratch);
+ * or a borrowed view (refs 0) in *scratch of the explicit parent span (its context and
+ * tracestate as the span start resolved them into par, safe from a concurrent end) or of
+ * the calling thread's current context (with its baggage and user values). Never NULL. */
+DPT__HIDDEN const dpt_context *dpt__parent_context(const dpt_span_opts *o, const dpt__parent *par,
+                                                   dpt_context *scratch);
 
-DPT__HIDDEN void dpt__current_parent(dpt__parent *out);
 /* The user values of the calling thread's current context (borrowed; NULL: none). */
 DPT__HIDDEN dpt__ctx_val *dpt__current_vals(void);
 
@@ -68,6 +71,26 @@ typedef struct dpt__ctx_stack {
     uint32_t cap;
     uint32_t serial;
 } dpt__ctx_stack;
+
+/* The calling thread's current stack (context.c; NULL before its first use). */
+extern DPT__TLS dpt__ctx_stack *dpt__tl_stack;
+
+/* The parent a span started now without options gets: the top of the current stack. */
+static inline void dpt__current_parent(dpt__parent *out)
+{
+    const dpt__ctx_stack *st = dpt__tl_stack;
+    if (DPT__LIKELY(!st || !st->depth)) {
+        out->valid = false;
+        out->ts = NULL;
+        out->bg = NULL;
+        return;
+    }
+    const dpt__ctx_entry *e = &st->e[st->depth - 1];
+    out->sc = e->sc;
+    out->ts = e->ts;
+    out->bg = e->bg;
+    out->valid = dpt__sc_valid(&e->sc);
+}
 
 DPT__HIDDEN dpt__ctx_stack *dpt__stack_new(void);
 DPT__HIDDEN void dpt__stack_clear(dpt__ctx_stack *st);

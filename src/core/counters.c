@@ -90,6 +90,12 @@ static cblock *cb_slow(dpt_provider *p)
     return b;
 }
 
+_Atomic uint64_t *dpt__counters_slow(dpt_provider *p)
+{
+    cblock *b = cb_slow(p);
+    return b ? b->c : NULL;
+}
+
 void dpt__count_slow(dpt_provider *p, int c, uint64_t n)
 {
     cblock *b = cb_slow(p);
@@ -110,9 +116,9 @@ void dpt_provider_get_stats(const dpt_provider *p, dpt_stats *out)
         if (b->provider_id == p->counters_id)
             for (int i = 0; i < DPT__C_COUNT; i++) c[i] += atomic_load_explicit(&b->c[i], memory_order_relaxed);
     pthread_mutex_unlock(&cb_mu);
-    out->spans_started = c[DPT__C_STARTED];
-    out->spans_sampled = c[DPT__C_SAMPLED];
-    out->spans_recording = c[DPT__C_RECORDING];
+    out->spans_started = c[DPT__C_STARTED_NONREC] + c[DPT__C_STARTED_SAMPLED] + c[DPT__C_STARTED_RECONLY];
+    out->spans_sampled = c[DPT__C_STARTED_SAMPLED];
+    out->spans_recording = c[DPT__C_STARTED_SAMPLED] + c[DPT__C_STARTED_RECONLY];
     out->spans_ended = c[DPT__C_ENDED];
     out->spans_exported = c[DPT__C_EXPORTED];
     out->spans_export_failed = c[DPT__C_EXPORT_FAILED];

@@ -8,9 +8,10 @@
 
 /* ---- counters ------------------------------------------------------------------------- */
 enum {
-    DPT__C_STARTED,
-    DPT__C_SAMPLED,
-    DPT__C_RECORDING,
+    /* A span start counts once, in one of these three (the stats sum them): */
+    DPT__C_STARTED_NONREC,  /* non-recording */
+    DPT__C_STARTED_SAMPLED, /* recording and sampled */
+    DPT__C_STARTED_RECONLY, /* recording, not sampled */
     DPT__C_ENDED,
     DPT__C_EXPORTED,
     DPT__C_EXPORT_FAILED,
@@ -43,6 +44,20 @@ static inline void dpt__count(dpt_provider *p, int c, uint64_t n)
         return;
     }
     dpt__count_slow(p, c, n);
+}
+
+/* The calling thread's counter block for p, to add several counts with one lookup (NULL
+ * when no block could be had: counting is then skipped). */
+DPT__HIDDEN _Atomic uint64_t *dpt__counters_slow(dpt_provider *p);
+static inline _Atomic uint64_t *dpt__counters(dpt_provider *p)
+{
+    if (DPT__LIKELY(dpt__tl_cb.provider_id == dpt__provider_counters_id(p))) return dpt__tl_cb.c;
+    return dpt__counters_slow(p);
+}
+static inline void dpt__cadd(_Atomic uint64_t *c, int i, uint64_t n)
+{
+    /* single writer: a relaxed load and store, no locked instruction */
+    atomic_store_explicit(&c[i], atomic_load_explicit(&c[i], memory_order_relaxed) + n, memory_order_relaxed);
 }
 
 /* A new key for a provider's counter blocks. */

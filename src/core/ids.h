@@ -46,6 +46,45 @@ static inline void dpt__new_span_id(dpt_span_id *id)
 
 
 
+/* The ids of a new span with one access to the generator: a new trace id as well when tid
+ * is not NULL. */
+static inline void dpt__new_ids(dpt_trace_id *tid, dpt_span_id *sid)
+{
+    dpt__rng *r = &dpt__tl_rng;
+    if (DPT__UNLIKELY(!r->seeded)) dpt__rng_seed(r);
+    uint64_t x = r->s[0], a, b, c;
+    __uint128_t m;
+    if (tid) {
+        do {
+            x += 0xa0761d6478bd642full;
+            m = (__uint128_t)x * (x ^ 0xe7037ed1a0b428dbull);
+            a = (uint64_t)(m >> 64) ^ (uint64_t)m;
+            x += 0xa0761d6478bd642full;
+            m = (__uint128_t)x * (x ^ 0xe7037ed1a0b428dbull);
+            b = (uint64_t)(m >> 64) ^ (uint64_t)m;
+        } while (DPT__UNLIKELY((a | b) == 0));
+        memcpy(tid->b, &a, 8);
+        memcpy(tid->b + 8, &b, 8);
+    }
+    do {
+        x += 0xa0761d6478bd642full;
+        m = (__uint128_t)x * (x ^ 0xe7037ed1a0b428dbull);
+        c = (uint64_t)(m >> 64) ^ (uint64_t)m;
+    } while (DPT__UNLIKELY(c == 0));
+    memcpy(sid->b, &c, 8);
+    r->s[0] = x;
+}
+
+/* dpt_span_context_is_valid, inline: neither id all zero. */
+static inline bool dpt__sc_valid(const dpt_span_context *sc)
+{
+    uint64_t a, b, c;
+    memcpy(&a, sc->trace_id.b, 8);
+    memcpy(&b, sc->trace_id.b + 8, 8);
+    memcpy(&c, sc->span_id.b, 8);
+    return (a | b) != 0 && c != 0;
+}
+
 /* Resets per-thread state in a child after fork (ids, pools). */
 DPT__HIDDEN void dpt__ids_atfork_child(void);
 

@@ -115,12 +115,13 @@ static void settle_deferred(mag *d, mag *into)
         dpt__span *s = d->items[i];
         /* acq_rel, as in dpt_span_data_release: the last holder frees. */
         if (atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) != 1) continue;
-        if (s->arena.blocks || s->arena.cur != s->arena_inline) dpt__arena_reset(s);
+        if (s->arena.blocks && (s->arena.blocks->used || s->arena.blocks->next))
+            dpt__arena_reset(s);
         if (s->ts) {
             dpt_tracestate_release(s->ts);
             s->ts = NULL;
         }
-        s->state = DPT__REC_FREE;
+        atomic_store_explicit(&s->state, DPT__REC_FREE, memory_order_relaxed);
         into->items[into->n++] = s;
     }
     d->n = 0;
@@ -229,13 +230,13 @@ void dpt__span_release_deferred_flush(void)
 void dpt__span_recycle_slow(dpt__span *s)
 {
     if (!s) return;
-    /* A non-recording span never touched its arena: skip the reset. */
-    if (s->arena.blocks || s->arena.cur != s->arena_inline) dpt__arena_reset(s);
+    /* The inline arena is reset at the next start (dpt__arena_start); blocks now. */
+    if (s->arena.blocks && (s->arena.blocks->used || s->arena.blocks->next)) dpt__arena_reset(s);
     if (s->ts) {
         dpt_tracestate_release(s->ts);
         s->ts = NULL;
     }
-    s->state = DPT__REC_FREE;
+    atomic_store_explicit(&s->state, DPT__REC_FREE, memory_order_relaxed);
     if (DPT__UNLIKELY(!tc.registered)) tc_register();
     mag *m = tc.cur;
     if (DPT__LIKELY(m && m->n < MAG_SIZE)) {

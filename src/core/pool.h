@@ -29,28 +29,37 @@ typedef struct dpt__arena {
 
 enum { DPT__REC_FREE = 0, DPT__REC_NONRECORDING, DPT__REC_RECORDING, DPT__REC_ENDED };
 
+struct dpt__owner;
+
 /* One span. The public dpt_span_data view is the first member so a record and its view
  * are the same address. Records come from a pool (pool.c) and are recycled, never freed
  * while the process runs with spans in flight; `gen` changes at every start and end so
- * a stale dpt_span handle can be detected (see span.c). */
+ * a stale dpt_span handle can be detected (see span.c).
+ *
+ * Layout: what a span's start, setters and end touch is packed into the first lines (the
+ * view, then the control fields in the rest of its last line, then the arena line), so
+ * that a small span touches about six lines; a finished record handed to the export
+ * thread is only read there (the batch queue never writes a record on the export side). */
 typedef struct dpt__span {
     dpt_span_data d;
-    /* The hand-off line: the only fields the thread that releases a finished record (the
-     * export thread) writes, kept in one cache line so that handing a record to another
-     * core and back moves as little as possible. */
-    _Alignas(DPT__CACHELINE) _Atomic uint32_t refs; /* references to the finished record
-                                 (pipeline, store, snapshots); recycled at 0 */
-    uint8_t state;            /* DPT__REC_* */
-    dpt_tracestate *ts;       /* reference held by the record; NULL when empty */
-    dpt__arena arena;
-    /* Producer side. */
-    _Alignas(DPT__CACHELINE) _Atomic uint64_t gen; /* even: free or ended; odd: live.
-                                 Relaxed loads from stale handles only compare it. */
-    uint16_t attr_cap;        /* capacity of d.attrs */
+    /* Control: who may change the span (span.h: owner, shared, lock), whether a handle is
+     * still live (gen) and what the record is (state). */
+    _Atomic uint64_t gen;      /* even: free or ended; odd: live. Relaxed loads from stale
+                                  handles only compare it. */
+    _Atomic(struct dpt__owner *) owner; /* the thread that started the span (span.h) */
+    _Atomic uint32_t shared;   /* 1: every operation takes `lock` (span.h) */
+    _Atomic uint32_t lock;     /* spin lock of shared mode; never reset (balanced) */
+    _Atomic uint8_t state;     /* DPT__REC_*; read (relaxed) by stale handles */
+    uint16_t attr_cap;         /* capacity of d.attrs */
     uint16_t event_cap;
     uint16_t link_cap;
     dpt_tracer *tracer;
-    struct dpt__span *next;   /* free lists */
+    /* Pipeline and arena. */
+    _Alignas(DPT__CACHELINE) _Atomic uint32_t refs; /* references to the finished record
+                                 (pipeline, store, snapshots); recycled at 0 */
+    dpt_tracestate *ts;        /* reference held by the record; NULL when empty */
+    dpt__arena arena;
+    struct dpt__span *next;    /* free lists */
     struct dpt__span *store_next_in_trace;
     dpt_attr attrs_inline[DPT__INLINE_ATTRS];
     _Alignas(16) char arena_inline[DPT__INLINE_ARENA];
@@ -79,8 +88,10 @@ static inline struct dpt__span *dpt__span_alloc(void)
     if (DPT__LIKELY(m != NULL && m->n != 0)) return m->items[--m->n];
     return dpt__span_alloc_slow();
 }
-/* Recycles a record; the inline path is the one of a non-recording span (no arena, no
- * tracestate), the rest goes through dpt__span_recycle_slow. */
+/* Recycles a record. The inline path takes a record without a tracestate or overflow
+ * blocks; its inline arena is not reset here but when a recording span starts on it
+ * (dpt__arena_start), so that recycling a finished small span is a push. The rest goes
+ * through dpt__span_recycle_slow. */
 static inline void dpt__span_recycle(struct dpt__span *s);
 /* Drops one reference to a finished record later, on the thread that next allocates
  * records (see pool.c); and hands the calling thread's pending ones to the depot. */
@@ -104,11 +115,34 @@ static inline void *dpt__arena_alloc(dpt__span *s, size_t n)
     }
     return dpt__arena_alloc_slow(s, n);
 }
+/* Copies n bytes, reading and writing only [0, n): short copies inline with overlapping
+ * loads (no call), longer ones through memcpy. */
+static inline void dpt__copy(char *d, const char *p, size_t n)
+{
+    if (n >= 8 && n <= 16) {
+        uint64_t a, b;
+        memcpy(&a, p, 8);
+        memcpy(&b, p + n - 8, 8);
+        memcpy(d, &a, 8);
+        memcpy(d + n - 8, &b, 8);
+    } else if (n >= 4 && n < 8) {
+        uint32_t a, b;
+        memcpy(&a, p, 4);
+        memcpy(&b, p + n - 4, 4);
+        memcpy(d, &a, 4);
+        memcpy(d + n - 4, &b, 4);
+    } else if (n < 4) {
+        for (size_t i = 0; i < n; i++) d[i] = p[i];
+    } else {
+        memcpy(d, p, n);
+    }
+}
+
 static inline char *dpt__arena_strdup(dpt__span *s, const char *p, size_t n)
 {
     char *d = (char *)dpt__arena_alloc(s, n + 1);
     if (DPT__LIKELY(d != NULL)) {
-        if (n) memcpy(d, p, n);
+        dpt__copy(d, p, n);
         d[n] = 0;
     }
     return d;
@@ -117,14 +151,27 @@ static inline char *dpt__arena_strdup(dpt__span *s, const char *p, size_t n)
 static inline void dpt__span_recycle(dpt__span *s)
 {
     dpt__mag *m = dpt__tc.cur;
-    if (DPT__LIKELY(s->ts == NULL && s->arena.blocks == NULL && s->arena.cur == s->arena_inline &&
-                    m != NULL && m->n < DPT__MAG_SIZE)) {
-        s->state = DPT__REC_FREE;
+    const dpt__arena_blk *b = s->arena.blocks;
+    /* no overflow, or only the kept block and the span did not take it */
+    if (DPT__LIKELY(s->ts == NULL && (b == NULL || (b->used == 0 && b->next == NULL)) && m != NULL &&
+                    m->n < DPT__MAG_SIZE)) {
+        atomic_store_explicit(&s->state, DPT__REC_FREE, memory_order_relaxed);
         m->items[m->n++] = s;
         return;
     }
     dpt__span_recycle_slow(s);
 }
 DPT__HIDDEN void dpt__arena_reset(dpt__span *s);
+
+/* Makes a record's arena empty for a new recording span (the inline arena; kept overflow
+ * blocks were reset when the record was recycled). */
+static inline void dpt__arena_start(dpt__span *s, uint32_t budget)
+{
+    s->arena.cur = s->arena_inline;
+    s->arena.end = s->arena_inline + sizeof s->arena_inline;
+    s->arena.bytes = 0;
+    s->arena.budget = budget;
+    s->arena.over = false;
+}
 
 #endif

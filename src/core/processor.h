@@ -20,6 +20,29 @@ struct dpt_exporter {
  * (a hung exporter): kept reachable from a global list, so they are not reported as leaks. */
 DPT__HIDDEN void dpt__graveyard_add(void *p);
 
+/* The batch processor's on_end (batch.c), and the provider's direct hand-off to it when it
+ * is the only processor: the queue takes over the provider's reference to the record (no
+ * locked increment and decrement per span). False when the span was not taken (not
+ * sampled, or dropped and counted): the reference is still the caller's. */
+struct dpt__span;
+DPT__HIDDEN void dpt__batch_on_end(void *st, const dpt_span_data *d);
+DPT__HIDDEN bool dpt__batch_take(void *st, struct dpt__span *s);
+
+/* The start of the batch processor's state, read by the span end's inline path: the queue,
+ * the fork generation it was made in, and whether it was shut down. */
+struct dpt__queue;
+typedef struct dpt__batch_hot {
+    struct dpt__queue *q;
+    uint64_t fork_gen;
+    _Atomic bool shut;
+} dpt__batch_hot;
+extern _Atomic uint64_t dpt__batch_fork_generation;
+/* The rest of a take after the queue answered `pushed` (queue.h: wake, or dropped). */
+DPT__HIDDEN bool dpt__batch_took(void *st, struct dpt__span *s, int pushed);
+/* Test hook: while hold is true, the processor's export thread exports nothing, like a
+ * thread the scheduler does not run. */
+DPT__HIDDEN void dpt__batch_test_hold(dpt_processor *p, bool hold);
+
 /* A processor's start callback: on_start_ctx when it has one, else on_start. */
 static inline void dpt__processor_on_start(const dpt_processor *p, const dpt_span_data *d,
                                            const dpt_context *parent)

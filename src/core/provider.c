@@ -113,6 +113,8 @@ dpt_provider *dpt_provider_new(const dpt_provider_config *cfg)
         if (pr->ops.on_start || pr->ops.on_start_ctx) p->has_on_start = true;
         p->procs[atomic_load(&p->n_procs)] = pr;
         atomic_store(&p->n_procs, atomic_load(&p->n_procs) + 1);
+        atomic_store(&p->sole_batch, atomic_load(&p->n_procs) == 1 && pr->ops.on_end == dpt__batch_on_end
+                                         ? pr->state : NULL);
     }
     if (cfg->shutdown_at_exit) dpt__provider_register_atexit(p);
     return p;
@@ -147,6 +149,7 @@ dpt_err dpt_provider_add_processor(dpt_provider *p, dpt_processor *proc)
     }
     p->procs[n] = proc;
     if (proc->ops.on_start || proc->ops.on_start_ctx) p->has_on_start = true;
+    atomic_store(&p->sole_batch, NULL); /* two processors now */
     /* Release: a thread that sees the new count also sees the slot filled. */
     atomic_store_explicit(&p->n_procs, n + 1, memory_order_release);
     pthread_mutex_unlock(&p->mu);
@@ -156,8 +159,20 @@ dpt_err dpt_provider_add_processor(dpt_provider *p, dpt_processor *proc)
 void dpt__provider_on_end(dpt_provider *p, dpt__span *s)
 {
     dpt__count(p, DPT__C_ENDED, 1);
+    dpt__provider_on_end_counted(p, s);
+}
+
+void dpt__provider_on_end_counted(dpt_provider *p, dpt__span *s)
+{
     atomic_store_explicit(&s->refs, 1, memory_order_relaxed);
     uint32_t n = atomic_load_explicit(&p->n_procs, memory_order_acquire);
+    if (DPT__LIKELY(n == 1 && p->procs[0]->ops.on_end == dpt__batch_on_end)) {
+        /* The common pipeline: the batch queue takes our reference over. */
+        if (dpt__batch_take(p->procs[0]->state, s)) return;
+        atomic_store_explicit(&s->refs, 0, memory_order_relaxed);
+        dpt__span_recycle(s);
+        return;
+    }
     for (uint32_t i = 0; i < n; i++) p->procs[i]->ops.on_end(p->procs[i]->state, &s->d);
     /* When no processor kept the record, ours is the only reference, and nobody can take
      * a new one without holding one: recycle without a locked decrement. Acquire pairs

@@ -29,6 +29,9 @@ struct dpt_provider {
     size_t n_resource;
     dpt_processor *procs[DPT__MAX_PROCESSORS];
     _Atomic uint32_t n_procs;
+    /* The state of the only processor when it is a batch processor (the span end hands
+     * records to its queue inline), else NULL. Set with n_procs. */
+    _Atomic(void *) sole_batch;
     bool has_on_start;
     _Atomic bool shut_down;
     bool disabled;
@@ -50,5 +53,7 @@ DPT__HIDDEN void dpt__provider_unregister_atexit(dpt_provider *p);
 
 /* Finished-span hand-off to processors (provider.c). Takes the record's first reference. */
 DPT__HIDDEN void dpt__provider_on_end(dpt_provider *p, dpt__span *s);
+/* The same once ENDED is counted. */
+DPT__HIDDEN void dpt__provider_on_end_counted(dpt_provider *p, dpt__span *s);
 
 #endif

@@ -2,15 +2,18 @@
  *
  * A span handle is {record, generation}. The generation is odd while the span is live
  * and changes at end, so a stale handle (used after end, or after the record was
- * recycled for another span) fails one comparison and does nothing. Starting a sampled
- * span costs: one pool pop, ids from a thread-local PRNG, one clock read, a copy of the
- * name and attributes into the record's inline arena. Nothing is locked and nothing is
- * allocated in the steady state. A non-recording span costs a pool pop, an id and no
- * clock read.
+ * recycled for another span) fails one comparison and does nothing. Every operation that
+ * changes a span runs inside it (span.h: biased to the starting thread, so that the usual
+ * single-thread use takes no lock and no fence; safe when threads share a span). Starting
+ * a sampled span costs: one pool pop, ids from a thread-local PRNG, one clock read, a copy
+ * of the name; attribute keys are interned (keys.h), values copied into the record's
+ * inline arena. Nothing is locked and nothing is allocated in the steady state. A
+ * non-recording span costs a pool pop, ids and no clock read.
  */
 #include "span.h"
 #include "clock.h"
 #include "ids.h"
+#include "keys.h"
 #include "pool.h"
 #include "processor.h"
 #include "provider.h"
@@ -19,26 +22,185 @@
 #include "tracestate.h"
 #include "context.h"
 #include "attr.h"
+#include "queue.h"
 
+#define DPT__NOINLINE __attribute__((noinline))
+
+#include <sched.h>
 #include <stdlib.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#if defined(__linux__)
+#include <linux/membarrier.h>
+#endif
 
-static inline dpt__span *live(dpt_span s)
+/* ---- owners and the exclusion of concurrent operations (span.h) -------------------------- */
+
+DPT__TLS dpt__owner *dpt__tl_owner;
+/* 1 when spans start shared (always locked): set once by owners_init, or by the test
+ * hook. Read at every start. */
+static _Atomic uint32_t start_shared = 1;
+static bool membarrier_ok;
+
+/* Registry of owner blocks: owned by the process, guarded by owners_mu; never freed. */
+static pthread_mutex_t owners_mu = PTHREAD_MUTEX_INITIALIZER;
+static dpt__owner *owners;
+static pthread_key_t owner_key;
+static pthread_once_t owners_once = PTHREAD_ONCE_INIT;
+
+#if defined(__SANITIZE_THREAD__)
+#define DPT__TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define DPT__TSAN 1
+#endif
+#endif
+
+static long sys_membarrier(int cmd)
 {
-    dpt__span *r = s.rec;
-    /* Relaxed: a stale handle may race with the record's reuse by another thread; the
-     * comparison alone decides, and a live handle's owner is the only writer. */
-    if (DPT__UNLIKELY(!r) || atomic_load_explicit(&r->gen, memory_order_relaxed) != s.gen)
-        return NULL;
-    return r;
+#if defined(__linux__) && defined(__NR_membarrier)
+    return syscall(__NR_membarrier, cmd, 0, 0);
+#else
+    (void)cmd;
+    errno = ENOSYS;
+    return -1;
+#endif
 }
 
-static inline dpt__span *recording(dpt_span s)
+static void owner_exit(void *b)
 {
-    dpt__span *r = live(s);
-    return r && r->state == DPT__REC_RECORDING ? r : NULL;
+    /* Release: a thread that takes the block over sees it idle. Spans this thread started
+     * and left open keep pointing at the block; its next owner takes them over, which is
+     * safe since only one live thread uses a block's busy flag. */
+    atomic_store_explicit(&((dpt__owner *)b)->busy, NULL, memory_order_relaxed);
+    atomic_store_explicit(&((dpt__owner *)b)->taken, false, memory_order_release);
+    dpt__tl_owner = NULL;
 }
 
-static dpt_provider *provider_of(const dpt__span *r) { return r->tracer->provider; }
+static void owners_atfork_child(void)
+{
+    /* Only the forking thread lives on: every other block is free again. */
+    for (dpt__owner *o = owners; o; o = o->next)
+        if (o != dpt__tl_owner) atomic_store_explicit(&o->taken, false, memory_order_relaxed);
+}
+
+static void owners_init(void)
+{
+    pthread_key_create(&owner_key, owner_exit);
+    pthread_atfork(NULL, NULL, owners_atfork_child);
+#if defined(__linux__) && !defined(DPT__TSAN)
+    /* The biased exclusion needs an asymmetric fence; without one every span is locked.
+     * ThreadSanitizer does not know membarrier, so it checks the locked mode. */
+    long q = sys_membarrier(MEMBARRIER_CMD_QUERY);
+    if (q >= 0 && (q & MEMBARRIER_CMD_PRIVATE_EXPEDITED) &&
+        sys_membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) == 0)
+        membarrier_ok = true;
+#endif
+    atomic_store_explicit(&start_shared, membarrier_ok ? 0 : 1, memory_order_relaxed);
+}
+
+dpt__owner *dpt__owner_get_slow(void)
+{
+    pthread_once(&owners_once, owners_init);
+    pthread_mutex_lock(&owners_mu);
+    dpt__owner *o;
+    for (o = owners; o; o = o->next)
+        if (!atomic_load_explicit(&o->taken, memory_order_acquire)) break;
+    if (!o) {
+        /* plain calloc: a thread must always be able to own its spans (like counters) */
+        o = calloc(1, sizeof *o);
+        if (o) {
+            o->next = owners;
+            owners = o;
+        }
+    }
+    if (o) atomic_store_explicit(&o->taken, true, memory_order_relaxed);
+    pthread_mutex_unlock(&owners_mu);
+    if (!o) return NULL;
+    pthread_setspecific(owner_key, o);
+    dpt__tl_owner = o;
+    return o;
+}
+
+uint32_t dpt__span_test_force_shared(uint32_t shared)
+{
+    pthread_once(&owners_once, owners_init);
+    uint32_t want = shared || !membarrier_ok;
+    return atomic_exchange(&start_shared, want);
+}
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+static void spin_lock(_Atomic uint32_t *l)
+{
+    for (unsigned n = 0;; n++) {
+        /* Acquire: pairs with the release in dpt__op_end of the previous holder. */
+        if (!atomic_load_explicit(l, memory_order_relaxed) &&
+            !atomic_exchange_explicit(l, 1, memory_order_acquire))
+            return;
+        if (n < 100)
+            cpu_relax();
+        else
+            sched_yield(); /* the holder may be descheduled */
+    }
+}
+
+dpt__op dpt__op_begin_slow(dpt_span h)
+{
+    dpt__op op = {NULL, false};
+    dpt__span *r = h.rec;
+    /* A cheap look first: a handle of an ended span need not take the lock. */
+    if (!r || atomic_load_explicit(&r->gen, memory_order_relaxed) != h.gen) return op;
+    spin_lock(&r->lock);
+    if (!atomic_load_explicit(&r->shared, memory_order_relaxed)) {
+        /* Take the span from its owner (span.h): from now on everyone locks. */
+        atomic_store_explicit(&r->shared, 1, memory_order_relaxed);
+        if (sys_membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) != 0) {
+            /* Registered in owners_init (and inherited by a forked child); should it fail
+             * anyway, the global barrier is slower but gives the same guarantee. */
+            sys_membarrier(MEMBARRIER_CMD_GLOBAL);
+        }
+        dpt__owner *o = atomic_load_explicit(&r->owner, memory_order_relaxed);
+        /* Acquire: once the owner left (released busy), its writes are visible here. */
+        for (unsigned n = 0; o && atomic_load_explicit(&o->busy, memory_order_acquire) == r; n++) {
+            if (n < 100)
+                cpu_relax();
+            else
+                sched_yield();
+        }
+    }
+    if (atomic_load_explicit(&r->gen, memory_order_relaxed) != h.gen) {
+        atomic_store_explicit(&r->lock, 0, memory_order_release);
+        return op;
+    }
+    op.r = r;
+    op.locked = true;
+    return op;
+}
+
+/* Inside a live recording span, or NULL. The state is looked at first, without entering:
+ * a non-recording span's setters are no-ops, and a live span's state does not change
+ * before its end. */
+static inline dpt__op begin_recording(dpt_span s)
+{
+    dpt__op none = {NULL, false};
+    if (DPT__UNLIKELY(!s.rec) ||
+        atomic_load_explicit(&s.rec->state, memory_order_relaxed) != DPT__REC_RECORDING)
+        return none;
+    return dpt__op_begin(s);
+}
+
+static dpt_provider *provider_of(const dpt__span *r)
+{
+    return r->tracer->provider;
+}
 
 /* ---- attributes ------------------------------------------------------------------------ */
 
@@ -67,30 +229,80 @@ static dpt_err over_budget(dpt__span *r, int counter, uint32_t *dropped, dpt_err
     return DPT_ETOOBIG;
 }
 
+/* The key length of a valid attribute, 0 for an invalid one; scalars checked inline. */
+static inline uint32_t attr_check(const dpt_attr *a)
+{
+    if (DPT__UNLIKELY(!a || !a->key)) return 0;
+    uint32_t t = a->value.type;
+    if (DPT__LIKELY(t == DPT_VAL_INT || t == DPT_VAL_BOOL || t == DPT_VAL_DOUBLE ||
+                    (t == DPT_VAL_STRING && (a->value.u.s != NULL || a->value.len == 0)))) {
+        if (a->key_len != DPT_NUL) return a->key_len;
+        size_t n = strlen(a->key);
+        return n > UINT32_MAX - 1 ? UINT32_MAX - 1 : (uint32_t)n;
+    }
+    return dpt__attr_check(a);
+}
+
+/* Copies attribute a (key length klen) into dst inside the record. The common case, a
+ * scalar or a string under an interned key known harmless, is done here; everything else
+ * (arrays, keys to redact, keys not interned) by dpt__attr_copy. */
+static inline dpt_err copy_attr(dpt__span *r, dpt_attr *dst, const dpt_attr *a, uint32_t klen,
+                                uint32_t limit)
+{
+    const dpt__ikey *k = klen <= DPT__IKEY_MAX ? dpt__key_lookup(a->key, klen) : NULL;
+    uint32_t t = a->value.type;
+    if (DPT__LIKELY(k != NULL && t <= DPT_VAL_DOUBLE && dpt__key_known_keep(k))) {
+        dpt_value v = a->value;
+        if (t == DPT_VAL_STRING) {
+            size_t n = v.len == DPT_NUL ? (v.u.s ? strlen(v.u.s) : 0) : v.len;
+            const char *src = v.u.s ? v.u.s : "";
+            if (DPT__UNLIKELY(limit && n > limit)) n = dpt__utf8_cut(src, n, limit);
+            char *c = dpt__arena_strdup(r, src, n);
+            if (DPT__UNLIKELY(!c)) return DPT_ENOMEM;
+            v.u.s = c;
+            v.len = (uint32_t)n;
+        }
+        dst->key = k->s;
+        dst->key_len = klen;
+        dst->value = v;
+        return DPT_OK;
+    }
+    dpt_err e = dpt__attr_copy(r, dst, a, klen, limit);
+    /* What redact.c just decided for this key, remembered in the interned entry. */
+    if (k && e == DPT_OK) dpt__key_learn(k, a->key);
+    return e;
+}
+
 static dpt_err set_attr(dpt__span *r, const dpt_attr *a)
 {
-    uint32_t klen = dpt__attr_check(a);
+    uint32_t klen = attr_check(a);
     if (DPT__UNLIKELY(!klen)) return DPT_EINVAL;
     dpt_provider *p = provider_of(r);
     dpt_attr *attrs = (dpt_attr *)r->d.attrs;
-    for (uint32_t i = 0; i < r->d.n_attrs; i++) {
+    uint32_t n = r->d.n_attrs;
+    for (uint32_t i = 0; i < n; i++) {
         if (attrs[i].key_len == klen && memcmp(attrs[i].key, a->key, klen) == 0) {
             /* Overwrite; on failure the old value stays, and a value the byte budget
              * refused is dropped and counted like a new one (ETOOBIG, not ENOMEM). */
-            dpt_err e = dpt__attr_copy(r, &attrs[i], a, klen, p->limits.attr_value_len);
+            dpt_attr tmp;
+            dpt_err e = copy_attr(r, &tmp, a, klen, p->limits.attr_value_len);
+            if (e == DPT_OK) attrs[i] = tmp;
             return e == DPT_OK ? e : over_budget(r, DPT__C_ATTRS_DROPPED, &r->d.dropped_attrs, e);
         }
     }
-    if (r->d.n_attrs >= p->limits.attr_count) {
+    if (DPT__UNLIKELY(n >= p->limits.attr_count)) {
         r->d.dropped_attrs++;
         dpt__count(p, DPT__C_ATTRS_DROPPED, 1);
         return DPT_ETOOBIG;
     }
-    attrs = grow(r, attrs, &r->attr_cap, r->d.n_attrs, sizeof(dpt_attr), p->limits.attr_count);
-    dpt_err e = attrs ? dpt__attr_copy(r, &attrs[r->d.n_attrs], a, klen, p->limits.attr_value_len) : DPT_ENOMEM;
-    if (attrs) r->d.attrs = attrs;
-    if (e == DPT_OK) {
-        r->d.n_attrs++;
+    if (DPT__UNLIKELY(n >= r->attr_cap)) {
+        attrs = grow(r, attrs, &r->attr_cap, n, sizeof(dpt_attr), p->limits.attr_count);
+        if (!attrs) return over_budget(r, DPT__C_ATTRS_DROPPED, &r->d.dropped_attrs, DPT_ENOMEM);
+        r->d.attrs = attrs;
+    }
+    dpt_err e = copy_attr(r, &attrs[n], a, klen, p->limits.attr_value_len);
+    if (DPT__LIKELY(e == DPT_OK)) {
+        r->d.n_attrs = n + 1;
         return e;
     }
     return over_budget(r, DPT__C_ATTRS_DROPPED, &r->d.dropped_attrs, e);
@@ -110,13 +322,13 @@ static dpt_err copy_attr_list(dpt__span *r, const dpt_attr *in, size_t n, uint32
     if (keep && !arr) return DPT_ENOMEM;
     uint32_t k = 0;
     for (size_t i = 0; i < n; i++) {
-        uint32_t klen = dpt__attr_check(&in[i]);
+        uint32_t klen = attr_check(&in[i]);
         if (!klen) continue;
         if (k == keep) {
             (*dropped)++;
             continue;
         }
-        dpt_err e = dpt__attr_copy(r, &arr[k], &in[i], klen, value_limit);
+        dpt_err e = copy_attr(r, &arr[k], &in[i], klen, value_limit);
         if (e != DPT_OK) return e;
         k++;
     }
@@ -141,18 +353,56 @@ static dpt_err add_link(dpt__span *r, const dpt_link *l)
     dpt_link *dst = &links[r->d.n_links];
     memset(dst, 0, sizeof *dst);
     dst->ctx = l->ctx;
-    size_t tsl = l->tracestate ? (l->tracestate_len == DPT_NUL ? strlen(l->tracestate) : l->tracestate_len) : 0;
+    size_t tsl = l->tracestate
+                     ? (l->tracestate_len == DPT_NUL ? strlen(l->tracestate) : l->tracestate_len)
+                     : 0;
     if (tsl > DPT_TRACESTATE_MAX_LEN) tsl = 0; /* not a tracestate we would keep */
     dst->tracestate = dpt__arena_strdup(r, l->tracestate ? l->tracestate : "", tsl);
-    if (!dst->tracestate) return over_budget(r, DPT__C_LINKS_DROPPED, &r->d.dropped_links, DPT_ENOMEM);
+    if (!dst->tracestate)
+        return over_budget(r, DPT__C_LINKS_DROPPED, &r->d.dropped_links, DPT_ENOMEM);
     dst->tracestate_len = (uint32_t)tsl;
-    dpt_err e = copy_attr_list(r, l->attrs, l->n_attrs, p->limits.attrs_per_link,
-                               p->limits.attr_value_len, &dst->attrs, &dst->n_attrs,
-                               &dst->dropped_attrs);
+    dpt_err e =
+        copy_attr_list(r, l->attrs, l->n_attrs, p->limits.attrs_per_link, p->limits.attr_value_len,
+                       &dst->attrs, &dst->n_attrs, &dst->dropped_attrs);
     if (e != DPT_OK) return over_budget(r, DPT__C_LINKS_DROPPED, &r->d.dropped_links, e);
     if (dst->dropped_attrs) dpt__count(p, DPT__C_ATTRS_DROPPED, dst->dropped_attrs);
     r->d.n_links++;
     return DPT_OK;
+}
+
+/* A name the span's byte budget cannot hold whole is cut on a UTF-8 character boundary
+ * to what the budget still allows (dptrace's own choice: a shortened name says more than an
+ * empty one). */
+static DPT__NOINLINE void store_name_cut(dpt__span *r, const char *name, size_t n)
+{
+    r->arena.over = false;
+    size_t left = r->arena.budget > r->arena.bytes ? r->arena.budget - r->arena.bytes : 0;
+    /* the arena hands out multiples of 16 and the copy takes a NUL */
+    size_t fit = left >= 16 ? (left & ~(size_t)15) - 1 : 0;
+    char *c = NULL;
+    if (fit) {
+        n = dpt__utf8_cut(name, n, fit);
+        c = dpt__arena_strdup(r, name, n);
+        r->arena.over = false;
+    }
+    if (!c) {
+        c = (char *)"";
+        n = 0;
+    }
+    r->d.name = c;
+    r->d.name_len = (uint32_t)n;
+}
+
+/* Stores the span's name (cut when over the byte budget, see store_name_cut). */
+static inline void store_name(dpt__span *r, const char *name, size_t n)
+{
+    char *c = dpt__arena_strdup(r, name, n);
+    if (DPT__UNLIKELY(!c)) {
+        store_name_cut(r, name, n);
+        return;
+    }
+    r->d.name = c;
+    r->d.name_len = (uint32_t)n;
 }
 
 /* ---- start ----------------------------------------------------------------------------- */
@@ -172,36 +422,124 @@ static void resolve_parent(const dpt_span_opts *o, dpt__parent *par)
         return;
     }
     if (o && o->parent_span.rec) {
-        dpt__span *pr = live(o->parent_span);
-        if (pr) {
-            par->sc = pr->d.ctx;
-            par->ts = pr->ts;
+        /* The parent's tracestate is borrowed from a span another thread may end at any
+         * time: take the context and a reference inside it (released by the caller). */
+        dpt_tracestate *ts = NULL;
+        if (dpt__span_context_ts(o->parent_span, &par->sc, &ts)) {
+            par->ts = ts;
             par->bg = NULL;
             par->valid = true;
+            par->owned_ts = true;
             return;
         }
     }
     dpt__current_parent(par);
 }
 
-/* Ids from a custom generator (ig) or, when ig is NULL, the inline random ones. In the
- * common instantiation of start_span ig is the constant NULL and this is the inline path. */
-static inline void gen_trace_id(const dpt_id_generator *ig, dpt_trace_id *id)
+/* The rest of a recording span's start (kept out of dpt_span_start so that the path of
+ * a non-recording span stays short). */
+static inline __attribute__((always_inline)) dpt_span start_recording(dpt__span *r, dpt_span h, dpt_provider *p,
+                                              const char *name, dpt_span_kind kind,
+                                              const dpt_span_opts *o, const dpt__parent *par,
+                                              const dpt_sampling_result *res, _Atomic uint64_t *cnt)
 {
-    if (ig && ig->trace_id) {
-        ig->trace_id(ig->user, id);
-        if (!dpt__all_zero(id->b, 16)) return;
+    /* The rest of the public view, field by field (the context is set): a memset of the
+     * whole view costs more than the stores. */
+    dpt_span_data *d = &r->d;
+    atomic_store_explicit(&r->state, DPT__REC_RECORDING, memory_order_relaxed);
+    if (DPT__LIKELY(cnt != NULL))
+        dpt__cadd(cnt, (d->ctx.flags & DPT_FLAG_SAMPLED) ? DPT__C_STARTED_SAMPLED : DPT__C_STARTED_RECONLY, 1);
+    if (DPT__UNLIKELY(kind < DPT_SPAN_INTERNAL || kind > DPT_SPAN_CONSUMER))
+        kind = DPT_SPAN_INTERNAL;
+    if (par->valid) {
+        d->parent_span_id = par->sc.span_id;
+        d->parent_remote = par->sc.remote;
+    } else {
+        memset(&d->parent_span_id, 0, sizeof d->parent_span_id);
+        d->parent_remote = false;
     }
-    dpt__new_trace_id(id);
+    d->kind = (uint8_t)kind;
+    d->status = DPT_STATUS_UNSET;
+    d->status_msg_len = 0;
+    d->status_msg = "";
+    d->end_ns = 0;
+    d->n_attrs = 0;
+    d->dropped_attrs = 0;
+    d->n_events = 0;
+    d->events = NULL;
+    d->dropped_events = 0;
+    d->n_links = 0;
+    d->links = NULL;
+    d->dropped_links = 0;
+    d->ended_by_task = 0;
+    d->tracer = r->tracer;
+    dpt__arena_start(r, p->limits.max_span_bytes);
+    r->d.start_ns = (o && o->start_ns) ? o->start_ns : dpt__now_ns_inline();
+    if (DPT__UNLIKELY(r->ts != NULL)) {
+        r->d.tracestate = r->ts->str;
+        r->d.tracestate_len = r->ts->len;
+    } else {
+        r->d.tracestate = "";
+        r->d.tracestate_len = 0;
+    }
+    if (!name) name = "";
+    store_name(r, name, strlen(name));
+    r->d.attrs = r->attrs_inline;
+    r->attr_cap = DPT__INLINE_ATTRS;
+    r->event_cap = r->link_cap = 0;
+    atomic_store_explicit(&r->gen, h.gen, memory_order_relaxed);
+
+    if (DPT__UNLIKELY(res->n_attrs != 0))
+        for (size_t i = 0; i < res->n_attrs; i++)
+            set_attr(r, &res->attrs[i]);
+    if (o) {
+        for (size_t i = 0; i < o->n_attrs; i++)
+            set_attr(r, &o->attrs[i]);
+        for (size_t i = 0; i < o->n_links; i++)
+            add_link(r, &o->links[i]);
+    }
+    if (DPT__UNLIKELY(p->has_on_start)) {
+        dpt_context scratch; /* the parent context, lent to the processors */
+        const dpt_context *pc = dpt__parent_context(o, par, &scratch);
+        uint32_t n = atomic_load_explicit(&p->n_procs, memory_order_acquire);
+        for (uint32_t i = 0; i < n; i++) dpt__processor_on_start(p->procs[i], &r->d, pc);
+    }
+    return h;
 }
 
-static inline void gen_span_id(const dpt_id_generator *ig, dpt_span_id *id)
+/* A sampler that is not always_on/always_off (directly or as a parent-based delegate);
+ * it is lent the full parent context. */
+static DPT__NOINLINE void sample_slow(dpt_provider *p, const dpt__parent *par, const dpt__span *r,
+                                      const char *name, dpt_span_kind kind,
+                                      const dpt_span_opts *o, dpt_sampling_result *res)
 {
-    if (ig && ig->span_id) {
-        ig->span_id(ig->user, id);
-        if (!dpt__all_zero(id->b, 8)) return;
+    dpt_context scratch; /* the parent context, lent to the sampler */
+    dpt_sampling_params sp = {
+        .parent = par->valid ? &par->sc : NULL,
+        .parent_tracestate = par->valid ? par->ts : NULL,
+        .trace_id = &r->d.ctx.trace_id,
+        .name = name ? name : "",
+        .kind = kind,
+        .attrs = o ? o->attrs : NULL,
+        .n_attrs = o ? o->n_attrs : 0,
+        .links = o ? o->links : NULL,
+        .n_links = o ? o->n_links : 0,
+        .parent_context = dpt__parent_context(o, par, &scratch),
+    };
+    dpt_sampler_should_sample(p->sampler, &sp, res);
+}
+
+/* Ids from a custom generator (ig), falling back to the inline random ones for an id it
+ * leaves all zero. */
+static DPT__NOINLINE void gen_ids_custom(const dpt_id_generator *ig, dpt_trace_id *tid,
+                                         dpt_span_id *sid)
+{
+    if (tid) {
+        if (ig->trace_id) ig->trace_id(ig->user, tid);
+        if (!ig->trace_id || dpt__all_zero(tid->b, 16)) dpt__new_trace_id(tid);
     }
-    dpt__new_span_id(id);
+    if (ig->span_id) ig->span_id(ig->user, sid);
+    if (!ig->span_id || dpt__all_zero(sid->b, 8)) dpt__new_span_id(sid);
 }
 
 /* The span start proper. Inlined twice: with ig == NULL (the common path, decided by one
@@ -210,118 +548,112 @@ static inline void gen_span_id(const dpt_id_generator *ig, dpt_span_id *id)
 static inline __attribute__((always_inline)) dpt_span start_span(dpt_tracer *t, dpt_provider *p,
                                                                  const char *name, dpt_span_kind kind,
                                                                  const dpt_span_opts *o,
-                                                                 const dpt_id_generator *ig)
+                                                                 const dpt_id_generator *ig,
+                                                                 bool pre, const dpt__ctx_entry *pe,
+                                                                 int pfast)
 {
-    if (!name) name = "";
-    if (kind < DPT_SPAN_INTERNAL || kind > DPT_SPAN_CONSUMER) kind = DPT_SPAN_INTERNAL;
+    dpt__owner *me = dpt__owner_get();
+    if (DPT__UNLIKELY(!me)) return DPT_SPAN_NONE;
 
+    /* pre: dpt_span_start already found the parent (pe, NULL for none) and the sampler's
+     * decision without a call (pfast). */
     dpt__parent par;
-    resolve_parent(o, &par);
-    dpt_trace_id tid;
-    if (par.valid) tid = par.sc.trace_id;
-    else gen_trace_id(ig, &tid);
-
-    dpt_sampling_result res;
-    int fast = dpt__sampler_fast(p->sampler, par.valid ? &par.sc : NULL);
-    if (DPT__LIKELY(fast >= 0)) {
-        /* always_on / always_off, directly or as a parent-based delegate: no call */
-        res.decision = (dpt_decision)fast;
-        res.attrs = NULL;
-        res.n_attrs = 0;
-        res.tracestate = NULL;
+    par.owned_ts = false;
+    if (pre) {
+        par.valid = pe && dpt__sc_valid(&pe->sc);
+        par.ts = NULL;
+        par.bg = NULL;
+        if (pe) {
+            par.sc = pe->sc;
+            par.ts = pe->ts;
+            par.bg = pe->bg;
+        }
+    } else if (DPT__LIKELY(o == NULL)) {
+        dpt__current_parent(&par);
     } else {
-        dpt_context scratch; /* the parent context, lent to the sampler */
-        dpt_sampling_params sp = {
-            .parent = par.valid ? &par.sc : NULL,
-            .parent_tracestate = par.valid ? par.ts : NULL,
-            .trace_id = &tid,
-            .name = name,
-            .kind = kind,
-            .attrs = o ? o->attrs : NULL,
-            .n_attrs = o ? o->n_attrs : 0,
-            .links = o ? o->links : NULL,
-            .n_links = o ? o->n_links : 0,
-            .parent_context = dpt__parent_context(o, &scratch),
-        };
-        dpt_sampler_should_sample(p->sampler, &sp, &res);
+        resolve_parent(o, &par);
     }
-    dpt__count(p, DPT__C_STARTED, 1);
 
     dpt__span *r = dpt__span_alloc();
     if (DPT__UNLIKELY(!r)) {
-        dpt_tracestate_release(res.tracestate);
+        if (par.owned_ts) dpt_tracestate_release((dpt_tracestate *)par.ts);
         return DPT_SPAN_NONE;
     }
+    /* Release: a stale handle that reads the context below and then the generation sees
+     * this record's end before it (get_context's re-check). */
+    atomic_thread_fence(memory_order_release);
     r->tracer = t;
-    r->d.ctx.trace_id = tid;
-    gen_span_id(ig, &r->d.ctx.span_id);
+    if (par.valid) r->d.ctx.trace_id = par.sc.trace_id;
+    if (ig) gen_ids_custom(ig, par.valid ? NULL : &r->d.ctx.trace_id, &r->d.ctx.span_id);
+    else dpt__new_ids(par.valid ? NULL : &r->d.ctx.trace_id, &r->d.ctx.span_id);
     r->d.ctx.remote = false;
+
+    dpt_sampling_result res;
+    res.attrs = NULL;
+    res.n_attrs = 0;
+    res.tracestate = NULL;
+    int fast = pre ? pfast : dpt__sampler_fast(p->sampler, par.valid ? &par.sc : NULL);
+    /* always_on / always_off, directly or as a parent-based delegate: no call */
+    if (DPT__LIKELY(fast >= 0)) res.decision = (dpt_decision)fast;
+    else sample_slow(p, &par, r, name, kind, o, &res);
+    _Atomic uint64_t *cnt = dpt__counters(p);
+
     /* Level 2: our trace ids are fully random (a custom generator says whether its are); a
      * continued trace keeps the parent's bit. */
     uint8_t flags = par.valid ? (par.sc.flags & DPT_FLAG_RANDOM)
                               : ((ig && ig->trace_id && !ig->random_trace_ids) ? 0 : DPT_FLAG_RANDOM);
     if (res.decision == DPT_RECORD_AND_SAMPLE) flags |= DPT_FLAG_SAMPLED;
     r->d.ctx.flags = flags;
-    const dpt_tracestate *pts = par.valid ? par.ts : NULL;
-    r->ts = res.tracestate ? res.tracestate : (pts ? dpt_tracestate_retain(pts) : NULL);
-    uint64_t gen = atomic_load_explicit(&r->gen, memory_order_relaxed) | 1;
-    if (gen == atomic_load_explicit(&r->gen, memory_order_relaxed)) gen += 2;
+    r->ts = NULL;
+    if (DPT__UNLIKELY(res.tracestate != NULL)) {
+        r->ts = res.tracestate;
+        if (par.owned_ts) dpt_tracestate_release((dpt_tracestate *)par.ts);
+    } else if (DPT__UNLIKELY(par.valid && par.ts != NULL)) {
+        r->ts = par.owned_ts ? (dpt_tracestate *)par.ts : dpt_tracestate_retain(par.ts);
+    }
+    uint64_t gen = (atomic_load_explicit(&r->gen, memory_order_relaxed) | 1) + 2;
     dpt_span h = { r, gen };
-
-    if (res.decision == DPT_DROP) {
+    /* The new span is ours; a stale thread may still set `shared` (then this span is
+     * locked: slower, never wrong), and never leaves `lock` taken. */
+    atomic_store_explicit(&r->owner, me, memory_order_relaxed);
+    atomic_store_explicit(&r->shared, atomic_load_explicit(&start_shared, memory_order_relaxed),
+                          memory_order_relaxed);
+    if (DPT__LIKELY(res.decision == DPT_DROP)) {
         /* Non-recording: only the context is kept (for children and propagation). */
-        r->state = DPT__REC_NONRECORDING;
+        if (DPT__LIKELY(cnt != NULL)) dpt__cadd(cnt, DPT__C_STARTED_NONREC, 1);
+        atomic_store_explicit(&r->state, DPT__REC_NONRECORDING, memory_order_relaxed);
         atomic_store_explicit(&r->gen, gen, memory_order_relaxed);
         return h;
     }
-
-    /* Recording: reset the rest of the public view, keeping the context just set. */
-    dpt_span_context ctx = r->d.ctx;
-    memset(&r->d, 0, sizeof r->d);
-    r->d.ctx = ctx;
-    r->state = DPT__REC_RECORDING;
-    if (flags & DPT_FLAG_SAMPLED) dpt__count(p, DPT__C_SAMPLED, 1);
-    dpt__count(p, DPT__C_RECORDING, 1);
-    r->d.tracer = t;
-    r->d.kind = (uint8_t)kind;
-    r->d.status_msg = "";
-    if (par.valid) {
-        r->d.parent_span_id = par.sc.span_id;
-        r->d.parent_remote = par.sc.remote;
-    }
-    r->arena.budget = p->limits.max_span_bytes;
-    r->d.start_ns = (o && o->start_ns) ? o->start_ns : dpt__now_ns();
-    r->d.tracestate = dpt_tracestate_str(r->ts, NULL);
-    r->d.tracestate_len = r->ts ? r->ts->len : 0;
-    size_t nl = strlen(name);
-    r->d.name = dpt__arena_strdup(r, name, nl);
-    r->d.name_len = r->d.name ? (uint32_t)nl : 0;
-    if (!r->d.name) r->d.name = "";
-    r->d.attrs = r->attrs_inline;
-    r->attr_cap = DPT__INLINE_ATTRS;
-    r->event_cap = r->link_cap = 0;
-    atomic_store_explicit(&r->gen, gen, memory_order_relaxed);
-
-    for (size_t i = 0; i < res.n_attrs; i++) set_attr(r, &res.attrs[i]);
-    if (o) {
-        for (size_t i = 0; i < o->n_attrs; i++) set_attr(r, &o->attrs[i]);
-        for (size_t i = 0; i < o->n_links; i++) add_link(r, &o->links[i]);
-    }
-    if (DPT__UNLIKELY(p->has_on_start)) {
-        dpt_context scratch; /* the parent context, lent to the processors */
-        const dpt_context *pc = dpt__parent_context(o, &scratch);
-        uint32_t n = atomic_load_explicit(&p->n_procs, memory_order_acquire);
-        for (uint32_t i = 0; i < n; i++) dpt__processor_on_start(p->procs[i], &r->d, pc);
-    }
-    return h;
+    return start_recording(r, h, p, name, kind, o, &par, &res, cnt);
 }
 
 /* A provider with something in its gate: disabled, shut down, or custom ids. */
-static __attribute__((noinline)) dpt_span start_slow(dpt_tracer *t, dpt_provider *p, const char *name,
-                                                     dpt_span_kind kind, const dpt_span_opts *o)
+static DPT__NOINLINE dpt_span start_slow(dpt_tracer *t, dpt_provider *p, const char *name,
+                                         dpt_span_kind kind, const dpt_span_opts *o)
 {
     if (atomic_load_explicit(&p->gate, memory_order_relaxed) & DPT__GATE_OFF) return DPT_SPAN_NONE;
-    return start_span(t, p, name, kind, o, &p->idgen);
+    return start_span(t, p, name, kind, o, &p->idgen, false, NULL, 0);
+}
+
+/* The default path (no options, nothing in the gate), out of line for the one below. */
+static DPT__NOINLINE dpt_span start_default(dpt_tracer *t, dpt_provider *p, const char *name,
+                                            dpt_span_kind kind)
+{
+    return start_span(t, p, name, kind, NULL, NULL, false, NULL, 0);
+}
+
+static DPT__NOINLINE dpt_span start_default_o(dpt_tracer *t, dpt_provider *p, const char *name,
+                                              dpt_span_kind kind, const dpt_span_opts *o)
+{
+    return start_span(t, p, name, kind, o, NULL, false, NULL, 0);
+}
+
+/* The same with the parent and the sampler's decision found by dpt_span_start. */
+static DPT__NOINLINE dpt_span start_known(dpt_tracer *t, dpt_provider *p, const char *name,
+                                          dpt_span_kind kind, const dpt__ctx_entry *pe, int fast)
+{
+    return start_span(t, p, name, kind, NULL, NULL, true, pe, fast);
 }
 
 dpt_span dpt_span_start(dpt_tracer *t, const char *name, dpt_span_kind kind,
@@ -331,34 +663,133 @@ dpt_span dpt_span_start(dpt_tracer *t, const char *name, dpt_span_kind kind,
     dpt_provider *p = t->provider;
     if (DPT__UNLIKELY(atomic_load_explicit(&p->gate, memory_order_relaxed) != 0))
         return start_slow(t, p, name, kind, o);
-    return start_span(t, p, name, kind, o, NULL);
+    /* Options, or a sampler that always samples: the full path at once. */
+    if (o || p->sampler->type == DPT__SAMPLER_ALWAYS_ON) return start_default_o(t, p, name, kind, o);
+    /* A span the sampler drops without a call (always_off, or parent-based on a parent's
+     * decision): only the context, in as few instructions as possible. Everything else
+     * takes the full path. */
+    dpt__owner *me = dpt__tl_owner;
+    const dpt__ctx_stack *st = dpt__tl_stack;
+    const dpt__ctx_entry *e = st && st->depth ? &st->e[st->depth - 1] : NULL;
+    bool valid = e && dpt__sc_valid(&e->sc);
+    const dpt__mag *m = dpt__tc.cur;
+    int fast = dpt__sampler_fast(p->sampler, valid ? &e->sc : NULL);
+    if (DPT__LIKELY(fast == DPT_RECORD_AND_SAMPLE && me != NULL)) return start_known(t, p, name, kind, e, fast);
+    if (DPT__UNLIKELY(!me || !m || !m->n || fast != DPT_DROP)) return start_default(t, p, name, kind);
+    dpt__span *r = dpt__span_alloc();
+    r->tracer = t;
+    atomic_thread_fence(memory_order_release); /* as in start_span */
+    uint8_t flags = DPT_FLAG_RANDOM;
+    r->ts = NULL;
+    if (valid) {
+        r->d.ctx.trace_id = e->sc.trace_id;
+        dpt__new_ids(NULL, &r->d.ctx.span_id);
+        flags = e->sc.flags & DPT_FLAG_RANDOM;
+        if (DPT__UNLIKELY(e->ts != NULL)) r->ts = dpt_tracestate_retain(e->ts);
+    } else {
+        dpt__new_ids(&r->d.ctx.trace_id, &r->d.ctx.span_id);
+    }
+    r->d.ctx.remote = false;
+    r->d.ctx.flags = flags;
+    _Atomic uint64_t *cnt = dpt__counters(p);
+    if (DPT__LIKELY(cnt != NULL)) dpt__cadd(cnt, DPT__C_STARTED_NONREC, 1);
+    uint64_t gen = (atomic_load_explicit(&r->gen, memory_order_relaxed) | 1) + 2;
+    atomic_store_explicit(&r->owner, me, memory_order_relaxed);
+    atomic_store_explicit(&r->shared, atomic_load_explicit(&start_shared, memory_order_relaxed),
+                          memory_order_relaxed);
+    atomic_store_explicit(&r->state, DPT__REC_NONRECORDING, memory_order_relaxed);
+    atomic_store_explicit(&r->gen, gen, memory_order_relaxed);
+    dpt_span h = { r, gen };
+    return h;
 }
 
 /* ---- setters ---------------------------------------------------------------------------- */
 
+/* The common setter: a scalar or a NUL-terminated string under a key this thread has
+ * interned and known harmless, new to the span, with room in its array. Returns DPT_OK, or
+ * -1 when the general path must decide (nothing changed then). */
+static inline int set_fast(dpt__span *r, const char *key, uint32_t type, const dpt_value *in)
+{
+    if (DPT__UNLIKELY(key == NULL)) return -1;
+    const dpt__ikey *k = dpt__key_cached(key);
+    if (DPT__UNLIKELY(k == NULL || !dpt__key_known_keep(k))) return -1;
+    uint32_t klen = k->len;
+    dpt_attr *attrs = (dpt_attr *)r->d.attrs;
+    uint32_t n = r->d.n_attrs;
+    /* A key already set (by length first: different keys rarely share it) is overwritten
+     * by the general path. */
+    for (uint32_t i = 0; i < n; i++)
+        if (DPT__UNLIKELY(attrs[i].key_len == klen)) return -1;
+    const dpt_provider *p = r->tracer->provider;
+    if (DPT__UNLIKELY(n >= r->attr_cap || n >= p->limits.attr_count)) return -1;
+    dpt_attr *dst = &attrs[n];
+    if (type == DPT_VAL_STRING) {
+        if (DPT__UNLIKELY(in->u.s == NULL || p->limits.attr_value_len)) return -1;
+        size_t len = strlen(in->u.s);
+        char *c = dpt__arena_strdup(r, in->u.s, len);
+        if (DPT__UNLIKELY(!c)) {
+            r->arena.over = false; /* the general path tries again and counts */
+            return -1;
+        }
+        dst->value.u.s = c;
+        dst->value.len = (uint32_t)len;
+    } else {
+        dst->value.u = in->u;
+        dst->value.len = 0;
+    }
+    dst->value.type = type;
+    dst->key = k->s;
+    dst->key_len = klen;
+    r->d.n_attrs = n + 1;
+    return DPT_OK;
+}
+
+/* A setter of one key/value: the fast path, else the general one. */
+static inline dpt_err set_kv(dpt_span s, const char *key, uint32_t type, dpt_value v)
+{
+    dpt__op op = begin_recording(s);
+    if (!op.r) return DPT_ESTATE;
+    int e = set_fast(op.r, key, type, &v);
+    if (DPT__UNLIKELY(e < 0)) {
+        dpt_attr a = { key, DPT_NUL, v };
+        e = set_attr(op.r, &a);
+    }
+    dpt__op_end(op);
+    return (dpt_err)e;
+}
+
+static inline dpt_err set_one(dpt_span s, const dpt_attr *a)
+{
+    dpt__op op = begin_recording(s);
+    if (!op.r) return DPT_ESTATE;
+    dpt_err e = set_attr(op.r, a);
+    dpt__op_end(op);
+    return e;
+}
+
 dpt_err dpt_span_set_attr(dpt_span s, const dpt_attr *a)
 {
-    dpt__span *r = recording(s);
-    return r ? set_attr(r, a) : DPT_ESTATE;
+    return set_one(s, a);
 }
 
 dpt_err dpt_span_set_attrs(dpt_span s, const dpt_attr *a, size_t n)
 {
-    dpt__span *r = recording(s);
-    if (!r) return DPT_ESTATE;
-    if (!a && n) return DPT_EINVAL;
+    if (!a && n) return begin_recording(s).r ? DPT_EINVAL : DPT_ESTATE;
+    dpt__op op = begin_recording(s);
+    if (!op.r) return DPT_ESTATE;
     dpt_err worst = DPT_OK;
     for (size_t i = 0; i < n; i++) {
-        dpt_err e = set_attr(r, &a[i]);
+        dpt_err e = set_attr(op.r, &a[i]);
         if (e != DPT_OK) worst = e;
     }
+    dpt__op_end(op);
     return worst;
 }
 
 dpt_err dpt_span_set_str(dpt_span s, const char *key, const char *value)
 {
     dpt_attr a = DPT_STR(key, value);
-    return dpt_span_set_attr(s, &a);
+    return set_kv(s, key, DPT_VAL_STRING, a.value);
 }
 
 dpt_err dpt_span_set_strn(dpt_span s, const char *key, size_t key_len, const char *value,
@@ -367,33 +798,31 @@ dpt_err dpt_span_set_strn(dpt_span s, const char *key, size_t key_len, const cha
     if (key_len >= DPT_NUL || value_len >= DPT_NUL) return DPT_ETOOBIG;
     dpt_attr a = DPT_STRN(key, value, value_len);
     a.key_len = (uint32_t)key_len;
-    return dpt_span_set_attr(s, &a);
+    return set_one(s, &a);
 }
 
 dpt_err dpt_span_set_int(dpt_span s, const char *key, int64_t value)
 {
     dpt_attr a = DPT_INT(key, value);
-    return dpt_span_set_attr(s, &a);
+    return set_kv(s, key, a.value.type, a.value);
 }
 
 dpt_err dpt_span_set_double(dpt_span s, const char *key, double value)
 {
     dpt_attr a = DPT_DOUBLE(key, value);
-    return dpt_span_set_attr(s, &a);
+    return set_kv(s, key, a.value.type, a.value);
 }
 
 dpt_err dpt_span_set_bool(dpt_span s, const char *key, bool value)
 {
     dpt_attr a = DPT_BOOL(key, value);
-    return dpt_span_set_attr(s, &a);
+    return set_kv(s, key, a.value.type, a.value);
 }
 
-dpt_err dpt_span_add_event_at(dpt_span s, const char *name, uint64_t time_ns,
-                              const dpt_attr *attrs, size_t n)
+/* Adds an event to a record the caller is inside. */
+static dpt_err add_event(dpt__span *r, const char *name, uint64_t time_ns, const dpt_attr *attrs,
+                         size_t n)
 {
-    dpt__span *r = recording(s);
-    if (!r) return DPT_ESTATE;
-    if (!name || (!attrs && n)) return DPT_EINVAL;
     dpt_provider *p = provider_of(r);
     if (r->d.n_events >= p->limits.event_count) {
         r->d.dropped_events++;
@@ -410,13 +839,23 @@ dpt_err dpt_span_add_event_at(dpt_span s, const char *name, uint64_t time_ns,
     e->name = dpt__arena_strdup(r, name, nl);
     if (!e->name) return over_budget(r, DPT__C_EVENTS_DROPPED, &r->d.dropped_events, DPT_ENOMEM);
     e->name_len = (uint32_t)nl;
-    e->time_ns = time_ns ? time_ns : dpt__now_ns();
+    e->time_ns = time_ns ? time_ns : dpt__now_ns_inline();
     dpt_err err = copy_attr_list(r, attrs, n, p->limits.attrs_per_event, p->limits.attr_value_len,
                                  &e->attrs, &e->n_attrs, &e->dropped_attrs);
     if (err != DPT_OK) return over_budget(r, DPT__C_EVENTS_DROPPED, &r->d.dropped_events, err);
     if (e->dropped_attrs) dpt__count(p, DPT__C_ATTRS_DROPPED, e->dropped_attrs);
     r->d.n_events++;
     return DPT_OK;
+}
+
+dpt_err dpt_span_add_event_at(dpt_span s, const char *name, uint64_t time_ns, const dpt_attr *attrs,
+                              size_t n)
+{
+    dpt__op op = begin_recording(s);
+    if (!op.r) return DPT_ESTATE;
+    dpt_err e = (!name || (!attrs && n)) ? DPT_EINVAL : add_event(op.r, name, time_ns, attrs, n);
+    dpt__op_end(op);
+    return e;
 }
 
 dpt_err dpt_span_add_event(dpt_span s, const char *name, const dpt_attr *attrs, size_t n)
@@ -426,14 +865,16 @@ dpt_err dpt_span_add_event(dpt_span s, const char *name, const dpt_attr *attrs, 
 
 dpt_err dpt_span_add_link(dpt_span s, const dpt_link *link)
 {
-    dpt__span *r = recording(s);
-    return r ? add_link(r, link) : DPT_ESTATE;
+    dpt__op op = begin_recording(s);
+    if (!op.r) return DPT_ESTATE;
+    dpt_err e = add_link(op.r, link);
+    dpt__op_end(op);
+    return e;
 }
 
-dpt_err dpt_span_set_status(dpt_span s, dpt_status_code code, const char *msg)
+/* Sets the status of a record the caller is inside. */
+static dpt_err set_status(dpt__span *r, dpt_status_code code, const char *msg)
 {
-    dpt__span *r = recording(s);
-    if (!r) return DPT_ESTATE;
     if (code > DPT_STATUS_ERROR) return DPT_EINVAL;
     /* OpenTelemetry: UNSET is ignored, OK is final, a description only goes with ERROR. */
     if (code == DPT_STATUS_UNSET || r->d.status == DPT_STATUS_OK) return DPT_OK;
@@ -452,25 +893,34 @@ dpt_err dpt_span_set_status(dpt_span s, dpt_status_code code, const char *msg)
     return DPT_OK;
 }
 
+dpt_err dpt_span_set_status(dpt_span s, dpt_status_code code, const char *msg)
+{
+    dpt__op op = begin_recording(s);
+    if (!op.r) return DPT_ESTATE;
+    dpt_err e = set_status(op.r, code, msg);
+    dpt__op_end(op);
+    return e;
+}
+
 dpt_err dpt_span_record_error(dpt_span s, const char *type, const char *message)
 {
-    dpt__span *r = recording(s);
-    if (!r) return DPT_ESTATE;
+    dpt__op op = begin_recording(s);
+    if (!op.r) return DPT_ESTATE;
     dpt_attr a[2];
     size_t n = 0;
     if (type) a[n++] = DPT_STR("exception.type", type);
     if (message) a[n++] = DPT_STR("exception.message", message);
-    dpt_err e = dpt_span_add_event(s, "exception", a, n);
-    dpt_err e2 = dpt_span_set_status(s, DPT_STATUS_ERROR, message);
+    /* one operation: the event and the status land together */
+    dpt_err e = add_event(op.r, "exception", 0, a, n);
+    dpt_err e2 = set_status(op.r, DPT_STATUS_ERROR, message);
+    dpt__op_end(op);
     return e != DPT_OK && e != DPT_ETOOBIG ? e : e2;
 }
 
 dpt_err dpt_span_record_error_attrs(dpt_span s, const char *type, const char *message,
                                    const dpt_attr *attrs, size_t n)
 {
-    dpt__span *r = recording(s);
-    if (!r) return DPT_ESTATE;
-    if (!attrs && n) return DPT_EINVAL;
+    if (!attrs && n) return begin_recording(s).r ? DPT_EINVAL : DPT_ESTATE;
     /* "If attributes with the same name would be generated by the method already, the
      * additional attributes take precedence." (trace/api.md, Record Exception) */
     bool user_type = false, user_msg = false;
@@ -486,54 +936,127 @@ dpt_err dpt_span_record_error_attrs(dpt_span s, const char *type, const char *me
     if (type && !user_type) list[k++] = (dpt_attr)DPT_STR("exception.type", type);
     if (message && !user_msg) list[k++] = (dpt_attr)DPT_STR("exception.message", message);
     if (n) memcpy(list + k, attrs, sizeof(dpt_attr) * n);
-    dpt_err e = dpt_span_add_event(s, "exception", list, k + n);
+    dpt_err e = DPT_ESTATE, e2 = DPT_ESTATE;
+    dpt__op op = begin_recording(s);
+    if (op.r) {
+        /* one operation: the event and the status land together */
+        e = add_event(op.r, "exception", 0, list, k + n);
+        e2 = set_status(op.r, DPT_STATUS_ERROR, message);
+        dpt__op_end(op);
+    }
     if (list != inline_list) free(list);
-    dpt_err e2 = dpt_span_set_status(s, DPT_STATUS_ERROR, message);
     return e != DPT_OK && e != DPT_ETOOBIG ? e : e2;
 }
 
 dpt_err dpt_span_update_name(dpt_span s, const char *name)
 {
-    dpt__span *r = recording(s);
-    if (!r) return DPT_ESTATE;
-    if (!name) return DPT_EINVAL;
-    size_t n = strlen(name);
-    char *c = dpt__arena_strdup(r, name, n);
-    if (!c) return DPT_ENOMEM;
-    r->d.name = c;
-    r->d.name_len = (uint32_t)n;
-    return DPT_OK;
+    dpt__op op = begin_recording(s);
+    if (!op.r) return DPT_ESTATE;
+    if (name) store_name(op.r, name, strlen(name));
+    dpt__op_end(op);
+    return name ? DPT_OK : DPT_EINVAL;
 }
 
-bool dpt_span_is_recording(dpt_span s) { return recording(s) != NULL; }
+bool dpt_span_is_recording(dpt_span s)
+{
+    dpt__span *r = s.rec;
+    return r && atomic_load_explicit(&r->state, memory_order_relaxed) == DPT__REC_RECORDING &&
+           atomic_load_explicit(&r->gen, memory_order_acquire) == s.gen;
+}
 
 dpt_span_context dpt_span_get_context(dpt_span s)
 {
-    dpt__span *r = live(s);
-    if (!r) {
-        dpt_span_context z = { 0 };
-        return z;
-    }
-    return r->d.ctx;
+    dpt_span_context z = {0};
+    dpt__span *r = s.rec;
+    if (!r || atomic_load_explicit(&r->gen, memory_order_acquire) != s.gen) return z;
+    /* The context of a live span never changes; a stale handle may read it while the
+     * record is reused, so the generation is read again after the copy. */
+    dpt_span_context c = r->d.ctx;
+    atomic_thread_fence(memory_order_acquire);
+    return atomic_load_explicit(&r->gen, memory_order_relaxed) == s.gen ? c : z;
+}
+
+bool dpt__span_context_ts(dpt_span s, dpt_span_context *sc, dpt_tracestate **ts)
+{
+    dpt__op op = dpt__op_begin(s);
+    if (!op.r) return false;
+    *sc = op.r->d.ctx;
+    *ts = op.r->ts ? dpt_tracestate_retain(op.r->ts) : NULL;
+    dpt__op_end(op);
+    return true;
 }
 
 /* ---- end -------------------------------------------------------------------------------- */
 
-dpt_err dpt_span_end_at(dpt_span s, uint64_t end_ns)
+/* The end of a recording span, after its generation was bumped: nobody else touches the
+ * record any more. */
+static DPT__NOINLINE dpt_err end_recording(dpt__span *r, uint64_t end_ns)
 {
-    dpt__span *r = live(s);
-    if (!r) return DPT_ESTATE;
-    /* Bump the generation first: from here every handle to this span is stale. */
-    atomic_store_explicit(&r->gen, s.gen + 1, memory_order_relaxed);
-    if (r->state == DPT__REC_NONRECORDING) {
+    r->d.end_ns = end_ns ? end_ns : dpt__now_ns_inline();
+    if (r->d.end_ns < r->d.start_ns) r->d.end_ns = r->d.start_ns;
+    atomic_store_explicit(&r->state, DPT__REC_ENDED, memory_order_relaxed);
+    dpt_provider *p = r->tracer->provider;
+    _Atomic uint64_t *cnt = dpt__counters(p);
+    if (DPT__LIKELY(cnt != NULL)) dpt__cadd(cnt, DPT__C_ENDED, 1);
+    /* The common pipeline, inline: a sole batch processor's queue takes the provider's
+     * reference over (no locked increment and decrement per span). */
+    const dpt__batch_hot *b = atomic_load_explicit(&p->sole_batch, memory_order_relaxed);
+    if (DPT__LIKELY(b != NULL && (r->d.ctx.flags & DPT_FLAG_SAMPLED) &&
+                    b->fork_gen == atomic_load_explicit(&dpt__batch_fork_generation, memory_order_relaxed) &&
+                    !atomic_load_explicit(&b->shut, memory_order_relaxed))) {
+        atomic_store_explicit(&r->refs, 1, memory_order_relaxed);
+        int pushed = dpt__queue_push(b->q, r);
+        if (DPT__LIKELY(pushed == DPT__Q_QUEUED) || dpt__batch_took((void *)b, r, pushed)) return DPT_OK;
+        atomic_store_explicit(&r->refs, 0, memory_order_relaxed);
         dpt__span_recycle(r);
         return DPT_OK;
     }
-    r->d.end_ns = end_ns ? end_ns : dpt__now_ns();
-    if (r->d.end_ns < r->d.start_ns) r->d.end_ns = r->d.start_ns;
-    r->state = DPT__REC_ENDED;
-    dpt__provider_on_end(r->tracer->provider, r);
+    dpt__provider_on_end_counted(p, r);
     return DPT_OK;
 }
 
-dpt_err dpt_span_end(dpt_span s) { return dpt_span_end_at(s, 0); }
+/* The end of a record the caller entered: from the generation bump on, every other
+ * operation on it fails, so the rest runs outside the span. */
+static inline dpt_err finish(dpt__op op, uint64_t gen, uint64_t end_ns)
+{
+    dpt__span *r = op.r;
+    atomic_store_explicit(&r->gen, gen + 1, memory_order_relaxed);
+    uint8_t st = atomic_load_explicit(&r->state, memory_order_relaxed);
+    dpt__op_end(op);
+    if (DPT__LIKELY(st == DPT__REC_NONRECORDING)) {
+        dpt__span_recycle(r);
+        return DPT_OK;
+    }
+    return end_recording(r, end_ns);
+}
+
+dpt_err dpt_span_end_at(dpt_span s, uint64_t end_ns)
+{
+    dpt__op op = dpt__op_begin(s);
+    if (!op.r) return DPT_ESTATE;
+    return finish(op, s.gen, end_ns);
+}
+
+dpt_err dpt_span_end(dpt_span s)
+{
+    dpt__op op = dpt__op_begin(s);
+    if (!op.r) return DPT_ESTATE;
+    return finish(op, s.gen, 0);
+}
+
+int dpt__span_end_by_task(dpt_span s, char *name_out, size_t name_cap)
+{
+    dpt__op op = dpt__op_begin(s);
+    if (!op.r) return -1;
+    dpt__span *r = op.r;
+    int recording = atomic_load_explicit(&r->state, memory_order_relaxed) == DPT__REC_RECORDING;
+    if (recording) {
+        if (name_out && name_cap) snprintf(name_out, name_cap, "%s", r->d.name ? r->d.name : "");
+        dpt_attr a = DPT_BOOL("dptrace.ended_by_task", true);
+        set_attr(r, &a);
+        r->d.ended_by_task = 1;
+        dpt__count(provider_of(r), DPT__C_ENDED_BY_TASK, 1);
+    }
+    finish(op, s.gen, 0);
+    return recording;
+}

@@ -1,0 +1,117 @@
+/* keys.c - the process-wide table of interned attribute keys.
+ *
+ * A key is interned the second time a thread sets it from the same address with the same
+ * bytes (a string literal, in practice): from then on spans point at the interned copy
+ * instead of copying the key, and its redaction verdict is remembered in the entry. The
+ * table is bounded (DPT__KEYS_MAX_BYTES); entries are never freed, since any record may
+ * point at them. Lookups of the thread's cache are inline (keys.h); this file holds the
+ * slow path, under a mutex.
+ */
+#include "keys.h"
+
+#include <stdlib.h>
+
+#define TABLE_SLOTS 8192           /* open addressing, power of two */
+#define MAX_KEYS (TABLE_SLOTS / 2) /* load factor at most 1/2 */
+#define MAX_BYTES (512u * 1024u)   /* entries, in total */
+#define BLOCK_BYTES 4096u
+
+/* The table: owned by the process, guarded by mu; `full` is read without it. */
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static const dpt__ikey *table[TABLE_SLOTS];
+static size_t n_keys, n_bytes;
+static char *blk;
+static size_t blk_left;
+static _Atomic bool full;
+
+DPT__TLS dpt__kslot *dpt__tl_keys;
+static pthread_key_t slots_key;
+static pthread_once_t slots_once = PTHREAD_ONCE_INIT;
+
+static void slots_free(void *p)
+{
+    free(p);
+    dpt__tl_keys = NULL;
+}
+static void slots_init(void)
+{
+    pthread_key_create(&slots_key, slots_free);
+}
+
+static uint64_t hash_bytes(const char *s, uint32_t n)
+{
+    uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
+    for (uint32_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)s[i]) * 0x100000001b3ull;
+    return h;
+}
+
+static dpt__ikey *entry_new(const char *key, uint32_t len)
+{
+    size_t need = (sizeof(dpt__ikey) + len + 1 + 15) & ~(size_t)15;
+    if (n_bytes + need > MAX_BYTES) return NULL;
+    if (need > blk_left) {
+        /* plain malloc: interning is an optimization, it must not fail tests that make
+         * the library's own allocations fail; the block is never freed */
+        blk = malloc(BLOCK_BYTES);
+        if (!blk) return NULL;
+        blk_left = BLOCK_BYTES;
+    }
+    dpt__ikey *k = (dpt__ikey *)blk;
+    blk += need;
+    blk_left -= need;
+    n_bytes += need;
+    k->len = len;
+    atomic_init(&k->keep_under, 0);
+    memcpy(k->s, key, len);
+    k->s[len] = 0;
+    return k;
+}
+
+static const dpt__ikey *intern(const char *key, uint32_t len, uint64_t h)
+{
+    const dpt__ikey *found = NULL;
+    pthread_mutex_lock(&mu);
+    for (size_t i = h & (TABLE_SLOTS - 1);; i = (i + 1) & (TABLE_SLOTS - 1)) {
+        const dpt__ikey *k = table[i];
+        if (!k) {
+            if (n_keys < MAX_KEYS && (found = entry_new(key, len)) != NULL) {
+                table[i] = found;
+                n_keys++;
+            } else {
+                atomic_store_explicit(&full, true, memory_order_relaxed);
+            }
+            break;
+        }
+        if (k->len == len && memcmp(k->s, key, len) == 0) {
+            found = k;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&mu);
+    return found;
+}
+
+const dpt__ikey *dpt__key_lookup_slow(const char *key, uint32_t len)
+{
+    if (len > DPT__IKEY_MAX || atomic_load_explicit(&full, memory_order_relaxed)) return NULL;
+    if (DPT__UNLIKELY(!dpt__tl_keys)) {
+        pthread_once(&slots_once, slots_init);
+        dpt__kslot *t = calloc(DPT__KSLOTS, sizeof *t); /* plain calloc: see entry_new */
+        if (!t) return NULL;
+        pthread_setspecific(slots_key, t);
+        dpt__tl_keys = t;
+    }
+    dpt__kslot *sl = &dpt__tl_keys[dpt__kslot_index(key)];
+    uint64_t h = hash_bytes(key, len);
+    if (sl->ptr == key && sl->len == len && sl->hash == h && sl->k == NULL) {
+        /* Seen before at this address with these bytes: a literal, intern it. */
+        sl->k = intern(key, len, h);
+        return sl->k;
+    }
+    sl->ptr = key;
+    sl->len = len;
+    sl->hash = h;
+    sl->k = NULL;
+    return NULL;
+}

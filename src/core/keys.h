@@ -1,0 +1,93 @@
+/* keys.h - interned attribute keys (keys.c): a key a thread sets again and again (nearly
+ * always a string literal) is stored once, process-wide, and records point at that copy
+ * instead of copying the key into every span. The entry also remembers the redaction
+ * verdict, so a known harmless key costs one pointer comparison instead of a lookup.
+ */
+#ifndef DPT_KEYS_H
+#define DPT_KEYS_H
+
+#include "common.h"
+#include "redact.h"
+
+#define DPT__IKEY_MAX 128 /* longer keys are copied into each span */
+
+/* An interned key: immutable once published, never freed (records point at s). */
+typedef struct dpt__ikey {
+    uint32_t len;
+    /* The redaction policy (its dpt__redact_plain address) under which this key is known
+     * harmless, 0 when not known: written by any thread, only compared. */
+    _Atomic uintptr_t keep_under;
+    char s[]; /* len bytes and a NUL */
+} dpt__ikey;
+
+/* Per-thread cache keyed by the key's address, verified against the interned bytes (an
+ * address reused for other bytes is a miss). `hash` and `cand` remember a key seen once,
+ * so that only a key seen twice at the same address is interned: keys built at run time
+ * in a reused buffer do not fill the table. */
+typedef struct dpt__kslot {
+    const char *ptr;
+    const dpt__ikey *k;
+    uint64_t hash;
+    uint32_t len;
+} dpt__kslot;
+
+/* The cache is on the heap behind one thread-local pointer (allocated at the thread's
+ * first lookup, freed at its exit): initial-exec TLS must stay small for the library to be
+ * loadable with dlopen(). */
+#define DPT__KSLOTS 128
+extern DPT__TLS dpt__kslot *dpt__tl_keys;
+
+static inline size_t dpt__kslot_index(const char *key)
+{
+    uintptr_t a = (uintptr_t)key;
+    return ((a >> 3) ^ (a >> 10)) & (DPT__KSLOTS - 1);
+}
+
+DPT__HIDDEN const dpt__ikey *dpt__key_lookup_slow(const char *key, uint32_t len);
+
+/* The interned copy of key[0..len), or NULL (not interned yet, too long, table full). */
+static inline const dpt__ikey *dpt__key_lookup(const char *key, uint32_t len)
+{
+    dpt__kslot *t = dpt__tl_keys;
+    if (DPT__LIKELY(t != NULL)) {
+        const dpt__kslot *sl = &t[dpt__kslot_index(key)];
+        const dpt__ikey *k = sl->k;
+        if (DPT__LIKELY(sl->ptr == key && k != NULL && k->len == len &&
+                        memcmp(k->s, key, len) == 0))
+            return k;
+    }
+    return dpt__key_lookup_slow(key, len);
+}
+
+/* The interned copy of the NUL-terminated key, when this thread's cache has it for this
+ * address: verified with strcmp, which also gives the length without a strlen. NULL:
+ * not cached here (the caller takes the general path, which learns it). */
+static inline const dpt__ikey *dpt__key_cached(const char *key)
+{
+    const dpt__kslot *t = dpt__tl_keys;
+    if (DPT__UNLIKELY(t == NULL)) return NULL;
+    const dpt__kslot *sl = &t[dpt__kslot_index(key)];
+    const dpt__ikey *k = sl->k;
+    if (DPT__LIKELY(sl->ptr == key && k != NULL && strcmp(k->s, key) == 0)) return k;
+    return NULL;
+}
+
+/* Whether the key's value is kept as it is under the current redaction policy, as far as
+ * the entry knows (false: ask redact.c). */
+static inline bool dpt__key_known_keep(const dpt__ikey *k)
+{
+    /* Relaxed: the policy address is only compared, never dereferenced here. */
+    uintptr_t plain = (uintptr_t)atomic_load_explicit(&dpt__redact_plain, memory_order_relaxed);
+    return plain != 0 && atomic_load_explicit(&k->keep_under, memory_order_relaxed) == plain;
+}
+
+/* Records that k is harmless under the current plain policy when redact.c's own verdict
+ * cache says so for the caller's copy of the key (orig, just looked up by redact.c). */
+static inline void dpt__key_learn(const dpt__ikey *k, const char *orig)
+{
+    uintptr_t plain = (uintptr_t)atomic_load_explicit(&dpt__redact_plain, memory_order_relaxed);
+    if (plain && dpt__redact_known_keep(orig, k->len))
+        atomic_store_explicit(&((dpt__ikey *)k)->keep_under, plain, memory_order_relaxed);
+}
+
+#endif
