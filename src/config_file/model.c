@@ -342,8 +342,18 @@ static bool headers(walk *w, dpt__config_exporter *x, const dpt__node *map)
             const dpt__node *e = h->vals[i], *nm = NULL, *v = NULL;
             static const char *const keys[] = {"name", "value", NULL};
             ok = want_map(w, e, false) && known_keys(w, e, keys) && require(w, e, "name") &&
-                 require(w, e, "value") && get_str(w, e, "name", &nm) >= 0 &&
-                 get_str(w, e, "value", &v) >= 0;
+                 require(w, e, "value") && get_str(w, e, "name", &nm) >= 0;
+            /* The value is a credential: a wrong type is reported without showing it (an
+             * unquoted numeric key, or ${VAR} substituting 0xdeadbeef, reads as a number). */
+            const dpt__node *vn = ok ? dpt__node_get(e, "value") : NULL;
+            if (ok && !is_null(vn) && (vn->kind != DPT__N_SCALAR || vn->type != DPT__S_STR)) {
+                size_t m3 = push_key(w, "value");
+                ok = bad(w, vn,
+                         "expected a string (quote it; the value is not shown: header values "
+                         "may be credentials)");
+                pop(w, m3);
+            }
+            ok = ok && get_str(w, e, "value", &v) >= 0;
             if (ok && !nm) ok = bad(w, e, "'name' must be a string");
             if (ok && n_names == 64) ok = bad(w, e, "more than 64 headers");
             /* "If an entry's .value is null, the entry is ignored." */
@@ -373,8 +383,16 @@ static bool headers(walk *w, dpt__config_exporter *x, const dpt__node *map)
                 dpt__trim_ows(&k, &kn);
                 name.len = 0;
                 if (!eq || !kn || !dpt__pct_decode(k, kn, &name)) {
-                    ok = bad(w, list, "'%.*s' is not a key=value entry (percent-encoded)",
-                             (int)(il > 60 ? 60 : il), item);
+                    /* Header values are credentials: never in a message (docs/security.md,
+                     * as for OTEL_EXPORTER_OTLP_HEADERS); an entry without '=' may be
+                     * nothing but a token, so only its position is given. */
+                    size_t at = 1;
+                    for (const char *c = list->s; c < item; c++)
+                        at += *c == ',';
+                    ok = bad(w, list,
+                             "entry %zu is not a key=value entry (percent-encoded; not shown: "
+                             "header values may be credentials)",
+                             at);
                     break;
                 }
                 bool overridden = false;

@@ -536,6 +536,48 @@ static void test_hostile_documents_are_bounded(void **state)
     assert_non_null(strstr(err.message, "cannot open"));
 }
 
+/* Header values are credentials: a malformed headers_list entry or a header value of the
+ * wrong type is reported by position, never shown (docs/security.md: "their values are
+ * never logged (an invalid header is reported by name only)", as for
+ * OTEL_EXPORTER_OTLP_HEADERS). Both used to quote the value, e.g. "Authorization Bearer
+ * s3cr3t" or an unquoted numeric API key, into the error and the log. */
+static void test_header_values_never_reach_an_error_or_the_log(void **state)
+{
+    (void)state;
+    const char *pre = "file_format: '1.0'\ntracer_provider:\n  processors:\n    - simple:\n"
+                      "        exporter:\n          otlp_http:\n";
+    const char *bodies[] = {
+        "            headers_list: 'x-a=1, Authorization Bearer s3cr3t'\n",
+        "            headers_list: 'k%zz=s3cr3t'\n",
+        "            headers:\n              - name: x-api-key\n                value: 73313371\n",
+        "            headers:\n              - name: x-api-key\n                value: [s3cr3t]\n",
+    };
+    setenv("RT_NUMERIC_KEY", "0x5e3c7e7", 1);
+    for (size_t i = 0; i < sizeof bodies / sizeof *bodies; i++) {
+        char doc[1024];
+        snprintf(doc, sizeof doc, "%s%s", pre, bodies[i]);
+        dpt_config_error err;
+        cap.count = 0;
+        cap.last[0] = 0;
+        assert_null(dpt_config_parse(doc, DPT_NUL, &err));
+        if (strstr(err.message, "s3cr3t") || strstr(err.message, "73313371") ||
+            strstr(cap.last, "s3cr3t") || strstr(cap.last, "73313371"))
+            fail_msg("case %zu leaks: %s / %s", i, err.message, cap.last);
+        assert_true(cap.count > 0); /* still reported */
+        assert_non_null(strstr(err.message, "not shown"));
+    }
+    /* ${VAR} substituting a hex token: typed as a number, reported without it */
+    char doc[1024];
+    snprintf(doc, sizeof doc, "%s%s", pre,
+             "            headers:\n              - name: x-api-key\n                value: "
+             "${RT_NUMERIC_KEY}\n");
+    dpt_config_error err;
+    assert_null(dpt_config_parse(doc, DPT_NUL, &err));
+    assert_null(strstr(err.message, "5e3c7e7"));
+    assert_null(strstr(err.message, "98813927")); /* 0x5e3c7e7 as a decimal integer */
+    unsetenv("RT_NUMERIC_KEY");
+}
+
 /* configuration/sdk.md, Create: "If no PluginComponentProvider is registered with the type
  * and name, Create SHOULD return an error." */
 static void test_create_fails_for_an_unregistered_exporter(void **state)
@@ -815,6 +857,8 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_malformed_documents_are_rejected_with_their_path,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_documents_are_bounded, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_header_values_never_reach_an_error_or_the_log, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_create_fails_for_an_unregistered_exporter, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_otel_config_file_replaces_the_environment, setup,
