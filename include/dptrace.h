@@ -335,10 +335,15 @@ typedef struct dpt_provider_config {
 DPT_EXTERN dpt_provider *dpt_provider_new(const dpt_provider_config *cfg);
 
 /* Builds a provider from the OpenTelemetry environment: OTEL_SDK_DISABLED,
- * OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES, OTEL_TRACES_SAMPLER(_ARG), the span limit
- * variables, OTEL_TRACES_EXPORTER with OTEL_BSP_* (see docs/configuration.md). Invalid
- * values are reported through the log and the default is used. Shuts down at exit.
- * Returns NULL only when memory is exhausted (and NULL is a valid no-op provider). */
+ * OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES, DPTRACE_RESOURCE_DETECTORS (default: all
+ * built-in detectors, ranking below OTEL_RESOURCE_ATTRIBUTES), OTEL_TRACES_SAMPLER(_ARG),
+ * the span limit variables, OTEL_TRACES_EXPORTER with OTEL_BSP_* (see
+ * docs/configuration.md). Invalid values are reported through the log and the default is
+ * used. Shuts down at exit. Returns NULL only when memory is exhausted (and NULL is a valid
+ * no-op provider).
+ * OTEL_CONFIG_FILE: when libdptrace-config is linked (dptrace/config.h), the provider comes
+ * from that file alone (dpt_provider_from_config_file: NULL, tracing off, when the file is
+ * invalid); without it, the variable is reported and the environment is used. */
 DPT_EXTERN dpt_provider *dpt_provider_from_env(void);
 
 /* Adds a processor (owned from now on). Safe while spans are running; at most 8. */

@@ -9,6 +9,8 @@
 # 0: the gateway is the edge).
 # DEMO_COLLECT=1: the services send OTLP/HTTP to a `dptrace collect` started here, which
 # writes $OUT/traces.jsonl (and prints each trace's waterfall as it completes).
+# DEMO_CONFIG=file: the services read examples/mesh/otel-config.yaml (OTEL_CONFIG_FILE,
+# needs libdptrace-config) instead of the OTEL_* variables; DEMO_CONFIG=PATH: that file.
 # Export: OTLP JSON lines in $OUT/traces.jsonl; with OTEL_EXPORTER_OTLP_ENDPOINT or
 # OTEL_TRACES_EXPORTER (e.g. zipkin) the spans go there too (see docs/mesh-demo.md).
 set -eu
@@ -66,6 +68,11 @@ export OTEL_TRACES_EXPORTER=$exporters
 export DPTRACE_EXPORT_FILE=$TRACES
 export OTEL_BSP_SCHEDULE_DELAY=${OTEL_BSP_SCHEDULE_DELAY:-1000}
 unset OTEL_SERVICE_NAME # each service names itself
+case "${DEMO_CONFIG:-}" in
+"" | env) ;;
+file) export OTEL_CONFIG_FILE="$(cd "$(dirname "$0")/.." && pwd)/examples/mesh/otel-config.yaml" ;;
+*) export OTEL_CONFIG_FILE="$DEMO_CONFIG" ;;
+esac
 
 PIDS=""
 cleanup() {
@@ -125,7 +132,7 @@ stop() {
     printf '  %-10s %s\n' "$name" "$(tail -n 1 "$OUT/$name.log")"
 }
 
-say "starting the mesh (spans to: $OTEL_TRACES_EXPORTER)"
+say "starting the mesh (spans to: ${OTEL_CONFIG_FILE:-$OTEL_TRACES_EXPORTER})"
 if [ -n "$RECO" ]; then
     start recommendations; export MESH_RECOMMENDATIONS_URL="http://127.0.0.1:$PORT"
 fi

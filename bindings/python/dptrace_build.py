@@ -62,6 +62,15 @@ def _tags():
     return "%s-%s-%s" % (py, abi, plat)
 
 
+def _accepts(cc, flag, build_dir):
+    """Whether the compiler takes flag."""
+    src = build_dir / "probe.c"
+    src.write_text("int dpt_probe;\n")
+    r = subprocess.run(cc + [flag, "-c", str(src), "-o", str(build_dir / "probe.o")],
+                       capture_output=True)
+    return r.returncode == 0
+
+
 def _compile(build_dir):
     _check_tree()
     cc = shlex.split(os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc")
@@ -77,8 +86,8 @@ def _compile(build_dir):
         "-I", str(ROOT / "src" / "core"),
         "-isystem", sysconfig.get_paths()["include"],
     ]
-    if platform.machine() in ("x86_64", "AMD64"):
-        cflags.append("-mtls-dialect=gnu2")  # see src/dpy_tls.h
+    if _accepts(cc, "-mtls-dialect=gnu2", build_dir):
+        cflags.append("-mtls-dialect=gnu2")  # see src/dpy_tls.h (gcc on x86-64)
     libs = ["-pthread"]
     curl = _pkg_config("--cflags", "--libs", "libcurl", "zlib")
     if curl is not None and (ROOT / "src" / "http").is_dir():

@@ -13,6 +13,7 @@
 #include <microhttpd.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,9 @@
 #include <dptrace/instr.h>
 #ifdef MESH_HAVE_HTTP
 #include <dptrace/http.h>
+#endif
+#ifdef MESH_HAVE_CONFIG
+#include <dptrace/config.h>
 #endif
 
 mesh_service mesh;
@@ -35,6 +39,20 @@ static void die(const char *msg)
 {
     fprintf(stderr, "%s: %s\n", mesh.name ? mesh.name : "mesh", msg);
     exit(2);
+}
+
+void mesh_log(const char *fmt, ...)
+{
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    /* trace_id=... span_id=... trace_flags=01 of the current span (empty outside one). */
+    dpt_log_fields f;
+    dpt_log_fields_current(&f);
+    fprintf(stderr, "%s: %s " DPT_LOG_FIELDS_FMT "\n", mesh.name ? mesh.name : "mesh", msg,
+            DPT_LOG_FIELDS_ARGS(&f));
 }
 
 const char *mesh_arg(const char *name, const char *def)
@@ -76,6 +94,9 @@ void mesh_init(const char *name, int argc, char **argv)
     setenv("OTEL_SERVICE_NAME", name, 0);
 #ifdef MESH_HAVE_HTTP
     dpt_http_register(); /* OTEL_EXPORTER_OTLP_ENDPOINT / OTEL_TRACES_EXPORTER=zipkin */
+#endif
+#ifdef MESH_HAVE_CONFIG
+    dpt_config_register(); /* OTEL_CONFIG_FILE: a configuration file instead of OTEL_* */
 #endif
     mesh.provider = dpt_provider_from_env();
     dpt_provider_set_global(mesh.provider);
@@ -153,6 +174,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         resp.body[0] = '\0';
         dpt_token tok = dpt_context_attach(ctx); /* the handler's spans are its children */
         route->fn(&req, &resp);
+        /* The service's own access log line, with the trace context (logs lead to traces). */
+        mesh_log("%s %s -> %d", method, url, resp.status);
         dpt_context_detach(tok);
     }
     struct MHD_Response *mr =

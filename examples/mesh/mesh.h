@@ -89,6 +89,11 @@ typedef struct mesh_http_result {
 void mesh_http_call(const char *method, const char *url, const char *route,
                     mesh_http_result *out);
 
+/* A log line of the service on stderr ("gateway: <message> trace_id=... span_id=...
+ * trace_flags=01"): the current span's context goes with every line, so a line in the log
+ * leads to its trace (dpt_log_fields). */
+void mesh_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 /* Sleeps a few milliseconds (lo..hi), to give the waterfalls something to show. */
 void mesh_work_ms(int lo, int hi);
 

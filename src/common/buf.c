@@ -81,6 +81,7 @@ char *dpt__buf_take(dpt__buf *b, size_t *len)
     }
     if (!b->p && !dpt__buf_reserve(b, 0)) return NULL;
     char *p = b->p;
+    if (!p) return NULL; /* reserve always allocates; this keeps the analysers sure of it */
     if (len) *len = b->len;
     p[b->len] = 0;
     dpt__buf_init(b);

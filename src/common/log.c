@@ -67,6 +67,38 @@ void dpt__log_set_level(dpt_log_level min_level)
     atomic_store(&log_min, (int)min_level);
 }
 
+/* Messages quote values from outside (environment variables, configuration files,
+ * propagator and exporter names): a control character in one must not end the line and
+ * forge another one, or drive the terminal (ESC). Each becomes \xNN; a message cut
+ * (longer than 511 bytes, or its escapes beyond the buffer) ends with "...". No message of
+ * dptrace's own has a control character. */
+static void log_escape(const char *in, bool cut, char *out, size_t cap)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+    for (; *in; in++) {
+        unsigned char ch = (unsigned char)*in;
+        bool ctl = ch < 0x20 || ch == 0x7f;
+        if (o + (ctl ? 4 : 1) + 4 > cap) {
+            cut = true;
+            break;
+        }
+        if (!ctl) {
+            out[o++] = (char)ch;
+            continue;
+        }
+        out[o++] = '\\';
+        out[o++] = 'x';
+        out[o++] = hex[ch >> 4];
+        out[o++] = hex[ch & 15];
+    }
+    if (cut) { /* the loop left room for it */
+        memcpy(out + o, "...", 3);
+        o += 3;
+    }
+    out[o] = '\0';
+}
+
 void dpt__log(dpt_log_level level, const char *fmt, ...)
 {
     int min = atomic_load_explicit(&log_min, memory_order_relaxed);
@@ -79,11 +111,12 @@ void dpt__log(dpt_log_level level, const char *fmt, ...)
                      bad_var, bad_val);
     }
     if ((int)level < min) return;
-    char msg[512];
+    char raw[512], msg[1024]; /* room for the escapes of a full raw message */
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    int len = vsnprintf(raw, sizeof raw, fmt, ap);
     va_end(ap);
+    log_escape(raw, len >= (int)sizeof raw, msg, sizeof msg);
     pthread_mutex_lock(&log_mu);
     dpt_log_fn fn = log_fn;
     void *user = log_user;

@@ -597,7 +597,7 @@ static bool sampler(walk *w, const dpt__node *n, int depth, int *index)
     static const char *const ratio[] = {"ratio", NULL};
     if (strcmp(kind, "always_on") == 0 || strcmp(kind, "always_off") == 0) {
         ok = want_map(w, v, true) && known_keys(w, v, none);
-        s->kind = kind[7] == 'n' ? DPT__SAMPLE_ALWAYS_ON : DPT__SAMPLE_ALWAYS_OFF;
+        s->kind = strcmp(kind, "always_on") == 0 ? DPT__SAMPLE_ALWAYS_ON : DPT__SAMPLE_ALWAYS_OFF;
     } else if (strcmp(kind, "trace_id_ratio_based") == 0 ||
                strcmp(kind, "probability/development") == 0) {
         /* "defaultBehavior: 1.0 is used" */
@@ -1007,7 +1007,7 @@ static bool add_name(walk *w, dpt__buf *list, const char *name, size_t n, const 
         return bad(
             w, at,
             "propagator '%s' is not known to dptrace (tracecontext, baggage, b3, b3multi, jaeger, "
-            "none, ...)",
+            "ottrace, none, or one registered with dpt_propagator_register)",
             nm);
     /* "Entries from .composite_list are appended to the list here with duplicates filtered
      * out." */

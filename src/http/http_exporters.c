@@ -549,9 +549,19 @@ static dpt_exporter *from_settings(bool otlp, const dpt_exporter_settings *s)
     const char *v = dpt_exporter_settings_get(s, "protocol");
     if (otlp && v && strcmp(v, "http/json") == 0) {
         cfg.protocol = DPT_OTLP_HTTP_JSON;
+    } else if (otlp && v && strcmp(v, "grpc") == 0) {
+        cfg.protocol = DPT_OTLP_GRPC;
     } else if (otlp && v && strcmp(v, "http/protobuf") != 0) {
-        dpt__log(DPT_LOG_ERROR, "otlp exporter: protocol %s is not supported (http/protobuf, http/json)", v);
+        dpt__log(DPT_LOG_ERROR, "otlp exporter: protocol %s is not supported (http/protobuf, http/json, grpc)", v);
         return NULL;
+    }
+    /* gRPC, an endpoint without a scheme: "insecure" (tls.insecure) chooses h2c over TLS,
+     * as OTEL_EXPORTER_OTLP_INSECURE does. */
+    char url[1024];
+    if (cfg.protocol == DPT_OTLP_GRPC && cfg.url && !strstr(cfg.url, "://")) {
+        const char *ins = dpt_exporter_settings_get(s, "insecure");
+        snprintf(url, sizeof url, "%s%s", ins && strcmp(ins, "true") == 0 ? "http://" : "https://", cfg.url);
+        cfg.url = url;
     }
     v = dpt_exporter_settings_get(s, "compression");
     if (v && strcmp(v, "gzip") != 0 && strcmp(v, "none") != 0) {

@@ -597,18 +597,27 @@ static const dpt_getter hdr_getter = {hdr_get, hdr_key};
 static dpt_err hdr_set(void *carrier, const char *name, const char *value, size_t len)
 {
     ngx_http_request_t *r = carrier;
+    size_t nl = ngx_strlen(name);
+    /* A CR or LF would split the upstream request's header block (the built-in
+     * propagators never write one, a registered one might). */
+    if (nl == 0 || ngx_strlchr((u_char *)value, (u_char *)value + len, '\r') ||
+        ngx_strlchr((u_char *)value, (u_char *)value + len, '\n'))
+        return DPT_EINVAL;
     ngx_table_elt_t *h = ngx_list_push(&r->headers_in.headers);
     if (h == NULL) return DPT_ENOMEM;
-    size_t nl = ngx_strlen(name);
     h->key.len = nl;
-    h->key.data = (u_char *)name; /* the propagators' field names are static strings */
+    /* The name is copied: only the fixed fields are static strings; Jaeger's
+     * uberctx-<key> and OpenTracing's ot-baggage-<key> are built in a buffer the
+     * propagator reuses and frees when inject returns. */
+    h->key.data = ngx_pnalloc(r->pool, nl);
     h->lowcase_key = ngx_pnalloc(r->pool, nl);
     h->value.data = ngx_pnalloc(r->pool, len + 1);
-    if (h->lowcase_key == NULL || h->value.data == NULL) {
+    if (h->key.data == NULL || h->lowcase_key == NULL || h->value.data == NULL) {
         h->hash = 0;
         h->key.len = 0;
         return DPT_ENOMEM;
     }
+    ngx_memcpy(h->key.data, name, nl);
     h->hash = ngx_hash_strlow(h->lowcase_key, (u_char *)name, nl);
     ngx_memcpy(h->value.data, value, len);
     h->value.data[len] = '\0';
@@ -617,6 +626,22 @@ static dpt_err hdr_set(void *carrier, const char *name, const char *value, size_
 }
 
 static const dpt_setter hdr_setter = {hdr_set};
+
+static bool jaeger_prefix, ot_prefix; /* set in init_trace_fields (below) */
+
+/* Baggage in fields named after its keys (Jaeger's uberctx-<key> and jaeger-baggage,
+ * OpenTracing's ot-baggage-<key>), which dpt_propagator_fields cannot list: when our
+ * context goes upstream, the caller's copies must not go with it (in the inject mode the
+ * caller's baggage is dropped, docs/nginx.md), and ours replace them. */
+static int prefixed_baggage(const ngx_table_elt_t *h)
+{
+    if (h->hash == 0) return 0;
+    if (jaeger_prefix &&
+        ((h->key.len > 8 && ngx_strncmp(h->lowcase_key, "uberctx-", 8) == 0) ||
+         (h->key.len == 14 && ngx_strncmp(h->lowcase_key, "jaeger-baggage", 14) == 0)))
+        return 1;
+    return ot_prefix && h->key.len > 11 && ngx_strncmp(h->lowcase_key, "ot-baggage-", 11) == 0;
+}
 
 /* Removes every incoming header that the propagator writes (a forwarded header list keeps
  * no stale traceparent, tracestate or baggage next to ours). The proxy modules forward
@@ -631,11 +656,13 @@ static ngx_int_t remove_fields(ngx_http_request_t *r)
     ngx_uint_t i, found = 0;
     for (part = &r->headers_in.headers.part; part; part = part->next) {
         h = part->elts;
-        for (i = 0; i < part->nelts; i++)
+        for (i = 0; i < part->nelts; i++) {
+            found += prefixed_baggage(&h[i]);
             for (size_t f = 0; f < nf; f++)
                 if (h[i].key.len == ngx_strlen(fields[f]) &&
                     ngx_strncmp(h[i].lowcase_key, fields[f], h[i].key.len) == 0)
                     found++;
+        }
     }
     if (found == 0) return NGX_OK;
     ngx_list_t copy;
@@ -643,7 +670,7 @@ static ngx_int_t remove_fields(ngx_http_request_t *r)
     for (part = &r->headers_in.headers.part; part; part = part->next) {
         h = part->elts;
         for (i = 0; i < part->nelts; i++) {
-            int drop = 0;
+            int drop = prefixed_baggage(&h[i]);
             for (size_t f = 0; f < nf && !drop; f++)
                 drop = h[i].key.len == ngx_strlen(fields[f]) &&
                        ngx_strncmp(h[i].lowcase_key, fields[f], h[i].key.len) == 0;
@@ -689,7 +716,8 @@ static struct {
     size_t len;
 } trace_fields[16];
 static size_t n_trace_fields;
-static bool jaeger_prefix; /* jaeger's baggage comes in uberctx-<key> headers */
+/* jaeger_prefix: jaeger's baggage comes in uberctx-<key> headers; ot_prefix: ottrace's in
+ * ot-baggage-<key> (declared above remove_fields). */
 
 static void init_trace_fields(void)
 {
@@ -700,6 +728,7 @@ static void init_trace_fields(void)
         trace_fields[i].name = f[i];
         trace_fields[i].len = ngx_strlen(f[i]);
         if (ngx_strcmp(f[i], "uber-trace-id") == 0) jaeger_prefix = true;
+        if (ngx_strcmp(f[i], "ot-tracer-traceid") == 0) ot_prefix = true;
     }
 }
 
@@ -713,9 +742,7 @@ static bool has_trace_fields(ngx_http_request_t *r)
                 if (h[i].key.len == trace_fields[f].len &&
                     ngx_strncmp(h[i].lowcase_key, trace_fields[f].name, h[i].key.len) == 0)
                     return true;
-            if (jaeger_prefix && h[i].key.len > 8 &&
-                ngx_strncmp(h[i].lowcase_key, "uberctx-", 8) == 0)
-                return true;
+            if (prefixed_baggage(&h[i])) return true;
         }
     }
     return false;

@@ -102,7 +102,7 @@ const dpt_propagator *dpt_propagator_jaeger(void) { return &p_jg; }
 const dpt_propagator *dpt_propagator_ottrace(void) { return &p_ot; }
 const dpt_propagator *dpt_propagator_none(void) { return &p_none; }
 
-static const dpt_propagator *const builtins[] = { &p_tc, &p_bg, &p_b3, &p_b3m, &p_jg, &p_ot, &p_none };
+static const dpt_propagator *const builtins[] = { &p_tc, &p_bg, &p_b3, &p_b3m, &p_jg, &p_ot, &p_none, NULL };
 
 dpt_propagator *dpt_propagator_new(const char *name, const dpt_propagator_ops *ops, void *state)
 {
@@ -163,7 +163,7 @@ static bool name_char(char c)
 
 static const dpt_propagator *builtin_by_name(const char *s, size_t n)
 {
-    for (size_t i = 0; i < sizeof builtins / sizeof *builtins; i++)
+    for (size_t i = 0; builtins[i]; i++)
         if (strlen(builtins[i]->name) == n && strncasecmp(builtins[i]->name, s, n) == 0) return builtins[i];
     return NULL;
 }

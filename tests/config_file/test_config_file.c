@@ -274,6 +274,52 @@ static void test_noop_defaults(void **state)
     dpt_config_free(cfg);
 }
 
+/* The samplers of the schema (trace/sdk.md's built-in samplers) as the file names them:
+ * whether a root span, and a child of a sampled remote parent, are recorded and sampled. */
+static void test_sampler_kinds(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *sampler; /* YAML under tracer_provider.sampler, indented by 4 */
+        bool root_rec, root_sampled, child_sampled;
+    } cases[] = {
+        { "    always_on:\n", true, true, true },
+        { "    always_off:\n", false, false, false },
+        { "    parent_based:\n      root:\n        always_off:\n", false, false, true },
+        { "    parent_based:\n      root:\n        always_on:\n      remote_parent_sampled:\n        always_off:\n",
+          true, true, false },
+        { "    always_record:\n      root:\n        always_off:\n", true, false, false },
+        { "    trace_id_ratio_based:\n      ratio: 0\n", false, false, false },
+        { "    probability/development:\n      ratio: 1\n", true, true, true },
+        { "    rate_limiting:\n      per_second: 1000\n", true, true, true },
+    };
+    dpt_span_context remote = { .flags = DPT_FLAG_SAMPLED, .remote = true };
+    dpt_trace_id_from_hex("4bf92f3577b34da6a3ce929d0e0e4736", 32, &remote.trace_id);
+    dpt_span_id_from_hex("00f067aa0ba902b7", 16, &remote.span_id);
+    dpt_context *parent = dpt_context_new(&remote, NULL, NULL);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char doc[512];
+        snprintf(doc, sizeof doc, "file_format: '1.1'\ntracer_provider:\n  processors:\n    - simple:\n"
+                                  "        exporter:\n          capture:\n  sampler:\n%s", cases[i].sampler);
+        dpt_config_error err;
+        dpt_config *cfg = dpt_config_parse(doc, DPT_NUL, &err);
+        if (!cfg) fail_msg("case %zu: %s: %s", i, err.path, err.message);
+        dpt_provider *p = dpt_provider_from_config(cfg);
+        dpt_tracer *t = dpt_provider_get_tracer(p, "x", NULL);
+        dpt_span root = dpt_span_start(t, "root", DPT_SPAN_INTERNAL, NULL);
+        dpt_span child = dpt_span_start(t, "child", DPT_SPAN_SERVER, &(dpt_span_opts){ .parent = parent });
+        if (dpt_span_is_recording(root) != cases[i].root_rec ||
+            ((dpt_span_get_context(root).flags & DPT_FLAG_SAMPLED) != 0) != cases[i].root_sampled ||
+            ((dpt_span_get_context(child).flags & DPT_FLAG_SAMPLED) != 0) != cases[i].child_sampled)
+            fail_msg("case %zu: %s", i, cases[i].sampler);
+        dpt_span_end(root);
+        dpt_span_end(child);
+        dpt_provider_free(p);
+        dpt_config_free(cfg);
+    }
+    dpt_context_release(parent);
+}
+
 /* ---- errors: the path, line and column of the offending node ------------------------------- */
 
 typedef struct bad_case {
@@ -633,6 +679,18 @@ static void test_http_exporters_take_the_file_settings(void **state)
     dpt_provider_free(p);
     dpt_config_free(cfg);
     unsetenv("OTEL_EXPORTER_OTLP_HEADERS");
+    /* otlp_grpc makes the OTLP/gRPC exporter; a scheme-less endpoint with tls.insecure is
+     * h2c (exporter.md: insecure "only applies to OTLP/gRPC when an endpoint is provided
+     * without the http or https scheme"). Made without connecting. */
+    cfg = dpt_config_parse("file_format: '1.1'\ntracer_provider:\n  processors:\n    - batch:\n        exporter:\n"
+                           "          otlp_grpc:\n            endpoint: 127.0.0.1:4317\n            tls:\n"
+                           "              insecure: true\n            compression: gzip\n",
+                           DPT_NUL, NULL);
+    assert_non_null(cfg);
+    p = dpt_provider_from_config(cfg);
+    assert_non_null(p);
+    dpt_provider_free(p);
+    dpt_config_free(cfg);
     /* An endpoint the exporter refuses fails the whole Create. */
     cfg = dpt_config_parse(
         "file_format: '1.1'\ntracer_provider:\n  processors:\n    - batch:\n        exporter:\n"
@@ -748,6 +806,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_full_example_maps_onto_the_provider, setup, teardown),
         cmocka_unit_test_setup_teardown(test_environment_style_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_noop_defaults, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sampler_kinds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_malformed_documents_are_rejected_with_their_path,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_documents_are_bounded, setup, teardown),

@@ -3,6 +3,7 @@
  * bodies itself (zlib, a minimal protobuf walk, jansson) to count the spans it got.
  */
 #include "collector.h"
+#include "pb_read.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -48,54 +49,21 @@ uint64_t col_now_ms(void)
 
 /* ---- body decoding ------------------------------------------------------------------- */
 
-static bool rd_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
-{
-    uint64_t r = 0;
-    for (int s = 0; s < 70 && *p < end; s += 7) {
-        uint8_t b = *(*p)++;
-        r |= (uint64_t)(b & 0x7f) << s;
-        if (!(b & 0x80)) {
-            *v = r;
-            return true;
-        }
-    }
-    return false;
-}
-
-/* Calls fn on each length-delimited occurrence of field `field`; -1 on malformed input. */
+/* Calls fn on each length-delimited occurrence of field `field` (the project's one wire
+ * reader, src/export/pb_read.h); -1 on malformed input. */
 static long pb_each(const uint8_t *p, size_t n, uint32_t field, long (*fn)(const uint8_t *, size_t))
 {
-    const uint8_t *end = p + n;
+    pbr_msg m = pbr_init(p, n);
+    pbr_field f;
     long total = 0;
-    while (p < end) {
-        uint64_t key, v;
-        if (!rd_varint(&p, end, &key)) return -1;
-        switch (key & 7) {
-        case 0:
-            if (!rd_varint(&p, end, &v)) return -1;
-            break;
-        case 1:
-            if (end - p < 8) return -1;
-            p += 8;
-            break;
-        case 5:
-            if (end - p < 4) return -1;
-            p += 4;
-            break;
-        case 2:
-            if (!rd_varint(&p, end, &v) || v > (uint64_t)(end - p)) return -1;
-            if ((key >> 3) == field) {
-                long r = fn ? fn(p, (size_t)v) : 1;
-                if (r < 0) return -1;
-                total += r;
-            }
-            p += v;
-            break;
-        default:
-            return -1;
-        }
+    int rc;
+    while ((rc = pbr_next(&m, &f)) > 0) {
+        if (f.wire != PBR_LEN || f.num != field) continue;
+        long r = fn ? fn(f.data, f.len) : 1;
+        if (r < 0) return -1;
+        total += r;
     }
-    return total;
+    return rc < 0 ? -1 : total;
 }
 
 static long count_spans_in_scope(const uint8_t *p, size_t n)

@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "common.h"
+#include "pb_read.h"
 #include "test_export_fixture.h"
 
 /* ---- a strict protobuf reader --------------------------------------------------------- */
@@ -18,65 +19,24 @@ typedef struct pbv {
     size_t n;
 } pbv;
 
-static bool rd_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
-{
-    uint64_t r = 0;
-    for (int s = 0; s < 70 && *p < end; s += 7) {
-        uint8_t b = *(*p)++;
-        r |= (uint64_t)(b & 0x7f) << s;
-        if (!(b & 0x80)) {
-            *v = r;
-            return true;
-        }
-    }
-    return false;
-}
-
-/* Visits field `field`'s idx-th occurrence. For varint / fixed fields *num gets the value,
- * for length-delimited ones *sub the bytes. Fails the test on malformed input. */
+/* Visits field `field`'s idx-th occurrence with the project's one wire reader
+ * (src/export/pb_read.h). For varint / fixed fields *num gets the value, for
+ * length-delimited ones *sub the bytes. Fails the test on malformed input. */
 static bool pb_get(pbv m, uint32_t field, int idx, uint64_t *num, pbv *sub)
 {
-    const uint8_t *p = m.p, *end = m.p + m.n;
-    int seen = 0;
-    while (p < end) {
-        uint64_t key = 0, v = 0;
-        assert_true(rd_varint(&p, end, &key));
-        uint32_t f = (uint32_t)(key >> 3), wt = (uint32_t)(key & 7);
-        pbv s = { NULL, 0 };
-        switch (wt) {
-        case 0:
-            assert_true(rd_varint(&p, end, &v));
-            break;
-        case 1:
-            assert_true(end - p >= 8);
-            for (int i = 0; i < 8; i++)
-                v |= (uint64_t)p[i] << (8 * i);
-            p += 8;
-            break;
-        case 2:
-            assert_true(rd_varint(&p, end, &v));
-            assert_true(v <= (uint64_t)(end - p));
-            s.p = p;
-            s.n = (size_t)v;
-            p += v;
-            break;
-        case 5:
-            assert_true(end - p >= 4);
-            for (int i = 0; i < 4; i++)
-                v |= (uint64_t)p[i] << (8 * i);
-            p += 4;
-            break;
-        default:
-            fail_msg("bad wire type %u", wt);
-        }
-        if (f == field && seen++ == idx) {
+    pbr_msg r = pbr_init(m.p, m.n);
+    pbr_field f;
+    int seen = 0, rc;
+    while ((rc = pbr_next(&r, &f)) > 0) {
+        if (f.num == field && seen++ == idx) {
             if (num)
-                *num = v;
+                *num = f.u;
             if (sub)
-                *sub = s;
+                *sub = (pbv){ f.data, f.len };
             return true;
         }
     }
+    assert_int_equal(rc, 0); /* a malformed message fails the test */
     return false;
 }
 

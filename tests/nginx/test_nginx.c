@@ -170,7 +170,7 @@ static int setup(void **state)
      * process can take the port meanwhile. */
     dead_fd = h_bind(&dead_port, false);
 
-    char conf[8192];
+    char conf[10240];
     snprintf(
         conf, sizeof conf,
         "load_module %s;\n"
@@ -184,6 +184,7 @@ static int setup(void **state)
         "  dptrace_exporter file;\n"
         "  dptrace_exporter_file %s;\n"
         "  dptrace_batch_schedule_delay 100ms;\n"
+        "  dptrace_propagators tracecontext,baggage,jaeger,ottrace;\n"
         "  dptrace_span_attr test.id $arg_t;\n"
         "  log_format trace '$arg_t $status $dptrace_trace_id $dptrace_span_id "
         "$dptrace_parent_id $dptrace_parent_sampled $dptrace_traceparent';\n"
@@ -206,6 +207,8 @@ static int setup(void **state)
         "    location /extract { dptrace_context extract; proxy_pass http://127.0.0.1:%u/echo; }\n"
         "    location /inject { dptrace_context inject; proxy_pass http://127.0.0.1:%u/echo; }\n"
         "    location /ignore { dptrace_context ignore; proxy_pass http://127.0.0.1:%u/echo; }\n"
+        "    location /bgecho { proxy_pass http://127.0.0.1:%u/bg; }\n"
+        "    location /bginject { dptrace_context inject; proxy_pass http://127.0.0.1:%u/bg; }\n"
         "  }\n"
         "  server {\n"
         "    listen 127.0.0.1:%u;\n"
@@ -213,10 +216,13 @@ static int setup(void **state)
         "    access_log off;\n"
         "    location / { return 200 "
         "\"tp=$http_traceparent;ts=$http_tracestate;bg=$http_baggage\"; }\n"
+        "    location /bg { return 200 \"uc=$http_uberctx_tenant;ob=$http_ot_baggage_tenant;"
+        "ue=$http_uberctx_evil;oe=$http_ot_baggage_evil;je=$http_jaeger_baggage;"
+        "bg=$http_baggage\"; }\n"
         "  }\n"
         "}\n",
         module, work, work, traces, work, dead_port, echo_port, port, mesh.gateway, echo_port,
-        echo_port, echo_port, echo_port, echo_port);
+        echo_port, echo_port, echo_port, echo_port, echo_port, echo_port);
     char prefix[512];
     snprintf(prefix, sizeof prefix, "%s/nginx", work);
     h_start_nginx(&ng, nginx_bin, prefix, conf, fds, 2, port);
@@ -481,6 +487,33 @@ static void test_context_modes(void **state)
                         "tp=00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01;ts=;bg=k=v");
 }
 
+/* Baggage carried in fields named after its keys (OTEL_PROPAGATORS jaeger: uberctx-<key>;
+ * ottrace: ot-baggage-<key>). The module used to keep a pointer to the propagator's
+ * reused, then freed, name buffer as the header name: upstream got heap bytes (pointers,
+ * NUL, LF) as names. And the caller's own uberctx-* / jaeger-baggage / ot-baggage-* went
+ * upstream untouched, also in the inject mode, whose contract is "the caller's baggage
+ * dropped" (docs/nginx.md). dptrace's own contract for the module. */
+static void test_prefixed_baggage_fields_go_upstream_well_named(void **state)
+{
+    (void)state;
+    const char *h[] = {"baggage: tenant=acme,a0123456789012345678901234567890123456789=1",
+                       "uberctx-evil: 1", "jaeger-baggage: x=2", "ot-baggage-evil: 3", NULL};
+    reply p = get("/bgecho?t=bg-prop", h);
+    assert_int_equal(p.status, 200);
+    /* propagate: ours, named right (the caller's baggage is ours to pass on, once) */
+    assert_non_null(strstr(p.body, "uc=acme;ob=acme;ue=1;oe=1;je=;"));
+    const char *in[] = {"traceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+                        "baggage: tenant=acme",
+                        "uberctx-evil: 1",
+                        "jaeger-baggage: evil=2",
+                        "ot-baggage-evil: 3",
+                        NULL};
+    reply i = get("/bginject?t=bg-inject", in);
+    assert_int_equal(i.status, 200);
+    /* inject: nothing of the caller's baggage, in any field */
+    assert_string_equal(i.body, "uc=;ob=;ue=;oe=;je=;bg=");
+}
+
 /* dptrace on|off|$var, dptrace_span_name and dptrace_span_attr (evaluated at the end:
  * $status is known). */
 static void test_directives(void **state)
@@ -605,6 +638,7 @@ int main(void)
         cmocka_unit_test(test_a_client_span_per_upstream_attempt),
         cmocka_unit_test(test_hostile_headers),
         cmocka_unit_test(test_context_modes),
+        cmocka_unit_test(test_prefixed_baggage_fields_go_upstream_well_named),
         cmocka_unit_test(test_directives),
         /* last: it stops nginx */
         cmocka_unit_test(test_reload_and_worker_restart_lose_no_span),

@@ -426,6 +426,19 @@ class TestProcessor(unittest.TestCase):
             pass
         self.assertEqual(calls, ["x"])
 
+    def test_hooks_are_looked_up_on_the_class_only(self):
+        # dptrace's own choice: whether to call into Python is decided from the class when
+        # the tracer is made; a processor whose class overrides nothing is never called,
+        # which an instance attribute shows (a call by name would find it).
+        calls = []
+        plain = SpanProcessor.__new__(type("Plain", (SpanProcessor,), {}))
+        plain.on_start = lambda span: calls.append("start")
+        plain.on_end = lambda span: calls.append("end")
+        t = Tracer(processor=plain)
+        with t.span("x"):
+            pass
+        self.assertEqual(calls, [])
+
     def test_hook_errors_do_not_break_the_traced_code(self):
         class Broken(SpanProcessor):
             def on_end(self, span):
@@ -602,6 +615,14 @@ class TestAsyncTracer(unittest.TestCase):
         root, kids = asyncio.run(main())
         for k in kids:
             self.assertEqual(k.context.parent_span_id, root.context.span_id)
+
+    def test_without_a_task_span_the_threads_span_is_the_parent(self):
+        # dptrace's own choice: AsyncTracer falls back to the thread's (Tracer) span
+        sync, at = Tracer(), AsyncTracer()
+        with sync.span("sync") as outer:
+            inner = at.start_span("async-side")
+            inner.end()
+        self.assertEqual(inner.context.parent_span_id, outer.context.span_id)
 
     def test_cancellation_is_recorded_and_propagates(self):
         import asyncio

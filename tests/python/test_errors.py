@@ -74,6 +74,22 @@ class TestBadArguments(unittest.TestCase):
         self.bad(ValueError, self.s.end, 0)
         self.bad(TypeError, self.s.update_name, None)
 
+    def test_times_past_2262_are_refused_not_wrapped(self):
+        # dptrace's own rule: a time is Unix ns below 2**63 (the int form says so); a later
+        # datetime (year 3000, 9999) used to wrap the uint64 ns into another century
+        # (3000-01-01 became 2415-06-13) instead of being refused.
+        import datetime
+        utc = datetime.timezone.utc
+        for when in (datetime.datetime(3000, 1, 1, tzinfo=utc), datetime.datetime(9999, 12, 31),
+                     datetime.datetime(2262, 4, 12, tzinfo=utc)):
+            self.bad(ValueError, self.s.add_event, "e", None, when)
+            self.bad(ValueError, self.s.end, when)
+        self.bad(ValueError, self.s.add_event, "e", None, 2**63)
+        last = datetime.datetime(2262, 4, 11, tzinfo=utc)  # still below 2**63 ns
+        self.s.add_event("late", None, last)
+        self.assertEqual(self.s.events[-1]["timestamp"], last)
+        self.assertFalse(self.s.ended)
+
     def test_tracer_methods(self):
         t = self.t
         self.bad(TypeError, t.end_span, "span")

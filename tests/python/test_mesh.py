@@ -1,8 +1,8 @@
 """test_mesh.py - the mesh demo with its Python service: scripts/demo.sh runs gateway ->
-orders -> (inventory, payments, recommendations.py); the Python service's spans must be in
-the same traces as the C services' (one trace id from the gateway down to the Python
-service's innermost span, each parent the span that called it) and carry the gateway's
-baggage. W3C Trace Context: the callee continues the caller's trace-id with the caller's
+orders -> (inventory, payments, recommendations.py), with nginx in front when it is
+built; the Python service's spans must be in the same traces as the C services' (one
+trace id from the edge down to the Python service's innermost span, each parent the span
+that called it) and carry the gateway's baggage. W3C Trace Context: the callee continues the caller's trace-id with the caller's
 span as parent.
 """
 import collections
@@ -31,6 +31,7 @@ class TestMesh(unittest.TestCase):
         if not build or not (pathlib.Path(build) / "examples" / "mesh" / "orders").exists():
             self.skipTest("the mesh demo is not built")
         with tempfile.TemporaryDirectory(dir=os.environ.get("DPT_TEST_TMP")) as out:
+            os.chmod(out, 0o755)  # nginx's workers (another user) write the trace file too
             env = dict(os.environ, BUILD=build, OUT=out, REQUESTS=str(REQUESTS),
                        CONCURRENCY="4", PYTHON=os.environ.get("DPT_PYTHON", "/usr/bin/python3"))
             for k in ("OTEL_TRACES_EXPORTER", "PYTHONPATH"):
@@ -41,6 +42,9 @@ class TestMesh(unittest.TestCase):
             self.assertRegex(p.stdout, r"recommendations: exported \d+ spans \(0 failed, "
                                        r"0 dropped\): success")
             spans = support.read_spans(os.path.join(out, "traces.jsonl"))
+            edge_log = ""
+            if os.path.exists(os.path.join(out, "edge.log")):
+                edge_log = open(os.path.join(out, "edge.log")).read()[-3000:]
 
         by_id = {}
         children = collections.defaultdict(list)
@@ -67,8 +71,16 @@ class TestMesh(unittest.TestCase):
             self.assertEqual((os_["service"], os_["name"]), ("orders", "POST /orders"))
             gc = by_id[(rs["traceId"], os_["parentSpanId"])]
             gs = by_id[(rs["traceId"], gc["parentSpanId"])]
-            self.assertEqual((gs["service"], gs["name"], gs.get("parentSpanId", "")),
-                             ("gateway", "GET /checkout", ""))
+            self.assertEqual((gs["service"], gs["name"]), ("gateway", "GET /checkout"))
+            # and on to the trace's root (the gateway, or nginx in front of it when the
+            # demo runs the edge): every parent is in the same trace
+            top = gs
+            while top.get("parentSpanId"):
+                key = (rs["traceId"], top["parentSpanId"])
+                self.assertTrue(key in by_id, "parent of %s/%s missing; services %s\n%s" % (
+                    top["service"], top["name"], sorted({x["service"] for x in by_id.values()}),
+                    edge_log))
+                top = by_id[key]
             # down: the Python service's own spans, children of its SERVER span, also the
             # ones made in tasks of their own (asyncio.gather)
             for name in ("load catalog", "score popular", "score similar", "score bandit",

@@ -31,7 +31,7 @@ typedef struct sbuf {
 static void put(sbuf *b, const char *s, size_t n)
 {
     if (b->oom) return;
-    if (b->len + n + 1 > b->cap) {
+    if (!b->p || b->len + n + 1 > b->cap) {
         size_t cap = b->cap ? b->cap : 64;
         while (cap < b->len + n + 1) cap *= 2;
         char *p = realloc(b->p, cap);

@@ -841,7 +841,7 @@ int cmd_collect(int argc, char **argv)
     sigaddset(&sigs, SIGTERM);
     sigaddset(&sigs, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    (void)signal(SIGPIPE, SIG_IGN); /* a client gone mid-answer is an error code, not death */
 
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO;
     if (addr.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
@@ -876,7 +876,8 @@ int cmd_collect(int argc, char **argv)
         FILE *f = fopen(c.ready_file, "w");
         if (f) {
             fprintf(f, "%u\n", port);
-            fclose(f);
+            if (fclose(f) != 0)
+                cli_err("collect: cannot write %s", c.ready_file);
         }
     }
     int sig = 0;

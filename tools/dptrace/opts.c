@@ -75,7 +75,7 @@ int cli_parse(const char *cmd, int argc, char **argv, const cli_opt *opts, void 
     size_t ns = 0;
     int n = 0;
     shorts[ns++] = ':'; /* report a missing value as ':' */
-    for (; opts[n].name && n < MAX_OPTS; n++) {
+    for (; n < MAX_OPTS && opts[n].name; n++) {
         const cli_opt *o = &opts[n];
         longopts[n] = (struct option){o->name, has_value(o->kind) ? required_argument : no_argument,
                                       NULL, opt_code(o, n)};

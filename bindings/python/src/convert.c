@@ -439,6 +439,12 @@ int dpy_time_ns(PyObject *o, uint64_t *out)
         PyErr_SetString(PyExc_ValueError, "times before 1970 are not supported");
         return -1;
     }
+    /* The int form's bound (2**63 ns, 2262-04-11): later datetimes (up to 9999) would wrap
+     * the nanoseconds and land silently in another century. */
+    if (us > INT64_MAX / 1000) {
+        PyErr_SetString(PyExc_ValueError, "times after 2262-04-11 (2**63 ns) are not supported");
+        return -1;
+    }
     *out = (uint64_t)us * 1000u;
     return 0;
 }
