@@ -128,7 +128,13 @@ size_t dpt_instr_sanitize_sql(const char *sql, size_t len, char *out, size_t cap
                     end = sql + j + 2;
                     break;
                 }
-            i = end ? (size_t)(end - sql) : n;
+            size_t after = end ? (size_t)(end - sql) : n;
+            /* A comment separates tokens: UNION, an empty block comment and SELECT must
+             * not read "UNIONSELECT", nor '-', a comment and '-' become a "--" comment. */
+            if (i > 0 && !is_space((unsigned char)sql[i - 1]) && after < n &&
+                !is_space((unsigned char)sql[after]))
+                put(&b, ' ');
+            i = after;
             continue;
         }
         if (c == '\'') { /* string literal */
