@@ -579,7 +579,10 @@ static bool redact_params(const policy *p, const char *s, size_t n, obuf *o)
         if (eq && eq + 1 < s + j && param_sensitive(p, part, (size_t)(eq - part))) {
             put(o, part, (size_t)(eq - part) + 1);
             put(o, URL_MARKER, sizeof URL_MARKER - 1);
-            changed = true;
+            /* A value already REDACTED (an instrumentation redacted it first) is no change:
+             * otherwise a long URL that needs nothing more was replaced whole. */
+            size_t vl = (size_t)(s + j - (eq + 1));
+            changed |= vl != sizeof URL_MARKER - 1 || memcmp(eq + 1, URL_MARKER, vl) != 0;
         } else {
             put(o, part, j - i);
         }
