@@ -798,7 +798,12 @@ static void describe_span(ngx_http_request_t *r, dpt_ngx_ctx_t *ctx, dpt_ngx_loc
     if (r->args.len) {
         size_t need =
             dpt__query_redact((const char *)r->args.data, r->args.len, (char *)qbuf, sizeof qbuf);
-        if (need < sizeof qbuf) attrs[n++] = NSTR("url.query", qbuf, need);
+        u_char *q = qbuf;
+        if (need >= sizeof qbuf && (q = ngx_pnalloc(r->pool, need + 1)) != NULL)
+            dpt__query_redact((const char *)r->args.data, r->args.len, (char *)q, need + 1);
+        /* A long query (tracking parameters) used to be left out silently; the span's
+         * limits (OTEL_*_VALUE_LENGTH_LIMIT, its byte budget) apply to it as to any value. */
+        if (q) attrs[n++] = NSTR("url.query", q, need);
     }
     dpt_span_set_attrs(ctx->span, attrs, n);
 
