@@ -1087,7 +1087,18 @@ static ngx_int_t dpt_ngx_peer_get(ngx_peer_connection_t *pc, void *data)
             size_t room = (size_t)(url + sizeof url - 1 - e);
             size_t need = dpt_instr_redact_url((const char *)sp + 1, (size_t)(sp2 - sp - 1),
                                                (char *)e, room + 1);
-            if (need <= room) attrs[n++] = NSTR("url.full", url, (size_t)(e - url) + need);
+            u_char *full = url;
+            if (need > room) { /* a long target: in the request pool, not left out */
+                size_t pre = (size_t)(e - url);
+                full = ngx_pnalloc(r->pool, pre + need + 1);
+                if (full) {
+                    ngx_memcpy(full, url, pre);
+                    dpt_instr_redact_url((const char *)sp + 1, (size_t)(sp2 - sp - 1),
+                                         (char *)full + pre, need + 1);
+                    e = full + pre;
+                }
+            }
+            if (full) attrs[n++] = NSTR("url.full", full, (size_t)(e - full) + need);
         }
     }
     char name[64];

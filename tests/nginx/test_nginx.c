@@ -337,6 +337,17 @@ static void test_a_long_query_is_recorded_and_redacted(void **state)
     assert_non_null(q);
     assert_true(strlen(q) > 1500);
     assert_string_equal(q, want);
+    /* the same for the CLIENT span's url.full (a 1 KiB buffer before) */
+    memcpy(path, "/echo?t=longu&", 14); /* over "/fixed?t=longq" */
+    assert_int_equal(get(path, NULL).status, 200);
+    assert_true(wait_for(has_server_span, "longu"));
+    const h_span *c = child(server_span("longu"), "nginx", 3, "GET");
+    assert_non_null(c);
+    const char *u = h_attr_str(c, "url.full");
+    assert_non_null(u);
+    assert_true(strlen(u) > 1500);
+    assert_non_null(strstr(u, "&access_token=REDACTED"));
+    assert_null(strstr(u, "s3cr3t"));
 }
 
 /* http-spans.md, Status: a 5xx is an error of the server span, a 4xx is not. */
