@@ -359,6 +359,32 @@ static void test_long_urls_at_100x_the_rewrite_buffer(void **state)
     tprov_free(&tp);
 }
 
+/* Forms of URL the rule used to let through (found by trying every entry point):
+ * a scheme-relative http.url ("//user:pass@host/"), parameters separated by ';'
+ * (HTML 4 allows it and many servers read it: "?a=1;token=x"), and http.target, the
+ * older name of url.path + url.query that older instrumentations still set
+ * ("/cb?code=..&access_token=.."). dptrace's own rule, docs/security.md. And credentials
+ * an instrumentation already wrote as REDACTED are no change (kept, not replaced whole
+ * when long). */
+static void test_url_forms_scheme_relative_semicolons_and_http_target(void **state)
+{
+    (void)state;
+    assert_string_equal(url_attr("http.url", "//u:p@h.example/x?sig=s"),
+                        "//REDACTED:REDACTED@h.example/x?sig=REDACTED");
+    assert_string_equal(url_attr("url.full", "https://h/?a=1;token=t;b=2&c=3"),
+                        "https://h/?a=1;token=REDACTED;b=2&c=3");
+    assert_string_equal(url_attr("url.query", "a=1;password=p"), "a=1;password=REDACTED");
+    assert_string_equal(url_attr("http.target", "/cb?state=s&access_token=t#id_token=i"),
+                        "/cb?state=s&access_token=REDACTED#id_token=REDACTED");
+    assert_string_equal(url_attr("http.target", "/plain/path"), "/plain/path");
+    /* not a URL key: unchanged (url.original is kept on purpose, see the table) */
+    assert_string_equal(url_attr("url.path", "/a;b=c"), "/a;b=c");
+    static char u[4096];
+    size_t n = (size_t)snprintf(u, sizeof u, "https://REDACTED:REDACTED@h/p?");
+    while (n < 1500) n += (size_t)snprintf(u + n, sizeof u - n, "utm=x&"); /* > 1 KiB, < url_attr's 2 KiB */
+    assert_string_equal(url_attr("url.full", u), u);
+}
+
 /* The per-thread verdict cache (a key's address, bytes and policy) must give the same
  * answers as the scan, also when a cached address is reused for other bytes. */
 static void test_verdict_cache_follows_the_key_bytes(void **state)
@@ -395,6 +421,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_env_key_patterns_over_the_bounds_are_reported, reset, reset),
         cmocka_unit_test_setup_teardown(test_rewritten_baggage_property_is_stable_over_hops, reset, reset),
         cmocka_unit_test_setup_teardown(test_long_urls_at_100x_the_rewrite_buffer, reset, reset),
+        cmocka_unit_test_setup_teardown(test_url_forms_scheme_relative_semicolons_and_http_target, reset, reset),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
