@@ -14,6 +14,7 @@
 #include <dptrace.h>
 #include <dptrace/plugin.h>
 #include "core.h"
+#include "processor.h"
 #include "bench.h"
 
 #include <fnmatch.h>
@@ -264,6 +265,7 @@ static dpt_err discard_export(void *st, const dpt_span_data *const *s, size_t n)
 static const dpt_exporter_ops discard_ops = {discard_export, NULL, NULL, NULL};
 
 static dpt_tracer *bench_tracer;
+static dpt_processor *bench_proc; /* the provider's processor, for the hiccup scenario */
 
 static dpt_provider *make_provider(dpt_sampler *s, bool batch)
 {
@@ -273,6 +275,7 @@ static dpt_provider *make_provider(dpt_sampler *s, bool batch)
     if (opt.queue_size) bc.max_queue_size = opt.queue_size;
     if (opt.queue_bytes >= 0) bc.max_queue_bytes = (uint64_t)opt.queue_bytes;
     dpt_processor *proc = batch ? dpt_processor_batch(e, &bc) : dpt_processor_simple(e);
+    bench_proc = proc;
     dpt_provider_config cfg = {
         .service_name = "bench", .sampler = s, .processors = &proc, .n_processors = 1};
     dpt_provider *p = dpt_provider_new(&cfg);
@@ -390,6 +393,53 @@ static double batch_scenario(const char *name, void (*fn)(long), long n, int thr
     return s.med;
 }
 
+/* span_sampled_batch_hiccup: the batch scenario while a helper thread holds the export
+ * thread (the processor's test hook, as if the scheduler did not run it) for HICCUP_MS
+ * every HICCUP_PERIOD_MS: the drops beside it say whether the queue absorbs such pauses at
+ * the producer's full speed. */
+#define HICCUP_MS 10
+#define HICCUP_PERIOD_MS 100
+static _Atomic bool hiccup_stop;
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+    nanosleep(&ts, NULL);
+}
+
+static void *hiccup_thread(void *arg)
+{
+    dpt_processor *proc = arg;
+    while (!atomic_load(&hiccup_stop)) {
+        sleep_ms(HICCUP_PERIOD_MS - HICCUP_MS);
+        dpt__batch_test_hold(proc, true);
+        sleep_ms(HICCUP_MS);
+        dpt__batch_test_hold(proc, false);
+    }
+    return NULL;
+}
+
+static void hiccup_scenario(long n)
+{
+    dpt_provider *p = make_provider(dpt_sampler_always_on(), true);
+    run_span(n / 4);
+    dpt_provider_force_flush(p, 30000);
+    dpt_stats a, b;
+    dpt_provider_get_stats(p, &a);
+    pthread_t th;
+    atomic_store(&hiccup_stop, false);
+    pthread_create(&th, NULL, hiccup_thread, bench_proc);
+    bench_stat s = bench_measure(run_span, n);
+    atomic_store(&hiccup_stop, true);
+    pthread_join(th, NULL);
+    dpt__batch_test_hold(bench_proc, false);
+    dpt_provider_force_flush(p, 30000);
+    dpt_provider_get_stats(p, &b);
+    counts c = stats_delta(&a, &b);
+    report_full("span_sampled_batch_hiccup", s, &c);
+    dpt_provider_free(p);
+}
+
 static double simple_scenario(const char *name, dpt_sampler *smp, void (*fn)(long), long n)
 {
     dpt_provider *p = make_provider(smp, false);
@@ -449,6 +499,7 @@ static const char *const all_scenarios[] = {
     "span_sampled_simple",
     "span_sampled_batch",
     "span_sampled_batch_2threads",
+    "span_sampled_batch_hiccup",
     "span_nested_scoped_simple",
     "span_nested_scoped_batch",
     "span_unsampled",
@@ -553,6 +604,7 @@ int main(int argc, char **argv)
         batch = batch_scenario("span_sampled_batch", run_span, n, 0);
     if (bench_wanted("span_sampled_batch_2threads"))
         batch2 = batch_scenario("span_sampled_batch_2threads", run_span, n, 2);
+    if (bench_wanted("span_sampled_batch_hiccup")) hiccup_scenario(bench_ops(4));
     if (bench_wanted("span_nested_scoped_simple"))
         nested_s =
             simple_scenario("span_nested_scoped_simple", dpt_sampler_always_on(), run_nested, n);

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench_nginx.sh - what ngx_http_dptrace_module costs nginx: requests/s and latency of a
 # fixed-response location and of a proxied location, with tracing off, on at 100 %
-# sampling and on at 1 %, measured in one run: three nginx instances (one worker each,
+# sampling, on at 1 %, and on at 100 % with `dptrace_attributes required`, measured in one run: three nginx instances (one worker each,
 # pinned to CPU 0, spans exported as OTLP/HTTP protobuf to a sink location of the same
 # nginx) and wrk (one thread, pinned to CPU 1), runs interleaved round by round so that
 # whatever else the machine does hits every configuration alike.
@@ -23,7 +23,8 @@ command -v wrk >/dev/null || { echo "bench_nginx: wrk missing (apt-get install w
 MODULE=$(cd "$(dirname "$MODULE")" && pwd)/$(basename "$MODULE")
 WORK=$(mkdir -p "$BUILD/bench/nginx/work" && cd "$BUILD/bench/nginx/work" && pwd)
 PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done; }
+# nginx masters are stopped with SIGTERM (a SIGKILLed master leaves its workers behind)
+cleanup() { for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done; sleep 1; }
 trap cleanup EXIT
 
 # start NAME TRACING_DIRECTIVES: an instance; sets PORT (its front port).
@@ -76,6 +77,7 @@ export_cfg="dptrace_exporter otlp; dptrace_exporter_endpoint http://127.0.0.1:@P
 start off "dptrace off;"
 start on100 "dptrace on; dptrace_sampler always_on; $export_cfg"
 start on1 "dptrace on; dptrace_sampler parentbased_traceidratio 0.01; $export_cfg"
+start on100r "dptrace on; dptrace_attributes required; dptrace_sampler always_on; $export_cfg"
 sleep 0.5
 
 # run CFG LOC: one wrk run; appends "cfg loc round req_s p50_us p99_us" to results.
@@ -98,22 +100,22 @@ run() {
 }
 
 echo "== warm-up"
-for c in off on100 on1; do for l in fixed proxied; do
+for c in off on100 on1 on100r; do for l in fixed proxied; do
     eval "port=\$PORT_$c"; taskset -c 1 wrk -t1 -c"$CONNS" -d2s "http://127.0.0.1:$port/$l" >/dev/null
 done; done
 echo "== $ROUNDS rounds of $DURATION per configuration (wrk -t1 -c$CONNS), interleaved"
-orders=("off on100 on1" "on100 on1 off" "on1 off on100")
+orders=("off on100 on1 on100r" "on100 on1 on100r off" "on1 on100r off on100" "on100r off on100 on1")
 for r in $(seq "$ROUNDS"); do
     for l in fixed proxied; do
-        for c in ${orders[$(( (r - 1) % 3 ))]}; do run "$c" "$l" "$r"; done
+        for c in ${orders[$(( (r - 1) % 4 ))]}; do run "$c" "$l" "$r"; done
     done
 done
 
 echo "== stopping (every worker flushes its spans)"
-for c in off on100 on1; do eval "kill -QUIT \$PID_$c"; done
-for c in off on100 on1; do eval "p=\$PID_$c"; wait "$p" || true; done
+for c in off on100 on1 on100r; do eval "kill -QUIT \$PID_$c"; done
+for c in off on100 on1 on100r; do eval "p=\$PID_$c"; wait "$p" || true; done
 PIDS=()
-for c in on100 on1; do
+for c in on100 on1 on100r; do
     grep -h "dptrace: worker" "$WORK/$c/logs/error.log" | sed "s/^.*dptrace:/  $c: dptrace:/"
 done
 
@@ -129,8 +131,8 @@ function med(arr, k, cnt,   i, j, t, a) {
 }
 END {
     printf "| location | tracing | req/s | p50 latency | p99 latency | overhead vs off |\n|---|---|---|---|---|---|\n"
-    split("fixed proxied", locs, " "); split("off on100 on1", cfgs, " ")
-    for (li = 1; li <= 2; li++) for (ci = 1; ci <= 3; ci++) {
+    split("fixed proxied", locs, " "); split("off on100 on1 on100r", cfgs, " ")
+    for (li = 1; li <= 2; li++) for (ci = 1; ci <= 4; ci++) {
         l = locs[li]; c = cfgs[ci]; k = c " " l; cnt = n[k]
         m = med(rps, k, cnt); rlo = lo; rhi = hi
         q50 = med(p50, k, cnt); q99 = med(p99, k, cnt)
@@ -140,7 +142,7 @@ END {
             for (r in rounds) { m2++; ratio[k, m2] = 100 * (1 - byround[c, l, r] / byround["off", l, r]) }
             o = med(ratio, k, m2); ov = sprintf("%.1f %% [%.1f .. %.1f]", o, lo, hi)
         }
-        label = c == "off" ? "off" : (c == "on100" ? "on, 100 %" : "on, 1 %")
+        label = c == "off" ? "off" : (c == "on100" ? "on, 100 %" : (c == "on1" ? "on, 1 %" : "on, 100 %, required attributes"))
         printf "| %s | %s | %.0f [%.0f-%.0f] | %.0f us | %.0f us | %s |\n", l, label, m, rlo, rhi, q50, q99, ov
     }
 }' "$RESULTS"

@@ -138,6 +138,9 @@ static void bsp_from_env(dpt_batch_config *b)
     /* A timeout of 0 means no limit (common.md "Timeout"); we take "a very long time". */
     if (dpt__env_uint("OTEL_BSP_EXPORT_TIMEOUT", INT_MAX31, &x)) b->export_timeout_ms = x ? (uint32_t)x : UINT32_MAX;
     positive("OTEL_BSP_MAX_QUEUE_SIZE", &b->max_queue_size);
+    /* dptrace's own (docs/configuration.md): the batch queue's byte budget, 0 for the
+     * specification's span count only */
+    if (dpt__env_uint("DPTRACE_BSP_MAX_QUEUE_BYTES", (uint64_t)1 << 40, &x)) b->max_queue_bytes = x;
     positive("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", &b->max_export_batch_size);
     if (b->max_export_batch_size > b->max_queue_size) {
         dpt__log(DPT_LOG_WARN, "OTEL_BSP_MAX_EXPORT_BATCH_SIZE=%u is larger than OTEL_BSP_MAX_QUEUE_SIZE=%u; using %u",

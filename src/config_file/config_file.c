@@ -102,7 +102,7 @@ dpt_config *dpt_config_parse_file(const char *path, dpt_config_error *err)
         }
     }
     bool read_error = ferror(f);
-    fclose(f);
+    if (fclose(f) != 0) read_error = true;
     dpt_config *c = NULL;
     if (too_big || read_error || b.oom) {
         snprintf(err->message, sizeof err->message, "%s",

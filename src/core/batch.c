@@ -284,8 +284,9 @@ static size_t drain(batch *b, bool export_them)
         }
         /* The exporter is done with the records (an asynchronous one encoded them before
          * returning): back to their producers. */
+        bool more = b->pop.more;
         dpt__queue_done(b->hot.q, &b->pop);
-        if (n < b->cfg.max_export_batch_size) break;
+        if (n < b->cfg.max_export_batch_size && !more) break;
     }
     return total;
 }

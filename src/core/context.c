@@ -166,10 +166,13 @@ void dpt__ctx_val_release(dpt__ctx_val *v)
 static dpt_context *ctx_alloc(const dpt_span_context *sc, dpt_span span, const dpt_tracestate *ts,
                               const dpt_baggage *bg, dpt__ctx_val *vals)
 {
-    dpt_context *c = dpt__calloc(1, sizeof *c);
+    /* malloc, not calloc: glibc's calloc skips the thread cache, and a context per request
+     * (every extract) made it a fifth of a traceparent round trip. Every field is set. */
+    dpt_context *c = dpt__malloc(sizeof *c);
     if (!c) return NULL;
     atomic_init(&c->refs, 1);
     if (sc) c->sc = *sc;
+    else memset(&c->sc, 0, sizeof c->sc);
     c->span = span;
     c->ts = dpt_tracestate_retain(ts);
     c->bg = dpt_baggage_retain(bg);

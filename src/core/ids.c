@@ -72,11 +72,26 @@ dpt_span_id dpt_span_id_generate(void)
     return id;
 }
 
-bool dpt_trace_id_is_valid(const dpt_trace_id *id) { return id && !dpt__all_zero(id->b, 16); }
-bool dpt_span_id_is_valid(const dpt_span_id *id) { return id && !dpt__all_zero(id->b, 8); }
+/* Word compares, not a loop: every extract and inject checks ids. */
+bool dpt_trace_id_is_valid(const dpt_trace_id *id)
+{
+    if (!id) return false;
+    uint64_t a, b;
+    memcpy(&a, id->b, 8);
+    memcpy(&b, id->b + 8, 8);
+    return (a | b) != 0;
+}
+
+bool dpt_span_id_is_valid(const dpt_span_id *id)
+{
+    if (!id) return false;
+    uint64_t a;
+    memcpy(&a, id->b, 8);
+    return a != 0;
+}
 bool dpt_span_context_is_valid(const dpt_span_context *sc)
 {
-    return sc && dpt_trace_id_is_valid(&sc->trace_id) && dpt_span_id_is_valid(&sc->span_id);
+    return sc && dpt__sc_valid(sc);
 }
 
 void dpt_trace_id_to_hex(const dpt_trace_id *id, char out[33])

@@ -544,7 +544,13 @@ size_t dpt__queue_pop(dpt__queue *q, dpt__qpop *pop, size_t max)
     pop->nseg = 0;
     size_t ns = q->nsnap;
     uint64_t lost = 0;
-    for (size_t k = 0; k < ns && pop->n < max && pop->nseg < DPT__Q_SEGS; k++) {
+    size_t k = 0;
+    pop->more = false;
+    for (; k < ns && pop->n < max; k++) {
+        if (pop->nseg == DPT__Q_SEGS) {
+            pop->more = true; /* the next pop starts at this lane */
+            break;
+        }
         dpt__lane *l = q->snap[(q->rr + k) % ns];
         /* Acquire: pairs with the producer's release of pub. */
         uint64_t pub = atomic_load_explicit(&l->pub, memory_order_acquire);
@@ -576,7 +582,8 @@ size_t dpt__queue_pop(dpt__queue *q, dpt__qpop *pop, size_t max)
             g->staged = staged;
         }
     }
-    q->rr++;
+    /* Fairness: the next pop starts after the last lane this one visited. */
+    q->rr = ns ? (q->rr + (k ? k : 1)) % ns : 0;
     if (!q->max_bytes && pop->n)
         atomic_fetch_sub_explicit(&q->count, (int64_t)pop->n, memory_order_relaxed);
     pop->lost = lost;

@@ -64,6 +64,7 @@ typedef struct dpt__qpop {
     dpt__qseg seg[DPT__Q_SEGS];
     uint32_t nseg;
     uint64_t lost; /* staged spans that could not be rebuilt (ENOMEM): count them dropped */
+    bool more;     /* stopped early (DPT__Q_SEGS lanes visited with spans): pop again */
 } dpt__qpop;
 
 /* Takes up to max waiting spans (rings first, then staged spans) into pop->items. */

@@ -471,11 +471,37 @@ static int url_key(const char *key, size_t len, int *slot)
 #define CACHE_SLOTS DPT__VERDICT_SLOTS
 #define CACHE_KEY_MAX DPT__VERDICT_KEY_MAX
 typedef dpt__verdict verdict;
-DPT__TLS dpt__verdict dpt__tl_verdicts[DPT__VERDICT_SLOTS];
-#define tl_cache dpt__tl_verdicts
+DPT__TLS dpt__verdict *dpt__tl_verdicts; /* this thread's cache, or NULL */
+static pthread_key_t cache_key;
+static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
+static void cache_thread_exit(void *c)
+{
+    dpt__tl_verdicts = NULL;
+    free(c);
+}
+static void cache_key_init(void) { pthread_key_create(&cache_key, cache_thread_exit); }
+
+/* The calling thread's cache, allocated at its first use; NULL when memory is short (the
+ * scan then simply runs every time). */
+static verdict *thread_cache(void)
+{
+    verdict *t = dpt__tl_verdicts;
+    if (DPT__LIKELY(t != NULL)) return t;
+    pthread_once(&cache_once, cache_key_init);
+    t = dpt__calloc(CACHE_SLOTS, sizeof *t);
+    if (!t) return NULL;
+    if (pthread_setspecific(cache_key, t) != 0) {
+        free(t);
+        return NULL;
+    }
+    dpt__tl_verdicts = t;
+    return t;
+}
+
 static bool match(const policy *p, const char *key, size_t len)
 {
-    if (len > CACHE_KEY_MAX) return pattern_match(p, key, len) || (p->url_rule && url_key(key, len, NULL));
+    verdict *tl_cache = len <= CACHE_KEY_MAX ? thread_cache() : NULL;
+    if (!tl_cache) return pattern_match(p, key, len) || (p->url_rule && url_key(key, len, NULL));
     uintptr_t a = (uintptr_t)key;
     verdict *v = &tl_cache[(a ^ (a >> 6) ^ (a >> 12)) & (CACHE_SLOTS - 1)];
     if (v->ptr == key && v->len == len && v->pol == (const void *)p && memcmp(v->copy, key, len) == 0)

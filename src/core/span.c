@@ -99,6 +99,15 @@ static void owners_init(void)
     atomic_store_explicit(&start_shared, membarrier_ok ? 0 : 1, memory_order_relaxed);
 }
 
+/* Registered when the library is loaded: registration makes the kernel wait for an RCU
+ * grace period (about 10 ms) when the process already has other threads, and it would
+ * otherwise fall on the first span a thread of a busy service starts. At load time the
+ * process usually has one thread and registering is immediate. */
+__attribute__((constructor)) static void owners_at_load(void)
+{
+    pthread_once(&owners_once, owners_init);
+}
+
 dpt__owner *dpt__owner_get_slow(void)
 {
     pthread_once(&owners_once, owners_init);

@@ -58,6 +58,18 @@ typedef struct dpt__op {
 
 DPT__HIDDEN dpt__op dpt__op_begin_slow(dpt_span h);
 
+#if defined(DPT_SPAN_UNSYNCHRONIZED)
+/* Measurement only (docs/BENCHMARKS.md): the exclusion compiled out, to measure what it
+ * costs. Not safe for spans used by two threads at once; never built by default. */
+static inline dpt__op dpt__op_begin(dpt_span h)
+{
+    dpt__span *r = h.rec;
+    dpt__op op = { NULL, false };
+    if (DPT__LIKELY(r != NULL) && atomic_load_explicit(&r->gen, memory_order_relaxed) == h.gen) op.r = r;
+    return op;
+}
+static inline void dpt__op_end(dpt__op op) { (void)op; }
+#else
 static inline dpt__op dpt__op_begin(dpt_span h)
 {
     dpt__span *r = h.rec;
@@ -93,6 +105,7 @@ static inline void dpt__op_end(dpt__op op)
     else
         atomic_store_explicit(&op.r->lock, 0, memory_order_release);
 }
+#endif
 
 /* Whether the handle refers to a live (not ended) span. A hint for the caller's own
  * spans; it can be stale by the time it returns when another thread ends the span. */

@@ -21,10 +21,13 @@ typedef struct obuf {
 
 static void out_n(obuf *b, const char *s, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        if (b->len + 1 < b->cap) b->p[b->len] = s[i];
-        b->len++;
+    if (b->len + n < b->cap) {
+        memcpy(b->p + b->len, s, n);
+    } else {
+        for (size_t i = 0; i + b->len + 1 < b->cap && i < n; i++)
+            b->p[b->len + i] = s[i];
     }
+    b->len += n;
 }
 
 static void out_s(obuf *b, const char *s)
@@ -32,10 +35,12 @@ static void out_s(obuf *b, const char *s)
     out_n(b, s, strlen(s));
 }
 
+static const unsigned char sensitive_lens[] = {14, 9, 3, 16, 20, 15, 16};
+
 int dpt__query_key_sensitive(const char *key, size_t n)
 {
-    for (const char *const *k = sensitive_keys; *k; k++)
-        if (strlen(*k) == n && memcmp(*k, key, n) == 0) return 1;
+    for (size_t k = 0; sensitive_keys[k]; k++)
+        if (sensitive_lens[k] == n && memcmp(sensitive_keys[k], key, n) == 0) return 1;
     /* dptrace's own addition: the process redaction policy (token, password, ...). */
     return n > 0 && dpt_redaction_matches(key, n);
 }

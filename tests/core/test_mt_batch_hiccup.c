@@ -264,6 +264,41 @@ static void test_staged_spans_keep_every_field(void **state)
     dpt_provider_free(p);
 }
 
+/* Many short-lived threads, each with its own lane: one force_flush exports what all of
+ * them ended ("ForceFlush ... export all ended spans": OpenTelemetry SDK, Span processor),
+ * also when the lanes outnumber what one pass of the export thread visits. */
+static dpt_tracer *g_short;
+static void *short_lived(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < 3; i++) dpt_span_end(dpt_span_start(g_short, "short", DPT_SPAN_INTERNAL, NULL));
+    return NULL;
+}
+
+static void test_flush_exports_the_spans_of_many_exited_threads(void **state)
+{
+    (void)state;
+    dpt_exporter *mem = dpt_exporter_memory(10000);
+    dpt_batch_config cfg;
+    dpt_batch_config_default(&cfg);
+    cfg.schedule_delay_ms = 60000; /* only the flush exports */
+    dpt_processor *proc;
+    dpt_provider *p = provider(mem, &cfg, &proc);
+    g_short = dpt_provider_get_tracer(p, "short", NULL);
+    enum { THREADS = 300 };
+    for (int i = 0; i < THREADS; i++) {
+        pthread_t th;
+        pthread_create(&th, NULL, short_lived, NULL);
+        pthread_join(th, NULL);
+    }
+    assert_int_equal(dpt_provider_force_flush(p, 30000), DPT_OK);
+    assert_int_equal(dpt_exporter_memory_count(mem), THREADS * 3);
+    dpt_stats st;
+    dpt_provider_get_stats(p, &st);
+    assert_int_equal(st.spans_exported, THREADS * 3);
+    dpt_provider_free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -271,6 +306,7 @@ int main(void)
         cmocka_unit_test(test_two_producers_with_a_held_export_thread_lose_nothing),
         cmocka_unit_test(test_spans_beyond_the_byte_budget_are_dropped_and_counted),
         cmocka_unit_test(test_staged_spans_keep_every_field),
+        cmocka_unit_test(test_flush_exports_the_spans_of_many_exited_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

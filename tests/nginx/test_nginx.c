@@ -202,6 +202,7 @@ static int setup(void **state)
         "    location /missing { return 404; }\n"
         "    location /off { dptrace off; return 200; }\n"
         "    location /maybe { dptrace $arg_trace; return 200; }\n"
+        "    location /lean { dptrace_attributes required; return 200; }\n"
         "    location /named { dptrace_span_name \"custom $request_method\";\n"
         "                      dptrace_span_attr app.status $status; return 200; }\n"
         "    location /extract { dptrace_context extract; proxy_pass http://127.0.0.1:%u/echo; }\n"
@@ -242,19 +243,28 @@ static int teardown(void **state)
 
 /* ---- tests ------------------------------------------------------------------------------- */
 
-/* The whole chain has arrived: each service exports on its own schedule, so the last
- * hop's span can be in before the gateway's. */
+/* Every span of the checkout's trace is in the file: the services export on their own
+ * schedules, and the outer spans (gateway, nginx) end last. */
 static bool mesh_trace_complete(const void *arg)
 {
     const h_span *s = server_span(arg);
     if (!s) return false;
-    const h_span *nc = child(s, "nginx", 3, "GET");
-    const h_span *gs = nc ? child(nc, "gateway", 2, "GET /checkout") : NULL;
-    const h_span *gc = gs ? child(gs, "gateway", 3, "POST /orders") : NULL;
-    const h_span *os = gc ? child(gc, "orders", 2, "POST /orders") : NULL;
-    const h_span *oc = os ? child(os, "orders", 3, "GET /stock/{sku}") : NULL;
-    const h_span *is = oc ? child(oc, "inventory", 2, "GET /stock/{sku}") : NULL;
-    return is && child(is, "inventory", 3, "SELECT stock");
+    int seen = 0;
+    const char *want[][2] = {{"nginx", "GET"},
+                             {"gateway", "GET /checkout"},
+                             {"gateway", "POST /orders"},
+                             {"orders", "POST /orders"},
+                             {"orders", "GET /stock/{sku}"},
+                             {"inventory", "GET /stock/{sku}"},
+                             {"inventory", "SELECT stock"}};
+    for (size_t w = 0; w < sizeof want / sizeof *want; w++)
+        for (size_t i = 0; i < spans.n; i++)
+            if (!strcmp(spans.v[i].trace, s->trace) && !strcmp(spans.v[i].service, want[w][0]) &&
+                !strcmp(spans.v[i].name, want[w][1])) {
+                seen++;
+                break;
+            }
+    return seen == (int)(sizeof want / sizeof *want);
 }
 
 /* W3C Trace Context: one trace from nginx to the last service, each hop the child of the
@@ -558,6 +568,7 @@ static void test_directives(void **state)
     assert_int_equal(get("/maybe?t=d-no&trace=0", NULL).status, 200);
     assert_int_equal(get("/maybe?t=d-yes&trace=1", NULL).status, 200);
     assert_int_equal(get("/named?t=d-named", NULL).status, 200);
+    assert_int_equal(get("/lean?t=d-lean", NULL).status, 200);
     assert_true(wait_for(has_server_span, "d-yes"));
     /* /named overrides dptrace_span_attr: find it by name */
     bool named = false;
@@ -571,6 +582,17 @@ static void test_directives(void **state)
         if (!named) wait_for(has_server_span, "d-yes");
     }
     assert_true(named);
+    /* dptrace_attributes required: the conventions' required attributes only */
+    assert_true(wait_for(has_server_span, "d-lean"));
+    const h_span *lean = server_span("d-lean");
+    assert_string_equal(h_attr_str(lean, "http.request.method"), "GET");
+    assert_string_equal(h_attr_str(lean, "url.path"), "/lean");
+    assert_string_equal(h_attr_str(lean, "url.scheme"), "http");
+    assert_string_equal(h_attr_str(lean, "http.route"), "/lean");
+    assert_int_equal(h_attr_int(lean, "http.response.status_code"), 200);
+    assert_null(h_attr_str(lean, "client.address"));
+    assert_null(h_attr_str(lean, "user_agent.original"));
+    assert_int_equal(h_attr_int(lean, "http.response.body.size"), -1);
     assert_null(server_span("d-off"));
     assert_null(server_span("d-no"));
     const char *line = log_line("d-off");
