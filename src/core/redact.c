@@ -36,7 +36,7 @@ typedef struct policy {
     uint32_t nstates;
     bool words;      /* the default whole-word patterns apply */
     bool url_rule;   /* url.full / url.query are rewritten */
-    bool url_key_sensitive[3]; /* a pattern matches url.full / http.url / url.query itself */
+    bool url_key_sensitive[4]; /* a pattern matches url.full / http.url / url.query / http.target */
     size_t n_params; /* sensitive query parameter names (case-sensitive) */
     char params[MAX_URL_PARAMS][MAX_PATTERN_LEN + 1];
     uint8_t param_len[MAX_URL_PARAMS];
@@ -67,7 +67,7 @@ static const char *const default_params[] = { "X-Amz-Signature", "X-Amz-Credenti
 
 /* The attributes the URL rule rewrites (the semantic conventions' url.full and url.query,
  * and http.url, the older name of url.full). */
-static const char *const url_keys[3] = { "url.full", "http.url", "url.query" };
+static const char *const url_keys[4] = { "url.full", "http.url", "url.query", "http.target" };
 
 static uint8_t cls[256];
 static _Atomic(policy *) current;
@@ -243,7 +243,7 @@ static policy *build(const dpt_redaction *r, const char *env_keys, bool env_off)
     p->words = defs;
     build_url_rule(p, defs);
     /* Decided once: a custom pattern such as "url" makes the URL keys plain sensitive. */
-    for (int i = 0; i < 3; i++) p->url_key_sensitive[i] = pattern_match(p, url_keys[i], strlen(url_keys[i]));
+    for (int i = 0; i < 4; i++) p->url_key_sensitive[i] = pattern_match(p, url_keys[i], strlen(url_keys[i]));
     const char *m = r && r->marker ? r->marker : DPT_REDACTED;
     snprintf(p->marker, sizeof p->marker, "%s", m);
     p->marker_len = (uint32_t)strlen(p->marker);
@@ -451,11 +451,12 @@ static bool pattern_match(const policy *p, const char *key, size_t len)
     return scan(p, f, fl, NULL) || (p->words && words_match(f, fl));
 }
 
-/* The keys of the URL rule: 1 a full URL (url.full and its older name http.url), 2 a
- * query (url.query), 0 other. *slot gets the key's index in url_key_sensitive. */
+/* The keys of the URL rule: 1 a full URL (url.full and its older name http.url) or a
+ * request target (http.target, the older name of url.path + url.query), 2 a query
+ * (url.query), 0 other. *slot gets the key's index in url_key_sensitive. */
 static int url_key(const char *key, size_t len, int *slot)
 {
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 4; i++)
         if (strlen(url_keys[i]) == len && memcmp(key, url_keys[i], len) == 0) {
             if (slot) *slot = i;
             return i == 2 ? 2 : 1;
@@ -600,16 +601,21 @@ static bool redact_params(const policy *p, const char *s, size_t n, obuf *o)
     size_t i = 0;
     while (i <= n) {
         size_t j = i;
-        while (j < n && s[j] != '&') j++;
+        /* '&', and ';' which HTML 4 and many servers also take between parameters
+         * (?a=1;token=x): a ';' inside a value only splits it, harmlessly. */
+        while (j < n && s[j] != '&' && s[j] != ';') j++;
         const char *part = s + i, *eq = memchr(part, '=', j - i);
         if (eq && eq + 1 < s + j && param_sensitive(p, part, (size_t)(eq - part))) {
             put(o, part, (size_t)(eq - part) + 1);
             put(o, URL_MARKER, sizeof URL_MARKER - 1);
-            changed = true;
+            /* A value already REDACTED (an instrumentation redacted it first) is no change:
+             * otherwise a long URL that needs nothing more was replaced whole. */
+            size_t vl = (size_t)(s + j - (eq + 1));
+            changed |= vl != sizeof URL_MARKER - 1 || memcmp(eq + 1, URL_MARKER, vl) != 0;
         } else {
             put(o, part, j - i);
         }
-        if (j < n) put(o, "&", 1);
+        if (j < n) put(o, s + j, 1);
         i = j + 1;
     }
     return changed;
@@ -635,18 +641,27 @@ static bool rewrite_url(const policy *p, int kind, const char *u, size_t n, obuf
     size_t i = 0, sch = 0;
     if (n && ((u[0] >= 'a' && u[0] <= 'z') || (u[0] >= 'A' && u[0] <= 'Z')))
         while (sch < n && scheme_char(u[sch])) sch++;
-    if (sch && n - sch >= 3 && memcmp(u + sch, "://", 3) == 0) {
-        size_t a = sch + 3, e = a;
+    /* An authority after "scheme://", or after "//" alone (a scheme-relative URL, as an
+     * http.url may be written). */
+    size_t a = 0; /* where the authority starts; 0: none */
+    if (sch && n - sch >= 3 && memcmp(u + sch, "://", 3) == 0) a = sch + 3;
+    else if (n >= 2 && u[0] == '/' && u[1] == '/') a = 2;
+    if (a) {
+        size_t e = a;
         while (e < n && u[e] != '/' && u[e] != '?' && u[e] != '#') e++;
         const char *at = NULL;
         for (size_t q = a; q < e; q++)
             if (u[q] == '@') at = u + q;
         if (at) {
+            static const char both[] = URL_MARKER ":" URL_MARKER;
+            size_t ul = (size_t)(at - (u + a));
             put(o, u, a);
-            if (memchr(u + a, ':', (size_t)(at - (u + a)))) put(o, URL_MARKER ":" URL_MARKER, 2 * (sizeof URL_MARKER - 1) + 1);
+            if (memchr(u + a, ':', ul)) put(o, both, sizeof both - 1);
             else put(o, URL_MARKER, sizeof URL_MARKER - 1);
             put(o, at, (size_t)(u + e - at));
-            changed = true;
+            /* Credentials already REDACTED (by an instrumentation) are no change. */
+            changed = !((ul == sizeof both - 1 && memcmp(u + a, both, ul) == 0) ||
+                        (ul == sizeof URL_MARKER - 1 && memcmp(u + a, URL_MARKER, ul) == 0));
         } else {
             put(o, u, e);
         }

@@ -163,6 +163,22 @@ size_t dpt_instr_sanitize_sql(const char *sql, size_t len, char *out, size_t cap
             i = j;
             continue;
         }
+        if (c == '$' && (i == 0 || !is_ident((unsigned char)sql[i - 1]))) {
+            /* PostgreSQL's dollar-quoted string, $$text$$ or $tag$text$tag$: a literal
+             * (it is not the parameter $name, which no '$' closes). */
+            size_t t = i + 1;
+            while (t < n && sql[t] != '$' && is_ident((unsigned char)sql[t]) &&
+                   !(t == i + 1 && is_digit((unsigned char)sql[t])))
+                t++;
+            if (t < n && sql[t] == '$') {
+                size_t tl = t + 1 - i, j = t + 1;
+                while (j + tl <= n && memcmp(sql + j, sql + i, tl) != 0)
+                    j++;
+                i = j + tl <= n ? j + tl : n; /* unterminated: to the end, like a quote */
+                put(&b, '?');
+                continue;
+            }
+        }
         if (c == '?' || c == ':' || c == '@' ||
             (c == '$' && (i == 0 || !is_ident((unsigned char)sql[i - 1])))) {
             /* a parameter: the marker and its name or number are kept */

@@ -818,7 +818,12 @@ static void describe_span(ngx_http_request_t *r, dpt_ngx_ctx_t *ctx, dpt_ngx_loc
     if (r->args.len) {
         size_t need =
             dpt__query_redact((const char *)r->args.data, r->args.len, (char *)qbuf, sizeof qbuf);
-        if (need < sizeof qbuf) attrs[n++] = NSTR("url.query", qbuf, need);
+        u_char *q = qbuf;
+        if (need >= sizeof qbuf && (q = ngx_pnalloc(r->pool, need + 1)) != NULL)
+            dpt__query_redact((const char *)r->args.data, r->args.len, (char *)q, need + 1);
+        /* A long query (tracking parameters) used to be left out silently; the span's
+         * limits (OTEL_*_VALUE_LENGTH_LIMIT, its byte budget) apply to it as to any value. */
+        if (q) attrs[n++] = NSTR("url.query", q, need);
     }
     dpt_span_set_attrs(ctx->span, attrs, n);
 
@@ -1097,7 +1102,18 @@ static void describe_attempt(ngx_http_request_t *r, dpt_ngx_ctx_t *ctx, ngx_peer
             size_t room = (size_t)(url + sizeof url - 1 - e);
             size_t need = dpt_instr_redact_url((const char *)sp + 1, (size_t)(sp2 - sp - 1),
                                                (char *)e, room + 1);
-            if (need <= room) attrs[n++] = NSTR("url.full", url, (size_t)(e - url) + need);
+            u_char *full = url;
+            if (need > room) { /* a long target: in the request pool, not left out */
+                size_t pre = (size_t)(e - url);
+                full = ngx_pnalloc(r->pool, pre + need + 1);
+                if (full) {
+                    ngx_memcpy(full, url, pre);
+                    dpt_instr_redact_url((const char *)sp + 1, (size_t)(sp2 - sp - 1),
+                                         (char *)full + pre, need + 1);
+                    e = full + pre;
+                }
+            }
+            if (full) attrs[n++] = NSTR("url.full", full, (size_t)(e - full) + need);
         }
     }
     dpt_span_set_attrs(ctx->attempt, attrs, n);

@@ -17,6 +17,8 @@
 #include "dptrace/propagation.h"
 
 #include <dirent.h>
+#include <pthread.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #ifdef HAVE_COLLECTOR
@@ -536,6 +538,45 @@ static void test_hostile_documents_are_bounded(void **state)
     assert_non_null(strstr(err.message, "cannot open"));
 }
 
+/* A configuration file that is a FIFO (mkfifo, or a pipe path): with no writer, or a
+ * writer that never writes, the read used to block the provider's creation - and the
+ * service - forever. It now waits at most 10 s in all, then fails with a reason; a writer
+ * that comes within that time is read. dptrace's own rule (never a hang of the caller). */
+static void *late_writer(void *path)
+{
+    struct timespec d = {0, 200 * 1000000L};
+    nanosleep(&d, NULL);
+    FILE *f = fopen(path, "w");
+    if (f) {
+        fputs("file_format: '1.0'\n", f);
+        fclose(f);
+    }
+    return NULL;
+}
+
+static void test_a_fifo_never_hangs_the_caller(void **state)
+{
+    (void)state;
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/dpt-cf-fifo-%d.yaml", (int)getpid());
+    unlink(path);
+    assert_int_equal(mkfifo(path, 0600), 0);
+    dpt_config_error err;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    assert_null(dpt_config_parse_file(path, &err)); /* nobody writes */
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    assert_true(t1.tv_sec - t0.tv_sec < 60); /* loose: it returned, with its reason */
+    assert_non_null(strstr(err.message, "within 10 s"));
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, late_writer, path), 0);
+    dpt_config *c = dpt_config_parse_file(path, &err); /* a writer comes 200 ms later */
+    pthread_join(th, NULL);
+    if (!c) fail_msg("%s", err.message);
+    dpt_config_free(c);
+    unlink(path);
+}
+
 /* Header values are credentials: a malformed headers_list entry or a header value of the
  * wrong type is reported by position, never shown (docs/security.md: "their values are
  * never logged (an invalid header is reported by name only)", as for
@@ -859,6 +900,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_hostile_documents_are_bounded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_header_values_never_reach_an_error_or_the_log, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_a_fifo_never_hangs_the_caller, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_fails_for_an_unregistered_exporter, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_otel_config_file_replaces_the_environment, setup,

@@ -323,6 +323,68 @@ static void test_rewritten_baggage_property_is_stable_over_hops(void **state)
     dpt_baggage_release(b2);
 }
 
+/* The URL rule's 1 KiB rewrite buffer at 100 times its size: a URL that needs a change
+ * is replaced whole, never kept; one that needs none - also one an instrumentation
+ * already redacted (nginx's url.query, libdptrace-instr's url.full) - is kept whole.
+ * The second used to be replaced by the marker too: a long query with one REDACTED value
+ * lost everything (found with nginx's url.query of 1,900 bytes). dptrace's own rule
+ * (docs/security.md, URLs). */
+static void test_long_urls_at_100x_the_rewrite_buffer(void **state)
+{
+    (void)state;
+    static char url[102400 + 64];
+    size_t n = (size_t)snprintf(url, sizeof url, "https://h.example/p?");
+    while (n < 102400) n += (size_t)snprintf(url + n, sizeof url - n, "utm=x&");
+    snprintf(url + n, sizeof url - n, "sig=REDACTED");
+    dpt_span_limits lim;
+    dpt_span_limits_default(&lim);
+    lim.max_span_bytes = 1u << 20; /* room for two 100 KiB values */
+    tprov tp = tprov_new(NULL, &lim);
+    dpt_span s = dpt_span_start(tp.t, "s", DPT_SPAN_CLIENT, NULL);
+    dpt_span_set_str(s, "url.full", url);            /* already redacted: kept whole */
+    dpt_span_set_str(s, "url.query", strchr(url, '?') + 1);
+    dpt_span_end(s);
+    const dpt_span_data *d = tprov_span(&tp, 0);
+    assert_string_equal(find_attr(d, "url.full")->value.u.s, url);
+    assert_string_equal(find_attr(d, "url.query")->value.u.s, strchr(url, '?') + 1);
+    dpt_span_data_release(d);
+    dpt_exporter_memory_clear(tp.mem);
+    snprintf(url + n, sizeof url - n, "sig=s3cr3t"); /* needs a change: the marker */
+    s = dpt_span_start(tp.t, "s", DPT_SPAN_CLIENT, NULL);
+    dpt_span_set_str(s, "url.full", url);
+    dpt_span_end(s);
+    d = tprov_span(&tp, 0);
+    assert_string_equal(find_attr(d, "url.full")->value.u.s, DPT_REDACTED);
+    dpt_span_data_release(d);
+    tprov_free(&tp);
+}
+
+/* Forms of URL the rule used to let through (found by trying every entry point):
+ * a scheme-relative http.url ("//user:pass@host/"), parameters separated by ';'
+ * (HTML 4 allows it and many servers read it: "?a=1;token=x"), and http.target, the
+ * older name of url.path + url.query that older instrumentations still set
+ * ("/cb?code=..&access_token=.."). dptrace's own rule, docs/security.md. And credentials
+ * an instrumentation already wrote as REDACTED are no change (kept, not replaced whole
+ * when long). */
+static void test_url_forms_scheme_relative_semicolons_and_http_target(void **state)
+{
+    (void)state;
+    assert_string_equal(url_attr("http.url", "//u:p@h.example/x?sig=s"),
+                        "//REDACTED:REDACTED@h.example/x?sig=REDACTED");
+    assert_string_equal(url_attr("url.full", "https://h/?a=1;token=t;b=2&c=3"),
+                        "https://h/?a=1;token=REDACTED;b=2&c=3");
+    assert_string_equal(url_attr("url.query", "a=1;password=p"), "a=1;password=REDACTED");
+    assert_string_equal(url_attr("http.target", "/cb?state=s&access_token=t#id_token=i"),
+                        "/cb?state=s&access_token=REDACTED#id_token=REDACTED");
+    assert_string_equal(url_attr("http.target", "/plain/path"), "/plain/path");
+    /* not a URL key: unchanged (url.original is kept on purpose, see the table) */
+    assert_string_equal(url_attr("url.path", "/a;b=c"), "/a;b=c");
+    static char u[4096];
+    size_t n = (size_t)snprintf(u, sizeof u, "https://REDACTED:REDACTED@h/p?");
+    while (n < 1500) n += (size_t)snprintf(u + n, sizeof u - n, "utm=x&"); /* > 1 KiB, < url_attr's 2 KiB */
+    assert_string_equal(url_attr("url.full", u), u);
+}
+
 /* The per-thread verdict cache (a key's address, bytes and policy) must give the same
  * answers as the scan, also when a cached address is reused for other bytes. */
 static void test_verdict_cache_follows_the_key_bytes(void **state)
@@ -358,6 +420,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_verdict_cache_follows_the_key_bytes, reset, reset),
         cmocka_unit_test_setup_teardown(test_env_key_patterns_over_the_bounds_are_reported, reset, reset),
         cmocka_unit_test_setup_teardown(test_rewritten_baggage_property_is_stable_over_hops, reset, reset),
+        cmocka_unit_test_setup_teardown(test_long_urls_at_100x_the_rewrite_buffer, reset, reset),
+        cmocka_unit_test_setup_teardown(test_url_forms_scheme_relative_semicolons_and_http_target, reset, reset),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -125,6 +125,19 @@ static void test_unterminated_literals_leak_nothing(void **state)
     assert_int_equal(dpt_instr_summarize_sql("hello world", DPT_NUL, out, sizeof out), 0);
 }
 
+/* PostgreSQL's dollar-quoted strings are literals too: $$text$$ and $tag$text$tag$ went
+ * into db.query.text whole (found by trying secrets in every literal form). Parameters
+ * $1 and $name stay (database-spans.md: parameterized text is kept). dptrace's own rule:
+ * "every literal becomes ?". */
+static void test_dollar_quoted_strings_are_literals(void **state)
+{
+    (void)state;
+    check("SELECT * FROM u WHERE pw = $$s3cr3t$$ AND x = $1 AND y = $name",
+          "SELECT * FROM u WHERE pw = ? AND x = $1 AND y = $name", "SELECT u");
+    check("SELECT $fn$ body; 'q' $fn$, 2", "SELECT ?, ?", "SELECT");
+    check("SELECT $t$never closed", "SELECT ?", "SELECT");
+}
+
 /* A comment separates tokens (SQL: a comment is whitespace); removing it must not paste
  * the tokens around it: "UNION/ * * /SELECT" read as "UNIONSELECT" hid an injection
  * attempt from the trace reader, and "-/ * * /-" became a "--" comment (a second pass ate
@@ -176,6 +189,7 @@ int main(void)
         cmocka_unit_test(test_sqlite_forms),
         cmocka_unit_test(test_unterminated_literals_leak_nothing),
         cmocka_unit_test(test_a_removed_comment_still_separates_tokens),
+        cmocka_unit_test(test_dollar_quoted_strings_are_literals),
         cmocka_unit_test(test_output_bounds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
