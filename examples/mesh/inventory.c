@@ -59,8 +59,8 @@ int main(int argc, char **argv)
         return 1;
     }
     sqlite3_busy_timeout(db, 2000);
-    dpt_sqlite_instrument(db,
-                          &(dpt_sqlite_opts){.tracer = mesh.tracer, .db_namespace = "inventory"});
+    dpt_sqlite_opts so = {.tracer = mesh.tracer, .db_namespace = "inventory"};
+    dpt_sqlite_instrument(db, &so);
     /* The catalogue: sku-1 .. sku-9, seeded once (the start-up statements are traced too). */
     int rc = dpt_sqlite_exec(
         db,
