@@ -1,13 +1,13 @@
 #!/bin/sh
 # fuzz.sh - builds the libFuzzer targets (fuzz/) in build-fuzz and runs each one for N
 # seconds (first argument, default 20), one after the other; exits non-zero on a finding.
-# Usage: scripts/fuzz.sh [seconds] [target...]   (targets: config config_file otlp_file otlp_decode traceparent tracestate baggage
+# Usage: scripts/fuzz.sh [seconds] [target...]   (targets: config config_file otlp_file otlp_decode http_answer instr encode traceparent tracestate baggage
 # b3_single b3_multi jaeger ottrace redact argv_redact). New inputs go to build-fuzz/corpus/<target>, the committed
 # seeds in fuzz/corpus/<target> are only read.
 set -eu
 secs=${1:-20}
 [ $# -gt 0 ] && shift
-targets=${*:-"traceparent tracestate baggage b3_single b3_multi jaeger ottrace redact argv_redact config otlp_file otlp_decode config_file"}
+targets=${*:-"traceparent tracestate baggage b3_single b3_multi jaeger ottrace redact argv_redact config otlp_file otlp_decode config_file http_answer instr encode"}
 root=$(cd "$(dirname "$0")/.." && pwd)
 build="$root/build-fuzz"
 CC=${CC:-clang} cmake -S "$root" -B "$build" -DDPT_FUZZ=ON -DDPT_BUILD_TESTS=OFF \

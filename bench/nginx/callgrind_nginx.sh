@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # callgrind_nginx.sh - instructions per request that ngx_http_dptrace_module adds to
 # nginx, counted by callgrind (repeatable whatever the machine does): nginx runs in one
-# process (master_process off) under valgrind, curl sends N1 then N2 requests on one
-# kept-alive connection, and (Ir(N2) - Ir(N1)) / (N2 - N1) is the cost of one request,
-# the export thread's work included. A second nginx (not under valgrind) is the OTLP sink.
-# Usage: bench/nginx/callgrind_nginx.sh [BUILD_DIR]   env: N1 (500) N2 (2500)
+# worker under valgrind (valgrind follows the master's fork; master_process off is not
+# used: nginx 1.22 crashes in that mode with inherited sockets), curl sends N1 then N2
+# requests on one kept-alive connection, and (Ir(N2) - Ir(N1)) / (N2 - N1) is the cost of
+# one request, the export thread's work included. A second nginx (not under valgrind) is
+# the OTLP sink.
+# Usage: bench/nginx/callgrind_nginx.sh [BUILD_DIR]
+# Environment: N1 (500), N2 (2500), LOCS ("fixed proxied"), CONFIGS ("off on100 on1 on100r";
+# on100r: 100 % with dptrace_attributes required).
 set -euo pipefail
 BUILD=${1:-build}
 N1=${N1:-500}
@@ -14,7 +18,8 @@ LEXEC=$BUILD/bench/nginx/listen_exec
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 WORK=$(mkdir -p "$BUILD/bench/nginx/cg" && cd "$BUILD/bench/nginx/cg" && pwd)
 PIDS=()
-trap 'for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done' EXIT
+# nginx masters are stopped with SIGTERM (a SIGKILLed master leaves its workers behind)
+trap 'for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done; sleep 1' EXIT
 
 common() { # prefix
     cat <<CONF
@@ -37,7 +42,8 @@ SINK=$(cat "$WORK/sink/ports")
 measure() {
     local name=$1 tracing=$2 loc=$3 n=$4 p=$WORK/$1
     rm -rf "$p" && mkdir -p "$p/conf" "$p/logs" "$p/tmp"
-    { common "$p"; echo "master_process off;"; cat <<CONF
+    chmod 1777 "$p" # the worker (nobody, when started as root) writes its callgrind file here
+    { common "$p"; echo "worker_processes 1;"; cat <<CONF
 http {
   access_log off;
   client_body_temp_path tmp/body; proxy_temp_path tmp/proxy;
@@ -54,32 +60,33 @@ http {
 CONF
     } >"$p/conf/in"
     "$LEXEC" 2 "$p/conf/in" "$p/conf/nginx.conf" "$p/ports" -- \
-        "$(command -v valgrind)" --tool=callgrind --callgrind-out-file="$p/cg.out" \
+        "$(command -v valgrind)" --tool=callgrind --callgrind-out-file="$p/cg.%p.out" \
         "$NGINX" -p "$p" -c conf/nginx.conf >"$p/logs/vg.log" 2>&1 &
     local pid=$!
     PIDS+=($pid)
     for _ in $(seq 400); do [ -s "$p/ports" ] && break; sleep 0.05; done
     local port
     port=$(head -1 "$p/ports")
-    for _ in $(seq 600); do curl -s -o /dev/null "http://127.0.0.1:$port/$loc" && break; sleep 0.1; done
+    for _ in $(seq 600); do curl -sf -m 60 -o /dev/null "http://127.0.0.1:$port/$loc" && break; sleep 0.1; done
     # n - 1 more on one connection (the first one above warmed up the worker)
     local urls=()
     for _ in $(seq $((n - 1))); do urls+=("http://127.0.0.1:$port/$loc"); done
-    curl -s -o /dev/null "${urls[@]}"
+    curl -sf "${urls[@]}" >/dev/null || { echo "callgrind_nginx: requests failed ($name)" >&2; exit 1; }
     kill -QUIT "$pid"
     wait "$pid" || true
-    grep -E "^summary:|^totals:" "$p/cg.out" | tail -1 | awk '{print $2}'
+    cat "$p"/cg.*.out | grep -E "^summary:" | awk '{s += $2} END {print s}'
 }
 
 otlp="dptrace_exporter otlp; dptrace_exporter_endpoint http://127.0.0.1:$SINK/v1/traces; dptrace_batch_schedule_delay 200ms;"
 printf '| location | tracing | instructions per request | added by dptrace |\n|---|---|---|---|\n'
-for loc in fixed proxied; do
+for loc in ${LOCS:-fixed proxied}; do
     base=""
-    for cfg in off on100 on1; do
+    for cfg in ${CONFIGS:-off on100 on1 on100r}; do
         case $cfg in
         off) t="dptrace off;" ;;
         on100) t="dptrace on; dptrace_sampler always_on; $otlp" ;;
         on1) t="dptrace on; dptrace_sampler parentbased_traceidratio 0.01; $otlp" ;;
+        on100r) t="dptrace on; dptrace_attributes required; dptrace_sampler always_on; $otlp" ;;
         esac
         a=$(measure "$cfg-$loc-a" "$t" "$loc" "$N1")
         b=$(measure "$cfg-$loc-b" "$t" "$loc" "$N2")

@@ -9,8 +9,15 @@
 #include "model.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define READ_WAIT_MS 10000L
 
 struct dpt_config {
     dpt__config c;
@@ -83,8 +90,11 @@ dpt_config *dpt_config_parse_file(const char *path, dpt_config_error *err)
         !(pl > 4 && strcmp(path + pl - 4, ".yml") == 0))
         dpt__log(DPT_LOG_WARN,
                  "configuration file %s: the specification wants a .yaml or .yml extension", path);
-    FILE *f = fopen(path, "rb");
-    if (!f) {
+    /* Not blocking: a FIFO that no writer opened (or a writer that never writes) would
+     * otherwise hold the provider's creation, and so the service, forever. A pipe gets
+     * READ_WAIT_MS in all to deliver the document. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
         snprintf(err->message, sizeof err->message, "cannot open: %s", strerror(errno));
         log_error(path, err);
         return NULL;
@@ -92,21 +102,46 @@ dpt_config *dpt_config_parse_file(const char *path, dpt_config_error *err)
     dpt__buf b;
     dpt__buf_init(&b);
     char chunk[8192];
-    size_t n;
-    bool too_big = false;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
-        dpt__buf_put(&b, chunk, n);
-        if (b.len > DPT__CF_MAX_FILE) {
-            too_big = true;
+    struct stat st;
+    bool fifo = fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode);
+    bool too_big = false, read_error = false, timed_out = false;
+    struct timespec t0, now;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        ssize_t n = read(fd, chunk, sizeof chunk);
+        if (n > 0) {
+            dpt__buf_put(&b, chunk, (size_t)n);
+            if (b.len > DPT__CF_MAX_FILE) {
+                too_big = true;
+                break;
+            }
+            continue;
+        }
+        if (n == 0 && !(fifo && b.len == 0)) break; /* end of file */
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && errno != EAGAIN) {
+            read_error = true;
             break;
         }
+        /* no data yet, or a FIFO whose writer has not come yet: wait, within the bound */
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        long waited = (long)(now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000;
+        if (waited >= READ_WAIT_MS) {
+            timed_out = true;
+            break;
+        }
+        struct pollfd pfd = {fd, POLLIN, 0};
+        /* A FIFO without a writer reads as end of file at once: look again shortly. */
+        int wait = (int)(READ_WAIT_MS - waited);
+        if (n == 0 && wait > 20) wait = 20;
+        if (poll(&pfd, 1, wait) > 0 && n == 0 && !(pfd.revents & POLLIN)) usleep(20000);
     }
-    bool read_error = ferror(f);
-    fclose(f);
+    if (close(fd) != 0) read_error = true;
     dpt_config *c = NULL;
-    if (too_big || read_error || b.oom) {
+    if (too_big || read_error || timed_out || b.oom) {
         snprintf(err->message, sizeof err->message, "%s",
                  too_big      ? "larger than 1 MiB"
+                 : timed_out  ? "no complete document within 10 s (a pipe whose writer is silent)"
                  : read_error ? "read error"
                               : dpt_strerror(DPT_ENOMEM));
         log_error(path, err);

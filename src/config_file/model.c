@@ -162,16 +162,16 @@ static int get_int(walk *w, const dpt__node *map, const char *key, int64_t min, 
     if (is_null(n)) return 0;
     size_t m = push_key(w, key);
     char d[80];
-    int r = 1;
-    if (n->kind != DPT__N_SCALAR || n->type != DPT__S_INT)
-        r = bad(w, n, "expected an integer, got %s", describe(n, d, sizeof d)) ? 1 : -1;
-    else if (n->i < min || n->i > max)
-        r = bad(w, n, "%lld is out of range [%lld, %lld]", (long long)n->i, (long long)min,
-                (long long)max)
-                ? 1
-                : -1;
-    else
+    int r = -1;
+    if (n->kind != DPT__N_SCALAR || n->type != DPT__S_INT) {
+        bad(w, n, "expected an integer, got %s", describe(n, d, sizeof d));
+    } else if (n->i < min || n->i > max) {
+        bad(w, n, "%lld is out of range [%lld, %lld]", (long long)n->i, (long long)min,
+            (long long)max);
+    } else {
         *out = n->i;
+        r = 1;
+    }
     pop(w, m);
     return r;
 }
@@ -183,13 +183,15 @@ static int get_number(walk *w, const dpt__node *map, const char *key, double min
     if (is_null(n)) return 0;
     size_t m = push_key(w, key);
     char d[80];
-    int r = 1;
-    if (n->kind != DPT__N_SCALAR || (n->type != DPT__S_INT && n->type != DPT__S_FLOAT))
-        r = bad(w, n, "expected a number, got %s", describe(n, d, sizeof d)) ? 1 : -1;
-    else if (!(n->d >= min && n->d <= max))
-        r = bad(w, n, "%.40s is out of range [%g, %g]", n->s, min, max) ? 1 : -1;
-    else
+    int r = -1;
+    if (n->kind != DPT__N_SCALAR || (n->type != DPT__S_INT && n->type != DPT__S_FLOAT)) {
+        bad(w, n, "expected a number, got %s", describe(n, d, sizeof d));
+    } else if (!(n->d >= min && n->d <= max)) {
+        bad(w, n, "%.40s is out of range [%g, %g]", n->s, min, max);
+    } else {
         *out = n->d;
+        r = 1;
+    }
     pop(w, m);
     return r;
 }
@@ -200,12 +202,13 @@ static int get_bool(walk *w, const dpt__node *map, const char *key, bool *out)
     if (is_null(n)) return 0;
     size_t m = push_key(w, key);
     char d[80];
-    int r = 1;
-    if (n->kind != DPT__N_SCALAR || n->type != DPT__S_BOOL)
-        r = bad(w, n, "expected a boolean (true or false), got %s", describe(n, d, sizeof d)) ? 1
-                                                                                              : -1;
-    else
+    int r = -1;
+    if (n->kind != DPT__N_SCALAR || n->type != DPT__S_BOOL) {
+        bad(w, n, "expected a boolean (true or false), got %s", describe(n, d, sizeof d));
+    } else {
         *out = n->b;
+        r = 1;
+    }
     pop(w, m);
     return r;
 }
@@ -217,16 +220,16 @@ static int get_str(walk *w, const dpt__node *map, const char *key, const dpt__no
     if (is_null(n)) return 0;
     size_t m = push_key(w, key);
     char d[80];
-    int r = 1;
-    if (n->kind != DPT__N_SCALAR || n->type != DPT__S_STR)
-        r = bad(w, n, "expected a string, got %s (quote it to make it a string)",
-                describe(n, d, sizeof d))
-                ? 1
-                : -1;
-    else if (memchr(n->s, 0, n->len))
-        r = bad(w, n, "the string contains a NUL byte") ? 1 : -1;
-    else
+    int r = -1;
+    if (n->kind != DPT__N_SCALAR || n->type != DPT__S_STR) {
+        bad(w, n, "expected a string, got %s (quote it to make it a string)",
+            describe(n, d, sizeof d));
+    } else if (memchr(n->s, 0, n->len)) {
+        bad(w, n, "the string contains a NUL byte");
+    } else {
         *out = n;
+        r = 1;
+    }
     pop(w, m);
     return r;
 }
@@ -339,12 +342,22 @@ static bool headers(walk *w, dpt__config_exporter *x, const dpt__node *map)
             const dpt__node *e = h->vals[i], *nm = NULL, *v = NULL;
             static const char *const keys[] = {"name", "value", NULL};
             ok = want_map(w, e, false) && known_keys(w, e, keys) && require(w, e, "name") &&
-                 require(w, e, "value") && get_str(w, e, "name", &nm) >= 0 &&
-                 get_str(w, e, "value", &v) >= 0;
+                 require(w, e, "value") && get_str(w, e, "name", &nm) >= 0;
+            /* The value is a credential: a wrong type is reported without showing it (an
+             * unquoted numeric key, or ${VAR} substituting 0xdeadbeef, reads as a number). */
+            const dpt__node *vn = ok ? dpt__node_get(e, "value") : NULL;
+            if (ok && !is_null(vn) && (vn->kind != DPT__N_SCALAR || vn->type != DPT__S_STR)) {
+                size_t m3 = push_key(w, "value");
+                ok = bad(w, vn,
+                         "expected a string (quote it; the value is not shown: header values "
+                         "may be credentials)");
+                pop(w, m3);
+            }
+            ok = ok && get_str(w, e, "value", &v) >= 0;
             if (ok && !nm) ok = bad(w, e, "'name' must be a string");
             if (ok && n_names == 64) ok = bad(w, e, "more than 64 headers");
             /* "If an entry's .value is null, the entry is ignored." */
-            if (ok && v) {
+            if (ok && v && nm) {
                 if (out.len) dpt__buf_putc(&out, ',');
                 dpt__pct_encode(nm->s, nm->len, &out);
                 dpt__buf_putc(&out, '=');
@@ -370,8 +383,16 @@ static bool headers(walk *w, dpt__config_exporter *x, const dpt__node *map)
                 dpt__trim_ows(&k, &kn);
                 name.len = 0;
                 if (!eq || !kn || !dpt__pct_decode(k, kn, &name)) {
-                    ok = bad(w, list, "'%.*s' is not a key=value entry (percent-encoded)",
-                             (int)(il > 60 ? 60 : il), item);
+                    /* Header values are credentials: never in a message (docs/security.md,
+                     * as for OTEL_EXPORTER_OTLP_HEADERS); an entry without '=' may be
+                     * nothing but a token, so only its position is given. */
+                    size_t at = 1;
+                    for (const char *c = list->s; c < item; c++)
+                        at += *c == ',';
+                    ok = bad(w, list,
+                             "entry %zu is not a key=value entry (percent-encoded; not shown: "
+                             "header values may be credentials)",
+                             at);
                     break;
                 }
                 bool overridden = false;
@@ -681,7 +702,7 @@ static bool span_limits(walk *w, const dpt__node *l)
         }
         s->attr_value_len = (uint32_t)x;
     }
-    if ((r = get_int(w, l, "attribute_value_depth_limit", 1, INT32_MAX, &x)) < 0) return false;
+    if (get_int(w, l, "attribute_value_depth_limit", 1, INT32_MAX, &x) < 0) return false;
     /* dptrace values are scalars and flat arrays (depth 2 at most): any limit >= 2 holds. */
     if ((r = get_int(w, l, "attribute_count_limit", 0, INT32_MAX, &x)) < 0) return false;
     if (r == 1) s->attr_count = (uint32_t)x;

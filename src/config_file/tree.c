@@ -323,9 +323,9 @@ static dpt_err collection(builder *b, yaml_event_t *start, int depth, dpt__node 
         }
         if (n == cap) {
             size_t ncap = cap ? cap * 2 : 8;
-            const char **nk = map ? dpt__realloc(keys, ncap * sizeof *nk) : NULL;
+            const char **nk = map ? dpt__realloc(keys, ncap * sizeof(const char *)) : NULL;
             if (map && nk) keys = nk;
-            dpt__node **nv = dpt__realloc(vals, ncap * sizeof *nv);
+            dpt__node **nv = dpt__realloc(vals, ncap * sizeof(dpt__node *));
             if (nv) vals = nv;
             if ((map && !nk) || !nv) {
                 yaml_event_delete(&ev);
@@ -350,7 +350,7 @@ static dpt_err collection(builder *b, yaml_event_t *start, int depth, dpt__node 
                 break;
             }
             for (size_t i = 0; i < n && e == DPT_OK; i++)
-                if (strlen(keys[i]) == kl && memcmp(keys[i], k, kl) == 0)
+                if (keys[i] && strlen(keys[i]) == kl && memcmp(keys[i], k, kl) == 0)
                     e = fail(b, DPT_EPARSE, &ev.start_mark, "duplicate key '%.64s'", k);
             if (e == DPT_OK && !(keys[n] = arena_str(b->arena, k, kl)))
                 e = fail(b, DPT_ENOMEM, NULL, "out of memory");
@@ -373,13 +373,13 @@ static dpt_err collection(builder *b, yaml_event_t *start, int depth, dpt__node 
         n++;
     }
     if (e == DPT_OK && n) {
-        nd->vals = arena_alloc(b->arena, n * sizeof *nd->vals);
-        nd->keys = map ? arena_alloc(b->arena, n * sizeof *nd->keys) : NULL;
+        nd->vals = arena_alloc(b->arena, n * sizeof(dpt__node *));
+        nd->keys = map ? arena_alloc(b->arena, n * sizeof(const char *)) : NULL;
         if (!nd->vals || (map && !nd->keys)) {
             e = fail(b, DPT_ENOMEM, NULL, "out of memory");
         } else {
-            memcpy(nd->vals, vals, n * sizeof *vals);
-            if (map) memcpy(nd->keys, keys, n * sizeof *keys);
+            memcpy(nd->vals, vals, n * sizeof(dpt__node *));
+            if (map) memcpy(nd->keys, keys, n * sizeof(const char *));
             nd->n = n;
         }
     }
@@ -399,13 +399,13 @@ static dpt_err build(builder *b, yaml_event_t *ev, int depth, dpt__node **out)
         return scalar_node(b, ev, out);
     case YAML_SEQUENCE_START_EVENT:
         if (ev->data.sequence_start.tag &&
-            strcmp((const char *)ev->data.sequence_start.tag, "tag:yaml.org,2002:seq"))
+            strcmp((const char *)ev->data.sequence_start.tag, "tag:yaml.org,2002:seq") != 0)
             return fail(b, DPT_EPARSE, &ev->start_mark, "tag %s is not supported",
                         ev->data.sequence_start.tag);
         return collection(b, ev, depth, out);
     case YAML_MAPPING_START_EVENT:
         if (ev->data.mapping_start.tag &&
-            strcmp((const char *)ev->data.mapping_start.tag, "tag:yaml.org,2002:map"))
+            strcmp((const char *)ev->data.mapping_start.tag, "tag:yaml.org,2002:map") != 0)
             return fail(b, DPT_EPARSE, &ev->start_mark, "tag %s is not supported",
                         ev->data.mapping_start.tag);
         return collection(b, ev, depth, out);

@@ -127,7 +127,11 @@ static bool redact_meta(str meta, dpt__buf *o)
                 static const char hx[] = "0123456789ABCDEF";
                 for (size_t q = 0; q < red.len; q++) {
                     unsigned char c = (unsigned char)red.text[q];
-                    if (bagoctet(c) && c != '%') {
+                    /* A rewrite (the URL rule, a custom rule) works on the value as
+                     * received, percent-escapes and all: its '%' stays; the marker is text,
+                     * its '%' is escaped. Escaping both grew "%" to "%25", "%2525"... at
+                     * every hop. */
+                    if (bagoctet(c) && (c != '%' || red.action == DPT_REDACT_REWRITE)) {
                         dpt__buf_putc(o, (char)c);
                     } else {
                         char e[3] = { '%', hx[c >> 4], hx[c & 15] };

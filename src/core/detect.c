@@ -22,7 +22,7 @@
 #include <gnu/libc-version.h>
 #endif
 
-#define MAX_FILE (256 * 1024) /* mountinfo of a busy host is a few tens of KiB */
+#define MAX_FILE ((size_t)256 * 1024) /* mountinfo of a busy host is a few tens of KiB */
 
 /* Reads at most MAX_FILE bytes of path into a NUL-terminated malloc'd string; NULL when it
  * cannot be read. */

@@ -9,6 +9,7 @@
 #include "resource.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -47,7 +48,7 @@ static dpt_err build_resource(dpt_provider *p, const dpt_provider_config *cfg)
     dpt_attr named = DPT_STR("service.name", cfg->service_name);
     size_t n_base = cfg->resource ? cfg->resource->n : 0;
     size_t cap = 5 + n_base + cfg->n_resource_attrs;
-    const dpt_attr **order = dpt__calloc(cap, sizeof *order);
+    const dpt_attr **order = dpt__calloc(cap, sizeof(const dpt_attr *));
     if (!order) return DPT_ENOMEM;
     size_t n = 0;
     for (size_t i = 0; i < 4; i++) order[n++] = &fixed[i];
@@ -280,13 +281,17 @@ static bool value_eq(const dpt_value *a, const dpt_value *b)
     case DPT_VAL_STRING: return a->len == 0 || memcmp(a->u.s, b->u.s, a->len) == 0;
     case DPT_VAL_BOOL: return a->u.b == b->u.b;
     case DPT_VAL_INT: return a->u.i == b->u.i;
-    case DPT_VAL_DOUBLE: return memcmp(&a->u.d, &b->u.d, sizeof a->u.d) == 0;
+    case DPT_VAL_DOUBLE: return a->u.d == b->u.d || (isnan(a->u.d) && isnan(b->u.d));
     case DPT_VAL_STRING_ARRAY:
         for (uint32_t i = 0; i < a->len; i++)
             if (strcmp(a->u.sa[i], b->u.sa[i]) != 0) return false;
         return true;
     case DPT_VAL_BOOL_ARRAY: return a->len == 0 || memcmp(a->u.ba, b->u.ba, a->len * sizeof(bool)) == 0;
-    default: return a->len == 0 || memcmp(a->u.ia, b->u.ia, a->len * 8u) == 0;
+    case DPT_VAL_INT_ARRAY: return a->len == 0 || memcmp(a->u.ia, b->u.ia, (size_t)a->len * sizeof(int64_t)) == 0;
+    default:
+        for (uint32_t i = 0; i < a->len; i++)
+            if (!(a->u.da[i] == b->u.da[i] || (isnan(a->u.da[i]) && isnan(b->u.da[i])))) return false;
+        return true;
     }
 }
 
@@ -320,7 +325,7 @@ dpt_tracer *dpt_provider_get_tracer_opts(dpt_provider *p, const char *name, cons
     const char *version = o && o->version ? o->version : "";
     const char *url = o && o->schema_url ? o->schema_url : "";
     size_t n_attrs = o && o->attrs ? o->n_attrs : 0;
-    const dpt_attr **list = n_attrs ? dpt__calloc(n_attrs, sizeof *list) : NULL;
+    const dpt_attr **list = n_attrs ? dpt__calloc(n_attrs, sizeof(const dpt_attr *)) : NULL;
     if (n_attrs && !list) return NULL;
     for (size_t i = 0; i < n_attrs; i++) list[i] = &o->attrs[i];
     /* The scope's attributes and schema URL, copied the way a resource is. */

@@ -412,9 +412,12 @@ static DPT__NOINLINE_Q int stage(dpt__queue *q, dpt__lane *l, dpt__span *r)
     /* Release: the copy's bytes before its publication. */
     atomic_store_explicit(&c->committed, l->wpos, memory_order_release);
     atomic_store_explicit(&l->staged, ++l->staged_n, memory_order_release);
-    /* The record is done with: back to this thread's cache at once. */
-    atomic_store_explicit(&r->refs, 0, memory_order_relaxed);
-    dpt__span_recycle(r);
+    /* The queue is done with the record: its reference goes. Only a sole holder may
+     * recycle it at once - a trace store or another pipeline may hold it too, or be about
+     * to take it (the provider calls the processors after this one). Forcing the count to
+     * zero here recycled records that a store still kept: its chain looped and the next
+     * eviction spun forever (test_batch_other_holders). */
+    dpt_span_data_release(&r->d);
     if (fresh) {
         dpt__fence(memory_order_seq_cst); /* Dekker, as in maintain() */
         return DPT__Q_WAKE;

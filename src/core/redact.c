@@ -36,7 +36,7 @@ typedef struct policy {
     uint32_t nstates;
     bool words;      /* the default whole-word patterns apply */
     bool url_rule;   /* url.full / url.query are rewritten */
-    bool url_key_sensitive[3]; /* a pattern matches url.full / http.url / url.query itself */
+    bool url_key_sensitive[4]; /* a pattern matches url.full / http.url / url.query / http.target */
     size_t n_params; /* sensitive query parameter names (case-sensitive) */
     char params[MAX_URL_PARAMS][MAX_PATTERN_LEN + 1];
     uint8_t param_len[MAX_URL_PARAMS];
@@ -67,7 +67,7 @@ static const char *const default_params[] = { "X-Amz-Signature", "X-Amz-Credenti
 
 /* The attributes the URL rule rewrites (the semantic conventions' url.full and url.query,
  * and http.url, the older name of url.full). */
-static const char *const url_keys[3] = { "url.full", "http.url", "url.query" };
+static const char *const url_keys[4] = { "url.full", "http.url", "url.query", "http.target" };
 
 static uint8_t cls[256];
 static _Atomic(policy *) current;
@@ -156,12 +156,25 @@ static bool env_is_off(const char *v)
     return v && (strcasecmp(v, "off") == 0 || strcasecmp(v, "false") == 0 || strcmp(v, "0") == 0);
 }
 
+/* DPTRACE_REDACT / DPTRACE_REDACT_URL: off, false, 0 turn the rule off; on, true, 1 or
+ * unset keep it. Anything else keeps it too (the safe side), and says so: a typo such as
+ * "no" or "disabled" must not pass for a setting that was taken. */
+static bool env_off_checked(const char *name)
+{
+    const char *v = getenv(name);
+    if (!v || !*v) return false;
+    if (env_is_off(v)) return true;
+    if (strcasecmp(v, "on") != 0 && strcasecmp(v, "true") != 0 && strcmp(v, "1") != 0)
+        dpt__log(DPT_LOG_WARN, "%s=%.64s is not on or off; redaction stays on", name, v);
+    return false;
+}
+
 /* The URL rule and its parameter list: on with the defaults unless DPTRACE_REDACT_URL=off;
  * DPTRACE_REDACT_URL_PARAMS replaces the list (a full override, as the semantic
  * conventions describe for sensitive_query_parameters; "" for none). */
 static void build_url_rule(policy *p, bool defs)
 {
-    p->url_rule = defs && !env_is_off(getenv("DPTRACE_REDACT_URL"));
+    p->url_rule = defs && !env_off_checked("DPTRACE_REDACT_URL");
     const char *env = getenv("DPTRACE_REDACT_URL_PARAMS");
     if (!env) {
         for (size_t i = 0; i < sizeof default_params / sizeof *default_params; i++) {
@@ -171,11 +184,14 @@ static void build_url_rule(policy *p, bool defs)
         return;
     }
     const char *s = env;
-    while (*s && p->n_params < MAX_URL_PARAMS) {
+    size_t ignored = 0;
+    while (*s) {
         const char *e = strchr(s, ',');
         size_t n = e ? (size_t)(e - s) : strlen(s);
         dpt__trim_ows(&s, &n);
-        if (n && n <= MAX_PATTERN_LEN) {
+        if (n && (n > MAX_PATTERN_LEN || p->n_params == MAX_URL_PARAMS)) {
+            ignored++;
+        } else if (n) {
             memcpy(p->params[p->n_params], s, n);
             p->params[p->n_params][n] = 0;
             p->param_len[p->n_params++] = (uint8_t)n;
@@ -183,12 +199,17 @@ static void build_url_rule(policy *p, bool defs)
         if (!e) break;
         s = e + 1;
     }
+    if (ignored)
+        dpt__log(DPT_LOG_WARN,
+                 "DPTRACE_REDACT_URL_PARAMS: %zu names ignored (at most %d names of at most %d "
+                 "bytes are kept)",
+                 ignored, MAX_URL_PARAMS, MAX_PATTERN_LEN);
 }
 
 static policy *build(const dpt_redaction *r, const char *env_keys, bool env_off)
 {
     const char *pats[MAX_PATTERNS + 32];
-    char envbuf[1024];
+    char envbuf[MAX_PATTERNS * (MAX_PATTERN_LEN + 1) + 1];
     size_t n = 0;
     bool defs = r ? !r->no_defaults : !env_off;
     if (defs)
@@ -196,16 +217,33 @@ static policy *build(const dpt_redaction *r, const char *env_keys, bool env_off)
     if (r) {
         for (size_t i = 0; i < r->n_patterns; i++) pats[n++] = r->patterns[i];
     } else if (env_keys) {
+        /* The same bounds as dpt_redaction_set: MAX_PATTERNS patterns added to the
+         * defaults, each up to MAX_PATTERN_LEN bytes. What is over is said, never dropped
+         * silently: a key the operator listed would otherwise go out unredacted. */
+        size_t added = 0, ignored = 0, len = strlen(env_keys);
         snprintf(envbuf, sizeof envbuf, "%s", env_keys);
-        for (char *save = NULL, *t = strtok_r(envbuf, ",", &save); t && n < MAX_PATTERNS; t = strtok_r(NULL, ",", &save))
-            if (*t) pats[n++] = t;
+        for (char *save = NULL, *t = strtok_r(envbuf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+            if (!*t) continue;
+            if (added == MAX_PATTERNS || strlen(t) > MAX_PATTERN_LEN) {
+                ignored++;
+                continue;
+            }
+            pats[n++] = t;
+            added++;
+        }
+        if (ignored || len >= sizeof envbuf)
+            dpt__log(DPT_LOG_WARN,
+                     "DPTRACE_REDACT_KEYS: %s%zu patterns ignored (at most %d patterns of at most "
+                     "%d bytes, %zu bytes in all)",
+                     len >= sizeof envbuf ? "the list is cut and " : "", ignored, MAX_PATTERNS,
+                     MAX_PATTERN_LEN, sizeof envbuf - 1);
     }
     policy *p = compile(pats, n);
     if (!p) return NULL;
     p->words = defs;
     build_url_rule(p, defs);
     /* Decided once: a custom pattern such as "url" makes the URL keys plain sensitive. */
-    for (int i = 0; i < 3; i++) p->url_key_sensitive[i] = pattern_match(p, url_keys[i], strlen(url_keys[i]));
+    for (int i = 0; i < 4; i++) p->url_key_sensitive[i] = pattern_match(p, url_keys[i], strlen(url_keys[i]));
     const char *m = r && r->marker ? r->marker : DPT_REDACTED;
     snprintf(p->marker, sizeof p->marker, "%s", m);
     p->marker_len = (uint32_t)strlen(p->marker);
@@ -229,7 +267,7 @@ static void publish(policy *p)
 static void init_from_env(void)
 {
     init_classes();
-    policy *p = build(NULL, getenv("DPTRACE_REDACT_KEYS"), env_is_off(getenv("DPTRACE_REDACT")));
+    policy *p = build(NULL, getenv("DPTRACE_REDACT_KEYS"), env_off_checked("DPTRACE_REDACT"));
     if (!p) dpt__log(DPT_LOG_ERROR, "redaction policy: out of memory; redaction is off");
     publish(p);
 }
@@ -413,11 +451,12 @@ static bool pattern_match(const policy *p, const char *key, size_t len)
     return scan(p, f, fl, NULL) || (p->words && words_match(f, fl));
 }
 
-/* The keys of the URL rule: 1 a full URL (url.full and its older name http.url), 2 a
- * query (url.query), 0 other. *slot gets the key's index in url_key_sensitive. */
+/* The keys of the URL rule: 1 a full URL (url.full and its older name http.url) or a
+ * request target (http.target, the older name of url.path + url.query), 2 a query
+ * (url.query), 0 other. *slot gets the key's index in url_key_sensitive. */
 static int url_key(const char *key, size_t len, int *slot)
 {
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 4; i++)
         if (strlen(url_keys[i]) == len && memcmp(key, url_keys[i], len) == 0) {
             if (slot) *slot = i;
             return i == 2 ? 2 : 1;
@@ -432,11 +471,37 @@ static int url_key(const char *key, size_t len, int *slot)
 #define CACHE_SLOTS DPT__VERDICT_SLOTS
 #define CACHE_KEY_MAX DPT__VERDICT_KEY_MAX
 typedef dpt__verdict verdict;
-DPT__TLS dpt__verdict dpt__tl_verdicts[DPT__VERDICT_SLOTS];
-#define tl_cache dpt__tl_verdicts
+DPT__TLS dpt__verdict *dpt__tl_verdicts; /* this thread's cache, or NULL */
+static pthread_key_t cache_key;
+static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
+static void cache_thread_exit(void *c)
+{
+    dpt__tl_verdicts = NULL;
+    free(c);
+}
+static void cache_key_init(void) { pthread_key_create(&cache_key, cache_thread_exit); }
+
+/* The calling thread's cache, allocated at its first use; NULL when memory is short (the
+ * scan then simply runs every time). */
+static verdict *thread_cache(void)
+{
+    verdict *t = dpt__tl_verdicts;
+    if (DPT__LIKELY(t != NULL)) return t;
+    pthread_once(&cache_once, cache_key_init);
+    t = dpt__calloc(CACHE_SLOTS, sizeof *t);
+    if (!t) return NULL;
+    if (pthread_setspecific(cache_key, t) != 0) {
+        free(t);
+        return NULL;
+    }
+    dpt__tl_verdicts = t;
+    return t;
+}
+
 static bool match(const policy *p, const char *key, size_t len)
 {
-    if (len > CACHE_KEY_MAX) return pattern_match(p, key, len) || (p->url_rule && url_key(key, len, NULL));
+    verdict *tl_cache = len <= CACHE_KEY_MAX ? thread_cache() : NULL;
+    if (!tl_cache) return pattern_match(p, key, len) || (p->url_rule && url_key(key, len, NULL));
     uintptr_t a = (uintptr_t)key;
     verdict *v = &tl_cache[(a ^ (a >> 6) ^ (a >> 12)) & (CACHE_SLOTS - 1)];
     if (v->ptr == key && v->len == len && v->pol == (const void *)p && memcmp(v->copy, key, len) == 0)
@@ -468,7 +533,7 @@ dpt_err dpt_redaction_set(const dpt_redaction *r)
     if (r) {
         p = build(r, NULL, false);
     } else {
-        p = build(NULL, getenv("DPTRACE_REDACT_KEYS"), env_is_off(getenv("DPTRACE_REDACT")));
+        p = build(NULL, getenv("DPTRACE_REDACT_KEYS"), env_off_checked("DPTRACE_REDACT"));
     }
     if (!p) return DPT_ENOMEM;
     pthread_mutex_lock(&set_mu);
@@ -536,16 +601,21 @@ static bool redact_params(const policy *p, const char *s, size_t n, obuf *o)
     size_t i = 0;
     while (i <= n) {
         size_t j = i;
-        while (j < n && s[j] != '&') j++;
+        /* '&', and ';' which HTML 4 and many servers also take between parameters
+         * (?a=1;token=x): a ';' inside a value only splits it, harmlessly. */
+        while (j < n && s[j] != '&' && s[j] != ';') j++;
         const char *part = s + i, *eq = memchr(part, '=', j - i);
         if (eq && eq + 1 < s + j && param_sensitive(p, part, (size_t)(eq - part))) {
             put(o, part, (size_t)(eq - part) + 1);
             put(o, URL_MARKER, sizeof URL_MARKER - 1);
-            changed = true;
+            /* A value already REDACTED (an instrumentation redacted it first) is no change:
+             * otherwise a long URL that needs nothing more was replaced whole. */
+            size_t vl = (size_t)(s + j - (eq + 1));
+            changed |= vl != sizeof URL_MARKER - 1 || memcmp(eq + 1, URL_MARKER, vl) != 0;
         } else {
             put(o, part, j - i);
         }
-        if (j < n) put(o, "&", 1);
+        if (j < n) put(o, s + j, 1);
         i = j + 1;
     }
     return changed;
@@ -571,18 +641,27 @@ static bool rewrite_url(const policy *p, int kind, const char *u, size_t n, obuf
     size_t i = 0, sch = 0;
     if (n && ((u[0] >= 'a' && u[0] <= 'z') || (u[0] >= 'A' && u[0] <= 'Z')))
         while (sch < n && scheme_char(u[sch])) sch++;
-    if (sch && n - sch >= 3 && memcmp(u + sch, "://", 3) == 0) {
-        size_t a = sch + 3, e = a;
+    /* An authority after "scheme://", or after "//" alone (a scheme-relative URL, as an
+     * http.url may be written). */
+    size_t a = 0; /* where the authority starts; 0: none */
+    if (sch && n - sch >= 3 && memcmp(u + sch, "://", 3) == 0) a = sch + 3;
+    else if (n >= 2 && u[0] == '/' && u[1] == '/') a = 2;
+    if (a) {
+        size_t e = a;
         while (e < n && u[e] != '/' && u[e] != '?' && u[e] != '#') e++;
         const char *at = NULL;
         for (size_t q = a; q < e; q++)
             if (u[q] == '@') at = u + q;
         if (at) {
+            static const char both[] = URL_MARKER ":" URL_MARKER;
+            size_t ul = (size_t)(at - (u + a));
             put(o, u, a);
-            if (memchr(u + a, ':', (size_t)(at - (u + a)))) put(o, URL_MARKER ":" URL_MARKER, 2 * (sizeof URL_MARKER - 1) + 1);
+            if (memchr(u + a, ':', ul)) put(o, both, sizeof both - 1);
             else put(o, URL_MARKER, sizeof URL_MARKER - 1);
             put(o, at, (size_t)(u + e - at));
-            changed = true;
+            /* Credentials already REDACTED (by an instrumentation) are no change. */
+            changed = !((ul == sizeof both - 1 && memcmp(u + a, both, ul) == 0) ||
+                        (ul == sizeof URL_MARKER - 1 && memcmp(u + a, URL_MARKER, ul) == 0));
         } else {
             put(o, u, e);
         }

@@ -27,14 +27,19 @@ typedef struct dpt__verdict {
     bool match;
     char copy[DPT__VERDICT_KEY_MAX];
 } dpt__verdict;
-extern DPT__TLS dpt__verdict dpt__tl_verdicts[DPT__VERDICT_SLOTS];
+/* The cache lives on the heap behind one thread-local pointer (allocated at the thread's
+ * first miss, freed at its exit): initial-exec TLS must stay small for libdptrace.so to be
+ * loadable with dlopen() (tests/core/dlopen_test). */
+extern DPT__TLS dpt__verdict *dpt__tl_verdicts;
 extern _Atomic(const void *) dpt__redact_plain;
 static inline bool dpt__redact_known_keep(const char *key, size_t len)
 {
     const void *p = atomic_load_explicit(&dpt__redact_plain, memory_order_acquire);
     if (!p || len > DPT__VERDICT_KEY_MAX) return false;
+    const dpt__verdict *t = dpt__tl_verdicts;
+    if (DPT__UNLIKELY(!t)) return false;
     uintptr_t a = (uintptr_t)key;
-    const dpt__verdict *v = &dpt__tl_verdicts[(a ^ (a >> 6) ^ (a >> 12)) & (DPT__VERDICT_SLOTS - 1)];
+    const dpt__verdict *v = &t[(a ^ (a >> 6) ^ (a >> 12)) & (DPT__VERDICT_SLOTS - 1)];
     return v->ptr == key && v->len == len && v->pol == p && !v->match && memcmp(v->copy, key, len) == 0;
 }
 

@@ -108,7 +108,7 @@ dpt_resource *dpt__resource_build(const dpt_attr *const *in, size_t n, const cha
 {
     /* Keep the last occurrence of each key (an updating value wins), in first-seen order:
      * mark the earlier duplicates as replaced by pointing them at the later attribute. */
-    const dpt_attr **keep = n ? dpt__calloc(n, sizeof *keep) : NULL;
+    const dpt_attr **keep = n ? dpt__calloc(n, sizeof(const dpt_attr *)) : NULL;
     if (n && !keep) return NULL;
     size_t kept = 0, bytes = 0;
     for (size_t i = 0; i < n; i++) {
@@ -152,7 +152,7 @@ dpt_resource *dpt_resource_new(const dpt_attr *attrs, size_t n, const char *sche
         dpt__log(DPT_LOG_ERROR, "dpt_resource_new: %zu attributes but a NULL array", n);
         return NULL;
     }
-    const dpt_attr **list = n ? dpt__calloc(n, sizeof *list) : NULL;
+    const dpt_attr **list = n ? dpt__calloc(n, sizeof(const dpt_attr *)) : NULL;
     if (n && !list) {
         dpt__log(DPT_LOG_ERROR, "dpt_resource_new: %s", dpt_strerror(DPT_ENOMEM));
         return NULL;
@@ -189,8 +189,9 @@ dpt_resource *dpt_resource_merge(const dpt_resource *old, const dpt_resource *up
                  old->schema_url, updating->schema_url, updating->schema_url);
     }
     size_t n = old->n + updating->n;
-    const dpt_attr **list = n ? dpt__calloc(n, sizeof *list) : NULL;
-    if (n && !list) {
+    /* One slot at least, so the loops below never see NULL. */
+    const dpt_attr **list = dpt__calloc(n ? n : 1, sizeof(const dpt_attr *));
+    if (!list) {
         dpt__log(DPT_LOG_ERROR, "dpt_resource_merge: %s", dpt_strerror(DPT_ENOMEM));
         return NULL;
     }
@@ -291,7 +292,7 @@ dpt_resource *dpt__resource_parse_list(const char *v, bool *malformed)
     }
     dpt_resource *r = NULL;
     if (ok && !strs.oom) {
-        const dpt_attr **list = n ? dpt__calloc(n, sizeof *list) : NULL;
+        const dpt_attr **list = n ? dpt__calloc(n, sizeof(const dpt_attr *)) : NULL;
         if (!n || list) {
             for (size_t i = 0; i < n; i++) {
                 attrs[i].key = strs.p + offs[i][0];

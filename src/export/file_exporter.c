@@ -167,10 +167,16 @@ dpt_exporter *dpt_exporter_file_format(const char *path, dpt_format fmt)
         return NULL;
     dpt__encoder_init(&f->enc, fmt);
     f->path = dpt__strndup(path, strlen(path));
-    f->fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    /* Not blocking: opening a FIFO that has no reader would wait for one, inside the
+     * provider's creation, forever. A FIFO with a reader is fine (writes block only the
+     * export thread, which shutdown's deadline bounds); without one it is an error. */
+    f->fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NONBLOCK, 0644);
+    int fl = f->fd >= 0 ? fcntl(f->fd, F_GETFL) : -1;
+    if (fl >= 0) fcntl(f->fd, F_SETFL, fl & ~O_NONBLOCK);
     if (!f->path || f->fd < 0) {
         if (f->fd < 0)
-            dpt__log(DPT_LOG_ERROR, "file exporter: cannot open %s: %s", path, strerror(errno));
+            dpt__log(DPT_LOG_ERROR, "file exporter: cannot open %s: %s", path,
+                     errno == ENXIO ? "a FIFO with no reader" : strerror(errno));
         f->fd = -1;
         file_destroy(f);
         return NULL;

@@ -212,51 +212,17 @@ static size_t b64_decode(const char *s, size_t n, uint8_t *out, size_t cap)
     return o;
 }
 
-static bool pb_next(const uint8_t **p, const uint8_t *end, uint64_t *v)
-{
-    uint64_t r = 0;
-    for (int shift = 0; shift < 64 && *p < end; shift += 7) {
-        uint8_t b = *(*p)++;
-        r |= (uint64_t)(b & 0x7f) << shift;
-        if (!(b & 0x80)) {
-            *v = r;
-            return true;
-        }
-    }
-    return false;
-}
-
-/* Walks the fields of one message: calls fn for each length-delimited field; false on
- * malformed input. */
+/* Walks the fields of one message with the project's wire reader (src/common/pb_read.h):
+ * calls fn for each length-delimited field; false on malformed input. */
 static bool pb_fields(const uint8_t *p, size_t n,
                       void (*fn)(uint32_t field, const uint8_t *v, size_t len, void *u), void *u)
 {
-    const uint8_t *end = p + n;
-    while (p < end) {
-        uint64_t key, v;
-        if (!pb_next(&p, end, &key)) return false;
-        switch (key & 7) {
-        case 0:
-            if (!pb_next(&p, end, &v)) return false;
-            break;
-        case 1:
-            if (end - p < 8) return false;
-            p += 8;
-            break;
-        case 2:
-            if (!pb_next(&p, end, &v) || v > (uint64_t)(end - p)) return false;
-            fn((uint32_t)(key >> 3), p, (size_t)v, u);
-            p += v;
-            break;
-        case 5:
-            if (end - p < 4) return false;
-            p += 4;
-            break;
-        default:
-            return false;
-        }
-    }
-    return true;
+    pbr_msg m = pbr_init(p, n);
+    pbr_field f;
+    int rc;
+    while ((rc = pbr_next(&m, &f)) > 0)
+        if (f.wire == PBR_LEN) fn(f.num, f.data, f.len, u);
+    return rc == 0;
 }
 
 typedef struct any_walk {
@@ -283,11 +249,12 @@ static void on_retry_info_field(uint32_t f, const uint8_t *v, size_t len, void *
 {
     any_walk *a = u;
     if (f != 1) return; /* RetryInfo.retry_delay: google.protobuf.Duration */
-    const uint8_t *p = v, *end = v + len;
-    uint64_t seconds = 0, nanos = 0, key, x;
-    while (p < end && pb_next(&p, end, &key) && (key & 7) == 0 && pb_next(&p, end, &x)) {
-        if (key >> 3 == 1) seconds = x;
-        if (key >> 3 == 2) nanos = x;
+    pbr_msg m = pbr_init(v, len);
+    pbr_field fd;
+    uint64_t seconds = 0, nanos = 0;
+    while (pbr_next(&m, &fd) > 0 && fd.wire == PBR_VARINT) {
+        if (fd.num == 1) seconds = fd.u;
+        if (fd.num == 2) nanos = fd.u;
     }
     if ((int64_t)seconds < 0 || (int64_t)nanos < 0) return; /* a negative delay is none */
     uint64_t ms = seconds > UINT64_MAX / 1000u ? UINT64_MAX : seconds * 1000u;
@@ -301,14 +268,6 @@ static void on_status_field(uint32_t f, const uint8_t *v, size_t len, void *u)
     if (!pb_fields(v, len, on_any_field, &a) || !a.retry_info || !a.value) return;
     pb_fields(a.value, a.value_len, on_retry_info_field, &a);
     if (a.delay_ms) *(uint64_t *)u = a.delay_ms;
-}
-
-static int hexdig(int ch)
-{
-    if (ch >= '0' && ch <= '9') return ch - '0';
-    if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
-    return -1;
 }
 
 /* Headers and trailers of a gRPC answer (libcurl hands both to this callback). */
@@ -340,8 +299,8 @@ static size_t on_grpc_header(char *line, size_t size, size_t nitems, void *user)
         size_t o = 0;
         for (size_t i = 0; i < vn && o < sizeof raw; i++) {
             int h1, h2;
-            if (v[i] == '%' && i + 2 < vn && (h1 = hexdig(v[i + 1])) >= 0 &&
-                (h2 = hexdig(v[i + 2])) >= 0) {
+            if (v[i] == '%' && i + 2 < vn && (h1 = dpt__anyhex((unsigned char)v[i + 1])) >= 0 &&
+                (h2 = dpt__anyhex((unsigned char)v[i + 2])) >= 0) {
                 raw[o++] = (char)(h1 * 16 + h2);
                 i += 2;
             } else {
@@ -841,18 +800,6 @@ static uint64_t retry_after_ms(CURL *e)
     return (uint64_t)ra * 1000u;
 }
 
-static uint64_t pb_varint(const uint8_t **p, const uint8_t *end, bool *ok)
-{
-    uint64_t r = 0;
-    for (int shift = 0; shift < 64 && *p < end; shift += 7) {
-        uint8_t b = *(*p)++;
-        r |= (uint64_t)(b & 0x7f) << shift;
-        if (!(b & 0x80)) return r;
-    }
-    *ok = false;
-    return 0;
-}
-
 /* The error text of a failed answer for the log: google.rpc.Status.message (field 2)
  * for protobuf (OTLP/HTTP "Failures"), "message" for JSON, else the body itself. */
 static void answer_text(const dpt__xfer *x, char *out, size_t cap)
@@ -862,24 +809,12 @@ static void answer_text(const dpt__xfer *x, char *out, size_t cap)
     out[0] = '\0';
     if (!n) return;
     if (strstr(x->content_type, "protobuf")) {
-        const uint8_t *p = (const uint8_t *)s, *end = p + n;
-        bool ok = true;
-        while (p < end && ok) {
-            uint64_t key = pb_varint(&p, end, &ok);
-            unsigned wt = (unsigned)(key & 7);
-            if (!ok) break;
-            if (wt == 0) {
-                (void)pb_varint(&p, end, &ok);
-            } else if (wt == 2) {
-                uint64_t len = pb_varint(&p, end, &ok);
-                if (!ok || len > (uint64_t)(end - p)) break;
-                if ((key >> 3) == 2) {
-                    dpt__log_sanitize((const char *)p, (size_t)len, out, cap);
-                    return;
-                }
-                p += len;
-            } else {
-                break;
+        pbr_msg m = pbr_init(s, n);
+        pbr_field f;
+        while (pbr_next(&m, &f) > 0) {
+            if (f.num == 2 && f.wire == PBR_LEN) { /* google.rpc.Status.message */
+                dpt__log_sanitize((const char *)f.data, f.len, out, cap);
+                return;
             }
         }
         snprintf(out, cap, "(%zu bytes of protobuf)", n);

@@ -30,80 +30,33 @@ void dpt_http_exporter_config_default(dpt_http_exporter_config *c)
 
 /* ---- partial success ------------------------------------------------------------------ */
 
-static bool pb_read_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
-{
-    uint64_t r = 0;
-    for (int shift = 0; shift < 64 && *p < end; shift += 7) {
-        uint8_t b = *(*p)++;
-        r |= (uint64_t)(b & 0x7f) << shift;
-        if (!(b & 0x80)) {
-            *v = r;
-            return true;
-        }
-    }
-    return false;
-}
-
-/* Skips one field of wire type wt; false on malformed input. */
-static bool pb_skip(const uint8_t **p, const uint8_t *end, unsigned wt)
-{
-    uint64_t v;
-    switch (wt) {
-    case 0:
-        return pb_read_varint(p, end, &v);
-    case 1:
-        if (end - *p < 8) return false;
-        *p += 8;
-        return true;
-    case 2:
-        if (!pb_read_varint(p, end, &v) || v > (uint64_t)(end - *p)) return false;
-        *p += v;
-        return true;
-    case 5:
-        if (end - *p < 4) return false;
-        *p += 4;
-        return true;
-    default:
-        return false;
-    }
-}
-
 /* ExportTraceServiceResponse { ExportTracePartialSuccess partial_success = 1; }
- * ExportTracePartialSuccess { int64 rejected_spans = 1; string error_message = 2; } */
+ * ExportTracePartialSuccess { int64 rejected_spans = 1; string error_message = 2; }
+ * Read with the project's wire reader (src/common/pb_read.h). */
 static bool parse_partial_pb(const uint8_t *p, size_t n, int64_t *rejected, char *msg, size_t cap)
 {
-    const uint8_t *end = p + n;
+    pbr_msg m = pbr_init(p, n);
+    pbr_field f;
     bool found = false;
-    while (p < end) {
-        uint64_t key;
-        if (!pb_read_varint(&p, end, &key)) return false;
-        if (key == ((1u << 3) | 2)) {
-            uint64_t len;
-            if (!pb_read_varint(&p, end, &len) || len > (uint64_t)(end - p)) return false;
-            const uint8_t *q = p, *qe = p + len;
-            p = qe;
-            found = true;
-            while (q < qe) {
-                uint64_t k2, v;
-                if (!pb_read_varint(&q, qe, &k2)) return false;
-                if (k2 == ((1u << 3) | 0)) {
-                    if (!pb_read_varint(&q, qe, &v)) return false;
-                    *rejected = (int64_t)v;
-                } else if (k2 == ((2u << 3) | 2)) {
-                    if (!pb_read_varint(&q, qe, &v) || v > (uint64_t)(qe - q)) return false;
-                    size_t m = v < cap - 1 ? (size_t)v : cap - 1;
-                    memcpy(msg, q, m);
-                    msg[m] = '\0';
-                    q += v;
-                } else if (!pb_skip(&q, qe, (unsigned)(k2 & 7))) {
-                    return false;
-                }
+    int rc;
+    while ((rc = pbr_next(&m, &f)) > 0) {
+        if (f.num != 1 || f.wire != PBR_LEN) continue;
+        found = true;
+        pbr_msg q = pbr_init(f.data, f.len);
+        pbr_field g;
+        int rq;
+        while ((rq = pbr_next(&q, &g)) > 0) {
+            if (g.num == 1 && g.wire == PBR_VARINT) {
+                *rejected = (int64_t)g.u;
+            } else if (g.num == 2 && g.wire == PBR_LEN) {
+                size_t k = g.len < cap - 1 ? g.len : cap - 1;
+                memcpy(msg, g.data, k);
+                msg[k] = '\0';
             }
-        } else if (!pb_skip(&p, end, (unsigned)(key & 7))) {
-            return false;
         }
+        if (rq < 0) return false;
     }
-    return found;
+    return rc == 0 && found;
 }
 
 /* {"partialSuccess":{"rejectedSpans":"3","errorMessage":"..."}}: a key search is enough

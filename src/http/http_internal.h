@@ -8,6 +8,7 @@
 
 #include "dptrace/http.h"
 #include "common.h"
+#include "pb_read.h"
 #include "../core/export_async.h" /* the batch processor contract */
 
 #include <curl/curl.h>

@@ -138,7 +138,17 @@ static void install_headers(dpt_curl_span *s, const dpt_propagator *p)
 static void span_name(char *out, size_t cap, const char *method, const char *tmpl)
 {
     const char *m = method && strcmp(method, "_OTHER") != 0 ? method : "HTTP";
-    snprintf(out, cap, "%s%s%s", m, tmpl ? " " : "", tmpl ? tmpl : "");
+    size_t ml = strlen(m), tl = tmpl ? strlen(tmpl) : 0;
+    if (ml >= cap) ml = cap - 1;
+    memcpy(out, m, ml);
+    size_t n = ml;
+    if (tmpl && n + 1 < cap) {
+        if (tl > cap - n - 2) tl = cap - n - 2;
+        out[n++] = ' ';
+        memcpy(out + n, tmpl, tl);
+        n += tl;
+    }
+    out[n] = '\0';
 }
 
 /* Adds url.full (redacted), server.address and server.port for url to attrs. Returns the

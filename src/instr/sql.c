@@ -6,6 +6,7 @@
  */
 #include "instr_internal.h"
 
+#include <stdint.h>
 #include <string.h>
 
 /* A bounded output: writes what fits, counts everything. */
@@ -22,6 +23,11 @@ static inline void put(sbuf *b, char c)
 
 static inline void puts_n(sbuf *b, const char *s, size_t n)
 {
+    if (b->len + n < b->cap) {
+        memcpy(b->p + b->len, s, n);
+        b->len += n;
+        return;
+    }
     for (size_t i = 0; i < n; i++)
         put(b, s[i]);
 }
@@ -103,16 +109,6 @@ static size_t quoted_len(const char *s, size_t i, size_t n, char q)
     return n - i;
 }
 
-/* Case-insensitive match of a keyword at s[i..], followed by a non-identifier byte. */
-static int keyword_at(const char *s, size_t i, size_t n, const char *kw)
-{
-    size_t k = strlen(kw);
-    if (i + k > n) return 0;
-    for (size_t j = 0; j < k; j++)
-        if ((s[i + j] | 0x20) != (kw[j] | 0x20)) return 0;
-    return i + k == n || !is_ident((unsigned char)s[i + k]);
-}
-
 size_t dpt_instr_sanitize_sql(const char *sql, size_t len, char *out, size_t cap)
 {
     sbuf b = {out, out ? cap : 0, 0};
@@ -132,7 +128,13 @@ size_t dpt_instr_sanitize_sql(const char *sql, size_t len, char *out, size_t cap
                     end = sql + j + 2;
                     break;
                 }
-            i = end ? (size_t)(end - sql) : n;
+            size_t after = end ? (size_t)(end - sql) : n;
+            /* A comment separates tokens: UNION, an empty block comment and SELECT must
+             * not read "UNIONSELECT", nor '-', a comment and '-' become a "--" comment. */
+            if (i > 0 && !is_space((unsigned char)sql[i - 1]) && after < n &&
+                !is_space((unsigned char)sql[after]))
+                put(&b, ' ');
+            i = after;
             continue;
         }
         if (c == '\'') { /* string literal */
@@ -160,6 +162,22 @@ size_t dpt_instr_sanitize_sql(const char *sql, size_t len, char *out, size_t cap
             puts_n(&b, sql + i, j - i);
             i = j;
             continue;
+        }
+        if (c == '$' && (i == 0 || !is_ident((unsigned char)sql[i - 1]))) {
+            /* PostgreSQL's dollar-quoted string, $$text$$ or $tag$text$tag$: a literal
+             * (it is not the parameter $name, which no '$' closes). */
+            size_t t = i + 1;
+            while (t < n && sql[t] != '$' && is_ident((unsigned char)sql[t]) &&
+                   !(t == i + 1 && is_digit((unsigned char)sql[t])))
+                t++;
+            if (t < n && sql[t] == '$') {
+                size_t tl = t + 1 - i, j = t + 1;
+                while (j + tl <= n && memcmp(sql + j, sql + i, tl) != 0)
+                    j++;
+                i = j + tl <= n ? j + tl : n; /* unterminated: to the end, like a quote */
+                put(&b, '?');
+                continue;
+            }
         }
         if (c == '?' || c == ':' || c == '@' ||
             (c == '$' && (i == 0 || !is_ident((unsigned char)sql[i - 1])))) {
@@ -257,32 +275,96 @@ static int next_tok(const char *s, size_t n, size_t *i, tok *t)
     return 1;
 }
 
-static int tok_is(const tok *t, const char *kw)
-{
-    return t->kind == 'w' && keyword_at(t->p, 0, t->n, kw) && strlen(kw) == t->n;
-}
+/* The words the summary knows, classified once per token (a table scan that compares
+ * the length and first letter before anything else). */
+enum {
+    K_CLAUSE = 1,   /* ends a FROM list, cannot be an alias or a target */
+    K_OP = 2,       /* an operation: SELECT, INSERT, ... */
+    K_DDL = 4,      /* CREATE, ALTER, DROP: the object word follows */
+    K_OBJ = 8,      /* TABLE, INDEX, ...: the object of a DDL operation */
+    K_SKIP = 16,    /* IF, NOT, EXISTS, ONLY, LATERAL: skipped before a target */
+    K_DDL_MOD = 32, /* TEMP, UNIQUE, VIRTUAL, ...: skipped between DDL and object */
+    K_FROM = 64,    /* FROM: a list of targets follows */
+    K_ONE = 128,    /* JOIN, INTO: one target follows */
+    K_UPDATE = 256, /* UPDATE: an operation with one target */
+    K_OR = 512,     /* OR: INSERT OR REPLACE, UPDATE OR IGNORE */
+    K_AS = 1024
+};
 
-static int tok_is_any(const tok *t, const char *const *kws)
+typedef struct kword {
+    const char *w;
+    uint8_t len;
+    uint16_t flags;
+} kword;
+
+/* By length, so that a token is compared with the words of its length only. */
+static const kword kw2[] = {{"on", 2, K_CLAUSE},
+                            {"as", 2, K_CLAUSE | K_AS},
+                            {"if", 2, K_SKIP},
+                            {"or", 2, K_OR | K_DDL_MOD}};
+static const kword kw3[] = {
+    {"set", 3, K_CLAUSE}, {"for", 3, K_CLAUSE}, {"not", 3, K_CLAUSE | K_SKIP}, {"end", 3, K_OP}};
+static const kword kw4[] = {
+    {"from", 4, K_FROM},   {"join", 4, K_CLAUSE | K_ONE}, {"into", 4, K_ONE},
+    {"left", 4, K_CLAUSE}, {"full", 4, K_CLAUSE},         {"drop", 4, K_DDL},
+    {"only", 4, K_SKIP},   {"temp", 4, K_DDL_MOD},        {"view", 4, K_OBJ}};
+static const kword kw5[] = {
+    {"where", 5, K_CLAUSE}, {"group", 5, K_CLAUSE}, {"order", 5, K_CLAUSE}, {"limit", 5, K_CLAUSE},
+    {"inner", 5, K_CLAUSE}, {"right", 5, K_CLAUSE}, {"cross", 5, K_CLAUSE}, {"outer", 5, K_CLAUSE},
+    {"using", 5, K_CLAUSE}, {"union", 5, K_CLAUSE}, {"fetch", 5, K_CLAUSE}, {"merge", 5, K_OP},
+    {"begin", 5, K_OP},     {"alter", 5, K_DDL},    {"table", 5, K_OBJ},    {"index", 5, K_OBJ}};
+static const kword kw6[] = {{"having", 6, K_CLAUSE},
+                            {"except", 6, K_CLAUSE},
+                            {"window", 6, K_CLAUSE},
+                            {"values", 6, K_CLAUSE},
+                            {"select", 6, K_CLAUSE | K_OP},
+                            {"offset", 6, K_CLAUSE},
+                            {"insert", 6, K_OP},
+                            {"update", 6, K_OP | K_UPDATE},
+                            {"delete", 6, K_OP},
+                            {"upsert", 6, K_OP},
+                            {"pragma", 6, K_OP},
+                            {"commit", 6, K_OP},
+                            {"vacuum", 6, K_OP},
+                            {"attach", 6, K_OP},
+                            {"detach", 6, K_OP},
+                            {"create", 6, K_DDL},
+                            {"exists", 6, K_SKIP},
+                            {"unique", 6, K_DDL_MOD},
+                            {"schema", 6, K_OBJ}};
+static const kword kw7[] = {{"natural", 7, K_CLAUSE},  {"default", 7, K_CLAUSE},
+                            {"indexed", 7, K_CLAUSE},  {"replace", 7, K_OP | K_DDL_MOD},
+                            {"release", 7, K_OP},      {"analyze", 7, K_OP},
+                            {"reindex", 7, K_OP},      {"lateral", 7, K_SKIP},
+                            {"virtual", 7, K_DDL_MOD}, {"trigger", 7, K_OBJ}};
+static const kword kw8[] = {
+    {"rollback", 8, K_OP}, {"database", 8, K_OBJ}, {"sequence", 8, K_OBJ}, {"function", 8, K_OBJ}};
+static const kword kw9[] = {{"intersect", 9, K_CLAUSE},
+                            {"returning", 9, K_CLAUSE},
+                            {"savepoint", 9, K_OP},
+                            {"temporary", 9, K_DDL_MOD},
+                            {"procedure", 9, K_OBJ}};
+static const struct {
+    const kword *v;
+    size_t n;
+} by_len[10] = {{NULL, 0}, {NULL, 0}, {kw2, 4},  {kw3, 4}, {kw4, 9},
+                {kw5, 16}, {kw6, 19}, {kw7, 10}, {kw8, 4}, {kw9, 5}};
+
+/* The flags of a word token (0: not a word we know). */
+static unsigned classify(const tok *t)
 {
-    for (; *kws; kws++)
-        if (tok_is(t, *kws)) return 1;
+    if (t->kind != 'w' || t->n < 2 || t->n > 9) return 0;
+    char low[10];
+    for (size_t i = 0; i < t->n; i++) {
+        unsigned char c = (unsigned char)t->p[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))) return 0;
+        low[i] = (char)(c | 0x20);
+    }
+    const kword *v = by_len[t->n].v;
+    for (size_t k = 0; k < by_len[t->n].n; k++)
+        if (v[k].w[0] == low[0] && memcmp(v[k].w, low, t->n) == 0) return v[k].flags;
     return 0;
 }
-
-/* Words that end a FROM list or cannot be a table alias. */
-static const char *const clause_words[] = {
-    "where",  "group",     "order",  "limit",     "having",  "join", "inner",  "left",
-    "right",  "full",      "cross",  "natural",   "outer",   "on",   "using",  "union",
-    "except", "intersect", "window", "returning", "values",  "set",  "select", "as",
-    "offset", "fetch",     "for",    "default",   "indexed", "not",  NULL};
-
-static const char *const simple_ops[] = {"select",  "insert",   "update",    "delete",  "replace",
-                                         "merge",   "upsert",   "pragma",    "begin",   "commit",
-                                         "end",     "rollback", "savepoint", "release", "vacuum",
-                                         "analyze", "attach",   "detach",    "reindex", NULL};
-static const char *const ddl_ops[] = {"create", "alter", "drop", NULL};
-static const char *const ddl_objects[] = {"table",    "index",    "view",      "trigger",  "schema",
-                                          "database", "sequence", "procedure", "function", NULL};
 
 #define SUMMARY_MAX 255
 
@@ -314,32 +396,28 @@ size_t dpt_instr_summarize_sql(const char *sql, size_t len, char *out, size_t ca
     int ddl_pending = 0;                    /* CREATE/ALTER/DROP seen, object word next */
     int after_or = 0;                       /* INSERT OR <REPLACE|IGNORE|...>: not an op */
     while (!full && next_tok(sql, n, &i, &t)) {
+        unsigned k = classify(&t);
         if (after_or) {
             after_or = 0;
             continue;
         }
-        if (tok_is(&t, "or") && !ddl_pending) {
-            after_or = 1;
-            continue;
-        }
         if (ddl_pending) {
-            /* CREATE [TEMP|UNIQUE|VIRTUAL] TABLE|INDEX ... [IF [NOT] EXISTS] name */
-            if (tok_is(&t, "temp") || tok_is(&t, "temporary") || tok_is(&t, "unique") ||
-                tok_is(&t, "virtual") || tok_is(&t, "or") || tok_is(&t, "replace"))
-                continue;
+            /* CREATE [TEMP|UNIQUE|VIRTUAL|OR REPLACE] TABLE|INDEX ... [IF NOT EXISTS] name */
+            if (k & K_DDL_MOD) continue;
             ddl_pending = 0;
-            if (tok_is_any(&t, ddl_objects)) {
+            if (k & K_OBJ) {
                 add_word(&b, t.p, t.n, &full);
                 expect = ONE;
                 continue;
             }
         }
+        if (k & K_OR) {
+            after_or = 1;
+            continue;
+        }
         if (expect != NONE) {
-            if (tok_is(&t, "if") || tok_is(&t, "not") || tok_is(&t, "exists") || tok_is(&t, "or") ||
-                tok_is(&t, "only") || tok_is(&t, "lateral"))
-                continue; /* IF NOT EXISTS, INSERT OR REPLACE INTO, FROM ONLY t */
-            if ((t.kind == 'w' || t.kind == 'q') && !tok_is_any(&t, clause_words) &&
-                !tok_is_any(&t, simple_ops)) {
+            if (k & K_SKIP) continue; /* IF NOT EXISTS, FROM ONLY t */
+            if ((t.kind == 'w' || t.kind == 'q') && !(k & (K_CLAUSE | K_OP))) {
                 add_word(&b, t.p, t.n, &full);
                 if (expect == LIST) after_target = 1;
                 expect = NONE;
@@ -353,26 +431,23 @@ size_t dpt_instr_summarize_sql(const char *sql, size_t len, char *out, size_t ca
                 expect = LIST;
                 continue;
             }
-            if (tok_is(&t, "as")) continue;
-            if ((t.kind == 'w' || t.kind == 'q') && !tok_is_any(&t, clause_words) &&
-                !tok_is_any(&t, simple_ops))
-                continue; /* an alias */
+            if (k & K_AS) continue;
+            if ((t.kind == 'w' || t.kind == 'q') && !(k & (K_CLAUSE | K_OP))) continue; /* alias */
             after_target = 0;
         }
-        if (t.kind != 'w') continue;
-        if (tok_is_any(&t, simple_ops)) {
+        if (k & K_OP) {
             add_word(&b, t.p, t.n, &full);
-            if (tok_is(&t, "update")) expect = ONE;
+            if (k & K_UPDATE) expect = ONE;
             continue;
         }
-        if (tok_is_any(&t, ddl_ops)) {
+        if (k & K_DDL) {
             add_word(&b, t.p, t.n, &full);
             ddl_pending = 1;
             continue;
         }
-        if (tok_is(&t, "from")) {
+        if (k & K_FROM) {
             expect = LIST;
-        } else if (tok_is(&t, "join") || tok_is(&t, "into")) {
+        } else if (k & K_ONE) {
             expect = ONE;
             after_target = 0;
         }

@@ -22,7 +22,6 @@
 #include <string.h>
 
 #define SLOTS 16
-#define TEXT_STACK 1024 /* sanitized text up to this size is built on the stack */
 
 typedef struct slot {
     sqlite3_stmt *stmt; /* NULL: free */
@@ -32,12 +31,28 @@ typedef struct slot {
     bool writes; /* INSERT, UPDATE, DELETE, REPLACE: rows affected are recorded */
 } slot;
 
+/* A statement text seen before: programs run the same prepared statements again and
+ * again, so the sanitized text and the summary are kept (keyed by the text's address,
+ * length and hash: an address reused for another text does not match). */
+#define QCACHE 8
+typedef struct query {
+    const char *sql;
+    size_t len;
+    uint64_t hash;
+    char *text; /* sanitized (malloc'd), NULL when not needed */
+    char summary[256];
+    size_t summary_len;
+    bool writes;
+} query;
+
 typedef struct dbstate {
     sqlite3 *db;
     dpt_tracer *tracer;
     bool raw, no_text;
     char *ns;
     slot slots[SLOTS];
+    query cache[QCACHE];
+    int next_q;
     struct dbstate *next;
 } dbstate;
 
@@ -74,6 +89,35 @@ static bool is_write(const char *summary)
            strncmp(summary, "delete", 6) == 0 || strncmp(summary, "replace", 7) == 0;
 }
 
+/* The text attributes of a statement, from the cache or computed into it. */
+static const query *describe(dbstate *st, const char *sql)
+{
+    size_t len = strlen(sql);
+    uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (unsigned char)sql[i]) * 0x100000001b3ull;
+    for (int i = 0; i < QCACHE; i++) {
+        query *q = &st->cache[i];
+        if (q->sql == sql && q->len == len && q->hash == h) return q;
+    }
+    query *q = &st->cache[st->next_q];
+    st->next_q = (st->next_q + 1) % QCACHE;
+    free(q->text);
+    q->text = NULL;
+    q->sql = sql;
+    q->len = len;
+    q->hash = h;
+    q->summary_len = dpt_instr_summarize_sql(sql, len, q->summary, sizeof q->summary);
+    if (q->summary_len >= sizeof q->summary) q->summary_len = sizeof q->summary - 1;
+    q->writes = q->summary_len && is_write(q->summary);
+    if (!st->no_text && !st->raw) {
+        size_t need = dpt_instr_sanitize_sql(sql, len, NULL, 0);
+        q->text = malloc(need + 1);
+        if (q->text) dpt_instr_sanitize_sql(sql, len, q->text, need + 1);
+    }
+    return q;
+}
+
 static void on_stmt(dbstate *st, sqlite3_stmt *stmt, const char *sql)
 {
     if (!sql || (sql[0] == '-' && sql[1] == '-')) return; /* a trigger's body: same run */
@@ -95,36 +139,27 @@ static void on_stmt(dbstate *st, sqlite3_stmt *stmt, const char *sql)
         untraced();
         return;
     }
-    size_t len = strlen(sql);
-    char summary[256];
-    size_t sl = dpt_instr_summarize_sql(sql, len, summary, sizeof summary);
+    /* The span starts bare; the text work (cached per statement text) is done only when it
+     * records. The built-in samplers do not read attributes. */
+    dpt_span span = dpt_span_start(st->tracer, "sqlite", DPT_SPAN_CLIENT, NULL);
+    free_slot->span = span;
+    free_slot->stmt = stmt;
+    free_slot->rows = 0;
+    free_slot->returns_rows = false;
+    free_slot->writes = false;
+    if (!dpt_span_is_recording(span)) return;
+    const query *q = describe(st, sql);
     dpt_attr attrs[5];
     size_t n = 0;
     attrs[n++] = DPT_STR("db.system.name", "sqlite");
-    char stack[TEXT_STACK];
-    char *text = NULL;
-    if (!st->no_text) {
-        if (st->raw) {
-            text = (char *)sql;
-        } else {
-            size_t need = dpt_instr_sanitize_sql(sql, len, stack, sizeof stack);
-            text = stack;
-            if (need >= sizeof stack && (text = malloc(need + 1)) != NULL)
-                dpt_instr_sanitize_sql(sql, len, text, need + 1);
-            else if (need >= sizeof stack)
-                text = stack; /* memory: the text cut at 1 KB rather than none */
-        }
-        attrs[n++] = DPT_STR("db.query.text", text);
-    }
-    if (sl) attrs[n++] = DPT_STR("db.query.summary", summary);
+    if (!st->no_text && (st->raw || q->text))
+        attrs[n++] = DPT_STR("db.query.text", st->raw ? sql : q->text);
+    if (q->summary_len) attrs[n++] = DPT_STRN("db.query.summary", q->summary, q->summary_len);
     if (st->ns) attrs[n++] = DPT_STR("db.namespace", st->ns);
-    dpt_span_opts o = {.attrs = attrs, .n_attrs = n};
-    free_slot->span = dpt_span_start(st->tracer, sl ? summary : "sqlite", DPT_SPAN_CLIENT, &o);
-    if (text && text != stack && text != sql) free(text);
-    free_slot->stmt = stmt;
-    free_slot->rows = 0;
+    dpt_span_set_attrs(span, attrs, n);
+    if (q->summary_len) dpt_span_update_name(span, q->summary);
     free_slot->returns_rows = sqlite3_column_count(stmt) > 0;
-    free_slot->writes = sl && is_write(summary);
+    free_slot->writes = q->writes;
 }
 
 static slot *find(dbstate *st, sqlite3_stmt *stmt)
@@ -178,6 +213,8 @@ static void forget(dbstate *st)
             break;
         }
     pthread_mutex_unlock(&reg_mu);
+    for (int i = 0; i < QCACHE; i++)
+        free(st->cache[i].text);
     free(st->ns);
     free(st);
 }

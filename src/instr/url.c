@@ -21,10 +21,13 @@ typedef struct obuf {
 
 static void out_n(obuf *b, const char *s, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        if (b->len + 1 < b->cap) b->p[b->len] = s[i];
-        b->len++;
+    if (b->len + n < b->cap) {
+        memcpy(b->p + b->len, s, n);
+    } else {
+        for (size_t i = 0; i + b->len + 1 < b->cap && i < n; i++)
+            b->p[b->len + i] = s[i];
     }
+    b->len += n;
 }
 
 static void out_s(obuf *b, const char *s)
@@ -32,10 +35,12 @@ static void out_s(obuf *b, const char *s)
     out_n(b, s, strlen(s));
 }
 
+static const unsigned char sensitive_lens[] = {14, 9, 3, 16, 20, 15, 16};
+
 int dpt__query_key_sensitive(const char *key, size_t n)
 {
-    for (const char *const *k = sensitive_keys; *k; k++)
-        if (strlen(*k) == n && memcmp(*k, key, n) == 0) return 1;
+    for (size_t k = 0; sensitive_keys[k]; k++)
+        if (sensitive_lens[k] == n && memcmp(sensitive_keys[k], key, n) == 0) return 1;
     /* dptrace's own addition: the process redaction policy (token, password, ...). */
     return n > 0 && dpt_redaction_matches(key, n);
 }
@@ -82,7 +87,16 @@ static int split(const char *u, size_t n, url_parts *p)
     memset(p, 0, sizeof *p);
     const char *end = u + n;
     const char *s = u;
-    const char *colon = memchr(u, ':', n);
+    /* RFC 3986: scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) ":" - not merely the
+     * first ':' anywhere, which may sit in a query of a string that is no URL. */
+    const char *colon = NULL;
+    if (n && ((*u >= 'a' && *u <= 'z') || (*u >= 'A' && *u <= 'Z'))) {
+        const char *c = u + 1;
+        while (c < end && ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+                           (*c >= '0' && *c <= '9') || *c == '+' || *c == '-' || *c == '.'))
+            c++;
+        if (c < end && *c == ':') colon = c;
+    }
     if (colon && colon + 2 < end && colon[1] == '/' && colon[2] == '/') {
         p->scheme = u;
         p->scheme_len = (size_t)(colon - u);
@@ -171,6 +185,7 @@ int dpt__url_host_port(const char *url, size_t n, const char **host, size_t *hos
     if (!url || !split(url, n, &p) || p.host_len == 0) return 0;
     *host = p.host;
     *host_len = p.host_len;
+    *port = -1; /* also for a port that is not a number (the early return below) */
     long v = -1;
     if (p.port && p.port_len > 0 && p.port_len <= 5) {
         v = 0;
@@ -213,7 +228,7 @@ int dpt__host_header(const char *h, size_t n, const char **host, size_t *host_le
         long v = 0;
         size_t digits = 0;
         for (const char *c = h + 1; c < end; c++, digits++) {
-            if (*c < '0' || *c > '9' || digits == 5) return 1;
+            if (*c < '0' || *c > '9' || digits == 5) return *host_len > 0; /* the host alone */
             v = v * 10 + (*c - '0');
         }
         if (digits && v <= 65535) *port = v;

@@ -29,14 +29,22 @@
 
 #define DPT_NGX_SCOPE "ngx_http_dptrace_module"
 
-/* A string attribute from nginx's unsigned bytes. */
-#define NSTR(k, p, n) DPT_STRN((k), (const char *)(p), (n))
+/* Attributes with the key's length known at compile time (k is a literal): dptrace then
+ * does not measure it, once per attribute per request. NSTR takes nginx's unsigned bytes. */
+#define NSTR(k, p, n)                                                                              \
+    ((dpt_attr){(k), sizeof(k) - 1, {DPT_VAL_STRING, (uint32_t)(n), {.s = (const char *)(p)}}})
+#define KSTR(k, v) ((dpt_attr){(k), sizeof(k) - 1, {DPT_VAL_STRING, DPT_NUL, {.s = (v)}}})
+#define KINT(k, v) ((dpt_attr){(k), sizeof(k) - 1, {DPT_VAL_INT, 0, {.i = (int64_t)(v)}}})
 
 /* dptrace_context */
 #define CTX_EXTRACT 1   /* continue the caller's trace, do not touch upstream headers */
 #define CTX_INJECT 2    /* new trace (caller's linked), send ours upstream */
 #define CTX_PROPAGATE 3 /* continue and send upstream (the default) */
 #define CTX_IGNORE 4    /* new trace, upstream headers untouched */
+
+/* dptrace_attributes: the conventions' required ones, or the recommended ones too */
+#define ATTRS_REQUIRED 1
+#define ATTRS_RECOMMENDED 2
 
 /* dptrace on|off|$var */
 #define EN_UNSET 0
@@ -53,8 +61,9 @@ typedef struct {
     ngx_uint_t enable;                    /* EN_* */
     ngx_http_complex_value_t *enable_var; /* EN_VAR */
     ngx_http_complex_value_t *span_name;
-    ngx_array_t *attrs; /* of dpt_ngx_attr_t */
-    ngx_uint_t context; /* CTX_*, NGX_CONF_UNSET_UINT */
+    ngx_array_t *attrs;    /* of dpt_ngx_attr_t */
+    ngx_uint_t context;    /* CTX_*, NGX_CONF_UNSET_UINT */
+    ngx_uint_t attributes; /* ATTRS_* */
 } dpt_ngx_loc_conf_t;
 
 /* An OTEL_* / DPTRACE_* variable for the workers' environment. */
@@ -129,6 +138,10 @@ static char *dpt_ngx_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child);
 static char *dpt_ngx_enable(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 static char *dpt_ngx_span_attr(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 static char *dpt_ngx_context(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+
+static ngx_conf_enum_t dpt_ngx_attributes_enum[] = {{ngx_string("required"), ATTRS_REQUIRED},
+                                                    {ngx_string("recommended"), ATTRS_RECOMMENDED},
+                                                    {ngx_null_string, 0}};
 static char *dpt_ngx_env_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 static char *dpt_ngx_sampler(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 static char *dpt_ngx_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
@@ -148,6 +161,10 @@ static ngx_command_t dpt_ngx_commands[] = {
     {ngx_string("dptrace_context"),
      NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_TAKE1, dpt_ngx_context,
      NGX_HTTP_LOC_CONF_OFFSET, 0, NULL},
+    {ngx_string("dptrace_attributes"),
+     NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_TAKE1,
+     ngx_conf_set_enum_slot, NGX_HTTP_LOC_CONF_OFFSET, offsetof(dpt_ngx_loc_conf_t, attributes),
+     dpt_ngx_attributes_enum},
     {ngx_string("dptrace_service_name"), NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1, dpt_ngx_env_directive,
      NGX_HTTP_MAIN_CONF_OFFSET, 0, "OTEL_SERVICE_NAME"},
     {ngx_string("dptrace_resource_attributes"), NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1,
@@ -314,6 +331,7 @@ static void *dpt_ngx_create_loc_conf(ngx_conf_t *cf)
     lcf->enable = EN_UNSET;
     lcf->attrs = NGX_CONF_UNSET_PTR;
     lcf->context = NGX_CONF_UNSET_UINT;
+    lcf->attributes = NGX_CONF_UNSET_UINT;
     return lcf;
 }
 
@@ -328,6 +346,7 @@ static char *dpt_ngx_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     if (conf->span_name == NULL) conf->span_name = prev->span_name;
     ngx_conf_merge_ptr_value(conf->attrs, prev->attrs, NULL);
     ngx_conf_merge_uint_value(conf->context, prev->context, CTX_PROPAGATE);
+    ngx_conf_merge_uint_value(conf->attributes, prev->attributes, ATTRS_RECOMMENDED);
     return NGX_CONF_OK;
 }
 
@@ -765,13 +784,14 @@ static void describe_span(ngx_http_request_t *r, dpt_ngx_ctx_t *ctx, dpt_ngx_loc
     if (q) path_len = (size_t)(q - r->unparsed_uri.data);
     attrs[n++] = NSTR("url.path", path_len ? (const char *)r->unparsed_uri.data : "", path_len);
 #if (NGX_HTTP_SSL)
-    attrs[n++] = DPT_STR("url.scheme", r->connection->ssl ? "https" : "http");
+    attrs[n++] = KSTR("url.scheme", r->connection->ssl ? "https" : "http");
 #else
-    attrs[n++] = DPT_STR("url.scheme", "http");
+    attrs[n++] = KSTR("url.scheme", "http");
 #endif
     if (clcf->name.len) attrs[n++] = NSTR("http.route", clcf->name.data, clcf->name.len);
     long port = -1;
-    if (r->headers_in.server.len) {
+    bool more = lcf->attributes == ATTRS_RECOMMENDED;
+    if (more && r->headers_in.server.len) {
         attrs[n++] = NSTR("server.address", r->headers_in.server.data, r->headers_in.server.len);
         const char *host;
         size_t host_len;
@@ -780,25 +800,30 @@ static void describe_span(ngx_http_request_t *r, dpt_ngx_ctx_t *ctx, dpt_ngx_loc
                              r->headers_in.host->value.len, &host, &host_len, &port);
         if (port < 0 && r->connection->local_sockaddr)
             port = ngx_inet_get_port(r->connection->local_sockaddr);
-        if (port > 0) attrs[n++] = DPT_INT("server.port", port);
+        if (port > 0) attrs[n++] = KINT("server.port", port);
     }
-    attrs[n++] =
-        NSTR("client.address", r->connection->addr_text.data, r->connection->addr_text.len);
-    attrs[n++] = DPT_INT("network.peer.port", ngx_inet_get_port(r->connection->sockaddr));
+    if (more)
+        attrs[n++] =
+            NSTR("client.address", r->connection->addr_text.data, r->connection->addr_text.len);
     const char *ver = r->http_version == NGX_HTTP_VERSION_11   ? "1.1"
                       : r->http_version == NGX_HTTP_VERSION_10 ? "1.0"
                       : r->http_version == NGX_HTTP_VERSION_20 ? "2"
                       : r->http_version == NGX_HTTP_VERSION_9  ? "0.9"
                                                                : NULL;
-    if (ver) attrs[n++] = DPT_STR("network.protocol.version", ver);
-    if (r->headers_in.user_agent)
+    if (more && ver) attrs[n++] = KSTR("network.protocol.version", ver);
+    if (more && r->headers_in.user_agent)
         attrs[n++] = NSTR("user_agent.original", r->headers_in.user_agent->value.data,
                           r->headers_in.user_agent->value.len);
     u_char qbuf[512];
     if (r->args.len) {
         size_t need =
             dpt__query_redact((const char *)r->args.data, r->args.len, (char *)qbuf, sizeof qbuf);
-        if (need < sizeof qbuf) attrs[n++] = NSTR("url.query", qbuf, need);
+        u_char *q = qbuf;
+        if (need >= sizeof qbuf && (q = ngx_pnalloc(r->pool, need + 1)) != NULL)
+            dpt__query_redact((const char *)r->args.data, r->args.len, (char *)q, need + 1);
+        /* A long query (tracking parameters) used to be left out silently; the span's
+         * limits (OTEL_*_VALUE_LENGTH_LIMIT, its byte budget) apply to it as to any value. */
+        if (q) attrs[n++] = NSTR("url.query", q, need);
     }
     dpt_span_set_attrs(ctx->span, attrs, n);
 
@@ -924,11 +949,14 @@ static ngx_int_t dpt_ngx_log_handler(ngx_http_request_t *r)
         ngx_uint_t status = status_of(r);
         dpt_attr attrs[4];
         size_t n = 0;
-        if (status) attrs[n++] = DPT_INT("http.response.status_code", status);
-        off_t body = r->connection->sent - (off_t)r->header_size;
-        if (body >= 0 && status) attrs[n++] = DPT_INT("http.response.body.size", body);
-        if (r->headers_in.content_length_n >= 0)
-            attrs[n++] = DPT_INT("http.request.body.size", r->headers_in.content_length_n);
+        if (status) attrs[n++] = KINT("http.response.status_code", status);
+        dpt_ngx_loc_conf_t *elcf = ngx_http_get_module_loc_conf(r, ngx_http_dptrace_module);
+        if (elcf->attributes == ATTRS_RECOMMENDED) {
+            off_t body = r->connection->sent - (off_t)r->header_size;
+            if (body >= 0 && status) attrs[n++] = KINT("http.response.body.size", body);
+            if (r->headers_in.content_length_n >= 0)
+                attrs[n++] = KINT("http.request.body.size", r->headers_in.content_length_n);
+        }
         dpt_span_set_attrs(s, attrs, n);
         if (status >= 500 && status < 600) {
             /* Server spans: only 5xx are errors; the code says why. */
@@ -1040,33 +1068,25 @@ static void patch_request(ngx_http_request_t *r, dpt_ngx_ctx_t *ctx, const char 
     ngx_memcpy(ctx->span_hex, hex, 17);
 }
 
-static ngx_int_t dpt_ngx_peer_get(ngx_peer_connection_t *pc, void *data)
+/* The attributes of a recording attempt span. */
+static void describe_attempt(ngx_http_request_t *r, dpt_ngx_ctx_t *ctx, ngx_peer_connection_t *pc,
+                             const char *method, size_t ml)
 {
-    dpt_ngx_peer_t *pd = data;
-    ngx_http_request_t *r = pd->r;
-    dpt_ngx_ctx_t *ctx = pd->ctx;
-    dpt_ngx_end_attempt(r, ctx); /* the previous attempt, whose status is known now */
-    ngx_int_t rc = pd->get(pc, pd->data);
-    if ((rc != NGX_OK && rc != NGX_DONE) || ctx->ended || !ctx->traced) return rc;
-
     ngx_http_upstream_t *u = r->upstream;
     dpt_attr attrs[10];
     size_t n = 0;
-    size_t ml;
-    const char *method = method_of(r, &ml);
     attrs[n++] = NSTR("http.request.method", method, ml);
     if (u && u->upstream) {
         attrs[n++] = NSTR("server.address", u->upstream->host.data, u->upstream->host.len);
-        if (u->upstream->port) attrs[n++] = DPT_INT("server.port", u->upstream->port);
+        if (u->upstream->port) attrs[n++] = KINT("server.port", u->upstream->port);
     }
     u_char peer[NGX_SOCKADDR_STRLEN];
     if (pc->sockaddr) {
         size_t pl = ngx_sock_ntop(pc->sockaddr, pc->socklen, peer, sizeof peer, 0);
         attrs[n++] = NSTR("network.peer.address", peer, pl);
-        attrs[n++] = DPT_INT("network.peer.port", ngx_inet_get_port(pc->sockaddr));
+        attrs[n++] = KINT("network.peer.port", ngx_inet_get_port(pc->sockaddr));
     }
-    if (ctx->attempts > 0)
-        attrs[n++] = DPT_INT("http.request.resend_count", (int64_t)ctx->attempts);
+    if (ctx->attempts > 0) attrs[n++] = KINT("http.request.resend_count", (int64_t)ctx->attempts);
     /* url.full: the upstream's scheme and host, and the request target the proxy wrote
      * ("GET /path?query HTTP/1.1" at the start of the request buffer). */
     u_char url[1024];
@@ -1082,15 +1102,39 @@ static ngx_int_t dpt_ngx_peer_get(ngx_peer_connection_t *pc, void *data)
             size_t room = (size_t)(url + sizeof url - 1 - e);
             size_t need = dpt_instr_redact_url((const char *)sp + 1, (size_t)(sp2 - sp - 1),
                                                (char *)e, room + 1);
-            if (need <= room) attrs[n++] = NSTR("url.full", url, (size_t)(e - url) + need);
+            u_char *full = url;
+            if (need > room) { /* a long target: in the request pool, not left out */
+                size_t pre = (size_t)(e - url);
+                full = ngx_pnalloc(r->pool, pre + need + 1);
+                if (full) {
+                    ngx_memcpy(full, url, pre);
+                    dpt_instr_redact_url((const char *)sp + 1, (size_t)(sp2 - sp - 1),
+                                         (char *)full + pre, need + 1);
+                    e = full + pre;
+                }
+            }
+            if (full) attrs[n++] = NSTR("url.full", full, (size_t)(e - full) + need);
         }
     }
-    char name[64];
-    u_char *e =
-        ngx_snprintf((u_char *)name, sizeof name - 1, "%s", method[0] == '_' ? "HTTP" : method);
-    *e = '\0';
-    dpt_span_opts o = {.parent_span = ctx->span, .attrs = attrs, .n_attrs = n};
-    ctx->attempt = dpt_span_start(worker_tracer, name, DPT_SPAN_CLIENT, &o);
+    dpt_span_set_attrs(ctx->attempt, attrs, n);
+}
+
+static ngx_int_t dpt_ngx_peer_get(ngx_peer_connection_t *pc, void *data)
+{
+    dpt_ngx_peer_t *pd = data;
+    ngx_http_request_t *r = pd->r;
+    dpt_ngx_ctx_t *ctx = pd->ctx;
+    dpt_ngx_end_attempt(r, ctx); /* the previous attempt, whose status is known now */
+    ngx_int_t rc = pd->get(pc, pd->data);
+    if ((rc != NGX_OK && rc != NGX_DONE) || ctx->ended || !ctx->traced) return rc;
+
+    size_t ml;
+    const char *method = method_of(r, &ml);
+    /* Named and described only when it records: an unsampled attempt costs its id. */
+    dpt_span_opts o = {.parent_span = ctx->span};
+    ctx->attempt =
+        dpt_span_start(worker_tracer, method[0] == '_' ? "HTTP" : method, DPT_SPAN_CLIENT, &o);
+    if (dpt_span_is_recording(ctx->attempt)) describe_attempt(r, ctx, pc, method, ml);
     ctx->attempt_open = 1;
     ctx->attempt_end = 0;
     ctx->attempt_state = r->upstream_states ? r->upstream_states->nelts - 1 : 0;

@@ -1,6 +1,7 @@
 /* test_redact.c - sensitive values are replaced before they are stored: span, event and
  * link attributes, baggage; custom patterns and a rewriting rule. */
 #include "test_util.h"
+#include "dptrace/propagation.h"
 
 static int reset(void **state)
 {
@@ -253,6 +254,137 @@ static void test_url_rule_opt_out_and_parameter_override(void **state)
     assert_string_equal(url_attr("url.full", "https://u:p@h/?sig=1"), "https://REDACTED:REDACTED@h/?sig=REDACTED");
 }
 
+/* DPTRACE_REDACT_KEYS takes as many patterns as dpt_redaction_set (64 added to the
+ * defaults); the ones over the bounds, and values of DPTRACE_REDACT that are neither on
+ * nor off, are reported by name. The list used to be cut silently at 1 KiB and at 64
+ * patterns counting the 18 defaults, so the 47th key an operator listed went out
+ * unredacted with nothing said. dptrace's own rule (docs/security.md, "Configuration";
+ * docs/configuration.md: every invalid value is reported). */
+static void test_env_key_patterns_over_the_bounds_are_reported(void **state)
+{
+    (void)state;
+    char list[8192];
+    size_t o = 0;
+    for (int i = 0; i < 70; i++) o += (size_t)snprintf(list + o, sizeof list - o, "%sk%02dsecretish", i ? "," : "", i);
+    logcap lc = { 0 };
+    dpt_log_set_handler(logcap_fn, &lc, DPT_LOG_WARN);
+    setenv("DPTRACE_REDACT_KEYS", list, 1);
+    assert_int_equal(dpt_redaction_set(NULL), DPT_OK);
+    assert_true(dpt_redaction_matches("k00secretish", DPT_NUL));
+    assert_true(dpt_redaction_matches("k63secretish", DPT_NUL)); /* the 64th: kept */
+    assert_true(dpt_redaction_matches("password", DPT_NUL));     /* defaults still on */
+    assert_int_equal(lc.count, 1);
+    assert_non_null(strstr(lc.last, "DPTRACE_REDACT_KEYS: 6 patterns ignored"));
+    /* 100x the old 1 KiB cut: said, not silent */
+    static char huge[102400];
+    memset(huge, 'a', sizeof huge - 1);
+    setenv("DPTRACE_REDACT_KEYS", huge, 1);
+    lc.count = 0;
+    assert_int_equal(dpt_redaction_set(NULL), DPT_OK);
+    assert_int_equal(lc.count, 1);
+    assert_non_null(strstr(lc.last, "the list is cut"));
+    unsetenv("DPTRACE_REDACT_KEYS");
+    setenv("DPTRACE_REDACT", "no", 1); /* a typo: stays on, and says so */
+    lc.count = 0;
+    assert_int_equal(dpt_redaction_set(NULL), DPT_OK);
+    assert_true(dpt_redaction_matches("password", DPT_NUL));
+    assert_int_equal(lc.count, 1);
+    assert_non_null(strstr(lc.last, "DPTRACE_REDACT=no is not on or off; redaction stays on"));
+    unsetenv("DPTRACE_REDACT");
+    setenv("DPTRACE_REDACT_URL_PARAMS", huge, 1); /* a name of 100 KiB */
+    lc.count = 0;
+    assert_int_equal(dpt_redaction_set(NULL), DPT_OK);
+    assert_int_equal(lc.count, 1);
+    assert_non_null(strstr(lc.last, "DPTRACE_REDACT_URL_PARAMS: 1 names ignored"));
+    unsetenv("DPTRACE_REDACT_URL_PARAMS");
+    dpt_log_set_handler(NULL, NULL, DPT_LOG_ERROR);
+}
+
+/* A baggage property rewritten by the URL rule (url.full=...) keeps its percent-escapes
+ * as received: the value is stored as it came, so the same bytes go out at every hop
+ * (W3C Baggage: a property value is carried, not re-encoded). It used to be escaped again
+ * ("%2F" -> "%252F", then "%25252F"): found by fuzz_baggage's round trip. */
+static void test_rewritten_baggage_property_is_stable_over_hops(void **state)
+{
+    (void)state;
+    const char *in = "k=v;url.full=https://u:p@h/a%2Fb?token=t%20x";
+    dpt_baggage *b1 = NULL, *b2 = NULL;
+    assert_int_equal(dpt_w3c_baggage_parse(in, strlen(in), NULL, &b1, NULL), DPT_OK);
+    char *s1 = NULL, *s2 = NULL;
+    size_t n1 = 0, n2 = 0;
+    assert_int_equal(dpt_w3c_baggage_format(b1, &s1, &n1, NULL), DPT_OK);
+    assert_string_equal(s1, "k=v;url.full=https://REDACTED:REDACTED@h/a%2Fb?token=REDACTED");
+    assert_int_equal(dpt_w3c_baggage_parse(s1, n1, NULL, &b2, NULL), DPT_OK); /* next hop */
+    assert_int_equal(dpt_w3c_baggage_format(b2, &s2, &n2, NULL), DPT_OK);
+    assert_string_equal(s2, s1);
+    dpt_free(s1);
+    dpt_free(s2);
+    dpt_baggage_release(b1);
+    dpt_baggage_release(b2);
+}
+
+/* The URL rule's 1 KiB rewrite buffer at 100 times its size: a URL that needs a change
+ * is replaced whole, never kept; one that needs none - also one an instrumentation
+ * already redacted (nginx's url.query, libdptrace-instr's url.full) - is kept whole.
+ * The second used to be replaced by the marker too: a long query with one REDACTED value
+ * lost everything (found with nginx's url.query of 1,900 bytes). dptrace's own rule
+ * (docs/security.md, URLs). */
+static void test_long_urls_at_100x_the_rewrite_buffer(void **state)
+{
+    (void)state;
+    static char url[102400 + 64];
+    size_t n = (size_t)snprintf(url, sizeof url, "https://h.example/p?");
+    while (n < 102400) n += (size_t)snprintf(url + n, sizeof url - n, "utm=x&");
+    snprintf(url + n, sizeof url - n, "sig=REDACTED");
+    dpt_span_limits lim;
+    dpt_span_limits_default(&lim);
+    lim.max_span_bytes = 1u << 20; /* room for two 100 KiB values */
+    tprov tp = tprov_new(NULL, &lim);
+    dpt_span s = dpt_span_start(tp.t, "s", DPT_SPAN_CLIENT, NULL);
+    dpt_span_set_str(s, "url.full", url);            /* already redacted: kept whole */
+    dpt_span_set_str(s, "url.query", strchr(url, '?') + 1);
+    dpt_span_end(s);
+    const dpt_span_data *d = tprov_span(&tp, 0);
+    assert_string_equal(find_attr(d, "url.full")->value.u.s, url);
+    assert_string_equal(find_attr(d, "url.query")->value.u.s, strchr(url, '?') + 1);
+    dpt_span_data_release(d);
+    dpt_exporter_memory_clear(tp.mem);
+    snprintf(url + n, sizeof url - n, "sig=s3cr3t"); /* needs a change: the marker */
+    s = dpt_span_start(tp.t, "s", DPT_SPAN_CLIENT, NULL);
+    dpt_span_set_str(s, "url.full", url);
+    dpt_span_end(s);
+    d = tprov_span(&tp, 0);
+    assert_string_equal(find_attr(d, "url.full")->value.u.s, DPT_REDACTED);
+    dpt_span_data_release(d);
+    tprov_free(&tp);
+}
+
+/* Forms of URL the rule used to let through (found by trying every entry point):
+ * a scheme-relative http.url ("//user:pass@host/"), parameters separated by ';'
+ * (HTML 4 allows it and many servers read it: "?a=1;token=x"), and http.target, the
+ * older name of url.path + url.query that older instrumentations still set
+ * ("/cb?code=..&access_token=.."). dptrace's own rule, docs/security.md. And credentials
+ * an instrumentation already wrote as REDACTED are no change (kept, not replaced whole
+ * when long). */
+static void test_url_forms_scheme_relative_semicolons_and_http_target(void **state)
+{
+    (void)state;
+    assert_string_equal(url_attr("http.url", "//u:p@h.example/x?sig=s"),
+                        "//REDACTED:REDACTED@h.example/x?sig=REDACTED");
+    assert_string_equal(url_attr("url.full", "https://h/?a=1;token=t;b=2&c=3"),
+                        "https://h/?a=1;token=REDACTED;b=2&c=3");
+    assert_string_equal(url_attr("url.query", "a=1;password=p"), "a=1;password=REDACTED");
+    assert_string_equal(url_attr("http.target", "/cb?state=s&access_token=t#id_token=i"),
+                        "/cb?state=s&access_token=REDACTED#id_token=REDACTED");
+    assert_string_equal(url_attr("http.target", "/plain/path"), "/plain/path");
+    /* not a URL key: unchanged (url.original is kept on purpose, see the table) */
+    assert_string_equal(url_attr("url.path", "/a;b=c"), "/a;b=c");
+    static char u[4096];
+    size_t n = (size_t)snprintf(u, sizeof u, "https://REDACTED:REDACTED@h/p?");
+    while (n < 1500) n += (size_t)snprintf(u + n, sizeof u - n, "utm=x&"); /* > 1 KiB, < url_attr's 2 KiB */
+    assert_string_equal(url_attr("url.full", u), u);
+}
+
 /* The per-thread verdict cache (a key's address, bytes and policy) must give the same
  * answers as the scan, also when a cached address is reused for other bytes. */
 static void test_verdict_cache_follows_the_key_bytes(void **state)
@@ -286,6 +418,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_url_full_credentials_and_sensitive_parameters, reset, reset),
         cmocka_unit_test_setup_teardown(test_url_rule_opt_out_and_parameter_override, reset, reset),
         cmocka_unit_test_setup_teardown(test_verdict_cache_follows_the_key_bytes, reset, reset),
+        cmocka_unit_test_setup_teardown(test_env_key_patterns_over_the_bounds_are_reported, reset, reset),
+        cmocka_unit_test_setup_teardown(test_rewritten_baggage_property_is_stable_over_hops, reset, reset),
+        cmocka_unit_test_setup_teardown(test_long_urls_at_100x_the_rewrite_buffer, reset, reset),
+        cmocka_unit_test_setup_teardown(test_url_forms_scheme_relative_semicolons_and_http_target, reset, reset),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -105,6 +105,25 @@ static void test_ordinary_arguments_are_kept(void **st)
     argv_redact_free(NULL, 3);
 }
 
+/* A command line inside one argument - sh -c '...', the CI use of docs/cli.md - gets the
+ * same rules word by word (quotes kept). Before, only its URLs, bodies and a leading
+ * NAME=VALUE were seen: 'export DB_PASSWORD=x; curl -u bob:pw --token t h' went out whole. */
+static void test_a_shell_command_in_one_argument(void **st)
+{
+    (void)st;
+    check((const char *[]){ "sh", "-c", "export DB_PASSWORD=s3cr3t; curl -u bob:pw --token t https://h/x", NULL },
+          (const char *[]){ "sh", "-c",
+                            "export DB_PASSWORD=" R "; curl -u bob:" R " --token " R " https://h/x" });
+    check((const char *[]){ "bash", "-lc", "deploy --password 'p w' \"--api-key=k\"|tee log", NULL },
+          (const char *[]){ "bash", "-lc", "deploy --password '" R "' \"--api-key=" R "\"|tee log" });
+    /* a quoted header line, and a JSON body with spaces (a whole-argument rule) */
+    check((const char *[]){ "sh", "-c", "curl -H 'Authorization: Bearer abc' -d '{\"token\": \"t\"}' h", NULL },
+          (const char *[]){ "sh", "-c", "curl -H 'Authorization: " R "' -d '{\"token\": \"" R "\"}' h" });
+    /* ordinary scripts are kept as written */
+    check((const char *[]){ "sh", "-c", "make -j2 && make test; echo \"done: $?\" > out.txt", NULL },
+          (const char *[]){ "sh", "-c", "make -j2 && make test; echo \"done: $?\" > out.txt" });
+}
+
 /* Custom patterns apply too (DPTRACE_REDACT_KEYS or dpt_redaction_set). */
 static void test_custom_patterns_apply(void **st)
 {
@@ -127,6 +146,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_request_bodies, reset, reset),
         cmocka_unit_test_setup_teardown(test_ordinary_arguments_are_kept, reset, reset),
         cmocka_unit_test_setup_teardown(test_custom_patterns_apply, reset, reset),
+        cmocka_unit_test_setup_teardown(test_a_shell_command_in_one_argument, reset, reset),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -50,7 +50,7 @@ uint64_t col_now_ms(void)
 /* ---- body decoding ------------------------------------------------------------------- */
 
 /* Calls fn on each length-delimited occurrence of field `field` (the project's one wire
- * reader, src/export/pb_read.h); -1 on malformed input. */
+ * reader, src/common/pb_read.h); -1 on malformed input. */
 static long pb_each(const uint8_t *p, size_t n, uint32_t field, long (*fn)(const uint8_t *, size_t))
 {
     pbr_msg m = pbr_init(p, n);

@@ -213,6 +213,47 @@ static void test_file_exporter_rejects_bad_paths_and_writes_zipkin_lines(void **
     fx_close(&f);
 }
 
+/* A FIFO as the trace file: with no reader, opening it for writing used to wait for one
+ * inside the provider's creation, forever (DPTRACE_EXPORT_FILE=/some/fifo hung the
+ * service at start); now no exporter is made and the reason is logged. With a reader it
+ * works as a file. dptrace's own rule: never a hang of the caller. */
+static void test_a_fifo_without_a_reader_never_blocks(void **state)
+{
+    (void)state;
+    char path[128];
+    snprintf(path, sizeof path, "%s/out.fifo", tmpdir);
+    unlink(path);
+    assert_int_equal(mkfifo(path, 0600), 0);
+    assert_null(dpt_exporter_file(path)); /* returns, no reader */
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) { /* the reader: counts lines */
+        FILE *in = fopen(path, "r");
+        int c, lines = 0;
+        while (in && (c = fgetc(in)) != EOF) lines += c == '\n';
+        _exit(lines == 1 ? 0 : 1);
+    }
+    dpt_exporter *e = NULL;
+    for (int i = 0; i < 500 && !e; i++) { /* until the reader has opened its end */
+        e = dpt_exporter_file(path);
+        if (!e) usleep(10000);
+    }
+    assert_non_null(e);
+    fx f;
+    assert_int_equal(fx_open(&f, "fifo", NULL), 0);
+    fx_simple_span(f.t, "x");
+    const dpt_span_data *d[1];
+    size_t n = fx_take(&f, d, 1);
+    assert_int_equal(dpt_exporter_export(e, d, n), DPT_OK);
+    dpt_processor_free(dpt_processor_simple(e)); /* shuts e down, closes the FIFO */
+    int st;
+    waitpid(pid, &st, 0);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    fx_release(d, n);
+    fx_close(&f);
+    unlink(path);
+}
+
 static void test_provider_from_env_writes_spans_to_the_file_exporter(void **state)
 {
     (void)state;
@@ -254,6 +295,7 @@ int main(void)
         cmocka_unit_test(test_file_exporter_writes_one_request_per_nonempty_batch),
         cmocka_unit_test(test_file_exporters_in_two_processes_never_interleave_lines),
         cmocka_unit_test(test_file_exporter_rejects_bad_paths_and_writes_zipkin_lines),
+        cmocka_unit_test(test_a_fifo_without_a_reader_never_blocks),
         cmocka_unit_test(test_provider_from_env_writes_spans_to_the_file_exporter),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -20,7 +20,7 @@ typedef struct pbv {
 } pbv;
 
 /* Visits field `field`'s idx-th occurrence with the project's one wire reader
- * (src/export/pb_read.h). For varint / fixed fields *num gets the value, for
+ * (src/common/pb_read.h). For varint / fixed fields *num gets the value, for
  * length-delimited ones *sub the bytes. Fails the test on malformed input. */
 static bool pb_get(pbv m, uint32_t field, int idx, uint64_t *num, pbv *sub)
 {

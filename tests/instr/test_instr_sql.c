@@ -125,6 +125,32 @@ static void test_unterminated_literals_leak_nothing(void **state)
     assert_int_equal(dpt_instr_summarize_sql("hello world", DPT_NUL, out, sizeof out), 0);
 }
 
+/* PostgreSQL's dollar-quoted strings are literals too: $$text$$ and $tag$text$tag$ went
+ * into db.query.text whole (found by trying secrets in every literal form). Parameters
+ * $1 and $name stay (database-spans.md: parameterized text is kept). dptrace's own rule:
+ * "every literal becomes ?". */
+static void test_dollar_quoted_strings_are_literals(void **state)
+{
+    (void)state;
+    check("SELECT * FROM u WHERE pw = $$s3cr3t$$ AND x = $1 AND y = $name",
+          "SELECT * FROM u WHERE pw = ? AND x = $1 AND y = $name", "SELECT u");
+    check("SELECT $fn$ body; 'q' $fn$, 2", "SELECT ?, ?", "SELECT");
+    check("SELECT $t$never closed", "SELECT ?", "SELECT");
+}
+
+/* A comment separates tokens (SQL: a comment is whitespace); removing it must not paste
+ * the tokens around it: "UNION/ * * /SELECT" read as "UNIONSELECT" hid an injection
+ * attempt from the trace reader, and "-/ * * /-" became a "--" comment (a second pass ate
+ * the rest). Found by fuzz_instr (idempotence). dptrace's own rule. */
+static void test_a_removed_comment_still_separates_tokens(void **state)
+{
+    (void)state;
+    check("SELECT a FROM t WHERE 1=1 UNION/**/SELECT b FROM u",
+          "SELECT a FROM t WHERE ?=? UNION SELECT b FROM u", "SELECT t SELECT u");
+    check("SELECT 5-/**/-3", "SELECT ?- ?", "SELECT");
+    check("SELECT a /* x */ FROM t", "SELECT a  FROM t", "SELECT t"); /* no extra space */
+}
+
 /* Output bounds: like snprintf, the full length is returned and out is cut and
  * NUL-terminated; the summary is cut at a word at 255 bytes (database-spans.md,
  * "Generating a summary of the query": SHOULD truncate to 255 characters). */
@@ -162,6 +188,8 @@ int main(void)
         cmocka_unit_test(test_parameters_are_kept_as_written),
         cmocka_unit_test(test_sqlite_forms),
         cmocka_unit_test(test_unterminated_literals_leak_nothing),
+        cmocka_unit_test(test_a_removed_comment_still_separates_tokens),
+        cmocka_unit_test(test_dollar_quoted_strings_are_literals),
         cmocka_unit_test(test_output_bounds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -58,8 +58,23 @@ static inline const char *h_env(const char *name)
 static pid_t h_pids[H_MAX_PIDS];
 static int h_npids;
 
+/* Stops every child still running: SIGTERM first (an nginx master then stops its
+ * workers; a SIGKILLed master would leave them running), SIGKILL after 3 s. */
 static inline void h_kill_all(void)
 {
+    for (int i = 0; i < h_npids; i++)
+        if (h_pids[i] > 0) kill(h_pids[i], SIGTERM);
+    for (int t = 0; t < 150; t++) {
+        int alive = 0;
+        for (int i = 0; i < h_npids; i++) {
+            if (h_pids[i] <= 0) continue;
+            if (waitpid(h_pids[i], NULL, WNOHANG) == h_pids[i]) h_pids[i] = 0;
+            else alive++;
+        }
+        if (!alive) return;
+        struct timespec ts = { 0, 20 * 1000000L };
+        nanosleep(&ts, NULL);
+    }
     for (int i = 0; i < h_npids; i++)
         if (h_pids[i] > 0) kill(h_pids[i], SIGKILL);
 }

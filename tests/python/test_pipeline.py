@@ -49,6 +49,32 @@ class TestExit(unittest.TestCase):
                 if s["name"] != "parent":
                     self.assertIn(s["parentSpanId"], by_id)
 
+    def test_default_pipeline_with_its_store_under_threads(self):
+        # dptrace's own rule (never a hang of the caller): the default pipeline is a batch
+        # processor plus the trace store. A batch queue that staged spans (its ring full)
+        # recycled records the store still held: one thread looping over `with t.span()`
+        # hung within seconds, two crashed. A small queue makes the ring fill at once.
+        with tempfile.TemporaryDirectory() as tmp:
+            env = base_env(tmp, OTEL_BSP_MAX_QUEUE_SIZE="64", OTEL_BSP_MAX_EXPORT_BATCH_SIZE="64")
+            rc, out, err, _ = support.run_child("""
+                import threading, dptrace
+                t = dptrace.Tracer()
+                def work(k):
+                    for i in range(20000):
+                        with t.span("w", attributes={"k": k, "i": i}):
+                            pass
+                ths = [threading.Thread(target=work, args=(k,)) for k in range(3)]
+                for th in ths: th.start()
+                for th in ths: th.join()
+                with t.span("final", attributes={"k": 9}) as f:
+                    pass
+                got = t.get_trace(f.context.trace_id)
+                ok = [s.name for s in got] == ["final"] and got[0].attributes == {"k": 9}
+                print(dptrace.stats()["spans_ended"], ok, dptrace.stats()["store_spans"])
+                """, env, timeout=120)
+            self.assertEqual(rc, 0, err)
+            self.assertEqual(out.split(), ["60001", "True", "1000"])
+
     def test_hung_collector_at_exit_is_counted_within_the_deadline(self):
         # dptrace's own rule: shutdown returns at its deadline (5 s at exit) and counts
         # what it could not export: ended == exported + failed + dropped.

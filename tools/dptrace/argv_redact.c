@@ -8,6 +8,7 @@
  *   - URLs anywhere in an argument: credentials and sensitive query parameters (the
  *     library's url.full rule);
  *   - k=v&k=v lists and JSON "key": value pairs with a sensitive key (request bodies).
+ *   - a command line inside one argument (sh -c '...'): the rules above, word by word.
  * A sensitive key is one the library's patterns match (dpt_redaction_matches), so the
  * defaults, DPTRACE_REDACT_KEYS and look-alike folding apply as for attributes.
  */
@@ -190,8 +191,9 @@ static void value(sbuf *b, const char *s, size_t n, int depth);
 static bool header(sbuf *b, const char *s, size_t n)
 {
     const char *colon = memchr(s, ':', n);
-    if (!colon || colon == s || !is_name(s, (size_t)(colon - s)) || !sensitive(s, (size_t)(colon - s)))
-        return false;
+    if (!colon || colon == s || (size_t)(colon - s) + 1 >= n || !is_name(s, (size_t)(colon - s)) ||
+        !sensitive(s, (size_t)(colon - s)))
+        return false; /* also "Key:" with nothing after it: nothing to hide */
     if ((size_t)(colon - s) + 2 < n && colon[1] == '/' && colon[2] == '/') return false; /* a URL */
     put(b, s, (size_t)(colon - s) + 1);
     if ((size_t)(colon - s) + 1 < n && colon[1] == ' ') put(b, " ", 1);
@@ -233,12 +235,71 @@ static void value(sbuf *b, const char *s, size_t n, int depth)
     free(t2.p);
 }
 
+typedef enum { PLAIN, SECRET_NEXT, USER_NEXT } next_kind;
+
+/* What the argument after a (whole) argument or word a[0..n) is: the value of a sensitive
+ * option without "=VALUE", the USER:PASSWORD of -u, or plain. */
+static next_kind after(const char *a, size_t n)
+{
+    if (n > 1 && a[0] == '-' && !memchr(a, '=', n) && is_name(a, n)) {
+        if (sensitive(a, n)) return SECRET_NEXT;
+        if (user_option(a, n)) return USER_NEXT;
+    }
+    return PLAIN;
+}
+
+static bool shell_sep(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == ';' || c == '|' || c == '(' ||
+           c == ')' || c == '`' || c == '<' || c == '>';
+}
+
+/* A command line inside one argument (sh -c '...', bash -lc, ssh host '...'): the
+ * option, user, assignment and header rules, word by word, over what the whole-argument
+ * pass left (which already did URLs, k=v lists and JSON bodies, whose spaces would split
+ * them here). A word may be quoted ('x y' or "x y"): the rules see it without its quotes,
+ * which are kept. So
+ * sh -c 'export DB_PASSWORD=x; curl -u bob:pw --token t h' hides x, pw and t. */
+static void words(sbuf *b, const char *s, size_t n)
+{
+    next_kind next = PLAIN;
+    size_t i = 0;
+    while (i < n) {
+        if (shell_sep(s[i])) {
+            put(b, s + i, 1);
+            i++;
+            continue;
+        }
+        size_t ws = i;
+        while (i < n && !shell_sep(s[i])) {
+            if (s[i] == '\'' || s[i] == '"') {
+                char q = s[i++];
+                while (i < n && s[i] != q) i++;
+            }
+            if (i < n) i++;
+        }
+        const char *w = s + ws;
+        size_t wl = i - ws;
+        char q = 0;
+        if (w[0] == '\'' || w[0] == '"') q = w[0];
+        size_t open = q ? 1 : 0, close = q && wl > 1 && w[wl - 1] == q ? 1 : 0;
+        const char *in = w + open;
+        size_t il = wl - open - close;
+        put(b, w, open);
+        if (next == SECRET_NEXT) puts_(b, MARKER);
+        else if (next == USER_NEXT) user_value(b, in, il);
+        else if (!header(b, in, il) && !assignment(b, in, il, 0)) put(b, in, il);
+        put(b, w + wl - close, close);
+        next = next == PLAIN ? after(in, il) : PLAIN;
+    }
+}
+
 char **argv_redact(int argc, char *const *argv)
 {
     if (argc < 0 || (argc && !argv)) return NULL;
     char **out = calloc((size_t)argc + 1, sizeof *out);
     if (!out) return NULL;
-    enum { PLAIN, SECRET_NEXT, USER_NEXT } next = PLAIN;
+    next_kind next = PLAIN;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i] ? argv[i] : "";
         size_t n = strlen(a);
@@ -247,6 +308,16 @@ char **argv_redact(int argc, char *const *argv)
         else if (next == USER_NEXT) user_value(&b, a, n);
         else value(&b, a, n, 0);
         if (!b.p) put(&b, "", 0);
+        bool script = false;
+        for (size_t k = 0; k < b.len && !script; k++)
+            script = shell_sep(b.p[k]);
+        if (script && !b.oom) { /* a command line in one argument: again, word by word */
+            sbuf w = { 0 };
+            words(&w, b.p, b.len);
+            if (!w.p) put(&w, "", 0);
+            free(b.p);
+            b = w;
+        }
         if (b.oom) {
             free(b.p);
             argv_redact_free(out, argc);
@@ -255,12 +326,7 @@ char **argv_redact(int argc, char *const *argv)
         out[i] = b.p;
         /* An option without "=VALUE" takes the next argument as its value; an argument that
          * was itself such a value is no option ("--password -U": -U is the password). */
-        bool was_value = next != PLAIN;
-        next = PLAIN;
-        if (!was_value && n > 1 && a[0] == '-' && !memchr(a, '=', n) && is_name(a, n)) {
-            if (sensitive(a, n)) next = SECRET_NEXT;
-            else if (user_option(a, n)) next = USER_NEXT;
-        }
+        next = next == PLAIN ? after(a, n) : PLAIN;
     }
     return out;
 }

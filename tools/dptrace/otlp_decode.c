@@ -1,5 +1,5 @@
 /* otlp_decode.c - OTLP/HTTP request bodies to OTLP JSON lines. The protobuf side walks
- * the wire format with the project's one reader (src/export/pb_read.h) and writes JSON as
+ * the wire format with the project's one reader (src/common/pb_read.h) and writes JSON as
  * it goes: no intermediate structs. Fields may come in any order and repeat, so each
  * message is scanned once for its scalar fields and once per repeated field; every scan
  * is bounded by the message's bytes, so the work stays linear. The JSON side parses with
