@@ -366,7 +366,7 @@ static void *export_thread(void *arg)
             b->exp->ops.force_flush(b->exp->state, b->cfg.export_timeout_ms);
         if (handled >= b->cfg.max_export_batch_size) {
             if (!nap_ns) nap_ns = NAP_FIRST_NS;
-            else if (handled >= 4u * b->cfg.max_export_batch_size && nap_ns / 2 >= NAP_MIN_NS) nap_ns /= 2;
+            else if (handled >= (size_t)4 * b->cfg.max_export_batch_size && nap_ns / 2 >= NAP_MIN_NS) nap_ns /= 2;
         }
         dpt__queue_tidy(b->hot.q);
 

@@ -79,7 +79,7 @@ extern DPT__TLS dpt__ctx_stack *dpt__tl_stack;
 static inline void dpt__current_parent(dpt__parent *out)
 {
     const dpt__ctx_stack *st = dpt__tl_stack;
-    if (DPT__LIKELY(!st || !st->depth)) {
+    if (DPT__LIKELY(!st || !st->depth || !st->e)) {
         out->valid = false;
         out->ts = NULL;
         out->bg = NULL;

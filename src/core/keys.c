@@ -3,7 +3,7 @@
  * A key is interned the second time a thread sets it from the same address with the same
  * bytes (a string literal, in practice): from then on spans point at the interned copy
  * instead of copying the key, and its redaction verdict is remembered in the entry. The
- * table is bounded (DPT__KEYS_MAX_BYTES); entries are never freed, since any record may
+ * table is bounded (MAX_BYTES); entries are never freed, since any record may
  * point at them. Lookups of the thread's cache are inline (keys.h); this file holds the
  * slow path, under a mutex.
  */
@@ -13,7 +13,7 @@
 
 #define TABLE_SLOTS 8192           /* open addressing, power of two */
 #define MAX_KEYS (TABLE_SLOTS / 2) /* load factor at most 1/2 */
-#define MAX_BYTES (512u * 1024u)   /* entries, in total */
+#define MAX_BYTES ((size_t)512 * 1024) /* entries, in total */
 #define BLOCK_BYTES 4096u
 
 /* The table: owned by the process, guarded by mu; `full` is read without it. */
@@ -33,9 +33,14 @@ static void slots_free(void *p)
     free(p);
     dpt__tl_keys = NULL;
 }
+static void table_lock(void) { pthread_mutex_lock(&mu); }
+static void table_unlock(void) { pthread_mutex_unlock(&mu); }
+
 static void slots_init(void)
 {
     pthread_key_create(&slots_key, slots_free);
+    /* A fork while another thread interns a key must not leave the child's mutex held. */
+    pthread_atfork(table_lock, table_unlock, table_unlock);
 }
 
 static uint64_t hash_bytes(const char *s, uint32_t n)

@@ -32,6 +32,9 @@ static struct {
 /* Thread-local cache: only its thread touches it (and the key destructor at exit). The
  * fast paths are inline in internal.h. */
 DPT__TLS dpt__tcache dpt__tc;
+#if defined(DPT__TSAN)
+_Atomic int dpt__tsan_fence; /* pool.h: what dpt__fence touches under TSan */
+#endif
 #define tc dpt__tc
 
 static pthread_key_t tc_key;

@@ -5,6 +5,24 @@
 
 #include "common.h"
 
+/* ---- fences ---------------------------------------------------------------------------- */
+/* A fence of the given memory order. ThreadSanitizer does not model fences (GCC refuses
+ * atomic_thread_fence under -fsanitize=thread), so there an atomic read-modify-write of a
+ * dummy location with the same order stands in: the same ordering, and one TSan can see. */
+#if defined(__SANITIZE_THREAD__)
+#define DPT__TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define DPT__TSAN 1
+#endif
+#endif
+#if defined(DPT__TSAN)
+extern _Atomic int dpt__tsan_fence;
+#define dpt__fence(order) ((void)atomic_fetch_add_explicit(&dpt__tsan_fence, 0, (order)))
+#else
+#define dpt__fence(order) atomic_thread_fence(order)
+#endif
+
 /* ---- arena: bump allocation for one span record --------------------------------------- */
 typedef struct dpt__arena_blk {
     struct dpt__arena_blk *next;

@@ -28,10 +28,14 @@
 #define DPT__NOINLINE_Q __attribute__((noinline))
 
 #define RING_MAX (1u << 16) /* cells of one lane's ring, at most */
-#define CHUNK_BYTES (64u * 1024u)
+#define CHUNK_BYTES ((size_t)64 * 1024)
 #define MAINTAIN_EVERY 64u  /* spans between the producer's looks at `tail` */
 #define IDLE_NS 50000000ull /* a lane this long without a push is reclaimed by the consumer */
 #define MAX_LANES_CACHED 4
+
+/* A cell whose record an exporter kept: its last holder recycles it, not the producer. */
+static char retained_tag;
+#define RETAINED ((dpt__span *)(void *)&retained_tag)
 
 typedef struct chunk {
     _Atomic(struct chunk *) next;
@@ -44,7 +48,7 @@ struct dpt__lane {
     /* Producer: its thread only. */
     _Alignas(DPT__CACHELINE) uint64_t head; /* next ring position */
     uint64_t tail_seen;                     /* `tail` as last read */
-    uintptr_t *cells;                       /* record, or (bytes << 1) | 1 once not ours */
+    dpt__span **cells;                      /* records; RETAINED once not ours any more */
     uint64_t mask;
     chunk *wchunk; /* staging: the chunk being appended to */
     uint32_t wpos;
@@ -185,9 +189,8 @@ dpt__queue *dpt__queue_new(uint32_t ring_spans, uint64_t max_bytes, uint32_t bat
 static void recycle_cells(dpt__lane *l, uint64_t from, uint64_t to)
 {
     for (uint64_t p = from; p < to; p++) {
-        uintptr_t c = l->cells[p & l->mask];
-        if (c & 1) continue; /* an exporter kept it: its last holder recycles it */
-        dpt__span *s = (dpt__span *)c;
+        dpt__span *s = l->cells[p & l->mask];
+        if (s == RETAINED) continue; /* an exporter kept it: its last holder recycles it */
         /* The queue's reference was the last: no locked decrement needed. */
         atomic_store_explicit(&s->refs, 0, memory_order_relaxed);
         dpt__span_recycle(s);
@@ -225,7 +228,7 @@ static uint64_t lane_drop_all(dpt__queue *q, dpt__lane *l)
     uint64_t pub = atomic_load(&l->pub);
     uint64_t lost = pub - l->ctail;
     for (uint64_t p = l->ctail; p < pub; p++) {
-        dpt__span *s = (dpt__span *)l->cells[p & l->mask];
+        dpt__span *s = l->cells[p & l->mask];
         dpt_span_data_release(&s->d);
     }
     recycle_cells(l, atomic_load(&l->reclaim), l->ctail);
@@ -272,7 +275,7 @@ uint64_t dpt__queue_after_fork(dpt__queue *q)
         uint64_t pub = atomic_load(&l->pub);
         lost += pub - l->ctail;
         for (uint64_t p = l->ctail; p < pub; p++) {
-            dpt__span *s = (dpt__span *)l->cells[p & l->mask];
+            dpt__span *s = l->cells[p & l->mask];
             dpt_span_data_release(&s->d);
         }
         lost += free_staging(q, l);
@@ -302,7 +305,7 @@ static DPT__NOINLINE_Q dpt__lane *lane_slow(dpt__queue *q)
         if (x->token == tl_token && !atomic_load_explicit(&x->orphan, memory_order_relaxed)) l = x;
     if (!l) {
         l = dpt__aligned_alloc(DPT__CACHELINE, sizeof *l);
-        uintptr_t *cells = l ? dpt__calloc(q->ring_cells, sizeof *cells) : NULL;
+        dpt__span **cells = l ? dpt__calloc(q->ring_cells, sizeof(dpt__span *)) : NULL;
         if (!cells) {
             free(l);
             l = NULL;
@@ -361,7 +364,7 @@ static DPT__NOINLINE_Q int maintain(dpt__lane *l)
     if (l->head - t >= l->q->batch) {
         /* The producer half of the Dekker pair with the consumer's `sleeping` flag
          * (batch.c): our publications before the caller reads the flag. */
-        atomic_thread_fence(memory_order_seq_cst);
+        dpt__fence(memory_order_seq_cst);
         return DPT__Q_WAKE;
     }
     return DPT__Q_QUEUED;
@@ -375,7 +378,7 @@ static DPT__NOINLINE_Q int stage(dpt__queue *q, dpt__lane *l, dpt__span *r)
     bool fresh = false;
     if (!c || l->wpos + need > c->cap) {
         size_t cap = need > CHUNK_BYTES ? need : CHUNK_BYTES;
-        int64_t bytes = (int64_t)(sizeof(chunk) + cap);
+        int64_t bytes = (int64_t)(sizeof(chunk) + (size_t)cap);
         /* The budget first: a chunk exists only within it, and within what the exporter can
          * send in a while (dpt__queue_export_rate). */
         int64_t used =
@@ -403,6 +406,8 @@ static DPT__NOINLINE_Q int stage(dpt__queue *q, dpt__lane *l, dpt__span *r)
         l->wpos = 0;
         fresh = true;
     }
+    /* c is the chunk with room now (set above when there was none) */
+    // cppcheck-suppress nullPointerRedundantCheck
     l->wpos += (uint32_t)dpt__stage_write(r, c->data + l->wpos);
     /* Release: the copy's bytes before its publication. */
     atomic_store_explicit(&c->committed, l->wpos, memory_order_release);
@@ -414,7 +419,7 @@ static DPT__NOINLINE_Q int stage(dpt__queue *q, dpt__lane *l, dpt__span *r)
      * eviction spun forever (test_batch_other_holders). */
     dpt_span_data_release(&r->d);
     if (fresh) {
-        atomic_thread_fence(memory_order_seq_cst); /* Dekker, as in maintain() */
+        dpt__fence(memory_order_seq_cst); /* Dekker, as in maintain() */
         return DPT__Q_WAKE;
     }
     return DPT__Q_QUEUED;
@@ -451,7 +456,7 @@ static DPT__NOINLINE_Q int push_slow(dpt__queue *q, dpt__span *r)
             return st == DPT__Q_DROPPED ? st : (st > ret ? st : ret);
         }
     }
-    l->cells[h & l->mask] = (uintptr_t)r;
+    l->cells[h & l->mask] = r;
     l->head = h + 1;
     /* Release: the consumer that reads `pub` sees the cell and the whole record. */
     atomic_store_explicit(&l->pub, h + 1, memory_order_release);
@@ -466,7 +471,7 @@ int dpt__queue_push(dpt__queue *q, dpt__span *r)
         dpt__lane *l = tl_lanes[0].lane;
         uint64_t h = l->head;
         if (DPT__LIKELY((h & (MAINTAIN_EVERY - 1)) != 0 && h < l->room_until)) {
-            l->cells[h & l->mask] = (uintptr_t)r;
+            l->cells[h & l->mask] = r;
             l->head = h + 1;
             /* Release: the consumer that reads `pub` sees the cell and the whole record. */
             atomic_store_explicit(&l->pub, h + 1, memory_order_release);
@@ -487,7 +492,7 @@ static void snapshot(dpt__queue *q)
     for (dpt__lane *l = q->lanes; l; l = l->next)
         n++;
     if (n > q->capsnap) {
-        dpt__lane **s = realloc(q->snap, sizeof *s * (n + 8));
+        dpt__lane **s = realloc(q->snap, sizeof(dpt__lane *) * (n + 8));
         if (s) {
             q->snap = s;
             q->capsnap = n + 8;
@@ -558,7 +563,7 @@ size_t dpt__queue_pop(dpt__queue *q, dpt__qpop *pop, size_t max)
         uint64_t take = pub - from;
         if (take > max - pop->n) take = max - pop->n;
         for (uint64_t p = from; p < from + take; p++)
-            pop->items[pop->n++] = &((dpt__span *)l->cells[p & l->mask])->d;
+            pop->items[pop->n++] = &l->cells[p & l->mask]->d;
         l->ctail = from + take;
         uint32_t staged = 0;
         if (pop->n < max &&
@@ -603,7 +608,7 @@ void dpt__queue_done(dpt__queue *q, dpt__qpop *pop)
             if (DPT__LIKELY(atomic_load_explicit(&s->refs, memory_order_acquire) == 1)) continue;
             /* An exporter still holds it: drop our reference here, and tag the cell so
              * that the producer leaves the record to its last holder. */
-            l->cells[p & l->mask] = 1;
+            l->cells[p & l->mask] = RETAINED;
             dpt_span_data_release(&s->d);
         }
         if (g->to > g->from)
@@ -694,7 +699,7 @@ void dpt__queue_tidy(dpt__queue *q)
  * only make shutdown and force_flush wait (or fail) longer. So the staged bytes are kept
  * under that many seconds of the exporter's measured speed (and the byte budget). */
 #define STAGE_HORIZON_S 1.0
-#define STAGE_MIN_BYTES (4 * CHUNK_BYTES)
+#define STAGE_MIN_BYTES ((size_t)4 * CHUNK_BYTES)
 
 void dpt__queue_export_rate(dpt__queue *q, size_t n, uint64_t ns)
 {

@@ -48,13 +48,6 @@ static dpt__owner *owners;
 static pthread_key_t owner_key;
 static pthread_once_t owners_once = PTHREAD_ONCE_INIT;
 
-#if defined(__SANITIZE_THREAD__)
-#define DPT__TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define DPT__TSAN 1
-#endif
-#endif
 
 static long sys_membarrier(int cmd)
 {
@@ -77,17 +70,22 @@ static void owner_exit(void *b)
     dpt__tl_owner = NULL;
 }
 
+static void owners_lock(void) { pthread_mutex_lock(&owners_mu); }
+static void owners_unlock(void) { pthread_mutex_unlock(&owners_mu); }
+
 static void owners_atfork_child(void)
 {
     /* Only the forking thread lives on: every other block is free again. */
     for (dpt__owner *o = owners; o; o = o->next)
         if (o != dpt__tl_owner) atomic_store_explicit(&o->taken, false, memory_order_relaxed);
+    pthread_mutex_unlock(&owners_mu);
 }
 
 static void owners_init(void)
 {
     pthread_key_create(&owner_key, owner_exit);
-    pthread_atfork(NULL, NULL, owners_atfork_child);
+    /* A fork while another thread holds owners_mu must not leave the child's copy held. */
+    pthread_atfork(owners_lock, owners_unlock, owners_atfork_child);
 #if defined(__linux__) && !defined(DPT__TSAN)
     /* The biased exclusion needs an asymmetric fence; without one every span is locked.
      * ThreadSanitizer does not know membarrier, so it checks the locked mode. */
@@ -590,7 +588,7 @@ static inline __attribute__((always_inline)) dpt_span start_span(dpt_tracer *t, 
     }
     /* Release: a stale handle that reads the context below and then the generation sees
      * this record's end before it (get_context's re-check). */
-    atomic_thread_fence(memory_order_release);
+    dpt__fence(memory_order_release);
     r->tracer = t;
     if (par.valid) r->d.ctx.trace_id = par.sc.trace_id;
     if (ig) gen_ids_custom(ig, par.valid ? NULL : &r->d.ctx.trace_id, &r->d.ctx.span_id);
@@ -668,7 +666,7 @@ static DPT__NOINLINE dpt_span start_known(dpt_tracer *t, dpt_provider *p, const 
 dpt_span dpt_span_start(dpt_tracer *t, const char *name, dpt_span_kind kind,
                         const dpt_span_opts *o)
 {
-    if (DPT__UNLIKELY(!t)) return DPT_SPAN_NONE;
+    if (DPT__UNLIKELY(!t || !t->provider)) return DPT_SPAN_NONE;
     dpt_provider *p = t->provider;
     if (DPT__UNLIKELY(atomic_load_explicit(&p->gate, memory_order_relaxed) != 0))
         return start_slow(t, p, name, kind, o);
@@ -687,7 +685,7 @@ dpt_span dpt_span_start(dpt_tracer *t, const char *name, dpt_span_kind kind,
     if (DPT__UNLIKELY(!me || !m || !m->n || fast != DPT_DROP)) return start_default(t, p, name, kind);
     dpt__span *r = dpt__span_alloc();
     r->tracer = t;
-    atomic_thread_fence(memory_order_release); /* as in start_span */
+    dpt__fence(memory_order_release); /* as in start_span */
     uint8_t flags = DPT_FLAG_RANDOM;
     r->ts = NULL;
     if (valid) {
@@ -981,7 +979,7 @@ dpt_span_context dpt_span_get_context(dpt_span s)
     /* The context of a live span never changes; a stale handle may read it while the
      * record is reused, so the generation is read again after the copy. */
     dpt_span_context c = r->d.ctx;
-    atomic_thread_fence(memory_order_acquire);
+    dpt__fence(memory_order_acquire);
     return atomic_load_explicit(&r->gen, memory_order_relaxed) == s.gen ? c : z;
 }
 
