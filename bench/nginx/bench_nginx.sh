@@ -59,7 +59,6 @@ http {
     listen 127.0.0.1:@PORT1@;
     dptrace off;
     location = /backend { return 200 "ok\n"; }
-    location = /v1/traces { client_max_body_size 64m; return 200; }   # the OTLP sink
   }
 }
 CONF
@@ -72,7 +71,31 @@ CONF
     eval "PORT_$name=$PORT"
 }
 
-export_cfg="dptrace_exporter otlp; dptrace_exporter_endpoint http://127.0.0.1:@PORT1@/v1/traces;"
+# The OTLP sink: an nginx of its own (a worker exporting to itself would wait on itself
+# when it exits). One worker on CPU 1, with wrk; it sees one request per 512 spans.
+SINKP=$WORK/sink
+rm -rf "$SINKP" && mkdir -p "$SINKP/conf" "$SINKP/logs" "$SINKP/tmp"
+cat >"$SINKP/conf/nginx.conf.in" <<CONF
+daemon off;
+worker_processes 1;
+worker_cpu_affinity 10;
+error_log $SINKP/logs/error.log notice;
+pid $SINKP/logs/nginx.pid;
+events { worker_connections 256; }
+http {
+  access_log off;
+  client_body_temp_path tmp/body; proxy_temp_path tmp/proxy;
+  fastcgi_temp_path tmp/fastcgi; uwsgi_temp_path tmp/uwsgi; scgi_temp_path tmp/scgi;
+  server { listen 127.0.0.1:@PORT0@; location / { client_max_body_size 64m; return 200; } }
+}
+CONF
+"$LEXEC" 1 "$SINKP/conf/nginx.conf.in" "$SINKP/conf/nginx.conf" "$SINKP/ports" -- \
+    "$NGINX" -p "$SINKP" -c conf/nginx.conf >"$SINKP/logs/stderr.log" 2>&1 &
+PIDS+=($!)
+SINK_PID=$!
+for _ in $(seq 200); do [ -s "$SINKP/ports" ] && break; sleep 0.05; done
+SINK=$(head -1 "$SINKP/ports")
+export_cfg="dptrace_exporter otlp; dptrace_exporter_endpoint http://127.0.0.1:$SINK/v1/traces;"
 [ "$EXPORTER" = none ] && export_cfg="dptrace_exporter none;"
 start off "dptrace off;"
 start on100 "dptrace on; dptrace_sampler always_on; $export_cfg"
@@ -86,17 +109,31 @@ RESULTS=$WORK/results.txt
 us() { # wrk latency "123.45us" / "1.23ms" / "1.2s" -> microseconds
     awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) print n; else if (v ~ /ms$/) print n * 1000; else print n * 1000000 }'
 }
+# ticks PID...: utime + stime of the processes (all their threads), in clock ticks.
+ticks() { for p in "$@"; do awk '{print $14 + $15}' "/proc/$p/stat"; done | awk '{s += $1} END {print s}'; }
+workers() { # the worker processes of master $1
+    for d in /proc/[0-9]*; do
+        awk -v m="$1" '{ if ($4 == m) print $1 }' "$d/stat" 2>/dev/null
+    done
+}
+HZ=$(getconf CLK_TCK)
 run() {
-    local cfg=$1 loc=$2 round=$3 port out
+    local cfg=$1 loc=$2 round=$3 port out master w t0 t1 reqs
     eval "port=\$PORT_$cfg"
+    eval "master=\$PID_$cfg"
+    w=$(workers "$master")
+    t0=$(ticks $w)
     out=$(taskset -c 1 wrk -t1 -c"$CONNS" -d"$DURATION" --latency "http://127.0.0.1:$port/$loc" 2>&1)
-    local rps p50 p99
+    t1=$(ticks $w)
+    reqs=$(awk '/requests in/ {print $1}' <<<"$out")
+    local rps p50 p99 cpu
+    cpu=$(awk -v a="$t0" -v b="$t1" -v n="$reqs" -v hz="$HZ" 'BEGIN { printf "%.2f", (b - a) * 1e6 / hz / n }')
     rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
     p50=$(awk '$1 == "50%" {print $2}' <<<"$out")
     p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
     grep -q "Non-2xx" <<<"$out" && { echo "bench_nginx: errors in $cfg $loc:" >&2; echo "$out" >&2; exit 1; }
-    echo "$cfg $loc $round $rps $(us "$p50") $(us "$p99")" >>"$RESULTS"
-    printf '  round %d  %-8s %-8s %10s req/s  p50 %8s  p99 %8s\n' "$round" "$cfg" "$loc" "$rps" "$p50" "$p99"
+    echo "$cfg $loc $round $rps $(us "$p50") $(us "$p99") $cpu" >>"$RESULTS"
+    printf '  round %d  %-8s %-8s %10s req/s  %6s us CPU/req  p50 %8s  p99 %8s\n' "$round" "$cfg" "$loc" "$rps" "$cpu" "$p50" "$p99"
 }
 
 echo "== warm-up"
@@ -114,15 +151,19 @@ done
 echo "== stopping (every worker flushes its spans)"
 for c in off on100 on1 on100r; do eval "kill -QUIT \$PID_$c"; done
 for c in off on100 on1 on100r; do eval "p=\$PID_$c"; wait "$p" || true; done
+kill -QUIT "$SINK_PID" # last: the workers above export to it on their way out
+wait "$SINK_PID" || true
 PIDS=()
 for c in on100 on1 on100r; do
     grep -h "dptrace: worker" "$WORK/$c/logs/error.log" | sed "s/^.*dptrace:/  $c: dptrace:/"
 done
 
 echo
-echo "== results (median of $ROUNDS rounds; [min-max]; overhead = 1 - on/off of the same round, median [min-max])"
+echo "== results (median of $ROUNDS rounds [min-max]; overhead: the same round's on / off, median [min-max])"
+echo "CPU/req: the worker process's CPU time (user + system, its export thread included) per request."
 awk '
-{ k = $1 " " $2; n[k]++; rps[k, n[k]] = $4; p50[k, n[k]] = $5; p99[k, n[k]] = $6; byround[$1, $2, $3] = $4; rounds[$3] = 1 }
+{ k = $1 " " $2; n[k]++; rps[k, n[k]] = $4; p50[k, n[k]] = $5; p99[k, n[k]] = $6; cpu[k, n[k]] = $7
+  byround[$1, $2, $3] = $4; cpuround[$1, $2, $3] = $7; rounds[$3] = 1 }
 function med(arr, k, cnt,   i, j, t, a) {
     for (i = 1; i <= cnt; i++) a[i] = arr[k, i]
     for (i = 1; i <= cnt; i++) for (j = i + 1; j <= cnt; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
@@ -130,20 +171,24 @@ function med(arr, k, cnt,   i, j, t, a) {
     return (cnt % 2) ? a[(cnt + 1) / 2] : (a[cnt / 2] + a[cnt / 2 + 1]) / 2
 }
 END {
-    printf "| location | tracing | req/s | p50 latency | p99 latency | overhead vs off |\n|---|---|---|---|---|---|\n"
+    printf "| location | tracing | req/s | CPU/req | p50 | p99 | req/s vs off | CPU/req vs off |\n|---|---|---|---|---|---|---|---|\n"
     split("fixed proxied", locs, " "); split("off on100 on1 on100r", cfgs, " ")
     for (li = 1; li <= 2; li++) for (ci = 1; ci <= 4; ci++) {
         l = locs[li]; c = cfgs[ci]; k = c " " l; cnt = n[k]
+        if (!cnt) continue
         m = med(rps, k, cnt); rlo = lo; rhi = hi
+        mc = med(cpu, k, cnt); clo = lo; chi = hi
         q50 = med(p50, k, cnt); q99 = med(p99, k, cnt)
-        ov = "-"
+        ov = "-"; oc = "-"
         if (c != "off") {
             m2 = 0
-            for (r in rounds) { m2++; ratio[k, m2] = 100 * (1 - byround[c, l, r] / byround["off", l, r]) }
-            o = med(ratio, k, m2); ov = sprintf("%.1f %% [%.1f .. %.1f]", o, lo, hi)
+            for (r in rounds) { m2++; ratio[k, m2] = 100 * (byround[c, l, r] / byround["off", l, r] - 1)
+                                cratio[k, m2] = 100 * (cpuround[c, l, r] / cpuround["off", l, r] - 1) }
+            o = med(ratio, k, m2); ov = sprintf("%+.1f %% [%+.1f .. %+.1f]", o, lo, hi)
+            o = med(cratio, k, m2); oc = sprintf("%+.1f %% [%+.1f .. %+.1f]", o, lo, hi)
         }
         label = c == "off" ? "off" : (c == "on100" ? "on, 100 %" : (c == "on1" ? "on, 1 %" : "on, 100 %, required attributes"))
-        printf "| %s | %s | %.0f [%.0f-%.0f] | %.0f us | %.0f us | %s |\n", l, label, m, rlo, rhi, q50, q99, ov
+        printf "| %s | %s | %.0f [%.0f-%.0f] | %.1f us [%.1f-%.1f] | %.0f us | %.0f us | %s | %s |\n", l, label, m, rlo, rhi, mc, clo, chi, q50, q99, ov, oc
     }
 }' "$RESULTS"
 echo

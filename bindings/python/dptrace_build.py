@@ -81,13 +81,11 @@ def _compile(build_dir):
         sources += sorted((ROOT / "src" / part).glob("*.c"))
     cflags = [
         "-std=gnu11", "-O2", "-g", "-fPIC", "-pthread", "-fvisibility=hidden",
-        "-DDPT_STATIC_BUILD=1", "-include", str(HERE / "src" / "dpy_tls.h"),
+        "-DDPT_STATIC_BUILD=1",
         "-I", str(ROOT / "include"), "-I", str(ROOT / "src" / "common"),
         "-I", str(ROOT / "src" / "core"),
         "-isystem", sysconfig.get_paths()["include"],
     ]
-    if _accepts(cc, "-mtls-dialect=gnu2", build_dir):
-        cflags.append("-mtls-dialect=gnu2")  # see src/dpy_tls.h (gcc on x86-64)
     libs = ["-pthread"]
     curl = _pkg_config("--cflags", "--libs", "libcurl", "zlib")
     if curl is not None and (ROOT / "src" / "http").is_dir():

@@ -86,7 +86,7 @@ static inline void dpt__current_parent(dpt__parent *out)
         return;
     }
     const dpt__ctx_entry *e = &st->e[st->depth - 1];
-    out->sc = e->sc;
+    out->sc = e->sc; // NOLINT(clang-analyzer-core.NullDereference): depth > 0 means e is allocated
     out->ts = e->ts;
     out->bg = e->bg;
     out->valid = dpt__sc_valid(&e->sc);

@@ -287,7 +287,8 @@ static void words(sbuf *b, const char *s, size_t n)
         }
         const char *w = s + ws;
         size_t wl = i - ws;
-        char q = (w[0] == '\'' || w[0] == '"') ? w[0] : 0;
+        char q = 0;
+        if (w[0] == '\'' || w[0] == '"') q = w[0];
         size_t open = q ? 1 : 0, close = q && wl > 1 && w[wl - 1] == q ? 1 : 0;
         const char *in = w + open;
         size_t il = wl - open - close;
