@@ -204,7 +204,7 @@ static void chaos_destroy(void *st)
 static dpt_provider *g_prov;
 static dpt_tracer *g_tracer;
 static dpt_store *g_store;
-static char *g_big; /* 256 KiB of 'x', read-only while the workers run */
+static char *g_big; /* 256 KiB of 'x' and a NUL, read-only while the workers run */
 #define BIG_LEN (256u << 10)
 static atomic_bool g_stop;
 
@@ -594,9 +594,10 @@ int main(int argc, char **argv)
     if (!seed) seed = 1;
     dpt_log_set_handler(count_log, NULL, DPT_LOG_WARN);
 
-    g_big = malloc(BIG_LEN);
+    g_big = malloc(BIG_LEN + 1);
     if (!g_big) return 2;
     memset(g_big, 'x', BIG_LEN);
+    g_big[BIG_LEN] = '\0'; /* op_context passes its tail as a C string */
 
     dpt_span_limits lim;
     dpt_span_limits_default(&lim);

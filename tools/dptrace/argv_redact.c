@@ -248,6 +248,13 @@ static next_kind after(const char *a, size_t n)
     return PLAIN;
 }
 
+static bool has_marker(const char *s, size_t n)
+{
+    for (size_t i = 0; i + sizeof MARKER - 1 <= n; i++)
+        if (memcmp(s + i, MARKER, sizeof MARKER - 1) == 0) return true;
+    return false;
+}
+
 static bool shell_sep(char c)
 {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == ';' || c == '|' || c == '(' ||
@@ -286,7 +293,11 @@ static void words(sbuf *b, const char *s, size_t n)
         const char *in = w + open;
         size_t il = wl - open - close;
         put(b, w, open);
-        if (next == SECRET_NEXT) puts_(b, MARKER);
+        /* A word the whole-argument pass already redacted in part stays as it is (the
+         * option rules would replace the rest with one marker: the same, less precise). */
+        bool marked = has_marker(in, il);
+        if (next != PLAIN && marked) put(b, in, il);
+        else if (next == SECRET_NEXT) puts_(b, MARKER);
         else if (next == USER_NEXT) user_value(b, in, il);
         else if (!header(b, in, il) && !assignment(b, in, il, 0)) put(b, in, il);
         put(b, w + wl - close, close);
