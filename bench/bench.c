@@ -17,6 +17,7 @@
 #include "processor.h"
 #include "bench.h"
 
+#include <dirent.h>
 #include <fnmatch.h>
 #include <pthread.h>
 #include <sched.h>
@@ -91,7 +92,38 @@ bench_stat bench_measure(void (*fn)(long), long n)
 typedef struct counts {
     bool set;
     uint64_t ended, exported, dropped, failed;
+    double export_cpu_ns; /* CPU time of the export thread per span ended (-1: unknown) */
 } counts;
+
+/* CPU time (ns) the process's export threads ("dpt-export") have run so far, from
+ * /proc/self/task/<tid>/schedstat; -1 when it cannot be read. The export thread's share
+ * of the work is what two producers on two cores compete with. */
+static double export_threads_cpu_ns(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    if (!d) return -1;
+    double total = 0;
+    int found = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.') continue;
+        char path[96], comm[32] = "";
+        snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f) continue;
+        if (!fgets(comm, sizeof comm, f)) comm[0] = 0;
+        fclose(f);
+        if (strncmp(comm, "dpt-export", 10) != 0) continue;
+        snprintf(path, sizeof path, "/proc/self/task/%s/schedstat", e->d_name);
+        f = fopen(path, "r");
+        if (!f) continue;
+        unsigned long long ns = 0;
+        if (fscanf(f, "%llu", &ns) == 1) total += (double)ns, found++;
+        fclose(f);
+    }
+    closedir(d);
+    return found ? total : -1;
+}
 
 static void report_full(const char *name, bench_stat s, const counts *c)
 {
@@ -99,10 +131,12 @@ static void report_full(const char *name, bench_stat s, const counts *c)
         printf("%s\n    {\"name\": \"%s\", \"ns_per_op\": %.2f, \"min\": %.2f, \"max\": %.2f, "
                "\"ops\": %ld, \"repeats\": %d",
                opt.n_reported++ ? "," : "", name, s.med, s.lo, s.hi, s.ops, opt.repeats);
-        if (c && c->set)
+        if (c && c->set) {
             printf(", \"ended\": %llu, \"exported\": %llu, \"dropped\": %llu, \"failed\": %llu",
                    (unsigned long long)c->ended, (unsigned long long)c->exported,
                    (unsigned long long)c->dropped, (unsigned long long)c->failed);
+            if (c->export_cpu_ns >= 0) printf(", \"export_cpu_ns_per_span\": %.2f", c->export_cpu_ns);
+        }
         printf("}");
     } else {
         printf("%-30s %8.1f  [%.1f-%.1f]", name, s.med, s.lo, s.hi);
@@ -112,6 +146,7 @@ static void report_full(const char *name, bench_stat s, const counts *c)
                    (unsigned long long)c->dropped,
                    c->ended ? 100.0 * (double)c->dropped / (double)c->ended : 0.0,
                    c->failed ? " FAILED>0" : "");
+        if (c && c->set && c->export_cpu_ns >= 0) printf(" export_cpu=%.1f ns/span", c->export_cpu_ns);
         printf("\n");
     }
     fflush(stdout);
@@ -318,11 +353,12 @@ static void run_nested(long n)
     }
 }
 
-static counts stats_delta(const dpt_stats *a, const dpt_stats *b)
+static counts stats_delta(const dpt_stats *a, const dpt_stats *b, double cpu_a, double cpu_b)
 {
     counts c = {true, b->spans_ended - a->spans_ended, b->spans_exported - a->spans_exported,
                 b->spans_dropped_queue - a->spans_dropped_queue,
-                b->spans_export_failed - a->spans_export_failed};
+                b->spans_export_failed - a->spans_export_failed, -1};
+    if (cpu_a >= 0 && cpu_b >= 0 && c.ended) c.export_cpu_ns = (cpu_b - cpu_a) / (double)c.ended;
     return c;
 }
 
@@ -383,11 +419,12 @@ static double batch_scenario(const char *name, void (*fn)(long), long n, int thr
     dpt_provider_force_flush(p, 30000);
     dpt_stats a, b;
     dpt_provider_get_stats(p, &a);
+    double cpu_a = export_threads_cpu_ns();
     bench_stat s = threads ? mt_measure(fn, threads, n) : bench_measure(fn, n);
     dpt_provider_force_flush(p, 30000);
     dpt_provider_get_stats(p, &b);
     /* the warm-up repeat of bench_measure/mt_measure is counted too: it ran in the window */
-    counts c = stats_delta(&a, &b);
+    counts c = stats_delta(&a, &b, cpu_a, export_threads_cpu_ns());
     report_full(name, s, &c);
     dpt_provider_free(p);
     return s.med;
@@ -426,6 +463,7 @@ static void hiccup_scenario(long n)
     dpt_provider_force_flush(p, 30000);
     dpt_stats a, b;
     dpt_provider_get_stats(p, &a);
+    double cpu_a = export_threads_cpu_ns();
     pthread_t th;
     atomic_store(&hiccup_stop, false);
     pthread_create(&th, NULL, hiccup_thread, bench_proc);
@@ -435,7 +473,7 @@ static void hiccup_scenario(long n)
     dpt__batch_test_hold(bench_proc, false);
     dpt_provider_force_flush(p, 30000);
     dpt_provider_get_stats(p, &b);
-    counts c = stats_delta(&a, &b);
+    counts c = stats_delta(&a, &b, cpu_a, export_threads_cpu_ns());
     report_full("span_sampled_batch_hiccup", s, &c);
     dpt_provider_free(p);
 }

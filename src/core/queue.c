@@ -92,6 +92,7 @@ struct dpt__queue {
     /* Consumer only. */
     dpt__lane **snap;
     size_t nsnap, capsnap;
+    uint64_t fullest; /* the fullest lane's ring backlog at the last dpt__queue_pending */
     uint64_t snap_gen;
     size_t rr;
     double rate;              /* spans per second the exporter takes, smoothed; 0: unknown */
@@ -624,13 +625,21 @@ void dpt__queue_done(dpt__queue *q, dpt__qpop *pop)
 uint64_t dpt__queue_pending(dpt__queue *q)
 {
     snapshot(q);
-    uint64_t n = 0;
+    uint64_t n = 0, fullest = 0;
     for (size_t k = 0; k < q->nsnap; k++) {
         dpt__lane *l = q->snap[k];
-        n += atomic_load_explicit(&l->pub, memory_order_acquire) - l->ctail;
+        uint64_t in_ring = atomic_load_explicit(&l->pub, memory_order_acquire) - l->ctail;
+        if (in_ring > fullest) fullest = in_ring;
+        n += in_ring;
         n += atomic_load_explicit(&l->staged, memory_order_acquire) - l->staged_popped;
     }
+    q->fullest = fullest;
     return n;
+}
+
+uint64_t dpt__queue_fullest(const dpt__queue *q)
+{
+    return q->fullest;
 }
 
 uint64_t dpt__queue_pushed(dpt__queue *q)

@@ -74,6 +74,8 @@ DPT__HIDDEN size_t dpt__queue_pop(dpt__queue *q, dpt__qpop *pop, size_t max);
 DPT__HIDDEN void dpt__queue_done(dpt__queue *q, dpt__qpop *pop);
 /* Spans waiting now (read by the consumer; approximate while producers run). */
 DPT__HIDDEN uint64_t dpt__queue_pending(dpt__queue *q);
+/* Consumer only: the largest ring backlog of one lane seen by the last dpt__queue_pending. */
+DPT__HIDDEN uint64_t dpt__queue_fullest(const dpt__queue *q);
 /* Spans accepted so far (any thread; exact once producers are quiet). */
 DPT__HIDDEN uint64_t dpt__queue_pushed(dpt__queue *q);
 /* The exporter took ns for n spans: staging is kept within what it sends in about a
