@@ -8,6 +8,7 @@
  * See docs/configuration.md for the full list.
  */
 #include "config.h"
+#include "resource.h"
 
 #include <stdlib.h>
 #include <strings.h>
@@ -17,51 +18,43 @@
 
 static void trim(const char **s, size_t *n) { dpt__trim_ows(s, n); }
 
-/* OTEL_RESOURCE_ATTRIBUTES: key1=value1,key2=value2 with percent-encoded values. As the
- * specification says, an invalid entry discards the whole variable. */
+/* OTEL_RESOURCE_ATTRIBUTES: key1=value1,key2=value2 with percent-encoded values, read by
+ * the one parser of that syntax (dpt__resource_parse_list: a repeated key keeps its last
+ * value). As the specification says, an invalid entry discards the whole variable. */
 static void resource_from_env(dpt__config *c)
 {
     const char *v = dpt__env("OTEL_RESOURCE_ATTRIBUTES");
     if (!v) return;
-    size_t n0 = c->n_resource;
-    dpt__buf kb, vb;
-    dpt__buf_init(&kb);
-    dpt__buf_init(&vb);
-    const char *p = v;
-    bool ok = true;
-    while (ok && *p) {
-        const char *comma = strchr(p, ',');
-        size_t len = comma ? (size_t)(comma - p) : strlen(p);
-        const char *item = p;
-        size_t n = len;
-        trim(&item, &n);
-        if (n) {
-            const char *eq = memchr(item, '=', n);
-            ok = eq && c->n_resource < DPT__CONFIG_MAX_RESOURCE;
-            if (ok) {
-                const char *k = item, *val = eq + 1;
-                size_t kn = (size_t)(eq - item), vn = n - kn - 1;
-                trim(&k, &kn);
-                trim(&val, &vn);
-                kb.len = vb.len = 0;
-                ok = kn && dpt__pct_decode(k, kn, &kb) && dpt__pct_decode(val, vn, &vb) && !kb.oom &&
-                     !vb.oom;
-                const char *ks = ok ? dpt__config_strdup(c, kb.p, kb.len) : NULL;
-                const char *vs = ok ? dpt__config_strdup(c, vb.p ? vb.p : "", vb.len) : NULL;
-                ok = ok && ks && vs;
-                if (ok) c->resource[c->n_resource++] = DPT_STRN(ks, vs, vb.len);
-            }
+    bool malformed = false;
+    dpt_resource *r = dpt__resource_parse_list(v, &malformed);
+    size_t n = 0, n0 = c->n_resource;
+    const dpt_attr *a = dpt_resource_attrs(r, &n);
+    bool ok = r && n <= DPT__CONFIG_MAX_RESOURCE - n0;
+    for (size_t i = 0; ok && i < n; i++) {
+        const char *k = dpt__config_strdup(c, a[i].key, a[i].key_len);
+        const char *s = dpt__config_strdup(c, a[i].value.u.s, a[i].value.len);
+        ok = k && s;
+        if (ok) {
+            dpt_attr *d = &c->resource[c->n_resource++];
+            *d = a[i];
+            d->key = k;
+            d->value.u.s = s;
         }
-        p += len + (comma ? 1 : 0);
-        if (!comma) break;
     }
-    dpt__buf_free(&kb);
-    dpt__buf_free(&vb);
-    if (!ok) {
-        dpt__log(DPT_LOG_WARN, "OTEL_RESOURCE_ATTRIBUTES is malformed (a member without '=' or a "
-                               "bad percent escape); the whole variable is ignored");
-        c->n_resource = n0;
-    }
+    dpt_resource_free(r);
+    if (ok) return;
+    c->n_resource = n0;
+    if (malformed)
+        dpt__log(DPT_LOG_WARN,
+                 "OTEL_RESOURCE_ATTRIBUTES is malformed (a member without '=', an empty "
+                 "key or a bad percent escape); the whole variable is ignored");
+    else if (r)
+        dpt__log(DPT_LOG_WARN,
+                 "OTEL_RESOURCE_ATTRIBUTES has more than %d attributes; the whole "
+                 "variable is ignored",
+                 DPT__CONFIG_MAX_RESOURCE);
+    else
+        dpt__log(DPT_LOG_ERROR, "OTEL_RESOURCE_ATTRIBUTES: %s", dpt_strerror(DPT_ENOMEM));
 }
 
 static void sampler_from_env(dpt__config *c)
