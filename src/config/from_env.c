@@ -16,8 +16,6 @@
 /* Integers the specification asks us to accept: 0 .. 2^31 - 1 (common.md "Integer"). */
 #define INT_MAX31 2147483647ull
 
-static void trim(const char **s, size_t *n) { dpt__trim_ows(s, n); }
-
 /* OTEL_RESOURCE_ATTRIBUTES: key1=value1,key2=value2 with percent-encoded values, read by
  * the one parser of that syntax (dpt__resource_parse_list: a repeated key keeps its last
  * value). As the specification says, an invalid entry discards the whole variable. */
@@ -152,34 +150,30 @@ static void exporters_from_env(dpt__config *c)
         list = (dpt__env("OTEL_EXPORTER_OTLP_ENDPOINT") || dpt__env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")) ? "otlp" : "file";
     dpt_batch_config bsp;
     bsp_from_env(&bsp);
-    const char *p = list;
-    while (*p) {
-        const char *comma = strchr(p, ',');
-        size_t len = comma ? (size_t)(comma - p) : strlen(p);
-        const char *name = p;
-        trim(&name, &len);
-        if (len) {
-            bool dup = false;
-            for (size_t i = 0; i < c->n_exporters; i++)
-                dup |= strlen(c->exporters[i].name) == len && strncasecmp(c->exporters[i].name, name, len) == 0;
-            if (len >= sizeof c->exporters[0].name) {
-                dpt__log(DPT_LOG_WARN, "OTEL_TRACES_EXPORTER: a name of %zu bytes is not an exporter; ignored", len);
-            } else if (c->n_exporters == DPT__CONFIG_MAX_EXPORTERS) {
-                dpt__log(DPT_LOG_WARN, "OTEL_TRACES_EXPORTER: more than %d exporters; the rest are ignored",
-                         DPT__CONFIG_MAX_EXPORTERS);
-                break;
-            } else if (!dup) {
-                dpt__config_exporter *e = &c->exporters[c->n_exporters++];
-                memcpy(e->name, name, len);
-                e->name[len] = 0;
-                for (char *q = e->name; *q; q++)
-                    if (*q >= 'A' && *q <= 'Z') *q = (char)(*q + 32);
-                e->simple = strcmp(e->name, "console") == 0;
-                e->bsp = bsp;
-            }
+    size_t pos = 0, len;
+    const char *name;
+    while (dpt__list_next(list, strlen(list), &pos, &name, &len)) {
+        bool dup = false;
+        for (size_t i = 0; i < c->n_exporters; i++)
+            dup |= strlen(c->exporters[i].name) == len &&
+                   strncasecmp(c->exporters[i].name, name, len) == 0;
+        if (len >= sizeof c->exporters[0].name) {
+            dpt__log(DPT_LOG_WARN,
+                     "OTEL_TRACES_EXPORTER: a name of %zu bytes is not an exporter; ignored", len);
+        } else if (c->n_exporters == DPT__CONFIG_MAX_EXPORTERS) {
+            dpt__log(DPT_LOG_WARN,
+                     "OTEL_TRACES_EXPORTER: more than %d exporters; the rest are ignored",
+                     DPT__CONFIG_MAX_EXPORTERS);
+            break;
+        } else if (!dup) {
+            dpt__config_exporter *e = &c->exporters[c->n_exporters++];
+            memcpy(e->name, name, len);
+            e->name[len] = 0;
+            for (char *q = e->name; *q; q++)
+                if (*q >= 'A' && *q <= 'Z') *q = (char)(*q + 32);
+            e->simple = strcmp(e->name, "console") == 0;
+            e->bsp = bsp;
         }
-        if (!comma) break;
-        p = comma + 1;
     }
 }
 

@@ -138,23 +138,11 @@ static void jaeger_baggage_extract(const dpt__in *in, dpt__extract *x)
     size_t vl = 0;
     const char *v;
     for (size_t i = 0; i < DPT__MAX_FIELD_VALUES && (v = in->g->get(in->c, "jaeger-baggage", i, &vl)) != NULL; i++) {
-        size_t a = 0;
-        while (a <= vl && !x->oom) {
-            size_t b = a;
-            while (b < vl && v[b] != ',') b++;
-            const char *m = v + a;
-            size_t ml = b - a;
-            a = b + 1;
-            dpt__trim_ows(&m, &ml);
-            if (!ml) continue;
-            const char *eq = memchr(m, '=', ml);
-            const char *k = m, *val = eq ? eq + 1 : NULL;
-            size_t kl = eq ? (size_t)(eq - m) : 0, l = eq ? ml - kl - 1 : 0;
-            if (eq) {
-                dpt__trim_ows(&k, &kl);
-                dpt__trim_ows(&val, &l);
-            }
-            if (!eq || memchr(val, '=', l) || !dpt__is_token(k, kl) || !add_decoded(x, k, kl, val, l))
+        size_t pos = 0, ml, kl, l;
+        const char *m, *k, *val;
+        while (!x->oom && dpt__list_next(v, vl, &pos, &m, &ml)) {
+            if (!dpt__kv_split(m, ml, &k, &kl, &val, &l) || memchr(val, '=', l) ||
+                !dpt__is_token(k, kl) || !add_decoded(x, k, kl, val, l))
                 dpt__prop_count(DPT_PSTAT_JAEGER_INVALID, 1);
         }
     }
