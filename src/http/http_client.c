@@ -421,6 +421,18 @@ static void free_slots(dpt__http_client *c, bool cleanup_handles)
     c->x = NULL;
 }
 
+/* The client's lock and condition variable; the condition's waits use CLOCK_MONOTONIC,
+ * as every deadline here does. Also run in a forked child, where the parent's are unusable. */
+static void init_sync(dpt__http_client *c)
+{
+    pthread_mutex_init(&c->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&c->cv, &ca);
+    pthread_condattr_destroy(&ca);
+}
+
 dpt_err dpt__http_client_init(dpt__http_client *c, const char *name,
                               const dpt_http_exporter_config *cfg, const char *default_url,
                               const char *content_type, const char *user_agent, bool grpc)
@@ -430,12 +442,7 @@ dpt_err dpt__http_client_init(dpt__http_client *c, const char *name,
     c->user_agent = user_agent;
     c->fail_rl.burst = 2;
     c->note_rl.burst = 2;
-    pthread_mutex_init(&c->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&c->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    init_sync(c);
 
     dpt_http_exporter_config d;
     dpt_http_exporter_config_default(&d);
@@ -588,12 +595,7 @@ static bool wait_until(dpt__http_client *c, uint64_t deadline_ms)
  * requests belong to the parent, which reports them; here they are forgotten. */
 static dpt_err after_fork(dpt__http_client *c)
 {
-    pthread_mutex_init(&c->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&c->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    init_sync(c);
     /* The parent's handles share its sockets: leak them rather than close the parent's
      * connections' file descriptors' state from here (libcurl forbids sharing). */
     for (uint32_t i = 0; c->x && i < c->max_in_flight; i++) {
