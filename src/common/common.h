@@ -163,6 +163,42 @@ static inline void dpt__trim_ows(const char **s, size_t *len)
     *len = n;
 }
 
+/* ---- lists (text.c) ------------------------------------------------------------------------ */
+/* The next non-empty member of the comma-separated list s[0..len), from *pos (0 to start):
+ * the member with OWS trimmed in [*m, *m + *ml), and *pos moved past it and its ','. Empty
+ * members (",,", a trailing ',', header lines joined with ',') are skipped, as W3C Baggage
+ * and OTEL_PROPAGATORS allow. false when none is left. */
+DPT__SHARED bool dpt__list_next(const char *s, size_t len, size_t *pos, const char **m, size_t *ml);
+/* Splits a member at its first '=' into key and value, both OWS-trimmed; false (outputs
+ * untouched) when it has no '='. */
+DPT__SHARED bool dpt__kv_split(const char *m, size_t ml, const char **k, size_t *kl, const char **v,
+                               size_t *vl);
+
+/* OpenTelemetry's key=value lists: OTEL_RESOURCE_ATTRIBUTES (resource/sdk.md), the
+ * OTEL_EXPORTER_OTLP_*HEADERS variables (protocol/exporter.md, "in a format matching to
+ * the W3C Baggage [...] Semi-colon delimited metadata is not supported") and the
+ * configuration file's *_list forms of them. One reading for all: members from
+ * dpt__list_next, split by dpt__kv_split at the first '=', key and value each
+ * percent-decoded by dpt__pct_decode. A member is malformed when it has no '=', an empty
+ * key, or a '%' not followed by two hex digits; the caller decides what that costs (the
+ * resource rule discards the whole list, header lists drop the member). Not thread-safe
+ * (one cursor per caller). */
+typedef struct dpt__kvlist {
+    const char *s;
+    size_t len, pos;
+    const char *m; /* the current member as written, OWS-trimmed (for positions in messages) */
+    size_t ml;
+    dpt__buf key, value; /* its decoded key and value: NUL-terminated, may hold NUL bytes */
+} dpt__kvlist;
+enum { DPT__KV_END = 0, DPT__KV_MEMBER = 1, DPT__KV_MALFORMED = -1, DPT__KV_ENOMEM = -2 };
+/* Starts a cursor over s[0..len) (s NULL: an empty list). */
+DPT__SHARED void dpt__kvlist_init(dpt__kvlist *it, const char *s, size_t len);
+/* Reads the next member: DPT__KV_MEMBER (it->key / it->value filled), DPT__KV_END,
+ * DPT__KV_MALFORMED (it->m is the member; the cursor moves on to the next one) or
+ * DPT__KV_ENOMEM. */
+DPT__SHARED int dpt__kvlist_next(dpt__kvlist *it);
+DPT__SHARED void dpt__kvlist_free(dpt__kvlist *it);
+
 /* ---- environment (env.c) ------------------------------------------------------------------ */
 /* One reading of the OpenTelemetry environment's value types for every module, following
  * the specification's "Parsing empty value" and type rules: an empty value is unset;

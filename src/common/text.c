@@ -209,6 +209,75 @@ void dpt__pct_encode(const char *s, size_t len, dpt__buf *b)
     }
 }
 
+/* ---- lists ------------------------------------------------------------------------------- */
+
+bool dpt__list_next(const char *s, size_t len, size_t *pos, const char **m, size_t *ml)
+{
+    while (*pos <= len) {
+        size_t i = *pos, j = i;
+        while (j < len && s[j] != ',')
+            j++;
+        *pos = j + 1;
+        const char *p = s + i;
+        size_t n = j - i;
+        dpt__trim_ows(&p, &n);
+        if (n) {
+            *m = p;
+            *ml = n;
+            return true;
+        }
+    }
+    return false;
+}
+
+bool dpt__kv_split(const char *m, size_t ml, const char **k, size_t *kl, const char **v, size_t *vl)
+{
+    const char *eq = memchr(m, '=', ml);
+    if (!eq) return false;
+    *k = m;
+    *kl = (size_t)(eq - m);
+    *v = eq + 1;
+    *vl = ml - *kl - 1;
+    dpt__trim_ows(k, kl);
+    dpt__trim_ows(v, vl);
+    return true;
+}
+
+void dpt__kvlist_init(dpt__kvlist *it, const char *s, size_t len)
+{
+    memset(it, 0, sizeof *it);
+    it->s = s ? s : "";
+    it->len = s ? len : 0;
+    dpt__buf_init(&it->key);
+    dpt__buf_init(&it->value);
+}
+
+/* NUL-terminates b, also when it is empty (reused, or never allocated), so that callers
+ * can always read b->p as a string. */
+static void terminate(dpt__buf *b)
+{
+    if (b->p || dpt__buf_reserve(b, 0)) b->p[b->len] = 0;
+}
+
+int dpt__kvlist_next(dpt__kvlist *it)
+{
+    if (!dpt__list_next(it->s, it->len, &it->pos, &it->m, &it->ml)) return DPT__KV_END;
+    it->key.len = it->value.len = 0;
+    const char *k, *v;
+    size_t kl, vl;
+    if (!dpt__kv_split(it->m, it->ml, &k, &kl, &v, &vl) || !kl) return DPT__KV_MALFORMED;
+    if (!dpt__pct_decode(k, kl, &it->key) || !dpt__pct_decode(v, vl, &it->value))
+        return DPT__KV_MALFORMED;
+    terminate(&it->key);
+    terminate(&it->value);
+    return it->key.oom || it->value.oom ? DPT__KV_ENOMEM : DPT__KV_MEMBER;
+}
+
+void dpt__kvlist_free(dpt__kvlist *it)
+{
+    dpt__buf_free(&it->key);
+    dpt__buf_free(&it->value);
+}
 
 /* ---- time ----------------------------------------------------------------------------- */
 

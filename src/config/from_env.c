@@ -8,6 +8,7 @@
  * See docs/configuration.md for the full list.
  */
 #include "config.h"
+#include "resource.h"
 
 #include <stdlib.h>
 #include <strings.h>
@@ -15,53 +16,43 @@
 /* Integers the specification asks us to accept: 0 .. 2^31 - 1 (common.md "Integer"). */
 #define INT_MAX31 2147483647ull
 
-static void trim(const char **s, size_t *n) { dpt__trim_ows(s, n); }
-
-/* OTEL_RESOURCE_ATTRIBUTES: key1=value1,key2=value2 with percent-encoded values. As the
- * specification says, an invalid entry discards the whole variable. */
+/* OTEL_RESOURCE_ATTRIBUTES: key1=value1,key2=value2 with percent-encoded values, read by
+ * the one parser of that syntax (dpt__resource_parse_list: a repeated key keeps its last
+ * value). As the specification says, an invalid entry discards the whole variable. */
 static void resource_from_env(dpt__config *c)
 {
     const char *v = dpt__env("OTEL_RESOURCE_ATTRIBUTES");
     if (!v) return;
-    size_t n0 = c->n_resource;
-    dpt__buf kb, vb;
-    dpt__buf_init(&kb);
-    dpt__buf_init(&vb);
-    const char *p = v;
-    bool ok = true;
-    while (ok && *p) {
-        const char *comma = strchr(p, ',');
-        size_t len = comma ? (size_t)(comma - p) : strlen(p);
-        const char *item = p;
-        size_t n = len;
-        trim(&item, &n);
-        if (n) {
-            const char *eq = memchr(item, '=', n);
-            ok = eq && c->n_resource < DPT__CONFIG_MAX_RESOURCE;
-            if (ok) {
-                const char *k = item, *val = eq + 1;
-                size_t kn = (size_t)(eq - item), vn = n - kn - 1;
-                trim(&k, &kn);
-                trim(&val, &vn);
-                kb.len = vb.len = 0;
-                ok = kn && dpt__pct_decode(k, kn, &kb) && dpt__pct_decode(val, vn, &vb) && !kb.oom &&
-                     !vb.oom;
-                const char *ks = ok ? dpt__config_strdup(c, kb.p, kb.len) : NULL;
-                const char *vs = ok ? dpt__config_strdup(c, vb.p ? vb.p : "", vb.len) : NULL;
-                ok = ok && ks && vs;
-                if (ok) c->resource[c->n_resource++] = DPT_STRN(ks, vs, vb.len);
-            }
+    bool malformed = false;
+    dpt_resource *r = dpt__resource_parse_list(v, &malformed);
+    size_t n = 0, n0 = c->n_resource;
+    const dpt_attr *a = dpt_resource_attrs(r, &n);
+    bool ok = r && n <= DPT__CONFIG_MAX_RESOURCE - n0;
+    for (size_t i = 0; ok && i < n; i++) {
+        const char *k = dpt__config_strdup(c, a[i].key, a[i].key_len);
+        const char *s = dpt__config_strdup(c, a[i].value.u.s, a[i].value.len);
+        ok = k && s;
+        if (ok) {
+            dpt_attr *d = &c->resource[c->n_resource++];
+            *d = a[i];
+            d->key = k;
+            d->value.u.s = s;
         }
-        p += len + (comma ? 1 : 0);
-        if (!comma) break;
     }
-    dpt__buf_free(&kb);
-    dpt__buf_free(&vb);
-    if (!ok) {
-        dpt__log(DPT_LOG_WARN, "OTEL_RESOURCE_ATTRIBUTES is malformed (a member without '=' or a "
-                               "bad percent escape); the whole variable is ignored");
-        c->n_resource = n0;
-    }
+    dpt_resource_free(r);
+    if (ok) return;
+    c->n_resource = n0;
+    if (malformed)
+        dpt__log(DPT_LOG_WARN,
+                 "OTEL_RESOURCE_ATTRIBUTES is malformed (a member without '=', an empty "
+                 "key or a bad percent escape); the whole variable is ignored");
+    else if (r)
+        dpt__log(DPT_LOG_WARN,
+                 "OTEL_RESOURCE_ATTRIBUTES has more than %d attributes; the whole "
+                 "variable is ignored",
+                 DPT__CONFIG_MAX_RESOURCE);
+    else
+        dpt__log(DPT_LOG_ERROR, "OTEL_RESOURCE_ATTRIBUTES: %s", dpt_strerror(DPT_ENOMEM));
 }
 
 static void sampler_from_env(dpt__config *c)
@@ -159,34 +150,30 @@ static void exporters_from_env(dpt__config *c)
         list = (dpt__env("OTEL_EXPORTER_OTLP_ENDPOINT") || dpt__env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")) ? "otlp" : "file";
     dpt_batch_config bsp;
     bsp_from_env(&bsp);
-    const char *p = list;
-    while (*p) {
-        const char *comma = strchr(p, ',');
-        size_t len = comma ? (size_t)(comma - p) : strlen(p);
-        const char *name = p;
-        trim(&name, &len);
-        if (len) {
-            bool dup = false;
-            for (size_t i = 0; i < c->n_exporters; i++)
-                dup |= strlen(c->exporters[i].name) == len && strncasecmp(c->exporters[i].name, name, len) == 0;
-            if (len >= sizeof c->exporters[0].name) {
-                dpt__log(DPT_LOG_WARN, "OTEL_TRACES_EXPORTER: a name of %zu bytes is not an exporter; ignored", len);
-            } else if (c->n_exporters == DPT__CONFIG_MAX_EXPORTERS) {
-                dpt__log(DPT_LOG_WARN, "OTEL_TRACES_EXPORTER: more than %d exporters; the rest are ignored",
-                         DPT__CONFIG_MAX_EXPORTERS);
-                break;
-            } else if (!dup) {
-                dpt__config_exporter *e = &c->exporters[c->n_exporters++];
-                memcpy(e->name, name, len);
-                e->name[len] = 0;
-                for (char *q = e->name; *q; q++)
-                    if (*q >= 'A' && *q <= 'Z') *q = (char)(*q + 32);
-                e->simple = strcmp(e->name, "console") == 0;
-                e->bsp = bsp;
-            }
+    size_t pos = 0, len;
+    const char *name;
+    while (dpt__list_next(list, strlen(list), &pos, &name, &len)) {
+        bool dup = false;
+        for (size_t i = 0; i < c->n_exporters; i++)
+            dup |= strlen(c->exporters[i].name) == len &&
+                   strncasecmp(c->exporters[i].name, name, len) == 0;
+        if (len >= sizeof c->exporters[0].name) {
+            dpt__log(DPT_LOG_WARN,
+                     "OTEL_TRACES_EXPORTER: a name of %zu bytes is not an exporter; ignored", len);
+        } else if (c->n_exporters == DPT__CONFIG_MAX_EXPORTERS) {
+            dpt__log(DPT_LOG_WARN,
+                     "OTEL_TRACES_EXPORTER: more than %d exporters; the rest are ignored",
+                     DPT__CONFIG_MAX_EXPORTERS);
+            break;
+        } else if (!dup) {
+            dpt__config_exporter *e = &c->exporters[c->n_exporters++];
+            memcpy(e->name, name, len);
+            e->name[len] = 0;
+            for (char *q = e->name; *q; q++)
+                if (*q >= 'A' && *q <= 'Z') *q = (char)(*q + 32);
+            e->simple = strcmp(e->name, "console") == 0;
+            e->bsp = bsp;
         }
-        if (!comma) break;
-        p = comma + 1;
     }
 }
 

@@ -326,9 +326,8 @@ static bool headers(walk *w, dpt__config_exporter *x, const dpt__node *map)
     const dpt__node *h = dpt__node_get(map, "headers");
     const dpt__node *list = NULL;
     if (get_str(w, map, "headers_list", &list) < 0) return false;
-    dpt__buf out, name;
+    dpt__buf out;
     dpt__buf_init(&out);
-    dpt__buf_init(&name);
     bool ok = true;
     size_t m = push_key(w, "headers");
     const char *names[64];
@@ -369,50 +368,46 @@ static bool headers(walk *w, dpt__config_exporter *x, const dpt__node *map)
     }
     pop(w, m);
     if (ok && list) {
+        /* Read as the exporter will read it (dpt__kvlist): a member the exporter would drop
+         * is an error here, where a configuration file is checked. */
         m = push_key(w, "headers_list");
-        for (const char *p = list->s; ok && *p;) {
-            const char *comma = strchr(p, ',');
-            size_t len = comma ? (size_t)(comma - p) : strlen(p);
-            const char *item = p;
-            size_t il = len;
-            dpt__trim_ows(&item, &il);
-            if (il) {
-                const char *eq = memchr(item, '=', il);
-                const char *k = item;
-                size_t kn = eq ? (size_t)(eq - item) : 0;
-                dpt__trim_ows(&k, &kn);
-                name.len = 0;
-                if (!eq || !kn || !dpt__pct_decode(k, kn, &name)) {
-                    /* Header values are credentials: never in a message (docs/security.md,
-                     * as for OTEL_EXPORTER_OTLP_HEADERS); an entry without '=' may be
-                     * nothing but a token, so only its position is given. */
-                    size_t at = 1;
-                    for (const char *c = list->s; c < item; c++)
-                        at += *c == ',';
-                    ok = bad(w, list,
-                             "entry %zu is not a key=value entry (percent-encoded; not shown: "
-                             "header values may be credentials)",
-                             at);
-                    break;
-                }
-                bool overridden = false;
-                for (size_t i = 0; i < n_names; i++)
-                    overridden |= strlen(names[i]) == name.len &&
-                                  strncasecmp(names[i], name.p, name.len) == 0;
-                if (!overridden) {
-                    if (out.len) dpt__buf_putc(&out, ',');
-                    dpt__buf_put(&out, item, il);
-                }
+        dpt__kvlist it;
+        dpt__kvlist_init(&it, list->s, list->len);
+        int r;
+        while (ok && (r = dpt__kvlist_next(&it)) != DPT__KV_END) {
+            if (r == DPT__KV_ENOMEM) {
+                ok = bad(w, list, "out of memory");
+                break;
             }
-            if (!comma) break;
-            p = comma + 1;
+            if (r == DPT__KV_MALFORMED || memchr(it.key.p, 0, it.key.len) ||
+                memchr(it.value.p, 0, it.value.len)) {
+                /* Header values are credentials: never in a message (docs/security.md,
+                 * as for OTEL_EXPORTER_OTLP_HEADERS); an entry without '=' may be
+                 * nothing but a token, so only its position is given. */
+                size_t at = 1;
+                for (const char *c = list->s; c < it.m; c++)
+                    at += *c == ',';
+                ok = bad(w, list,
+                         "entry %zu is not a key=value entry (percent-encoded; not shown: "
+                         "header values may be credentials)",
+                         at);
+                break;
+            }
+            bool overridden = false;
+            for (size_t i = 0; i < n_names; i++)
+                overridden |= strlen(names[i]) == it.key.len &&
+                              strncasecmp(names[i], it.key.p, it.key.len) == 0;
+            if (!overridden) {
+                if (out.len) dpt__buf_putc(&out, ',');
+                dpt__buf_put(&out, it.m, it.ml);
+            }
         }
+        dpt__kvlist_free(&it);
         pop(w, m);
     }
     if (ok && out.oom) ok = bad(w, map, "out of memory");
     if (ok && out.len) ok = add_setting(w, x, map, "headers", out.p, out.len);
     dpt__buf_free(&out);
-    dpt__buf_free(&name);
     return ok;
 }
 

@@ -463,17 +463,13 @@ dpt_err dpt_resource_detect_names(const char *list, dpt_resource **out)
     for (int pass = 0; pass < 2; pass++) {
         dpt_resource *acc = pass == 0 ? NULL : dpt_resource_detect(flags);
         if (pass == 1 && !acc) return DPT_ENOMEM;
-        for (const char *p = list ? list : ""; *p;) {
-            const char *comma = strchr(p, ',');
-            const char *name = p;
-            size_t n = comma ? (size_t)(comma - p) : strlen(p);
-            dpt__trim_ows(&name, &n);
+        size_t pos = 0, n;
+        const char *name;
+        while (dpt__list_next(list ? list : "", list ? strlen(list) : 0, &pos, &name, &n)) {
             uint32_t f;
             dpt_resource_detector_fn fn;
             void *user;
-            if (!n) {
-                /* empty member: ignored */
-            } else if (builtin_flag(name, n, &f)) {
+            if (builtin_flag(name, n, &f)) {
                 if (pass == 0) flags |= f;
             } else if (find_user(name, n, &fn, &user)) {
                 if (pass == 1) {
@@ -488,8 +484,6 @@ dpt_err dpt_resource_detect_names(const char *list, dpt_resource **out)
                          (int)n, name);
                 err = DPT_ENOTFOUND;
             }
-            if (!comma) break;
-            p = comma + 1;
         }
         if (pass == 1) *out = acc;
     }

@@ -241,57 +241,33 @@ dpt_resource *dpt__resource_parse_list(const char *v, bool *malformed)
     dpt__buf strs; /* keys and values, NUL-separated; offsets fixed up at the end */
     dpt__buf_init(&strs);
     size_t(*offs)[3] = dpt__calloc(cap, sizeof *offs);
-    bool ok = attrs && offs;
-    const char *p = v ? v : "";
-    while (ok && *p) {
-        const char *comma = strchr(p, ',');
-        size_t len = comma ? (size_t)(comma - p) : strlen(p);
-        const char *item = p;
-        size_t il = len;
-        dpt__trim_ows(&item, &il);
-        if (il) {
-            const char *eq = memchr(item, '=', il);
-            const char *k = item, *val = eq ? eq + 1 : NULL;
-            size_t kn = eq ? (size_t)(eq - item) : 0, vn = eq ? il - kn - 1 : 0;
-            if (eq) {
-                dpt__trim_ows(&k, &kn);
-                dpt__trim_ows(&val, &vn);
-            }
-            if (n == cap) {
-                cap *= 2;
-                dpt_attr *na = dpt__realloc(attrs, cap * sizeof *na);
-                if (na) attrs = na;
-                size_t(*no)[3] = dpt__realloc(offs, cap * sizeof *no);
-                if (no) offs = no;
-                if (!na || !no) {
-                    ok = false;
-                    break;
-                }
-            }
-            size_t k0 = strs.len;
-            bool good = eq && kn && dpt__pct_decode(k, kn, &strs);
-            size_t klen = strs.len - k0;
-            dpt__buf_putc(&strs, 0);
-            size_t v0 = strs.len;
-            good = good && dpt__pct_decode(val, vn, &strs);
-            size_t vlen = strs.len - v0;
-            dpt__buf_putc(&strs, 0);
-            if (!good) {
-                *malformed = !strs.oom;
-                ok = false;
+    dpt__kvlist it;
+    dpt__kvlist_init(&it, v, v ? strlen(v) : 0);
+    int rc = attrs && offs ? DPT__KV_MEMBER : DPT__KV_ENOMEM;
+    while (rc == DPT__KV_MEMBER && (rc = dpt__kvlist_next(&it)) == DPT__KV_MEMBER) {
+        if (n == cap) {
+            cap *= 2;
+            dpt_attr *na = dpt__realloc(attrs, cap * sizeof *na);
+            if (na) attrs = na;
+            size_t(*no)[3] = dpt__realloc(offs, cap * sizeof *no);
+            if (no) offs = no;
+            if (!na || !no) {
+                rc = DPT__KV_ENOMEM;
                 break;
             }
-            offs[n][0] = k0;
-            offs[n][1] = v0;
-            offs[n][2] = vlen;
-            attrs[n].key_len = (uint32_t)klen;
-            n++;
         }
-        if (!comma) break;
-        p = comma + 1;
+        offs[n][0] = strs.len;
+        dpt__buf_put(&strs, it.key.p, it.key.len + 1);
+        offs[n][1] = strs.len;
+        dpt__buf_put(&strs, it.value.p, it.value.len + 1);
+        offs[n][2] = it.value.len;
+        attrs[n].key_len = (uint32_t)it.key.len;
+        n++;
     }
-    dpt_resource *r = NULL;
-    if (ok && !strs.oom) {
+    *malformed = rc == DPT__KV_MALFORMED;
+    dpt__kvlist_free(&it);
+    dpt_resource *res = NULL;
+    if (rc == DPT__KV_END && !strs.oom) {
         const dpt_attr **list = n ? dpt__calloc(n, sizeof(const dpt_attr *)) : NULL;
         if (!n || list) {
             for (size_t i = 0; i < n; i++) {
@@ -300,12 +276,12 @@ dpt_resource *dpt__resource_parse_list(const char *v, bool *malformed)
                     (dpt_value){DPT_VAL_STRING, (uint32_t)offs[i][2], {.s = strs.p + offs[i][1]}};
                 list[i] = &attrs[i];
             }
-            r = dpt__resource_build(list, n, NULL);
+            res = dpt__resource_build(list, n, NULL);
             free(list);
         }
     }
     dpt__buf_free(&strs);
     free(attrs);
     free(offs);
-    return r;
+    return res;
 }

@@ -15,6 +15,7 @@
  * past the deadline is not started. Other statuses fail at once.
  */
 #include "http_internal.h"
+#include "base64.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -182,36 +183,6 @@ static void *io_thread(void *arg);
 
 /* ---- gRPC answers ------------------------------------------------------------------------ */
 
-static int b64val(int ch)
-{
-    if (ch >= 'A' && ch <= 'Z') return ch - 'A';
-    if (ch >= 'a' && ch <= 'z') return ch - 'a' + 26;
-    if (ch >= '0' && ch <= '9') return ch - '0' + 52;
-    if (ch == '+' || ch == '-') return 62;
-    if (ch == '/' || ch == '_') return 63;
-    return -1;
-}
-
-/* Base64 (padded or not, as gRPC allows for -bin headers) into out; its length, or 0. */
-static size_t b64_decode(const char *s, size_t n, uint8_t *out, size_t cap)
-{
-    uint32_t acc = 0;
-    int bits = 0;
-    size_t o = 0;
-    for (size_t i = 0; i < n && s[i] != '='; i++) {
-        int v = b64val((unsigned char)s[i]);
-        if (v < 0) return 0;
-        acc = (acc << 6) | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            if (o >= cap) return 0;
-            out[o++] = (uint8_t)(acc >> bits);
-        }
-    }
-    return o;
-}
-
 /* Walks the fields of one message with the project's wire reader (src/common/pb_read.h):
  * calls fn for each length-delimited field; false on malformed input. */
 static bool pb_fields(const uint8_t *p, size_t n,
@@ -310,9 +281,11 @@ static size_t on_grpc_header(char *line, size_t size, size_t nitems, void *user)
         dpt__log_sanitize(raw, o, x->grpc_message, sizeof x->grpc_message);
     } else if (k == 23 && strncasecmp(line, "grpc-status-details-bin", 23) == 0) {
         uint8_t bin[2048];
-        size_t bn = b64_decode(v, vn, bin, sizeof bin);
+        size_t bn = 0;
         uint64_t delay = 0;
-        if (bn && pb_fields(bin, bn, on_status_field, &delay)) x->grpc_retry_ms = delay;
+        if (dpt__b64_decode(v, vn, bin, sizeof bin, &bn) && bn &&
+            pb_fields(bin, bn, on_status_field, &delay))
+            x->grpc_retry_ms = delay;
     }
     return n;
 }
@@ -421,6 +394,18 @@ static void free_slots(dpt__http_client *c, bool cleanup_handles)
     c->x = NULL;
 }
 
+/* The client's lock and condition variable; the condition's waits use CLOCK_MONOTONIC,
+ * as every deadline here does. Also run in a forked child, where the parent's are unusable. */
+static void init_sync(dpt__http_client *c)
+{
+    pthread_mutex_init(&c->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&c->cv, &ca);
+    pthread_condattr_destroy(&ca);
+}
+
 dpt_err dpt__http_client_init(dpt__http_client *c, const char *name,
                               const dpt_http_exporter_config *cfg, const char *default_url,
                               const char *content_type, const char *user_agent, bool grpc)
@@ -430,12 +415,7 @@ dpt_err dpt__http_client_init(dpt__http_client *c, const char *name,
     c->user_agent = user_agent;
     c->fail_rl.burst = 2;
     c->note_rl.burst = 2;
-    pthread_mutex_init(&c->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&c->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    init_sync(c);
 
     dpt_http_exporter_config d;
     dpt_http_exporter_config_default(&d);
@@ -588,12 +568,7 @@ static bool wait_until(dpt__http_client *c, uint64_t deadline_ms)
  * requests belong to the parent, which reports them; here they are forgotten. */
 static dpt_err after_fork(dpt__http_client *c)
 {
-    pthread_mutex_init(&c->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&c->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    init_sync(c);
     /* The parent's handles share its sockets: leak them rather than close the parent's
      * connections' file descriptors' state from here (libcurl forbids sharing). */
     for (uint32_t i = 0; c->x && i < c->max_in_flight; i++) {

@@ -323,65 +323,59 @@ static bool env_true(const char *s)
     return s && strcasecmp(s, "true") == 0;
 }
 
-static int hexval(int ch)
-{
-    if (ch >= '0' && ch <= '9') return ch - '0';
-    ch = tolower(ch);
-    return ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
-}
-
-/* Trims spaces and percent-decodes [s, s+n) into out (NUL-terminated). */
-static void decode_part(const char *s, size_t n, char *out)
-{
-    while (n && isspace((unsigned char)*s))
-        s++, n--;
-    while (n && isspace((unsigned char)s[n - 1]))
-        n--;
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
-            out[o++] = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
-            i += 2;
-        } else {
-            out[o++] = s[i];
-        }
-    }
-    out[o] = '\0';
-}
-
-/* OTEL_EXPORTER_OTLP_HEADERS: "k1=v1,k2=v2" (W3C baggage-like, values percent-encoded).
- * Fills hdrs (names/values point into the returned block, which the caller frees). */
-static char *parse_headers(const char *s, dpt_http_header *hdrs, size_t cap, size_t *n)
+/* Header lists: OTEL_EXPORTER_OTLP_HEADERS, OTEL_EXPORTER_OTLP_TRACES_HEADERS or the
+ * "headers" setting: "k1=v1,k2=v2" in the W3C Baggage list format (exporter.md, "Specifying
+ * headers via environment variables"), keys and values percent-decoded, read by the shared
+ * dpt__kvlist. A malformed member (no '=', an empty key, a '%' not followed by two hex
+ * digits), or one that decodes to a NUL byte, is dropped on its own and reported by its
+ * position: header values are credentials and never reach the log. Fills hdrs (names and
+ * values point into the returned block, which the caller frees). */
+static char *parse_headers(const char *what, const char *s, dpt_http_header *hdrs, size_t cap,
+                           size_t *n)
 {
     *n = 0;
     if (!s) return NULL;
     size_t len = strlen(s);
+    /* Decoding never lengthens: each member's key and value fit in its own bytes + 2. */
     char *block = dpt__malloc(len * 2 + 2);
-    if (!block) return NULL;
-    char *w = block;
-    const char *p = s;
-    while (*p) {
-        const char *comma = strchr(p, ',');
-        size_t plen = comma ? (size_t)(comma - p) : strlen(p);
-        const char *eq = memchr(p, '=', plen);
-        if (eq && *n < cap) {
-            char *k = w;
-            decode_part(p, (size_t)(eq - p), k);
-            w += strlen(k) + 1;
-            char *v = w;
-            decode_part(eq + 1, plen - (size_t)(eq + 1 - p), v);
-            w += strlen(v) + 1;
-            if (*k) {
-                hdrs[*n].name = k;
-                hdrs[*n].value = v;
-                (*n)++;
-            }
-        } else if (plen) {
-            dpt__log(DPT_LOG_WARN, "OTEL_EXPORTER_OTLP_HEADERS: entry without '=' ignored");
-        }
-        p += plen;
-        if (*p == ',') p++;
+    if (!block) {
+        dpt__log(DPT_LOG_ERROR, "%s: %s; no header is sent", what, dpt_strerror(DPT_ENOMEM));
+        return NULL;
     }
+    char *w = block;
+    dpt__kvlist it;
+    dpt__kvlist_init(&it, s, len);
+    int r;
+    for (size_t at = 1; (r = dpt__kvlist_next(&it)) != DPT__KV_END; at++) {
+        if (r == DPT__KV_ENOMEM) {
+            dpt__log(DPT_LOG_ERROR, "%s: %s; headers from entry %zu on are not sent", what,
+                     dpt_strerror(DPT_ENOMEM), at);
+            break;
+        }
+        if (r == DPT__KV_MEMBER &&
+            (memchr(it.key.p, 0, it.key.len) || memchr(it.value.p, 0, it.value.len)))
+            r = DPT__KV_MALFORMED;
+        if (r == DPT__KV_MALFORMED) {
+            dpt__log(DPT_LOG_WARN,
+                     "%s: entry %zu is malformed (no '=', an empty name, a bad percent escape "
+                     "or an encoded NUL) and is ignored (not shown: header values may be "
+                     "credentials)",
+                     what, at);
+            continue;
+        }
+        if (*n == cap) {
+            dpt__log(DPT_LOG_WARN, "%s: more than %zu headers; the rest are ignored", what, cap);
+            break;
+        }
+        hdrs[*n].name = w;
+        memcpy(w, it.key.p, it.key.len + 1);
+        w += it.key.len + 1;
+        hdrs[*n].value = w;
+        memcpy(w, it.value.p, it.value.len + 1);
+        w += it.value.len + 1;
+        (*n)++;
+    }
+    dpt__kvlist_free(&it);
     return block;
 }
 
@@ -454,8 +448,10 @@ dpt_exporter *dpt_exporter_otlp_http_from_env(void)
      * general one (header names are case-insensitive). */
     dpt_http_header hdrs[64];
     size_t n1 = 0, n2 = 0;
-    char *b1 = parse_headers(getenv("OTEL_EXPORTER_OTLP_HEADERS"), hdrs, 32, &n1);
-    char *b2 = parse_headers(getenv("OTEL_EXPORTER_OTLP_TRACES_HEADERS"), hdrs + n1, 32, &n2);
+    char *b1 = parse_headers("OTEL_EXPORTER_OTLP_HEADERS", getenv("OTEL_EXPORTER_OTLP_HEADERS"),
+                             hdrs, 32, &n1);
+    char *b2 = parse_headers("OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+                             getenv("OTEL_EXPORTER_OTLP_TRACES_HEADERS"), hdrs + n1, 32, &n2);
     size_t n = 0;
     for (size_t i = 0; i < n1; i++) {
         bool overridden = false;
@@ -537,7 +533,9 @@ static dpt_exporter *from_settings(bool otlp, const dpt_exporter_settings *s)
     cfg.client_key_file = dpt_exporter_settings_get(s, "client_key");
     dpt_http_header hdrs[64];
     size_t n = 0;
-    char *block = parse_headers(dpt_exporter_settings_get(s, "headers"), hdrs, 64, &n);
+    char hwhat[32];
+    snprintf(hwhat, sizeof hwhat, "%s exporter: headers", name);
+    char *block = parse_headers(hwhat, dpt_exporter_settings_get(s, "headers"), hdrs, 64, &n);
     cfg.headers = hdrs;
     cfg.n_headers = n;
     dpt_exporter *e = otlp ? dpt_exporter_otlp_http(&cfg) : dpt_exporter_zipkin_http(&cfg);

@@ -117,15 +117,10 @@ dpt_err dpt_w3c_baggage_parse(const char *s, size_t len, const dpt_baggage *base
     dpt__buf sb, dec; /* scratch: parsed strings; one decoded value */
     dpt__buf_init(&sb);
     dpt__buf_init(&dec);
-    size_t i = 0;
-    while (i <= len) {
-        size_t j = i;
-        while (j < len && s[j] != ',') j++;
-        const char *m = s + i;
-        size_t ml = j - i;
-        dpt__trim_ows(&m, &ml);
-        i = j + 1;
-        if (ml == 0) continue; /* empty members come from joined header lines: not an error */
+    /* Empty members come from joined header lines: skipped, not an error. */
+    size_t pos = 0, ml;
+    const char *m;
+    while (dpt__list_next(s, len, &pos, &m, &ml)) {
         item it;
         if (!parse_member(m, ml, &sb, &dec, &it)) {
             drop++;

@@ -81,7 +81,6 @@ size_t dpt_jaeger_format(const dpt_span_context *sc, char out[64])
 }
 
 #define PREFIX "uberctx-"
-#define PREFIX_LEN 8
 
 /* Percent-decodes [v, v + vl) and adds it as the baggage entry key (UTF-8 repaired as W3C
  * Baggage asks of decoded values). false when the escape is malformed. */
@@ -101,34 +100,6 @@ static bool add_decoded(dpt__extract *x, const char *key, size_t kl, const char 
     return ok;
 }
 
-/* uberctx-<key>: one entry per field. */
-static void uberctx_extract(const dpt__in *in, dpt__extract *x)
-{
-    if (!in->g->key) return;
-    size_t nl = 0;
-    const char *name;
-    char full[256];
-    for (size_t i = 0; i < DPT__MAX_FIELD_VALUES && (name = in->g->key(in->c, i, &nl)) != NULL; i++) {
-        if (nl <= PREFIX_LEN || nl >= sizeof full || !dpt__name_eq(name, PREFIX_LEN, PREFIX)) {
-            if (nl >= sizeof full && nl > PREFIX_LEN && dpt__name_eq(name, PREFIX_LEN, PREFIX))
-                dpt__prop_count(DPT_PSTAT_JAEGER_INVALID, 1); /* a key no one can mean */
-            continue;
-        }
-        /* The getter takes a NUL-terminated lowercase name; header names are
-         * case-insensitive, so the baggage key is the lowercase suffix. */
-        for (size_t q = 0; q < nl; q++) {
-            char ch = name[q];
-            full[q] = (char)((ch >= 'A' && ch <= 'Z') ? ch + 32 : ch);
-        }
-        full[nl] = 0;
-        size_t vl = 0;
-        const char *v = in->g->get(in->c, full, 0, &vl);
-        if (!v || !add_decoded(x, full + PREFIX_LEN, nl - PREFIX_LEN, v, vl))
-            dpt__prop_count(DPT_PSTAT_JAEGER_INVALID, 1);
-        if (x->oom) return;
-    }
-}
-
 /* jaeger-baggage: "k1=v1, k2=v2" (jaeger-client-go's parseCommaSeparatedMap: members split
  * on ',', a member is exactly one key '=' value). Each value is percent-decoded on its own,
  * so an encoded ',' or '=' stays inside the value. A key must be a token, so that it can
@@ -138,23 +109,11 @@ static void jaeger_baggage_extract(const dpt__in *in, dpt__extract *x)
     size_t vl = 0;
     const char *v;
     for (size_t i = 0; i < DPT__MAX_FIELD_VALUES && (v = in->g->get(in->c, "jaeger-baggage", i, &vl)) != NULL; i++) {
-        size_t a = 0;
-        while (a <= vl && !x->oom) {
-            size_t b = a;
-            while (b < vl && v[b] != ',') b++;
-            const char *m = v + a;
-            size_t ml = b - a;
-            a = b + 1;
-            dpt__trim_ows(&m, &ml);
-            if (!ml) continue;
-            const char *eq = memchr(m, '=', ml);
-            const char *k = m, *val = eq ? eq + 1 : NULL;
-            size_t kl = eq ? (size_t)(eq - m) : 0, l = eq ? ml - kl - 1 : 0;
-            if (eq) {
-                dpt__trim_ows(&k, &kl);
-                dpt__trim_ows(&val, &l);
-            }
-            if (!eq || memchr(val, '=', l) || !dpt__is_token(k, kl) || !add_decoded(x, k, kl, val, l))
+        size_t pos = 0, ml, kl, l;
+        const char *m, *k, *val;
+        while (!x->oom && dpt__list_next(v, vl, &pos, &m, &ml)) {
+            if (!dpt__kv_split(m, ml, &k, &kl, &val, &l) || memchr(val, '=', l) ||
+                !dpt__is_token(k, kl) || !add_decoded(x, k, kl, val, l))
                 dpt__prop_count(DPT_PSTAT_JAEGER_INVALID, 1);
         }
     }
@@ -177,7 +136,14 @@ static void jaeger_extract(void *st, const dpt_getter *g, void *carrier, dpt_ext
     /* jaeger-baggage first, so that a uberctx-<key> field of the same key wins: it is the
      * form Jaeger clients themselves write. */
     jaeger_baggage_extract(in, x);
-    if (!x->oom) uberctx_extract(in, x);
+    if (!x->oom) dpt__extract_prefixed(in, PREFIX, DPT_PSTAT_JAEGER_INVALID, x, add_decoded);
+}
+
+/* uberctx-<key> values are percent-encoded, as Jaeger clients write them. */
+static bool pct_value(const char *v, size_t vl, dpt__buf *out)
+{
+    dpt__pct_encode(v, vl, out);
+    return true;
 }
 
 static dpt_err jaeger_inject(void *st, const dpt_context *ctx, const dpt_setter *s, void *c)
@@ -187,29 +153,7 @@ static dpt_err jaeger_inject(void *st, const dpt_context *ctx, const dpt_setter 
     char buf[64];
     size_t n = dpt_jaeger_format(&sc, buf);
     dpt_err e = n ? s->set(c, "uber-trace-id", buf, n) : DPT_OK;
-    const dpt_baggage *bg = dpt_context_baggage(ctx);
-    size_t cnt = dpt_baggage_count(bg);
-    dpt__buf name, val;
-    dpt__buf_init(&name);
-    dpt__buf_init(&val);
-    for (size_t i = 0; e == DPT_OK && i < cnt; i++) {
-        dpt_baggage_item it;
-        if (dpt_baggage_entry_n(bg, i, &it) != DPT_OK) break;
-        if (!dpt__is_token(it.key, it.key_len)) { /* a key that cannot be part of a field name */
-            dpt__prop_count(DPT_PSTAT_BAGGAGE_ENTRIES_NOT_SENT, 1);
-            continue;
-        }
-        name.len = val.len = 0;
-        dpt__buf_puts(&name, PREFIX);
-        dpt__buf_put(&name, it.key, it.key_len);
-        dpt__buf_putc(&name, 0);
-        dpt__pct_encode(it.value, it.value_len, &val);
-        dpt__buf_putc(&val, 0);
-        if (name.oom || val.oom) e = DPT_ENOMEM;
-        else e = s->set(c, name.p, val.p, val.len - 1);
-    }
-    dpt__buf_free(&name);
-    dpt__buf_free(&val);
+    if (e == DPT_OK) e = dpt__inject_prefixed(ctx, PREFIX, s, c, pct_value);
     return e;
 }
 

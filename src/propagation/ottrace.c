@@ -17,7 +17,6 @@
 #define SPAN_ID "ot-tracer-spanid"
 #define SAMPLED "ot-tracer-sampled"
 #define PREFIX "ot-baggage-"
-#define PREFIX_LEN 11
 
 /* 1 sampled, 0 not, -1 invalid. Absent or empty means "not sampled" (no decision to
  * honour; OpenTelemetry Go cannot tell the two apart either). */
@@ -41,34 +40,21 @@ static bool value_ok(const char *v, size_t n)
     return true;
 }
 
-static void baggage_extract(const dpt__in *in, dpt__extract *x)
+/* ot-baggage-<key>: a raw header value, trimmed. */
+static bool add_raw(dpt_extraction *x, const char *key, size_t kl, const char *v, size_t vl)
 {
-    if (!in->g->key) return;
-    size_t nl = 0;
-    const char *name;
-    char full[256];
-    for (size_t i = 0; i < DPT__MAX_FIELD_VALUES && (name = in->g->key(in->c, i, &nl)) != NULL;
-         i++) {
-        if (nl <= PREFIX_LEN || !dpt__name_eq(name, PREFIX_LEN, PREFIX)) continue;
-        if (nl >= sizeof full) {
-            dpt__prop_count(DPT_PSTAT_OTTRACE_INVALID, 1);
-            continue;
-        }
-        for (size_t q = 0; q < nl; q++) {
-            char ch = name[q];
-            full[q] = (char)((ch >= 'A' && ch <= 'Z') ? ch + 32 : ch);
-        }
-        full[nl] = 0;
-        size_t vl = 0;
-        const char *v = in->g->get(in->c, full, 0, &vl);
-        if (!v || !value_ok(v, vl)) {
-            dpt__prop_count(DPT_PSTAT_OTTRACE_INVALID, 1);
-            continue;
-        }
-        dpt__trim_ows(&v, &vl);
-        dpt_extraction_add_baggage(x, full + PREFIX_LEN, nl - PREFIX_LEN, v, vl, NULL, 0);
-        if (x->oom) return;
-    }
+    if (!value_ok(v, vl)) return false;
+    dpt__trim_ows(&v, &vl);
+    dpt_extraction_add_baggage(x, key, kl, v, vl, NULL, 0);
+    return true;
+}
+
+/* Raw values in a header: the value must be a header value. */
+static bool raw_value(const char *v, size_t vl, dpt__buf *out)
+{
+    if (!value_ok(v, vl)) return false;
+    dpt__buf_put(out, v, vl);
+    return true;
 }
 
 static void ot_extract(void *st, const dpt_getter *g, void *carrier, dpt_extraction *x)
@@ -95,7 +81,7 @@ static void ot_extract(void *st, const dpt_getter *g, void *carrier, dpt_extract
     }
     sc.flags = sampled ? DPT_FLAG_SAMPLED : 0;
     dpt__extract_set_sc(x, &sc, NULL);
-    baggage_extract(&in, x);
+    dpt__extract_prefixed(&in, PREFIX, DPT_PSTAT_OTTRACE_INVALID, x, add_raw);
 }
 
 static dpt_err ot_inject(void *st, const dpt_context *ctx, const dpt_setter *s, void *c)
@@ -115,25 +101,7 @@ static dpt_err ot_inject(void *st, const dpt_context *ctx, const dpt_setter *s, 
         bool on = (sc.flags & DPT_FLAG_SAMPLED) != 0;
         e = s->set(c, SAMPLED, on ? "true" : "false", on ? 4 : 5);
     }
-    const dpt_baggage *bg = dpt_context_baggage(ctx);
-    size_t cnt = dpt_baggage_count(bg);
-    dpt__buf name;
-    dpt__buf_init(&name);
-    for (size_t i = 0; e == DPT_OK && i < cnt; i++) {
-        dpt_baggage_item it;
-        if (dpt_baggage_entry_n(bg, i, &it) != DPT_OK) break;
-        /* Raw values in a header: the key must be a token and the value a header value. */
-        if (!dpt__is_token(it.key, it.key_len) || !value_ok(it.value, it.value_len)) {
-            dpt__prop_count(DPT_PSTAT_BAGGAGE_ENTRIES_NOT_SENT, 1);
-            continue;
-        }
-        name.len = 0;
-        dpt__buf_puts(&name, PREFIX);
-        dpt__buf_put(&name, it.key, it.key_len);
-        dpt__buf_putc(&name, 0);
-        e = name.oom ? DPT_ENOMEM : s->set(c, name.p, it.value, it.value_len);
-    }
-    dpt__buf_free(&name);
+    if (e == DPT_OK) e = dpt__inject_prefixed(ctx, PREFIX, s, c, raw_value);
     return e;
 }
 

@@ -45,6 +45,25 @@ DPT__HIDDEN size_t dpt__in_joined(const dpt__in *in, const char *name, dpt__buf 
  * same bound caps the walk over field names (prefixed formats). */
 #define DPT__MAX_FIELD_VALUES 1024
 
+/* ---- baggage in prefixed fields (Jaeger uberctx-<key>, OpenTracing ot-baggage-<key>) ---- */
+/* Adds one entry read from a field; false when the value is invalid for the format. */
+typedef bool (*dpt__prefixed_add_fn)(dpt_extraction *x, const char *key, size_t kl, const char *v,
+                                     size_t vl);
+/* Walks the carrier's field names (the getter's key callback; none: nothing) and calls add
+ * with the lowercase key after prefix (matched case-insensitively, the key non-empty) and
+ * the field's first value. A name of 256 bytes or more (no one can mean it), a missing
+ * value or add returning false counts one `invalid`. Stops at x->oom. */
+DPT__HIDDEN void dpt__extract_prefixed(const dpt__in *in, const char *prefix, int invalid,
+                                       dpt_extraction *x, dpt__prefixed_add_fn add);
+/* Writes the field value for a baggage value into out; false when it cannot be sent. */
+typedef bool (*dpt__prefixed_value_fn)(const char *v, size_t vl, dpt__buf *out);
+/* Sets one field <prefix><key> per baggage entry of ctx, its value written by value. An
+ * entry whose key is not a token (it could not be part of a field name) or whose value is
+ * refused is counted as not sent. Returns the first setter error, or DPT_ENOMEM. */
+DPT__HIDDEN dpt_err dpt__inject_prefixed(const dpt_context *ctx, const char *prefix,
+                                         const dpt_setter *s, void *c,
+                                         dpt__prefixed_value_fn value);
+
 /* ---- extraction accumulator --------------------------------------------------------------- */
 struct dpt_extraction {
     dpt_span_context sc;  /* valid when have_sc */

@@ -234,15 +234,9 @@ dpt_propagator *dpt_propagator_from_names(const char *names)
     bool none = false;
     const char *s = names;
     if (!s || !*s) s = "tracecontext,baggage";
-    size_t len = strlen(s);
-    for (size_t i = 0; i <= len;) {
-        size_t j = i;
-        while (j < len && s[j] != ',') j++;
-        const char *w = s + i;
-        size_t wl = j - i;
-        dpt__trim_ows(&w, &wl);
-        i = j + 1;
-        if (!wl) continue;
+    size_t pos = 0, wl;
+    const char *w;
+    while (dpt__list_next(s, strlen(s), &pos, &w, &wl)) {
         const dpt_propagator *p = by_name(w, wl);
         if (!p) {
             dpt__log(DPT_LOG_WARN, "OTEL_PROPAGATORS: unknown propagator \"%.*s\" ignored",

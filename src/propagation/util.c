@@ -114,6 +114,68 @@ size_t dpt__in_joined(const dpt__in *in, const char *name, dpt__buf *b, size_t m
     return n;
 }
 
+/* ---- baggage in prefixed fields ------------------------------------------------------------- */
+
+void dpt__extract_prefixed(const dpt__in *in, const char *prefix, int invalid, dpt_extraction *x,
+                           dpt__prefixed_add_fn add)
+{
+    if (!in->g->key) return;
+    size_t pl = strlen(prefix), nl = 0;
+    const char *name;
+    char full[256];
+    for (size_t i = 0; i < DPT__MAX_FIELD_VALUES && (name = in->g->key(in->c, i, &nl)) != NULL;
+         i++) {
+        if (nl <= pl || !dpt__name_eq(name, pl, prefix)) continue;
+        if (nl >= sizeof full) {
+            dpt__prop_count(invalid, 1); /* a key no one can mean */
+            continue;
+        }
+        /* The getter takes a NUL-terminated lowercase name; header names are
+         * case-insensitive, so the baggage key is the lowercase suffix. */
+        for (size_t q = 0; q < nl; q++) {
+            char ch = name[q];
+            full[q] = (char)((ch >= 'A' && ch <= 'Z') ? ch + 32 : ch);
+        }
+        full[nl] = 0;
+        size_t vl = 0;
+        const char *v = in->g->get(in->c, full, 0, &vl);
+        if (!v || !add(x, full + pl, nl - pl, v, vl)) dpt__prop_count(invalid, 1);
+        if (x->oom) return;
+    }
+}
+
+dpt_err dpt__inject_prefixed(const dpt_context *ctx, const char *prefix, const dpt_setter *s,
+                             void *c, dpt__prefixed_value_fn value)
+{
+    const dpt_baggage *bg = dpt_context_baggage(ctx);
+    size_t cnt = dpt_baggage_count(bg);
+    dpt__buf name, val;
+    dpt__buf_init(&name);
+    dpt__buf_init(&val);
+    dpt_err e = DPT_OK;
+    for (size_t i = 0; e == DPT_OK && i < cnt; i++) {
+        dpt_baggage_item it;
+        if (dpt_baggage_entry_n(bg, i, &it) != DPT_OK) break;
+        val.len = 0;
+        if (!dpt__is_token(it.key, it.key_len) || !value(it.value, it.value_len, &val)) {
+            dpt__prop_count(DPT_PSTAT_BAGGAGE_ENTRIES_NOT_SENT, 1);
+            continue;
+        }
+        name.len = 0;
+        dpt__buf_puts(&name, prefix);
+        dpt__buf_put(&name, it.key, it.key_len);
+        dpt__buf_putc(&name, 0);
+        dpt__buf_putc(&val, 0); /* setters get NUL-terminated values */
+        if (name.oom || val.oom)
+            e = DPT_ENOMEM;
+        else
+            e = s->set(c, name.p, val.p, val.len - 1);
+    }
+    dpt__buf_free(&name);
+    dpt__buf_free(&val);
+    return e;
+}
+
 /* ---- extraction accumulator ---------------------------------------------------------------- */
 
 void dpt__extract_set_sc(dpt__extract *x, const dpt_span_context *sc, dpt_tracestate *ts)

@@ -71,6 +71,33 @@ static void test_malformed_resource_attributes_are_ignored_and_reported(void **s
     dpt_provider_free(p);
 }
 
+/* One parser reads OTEL_RESOURCE_ATTRIBUTES wherever it appears (dpt__resource_parse_list),
+ * so a repeated key means the same everywhere: the last value wins (dptrace's own choice,
+ * as in OpenTelemetry JS, whose parser fills an object member by member), service.name
+ * included. More attributes than the configuration holds discard the variable, as an
+ * invalid entry does (resource/sdk.md: "In case of any error [...] the entire environment
+ * variable value SHOULD be discarded"). */
+static void test_resource_attributes_repeated_key_and_too_many(void **state)
+{
+    (void)state;
+    setenv("OTEL_RESOURCE_ATTRIBUTES", "service.name=first,team=a,service.name=last,team=b", 1);
+    dpt_provider *p = dpt_provider_from_env();
+    assert_string_equal(resource_str(p, "service.name"), "last");
+    assert_string_equal(resource_str(p, "team"), "b");
+    dpt_provider_free(p);
+    assert_int_equal(cap.count, 0);
+
+    char many[1024] = "";
+    for (int i = 0; i < 65; i++)
+        snprintf(many + strlen(many), sizeof many - strlen(many), "%sk%d=v", i ? "," : "", i);
+    setenv("OTEL_RESOURCE_ATTRIBUTES", many, 1);
+    p = dpt_provider_from_env();
+    assert_null(resource_str(p, "k0"));
+    assert_int_equal(cap.count, 1);
+    assert_non_null(strstr(cap.last, "more than 64"));
+    dpt_provider_free(p);
+}
+
 static void test_sampler_variables(void **state)
 {
     (void)state;
@@ -278,6 +305,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_service_name_and_resource_attributes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_malformed_resource_attributes_are_ignored_and_reported, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_resource_attributes_repeated_key_and_too_many, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sampler_variables, setup, teardown),
         cmocka_unit_test_setup_teardown(test_span_limit_variables, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sdk_disabled_gives_noop_spans, setup, teardown),

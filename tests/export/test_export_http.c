@@ -488,6 +488,68 @@ static void test_otlp_exporter_from_env_variables(void **state)
     free_spans(&b);
 }
 
+static int n_warnings;
+static char warnings[1024];
+
+static void keep_warnings(dpt_log_level level, const char *msg, void *user)
+{
+    (void)user;
+    if (level < DPT_LOG_WARN) return;
+    n_warnings++;
+    size_t n = strlen(warnings);
+    snprintf(warnings + n, sizeof warnings - n, "%s\n", msg);
+}
+
+/* Header values are percent-decoded by the project's one decoder (dpt__pct_decode, through
+ * dpt__kvlist): exporter.md, "Specifying headers via environment variables", says the
+ * format matches W3C Baggage, whose values are percent-encoded (RFC 3986 section 2.1,
+ * 'pct-encoded = "%" HEXDIG HEXDIG', either case). Rejected, each entry on its own with a
+ * warning that names its position and never the value: a '%' not followed by two hex
+ * digits ("%zz", "%4", a final "%"), and an escape that decodes to a NUL byte (a header
+ * value cannot hold one). The exporter's old decoder sent such values on as written. */
+static void test_otlp_headers_with_bad_escapes_are_dropped_not_sent_as_written(void **state)
+{
+    (void)state;
+    batch_of b;
+    make_spans(&b, 1);
+    setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", url, 1);
+    static const struct {
+        const char *headers;
+        const char *api_key; /* as the collector receives it; "" when not sent */
+    } cases[] = {
+        {"x-api-key=s%zzcret", ""},
+        {"x-api-key=secre%4", ""},
+        {"x-api-key=secret%", ""},
+        {"x-api-key=sec%00ret", ""},
+        {"x-api-key=%53%65c%72%65%74,x-other=%", "Secret"}, /* the bad entry alone dropped */
+        {"x-api-key=%4a%4A", "JJ"},
+    };
+    dpt_log_set_handler(keep_warnings, NULL, DPT_LOG_WARN);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        n_warnings = 0;
+        warnings[0] = 0;
+        setenv("OTEL_EXPORTER_OTLP_HEADERS", cases[i].headers, 1);
+        dpt_exporter *e = dpt_exporter_otlp_http_from_env();
+        assert_non_null(e);
+        assert_int_equal(dpt_exporter_export(e, b.d, b.n), DPT_OK);
+        dpt_exporter_free(e);
+        col_request r;
+        assert_true(collector_request(col, (int)i, &r));
+        assert_string_equal(r.api_key, cases[i].api_key);
+        bool bad = strcmp(cases[i].api_key, "JJ") != 0;
+        assert_int_equal(n_warnings, bad ? 1 : 0);
+        if (bad) {
+            assert_non_null(strstr(warnings, "OTEL_EXPORTER_OTLP_HEADERS: entry"));
+            assert_null(strstr(warnings, "cret"));
+            assert_null(strstr(warnings, "%"));
+        }
+    }
+    dpt_log_set_handler(NULL, NULL, DPT_LOG_WARN);
+    unsetenv("OTEL_EXPORTER_OTLP_HEADERS");
+    unsetenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
+    free_spans(&b);
+}
+
 static void test_provider_from_env_uses_registered_otlp_factory(void **state)
 {
     (void)state;
@@ -934,6 +996,8 @@ int main(void)
         cmocka_unit_test_setup(test_partial_success_is_accepted_and_counted, fresh),
         cmocka_unit_test_setup(test_zipkin_http_posts_a_json_span_list, fresh),
         cmocka_unit_test_setup(test_otlp_exporter_from_env_variables, fresh),
+        cmocka_unit_test_setup(test_otlp_headers_with_bad_escapes_are_dropped_not_sent_as_written,
+                               fresh),
         cmocka_unit_test_setup(test_provider_from_env_uses_registered_otlp_factory, fresh),
         cmocka_unit_test_setup(test_exporter_shutdown_interrupts_a_stalled_export, fresh),
         cmocka_unit_test_setup(test_https_verifies_the_collector_certificate, fresh),

@@ -3,6 +3,8 @@
  */
 #include "util.h"
 
+#include "base64.h"
+
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -157,16 +159,6 @@ static int hexval(unsigned char c)
     return -1;
 }
 
-static int b64val(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+' || c == '-') return 62;
-    if (c == '/' || c == '_') return 63;
-    return -1;
-}
-
 bool id_decode(const char *s, size_t len, uint8_t *out, size_t n_bytes)
 {
     if (len == 2 * n_bytes) {
@@ -177,27 +169,11 @@ bool id_decode(const char *s, size_t len, uint8_t *out, size_t n_bytes)
         }
         return true;
     }
-    /* base64: 16 bytes -> 24 chars ("==" padding), 8 bytes -> 12 chars ("=" padding);
-     * the padding may be missing. */
-    size_t b64_len = (n_bytes + 2) / 3 * 4;
-    while (len > 0 && s[len - 1] == '=')
-        len--;
-    size_t need = (n_bytes * 4 + 2) / 3;
-    if (len != need || len > b64_len) return false;
-    uint32_t acc = 0;
-    int bits = 0;
-    size_t o = 0;
-    for (size_t i = 0; i < len; i++) {
-        int v = b64val((unsigned char)s[i]);
-        if (v < 0) return false;
-        acc = acc << 6 | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            if (o < n_bytes) out[o++] = (uint8_t)(acc >> bits);
-        }
-    }
-    return o == n_bytes;
+    /* base64: 16 bytes -> 24 chars ("==" padding), 8 bytes -> 12 chars ("=" padding); the
+     * padding may be missing. Exactly n_bytes: a longer text does not fit, a shorter one
+     * falls short. */
+    size_t got = 0;
+    return dpt__b64_decode(s, len, out, n_bytes, &got) && got == n_bytes;
 }
 
 void id_hex(const uint8_t *id, size_t n, char *out)
