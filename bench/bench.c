@@ -107,7 +107,7 @@ static double export_threads_cpu_ns(void)
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
         if (e->d_name[0] == '.') continue;
-        char path[96], comm[32] = "";
+        char path[320], comm[32] = "";
         snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
         FILE *f = fopen(path, "r");
         if (!f) continue;

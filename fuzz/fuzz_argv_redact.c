@@ -1,10 +1,13 @@
 /* fuzz_argv_redact.c - libFuzzer target: the command-line redaction of `dptrace exec`
  * (tools/dptrace/argv_redact.c). The input is split into arguments at '\n' (a NUL ends
  * an argument, as in a real argv).
- * Invariants: one output argument per input argument, and redacting the redacted command
- * line again never takes a marker away (no rule reveals what another rule hid). Exact
- * idempotence does not hold on arbitrary bytes: a JSON value replaced by "[REDACTED]" adds
- * quotes that can change where a URL found in the same argument ends on a second pass.
+ * Invariants: one output argument per input argument, and an argument the first pass
+ * marked is still marked after a second pass over the redacted command line (a redacted
+ * argument never comes out clean). Neither exact idempotence nor the number of markers
+ * holds on arbitrary bytes: a JSON value replaced by "[REDACTED]" adds quotes that can
+ * change where a word or a URL ends on the second pass, so that one wider marker may
+ * replace two (`;"token=2oken": "a\"b"` gives `;"token=[REDACTED] "[REDACTED]"`, then
+ * `;"token=[REDACTED]`): less is shown, never more.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -44,7 +47,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (r1) {
         char **r2 = argv_redact(n, r1);
         CHECK(r2 != NULL);
-        for (int k = 0; k < n; k++) CHECK(markers(r2[k]) >= markers(r1[k]));
+        for (int k = 0; k < n; k++) CHECK(markers(r1[k]) == 0 || markers(r2[k]) > 0);
         argv_redact_free(r2, n);
     }
     argv_redact_free(r1, n);

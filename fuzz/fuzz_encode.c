@@ -12,6 +12,8 @@
  */
 #include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "fuzz_common.h"
 #include "dptrace/export.h"
@@ -23,10 +25,20 @@ static void quiet(dpt_log_level l, const char *m, void *u)
     (void)u;
 }
 
+/* RFC 8259 allows "\u0000" in object keys, jansson does not (it keeps keys as C strings):
+ * a key with a NUL (the API takes keys with a length, so it can hold one) is valid JSON
+ * that jansson refuses. Such escapes are checked as "\u0001" instead, the same length and
+ * the same grammar, so that everything else is still validated. */
 static void check_json(const char *s, size_t n)
 {
     json_error_t err;
-    json_t *j = json_loadb(s, n, JSON_ALLOW_NUL, &err);
+    char *c = malloc(n ? n : 1);
+    if (!c) abort();
+    memcpy(c, s, n);
+    for (size_t i = 0; i + 6 <= n; i++)
+        if (memcmp(c + i, "\\u0000", 6) == 0) c[i + 5] = '1';
+    json_t *j = json_loadb(c, n, JSON_ALLOW_NUL, &err);
+    free(c);
     if (!j) {
         fprintf(stderr, "invalid JSON: %s at %d: %.*s\n", err.text, err.position,
                 (int)(n > 400 ? 400 : n), s);

@@ -347,6 +347,12 @@ collect_live_view)
     code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/x-protobuf' \
         --data-binary @five.pb "http://127.0.0.1:$PORT/v1/traces")
     [ "$code" = 200 ] || fail "HTTP $code"
+    # The newest of the five is drawn once 200 ms pass without a span of it. Wait for that
+    # (up to 10 s) before the next requests: their traces would evict it from the 2 kept.
+    i=0
+    until grep -q "trace 00000000000000070000000000000005" collect.out 2>/dev/null; do
+        i=$((i + 1)); [ $i -le 100 ] || fail "trace 5 not drawn within 10 s"; sleep 0.1
+    done
     # Rotation: 1 MiB of spans in a few requests.
     python3 "$(dirname "$0")/collect_hostile.py" payload 3000 big.pb
     for i in 1 2 3; do

@@ -296,10 +296,10 @@ static void words(sbuf *b, const char *s, size_t n)
         /* A word the whole-argument pass already redacted in part stays as it is (the
          * option rules would replace the rest with one marker: the same, less precise). */
         bool marked = has_marker(in, il);
-        if (next != PLAIN && marked) put(b, in, il);
-        else if (next == SECRET_NEXT) puts_(b, MARKER);
-        else if (next == USER_NEXT) user_value(b, in, il);
-        else if (!header(b, in, il) && !assignment(b, in, il, 0)) put(b, in, il);
+        if (next == SECRET_NEXT && !marked) puts_(b, MARKER);
+        else if (next == USER_NEXT && !marked) user_value(b, in, il);
+        else if (next != PLAIN || (!header(b, in, il) && !assignment(b, in, il, 0)))
+            put(b, in, il);
         put(b, w + wl - close, close);
         next = next == PLAIN ? after(in, il) : PLAIN;
     }
