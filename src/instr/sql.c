@@ -179,17 +179,11 @@ size_t dpt_instr_sanitize_sql(const char *sql, size_t len, char *out, size_t cap
                 continue;
             }
         }
+        /* A parameter (the marker and its name or number are kept) or an identifier or
+         * keyword (digits inside kept): copied as it is. */
         if (c == '?' || c == ':' || c == '@' ||
-            (c == '$' && (i == 0 || !is_ident((unsigned char)sql[i - 1])))) {
-            /* a parameter: the marker and its name or number are kept */
-            size_t j = i + 1;
-            while (j < n && is_ident((unsigned char)sql[j]))
-                j++;
-            puts_n(&b, sql + i, j - i);
-            i = j;
-            continue;
-        }
-        if (is_ident(c) && !is_digit(c)) { /* identifier or keyword (digits inside kept) */
+            (c == '$' && (i == 0 || !is_ident((unsigned char)sql[i - 1]))) ||
+            (is_ident(c) && !is_digit(c))) {
             size_t j = i + 1;
             while (j < n && is_ident((unsigned char)sql[j]))
                 j++;
