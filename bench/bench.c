@@ -135,7 +135,8 @@ static void report_full(const char *name, bench_stat s, const counts *c)
             printf(", \"ended\": %llu, \"exported\": %llu, \"dropped\": %llu, \"failed\": %llu",
                    (unsigned long long)c->ended, (unsigned long long)c->exported,
                    (unsigned long long)c->dropped, (unsigned long long)c->failed);
-            if (c->export_cpu_ns >= 0) printf(", \"export_cpu_ns_per_span\": %.2f", c->export_cpu_ns);
+            if (c->export_cpu_ns >= 0)
+                printf(", \"export_cpu_ns_per_span\": %.2f", c->export_cpu_ns);
         }
         printf("}");
     } else {
@@ -146,7 +147,8 @@ static void report_full(const char *name, bench_stat s, const counts *c)
                    (unsigned long long)c->dropped,
                    c->ended ? 100.0 * (double)c->dropped / (double)c->ended : 0.0,
                    c->failed ? " FAILED>0" : "");
-        if (c && c->set && c->export_cpu_ns >= 0) printf(" export_cpu=%.1f ns/span", c->export_cpu_ns);
+        if (c && c->set && c->export_cpu_ns >= 0)
+            printf(" export_cpu=%.1f ns/span", c->export_cpu_ns);
         printf("\n");
     }
     fflush(stdout);
@@ -355,9 +357,12 @@ static void run_nested(long n)
 
 static counts stats_delta(const dpt_stats *a, const dpt_stats *b, double cpu_a, double cpu_b)
 {
-    counts c = {true, b->spans_ended - a->spans_ended, b->spans_exported - a->spans_exported,
+    counts c = {true,
+                b->spans_ended - a->spans_ended,
+                b->spans_exported - a->spans_exported,
                 b->spans_dropped_queue - a->spans_dropped_queue,
-                b->spans_export_failed - a->spans_export_failed, -1};
+                b->spans_export_failed - a->spans_export_failed,
+                -1};
     if (cpu_a >= 0 && cpu_b >= 0 && c.ended) c.export_cpu_ns = (cpu_b - cpu_a) / (double)c.ended;
     return c;
 }
@@ -440,7 +445,7 @@ static _Atomic bool hiccup_stop;
 
 static void sleep_ms(long ms)
 {
-    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
     nanosleep(&ts, NULL);
 }
 

@@ -24,7 +24,8 @@
 static size_t markers(const char *s)
 {
     size_t n = 0;
-    for (const char *p = s; (p = strstr(p, "REDACTED")) != NULL; p += 8) n++;
+    for (const char *p = s; (p = strstr(p, "REDACTED")) != NULL; p += 8)
+        n++;
     return n;
 }
 
@@ -35,7 +36,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t i = 0;
     while (i <= size && n < 64) {
         size_t j = i;
-        while (j < size && data[j] != '\n') j++;
+        while (j < size && data[j] != '\n')
+            j++;
         args[n] = malloc(j - i + 1);
         if (!args[n]) break;
         memcpy(args[n], data + i, j - i);
@@ -47,10 +49,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (r1) {
         char **r2 = argv_redact(n, r1);
         CHECK(r2 != NULL);
-        for (int k = 0; k < n; k++) CHECK(markers(r1[k]) == 0 || markers(r2[k]) > 0);
+        for (int k = 0; k < n; k++)
+            CHECK(markers(r1[k]) == 0 || markers(r2[k]) > 0);
         argv_redact_free(r2, n);
     }
     argv_redact_free(r1, n);
-    for (int k = 0; k < n; k++) free(args[k]);
+    for (int k = 0; k < n; k++)
+        free(args[k]);
     return 0;
 }

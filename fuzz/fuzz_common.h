@@ -25,7 +25,8 @@ static inline void fuzz_headers(const uint8_t *data, size_t size, dpt_headers *h
     size_t i = 0;
     while (i < size) {
         size_t j = i;
-        while (j < size && s[j] != '\n') j++;
+        while (j < size && s[j] != '\n')
+            j++;
         const char *colon = memchr(s + i, ':', j - i);
         if (colon) {
             size_t nl = (size_t)(colon - (s + i));

@@ -22,12 +22,18 @@ dpt_exporter *dpt_exporter_file(const char *path)
 }
 
 static const char *const vars[] = {
-    "OTEL_RESOURCE_ATTRIBUTES",        "OTEL_TRACES_SAMPLER",
-    "OTEL_TRACES_SAMPLER_ARG",         "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT",
-    "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "OTEL_SPAN_EVENT_COUNT_LIMIT",
-    "OTEL_SPAN_LINK_COUNT_LIMIT",      "DPTRACE_SPAN_MAX_BYTES",
-    "OTEL_PROPAGATORS",                "OTEL_SERVICE_NAME",
-    "OTEL_ATTRIBUTE_COUNT_LIMIT",      "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT",
+    "OTEL_RESOURCE_ATTRIBUTES",
+    "OTEL_TRACES_SAMPLER",
+    "OTEL_TRACES_SAMPLER_ARG",
+    "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT",
+    "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT",
+    "OTEL_SPAN_EVENT_COUNT_LIMIT",
+    "OTEL_SPAN_LINK_COUNT_LIMIT",
+    "DPTRACE_SPAN_MAX_BYTES",
+    "OTEL_PROPAGATORS",
+    "OTEL_SERVICE_NAME",
+    "OTEL_ATTRIBUTE_COUNT_LIMIT",
+    "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT",
 };
 #define NVARS (sizeof vars / sizeof vars[0])
 
@@ -73,7 +79,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
      * long run would grow without bound: each variable instead points (putenv) at one
      * fixed buffer per variable, rewritten for every input. */
     static char envbuf[NVARS][64 + 16384 + 1];
-    char *val[NVARS] = { 0 };
+    char *val[NVARS] = {0};
     size_t i = 0;
     for (size_t k = 0; k < NVARS; k++) {
         if (i > size) {
@@ -81,7 +87,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             continue;
         }
         size_t j = i;
-        while (j < size && data[j] != '\n') j++;
+        while (j < size && data[j] != '\n')
+            j++;
         val[k] = strndup((const char *)data + i, j - i); /* stops at a NUL too */
         if (!val[k]) abort();
         size_t nl = strlen(vars[k]), vl = strlen(val[k]);
@@ -98,20 +105,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_CHECK(p != NULL);
     size_t nres = 0;
     const dpt_attr *res = dpt_provider_resource(p, &nres);
-    for (size_t k = 0; k < nres; k++) FUZZ_CHECK(res[k].key && res[k].key_len > 0);
+    for (size_t k = 0; k < nres; k++)
+        FUZZ_CHECK(res[k].key && res[k].key_len > 0);
 
     dpt_exporter *mem = dpt_exporter_memory(4);
     FUZZ_CHECK(dpt_provider_add_processor(p, dpt_processor_simple(mem)) == DPT_OK);
     dpt_tracer *t = dpt_provider_get_tracer(p, "fuzz", NULL);
     static char big[300];
     memset(big, 'v', sizeof big - 1);
-    dpt_attr attrs[3] = { DPT_STR("a", big), DPT_INT("b", 1), DPT_STR("c", "short") };
-    dpt_span_opts o = { 0 };
+    dpt_attr attrs[3] = {DPT_STR("a", big), DPT_INT("b", 1), DPT_STR("c", "short")};
+    dpt_span_opts o = {0};
     o.attrs = attrs;
     o.n_attrs = 3;
     dpt_span s = dpt_span_start(t, "span", DPT_SPAN_SERVER, &o);
-    for (int k = 0; k < 3; k++) dpt_span_add_event(s, "e", attrs, 3);
-    dpt_link l = { 0 };
+    for (int k = 0; k < 3; k++)
+        dpt_span_add_event(s, "e", attrs, 3);
+    dpt_link l = {0};
     l.ctx = dpt_span_get_context(s);
     dpt_span_add_link(s, &l);
     dpt_span_add_link(s, &l);
@@ -138,7 +147,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_CHECK(prop != NULL);
     const char *fields[16];
     FUZZ_CHECK(dpt_propagator_fields(prop, fields, 16) <= 16);
-    dpt_span_context sc = { 0 };
+    dpt_span_context sc = {0};
     sc.trace_id = dpt_trace_id_generate();
     sc.span_id = dpt_span_id_generate();
     sc.flags = DPT_FLAG_SAMPLED;
@@ -166,6 +175,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     dpt_headers_free(&h);
     dpt_context_release(c);
     dpt_propagator_free(prop);
-    for (size_t k = 0; k < NVARS; k++) free(val[k]);
+    for (size_t k = 0; k < NVARS; k++)
+        free(val[k]);
     return 0;
 }

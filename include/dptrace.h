@@ -94,18 +94,18 @@ extern "C" {
 
 typedef enum dpt_err {
     DPT_OK = 0,
-    DPT_EINVAL = -1,       /* an argument is NULL, out of range or malformed */
-    DPT_ENOMEM = -2,       /* an allocation failed */
-    DPT_ESTATE = -3,       /* wrong state: span ended, provider shut down, ... */
-    DPT_ETIMEDOUT = -4,    /* a deadline passed before the work was done */
-    DPT_EFULL = -5,        /* a bounded queue or store is full; the item was dropped */
-    DPT_EIO = -6,          /* a file or network operation failed */
-    DPT_ENOTFOUND = -7,    /* no such trace, key or entry */
-    DPT_ETOOBIG = -8,      /* the input exceeds a limit */
-    DPT_EPARSE = -9,       /* input text does not follow its grammar */
-    DPT_EUNSUPPORTED = -10,/* the feature is not built in or not available */
-    DPT_EEXPORT = -11,     /* an exporter failed (retryable or not) */
-    DPT_EBUSY = -12        /* the object is in use (e.g. a task entered on another thread) */
+    DPT_EINVAL = -1,        /* an argument is NULL, out of range or malformed */
+    DPT_ENOMEM = -2,        /* an allocation failed */
+    DPT_ESTATE = -3,        /* wrong state: span ended, provider shut down, ... */
+    DPT_ETIMEDOUT = -4,     /* a deadline passed before the work was done */
+    DPT_EFULL = -5,         /* a bounded queue or store is full; the item was dropped */
+    DPT_EIO = -6,           /* a file or network operation failed */
+    DPT_ENOTFOUND = -7,     /* no such trace, key or entry */
+    DPT_ETOOBIG = -8,       /* the input exceeds a limit */
+    DPT_EPARSE = -9,        /* input text does not follow its grammar */
+    DPT_EUNSUPPORTED = -10, /* the feature is not built in or not available */
+    DPT_EEXPORT = -11,      /* an exporter failed (retryable or not) */
+    DPT_EBUSY = -12         /* the object is in use (e.g. a task entered on another thread) */
 } dpt_err;
 
 /* Static English text for an error code; never NULL. Thread-safe. */
@@ -146,7 +146,7 @@ typedef struct dpt_span {
 /* A token identifying one attach of a context; detach takes it back. */
 typedef uint64_t dpt_token;
 
-#define DPT_SPAN_NONE (DPT__LIT(dpt_span){ 0, 0 })
+#define DPT_SPAN_NONE (DPT__LIT(dpt_span){0, 0})
 
 typedef enum dpt_span_kind {
     DPT_SPAN_INTERNAL = 1, /* numbering of OTLP's SpanKind */
@@ -169,24 +169,28 @@ DPT_EXTERN const char *dpt_status_code_name(dpt_status_code code);
 
 /* Span limits (OpenTelemetry's names and defaults: 128, no value length limit). */
 typedef struct dpt_span_limits {
-    uint32_t attr_count;        /* attributes per span */
-    uint32_t attr_value_len;    /* max bytes of a string value (0 = unlimited); cut on a
-                                   UTF-8 character boundary */
-    uint32_t event_count;       /* events per span */
-    uint32_t link_count;        /* links per span */
+    uint32_t attr_count;     /* attributes per span */
+    uint32_t attr_value_len; /* max bytes of a string value (0 = unlimited); cut on a
+                                UTF-8 character boundary */
+    uint32_t event_count;    /* events per span */
+    uint32_t link_count;     /* links per span */
     uint32_t attrs_per_event;
     uint32_t attrs_per_link;
-    uint32_t max_span_bytes;    /* bytes one span may hold for names, values, events and
-                                   links (0: 65536); beyond it additions are dropped and
-                                   counted, so queues and stores bound memory, not just
-                                   span counts. dptrace's own limit, DPTRACE_SPAN_MAX_BYTES */
+    uint32_t max_span_bytes; /* bytes one span may hold for names, values, events and
+                                links (0: 65536); beyond it additions are dropped and
+                                counted, so queues and stores bound memory, not just
+                                span counts. dptrace's own limit, DPTRACE_SPAN_MAX_BYTES */
 } dpt_span_limits;
 
 /* Fills l with the defaults (128 each, no value length limit, 64 KiB per span). */
 DPT_EXTERN void dpt_span_limits_default(dpt_span_limits *l);
 
-typedef struct dpt_trace_id { uint8_t b[16]; } dpt_trace_id;
-typedef struct dpt_span_id { uint8_t b[8]; } dpt_span_id;
+typedef struct dpt_trace_id {
+    uint8_t b[16];
+} dpt_trace_id;
+typedef struct dpt_span_id {
+    uint8_t b[8];
+} dpt_span_id;
 
 #define DPT_FLAG_SAMPLED 0x01u /* W3C trace-flags bit 0 */
 #define DPT_FLAG_RANDOM 0x02u  /* W3C Level 2: the right-most 7 bytes of the trace id are random */
@@ -195,8 +199,8 @@ typedef struct dpt_span_id { uint8_t b[8]; } dpt_span_id;
 typedef struct dpt_span_context {
     dpt_trace_id trace_id;
     dpt_span_id span_id;
-    uint8_t flags;  /* DPT_FLAG_* */
-    bool remote;    /* true when it was extracted from another process */
+    uint8_t flags; /* DPT_FLAG_* */
+    bool remote;   /* true when it was extracted from another process */
 } dpt_span_context;
 
 /* Validity per W3C: an id is valid when it is not all zero. Thread-safe, cannot fail. */
@@ -259,15 +263,20 @@ typedef struct dpt_attr {
 
 /* Compound-literal helpers: dpt_attr a[] = { DPT_STR("http.request.method", "GET"),
  * DPT_INT("http.response.status_code", 200) }; */
-#define DPT_STR(k, v) (DPT__LIT(dpt_attr){ (k), DPT_NUL, { DPT_VAL_STRING, DPT_NUL, { .s = (v) } } })
-#define DPT_STRN(k, v, n) (DPT__LIT(dpt_attr){ (k), DPT_NUL, { DPT_VAL_STRING, (uint32_t)(n), { .s = (v) } } })
-#define DPT_INT(k, v) (DPT__LIT(dpt_attr){ (k), DPT_NUL, { DPT_VAL_INT, 0, { .i = (int64_t)(v) } } })
-#define DPT_BOOL(k, v) (DPT__LIT(dpt_attr){ (k), DPT_NUL, { DPT_VAL_BOOL, 0, { .b = (v) } } })
-#define DPT_DOUBLE(k, v) (DPT__LIT(dpt_attr){ (k), DPT_NUL, { DPT_VAL_DOUBLE, 0, { .d = (double)(v) } } })
-#define DPT_STR_ARRAY(k, arr, n) (DPT__LIT(dpt_attr){ (k), DPT_NUL, { DPT_VAL_STRING_ARRAY, (uint32_t)(n), { .sa = (arr) } } })
-#define DPT_INT_ARRAY(k, arr, n) (DPT__LIT(dpt_attr){ (k), DPT_NUL, { DPT_VAL_INT_ARRAY, (uint32_t)(n), { .ia = (arr) } } })
-#define DPT_BOOL_ARRAY(k, arr, n) (DPT__LIT(dpt_attr){ (k), DPT_NUL, { DPT_VAL_BOOL_ARRAY, (uint32_t)(n), { .ba = (arr) } } })
-#define DPT_DOUBLE_ARRAY(k, arr, n) (DPT__LIT(dpt_attr){ (k), DPT_NUL, { DPT_VAL_DOUBLE_ARRAY, (uint32_t)(n), { .da = (arr) } } })
+#define DPT_STR(k, v) (DPT__LIT(dpt_attr){(k), DPT_NUL, {DPT_VAL_STRING, DPT_NUL, {.s = (v)}}})
+#define DPT_STRN(k, v, n)                                                                          \
+    (DPT__LIT(dpt_attr){(k), DPT_NUL, {DPT_VAL_STRING, (uint32_t)(n), {.s = (v)}}})
+#define DPT_INT(k, v) (DPT__LIT(dpt_attr){(k), DPT_NUL, {DPT_VAL_INT, 0, {.i = (int64_t)(v)}}})
+#define DPT_BOOL(k, v) (DPT__LIT(dpt_attr){(k), DPT_NUL, {DPT_VAL_BOOL, 0, {.b = (v)}}})
+#define DPT_DOUBLE(k, v) (DPT__LIT(dpt_attr){(k), DPT_NUL, {DPT_VAL_DOUBLE, 0, {.d = (double)(v)}}})
+#define DPT_STR_ARRAY(k, arr, n)                                                                   \
+    (DPT__LIT(dpt_attr){(k), DPT_NUL, {DPT_VAL_STRING_ARRAY, (uint32_t)(n), {.sa = (arr)}}})
+#define DPT_INT_ARRAY(k, arr, n)                                                                   \
+    (DPT__LIT(dpt_attr){(k), DPT_NUL, {DPT_VAL_INT_ARRAY, (uint32_t)(n), {.ia = (arr)}}})
+#define DPT_BOOL_ARRAY(k, arr, n)                                                                  \
+    (DPT__LIT(dpt_attr){(k), DPT_NUL, {DPT_VAL_BOOL_ARRAY, (uint32_t)(n), {.ba = (arr)}}})
+#define DPT_DOUBLE_ARRAY(k, arr, n)                                                                \
+    (DPT__LIT(dpt_attr){(k), DPT_NUL, {DPT_VAL_DOUBLE_ARRAY, (uint32_t)(n), {.da = (arr)}}})
 
 typedef struct dpt_event {
     const char *name;
@@ -313,15 +322,15 @@ typedef struct dpt_id_generator {
 DPT_EXTERN const dpt_id_generator *dpt_id_generator_xray(void);
 
 typedef struct dpt_provider_config {
-    const char *service_name;          /* NULL: "unknown_service:<program name>" */
-    const dpt_attr *resource_attrs;    /* extra resource attributes (copied) */
+    const char *service_name;       /* NULL: "unknown_service:<program name>" */
+    const dpt_attr *resource_attrs; /* extra resource attributes (copied) */
     size_t n_resource_attrs;
-    dpt_sampler *sampler;              /* owned from now on; NULL: parentbased_always_on */
-    const dpt_span_limits *limits;     /* NULL: defaults */
-    dpt_processor *const *processors;  /* owned from now on */
+    dpt_sampler *sampler;             /* owned from now on; NULL: parentbased_always_on */
+    const dpt_span_limits *limits;    /* NULL: defaults */
+    dpt_processor *const *processors; /* owned from now on */
     size_t n_processors;
-    bool shutdown_at_exit;             /* flush and shut down from an atexit() handler */
-    bool disabled;                     /* every span is a no-op (OTEL_SDK_DISABLED) */
+    bool shutdown_at_exit; /* flush and shut down from an atexit() handler */
+    bool disabled;         /* every span is a no-op (OTEL_SDK_DISABLED) */
     /* A resource (detected, from a configuration file) that resource_attrs and
      * service_name update (they win for a key in both); its schema URL is the provider's.
      * Copied: the caller keeps it. NULL: none. */
@@ -378,19 +387,19 @@ typedef struct dpt_pipeline_stats {
  * pipeline's, so that each span is counted once; every pipeline's own are in pipelines[],
  * in the order the processors were created. */
 typedef struct dpt_stats {
-    uint64_t spans_started;     /* every span start, recording or not */
-    uint64_t spans_sampled;     /* started with the sampled flag */
-    uint64_t spans_recording;   /* started recording (sampled or record-only) */
-    uint64_t spans_ended;       /* recording spans ended */
-    uint64_t spans_exported;    /* handed to an exporter that returned OK */
-    uint64_t spans_export_failed;/* handed to an exporter that failed, or timed out */
-    uint64_t spans_dropped_queue;/* dropped because a batch queue was full or shut down */
-    uint64_t spans_dropped_store;/* evicted from or rejected by a trace store */
-    uint64_t attrs_dropped;     /* attributes, events, links dropped by span limits */
+    uint64_t spans_started;       /* every span start, recording or not */
+    uint64_t spans_sampled;       /* started with the sampled flag */
+    uint64_t spans_recording;     /* started recording (sampled or record-only) */
+    uint64_t spans_ended;         /* recording spans ended */
+    uint64_t spans_exported;      /* handed to an exporter that returned OK */
+    uint64_t spans_export_failed; /* handed to an exporter that failed, or timed out */
+    uint64_t spans_dropped_queue; /* dropped because a batch queue was full or shut down */
+    uint64_t spans_dropped_store; /* evicted from or rejected by a trace store */
+    uint64_t attrs_dropped;       /* attributes, events, links dropped by span limits */
     uint64_t events_dropped;
     uint64_t links_dropped;
-    uint64_t spans_ended_by_task;/* spans closed by an async task's end */
-    uint32_t n_pipelines;       /* batch pipelines that have seen a span */
+    uint64_t spans_ended_by_task; /* spans closed by an async task's end */
+    uint32_t n_pipelines;         /* batch pipelines that have seen a span */
     dpt_pipeline_stats pipelines[DPT_STATS_MAX_PIPELINES];
 } dpt_stats;
 
@@ -404,7 +413,8 @@ DPT_EXTERN void dpt_provider_get_stats(const dpt_provider *p, dpt_stats *out);
 /* The tracer for an instrumentation scope (name, optional version). Tracers are cached and
  * owned by the provider: same name and version, same tracer. Thread-safe. NULL p gives
  * NULL (a no-op tracer). */
-DPT_EXTERN dpt_tracer *dpt_provider_get_tracer(dpt_provider *p, const char *name, const char *version);
+DPT_EXTERN dpt_tracer *dpt_provider_get_tracer(dpt_provider *p, const char *name,
+                                               const char *version);
 
 /* The rest of an instrumentation scope: the version, the schema URL of the conventions
  * the instrumentation follows, and the scope's attributes. Everything is copied. */
@@ -424,7 +434,7 @@ DPT_EXTERN dpt_tracer *dpt_provider_get_tracer_opts(dpt_provider *p, const char 
 
 /* The tracer's scope and the provider's resource. Valid while the provider lives. */
 DPT_EXTERN const char *dpt_tracer_name(const dpt_tracer *t);
-DPT_EXTERN const char *dpt_tracer_version(const dpt_tracer *t); /* "" when none */
+DPT_EXTERN const char *dpt_tracer_version(const dpt_tracer *t);    /* "" when none */
 DPT_EXTERN const char *dpt_tracer_schema_url(const dpt_tracer *t); /* "" when none */
 /* The scope's attributes (n receives their count; NULL t: none). */
 DPT_EXTERN const dpt_attr *dpt_tracer_attrs(const dpt_tracer *t, size_t *n);
@@ -467,8 +477,8 @@ DPT_EXTERN dpt_span dpt_span_start(dpt_tracer *t, const char *name, dpt_span_kin
 DPT_EXTERN dpt_err dpt_span_set_attr(dpt_span s, const dpt_attr *a);
 DPT_EXTERN dpt_err dpt_span_set_attrs(dpt_span s, const dpt_attr *a, size_t n);
 DPT_EXTERN dpt_err dpt_span_set_str(dpt_span s, const char *key, const char *value);
-DPT_EXTERN dpt_err dpt_span_set_strn(dpt_span s, const char *key, size_t key_len,
-                                     const char *value, size_t value_len);
+DPT_EXTERN dpt_err dpt_span_set_strn(dpt_span s, const char *key, size_t key_len, const char *value,
+                                     size_t value_len);
 DPT_EXTERN dpt_err dpt_span_set_int(dpt_span s, const char *key, int64_t value);
 DPT_EXTERN dpt_err dpt_span_set_double(dpt_span s, const char *key, double value);
 DPT_EXTERN dpt_err dpt_span_set_bool(dpt_span s, const char *key, bool value);
@@ -519,16 +529,16 @@ DPT_EXTERN void dpt_scope_end(dpt_scope *sc);
 
 #define DPT__CAT2(a, b) a##b
 #define DPT__CAT(a, b) DPT__CAT2(a, b)
-#define DPT_WITH_SPAN(t, name, kind)                                                           \
-    for (dpt_scope DPT__CAT(dpt__scope_, __LINE__)                                              \
-             __attribute__((cleanup(dpt_scope_end))) = dpt_scope_begin((t), (name), (kind));   \
+#define DPT_WITH_SPAN(t, name, kind)                                                               \
+    for (dpt_scope DPT__CAT(dpt__scope_, __LINE__)                                                 \
+             __attribute__((cleanup(dpt_scope_end))) = dpt_scope_begin((t), (name), (kind));       \
          DPT__CAT(dpt__scope_, __LINE__).once; DPT__CAT(dpt__scope_, __LINE__).once = 0)
 
 /* DPT_SCOPED_SPAN(var, t, name, kind); declares `dpt_span var`, current until the end of
  * the enclosing C scope, ended there on every exit path. */
-#define DPT_SCOPED_SPAN(var, t, name, kind)                                                    \
-    dpt_scope DPT__CAT(dpt__scope_, var) __attribute__((cleanup(dpt_scope_end))) =             \
-        dpt_scope_begin((t), (name), (kind));                                                  \
+#define DPT_SCOPED_SPAN(var, t, name, kind)                                                        \
+    dpt_scope DPT__CAT(dpt__scope_, var) __attribute__((cleanup(dpt_scope_end))) =                 \
+        dpt_scope_begin((t), (name), (kind));                                                      \
     dpt_span var = DPT__CAT(dpt__scope_, var).span
 
 /* ------------------------------------------------------------------------------------ */
@@ -560,7 +570,6 @@ DPT_EXTERN const dpt_baggage *dpt_context_baggage(const dpt_context *c);
 /* The calling thread's current context, as a new reference (capture it to carry it to
  * another thread or callback). Never NULL unless memory is exhausted. */
 DPT_EXTERN dpt_context *dpt_context_current(void);
-
 
 /* User values in a context (OpenTelemetry's Context keys): a library makes a key once and
  * puts its own value into contexts; the value travels with the context to wherever it is
@@ -636,8 +645,8 @@ DPT_EXTERN dpt_err dpt_tracestate_get(const dpt_tracestate *ts, const char *key,
 /* A new tracestate with key=value at the front (an existing entry for key is removed; the
  * right-most member is dropped if the list would exceed 32 members or the length limit).
  * value NULL removes the key. *out may be NULL (empty) on success. Thread-safe. */
-DPT_EXTERN dpt_err dpt_tracestate_set(const dpt_tracestate *ts, const char *key,
-                                      const char *value, dpt_tracestate **out);
+DPT_EXTERN dpt_err dpt_tracestate_set(const dpt_tracestate *ts, const char *key, const char *value,
+                                      dpt_tracestate **out);
 
 /* Reference counting. retain returns its argument. Thread-safe. */
 DPT_EXTERN dpt_tracestate *dpt_tracestate_retain(const dpt_tracestate *ts);
@@ -647,8 +656,8 @@ DPT_EXTERN void dpt_tracestate_release(const dpt_tracestate *ts);
 /* 8. Baggage: an immutable, refcounted set of key/value entries (W3C Baggage)          */
 /* ------------------------------------------------------------------------------------ */
 
-#define DPT_BAGGAGE_MAX_ENTRIES 180  /* in-memory bound; propagation applies W3C's limits */
-#define DPT_BAGGAGE_MAX_BYTES 16384  /* in-memory bound on keys + values + metadata */
+#define DPT_BAGGAGE_MAX_ENTRIES 180 /* in-memory bound; propagation applies W3C's limits */
+#define DPT_BAGGAGE_MAX_BYTES 16384 /* in-memory bound on keys + values + metadata */
 
 /* A new baggage equal to b with key set to value (metadata: the W3C properties string,
  * may be NULL). An existing entry for key is replaced. Key must be non-empty.
@@ -788,15 +797,15 @@ typedef struct dpt_span_data {
     dpt_span_context ctx;
     dpt_span_id parent_span_id; /* all zero for a root span */
     bool parent_remote;
-    uint8_t kind;               /* dpt_span_kind */
-    uint8_t status;             /* dpt_status_code */
+    uint8_t kind;   /* dpt_span_kind */
+    uint8_t status; /* dpt_status_code */
     const char *name;
     uint32_t name_len;
     uint32_t status_msg_len;
-    const char *status_msg;     /* "" unless status is ERROR with a message */
+    const char *status_msg; /* "" unless status is ERROR with a message */
     uint64_t start_ns;
     uint64_t end_ns;
-    const char *tracestate;     /* "" when empty */
+    const char *tracestate; /* "" when empty */
     uint32_t tracestate_len;
     uint32_t n_attrs;
     const dpt_attr *attrs;
@@ -807,8 +816,8 @@ typedef struct dpt_span_data {
     uint32_t n_links;
     const dpt_link *links;
     uint32_t dropped_links;
-    uint32_t ended_by_task;     /* 1 when an async task's end closed this span */
-    const dpt_tracer *tracer;   /* instrumentation scope; resource via its provider */
+    uint32_t ended_by_task;   /* 1 when an async task's end closed this span */
+    const dpt_tracer *tracer; /* instrumentation scope; resource via its provider */
 } dpt_span_data;
 
 /* Reference counting of finished spans, for processors that keep them past on_end.
@@ -863,10 +872,9 @@ DPT_EXTERN dpt_err dpt_trace_snapshot_to_json(const dpt_trace_snapshot *snap, ch
                                               size_t *len);
 /* get_trace + to_json in one call. */
 DPT_EXTERN dpt_err dpt_store_get_trace_json(dpt_store *st, const dpt_trace_id *id, char **out,
-                                        size_t *len);
+                                            size_t *len);
 /* Exports one stored trace through an exporter (e.g. to a file or a collector). */
-DPT_EXTERN dpt_err dpt_store_export_trace(dpt_store *st, const dpt_trace_id *id,
-                                          dpt_exporter *e);
+DPT_EXTERN dpt_err dpt_store_export_trace(dpt_store *st, const dpt_trace_id *id, dpt_exporter *e);
 
 /* ------------------------------------------------------------------------------------ */
 /* 13. Diagnostics                                                                      */
@@ -929,10 +937,10 @@ typedef dpt_redact_action (*dpt_redact_fn)(void *user, const char *key, size_t k
 typedef struct dpt_redaction {
     const char *const *patterns; /* extra key patterns */
     size_t n_patterns;
-    bool no_defaults;            /* true: only `patterns` (and fn) apply */
-    dpt_redact_fn fn;            /* optional custom rule */
+    bool no_defaults; /* true: only `patterns` (and fn) apply */
+    dpt_redact_fn fn; /* optional custom rule */
     void *user;
-    const char *marker;          /* NULL: DPT_REDACTED */
+    const char *marker; /* NULL: DPT_REDACTED */
 } dpt_redaction;
 
 /* Replaces the process-wide policy (NULL: the defaults plus the environment). Spans already
@@ -1032,7 +1040,7 @@ DPT_EXTERN dpt_err dpt_resource_detect_names(const char *list, dpt_resource **ou
  *
  * (docs/api.md has the syslog RFC 5424 and JSON forms.) */
 typedef struct dpt_log_fields {
-    char trace_id[33];   /* "" when there is no valid span context */
+    char trace_id[33]; /* "" when there is no valid span context */
     char span_id[17];
     char trace_flags[3];
 } dpt_log_fields;
@@ -1047,13 +1055,13 @@ DPT_EXTERN bool dpt_log_fields_from(const dpt_span_context *sc, dpt_log_fields *
 DPT_EXTERN bool dpt_log_fields_current(dpt_log_fields *out);
 
 typedef enum dpt_log_style {
-    DPT_LOG_STYLE_TEXT = 0,  /* trace_id=... span_id=... trace_flags=01 (logfmt, key=value) */
-    DPT_LOG_STYLE_SYSLOG,    /* [opentelemetry trace_id="..." span_id="..." trace_flags="01"]
-                                (RFC 5424 structured data, SD-ID "opentelemetry") */
-    DPT_LOG_STYLE_JOURNALD,  /* TRACE_ID=...\nSPAN_ID=...\nTRACE_FLAGS=01 (journal fields,
-                                one per line, for the journal's native protocol) */
-    DPT_LOG_STYLE_JSON       /* "trace_id":"...","span_id":"...","trace_flags":"01" (members
-                                to put inside the line's top-level object) */
+    DPT_LOG_STYLE_TEXT = 0, /* trace_id=... span_id=... trace_flags=01 (logfmt, key=value) */
+    DPT_LOG_STYLE_SYSLOG,   /* [opentelemetry trace_id="..." span_id="..." trace_flags="01"]
+                               (RFC 5424 structured data, SD-ID "opentelemetry") */
+    DPT_LOG_STYLE_JOURNALD, /* TRACE_ID=...\nSPAN_ID=...\nTRACE_FLAGS=01 (journal fields,
+                               one per line, for the journal's native protocol) */
+    DPT_LOG_STYLE_JSON      /* "trace_id":"...","span_id":"...","trace_flags":"01" (members
+                               to put inside the line's top-level object) */
 } dpt_log_style;
 
 /* Writes the fields in a style into buf (NUL-terminated). Returns the length, or 0 (and

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # test.sh - the README's test command (make test): installs what is missing, builds from
 # scratch and runs every test phase: the whole suite, the suite under ASan+UBSan, the
-# concurrency tests under TSan, short fuzz runs, and the static analysers. Ends with one
+# concurrency tests under TSan, short fuzz runs, the format check and the static analysers. Ends with one
 # line "N passed, M failed" summing all phases.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -42,6 +42,9 @@ phase() { # name, command...
 }
 
 mkdir -p build
+# 0. The house style: every C file as the committed .clang-format writes it.
+phase "format (clang-format)" scripts/format.sh --check
+
 # 1. The whole suite (unit, interop, conformance, CLI, examples).
 if build build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDPT_WERROR=ON -DDPT_BUILD_TESTS=ON -DDPT_BUILD_EXAMPLES=ON; then
   run_ctest build all

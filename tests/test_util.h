@@ -26,10 +26,10 @@ typedef struct tprov {
  * processor into a memory exporter. */
 static inline tprov tprov_new(dpt_sampler *s, const dpt_span_limits *limits)
 {
-    tprov tp = { 0 };
+    tprov tp = {0};
     tp.mem = dpt_exporter_memory(100000);
     dpt_processor *proc = dpt_processor_simple(tp.mem);
-    dpt_provider_config cfg = { 0 };
+    dpt_provider_config cfg = {0};
     cfg.service_name = "test-service";
     cfg.sampler = s ? s : dpt_sampler_always_on();
     cfg.limits = limits;
@@ -58,7 +58,8 @@ static inline const dpt_span_data *tprov_span(tprov *tp, size_t i)
 static inline const dpt_attr *find_attr(const dpt_span_data *d, const char *key)
 {
     for (uint32_t i = 0; i < d->n_attrs; i++)
-        if (strlen(key) == d->attrs[i].key_len && memcmp(d->attrs[i].key, key, d->attrs[i].key_len) == 0)
+        if (strlen(key) == d->attrs[i].key_len &&
+            memcmp(d->attrs[i].key, key, d->attrs[i].key_len) == 0)
             return &d->attrs[i];
     return NULL;
 }

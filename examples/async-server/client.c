@@ -19,7 +19,10 @@ typedef struct cconn {
     as_result *res;
 } cconn;
 
-static void on_closed(uv_handle_t *h) { free(h->data); }
+static void on_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
 
 static void finish(cconn *c)
 {
@@ -88,7 +91,7 @@ int as_client_run(const char *host, int port, size_t n, uint32_t max_delay_ms, a
         as_result *r = &results[i];
         memset(r, 0, sizeof *r);
         r->id = i + 1;
-        dpt_span_context sc = { .flags = DPT_FLAG_SAMPLED };
+        dpt_span_context sc = {.flags = DPT_FLAG_SAMPLED};
         sc.trace_id = dpt_trace_id_generate();
         sc.span_id = dpt_span_id_generate();
         dpt_traceparent_format(&sc, r->traceparent);
@@ -116,6 +119,7 @@ int as_client_run(const char *host, int port, size_t n, uint32_t max_delay_ms, a
     uv_loop_close(&loop);
     if (rc < 0) return rc;
     int ok = 0;
-    for (size_t i = 0; i < n; i++) ok += results[i].ok;
+    for (size_t i = 0; i < n; i++)
+        ok += results[i].ok;
     return ok;
 }

@@ -63,10 +63,14 @@ int main(int argc, char **argv)
     long n_demo = -1;
     long max_delay = 50;
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--port") == 0 && i + 1 < argc) port = atoi(argv[++i]);
-        else if (strcmp(argv[i], "--out") == 0 && i + 1 < argc) out = argv[++i];
-        else if (strcmp(argv[i], "--demo") == 0 && i + 1 < argc) n_demo = atol(argv[++i]);
-        else if (strcmp(argv[i], "--max-delay") == 0 && i + 1 < argc) max_delay = atol(argv[++i]);
+        if (strcmp(argv[i], "--port") == 0 && i + 1 < argc)
+            port = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--out") == 0 && i + 1 < argc)
+            out = argv[++i];
+        else if (strcmp(argv[i], "--demo") == 0 && i + 1 < argc)
+            n_demo = atol(argv[++i]);
+        else if (strcmp(argv[i], "--max-delay") == 0 && i + 1 < argc)
+            max_delay = atol(argv[++i]);
         else {
             usage();
             return 2;
@@ -82,8 +86,8 @@ int main(int argc, char **argv)
     if (out) {
         dpt_exporter *e = dpt_exporter_file(out);
         dpt_processor *proc = e ? dpt_processor_batch(e, NULL) : NULL;
-        dpt_provider_config cfg = { .service_name = "async-server", .processors = &proc,
-                                    .n_processors = 1 };
+        dpt_provider_config cfg = {
+            .service_name = "async-server", .processors = &proc, .n_processors = 1};
         if (!proc || !((prov = dpt_provider_new(&cfg)))) {
             fprintf(stderr, "async-server: cannot write spans to %s\n", out);
             return 1;
@@ -93,9 +97,10 @@ int main(int argc, char **argv)
     }
 
     uv_loop_t *loop = uv_default_loop();
-    as_server_config cfg = { .host = "127.0.0.1", .port = port,
-                             .tracer = dpt_provider_get_tracer(prov, "async-server", "0.1.0"),
-                             .max_delay_ms = 60000 };
+    as_server_config cfg = {.host = "127.0.0.1",
+                            .port = port,
+                            .tracer = dpt_provider_get_tracer(prov, "async-server", "0.1.0"),
+                            .max_delay_ms = 60000};
     as_server *srv = NULL;
     int rc = as_server_start(loop, &cfg, &srv);
     if (rc < 0) {
@@ -106,8 +111,10 @@ int main(int argc, char **argv)
     printf("async-server listening on 127.0.0.1:%d\n", as_server_port(srv));
     fflush(stdout);
 
-    demo d = { .srv = srv, .port = as_server_port(srv), .n = (size_t)n_demo,
-               .max_delay_ms = (uint32_t)max_delay };
+    demo d = {.srv = srv,
+              .port = as_server_port(srv),
+              .n = (size_t)n_demo,
+              .max_delay_ms = (uint32_t)max_delay};
     if (n_demo > 0) {
         d.results = calloc((size_t)n_demo, sizeof *d.results);
         if (!d.results) return 1;

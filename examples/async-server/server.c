@@ -67,7 +67,10 @@ static void on_handle_closed(uv_handle_t *h)
     if (--c->open_handles == 0) free(c);
 }
 
-static uv_stream_t *client_stream(conn *c) { return dpt_uv_stream_handle(&c->client); }
+static uv_stream_t *client_stream(conn *c)
+{
+    return dpt_uv_stream_handle(&c->client);
+}
 
 /* ---- reply ------------------------------------------------------------------------------- */
 
@@ -92,13 +95,14 @@ static void reply(conn *c, int ok, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(c->out, sizeof c->out, fmt, ap);
     va_end(ap);
-    if (ok) c->srv->ok++;
+    if (ok)
+        c->srv->ok++;
     else {
         c->srv->errors++;
         dpt_span_set_status(c->server_span, DPT_STATUS_ERROR, c->out);
     }
     dpt_span s = dpt_task_span_start(c->srv->tracer, "response.write", DPT_SPAN_INTERNAL,
-                                     &(dpt_span_opts){ .parent_span = c->server_span });
+                                     &(dpt_span_opts){.parent_span = c->server_span});
     uv_buf_t b = uv_buf_init(c->out, (unsigned)strlen(c->out));
     c->reply.req.data = c;
     if (dpt_uv_write(&c->reply, client_stream(c), &b, 1, s, on_replied) < 0) {
@@ -114,8 +118,10 @@ static void up_done(conn *c, const char *error)
     if (error) dpt_span_set_status(c->up_span, DPT_STATUS_ERROR, error);
     dpt_span_end(c->up_span);
     dpt_uv_close(&c->up, on_handle_closed);
-    if (error) reply(c, 0, "ERR %llu upstream: %s\n", (unsigned long long)c->id, error);
-    else reply(c, 1, "OK %llu %016llx\n", (unsigned long long)c->id, (unsigned long long)c->hash);
+    if (error)
+        reply(c, 0, "ERR %llu upstream: %s\n", (unsigned long long)c->id, error);
+    else
+        reply(c, 1, "OK %llu %016llx\n", (unsigned long long)c->id, (unsigned long long)c->hash);
 }
 
 static void up_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
@@ -173,7 +179,7 @@ static void start_upstream_call(conn *c)
 {
     as_server *srv = c->srv;
     c->up_span = dpt_task_span_start(srv->tracer, "upstream.call", DPT_SPAN_CLIENT,
-                                     &(dpt_span_opts){ .parent_span = c->server_span });
+                                     &(dpt_span_opts){.parent_span = c->server_span});
     dpt_span_set_str(c->up_span, "server.address", "127.0.0.1");
     /* Current on the task's stack while we set up the call, so that every wrapper below
      * (connect now; write and read from on_up_connect) captures it. */
@@ -224,7 +230,7 @@ static void on_timer(uv_timer_t *t)
     dpt_uv_timer_close(&c->timer, on_handle_closed);
     /* A sibling of timer.wait: the parent is the request's span, not the current one. */
     dpt_span s = dpt_task_span_start(c->srv->tracer, "work", DPT_SPAN_INTERNAL,
-                                     &(dpt_span_opts){ .parent_span = c->server_span });
+                                     &(dpt_span_opts){.parent_span = c->server_span});
     c->work.req.data = c;
     int rc = dpt_uv_queue_work(c->srv->loop, &c->work, s, do_work, after_work);
     if (rc < 0) reply(c, 0, "ERR %llu queue: %s\n", (unsigned long long)c->id, uv_strerror(rc));
@@ -256,7 +262,9 @@ static void handle_line(conn *c)
     as_server *srv = c->srv;
     char *save = NULL;
     char *verb = strtok_r(c->in, " \r\n", &save);
-    c->kind = verb && strcmp(verb, "REQ") == 0 ? KIND_REQ : verb && strcmp(verb, "PING") == 0 ? KIND_PING : 0;
+    c->kind = verb && strcmp(verb, "REQ") == 0    ? KIND_REQ
+              : verb && strcmp(verb, "PING") == 0 ? KIND_PING
+                                                  : 0;
     const char *a1 = strtok_r(NULL, " \r\n", &save);
     const char *a2 = c->kind == KIND_REQ ? strtok_r(NULL, " \r\n", &save) : NULL;
     const char *tp = c->kind == KIND_REQ ? strtok_r(NULL, " \r\n", &save) : a1;
@@ -266,12 +274,11 @@ static void handle_line(conn *c)
         unsigned long d = a2 ? strtoul(a2, NULL, 10) : 0;
         c->delay_ms = d > srv->max_delay_ms ? srv->max_delay_ms : (uint32_t)d;
     }
-    dpt_attr attrs[] = { DPT_INT("request.id", c->id), DPT_INT("request.delay_ms", c->delay_ms) };
-    dpt_task *task = dpt_task_start(srv->tracer, c->kind == KIND_PING ? "ping" : "request",
-                                    DPT_SPAN_SERVER,
-                                    &(dpt_span_opts){ .parent = parent, .attrs = attrs,
-                                                      .n_attrs = c->kind == KIND_REQ ? 2 : 0 },
-                                    &c->server_span);
+    dpt_attr attrs[] = {DPT_INT("request.id", c->id), DPT_INT("request.delay_ms", c->delay_ms)};
+    dpt_task *task = dpt_task_start(
+        srv->tracer, c->kind == KIND_PING ? "ping" : "request", DPT_SPAN_SERVER,
+        &(dpt_span_opts){.parent = parent, .attrs = attrs, .n_attrs = c->kind == KIND_REQ ? 2 : 0},
+        &c->server_span);
     dpt_context_release(parent);
     /* From here on, everything this request does runs in its task. A NULL task (ENOMEM)
      * still works: enter fails and the callbacks run without context. */
@@ -350,9 +357,13 @@ static void on_connection(uv_stream_t *listener, int status)
         dpt_uv_close(&c->client, on_handle_closed);
 }
 
-/* ---- server lifecycle -------------------------------------------------------------------------- */
+/* ---- server lifecycle --------------------------------------------------------------------------
+ */
 
-static void on_listener_closed(uv_handle_t *h) { free(h->data); }
+static void on_listener_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
 
 int as_server_start(uv_loop_t *loop, const as_server_config *cfg, as_server **out)
 {
@@ -384,9 +395,18 @@ int as_server_start(uv_loop_t *loop, const as_server_config *cfg, as_server **ou
     return 0;
 }
 
-int as_server_port(const as_server *s) { return ntohs(s->addr.sin_port); }
-uint64_t as_server_ok(const as_server *s) { return s->ok; }
-uint64_t as_server_errors(const as_server *s) { return s->errors; }
+int as_server_port(const as_server *s)
+{
+    return ntohs(s->addr.sin_port);
+}
+uint64_t as_server_ok(const as_server *s)
+{
+    return s->ok;
+}
+uint64_t as_server_errors(const as_server *s)
+{
+    return s->errors;
+}
 
 void as_server_stop(as_server *s)
 {
@@ -395,4 +415,7 @@ void as_server_stop(as_server *s)
     uv_close((uv_handle_t *)&s->listener, NULL);
 }
 
-void as_server_free(as_server *s) { free(s); }
+void as_server_free(as_server *s)
+{
+    free(s);
+}

@@ -14,8 +14,7 @@ static void get_checkout(mesh_request *req, mesh_response *resp)
     const char *sku = mesh_query(req, "sku");
     const char *qty = mesh_query(req, "qty");
     const char *tenant = mesh_header(req, "x-tenant-id");
-    if (!tenant || !*tenant || strlen(tenant) > 32)
-        tenant = "public";
+    if (!tenant || !*tenant || strlen(tenant) > 32) tenant = "public";
     if (!sku || !qty) {
         resp->status = 400;
         snprintf(resp->body, sizeof resp->body, "{\"error\":\"sku and qty wanted\"}");
@@ -57,6 +56,6 @@ int main(int argc, char **argv)
 {
     mesh_init("gateway", argc, argv);
     orders_url = mesh_arg("orders", "http://127.0.0.1:8081");
-    static const mesh_route routes[] = { { "GET", "/checkout", get_checkout } };
+    static const mesh_route routes[] = {{"GET", "/checkout", get_checkout}};
     return mesh_serve(routes, 1, NULL);
 }

@@ -29,8 +29,7 @@ static void *client(void *arg)
 {
     (void)arg;
     CURL *c = curl_easy_init();
-    if (!c)
-        return NULL;
+    if (!c) return NULL;
     int i;
     while ((i = atomic_fetch_add(&next_req, 1)) < total) {
         char u[512], tenant[64];
@@ -43,8 +42,7 @@ static void *client(void *arg)
         curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
         curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
         long status = 0;
-        if (curl_easy_perform(c) == CURLE_OK)
-            curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+        if (curl_easy_perform(c) == CURLE_OK) curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
         if (status == 200)
             atomic_fetch_add(&n_ok, 1);
         else if (status == 502)
@@ -62,10 +60,8 @@ static void progress(bool tty, bool last)
     int ok = atomic_load(&n_ok), failed = atomic_load(&n_failed), broken = atomic_load(&n_broken);
     fprintf(stderr, "%srequests %d/%d  ok %d  failed %d", tty ? "\r\033[K" : "",
             ok + failed + broken, total, ok, failed);
-    if (broken)
-        fprintf(stderr, "  no answer %d", broken);
-    if (!tty || last)
-        fputc('\n', stderr);
+    if (broken) fprintf(stderr, "  no answer %d", broken);
+    if (!tty || last) fputc('\n', stderr);
 }
 
 int main(int argc, char **argv)
@@ -87,8 +83,7 @@ int main(int argc, char **argv)
     pthread_t th[64];
     int started = 0;
     for (; started < conc; started++)
-        if (pthread_create(&th[started], NULL, client, NULL) != 0)
-            break;
+        if (pthread_create(&th[started], NULL, client, NULL) != 0) break;
     if (started == 0) {
         fprintf(stderr, "loadgen: cannot start threads\n");
         return 1;
@@ -97,15 +92,14 @@ int main(int argc, char **argv)
     int last_quarter = -1;
     for (;;) {
         int done = atomic_load(&n_ok) + atomic_load(&n_failed) + atomic_load(&n_broken);
-        if (done >= total)
-            break;
+        if (done >= total) break;
         if (tty) {
             progress(true, false);
         } else if (done * 4 / total != last_quarter) {
             last_quarter = done * 4 / total;
             progress(false, false);
         }
-        struct timespec ts = { 0, 100 * 1000000L };
+        struct timespec ts = {0, 100 * 1000000L};
         nanosleep(&ts, NULL);
     }
     for (int i = 0; i < started; i++)

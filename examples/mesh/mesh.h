@@ -19,10 +19,10 @@ struct MHD_Connection;
 typedef struct mesh_request {
     struct MHD_Connection *conn;
     const char *method;
-    const char *path;       /* without the query string */
-    const char *route;      /* the matched route template, e.g. "/stock/{sku}" */
-    const char *param;      /* the {…} part of the path, or "" */
-    dpt_span span;          /* the SERVER span */
+    const char *path;           /* without the query string */
+    const char *route;          /* the matched route template, e.g. "/stock/{sku}" */
+    const char *param;          /* the {…} part of the path, or "" */
+    dpt_span span;              /* the SERVER span */
     const dpt_baggage *baggage; /* the incoming baggage (NULL: none) */
 } mesh_request;
 
@@ -77,7 +77,7 @@ const char *mesh_header(const mesh_request *req, const char *name);
 
 /* The result of an outgoing call. */
 typedef struct mesh_http_result {
-    long status;     /* HTTP status, 0 when the request failed */
+    long status; /* HTTP status, 0 when the request failed */
     char body[512];
     char error[128]; /* transport error text when status is 0 */
 } mesh_http_result;
@@ -86,8 +86,7 @@ typedef struct mesh_http_result {
  * traceparent/tracestate and baggage in the request headers, records the HTTP semantic
  * convention attributes and marks 4xx/5xx and transport errors as errors. route (may be
  * NULL) is the URL template for the span name ("GET /stock/{sku}"). */
-void mesh_http_call(const char *method, const char *url, const char *route,
-                    mesh_http_result *out);
+void mesh_http_call(const char *method, const char *url, const char *route, mesh_http_result *out);
 
 /* A log line of the service on stderr ("gateway: <message> trace_id=... span_id=...
  * trace_flags=01"): the current span's context goes with every line, so a line in the log

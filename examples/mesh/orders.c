@@ -35,15 +35,14 @@ static const char *inventory_url, *payments_url;
 static void enqueue(unsigned order, const char *sku, const char *tenant)
 {
     job *j = calloc(1, sizeof *j);
-    if (!j)
-        return;
+    if (!j) return;
     char id[16];
     snprintf(id, sizeof id, "%u", order);
-    dpt_attr attrs[] = { DPT_STR("messaging.system", "inproc"),
-                         DPT_STR("messaging.destination.name", "orders.fulfilment"),
-                         DPT_STR("messaging.operation.type", "send"),
-                         DPT_STR("messaging.message.id", id) };
-    dpt_span_opts o = { .attrs = attrs, .n_attrs = 4 };
+    dpt_attr attrs[] = {DPT_STR("messaging.system", "inproc"),
+                        DPT_STR("messaging.destination.name", "orders.fulfilment"),
+                        DPT_STR("messaging.operation.type", "send"),
+                        DPT_STR("messaging.message.id", id)};
+    dpt_span_opts o = {.attrs = attrs, .n_attrs = 4};
     dpt_span p = dpt_span_start(mesh.tracer, "send orders.fulfilment", DPT_SPAN_PRODUCER, &o);
     j->producer = dpt_span_get_context(p);
     j->order = order;
@@ -70,15 +69,15 @@ static void process_batch(job *batch, size_t n)
     for (job *j = batch; j && k < n; j = j->next, k++) {
         snprintf(ids[k], sizeof ids[k], "%u", j->order);
         link_attrs[k][0] = DPT_STR("messaging.message.id", ids[k]);
-        links[k] = (dpt_link){ .ctx = j->producer, .attrs = link_attrs[k], .n_attrs = 1 };
+        links[k] = (dpt_link){.ctx = j->producer, .attrs = link_attrs[k], .n_attrs = 1};
     }
-    dpt_attr attrs[] = { DPT_STR("messaging.system", "inproc"),
-                         DPT_STR("messaging.destination.name", "orders.fulfilment"),
-                         DPT_STR("messaging.operation.type", "process"),
-                         DPT_INT("messaging.batch.message_count", (int64_t)k) };
+    dpt_attr attrs[] = {DPT_STR("messaging.system", "inproc"),
+                        DPT_STR("messaging.destination.name", "orders.fulfilment"),
+                        DPT_STR("messaging.operation.type", "process"),
+                        DPT_INT("messaging.batch.message_count", (int64_t)k)};
     /* root: the batch serves several requests, so it belongs to none of their traces;
      * the links say which producers it came from. */
-    dpt_span_opts o = { .root = true, .attrs = attrs, .n_attrs = 4, .links = links, .n_links = k };
+    dpt_span_opts o = {.root = true, .attrs = attrs, .n_attrs = 4, .links = links, .n_links = k};
     dpt_span c = dpt_span_start(mesh.tracer, "process orders.fulfilment", DPT_SPAN_CONSUMER, &o);
     dpt_token tok = dpt_span_make_current(c);
     for (job *j = batch; j; j = j->next) {
@@ -87,8 +86,7 @@ static void process_batch(job *batch, size_t n)
             dpt_span s = dpt_span_current();
             dpt_span_set_int(s, "app.order.id", j->order);
             dpt_span_set_str(s, "app.sku", j->sku);
-            if (*j->tenant)
-                dpt_span_set_str(s, "tenant.id", j->tenant);
+            if (*j->tenant) dpt_span_set_str(s, "tenant.id", j->tenant);
             mesh_work_ms(0, 1);
         }
     }
@@ -103,8 +101,7 @@ static void *work(void *arg)
     for (;;) {
         while (!head && !stopping)
             pthread_cond_wait(&cv, &mu);
-        if (!head && stopping)
-            break;
+        if (!head && stopping) break;
         /* Give a batch a moment to fill up (not when stopping: drain now). */
         if (queued < BATCH_MAX && !stopping) {
             struct timespec until;
@@ -114,8 +111,7 @@ static void *work(void *arg)
                 until.tv_sec++;
                 until.tv_nsec -= 1000000000L;
             }
-            while (queued < BATCH_MAX && !stopping &&
-                   pthread_cond_timedwait(&cv, &mu, &until) == 0)
+            while (queued < BATCH_MAX && !stopping && pthread_cond_timedwait(&cv, &mu, &until) == 0)
                 ;
         }
         job *batch = head, *last = head;
@@ -125,8 +121,7 @@ static void *work(void *arg)
             n++;
         }
         head = last->next;
-        if (!head)
-            tail = NULL;
+        if (!head) tail = NULL;
         last->next = NULL;
         queued -= n;
         pthread_mutex_unlock(&mu);
@@ -157,8 +152,7 @@ static void stop_worker(void)
 static void recommend(const char *sku)
 {
     const char *base = getenv("MESH_RECOMMENDATIONS_URL");
-    if (!base || !*base)
-        return;
+    if (!base || !*base) return;
     char url[512];
     snprintf(url, sizeof url, "%.400s/recommendations/%s", base, sku);
     mesh_http_result r;
@@ -178,13 +172,12 @@ static void post_orders(mesh_request *req, mesh_response *resp)
     unsigned order = atomic_fetch_add(&orders, 1) + 1000;
     /* Baggage set by the gateway, carried in the request headers. */
     const char *tenant = dpt_baggage_get(req->baggage, "tenant.id");
-    if (tenant)
-        dpt_span_set_str(req->span, "tenant.id", tenant);
+    if (tenant) dpt_span_set_str(req->span, "tenant.id", tenant);
     dpt_span_set_int(req->span, "app.order.id", order);
 
     DPT_WITH_SPAN(mesh.tracer, "validate order", DPT_SPAN_INTERNAL)
     {
-        dpt_attr a[] = { DPT_STR("app.sku", sku), DPT_INT("app.qty", qty) };
+        dpt_attr a[] = {DPT_STR("app.sku", sku), DPT_INT("app.qty", qty)};
         mesh_work_ms(0, 1);
         dpt_span_add_event(dpt_span_current(), "order.validated", a, 2);
     }
@@ -203,7 +196,7 @@ static void post_orders(mesh_request *req, mesh_response *resp)
     snprintf(url, sizeof url, "%s/charge?amount=%d.%02d", payments_url, 19 * qty, 99);
     mesh_http_call("POST", url, "/charge", &r);
     if (r.status != 200) {
-        dpt_attr a[] = { DPT_INT("http.response.status_code", r.status) };
+        dpt_attr a[] = {DPT_INT("http.response.status_code", r.status)};
         dpt_span_add_event(req->span, "payment.failed", a, 1);
         resp->status = 502;
         snprintf(resp->error, sizeof resp->error, "payment failed (HTTP %ld)", r.status);
@@ -226,6 +219,6 @@ int main(int argc, char **argv)
         fprintf(stderr, "orders: cannot start the worker thread\n");
         return 1;
     }
-    static const mesh_route routes[] = { { "POST", "/orders", post_orders } };
+    static const mesh_route routes[] = {{"POST", "/orders", post_orders}};
     return mesh_serve(routes, 1, stop_worker);
 }

@@ -16,8 +16,7 @@ static void post_charge(mesh_request *req, mesh_response *resp)
     const char *amount = mesh_query(req, "amount");
     dpt_span_set_double(req->span, "app.payment.amount", amount ? atof(amount) : 0.0);
     const char *tenant = dpt_baggage_get(req->baggage, "tenant.id");
-    if (tenant)
-        dpt_span_set_str(req->span, "tenant.id", tenant);
+    if (tenant) dpt_span_set_str(req->span, "tenant.id", tenant);
     mesh_work_ms(2, 6);
     if (n % 10 == 0) {
         /* exception event + ERROR status; mesh.c adds http.response.status_code 503 */
@@ -35,6 +34,6 @@ static void post_charge(mesh_request *req, mesh_response *resp)
 int main(int argc, char **argv)
 {
     mesh_init("payments", argc, argv);
-    static const mesh_route routes[] = { { "POST", "/charge", post_charge } };
+    static const mesh_route routes[] = {{"POST", "/charge", post_charge}};
     return mesh_serve(routes, 1, NULL);
 }

@@ -23,7 +23,8 @@ int main(void)
 {
     dpt_store *store = dpt_store_new(NULL);
     dpt_processor *proc = dpt_processor_store(store);
-    dpt_provider_config cfg = { .service_name = "quickstart", .processors = &proc, .n_processors = 1 };
+    dpt_provider_config cfg = {
+        .service_name = "quickstart", .processors = &proc, .n_processors = 1};
     dpt_provider *p;
     if (!((p = dpt_provider_new(&cfg)))) return 1;
     dpt_tracer *t = dpt_provider_get_tracer(p, "quickstart", DPTRACE_VERSION_STRING);

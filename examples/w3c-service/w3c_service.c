@@ -40,7 +40,7 @@ static void call(dpt_context *parent, const char *url, const char *body)
 {
     struct curl_slist *hdrs = curl_slist_append(NULL, "Content-Type: application/json");
     dpt_span s = dpt_span_start_client(tracer, "POST", parent, NULL, &dpt_curl_setter, &hdrs,
-                                       (dpt_attr[]){ DPT_STR("url.full", url) }, 1);
+                                       (dpt_attr[]){DPT_STR("url.full", url)}, 1);
     CURL *c = curl_easy_init();
     if (c) {
         curl_easy_setopt(c, CURLOPT_URL, url);
@@ -81,7 +81,8 @@ static unsigned handle(void *user, const mini_http_request *req, const char **te
     if (json_is_array(root)) {
         size_t i;
         json_t *item;
-        json_array_foreach(root, i, item) {
+        json_array_foreach(root, i, item)
+        {
             const char *url = json_string_value(json_object_get(item, "url"));
             if (!url) continue;
             json_t *args = json_object_get(item, "arguments");
@@ -104,7 +105,10 @@ mini_http *w3c_service_start(dpt_tracer *t, uint16_t port, uint16_t *bound)
     return mini_http_start(port, handle, NULL, bound);
 }
 
-void w3c_service_stop(mini_http *s) { mini_http_stop(s); }
+void w3c_service_stop(mini_http *s)
+{
+    mini_http_stop(s);
+}
 
 #ifndef W3C_SERVICE_NO_MAIN
 int main(int argc, char **argv)
@@ -116,7 +120,7 @@ int main(int argc, char **argv)
         return 2;
     }
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    dpt_provider_config cfg = { .service_name = "w3c-service" };
+    dpt_provider_config cfg = {.service_name = "w3c-service"};
     dpt_provider *prov = NULL;
     if (!((prov = dpt_provider_new(&cfg)))) return 1;
     dpt_tracer *t = dpt_provider_get_tracer(prov, "w3c-service", DPTRACE_VERSION_STRING);

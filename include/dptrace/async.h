@@ -82,9 +82,9 @@ DPT_EXTERN dpt_task *dpt_task_current(void);
  * callbacks, with only their own captured context. Call it from inside the task (entered
  * on this thread) or while it is entered nowhere. Note: called from a continuation's
  * callback, it also ends (flagged) that continuation's span, which is still open there;
- * end the task from a continuation without a span, or let the last one release it. Returns DPT_OK, DPT_ESTATE when already
- * ended, DPT_EBUSY when entered on another thread (reported; nothing changes),
- * DPT_EINVAL for NULL. Does not release the caller's reference. */
+ * end the task from a continuation without a span, or let the last one release it. Returns DPT_OK,
+ * DPT_ESTATE when already ended, DPT_EBUSY when entered on another thread (reported; nothing
+ * changes), DPT_EINVAL for NULL. Does not release the caller's reference. */
 DPT_EXTERN dpt_err dpt_task_end(dpt_task *t);
 
 /* Whether the task has ended. Thread-safe (a snapshot). */
@@ -126,14 +126,17 @@ DPT_EXTERN dpt_err dpt_task_adopt_span(dpt_task *t, dpt_span s);
  * no-op. Each capture holds a task reference until finished: finish every continuation
  * (libuv always calls a request's callback, so the wrappers in dptrace/uv.h do). */
 typedef struct dpt_cont {
-    dpt_task *task;      /* reference, or NULL when no task was current */
-    dpt_context *ctx;    /* reference: the context the callback runs in */
-    dpt_span span;       /* ended by finish; DPT_SPAN_NONE when none */
-    dpt_token token;     /* the attach while resumed */
-    uint32_t flags;      /* private state */
+    dpt_task *task;   /* reference, or NULL when no task was current */
+    dpt_context *ctx; /* reference: the context the callback runs in */
+    dpt_span span;    /* ended by finish; DPT_SPAN_NONE when none */
+    dpt_token token;  /* the attach while resumed */
+    uint32_t flags;   /* private state */
 } dpt_cont;
 
-#define DPT_CONT_INIT { 0, 0, { 0, 0 }, 0, 0 } /* every member: -Wextra clean in C and C++ */
+#define DPT_CONT_INIT                                                                              \
+    {                                                                                              \
+        0, 0, {0, 0}, 0, 0                                                                         \
+    } /* every member: -Wextra clean in C and C++ */
 
 /* Captures the current task (a reference) and the current context into c. c must be
  * inert (zero or finished): DPT_ESTATE otherwise (nothing changes). DPT_ENOMEM leaves c
@@ -144,8 +147,8 @@ DPT_EXTERN dpt_err dpt_cont_capture(dpt_cont *c);
  * captures the current task and a context in which that span is current. The span ends
  * when the chain finishes. Returns the span (DPT_SPAN_NONE, and c inert, when c is not
  * inert or on ENOMEM; the span is then not started). */
-DPT_EXTERN dpt_span dpt_cont_start(dpt_cont *c, dpt_tracer *t, const char *name,
-                                   dpt_span_kind kind, const dpt_span_opts *opts);
+DPT_EXTERN dpt_span dpt_cont_start(dpt_cont *c, dpt_tracer *t, const char *name, dpt_span_kind kind,
+                                   const dpt_span_opts *opts);
 
 /* Captures the current task and a context in which span s is current (s started by the
  * caller, e.g. with dpt_task_span_start and an explicit parent); the continuation ends s

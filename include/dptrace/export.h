@@ -27,12 +27,12 @@ extern "C" {
  *   64-bit integers and times as decimal strings, default values omitted).
  * dpt_zipkin_json_encode: a Zipkin v2 JSON list of spans (times in microseconds, tags as
  *   strings, events as annotations, localEndpoint.serviceName from service.name). */
-DPT_EXTERN dpt_err dpt_otlp_proto_encode(const dpt_span_data *const *spans, size_t n,
-                                         uint8_t **out, size_t *len);
-DPT_EXTERN dpt_err dpt_otlp_json_encode(const dpt_span_data *const *spans, size_t n,
-                                        char **out, size_t *len);
-DPT_EXTERN dpt_err dpt_zipkin_json_encode(const dpt_span_data *const *spans, size_t n,
-                                          char **out, size_t *len);
+DPT_EXTERN dpt_err dpt_otlp_proto_encode(const dpt_span_data *const *spans, size_t n, uint8_t **out,
+                                         size_t *len);
+DPT_EXTERN dpt_err dpt_otlp_json_encode(const dpt_span_data *const *spans, size_t n, char **out,
+                                        size_t *len);
+DPT_EXTERN dpt_err dpt_zipkin_json_encode(const dpt_span_data *const *spans, size_t n, char **out,
+                                          size_t *len);
 
 /* ------------------------------------------------------------------------------------ */
 /* Reusable encoders (what exporters use: no allocation once the buffers have grown)      */
@@ -52,8 +52,8 @@ DPT_EXTERN dpt_encoder *dpt_encoder_new(dpt_format fmt);
  * (NUL-terminated after *len bytes) and stays valid until the next encode or free. One
  * encoder must not be used by two threads at the same time; different encoders are
  * independent. */
-DPT_EXTERN dpt_err dpt_encoder_encode(dpt_encoder *e, const dpt_span_data *const *spans,
-                                      size_t n, const uint8_t **out, size_t *len);
+DPT_EXTERN dpt_err dpt_encoder_encode(dpt_encoder *e, const dpt_span_data *const *spans, size_t n,
+                                      const uint8_t **out, size_t *len);
 DPT_EXTERN dpt_format dpt_encoder_format(const dpt_encoder *e);
 DPT_EXTERN void dpt_encoder_free(dpt_encoder *e);
 

@@ -29,14 +29,14 @@ typedef struct dpt_http_header {
 
 /* Settings of an HTTP exporter. Strings are copied by the constructor. */
 typedef struct dpt_http_exporter_config {
-    const char *url;             /* the full URL to POST to (NULL: the exporter's default:
-                                    http://localhost:4318/v1/traces for OTLP,
-                                    http://localhost:9411/api/v2/spans for Zipkin) */
-    dpt_otlp_protocol protocol;  /* OTLP only */
-    bool gzip;                   /* Content-Encoding: gzip */
+    const char *url;                /* the full URL to POST to (NULL: the exporter's default:
+                                       http://localhost:4318/v1/traces for OTLP,
+                                       http://localhost:9411/api/v2/spans for Zipkin) */
+    dpt_otlp_protocol protocol;     /* OTLP only */
+    bool gzip;                      /* Content-Encoding: gzip */
     const dpt_http_header *headers; /* extra request headers */
     size_t n_headers;
-    uint32_t timeout_ms;         /* one export, all attempts and waits included (10000) */
+    uint32_t timeout_ms; /* one export, all attempts and waits included (10000) */
     /* TLS (https URLs): CA bundle, client certificate and key (PEM files; NULL: system
      * defaults / none) and, for test set-ups only, no verification of the server. */
     const char *ca_file;
@@ -108,16 +108,16 @@ DPT_EXTERN dpt_err dpt_http_register(void);
 
 /* What an HTTP exporter did so far (monotonic counters). */
 typedef struct dpt_http_exporter_stats {
-    uint64_t exports;          /* export calls with at least one span */
-    uint64_t exports_ok;       /* delivered (2xx, possibly with a partial success) */
-    uint64_t exports_failed;   /* not delivered: error, timeout or shut down */
-    uint64_t attempts;         /* HTTP requests started */
-    uint64_t retries;          /* attempts after the first of an export */
-    uint64_t spans_sent;       /* spans in delivered exports */
-    uint64_t spans_rejected;   /* rejected_spans reported by partial-success answers */
-    uint64_t bytes_sent;       /* request body bytes, after compression */
-    int last_http_status;      /* status of the latest answer, 0 when none */
-    uint64_t spans_failed;     /* spans in exports that were not delivered */
+    uint64_t exports;            /* export calls with at least one span */
+    uint64_t exports_ok;         /* delivered (2xx, possibly with a partial success) */
+    uint64_t exports_failed;     /* not delivered: error, timeout or shut down */
+    uint64_t attempts;           /* HTTP requests started */
+    uint64_t retries;            /* attempts after the first of an export */
+    uint64_t spans_sent;         /* spans in delivered exports */
+    uint64_t spans_rejected;     /* rejected_spans reported by partial-success answers */
+    uint64_t bytes_sent;         /* request body bytes, after compression */
+    int last_http_status;        /* status of the latest answer, 0 when none */
+    uint64_t spans_failed;       /* spans in exports that were not delivered */
     uint32_t max_in_flight_seen; /* the most requests that were in flight at once */
 } dpt_http_exporter_stats;
 

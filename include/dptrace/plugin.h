@@ -38,7 +38,8 @@ DPT_EXTERN dpt_exporter *dpt_exporter_new(const dpt_exporter_ops *ops, void *sta
  * export_fn; NULL for any other exporter (or NULL e). Lets an exporter's own functions
  * (stats, settings) find their state safely. Thread-safe. */
 DPT_EXTERN void *dpt_exporter_state(const dpt_exporter *e,
-                                    dpt_err (*export_fn)(void *, const dpt_span_data *const *, size_t));
+                                    dpt_err (*export_fn)(void *, const dpt_span_data *const *,
+                                                         size_t));
 /* Call the exporter's ops directly, for processors written outside the library, tools and
  * tests. export is called from one thread at a time; force_flush and shutdown may be
  * called from another thread while an export runs (shutdown must then make it return
@@ -93,16 +94,16 @@ DPT_EXTERN dpt_processor *dpt_processor_new(const dpt_processor_ops *ops, void *
 /* ------------------------------------------------------------------------------------ */
 
 typedef enum dpt_decision {
-    DPT_DROP = 0,              /* not recorded, not sampled */
-    DPT_RECORD_ONLY = 1,       /* recorded (processors see it), not sampled (not exported) */
+    DPT_DROP = 0,        /* not recorded, not sampled */
+    DPT_RECORD_ONLY = 1, /* recorded (processors see it), not sampled (not exported) */
     DPT_RECORD_AND_SAMPLE = 2
 } dpt_decision;
 
 /* What a sampler sees (OpenTelemetry's ShouldSample inputs). */
 typedef struct dpt_sampling_params {
-    const dpt_span_context *parent;           /* NULL or invalid: a root span */
-    const dpt_tracestate *parent_tracestate;  /* may be NULL */
-    const dpt_trace_id *trace_id;             /* the trace id the span will have */
+    const dpt_span_context *parent;          /* NULL or invalid: a root span */
+    const dpt_tracestate *parent_tracestate; /* may be NULL */
+    const dpt_trace_id *trace_id;            /* the trace id the span will have */
     const char *name;
     dpt_span_kind kind;
     const dpt_attr *attrs;

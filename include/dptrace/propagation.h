@@ -81,7 +81,10 @@ typedef struct dpt_headers {
     uint32_t flags; /* private */
 } dpt_headers;
 
-#define DPT_HEADERS_INIT { 0, 0, 0, 0 }
+#define DPT_HEADERS_INIT                                                                           \
+    {                                                                                              \
+        0, 0, 0, 0                                                                                 \
+    }
 
 /* Makes h a read-only view of arr[0..n) (not copied: arr must outlive h). dpt_headers_add
  * and _set on a view first copy it into an owned list. Cannot fail; NULL h does nothing. */
@@ -204,8 +207,8 @@ DPT_EXTERN void dpt_extraction_saw_trace_field(dpt_extraction *x);
  * entry is dropped (counted in DPT_PSTAT_BAGGAGE_MEMBERS_DROPPED); DPT_ENOMEM (the whole
  * extraction then fails with DPT_ENOMEM). */
 DPT_EXTERN dpt_err dpt_extraction_add_baggage(dpt_extraction *x, const char *key, size_t key_len,
-                                              const char *value, size_t value_len,
-                                              const char *meta, size_t meta_len);
+                                              const char *value, size_t value_len, const char *meta,
+                                              size_t meta_len);
 /* The span context recorded so far (zero when none): a format whose baggage only counts
  * next to a trace context (OpenTracing) checks it here. */
 DPT_EXTERN dpt_span_context dpt_extraction_span_context(const dpt_extraction *x);
@@ -292,8 +295,8 @@ DPT_EXTERN dpt_span dpt_span_start_server(dpt_tracer *t, const char *name, const
  * the response arrives. */
 DPT_EXTERN dpt_span dpt_span_start_client(dpt_tracer *t, const char *name,
                                           const dpt_context *parent, const dpt_propagator *p,
-                                          const dpt_setter *s, void *carrier,
-                                          const dpt_attr *attrs, size_t n_attrs);
+                                          const dpt_setter *s, void *carrier, const dpt_attr *attrs,
+                                          size_t n_attrs);
 
 /* The low-level form of the edge decision, for callers that start spans themselves: fills
  * opts->parent / opts->root / opts->links from an extracted context. Trusted: parent =
@@ -353,10 +356,10 @@ DPT_EXTERN dpt_err dpt_w3c_baggage_format(const dpt_baggage *b, char **out, size
 
 /* A B3 context. sampled: -1 deferred (no decision), 0 deny, 1 accept. */
 typedef struct dpt_b3 {
-    dpt_span_context sc;   /* zero when the header carried only a sampling state */
-    dpt_span_id parent;    /* zero when absent */
+    dpt_span_context sc; /* zero when the header carried only a sampling state */
+    dpt_span_id parent;  /* zero when absent */
     int8_t sampled;
-    bool debug;            /* 'd' / X-B3-Flags: 1 (implies sampled) */
+    bool debug; /* 'd' / X-B3-Flags: 1 (implies sampled) */
 } dpt_b3;
 
 /* Parses a single b3 header: "<trace>-<span>[-<state>[-<parent>]]" with a 16 or 32
@@ -371,8 +374,7 @@ DPT_EXTERN size_t dpt_b3_format(const dpt_b3 *b3, char out[64]);
  * ':' percent-encoded as %3A): trace 1-32 hex digits, span 1-16, parent 1-16 (ignored),
  * flags 1-2 hex digits (bit 0 sampled, bit 1 debug). Hex digits of either case; shorter
  * ids are padded on the left. DPT_EPARSE on anything else or all-zero ids. */
-DPT_EXTERN dpt_err dpt_jaeger_parse(const char *s, size_t len, dpt_span_context *out,
-                                    bool *debug);
+DPT_EXTERN dpt_err dpt_jaeger_parse(const char *s, size_t len, dpt_span_context *out, bool *debug);
 /* Writes "<trace32>:<span16>:0:<01|00>" and a NUL; returns the length (54) or 0. */
 DPT_EXTERN size_t dpt_jaeger_format(const dpt_span_context *sc, char out[64]);
 
@@ -384,14 +386,14 @@ DPT_EXTERN size_t dpt_jaeger_format(const dpt_span_context *sc, char out[64]);
  * array: a new format adds a counter (dpt_propagation_stat_register) instead of changing a
  * struct. The built-in counters have fixed indexes: */
 typedef enum dpt_propagation_stat {
-    DPT_PSTAT_TRACEPARENT_INVALID = 0,     /* traceparent present but invalid or repeated */
-    DPT_PSTAT_TRACESTATE_DROPPED = 1,      /* tracestate discarded (invalid, or traceparent was) */
-    DPT_PSTAT_BAGGAGE_MEMBERS_DROPPED = 2, /* invalid or over-limit baggage members on extract */
-    DPT_PSTAT_BAGGAGE_ENTRIES_NOT_SENT = 3,/* entries left out on inject (limits, bad key) */
-    DPT_PSTAT_B3_INVALID = 4,              /* b3 / X-B3-* headers present but invalid */
-    DPT_PSTAT_JAEGER_INVALID = 5,          /* uber-trace-id invalid, bad uberctx-* / jaeger-baggage */
-    DPT_PSTAT_EDGE_CONTEXTS_DROPPED = 6,   /* incoming contexts not continued at an untrusted edge */
-    DPT_PSTAT_OTTRACE_INVALID = 7,         /* ot-tracer-* headers present but invalid */
+    DPT_PSTAT_TRACEPARENT_INVALID = 0,      /* traceparent present but invalid or repeated */
+    DPT_PSTAT_TRACESTATE_DROPPED = 1,       /* tracestate discarded (invalid, or traceparent was) */
+    DPT_PSTAT_BAGGAGE_MEMBERS_DROPPED = 2,  /* invalid or over-limit baggage members on extract */
+    DPT_PSTAT_BAGGAGE_ENTRIES_NOT_SENT = 3, /* entries left out on inject (limits, bad key) */
+    DPT_PSTAT_B3_INVALID = 4,               /* b3 / X-B3-* headers present but invalid */
+    DPT_PSTAT_JAEGER_INVALID = 5,        /* uber-trace-id invalid, bad uberctx-* / jaeger-baggage */
+    DPT_PSTAT_EDGE_CONTEXTS_DROPPED = 6, /* incoming contexts not continued at an untrusted edge */
+    DPT_PSTAT_OTTRACE_INVALID = 7,       /* ot-tracer-* headers present but invalid */
     DPT_PSTAT_BUILTIN_COUNT = 8
 } dpt_propagation_stat;
 

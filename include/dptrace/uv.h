@@ -31,7 +31,7 @@
 extern "C" {
 #endif
 
-#define DPT_UV__OWNER(ptr, type, member) ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+#define DPT_UV__OWNER(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 
 /* Captures the current task and context, with s current when s is a span. */
 static inline void dpt_uv__reset(dpt_cont *c)
@@ -82,8 +82,10 @@ static inline void dpt_uv__work(uv_work_t *req)
      * The loop thread does not touch w->cont until after_cb. */
     dpt_token tok = entered ? 0 : dpt_context_attach(dpt_cont_context(&w->cont));
     w->work_cb(req);
-    if (entered) dpt_task_leave(w->sub);
-    else if (tok) dpt_context_detach(tok);
+    if (entered)
+        dpt_task_leave(w->sub);
+    else if (tok)
+        dpt_context_detach(tok);
     dpt_uv__sub_end(w); /* on the pool thread: after_cb sees it done (libuv orders them) */
 }
 
@@ -220,7 +222,10 @@ static inline int dpt_uv_pipe_init(uv_loop_t *loop, dpt_uv_stream *s, int ipc)
     return uv_pipe_init(loop, &s->h.pipe, ipc);
 }
 
-static inline uv_stream_t *dpt_uv_stream_handle(dpt_uv_stream *s) { return &s->h.stream; }
+static inline uv_stream_t *dpt_uv_stream_handle(dpt_uv_stream *s)
+{
+    return &s->h.stream;
+}
 
 static inline void dpt_uv__read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 {
@@ -232,7 +237,8 @@ static inline void dpt_uv__read(uv_stream_t *st, ssize_t nread, const uv_buf_t *
     dpt_cont_resume(&c);
     s->read_cb(st, nread, buf);
     /* The handle's memory lives until its close callback, so s is still valid here. */
-    int keep = s->reading && !uv_is_closing((uv_handle_t *)st) && !dpt_cont_is_active(&s->read_cont);
+    int keep =
+        s->reading && !uv_is_closing((uv_handle_t *)st) && !dpt_cont_is_active(&s->read_cont);
     if (!keep) dpt_cont_finish(&c);
     dpt_cont_suspend(&c);
     if (keep) dpt_cont_move(&s->read_cont, &c);
@@ -329,8 +335,8 @@ static inline void dpt_uv__connect(uv_connect_t *req, int status)
 }
 
 /* uv_tcp_connect with cb in the current task; span (may be DPT_SPAN_NONE) ends after cb. */
-static inline int dpt_uv_tcp_connect(dpt_uv_connect_req *k, uv_tcp_t *h, const struct sockaddr *addr,
-                                     dpt_span span, uv_connect_cb cb)
+static inline int dpt_uv_tcp_connect(dpt_uv_connect_req *k, uv_tcp_t *h,
+                                     const struct sockaddr *addr, dpt_span span, uv_connect_cb cb)
 {
     if (!k) {
         dpt_span_end(span);

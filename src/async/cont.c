@@ -14,9 +14,15 @@ enum {
     CONT_FINISH = 8u    /* finish requested while resumed: done at suspend */
 };
 
-bool dpt_cont_is_active(const dpt_cont *c) { return c && (c->flags & CONT_CAPTURED); }
+bool dpt_cont_is_active(const dpt_cont *c)
+{
+    return c && (c->flags & CONT_CAPTURED);
+}
 
-dpt_span dpt_cont_span(const dpt_cont *c) { return c ? c->span : DPT_SPAN_NONE; }
+dpt_span dpt_cont_span(const dpt_cont *c)
+{
+    return c ? c->span : DPT_SPAN_NONE;
+}
 
 /* Captures the current task and base (NULL: the current context) with s current. */
 static dpt_err capture(dpt_cont *c, dpt_span s, const dpt_context *base)
@@ -27,7 +33,7 @@ static dpt_err capture(dpt_cont *c, dpt_span s, const dpt_context *base)
         /* Only the baggage and user values of the base are read: a borrowed view of the
          * current one spares capturing the whole current context first (one allocation
          * instead of two). */
-        dpt_context cur = { .bg = (dpt_baggage *)dpt_baggage_current(), .vals = dpt__current_vals() };
+        dpt_context cur = {.bg = (dpt_baggage *)dpt_baggage_current(), .vals = dpt__current_vals()};
         ctx = dpt_context_with_span(base ? base : &cur, s);
     } else {
         ctx = base ? dpt_context_retain(base) : dpt_context_current();

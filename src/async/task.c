@@ -146,7 +146,8 @@ dpt_err dpt__task_own(dpt_task *t, dpt_span s)
     return DPT_OK;
 }
 
-/* ---- creation --------------------------------------------------------------------------------- */
+/* ---- creation ---------------------------------------------------------------------------------
+ */
 
 /* Pushes c onto t's stack (t is new: only this thread knows it). Skips an empty context. */
 static void task_push_base(dpt_task *t, const dpt_context *c)
@@ -181,8 +182,8 @@ dpt_task *dpt_task_start(dpt_tracer *tr, const char *name, dpt_span_kind kind,
     if (!t) return NULL;
     /* Started on the caller's stack, so the parent resolves exactly as dpt_span_start's. */
     dpt_span s = dpt_span_start(tr, name, kind, opts);
-    dpt_context *parent = (opts && opts->parent) ? dpt_context_retain(opts->parent)
-                                                 : dpt_context_current();
+    dpt_context *parent =
+        (opts && opts->parent) ? dpt_context_retain(opts->parent) : dpt_context_current();
     dpt_context *base = (s.rec && parent) ? dpt_context_with_span(parent, s) : NULL;
     /* Without a span (disabled provider) the task still continues the parent's trace. */
     bool ok = s.rec ? (base && dpt__task_own(t, s) == DPT_OK) : parent != NULL;
@@ -200,7 +201,8 @@ dpt_task *dpt_task_start(dpt_tracer *tr, const char *name, dpt_span_kind kind,
     return t;
 }
 
-/* ---- references ------------------------------------------------------------------------------- */
+/* ---- references -------------------------------------------------------------------------------
+ */
 
 dpt_task *dpt_task_retain(dpt_task *t)
 {
@@ -219,7 +221,8 @@ void dpt_task_release(dpt_task *t)
     if (DPT__TASK_REFS(old) == 1) task_free(t);
 }
 
-/* ---- enter / leave ---------------------------------------------------------------------------- */
+/* ---- enter / leave ----------------------------------------------------------------------------
+ */
 
 dpt_err dpt_task_enter(dpt_task *t)
 {
@@ -266,8 +269,8 @@ static void leave_one(dpt_task *t, uint32_t me)
     t->prev_stack = NULL;
     /* acq_rel: release publishes the task's stack to the next owner; acquire in case this
      * drops the last reference and frees the task. */
-    uint64_t old = atomic_fetch_sub_explicit(&t->state, ((uint64_t)me << 32) + 1,
-                                             memory_order_acq_rel);
+    uint64_t old =
+        atomic_fetch_sub_explicit(&t->state, ((uint64_t)me << 32) + 1, memory_order_acq_rel);
     if (DPT__TASK_REFS(old) == 1) task_free(t);
 }
 
@@ -276,7 +279,8 @@ dpt_err dpt_task_leave(dpt_task *t)
     if (!t) return DPT_EINVAL;
     uint32_t me = dpt__thread_tag();
     /* Relaxed: only this thread can have stored its own tag there. */
-    if (DPT__UNLIKELY(DPT__TASK_OWNER(atomic_load_explicit(&t->state, memory_order_relaxed)) != me)) {
+    if (DPT__UNLIKELY(DPT__TASK_OWNER(atomic_load_explicit(&t->state, memory_order_relaxed)) !=
+                      me)) {
         dpt__log(DPT_LOG_WARN, "task left on a thread that did not enter it: leave ignored");
         return DPT_ESTATE;
     }
@@ -297,9 +301,13 @@ dpt_err dpt_task_leave(dpt_task *t)
     return err;
 }
 
-dpt_task *dpt_task_current(void) { return tl_task; }
+dpt_task *dpt_task_current(void)
+{
+    return tl_task;
+}
 
-/* ---- end ---------------------------------------------------------------------------------------- */
+/* ---- end ----------------------------------------------------------------------------------------
+ */
 
 dpt_err dpt_task_end(dpt_task *t)
 {
@@ -325,7 +333,8 @@ bool dpt_task_is_ended(const dpt_task *t)
     return t && atomic_load_explicit(&((dpt_task *)t)->ended, memory_order_relaxed);
 }
 
-/* ---- spans ------------------------------------------------------------------------------------- */
+/* ---- spans -------------------------------------------------------------------------------------
+ */
 
 dpt_span dpt_task_span_start(dpt_tracer *tr, const char *name, dpt_span_kind kind,
                              const dpt_span_opts *opts)
@@ -347,8 +356,8 @@ dpt_err dpt_task_adopt_span(dpt_task *t, dpt_span s)
         dpt__log(DPT_LOG_WARN, "span given to a task entered on another thread: refused");
         return DPT_EBUSY;
     }
-    dpt_err err = atomic_load_explicit(&t->ended, memory_order_relaxed) ? DPT_ESTATE
-                                                                          : dpt__task_own(t, s);
+    dpt_err err =
+        atomic_load_explicit(&t->ended, memory_order_relaxed) ? DPT_ESTATE : dpt__task_own(t, s);
     dpt__task_unlock(t, how);
     return err;
 }

@@ -13,8 +13,14 @@
 static _Atomic long fail_after = -1;
 static _Atomic uint64_t alloc_count;
 
-void dpt__test_fail_alloc_after(long after) { atomic_store(&fail_after, after); }
-uint64_t dpt__test_alloc_count(void) { return atomic_load_explicit(&alloc_count, memory_order_relaxed); }
+void dpt__test_fail_alloc_after(long after)
+{
+    atomic_store(&fail_after, after);
+}
+uint64_t dpt__test_alloc_count(void)
+{
+    return atomic_load_explicit(&alloc_count, memory_order_relaxed);
+}
 
 static bool alloc_should_fail(void)
 {
@@ -26,8 +32,14 @@ static bool alloc_should_fail(void)
     return false;
 }
 
-void *dpt__malloc(size_t n) { return alloc_should_fail() ? NULL : malloc(n ? n : 1); }
-void *dpt__calloc(size_t n, size_t size) { return alloc_should_fail() ? NULL : calloc(n ? n : 1, size ? size : 1); }
+void *dpt__malloc(size_t n)
+{
+    return alloc_should_fail() ? NULL : malloc(n ? n : 1);
+}
+void *dpt__calloc(size_t n, size_t size)
+{
+    return alloc_should_fail() ? NULL : calloc(n ? n : 1, size ? size : 1);
+}
 void *dpt__aligned_alloc(size_t align, size_t n)
 {
     if (alloc_should_fail()) return NULL;
@@ -35,8 +47,10 @@ void *dpt__aligned_alloc(size_t align, size_t n)
     return posix_memalign(&p, align, n ? n : 1) == 0 ? p : NULL;
 }
 
-void *dpt__realloc(void *p, size_t n) { return alloc_should_fail() ? NULL : realloc(p, n ? n : 1); }
-
+void *dpt__realloc(void *p, size_t n)
+{
+    return alloc_should_fail() ? NULL : realloc(p, n ? n : 1);
+}
 
 char *dpt__strndup(const char *s, size_t n)
 {

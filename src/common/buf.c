@@ -7,7 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-void dpt__buf_init(dpt__buf *b) { memset(b, 0, sizeof *b); }
+void dpt__buf_init(dpt__buf *b)
+{
+    memset(b, 0, sizeof *b);
+}
 
 void dpt__buf_free(dpt__buf *b)
 {
@@ -52,7 +55,10 @@ void dpt__buf_putc(dpt__buf *b, char c)
     b->p[b->len] = 0;
 }
 
-void dpt__buf_puts(dpt__buf *b, const char *s) { dpt__buf_put(b, s, strlen(s)); }
+void dpt__buf_puts(dpt__buf *b, const char *s)
+{
+    dpt__buf_put(b, s, strlen(s));
+}
 
 void dpt__buf_printf(dpt__buf *b, const char *fmt, ...)
 {

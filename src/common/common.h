@@ -52,11 +52,11 @@ DPT__SHARED void dpt__log_set_level(dpt_log_level min_level);
  * with the number suppressed in between ("... (37 similar messages suppressed)").
  * Zero-initialised it allows 5 messages then one every 10 s. Thread-safe. */
 typedef struct dpt__ratelimit {
-    _Atomic uint64_t next_ms;   /* monotonic ms before which messages are suppressed */
+    _Atomic uint64_t next_ms; /* monotonic ms before which messages are suppressed */
     _Atomic uint32_t burst_used;
     _Atomic uint64_t suppressed;
-    uint32_t burst;             /* 0: 5 */
-    uint32_t period_ms;         /* 0: 10000 */
+    uint32_t burst;     /* 0: 5 */
+    uint32_t period_ms; /* 0: 10000 */
 } dpt__ratelimit;
 DPT__SHARED void dpt__log_limited(dpt__ratelimit *rl, dpt_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -152,13 +152,18 @@ DPT__SHARED void dpt__pct_encode(const char *s, size_t len, dpt__buf *b);
 DPT__SHARED void dpt__format_rfc3339(uint64_t unix_ns, char out[40]);
 
 /* Optional whitespace (SP / HTAB, RFC 9110 OWS) trimmed from both ends of [*s, *s + *len). */
-static inline bool dpt__ows(char c) { return c == ' ' || c == '\t'; }
+static inline bool dpt__ows(char c)
+{
+    return c == ' ' || c == '\t';
+}
 static inline void dpt__trim_ows(const char **s, size_t *len)
 {
     const char *p = *s;
     size_t n = *len;
-    while (n && dpt__ows(p[0])) p++, n--;
-    while (n && dpt__ows(p[n - 1])) n--;
+    while (n && dpt__ows(p[0]))
+        p++, n--;
+    while (n && dpt__ows(p[n - 1]))
+        n--;
     *s = p;
     *len = n;
 }

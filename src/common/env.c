@@ -30,14 +30,16 @@ bool dpt__env_bool(const char *name, bool def)
     if (!v) return def;
     if (dpt__str_ieq(v, "true")) return true;
     if (!dpt__str_ieq(v, "false"))
-        dpt__log(DPT_LOG_WARN, "%s=%s is not a boolean (only \"true\" is true); using false", name, v);
+        dpt__log(DPT_LOG_WARN, "%s=%s is not a boolean (only \"true\" is true); using false", name,
+                 v);
     return false;
 }
 
 /* Skips the whitespace a value copied from a file may carry at its ends. */
 static const char *trim_end(const char *s, const char *end)
 {
-    while (*end == ' ' || *end == '\t' || *end == '\n' || *end == '\r') end++;
+    while (*end == ' ' || *end == '\t' || *end == '\n' || *end == '\r')
+        end++;
     (void)s;
     return end;
 }
@@ -47,7 +49,8 @@ bool dpt__env_uint(const char *name, uint64_t max, uint64_t *out)
     const char *v = dpt__env(name);
     if (!v) return false;
     const char *p = v;
-    while (*p == ' ' || *p == '\t') p++;
+    while (*p == ' ' || *p == '\t')
+        p++;
     char *end;
     errno = 0;
     unsigned long long x = strtoull(p, &end, 10);
@@ -68,7 +71,8 @@ bool dpt__env_double(const char *name, double lo, double hi, double *out)
     errno = 0;
     double x = strtod(v, &end);
     if (errno || end == v || *trim_end(v, end) || !isfinite(x) || x < lo || x > hi) {
-        dpt__log(DPT_LOG_WARN, "%s=%s is not a number in [%g, %g]; using the default", name, v, lo, hi);
+        dpt__log(DPT_LOG_WARN, "%s=%s is not a number in [%g, %g]; using the default", name, v, lo,
+                 hi);
         return false;
     }
     *out = x;

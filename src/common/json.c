@@ -41,10 +41,22 @@ static void close_(dpt__json *j, char c)
     dpt__buf_putc(j->b, c);
 }
 
-void dpt__json_obj_begin(dpt__json *j) { open(j, '{'); }
-void dpt__json_obj_end(dpt__json *j) { close_(j, '}'); }
-void dpt__json_arr_begin(dpt__json *j) { open(j, '['); }
-void dpt__json_arr_end(dpt__json *j) { close_(j, ']'); }
+void dpt__json_obj_begin(dpt__json *j)
+{
+    open(j, '{');
+}
+void dpt__json_obj_end(dpt__json *j)
+{
+    close_(j, '}');
+}
+void dpt__json_arr_begin(dpt__json *j)
+{
+    open(j, '[');
+}
+void dpt__json_arr_end(dpt__json *j)
+{
+    close_(j, ']');
+}
 
 static void put_escaped(dpt__buf *b, const char *s, size_t len)
 {
@@ -75,13 +87,27 @@ static void put_escaped(dpt__buf *b, const char *s, size_t len)
         }
         char esc[7];
         switch (c) {
-        case '"': dpt__buf_put(b, "\\\"", 2); break;
-        case '\\': dpt__buf_put(b, "\\\\", 2); break;
-        case '\n': dpt__buf_put(b, "\\n", 2); break;
-        case '\r': dpt__buf_put(b, "\\r", 2); break;
-        case '\t': dpt__buf_put(b, "\\t", 2); break;
-        case '\b': dpt__buf_put(b, "\\b", 2); break;
-        case '\f': dpt__buf_put(b, "\\f", 2); break;
+        case '"':
+            dpt__buf_put(b, "\\\"", 2);
+            break;
+        case '\\':
+            dpt__buf_put(b, "\\\\", 2);
+            break;
+        case '\n':
+            dpt__buf_put(b, "\\n", 2);
+            break;
+        case '\r':
+            dpt__buf_put(b, "\\r", 2);
+            break;
+        case '\t':
+            dpt__buf_put(b, "\\t", 2);
+            break;
+        case '\b':
+            dpt__buf_put(b, "\\b", 2);
+            break;
+        case '\f':
+            dpt__buf_put(b, "\\f", 2);
+            break;
         default:
             memcpy(esc, "\\u00", 4);
             esc[4] = hex[c >> 4];
@@ -102,7 +128,10 @@ void dpt__json_keyn(dpt__json *j, const char *key, size_t len)
     j->after_key = true;
 }
 
-void dpt__json_key(dpt__json *j, const char *key) { dpt__json_keyn(j, key, key ? strlen(key) : 0); }
+void dpt__json_key(dpt__json *j, const char *key)
+{
+    dpt__json_keyn(j, key, key ? strlen(key) : 0);
+}
 
 void dpt__json_str(dpt__json *j, const char *s, size_t len)
 {
@@ -110,7 +139,10 @@ void dpt__json_str(dpt__json *j, const char *s, size_t len)
     put_escaped(j->b, s ? s : "", s ? len : 0);
 }
 
-void dpt__json_cstr(dpt__json *j, const char *s) { dpt__json_str(j, s, s ? strlen(s) : 0); }
+void dpt__json_cstr(dpt__json *j, const char *s)
+{
+    dpt__json_str(j, s, s ? strlen(s) : 0);
+}
 
 void dpt__json_int(dpt__json *j, int64_t v)
 {
@@ -171,23 +203,36 @@ void dpt__json_null(dpt__json *j)
 void dpt__json_value(dpt__json *j, const dpt_value *v)
 {
     switch (v->type) {
-    case DPT_VAL_STRING: dpt__json_str(j, v->u.s, v->len); break;
-    case DPT_VAL_BOOL: dpt__json_bool(j, v->u.b); break;
-    case DPT_VAL_INT: dpt__json_int(j, v->u.i); break;
-    case DPT_VAL_DOUBLE: dpt__json_double(j, v->u.d); break;
+    case DPT_VAL_STRING:
+        dpt__json_str(j, v->u.s, v->len);
+        break;
+    case DPT_VAL_BOOL:
+        dpt__json_bool(j, v->u.b);
+        break;
+    case DPT_VAL_INT:
+        dpt__json_int(j, v->u.i);
+        break;
+    case DPT_VAL_DOUBLE:
+        dpt__json_double(j, v->u.d);
+        break;
     case DPT_VAL_STRING_ARRAY:
     case DPT_VAL_BOOL_ARRAY:
     case DPT_VAL_INT_ARRAY:
     case DPT_VAL_DOUBLE_ARRAY:
         dpt__json_arr_begin(j);
         for (uint32_t i = 0; v->u.sa && i < v->len; i++) { /* a NULL array reads as empty */
-            if (v->type == DPT_VAL_STRING_ARRAY) dpt__json_cstr(j, v->u.sa[i]);
-            else if (v->type == DPT_VAL_BOOL_ARRAY) dpt__json_bool(j, v->u.ba[i]);
-            else if (v->type == DPT_VAL_INT_ARRAY) dpt__json_int(j, v->u.ia[i]);
-            else dpt__json_double(j, v->u.da[i]);
+            if (v->type == DPT_VAL_STRING_ARRAY)
+                dpt__json_cstr(j, v->u.sa[i]);
+            else if (v->type == DPT_VAL_BOOL_ARRAY)
+                dpt__json_bool(j, v->u.ba[i]);
+            else if (v->type == DPT_VAL_INT_ARRAY)
+                dpt__json_int(j, v->u.ia[i]);
+            else
+                dpt__json_double(j, v->u.da[i]);
         }
         dpt__json_arr_end(j);
         break;
-    default: dpt__json_null(j);
+    default:
+        dpt__json_null(j);
     }
 }

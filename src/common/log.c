@@ -17,8 +17,14 @@ static dpt_log_fn log_fn;
 static void *log_user;
 static _Atomic int log_min = -1; /* -1: not yet read from the environment */
 
-static void log_fork_prepare(void) { pthread_mutex_lock(&log_mu); }
-static void log_fork_release(void) { pthread_mutex_unlock(&log_mu); }
+static void log_fork_prepare(void)
+{
+    pthread_mutex_lock(&log_mu);
+}
+static void log_fork_release(void)
+{
+    pthread_mutex_unlock(&log_mu);
+}
 
 /* A fork while another thread logs must not leave the child's copy of log_mu locked. */
 __attribute__((constructor)) static void log_atfork(void)
@@ -36,9 +42,9 @@ static int level_from_env(const char **bad_var, const char **bad_val)
     static const struct {
         const char *name;
         int level;
-    } names[] = { { "debug", DPT_LOG_DEBUG }, { "info", DPT_LOG_INFO },   { "warn", DPT_LOG_WARN },
-                  { "warning", DPT_LOG_WARN }, { "error", DPT_LOG_ERROR }, { "fatal", DPT_LOG_ERROR },
-                  { "off", DPT_LOG_OFF },      { "none", DPT_LOG_OFF } };
+    } names[] = {{"debug", DPT_LOG_DEBUG},  {"info", DPT_LOG_INFO},   {"warn", DPT_LOG_WARN},
+                 {"warning", DPT_LOG_WARN}, {"error", DPT_LOG_ERROR}, {"fatal", DPT_LOG_ERROR},
+                 {"off", DPT_LOG_OFF},      {"none", DPT_LOG_OFF}};
     const char *var = "DPTRACE_LOG_LEVEL";
     const char *v = getenv(var);
     if (!v || !*v) {
@@ -107,7 +113,8 @@ void dpt__log(dpt_log_level level, const char *fmt, ...)
         min = level_from_env(&bad_var, &bad_val);
         atomic_store(&log_min, min);
         if (bad_var)
-            dpt__log(DPT_LOG_WARN, "%s=%s is not a log level (debug, info, warn, error, off); using warn",
+            dpt__log(DPT_LOG_WARN,
+                     "%s=%s is not a log level (debug, info, warn, error, off); using warn",
                      bad_var, bad_val);
     }
     if ((int)level < min) return;
@@ -124,7 +131,7 @@ void dpt__log(dpt_log_level level, const char *fmt, ...)
     if (fn) {
         fn(level, msg, user);
     } else {
-        static const char *lv[] = { "debug", "info", "warning", "error", "" };
+        static const char *lv[] = {"debug", "info", "warning", "error", ""};
         fprintf(stderr, "dptrace: %s: %s\n", lv[level < 4 ? level : 3], msg);
     }
 }
@@ -171,4 +178,3 @@ void dpt__log_limited(dpt__ratelimit *rl, dpt_log_level level, const char *fmt, 
     else
         dpt__log(level, "%s", msg);
 }
-

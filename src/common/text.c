@@ -19,7 +19,8 @@ bool dpt__hex_decode(const char *s, size_t len, uint8_t *out, size_t n)
 {
     if (len != 2 * n) return false;
     for (size_t i = 0; i < n; i++) {
-        int hi = dpt__anyhex((unsigned char)s[2 * i]), lo = dpt__anyhex((unsigned char)s[2 * i + 1]);
+        int hi = dpt__anyhex((unsigned char)s[2 * i]),
+            lo = dpt__anyhex((unsigned char)s[2 * i + 1]);
         if (hi < 0 || lo < 0) return false;
         out[i] = (uint8_t)(hi << 4 | lo);
     }
@@ -30,12 +31,12 @@ bool dpt__hex_decode(const char *s, size_t len, uint8_t *out, size_t n)
 
 #define X16(v) v, v, v, v, v, v, v, v, v, v, v, v, v, v, v, v
 const int8_t dpt__lhex[256] = {
-    X16(-1), X16(-1), X16(-1),
-    0, 1, 2, 3, 4, 5, 6, 7, 8, 9, -1, -1, -1, -1, -1, -1,           /* 0x30 */
-    X16(-1), X16(-1),                                             /* 0x40, 0x50: no uppercase */
-    -1, 10, 11, 12, 13, 14, 15, -1, -1, -1, -1, -1, -1, -1, -1, -1, /* 0x60 */
-    X16(-1),
-    X16(-1), X16(-1), X16(-1), X16(-1), X16(-1), X16(-1), X16(-1), X16(-1),
+    X16(-1), X16(-1), X16(-1), 0,       1,       2,       3,       4,       5,       6,
+    7,       8,       9,       -1,      -1,      -1,      -1,      -1,      -1, /* 0x30 */
+    X16(-1), X16(-1), /* 0x40, 0x50: no uppercase */
+    -1,      10,      11,      12,      13,      14,      15,      -1,      -1,      -1,
+    -1,      -1,      -1,      -1,      -1,      -1, /* 0x60 */
+    X16(-1), X16(-1), X16(-1), X16(-1), X16(-1), X16(-1), X16(-1), X16(-1), X16(-1),
 };
 #undef X16
 
@@ -80,7 +81,8 @@ bool dpt__lhex_decode(const char *s, uint8_t *out, size_t n)
     /* The rest a byte at a time; accumulate an "invalid" bit instead of branching. */
     int bad = 0;
     for (; i < n; i++) {
-        /* NOLINTNEXTLINE(bugprone-signed-char-misuse,cert-str34-c): int8_t table, -1 marks invalid */
+        /* NOLINTNEXTLINE(bugprone-signed-char-misuse,cert-str34-c): int8_t table, -1 marks invalid
+         */
         int hi = dpt__lhex[(unsigned char)s[2 * i]];
         /* NOLINTNEXTLINE(bugprone-signed-char-misuse,cert-str34-c): as above */
         int lo = dpt__lhex[(unsigned char)s[2 * i + 1]];
@@ -124,9 +126,11 @@ void dpt__lhex_encode(const uint8_t *in, size_t n, char *out)
 {
     size_t i = 0;
 #ifdef REP8
-    for (; i + 4 <= n; i += 4) lhex_enc4(in + i, out + 2 * i);
+    for (; i + 4 <= n; i += 4)
+        lhex_enc4(in + i, out + 2 * i);
 #endif
-    for (; i < n; i++) memcpy(out + 2 * i, hexpairs + 2 * (size_t)in[i], 2);
+    for (; i < n; i++)
+        memcpy(out + 2 * i, hexpairs + 2 * (size_t)in[i], 2);
 }
 
 bool dpt__hex_decode_padded(const char *s, size_t len, uint8_t *out, size_t n)
@@ -150,7 +154,8 @@ bool dpt__all_zero(const uint8_t *p, size_t n)
         memcpy(&w, p + i, 8);
         acc |= w;
     }
-    for (; i < n; i++) acc |= p[i];
+    for (; i < n; i++)
+        acc |= p[i];
     return acc == 0;
 }
 
@@ -203,7 +208,7 @@ void dpt__pct_encode(const char *s, size_t len, dpt__buf *b)
         if (unreserved(c)) {
             dpt__buf_putc(b, (char)c);
         } else {
-            char e[3] = { '%', hx[c >> 4], hx[c & 15] };
+            char e[3] = {'%', hx[c >> 4], hx[c & 15]};
             dpt__buf_put(b, e, 3);
         }
     }
@@ -292,5 +297,6 @@ void dpt__format_rfc3339(uint64_t unix_ns, char out[40])
     if (year > 9999) year = 9999;
     if (year < 0) year = 0;
     snprintf(out, 40, "%04d-%02d-%02dT%02d:%02d:%02d.%09uZ", year % 10000, (tm.tm_mon + 1) % 100,
-             tm.tm_mday % 100, tm.tm_hour % 100, tm.tm_min % 100, tm.tm_sec % 100, ns % 1000000000u);
+             tm.tm_mday % 100, tm.tm_hour % 100, tm.tm_min % 100, tm.tm_sec % 100,
+             ns % 1000000000u);
 }

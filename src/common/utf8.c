@@ -71,6 +71,7 @@ size_t dpt__utf8_cut(const char *s, size_t len, size_t max)
     if (len <= max) return len;
     size_t n = max;
     /* Step back over continuation bytes so we cut before a sequence start. */
-    while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80) n--;
+    while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+        n--;
     return n;
 }

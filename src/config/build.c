@@ -72,18 +72,24 @@ bool dpt__glob_match(const char *p, const char *s)
             return false;
         }
     }
-    while (*p == '*') p++;
+    while (*p == '*')
+        p++;
     return *p == 0;
 }
 
 static dpt_sampler *simple_sampler(int kind, double arg)
 {
     switch (kind) {
-    case DPT__SAMPLE_ALWAYS_OFF: return dpt_sampler_always_off();
-    case DPT__SAMPLE_TRACEIDRATIO: return dpt_sampler_traceid_ratio(arg);
-    case DPT__SAMPLE_PROBABILITY: return dpt_sampler_probability(arg);
-    case DPT__SAMPLE_RATELIMITING: return dpt_sampler_rate_limiting(arg);
-    default: return dpt_sampler_always_on();
+    case DPT__SAMPLE_ALWAYS_OFF:
+        return dpt_sampler_always_off();
+    case DPT__SAMPLE_TRACEIDRATIO:
+        return dpt_sampler_traceid_ratio(arg);
+    case DPT__SAMPLE_PROBABILITY:
+        return dpt_sampler_probability(arg);
+    case DPT__SAMPLE_RATELIMITING:
+        return dpt_sampler_rate_limiting(arg);
+    default:
+        return dpt_sampler_always_on();
     }
 }
 
@@ -98,18 +104,21 @@ static dpt_sampler *tree_sampler(const dpt__config *c, int i, int depth)
         return root ? dpt_sampler_always_record(root) : NULL;
     }
     if (n->kind != DPT__SAMPLE_PARENT_BASED) return simple_sampler(n->kind, n->arg);
-    dpt_sampler *d[5] = { NULL };
+    dpt_sampler *d[5] = {NULL};
     for (int k = 0; k < 5; k++) {
         if (n->d[k] < 0) {
             /* The specification's defaults: root always_on, sampled parents always_on,
              * unsampled parents always_off. */
-            if (k == 0) d[k] = dpt_sampler_always_on();
-            else continue;
+            if (k == 0)
+                d[k] = dpt_sampler_always_on();
+            else
+                continue;
         } else {
             d[k] = tree_sampler(c, n->d[k], depth + 1);
         }
         if (!d[k]) {
-            for (int j = 0; j < k; j++) dpt_sampler_free(d[j]);
+            for (int j = 0; j < k; j++)
+                dpt_sampler_free(d[j]);
             return NULL;
         }
     }
@@ -121,11 +130,20 @@ static dpt_sampler *make_sampler(const dpt__config *c)
     if (c->n_samplers) return tree_sampler(c, 0, 0);
     dpt_sampler *s;
     switch (c->sampler) {
-    case DPT__SAMPLE_ALWAYS_OFF: s = dpt_sampler_always_off(); break;
-    case DPT__SAMPLE_TRACEIDRATIO: s = dpt_sampler_traceid_ratio(c->sampler_arg); break;
-    case DPT__SAMPLE_PROBABILITY: s = dpt_sampler_probability(c->sampler_arg); break;
-    case DPT__SAMPLE_RATELIMITING: s = dpt_sampler_rate_limiting(c->sampler_arg); break;
-    default: s = dpt_sampler_always_on();
+    case DPT__SAMPLE_ALWAYS_OFF:
+        s = dpt_sampler_always_off();
+        break;
+    case DPT__SAMPLE_TRACEIDRATIO:
+        s = dpt_sampler_traceid_ratio(c->sampler_arg);
+        break;
+    case DPT__SAMPLE_PROBABILITY:
+        s = dpt_sampler_probability(c->sampler_arg);
+        break;
+    case DPT__SAMPLE_RATELIMITING:
+        s = dpt_sampler_rate_limiting(c->sampler_arg);
+        break;
+    default:
+        s = dpt_sampler_always_on();
     }
     return c->parent_based && s ? dpt_sampler_parent_based(s, NULL, NULL, NULL, NULL) : s;
 }
@@ -141,26 +159,30 @@ static int make_processors(const dpt__config *c, dpt_processor **procs, size_t m
         if (strcmp(x->name, "none") == 0) continue;
         dpt_exporter_factory_fn fn = dpt__exporter_factory_find(x->name);
         if (!fn) {
-            dpt__log(c->strict ? DPT_LOG_ERROR : DPT_LOG_WARN,
-                     "exporter '%s' is not available (known: file, console, otlp/stdout, memory, none; "
-                     "otlp and zipkin need libdptrace-http and dpt_http_register())%s", x->name,
-                     c->strict ? "" : "; ignored");
+            dpt__log(
+                c->strict ? DPT_LOG_ERROR : DPT_LOG_WARN,
+                "exporter '%s' is not available (known: file, console, otlp/stdout, memory, none; "
+                "otlp and zipkin need libdptrace-http and dpt_http_register())%s",
+                x->name, c->strict ? "" : "; ignored");
             if (c->strict) goto fail;
             continue;
         }
-        dpt_exporter_settings set = { x->keys, x->values, x->n_settings };
+        dpt_exporter_settings set = {x->keys, x->values, x->n_settings};
         dpt_exporter *e = fn(x->n_settings || x->settings_given ? &set : NULL);
         if (!e) { /* the factory logged why */
             if (c->strict) goto fail;
             continue;
         }
         dpt_processor *pr = x->simple ? dpt_processor_simple(e) : dpt_processor_batch(e, &x->bsp);
-        if (pr) procs[n++] = pr;
-        else if (c->strict) goto fail;
+        if (pr)
+            procs[n++] = pr;
+        else if (c->strict)
+            goto fail;
     }
     return (int)n;
 fail:
-    for (size_t i = 0; i < n; i++) dpt_processor_free(procs[i]);
+    for (size_t i = 0; i < n; i++)
+        dpt_processor_free(procs[i]);
     return -1;
 }
 
@@ -168,8 +190,10 @@ fail:
 static bool detected_kept(const dpt__config *c, const char *key)
 {
     bool in = c->n_detect_include == 0;
-    for (size_t i = 0; i < c->n_detect_include && !in; i++) in = dpt__glob_match(c->detect_include[i], key);
-    for (size_t i = 0; i < c->n_detect_exclude && in; i++) in = !dpt__glob_match(c->detect_exclude[i], key);
+    for (size_t i = 0; i < c->n_detect_include && !in; i++)
+        in = dpt__glob_match(c->detect_include[i], key);
+    for (size_t i = 0; i < c->n_detect_exclude && in; i++)
+        in = !dpt__glob_match(c->detect_exclude[i], key);
     return in;
 }
 
@@ -191,7 +215,8 @@ static dpt_resource *make_resource(const dpt__config *c, bool *oom)
         size_t k = 0;
         for (size_t i = 0; kept && i < n; i++)
             if (detected_kept(c, a[i].key)) kept[k++] = a[i];
-        dpt_resource *f = (n && !kept) ? NULL : dpt_resource_new(kept, k, dpt_resource_schema_url(det));
+        dpt_resource *f =
+            (n && !kept) ? NULL : dpt_resource_new(kept, k, dpt_resource_schema_url(det));
         free(kept);
         dpt_resource_free(det);
         if (!f) {
@@ -204,8 +229,10 @@ static dpt_resource *make_resource(const dpt__config *c, bool *oom)
         bool malformed = false;
         dpt_resource *list = dpt__resource_parse_list(c->resource_list, &malformed);
         if (malformed)
-            dpt__log(DPT_LOG_WARN, "resource attributes list '%s' is malformed (a member without '=' or a bad "
-                                   "percent escape); the whole list is ignored", c->resource_list);
+            dpt__log(DPT_LOG_WARN,
+                     "resource attributes list '%s' is malformed (a member without '=' or a bad "
+                     "percent escape); the whole list is ignored",
+                     c->resource_list);
         else if (!list)
             *oom = true;
         dpt_resource *m = list ? dpt_resource_merge(det, list) : NULL;
@@ -232,7 +259,7 @@ static pthread_mutex_t prop_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct kept_prop {
     struct kept_prop *next;
     dpt_propagator *p;
-} *kept_props;
+} * kept_props;
 
 static void install_propagators(const char *names)
 {
@@ -240,7 +267,8 @@ static void install_propagators(const char *names)
     struct kept_prop *k = p ? dpt__malloc(sizeof *k) : NULL;
     if (!k) {
         dpt_propagator_free(p);
-        dpt__log(DPT_LOG_ERROR, "propagators '%s' could not be set up: %s", names, dpt_strerror(DPT_ENOMEM));
+        dpt__log(DPT_LOG_ERROR, "propagators '%s' could not be set up: %s", names,
+                 dpt_strerror(DPT_ENOMEM));
         return;
     }
     k->p = p;
@@ -253,14 +281,15 @@ static void install_propagators(const char *names)
 
 dpt_provider *dpt__config_build(const dpt__config *c)
 {
-    if (c->log_level >= DPT_LOG_DEBUG && c->log_level <= DPT_LOG_OFF) dpt__log_set_level((dpt_log_level)c->log_level);
+    if (c->log_level >= DPT_LOG_DEBUG && c->log_level <= DPT_LOG_OFF)
+        dpt__log_set_level((dpt_log_level)c->log_level);
     bool oom;
     dpt_resource *res = make_resource(c, &oom);
     if (oom) {
         dpt__log(DPT_LOG_ERROR, "dpt_provider_new: %s (resource)", dpt_strerror(DPT_ENOMEM));
         return NULL;
     }
-    dpt_provider_config cfg = { 0 };
+    dpt_provider_config cfg = {0};
     cfg.disabled = c->disabled;
     cfg.service_name = c->service_name;
     cfg.resource = res;
@@ -278,7 +307,8 @@ dpt_provider *dpt__config_build(const dpt__config *c)
     cfg.n_processors = (size_t)np;
     cfg.sampler = make_sampler(c);
     cfg.shutdown_at_exit = c->shutdown_at_exit;
-    if (c->id_generator && strcmp(c->id_generator, "xray") == 0) cfg.id_generator = dpt_id_generator_xray();
+    if (c->id_generator && strcmp(c->id_generator, "xray") == 0)
+        cfg.id_generator = dpt_id_generator_xray();
     if (c->propagators) install_propagators(c->propagators);
     dpt_provider *p = dpt_provider_new(&cfg);
     dpt_resource_free(res);

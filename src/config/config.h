@@ -17,14 +17,14 @@
 #define DPT__CONFIG_MAX_SETTINGS 32
 
 enum { /* sampler kinds, in OTEL_TRACES_SAMPLER's spelling without "parentbased_" */
-    DPT__SAMPLE_ALWAYS_ON,
-    DPT__SAMPLE_ALWAYS_OFF,
-    DPT__SAMPLE_TRACEIDRATIO,
-    DPT__SAMPLE_PROBABILITY,
-    DPT__SAMPLE_RATELIMITING,
-    /* Only in a sampler tree (a configuration file): */
-    DPT__SAMPLE_PARENT_BASED,  /* delegates in d[0..5) */
-    DPT__SAMPLE_ALWAYS_RECORD  /* wraps d[0] */
+       DPT__SAMPLE_ALWAYS_ON,
+       DPT__SAMPLE_ALWAYS_OFF,
+       DPT__SAMPLE_TRACEIDRATIO,
+       DPT__SAMPLE_PROBABILITY,
+       DPT__SAMPLE_RATELIMITING,
+       /* Only in a sampler tree (a configuration file): */
+       DPT__SAMPLE_PARENT_BASED, /* delegates in d[0..5) */
+       DPT__SAMPLE_ALWAYS_RECORD /* wraps d[0] */
 };
 
 #define DPT__CONFIG_MAX_SAMPLERS 32
@@ -39,8 +39,8 @@ typedef struct dpt__config_sampler {
 } dpt__config_sampler;
 
 typedef struct dpt__config_exporter {
-    char name[32];       /* a registered factory name ("otlp", "file", "console", ...) */
-    bool simple;         /* simple processor instead of batch (console) */
+    char name[32]; /* a registered factory name ("otlp", "file", "console", ...) */
+    bool simple;   /* simple processor instead of batch (console) */
     dpt_batch_config bsp;
     /* Settings for the factory (e.g. from a file); n_settings 0: the environment only. */
     const char *keys[DPT__CONFIG_MAX_SETTINGS];
@@ -53,20 +53,20 @@ typedef struct dpt__config_exporter {
 
 typedef struct dpt__config {
     bool disabled;
-    const char *service_name;             /* NULL: the provider's default */
+    const char *service_name; /* NULL: the provider's default */
     dpt_attr resource[DPT__CONFIG_MAX_RESOURCE];
     size_t n_resource;
     dpt_span_limits limits;
-    int sampler;                          /* DPT__SAMPLE_* */
+    int sampler; /* DPT__SAMPLE_* */
     bool parent_based;
-    double sampler_arg;                   /* ratio / probability / spans per second */
+    double sampler_arg; /* ratio / probability / spans per second */
     dpt__config_exporter exporters[DPT__CONFIG_MAX_EXPORTERS];
     size_t n_exporters;
     bool shutdown_at_exit;
-    void *strings;                        /* owns the strings dpt__config_strdup made */
+    void *strings; /* owns the strings dpt__config_strdup made */
     /* Additions for the configuration file (libdptrace-config); the environment leaves
      * them at their defaults unless said otherwise. */
-    const char *schema_url;               /* the resource's schema URL; NULL: none */
+    const char *schema_url; /* the resource's schema URL; NULL: none */
     /* Resource attributes in OTEL_RESOURCE_ATTRIBUTES syntax (a file's attributes_list),
      * ranking below `resource`; a malformed list is logged and ignored as a whole. */
     const char *resource_list;
@@ -88,7 +88,7 @@ typedef struct dpt__config {
      * the provider is built; NULL: leave the global propagator alone (the environment's
      * OTEL_PROPAGATORS is read lazily by the propagation module). */
     const char *propagators;
-    int log_level;                        /* dpt_log_level to set; -1: leave it */
+    int log_level; /* dpt_log_level to set; -1: leave it */
     /* The id generator by name: NULL or "random" the default, "xray" dpt_id_generator_xray. */
     const char *id_generator;
     /* A configuration file's rule: an exporter that is not registered, or whose factory

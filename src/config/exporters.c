@@ -68,7 +68,7 @@ static dpt_err none_export(void *st, const dpt_span_data *const *spans, size_t n
 static dpt_exporter *none_factory(const dpt_exporter_settings *s)
 {
     (void)s;
-    static const dpt_exporter_ops ops = { .export_spans = none_export };
+    static const dpt_exporter_ops ops = {.export_spans = none_export};
     return dpt_exporter_new(&ops, NULL);
 }
 

@@ -58,9 +58,16 @@ static void resource_from_env(dpt__config *c)
 static void sampler_from_env(dpt__config *c)
 {
     static const char *const names[] = {
-        "always_on", "always_off", "traceidratio", "probability", "ratelimiting",
-        "parentbased_always_on", "parentbased_always_off", "parentbased_traceidratio",
-        "parentbased_probability", "parentbased_ratelimiting",
+        "always_on",
+        "always_off",
+        "traceidratio",
+        "probability",
+        "ratelimiting",
+        "parentbased_always_on",
+        "parentbased_always_off",
+        "parentbased_traceidratio",
+        "parentbased_probability",
+        "parentbased_ratelimiting",
     };
     int i = dpt__env_enum("OTEL_TRACES_SAMPLER", names, sizeof names / sizeof names[0], 5);
     c->parent_based = i >= 5;
@@ -81,7 +88,8 @@ static void sampler_from_env(dpt__config *c)
         break;
     default:
         if (dpt__env("OTEL_TRACES_SAMPLER_ARG"))
-            dpt__log(DPT_LOG_WARN, "OTEL_TRACES_SAMPLER_ARG is ignored: OTEL_TRACES_SAMPLER=%s takes no argument",
+            dpt__log(DPT_LOG_WARN,
+                     "OTEL_TRACES_SAMPLER_ARG is ignored: OTEL_TRACES_SAMPLER=%s takes no argument",
                      dpt__env("OTEL_TRACES_SAMPLER"));
     }
 }
@@ -127,15 +135,18 @@ static void bsp_from_env(dpt_batch_config *b)
     uint64_t x;
     if (dpt__env_uint("OTEL_BSP_SCHEDULE_DELAY", INT_MAX31, &x)) b->schedule_delay_ms = (uint32_t)x;
     /* A timeout of 0 means no limit (common.md "Timeout"); we take "a very long time". */
-    if (dpt__env_uint("OTEL_BSP_EXPORT_TIMEOUT", INT_MAX31, &x)) b->export_timeout_ms = x ? (uint32_t)x : UINT32_MAX;
+    if (dpt__env_uint("OTEL_BSP_EXPORT_TIMEOUT", INT_MAX31, &x))
+        b->export_timeout_ms = x ? (uint32_t)x : UINT32_MAX;
     positive("OTEL_BSP_MAX_QUEUE_SIZE", &b->max_queue_size);
     /* dptrace's own (docs/configuration.md): the batch queue's byte budget, 0 for the
      * specification's span count only */
     if (dpt__env_uint("DPTRACE_BSP_MAX_QUEUE_BYTES", (uint64_t)1 << 40, &x)) b->max_queue_bytes = x;
     positive("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", &b->max_export_batch_size);
     if (b->max_export_batch_size > b->max_queue_size) {
-        dpt__log(DPT_LOG_WARN, "OTEL_BSP_MAX_EXPORT_BATCH_SIZE=%u is larger than OTEL_BSP_MAX_QUEUE_SIZE=%u; using %u",
-                 b->max_export_batch_size, b->max_queue_size, b->max_queue_size);
+        dpt__log(
+            DPT_LOG_WARN,
+            "OTEL_BSP_MAX_EXPORT_BATCH_SIZE=%u is larger than OTEL_BSP_MAX_QUEUE_SIZE=%u; using %u",
+            b->max_export_batch_size, b->max_queue_size, b->max_queue_size);
         b->max_export_batch_size = b->max_queue_size;
     }
 }
@@ -147,7 +158,10 @@ static void exporters_from_env(dpt__config *c)
 {
     const char *list = dpt__env("OTEL_TRACES_EXPORTER");
     if (!list)
-        list = (dpt__env("OTEL_EXPORTER_OTLP_ENDPOINT") || dpt__env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")) ? "otlp" : "file";
+        list = (dpt__env("OTEL_EXPORTER_OTLP_ENDPOINT") ||
+                dpt__env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
+                   ? "otlp"
+                   : "file";
     dpt_batch_config bsp;
     bsp_from_env(&bsp);
     size_t pos = 0, len;
@@ -187,7 +201,8 @@ void dpt__config_from_env(dpt__config *c)
     c->service_name = dpt__env("OTEL_SERVICE_NAME");
     if (!c->service_name)
         for (size_t i = 0; i < c->n_resource; i++)
-            if (strcmp(c->resource[i].key, "service.name") == 0) c->service_name = c->resource[i].value.u.s;
+            if (strcmp(c->resource[i].key, "service.name") == 0)
+                c->service_name = c->resource[i].value.u.s;
     limits_from_env(&c->limits);
     sampler_from_env(c);
     if (!c->disabled) exporters_from_env(c);
@@ -202,7 +217,10 @@ void dpt__config_from_env(dpt__config *c)
 /* Set by libdptrace-config (dpt_config_register); read when a provider is built. */
 static _Atomic(dpt__config_file_fn) file_hook;
 
-void dpt__config_set_file_hook(dpt__config_file_fn fn) { atomic_store(&file_hook, fn); }
+void dpt__config_set_file_hook(dpt__config_file_fn fn)
+{
+    atomic_store(&file_hook, fn);
+}
 
 dpt_provider *dpt_provider_from_env(void)
 {
@@ -220,8 +238,9 @@ dpt_provider *dpt_provider_from_env(void)
     if (file) {
         dpt__config_file_fn fn = atomic_load(&file_hook);
         if (fn) return fn(file);
-        dpt__log(DPT_LOG_WARN, "%s=%s is set but libdptrace-config is not linked (or dpt_config_register() "
-                               "was not called); configuring from the other OTEL_* variables instead",
+        dpt__log(DPT_LOG_WARN,
+                 "%s=%s is set but libdptrace-config is not linked (or dpt_config_register() "
+                 "was not called); configuring from the other OTEL_* variables instead",
                  var, file);
     }
     dpt__config c;

@@ -22,15 +22,20 @@ uint32_t dpt__attr_check(const dpt_attr *a)
     return klen && dpt__attr_valid_value(&a->value) ? klen : 0;
 }
 
-bool dpt__attr_valid(const dpt_attr *a) { return dpt__attr_check(a) != 0; }
+bool dpt__attr_valid(const dpt_attr *a)
+{
+    return dpt__attr_check(a) != 0;
+}
 
 bool dpt__attr_valid_value(const dpt_value *v)
 {
     switch (v->type) {
-    case DPT_VAL_STRING: return v->u.s != NULL || v->len == 0;
+    case DPT_VAL_STRING:
+        return v->u.s != NULL || v->len == 0;
     case DPT_VAL_BOOL:
     case DPT_VAL_INT:
-    case DPT_VAL_DOUBLE: return true;
+    case DPT_VAL_DOUBLE:
+        return true;
     case DPT_VAL_STRING_ARRAY:
         if (v->len && !v->u.sa) return false;
         for (uint32_t i = 0; i < v->len; i++)
@@ -38,12 +43,15 @@ bool dpt__attr_valid_value(const dpt_value *v)
         return true;
     case DPT_VAL_BOOL_ARRAY:
     case DPT_VAL_INT_ARRAY:
-    case DPT_VAL_DOUBLE_ARRAY: return v->len == 0 || v->u.ia != NULL;
-    default: return false;
+    case DPT_VAL_DOUBLE_ARRAY:
+        return v->len == 0 || v->u.ia != NULL;
+    default:
+        return false;
     }
 }
 
-static const char *copy_str(dpt__span *s, const char *p, size_t n, uint32_t limit, uint32_t *out_len)
+static const char *copy_str(dpt__span *s, const char *p, size_t n, uint32_t limit,
+                            uint32_t *out_len)
 {
     if (limit && n > limit) n = dpt__utf8_cut(p, n, limit);
     *out_len = (uint32_t)n;
@@ -56,12 +64,12 @@ dpt_err dpt__attr_copy(dpt__span *s, dpt_attr *dst, const dpt_attr *src, uint32_
     const char *key = dpt__arena_strdup(s, src->key, klen);
     if (!key) return DPT_ENOMEM;
     char rbuf[1024];
-    dpt__redact_result red = { DPT_REDACT_KEEP, NULL, 0 };
+    dpt__redact_result red = {DPT_REDACT_KEEP, NULL, 0};
     if (!dpt__redact_known_keep(src->key, klen))
         red = dpt__redact(src->key, klen, &src->value, rbuf, sizeof rbuf);
     if (red.action != DPT_REDACT_KEEP) {
         /* The sensitive value is never copied: only its replacement is. */
-        dpt_value rv = { DPT_VAL_STRING, 0, { .s = NULL } };
+        dpt_value rv = {DPT_VAL_STRING, 0, {.s = NULL}};
         rv.u.s = copy_str(s, red.text, red.len, limit, &rv.len);
         if (!rv.u.s) return DPT_ENOMEM;
         dst->key = key;
@@ -98,7 +106,8 @@ dpt_err dpt__attr_copy(dpt__span *s, dpt_attr *dst, const dpt_attr *src, uint32_
         v.u.ia = arr;
         break;
     }
-    default: break;
+    default:
+        break;
     }
     dst->key = key;
     dst->key_len = klen;

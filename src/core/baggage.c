@@ -30,7 +30,10 @@ typedef struct str {
     size_t n;
 } str;
 
-static bool same_key(const entry *e, str k) { return e->klen == k.n && memcmp(e->key, k.p, k.n) == 0; }
+static bool same_key(const entry *e, str k)
+{
+    return e->klen == k.n && memcmp(e->key, k.p, k.n) == 0;
+}
 
 /* Makes a set from the entries of `from` (all but skip) plus, when key.p is set, one new
  * entry at the end. */
@@ -75,15 +78,19 @@ static dpt_err make(const dpt_baggage *from, const str *skip, str key, str value
         if (skip && same_key(f, *skip)) continue;
         DUP(b->e[k].key, b->e[k].klen, f->key, f->klen);
         DUP(b->e[k].value, b->e[k].vlen, f->value, f->vlen);
-        if (f->meta) DUP(b->e[k].meta, b->e[k].mlen, f->meta, f->mlen);
-        else b->e[k].meta = NULL, b->e[k].mlen = 0;
+        if (f->meta)
+            DUP(b->e[k].meta, b->e[k].mlen, f->meta, f->mlen);
+        else
+            b->e[k].meta = NULL, b->e[k].mlen = 0;
         k++;
     }
     if (key.p) {
         DUP(b->e[k].key, b->e[k].klen, key.p, key.n);
         DUP(b->e[k].value, b->e[k].vlen, value.p, value.n);
-        if (meta.p && meta.n) DUP(b->e[k].meta, b->e[k].mlen, meta.p, meta.n);
-        else b->e[k].meta = NULL, b->e[k].mlen = 0;
+        if (meta.p && meta.n)
+            DUP(b->e[k].meta, b->e[k].mlen, meta.p, meta.n);
+        else
+            b->e[k].meta = NULL, b->e[k].mlen = 0;
     }
 #undef DUP
     *out = b;
@@ -107,7 +114,8 @@ static bool redact_meta(str meta, dpt__buf *o)
     size_t i = 0;
     while (i < meta.n) {
         size_t j = i;
-        while (j < meta.n && meta.p[j] != ';') j++;
+        while (j < meta.n && meta.p[j] != ';')
+            j++;
         const char *part = meta.p + i;
         size_t pl = j - i;
         const char *eq = memchr(part, '=', pl);
@@ -115,12 +123,14 @@ static bool redact_meta(str meta, dpt__buf *o)
         if (eq) {
             const char *k = part, *v = eq + 1;
             size_t kl = (size_t)(eq - part), vl = pl - kl - 1;
-            while (kl && (k[0] == ' ' || k[0] == '\t')) k++, kl--;
-            while (kl && (k[kl - 1] == ' ' || k[kl - 1] == '\t')) kl--;
+            while (kl && (k[0] == ' ' || k[0] == '\t'))
+                k++, kl--;
+            while (kl && (k[kl - 1] == ' ' || k[kl - 1] == '\t'))
+                kl--;
             char rbuf[256];
-            dpt_value val = { DPT_VAL_STRING, (uint32_t)vl, { .s = v } };
+            dpt_value val = {DPT_VAL_STRING, (uint32_t)vl, {.s = v}};
             dpt__redact_result red = kl ? dpt__redact(k, kl, &val, rbuf, sizeof rbuf)
-                                        : (dpt__redact_result){ DPT_REDACT_KEEP, NULL, 0 };
+                                        : (dpt__redact_result){DPT_REDACT_KEEP, NULL, 0};
             if (red.action != DPT_REDACT_KEEP) {
                 if (o->len) dpt__buf_putc(o, ';');
                 dpt__buf_put(o, part, (size_t)(eq - part) + 1);
@@ -134,7 +144,7 @@ static bool redact_meta(str meta, dpt__buf *o)
                     if (bagoctet(c) && (c != '%' || red.action == DPT_REDACT_REWRITE)) {
                         dpt__buf_putc(o, (char)c);
                     } else {
-                        char e[3] = { '%', hx[c >> 4], hx[c & 15] };
+                        char e[3] = {'%', hx[c >> 4], hx[c & 15]};
                         dpt__buf_put(o, e, 3);
                     }
                 }
@@ -165,17 +175,17 @@ dpt_err dpt_baggage_set_n(const dpt_baggage *b, const char *key, size_t key_len,
     if (key_len > DPT_BAGGAGE_MAX_BYTES || value_len > DPT_BAGGAGE_MAX_BYTES ||
         metadata_len > DPT_BAGGAGE_MAX_BYTES)
         return DPT_ETOOBIG;
-    str k = { key, key_len }, v = { value, value_len }, m = { metadata, metadata_len };
+    str k = {key, key_len}, v = {value, value_len}, m = {metadata, metadata_len};
     /* Redaction applies to baggage too: a sensitive value is never stored or propagated,
      * and neither is the value of a sensitive property. */
     char rbuf[1024], replaced[1024];
-    dpt_value dv = { DPT_VAL_STRING, (uint32_t)value_len, { .s = value } };
+    dpt_value dv = {DPT_VAL_STRING, (uint32_t)value_len, {.s = value}};
     dpt__redact_result red = dpt__redact(key, key_len, &dv, rbuf, sizeof rbuf - 1);
     if (red.action != DPT_REDACT_KEEP) {
         size_t n = red.len < sizeof replaced - 1 ? red.len : sizeof replaced - 1;
         memcpy(replaced, red.text, n);
         replaced[n] = 0;
-        v = (str){ replaced, n };
+        v = (str){replaced, n};
     }
     dpt__buf mb;
     dpt__buf_init(&mb);
@@ -184,7 +194,7 @@ dpt_err dpt_baggage_set_n(const dpt_baggage *b, const char *key, size_t key_len,
             dpt__buf_free(&mb);
             return DPT_ENOMEM;
         }
-        m = (str){ mb.p, mb.len };
+        m = (str){mb.p, mb.len};
     }
     dpt_err e = make(b, &k, k, v, m, out);
     dpt__buf_free(&mb);
@@ -213,18 +223,18 @@ dpt_err dpt_baggage_remove(const dpt_baggage *b, const char *key, dpt_baggage **
     if (!out) return DPT_EINVAL;
     *out = NULL;
     if (!key) return DPT_EINVAL;
-    str k = { key, strlen(key) };
+    str k = {key, strlen(key)};
     if (!find(b, k)) {
         *out = dpt_baggage_retain(b);
         return DPT_ENOTFOUND;
     }
-    return make(b, &k, (str){ NULL, 0 }, (str){ NULL, 0 }, (str){ NULL, 0 }, out);
+    return make(b, &k, (str){NULL, 0}, (str){NULL, 0}, (str){NULL, 0}, out);
 }
 
 const char *dpt_baggage_get(const dpt_baggage *b, const char *key)
 {
     if (!key) return NULL;
-    const entry *e = find(b, (str){ key, strlen(key) });
+    const entry *e = find(b, (str){key, strlen(key)});
     return e ? e->value : NULL;
 }
 
@@ -234,12 +244,15 @@ const char *dpt_baggage_get_n(const dpt_baggage *b, const char *key, size_t key_
     if (value_len) *value_len = 0;
     if (!key) return NULL;
     if (key_len == DPT_NUL) key_len = strlen(key);
-    const entry *e = find(b, (str){ key, key_len });
+    const entry *e = find(b, (str){key, key_len});
     if (e && value_len) *value_len = e->vlen;
     return e ? e->value : NULL;
 }
 
-size_t dpt_baggage_count(const dpt_baggage *b) { return b ? b->n : 0; }
+size_t dpt_baggage_count(const dpt_baggage *b)
+{
+    return b ? b->n : 0;
+}
 
 dpt_err dpt_baggage_entry(const dpt_baggage *b, size_t i, const char **key, const char **value,
                           const char **metadata)

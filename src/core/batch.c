@@ -39,42 +39,48 @@
 #include <time.h>
 
 typedef struct batch {
-    dpt__batch_hot hot;         /* first: what the span end reads (processor.h) */
+    dpt__batch_hot hot; /* first: what the span end reads (processor.h) */
     dpt_batch_config cfg;
     dpt_exporter *exp;
-    dpt_provider *prov;         /* set on first on_end */
+    dpt_provider *prov;                             /* set on first on_end */
     _Alignas(DPT__CACHELINE) _Atomic bool sleeping; /* read by producers at a full batch */
-    _Alignas(DPT__CACHELINE) pthread_mutex_t mu;        /* guards the fields below + cvs */
-    pthread_cond_t wake;        /* consumer waits here */
-    pthread_cond_t done;        /* flushers and shutdown wait here */
+    _Alignas(DPT__CACHELINE) pthread_mutex_t mu;    /* guards the fields below + cvs */
+    pthread_cond_t wake;                            /* consumer waits here */
+    pthread_cond_t done;                            /* flushers and shutdown wait here */
     bool stop;
-    bool finished;              /* the thread has exited its loop */
-    _Atomic bool abandoned;     /* shutdown gave up waiting for a hung exporter */
+    bool finished;          /* the thread has exited its loop */
+    _Atomic bool abandoned; /* shutdown gave up waiting for a hung exporter */
     bool thread_started;
-    uint64_t flush_req;         /* force_flush calls so far */
-    uint64_t flush_ack;         /* the last of them fully served (exported + exporter flushed) */
+    uint64_t flush_req; /* force_flush calls so far */
+    uint64_t flush_ack; /* the last of them fully served (exported + exporter flushed) */
     pthread_t thread;
     const dpt_span_data **items; /* the batch being exported (max_export_batch_size) */
     dpt__qpop pop;               /* what items came from, given back after the export */
     _Atomic uint32_t test_hold;  /* test hook: the export thread exports nothing while set */
 
     /* ---- export-side accounting (not touched by on_end except to count a drop) ---- */
-    uint64_t settled;            /* pushed spans whose outcome is counted (mu) */
-    uint64_t in_flight;          /* spans handed to an exporter, outcome not known (mu) */
+    uint64_t settled;                  /* pushed spans whose outcome is counted (mu) */
+    uint64_t in_flight;                /* spans handed to an exporter, outcome not known (mu) */
     _Atomic uint64_t stop_deadline_ms; /* shutdown's deadline; UINT64_MAX before it */
-    dpt__ratelimit fail_rl;      /* "batch export failed" lines */
+    dpt__ratelimit fail_rl;            /* "batch export failed" lines */
     _Atomic uint64_t st_exported, st_failed, st_dropped; /* this pipeline's counts */
-    uint64_t seq;                /* creation order: the first pipeline is the primary */
-    const dpt_provider *reg;     /* the provider this pipeline is registered with (reg_mu) */
-    _Atomic bool registered;     /* reg is set: the counting paths' unlocked check */
+    uint64_t seq;            /* creation order: the first pipeline is the primary */
+    const dpt_provider *reg; /* the provider this pipeline is registered with (reg_mu) */
+    _Atomic bool registered; /* reg is set: the counting paths' unlocked check */
     struct batch *reg_next;
 } batch;
 
 _Atomic uint64_t dpt__batch_fork_generation;
 #define fork_generation dpt__batch_fork_generation
 static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
-static void on_fork_child(void) { atomic_fetch_add(&fork_generation, 1); }
-static void install_fork_handler(void) { pthread_atfork(NULL, NULL, on_fork_child); }
+static void on_fork_child(void)
+{
+    atomic_fetch_add(&fork_generation, 1);
+}
+static void install_fork_handler(void)
+{
+    pthread_atfork(NULL, NULL, on_fork_child);
+}
 
 void dpt_batch_config_default(dpt_batch_config *c)
 {
@@ -172,17 +178,22 @@ void dpt__pipelines_stats(const dpt_provider *p, dpt_stats *out)
 static void count_dropped(batch *b, const dpt_provider *p, uint64_t n)
 {
     if (!n) return;
-    if (DPT__UNLIKELY(!atomic_load_explicit(&b->registered, memory_order_acquire))) pipe_register(b, p);
+    if (DPT__UNLIKELY(!atomic_load_explicit(&b->registered, memory_order_acquire)))
+        pipe_register(b, p);
     atomic_fetch_add_explicit(&b->st_dropped, n, memory_order_relaxed);
 }
 
 static void count(batch *b, int c, uint64_t n)
 {
     if (!n) return;
-    if (DPT__UNLIKELY(!atomic_load_explicit(&b->registered, memory_order_acquire))) pipe_register(b, b->prov);
-    if (c == DPT__C_EXPORTED) atomic_fetch_add_explicit(&b->st_exported, n, memory_order_relaxed);
-    else if (c == DPT__C_EXPORT_FAILED) atomic_fetch_add_explicit(&b->st_failed, n, memory_order_relaxed);
-    else atomic_fetch_add_explicit(&b->st_dropped, n, memory_order_relaxed);
+    if (DPT__UNLIKELY(!atomic_load_explicit(&b->registered, memory_order_acquire)))
+        pipe_register(b, b->prov);
+    if (c == DPT__C_EXPORTED)
+        atomic_fetch_add_explicit(&b->st_exported, n, memory_order_relaxed);
+    else if (c == DPT__C_EXPORT_FAILED)
+        atomic_fetch_add_explicit(&b->st_failed, n, memory_order_relaxed);
+    else
+        atomic_fetch_add_explicit(&b->st_dropped, n, memory_order_relaxed);
 }
 
 /* The outcome of n spans an exporter had (mu not held). After shutdown gave up on the
@@ -302,7 +313,7 @@ static size_t drain(batch *b, bool export_them)
 
 static void nap(uint64_t ns)
 {
-    struct timespec ts = { (time_t)(ns / 1000000000ull), (long)(ns % 1000000000ull) };
+    struct timespec ts = {(time_t)(ns / 1000000000ull), (long)(ns % 1000000000ull)};
     nanosleep(&ts, NULL);
 }
 
@@ -336,7 +347,9 @@ static void *export_thread(void *arg)
         struct timespec deadline;
         abs_deadline(&deadline, b->cfg.schedule_delay_ms);
         while (!b->stop && b->flush_ack >= b->flush_req) {
-            if (dpt__queue_pending(b->hot.q) >= b->cfg.max_export_batch_size || ts_passed(&deadline)) break;
+            if (dpt__queue_pending(b->hot.q) >= b->cfg.max_export_batch_size ||
+                ts_passed(&deadline))
+                break;
             if (nap_ns) {
                 pthread_mutex_unlock(&b->mu);
                 nap(nap_ns);
@@ -364,16 +377,17 @@ static void *export_thread(void *arg)
          * drain: a lane publishes a span with one release store before its end returns. */
         uint64_t fullest = dpt__queue_fullest(b->hot.q); /* at the look that woke us */
         size_t handled = drain(b, true);
-        if (flush_pending && b->exp->ops.force_flush)
-            /* once for all the calls waiting */
+        if (flush_pending && b->exp->ops.force_flush) /* once for all the calls waiting */
             b->exp->ops.force_flush(b->exp->state, b->cfg.export_timeout_ms);
         if (handled >= b->cfg.max_export_batch_size) {
             /* Spans keep coming: nap. Shorter while a lane's ring was over half full when
              * we looked (past its max_queue_size the producer copies spans into staging,
              * which costs it more); two producers filling their lanes at half the rate
              * each need no shorter naps than one - every wake-up takes a core from them. */
-            if (!nap_ns) nap_ns = NAP_FIRST_NS;
-            else if (fullest > b->cfg.max_queue_size / 2 && nap_ns / 2 >= NAP_MIN_NS) nap_ns /= 2;
+            if (!nap_ns)
+                nap_ns = NAP_FIRST_NS;
+            else if (fullest > b->cfg.max_queue_size / 2 && nap_ns / 2 >= NAP_MIN_NS)
+                nap_ns /= 2;
         }
         dpt__queue_tidy(b->hot.q);
 
@@ -419,11 +433,13 @@ static void after_fork(batch *b)
     if (b->hot.fork_gen != atomic_load(&fork_generation)) {
         count(b, DPT__C_DROPPED_QUEUE, dpt__queue_after_fork(b->hot.q));
         b->settled = dpt__queue_pushed(b->hot.q); /* all of them dropped now */
-        b->in_flight = 0; /* the parent's exporter reports those */
+        b->in_flight = 0;                         /* the parent's exporter reports those */
         b->flush_ack = b->flush_req;
         atomic_store(&b->sleeping, false);
-        if (!b->stop && !atomic_load(&b->hot.shut)) start_thread(b);
-        else b->hot.fork_gen = atomic_load(&fork_generation);
+        if (!b->stop && !atomic_load(&b->hot.shut))
+            start_thread(b);
+        else
+            b->hot.fork_gen = atomic_load(&fork_generation);
     }
     pthread_mutex_unlock(&b->mu);
 }
@@ -445,7 +461,8 @@ static void wake_if_sleeping(batch *b)
 static bool take(batch *b, dpt__span *s)
 {
     dpt_provider *p = s->tracer->provider;
-    if (DPT__UNLIKELY(b->hot.fork_gen != atomic_load_explicit(&fork_generation, memory_order_relaxed)))
+    if (DPT__UNLIKELY(b->hot.fork_gen !=
+                      atomic_load_explicit(&fork_generation, memory_order_relaxed)))
         after_fork(b);
     if (DPT__UNLIKELY(atomic_load_explicit(&b->hot.shut, memory_order_relaxed))) {
         count_dropped(b, p, 1);
@@ -588,7 +605,8 @@ static dpt_err batch_shutdown(void *st, uint32_t timeout_ms)
         pthread_mutex_unlock(&b->mu);
         if (b->exp->ops.shutdown) {
             now = dpt__export_mono_ms();
-            dpt_err se = b->exp->ops.shutdown(b->exp->state, now < hard ? (uint32_t)(hard - now) : 0);
+            dpt_err se =
+                b->exp->ops.shutdown(b->exp->state, now < hard ? (uint32_t)(hard - now) : 0);
             if (e == DPT_OK && se != DPT_OK) e = DPT_EEXPORT;
         }
         pthread_mutex_lock(&b->mu);
@@ -670,8 +688,10 @@ dpt_processor *dpt_processor_batch(dpt_exporter *e, const dpt_batch_config *cfg)
     pthread_once(&fork_once, install_fork_handler);
     batch *b = dpt__calloc(1, sizeof *b);
     if (!b) goto fail;
-    if (cfg) b->cfg = *cfg;
-    else dpt_batch_config_default(&b->cfg);
+    if (cfg)
+        b->cfg = *cfg;
+    else
+        dpt_batch_config_default(&b->cfg);
     dpt_batch_config def;
     dpt_batch_config_default(&def);
     if (!b->cfg.max_queue_size) b->cfg.max_queue_size = def.max_queue_size;
@@ -681,7 +701,8 @@ dpt_processor *dpt_processor_batch(dpt_exporter *e, const dpt_batch_config *cfg)
         b->cfg.max_export_batch_size = b->cfg.max_queue_size;
     if (!b->cfg.schedule_delay_ms) b->cfg.schedule_delay_ms = 1;
     if (!b->cfg.export_timeout_ms) b->cfg.export_timeout_ms = def.export_timeout_ms;
-    b->hot.q = dpt__queue_new(b->cfg.max_queue_size, b->cfg.max_queue_bytes, b->cfg.max_export_batch_size);
+    b->hot.q =
+        dpt__queue_new(b->cfg.max_queue_size, b->cfg.max_queue_bytes, b->cfg.max_export_batch_size);
     /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers; the element is one */
     b->items = dpt__calloc(b->cfg.max_export_batch_size, sizeof(*b->items));
     if (!b->hot.q || !b->items) goto fail_b;
@@ -694,7 +715,8 @@ dpt_processor *dpt_processor_batch(dpt_exporter *e, const dpt_batch_config *cfg)
         pthread_mutex_destroy(&b->mu);
         goto fail_b;
     }
-    static const dpt_processor_ops ops = { NULL, dpt__batch_on_end, batch_flush, batch_shutdown, batch_destroy };
+    static const dpt_processor_ops ops = {NULL, dpt__batch_on_end, batch_flush, batch_shutdown,
+                                          batch_destroy};
     return dpt_processor_new(&ops, b);
 fail_b:
     dpt__queue_free(b->hot.q);

@@ -20,7 +20,8 @@ static inline uint64_t dpt__now_ns_inline(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     uint64_t m = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-    if (DPT__UNLIKELY(m - atomic_load_explicit(&dpt__clk_refreshed, memory_order_relaxed) > 1000000000ull))
+    if (DPT__UNLIKELY(m - atomic_load_explicit(&dpt__clk_refreshed, memory_order_relaxed) >
+                      1000000000ull))
         return dpt__now_ns_refresh(m);
     return (uint64_t)((int64_t)m + atomic_load_explicit(&dpt__clk_offset, memory_order_relaxed));
 }

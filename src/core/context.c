@@ -16,9 +16,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-DPT__TLS dpt__ctx_stack *dpt__tl_stack;        /* current stack of this thread */
+DPT__TLS dpt__ctx_stack *dpt__tl_stack; /* current stack of this thread */
 #define tl_stack dpt__tl_stack
-static DPT__TLS dpt__ctx_stack *tl_own_stack;  /* the thread's own stack (freed at exit) */
+static DPT__TLS dpt__ctx_stack *tl_own_stack; /* the thread's own stack (freed at exit) */
 static pthread_key_t stack_key;
 static pthread_once_t stack_once = PTHREAD_ONCE_INIT;
 
@@ -34,7 +34,8 @@ static void entry_release(dpt__ctx_entry *e)
 
 void dpt__stack_clear(dpt__ctx_stack *st)
 {
-    while (st->depth) entry_release(&st->e[--st->depth]);
+    while (st->depth)
+        entry_release(&st->e[--st->depth]);
 }
 
 void dpt__stack_free(dpt__ctx_stack *st)
@@ -53,7 +54,10 @@ static void thread_exit(void *unused)
     tl_stack = NULL;
 }
 
-static void stack_key_init(void) { pthread_key_create(&stack_key, thread_exit); }
+static void stack_key_init(void)
+{
+    pthread_key_create(&stack_key, thread_exit);
+}
 
 dpt__ctx_stack *dpt__stack_new(void)
 {
@@ -86,7 +90,10 @@ dpt__ctx_stack *dpt__stack_swap(dpt__ctx_stack *st)
     return old;
 }
 
-static dpt__ctx_entry *top(const dpt__ctx_stack *st) { return st && st->depth ? &st->e[st->depth - 1] : NULL; }
+static dpt__ctx_entry *top(const dpt__ctx_stack *st)
+{
+    return st && st->depth ? &st->e[st->depth - 1] : NULL;
+}
 
 /* Pushes an entry; the caller fills it. Returns the token, 0 when full or on ENOMEM. */
 static dpt__ctx_entry *push(dpt__ctx_stack *st, dpt_token *tok)
@@ -142,7 +149,10 @@ dpt_context_key *dpt_context_key_new(const char *name, void (*free_value)(void *
     return k;
 }
 
-const char *dpt_context_key_name(const dpt_context_key *k) { return k ? k->name : ""; }
+const char *dpt_context_key_name(const dpt_context_key *k)
+{
+    return k ? k->name : "";
+}
 
 dpt__ctx_val *dpt__ctx_val_retain(dpt__ctx_val *v)
 {
@@ -171,8 +181,10 @@ static dpt_context *ctx_alloc(const dpt_span_context *sc, dpt_span span, const d
     dpt_context *c = dpt__malloc(sizeof *c);
     if (!c) return NULL;
     atomic_init(&c->refs, 1);
-    if (sc) c->sc = *sc;
-    else memset(&c->sc, 0, sizeof c->sc);
+    if (sc)
+        c->sc = *sc;
+    else
+        memset(&c->sc, 0, sizeof c->sc);
     c->span = span;
     c->ts = dpt_tracestate_retain(ts);
     c->bg = dpt_baggage_retain(bg);
@@ -198,7 +210,9 @@ dpt_context *dpt_context_with_value(const dpt_context *c, const dpt_context_key 
 {
     uint32_t depth = c && c->vals ? c->vals->depth : 0;
     if (!key || depth >= MAX_VALUES) {
-        if (key) dpt__log(DPT_LOG_WARN, "dpt_context_with_value: more than %d values in one context", MAX_VALUES);
+        if (key)
+            dpt__log(DPT_LOG_WARN, "dpt_context_with_value: more than %d values in one context",
+                     MAX_VALUES);
         if (key && key->free_value) key->free_value(value);
         return NULL;
     }
@@ -212,7 +226,8 @@ dpt_context *dpt_context_with_value(const dpt_context *c, const dpt_context_key 
     v->key = key;
     v->value = value;
     v->next = dpt__ctx_val_retain(c ? c->vals : NULL);
-    dpt_context *n = c ? ctx_alloc(&c->sc, c->span, c->ts, c->bg, v) : ctx_alloc(NULL, DPT_SPAN_NONE, NULL, NULL, v);
+    dpt_context *n = c ? ctx_alloc(&c->sc, c->span, c->ts, c->bg, v)
+                       : ctx_alloc(NULL, DPT_SPAN_NONE, NULL, NULL, v);
     dpt__ctx_val_release(v); /* the context holds it now (or, on ENOMEM, nobody) */
     return n;
 }
@@ -266,13 +281,22 @@ void dpt_context_release(const dpt_context *c)
 
 dpt_span_context dpt_context_span_context(const dpt_context *c)
 {
-    dpt_span_context z = { 0 };
+    dpt_span_context z = {0};
     return c ? c->sc : z;
 }
 
-dpt_span dpt_context_span(const dpt_context *c) { return c ? c->span : DPT_SPAN_NONE; }
-const dpt_tracestate *dpt_context_tracestate(const dpt_context *c) { return c ? c->ts : NULL; }
-const dpt_baggage *dpt_context_baggage(const dpt_context *c) { return c ? c->bg : NULL; }
+dpt_span dpt_context_span(const dpt_context *c)
+{
+    return c ? c->span : DPT_SPAN_NONE;
+}
+const dpt_tracestate *dpt_context_tracestate(const dpt_context *c)
+{
+    return c ? c->ts : NULL;
+}
+const dpt_baggage *dpt_context_baggage(const dpt_context *c)
+{
+    return c ? c->bg : NULL;
+}
 
 dpt_context *dpt_context_current(void)
 {
@@ -350,11 +374,15 @@ dpt_err dpt__stack_detach(dpt__ctx_stack *st, dpt_token tok)
                  st->depth - idx);
         err = DPT_ESTATE;
     }
-    while (st->depth >= idx) entry_release(&st->e[--st->depth]);
+    while (st->depth >= idx)
+        entry_release(&st->e[--st->depth]);
     return err;
 }
 
-dpt_err dpt_context_detach(dpt_token tok) { return dpt__stack_detach(tl_stack, tok); }
+dpt_err dpt_context_detach(dpt_token tok)
+{
+    return dpt__stack_detach(tl_stack, tok);
+}
 
 dpt_token dpt_span_make_current(dpt_span s)
 {
@@ -368,7 +396,8 @@ dpt_token dpt_span_make_current(dpt_span s)
         dpt_tracestate_release(ts);
         return 0;
     }
-    dpt__ctx_entry *prev = st->depth > 1 ? &st->e[st->depth - 2] : NULL; /* push may have moved the array */
+    dpt__ctx_entry *prev =
+        st->depth > 1 ? &st->e[st->depth - 2] : NULL; /* push may have moved the array */
     e->sc = sc;
     e->span = s;
     e->ts = ts; /* the reference taken above */
@@ -386,7 +415,7 @@ dpt_span dpt_span_current(void)
 dpt_span_context dpt_span_context_current(void)
 {
     dpt__ctx_entry *e = top(tl_stack);
-    dpt_span_context z = { 0 };
+    dpt_span_context z = {0};
     return e ? e->sc : z;
 }
 

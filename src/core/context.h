@@ -13,10 +13,10 @@
  * key's free function runs when the last reference to the node goes. */
 typedef struct dpt__ctx_val {
     _Atomic uint32_t refs;
-    uint32_t depth;               /* nodes in the list from this one on */
+    uint32_t depth; /* nodes in the list from this one on */
     const dpt_context_key *key;
     void *value;
-    struct dpt__ctx_val *next;    /* reference */
+    struct dpt__ctx_val *next; /* reference */
 } dpt__ctx_val;
 
 DPT__HIDDEN dpt__ctx_val *dpt__ctx_val_retain(dpt__ctx_val *v);
@@ -28,10 +28,10 @@ DPT__HIDDEN void dpt__ctx_val_release(dpt__ctx_val *v);
 struct dpt_context {
     _Atomic uint32_t refs;
     dpt_span_context sc;
-    dpt_span span;            /* local span, or DPT_SPAN_NONE */
+    dpt_span span; /* local span, or DPT_SPAN_NONE */
     dpt_tracestate *ts;
     dpt_baggage *bg;
-    dpt__ctx_val *vals;       /* user values (reference), NULL: none */
+    dpt__ctx_val *vals; /* user values (reference), NULL: none */
 };
 
 /* The parent a new span resolves to: span context, tracestate and baggage, borrowed. */
@@ -58,10 +58,10 @@ DPT__HIDDEN dpt__ctx_val *dpt__current_vals(void);
 
 typedef struct dpt__ctx_entry {
     dpt_span_context sc;
-    dpt_span span;           /* DPT_SPAN_NONE for an attached remote context */
-    dpt_tracestate *ts;      /* reference */
-    dpt_baggage *bg;         /* reference */
-    dpt__ctx_val *vals;      /* reference */
+    dpt_span span;      /* DPT_SPAN_NONE for an attached remote context */
+    dpt_tracestate *ts; /* reference */
+    dpt_baggage *bg;    /* reference */
+    dpt__ctx_val *vals; /* reference */
     dpt_token token;
 } dpt__ctx_entry;
 

@@ -14,8 +14,8 @@
 
 typedef struct cblock {
     _Atomic uint64_t c[DPT__C_COUNT];
-    uint64_t provider_id;  /* 0: free */
-    uint64_t owner;        /* thread token of the writer; 0: none (adoptable) */
+    uint64_t provider_id; /* 0: free */
+    uint64_t owner;       /* thread token of the writer; 0: none (adoptable) */
     struct cblock *next;
 } cblock;
 
@@ -26,7 +26,10 @@ static cblock *cb_list;
  * for a new one. */
 static _Atomic uint64_t next_provider_id = 1;
 
-uint64_t dpt__counters_new_id(void) { return atomic_fetch_add(&next_provider_id, 1); }
+uint64_t dpt__counters_new_id(void)
+{
+    return atomic_fetch_add(&next_provider_id, 1);
+}
 static _Atomic uint64_t next_thread_token = 1;
 
 /* Thread-local cache of the last provider's block (only this thread reads/writes it). */
@@ -44,8 +47,14 @@ static void cb_thread_exit(void *unused)
     pthread_mutex_unlock(&cb_mu);
 }
 
-static void cb_fork_prepare(void) { pthread_mutex_lock(&cb_mu); }
-static void cb_fork_release(void) { pthread_mutex_unlock(&cb_mu); }
+static void cb_fork_prepare(void)
+{
+    pthread_mutex_lock(&cb_mu);
+}
+static void cb_fork_release(void)
+{
+    pthread_mutex_unlock(&cb_mu);
+}
 
 /* Registered from a constructor so the handlers exist before any thread can hold cb_mu. */
 __attribute__((constructor)) static void cb_atfork(void)
@@ -53,7 +62,10 @@ __attribute__((constructor)) static void cb_atfork(void)
     pthread_atfork(cb_fork_prepare, cb_fork_release, cb_fork_release);
 }
 
-static void cb_init(void) { pthread_key_create(&cb_key, cb_thread_exit); }
+static void cb_init(void)
+{
+    pthread_key_create(&cb_key, cb_thread_exit);
+}
 
 static cblock *cb_slow(dpt_provider *p)
 {
@@ -110,13 +122,15 @@ void dpt_provider_get_stats(const dpt_provider *p, dpt_stats *out)
     if (!out) return;
     memset(out, 0, sizeof *out);
     if (!p) return;
-    uint64_t c[DPT__C_COUNT] = { 0 };
+    uint64_t c[DPT__C_COUNT] = {0};
     pthread_mutex_lock(&cb_mu);
     for (cblock *b = cb_list; b; b = b->next)
         if (b->provider_id == p->counters_id)
-            for (int i = 0; i < DPT__C_COUNT; i++) c[i] += atomic_load_explicit(&b->c[i], memory_order_relaxed);
+            for (int i = 0; i < DPT__C_COUNT; i++)
+                c[i] += atomic_load_explicit(&b->c[i], memory_order_relaxed);
     pthread_mutex_unlock(&cb_mu);
-    out->spans_started = c[DPT__C_STARTED_NONREC] + c[DPT__C_STARTED_SAMPLED] + c[DPT__C_STARTED_RECONLY];
+    out->spans_started =
+        c[DPT__C_STARTED_NONREC] + c[DPT__C_STARTED_SAMPLED] + c[DPT__C_STARTED_RECONLY];
     out->spans_sampled = c[DPT__C_STARTED_SAMPLED];
     out->spans_recording = c[DPT__C_STARTED_SAMPLED] + c[DPT__C_STARTED_RECONLY];
     out->spans_ended = c[DPT__C_ENDED];
@@ -137,7 +151,8 @@ void dpt__counters_retire(dpt_provider *p)
     for (cblock *b = cb_list; b; b = b->next) {
         if (b->provider_id != p->counters_id) continue;
         b->provider_id = 0;
-        for (int i = 0; i < DPT__C_COUNT; i++) atomic_store_explicit(&b->c[i], 0, memory_order_relaxed);
+        for (int i = 0; i < DPT__C_COUNT; i++)
+            atomic_store_explicit(&b->c[i], 0, memory_order_relaxed);
     }
     pthread_mutex_unlock(&cb_mu);
 }

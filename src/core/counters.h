@@ -40,7 +40,8 @@ static inline void dpt__count(dpt_provider *p, int c, uint64_t n)
     if (DPT__LIKELY(dpt__tl_cb.provider_id == dpt__provider_counters_id(p))) {
         /* single writer: a relaxed load and store, no locked instruction */
         _Atomic uint64_t *x = &dpt__tl_cb.c[c];
-        atomic_store_explicit(x, atomic_load_explicit(x, memory_order_relaxed) + n, memory_order_relaxed);
+        atomic_store_explicit(x, atomic_load_explicit(x, memory_order_relaxed) + n,
+                              memory_order_relaxed);
         return;
     }
     dpt__count_slow(p, c, n);
@@ -57,7 +58,8 @@ static inline _Atomic uint64_t *dpt__counters(dpt_provider *p)
 static inline void dpt__cadd(_Atomic uint64_t *c, int i, uint64_t n)
 {
     /* single writer: a relaxed load and store, no locked instruction */
-    atomic_store_explicit(&c[i], atomic_load_explicit(&c[i], memory_order_relaxed) + n, memory_order_relaxed);
+    atomic_store_explicit(&c[i], atomic_load_explicit(&c[i], memory_order_relaxed) + n,
+                          memory_order_relaxed);
 }
 
 /* A new key for a provider's counter blocks. */

@@ -17,10 +17,19 @@ DPT__TLS dpt__rng dpt__tl_rng; /* thread-local: no synchronisation needed */
 #define tl_rng dpt__tl_rng
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
-static void on_fork_child(void) { dpt__ids_atfork_child(); }
-static void install_atfork(void) { pthread_atfork(NULL, NULL, on_fork_child); }
+static void on_fork_child(void)
+{
+    dpt__ids_atfork_child();
+}
+static void install_atfork(void)
+{
+    pthread_atfork(NULL, NULL, on_fork_child);
+}
 
-void dpt__ids_atfork_child(void) { tl_rng.seeded = false; }
+void dpt__ids_atfork_child(void)
+{
+    tl_rng.seeded = false;
+}
 
 static uint64_t splitmix64(uint64_t *x)
 {
@@ -33,7 +42,7 @@ static uint64_t splitmix64(uint64_t *x)
 void dpt__rng_seed(rng *r)
 {
     pthread_once(&atfork_once, install_atfork);
-    uint64_t buf[4] = { 0 };
+    uint64_t buf[4] = {0};
     size_t got = 0;
     while (got < sizeof buf) {
         ssize_t n = getrandom((char *)buf + got, sizeof buf - got, 0);
@@ -50,11 +59,13 @@ void dpt__rng_seed(rng *r)
         clock_gettime(CLOCK_REALTIME, &ts);
         uint64_t x = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 32) ^ (uint64_t)getpid() ^
                      (uint64_t)(uintptr_t)r;
-        for (int i = 0; i < 4; i++) buf[i] ^= splitmix64(&x);
+        for (int i = 0; i < 4; i++)
+            buf[i] ^= splitmix64(&x);
         dpt__log(DPT_LOG_WARN, "getrandom() failed; ids seeded from time and pid");
     }
     uint64_t x = buf[0] ^ buf[1] ^ buf[2] ^ buf[3];
-    for (int i = 0; i < 4; i++) r->s[i] = buf[i] ^ splitmix64(&x);
+    for (int i = 0; i < 4; i++)
+        r->s[i] = buf[i] ^ splitmix64(&x);
     r->seeded = true;
 }
 
@@ -108,7 +119,7 @@ void dpt_span_id_to_hex(const dpt_span_id *id, char out[17])
 
 dpt_err dpt_trace_id_from_hex(const char *hex, size_t len, dpt_trace_id *out)
 {
-    dpt_trace_id t = { { 0 } };
+    dpt_trace_id t = {{0}};
     dpt_err e = hex && len == 32 && dpt__hex_decode(hex, len, t.b, 16) ? DPT_OK : DPT_EINVAL;
     if (e == DPT_OK && out) *out = t;
     return e;
@@ -116,7 +127,7 @@ dpt_err dpt_trace_id_from_hex(const char *hex, size_t len, dpt_trace_id *out)
 
 dpt_err dpt_span_id_from_hex(const char *hex, size_t len, dpt_span_id *out)
 {
-    dpt_span_id t = { { 0 } };
+    dpt_span_id t = {{0}};
     dpt_err e = hex && len == 16 && dpt__hex_decode(hex, len, t.b, 8) ? DPT_OK : DPT_EINVAL;
     if (e == DPT_OK && out) *out = t;
     return e;
@@ -144,6 +155,6 @@ static void xray_trace_id(void *user, dpt_trace_id *out)
 
 const dpt_id_generator *dpt_id_generator_xray(void)
 {
-    static const dpt_id_generator g = { xray_trace_id, NULL, NULL, true };
+    static const dpt_id_generator g = {xray_trace_id, NULL, NULL, true};
     return &g;
 }

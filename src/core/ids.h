@@ -44,8 +44,6 @@ static inline void dpt__new_span_id(dpt_span_id *id)
     memcpy(id->b, &a, 8);
 }
 
-
-
 /* The ids of a new span with one access to the generator: a new trace id as well when tid
  * is not NULL. */
 static inline void dpt__new_ids(dpt_trace_id *tid, dpt_span_id *sid)

@@ -11,8 +11,8 @@
 
 #include <stdlib.h>
 
-#define TABLE_SLOTS 8192           /* open addressing, power of two */
-#define MAX_KEYS (TABLE_SLOTS / 2) /* load factor at most 1/2 */
+#define TABLE_SLOTS 8192               /* open addressing, power of two */
+#define MAX_KEYS (TABLE_SLOTS / 2)     /* load factor at most 1/2 */
 #define MAX_BYTES ((size_t)512 * 1024) /* entries, in total */
 #define BLOCK_BYTES 4096u
 
@@ -33,8 +33,14 @@ static void slots_free(void *p)
     free(p);
     dpt__tl_keys = NULL;
 }
-static void table_lock(void) { pthread_mutex_lock(&mu); }
-static void table_unlock(void) { pthread_mutex_unlock(&mu); }
+static void table_lock(void)
+{
+    pthread_mutex_lock(&mu);
+}
+static void table_unlock(void)
+{
+    pthread_mutex_unlock(&mu);
+}
 
 static void slots_init(void)
 {

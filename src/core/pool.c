@@ -27,7 +27,7 @@ static struct {
     mag *empty;
     mag *deferred;    /* records whose release the export thread left to their next user */
     dpt__span *loose; /* records freed when no magazine could be allocated */
-} depot = { PTHREAD_MUTEX_INITIALIZER, NULL, NULL, NULL, NULL };
+} depot = {PTHREAD_MUTEX_INITIALIZER, NULL, NULL, NULL, NULL};
 
 /* Thread-local cache: only its thread touches it (and the key destructor at exit). The
  * fast paths are inline in internal.h. */
@@ -78,9 +78,18 @@ static void tc_destroy(void *unused)
     tc.registered = false;
 }
 
-static void atfork_prepare(void) { pthread_mutex_lock(&depot.mu); }
-static void atfork_parent(void) { pthread_mutex_unlock(&depot.mu); }
-static void atfork_child(void) { pthread_mutex_unlock(&depot.mu); }
+static void atfork_prepare(void)
+{
+    pthread_mutex_lock(&depot.mu);
+}
+static void atfork_parent(void)
+{
+    pthread_mutex_unlock(&depot.mu);
+}
+static void atfork_child(void)
+{
+    pthread_mutex_unlock(&depot.mu);
+}
 
 static void tc_init_once(void)
 {
@@ -97,7 +106,10 @@ static void tc_register(void)
     tc.registered = true;
 }
 
-static mag *mag_new(void) { return dpt__calloc(1, sizeof(mag)); }
+static mag *mag_new(void)
+{
+    return dpt__calloc(1, sizeof(mag));
+}
 
 static dpt__span *record_new(void)
 {
@@ -345,11 +357,13 @@ void dpt__arena_reset(dpt__span *s)
 size_t dpt__span_bytes(const dpt__span *s)
 {
     size_t n = sizeof *s;
-    for (const dpt__arena_blk *b = s->arena.blocks; b; b = b->next) n += sizeof *b + b->cap;
+    for (const dpt__arena_blk *b = s->arena.blocks; b; b = b->next)
+        n += sizeof *b + b->cap;
     return n;
 }
 
-/* ---- finished records: the public reference count ------------------------------------------------------------------- */
+/* ---- finished records: the public reference count
+ * ------------------------------------------------------------------- */
 
 void dpt_span_data_retain(const dpt_span_data *d)
 {

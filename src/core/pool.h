@@ -32,14 +32,13 @@ typedef struct dpt__arena_blk {
 } dpt__arena_blk;
 
 typedef struct dpt__arena {
-    char *cur;             /* next free byte of the current block */
+    char *cur; /* next free byte of the current block */
     char *end;
     dpt__arena_blk *blocks; /* overflow blocks, newest first */
-    size_t bytes;          /* bytes handed out (for the store's byte bound) */
-    size_t budget;         /* most bytes this span may take (span limit) */
-    bool over;             /* an allocation was refused for the budget */
+    size_t bytes;           /* bytes handed out (for the store's byte bound) */
+    size_t budget;          /* most bytes this span may take (span limit) */
+    bool over;              /* an allocation was refused for the budget */
 } dpt__arena;
-
 
 /* ---- span records ---------------------------------------------------------------------- */
 #define DPT__INLINE_ATTRS 8
@@ -62,22 +61,22 @@ typedef struct dpt__span {
     dpt_span_data d;
     /* Control: who may change the span (span.h: owner, shared, lock), whether a handle is
      * still live (gen) and what the record is (state). */
-    _Atomic uint64_t gen;      /* even: free or ended; odd: live. Relaxed loads from stale
-                                  handles only compare it. */
+    _Atomic uint64_t gen;               /* even: free or ended; odd: live. Relaxed loads from stale
+                                           handles only compare it. */
     _Atomic(struct dpt__owner *) owner; /* the thread that started the span (span.h) */
-    _Atomic uint32_t shared;   /* 1: every operation takes `lock` (span.h) */
-    _Atomic uint32_t lock;     /* spin lock of shared mode; never reset (balanced) */
-    _Atomic uint8_t state;     /* DPT__REC_*; read (relaxed) by stale handles */
-    uint16_t attr_cap;         /* capacity of d.attrs */
+    _Atomic uint32_t shared;            /* 1: every operation takes `lock` (span.h) */
+    _Atomic uint32_t lock;              /* spin lock of shared mode; never reset (balanced) */
+    _Atomic uint8_t state;              /* DPT__REC_*; read (relaxed) by stale handles */
+    uint16_t attr_cap;                  /* capacity of d.attrs */
     uint16_t event_cap;
     uint16_t link_cap;
     dpt_tracer *tracer;
     /* Pipeline and arena. */
     _Alignas(DPT__CACHELINE) _Atomic uint32_t refs; /* references to the finished record
                                  (pipeline, store, snapshots); recycled at 0 */
-    dpt_tracestate *ts;        /* reference held by the record; NULL when empty */
+    dpt_tracestate *ts; /* reference held by the record; NULL when empty */
     dpt__arena arena;
-    struct dpt__span *next;    /* free lists */
+    struct dpt__span *next; /* free lists */
     struct dpt__span *store_next_in_trace;
     dpt_attr attrs_inline[DPT__INLINE_ATTRS];
     _Alignas(16) char arena_inline[DPT__INLINE_ARENA];
@@ -94,7 +93,7 @@ typedef struct dpt__mag {
 typedef struct dpt__tcache {
     dpt__mag *cur;
     dpt__mag *prev;
-    dpt__mag *def;   /* deferred releases of this thread, not yet handed to the depot */
+    dpt__mag *def; /* deferred releases of this thread, not yet handed to the depot */
     bool registered;
 } dpt__tcache;
 extern DPT__TLS dpt__tcache dpt__tc;
@@ -150,7 +149,8 @@ static inline void dpt__copy(char *d, const char *p, size_t n)
         memcpy(d, &a, 4);
         memcpy(d + n - 4, &b, 4);
     } else if (n < 4) {
-        for (size_t i = 0; i < n; i++) d[i] = p[i];
+        for (size_t i = 0; i < n; i++)
+            d[i] = p[i];
     } else {
         memcpy(d, p, n);
     }
@@ -171,8 +171,8 @@ static inline void dpt__span_recycle(dpt__span *s)
     dpt__mag *m = dpt__tc.cur;
     const dpt__arena_blk *b = s->arena.blocks;
     /* no overflow, or only the kept block and the span did not take it */
-    if (DPT__LIKELY(s->ts == NULL && (b == NULL || (b->used == 0 && b->next == NULL)) && m != NULL &&
-                    m->n < DPT__MAG_SIZE)) {
+    if (DPT__LIKELY(s->ts == NULL && (b == NULL || (b->used == 0 && b->next == NULL)) &&
+                    m != NULL && m->n < DPT__MAG_SIZE)) {
         atomic_store_explicit(&s->state, DPT__REC_FREE, memory_order_relaxed);
         m->items[m->n++] = s;
         return;

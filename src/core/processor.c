@@ -31,7 +31,10 @@ void dpt__processor_destroy(dpt_processor *pr)
     free(pr);
 }
 
-void dpt_processor_free(dpt_processor *p) { dpt__processor_destroy(p); }
+void dpt_processor_free(dpt_processor *p)
+{
+    dpt__processor_destroy(p);
+}
 
 dpt_exporter *dpt_exporter_new(const dpt_exporter_ops *ops, void *state)
 {
@@ -112,9 +115,12 @@ static void simple_on_end(void *st, const dpt_span_data *d)
         atomic_store_explicit(&s->exporter, 0, memory_order_relaxed);
     }
     pthread_mutex_unlock(&s->mu);
-    if (e == DPT_OK) dpt__count(p, DPT__C_EXPORTED, 1);
-    else if (e == DPT_ESTATE) dpt__count(p, DPT__C_DROPPED_QUEUE, 1);
-    else dpt__count(p, DPT__C_EXPORT_FAILED, 1);
+    if (e == DPT_OK)
+        dpt__count(p, DPT__C_EXPORTED, 1);
+    else if (e == DPT_ESTATE)
+        dpt__count(p, DPT__C_DROPPED_QUEUE, 1);
+    else
+        dpt__count(p, DPT__C_EXPORT_FAILED, 1);
 }
 
 static dpt_err simple_flush(void *st, uint32_t timeout_ms)
@@ -122,7 +128,8 @@ static dpt_err simple_flush(void *st, uint32_t timeout_ms)
     simple *s = st;
     if (simple_reentered(s)) return DPT_OK; /* everything before is being exported now */
     pthread_mutex_lock(&s->mu);
-    dpt_err e = s->exp->ops.force_flush ? s->exp->ops.force_flush(s->exp->state, timeout_ms) : DPT_OK;
+    dpt_err e =
+        s->exp->ops.force_flush ? s->exp->ops.force_flush(s->exp->state, timeout_ms) : DPT_OK;
     pthread_mutex_unlock(&s->mu);
     return e;
 }
@@ -162,7 +169,8 @@ dpt_processor *dpt_processor_simple(dpt_exporter *e)
     }
     s->exp = e;
     pthread_mutex_init(&s->mu, NULL);
-    static const dpt_processor_ops ops = { NULL, simple_on_end, simple_flush, simple_shutdown, simple_destroy };
+    static const dpt_processor_ops ops = {NULL, simple_on_end, simple_flush, simple_shutdown,
+                                          simple_destroy};
     return dpt_processor_new(&ops, s);
 }
 
@@ -175,33 +183,43 @@ typedef struct multi {
 static void multi_on_start(void *st, const dpt_span_data *d, const dpt_context *parent)
 {
     multi *m = st;
-    for (size_t i = 0; i < m->n; i++) dpt__processor_on_start(m->p[i], d, parent);
+    for (size_t i = 0; i < m->n; i++)
+        dpt__processor_on_start(m->p[i], d, parent);
 }
 
 static void multi_on_end(void *st, const dpt_span_data *d)
 {
     multi *m = st;
-    for (size_t i = 0; i < m->n; i++) m->p[i]->ops.on_end(m->p[i]->state, d);
+    for (size_t i = 0; i < m->n; i++)
+        m->p[i]->ops.on_end(m->p[i]->state, d);
 }
 
 static dpt_err multi_each(multi *m, uint32_t timeout_ms, bool shutdown)
 {
     dpt_err worst = DPT_OK;
     for (size_t i = 0; i < m->n; i++) {
-        dpt_err (*fn)(void *, uint32_t) = shutdown ? m->p[i]->ops.shutdown : m->p[i]->ops.force_flush;
+        dpt_err (*fn)(void *, uint32_t) =
+            shutdown ? m->p[i]->ops.shutdown : m->p[i]->ops.force_flush;
         dpt_err e = fn ? fn(m->p[i]->state, timeout_ms) : DPT_OK;
         if (e != DPT_OK) worst = e;
     }
     return worst;
 }
 
-static dpt_err multi_flush(void *st, uint32_t t) { return multi_each(st, t, false); }
-static dpt_err multi_shutdown(void *st, uint32_t t) { return multi_each(st, t, true); }
+static dpt_err multi_flush(void *st, uint32_t t)
+{
+    return multi_each(st, t, false);
+}
+static dpt_err multi_shutdown(void *st, uint32_t t)
+{
+    return multi_each(st, t, true);
+}
 
 static void multi_destroy(void *st)
 {
     multi *m = st;
-    for (size_t i = 0; i < m->n; i++) dpt__processor_destroy(m->p[i]);
+    for (size_t i = 0; i < m->n; i++)
+        dpt__processor_destroy(m->p[i]);
     free(m);
 }
 
@@ -210,7 +228,8 @@ dpt_processor *dpt_processor_multi(dpt_processor *const *procs, size_t n)
     if (!procs && n) return NULL;
     multi *m = dpt__calloc(1, sizeof *m + sizeof(dpt_processor *) * n);
     if (!m) {
-        for (size_t i = 0; i < n; i++) dpt__processor_destroy(procs[i]);
+        for (size_t i = 0; i < n; i++)
+            dpt__processor_destroy(procs[i]);
         return NULL;
     }
     bool any_start = false;
@@ -219,8 +238,8 @@ dpt_processor *dpt_processor_multi(dpt_processor *const *procs, size_t n)
         m->p[m->n++] = procs[i];
         if (procs[i]->ops.on_start || procs[i]->ops.on_start_ctx) any_start = true;
     }
-    dpt_processor_ops ops = { NULL, multi_on_end, multi_flush, multi_shutdown, multi_destroy,
-                              any_start ? multi_on_start : NULL };
+    dpt_processor_ops ops = {NULL,           multi_on_end,  multi_flush,
+                             multi_shutdown, multi_destroy, any_start ? multi_on_start : NULL};
     return dpt_processor_new(&ops, m);
 }
 

@@ -15,7 +15,6 @@ struct dpt_exporter {
     void *state;
 };
 
-
 /* Objects deliberately never freed because a thread we gave up on may still use them
  * (a hung exporter): kept reachable from a global list, so they are not reported as leaks. */
 DPT__HIDDEN void dpt__graveyard_add(void *p);
@@ -47,8 +46,10 @@ DPT__HIDDEN void dpt__batch_test_hold(dpt_processor *p, bool hold);
 static inline void dpt__processor_on_start(const dpt_processor *p, const dpt_span_data *d,
                                            const dpt_context *parent)
 {
-    if (p->ops.on_start_ctx) p->ops.on_start_ctx(p->state, d, parent);
-    else if (p->ops.on_start) p->ops.on_start(p->state, d);
+    if (p->ops.on_start_ctx)
+        p->ops.on_start_ctx(p->state, d, parent);
+    else if (p->ops.on_start)
+        p->ops.on_start(p->state, d);
 }
 
 /* Destroys a processor (its ops.destroy, then the handle). NULL is fine. */

@@ -51,9 +51,12 @@ static dpt_err build_resource(dpt_provider *p, const dpt_provider_config *cfg)
     const dpt_attr **order = dpt__calloc(cap, sizeof(const dpt_attr *));
     if (!order) return DPT_ENOMEM;
     size_t n = 0;
-    for (size_t i = 0; i < 4; i++) order[n++] = &fixed[i];
-    for (size_t i = 0; i < n_base; i++) order[n++] = &cfg->resource->attrs[i];
-    for (size_t i = 0; i < cfg->n_resource_attrs; i++) order[n++] = &cfg->resource_attrs[i];
+    for (size_t i = 0; i < 4; i++)
+        order[n++] = &fixed[i];
+    for (size_t i = 0; i < n_base; i++)
+        order[n++] = &cfg->resource->attrs[i];
+    for (size_t i = 0; i < cfg->n_resource_attrs; i++)
+        order[n++] = &cfg->resource_attrs[i];
     if (cfg->service_name && *cfg->service_name) order[n++] = &named;
     p->res = dpt__resource_build(order, n, cfg->resource ? cfg->resource->schema_url : NULL);
     free(order);
@@ -63,7 +66,10 @@ static dpt_err build_resource(dpt_provider *p, const dpt_provider_config *cfg)
     return DPT_OK;
 }
 
-const dpt_resource *dpt_provider_get_resource(const dpt_provider *p) { return p ? p->res : NULL; }
+const dpt_resource *dpt_provider_get_resource(const dpt_provider *p)
+{
+    return p ? p->res : NULL;
+}
 
 const dpt_attr *dpt_provider_resource(const dpt_provider *p, size_t *n)
 {
@@ -97,11 +103,14 @@ dpt_provider *dpt_provider_new(const dpt_provider_config *cfg)
         atomic_store_explicit(&p->gate, DPT__GATE_IDS, memory_order_relaxed);
     }
     if (p->disabled) atomic_fetch_or_explicit(&p->gate, DPT__GATE_OFF, memory_order_relaxed);
-    if (cfg->limits) p->limits = *cfg->limits;
-    else dpt_span_limits_default(&p->limits);
+    if (cfg->limits)
+        p->limits = *cfg->limits;
+    else
+        dpt_span_limits_default(&p->limits);
     if (!p->limits.max_span_bytes) p->limits.max_span_bytes = 65536;
     p->sampler = cfg->sampler;
-    if (!p->sampler) p->sampler = dpt_sampler_parent_based(dpt_sampler_always_on(), NULL, NULL, NULL, NULL);
+    if (!p->sampler)
+        p->sampler = dpt_sampler_parent_based(dpt_sampler_always_on(), NULL, NULL, NULL, NULL);
     if (!p->sampler) {
         err = DPT_ENOMEM;
         goto fail_p;
@@ -114,8 +123,10 @@ dpt_provider *dpt_provider_new(const dpt_provider_config *cfg)
         if (pr->ops.on_start || pr->ops.on_start_ctx) p->has_on_start = true;
         p->procs[atomic_load(&p->n_procs)] = pr;
         atomic_store(&p->n_procs, atomic_load(&p->n_procs) + 1);
-        atomic_store(&p->sole_batch, atomic_load(&p->n_procs) == 1 && pr->ops.on_end == dpt__batch_on_end
-                                         ? pr->state : NULL);
+        atomic_store(&p->sole_batch,
+                     atomic_load(&p->n_procs) == 1 && pr->ops.on_end == dpt__batch_on_end
+                         ? pr->state
+                         : NULL);
     }
     if (cfg->shutdown_at_exit) dpt__provider_register_atexit(p);
     return p;
@@ -124,7 +135,8 @@ fail_p:
     pthread_mutex_destroy(&p->mu);
     free(p);
     dpt_sampler_free(cfg->sampler);
-    for (size_t i = 0; i < cfg->n_processors; i++) dpt__processor_destroy(cfg->processors[i]);
+    for (size_t i = 0; i < cfg->n_processors; i++)
+        dpt__processor_destroy(cfg->processors[i]);
     dpt__log(DPT_LOG_ERROR, "dpt_provider_new: %s", dpt_strerror(err));
     return NULL;
 fail:
@@ -174,7 +186,8 @@ void dpt__provider_on_end_counted(dpt_provider *p, dpt__span *s)
         dpt__span_recycle(s);
         return;
     }
-    for (uint32_t i = 0; i < n; i++) p->procs[i]->ops.on_end(p->procs[i]->state, &s->d);
+    for (uint32_t i = 0; i < n; i++)
+        p->procs[i]->ops.on_end(p->procs[i]->state, &s->d);
     /* When no processor kept the record, ours is the only reference, and nobody can take
      * a new one without holding one: recycle without a locked decrement. Acquire pairs
      * with the release of a holder that let go in the meantime. */
@@ -235,8 +248,7 @@ dpt_err dpt_provider_shutdown(dpt_provider *p, uint32_t timeout_ms)
              "dropped_queue=%llu dropped_store=%llu",
              (unsigned long long)st.spans_started, (unsigned long long)st.spans_sampled,
              (unsigned long long)st.spans_ended, (unsigned long long)st.spans_exported,
-             (unsigned long long)st.spans_export_failed,
-             (unsigned long long)st.spans_dropped_queue,
+             (unsigned long long)st.spans_export_failed, (unsigned long long)st.spans_dropped_queue,
              (unsigned long long)st.spans_dropped_store);
     return e;
 }
@@ -248,7 +260,8 @@ void dpt_provider_free(dpt_provider *p)
     if (dpt_provider_get_global() == p) dpt_provider_set_global(NULL);
     dpt_provider_shutdown(p, 5000);
     uint32_t n = atomic_load(&p->n_procs);
-    for (uint32_t i = 0; i < n; i++) dpt__processor_destroy(p->procs[i]);
+    for (uint32_t i = 0; i < n; i++)
+        dpt__processor_destroy(p->procs[i]);
     if (atomic_load(&p->abandoned_work)) {
         /* A hung exporter may still read spans, and spans point at our tracers and
          * resource: keep the provider (reachable, logged) rather than free it under them. */
@@ -278,19 +291,26 @@ static bool value_eq(const dpt_value *a, const dpt_value *b)
 {
     if (a->type != b->type || a->len != b->len) return false;
     switch (a->type) {
-    case DPT_VAL_STRING: return a->len == 0 || memcmp(a->u.s, b->u.s, a->len) == 0;
-    case DPT_VAL_BOOL: return a->u.b == b->u.b;
-    case DPT_VAL_INT: return a->u.i == b->u.i;
-    case DPT_VAL_DOUBLE: return a->u.d == b->u.d || (isnan(a->u.d) && isnan(b->u.d));
+    case DPT_VAL_STRING:
+        return a->len == 0 || memcmp(a->u.s, b->u.s, a->len) == 0;
+    case DPT_VAL_BOOL:
+        return a->u.b == b->u.b;
+    case DPT_VAL_INT:
+        return a->u.i == b->u.i;
+    case DPT_VAL_DOUBLE:
+        return a->u.d == b->u.d || (isnan(a->u.d) && isnan(b->u.d));
     case DPT_VAL_STRING_ARRAY:
         for (uint32_t i = 0; i < a->len; i++)
             if (strcmp(a->u.sa[i], b->u.sa[i]) != 0) return false;
         return true;
-    case DPT_VAL_BOOL_ARRAY: return a->len == 0 || memcmp(a->u.ba, b->u.ba, a->len * sizeof(bool)) == 0;
-    case DPT_VAL_INT_ARRAY: return a->len == 0 || memcmp(a->u.ia, b->u.ia, (size_t)a->len * sizeof(int64_t)) == 0;
+    case DPT_VAL_BOOL_ARRAY:
+        return a->len == 0 || memcmp(a->u.ba, b->u.ba, a->len * sizeof(bool)) == 0;
+    case DPT_VAL_INT_ARRAY:
+        return a->len == 0 || memcmp(a->u.ia, b->u.ia, (size_t)a->len * sizeof(int64_t)) == 0;
     default:
         for (uint32_t i = 0; i < a->len; i++)
-            if (!(a->u.da[i] == b->u.da[i] || (isnan(a->u.da[i]) && isnan(b->u.da[i])))) return false;
+            if (!(a->u.da[i] == b->u.da[i] || (isnan(a->u.da[i]) && isnan(b->u.da[i]))))
+                return false;
         return true;
     }
 }
@@ -315,7 +335,8 @@ static bool same_scope(const dpt_tracer *t, const char *name, const char *versio
     return true;
 }
 
-dpt_tracer *dpt_provider_get_tracer_opts(dpt_provider *p, const char *name, const dpt_tracer_opts *o)
+dpt_tracer *dpt_provider_get_tracer_opts(dpt_provider *p, const char *name,
+                                         const dpt_tracer_opts *o)
 {
     if (!p) return NULL;
     if (!name || !*name) {
@@ -327,7 +348,8 @@ dpt_tracer *dpt_provider_get_tracer_opts(dpt_provider *p, const char *name, cons
     size_t n_attrs = o && o->attrs ? o->n_attrs : 0;
     const dpt_attr **list = n_attrs ? dpt__calloc(n_attrs, sizeof(const dpt_attr *)) : NULL;
     if (n_attrs && !list) return NULL;
-    for (size_t i = 0; i < n_attrs; i++) list[i] = &o->attrs[i];
+    for (size_t i = 0; i < n_attrs; i++)
+        list[i] = &o->attrs[i];
     /* The scope's attributes and schema URL, copied the way a resource is. */
     dpt_resource *scope = dpt__resource_build(list, n_attrs, url);
     free(list);
@@ -363,26 +385,44 @@ dpt_tracer *dpt_provider_get_tracer_opts(dpt_provider *p, const char *name, cons
 
 dpt_tracer *dpt_provider_get_tracer(dpt_provider *p, const char *name, const char *version)
 {
-    dpt_tracer_opts o = { .version = version };
+    dpt_tracer_opts o = {.version = version};
     return dpt_provider_get_tracer_opts(p, name, &o);
 }
 
-const char *dpt_tracer_name(const dpt_tracer *t) { return t ? t->name : ""; }
-const char *dpt_tracer_version(const dpt_tracer *t) { return t ? t->version : ""; }
-const char *dpt_tracer_schema_url(const dpt_tracer *t) { return t ? t->scope->schema_url : ""; }
+const char *dpt_tracer_name(const dpt_tracer *t)
+{
+    return t ? t->name : "";
+}
+const char *dpt_tracer_version(const dpt_tracer *t)
+{
+    return t ? t->version : "";
+}
+const char *dpt_tracer_schema_url(const dpt_tracer *t)
+{
+    return t ? t->scope->schema_url : "";
+}
 const dpt_attr *dpt_tracer_attrs(const dpt_tracer *t, size_t *n)
 {
     if (n) *n = t ? t->scope->n : 0;
     return t ? t->scope->attrs : NULL;
 }
-dpt_provider *dpt_tracer_provider(const dpt_tracer *t) { return t ? t->provider : NULL; }
+dpt_provider *dpt_tracer_provider(const dpt_tracer *t)
+{
+    return t ? t->provider : NULL;
+}
 
 /* ---- global provider -------------------------------------------------------------------- */
 
 static _Atomic(dpt_provider *) global_provider; /* set by the application; read anywhere */
 
-void dpt_provider_set_global(dpt_provider *p) { atomic_store(&global_provider, p); }
-dpt_provider *dpt_provider_get_global(void) { return atomic_load(&global_provider); }
+void dpt_provider_set_global(dpt_provider *p)
+{
+    atomic_store(&global_provider, p);
+}
+dpt_provider *dpt_provider_get_global(void)
+{
+    return atomic_load(&global_provider);
+}
 
 /* ---- shutdown at exit ------------------------------------------------------------------- */
 

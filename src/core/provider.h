@@ -10,22 +10,22 @@
 /* ---- tracers and provider (provider.c) ------------------------------------------------ */
 #define DPT__MAX_PROCESSORS 8
 
-#define DPT__GATE_OFF 1u  /* disabled or shut down: spans are no-ops */
-#define DPT__GATE_IDS 2u  /* a custom id generator */
+#define DPT__GATE_OFF 1u /* disabled or shut down: spans are no-ops */
+#define DPT__GATE_IDS 2u /* a custom id generator */
 
 struct dpt_tracer {
     dpt_provider *provider;
     char *name;
     char *version;
-    dpt_resource *scope;      /* the scope's attributes and schema URL (owned) */
+    dpt_resource *scope; /* the scope's attributes and schema URL (owned) */
     struct dpt_tracer *next;
 };
 
 struct dpt_provider {
     dpt_sampler *sampler;
     dpt_span_limits limits;
-    dpt_resource *res;        /* owned */
-    dpt_attr *resource;       /* res's attributes (the encoders read these) */
+    dpt_resource *res;  /* owned */
+    dpt_attr *resource; /* res's attributes (the encoders read these) */
     size_t n_resource;
     dpt_processor *procs[DPT__MAX_PROCESSORS];
     _Atomic uint32_t n_procs;
@@ -39,14 +39,17 @@ struct dpt_provider {
      * custom ids). Zero on the common path. Set at creation and by shutdown (relaxed: a
      * span started while shutdown runs may or may not be recorded, as before). */
     _Atomic uint32_t gate;
-    dpt_id_generator idgen;   /* used when DPT__GATE_IDS is set */
+    dpt_id_generator idgen;      /* used when DPT__GATE_IDS is set */
     _Atomic bool abandoned_work; /* a processor gave up on a hung exporter at shutdown */
-    pthread_mutex_t mu;       /* tracer list, add_processor, shutdown */
+    pthread_mutex_t mu;          /* tracer list, add_processor, shutdown */
     dpt_tracer *tracers;
-    uint64_t counters_id;     /* key of this provider's per-thread counter blocks */
+    uint64_t counters_id; /* key of this provider's per-thread counter blocks */
 };
 
-static inline uint64_t dpt__provider_counters_id(const dpt_provider *p) { return p->counters_id; }
+static inline uint64_t dpt__provider_counters_id(const dpt_provider *p)
+{
+    return p->counters_id;
+}
 
 DPT__HIDDEN void dpt__provider_register_atexit(dpt_provider *p);
 DPT__HIDDEN void dpt__provider_unregister_atexit(dpt_provider *p);

@@ -444,7 +444,8 @@ static DPT__NOINLINE_Q int push_slow(dpt__queue *q, dpt__span *r)
     if (DPT__UNLIKELY(!q->max_bytes)) {
         /* Strict mode: OpenTelemetry's bound on the spans waiting, whatever the lane. */
         l->room_until = 0;
-        if (!room || atomic_fetch_add_explicit(&q->count, 1, memory_order_relaxed) >= q->max_spans) {
+        if (!room ||
+            atomic_fetch_add_explicit(&q->count, 1, memory_order_relaxed) >= q->max_spans) {
             if (room) atomic_fetch_sub_explicit(&q->count, 1, memory_order_relaxed);
             return DPT__Q_DROPPED;
         }

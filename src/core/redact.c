@@ -34,10 +34,10 @@ typedef struct policy {
     uint16_t (*next)[NCLASS];
     uint8_t *accept;
     uint32_t nstates;
-    bool words;      /* the default whole-word patterns apply */
-    bool url_rule;   /* url.full / url.query are rewritten */
+    bool words;                /* the default whole-word patterns apply */
+    bool url_rule;             /* url.full / url.query are rewritten */
     bool url_key_sensitive[4]; /* a pattern matches url.full / http.url / url.query / http.target */
-    size_t n_params; /* sensitive query parameter names (case-sensitive) */
+    size_t n_params;           /* sensitive query parameter names (case-sensitive) */
     char params[MAX_URL_PARAMS][MAX_PATTERN_LEN + 1];
     uint8_t param_len[MAX_URL_PARAMS];
     dpt_redact_fn fn;
@@ -49,25 +49,26 @@ typedef struct policy {
 
 /* Substrings of a key, compared case-insensitively with '.', '_', '-' and ' ' ignored. */
 static const char *const defaults[] = {
-    "password",   "passwd",     "pwd",        "passphrase", "secret",    "token",
-    "apikey",     "authorization", "bearer",  "jwt",        "cookie",    "session",
-    "credential", "creditcard", "cardnumber", "privatekey", "signature", "connectionstring",
+    "password",   "passwd",        "pwd",        "passphrase", "secret",    "token",
+    "apikey",     "authorization", "bearer",     "jwt",        "cookie",    "session",
+    "credential", "creditcard",    "cardnumber", "privatekey", "signature", "connectionstring",
 };
 /* Whole words of a key (split at separators, case changes and letter/digit changes):
  * "auth" is sensitive in "auth", "x-auth-token", "basicAuth", but "author" is not; "dsn"
  * in "sentry.dsn", not in "cloud.snapshot" (which the separator-blind substring match
  * would read as "clouDSNapshot"). */
-static const char *const default_words[] = { "auth", "dsn" };
+static const char *const default_words[] = {"auth", "dsn"};
 /* Semantic conventions (registry/attributes/url.md): "Query string values for the
  * following keys SHOULD be redacted by default and replaced by the value REDACTED";
  * "Matching of query parameter keys against the sensitive list SHOULD be case-sensitive". */
-static const char *const default_params[] = { "X-Amz-Signature", "X-Amz-Credential",
-                                              "X-Amz-Security-Token", "AWSAccessKeyId",
-                                              "Signature", "sig", "X-Goog-Signature" };
+static const char *const default_params[] = {
+    "X-Amz-Signature", "X-Amz-Credential", "X-Amz-Security-Token",
+    "AWSAccessKeyId",  "Signature",        "sig",
+    "X-Goog-Signature"};
 
 /* The attributes the URL rule rewrites (the semantic conventions' url.full and url.query,
  * and http.url, the older name of url.full). */
-static const char *const url_keys[4] = { "url.full", "http.url", "url.query", "http.target" };
+static const char *const url_keys[4] = {"url.full", "http.url", "url.query", "http.target"};
 
 static uint8_t cls[256];
 static _Atomic(policy *) current;
@@ -77,11 +78,16 @@ static pthread_mutex_t set_mu = PTHREAD_MUTEX_INITIALIZER; /* serialises replace
 static void init_classes(void)
 {
     for (int c = 0; c < 256; c++) {
-        if (c >= 'a' && c <= 'z') cls[c] = (uint8_t)(c - 'a');
-        else if (c >= 'A' && c <= 'Z') cls[c] = (uint8_t)(c - 'A');
-        else if (c >= '0' && c <= '9') cls[c] = (uint8_t)(26 + c - '0');
-        else if (c == '.' || c == '_' || c == '-' || c == ' ') cls[c] = SKIP;
-        else cls[c] = 36;
+        if (c >= 'a' && c <= 'z')
+            cls[c] = (uint8_t)(c - 'a');
+        else if (c >= 'A' && c <= 'Z')
+            cls[c] = (uint8_t)(c - 'A');
+        else if (c >= '0' && c <= '9')
+            cls[c] = (uint8_t)(26 + c - '0');
+        else if (c == '.' || c == '_' || c == '-' || c == ' ')
+            cls[c] = SKIP;
+        else
+            cls[c] = 36;
     }
 }
 
@@ -89,9 +95,10 @@ static void init_classes(void)
 static policy *compile(const char *const *pats, size_t n)
 {
     size_t total = 1;
-    for (size_t i = 0; i < n; i++) total += strlen(pats[i]);
+    for (size_t i = 0; i < n; i++)
+        total += strlen(pats[i]);
     policy *p = dpt__calloc(1, sizeof *p);
-    uint16_t (*next)[NCLASS] = dpt__calloc(total, sizeof *next);
+    uint16_t(*next)[NCLASS] = dpt__calloc(total, sizeof *next);
     uint8_t *accept = dpt__calloc(total, 1);
     uint32_t *fail = dpt__calloc(total, sizeof *fail);
     uint32_t *queue = dpt__calloc(total, sizeof *queue);
@@ -213,16 +220,19 @@ static policy *build(const dpt_redaction *r, const char *env_keys, bool env_off)
     size_t n = 0;
     bool defs = r ? !r->no_defaults : !env_off;
     if (defs)
-        for (size_t i = 0; i < sizeof defaults / sizeof *defaults; i++) pats[n++] = defaults[i];
+        for (size_t i = 0; i < sizeof defaults / sizeof *defaults; i++)
+            pats[n++] = defaults[i];
     if (r) {
-        for (size_t i = 0; i < r->n_patterns; i++) pats[n++] = r->patterns[i];
+        for (size_t i = 0; i < r->n_patterns; i++)
+            pats[n++] = r->patterns[i];
     } else if (env_keys) {
         /* The same bounds as dpt_redaction_set: MAX_PATTERNS patterns added to the
          * defaults, each up to MAX_PATTERN_LEN bytes. What is over is said, never dropped
          * silently: a key the operator listed would otherwise go out unredacted. */
         size_t added = 0, ignored = 0, len = strlen(env_keys);
         snprintf(envbuf, sizeof envbuf, "%s", env_keys);
-        for (char *save = NULL, *t = strtok_r(envbuf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        for (char *save = NULL, *t = strtok_r(envbuf, ",", &save); t;
+             t = strtok_r(NULL, ",", &save)) {
             if (!*t) continue;
             if (added == MAX_PATTERNS || strlen(t) > MAX_PATTERN_LEN) {
                 ignored++;
@@ -243,7 +253,8 @@ static policy *build(const dpt_redaction *r, const char *env_keys, bool env_off)
     p->words = defs;
     build_url_rule(p, defs);
     /* Decided once: a custom pattern such as "url" makes the URL keys plain sensitive. */
-    for (int i = 0; i < 4; i++) p->url_key_sensitive[i] = pattern_match(p, url_keys[i], strlen(url_keys[i]));
+    for (int i = 0; i < 4; i++)
+        p->url_key_sensitive[i] = pattern_match(p, url_keys[i], strlen(url_keys[i]));
     const char *m = r && r->marker ? r->marker : DPT_REDACTED;
     snprintf(p->marker, sizeof p->marker, "%s", m);
     p->marker_len = (uint32_t)strlen(p->marker);
@@ -261,7 +272,8 @@ _Atomic(const void *) dpt__redact_plain;
 static void publish(policy *p)
 {
     atomic_store_explicit(&current, p, memory_order_release);
-    atomic_store_explicit(&dpt__redact_plain, p && !p->fn ? (const void *)p : NULL, memory_order_release);
+    atomic_store_explicit(&dpt__redact_plain, p && !p->fn ? (const void *)p : NULL,
+                          memory_order_release);
 }
 
 static void init_from_env(void)
@@ -297,10 +309,22 @@ static bool scan(const policy *p, const char *key, size_t len, unsigned *hi)
     return false;
 }
 
-static bool alnum(unsigned char c) { return cls[c] < 36; }
-static bool upper(unsigned char c) { return c >= 'A' && c <= 'Z'; }
-static bool lower(unsigned char c) { return c >= 'a' && c <= 'z'; }
-static bool digitc(unsigned char c) { return c >= '0' && c <= '9'; }
+static bool alnum(unsigned char c)
+{
+    return cls[c] < 36;
+}
+static bool upper(unsigned char c)
+{
+    return c >= 'A' && c <= 'Z';
+}
+static bool lower(unsigned char c)
+{
+    return c >= 'a' && c <= 'z';
+}
+static bool digitc(unsigned char c)
+{
+    return c >= '0' && c <= '9';
+}
 
 /* Whether a whole word of the key is one of the default words. Words are runs of letters
  * and digits, split where a lowercase letter meets an uppercase one ("basicAuth"), before
@@ -311,7 +335,8 @@ static bool words_match(const char *key, size_t len)
     const unsigned char *k = (const unsigned char *)key;
     size_t i = 0;
     while (i < len) {
-        while (i < len && !alnum(k[i])) i++;
+        while (i < len && !alnum(k[i]))
+            i++;
         size_t st = i;
         while (i < len && alnum(k[i])) {
             if (i > st) {
@@ -346,24 +371,24 @@ typedef struct fold_entry {
 
 /* Sorted by code point (binary search). */
 static const fold_entry fold_table[] = {
-    { 0x00A0, " " }, { 0x00AD, "" },  { 0x0131, "i" }, { 0x017F, "s" }, { 0x034F, "" },
-    { 0x0391, "A" }, { 0x0392, "B" }, { 0x0395, "E" }, { 0x0396, "Z" }, { 0x0397, "H" },
-    { 0x0399, "I" }, { 0x039A, "K" }, { 0x039C, "M" }, { 0x039D, "N" }, { 0x039F, "O" },
-    { 0x03A1, "P" }, { 0x03A4, "T" }, { 0x03A5, "Y" }, { 0x03A7, "X" }, { 0x03B1, "a" },
-    { 0x03B9, "i" }, { 0x03BA, "k" }, { 0x03BD, "v" }, { 0x03BF, "o" }, { 0x03C1, "p" },
-    { 0x03C4, "t" }, { 0x03C5, "u" }, { 0x03C7, "x" }, { 0x0405, "S" }, { 0x0406, "I" },
-    { 0x0408, "J" }, { 0x0410, "A" }, { 0x0412, "B" }, { 0x0415, "E" }, { 0x041A, "K" },
-    { 0x041C, "M" }, { 0x041D, "H" }, { 0x041E, "O" }, { 0x0420, "P" }, { 0x0421, "C" },
-    { 0x0422, "T" }, { 0x0425, "X" }, { 0x0430, "a" }, { 0x0435, "e" }, { 0x043E, "o" },
-    { 0x0440, "p" }, { 0x0441, "c" }, { 0x0443, "y" }, { 0x0445, "x" }, { 0x0455, "s" },
-    { 0x0456, "i" }, { 0x0458, "j" }, { 0x04BB, "h" }, { 0x04CF, "l" }, { 0x0501, "d" },
-    { 0x051B, "q" }, { 0x051D, "w" }, { 0x1680, " " }, { 0x180E, "" },  { 0x2010, "-" },
-    { 0x2011, "-" }, { 0x2012, "-" }, { 0x2013, "-" }, { 0x2014, "-" }, { 0x2015, "-" },
-    { 0x2024, "." }, { 0x202F, " " }, { 0x205F, " " }, { 0x210E, "h" }, { 0x212A, "K" },
-    { 0x2212, "-" }, { 0x3000, " " }, { 0xFB00, "ff" }, { 0xFB01, "fi" }, { 0xFB02, "fl" },
-    { 0xFB03, "ffi" }, { 0xFB04, "ffl" }, { 0xFB05, "st" }, { 0xFB06, "st" }, { 0xFE33, "_" },
-    { 0xFE34, "_" }, { 0xFE4D, "_" }, { 0xFE4E, "_" }, { 0xFE4F, "_" }, { 0xFE52, "." },
-    { 0xFE58, "-" }, { 0xFE63, "-" }, { 0xFEFF, "" },
+    {0x00A0, " "},   {0x00AD, ""},    {0x0131, "i"},  {0x017F, "s"},  {0x034F, ""},
+    {0x0391, "A"},   {0x0392, "B"},   {0x0395, "E"},  {0x0396, "Z"},  {0x0397, "H"},
+    {0x0399, "I"},   {0x039A, "K"},   {0x039C, "M"},  {0x039D, "N"},  {0x039F, "O"},
+    {0x03A1, "P"},   {0x03A4, "T"},   {0x03A5, "Y"},  {0x03A7, "X"},  {0x03B1, "a"},
+    {0x03B9, "i"},   {0x03BA, "k"},   {0x03BD, "v"},  {0x03BF, "o"},  {0x03C1, "p"},
+    {0x03C4, "t"},   {0x03C5, "u"},   {0x03C7, "x"},  {0x0405, "S"},  {0x0406, "I"},
+    {0x0408, "J"},   {0x0410, "A"},   {0x0412, "B"},  {0x0415, "E"},  {0x041A, "K"},
+    {0x041C, "M"},   {0x041D, "H"},   {0x041E, "O"},  {0x0420, "P"},  {0x0421, "C"},
+    {0x0422, "T"},   {0x0425, "X"},   {0x0430, "a"},  {0x0435, "e"},  {0x043E, "o"},
+    {0x0440, "p"},   {0x0441, "c"},   {0x0443, "y"},  {0x0445, "x"},  {0x0455, "s"},
+    {0x0456, "i"},   {0x0458, "j"},   {0x04BB, "h"},  {0x04CF, "l"},  {0x0501, "d"},
+    {0x051B, "q"},   {0x051D, "w"},   {0x1680, " "},  {0x180E, ""},   {0x2010, "-"},
+    {0x2011, "-"},   {0x2012, "-"},   {0x2013, "-"},  {0x2014, "-"},  {0x2015, "-"},
+    {0x2024, "."},   {0x202F, " "},   {0x205F, " "},  {0x210E, "h"},  {0x212A, "K"},
+    {0x2212, "-"},   {0x3000, " "},   {0xFB00, "ff"}, {0xFB01, "fi"}, {0xFB02, "fl"},
+    {0xFB03, "ffi"}, {0xFB04, "ffl"}, {0xFB05, "st"}, {0xFB06, "st"}, {0xFE33, "_"},
+    {0xFE34, "_"},   {0xFE4D, "_"},   {0xFE4E, "_"},  {0xFE4F, "_"},  {0xFE52, "."},
+    {0xFE58, "-"},   {0xFE63, "-"},   {0xFEFF, ""},
 };
 
 static const char *fold_cp(uint32_t cp, char one[2])
@@ -386,15 +411,18 @@ static const char *fold_cp(uint32_t cp, char one[2])
     }
     /* Invisible format characters: zero-width space/joiners, direction marks and embeddings,
      * word joiner and invisible operators. */
-    if ((cp >= 0x200B && cp <= 0x200F) || (cp >= 0x202A && cp <= 0x202E) || (cp >= 0x2060 && cp <= 0x2064))
+    if ((cp >= 0x200B && cp <= 0x200F) || (cp >= 0x202A && cp <= 0x202E) ||
+        (cp >= 0x2060 && cp <= 0x2064))
         return "";
     if (cp >= 0x2000 && cp <= 0x200A) return " "; /* en quad .. hair space */
     size_t lo = 0, hi = sizeof fold_table / sizeof *fold_table;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
         if (fold_table[mid].cp == cp) return fold_table[mid].to;
-        if (fold_table[mid].cp < cp) lo = mid + 1;
-        else hi = mid;
+        if (fold_table[mid].cp < cp)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     return NULL;
 }
@@ -405,7 +433,7 @@ static size_t fold(const char *key, size_t len, char *out, size_t cap)
 {
     const unsigned char *k = (const unsigned char *)key;
     size_t o = 0;
-    char one[2] = { 0, 0 };
+    char one[2] = {0, 0};
     for (size_t i = 0; i < len && o < cap;) {
         unsigned char c = k[i];
         if (c < 0x80) {
@@ -434,7 +462,8 @@ static size_t fold(const char *key, size_t len, char *out, size_t cap)
         i += n;
         const char *to = fold_cp(cp, one);
         if (!to) to = "\x01";
-        for (; *to && o < cap; to++) out[o++] = *to;
+        for (; *to && o < cap; to++)
+            out[o++] = *to;
     }
     return o;
 }
@@ -479,7 +508,10 @@ static void cache_thread_exit(void *c)
     dpt__tl_verdicts = NULL;
     free(c);
 }
-static void cache_key_init(void) { pthread_key_create(&cache_key, cache_thread_exit); }
+static void cache_key_init(void)
+{
+    pthread_key_create(&cache_key, cache_thread_exit);
+}
 
 /* The calling thread's cache, allocated at its first use; NULL when memory is short (the
  * scan then simply runs every time). */
@@ -504,7 +536,8 @@ static bool match(const policy *p, const char *key, size_t len)
     if (!tl_cache) return pattern_match(p, key, len) || (p->url_rule && url_key(key, len, NULL));
     uintptr_t a = (uintptr_t)key;
     verdict *v = &tl_cache[(a ^ (a >> 6) ^ (a >> 12)) & (CACHE_SLOTS - 1)];
-    if (v->ptr == key && v->len == len && v->pol == (const void *)p && memcmp(v->copy, key, len) == 0)
+    if (v->ptr == key && v->len == len && v->pol == (const void *)p &&
+        memcmp(v->copy, key, len) == 0)
         return v->match;
     /* A URL key "matches" too: its value must go through the URL rule, never be kept by the
      * inline "known harmless" check. */
@@ -520,7 +553,8 @@ static bool match(const policy *p, const char *key, size_t len)
 dpt_err dpt_redaction_set(const dpt_redaction *r)
 {
     if (r) {
-        if (r->n_patterns > MAX_PATTERNS || (r->n_patterns && !r->patterns)) return r->n_patterns > MAX_PATTERNS ? DPT_ETOOBIG : DPT_EINVAL;
+        if (r->n_patterns > MAX_PATTERNS || (r->n_patterns && !r->patterns))
+            return r->n_patterns > MAX_PATTERNS ? DPT_ETOOBIG : DPT_EINVAL;
         for (size_t i = 0; i < r->n_patterns; i++) {
             size_t l = r->patterns[i] ? strlen(r->patterns[i]) : 0;
             if (l == 0 || l > MAX_PATTERN_LEN) return DPT_EINVAL;
@@ -603,7 +637,8 @@ static bool redact_params(const policy *p, const char *s, size_t n, obuf *o)
         size_t j = i;
         /* '&', and ';' which HTML 4 and many servers also take between parameters
          * (?a=1;token=x): a ';' inside a value only splits it, harmlessly. */
-        while (j < n && s[j] != '&' && s[j] != ';') j++;
+        while (j < n && s[j] != '&' && s[j] != ';')
+            j++;
         const char *part = s + i, *eq = memchr(part, '=', j - i);
         if (eq && eq + 1 < s + j && param_sensitive(p, part, (size_t)(eq - part))) {
             put(o, part, (size_t)(eq - part) + 1);
@@ -640,15 +675,19 @@ static bool rewrite_url(const policy *p, int kind, const char *u, size_t n, obuf
     bool changed = false;
     size_t i = 0, sch = 0;
     if (n && ((u[0] >= 'a' && u[0] <= 'z') || (u[0] >= 'A' && u[0] <= 'Z')))
-        while (sch < n && scheme_char(u[sch])) sch++;
+        while (sch < n && scheme_char(u[sch]))
+            sch++;
     /* An authority after "scheme://", or after "//" alone (a scheme-relative URL, as an
      * http.url may be written). */
     size_t a = 0; /* where the authority starts; 0: none */
-    if (sch && n - sch >= 3 && memcmp(u + sch, "://", 3) == 0) a = sch + 3;
-    else if (n >= 2 && u[0] == '/' && u[1] == '/') a = 2;
+    if (sch && n - sch >= 3 && memcmp(u + sch, "://", 3) == 0)
+        a = sch + 3;
+    else if (n >= 2 && u[0] == '/' && u[1] == '/')
+        a = 2;
     if (a) {
         size_t e = a;
-        while (e < n && u[e] != '/' && u[e] != '?' && u[e] != '#') e++;
+        while (e < n && u[e] != '/' && u[e] != '?' && u[e] != '#')
+            e++;
         const char *at = NULL;
         for (size_t q = a; q < e; q++)
             if (u[q] == '@') at = u + q;
@@ -656,8 +695,10 @@ static bool rewrite_url(const policy *p, int kind, const char *u, size_t n, obuf
             static const char both[] = URL_MARKER ":" URL_MARKER;
             size_t ul = (size_t)(at - (u + a));
             put(o, u, a);
-            if (memchr(u + a, ':', ul)) put(o, both, sizeof both - 1);
-            else put(o, URL_MARKER, sizeof URL_MARKER - 1);
+            if (memchr(u + a, ':', ul))
+                put(o, both, sizeof both - 1);
+            else
+                put(o, URL_MARKER, sizeof URL_MARKER - 1);
             put(o, at, (size_t)(u + e - at));
             /* Credentials already REDACTED (by an instrumentation) are no change. */
             changed = !((ul == sizeof both - 1 && memcmp(u + a, both, ul) == 0) ||
@@ -668,14 +709,16 @@ static bool rewrite_url(const policy *p, int kind, const char *u, size_t n, obuf
         i = e;
     }
     size_t j = i;
-    while (j < n && u[j] != '?' && u[j] != '#') j++;
+    while (j < n && u[j] != '?' && u[j] != '#')
+        j++;
     put(o, u + i, j - i);
     i = j;
     if (i < n && u[i] == '?') {
         put(o, "?", 1);
         i++;
         j = i;
-        while (j < n && u[j] != '#') j++;
+        while (j < n && u[j] != '#')
+            j++;
         changed |= redact_params(p, u + i, j - i, o);
         i = j;
     }
@@ -687,23 +730,25 @@ static bool rewrite_url(const policy *p, int kind, const char *u, size_t n, obuf
     return changed;
 }
 
-dpt_err dpt_redaction_rewrite_url(const char *url, size_t len, char *out, size_t cap, size_t *out_len)
+dpt_err dpt_redaction_rewrite_url(const char *url, size_t len, char *out, size_t cap,
+                                  size_t *out_len)
 {
     if (out_len) *out_len = 0;
     if (!url || !out) return DPT_EINVAL;
     if (len == DPT_NUL) len = strlen(url);
     policy *p = get();
     if (!p || !p->url_rule) return DPT_ENOTFOUND;
-    obuf o = { out, 0, cap, false };
+    obuf o = {out, 0, cap, false};
     if (!rewrite_url(p, 1, url, len, &o)) return DPT_ENOTFOUND;
     if (o.over) return DPT_ETOOBIG;
     if (out_len) *out_len = o.len;
     return DPT_OK;
 }
 
-dpt__redact_result dpt__redact(const char *key, size_t klen, const dpt_value *v, char *buf, size_t cap)
+dpt__redact_result dpt__redact(const char *key, size_t klen, const dpt_value *v, char *buf,
+                               size_t cap)
 {
-    dpt__redact_result r = { DPT_REDACT_KEEP, NULL, 0 };
+    dpt__redact_result r = {DPT_REDACT_KEEP, NULL, 0};
     policy *p = get();
     if (DPT__UNLIKELY(!p)) return r;
     char tmp[1024];
@@ -724,7 +769,7 @@ dpt__redact_result dpt__redact(const char *key, size_t klen, const dpt_value *v,
         if (v && v->type == DPT_VAL_STRING) {
             const char *s = v->u.s ? v->u.s : "";
             size_t n = v->len == DPT_NUL ? strlen(s) : v->len;
-            obuf o = { tmp, 0, cap < sizeof tmp ? cap : sizeof tmp, false };
+            obuf o = {tmp, 0, cap < sizeof tmp ? cap : sizeof tmp, false};
             if (rewrite_url(p, uk, s, n, &o)) {
                 if (o.over) {
                     r.action = DPT_REDACT_REPLACE;
@@ -734,7 +779,7 @@ dpt__redact_result dpt__redact(const char *key, size_t klen, const dpt_value *v,
                 }
                 rewritten = true;
                 rlen = o.len;
-                rv = (dpt_value){ DPT_VAL_STRING, (uint32_t)o.len, { .s = tmp } };
+                rv = (dpt_value){DPT_VAL_STRING, (uint32_t)o.len, {.s = tmp}};
                 v = &rv;
             }
         }

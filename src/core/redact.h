@@ -40,7 +40,8 @@ static inline bool dpt__redact_known_keep(const char *key, size_t len)
     if (DPT__UNLIKELY(!t)) return false;
     uintptr_t a = (uintptr_t)key;
     const dpt__verdict *v = &t[(a ^ (a >> 6) ^ (a >> 12)) & (DPT__VERDICT_SLOTS - 1)];
-    return v->ptr == key && v->len == len && v->pol == p && !v->match && memcmp(v->copy, key, len) == 0;
+    return v->ptr == key && v->len == len && v->pol == p && !v->match &&
+           memcmp(v->copy, key, len) == 0;
 }
 
 #endif

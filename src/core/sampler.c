@@ -32,8 +32,14 @@ static dpt_sampler *new_sampler(int type, const char *desc)
     return s;
 }
 
-dpt_sampler *dpt_sampler_always_on(void) { return new_sampler(DPT__SAMPLER_ALWAYS_ON, "AlwaysOnSampler"); }
-dpt_sampler *dpt_sampler_always_off(void) { return new_sampler(DPT__SAMPLER_ALWAYS_OFF, "AlwaysOffSampler"); }
+dpt_sampler *dpt_sampler_always_on(void)
+{
+    return new_sampler(DPT__SAMPLER_ALWAYS_ON, "AlwaysOnSampler");
+}
+dpt_sampler *dpt_sampler_always_off(void)
+{
+    return new_sampler(DPT__SAMPLER_ALWAYS_OFF, "AlwaysOffSampler");
+}
 
 dpt_sampler *dpt_sampler_traceid_ratio(double ratio)
 {
@@ -55,7 +61,8 @@ static void encode_th(uint64_t t, char out[32])
     }
     snprintf(out, 32, "%014llx", (unsigned long long)(t & 0xffffffffffffffull));
     size_t n = strlen(out);
-    while (n > 1 && out[n - 1] == '0') out[--n] = 0;
+    while (n > 1 && out[n - 1] == '0')
+        out[--n] = 0;
 }
 
 dpt_sampler *dpt_sampler_probability(double p)
@@ -80,7 +87,7 @@ dpt_sampler *dpt_sampler_probability(double p)
 dpt_sampler *dpt_sampler_parent_based(dpt_sampler *root, dpt_sampler *rs, dpt_sampler *rns,
                                       dpt_sampler *ls, dpt_sampler *lns)
 {
-    dpt_sampler *in[5] = { root, rs, rns, ls, lns };
+    dpt_sampler *in[5] = {root, rs, rns, ls, lns};
     dpt_sampler *s = NULL;
     if (!root) goto fail;
     for (int i = 1; i < 5; i++) {
@@ -98,7 +105,8 @@ dpt_sampler *dpt_sampler_parent_based(dpt_sampler *root, dpt_sampler *rs, dpt_sa
     memcpy(s->d, in, sizeof in);
     return s;
 fail:
-    for (int i = 0; i < 5; i++) dpt_sampler_free(in[i]);
+    for (int i = 0; i < 5; i++)
+        dpt_sampler_free(in[i]);
     return NULL;
 }
 
@@ -119,8 +127,8 @@ dpt_sampler *dpt_sampler_always_record(dpt_sampler *root)
 dpt_sampler *dpt_sampler_custom(dpt_sample_fn fn, void *user, void (*free_user)(void *),
                                 const char *description)
 {
-    dpt_sampler *s = fn ? new_sampler(DPT__SAMPLER_CUSTOM, description ? description : "Custom")
-                        : NULL;
+    dpt_sampler *s =
+        fn ? new_sampler(DPT__SAMPLER_CUSTOM, description ? description : "Custom") : NULL;
     if (!s) {
         if (free_user) free_user(user);
         return NULL;
@@ -147,21 +155,26 @@ dpt_sampler *dpt_sampler_rate_limiting(double per_second)
 void dpt_sampler_free(dpt_sampler *s)
 {
     if (!s) return;
-    for (int i = 0; i < 5; i++) dpt_sampler_free(s->d[i]);
+    for (int i = 0; i < 5; i++)
+        dpt_sampler_free(s->d[i]);
     if (s->free_user) s->free_user(s->user);
     if (s->type == DPT__SAMPLER_RATE) pthread_mutex_destroy(&s->mu);
     free(s->desc);
     free(s);
 }
 
-const char *dpt_sampler_description(const dpt_sampler *s) { return s ? s->desc : ""; }
+const char *dpt_sampler_description(const dpt_sampler *s)
+{
+    return s ? s->desc : "";
+}
 
 /* ---- decisions ------------------------------------------------------------------------- */
 
 static uint64_t be_bytes(const uint8_t *p, int n)
 {
     uint64_t v = 0;
-    for (int i = 0; i < n; i++) v = v << 8 | p[i];
+    for (int i = 0; i < n; i++)
+        v = v << 8 | p[i];
     return v;
 }
 
@@ -255,14 +268,19 @@ void dpt_sampler_should_sample(const dpt_sampler *s, const dpt_sampling_params *
     memset(out, 0, sizeof *out);
     if (!s || !in || !in->trace_id) return;
     switch (s->type) {
-    case DPT__SAMPLER_ALWAYS_ON: out->decision = DPT_RECORD_AND_SAMPLE; return;
-    case DPT__SAMPLER_ALWAYS_OFF: return;
+    case DPT__SAMPLER_ALWAYS_ON:
+        out->decision = DPT_RECORD_AND_SAMPLE;
+        return;
+    case DPT__SAMPLER_ALWAYS_OFF:
+        return;
     case DPT__SAMPLER_RATIO: {
         uint64_t x = be_bytes(in->trace_id->b + 8, 8) >> 1;
         out->decision = x < s->bound ? DPT_RECORD_AND_SAMPLE : DPT_DROP;
         return;
     }
-    case DPT__SAMPLER_PROBABILITY: decide_probability(s, in, out); return;
+    case DPT__SAMPLER_PROBABILITY:
+        decide_probability(s, in, out);
+        return;
     case DPT__SAMPLER_PARENT: {
         const dpt_span_context *p = in->parent;
         const dpt_sampler *d = s->d[0];

@@ -19,17 +19,17 @@ enum {
 
 struct dpt_sampler {
     int type;
-    uint64_t bound;         /* RATIO: upper bound on 63 bits; PROBABILITY: threshold T */
-    char th[32];            /* PROBABILITY: encoded threshold, "" for p = 0 */
-    dpt_sampler *d[5];      /* PARENT: root, remote sampled/not, local sampled/not;
-                               ALWAYS_RECORD: the wrapped sampler in d[0] */
-    dpt_sample_fn fn;       /* CUSTOM */
+    uint64_t bound;    /* RATIO: upper bound on 63 bits; PROBABILITY: threshold T */
+    char th[32];       /* PROBABILITY: encoded threshold, "" for p = 0 */
+    dpt_sampler *d[5]; /* PARENT: root, remote sampled/not, local sampled/not;
+                          ALWAYS_RECORD: the wrapped sampler in d[0] */
+    dpt_sample_fn fn;  /* CUSTOM */
     void *user;
     void (*free_user)(void *);
-    double per_second;      /* RATE */
+    double per_second; /* RATE */
     double tokens;
     uint64_t last_ns;
-    pthread_mutex_t mu;     /* RATE: the bucket */
+    pthread_mutex_t mu; /* RATE: the bucket */
     char *desc;
 };
 

@@ -48,7 +48,6 @@ static dpt__owner *owners;
 static pthread_key_t owner_key;
 static pthread_once_t owners_once = PTHREAD_ONCE_INIT;
 
-
 static long sys_membarrier(int cmd)
 {
 #if defined(__linux__) && defined(__NR_membarrier)
@@ -70,8 +69,14 @@ static void owner_exit(void *b)
     dpt__tl_owner = NULL;
 }
 
-static void owners_lock(void) { pthread_mutex_lock(&owners_mu); }
-static void owners_unlock(void) { pthread_mutex_unlock(&owners_mu); }
+static void owners_lock(void)
+{
+    pthread_mutex_lock(&owners_mu);
+}
+static void owners_unlock(void)
+{
+    pthread_mutex_unlock(&owners_mu);
+}
 
 static void owners_atfork_child(void)
 {
@@ -445,17 +450,19 @@ static void resolve_parent(const dpt_span_opts *o, dpt__parent *par)
 
 /* The rest of a recording span's start (kept out of dpt_span_start so that the path of
  * a non-recording span stays short). */
-static inline __attribute__((always_inline)) dpt_span start_recording(dpt__span *r, dpt_span h, dpt_provider *p,
-                                              const char *name, dpt_span_kind kind,
-                                              const dpt_span_opts *o, const dpt__parent *par,
-                                              const dpt_sampling_result *res, _Atomic uint64_t *cnt)
+static inline __attribute__((always_inline)) dpt_span
+start_recording(dpt__span *r, dpt_span h, dpt_provider *p, const char *name, dpt_span_kind kind,
+                const dpt_span_opts *o, const dpt__parent *par, const dpt_sampling_result *res,
+                _Atomic uint64_t *cnt)
 {
     /* The rest of the public view, field by field (the context is set): a memset of the
      * whole view costs more than the stores. */
     dpt_span_data *d = &r->d;
     atomic_store_explicit(&r->state, DPT__REC_RECORDING, memory_order_relaxed);
     if (DPT__LIKELY(cnt != NULL))
-        dpt__cadd(cnt, (d->ctx.flags & DPT_FLAG_SAMPLED) ? DPT__C_STARTED_SAMPLED : DPT__C_STARTED_RECONLY, 1);
+        dpt__cadd(
+            cnt,
+            (d->ctx.flags & DPT_FLAG_SAMPLED) ? DPT__C_STARTED_SAMPLED : DPT__C_STARTED_RECONLY, 1);
     if (DPT__UNLIKELY(kind < DPT_SPAN_INTERNAL || kind > DPT_SPAN_CONSUMER))
         kind = DPT_SPAN_INTERNAL;
     if (par->valid) {
@@ -509,7 +516,8 @@ static inline __attribute__((always_inline)) dpt_span start_recording(dpt__span 
         dpt_context scratch; /* the parent context, lent to the processors */
         const dpt_context *pc = dpt__parent_context(o, par, &scratch);
         uint32_t n = atomic_load_explicit(&p->n_procs, memory_order_acquire);
-        for (uint32_t i = 0; i < n; i++) dpt__processor_on_start(p->procs[i], &r->d, pc);
+        for (uint32_t i = 0; i < n; i++)
+            dpt__processor_on_start(p->procs[i], &r->d, pc);
     }
     return h;
 }
@@ -517,8 +525,8 @@ static inline __attribute__((always_inline)) dpt_span start_recording(dpt__span 
 /* A sampler that is not always_on/always_off (directly or as a parent-based delegate);
  * it is lent the full parent context. */
 static DPT__NOINLINE void sample_slow(dpt_provider *p, const dpt__parent *par, const dpt__span *r,
-                                      const char *name, dpt_span_kind kind,
-                                      const dpt_span_opts *o, dpt_sampling_result *res)
+                                      const char *name, dpt_span_kind kind, const dpt_span_opts *o,
+                                      dpt_sampling_result *res)
 {
     dpt_context scratch; /* the parent context, lent to the sampler */
     dpt_sampling_params sp = {
@@ -552,12 +560,10 @@ static DPT__NOINLINE void gen_ids_custom(const dpt_id_generator *ig, dpt_trace_i
 /* The span start proper. Inlined twice: with ig == NULL (the common path, decided by one
  * load of the provider's gate in dpt_span_start) and with the provider's custom id
  * generator (start_slow), so a custom generator costs the default path nothing. */
-static inline __attribute__((always_inline)) dpt_span start_span(dpt_tracer *t, dpt_provider *p,
-                                                                 const char *name, dpt_span_kind kind,
-                                                                 const dpt_span_opts *o,
-                                                                 const dpt_id_generator *ig,
-                                                                 bool pre, const dpt__ctx_entry *pe,
-                                                                 int pfast)
+static inline __attribute__((always_inline)) dpt_span
+start_span(dpt_tracer *t, dpt_provider *p, const char *name, dpt_span_kind kind,
+           const dpt_span_opts *o, const dpt_id_generator *ig, bool pre, const dpt__ctx_entry *pe,
+           int pfast)
 {
     dpt__owner *me = dpt__owner_get();
     if (DPT__UNLIKELY(!me)) return DPT_SPAN_NONE;
@@ -591,8 +597,10 @@ static inline __attribute__((always_inline)) dpt_span start_span(dpt_tracer *t, 
     dpt__fence(memory_order_release);
     r->tracer = t;
     if (par.valid) r->d.ctx.trace_id = par.sc.trace_id;
-    if (ig) gen_ids_custom(ig, par.valid ? NULL : &r->d.ctx.trace_id, &r->d.ctx.span_id);
-    else dpt__new_ids(par.valid ? NULL : &r->d.ctx.trace_id, &r->d.ctx.span_id);
+    if (ig)
+        gen_ids_custom(ig, par.valid ? NULL : &r->d.ctx.trace_id, &r->d.ctx.span_id);
+    else
+        dpt__new_ids(par.valid ? NULL : &r->d.ctx.trace_id, &r->d.ctx.span_id);
     r->d.ctx.remote = false;
 
     dpt_sampling_result res;
@@ -601,14 +609,17 @@ static inline __attribute__((always_inline)) dpt_span start_span(dpt_tracer *t, 
     res.tracestate = NULL;
     int fast = pre ? pfast : dpt__sampler_fast(p->sampler, par.valid ? &par.sc : NULL);
     /* always_on / always_off, directly or as a parent-based delegate: no call */
-    if (DPT__LIKELY(fast >= 0)) res.decision = (dpt_decision)fast;
-    else sample_slow(p, &par, r, name, kind, o, &res);
+    if (DPT__LIKELY(fast >= 0))
+        res.decision = (dpt_decision)fast;
+    else
+        sample_slow(p, &par, r, name, kind, o, &res);
     _Atomic uint64_t *cnt = dpt__counters(p);
 
     /* Level 2: our trace ids are fully random (a custom generator says whether its are); a
      * continued trace keeps the parent's bit. */
-    uint8_t flags = par.valid ? (par.sc.flags & DPT_FLAG_RANDOM)
-                              : ((ig && ig->trace_id && !ig->random_trace_ids) ? 0 : DPT_FLAG_RANDOM);
+    uint8_t flags = par.valid
+                        ? (par.sc.flags & DPT_FLAG_RANDOM)
+                        : ((ig && ig->trace_id && !ig->random_trace_ids) ? 0 : DPT_FLAG_RANDOM);
     if (res.decision == DPT_RECORD_AND_SAMPLE) flags |= DPT_FLAG_SAMPLED;
     r->d.ctx.flags = flags;
     r->ts = NULL;
@@ -619,7 +630,7 @@ static inline __attribute__((always_inline)) dpt_span start_span(dpt_tracer *t, 
         r->ts = par.owned_ts ? (dpt_tracestate *)par.ts : dpt_tracestate_retain(par.ts);
     }
     uint64_t gen = (atomic_load_explicit(&r->gen, memory_order_relaxed) | 1) + 2;
-    dpt_span h = { r, gen };
+    dpt_span h = {r, gen};
     /* The new span is ours; a stale thread may still set `shared` (then this span is
      * locked: slower, never wrong), and never leaves `lock` taken. */
     atomic_store_explicit(&r->owner, me, memory_order_relaxed);
@@ -663,15 +674,15 @@ static DPT__NOINLINE dpt_span start_known(dpt_tracer *t, dpt_provider *p, const 
     return start_span(t, p, name, kind, NULL, NULL, true, pe, fast);
 }
 
-dpt_span dpt_span_start(dpt_tracer *t, const char *name, dpt_span_kind kind,
-                        const dpt_span_opts *o)
+dpt_span dpt_span_start(dpt_tracer *t, const char *name, dpt_span_kind kind, const dpt_span_opts *o)
 {
     if (DPT__UNLIKELY(!t || !t->provider)) return DPT_SPAN_NONE;
     dpt_provider *p = t->provider;
     if (DPT__UNLIKELY(atomic_load_explicit(&p->gate, memory_order_relaxed) != 0))
         return start_slow(t, p, name, kind, o);
     /* Options, or a sampler that always samples: the full path at once. */
-    if (o || p->sampler->type == DPT__SAMPLER_ALWAYS_ON) return start_default_o(t, p, name, kind, o);
+    if (o || p->sampler->type == DPT__SAMPLER_ALWAYS_ON)
+        return start_default_o(t, p, name, kind, o);
     /* A span the sampler drops without a call (always_off, or parent-based on a parent's
      * decision): only the context, in as few instructions as possible. Everything else
      * takes the full path. */
@@ -681,8 +692,10 @@ dpt_span dpt_span_start(dpt_tracer *t, const char *name, dpt_span_kind kind,
     bool valid = e && dpt__sc_valid(&e->sc);
     const dpt__mag *m = dpt__tc.cur;
     int fast = dpt__sampler_fast(p->sampler, valid ? &e->sc : NULL);
-    if (DPT__LIKELY(fast == DPT_RECORD_AND_SAMPLE && me != NULL)) return start_known(t, p, name, kind, e, fast);
-    if (DPT__UNLIKELY(!me || !m || !m->n || fast != DPT_DROP)) return start_default(t, p, name, kind);
+    if (DPT__LIKELY(fast == DPT_RECORD_AND_SAMPLE && me != NULL))
+        return start_known(t, p, name, kind, e, fast);
+    if (DPT__UNLIKELY(!me || !m || !m->n || fast != DPT_DROP))
+        return start_default(t, p, name, kind);
     dpt__span *r = dpt__span_alloc();
     r->tracer = t;
     dpt__fence(memory_order_release); /* as in start_span */
@@ -706,7 +719,7 @@ dpt_span dpt_span_start(dpt_tracer *t, const char *name, dpt_span_kind kind,
                           memory_order_relaxed);
     atomic_store_explicit(&r->state, DPT__REC_NONRECORDING, memory_order_relaxed);
     atomic_store_explicit(&r->gen, gen, memory_order_relaxed);
-    dpt_span h = { r, gen };
+    dpt_span h = {r, gen};
     return h;
 }
 
@@ -758,7 +771,7 @@ static inline dpt_err set_kv(dpt_span s, const char *key, uint32_t type, dpt_val
     if (!op.r) return DPT_ESTATE;
     int e = set_fast(op.r, key, type, &v);
     if (DPT__UNLIKELY(e < 0)) {
-        dpt_attr a = { key, DPT_NUL, v };
+        dpt_attr a = {key, DPT_NUL, v};
         e = set_attr(op.r, &a);
     }
     dpt__op_end(op);
@@ -925,7 +938,7 @@ dpt_err dpt_span_record_error(dpt_span s, const char *type, const char *message)
 }
 
 dpt_err dpt_span_record_error_attrs(dpt_span s, const char *type, const char *message,
-                                   const dpt_attr *attrs, size_t n)
+                                    const dpt_attr *attrs, size_t n)
 {
     if (!attrs && n) return begin_recording(s).r ? DPT_EINVAL : DPT_ESTATE;
     /* "If attributes with the same name would be generated by the method already, the
@@ -1009,11 +1022,13 @@ static DPT__NOINLINE dpt_err end_recording(dpt__span *r, uint64_t end_ns)
      * reference over (no locked increment and decrement per span). */
     const dpt__batch_hot *b = atomic_load_explicit(&p->sole_batch, memory_order_relaxed);
     if (DPT__LIKELY(b != NULL && (r->d.ctx.flags & DPT_FLAG_SAMPLED) &&
-                    b->fork_gen == atomic_load_explicit(&dpt__batch_fork_generation, memory_order_relaxed) &&
+                    b->fork_gen ==
+                        atomic_load_explicit(&dpt__batch_fork_generation, memory_order_relaxed) &&
                     !atomic_load_explicit(&b->shut, memory_order_relaxed))) {
         atomic_store_explicit(&r->refs, 1, memory_order_relaxed);
         int pushed = dpt__queue_push(b->q, r);
-        if (DPT__LIKELY(pushed == DPT__Q_QUEUED) || dpt__batch_took((void *)b, r, pushed)) return DPT_OK;
+        if (DPT__LIKELY(pushed == DPT__Q_QUEUED) || dpt__batch_took((void *)b, r, pushed))
+            return DPT_OK;
         atomic_store_explicit(&r->refs, 0, memory_order_relaxed);
         dpt__span_recycle(r);
         return DPT_OK;

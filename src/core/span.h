@@ -64,11 +64,15 @@ DPT__HIDDEN dpt__op dpt__op_begin_slow(dpt_span h);
 static inline dpt__op dpt__op_begin(dpt_span h)
 {
     dpt__span *r = h.rec;
-    dpt__op op = { NULL, false };
-    if (DPT__LIKELY(r != NULL) && atomic_load_explicit(&r->gen, memory_order_relaxed) == h.gen) op.r = r;
+    dpt__op op = {NULL, false};
+    if (DPT__LIKELY(r != NULL) && atomic_load_explicit(&r->gen, memory_order_relaxed) == h.gen)
+        op.r = r;
     return op;
 }
-static inline void dpt__op_end(dpt__op op) { (void)op; }
+static inline void dpt__op_end(dpt__op op)
+{
+    (void)op;
+}
 #else
 static inline dpt__op dpt__op_begin(dpt_span h)
 {

@@ -17,7 +17,7 @@ typedef struct trace {
     dpt__span *first, *last; /* chained through store_next_in_trace */
     size_t n_spans;
     size_t bytes;
-    struct trace *hnext;      /* hash chain */
+    struct trace *hnext;         /* hash chain */
     struct trace *older, *newer; /* arrival order */
 } trace;
 
@@ -52,7 +52,8 @@ dpt_store *dpt_store_new(const dpt_store_config *cfg)
     st->cfg.max_spans = cfg && cfg->max_spans ? cfg->max_spans : 10000;
     st->cfg.max_bytes = cfg && cfg->max_bytes ? cfg->max_bytes : (size_t)16 << 20;
     size_t nb = 64;
-    while (nb < st->cfg.max_spans && nb < ((size_t)1 << 20)) nb <<= 1;
+    while (nb < st->cfg.max_spans && nb < ((size_t)1 << 20))
+        nb <<= 1;
     st->buckets = dpt__calloc(nb, sizeof(trace *));
     if (!st->buckets) {
         free(st);
@@ -67,7 +68,8 @@ dpt_store *dpt_store_new(const dpt_store_config *cfg)
 static trace **find_slot(dpt_store *st, const dpt_trace_id *id)
 {
     trace **pp = &st->buckets[hash_id(id) & st->mask];
-    while (*pp && memcmp((*pp)->id.b, id->b, 16) != 0) pp = &(*pp)->hnext;
+    while (*pp && memcmp((*pp)->id.b, id->b, 16) != 0)
+        pp = &(*pp)->hnext;
     return pp;
 }
 
@@ -76,10 +78,14 @@ static dpt__span *remove_trace(dpt_store *st, trace *t)
 {
     trace **pp = find_slot(st, &t->id);
     if (*pp == t) *pp = t->hnext;
-    if (t->older) t->older->newer = t->newer;
-    else st->oldest = t->newer;
-    if (t->newer) t->newer->older = t->older;
-    else st->newest = t->older;
+    if (t->older)
+        t->older->newer = t->newer;
+    else
+        st->oldest = t->newer;
+    if (t->newer)
+        t->newer->older = t->older;
+    else
+        st->newest = t->older;
     st->st.spans -= t->n_spans;
     st->st.bytes -= t->bytes;
     st->st.traces--;
@@ -154,15 +160,19 @@ static void store_on_end(void *state, const dpt_span_data *d)
         t->id = d->ctx.trace_id;
         *slot = t;
         t->older = st->newest;
-        if (st->newest) st->newest->newer = t;
-        else st->oldest = t;
+        if (st->newest)
+            st->newest->newer = t;
+        else
+            st->oldest = t;
         st->newest = t;
         st->st.traces++;
     }
     dpt_span_data_retain(d);
     s->store_next_in_trace = NULL;
-    if (t->last) t->last->store_next_in_trace = s;
-    else t->first = s;
+    if (t->last)
+        t->last->store_next_in_trace = s;
+    else
+        t->first = s;
     t->last = s;
     t->n_spans++;
     t->bytes += bytes;
@@ -172,29 +182,37 @@ static void store_on_end(void *state, const dpt_span_data *d)
 release:
     /* Release evicted records outside the lock: recycling touches the pool. */
     if (evicted_spans) dpt__count(p, DPT__C_DROPPED_STORE, evicted_spans);
-    for (size_t i = 0; i < n_evicted; i++) release_chain(evicted[i]);
+    for (size_t i = 0; i < n_evicted; i++)
+        release_chain(evicted[i]);
 }
 
 static void store_release(dpt_store *st)
 {
     if (!st || atomic_fetch_sub_explicit(&st->refs, 1, memory_order_acq_rel) != 1) return;
-    while (st->oldest) release_chain(remove_trace(st, st->oldest));
+    while (st->oldest)
+        release_chain(remove_trace(st, st->oldest));
     pthread_mutex_destroy(&st->mu);
     free(st->buckets);
     free(st);
 }
 
-static void store_proc_destroy(void *state) { store_release(state); }
+static void store_proc_destroy(void *state)
+{
+    store_release(state);
+}
 
 dpt_processor *dpt_processor_store(dpt_store *st)
 {
     if (!st) return NULL;
     atomic_fetch_add_explicit(&st->refs, 1, memory_order_relaxed); /* caller holds one */
-    static const dpt_processor_ops ops = { NULL, store_on_end, NULL, NULL, store_proc_destroy };
+    static const dpt_processor_ops ops = {NULL, store_on_end, NULL, NULL, store_proc_destroy};
     return dpt_processor_new(&ops, st);
 }
 
-void dpt_store_free(dpt_store *st) { store_release(st); }
+void dpt_store_free(dpt_store *st)
+{
+    store_release(st);
+}
 
 void dpt_store_get_stats(dpt_store *st, dpt_store_stats *out)
 {
@@ -232,7 +250,10 @@ dpt_err dpt_store_get_trace(dpt_store *st, const dpt_trace_id *id, dpt_trace_sna
     return DPT_OK;
 }
 
-size_t dpt_trace_snapshot_count(const dpt_trace_snapshot *snap) { return snap ? snap->n : 0; }
+size_t dpt_trace_snapshot_count(const dpt_trace_snapshot *snap)
+{
+    return snap ? snap->n : 0;
+}
 
 const dpt_span_data *dpt_trace_snapshot_span(const dpt_trace_snapshot *snap, size_t i)
 {
@@ -242,7 +263,8 @@ const dpt_span_data *dpt_trace_snapshot_span(const dpt_trace_snapshot *snap, siz
 void dpt_trace_snapshot_free(dpt_trace_snapshot *snap)
 {
     if (!snap) return;
-    for (size_t i = 0; i < snap->n; i++) dpt_span_data_release(snap->spans[i]);
+    for (size_t i = 0; i < snap->n; i++)
+        dpt_span_data_release(snap->spans[i]);
     free(snap);
 }
 
@@ -407,7 +429,8 @@ dpt_err dpt_trace_snapshot_to_json(const dpt_trace_snapshot *snap, char **out, s
     dpt__json_uint(&j, n);
     dpt__json_key(&j, "spans");
     dpt__json_arr_begin(&j);
-    for (size_t i = 0; i < n; i++) span_json(&j, dpt_trace_snapshot_span(snap, i));
+    for (size_t i = 0; i < n; i++)
+        span_json(&j, dpt_trace_snapshot_span(snap, i));
     dpt__json_arr_end(&j);
     dpt__json_obj_end(&j);
     *out = dpt__buf_take(&b, len);

@@ -19,8 +19,14 @@ typedef struct member {
     uint32_t key_len;
 } member;
 
-static bool lcalpha(char c) { return c >= 'a' && c <= 'z'; }
-static bool digit(char c) { return c >= '0' && c <= '9'; }
+static bool lcalpha(char c)
+{
+    return c >= 'a' && c <= 'z';
+}
+static bool digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
 /* keychar = lcalpha / DIGIT / "_" / "-" / "*" / "/" / "@" */
 static bool keychr(char c)
 {
@@ -49,7 +55,10 @@ bool dpt__tracestate_value_ok(const char *v, size_t n)
     return v[n - 1] != ' ';
 }
 
-static bool ows(char c) { return c == ' ' || c == '\t'; }
+static bool ows(char c)
+{
+    return c == ' ' || c == '\t';
+}
 
 /* Splits s into members; returns the count, or -1 when a member is invalid or there are
  * more than 32 distinct keys. A repeated key keeps the value of its first occurrence at
@@ -62,10 +71,13 @@ static int split(const char *s, size_t len, member *m)
     size_t i = 0;
     while (i <= len) {
         size_t j = i;
-        while (j < len && s[j] != ',') j++;
+        while (j < len && s[j] != ',')
+            j++;
         size_t a = i, b = j;
-        while (a < b && ows(s[a])) a++;
-        while (b > a && ows(s[b - 1])) b--;
+        while (a < b && ows(s[a]))
+            a++;
+        while (b > a && ows(s[b - 1]))
+            b--;
         if (b > a) { /* empty list members are allowed and skipped */
             const char *eq = memchr(s + a, '=', b - a);
             if (!eq) return -1;
@@ -96,7 +108,8 @@ static int split(const char *s, size_t len, member *m)
 static size_t joined_len(const member *m, int n)
 {
     size_t t = 0;
-    for (int i = 0; i < n; i++) t += m[i].len + (i ? 1 : 0);
+    for (int i = 0; i < n; i++)
+        t += m[i].len + (i ? 1 : 0);
     return t;
 }
 
@@ -113,7 +126,8 @@ static dpt_tracestate *build(member *m, int n)
      * from the end. */
     for (int i = n - 1; i >= 0 && joined_len(m, n) > DPT_TRACESTATE_MAX_LEN; i--)
         if (m[i].len > 128) remove_at(m, &n, i);
-    while (n > 0 && joined_len(m, n) > DPT_TRACESTATE_MAX_LEN) n--;
+    while (n > 0 && joined_len(m, n) > DPT_TRACESTATE_MAX_LEN)
+        n--;
     if (n == 0) return NULL;
     size_t total = joined_len(m, n);
     dpt_tracestate *ts = dpt__malloc(sizeof *ts + total + 1);
@@ -190,7 +204,7 @@ dpt_err dpt_tracestate_set(const dpt_tracestate *ts, const char *key, const char
         memcpy(first, key, kn);
         first[kn] = '=';
         memcpy(first + kn + 1, value, vn);
-        m[n++] = (member){ first, (uint32_t)(kn + 1 + vn), (uint32_t)kn };
+        m[n++] = (member){first, (uint32_t)(kn + 1 + vn), (uint32_t)kn};
     }
     if (ts) {
         member old[DPT_TRACESTATE_MAX_MEMBERS];

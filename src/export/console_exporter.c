@@ -39,10 +39,12 @@ static dpt_err console_export(void *st, const dpt_span_data *const *spans, size_
         dpt__json_init(&j, b);
         dpt__json_str(&j, d->name, d->name_len);
         dpt__buf_printf(b, " [%s] %.3f ms %s\n  trace=%s span=%s parent=%s start=%s\n",
-                        dpt_span_kind_name((dpt_span_kind)d->kind), (double)(d->end_ns - d->start_ns) / 1e6,
+                        dpt_span_kind_name((dpt_span_kind)d->kind),
+                        (double)(d->end_ns - d->start_ns) / 1e6,
                         dpt_status_code_name((dpt_status_code)d->status), tid, sid,
                         dpt_span_id_is_valid(&d->parent_span_id) ? pid : "-", t);
-        if (d->status_msg_len) dpt__buf_printf(b, "  status: %.*s\n", (int)d->status_msg_len, d->status_msg);
+        if (d->status_msg_len)
+            dpt__buf_printf(b, "  status: %.*s\n", (int)d->status_msg_len, d->status_msg);
         for (uint32_t k = 0; k < d->n_attrs; k++) {
             dpt__buf_printf(b, "  %.*s = ", (int)d->attrs[k].key_len, d->attrs[k].key);
             value_text(b, &d->attrs[k].value);
@@ -82,6 +84,6 @@ dpt_exporter *dpt_exporter_console(FILE *out)
     console *c = dpt__calloc(1, sizeof *c);
     if (!c) return NULL;
     c->out = out ? out : stdout;
-    static const dpt_exporter_ops ops = { console_export, NULL, NULL, console_destroy };
+    static const dpt_exporter_ops ops = {console_export, NULL, NULL, console_destroy};
     return dpt_exporter_new(&ops, c);
 }

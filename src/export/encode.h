@@ -11,11 +11,11 @@
 
 struct dpt_encoder {
     dpt_format fmt;
-    dpt__buf out;    /* the encoded payload */
-    dpt__buf tmp;    /* UTF-8 sanitising scratch for one string at a time */
-    uint32_t *ord;   /* span indices in (resource, scope) group order */
-    uint32_t *ord2;  /* second pass of the grouping */
-    uint8_t *mark;   /* "already placed" flags of the grouping */
+    dpt__buf out;   /* the encoded payload */
+    dpt__buf tmp;   /* UTF-8 sanitising scratch for one string at a time */
+    uint32_t *ord;  /* span indices in (resource, scope) group order */
+    uint32_t *ord2; /* second pass of the grouping */
+    uint8_t *mark;  /* "already placed" flags of the grouping */
     size_t scratch_cap;
 };
 
@@ -27,19 +27,23 @@ DPT__HIDDEN void dpt__encoder_release(dpt_encoder *e);
 static inline uint32_t dpt__elem_type(uint32_t array_type)
 {
     switch (array_type) {
-    case DPT_VAL_STRING_ARRAY: return DPT_VAL_STRING;
-    case DPT_VAL_BOOL_ARRAY: return DPT_VAL_BOOL;
-    case DPT_VAL_INT_ARRAY: return DPT_VAL_INT;
-    case DPT_VAL_DOUBLE_ARRAY: return DPT_VAL_DOUBLE;
-    default: return DPT_VAL_NONE;
+    case DPT_VAL_STRING_ARRAY:
+        return DPT_VAL_STRING;
+    case DPT_VAL_BOOL_ARRAY:
+        return DPT_VAL_BOOL;
+    case DPT_VAL_INT_ARRAY:
+        return DPT_VAL_INT;
+    case DPT_VAL_DOUBLE_ARRAY:
+        return DPT_VAL_DOUBLE;
+    default:
+        return DPT_VAL_NONE;
     }
 }
 
 /* Fills e->ord with the indices of the non-NULL spans, grouped by provider (resource) and,
  * inside a provider, by tracer (scope), keeping batch order inside each group. Returns the
  * number of indices, or (size_t)-1 when the scratch space cannot be allocated. */
-DPT__HIDDEN size_t dpt__encoder_group(dpt_encoder *e, const dpt_span_data *const *spans,
-                                      size_t n);
+DPT__HIDDEN size_t dpt__encoder_group(dpt_encoder *e, const dpt_span_data *const *spans, size_t n);
 /* Starts a payload: empties e->out and groups the spans (dpt__encoder_group). */
 static inline size_t dpt__encoder_begin(dpt_encoder *e, const dpt_span_data *const *spans, size_t n)
 {
@@ -66,16 +70,14 @@ static inline dpt_provider *dpt__span_provider(const dpt_span_data *d)
 /* Length of a stored string whose length field may still say DPT_NUL. */
 static inline size_t dpt__slen(const char *s, uint32_t len)
 {
-    if (!s)
-        return 0;
+    if (!s) return 0;
     return len == DPT_NUL ? strlen(s) : len;
 }
 
 static inline bool dpt__id_is_zero(const uint8_t *p, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        if (p[i])
-            return false;
+        if (p[i]) return false;
     return true;
 }
 

@@ -27,13 +27,11 @@ void dpt__encoder_release(dpt_encoder *e)
 
 static bool grow_scratch(dpt_encoder *e, size_t n)
 {
-    if (n <= e->scratch_cap)
-        return true;
+    if (n <= e->scratch_cap) return true;
     size_t cap = e->scratch_cap ? e->scratch_cap : 64;
     while (cap < n)
         cap *= 2;
-    if (cap > UINT32_MAX)
-        return false;
+    if (cap > UINT32_MAX) return false;
     uint32_t *a = dpt__malloc(cap * sizeof *a);
     uint32_t *b = dpt__malloc(cap * sizeof *b);
     uint8_t *m = dpt__malloc(cap);
@@ -60,29 +58,25 @@ static bool grow_scratch(dpt_encoder *e, size_t n)
  * the low milliseconds, so we keep the simple code. */
 size_t dpt__encoder_group(dpt_encoder *e, const dpt_span_data *const *spans, size_t n)
 {
-    if (!grow_scratch(e, n))
-        return (size_t)-1;
+    if (!grow_scratch(e, n)) return (size_t)-1;
     size_t k = 0;
     const dpt_tracer *first = NULL;
     bool single = true;
     for (size_t i = 0; i < n; i++) {
-        if (!spans[i])
-            continue;
+        if (!spans[i]) continue;
         if (k == 0)
             first = spans[i]->tracer;
         else if (spans[i]->tracer != first)
             single = false;
         e->ord[k++] = (uint32_t)i;
     }
-    if (single || k < 2)
-        return k;
+    if (single || k < 2) return k;
 
     /* Pass 1: by provider, from e->ord into e->ord2. */
     memset(e->mark, 0, k);
     size_t m = 0;
     for (size_t i = 0; i < k; i++) {
-        if (e->mark[i])
-            continue;
+        if (e->mark[i]) continue;
         dpt_provider *p = dpt__span_provider(spans[e->ord[i]]);
         for (size_t j = i; j < k; j++) {
             if (!e->mark[j] && dpt__span_provider(spans[e->ord[j]]) == p) {
@@ -101,8 +95,7 @@ size_t dpt__encoder_group(dpt_encoder *e, const dpt_span_data *const *spans, siz
         while (b < k && dpt__span_provider(spans[e->ord2[b]]) == p)
             b++;
         for (size_t i = a; i < b; i++) {
-            if (e->mark[i])
-                continue;
+            if (e->mark[i]) continue;
             const dpt_tracer *t = spans[e->ord2[i]]->tracer;
             for (size_t j = i; j < b; j++) {
                 if (!e->mark[j] && spans[e->ord2[j]]->tracer == t) {
@@ -118,8 +111,7 @@ size_t dpt__encoder_group(dpt_encoder *e, const dpt_span_data *const *spans, siz
 
 const dpt_value *dpt__resource_get(const dpt_provider *p, const char *key)
 {
-    if (!p)
-        return NULL;
+    if (!p) return NULL;
     size_t n = 0;
     const dpt_attr *r = dpt_provider_resource(p, &n);
     size_t kl = strlen(key);
@@ -132,8 +124,7 @@ const dpt_value *dpt__resource_get(const dpt_provider *p, const char *key)
 
 static dpt_err encode_into(dpt_encoder *e, const dpt_span_data *const *spans, size_t n)
 {
-    if (!spans && n > 0)
-        return DPT_EINVAL;
+    if (!spans && n > 0) return DPT_EINVAL;
     dpt_err err;
     switch (e->fmt) {
     case DPT_FORMAT_OTLP_PROTO:
@@ -151,18 +142,16 @@ static dpt_err encode_into(dpt_encoder *e, const dpt_span_data *const *spans, si
     if (err == DPT_OK) {
         /* NUL-terminate without counting it, so JSON payloads are C strings. */
         dpt__buf_putc(&e->out, '\0');
-        if (e->out.oom)
-            return DPT_ENOMEM;
+        if (e->out.oom) return DPT_ENOMEM;
         e->out.len--;
     }
     return err;
 }
 
-static dpt_err encode_once(dpt_format fmt, const dpt_span_data *const *spans, size_t n,
-                           void **out, size_t *len)
+static dpt_err encode_once(dpt_format fmt, const dpt_span_data *const *spans, size_t n, void **out,
+                           size_t *len)
 {
-    if (!out || !len)
-        return DPT_EINVAL;
+    if (!out || !len) return DPT_EINVAL;
     *out = NULL;
     *len = 0;
     dpt_encoder e;
@@ -188,14 +177,12 @@ dpt_err dpt_otlp_proto_encode(const dpt_span_data *const *spans, size_t n, uint8
     return encode_once(DPT_FORMAT_OTLP_PROTO, spans, n, (void **)out, len);
 }
 
-dpt_err dpt_otlp_json_encode(const dpt_span_data *const *spans, size_t n, char **out,
-                             size_t *len)
+dpt_err dpt_otlp_json_encode(const dpt_span_data *const *spans, size_t n, char **out, size_t *len)
 {
     return encode_once(DPT_FORMAT_OTLP_JSON, spans, n, (void **)out, len);
 }
 
-dpt_err dpt_zipkin_json_encode(const dpt_span_data *const *spans, size_t n, char **out,
-                               size_t *len)
+dpt_err dpt_zipkin_json_encode(const dpt_span_data *const *spans, size_t n, char **out, size_t *len)
 {
     return encode_once(DPT_FORMAT_ZIPKIN_JSON, spans, n, (void **)out, len);
 }
@@ -206,8 +193,7 @@ dpt_encoder *dpt_encoder_new(dpt_format fmt)
         fmt != DPT_FORMAT_ZIPKIN_JSON)
         return NULL;
     dpt_encoder *e = dpt__malloc(sizeof *e);
-    if (!e)
-        return NULL;
+    if (!e) return NULL;
     dpt__encoder_init(e, fmt);
     return e;
 }
@@ -219,8 +205,7 @@ dpt_encoder *dpt_encoder_new(dpt_format fmt)
 dpt_err dpt_encoder_encode(dpt_encoder *e, const dpt_span_data *const *spans, size_t n,
                            const uint8_t **out, size_t *len)
 {
-    if (!e || !out || !len)
-        return DPT_EINVAL;
+    if (!e || !out || !len) return DPT_EINVAL;
     *out = NULL;
     *len = 0;
     if (e->out.cap > DPT__ENCODER_KEEP_BYTES) {
@@ -242,8 +227,7 @@ dpt_format dpt_encoder_format(const dpt_encoder *e)
 
 void dpt_encoder_free(dpt_encoder *e)
 {
-    if (!e)
-        return;
+    if (!e) return;
     dpt__encoder_release(e);
     free(e);
 }

@@ -21,11 +21,11 @@
 #define DPT__FILE_MAX_LINE ((size_t)4 << 20)
 
 typedef struct file_exp {
-    int fd;              /* -1 once shut down */
-    dpt_encoder enc;     /* reused for every batch: no allocation in steady state */
-    char *path;          /* for diagnostics */
-    bool warned;         /* a write error is logged once, not once per batch */
-    uint64_t too_big;    /* spans not written: alone longer than a line may be */
+    int fd;           /* -1 once shut down */
+    dpt_encoder enc;  /* reused for every batch: no allocation in steady state */
+    char *path;       /* for diagnostics */
+    bool warned;      /* a write error is logged once, not once per batch */
+    uint64_t too_big; /* spans not written: alone longer than a line may be */
 } file_exp;
 
 static dpt_err write_line(file_exp *f, const uint8_t *p, size_t len)
@@ -34,8 +34,7 @@ static dpt_err write_line(file_exp *f, const uint8_t *p, size_t len)
     while (off < len) {
         ssize_t w = write(f->fd, p + off, len - off);
         if (w < 0) {
-            if (errno == EINTR)
-                continue;
+            if (errno == EINTR) continue;
             if (!f->warned) {
                 dpt__log(DPT_LOG_ERROR, "file exporter: write to %s failed: %s", f->path,
                          strerror(errno));
@@ -52,19 +51,16 @@ static dpt_err write_line(file_exp *f, const uint8_t *p, size_t len)
 }
 
 static dpt_err write_spans(file_exp *f, const dpt_span_data *const *spans, size_t n,
-                          const uint8_t **p, size_t *len)
+                           const uint8_t **p, size_t *len)
 {
     size_t live = 0;
     for (size_t i = 0; i < n; i++)
         live += spans[i] != NULL;
     *len = 0;
-    if (live == 0)
-        return DPT_OK;
+    if (live == 0) return DPT_OK;
     dpt_err err = dpt_encoder_encode(&f->enc, spans, n, p, len);
-    if (err != DPT_OK)
-        return err;
-    if (*len > DPT__FILE_MAX_LINE)
-        return DPT_ETOOBIG;
+    if (err != DPT_OK) return err;
+    if (*len > DPT__FILE_MAX_LINE) return DPT_ETOOBIG;
     /* The encoder's buffer has room for its NUL terminator: the newline replaces it so
      * the line goes out in a single write without copying. */
     ((uint8_t *)*p)[*len] = '\n';
@@ -74,13 +70,11 @@ static dpt_err write_spans(file_exp *f, const dpt_span_data *const *spans, size_
 static dpt_err file_export(void *state, const dpt_span_data *const *spans, size_t n)
 {
     file_exp *f = state;
-    if (f->fd < 0)
-        return DPT_ESTATE;
+    if (f->fd < 0) return DPT_ESTATE;
     size_t live = 0;
     for (size_t i = 0; spans && i < n; i++)
         live += spans[i] != NULL;
-    if (live == 0)
-        return DPT_OK;
+    if (live == 0) return DPT_OK;
     /* Usually the whole batch is one line. When it is too long, halve the number of
      * spans per line until a line fits; after each line written, try twice as many. */
     const uint8_t *p;
@@ -126,8 +120,7 @@ static dpt_err file_shutdown(void *state, uint32_t timeout_ms)
 {
     (void)timeout_ms;
     file_exp *f = state;
-    if (f->fd < 0)
-        return DPT_ESTATE;
+    if (f->fd < 0) return DPT_ESTATE;
     close(f->fd);
     f->fd = -1;
     return DPT_OK;
@@ -136,10 +129,8 @@ static dpt_err file_shutdown(void *state, uint32_t timeout_ms)
 static void file_destroy(void *state)
 {
     file_exp *f = state;
-    if (!f)
-        return;
-    if (f->fd >= 0)
-        close(f->fd);
+    if (!f) return;
+    if (f->fd >= 0) close(f->fd);
     dpt__encoder_release(&f->enc);
     free(f->path);
     free(f);
@@ -163,8 +154,7 @@ dpt_exporter *dpt_exporter_file_format(const char *path, dpt_format fmt)
         return NULL;
     }
     file_exp *f = dpt__calloc(1, sizeof *f);
-    if (!f)
-        return NULL;
+    if (!f) return NULL;
     dpt__encoder_init(&f->enc, fmt);
     f->path = dpt__strndup(path, strlen(path));
     /* Not blocking: opening a FIFO that has no reader would wait for one, inside the

@@ -28,13 +28,27 @@ static void escape_into(dpt__buf *b, const char *s, size_t n)
         }
         *p++ = '\\';
         switch (c) {
-        case '"': *p++ = '"'; break;
-        case '\\': *p++ = '\\'; break;
-        case '\n': *p++ = 'n'; break;
-        case '\r': *p++ = 'r'; break;
-        case '\t': *p++ = 't'; break;
-        case '\b': *p++ = 'b'; break;
-        case '\f': *p++ = 'f'; break;
+        case '"':
+            *p++ = '"';
+            break;
+        case '\\':
+            *p++ = '\\';
+            break;
+        case '\n':
+            *p++ = 'n';
+            break;
+        case '\r':
+            *p++ = 'r';
+            break;
+        case '\t':
+            *p++ = 't';
+            break;
+        case '\b':
+            *p++ = 'b';
+            break;
+        case '\f':
+            *p++ = 'f';
+            break;
         default:
             *p++ = 'u';
             *p++ = '0';
@@ -48,14 +62,12 @@ static void escape_into(dpt__buf *b, const char *s, size_t n)
 
 void dpt__jw_str(dpt__buf *b, dpt__buf *tmp, const char *s, size_t n)
 {
-    if (!s)
-        s = "", n = 0;
+    if (!s) s = "", n = 0;
     size_t i = 0;
     while (i < n && !special[(unsigned char)s[i]])
         i++;
     if (DPT__LIKELY(i == n)) {
-        if (!dpt__jw_room(b, n + 2))
-            return;
+        if (!dpt__jw_room(b, n + 2)) return;
         char *p = b->p + b->len;
         *p = '"';
         memcpy(p + 1, s, n);
@@ -75,8 +87,7 @@ void dpt__jw_str(dpt__buf *b, dpt__buf *tmp, const char *s, size_t n)
         s = tmp->p;
         n = tmp->len;
     }
-    if (n > (SIZE_MAX - 2) / 6 || !dpt__jw_room(b, n * 6 + 2))
-        return;
+    if (n > (SIZE_MAX - 2) / 6 || !dpt__jw_room(b, n * 6 + 2)) return;
     b->p[b->len++] = '"';
     escape_into(b, s, n);
     b->p[b->len++] = '"';

@@ -11,15 +11,13 @@
 
 static inline bool dpt__jw_room(dpt__buf *b, size_t n)
 {
-    if (DPT__LIKELY(!b->oom && b->cap - b->len >= n))
-        return true;
+    if (DPT__LIKELY(!b->oom && b->cap - b->len >= n)) return true;
     return !b->oom && dpt__buf_reserve(b, n) && !b->oom;
 }
 
 static inline void dpt__jw_raw(dpt__buf *b, const char *s, size_t n)
 {
-    if (!dpt__jw_room(b, n))
-        return;
+    if (!dpt__jw_room(b, n)) return;
     memcpy(b->p + b->len, s, n);
     b->len += n;
 }
@@ -29,8 +27,7 @@ static inline void dpt__jw_raw(dpt__buf *b, const char *s, size_t n)
 
 static inline void dpt__jw_char(dpt__buf *b, char c)
 {
-    if (!dpt__jw_room(b, 1))
-        return;
+    if (!dpt__jw_room(b, 1)) return;
     b->p[b->len++] = c;
 }
 
@@ -50,23 +47,20 @@ static inline size_t dpt__jw_utoa(char *p, uint64_t v)
 
 static inline void dpt__jw_uint(dpt__buf *b, uint64_t v)
 {
-    if (!dpt__jw_room(b, 20))
-        return;
+    if (!dpt__jw_room(b, 20)) return;
     b->len += dpt__jw_utoa(b->p + b->len, v);
 }
 
 /* A 64-bit integer as a JSON string ("-123"), as OTLP/JSON wants for int64 and times. */
 static inline void dpt__jw_int_str(dpt__buf *b, int64_t v, bool is_signed, uint64_t u)
 {
-    if (!dpt__jw_room(b, 23))
-        return;
+    if (!dpt__jw_room(b, 23)) return;
     char *p = b->p + b->len;
     size_t n = 0;
     p[n++] = '"';
     if (is_signed) {
         uint64_t mag = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-        if (v < 0)
-            p[n++] = '-';
+        if (v < 0) p[n++] = '-';
         n += dpt__jw_utoa(p + n, mag);
     } else {
         n += dpt__jw_utoa(p + n, u);
@@ -78,8 +72,7 @@ static inline void dpt__jw_int_str(dpt__buf *b, int64_t v, bool is_signed, uint6
 static inline void dpt__jw_hex(dpt__buf *b, const uint8_t *id, size_t n)
 {
     static const char hx[] = "0123456789abcdef";
-    if (!dpt__jw_room(b, 2 * n + 2))
-        return;
+    if (!dpt__jw_room(b, 2 * n + 2)) return;
     char *p = b->p + b->len;
     *p++ = '"';
     for (size_t i = 0; i < n; i++) {

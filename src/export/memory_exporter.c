@@ -38,7 +38,8 @@ static void mem_clear(memexp *m)
     pthread_mutex_lock(&m->mu);
     size_t n = m->n;
     const dpt_span_data **copy = m->spans;
-    for (size_t i = 0; i < n; i++) dpt_span_data_release(copy[i]);
+    for (size_t i = 0; i < n; i++)
+        dpt_span_data_release(copy[i]);
     m->n = 0;
     pthread_mutex_unlock(&m->mu);
 }
@@ -52,7 +53,7 @@ static void mem_destroy(void *st)
     free(m);
 }
 
-static const dpt_exporter_ops mem_ops = { mem_export, NULL, NULL, mem_destroy };
+static const dpt_exporter_ops mem_ops = {mem_export, NULL, NULL, mem_destroy};
 
 dpt_exporter *dpt_exporter_memory(size_t max_spans)
 {

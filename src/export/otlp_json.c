@@ -56,8 +56,7 @@ static void put_any(dpt_encoder *e, const dpt_value *v)
     }
     JW_LIT(b, "{\"arrayValue\":{\"values\":[");
     for (size_t i = 0; i < n; i++) {
-        if (i)
-            dpt__jw_char(b, ',');
+        if (i) dpt__jw_char(b, ',');
         put_any_scalar(e, elem, v, i);
     }
     JW_LIT(b, "]}}");
@@ -75,8 +74,7 @@ static void put_attrs(dpt_encoder *e, const dpt_attr *a, size_t n, uint32_t drop
             JW_LIT(b, ",\"attributes\":[");
         first = false;
         for (size_t i = 0; i < n; i++) {
-            if (i)
-                dpt__jw_char(b, ',');
+            if (i) dpt__jw_char(b, ',');
             JW_LIT(b, "{\"key\":");
             dpt__jw_str(b, &e->tmp, a[i].key, dpt__slen(a[i].key, a[i].key_len));
             JW_LIT(b, ",\"value\":");
@@ -86,8 +84,7 @@ static void put_attrs(dpt_encoder *e, const dpt_attr *a, size_t n, uint32_t drop
         dpt__jw_char(b, ']');
     }
     if (dropped) {
-        if (!first)
-            dpt__jw_char(b, ',');
+        if (!first) dpt__jw_char(b, ',');
         JW_LIT(b, "\"droppedAttributesCount\":");
         dpt__jw_uint(b, dropped);
     }
@@ -132,8 +129,7 @@ static void put_span(dpt_encoder *e, const dpt_span_data *d)
         JW_LIT(b, ",\"events\":[");
         for (uint32_t i = 0; i < d->n_events; i++) {
             const dpt_event *ev = &d->events[i];
-            if (i)
-                dpt__jw_char(b, ',');
+            if (i) dpt__jw_char(b, ',');
             JW_LIT(b, "{\"timeUnixNano\":");
             dpt__jw_int_str(b, 0, false, ev->time_ns);
             JW_LIT(b, ",\"name\":");
@@ -152,8 +148,7 @@ static void put_span(dpt_encoder *e, const dpt_span_data *d)
         JW_LIT(b, ",\"links\":[");
         for (uint32_t i = 0; i < d->n_links; i++) {
             const dpt_link *l = &d->links[i];
-            if (i)
-                dpt__jw_char(b, ',');
+            if (i) dpt__jw_char(b, ',');
             put_ids(e, &l->ctx, l->tracestate, l->tracestate_len);
             put_attrs(e, l->attrs, l->n_attrs, l->dropped_attrs, false);
             JW_LIT(b, ",\"flags\":");
@@ -167,7 +162,8 @@ static void put_span(dpt_encoder *e, const dpt_span_data *d)
         dpt__jw_uint(b, d->dropped_links);
     }
 
-    size_t msg_len = d->status == DPT_STATUS_ERROR ? dpt__slen(d->status_msg, d->status_msg_len) : 0;
+    size_t msg_len =
+        d->status == DPT_STATUS_ERROR ? dpt__slen(d->status_msg, d->status_msg_len) : 0;
     uint32_t code = d->status <= DPT_STATUS_ERROR ? d->status : 0;
     /* An unset status is left out, as the protobuf encoding leaves it out. */
     if (code || msg_len) {
@@ -177,8 +173,7 @@ static void put_span(dpt_encoder *e, const dpt_span_data *d)
             dpt__jw_str(b, &e->tmp, d->status_msg, msg_len);
         }
         if (code) {
-            if (msg_len)
-                dpt__jw_char(b, ',');
+            if (msg_len) dpt__jw_char(b, ',');
             JW_LIT(b, "\"code\":");
             dpt__jw_uint(b, code);
         }
@@ -191,15 +186,13 @@ dpt_err dpt__otlp_json_write(dpt_encoder *e, const dpt_span_data *const *spans, 
 {
     dpt__buf *b = &e->out;
     size_t k = dpt__encoder_begin(e, spans, n);
-    if (k == (size_t)-1)
-        return DPT_ENOMEM;
+    if (k == (size_t)-1) return DPT_ENOMEM;
 
     JW_LIT(b, "{\"resourceSpans\":[");
     size_t i = 0;
     while (i < k) {
         dpt_provider *p = dpt__span_provider(spans[e->ord[i]]);
-        if (i)
-            dpt__jw_char(b, ',');
+        if (i) dpt__jw_char(b, ',');
         JW_LIT(b, "{\"resource\":{");
         size_t nres = 0;
         const dpt_attr *res = p ? dpt_provider_resource(p, &nres) : NULL;
@@ -208,8 +201,7 @@ dpt_err dpt__otlp_json_write(dpt_encoder *e, const dpt_span_data *const *spans, 
         bool first_scope = true;
         while (i < k && dpt__span_provider(spans[e->ord[i]]) == p) {
             const dpt_tracer *t = spans[e->ord[i]]->tracer;
-            if (!first_scope)
-                dpt__jw_char(b, ',');
+            if (!first_scope) dpt__jw_char(b, ',');
             JW_LIT(b, "{\"scope\":{");
             first_scope = false;
             const char *name = t ? dpt_tracer_name(t) : NULL;
@@ -220,8 +212,7 @@ dpt_err dpt__otlp_json_write(dpt_encoder *e, const dpt_span_data *const *spans, 
                 dpt__jw_str(b, &e->tmp, name, nl);
             }
             if (vl) {
-                if (nl)
-                    dpt__jw_char(b, ',');
+                if (nl) dpt__jw_char(b, ',');
                 JW_LIT(b, "\"version\":");
                 dpt__jw_str(b, &e->tmp, version, vl);
             }
@@ -239,8 +230,7 @@ dpt_err dpt__otlp_json_write(dpt_encoder *e, const dpt_span_data *const *spans, 
             bool first_span = true;
             while (i < k && spans[e->ord[i]]->tracer == t &&
                    (t || dpt__span_provider(spans[e->ord[i]]) == p)) {
-                if (!first_span)
-                    dpt__jw_char(b, ',');
+                if (!first_span) dpt__jw_char(b, ',');
                 first_span = false;
                 put_span(e, spans[e->ord[i]]);
                 i++;

@@ -75,12 +75,10 @@ static inline bool utf8_ok(const char *s, size_t n)
     for (; i + 8 <= n; i += 8) {
         uint64_t w;
         memcpy(&w, s + i, 8);
-        if (w & 0x8080808080808080ull)
-            return dpt__utf8_valid_prefix(s, n) == n;
+        if (w & 0x8080808080808080ull) return dpt__utf8_valid_prefix(s, n) == n;
     }
     for (; i < n; i++)
-        if ((unsigned char)s[i] & 0x80)
-            return dpt__utf8_valid_prefix(s, n) == n;
+        if ((unsigned char)s[i] & 0x80) return dpt__utf8_valid_prefix(s, n) == n;
     return true;
 }
 
@@ -88,8 +86,7 @@ static inline bool utf8_ok(const char *s, size_t n)
  * request otherwise). The check is cheap; the copy happens only for invalid input. */
 static void put_string(dpt_encoder *e, uint32_t field, const char *s, size_t n)
 {
-    if (!s)
-        s = "", n = 0;
+    if (!s) s = "", n = 0;
     if (DPT__LIKELY(utf8_ok(s, n))) {
         pb_bytes_field(&e->out, field, s, n);
         return;
@@ -107,12 +104,10 @@ static void put_string(dpt_encoder *e, uint32_t field, const char *s, size_t n)
 /* A proto3 string field: left out when empty. */
 static inline void put_string_opt(dpt_encoder *e, uint32_t field, const char *s, size_t n)
 {
-    if (n)
-        put_string(e, field, s, n);
+    if (n) put_string(e, field, s, n);
 }
 
-static void put_scalar(dpt_encoder *e, uint32_t field, uint32_t type, const dpt_value *v,
-                       size_t i)
+static void put_scalar(dpt_encoder *e, uint32_t field, uint32_t type, const dpt_value *v, size_t i)
 {
     dpt__buf *b = &e->out;
     pb_mark m = pb_begin(b, field, 1);
@@ -173,8 +168,7 @@ static bool put_kv_scalar(dpt_encoder *e, uint32_t field, const char *key, size_
     case DPT_VAL_STRING:
         sv = v->u.s ? v->u.s : "";
         slen = dpt__slen(v->u.s, v->len);
-        if (!utf8_ok(sv, slen))
-            return false;
+        if (!utf8_ok(sv, slen)) return false;
         any = 1 + pb_varint_size(slen) + slen;
         break;
     case DPT_VAL_BOOL:
@@ -190,13 +184,11 @@ static bool put_kv_scalar(dpt_encoder *e, uint32_t field, const char *key, size_
     default:
         return false;
     }
-    if (!utf8_ok(key, klen))
-        return false;
+    if (!utf8_ok(key, klen)) return false;
     size_t kv = (klen ? 1 + pb_varint_size(klen) + klen : 0) + 1 + pb_varint_size(any) + any;
     size_t total = pb_varint_size((uint64_t)field << 3) + pb_varint_size(kv) + kv;
     dpt__buf *b = &e->out;
-    if (!pb_room(b, total))
-        return true; /* out of memory: b->oom reports it */
+    if (!pb_room(b, total)) return true; /* out of memory: b->oom reports it */
     uint8_t *p = (uint8_t *)b->p + b->len;
     p += pb_put_varint(p, ((uint64_t)field << 3) | PB_LEN);
     p += pb_put_varint(p, kv);
@@ -212,8 +204,7 @@ static bool put_kv_scalar(dpt_encoder *e, uint32_t field, const char *key, size_
     case DPT_VAL_STRING:
         *p++ = (F_ANY_STRING << 3) | PB_LEN;
         p += pb_put_varint(p, slen);
-        if (slen)
-            memcpy(p, sv, slen);
+        if (slen) memcpy(p, sv, slen);
         p += slen;
         break;
     case DPT_VAL_BOOL:
@@ -239,13 +230,11 @@ static bool put_kv_scalar(dpt_encoder *e, uint32_t field, const char *key, size_
 
 static void put_attrs(dpt_encoder *e, uint32_t field, const dpt_attr *a, size_t n)
 {
-    if (!a)
-        return;
+    if (!a) return;
     for (size_t i = 0; i < n; i++) {
         const char *key = a[i].key ? a[i].key : "";
         size_t klen = dpt__slen(a[i].key, a[i].key_len);
-        if (DPT__LIKELY(put_kv_scalar(e, field, key, klen, &a[i].value)))
-            continue;
+        if (DPT__LIKELY(put_kv_scalar(e, field, key, klen, &a[i].value))) continue;
         pb_mark kv = pb_begin(&e->out, field, 1);
         put_string_opt(e, F_KV_KEY, key, klen);
         put_any(e, F_KV_VALUE, &a[i].value);
@@ -259,33 +248,28 @@ static void put_span(dpt_encoder *e, const dpt_span_data *d)
     pb_mark sm = pb_begin(b, F_SS_SPANS, 2);
     pb_bytes_field(b, F_SPAN_TRACE_ID, d->ctx.trace_id.b, 16);
     pb_bytes_field(b, F_SPAN_SPAN_ID, d->ctx.span_id.b, 8);
-    put_string_opt(e, F_SPAN_TRACE_STATE, d->tracestate, dpt__slen(d->tracestate, d->tracestate_len));
+    put_string_opt(e, F_SPAN_TRACE_STATE, d->tracestate,
+                   dpt__slen(d->tracestate, d->tracestate_len));
     if (!dpt__id_is_zero(d->parent_span_id.b, 8))
         pb_bytes_field(b, F_SPAN_PARENT_SPAN_ID, d->parent_span_id.b, 8);
     put_string_opt(e, F_SPAN_NAME, d->name, dpt__slen(d->name, d->name_len));
     if (d->kind >= DPT_SPAN_INTERNAL && d->kind <= DPT_SPAN_CONSUMER)
         pb_uint_field(b, F_SPAN_KIND, d->kind);
-    if (d->start_ns)
-        pb_fixed64_field(b, F_SPAN_START, d->start_ns);
-    if (d->end_ns)
-        pb_fixed64_field(b, F_SPAN_END, d->end_ns);
+    if (d->start_ns) pb_fixed64_field(b, F_SPAN_START, d->start_ns);
+    if (d->end_ns) pb_fixed64_field(b, F_SPAN_END, d->end_ns);
     put_attrs(e, F_SPAN_ATTRIBUTES, d->attrs, d->n_attrs);
-    if (d->dropped_attrs)
-        pb_uint_field(b, F_SPAN_DROPPED_ATTRS, d->dropped_attrs);
+    if (d->dropped_attrs) pb_uint_field(b, F_SPAN_DROPPED_ATTRS, d->dropped_attrs);
 
     for (uint32_t i = 0; d->events && i < d->n_events; i++) {
         const dpt_event *ev = &d->events[i];
         pb_mark em = pb_begin(b, F_SPAN_EVENTS, 1);
-        if (ev->time_ns)
-            pb_fixed64_field(b, F_EV_TIME, ev->time_ns);
+        if (ev->time_ns) pb_fixed64_field(b, F_EV_TIME, ev->time_ns);
         put_string_opt(e, F_EV_NAME, ev->name, dpt__slen(ev->name, ev->name_len));
         put_attrs(e, F_EV_ATTRIBUTES, ev->attrs, ev->n_attrs);
-        if (ev->dropped_attrs)
-            pb_uint_field(b, F_EV_DROPPED_ATTRS, ev->dropped_attrs);
+        if (ev->dropped_attrs) pb_uint_field(b, F_EV_DROPPED_ATTRS, ev->dropped_attrs);
         pb_end(b, em);
     }
-    if (d->dropped_events)
-        pb_uint_field(b, F_SPAN_DROPPED_EVENTS, d->dropped_events);
+    if (d->dropped_events) pb_uint_field(b, F_SPAN_DROPPED_EVENTS, d->dropped_events);
 
     for (uint32_t i = 0; d->links && i < d->n_links; i++) {
         const dpt_link *l = &d->links[i];
@@ -295,21 +279,19 @@ static void put_span(dpt_encoder *e, const dpt_span_data *d)
         put_string_opt(e, F_LINK_TRACE_STATE, l->tracestate,
                        dpt__slen(l->tracestate, l->tracestate_len));
         put_attrs(e, F_LINK_ATTRIBUTES, l->attrs, l->n_attrs);
-        if (l->dropped_attrs)
-            pb_uint_field(b, F_LINK_DROPPED_ATTRS, l->dropped_attrs);
+        if (l->dropped_attrs) pb_uint_field(b, F_LINK_DROPPED_ATTRS, l->dropped_attrs);
         pb_fixed32_field(b, F_LINK_FLAGS, dpt__otlp_flags(l->ctx.flags, l->ctx.remote));
         pb_end(b, lm);
     }
-    if (d->dropped_links)
-        pb_uint_field(b, F_SPAN_DROPPED_LINKS, d->dropped_links);
+    if (d->dropped_links) pb_uint_field(b, F_SPAN_DROPPED_LINKS, d->dropped_links);
 
-    size_t msg_len = d->status == DPT_STATUS_ERROR ? dpt__slen(d->status_msg, d->status_msg_len) : 0;
+    size_t msg_len =
+        d->status == DPT_STATUS_ERROR ? dpt__slen(d->status_msg, d->status_msg_len) : 0;
     uint32_t code = d->status <= DPT_STATUS_ERROR ? d->status : 0;
     if (code || msg_len) {
         pb_mark st = pb_begin(b, F_SPAN_STATUS, 1);
         put_string_opt(e, F_STATUS_MESSAGE, d->status_msg, msg_len);
-        if (code)
-            pb_uint_field(b, F_STATUS_CODE, code);
+        if (code) pb_uint_field(b, F_STATUS_CODE, code);
         pb_end(b, st);
     }
     pb_fixed32_field(b, F_SPAN_FLAGS, dpt__otlp_flags(d->ctx.flags, d->parent_remote));
@@ -320,11 +302,9 @@ dpt_err dpt__otlp_proto_write(dpt_encoder *e, const dpt_span_data *const *spans,
 {
     dpt__buf *b = &e->out;
     size_t k = dpt__encoder_begin(e, spans, n);
-    if (k == (size_t)-1)
-        return DPT_ENOMEM;
+    if (k == (size_t)-1) return DPT_ENOMEM;
     /* Grow once to a typical size so a batch does not pay for many reallocs. */
-    if (k && !pb_room(b, k * 256))
-        return DPT_ENOMEM;
+    if (k && !pb_room(b, k * 256)) return DPT_ENOMEM;
 
     size_t i = 0;
     while (i < k) {

@@ -16,16 +16,14 @@
 enum { PB_VARINT = 0, PB_I64 = 1, PB_LEN = 2, PB_I32 = 5 };
 
 typedef struct pb_mark {
-    size_t start; /* offset of the body */
+    size_t start;  /* offset of the body */
     uint32_t hint; /* bytes reserved before it for the length */
 } pb_mark;
 
 static inline bool pb_room(dpt__buf *b, size_t n)
 {
-    if (DPT__LIKELY(!b->oom && b->cap - b->len >= n))
-        return true;
-    if (b->oom)
-        return false;
+    if (DPT__LIKELY(!b->oom && b->cap - b->len >= n)) return true;
+    if (b->oom) return false;
     return dpt__buf_reserve(b, n) && !b->oom;
 }
 
@@ -53,8 +51,7 @@ static inline size_t pb_put_varint(uint8_t *p, uint64_t v)
 
 static inline void pb_varint(dpt__buf *b, uint64_t v)
 {
-    if (!pb_room(b, 10))
-        return;
+    if (!pb_room(b, 10)) return;
     b->len += pb_put_varint((uint8_t *)b->p + b->len, v);
 }
 
@@ -65,8 +62,7 @@ static inline void pb_tag(dpt__buf *b, uint32_t field, uint32_t wire)
 
 static inline void pb_uint_field(dpt__buf *b, uint32_t field, uint64_t v)
 {
-    if (!pb_room(b, 20))
-        return;
+    if (!pb_room(b, 20)) return;
     uint8_t *p = (uint8_t *)b->p + b->len;
     size_t n = pb_put_varint(p, ((uint64_t)field << 3) | PB_VARINT);
     n += pb_put_varint(p + n, v);
@@ -75,8 +71,7 @@ static inline void pb_uint_field(dpt__buf *b, uint32_t field, uint64_t v)
 
 static inline void pb_fixed64_field(dpt__buf *b, uint32_t field, uint64_t v)
 {
-    if (!pb_room(b, 18))
-        return;
+    if (!pb_room(b, 18)) return;
     uint8_t *p = (uint8_t *)b->p + b->len;
     size_t n = pb_put_varint(p, ((uint64_t)field << 3) | PB_I64);
     for (int i = 0; i < 8; i++)
@@ -86,8 +81,7 @@ static inline void pb_fixed64_field(dpt__buf *b, uint32_t field, uint64_t v)
 
 static inline void pb_fixed32_field(dpt__buf *b, uint32_t field, uint32_t v)
 {
-    if (!pb_room(b, 14))
-        return;
+    if (!pb_room(b, 14)) return;
     uint8_t *p = (uint8_t *)b->p + b->len;
     size_t n = pb_put_varint(p, ((uint64_t)field << 3) | PB_I32);
     for (int i = 0; i < 4; i++)
@@ -104,21 +98,18 @@ static inline void pb_double_field(dpt__buf *b, uint32_t field, double d)
 
 static inline void pb_bytes_field(dpt__buf *b, uint32_t field, const void *data, size_t n)
 {
-    if (!pb_room(b, 20 + n))
-        return;
+    if (!pb_room(b, 20 + n)) return;
     uint8_t *p = (uint8_t *)b->p + b->len;
     size_t k = pb_put_varint(p, ((uint64_t)field << 3) | PB_LEN);
     k += pb_put_varint(p + k, n);
-    if (n)
-        memcpy(p + k, data, n);
+    if (n) memcpy(p + k, data, n);
     b->len += k + n;
 }
 
 static inline pb_mark pb_begin(dpt__buf *b, uint32_t field, uint32_t hint)
 {
-    pb_mark m = { 0, hint };
-    if (!pb_room(b, 10 + hint))
-        return m;
+    pb_mark m = {0, hint};
+    if (!pb_room(b, 10 + hint)) return m;
     uint8_t *p = (uint8_t *)b->p + b->len;
     size_t k = pb_put_varint(p, ((uint64_t)field << 3) | PB_LEN);
     b->len += k + hint;
@@ -128,13 +119,11 @@ static inline pb_mark pb_begin(dpt__buf *b, uint32_t field, uint32_t hint)
 
 static inline void pb_end(dpt__buf *b, pb_mark m)
 {
-    if (b->oom || m.start == 0)
-        return;
+    if (b->oom || m.start == 0) return;
     size_t len = b->len - m.start;
     size_t vs = pb_varint_size(len);
     if (DPT__UNLIKELY(vs != m.hint)) {
-        if (vs > m.hint && !pb_room(b, vs - m.hint))
-            return;
+        if (vs > m.hint && !pb_room(b, vs - m.hint)) return;
         uint8_t *p = (uint8_t *)b->p;
         memmove(p + m.start - m.hint + vs, p + m.start, len);
         b->len = b->len - m.hint + vs;

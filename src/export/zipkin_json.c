@@ -126,12 +126,11 @@ static void put_resource_tags(dpt_encoder *e, dpt__json *j, const dpt_span_data 
         const char *key = r[i].key;
         size_t kl = dpt__slen(key, r[i].key_len);
         if (!key || (kl == 12 && memcmp(key, "service.name", 12) == 0) ||
-            (kl == 16 && memcmp(key, "otel.status_code", 16) == 0) || (kl == 5 && memcmp(key, "error", 5) == 0) ||
-            has_attr(d->attrs, d->n_attrs, key, kl))
+            (kl == 16 && memcmp(key, "otel.status_code", 16) == 0) ||
+            (kl == 5 && memcmp(key, "error", 5) == 0) || has_attr(d->attrs, d->n_attrs, key, kl))
             continue;
         value_text(e, &r[i].value);
-        if (e->tmp.oom)
-            e->out.oom = true;
+        if (e->tmp.oom) e->out.oom = true;
         dpt__json_keyn(j, key, kl);
         dpt__json_str(j, e->tmp.p ? e->tmp.p : "", e->tmp.len);
     }
@@ -139,7 +138,7 @@ static void put_resource_tags(dpt_encoder *e, dpt__json *j, const dpt_span_data 
 
 static void put_span(dpt_encoder *e, dpt__json *j, const dpt_span_data *d)
 {
-    static const char *const kinds[] = { NULL, NULL, "SERVER", "CLIENT", "PRODUCER", "CONSUMER" };
+    static const char *const kinds[] = {NULL, NULL, "SERVER", "CLIENT", "PRODUCER", "CONSUMER"};
     char hex[33];
     dpt__json_obj_begin(j);
     dpt__hex_encode(d->ctx.trace_id.b, 16, hex);
@@ -207,8 +206,7 @@ static void put_span(dpt_encoder *e, dpt__json *j, const dpt_span_data *d)
                 }
                 dpt__json_obj_end(&tj);
                 dpt__json_obj_end(&tj);
-                if (t->oom)
-                    e->out.oom = true;
+                if (t->oom) e->out.oom = true;
                 dpt__json_str(j, t->p ? t->p : "", t->len);
             }
             dpt__json_obj_end(j);
@@ -228,8 +226,7 @@ static void put_span(dpt_encoder *e, dpt__json *j, const dpt_span_data *d)
              (kl == 5 && memcmp(a->key, "error", 5) == 0 && d->status == DPT_STATUS_ERROR)))
             continue;
         value_text(e, &a->value);
-        if (e->tmp.oom)
-            e->out.oom = true;
+        if (e->tmp.oom) e->out.oom = true;
         dpt__json_keyn(j, a->key ? a->key : "", kl);
         dpt__json_str(j, e->tmp.p ? e->tmp.p : "", e->tmp.len);
     }
@@ -237,10 +234,8 @@ static void put_span(dpt_encoder *e, dpt__json *j, const dpt_span_data *d)
     if (d->tracer) {
         const char *sn = dpt_tracer_name(d->tracer);
         const char *sv = dpt_tracer_version(d->tracer);
-        if (sn && *sn)
-            tag_str(j, "otel.scope.name", sn, strlen(sn));
-        if (sv && *sv)
-            tag_str(j, "otel.scope.version", sv, strlen(sv));
+        if (sn && *sn) tag_str(j, "otel.scope.name", sn, strlen(sn));
+        if (sv && *sv) tag_str(j, "otel.scope.version", sv, strlen(sv));
     }
     if (d->status == DPT_STATUS_OK) {
         tag_str(j, "otel.status_code", "OK", 2);
@@ -251,12 +246,9 @@ static void put_span(dpt_encoder *e, dpt__json *j, const dpt_span_data *d)
         tag_str(j, "error", d->status_msg ? d->status_msg : "",
                 dpt__slen(d->status_msg, d->status_msg_len));
     }
-    if (d->dropped_attrs)
-        tag_uint(j, "otel.dropped_attributes_count", d->dropped_attrs);
-    if (d->dropped_events)
-        tag_uint(j, "otel.dropped_events_count", d->dropped_events);
-    if (d->dropped_links)
-        tag_uint(j, "otel.dropped_links_count", d->dropped_links);
+    if (d->dropped_attrs) tag_uint(j, "otel.dropped_attributes_count", d->dropped_attrs);
+    if (d->dropped_events) tag_uint(j, "otel.dropped_events_count", d->dropped_events);
+    if (d->dropped_links) tag_uint(j, "otel.dropped_links_count", d->dropped_links);
     dpt__json_obj_end(j);
     dpt__json_obj_end(j);
 }
@@ -269,8 +261,7 @@ dpt_err dpt__zipkin_json_write(dpt_encoder *e, const dpt_span_data *const *spans
     dpt__json_init(&j, &e->out);
     dpt__json_arr_begin(&j);
     for (size_t i = 0; i < n; i++) {
-        if (spans[i])
-            put_span(e, &j, spans[i]);
+        if (spans[i]) put_span(e, &j, spans[i]);
     }
     dpt__json_arr_end(&j);
     return e->out.oom ? DPT_ENOMEM : DPT_OK;

@@ -501,7 +501,8 @@ static dpt_exporter *from_settings(bool otlp, const dpt_exporter_settings *s)
     } else if (otlp && v && strcmp(v, "grpc") == 0) {
         cfg.protocol = DPT_OTLP_GRPC;
     } else if (otlp && v && strcmp(v, "http/protobuf") != 0) {
-        dpt__log(DPT_LOG_ERROR, "otlp exporter: protocol %s is not supported (http/protobuf, http/json, grpc)", v);
+        dpt__log(DPT_LOG_ERROR,
+                 "otlp exporter: protocol %s is not supported (http/protobuf, http/json, grpc)", v);
         return NULL;
     }
     /* gRPC, an endpoint without a scheme: "insecure" (tls.insecure) chooses h2c over TLS,
@@ -509,12 +510,14 @@ static dpt_exporter *from_settings(bool otlp, const dpt_exporter_settings *s)
     char url[1024];
     if (cfg.protocol == DPT_OTLP_GRPC && cfg.url && !strstr(cfg.url, "://")) {
         const char *ins = dpt_exporter_settings_get(s, "insecure");
-        snprintf(url, sizeof url, "%s%s", ins && strcmp(ins, "true") == 0 ? "http://" : "https://", cfg.url);
+        snprintf(url, sizeof url, "%s%s", ins && strcmp(ins, "true") == 0 ? "http://" : "https://",
+                 cfg.url);
         cfg.url = url;
     }
     v = dpt_exporter_settings_get(s, "compression");
     if (v && strcmp(v, "gzip") != 0 && strcmp(v, "none") != 0) {
-        dpt__log(DPT_LOG_ERROR, "%s exporter: compression %s is not supported (gzip, none)", name, v);
+        dpt__log(DPT_LOG_ERROR, "%s exporter: compression %s is not supported (gzip, none)", name,
+                 v);
         return NULL;
     }
     cfg.gzip = v && strcmp(v, "gzip") == 0;
@@ -523,7 +526,8 @@ static dpt_exporter *from_settings(bool otlp, const dpt_exporter_settings *s)
         errno = 0;
         unsigned long long ms = strtoull(v, &end, 10);
         if (errno || end == v || *end || *v == '-' || ms > UINT32_MAX) {
-            dpt__log(DPT_LOG_ERROR, "%s exporter: timeout %s is not a number of milliseconds", name, v);
+            dpt__log(DPT_LOG_ERROR, "%s exporter: timeout %s is not a number of milliseconds", name,
+                     v);
             return NULL;
         }
         cfg.timeout_ms = ms ? (uint32_t)ms : UINT32_MAX; /* 0: no limit */

@@ -20,10 +20,18 @@ static bool trace_id_hex(const char *s, size_t n, dpt_trace_id *out)
 static bool sampling_char(char c, dpt_b3 *out)
 {
     switch (c) {
-    case '0': out->sampled = 0; return true;
-    case '1': out->sampled = 1; return true;
-    case 'd': out->sampled = 1; out->debug = true; return true;
-    default: return false;
+    case '0':
+        out->sampled = 0;
+        return true;
+    case '1':
+        out->sampled = 1;
+        return true;
+    case 'd':
+        out->sampled = 1;
+        out->debug = true;
+        return true;
+    default:
+        return false;
     }
 }
 
@@ -93,9 +101,11 @@ size_t dpt_b3_format(const dpt_b3 *b3, char out[64])
 /* X-B3-Sampled: "1"/"0" per the spec, "true"/"false" from older tracers. */
 static int sampled_value(const char *v, size_t n)
 {
-    if ((n == 1 && v[0] == '1') || (n == 4 && (memcmp(v, "true", 4) == 0 || memcmp(v, "True", 4) == 0)))
+    if ((n == 1 && v[0] == '1') ||
+        (n == 4 && (memcmp(v, "true", 4) == 0 || memcmp(v, "True", 4) == 0)))
         return 1;
-    if ((n == 1 && v[0] == '0') || (n == 5 && (memcmp(v, "false", 5) == 0 || memcmp(v, "False", 5) == 0)))
+    if ((n == 1 && v[0] == '0') ||
+        (n == 5 && (memcmp(v, "false", 5) == 0 || memcmp(v, "False", 5) == 0)))
         return 0;
     return -2;
 }
@@ -145,7 +155,7 @@ bad:
 static void b3_extract(void *st, const dpt_getter *g, void *carrier, dpt_extraction *x)
 {
     (void)st;
-    const dpt__in in_ = { g, carrier }, *in = &in_;
+    const dpt__in in_ = {g, carrier}, *in = &in_;
     size_t len = 0;
     const char *v = first(in, "b3", &len);
     if (v) {
@@ -208,10 +218,11 @@ static size_t b3_fields(void *st, const char **names, size_t max)
 static size_t b3multi_fields(void *st, const char **names, size_t max)
 {
     (void)st;
-    static const char *const f[] = { "x-b3-traceid", "x-b3-spanid", "x-b3-sampled", "x-b3-flags" };
-    for (size_t i = 0; i < 4 && i < max; i++) names[i] = f[i];
+    static const char *const f[] = {"x-b3-traceid", "x-b3-spanid", "x-b3-sampled", "x-b3-flags"};
+    for (size_t i = 0; i < 4 && i < max; i++)
+        names[i] = f[i];
     return 4;
 }
 
-const dpt_propagator_ops dpt__b3_ops = { b3_extract, b3_inject_single, b3_fields, NULL };
-const dpt_propagator_ops dpt__b3multi_ops = { b3_extract, b3_inject_multi, b3multi_fields, NULL };
+const dpt_propagator_ops dpt__b3_ops = {b3_extract, b3_inject_single, b3_fields, NULL};
+const dpt_propagator_ops dpt__b3multi_ops = {b3_extract, b3_inject_multi, b3multi_fields, NULL};

@@ -25,7 +25,8 @@ static bool props_ok(const char *s, size_t n)
     size_t i = 0;
     for (;;) {
         size_t j = i;
-        while (j < n && s[j] != ';') j++;
+        while (j < n && s[j] != ';')
+            j++;
         const char *p = s + i;
         size_t pl = j - i;
         dpt__trim_ows(&p, &pl);
@@ -102,8 +103,8 @@ static bool parse_member(const char *m, size_t n, dpt__buf *sb, dpt__buf *dec, i
     return true;
 }
 
-dpt_err dpt_w3c_baggage_parse(const char *s, size_t len, const dpt_baggage *base,
-                              dpt_baggage **out, uint32_t *dropped)
+dpt_err dpt_w3c_baggage_parse(const char *s, size_t len, const dpt_baggage *base, dpt_baggage **out,
+                              uint32_t *dropped)
 {
     if (dropped) *dropped = 0;
     if (!out) return DPT_EINVAL;
@@ -114,7 +115,7 @@ dpt_err dpt_w3c_baggage_parse(const char *s, size_t len, const dpt_baggage *base
     size_t n = 0;
     uint32_t drop = 0;
     size_t accepted = 0; /* bytes of accepted members as sent, with separators */
-    dpt__buf sb, dec; /* scratch: parsed strings; one decoded value */
+    dpt__buf sb, dec;    /* scratch: parsed strings; one decoded value */
     dpt__buf_init(&sb);
     dpt__buf_init(&dec);
     /* Empty members come from joined header lines: skipped, not an error. */
@@ -130,7 +131,8 @@ dpt_err dpt_w3c_baggage_parse(const char *s, size_t len, const dpt_baggage *base
         /* A repeated key replaces the value of the first occurrence in place. */
         bool dup = false;
         for (size_t q = 0; q < n; q++) {
-            if (items[q].klen == it.klen && memcmp(sb.p + items[q].key, sb.p + it.key, it.klen) == 0) {
+            if (items[q].klen == it.klen &&
+                memcmp(sb.p + items[q].key, sb.p + it.key, it.klen) == 0) {
                 items[q].value = it.value;
                 items[q].vlen = it.vlen;
                 items[q].meta = it.meta;
@@ -183,7 +185,10 @@ done:
 }
 
 /* Metadata set through the API is sent verbatim, so it must not break the header. */
-static bool meta_sendable(const char *m, size_t n) { return n == 0 || props_ok(m, n); }
+static bool meta_sendable(const char *m, size_t n)
+{
+    return n == 0 || props_ok(m, n);
+}
 
 dpt_err dpt_w3c_baggage_format(const dpt_baggage *b, char **out, size_t *len, uint32_t *dropped)
 {
@@ -200,7 +205,8 @@ dpt_err dpt_w3c_baggage_format(const dpt_baggage *b, char **out, size_t *len, ui
     for (size_t i = 0; i < n; i++) {
         dpt_baggage_item it;
         if (dpt_baggage_entry_n(b, i, &it) != DPT_OK) break;
-        if (!is_token(it.key, it.key_len) || (it.metadata && !meta_sendable(it.metadata, it.metadata_len))) {
+        if (!is_token(it.key, it.key_len) ||
+            (it.metadata && !meta_sendable(it.metadata, it.metadata_len))) {
             drop++;
             continue;
         }
@@ -226,8 +232,10 @@ dpt_err dpt_w3c_baggage_format(const dpt_baggage *b, char **out, size_t *len, ui
     } else if (o.len) {
         size_t l = 0;
         *out = dpt__buf_take(&o, &l);
-        if (!*out) err = DPT_ENOMEM;
-        else if (len) *len = l;
+        if (!*out)
+            err = DPT_ENOMEM;
+        else if (len)
+            *len = l;
     }
     dpt__buf_free(&o);
     dpt__buf_free(&piece);
@@ -239,7 +247,7 @@ dpt_err dpt_w3c_baggage_format(const dpt_baggage *b, char **out, size_t *len, ui
 static void bg_extract(void *st, const dpt_getter *g, void *carrier, dpt_extraction *x)
 {
     (void)st;
-    const dpt__in in_ = { g, carrier }, *in = &in_;
+    const dpt__in in_ = {g, carrier}, *in = &in_;
     dpt__buf b;
     dpt__buf_init(&b);
     bool cut = false;
@@ -280,4 +288,4 @@ static size_t bg_fields(void *st, const char **names, size_t max)
     return 1;
 }
 
-const dpt_propagator_ops dpt__baggage_ops = { bg_extract, bg_inject, bg_fields, NULL };
+const dpt_propagator_ops dpt__baggage_ops = {bg_extract, bg_inject, bg_fields, NULL};

@@ -27,8 +27,8 @@ static dpt_err make_owned(dpt_headers *h)
     dpt_headers o = DPT_HEADERS_INIT;
     o.flags = HF_OWNED;
     for (size_t i = 0; i < h->n; i++) {
-        dpt_err e = dpt_headers_add(&o, h->v[i].name, h->v[i].name_len, h->v[i].value,
-                                    h->v[i].value_len);
+        dpt_err e =
+            dpt_headers_add(&o, h->v[i].name, h->v[i].name_len, h->v[i].value, h->v[i].value_len);
         if (e != DPT_OK) {
             dpt_headers_free(&o);
             return e;
@@ -69,12 +69,15 @@ dpt_err dpt_headers_add(dpt_headers *h, const char *name, size_t name_len, const
     blk[name_len] = 0;
     memcpy(blk + name_len + 1, value, value_len);
     blk[name_len + 1 + value_len] = 0;
-    h->v[h->n++] = (dpt_header){ blk, name_len, blk + name_len + 1, value_len };
+    h->v[h->n++] = (dpt_header){blk, name_len, blk + name_len + 1, value_len};
     return DPT_OK;
 }
 
 /* ASCII case folding without the locale: header names are ASCII tokens. */
-static inline unsigned char fold(unsigned char c) { return (c >= 'A' && c <= 'Z') ? (unsigned char)(c + 32) : c; }
+static inline unsigned char fold(unsigned char c)
+{
+    return (c >= 'A' && c <= 'Z') ? (unsigned char)(c + 32) : c;
+}
 
 /* Compares the length first: on a typical request most names differ in length, so the
  * per-byte loop runs only for real candidates. */
@@ -99,8 +102,10 @@ dpt_err dpt_headers_set(dpt_headers *h, const char *name, const char *value, siz
     if (e != DPT_OK) return e;
     size_t k = 0;
     for (size_t i = 0; i < h->n; i++) {
-        if (name_match(&h->v[i], name)) free((void *)h->v[i].name);
-        else h->v[k++] = h->v[i];
+        if (name_match(&h->v[i], name))
+            free((void *)h->v[i].name);
+        else
+            h->v[k++] = h->v[i];
     }
     h->n = k;
     return dpt_headers_add(h, name, DPT_NUL, value, value_len);
@@ -125,7 +130,8 @@ void dpt_headers_free(dpt_headers *h)
 {
     if (!h) return;
     if (h->flags & HF_OWNED) {
-        for (size_t i = 0; i < h->n; i++) free((void *)h->v[i].name);
+        for (size_t i = 0; i < h->n; i++)
+            free((void *)h->v[i].name);
         free(h->v);
     }
     h->v = NULL;
@@ -151,8 +157,8 @@ static dpt_err hdr_set(void *c, const char *name, const char *value, size_t len)
     return dpt_headers_set(c, name, value, len);
 }
 
-const dpt_getter dpt_headers_getter = { hdr_get, hdr_key };
-const dpt_setter dpt_headers_setter = { hdr_set };
+const dpt_getter dpt_headers_getter = {hdr_get, hdr_key};
+const dpt_setter dpt_headers_setter = {hdr_set};
 
 /* ---- the environment ------------------------------------------------------------------------ */
 
@@ -190,8 +196,8 @@ static dpt_err env_set(void *c, const char *name, const char *value, size_t len)
     return setenv(en, value, 1) == 0 ? DPT_OK : DPT_ENOMEM;
 }
 
-const dpt_getter dpt_env_getter = { env_get, NULL };
-const dpt_setter dpt_env_setter = { env_set };
+const dpt_getter dpt_env_getter = {env_get, NULL};
+const dpt_setter dpt_env_setter = {env_set};
 
 /* Collects "NAME=value" strings while injecting into an envp being built. */
 typedef struct envb {
@@ -242,7 +248,8 @@ static dpt_err envp_set(void *c, const char *name, const char *value, size_t len
 void dpt_env_free(char **envp)
 {
     if (!envp) return;
-    for (char **p = envp; *p; p++) free(*p);
+    for (char **p = envp; *p; p++)
+        free(*p);
     free(envp);
 }
 
@@ -251,10 +258,10 @@ dpt_err dpt_env_inject_envp(const dpt_propagator *p, const dpt_context *ctx, cha
 {
     if (!out) return DPT_EINVAL;
     *out = NULL;
-    envb inj = { 0 };
-    static const dpt_setter envp_setter = { envp_set };
+    envb inj = {0};
+    static const dpt_setter envp_setter = {envp_set};
     dpt_err e = dpt_propagator_inject(p, ctx, &envp_setter, &inj);
-    envb all = { 0 };
+    envb all = {0};
     if (e == DPT_OK) { /* allocate the array up front so that an empty result is {NULL} */
         e = envb_push(&all, NULL);
         all.n = 0;
@@ -280,14 +287,17 @@ dpt_err dpt_env_inject_envp(const dpt_propagator *p, const dpt_context *ctx, cha
         }
         if (skip) continue;
         char *s = dpt__strndup(*q, strlen(*q));
-        if (!s) e = DPT_ENOMEM;
-        else if ((e = envb_push(&all, s)) != DPT_OK) free(s);
+        if (!s)
+            e = DPT_ENOMEM;
+        else if ((e = envb_push(&all, s)) != DPT_OK)
+            free(s);
     }
     for (size_t i = 0; e == DPT_OK && i < inj.n; i++) {
         e = envb_push(&all, inj.v[i]);
         if (e == DPT_OK) inj.v[i] = NULL; /* moved */
     }
-    for (size_t i = 0; i < inj.n; i++) free(inj.v[i]);
+    for (size_t i = 0; i < inj.n; i++)
+        free(inj.v[i]);
     free(inj.v);
     if (e != DPT_OK) {
         if (all.v) {

@@ -60,8 +60,10 @@ dpt_err dpt_jaeger_parse(const char *s, size_t len, dpt_span_context *out, bool 
     dpt__buf b;
     dpt__buf_init(&b);
     dpt_err e = DPT_EPARSE;
-    if (dpt__pct_decode(s, len, &b) && !b.oom) e = parse_plain(b.p ? b.p : "", b.len, out, debug);
-    else if (b.oom) e = DPT_ENOMEM;
+    if (dpt__pct_decode(s, len, &b) && !b.oom)
+        e = parse_plain(b.p ? b.p : "", b.len, out, debug);
+    else if (b.oom)
+        e = DPT_ENOMEM;
     dpt__buf_free(&b);
     return e;
 }
@@ -92,8 +94,10 @@ static bool add_decoded(dpt__extract *x, const char *key, size_t kl, const char 
     bool ok = dpt__pct_decode(v, vl, &dec);
     if (ok) {
         dpt__utf8_sanitize(dec.p ? dec.p : "", dec.len, &val);
-        if (val.oom || dec.oom) x->oom = true;
-        else dpt_extraction_add_baggage(x, key, kl, val.p ? val.p : "", val.len, NULL, 0);
+        if (val.oom || dec.oom)
+            x->oom = true;
+        else
+            dpt_extraction_add_baggage(x, key, kl, val.p ? val.p : "", val.len, NULL, 0);
     }
     dpt__buf_free(&dec);
     dpt__buf_free(&val);
@@ -108,7 +112,9 @@ static void jaeger_baggage_extract(const dpt__in *in, dpt__extract *x)
 {
     size_t vl = 0;
     const char *v;
-    for (size_t i = 0; i < DPT__MAX_FIELD_VALUES && (v = in->g->get(in->c, "jaeger-baggage", i, &vl)) != NULL; i++) {
+    for (size_t i = 0;
+         i < DPT__MAX_FIELD_VALUES && (v = in->g->get(in->c, "jaeger-baggage", i, &vl)) != NULL;
+         i++) {
         size_t pos = 0, ml, kl, l;
         const char *m, *k, *val;
         while (!x->oom && dpt__list_next(v, vl, &pos, &m, &ml)) {
@@ -122,16 +128,19 @@ static void jaeger_baggage_extract(const dpt__in *in, dpt__extract *x)
 static void jaeger_extract(void *st, const dpt_getter *g, void *carrier, dpt_extraction *x)
 {
     (void)st;
-    const dpt__in in_ = { g, carrier }, *in = &in_;
+    const dpt__in in_ = {g, carrier}, *in = &in_;
     size_t len = 0;
     const char *v = in->g->get(in->c, "uber-trace-id", 0, &len);
     if (v) {
         x->saw_trace_field = true;
         dpt_span_context sc;
         dpt_err e = dpt_jaeger_parse(v, len, &sc, NULL);
-        if (e == DPT_OK) dpt__extract_set_sc(x, &sc, NULL);
-        else if (e == DPT_ENOMEM) x->oom = true;
-        else dpt__prop_count(DPT_PSTAT_JAEGER_INVALID, 1);
+        if (e == DPT_OK)
+            dpt__extract_set_sc(x, &sc, NULL);
+        else if (e == DPT_ENOMEM)
+            x->oom = true;
+        else
+            dpt__prop_count(DPT_PSTAT_JAEGER_INVALID, 1);
     }
     /* jaeger-baggage first, so that a uberctx-<key> field of the same key wins: it is the
      * form Jaeger clients themselves write. */
@@ -166,4 +175,4 @@ static size_t jaeger_fields(void *st, const char **names, size_t max)
     return 1;
 }
 
-const dpt_propagator_ops dpt__jaeger_ops = { jaeger_extract, jaeger_inject, jaeger_fields, NULL };
+const dpt_propagator_ops dpt__jaeger_ops = {jaeger_extract, jaeger_inject, jaeger_fields, NULL};

@@ -66,9 +66,9 @@ DPT__HIDDEN dpt_err dpt__inject_prefixed(const dpt_context *ctx, const char *pre
 
 /* ---- extraction accumulator --------------------------------------------------------------- */
 struct dpt_extraction {
-    dpt_span_context sc;  /* valid when have_sc */
-    dpt_tracestate *ts;   /* owned reference (with sc) */
-    dpt_baggage *bg;      /* owned reference */
+    dpt_span_context sc; /* valid when have_sc */
+    dpt_tracestate *ts;  /* owned reference (with sc) */
+    dpt_baggage *bg;     /* owned reference */
     bool have_sc;
     bool saw_trace_field; /* some trace field was present */
     bool oom;

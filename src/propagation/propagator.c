@@ -36,7 +36,7 @@ static dpt_err none_inject(void *st, const dpt_context *ctx, const dpt_setter *s
     (void)st, (void)ctx, (void)s, (void)c;
     return DPT_OK;
 }
-static const dpt_propagator_ops none_ops = { none_extract, none_inject, NULL, NULL };
+static const dpt_propagator_ops none_ops = {none_extract, none_inject, NULL, NULL};
 
 /* ---- composites ------------------------------------------------------------------------- */
 
@@ -49,7 +49,8 @@ static void comp_extract(void *st, const dpt_getter *g, void *c, dpt_extraction 
     const dpt_propagator *p = st;
     if (comp_depth >= MAX_DEPTH) return;
     comp_depth++;
-    for (size_t i = 0; i < p->n; i++) p->m[i]->ops->extract(p->m[i]->state, g, c, x);
+    for (size_t i = 0; i < p->n; i++)
+        p->m[i]->ops->extract(p->m[i]->state, g, c, x);
     comp_depth--;
 }
 
@@ -59,7 +60,8 @@ static dpt_err comp_inject(void *st, const dpt_context *ctx, const dpt_setter *s
     if (comp_depth >= MAX_DEPTH) return DPT_OK;
     comp_depth++;
     dpt_err e = DPT_OK;
-    for (size_t i = 0; i < p->n && e == DPT_OK; i++) e = p->m[i]->ops->inject(p->m[i]->state, ctx, s, c);
+    for (size_t i = 0; i < p->n && e == DPT_OK; i++)
+        e = p->m[i]->ops->inject(p->m[i]->state, ctx, s, c);
     comp_depth--;
     return e;
 }
@@ -80,11 +82,11 @@ static size_t comp_fields(void *st, const char **names, size_t max)
     return at;
 }
 
-static const dpt_propagator_ops comp_ops = { comp_extract, comp_inject, comp_fields, NULL };
+static const dpt_propagator_ops comp_ops = {comp_extract, comp_inject, comp_fields, NULL};
 
 /* ---- built-in instances ------------------------------------------------------------------- */
 
-#define BUILTIN(var, ops, nm) static const dpt_propagator var = { &(ops), NULL, true, nm, 0, { 0 } }
+#define BUILTIN(var, ops, nm) static const dpt_propagator var = {&(ops), NULL, true, nm, 0, {0}}
 BUILTIN(p_none, none_ops, "none");
 BUILTIN(p_tc, dpt__tracecontext_ops, "tracecontext");
 BUILTIN(p_bg, dpt__baggage_ops, "baggage");
@@ -94,15 +96,37 @@ BUILTIN(p_jg, dpt__jaeger_ops, "jaeger");
 BUILTIN(p_ot, dpt__ottrace_ops, "ottrace");
 #undef BUILTIN
 
-const dpt_propagator *dpt_propagator_tracecontext(void) { return &p_tc; }
-const dpt_propagator *dpt_propagator_baggage(void) { return &p_bg; }
-const dpt_propagator *dpt_propagator_b3(void) { return &p_b3; }
-const dpt_propagator *dpt_propagator_b3multi(void) { return &p_b3m; }
-const dpt_propagator *dpt_propagator_jaeger(void) { return &p_jg; }
-const dpt_propagator *dpt_propagator_ottrace(void) { return &p_ot; }
-const dpt_propagator *dpt_propagator_none(void) { return &p_none; }
+const dpt_propagator *dpt_propagator_tracecontext(void)
+{
+    return &p_tc;
+}
+const dpt_propagator *dpt_propagator_baggage(void)
+{
+    return &p_bg;
+}
+const dpt_propagator *dpt_propagator_b3(void)
+{
+    return &p_b3;
+}
+const dpt_propagator *dpt_propagator_b3multi(void)
+{
+    return &p_b3m;
+}
+const dpt_propagator *dpt_propagator_jaeger(void)
+{
+    return &p_jg;
+}
+const dpt_propagator *dpt_propagator_ottrace(void)
+{
+    return &p_ot;
+}
+const dpt_propagator *dpt_propagator_none(void)
+{
+    return &p_none;
+}
 
-static const dpt_propagator *const builtins[] = { &p_tc, &p_bg, &p_b3, &p_b3m, &p_jg, &p_ot, &p_none, NULL };
+static const dpt_propagator *const builtins[] = {&p_tc, &p_bg, &p_b3,   &p_b3m,
+                                                 &p_jg, &p_ot, &p_none, NULL};
 
 dpt_propagator *dpt_propagator_new(const char *name, const dpt_propagator_ops *ops, void *state)
 {
@@ -110,7 +134,7 @@ dpt_propagator *dpt_propagator_new(const char *name, const dpt_propagator_ops *o
     if (nl == 0 || nl > NAME_MAX_LEN || !ops || !ops->extract || !ops->inject) {
         dpt__log(DPT_LOG_ERROR, "dpt_propagator_new: %s",
                  !ops || !ops->extract || !ops->inject ? "ops with extract and inject are needed"
-                                                        : "a name of 1 to 31 bytes is needed");
+                                                       : "a name of 1 to 31 bytes is needed");
         return NULL;
     }
     dpt_propagator *p = dpt__calloc(1, sizeof *p);
@@ -127,8 +151,10 @@ dpt_propagator *dpt_propagator_new(const char *name, const dpt_propagator_ops *o
 dpt_propagator *dpt_propagator_composite(const dpt_propagator *const *list, size_t n)
 {
     const char *why = NULL;
-    if (!list && n) why = "NULL list";
-    else if (n > MAX_MEMBERS) why = "more than 16 members";
+    if (!list && n)
+        why = "NULL list";
+    else if (n > MAX_MEMBERS)
+        why = "more than 16 members";
     for (size_t i = 0; !why && i < n; i++)
         if (!list[i] || !list[i]->ops) why = "a NULL member";
     dpt_propagator *p = why ? NULL : dpt__calloc(1, sizeof *p);
@@ -140,7 +166,8 @@ dpt_propagator *dpt_propagator_composite(const dpt_propagator *const *list, size
     p->state = p;
     memcpy(p->name, "composite", sizeof "composite");
     p->n = n;
-    for (size_t i = 0; i < n; i++) p->m[i] = list[i];
+    for (size_t i = 0; i < n; i++)
+        p->m[i] = list[i];
     return p;
 }
 
@@ -164,7 +191,8 @@ static bool name_char(char c)
 static const dpt_propagator *builtin_by_name(const char *s, size_t n)
 {
     for (size_t i = 0; builtins[i]; i++)
-        if (strlen(builtins[i]->name) == n && strncasecmp(builtins[i]->name, s, n) == 0) return builtins[i];
+        if (strlen(builtins[i]->name) == n && strncasecmp(builtins[i]->name, s, n) == 0)
+            return builtins[i];
     return NULL;
 }
 
@@ -180,7 +208,8 @@ dpt_err dpt_propagator_register(const char *name, const dpt_propagator *p)
 {
     size_t n = name ? strlen(name) : 0;
     bool ok = n > 0 && n <= NAME_MAX_LEN;
-    for (size_t i = 0; ok && i < n; i++) ok = name_char(name[i]);
+    for (size_t i = 0; ok && i < n; i++)
+        ok = name_char(name[i]);
     if (!ok || builtin_by_name(name, n)) {
         dpt__log(DPT_LOG_ERROR, "dpt_propagator_register: \"%.*s\" %s", (int)(n > 64 ? 64 : n),
                  name ? name : "(null)",
@@ -206,8 +235,10 @@ dpt_err dpt_propagator_register(const char *name, const dpt_propagator *p)
         n_registry++;
     }
     pthread_mutex_unlock(&reg_mu);
-    if (e == DPT_EINVAL) dpt__log(DPT_LOG_ERROR, "dpt_propagator_register: \"%s\" is already registered", name);
-    if (e == DPT_ETOOBIG) dpt__log(DPT_LOG_ERROR, "dpt_propagator_register: all %d names are in use", MAX_REGISTERED);
+    if (e == DPT_EINVAL)
+        dpt__log(DPT_LOG_ERROR, "dpt_propagator_register: \"%s\" is already registered", name);
+    if (e == DPT_ETOOBIG)
+        dpt__log(DPT_LOG_ERROR, "dpt_propagator_register: all %d names are in use", MAX_REGISTERED);
     return e;
 }
 
@@ -245,7 +276,8 @@ dpt_propagator *dpt_propagator_from_names(const char *names)
         }
         if (p == &p_none) none = true;
         bool dup = false;
-        for (size_t q = 0; q < n; q++) dup |= list[q] == p;
+        for (size_t q = 0; q < n; q++)
+            dup |= list[q] == p;
         if (dup) continue;
         if (n == MAX_MEMBERS) {
             dpt__log(DPT_LOG_WARN, "OTEL_PROPAGATORS: more than %d propagators; \"%.*s\" ignored",
@@ -285,7 +317,10 @@ static _Atomic(const dpt_propagator *) g_set;
 static dpt_propagator *g_env;
 static pthread_once_t g_env_once = PTHREAD_ONCE_INIT;
 
-static void env_init(void) { g_env = dpt_propagator_from_env(); }
+static void env_init(void)
+{
+    g_env = dpt_propagator_from_env();
+}
 
 void dpt_propagator_set_global(const dpt_propagator *p)
 {
@@ -317,9 +352,12 @@ dpt_err dpt_propagator_extract(const dpt_propagator *p, const dpt_getter *g, voi
         rc = DPT_ENOMEM;
     } else {
         *out = dpt_context_new(x.have_sc ? &x.sc : NULL, x.have_sc ? x.ts : NULL, x.bg);
-        if (!*out) rc = DPT_ENOMEM;
-        else if (x.have_sc) rc = DPT_OK;
-        else if (x.saw_trace_field) rc = DPT_EPARSE;
+        if (!*out)
+            rc = DPT_ENOMEM;
+        else if (x.have_sc)
+            rc = DPT_OK;
+        else if (x.saw_trace_field)
+            rc = DPT_EPARSE;
     }
     dpt_tracestate_release(x.ts);
     dpt_baggage_release(x.bg);
@@ -342,7 +380,8 @@ dpt_err dpt_propagator_inject(const dpt_propagator *p, const dpt_context *ctx, c
     return e;
 }
 
-/* ---- helpers ------------------------------------------------------------------------------------ */
+/* ---- helpers ------------------------------------------------------------------------------------
+ */
 
 dpt_err dpt_span_opts_from_incoming(const dpt_context *incoming, bool untrusted_edge,
                                     dpt_span_opts *opts, dpt_link *link)
@@ -374,8 +413,8 @@ dpt_err dpt_span_opts_from_incoming(const dpt_context *incoming, bool untrusted_
     return DPT_OK;
 }
 
-dpt_span dpt_span_start_server(dpt_tracer *t, const char *name, const dpt_getter *g,
-                               void *carrier, const dpt_server_opts *opts, dpt_context **ctx_out)
+dpt_span dpt_span_start_server(dpt_tracer *t, const char *name, const dpt_getter *g, void *carrier,
+                               const dpt_server_opts *opts, dpt_context **ctx_out)
 {
     dpt_server_opts def;
     memset(&def, 0, sizeof def);
@@ -389,8 +428,10 @@ dpt_span dpt_span_start_server(dpt_tracer *t, const char *name, const dpt_getter
     so.attrs = opts->attrs;
     so.n_attrs = opts->n_attrs;
     so.start_ns = opts->start_ns;
-    if (in) dpt_span_opts_from_incoming(in, opts->untrusted_edge, &so, &link);
-    else so.root = true; /* nothing readable came in (or no memory): a new trace */
+    if (in)
+        dpt_span_opts_from_incoming(in, opts->untrusted_edge, &so, &link);
+    else
+        so.root = true; /* nothing readable came in (or no memory): a new trace */
     dpt_span s = dpt_span_start(t, name, DPT_SPAN_SERVER, &so);
     if (ctx_out) {
         /* The baggage that continues with the request: none at an untrusted edge. */
@@ -432,8 +473,10 @@ dpt_span dpt_span_start_client(dpt_tracer *t, const char *name, const dpt_contex
         /* Without a span of our own the parent is sent unchanged, so the trace goes on. */
         dpt_context *out = valid ? dpt_context_with_span(parent, span) : dpt_context_retain(parent);
         dpt_err e = DPT_OK;
-        if (out) e = dpt_propagator_inject(p, out, s, carrier);
-        else if (valid || parent) e = DPT_ENOMEM;
+        if (out)
+            e = dpt_propagator_inject(p, out, s, carrier);
+        else if (valid || parent)
+            e = DPT_ENOMEM;
         if (e != DPT_OK) dpt__log(DPT_LOG_WARN, "client span: inject failed: %s", dpt_strerror(e));
         dpt_context_release(out);
     }

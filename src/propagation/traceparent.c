@@ -60,7 +60,7 @@ size_t dpt_traceparent_format(const dpt_span_context *sc, char out[DPT_TRACEPARE
 static void tc_extract(void *st, const dpt_getter *g, void *carrier, dpt_extraction *x)
 {
     (void)st;
-    const dpt__in in_ = { g, carrier }, *in = &in_;
+    const dpt__in in_ = {g, carrier}, *in = &in_;
     size_t len = 0, count = 0;
     const char *tp = dpt__in_single(in, "traceparent", &len, &count);
     dpt_span_context sc;
@@ -92,8 +92,10 @@ static void tc_extract(void *st, const dpt_getter *g, void *carrier, dpt_extract
             x->oom = true;
         } else {
             dpt_err e = dpt_tracestate_parse(t0 ? t0 : "", tl, &ts);
-            if (e == DPT_ENOMEM) x->oom = true;
-            else if (e != DPT_OK) dpt__prop_count(DPT_PSTAT_TRACESTATE_DROPPED, 1);
+            if (e == DPT_ENOMEM)
+                x->oom = true;
+            else if (e != DPT_OK)
+                dpt__prop_count(DPT_PSTAT_TRACESTATE_DROPPED, 1);
         }
         dpt__buf_free(&b);
     }
@@ -117,9 +119,10 @@ static dpt_err tc_inject(void *st, const dpt_context *ctx, const dpt_setter *s, 
 static size_t tc_fields(void *st, const char **names, size_t max)
 {
     (void)st;
-    static const char *const f[] = { "traceparent", "tracestate" };
-    for (size_t i = 0; i < 2 && i < max; i++) names[i] = f[i];
+    static const char *const f[] = {"traceparent", "tracestate"};
+    for (size_t i = 0; i < 2 && i < max; i++)
+        names[i] = f[i];
     return 2;
 }
 
-const dpt_propagator_ops dpt__tracecontext_ops = { tc_extract, tc_inject, tc_fields, NULL };
+const dpt_propagator_ops dpt__tracecontext_ops = {tc_extract, tc_inject, tc_fields, NULL};

@@ -14,15 +14,18 @@
  * before n_stats is raised (release), and never change: readers load n_stats (acquire). */
 static _Atomic uint64_t prop_stats[DPT_PSTAT_MAX];
 static const char *const builtin_names[DPT_PSTAT_BUILTIN_COUNT] = {
-    "traceparent_invalid", "tracestate_dropped", "baggage_members_dropped",
-    "baggage_entries_not_sent", "b3_invalid", "jaeger_invalid", "edge_contexts_dropped",
-    "ottrace_invalid",
+    "traceparent_invalid",      "tracestate_dropped", "baggage_members_dropped",
+    "baggage_entries_not_sent", "b3_invalid",         "jaeger_invalid",
+    "edge_contexts_dropped",    "ottrace_invalid",
 };
 static char user_names[DPT_PSTAT_MAX - DPT_PSTAT_BUILTIN_COUNT][48];
 static _Atomic size_t n_stats = DPT_PSTAT_BUILTIN_COUNT;
 static pthread_mutex_t stat_mu = PTHREAD_MUTEX_INITIALIZER;
 
-void dpt__prop_count(int which, uint64_t n) { dpt_propagation_stat_add(which, n); }
+void dpt__prop_count(int which, uint64_t n)
+{
+    dpt_propagation_stat_add(which, n);
+}
 
 void dpt_propagation_stat_add(int i, uint64_t n)
 {
@@ -75,7 +78,8 @@ int dpt_propagation_stat_register(const char *name)
 size_t dpt__in_count(const dpt__in *in, const char *name, size_t cap)
 {
     size_t n = 0, len;
-    while (n < cap && in->g->get(in->c, name, n, &len)) n++;
+    while (n < cap && in->g->get(in->c, name, n, &len))
+        n++;
     return n;
 }
 
@@ -213,13 +217,16 @@ dpt_err dpt_extraction_add_baggage(dpt_extraction *x, const char *key, size_t ke
 {
     if (!x) return DPT_EINVAL;
     dpt_baggage *nb = NULL;
-    dpt_err e = dpt_baggage_set_n(x->bg, key, key_len, value, value_len, meta, meta ? meta_len : 0, &nb);
+    dpt_err e =
+        dpt_baggage_set_n(x->bg, key, key_len, value, value_len, meta, meta ? meta_len : 0, &nb);
     if (e == DPT_OK) {
         dpt_baggage_release(x->bg);
         x->bg = nb;
     } else {
-        if (e == DPT_ENOMEM) x->oom = true;
-        else dpt__prop_count(DPT_PSTAT_BAGGAGE_MEMBERS_DROPPED, 1);
+        if (e == DPT_ENOMEM)
+            x->oom = true;
+        else
+            dpt__prop_count(DPT_PSTAT_BAGGAGE_MEMBERS_DROPPED, 1);
     }
     return e;
 }

@@ -33,7 +33,7 @@ static void test_run_executes_in_the_captured_task_with_the_span_current(void **
     assert_memory_equal(&got, &op, sizeof op);
     assert_int_equal(dpt_task_leave(task), DPT_OK);
 
-    cb_seen seen = { 0 };
+    cb_seen seen = {0};
     dpt_cont_run(&c, record_cb, &seen); /* later, from the thread's own context */
     assert_int_equal(seen.calls, 1);
     assert_ptr_equal(seen.task, task);
@@ -79,7 +79,7 @@ static void test_continuation_runs_on_another_thread(void **state)
     dpt_task_release(task); /* dropped: the continuation keeps it alive */
     assert_int_equal(dpt__test_async_live_tasks(), 1);
 
-    thread_arg a = { .c = &c };
+    thread_arg a = {.c = &c};
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, run_on_thread, &a), 0);
     assert_int_equal(pthread_join(th, NULL), 0);
@@ -247,7 +247,7 @@ static void test_capture_without_a_task_carries_the_context_only(void **state)
     assert_int_equal(dpt_cont_move(&moved, &other), DPT_ESTATE); /* dst busy */
     dpt_cont_finish(&other);
 
-    cb_seen seen = { 0 };
+    cb_seen seen = {0};
     dpt_cont_run(&moved, record_cb, &seen);
     assert_null(seen.task);
     assert_memory_equal(&seen.current, &outer, sizeof outer);
@@ -264,8 +264,8 @@ static void test_capture_span_runs_a_caller_started_span_and_the_task_owns_it(vo
     dpt_span wait = dpt_task_span_start(tp.t, "wait", DPT_SPAN_INTERNAL, NULL);
     dpt_token tok = dpt_span_make_current(wait);
     /* A sibling of "wait", not its child: the caller picks the parent. */
-    dpt_span work = dpt_span_start(tp.t, "work", DPT_SPAN_INTERNAL,
-                                   &(dpt_span_opts){ .parent_span = root });
+    dpt_span work =
+        dpt_span_start(tp.t, "work", DPT_SPAN_INTERNAL, &(dpt_span_opts){.parent_span = root});
     dpt_cont a = DPT_CONT_INIT, b = DPT_CONT_INIT;
     assert_int_equal(dpt_cont_capture_span(&a, work), DPT_OK);
     assert_int_equal(dpt_cont_capture_span(&a, work), DPT_ESTATE);
@@ -278,7 +278,7 @@ static void test_capture_span_runs_a_caller_started_span_and_the_task_owns_it(vo
     dpt_span_end(wait);
     dpt_task_leave(task);
 
-    cb_seen seen = { 0 };
+    cb_seen seen = {0};
     dpt_cont_run(&a, record_cb, &seen);
     assert_memory_equal(&seen.current, &work, sizeof work);
     assert_false(dpt_span_is_recording(work));
@@ -312,7 +312,7 @@ static void test_task_ends_a_captured_span_whose_chain_never_finished(void **sta
     dpt_span_end(root);
     assert_int_equal(dpt_task_end(task), DPT_OK);
     assert_false(dpt_span_is_recording(s)); /* ended by the task, flagged */
-    dpt_cont_finish(&c); /* no second end */
+    dpt_cont_finish(&c);                    /* no second end */
     dpt_task_release(task);
     const dpt_span_data *d = span_named("pending");
     assert_int_equal(d->ended_by_task, 1);

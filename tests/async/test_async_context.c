@@ -41,7 +41,7 @@ static void test_context_captured_on_one_thread_is_attached_on_another(void **st
     dpt_baggage_release(bg);
     assert_string_equal(dpt_baggage_get(dpt_context_baggage(captured), "k"), "v");
 
-    worker w = { .ctx = captured };
+    worker w = {.ctx = captured};
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, worker_main, &w), 0);
     pthread_join(th, NULL);
@@ -62,7 +62,7 @@ static void test_token_detached_on_another_thread_is_refused_and_reported(void *
     dpt_span mine = dpt_span_start(tp.t, "mine", DPT_SPAN_INTERNAL, NULL);
     dpt_token tok = dpt_span_make_current(mine);
     dpt_context *empty = dpt_context_new(NULL, NULL, NULL);
-    worker w = { .ctx = empty, .foreign = tok };
+    worker w = {.ctx = empty, .foreign = tok};
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, worker_main, &w), 0);
     pthread_join(th, NULL);
@@ -150,7 +150,8 @@ static void test_full_stack_refuses_attach_without_harm(void **state)
     dpt_task_enter(task);
     c = dpt_context_new(NULL, NULL, NULL);
     ok = 0;
-    for (int i = 0; i < 300; i++) ok += dpt_context_attach(c) != 0;
+    for (int i = 0; i < 300; i++)
+        ok += dpt_context_attach(c) != 0;
     assert_int_equal(ok, 256);
     dpt_task_leave(task);
     dpt_context_release(c);

@@ -56,7 +56,10 @@ static uint32_t expect_span(dpt_span s, const dpt_span_id *parent, const dpt_tra
     return (uint32_t)n_exps++;
 }
 
-static int cmp_id(const void *a, const void *b) { return memcmp(a, b, sizeof(dpt_span_id)); }
+static int cmp_id(const void *a, const void *b)
+{
+    return memcmp(a, b, sizeof(dpt_span_id));
+}
 
 /* One resumption: 1 to 3 actions on the task's stack. */
 static void resume(mtask *m)
@@ -96,7 +99,8 @@ static void finish(mtask *m, bool drop)
 {
     if (drop) {
         /* Dropped mid-way: every span still open is the task's to end, flagged. */
-        for (int i = 0; i < m->depth; i++) exps[m->exp_idx[i]].ended_by_task = 1;
+        for (int i = 0; i < m->depth; i++)
+            exps[m->exp_idx[i]].ended_by_task = 1;
         dpt_task_release(m->task);
         return;
     }
@@ -129,8 +133,8 @@ static void test_ten_thousand_tasks_interleaved_in_random_order(void **state)
     for (uint32_t i = 0; i < N_TASKS; i++) {
         mtask *m = &tasks[i];
         dpt_span root;
-        m->task = dpt_task_start(tracer, "request", DPT_SPAN_SERVER,
-                                 &(dpt_span_opts){ .root = true }, &root);
+        m->task = dpt_task_start(tracer, "request", DPT_SPAN_SERVER, &(dpt_span_opts){.root = true},
+                                 &root);
         assert_non_null(m->task);
         m->trace = dpt_span_get_context(root).trace_id;
         m->spans[0] = root;

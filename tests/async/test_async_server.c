@@ -40,8 +40,8 @@ static void server_main(void *arg)
 {
     server_thread *st = arg;
     st->rc = uv_loop_init(&st->loop);
-    as_server_config cfg = { .host = "127.0.0.1", .port = 0, .tracer = st->tracer,
-                             .hash_rounds = 5000 };
+    as_server_config cfg = {
+        .host = "127.0.0.1", .port = 0, .tracer = st->tracer, .hash_rounds = 5000};
     if (st->rc == 0) st->rc = as_server_start(&st->loop, &cfg, &st->srv);
     if (st->rc == 0) {
         st->port = as_server_port(st->srv);
@@ -64,7 +64,7 @@ static void test_two_hundred_concurrent_requests_give_two_hundred_complete_trace
     (void)state;
     recorder *rec;
     dpt_provider *prov = recorder_provider(&rec);
-    server_thread st = { .tracer = dpt_provider_get_tracer(prov, "async-server", NULL) };
+    server_thread st = {.tracer = dpt_provider_get_tracer(prov, "async-server", NULL)};
     assert_int_equal(uv_sem_init(&st.ready, 0), 0);
     uv_thread_t th;
     assert_int_equal(uv_thread_create(&th, server_main, &st), 0);
@@ -91,7 +91,7 @@ static void test_two_hundred_concurrent_requests_give_two_hundred_complete_trace
     for (int r = 0; r < N_REQUESTS; r++) {
         dpt_span_context client;
         assert_int_equal(dpt_traceparent_parse(results[r].traceparent, 55, &client), DPT_OK);
-        const rspan *by_name[SPANS_PER_TRACE] = { 0 };
+        const rspan *by_name[SPANS_PER_TRACE] = {0};
         size_t in_trace = 0;
         for (size_t i = 0; i < rec->n; i++) {
             const rspan *s = &rec->v[i];
@@ -111,7 +111,7 @@ static void test_two_hundred_concurrent_requests_give_two_hundred_complete_trace
         assert_true(span_id_eq(&by_name[3]->parent, &work->id)); /* hash, on the pool */
         assert_true(span_id_eq(&call->parent, &req->id));
         assert_true(span_id_eq(&by_name[5]->parent, &call->id)); /* ping, over the wire */
-        assert_true(span_id_eq(&by_name[6]->parent, &req->id)); /* response.write */
+        assert_true(span_id_eq(&by_name[6]->parent, &req->id));  /* response.write */
     }
     dpt_stats stats;
     dpt_provider_get_stats(prov, &stats);

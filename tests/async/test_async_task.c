@@ -7,11 +7,12 @@
 static void test_enter_makes_the_task_stack_current_and_leave_restores(void **state)
 {
     (void)state;
-    dpt_span outer = dpt_span_start(tp.t, "outer", DPT_SPAN_INTERNAL, &(dpt_span_opts){ .root = true });
+    dpt_span outer =
+        dpt_span_start(tp.t, "outer", DPT_SPAN_INTERNAL, &(dpt_span_opts){.root = true});
     dpt_token tok = dpt_span_make_current(outer);
     dpt_span root;
-    dpt_task *task = dpt_task_start(tp.t, "task-root", DPT_SPAN_SERVER,
-                                    &(dpt_span_opts){ .root = true }, &root);
+    dpt_task *task =
+        dpt_task_start(tp.t, "task-root", DPT_SPAN_SERVER, &(dpt_span_opts){.root = true}, &root);
     assert_non_null(task);
     assert_true(dpt_span_is_recording(root));
     /* Creating the task does not change the thread's context. */
@@ -64,7 +65,7 @@ static void test_task_new_captures_the_current_context(void **state)
 static void test_task_new_with_explicit_parent_and_baggage(void **state)
 {
     (void)state;
-    dpt_span_context sc = { .flags = DPT_FLAG_SAMPLED, .remote = true };
+    dpt_span_context sc = {.flags = DPT_FLAG_SAMPLED, .remote = true};
     sc.trace_id = dpt_trace_id_generate();
     sc.span_id = dpt_span_id_generate();
     dpt_baggage *bg = NULL;
@@ -192,8 +193,8 @@ static void test_end_ends_open_spans_flagged_counted_and_reported(void **state)
     assert_int_equal(dpt_task_end(task), DPT_OK);
     assert_true(dpt_task_is_ended(task));
     assert_int_equal(dpt_task_end(task), DPT_ESTATE);
-    assert_int_equal(alog_count("task ended with 2 open span(s) (first: \"left-open\")",
-                                DPT_LOG_WARN), 1);
+    assert_int_equal(
+        alog_count("task ended with 2 open span(s) (first: \"left-open\")", DPT_LOG_WARN), 1);
     assert_false(dpt_span_is_recording(root));
     assert_false(dpt_span_is_recording(left_open));
     assert_true(dpt_span_is_recording(not_owned)); /* the task only ends its own spans */
@@ -202,7 +203,7 @@ static void test_end_ends_open_spans_flagged_counted_and_reported(void **state)
     dpt_stats st;
     dpt_provider_get_stats(tp.p, &st);
     assert_int_equal(st.spans_ended_by_task, 2);
-    const char *names[] = { "req", "left-open" };
+    const char *names[] = {"req", "left-open"};
     for (int i = 0; i < 2; i++) {
         const dpt_span_data *d = span_named(names[i]);
         assert_int_equal(d->ended_by_task, 1);
@@ -282,7 +283,7 @@ static void test_end_inside_the_task_then_leave_restores_the_thread(void **state
     assert_int_equal(dpt_task_enter(task), DPT_OK);
     dpt_span_end(root);
     assert_int_equal(dpt_task_end(task), DPT_OK); /* from inside: allowed */
-    assert_null(dpt_span_current().rec);           /* the task's stack was emptied */
+    assert_null(dpt_span_current().rec);          /* the task's stack was emptied */
     dpt_span after = dpt_span_start(tp.t, "after-end", DPT_SPAN_INTERNAL, NULL);
     dpt_span_make_current(after); /* attached after the end: cleared at leave */
     assert_int_equal(dpt_task_leave(task), DPT_OK);
@@ -329,7 +330,8 @@ static void test_adopted_span_is_ended_by_the_task(void **state)
     assert_int_equal(dpt_task_adopt_span(task, DPT_SPAN_NONE), DPT_EINVAL);
     /* Many short spans do not grow the list without bound: ended ones are pruned. */
     assert_int_equal(dpt_task_enter(task), DPT_OK);
-    for (int i = 0; i < 1000; i++) dpt_span_end(dpt_task_span_start(tp.t, "short", DPT_SPAN_INTERNAL, NULL));
+    for (int i = 0; i < 1000; i++)
+        dpt_span_end(dpt_task_span_start(tp.t, "short", DPT_SPAN_INTERNAL, NULL));
     assert_int_equal(dpt_task_leave(task), DPT_OK);
     assert_int_equal(dpt_task_end(task), DPT_OK);
     assert_int_equal(dpt_task_adopt_span(task, s), DPT_ESTATE);
@@ -371,7 +373,7 @@ static void test_null_and_misuse_never_crash(void **state)
     assert_false(dpt_task_is_ended(NULL));
     assert_int_equal(dpt_task_adopt_span(NULL, DPT_SPAN_NONE), DPT_EINVAL);
     /* A NULL tracer: no span, the task still works. */
-    dpt_span s = { (void *)1, 1 };
+    dpt_span s = {(void *)1, 1};
     dpt_task *t = dpt_task_start(NULL, NULL, (dpt_span_kind)99, NULL, &s);
     assert_non_null(t);
     assert_null(s.rec);

@@ -25,7 +25,7 @@ typedef struct alog {
     char msgs[ALOG_MAX][256];
 } alog;
 
-static alog g_log = { .mu = PTHREAD_MUTEX_INITIALIZER };
+static alog g_log = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 static inline void alog_fn(dpt_log_level lvl, const char *msg, void *user)
 {
@@ -127,10 +127,10 @@ static inline dpt_provider *recorder_provider(recorder **out)
     recorder *r = calloc(1, sizeof *r);
     assert_non_null(r);
     pthread_mutex_init(&r->mu, NULL);
-    static const dpt_processor_ops ops = { .on_end = recorder_on_end, .destroy = recorder_destroy };
+    static const dpt_processor_ops ops = {.on_end = recorder_on_end, .destroy = recorder_destroy};
     dpt_processor *proc = dpt_processor_new(&ops, r);
     assert_non_null(proc);
-    dpt_provider_config cfg = { 0 };
+    dpt_provider_config cfg = {0};
     cfg.service_name = "async-test";
     cfg.sampler = dpt_sampler_always_on();
     cfg.processors = &proc;

@@ -72,7 +72,10 @@ typedef struct tick {
     int wrong_task;
 } tick;
 
-static void on_closed_free_nothing(uv_handle_t *h) { (void)h; }
+static void on_closed_free_nothing(uv_handle_t *h)
+{
+    (void)h;
+}
 
 static void on_tick(uv_timer_t *h)
 {
@@ -90,7 +93,7 @@ static void on_tick(uv_timer_t *h)
 static void test_repeating_timer_runs_each_tick_in_the_task_and_ends_its_span_once(void **state)
 {
     (void)state;
-    tick k = { 0 };
+    tick k = {0};
     assert_int_equal(dpt_uv_timer_init(&loop, &k.timer), 0);
     k.timer.timer.data = &k;
     k.task = begin("req", &k.root);
@@ -129,7 +132,7 @@ static void on_restart(uv_timer_t *h)
 static void test_timer_restarted_from_its_callback_chains_the_second_wait(void **state)
 {
     (void)state;
-    restart r = { 0 };
+    restart r = {0};
     dpt_uv_timer_init(&loop, &r.timer);
     r.timer.timer.data = &r;
     dpt_span root;
@@ -182,7 +185,7 @@ static void test_cancelled_work_still_finishes_its_chain_with_an_error(void **st
      * the second job is certainly still queued when it is cancelled. */
     uv_sem_t hold;
     uv_sem_init(&hold, 0);
-    job blocker = { .hold = &hold }, victim = { 0 };
+    job blocker = {.hold = &hold}, victim = {0};
     blocker.work.req.data = &blocker;
     victim.work.req.data = &victim;
     dpt_span root;
@@ -210,7 +213,7 @@ static void test_cancelled_work_still_finishes_its_chain_with_an_error(void **st
 static void test_span_left_open_in_work_cb_is_ended_by_its_sub_task(void **state)
 {
     (void)state;
-    job j = { .leave_open = 1 };
+    job j = {.leave_open = 1};
     j.work.req.data = &j;
     dpt_span root;
     dpt_task *t = begin("req", &root);
@@ -228,7 +231,8 @@ static void test_span_left_open_in_work_cb_is_ended_by_its_sub_task(void **state
     assert_int_equal(d->ended_by_task, 0); /* the request's own span ended normally */
     dpt_span_data_release(d);
     assert_parent("in-pool", "work");
-    assert_int_equal(alog_count("task ended with 1 open span(s) (first: \"in-pool\")", DPT_LOG_WARN), 1);
+    assert_int_equal(
+        alog_count("task ended with 1 open span(s) (first: \"in-pool\")", DPT_LOG_WARN), 1);
 }
 
 /* ---- streams --------------------------------------------------------------------------------- */
@@ -289,7 +293,7 @@ static void test_read_chain_runs_in_the_task_until_eof(void **state)
     (void)state;
     int fds[2];
     assert_int_equal(uv_pipe(fds, 0, 0), 0);
-    pipe_pair p = { 0 };
+    pipe_pair p = {0};
     assert_int_equal(dpt_uv_pipe_init(&loop, &p.reader, 0), 0);
     assert_int_equal(uv_pipe_open(&p.reader.h.pipe, fds[0]), 0);
     p.reader.h.stream.data = &p;

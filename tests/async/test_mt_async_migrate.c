@@ -60,8 +60,10 @@ static void push(int q, mtask *m)
 {
     pthread_mutex_lock(&dq[q].mu);
     m->next = NULL;
-    if (dq[q].tail) dq[q].tail->next = m;
-    else dq[q].head = m;
+    if (dq[q].tail)
+        dq[q].tail->next = m;
+    else
+        dq[q].head = m;
     dq[q].tail = m;
     pthread_mutex_unlock(&dq[q].mu);
 }
@@ -81,12 +83,12 @@ static mtask *take(int q, int self)
     return m;
 }
 
-#define CHECK(cond)                                                                            \
-    do {                                                                                       \
-        if (!(cond)) {                                                                         \
-            fprintf(stderr, "check failed at line %d: %s\n", __LINE__, #cond);                 \
-            atomic_fetch_add(&failures, 1);                                                    \
-        }                                                                                      \
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "check failed at line %d: %s\n", __LINE__, #cond);                     \
+            atomic_fetch_add(&failures, 1);                                                        \
+        }                                                                                          \
     } while (0)
 
 static void expect_span(mtask *m, dpt_span s, int parent_depth)
@@ -143,7 +145,8 @@ static void *worker(void *arg)
     uint64_t rng = 0x9e3779b97f4a7c15ull * (uint64_t)(self + 1);
     while (atomic_load(&finished) < N_TASKS) {
         mtask *m = take(self, self);
-        for (int i = 1; !m && i < N_THREADS; i++) m = take((self + i) % N_THREADS, self); /* steal */
+        for (int i = 1; !m && i < N_THREADS; i++)
+            m = take((self + i) % N_THREADS, self); /* steal */
         if (!m) {
             sched_yield();
             continue;
@@ -162,7 +165,10 @@ static void *worker(void *arg)
     return NULL;
 }
 
-static int cmp_id(const void *a, const void *b) { return memcmp(a, b, sizeof(dpt_span_id)); }
+static int cmp_id(const void *a, const void *b)
+{
+    return memcmp(a, b, sizeof(dpt_span_id));
+}
 
 static void test_tasks_migrating_between_four_threads_keep_their_parents(void **state)
 {
@@ -171,12 +177,13 @@ static void test_tasks_migrating_between_four_threads_keep_their_parents(void **
     tracer = dpt_provider_get_tracer(prov, "migrate", NULL);
     mtask *tasks = calloc(N_TASKS, sizeof *tasks);
     assert_non_null(tasks);
-    for (int q = 0; q < N_THREADS; q++) pthread_mutex_init(&dq[q].mu, NULL);
+    for (int q = 0; q < N_THREADS; q++)
+        pthread_mutex_init(&dq[q].mu, NULL);
     for (int i = 0; i < N_TASKS; i++) {
         mtask *m = &tasks[i];
         dpt_span root;
-        m->task = dpt_task_start(tracer, "request", DPT_SPAN_SERVER,
-                                 &(dpt_span_opts){ .root = true }, &root);
+        m->task = dpt_task_start(tracer, "request", DPT_SPAN_SERVER, &(dpt_span_opts){.root = true},
+                                 &root);
         assert_non_null(m->task);
         m->trace = dpt_span_get_context(root).trace_id;
         m->spans[0] = root;
@@ -191,7 +198,8 @@ static void test_tasks_migrating_between_four_threads_keep_their_parents(void **
     pthread_t th[N_THREADS];
     for (int i = 0; i < N_THREADS; i++)
         assert_int_equal(pthread_create(&th[i], NULL, worker, (void *)(intptr_t)i), 0);
-    for (int i = 0; i < N_THREADS; i++) pthread_join(th[i], NULL);
+    for (int i = 0; i < N_THREADS; i++)
+        pthread_join(th[i], NULL);
     assert_int_equal(atomic_load(&failures), 0);
     assert_int_equal(dpt__test_async_live_tasks(), 0);
 
@@ -205,7 +213,8 @@ static void test_tasks_migrating_between_four_threads_keep_their_parents(void **
     assert_non_null(all);
     size_t k = 0;
     for (int i = 0; i < N_TASKS; i++)
-        for (int j = 0; j < tasks[i].n_exp; j++) all[k++] = tasks[i].exp[j];
+        for (int j = 0; j < tasks[i].n_exp; j++)
+            all[k++] = tasks[i].exp[j];
     qsort(all, n_exp, sizeof *all, cmp_id);
     assert_int_equal(rec->n, n_exp);
     for (size_t i = 0; i < rec->n; i++) {
@@ -218,7 +227,8 @@ static void test_tasks_migrating_between_four_threads_keep_their_parents(void **
     }
     free(all);
     free(tasks);
-    for (int q = 0; q < N_THREADS; q++) pthread_mutex_destroy(&dq[q].mu);
+    for (int q = 0; q < N_THREADS; q++)
+        pthread_mutex_destroy(&dq[q].mu);
     dpt_provider_free(prov);
 }
 
@@ -301,7 +311,7 @@ static void test_task_entered_on_another_thread_is_refused_and_reported(void **s
 typedef struct race {
     dpt_task *task;
     dpt_tracer *tracer;
-    long inside;   /* plain, not atomic: only ever touched by the task's current owner */
+    long inside; /* plain, not atomic: only ever touched by the task's current owner */
     long total;
     _Atomic long refused;
 } race;
@@ -334,13 +344,14 @@ static void test_threads_racing_to_enter_one_task_take_turns(void **state)
     /* Refused enters are reported: count them, quietly. */
     dpt_log_set_handler(alog_fn, &g_log, DPT_LOG_WARN);
     alog_reset();
-    race r = { .tracer = dpt_provider_get_tracer(prov, "race", NULL) };
+    race r = {.tracer = dpt_provider_get_tracer(prov, "race", NULL)};
     dpt_span root;
     r.task = dpt_task_start(r.tracer, "shared", DPT_SPAN_SERVER, NULL, &root);
     pthread_t th[N_THREADS];
     for (int i = 0; i < N_THREADS; i++)
         assert_int_equal(pthread_create(&th[i], NULL, racer, &r), 0);
-    for (int i = 0; i < N_THREADS; i++) pthread_join(th[i], NULL);
+    for (int i = 0; i < N_THREADS; i++)
+        pthread_join(th[i], NULL);
     assert_int_equal(atomic_load(&failures), 0);
     assert_int_equal(r.total, (long)N_THREADS * RACE_ROUNDS);
     assert_int_equal(alog_total(DPT_LOG_WARN) >= ALOG_MAX ? ALOG_MAX : alog_total(DPT_LOG_WARN),
@@ -350,7 +361,8 @@ static void test_threads_racing_to_enter_one_task_take_turns(void **state)
     dpt_task_release(r.task);
     /* Every turn's span is a child of the task's root. */
     assert_int_equal(rec->n, (size_t)N_THREADS * RACE_ROUNDS + 1);
-    for (size_t i = 0; i + 1 < rec->n; i++) assert_true(span_id_eq(&rec->v[i].parent, &root_id));
+    for (size_t i = 0; i + 1 < rec->n; i++)
+        assert_true(span_id_eq(&rec->v[i].parent, &root_id));
     dpt_log_set_handler(NULL, NULL, DPT_LOG_WARN);
     dpt_provider_free(prov);
     assert_int_equal(dpt__test_async_live_tasks(), 0);

@@ -46,8 +46,7 @@ static void attr_text(json_t *v, FILE *out)
         fputc('[', out);
         json_array_foreach(json_object_get(x, "values"), i, e)
         {
-            if (i)
-                fputc(',', out);
+            if (i) fputc(',', out);
             attr_text(e, out);
         }
         fputc(']', out);
@@ -67,8 +66,7 @@ static int cmd_spans(const char *path)
     while ((n = getline(&line, &cap, f)) > 0) {
         json_error_t err;
         json_t *root = json_loadb(line, (size_t)n, 0, &err);
-        if (!root)
-            continue;
+        if (!root) continue;
         size_t i, j, k;
         json_t *rs, *ss, *s;
         json_array_foreach(json_object_get(root, "resourceSpans"), i, rs)
@@ -98,8 +96,7 @@ static int cmd_spans(const char *path)
                         attr_text(json_object_get(at, "value"), stdout);
                     }
                     json_t *links = json_object_get(s, "links");
-                    if (json_array_size(links))
-                        printf("\tlinks=%zu", json_array_size(links));
+                    if (json_array_size(links)) printf("\tlinks=%zu", json_array_size(links));
                     putchar('\n');
                 }
             }
@@ -171,10 +168,9 @@ static uint64_t next(void)
 
 static int cmd_gen(long n, const char *path)
 {
-    static const char *const services[] = { "gateway", "orders", "inventory", "payments",
-                                            "search" };
-    static const char *const names[] = { "GET /checkout", "GET /orders/{id}", "GET /stock/{sku}",
-                                         "POST /charge", "SELECT", "publish" };
+    static const char *const services[] = {"gateway", "orders", "inventory", "payments", "search"};
+    static const char *const names[] = {"GET /checkout", "GET /orders/{id}", "GET /stock/{sku}",
+                                        "POST /charge",  "SELECT",           "publish"};
     FILE *f = fopen(path, "w");
     if (!f) {
         perror(path);
@@ -185,13 +181,13 @@ static int cmd_gen(long n, const char *path)
     while (written < n) {
         /* one line: one resource (service), 100 spans = 10 traces of 10 spans */
         const char *svc = services[(written / 100) % 5];
-        fprintf(f, "{\"resourceSpans\":[{\"resource\":{\"attributes\":[{\"key\":\"service.name\","
-                   "\"value\":{\"stringValue\":\"%s\"}}]},\"scopeSpans\":[{\"scope\":{\"name\":"
-                   "\"gen\"},\"spans\":[",
+        fprintf(f,
+                "{\"resourceSpans\":[{\"resource\":{\"attributes\":[{\"key\":\"service.name\","
+                "\"value\":{\"stringValue\":\"%s\"}}]},\"scopeSpans\":[{\"scope\":{\"name\":"
+                "\"gen\"},\"spans\":[",
                 svc);
         for (int k = 0; k < 100 && written < n; k++, written++) {
-            if (written % 10 == 0)
-                trace++;
+            if (written % 10 == 0) trace++;
             uint64_t lo = (uint64_t)trace;
             int pos = (int)(written % 10);
             uint64_t start = t0 + (uint64_t)trace * 1000000ull + (uint64_t)pos * 100000ull;
@@ -202,9 +198,9 @@ static int cmd_gen(long n, const char *path)
                     "\"parentSpanId\":\"",
                     k ? "," : "", 0x1234567890abcdefull, (unsigned long long)lo,
                     (unsigned long long)(lo << 8 | (uint64_t)(pos + 1)));
-            if (pos)
-                /* a binary tree: span p's parent is span (p - 1) / 2 */
-                fprintf(f, "%016llx", (unsigned long long)(lo << 8 | (uint64_t)((pos - 1) / 2 + 1)));
+            if (pos) /* a binary tree: span p's parent is span (p - 1) / 2 */
+                fprintf(f, "%016llx",
+                        (unsigned long long)(lo << 8 | (uint64_t)((pos - 1) / 2 + 1)));
             fprintf(f,
                     "\",\"name\":\"%s\",\"kind\":%d,\"startTimeUnixNano\":\"%llu\","
                     "\"endTimeUnixNano\":\"%llu\",\"attributes\":[{\"key\":\"http.request.method\","
@@ -228,16 +224,14 @@ static int cmd_rss(char **argv)
     struct timespec a, b;
     clock_gettime(CLOCK_MONOTONIC, &a);
     pid_t pid = fork();
-    if (pid < 0)
-        return 1;
+    if (pid < 0) return 1;
     if (pid == 0) {
         execvp(argv[0], argv);
         _exit(127);
     }
     int status;
     struct rusage ru;
-    if (wait4(pid, &status, 0, &ru) < 0)
-        return 1;
+    if (wait4(pid, &status, 0, &ru) < 0) return 1;
     clock_gettime(CLOCK_MONOTONIC, &b);
     long ms = (b.tv_sec - a.tv_sec) * 1000 + (b.tv_nsec - a.tv_nsec) / 1000000;
     long cpu = ru.ru_utime.tv_sec * 1000 + ru.ru_utime.tv_usec / 1000 + ru.ru_stime.tv_sec * 1000 +
@@ -278,8 +272,7 @@ static void copy(char *dst, size_t cap, const char *src)
 static int load_mesh(const char *path)
 {
     FILE *f = fopen(path, "r");
-    if (!f)
-        return -1;
+    if (!f) return -1;
     char *line = NULL;
     size_t cap = 0;
     ssize_t n;
@@ -294,7 +287,8 @@ static int load_mesh(const char *path)
         json_t *rs, *ss, *s;
         json_array_foreach(json_object_get(root, "resourceSpans"), i, rs)
         {
-            const char *svc = attr_str(json_object_get(json_object_get(rs, "resource"), "attributes"), "service.name");
+            const char *svc = attr_str(
+                json_object_get(json_object_get(rs, "resource"), "attributes"), "service.name");
             json_array_foreach(json_object_get(rs, "scopeSpans"), j, ss)
             {
                 json_array_foreach(json_object_get(ss, "spans"), k, s)
@@ -305,18 +299,23 @@ static int load_mesh(const char *path)
                     }
                     mspan *m = &ms[n_ms++];
                     memset(m, 0, sizeof *m);
-                    copy(m->trace, sizeof m->trace, json_string_value(json_object_get(s, "traceId")));
+                    copy(m->trace, sizeof m->trace,
+                         json_string_value(json_object_get(s, "traceId")));
                     copy(m->id, sizeof m->id, json_string_value(json_object_get(s, "spanId")));
-                    copy(m->parent, sizeof m->parent, json_string_value(json_object_get(s, "parentSpanId")));
+                    copy(m->parent, sizeof m->parent,
+                         json_string_value(json_object_get(s, "parentSpanId")));
                     copy(m->name, sizeof m->name, json_string_value(json_object_get(s, "name")));
                     copy(m->service, sizeof m->service, svc);
-                    copy(m->tenant, sizeof m->tenant, attr_str(json_object_get(s, "attributes"), "tenant.id"));
+                    copy(m->tenant, sizeof m->tenant,
+                         attr_str(json_object_get(s, "attributes"), "tenant.id"));
                     m->kind = (int)json_integer_value(json_object_get(s, "kind"));
-                    m->status = (int)json_integer_value(json_object_get(json_object_get(s, "status"), "code"));
+                    m->status = (int)json_integer_value(
+                        json_object_get(json_object_get(s, "status"), "code"));
                     size_t e;
                     json_t *ev;
-                    json_array_foreach(json_object_get(s, "events"), e, ev)
-                        m->has_exception |= strcmp(json_string_value(json_object_get(ev, "name")) ?: "", "exception") == 0;
+                    json_array_foreach(json_object_get(s, "events"), e, ev) m->has_exception |=
+                        strcmp(json_string_value(json_object_get(ev, "name")) ?: "", "exception") ==
+                        0;
                     json_t *links = json_object_get(s, "links");
                     m->n_links = (int)json_array_size(links);
                     if (m->n_links) {
@@ -324,8 +323,10 @@ static int load_mesh(const char *path)
                         json_t *l;
                         json_array_foreach(links, e, l)
                         {
-                            copy(m->links[e][0], 33, json_string_value(json_object_get(l, "traceId")));
-                            copy(m->links[e][1], 33, json_string_value(json_object_get(l, "spanId")));
+                            copy(m->links[e][0], 33,
+                                 json_string_value(json_object_get(l, "traceId")));
+                            copy(m->links[e][1], 33,
+                                 json_string_value(json_object_get(l, "spanId")));
                         }
                     }
                 }
@@ -343,8 +344,8 @@ static mspan *child(const mspan *p, const char *service, int kind, const char *n
 {
     for (size_t i = 0; i < n_ms; i++) {
         mspan *m = &ms[i];
-        if (!strcmp(m->trace, p->trace) && !strcmp(m->parent, p->id) && !strcmp(m->service, service) &&
-            m->kind == kind && !strcmp(m->name, name))
+        if (!strcmp(m->trace, p->trace) && !strcmp(m->parent, p->id) &&
+            !strcmp(m->service, service) && m->kind == kind && !strcmp(m->name, name))
             return m;
     }
     return NULL;
@@ -353,18 +354,17 @@ static mspan *child(const mspan *p, const char *service, int kind, const char *n
 static mspan *by_id(const char *trace, const char *id)
 {
     for (size_t i = 0; i < n_ms; i++)
-        if (!strcmp(ms[i].trace, trace) && !strcmp(ms[i].id, id))
-            return &ms[i];
+        if (!strcmp(ms[i].trace, trace) && !strcmp(ms[i].id, id)) return &ms[i];
     return NULL;
 }
 
-#define CHECK(cond, ...)                                                                     \
-    do {                                                                                     \
-        if (!(cond)) {                                                                       \
-            fprintf(stderr, "mesh-check: " __VA_ARGS__);                                     \
-            fputc('\n', stderr);                                                             \
-            return 1;                                                                        \
-        }                                                                                    \
+#define CHECK(cond, ...)                                                                           \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "mesh-check: " __VA_ARGS__);                                           \
+            fputc('\n', stderr);                                                                   \
+            return 1;                                                                              \
+        }                                                                                          \
     } while (0)
 
 static int cmd_mesh_check(const char *path, long requests)
@@ -384,19 +384,23 @@ static int cmd_mesh_check(const char *path, long requests)
         CHECK(os, "trace %s: orders did not continue the trace", g->trace);
         mspan *oi = child(os, "orders", 3, "GET /stock/{sku}");
         CHECK(oi, "trace %s: no orders -> inventory client span", g->trace);
-        CHECK(child(oi, "inventory", 2, "GET /stock/{sku}"), "trace %s: inventory did not continue the trace", g->trace);
+        CHECK(child(oi, "inventory", 2, "GET /stock/{sku}"),
+              "trace %s: inventory did not continue the trace", g->trace);
         mspan *op = child(os, "orders", 3, "POST /charge");
         CHECK(op, "trace %s: no orders -> payments client span", g->trace);
         mspan *ps = child(op, "payments", 2, "POST /charge");
         CHECK(ps, "trace %s: payments did not continue the trace", g->trace);
         /* baggage: the gateway's tenant reaches orders and payments */
         CHECK(*g->tenant && !strcmp(g->tenant, os->tenant) && !strcmp(g->tenant, ps->tenant),
-              "trace %s: tenant.id baggage not propagated (%s, %s, %s)", g->trace, g->tenant, os->tenant, ps->tenant);
+              "trace %s: tenant.id baggage not propagated (%s, %s, %s)", g->trace, g->tenant,
+              os->tenant, ps->tenant);
         mspan *prod = child(os, "orders", 4, "send orders.fulfilment");
         if (g->status == 2) {
             errors++;
-            CHECK(ps->status == 2 && ps->has_exception, "trace %s: failed without a payments error", g->trace);
-            CHECK(os->status == 2 && op->status == 2 && gc->status == 2, "trace %s: error not on every hop", g->trace);
+            CHECK(ps->status == 2 && ps->has_exception, "trace %s: failed without a payments error",
+                  g->trace);
+            CHECK(os->status == 2 && op->status == 2 && gc->status == 2,
+                  "trace %s: error not on every hop", g->trace);
             CHECK(!prod, "trace %s: a failed order was queued", g->trace);
         } else {
             CHECK(ps->status != 2 && os->status != 2, "trace %s: error below an ok root", g->trace);
@@ -407,8 +411,7 @@ static int cmd_mesh_check(const char *path, long requests)
     /* the async step: consumer batches in traces of their own, linked to every producer */
     for (size_t i = 0; i < n_ms; i++) {
         mspan *c = &ms[i];
-        if (c->kind != 5)
-            continue;
+        if (c->kind != 5) continue;
         batches++;
         CHECK(!*c->parent, "consumer span %s has a parent", c->id);
         for (int l = 0; l < c->n_links; l++) {
@@ -419,11 +422,14 @@ static int cmd_mesh_check(const char *path, long requests)
             linked++;
         }
     }
-    printf("spans %zu checkout traces %ld errors %ld producers %ld linked %ld consumer batches %ld\n",
-           n_ms, checkouts, errors, producers, linked, batches);
+    printf(
+        "spans %zu checkout traces %ld errors %ld producers %ld linked %ld consumer batches %ld\n",
+        n_ms, checkouts, errors, producers, linked, batches);
     CHECK(checkouts == requests, "%ld checkout traces, wanted %ld", checkouts, requests);
-    CHECK(errors == requests / 10, "%ld failed traces, wanted one in ten (%ld)", errors, requests / 10);
-    CHECK(linked == producers, "%ld producer spans but %ld links from consumers", producers, linked);
+    CHECK(errors == requests / 10, "%ld failed traces, wanted one in ten (%ld)", errors,
+          requests / 10);
+    CHECK(linked == producers, "%ld producer spans but %ld links from consumers", producers,
+          linked);
     CHECK(batches >= 1, "no consumer span");
     return 0;
 }
@@ -442,8 +448,7 @@ static void put_span(FILE *f, unsigned long long trace, unsigned long long id, b
 static int cmd_hostile(const char *kind, long scale, const char *path)
 {
     FILE *f = fopen(path, "w");
-    if (!f || scale < 1)
-        return 1;
+    if (!f || scale < 1) return 1;
     if (!strcmp(kind, "bigres")) {
         fputs("{\"resourceSpans\":[{\"resource\":{\"attributes\":[{\"key\":\"service.name\","
               "\"value\":{\"stringValue\":\"svc\"}},{\"key\":\"big\",\"value\":{\"stringValue\":\"",
@@ -460,9 +465,10 @@ static int cmd_hostile(const char *kind, long scale, const char *path)
         prefix[100 * 1024] = 0;
         unsigned long long id = 1;
         for (long r = 0; r < scale * 64; r++) {
-            fprintf(f, "{\"resourceSpans\":[{\"resource\":{\"attributes\":[{\"key\":"
-                       "\"service.name\",\"value\":{\"stringValue\":\"%s-%ld\"}}]},"
-                       "\"scopeSpans\":[{\"spans\":[",
+            fprintf(f,
+                    "{\"resourceSpans\":[{\"resource\":{\"attributes\":[{\"key\":"
+                    "\"service.name\",\"value\":{\"stringValue\":\"%s-%ld\"}}]},"
+                    "\"scopeSpans\":[{\"spans\":[",
                     prefix, r);
             for (long i = 0; i < scale * 64; i++, id++)
                 put_span(f, 0x100 + (unsigned long long)r, id, i == 0);
@@ -487,16 +493,12 @@ int main(int argc, char **argv)
 {
     if (argc >= 5 && !strcmp(argv[1], "hostile"))
         return cmd_hostile(argv[2], atol(argv[3]), argv[4]);
-    if (argc >= 4 && !strcmp(argv[1], "mesh-check"))
-        return cmd_mesh_check(argv[2], atol(argv[3]));
-    if (argc >= 3 && !strcmp(argv[1], "spans"))
-        return cmd_spans(argv[2]);
-    if (argc >= 3 && !strcmp(argv[1], "report-data"))
-        return cmd_report_data(argv[2]);
-    if (argc >= 4 && !strcmp(argv[1], "gen"))
-        return cmd_gen(atol(argv[2]), argv[3]);
-    if (argc >= 3 && !strcmp(argv[1], "rss"))
-        return cmd_rss(argv + 2);
-    fprintf(stderr, "usage: cli_testtool spans FILE | report-data HTML | gen N FILE | rss CMD...\n");
+    if (argc >= 4 && !strcmp(argv[1], "mesh-check")) return cmd_mesh_check(argv[2], atol(argv[3]));
+    if (argc >= 3 && !strcmp(argv[1], "spans")) return cmd_spans(argv[2]);
+    if (argc >= 3 && !strcmp(argv[1], "report-data")) return cmd_report_data(argv[2]);
+    if (argc >= 4 && !strcmp(argv[1], "gen")) return cmd_gen(atol(argv[2]), argv[3]);
+    if (argc >= 3 && !strcmp(argv[1], "rss")) return cmd_rss(argv + 2);
+    fprintf(stderr,
+            "usage: cli_testtool spans FILE | report-data HTML | gen N FILE | rss CMD...\n");
     return 2;
 }

@@ -34,13 +34,15 @@ static void nested(dpt__json *j)
 static void test_writer_places_commas_and_nesting(void **state)
 {
     (void)state;
-    assert_string_equal(render(nested), "{\"a\":[-1,18446744073709551615,true,null,0.1,\"42\"],\"b\":{}}");
+    assert_string_equal(render(nested),
+                        "{\"a\":[-1,18446744073709551615,true,null,0.1,\"42\"],\"b\":{}}");
 }
 
 static void controls(dpt__json *j)
 {
     char s[32];
-    for (int i = 0; i < 32; i++) s[i] = (char)i;
+    for (int i = 0; i < 32; i++)
+        s[i] = (char)i;
     dpt__json_str(j, s, 32);
 }
 
@@ -48,7 +50,8 @@ static void test_every_control_character_is_escaped(void **state)
 {
     (void)state;
     const char *out = render(controls);
-    for (const char *p = out; *p; p++) assert_true((unsigned char)*p >= 0x20);
+    for (const char *p = out; *p; p++)
+        assert_true((unsigned char)*p >= 0x20);
     assert_non_null(strstr(out, "\\u0000\\u0001"));
     assert_non_null(strstr(out, "\\b\\t\\n\\u000b\\f\\r"));
 }
@@ -56,7 +59,12 @@ static void test_every_control_character_is_escaped(void **state)
 static void bad_utf8(dpt__json *j)
 {
     /* lone continuation, overlong '/', surrogate, > U+10FFFF, truncated 3-byte, valid é and 😀 */
-    const char s[] = "a\x80" "b\xc0\xaf" "c\xed\xa0\x80" "d\xf4\x90\x80\x80" "e\xe2\x82" "f\xc3\xa9\xf0\x9f\x98\x80";
+    const char s[] = "a\x80"
+                     "b\xc0\xaf"
+                     "c\xed\xa0\x80"
+                     "d\xf4\x90\x80\x80"
+                     "e\xe2\x82"
+                     "f\xc3\xa9\xf0\x9f\x98\x80";
     dpt__json_str(j, s, sizeof s - 1);
 }
 
@@ -66,8 +74,8 @@ static void test_invalid_utf8_is_replaced_valid_is_kept(void **state)
     const char *out = render(bad_utf8);
     const char *rep = "\xEF\xBF\xBD";
     char expect[256];
-    snprintf(expect, sizeof expect, "\"a%sb%s%sc%s%s%sd%s%s%s%se%s%sf\xc3\xa9\xf0\x9f\x98\x80\"", rep, rep, rep,
-             rep, rep, rep, rep, rep, rep, rep, rep, rep);
+    snprintf(expect, sizeof expect, "\"a%sb%s%sc%s%s%sd%s%s%s%se%s%sf\xc3\xa9\xf0\x9f\x98\x80\"",
+             rep, rep, rep, rep, rep, rep, rep, rep, rep, rep, rep, rep);
     assert_string_equal(out, expect);
     assert_int_equal(dpt__utf8_valid_prefix("ok\xc3\xa9", 4), 4);
     assert_int_equal(dpt__utf8_valid_prefix("ok\xc3", 3), 2);
@@ -87,7 +95,8 @@ static void specials(dpt__json *j)
 static void test_doubles_round_trip_and_specials_are_strings(void **state)
 {
     (void)state;
-    assert_string_equal(render(specials), "[\"Infinity\",\"-Infinity\",\"NaN\",1e+300,123456789.125]");
+    assert_string_equal(render(specials),
+                        "[\"Infinity\",\"-Infinity\",\"NaN\",1e+300,123456789.125]");
 }
 
 static void test_utf8_cut_never_splits_a_character(void **state)

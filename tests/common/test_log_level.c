@@ -19,10 +19,14 @@ static void run_child(const char *otel, const char *dpt, char *out, size_t cap)
     if (pid == 0) {
         dup2(fd[1], 2);
         close(fd[0]);
-        if (otel) setenv("OTEL_LOG_LEVEL", otel, 1);
-        else unsetenv("OTEL_LOG_LEVEL");
-        if (dpt) setenv("DPTRACE_LOG_LEVEL", dpt, 1);
-        else unsetenv("DPTRACE_LOG_LEVEL");
+        if (otel)
+            setenv("OTEL_LOG_LEVEL", otel, 1);
+        else
+            unsetenv("OTEL_LOG_LEVEL");
+        if (dpt)
+            setenv("DPTRACE_LOG_LEVEL", dpt, 1);
+        else
+            unsetenv("DPTRACE_LOG_LEVEL");
         setenv("OTEL_TRACES_EXPORTER", "none", 1);
         setenv("OTEL_TRACES_SAMPLER", "bogus_sampler", 1);
         setenv("DPTRACE_SHUTDOWN_AT_EXIT", "false", 1);
@@ -32,7 +36,8 @@ static void run_child(const char *otel, const char *dpt, char *out, size_t cap)
     close(fd[1]);
     size_t n = 0;
     ssize_t r;
-    while (n + 1 < cap && (r = read(fd[0], out + n, cap - 1 - n)) > 0) n += (size_t)r;
+    while (n + 1 < cap && (r = read(fd[0], out + n, cap - 1 - n)) > 0)
+        n += (size_t)r;
     out[n] = 0;
     close(fd[0]);
     int st;

@@ -9,15 +9,26 @@ static logcap cap;
 static int setup(void **state)
 {
     (void)state;
-    static const char *vars[] = { "OTEL_SDK_DISABLED", "OTEL_SERVICE_NAME", "OTEL_RESOURCE_ATTRIBUTES",
-                                  "OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG", "OTEL_TRACES_EXPORTER",
-                                  "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", "OTEL_ATTRIBUTE_COUNT_LIMIT",
-                                  "OTEL_SPAN_EVENT_COUNT_LIMIT", "OTEL_SPAN_LINK_COUNT_LIMIT",
-                                  "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT",
-                                  "OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT", "OTEL_LINK_ATTRIBUTE_COUNT_LIMIT",
-                                  "OTEL_BSP_MAX_QUEUE_SIZE", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
-                                  "DPTRACE_SHUTDOWN_AT_EXIT" };
-    for (size_t i = 0; i < sizeof vars / sizeof *vars; i++) unsetenv(vars[i]);
+    static const char *vars[] = {"OTEL_SDK_DISABLED",
+                                 "OTEL_SERVICE_NAME",
+                                 "OTEL_RESOURCE_ATTRIBUTES",
+                                 "OTEL_TRACES_SAMPLER",
+                                 "OTEL_TRACES_SAMPLER_ARG",
+                                 "OTEL_TRACES_EXPORTER",
+                                 "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT",
+                                 "OTEL_ATTRIBUTE_COUNT_LIMIT",
+                                 "OTEL_SPAN_EVENT_COUNT_LIMIT",
+                                 "OTEL_SPAN_LINK_COUNT_LIMIT",
+                                 "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT",
+                                 "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT",
+                                 "OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT",
+                                 "OTEL_LINK_ATTRIBUTE_COUNT_LIMIT",
+                                 "OTEL_BSP_MAX_QUEUE_SIZE",
+                                 "OTEL_EXPORTER_OTLP_ENDPOINT",
+                                 "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
+                                 "DPTRACE_SHUTDOWN_AT_EXIT"};
+    for (size_t i = 0; i < sizeof vars / sizeof *vars; i++)
+        unsetenv(vars[i]);
     setenv("OTEL_TRACES_EXPORTER", "none", 1);
     setenv("DPTRACE_SHUTDOWN_AT_EXIT", "false", 1);
     memset(&cap, 0, sizeof cap);
@@ -44,7 +55,8 @@ static const char *resource_str(dpt_provider *p, const char *key)
 static void test_service_name_and_resource_attributes(void **state)
 {
     (void)state;
-    setenv("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment=prod, service.name=fromres,team=a%20b", 1);
+    setenv("OTEL_RESOURCE_ATTRIBUTES",
+           "deployment.environment=prod, service.name=fromres,team=a%20b", 1);
     dpt_provider *p = dpt_provider_from_env();
     assert_non_null(p);
     assert_string_equal(resource_str(p, "service.name"), "fromres");
@@ -206,13 +218,14 @@ static void test_sdk_disabled_is_true_only_for_the_string_true(void **state)
         const char *v;
         bool disabled;
         bool warns;
-    } cases[] = { { "1", false, true },   { "TRUE", true, false }, { "True", true, false },
-                  { "yes", false, true }, { "FALSE", false, false }, { "", false, false } };
+    } cases[] = {{"1", false, true},   {"TRUE", true, false},   {"True", true, false},
+                 {"yes", false, true}, {"FALSE", false, false}, {"", false, false}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         cap.count = 0;
         setenv("OTEL_SDK_DISABLED", cases[i].v, 1);
         dpt_provider *p = dpt_provider_from_env();
-        dpt_span s = dpt_span_start(dpt_provider_get_tracer(p, "x", NULL), "s", DPT_SPAN_INTERNAL, NULL);
+        dpt_span s =
+            dpt_span_start(dpt_provider_get_tracer(p, "x", NULL), "s", DPT_SPAN_INTERNAL, NULL);
         assert_int_equal(dpt_span_is_recording(s), !cases[i].disabled);
         dpt_span_end(s);
         assert_int_equal(cap.count > 0, cases[i].warns);
@@ -228,7 +241,8 @@ static void test_enum_values_are_case_insensitive(void **state)
     (void)state;
     setenv("OTEL_TRACES_SAMPLER", "ALWAYS_OFF", 1);
     dpt_provider *p = dpt_provider_from_env();
-    dpt_span s = dpt_span_start(dpt_provider_get_tracer(p, "x", NULL), "s", DPT_SPAN_INTERNAL, NULL);
+    dpt_span s =
+        dpt_span_start(dpt_provider_get_tracer(p, "x", NULL), "s", DPT_SPAN_INTERNAL, NULL);
     assert_false(dpt_span_is_recording(s));
     dpt_provider_free(p);
     setenv("OTEL_TRACES_SAMPLER", "ParentBased_TraceIdRatio", 1);
@@ -294,7 +308,8 @@ static void test_registered_factory_is_used_with_batching(void **state)
     dpt_provider *p = dpt_provider_from_env();
     assert_non_null(made);
     dpt_tracer *t = dpt_provider_get_tracer(p, "x", NULL);
-    for (int i = 0; i < 10; i++) dpt_span_end(dpt_span_start(t, "s", DPT_SPAN_INTERNAL, NULL));
+    for (int i = 0; i < 10; i++)
+        dpt_span_end(dpt_span_start(t, "s", DPT_SPAN_INTERNAL, NULL));
     assert_int_equal(dpt_provider_force_flush(p, 5000), DPT_OK);
     assert_int_equal(dpt_exporter_memory_count(made), 10);
     dpt_provider_free(p);
@@ -304,16 +319,21 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_service_name_and_resource_attributes, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_malformed_resource_attributes_are_ignored_and_reported, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_resource_attributes_repeated_key_and_too_many, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_malformed_resource_attributes_are_ignored_and_reported,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_resource_attributes_repeated_key_and_too_many, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_sampler_variables, setup, teardown),
         cmocka_unit_test_setup_teardown(test_span_limit_variables, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sdk_disabled_gives_noop_spans, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_exporter_is_reported, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_registered_factory_is_used_with_batching, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_sdk_disabled_is_true_only_for_the_string_true, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_registered_factory_is_used_with_batching, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_sdk_disabled_is_true_only_for_the_string_true, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_enum_values_are_case_insensitive, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_invalid_values_are_reported_with_the_variable_name, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_invalid_values_are_reported_with_the_variable_name,
+                                        setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

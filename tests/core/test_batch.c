@@ -21,11 +21,12 @@ typedef struct bprov {
 
 static bprov bprov_new(dpt_exporter *e, const dpt_batch_config *cfg)
 {
-    bprov b = { 0 };
+    bprov b = {0};
     b.exp = e;
     dpt_processor *proc = dpt_processor_batch(e, cfg);
     assert_non_null(proc);
-    dpt_provider_config c = { .sampler = dpt_sampler_always_on(), .processors = &proc, .n_processors = 1 };
+    dpt_provider_config c = {
+        .sampler = dpt_sampler_always_on(), .processors = &proc, .n_processors = 1};
     assert_non_null((b.p = dpt_provider_new(&c)));
     b.t = dpt_provider_get_tracer(b.p, "batch", NULL);
     return b;
@@ -62,14 +63,17 @@ static void test_force_flush_exports_everything_ended_before(void **state)
 static void test_a_full_batch_is_exported_without_waiting_for_the_timer(void **state)
 {
     (void)state;
-    dpt_batch_config cfg = { .max_queue_size = 2048, .max_export_batch_size = 64,
-                             .schedule_delay_ms = 60000, .export_timeout_ms = 1000 };
+    dpt_batch_config cfg = {.max_queue_size = 2048,
+                            .max_export_batch_size = 64,
+                            .schedule_delay_ms = 60000,
+                            .export_timeout_ms = 1000};
     bprov b = bprov_new(dpt_exporter_memory(10000), &cfg);
     spans(&b, 64 * 5);
     /* Full batches wake the exporter; only a partial batch (< 64) may wait for the timer,
      * which is a minute away. Wait (bounded) for the full ones. */
     uint64_t deadline = now_ms() + 10000;
-    while (dpt_exporter_memory_count(b.exp) < 64 * 4 + 1 && now_ms() < deadline) usleep(1000);
+    while (dpt_exporter_memory_count(b.exp) < 64 * 4 + 1 && now_ms() < deadline)
+        usleep(1000);
     assert_true(dpt_exporter_memory_count(b.exp) >= 64 * 4 + 1);
     dpt_provider_free(b.p);
 }
@@ -107,7 +111,8 @@ static dpt_err gate_export(void *st, const dpt_span_data *const *s, size_t n)
     gate *g = st;
     pthread_mutex_lock(&g->mu);
     g->calls++;
-    while (!g->open) pthread_cond_wait(&g->cv, &g->mu);
+    while (!g->open)
+        pthread_cond_wait(&g->cv, &g->mu);
     g->exported += n;
     pthread_mutex_unlock(&g->mu);
     return DPT_OK;
@@ -121,14 +126,16 @@ static void gate_open(gate *g)
     pthread_mutex_unlock(&g->mu);
 }
 
-static gate the_gate = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, 0, 0 };
+static gate the_gate = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, 0, 0};
 
 static void test_full_queue_drops_and_counts_never_blocks(void **state)
 {
     (void)state;
-    static const dpt_exporter_ops ops = { gate_export, NULL, NULL, NULL };
-    dpt_batch_config cfg = { .max_queue_size = 128, .max_export_batch_size = 16,
-                             .schedule_delay_ms = 1, .export_timeout_ms = 1000 };
+    static const dpt_exporter_ops ops = {gate_export, NULL, NULL, NULL};
+    dpt_batch_config cfg = {.max_queue_size = 128,
+                            .max_export_batch_size = 16,
+                            .schedule_delay_ms = 1,
+                            .export_timeout_ms = 1000};
     bprov b = bprov_new(dpt_exporter_new(&ops, &the_gate), &cfg);
     spans(&b, 16);
     /* wait until the exporter holds the first batch and blocks */
@@ -148,7 +155,8 @@ static void test_full_queue_drops_and_counts_never_blocks(void **state)
     assert_int_equal(dpt_provider_shutdown(b.p, 10000), DPT_OK);
     dpt_provider_get_stats(b.p, &st);
     assert_int_equal(st.spans_ended, 1016);
-    assert_int_equal(st.spans_exported + st.spans_dropped_queue + st.spans_export_failed, st.spans_ended);
+    assert_int_equal(st.spans_exported + st.spans_dropped_queue + st.spans_export_failed,
+                     st.spans_ended);
     assert_int_equal(st.spans_exported, 16 + 128);
     dpt_provider_free(b.p);
 }
@@ -169,14 +177,16 @@ static void test_failed_exports_are_counted(void **state)
     dpt_provider_free(b.p);
 }
 
-static gate hang_gate = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, 0, 0 };
+static gate hang_gate = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, 0, 0};
 
 static void test_shutdown_returns_within_its_deadline_when_the_exporter_hangs(void **state)
 {
     (void)state;
-    static const dpt_exporter_ops ops = { gate_export, NULL, NULL, NULL };
-    dpt_batch_config cfg = { .max_queue_size = 256, .max_export_batch_size = 32,
-                             .schedule_delay_ms = 1, .export_timeout_ms = 1000 };
+    static const dpt_exporter_ops ops = {gate_export, NULL, NULL, NULL};
+    dpt_batch_config cfg = {.max_queue_size = 256,
+                            .max_export_batch_size = 32,
+                            .schedule_delay_ms = 1,
+                            .export_timeout_ms = 1000};
     bprov b = bprov_new(dpt_exporter_new(&ops, &hang_gate), &cfg);
     spans(&b, 100);
     uint64_t t0 = now_ms();
@@ -211,9 +221,11 @@ static dpt_err count_flush(void *st, uint32_t t)
 static void test_exporter_is_flushed_once_per_force_flush_not_per_batch(void **state)
 {
     (void)state;
-    static const dpt_exporter_ops ops = { count_export, count_flush, NULL, NULL };
-    dpt_batch_config cfg = { .max_queue_size = 2048, .max_export_batch_size = 16,
-                             .schedule_delay_ms = 60000, .export_timeout_ms = 1000 };
+    static const dpt_exporter_ops ops = {count_export, count_flush, NULL, NULL};
+    dpt_batch_config cfg = {.max_queue_size = 2048,
+                            .max_export_batch_size = 16,
+                            .schedule_delay_ms = 60000,
+                            .export_timeout_ms = 1000};
     bprov b = bprov_new(dpt_exporter_new(&ops, NULL), &cfg);
     spans(&b, 10);
     assert_int_equal(dpt_provider_force_flush(b.p, 5000), DPT_OK);

@@ -5,7 +5,10 @@
 #include <malloc.h>
 #include <pthread.h>
 
-static size_t heap(void) { return mallinfo2().uordblks; }
+static size_t heap(void)
+{
+    return mallinfo2().uordblks;
+}
 
 static void test_span_attributes_events_links_and_bytes_are_bounded(void **state)
 {
@@ -19,8 +22,8 @@ static void test_span_attributes_events_links_and_bytes_are_bounded(void **state
     for (int i = 0; i < 128 * 100; i++) {
         snprintf(key, sizeof key, "key.%d", i);
         dpt_span_set_str(s, key, val);
-        dpt_span_add_event(s, "e", (dpt_attr[]){ DPT_STR("v", val) }, 1);
-        dpt_span_add_link(s, &(dpt_link){ .ctx = dpt_span_get_context(s) });
+        dpt_span_add_event(s, "e", (dpt_attr[]){DPT_STR("v", val)}, 1);
+        dpt_span_add_link(s, &(dpt_link){.ctx = dpt_span_get_context(s)});
     }
     size_t grown = heap() - h0;
     /* one span holds at most max_span_bytes (64 KiB); its blocks waste less than one
@@ -55,7 +58,8 @@ static void test_baggage_and_tracestate_are_bounded(void **state)
     /* tracestate: 100 x 512 bytes of valid members is truncated, 100 x the raw cap refused */
     static char ts_in[DPT_TRACESTATE_MAX_LEN * 100];
     size_t o = 0;
-    for (int i = 0; o + 20 < sizeof ts_in && i < 32; i++) o += (size_t)snprintf(ts_in + o, sizeof ts_in - o, "%sk%d=%.1500s", i ? "," : "", i, "x");
+    for (int i = 0; o + 20 < sizeof ts_in && i < 32; i++)
+        o += (size_t)snprintf(ts_in + o, sizeof ts_in - o, "%sk%d=%.1500s", i ? "," : "", i, "x");
     dpt_tracestate *ts;
     assert_int_equal(dpt_tracestate_parse(ts_in, o, &ts), DPT_OK);
     size_t len;
@@ -72,7 +76,7 @@ typedef struct gate {
     pthread_cond_t cv;
     bool open;
 } gate;
-static gate g = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false };
+static gate g = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false};
 
 static dpt_err blocked_export(void *st, const dpt_span_data *const *s, size_t n)
 {
@@ -80,7 +84,8 @@ static dpt_err blocked_export(void *st, const dpt_span_data *const *s, size_t n)
     (void)s;
     (void)n;
     pthread_mutex_lock(&g.mu);
-    while (!g.open) pthread_cond_wait(&g.cv, &g.mu);
+    while (!g.open)
+        pthread_cond_wait(&g.cv, &g.mu);
     pthread_mutex_unlock(&g.mu);
     return DPT_OK;
 }
@@ -88,9 +93,10 @@ static dpt_err blocked_export(void *st, const dpt_span_data *const *s, size_t n)
 static void test_batch_queue_bounds_memory_under_overload(void **state)
 {
     (void)state;
-    static const dpt_exporter_ops ops = { blocked_export, NULL, NULL, NULL };
+    static const dpt_exporter_ops ops = {blocked_export, NULL, NULL, NULL};
     dpt_processor *proc = dpt_processor_batch(dpt_exporter_new(&ops, NULL), NULL); /* defaults */
-    dpt_provider_config c = { .sampler = dpt_sampler_always_on(), .processors = &proc, .n_processors = 1 };
+    dpt_provider_config c = {
+        .sampler = dpt_sampler_always_on(), .processors = &proc, .n_processors = 1};
     dpt_provider *p;
     assert_non_null((p = dpt_provider_new(&c)));
     dpt_tracer *t = dpt_provider_get_tracer(p, "q", NULL);
@@ -112,7 +118,8 @@ static void test_batch_queue_bounds_memory_under_overload(void **state)
     dpt_stats st;
     dpt_provider_get_stats(p, &st);
     /* a staged span holds at least its 256-byte value */
-    assert_true(st.spans_dropped_queue >= 2048 * 100 - 2048 - 512 - DPT_BATCH_DEFAULT_QUEUE_BYTES / 256);
+    assert_true(st.spans_dropped_queue >=
+                2048 * 100 - 2048 - 512 - DPT_BATCH_DEFAULT_QUEUE_BYTES / 256);
     assert_true(st.spans_dropped_queue > 0);
     pthread_mutex_lock(&g.mu);
     g.open = true;
@@ -120,7 +127,8 @@ static void test_batch_queue_bounds_memory_under_overload(void **state)
     pthread_mutex_unlock(&g.mu);
     assert_int_equal(dpt_provider_shutdown(p, 10000), DPT_OK);
     dpt_provider_get_stats(p, &st);
-    assert_int_equal(st.spans_exported + st.spans_dropped_queue + st.spans_export_failed, 2048 * 100);
+    assert_int_equal(st.spans_exported + st.spans_dropped_queue + st.spans_export_failed,
+                     2048 * 100);
     dpt_provider_free(p);
 }
 
@@ -128,9 +136,10 @@ static void test_store_bounds_memory_by_bytes(void **state)
 {
     (void)state;
     const size_t bound = 1u << 20;
-    dpt_store *st = dpt_store_new(&(dpt_store_config){ .max_spans = 1000000, .max_bytes = bound });
+    dpt_store *st = dpt_store_new(&(dpt_store_config){.max_spans = 1000000, .max_bytes = bound});
     dpt_processor *proc = dpt_processor_store(st);
-    dpt_provider_config c = { .sampler = dpt_sampler_always_on(), .processors = &proc, .n_processors = 1 };
+    dpt_provider_config c = {
+        .sampler = dpt_sampler_always_on(), .processors = &proc, .n_processors = 1};
     dpt_provider *p;
     assert_non_null((p = dpt_provider_new(&c)));
     dpt_tracer *t = dpt_provider_get_tracer(p, "q", NULL);
@@ -140,7 +149,8 @@ static void test_store_bounds_memory_by_bytes(void **state)
     size_t h0 = heap(), peak = 0;
     /* about 100 x the bound in bytes */
     for (int i = 0; i < 40000; i++) {
-        dpt_span s = dpt_span_start(t, "s", DPT_SPAN_INTERNAL, &(dpt_span_opts){ .root = (i % 4) == 0 });
+        dpt_span s =
+            dpt_span_start(t, "s", DPT_SPAN_INTERNAL, &(dpt_span_opts){.root = (i % 4) == 0});
         dpt_span_set_str(s, "v", val);
         dpt_span_set_str(s, "w", val);
         dpt_span_end(s);

@@ -3,7 +3,8 @@
  * not counted. It must be DPT_ETOOBIG, counted, and the old value kept. */
 #include "test_util.h"
 
-static void test_overwrite_beyond_the_byte_budget_is_etoobig_counted_and_keeps_the_old_value(void **state)
+static void
+test_overwrite_beyond_the_byte_budget_is_etoobig_counted_and_keeps_the_old_value(void **state)
 {
     (void)state;
     dpt_span_limits lim;
@@ -34,7 +35,8 @@ static void test_overwrite_beyond_the_byte_budget_is_etoobig_counted_and_keeps_t
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_overwrite_beyond_the_byte_budget_is_etoobig_counted_and_keeps_the_old_value),
+        cmocka_unit_test(
+            test_overwrite_beyond_the_byte_budget_is_etoobig_counted_and_keeps_the_old_value),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -115,9 +115,12 @@ static void test_scoped_span_ends_at_scope_exit(void **state)
 static void test_detach_out_of_order_is_reported_and_repaired(void **state)
 {
     (void)state;
-    logcap cap = { 0 };
+    logcap cap = {0};
     dpt_log_set_handler(logcap_fn, &cap, DPT_LOG_WARN);
-    dpt_context *c1 = dpt_context_new(&(dpt_span_context){ .trace_id = dpt_trace_id_generate(), .span_id = dpt_span_id_generate(), .remote = true }, NULL, NULL);
+    dpt_context *c1 = dpt_context_new(&(dpt_span_context){.trace_id = dpt_trace_id_generate(),
+                                                          .span_id = dpt_span_id_generate(),
+                                                          .remote = true},
+                                      NULL, NULL);
     dpt_context *c2 = dpt_context_with_baggage(c1, NULL);
     dpt_token t1 = dpt_context_attach(c1);
     dpt_token t2 = dpt_context_attach(c2);
@@ -138,13 +141,15 @@ static void test_detach_out_of_order_is_reported_and_repaired(void **state)
 static void test_remote_parent_context_is_continued(void **state)
 {
     (void)state;
-    dpt_span_context remote = { .trace_id = dpt_trace_id_generate(), .span_id = dpt_span_id_generate(),
-                                .flags = DPT_FLAG_SAMPLED, .remote = true };
+    dpt_span_context remote = {.trace_id = dpt_trace_id_generate(),
+                               .span_id = dpt_span_id_generate(),
+                               .flags = DPT_FLAG_SAMPLED,
+                               .remote = true};
     dpt_tracestate *ts;
     assert_int_equal(dpt_tracestate_parse("vendor=x", DPT_NUL, &ts), DPT_OK);
     dpt_context *c = dpt_context_new(&remote, ts, NULL);
     dpt_tracestate_release(ts);
-    dpt_span s = dpt_span_start(tp.t, "server", DPT_SPAN_SERVER, &(dpt_span_opts){ .parent = c });
+    dpt_span s = dpt_span_start(tp.t, "server", DPT_SPAN_SERVER, &(dpt_span_opts){.parent = c});
     dpt_context_release(c);
     dpt_span_end(s);
     const dpt_span_data *d = tprov_span(&tp, 0);
@@ -189,11 +194,12 @@ static void test_root_option_ignores_the_current_span(void **state)
     (void)state;
     DPT_WITH_SPAN(tp.t, "outer", DPT_SPAN_INTERNAL)
     {
-        dpt_span r = dpt_span_start(tp.t, "root", DPT_SPAN_INTERNAL, &(dpt_span_opts){ .root = true });
+        dpt_span r =
+            dpt_span_start(tp.t, "root", DPT_SPAN_INTERNAL, &(dpt_span_opts){.root = true});
         dpt_span_end(r);
     }
     assert_memory_not_equal(ctx_of(0).trace_id.b, ctx_of(1).trace_id.b, 16);
-    assert_false(dpt_span_id_is_valid(&(dpt_span_id){ 0 }));
+    assert_false(dpt_span_id_is_valid(&(dpt_span_id){0}));
     dpt_span_id p = parent_of(0);
     assert_false(dpt_span_id_is_valid(&p));
 }
@@ -220,8 +226,10 @@ static void test_a_child_started_after_its_parent_ended_is_still_parented(void *
     dpt_span p = dpt_span_start(tp.t, "p", DPT_SPAN_INTERNAL, NULL);
     dpt_context *c = dpt_context_with_span(NULL, p);
     dpt_span_end(p);
-    for (int i = 0; i < 200; i++) dpt_span_end(dpt_span_start(tp.t, "noise", DPT_SPAN_INTERNAL, &(dpt_span_opts){ .root = true }));
-    dpt_span late = dpt_span_start(tp.t, "late", DPT_SPAN_INTERNAL, &(dpt_span_opts){ .parent = c });
+    for (int i = 0; i < 200; i++)
+        dpt_span_end(
+            dpt_span_start(tp.t, "noise", DPT_SPAN_INTERNAL, &(dpt_span_opts){.root = true}));
+    dpt_span late = dpt_span_start(tp.t, "late", DPT_SPAN_INTERNAL, &(dpt_span_opts){.parent = c});
     dpt_span_end(late);
     dpt_context_release(c);
     size_t n = dpt_exporter_memory_count(tp.mem);
@@ -231,15 +239,20 @@ static void test_a_child_started_after_its_parent_ended_is_still_parented(void *
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_span_without_parent_uses_the_current_span, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_span_without_parent_uses_the_current_span, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_with_span_ends_on_every_exit_path, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scoped_span_ends_at_scope_exit, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_detach_out_of_order_is_reported_and_repaired, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_detach_out_of_order_is_reported_and_repaired, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_remote_parent_context_is_continued, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_baggage_is_inherited_by_child_contexts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_baggage_is_inherited_by_child_contexts, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_root_option_ignores_the_current_span, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_context_values_carry_the_span_across_threads, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_a_child_started_after_its_parent_ended_is_still_parented, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_context_values_carry_the_span_across_threads, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_child_started_after_its_parent_ended_is_still_parented, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -20,7 +20,7 @@ static dpt_err slow_export(void *st, const dpt_span_data *const *s, size_t n)
     (void)s;
     (void)n;
     /* hold the export thread inside the exporter for a moment, locks and all */
-    struct timespec ts = { 0, 200000 };
+    struct timespec ts = {0, 200000};
     nanosleep(&ts, NULL);
     return DPT_OK;
 }
@@ -59,16 +59,20 @@ static void test_fork_while_exporting_never_deadlocks_the_child(void **state)
      * about dptrace. This test runs in the normal build. */
     skip();
 #endif
-    static const dpt_exporter_ops ops = { slow_export, NULL, NULL, NULL };
-    dpt_batch_config cfg = { .max_queue_size = 512, .max_export_batch_size = 32, .schedule_delay_ms = 1,
-                             .export_timeout_ms = 1000 };
+    static const dpt_exporter_ops ops = {slow_export, NULL, NULL, NULL};
+    dpt_batch_config cfg = {.max_queue_size = 512,
+                            .max_export_batch_size = 32,
+                            .schedule_delay_ms = 1,
+                            .export_timeout_ms = 1000};
     dpt_processor *proc = dpt_processor_batch(dpt_exporter_new(&ops, NULL), &cfg);
-    dpt_provider_config c = { .sampler = dpt_sampler_always_on(), .processors = &proc, .n_processors = 1 };
+    dpt_provider_config c = {
+        .sampler = dpt_sampler_always_on(), .processors = &proc, .n_processors = 1};
     assert_non_null((prov = dpt_provider_new(&c)));
     tracer = dpt_provider_get_tracer(prov, "fork", NULL);
     pthread_t th[2];
     atomic_store(&stop_threads, false);
-    for (int i = 0; i < 2; i++) pthread_create(&th[i], NULL, busy, NULL);
+    for (int i = 0; i < 2; i++)
+        pthread_create(&th[i], NULL, busy, NULL);
     for (int round = 0; round < 50; round++) {
         pid_t pid = fork();
         assert_true(pid >= 0);
@@ -76,23 +80,36 @@ static void test_fork_while_exporting_never_deadlocks_the_child(void **state)
             /* child: only this thread exists; tracing must still work and flush */
             dpt_stats before;
             dpt_provider_get_stats(prov, &before);
-            for (int i = 0; i < 100; i++) dpt_span_end(dpt_span_start(tracer, "child", DPT_SPAN_INTERNAL, NULL));
+            for (int i = 0; i < 100; i++)
+                dpt_span_end(dpt_span_start(tracer, "child", DPT_SPAN_INTERNAL, NULL));
             dpt_err e = dpt_provider_force_flush(prov, 5000);
             dpt_stats after;
             dpt_provider_get_stats(prov, &after);
             /* the child's own spans were exported by the child's new export thread */
             int ok = e == DPT_OK && after.spans_exported >= before.spans_exported + 100;
-            if (!ok) fprintf(stderr, "child: flush=%d exported %llu -> %llu ended %llu->%llu dropped %llu->%llu failed %llu\n", (int)e, (unsigned long long)before.spans_exported, (unsigned long long)after.spans_exported, (unsigned long long)before.spans_ended, (unsigned long long)after.spans_ended, (unsigned long long)before.spans_dropped_queue, (unsigned long long)after.spans_dropped_queue, (unsigned long long)after.spans_export_failed);
+            if (!ok)
+                fprintf(stderr,
+                        "child: flush=%d exported %llu -> %llu ended %llu->%llu dropped %llu->%llu "
+                        "failed %llu\n",
+                        (int)e, (unsigned long long)before.spans_exported,
+                        (unsigned long long)after.spans_exported,
+                        (unsigned long long)before.spans_ended,
+                        (unsigned long long)after.spans_ended,
+                        (unsigned long long)before.spans_dropped_queue,
+                        (unsigned long long)after.spans_dropped_queue,
+                        (unsigned long long)after.spans_export_failed);
             _exit(ok ? 0 : 1);
         }
         assert_int_equal(wait_child(pid), 0);
     }
     atomic_store(&stop_threads, true);
-    for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
+    for (int i = 0; i < 2; i++)
+        pthread_join(th[i], NULL);
     assert_int_equal(dpt_provider_shutdown(prov, 5000), DPT_OK);
     dpt_stats st;
     dpt_provider_get_stats(prov, &st);
-    assert_int_equal(st.spans_exported + st.spans_dropped_queue + st.spans_export_failed, st.spans_ended);
+    assert_int_equal(st.spans_exported + st.spans_dropped_queue + st.spans_export_failed,
+                     st.spans_ended);
     dpt_provider_free(prov);
 }
 

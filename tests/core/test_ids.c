@@ -25,7 +25,8 @@ static void test_hex_round_trip_is_lowercase(void **state)
     char hex[33];
     dpt_trace_id_to_hex(&t, hex);
     assert_int_equal(strlen(hex), 32);
-    for (int i = 0; i < 32; i++) assert_true((hex[i] >= '0' && hex[i] <= '9') || (hex[i] >= 'a' && hex[i] <= 'f'));
+    for (int i = 0; i < 32; i++)
+        assert_true((hex[i] >= '0' && hex[i] <= '9') || (hex[i] >= 'a' && hex[i] <= 'f'));
     assert_int_equal(dpt_trace_id_from_hex(hex, 32, &back), DPT_OK);
     assert_memory_equal(t.b, back.b, 16);
     dpt_span_id s = dpt_span_id_generate(), sb;
@@ -74,13 +75,15 @@ static void test_forked_child_gets_fresh_ids(void **state)
     if (pid == 0) {
         close(fd[0]);
         dpt_trace_id ids[64];
-        for (int i = 0; i < 64; i++) ids[i] = dpt_trace_id_generate();
+        for (int i = 0; i < 64; i++)
+            ids[i] = dpt_trace_id_generate();
         ssize_t w = write(fd[1], ids, sizeof ids);
         _exit(w == (ssize_t)sizeof ids ? 0 : 1);
     }
     close(fd[1]);
     dpt_trace_id parent[64], child[64];
-    for (int i = 0; i < 64; i++) parent[i] = dpt_trace_id_generate();
+    for (int i = 0; i < 64; i++)
+        parent[i] = dpt_trace_id_generate();
     size_t got = 0;
     while (got < sizeof child) {
         ssize_t r = read(fd[0], (char *)child + got, sizeof child - got);
@@ -92,7 +95,8 @@ static void test_forked_child_gets_fresh_ids(void **state)
     waitpid(pid, &status, 0);
     assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     for (int i = 0; i < 64; i++)
-        for (int k = 0; k < 64; k++) assert_memory_not_equal(parent[i].b, child[k].b, 16);
+        for (int k = 0; k < 64; k++)
+            assert_memory_not_equal(parent[i].b, child[k].b, 16);
 }
 
 int main(void)

@@ -26,20 +26,26 @@ static void test_producers_and_flushers_account_for_every_span(void **state)
 {
     (void)state;
     dpt_exporter *mem = dpt_exporter_memory(THREADS * PER_THREAD);
-    dpt_batch_config cfg = { .max_queue_size = 1024, .max_export_batch_size = 128,
-                             .schedule_delay_ms = 5, .export_timeout_ms = 1000 };
+    dpt_batch_config cfg = {.max_queue_size = 1024,
+                            .max_export_batch_size = 128,
+                            .schedule_delay_ms = 5,
+                            .export_timeout_ms = 1000};
     dpt_processor *proc = dpt_processor_batch(mem, &cfg);
-    dpt_provider_config c = { .sampler = dpt_sampler_always_on(), .processors = &proc, .n_processors = 1 };
+    dpt_provider_config c = {
+        .sampler = dpt_sampler_always_on(), .processors = &proc, .n_processors = 1};
     assert_non_null((prov = dpt_provider_new(&c)));
     tracer = dpt_provider_get_tracer(prov, "mt", NULL);
     pthread_t th[THREADS];
-    for (int i = 0; i < THREADS; i++) pthread_create(&th[i], NULL, producer, NULL);
-    for (int i = 0; i < THREADS; i++) pthread_join(th[i], NULL);
+    for (int i = 0; i < THREADS; i++)
+        pthread_create(&th[i], NULL, producer, NULL);
+    for (int i = 0; i < THREADS; i++)
+        pthread_join(th[i], NULL);
     assert_int_equal(dpt_provider_shutdown(prov, 10000), DPT_OK);
     dpt_stats st;
     dpt_provider_get_stats(prov, &st);
     assert_int_equal(st.spans_ended, THREADS * PER_THREAD);
-    assert_int_equal(st.spans_exported + st.spans_dropped_queue + st.spans_export_failed, st.spans_ended);
+    assert_int_equal(st.spans_exported + st.spans_dropped_queue + st.spans_export_failed,
+                     st.spans_ended);
     assert_int_equal(dpt_exporter_memory_count(mem), st.spans_exported);
     assert_true(st.spans_exported > 0);
     dpt_provider_free(prov);

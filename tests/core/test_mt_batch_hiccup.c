@@ -271,7 +271,8 @@ static dpt_tracer *g_short;
 static void *short_lived(void *arg)
 {
     (void)arg;
-    for (int i = 0; i < 3; i++) dpt_span_end(dpt_span_start(g_short, "short", DPT_SPAN_INTERNAL, NULL));
+    for (int i = 0; i < 3; i++)
+        dpt_span_end(dpt_span_start(g_short, "short", DPT_SPAN_INTERNAL, NULL));
     return NULL;
 }
 

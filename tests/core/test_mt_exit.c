@@ -29,15 +29,17 @@ static dpt_err shutting_export(void *st, const dpt_span_data *const *s, size_t n
 static void test_shutdown_from_inside_an_exporter(void **state)
 {
     (void)state;
-    static const dpt_exporter_ops ops = { shutting_export, NULL, NULL, NULL };
+    static const dpt_exporter_ops ops = {shutting_export, NULL, NULL, NULL};
     for (int kind = 0; kind < 2; kind++) {
         atomic_store(&reentrant_calls, 0);
         dpt_exporter *e = dpt_exporter_new(&ops, NULL);
         dpt_processor *proc = kind ? dpt_processor_batch(e, NULL) : dpt_processor_simple(e);
-        dpt_provider_config c = { .sampler = dpt_sampler_always_on(), .processors = &proc, .n_processors = 1 };
+        dpt_provider_config c = {
+            .sampler = dpt_sampler_always_on(), .processors = &proc, .n_processors = 1};
         assert_non_null((prov = dpt_provider_new(&c)));
         tracer = dpt_provider_get_tracer(prov, "x", NULL);
-        for (int i = 0; i < 10; i++) dpt_span_end(dpt_span_start(tracer, "s", DPT_SPAN_INTERNAL, NULL));
+        for (int i = 0; i < 10; i++)
+            dpt_span_end(dpt_span_start(tracer, "s", DPT_SPAN_INTERNAL, NULL));
         dpt_provider_force_flush(prov, 2000);
         assert_true(atomic_load(&reentrant_calls) >= 1);
         assert_int_equal(dpt_provider_shutdown(prov, 1000), DPT_ESTATE); /* already shut down */
@@ -59,10 +61,12 @@ static void test_shutdown_from_two_threads_wins_once(void **state)
 {
     (void)state;
     dpt_processor *proc = dpt_processor_batch(dpt_exporter_memory(1000), NULL);
-    dpt_provider_config c = { .sampler = dpt_sampler_always_on(), .processors = &proc, .n_processors = 1 };
+    dpt_provider_config c = {
+        .sampler = dpt_sampler_always_on(), .processors = &proc, .n_processors = 1};
     assert_non_null((prov = dpt_provider_new(&c)));
     tracer = dpt_provider_get_tracer(prov, "x", NULL);
-    for (int i = 0; i < 100; i++) dpt_span_end(dpt_span_start(tracer, "s", DPT_SPAN_INTERNAL, NULL));
+    for (int i = 0; i < 100; i++)
+        dpt_span_end(dpt_span_start(tracer, "s", DPT_SPAN_INTERNAL, NULL));
     pthread_t a, b;
     pthread_create(&a, NULL, shut, NULL);
     pthread_create(&b, NULL, shut, NULL);

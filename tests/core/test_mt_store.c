@@ -20,11 +20,15 @@ static void *writer(void *arg)
 {
     int w = (int)(intptr_t)arg;
     for (int i = 0; i < TRACES_PER_WRITER; i++) {
-        dpt_span root = dpt_span_start(tracer, "root", DPT_SPAN_SERVER, &(dpt_span_opts){ .root = true });
+        dpt_span root =
+            dpt_span_start(tracer, "root", DPT_SPAN_SERVER, &(dpt_span_opts){.root = true});
         ids[w][i] = dpt_span_get_context(root).trace_id;
         dpt_token tok = dpt_span_make_current(root);
         for (int k = 1; k < SPANS_PER_TRACE; k++) {
-            DPT_WITH_SPAN(tracer, "child", DPT_SPAN_INTERNAL) { dpt_span_set_int(dpt_span_current(), "k", k); }
+            DPT_WITH_SPAN(tracer, "child", DPT_SPAN_INTERNAL)
+            {
+                dpt_span_set_int(dpt_span_current(), "k", k);
+            }
         }
         dpt_context_detach(tok);
         dpt_span_end(root);
@@ -72,15 +76,18 @@ static void *reader(void *arg)
 static void test_concurrent_writers_and_a_reader_keep_traces_whole(void **state)
 {
     (void)state;
-    store = dpt_store_new(&(dpt_store_config){ .max_spans = 100000, .max_bytes = 256u << 20 });
+    store = dpt_store_new(&(dpt_store_config){.max_spans = 100000, .max_bytes = 256u << 20});
     dpt_processor *proc = dpt_processor_store(store);
-    dpt_provider_config cfg = { .sampler = dpt_sampler_always_on(), .processors = &proc, .n_processors = 1 };
+    dpt_provider_config cfg = {
+        .sampler = dpt_sampler_always_on(), .processors = &proc, .n_processors = 1};
     assert_non_null((prov = dpt_provider_new(&cfg)));
     tracer = dpt_provider_get_tracer(prov, "mt", NULL);
     pthread_t th[WRITERS], rd;
     pthread_create(&rd, NULL, reader, NULL);
-    for (int w = 0; w < WRITERS; w++) pthread_create(&th[w], NULL, writer, (void *)(intptr_t)w);
-    for (int w = 0; w < WRITERS; w++) pthread_join(th[w], NULL);
+    for (int w = 0; w < WRITERS; w++)
+        pthread_create(&th[w], NULL, writer, (void *)(intptr_t)w);
+    for (int w = 0; w < WRITERS; w++)
+        pthread_join(th[w], NULL);
     pthread_join(rd, NULL);
     assert_true(atomic_load(&snapshots_checked) > 0);
     dpt_store_stats st;

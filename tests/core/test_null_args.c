@@ -44,7 +44,7 @@ static void test_null_handles_everywhere(void **state)
     assert_int_equal(dpt_provider_force_flush(NULL, 0), DPT_EINVAL);
     assert_int_equal(dpt_provider_shutdown(NULL, 0), DPT_EINVAL);
     dpt_provider_free(NULL);
-    const dpt_provider_config bad = { .n_processors = 1, .processors = NULL };
+    const dpt_provider_config bad = {.n_processors = 1, .processors = NULL};
     assert_null(dpt_provider_new(&bad));
     assert_int_equal(dpt_provider_add_processor(NULL, NULL), DPT_EINVAL);
     dpt_stats st;
@@ -93,7 +93,10 @@ static void test_null_handles_everywhere(void **state)
     assert_int_equal(dpt_context_detach(0), DPT_EINVAL);
     assert_int_equal(dpt_span_make_current(none), 0);
     dpt_scope_end(NULL);
-    DPT_WITH_SPAN(NULL, NULL, DPT_SPAN_INTERNAL) { assert_null(dpt_span_current().rec); }
+    DPT_WITH_SPAN(NULL, NULL, DPT_SPAN_INTERNAL)
+    {
+        assert_null(dpt_span_current().rec);
+    }
 
     assert_null(dpt_exporter_new(NULL, NULL));
     dpt_exporter_free(NULL);

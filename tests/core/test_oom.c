@@ -17,7 +17,7 @@ static dpt_err noop_export(void *st, const dpt_span_data *const *s, size_t n)
 static int scenario(void)
 {
     int errors = 0;
-    static const dpt_exporter_ops ops = { noop_export, NULL, NULL, NULL };
+    static const dpt_exporter_ops ops = {noop_export, NULL, NULL, NULL};
     dpt_store *st = dpt_store_new(NULL);
     dpt_processor *procs[3];
     size_t np = 0;
@@ -28,9 +28,12 @@ static int scenario(void)
     pr = dpt_processor_batch(dpt_exporter_memory(100), NULL);
     if (pr) procs[np++] = pr;
     errors += (int)(3 - np);
-    dpt_provider_config cfg = { .service_name = "oom", .sampler = dpt_sampler_probability(1.0),
-                                .resource_attrs = (dpt_attr[]){ DPT_STR("k", "v") }, .n_resource_attrs = 1,
-                                .processors = procs, .n_processors = np };
+    dpt_provider_config cfg = {.service_name = "oom",
+                               .sampler = dpt_sampler_probability(1.0),
+                               .resource_attrs = (dpt_attr[]){DPT_STR("k", "v")},
+                               .n_resource_attrs = 1,
+                               .processors = procs,
+                               .n_processors = np};
     dpt_provider *p = NULL;
     if (!((p = dpt_provider_new(&cfg)))) errors++;
     dpt_tracer *t = dpt_provider_get_tracer(p, "oom", "1");
@@ -38,8 +41,10 @@ static int scenario(void)
     if (dpt_baggage_set(NULL, "tenant", "acme", "p=1", &bg) != DPT_OK) errors++;
     dpt_tracestate *ts = NULL;
     if (dpt_tracestate_parse("a=1,b=2", DPT_NUL, &ts) != DPT_OK) errors++;
-    dpt_span_context sc = { .trace_id = dpt_trace_id_generate(), .span_id = dpt_span_id_generate(),
-                            .flags = DPT_FLAG_SAMPLED, .remote = true };
+    dpt_span_context sc = {.trace_id = dpt_trace_id_generate(),
+                           .span_id = dpt_span_id_generate(),
+                           .flags = DPT_FLAG_SAMPLED,
+                           .remote = true};
     dpt_context *remote = dpt_context_new(&sc, ts, bg);
     if (!remote) errors++;
     dpt_token tok = dpt_context_attach(remote);
@@ -55,15 +60,19 @@ static int scenario(void)
             snprintf(key, sizeof key, "k%d", i);
             if (dpt_span_set_str(s, key, big) != DPT_OK && dpt_span_is_recording(s)) errors++;
         }
-        const char *arr[] = { "a", "b" };
+        const char *arr[] = {"a", "b"};
         dpt_span_set_attr(s, &DPT_STR_ARRAY("arr", arr, 2));
-        dpt_attr ea[] = { DPT_INT("n", 1) };
+        dpt_attr ea[] = {DPT_INT("n", 1)};
         dpt_span_add_event(s, "e", ea, 1);
-        dpt_span_add_link(s, &(dpt_link){ .ctx = sc, .tracestate = "x=y", .tracestate_len = DPT_NUL });
+        dpt_span_add_link(s,
+                          &(dpt_link){.ctx = sc, .tracestate = "x=y", .tracestate_len = DPT_NUL});
         dpt_span_record_error(s, "E", "boom");
         dpt_context *cap = dpt_context_current();
         dpt_context_release(cap);
-        DPT_WITH_SPAN(t, "inner", DPT_SPAN_CLIENT) { dpt_span_set_int(dpt_span_current(), "i", 1); }
+        DPT_WITH_SPAN(t, "inner", DPT_SPAN_CLIENT)
+        {
+            dpt_span_set_int(dpt_span_current(), "i", 1);
+        }
     }
     dpt_context_detach(tok);
     char *json = NULL;
@@ -93,10 +102,11 @@ static void test_every_allocation_failure_is_survived(void **state)
         dpt__test_fail_alloc_after(-1);
         uint64_t used = dpt__test_alloc_count() - before;
         if (errors == 0 && used <= (uint64_t)k) break; /* no allocation failed any more */
-        if (getenv("OOM_VERBOSE")) fprintf(stderr, "k=%d errors=%d used=%llu\n", k, errors, (unsigned long long)used);
+        if (getenv("OOM_VERBOSE"))
+            fprintf(stderr, "k=%d errors=%d used=%llu\n", k, errors, (unsigned long long)used);
     }
     assert_true(k < 2000);
-    assert_true(k >= 20); /* the scenario really went through many failure points */
+    assert_true(k >= 20);            /* the scenario really went through many failure points */
     assert_int_equal(scenario(), 0); /* and everything still works afterwards */
 }
 

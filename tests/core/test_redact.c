@@ -12,12 +12,26 @@ static int reset(void **state)
 static void test_default_patterns_match_common_secret_keys(void **state)
 {
     (void)state;
-    const char *yes[] = { "password", "db.password", "http.request.header.authorization", "user_passwd",
-                          "http.response.header.set-cookie", "Cookie", "api_key", "x-api-key", "client.secret",
-                          "oauth.access_token", "session.id", "credit_card.number", "card-number", "private_key" };
-    const char *no[] = { "http.request.method", "url.path", "user.id", "db.statement", "server.address" };
-    for (size_t i = 0; i < sizeof yes / sizeof *yes; i++) assert_true(dpt_redaction_matches(yes[i], DPT_NUL));
-    for (size_t i = 0; i < sizeof no / sizeof *no; i++) assert_false(dpt_redaction_matches(no[i], DPT_NUL));
+    const char *yes[] = {"password",
+                         "db.password",
+                         "http.request.header.authorization",
+                         "user_passwd",
+                         "http.response.header.set-cookie",
+                         "Cookie",
+                         "api_key",
+                         "x-api-key",
+                         "client.secret",
+                         "oauth.access_token",
+                         "session.id",
+                         "credit_card.number",
+                         "card-number",
+                         "private_key"};
+    const char *no[] = {"http.request.method", "url.path", "user.id", "db.statement",
+                        "server.address"};
+    for (size_t i = 0; i < sizeof yes / sizeof *yes; i++)
+        assert_true(dpt_redaction_matches(yes[i], DPT_NUL));
+    for (size_t i = 0; i < sizeof no / sizeof *no; i++)
+        assert_false(dpt_redaction_matches(no[i], DPT_NUL));
 }
 
 static void test_values_never_reach_the_exporter(void **state)
@@ -25,13 +39,14 @@ static void test_values_never_reach_the_exporter(void **state)
     (void)state;
     tprov tp = tprov_new(NULL, NULL);
     dpt_span other = dpt_span_start(tp.t, "other", DPT_SPAN_INTERNAL, NULL);
-    dpt_attr la[] = { DPT_STR("auth.token", "tok-123") };
-    dpt_link lk = { .ctx = dpt_span_get_context(other), .attrs = la, .n_attrs = 1 };
-    dpt_span s = dpt_span_start(tp.t, "login", DPT_SPAN_SERVER, &(dpt_span_opts){ .links = &lk, .n_links = 1 });
+    dpt_attr la[] = {DPT_STR("auth.token", "tok-123")};
+    dpt_link lk = {.ctx = dpt_span_get_context(other), .attrs = la, .n_attrs = 1};
+    dpt_span s = dpt_span_start(tp.t, "login", DPT_SPAN_SERVER,
+                                &(dpt_span_opts){.links = &lk, .n_links = 1});
     dpt_span_set_str(s, "user.password", "hunter2");
     dpt_span_set_int(s, "session.id", 987654);
     dpt_span_set_str(s, "user.name", "alice");
-    dpt_attr ea[] = { DPT_STR("http.request.header.authorization", "Bearer abc.def") };
+    dpt_attr ea[] = {DPT_STR("http.request.header.authorization", "Bearer abc.def")};
     dpt_span_add_event(s, "request", ea, 1);
     dpt_span_end(s);
     dpt_span_end(other);
@@ -73,7 +88,8 @@ static dpt_redact_action strip_query(void *user, const char *key, size_t klen, c
                                      char *buf, size_t cap, size_t *out)
 {
     (void)user;
-    if (klen != 8 || memcmp(key, "url.full", 8) != 0 || v->type != DPT_VAL_STRING) return DPT_REDACT_KEEP;
+    if (klen != 8 || memcmp(key, "url.full", 8) != 0 || v->type != DPT_VAL_STRING)
+        return DPT_REDACT_KEEP;
     size_t n = v->len == DPT_NUL ? strlen(v->u.s) : v->len;
     const char *q = memchr(v->u.s, '?', n);
     if (!q) return DPT_REDACT_KEEP;
@@ -88,8 +104,8 @@ static dpt_redact_action strip_query(void *user, const char *key, size_t klen, c
 static void test_custom_patterns_marker_and_rewriting_rule(void **state)
 {
     (void)state;
-    const char *pats[] = { "ssn", "iban" };
-    dpt_redaction r = { .patterns = pats, .n_patterns = 2, .fn = strip_query, .marker = "***" };
+    const char *pats[] = {"ssn", "iban"};
+    dpt_redaction r = {.patterns = pats, .n_patterns = 2, .fn = strip_query, .marker = "***"};
     assert_int_equal(dpt_redaction_set(&r), DPT_OK);
     tprov tp = tprov_new(NULL, NULL);
     dpt_span s = dpt_span_start(tp.t, "s", DPT_SPAN_INTERNAL, NULL);
@@ -108,12 +124,12 @@ static void test_custom_patterns_marker_and_rewriting_rule(void **state)
     dpt_span_data_release(d);
     tprov_free(&tp);
 
-    dpt_redaction only = { .patterns = pats, .n_patterns = 1, .no_defaults = true };
+    dpt_redaction only = {.patterns = pats, .n_patterns = 1, .no_defaults = true};
     assert_int_equal(dpt_redaction_set(&only), DPT_OK);
     assert_false(dpt_redaction_matches("password", DPT_NUL));
     assert_true(dpt_redaction_matches("SSN", DPT_NUL));
-    const char *bad[] = { "" };
-    dpt_redaction invalid = { .patterns = bad, .n_patterns = 1 };
+    const char *bad[] = {""};
+    dpt_redaction invalid = {.patterns = bad, .n_patterns = 1};
     assert_int_equal(dpt_redaction_set(&invalid), DPT_EINVAL);
 }
 
@@ -123,14 +139,44 @@ static void test_custom_patterns_marker_and_rewriting_rule(void **state)
 static void test_extended_default_patterns(void **state)
 {
     (void)state;
-    const char *yes[] = { "jwt",  "http.request.header.x-jwt", "bearer_token", "Bearer", "key.passphrase",
-                          "DB_PWD", "mysql.pwd", "aws.credentials", "credential", "sentry.dsn", "DSN",
-                          "db.connection_string", "ConnectionString", "x-amz-signature", "request.signature",
-                          "auth", "http.request.header.x-auth-token", "x-auth", "basicAuth", "HTTPAuth",
-                          "AUTH_KEY", "auth2", "private_key", "client_secret", "api_key",
-                          "http.request.header.x-api-key" };
-    const char *no[] = { "author", "book.author", "authors", "oauth.provider", "cloud.snapshot", "dns.question.name",
-                         "http.request.method", "url.path", "user.id", "db.statement", "url.full", "url.query" };
+    const char *yes[] = {"jwt",
+                         "http.request.header.x-jwt",
+                         "bearer_token",
+                         "Bearer",
+                         "key.passphrase",
+                         "DB_PWD",
+                         "mysql.pwd",
+                         "aws.credentials",
+                         "credential",
+                         "sentry.dsn",
+                         "DSN",
+                         "db.connection_string",
+                         "ConnectionString",
+                         "x-amz-signature",
+                         "request.signature",
+                         "auth",
+                         "http.request.header.x-auth-token",
+                         "x-auth",
+                         "basicAuth",
+                         "HTTPAuth",
+                         "AUTH_KEY",
+                         "auth2",
+                         "private_key",
+                         "client_secret",
+                         "api_key",
+                         "http.request.header.x-api-key"};
+    const char *no[] = {"author",
+                        "book.author",
+                        "authors",
+                        "oauth.provider",
+                        "cloud.snapshot",
+                        "dns.question.name",
+                        "http.request.method",
+                        "url.path",
+                        "user.id",
+                        "db.statement",
+                        "url.full",
+                        "url.query"};
     for (size_t i = 0; i < sizeof yes / sizeof *yes; i++)
         if (!dpt_redaction_matches(yes[i], DPT_NUL)) fail_msg("not redacted: %s", yes[i]);
     for (size_t i = 0; i < sizeof no / sizeof *no; i++)
@@ -145,20 +191,25 @@ static void test_unicode_look_alikes_are_folded(void **state)
 {
     (void)state;
     const char *yes[] = {
-        "p\xD0\xB0ssword",                                  /* Cyrillic a */
-        "\xEF\xBD\x90\xEF\xBD\x81\xEF\xBD\x93\xEF\xBD\x93\xEF\xBD\x97\xEF\xBD\x8F\xEF\xBD\x92\xEF\xBD\x84", /* fullwidth */
-        "pass\xE2\x80\x8Bword",                             /* zero-width space */
-        "\xF0\x9D\x90\xA9\xF0\x9D\x90\x9A\xF0\x9D\x90\xAC\xF0\x9D\x90\xAC\xF0\x9D\x90\xB0\xF0\x9D\x90\xA8\xF0\x9D\x90\xAB\xF0\x9D\x90\x9D", /* math bold */
-        "t\xCE\xBFken",                                     /* Greek omicron */
-        "\xD0\xA1ookie",                                    /* Cyrillic capital Es */
-        "x\xE2\x80\x90\xEF\xBC\xA1uth",                      /* hyphen + fullwidth A: x-Auth */
-        "\xC5\xBF" "ecret",                                 /* long s */
-        "api\xC2\xA0key",                                   /* no-break space as separator */
-        "se\xE2\x80\x8D" "cret\xEF\xBB\xBF",                /* zero-width joiner, BOM */
+        "p\xD0\xB0ssword", /* Cyrillic a */
+        "\xEF\xBD\x90\xEF\xBD\x81\xEF\xBD\x93\xEF\xBD\x93\xEF\xBD\x97\xEF\xBD\x8F\xEF\xBD\x92\xEF"
+        "\xBD\x84",             /* fullwidth */
+        "pass\xE2\x80\x8Bword", /* zero-width space */
+        "\xF0\x9D\x90\xA9\xF0\x9D\x90\x9A\xF0\x9D\x90\xAC\xF0\x9D\x90\xAC\xF0\x9D\x90\xB0\xF0\x9D"
+        "\x90\xA8\xF0\x9D\x90\xAB\xF0\x9D\x90\x9D", /* math bold */
+        "t\xCE\xBFken",                             /* Greek omicron */
+        "\xD0\xA1ookie",                            /* Cyrillic capital Es */
+        "x\xE2\x80\x90\xEF\xBC\xA1uth",             /* hyphen + fullwidth A: x-Auth */
+        "\xC5\xBF"
+        "ecret",          /* long s */
+        "api\xC2\xA0key", /* no-break space as separator */
+        "se\xE2\x80\x8D"
+        "cret\xEF\xBB\xBF", /* zero-width joiner, BOM */
     };
-    const char *no[] = { "p\xC3\xA4ssword", "\xD0\xB0uthor", "\xFF\xFEpassw0rd" };
+    const char *no[] = {"p\xC3\xA4ssword", "\xD0\xB0uthor", "\xFF\xFEpassw0rd"};
     for (size_t i = 0; i < sizeof yes / sizeof *yes; i++)
-        if (!dpt_redaction_matches(yes[i], DPT_NUL)) fail_msg("look-alike not redacted: case %zu", i);
+        if (!dpt_redaction_matches(yes[i], DPT_NUL))
+            fail_msg("look-alike not redacted: case %zu", i);
     for (size_t i = 0; i < sizeof no / sizeof *no; i++)
         if (dpt_redaction_matches(no[i], DPT_NUL)) fail_msg("redacted: case %zu", i);
     /* and through a span: the value never reaches the exporter */
@@ -196,25 +247,34 @@ static const char *url_attr(const char *key, const char *value)
 static void test_url_full_credentials_and_sensitive_parameters(void **state)
 {
     (void)state;
-    struct { const char *in, *out; } c[] = {
-        { "https://user:pass@www.example.com/", "https://REDACTED:REDACTED@www.example.com/" },
-        { "https://user@h.example/p", "https://REDACTED@h.example/p" },
-        { "https://h.example/p?color=blue&sig=abc", "https://h.example/p?color=blue&sig=REDACTED" },
-        { "https://s3.example/o?AWSAccessKeyId=AK&Signature=S&Expires=1",
-          "https://s3.example/o?AWSAccessKeyId=REDACTED&Signature=REDACTED&Expires=1" },
-        { "https://s.example/o?X-Amz-Credential=c&X-Amz-Security-Token=t&X-Amz-Signature=s&X-Goog-Signature=g",
-          "https://s.example/o?X-Amz-Credential=REDACTED&X-Amz-Security-Token=REDACTED&X-Amz-Signature=REDACTED&X-Goog-Signature=REDACTED" },
-        { "https://h.example/?SIG=keep&Sig=keep", "https://h.example/?SIG=keep&Sig=keep" },
-        { "https://h.example/?X%2DAmz%2DSignature=s", "https://h.example/?X%2DAmz%2DSignature=REDACTED" },
-        { "https://u:p@h.example:8443/a?access_token=t&q=1#id_token=x&s=1",
-          "https://REDACTED:REDACTED@h.example:8443/a?access_token=REDACTED&q=1#id_token=REDACTED&s=1" },
-        { "https://h.example/a?sig=&flag", "https://h.example/a?sig=&flag" },
-        { "https://h.example/a@b", "https://h.example/a@b" },
-        { "mailto:someone@example.com", "mailto:someone@example.com" },
+    struct {
+        const char *in, *out;
+    } c[] = {
+        {"https://user:pass@www.example.com/", "https://REDACTED:REDACTED@www.example.com/"},
+        {"https://user@h.example/p", "https://REDACTED@h.example/p"},
+        {"https://h.example/p?color=blue&sig=abc", "https://h.example/p?color=blue&sig=REDACTED"},
+        {"https://s3.example/o?AWSAccessKeyId=AK&Signature=S&Expires=1",
+         "https://s3.example/o?AWSAccessKeyId=REDACTED&Signature=REDACTED&Expires=1"},
+        {"https://s.example/"
+         "o?X-Amz-Credential=c&X-Amz-Security-Token=t&X-Amz-Signature=s&X-Goog-Signature=g",
+         "https://s.example/"
+         "o?X-Amz-Credential=REDACTED&X-Amz-Security-Token=REDACTED&X-Amz-Signature=REDACTED&X-"
+         "Goog-Signature=REDACTED"},
+        {"https://h.example/?SIG=keep&Sig=keep", "https://h.example/?SIG=keep&Sig=keep"},
+        {"https://h.example/?X%2DAmz%2DSignature=s",
+         "https://h.example/?X%2DAmz%2DSignature=REDACTED"},
+        {"https://u:p@h.example:8443/a?access_token=t&q=1#id_token=x&s=1",
+         "https://REDACTED:REDACTED@h.example:8443/"
+         "a?access_token=REDACTED&q=1#id_token=REDACTED&s=1"},
+        {"https://h.example/a?sig=&flag", "https://h.example/a?sig=&flag"},
+        {"https://h.example/a@b", "https://h.example/a@b"},
+        {"mailto:someone@example.com", "mailto:someone@example.com"},
     };
-    for (size_t i = 0; i < sizeof c / sizeof *c; i++) assert_string_equal(url_attr("url.full", c[i].in), c[i].out);
+    for (size_t i = 0; i < sizeof c / sizeof *c; i++)
+        assert_string_equal(url_attr("url.full", c[i].in), c[i].out);
     /* url.query: "q=OpenTelemetry&sig=REDACTED" */
-    assert_string_equal(url_attr("url.query", "q=OpenTelemetry&sig=abc"), "q=OpenTelemetry&sig=REDACTED");
+    assert_string_equal(url_attr("url.query", "q=OpenTelemetry&sig=abc"),
+                        "q=OpenTelemetry&sig=REDACTED");
     /* url.original: "password and username SHOULD NOT be redacted" */
     assert_string_equal(url_attr("url.original", "https://u:p@h/?sig=1"), "https://u:p@h/?sig=1");
     /* a URL too long to rewrite in place is replaced whole, never kept */
@@ -225,11 +285,14 @@ static void test_url_full_credentials_and_sensitive_parameters(void **state)
     /* the same rule for tools */
     char out[128];
     size_t n = 0;
-    assert_int_equal(dpt_redaction_rewrite_url("ftp://a:b@h/x?token=1", DPT_NUL, out, sizeof out, &n), DPT_OK);
+    assert_int_equal(
+        dpt_redaction_rewrite_url("ftp://a:b@h/x?token=1", DPT_NUL, out, sizeof out, &n), DPT_OK);
     assert_int_equal(n, strlen("ftp://REDACTED:REDACTED@h/x?token=REDACTED"));
     assert_memory_equal(out, "ftp://REDACTED:REDACTED@h/x?token=REDACTED", n);
-    assert_int_equal(dpt_redaction_rewrite_url("https://h/x", DPT_NUL, out, sizeof out, &n), DPT_ENOTFOUND);
-    assert_int_equal(dpt_redaction_rewrite_url("https://a:b@h/", DPT_NUL, out, 10, &n), DPT_ETOOBIG);
+    assert_int_equal(dpt_redaction_rewrite_url("https://h/x", DPT_NUL, out, sizeof out, &n),
+                     DPT_ENOTFOUND);
+    assert_int_equal(dpt_redaction_rewrite_url("https://a:b@h/", DPT_NUL, out, 10, &n),
+                     DPT_ETOOBIG);
     assert_int_equal(dpt_redaction_rewrite_url(NULL, 0, out, sizeof out, &n), DPT_EINVAL);
 }
 
@@ -245,13 +308,15 @@ static void test_url_rule_opt_out_and_parameter_override(void **state)
     unsetenv("DPTRACE_REDACT_URL");
     setenv("DPTRACE_REDACT_URL_PARAMS", "mysig, other", 1);
     assert_int_equal(dpt_redaction_set(NULL), DPT_OK);
-    assert_string_equal(url_attr("url.full", "https://h/?sig=1&mysig=2"), "https://h/?sig=1&mysig=REDACTED");
+    assert_string_equal(url_attr("url.full", "https://h/?sig=1&mysig=2"),
+                        "https://h/?sig=1&mysig=REDACTED");
     unsetenv("DPTRACE_REDACT_URL_PARAMS");
-    dpt_redaction none = { .no_defaults = true };
+    dpt_redaction none = {.no_defaults = true};
     assert_int_equal(dpt_redaction_set(&none), DPT_OK);
     assert_string_equal(url_attr("url.full", "https://u:p@h/?sig=1"), "https://u:p@h/?sig=1");
     assert_int_equal(dpt_redaction_set(NULL), DPT_OK);
-    assert_string_equal(url_attr("url.full", "https://u:p@h/?sig=1"), "https://REDACTED:REDACTED@h/?sig=REDACTED");
+    assert_string_equal(url_attr("url.full", "https://u:p@h/?sig=1"),
+                        "https://REDACTED:REDACTED@h/?sig=REDACTED");
 }
 
 /* DPTRACE_REDACT_KEYS takes as many patterns as dpt_redaction_set (64 added to the
@@ -265,8 +330,9 @@ static void test_env_key_patterns_over_the_bounds_are_reported(void **state)
     (void)state;
     char list[8192];
     size_t o = 0;
-    for (int i = 0; i < 70; i++) o += (size_t)snprintf(list + o, sizeof list - o, "%sk%02dsecretish", i ? "," : "", i);
-    logcap lc = { 0 };
+    for (int i = 0; i < 70; i++)
+        o += (size_t)snprintf(list + o, sizeof list - o, "%sk%02dsecretish", i ? "," : "", i);
+    logcap lc = {0};
     dpt_log_set_handler(logcap_fn, &lc, DPT_LOG_WARN);
     setenv("DPTRACE_REDACT_KEYS", list, 1);
     assert_int_equal(dpt_redaction_set(NULL), DPT_OK);
@@ -334,14 +400,15 @@ static void test_long_urls_at_100x_the_rewrite_buffer(void **state)
     (void)state;
     static char url[102400 + 64];
     size_t n = (size_t)snprintf(url, sizeof url, "https://h.example/p?");
-    while (n < 102400) n += (size_t)snprintf(url + n, sizeof url - n, "utm=x&");
+    while (n < 102400)
+        n += (size_t)snprintf(url + n, sizeof url - n, "utm=x&");
     snprintf(url + n, sizeof url - n, "sig=REDACTED");
     dpt_span_limits lim;
     dpt_span_limits_default(&lim);
     lim.max_span_bytes = 1u << 20; /* room for two 100 KiB values */
     tprov tp = tprov_new(NULL, &lim);
     dpt_span s = dpt_span_start(tp.t, "s", DPT_SPAN_CLIENT, NULL);
-    dpt_span_set_str(s, "url.full", url);            /* already redacted: kept whole */
+    dpt_span_set_str(s, "url.full", url); /* already redacted: kept whole */
     dpt_span_set_str(s, "url.query", strchr(url, '?') + 1);
     dpt_span_end(s);
     const dpt_span_data *d = tprov_span(&tp, 0);
@@ -381,7 +448,8 @@ static void test_url_forms_scheme_relative_semicolons_and_http_target(void **sta
     assert_string_equal(url_attr("url.path", "/a;b=c"), "/a;b=c");
     static char u[4096];
     size_t n = (size_t)snprintf(u, sizeof u, "https://REDACTED:REDACTED@h/p?");
-    while (n < 1500) n += (size_t)snprintf(u + n, sizeof u - n, "utm=x&"); /* > 1 KiB, < url_attr's 2 KiB */
+    while (n < 1500)
+        n += (size_t)snprintf(u + n, sizeof u - n, "utm=x&"); /* > 1 KiB, < url_attr's 2 KiB */
     assert_string_equal(url_attr("url.full", u), u);
 }
 
@@ -409,19 +477,26 @@ static void test_verdict_cache_follows_the_key_bytes(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_default_patterns_match_common_secret_keys, reset, reset),
+        cmocka_unit_test_setup_teardown(test_default_patterns_match_common_secret_keys, reset,
+                                        reset),
         cmocka_unit_test_setup_teardown(test_values_never_reach_the_exporter, reset, reset),
-        cmocka_unit_test_setup_teardown(test_baggage_values_are_redacted_and_not_copied_to_attributes, reset, reset),
-        cmocka_unit_test_setup_teardown(test_custom_patterns_marker_and_rewriting_rule, reset, reset),
+        cmocka_unit_test_setup_teardown(
+            test_baggage_values_are_redacted_and_not_copied_to_attributes, reset, reset),
+        cmocka_unit_test_setup_teardown(test_custom_patterns_marker_and_rewriting_rule, reset,
+                                        reset),
         cmocka_unit_test_setup_teardown(test_extended_default_patterns, reset, reset),
         cmocka_unit_test_setup_teardown(test_unicode_look_alikes_are_folded, reset, reset),
-        cmocka_unit_test_setup_teardown(test_url_full_credentials_and_sensitive_parameters, reset, reset),
+        cmocka_unit_test_setup_teardown(test_url_full_credentials_and_sensitive_parameters, reset,
+                                        reset),
         cmocka_unit_test_setup_teardown(test_url_rule_opt_out_and_parameter_override, reset, reset),
         cmocka_unit_test_setup_teardown(test_verdict_cache_follows_the_key_bytes, reset, reset),
-        cmocka_unit_test_setup_teardown(test_env_key_patterns_over_the_bounds_are_reported, reset, reset),
-        cmocka_unit_test_setup_teardown(test_rewritten_baggage_property_is_stable_over_hops, reset, reset),
+        cmocka_unit_test_setup_teardown(test_env_key_patterns_over_the_bounds_are_reported, reset,
+                                        reset),
+        cmocka_unit_test_setup_teardown(test_rewritten_baggage_property_is_stable_over_hops, reset,
+                                        reset),
         cmocka_unit_test_setup_teardown(test_long_urls_at_100x_the_rewrite_buffer, reset, reset),
-        cmocka_unit_test_setup_teardown(test_url_forms_scheme_relative_semicolons_and_http_target, reset, reset),
+        cmocka_unit_test_setup_teardown(test_url_forms_scheme_relative_semicolons_and_http_target,
+                                        reset, reset),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

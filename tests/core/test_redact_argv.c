@@ -19,11 +19,13 @@ static int reset(void **state)
 static void check(const char *const *argv, const char *const *want)
 {
     int n = 0;
-    while (argv[n]) n++;
+    while (argv[n])
+        n++;
     char **got = argv_redact(n, (char *const *)argv);
     assert_non_null(got);
     for (int i = 0; i < n; i++)
-        if (strcmp(got[i], want[i]) != 0) fail_msg("arg %d: got \"%s\", want \"%s\"", i, got[i], want[i]);
+        if (strcmp(got[i], want[i]) != 0)
+            fail_msg("arg %d: got \"%s\", want \"%s\"", i, got[i], want[i]);
     argv_redact_free(got, n);
 }
 
@@ -32,25 +34,29 @@ static void check(const char *const *argv, const char *const *want)
 static void test_key_value_options(void **st)
 {
     (void)st;
-    check((const char *[]){ "tool", "--password=hunter2", "--api-key=abc", "-token=t", "--name=x", NULL },
-          (const char *[]){ "tool", "--password=" R, "--api-key=" R, "-token=" R, "--name=x" });
+    check((const char *[]){"tool", "--password=hunter2", "--api-key=abc", "-token=t", "--name=x",
+                           NULL},
+          (const char *[]){"tool", "--password=" R, "--api-key=" R, "-token=" R, "--name=x"});
     /* environment-style assignments (env, make) and nested ones (--set k=v) */
-    check((const char *[]){ "env", "DB_PASSWORD=s3cr3t", "HOME=/root", "--set", "client_secret=z", "--set=jwt=j", NULL },
-          (const char *[]){ "env", "DB_PASSWORD=" R, "HOME=/root", "--set", "client_secret=" R, "--set=jwt=" R });
+    check((const char *[]){"env", "DB_PASSWORD=s3cr3t", "HOME=/root", "--set", "client_secret=z",
+                           "--set=jwt=j", NULL},
+          (const char *[]){"env", "DB_PASSWORD=" R, "HOME=/root", "--set", "client_secret=" R,
+                           "--set=jwt=" R});
 }
 
 static void test_option_followed_by_its_value(void **st)
 {
     (void)st;
-    check((const char *[]){ "mysql", "--password", "hunter2", "--user", "root", "-v", NULL },
-          (const char *[]){ "mysql", "--password", R, "--user", "root", "-v" });
-    check((const char *[]){ "cli", "--token", "-starts-with-dash", "--bearer", "b", "last", NULL },
-          (const char *[]){ "cli", "--token", R, "--bearer", R, "last" });
+    check((const char *[]){"mysql", "--password", "hunter2", "--user", "root", "-v", NULL},
+          (const char *[]){"mysql", "--password", R, "--user", "root", "-v"});
+    check((const char *[]){"cli", "--token", "-starts-with-dash", "--bearer", "b", "last", NULL},
+          (const char *[]){"cli", "--token", R, "--bearer", R, "last"});
     /* a value is not an option: after "--password -U", the next argument is plain (found by
      * fuzz_argv_redact: a second pass over the redacted line must change nothing) */
-    check((const char *[]){ "cli", "--password", "-U", "alice:x", NULL }, (const char *[]){ "cli", "--password", R, "alice:x" });
+    check((const char *[]){"cli", "--password", "-U", "alice:x", NULL},
+          (const char *[]){"cli", "--password", R, "alice:x"});
     /* the last argument may be a sensitive option with no value: nothing to redact */
-    check((const char *[]){ "cli", "--secret", NULL }, (const char *[]){ "cli", "--secret" });
+    check((const char *[]){"cli", "--secret", NULL}, (const char *[]){"cli", "--secret"});
 }
 
 static void test_user_password_options(void **st)
@@ -58,46 +64,52 @@ static void test_user_password_options(void **st)
     (void)st;
     /* curl -u / --user USER:PASSWORD, --proxy-user; -u without ':' is left alone
      * (python -u script.py) */
-    check((const char *[]){ "curl", "-u", "alice:pw", "--user=bob:pw2", "--proxy-user", "p:q", NULL },
-          (const char *[]){ "curl", "-u", "alice:" R, "--user=bob:" R, "--proxy-user", "p:" R });
-    check((const char *[]){ "python", "-u", "script.py", NULL }, (const char *[]){ "python", "-u", "script.py" });
+    check((const char *[]){"curl", "-u", "alice:pw", "--user=bob:pw2", "--proxy-user", "p:q", NULL},
+          (const char *[]){"curl", "-u", "alice:" R, "--user=bob:" R, "--proxy-user", "p:" R});
+    check((const char *[]){"python", "-u", "script.py", NULL},
+          (const char *[]){"python", "-u", "script.py"});
 }
 
 static void test_header_lines(void **st)
 {
     (void)st;
-    check((const char *[]){ "curl", "-H", "Authorization: Bearer abc.def", "-H", "X-Api-Key:k1", "-H",
-                            "Accept: text/html", "--header=Cookie: sid=1", NULL },
-          (const char *[]){ "curl", "-H", "Authorization: " R, "-H", "X-Api-Key:" R, "-H", "Accept: text/html",
-                            "--header=Cookie: " R });
+    check((const char *[]){"curl", "-H", "Authorization: Bearer abc.def", "-H", "X-Api-Key:k1",
+                           "-H", "Accept: text/html", "--header=Cookie: sid=1", NULL},
+          (const char *[]){"curl", "-H", "Authorization: " R, "-H", "X-Api-Key:" R, "-H",
+                           "Accept: text/html", "--header=Cookie: " R});
 }
 
 static void test_urls_with_credentials_and_tokens(void **st)
 {
     (void)st;
-    check((const char *[]){ "curl", "https://user:pass@api.example.com/v1?token=abc&page=2",
-                            "--url=https://h.example/?sig=s", "git@github.com:o/r.git", "see https://a:b@h/x now", NULL },
-          (const char *[]){ "curl", "https://REDACTED:REDACTED@api.example.com/v1?token=REDACTED&page=2",
-                            "--url=https://h.example/?sig=REDACTED", "git@github.com:o/r.git",
-                            "see https://REDACTED:REDACTED@h/x now" });
+    check((const char *[]){"curl", "https://user:pass@api.example.com/v1?token=abc&page=2",
+                           "--url=https://h.example/?sig=s", "git@github.com:o/r.git",
+                           "see https://a:b@h/x now", NULL},
+          (const char *[]){"curl",
+                           "https://REDACTED:REDACTED@api.example.com/v1?token=REDACTED&page=2",
+                           "--url=https://h.example/?sig=REDACTED", "git@github.com:o/r.git",
+                           "see https://REDACTED:REDACTED@h/x now"});
 }
 
 static void test_request_bodies(void **st)
 {
     (void)st;
-    check((const char *[]){ "curl", "-d", "user=alice&password=pw&x=1", "-d", "{\"password\": \"p w\", \"n\": 1, \"token\":42}",
-                            "--data={\"auth\":\"a\\\"b\",\"ok\":\"v\"}", NULL },
-          (const char *[]){ "curl", "-d", "user=alice&password=" R "&x=1", "-d",
-                            "{\"password\": \"" R "\", \"n\": 1, \"token\":\"" R "\"}",
-                            "--data={\"auth\":\"" R "\",\"ok\":\"v\"}" });
+    check((const char *[]){"curl", "-d", "user=alice&password=pw&x=1", "-d",
+                           "{\"password\": \"p w\", \"n\": 1, \"token\":42}",
+                           "--data={\"auth\":\"a\\\"b\",\"ok\":\"v\"}", NULL},
+          (const char *[]){"curl", "-d", "user=alice&password=" R "&x=1", "-d",
+                           "{\"password\": \"" R "\", \"n\": 1, \"token\":\"" R "\"}",
+                           "--data={\"auth\":\"" R "\",\"ok\":\"v\"}"});
 }
 
 /* What must stay: ordinary arguments are recorded verbatim. */
 static void test_ordinary_arguments_are_kept(void **st)
 {
     (void)st;
-    check((const char *[]){ "make", "-j2", "CFLAGS=-O2 -g", "--author=Ann", "/tmp/a b", "a:b", "x=y&z=w", "", NULL },
-          (const char *[]){ "make", "-j2", "CFLAGS=-O2 -g", "--author=Ann", "/tmp/a b", "a:b", "x=y&z=w", "" });
+    check((const char *[]){"make", "-j2", "CFLAGS=-O2 -g", "--author=Ann", "/tmp/a b", "a:b",
+                           "x=y&z=w", "", NULL},
+          (const char *[]){"make", "-j2", "CFLAGS=-O2 -g", "--author=Ann", "/tmp/a b", "a:b",
+                           "x=y&z=w", ""});
     assert_null(argv_redact(-1, NULL));
     char **e = argv_redact(0, NULL);
     assert_non_null(e);
@@ -111,28 +123,31 @@ static void test_ordinary_arguments_are_kept(void **st)
 static void test_a_shell_command_in_one_argument(void **st)
 {
     (void)st;
-    check((const char *[]){ "sh", "-c", "export DB_PASSWORD=s3cr3t; curl -u bob:pw --token t https://h/x", NULL },
-          (const char *[]){ "sh", "-c",
-                            "export DB_PASSWORD=" R "; curl -u bob:" R " --token " R " https://h/x" });
-    check((const char *[]){ "bash", "-lc", "deploy --password 'p w' \"--api-key=k\"|tee log", NULL },
-          (const char *[]){ "bash", "-lc", "deploy --password '" R "' \"--api-key=" R "\"|tee log" });
+    check((const char *[]){"sh", "-c",
+                           "export DB_PASSWORD=s3cr3t; curl -u bob:pw --token t https://h/x", NULL},
+          (const char *[]){
+              "sh", "-c", "export DB_PASSWORD=" R "; curl -u bob:" R " --token " R " https://h/x"});
+    check((const char *[]){"bash", "-lc", "deploy --password 'p w' \"--api-key=k\"|tee log", NULL},
+          (const char *[]){"bash", "-lc", "deploy --password '" R "' \"--api-key=" R "\"|tee log"});
     /* a quoted header line, and a JSON body with spaces (a whole-argument rule) */
-    check((const char *[]){ "sh", "-c", "curl -H 'Authorization: Bearer abc' -d '{\"token\": \"t\"}' h", NULL },
-          (const char *[]){ "sh", "-c", "curl -H 'Authorization: " R "' -d '{\"token\": \"" R "\"}' h" });
+    check((const char *[]){"sh", "-c",
+                           "curl -H 'Authorization: Bearer abc' -d '{\"token\": \"t\"}' h", NULL},
+          (const char *[]){"sh", "-c",
+                           "curl -H 'Authorization: " R "' -d '{\"token\": \"" R "\"}' h"});
     /* ordinary scripts are kept as written */
-    check((const char *[]){ "sh", "-c", "make -j2 && make test; echo \"done: $?\" > out.txt", NULL },
-          (const char *[]){ "sh", "-c", "make -j2 && make test; echo \"done: $?\" > out.txt" });
+    check((const char *[]){"sh", "-c", "make -j2 && make test; echo \"done: $?\" > out.txt", NULL},
+          (const char *[]){"sh", "-c", "make -j2 && make test; echo \"done: $?\" > out.txt"});
 }
 
 /* Custom patterns apply too (DPTRACE_REDACT_KEYS or dpt_redaction_set). */
 static void test_custom_patterns_apply(void **st)
 {
     (void)st;
-    const char *pats[] = { "iban" };
-    dpt_redaction r = { .patterns = pats, .n_patterns = 1 };
+    const char *pats[] = {"iban"};
+    dpt_redaction r = {.patterns = pats, .n_patterns = 1};
     assert_int_equal(dpt_redaction_set(&r), DPT_OK);
-    check((const char *[]){ "pay", "--iban", "DE89", "--IBAN=DE89", NULL },
-          (const char *[]){ "pay", "--iban", R, "--IBAN=" R });
+    check((const char *[]){"pay", "--iban", "DE89", "--IBAN=DE89", NULL},
+          (const char *[]){"pay", "--iban", R, "--IBAN=" R});
 }
 
 int main(void)

@@ -2,15 +2,21 @@
  * parent-based delegation, user samplers, rate limiting. */
 #include "test_util.h"
 
-static dpt_decision decide(const dpt_sampler *s, const dpt_trace_id *tid, const dpt_span_context *parent,
-                           const dpt_tracestate *pts, dpt_tracestate **ts_out)
+static dpt_decision decide(const dpt_sampler *s, const dpt_trace_id *tid,
+                           const dpt_span_context *parent, const dpt_tracestate *pts,
+                           dpt_tracestate **ts_out)
 {
-    dpt_sampling_params in = { .parent = parent, .parent_tracestate = pts, .trace_id = tid, .name = "x",
-                               .kind = DPT_SPAN_INTERNAL };
+    dpt_sampling_params in = {.parent = parent,
+                              .parent_tracestate = pts,
+                              .trace_id = tid,
+                              .name = "x",
+                              .kind = DPT_SPAN_INTERNAL};
     dpt_sampling_result out;
     dpt_sampler_should_sample(s, &in, &out);
-    if (ts_out) *ts_out = out.tracestate;
-    else dpt_tracestate_release(out.tracestate);
+    if (ts_out)
+        *ts_out = out.tracestate;
+    else
+        dpt_tracestate_release(out.tracestate);
     return out.decision;
 }
 
@@ -43,10 +49,11 @@ static void test_ratio_sampler_agrees_across_providers(void **state)
     tprov b = tprov_new(dpt_sampler_traceid_ratio(0.3), NULL);
     int sampled = 0;
     for (int i = 0; i < 20000; i++) {
-        dpt_span_context remote = { .trace_id = dpt_trace_id_generate(), .span_id = dpt_span_id_generate(), .remote = true };
+        dpt_span_context remote = {
+            .trace_id = dpt_trace_id_generate(), .span_id = dpt_span_id_generate(), .remote = true};
         dpt_context *c = dpt_context_new(&remote, NULL, NULL);
-        dpt_span sa = dpt_span_start(a.t, "a", DPT_SPAN_SERVER, &(dpt_span_opts){ .parent = c });
-        dpt_span sb = dpt_span_start(b.t, "b", DPT_SPAN_SERVER, &(dpt_span_opts){ .parent = c });
+        dpt_span sa = dpt_span_start(a.t, "a", DPT_SPAN_SERVER, &(dpt_span_opts){.parent = c});
+        dpt_span sb = dpt_span_start(b.t, "b", DPT_SPAN_SERVER, &(dpt_span_opts){.parent = c});
         assert_int_equal(dpt_span_is_recording(sa), dpt_span_is_recording(sb));
         sampled += dpt_span_is_recording(sa);
         dpt_span_end(sa);
@@ -63,10 +70,11 @@ static void test_ratio_sampler_agrees_across_providers(void **state)
 static void test_probability_sampler_is_accurate_and_consistent(void **state)
 {
     (void)state;
-    const double ps[] = { 0.01, 0.1, 0.25, 0.5, 0.9 };
+    const double ps[] = {0.01, 0.1, 0.25, 0.5, 0.9};
     dpt_sampler *s[5];
-    for (int i = 0; i < 5; i++) s[i] = dpt_sampler_probability(ps[i]);
-    long counts[5] = { 0 };
+    for (int i = 0; i < 5; i++)
+        s[i] = dpt_sampler_probability(ps[i]);
+    long counts[5] = {0};
     const long n = 1000000;
     for (long k = 0; k < n; k++) {
         dpt_trace_id t = dpt_trace_id_generate();
@@ -84,7 +92,8 @@ static void test_probability_sampler_is_accurate_and_consistent(void **state)
         if (err < 0) err = -err;
         assert_true(err <= 0.005); /* within 0.5 percentage points */
     }
-    for (int i = 0; i < 5; i++) dpt_sampler_free(s[i]);
+    for (int i = 0; i < 5; i++)
+        dpt_sampler_free(s[i]);
 }
 
 static void test_probability_sampler_records_threshold_in_tracestate(void **state)
@@ -99,7 +108,8 @@ static void test_probability_sampler_records_threshold_in_tracestate(void **stat
     lo.b[0] = 1;
     dpt_tracestate *ts = NULL;
     dpt_tracestate *parent;
-    assert_int_equal(dpt_tracestate_parse("ot=rv:ffffffffffffff;foo:bar,vendor=1", DPT_NUL, &parent), DPT_OK);
+    assert_int_equal(
+        dpt_tracestate_parse("ot=rv:ffffffffffffff;foo:bar,vendor=1", DPT_NUL, &parent), DPT_OK);
     assert_int_equal(decide(half, &hi, NULL, NULL, &ts), DPT_RECORD_AND_SAMPLE);
     assert_string_equal(dpt_tracestate_str(ts, NULL), "ot=th:8");
     dpt_tracestate_release(ts);
@@ -130,7 +140,7 @@ static void test_parent_based_uses_the_five_delegates(void **state)
     dpt_sampler *pb = dpt_sampler_parent_based(dpt_sampler_always_off(), NULL, NULL, NULL, NULL);
     assert_non_null(strstr(dpt_sampler_description(pb), "ParentBased{root=AlwaysOffSampler"));
     dpt_trace_id t = dpt_trace_id_generate();
-    dpt_span_context p = { .trace_id = t, .span_id = dpt_span_id_generate() };
+    dpt_span_context p = {.trace_id = t, .span_id = dpt_span_id_generate()};
     assert_int_equal(decide(pb, &t, NULL, NULL, NULL), DPT_DROP); /* root -> off */
     p.flags = DPT_FLAG_SAMPLED;
     p.remote = true;
@@ -143,7 +153,8 @@ static void test_parent_based_uses_the_five_delegates(void **state)
     assert_int_equal(decide(pb, &t, &p, NULL, NULL), DPT_RECORD_AND_SAMPLE);
     dpt_sampler_free(pb);
     /* custom delegates: remote-not-sampled -> on */
-    pb = dpt_sampler_parent_based(dpt_sampler_always_on(), NULL, dpt_sampler_always_on(), NULL, NULL);
+    pb = dpt_sampler_parent_based(dpt_sampler_always_on(), NULL, dpt_sampler_always_on(), NULL,
+                                  NULL);
     p.flags = 0;
     p.remote = true;
     assert_int_equal(decide(pb, &t, &p, NULL, NULL), DPT_RECORD_AND_SAMPLE);
@@ -154,7 +165,7 @@ static void test_parent_based_uses_the_five_delegates(void **state)
 static int custom_calls;
 static void custom_fn(void *user, const dpt_sampling_params *in, dpt_sampling_result *out)
 {
-    static const dpt_attr extra[] = { DPT_STR("sampler.reason", "by-name") };
+    static const dpt_attr extra[] = {DPT_STR("sampler.reason", "by-name")};
     custom_calls++;
     (void)user;
     if (strcmp(in->name, "keep") == 0) {

@@ -7,7 +7,7 @@ static void test_span_records_name_kind_times_and_parent(void **state)
     tprov tp = tprov_new(NULL, NULL);
     dpt_span parent = dpt_span_start(tp.t, "parent", DPT_SPAN_SERVER, NULL);
     dpt_span child = dpt_span_start(tp.t, "child", DPT_SPAN_CLIENT,
-                                    &(dpt_span_opts){ .parent_span = parent, .start_ns = 1000 });
+                                    &(dpt_span_opts){.parent_span = parent, .start_ns = 1000});
     dpt_span_end_at(child, 5000);
     dpt_span_end(parent);
     assert_int_equal(dpt_exporter_memory_count(tp.mem), 2);
@@ -33,10 +33,10 @@ static void test_attributes_of_every_type_are_copied(void **state)
     (void)state;
     tprov tp = tprov_new(NULL, NULL);
     char key[] = "k.str", val[] = "hello";
-    const char *sa[] = { "a", "bb" };
-    int64_t ia[] = { 1, -2, 3 };
-    bool ba[] = { true, false };
-    double da[] = { 1.5, -0.25 };
+    const char *sa[] = {"a", "bb"};
+    int64_t ia[] = {1, -2, 3};
+    bool ba[] = {true, false};
+    double da[] = {1.5, -0.25};
     dpt_span s = dpt_span_start(tp.t, "s", DPT_SPAN_INTERNAL, NULL);
     assert_int_equal(dpt_span_set_str(s, key, val), DPT_OK);
     key[0] = 'X'; /* the caller keeps ownership: changing it afterwards has no effect */
@@ -44,8 +44,8 @@ static void test_attributes_of_every_type_are_copied(void **state)
     assert_int_equal(dpt_span_set_int(s, "k.int", -42), DPT_OK);
     assert_int_equal(dpt_span_set_double(s, "k.dbl", 2.5), DPT_OK);
     assert_int_equal(dpt_span_set_bool(s, "k.bool", true), DPT_OK);
-    dpt_attr arrs[] = { DPT_STR_ARRAY("k.sa", sa, 2), DPT_INT_ARRAY("k.ia", ia, 3),
-                        DPT_BOOL_ARRAY("k.ba", ba, 2), DPT_DOUBLE_ARRAY("k.da", da, 2) };
+    dpt_attr arrs[] = {DPT_STR_ARRAY("k.sa", sa, 2), DPT_INT_ARRAY("k.ia", ia, 3),
+                       DPT_BOOL_ARRAY("k.ba", ba, 2), DPT_DOUBLE_ARRAY("k.da", da, 2)};
     assert_int_equal(dpt_span_set_attrs(s, arrs, 4), DPT_OK);
     assert_int_equal(dpt_span_set_strn(s, "k.n", 3, "abcdef", 3), DPT_OK);
     dpt_span_end(s);
@@ -92,9 +92,9 @@ static void test_invalid_attributes_are_rejected(void **state)
     assert_int_equal(dpt_span_set_str(s, NULL, "v"), DPT_EINVAL);
     assert_int_equal(dpt_span_set_str(s, "", "v"), DPT_EINVAL);
     assert_int_equal(dpt_span_set_str(s, "k", NULL), DPT_EINVAL);
-    dpt_attr bad = { "k", DPT_NUL, { 99, 0, { .i = 0 } } };
+    dpt_attr bad = {"k", DPT_NUL, {99, 0, {.i = 0}}};
     assert_int_equal(dpt_span_set_attr(s, &bad), DPT_EINVAL);
-    const char *sa[] = { "a", NULL };
+    const char *sa[] = {"a", NULL};
     dpt_attr badarr = DPT_STR_ARRAY("k", sa, 2);
     assert_int_equal(dpt_span_set_attr(s, &badarr), DPT_EINVAL);
     assert_int_equal(dpt_span_set_attrs(s, NULL, 3), DPT_EINVAL);
@@ -124,9 +124,10 @@ static void test_limits_drop_and_count(void **state)
         assert_int_equal(e, i < 3 ? DPT_OK : DPT_ETOOBIG);
     }
     dpt_span_set_str(s, "k0", "abc\xc3\xa9"); /* "abcé": a cut at 4 bytes would split é */
-    dpt_attr ea[] = { DPT_INT("a", 1), DPT_INT("b", 2) };
-    for (int i = 0; i < 3; i++) dpt_span_add_event(s, "e", ea, 2);
-    dpt_link lk = { .ctx = dpt_span_get_context(s) };
+    dpt_attr ea[] = {DPT_INT("a", 1), DPT_INT("b", 2)};
+    for (int i = 0; i < 3; i++)
+        dpt_span_add_event(s, "e", ea, 2);
+    dpt_link lk = {.ctx = dpt_span_get_context(s)};
     assert_int_equal(dpt_span_add_link(s, &lk), DPT_OK);
     assert_int_equal(dpt_span_add_link(s, &lk), DPT_ETOOBIG);
     dpt_span_end(s);
@@ -166,8 +167,10 @@ static void test_many_attributes_grow_past_the_inline_storage(void **state)
     dpt_span_end(s);
     const dpt_span_data *d = tprov_span(&tp, 0);
     assert_int_equal(d->n_attrs, 128);
-    assert_string_equal(find_attr(d, "key.127")->value.u.s, "a rather long value number 127 to fill the arena");
-    assert_string_equal(find_attr(d, "key.0")->value.u.s, "a rather long value number 0 to fill the arena");
+    assert_string_equal(find_attr(d, "key.127")->value.u.s,
+                        "a rather long value number 127 to fill the arena");
+    assert_string_equal(find_attr(d, "key.0")->value.u.s,
+                        "a rather long value number 0 to fill the arena");
     dpt_span_data_release(d);
     tprov_free(&tp);
 }
@@ -178,13 +181,15 @@ static void test_events_and_links_are_recorded(void **state)
     tprov tp = tprov_new(NULL, NULL);
     dpt_span other = dpt_span_start(tp.t, "other", DPT_SPAN_PRODUCER, NULL);
     dpt_span_context oc = dpt_span_get_context(other);
-    dpt_attr la[] = { DPT_STR("link.kind", "batch") };
-    dpt_link lk = { .ctx = oc, .tracestate = "a=b", .tracestate_len = DPT_NUL, .attrs = la, .n_attrs = 1 };
-    dpt_span s = dpt_span_start(tp.t, "s", DPT_SPAN_CONSUMER, &(dpt_span_opts){ .links = &lk, .n_links = 1, .root = true });
-    dpt_attr ea[] = { DPT_INT("bytes", 42) };
+    dpt_attr la[] = {DPT_STR("link.kind", "batch")};
+    dpt_link lk = {
+        .ctx = oc, .tracestate = "a=b", .tracestate_len = DPT_NUL, .attrs = la, .n_attrs = 1};
+    dpt_span s = dpt_span_start(tp.t, "s", DPT_SPAN_CONSUMER,
+                                &(dpt_span_opts){.links = &lk, .n_links = 1, .root = true});
+    dpt_attr ea[] = {DPT_INT("bytes", 42)};
     assert_int_equal(dpt_span_add_event_at(s, "chunk", 12345, ea, 1), DPT_OK);
     assert_int_equal(dpt_span_add_event(s, "done", NULL, 0), DPT_OK);
-    dpt_link invalid = { 0 };
+    dpt_link invalid = {0};
     assert_int_equal(dpt_span_add_link(s, &invalid), DPT_EINVAL);
     dpt_span_end(s);
     dpt_span_end(other);
@@ -219,7 +224,8 @@ static void test_status_ok_is_final_and_unset_is_ignored(void **state)
     dpt_span_set_status(c, DPT_STATUS_ERROR, "first");
     dpt_span_set_status(c, DPT_STATUS_OK, NULL);
     dpt_span_end(c);
-    const dpt_span_data *da = tprov_span(&tp, 0), *db = tprov_span(&tp, 1), *dc = tprov_span(&tp, 2);
+    const dpt_span_data *da = tprov_span(&tp, 0), *db = tprov_span(&tp, 1),
+                        *dc = tprov_span(&tp, 2);
     assert_int_equal(da->status, DPT_STATUS_ERROR);
     assert_string_equal(da->status_msg, "boom");
     assert_int_equal(db->status, DPT_STATUS_OK);
@@ -263,7 +269,8 @@ static void test_end_is_idempotent_and_setters_after_end_are_ignored(void **stat
     assert_int_equal(dpt_span_set_status(s, DPT_STATUS_ERROR, "late"), DPT_ESTATE);
     assert_int_equal(dpt_span_update_name(s, "late"), DPT_ESTATE);
     /* Many more spans recycle the record; the stale handle must stay harmless. */
-    for (int i = 0; i < 1000; i++) dpt_span_end(dpt_span_start(tp.t, "other", DPT_SPAN_INTERNAL, NULL));
+    for (int i = 0; i < 1000; i++)
+        dpt_span_end(dpt_span_start(tp.t, "other", DPT_SPAN_INTERNAL, NULL));
     assert_int_equal(dpt_span_end(s), DPT_ESTATE);
     assert_int_equal(dpt_span_set_str(s, "late", "x"), DPT_ESTATE);
     assert_int_equal(dpt_exporter_memory_count(tp.mem), 1001);
@@ -278,7 +285,7 @@ static void test_update_name_and_end_before_start_is_clamped(void **state)
 {
     (void)state;
     tprov tp = tprov_new(NULL, NULL);
-    dpt_span s = dpt_span_start(tp.t, "old", DPT_SPAN_INTERNAL, &(dpt_span_opts){ .start_ns = 5000 });
+    dpt_span s = dpt_span_start(tp.t, "old", DPT_SPAN_INTERNAL, &(dpt_span_opts){.start_ns = 5000});
     dpt_span_update_name(s, "new");
     dpt_span_end_at(s, 10);
     const dpt_span_data *d = tprov_span(&tp, 0);

@@ -10,12 +10,14 @@ typedef struct sprov {
 
 static sprov sprov_new(size_t max_spans, size_t max_bytes)
 {
-    sprov sp = { 0 };
-    sp.st = dpt_store_new(&(dpt_store_config){ max_spans, max_bytes });
+    sprov sp = {0};
+    sp.st = dpt_store_new(&(dpt_store_config){max_spans, max_bytes});
     assert_non_null(sp.st);
     dpt_processor *proc = dpt_processor_store(sp.st);
-    dpt_provider_config cfg = { .service_name = "store-test", .sampler = dpt_sampler_always_on(),
-                                .processors = &proc, .n_processors = 1 };
+    dpt_provider_config cfg = {.service_name = "store-test",
+                               .sampler = dpt_sampler_always_on(),
+                               .processors = &proc,
+                               .n_processors = 1};
     assert_non_null((sp.p = dpt_provider_new(&cfg)));
     sp.t = dpt_provider_get_tracer(sp.p, "store", NULL);
     return sp;
@@ -30,9 +32,11 @@ static void sprov_free(sprov *sp)
 /* Makes one trace of n spans (root + n-1 children) and returns its id. */
 static dpt_trace_id make_trace(sprov *sp, int n, const char *name)
 {
-    dpt_span root = dpt_span_start(sp->t, name, DPT_SPAN_SERVER, &(dpt_span_opts){ .root = true });
+    dpt_span root = dpt_span_start(sp->t, name, DPT_SPAN_SERVER, &(dpt_span_opts){.root = true});
     dpt_trace_id id = dpt_span_get_context(root).trace_id;
-    for (int i = 1; i < n; i++) dpt_span_end(dpt_span_start(sp->t, "child", DPT_SPAN_INTERNAL, &(dpt_span_opts){ .parent_span = root }));
+    for (int i = 1; i < n; i++)
+        dpt_span_end(dpt_span_start(sp->t, "child", DPT_SPAN_INTERNAL,
+                                    &(dpt_span_opts){.parent_span = root}));
     dpt_span_end(root);
     return id;
 }
@@ -93,7 +97,8 @@ static void test_snapshot_stays_valid_after_eviction(void **state)
     dpt_trace_id t1 = make_trace(&sp, 3, "kept-by-snapshot");
     dpt_trace_snapshot *snap;
     assert_int_equal(dpt_store_get_trace(sp.st, &t1, &snap), DPT_OK);
-    for (int i = 0; i < 50; i++) make_trace(&sp, 2, "noise");
+    for (int i = 0; i < 50; i++)
+        make_trace(&sp, 2, "noise");
     assert_int_equal(dpt_trace_snapshot_count(snap), 3);
     assert_string_equal(dpt_trace_snapshot_span(snap, 2)->name, "kept-by-snapshot");
     dpt_trace_snapshot_free(snap);
@@ -110,7 +115,8 @@ static void test_store_stays_inside_its_byte_bound_for_a_million_spans(void **st
     val[sizeof val - 1] = 0;
     dpt_store_stats st;
     for (int i = 0; i < 1000000; i++) {
-        dpt_span s = dpt_span_start(sp.t, "s", DPT_SPAN_INTERNAL, &(dpt_span_opts){ .root = (i % 10) == 0 });
+        dpt_span s =
+            dpt_span_start(sp.t, "s", DPT_SPAN_INTERNAL, &(dpt_span_opts){.root = (i % 10) == 0});
         if (i % 7 == 0) dpt_span_set_str(s, "big", val); /* some spans overflow the inline arena */
         dpt_span_end(s);
         if (i % 100000 == 0) {
@@ -145,7 +151,8 @@ static void test_trace_json_has_the_documented_shape(void **state)
 {
     (void)state;
     sprov sp = sprov_new(100, 0);
-    dpt_span root = dpt_span_start(sp.t, "GET /orders/{id}", DPT_SPAN_SERVER, &(dpt_span_opts){ .start_ns = 1764102863123456789ull });
+    dpt_span root = dpt_span_start(sp.t, "GET /orders/{id}", DPT_SPAN_SERVER,
+                                   &(dpt_span_opts){.start_ns = 1764102863123456789ull});
     dpt_span_set_str(root, "note", "quote\" back\\ nl\n ctl\x01 bad\xff");
     dpt_span_set_int(root, "http.response.status_code", 200);
     dpt_span_add_event(root, "cache.miss", NULL, 0);
@@ -166,7 +173,8 @@ static void test_trace_json_has_the_documented_shape(void **state)
     assert_non_null(strstr(json, "\"parent_span_id\":null"));
     assert_non_null(strstr(json, "\"http.response.status_code\":200"));
     assert_non_null(strstr(json, "quote\\\" back\\\\ nl\\n ctl\\u0001 bad\xEF\xBF\xBD"));
-    assert_non_null(strstr(json, "\"status\":{\"code\":\"ERROR\",\"message\":\"upstream timeout\"}"));
+    assert_non_null(
+        strstr(json, "\"status\":{\"code\":\"ERROR\",\"message\":\"upstream timeout\"}"));
     assert_non_null(strstr(json, "\"service.name\":\"store-test\""));
     dpt_free(json);
     dpt_trace_id none = dpt_trace_id_generate();

@@ -23,10 +23,10 @@ static void test_tracestate_parses_and_canonicalises(void **state)
 static void test_tracestate_rejects_invalid_members_whole(void **state)
 {
     (void)state;
-    const char *bad[] = { "A=1",    "a",      "a=",      "=1",           "a=x\x01", "a=b,c",
-                          "@s=1",   "a=b=c",  "foo =1",  "foo.bar=1",    "foo=,bar=3",
-                          "@foo=1,bar=2",     "_a=1",    "-a=1",         "*a=1",    "/a=1",
-                          "a=1,FOO=2",        "k=a\tb",  "k=a,b" };
+    const char *bad[] = {"A=1",  "a",     "a=",     "=1",        "a=x\x01",    "a=b,c",
+                         "@s=1", "a=b=c", "foo =1", "foo.bar=1", "foo=,bar=3", "@foo=1,bar=2",
+                         "_a=1", "-a=1",  "*a=1",   "/a=1",      "a=1,FOO=2",  "k=a\tb",
+                         "k=a,b"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         dpt_tracestate *ts = (dpt_tracestate *)1;
         assert_int_equal(dpt_tracestate_parse(bad[i], DPT_NUL, &ts), DPT_EPARSE);
@@ -47,8 +47,9 @@ static void test_tracestate_key_grammar_is_the_current_w3c_abnf(void **state)
 {
     (void)state;
     char key[300];
-    const char *good[] = { "foo@=1,bar=2", "foo@@bar=1,bar=2", "foo@bar@baz=1,bar=2", "9=&uiq-w",
-                           "0a=1", "a@b=1", "a_-*/@9=1" };
+    const char *good[] = {
+        "foo@=1,bar=2", "foo@@bar=1,bar=2", "foo@bar@baz=1,bar=2", "9=&uiq-w", "0a=1",
+        "a@b=1",        "a_-*/@9=1"};
     for (size_t i = 0; i < sizeof good / sizeof *good; i++) {
         dpt_tracestate *ts = NULL;
         assert_int_equal(dpt_tracestate_parse(good[i], DPT_NUL, &ts), DPT_OK);
@@ -56,16 +57,24 @@ static void test_tracestate_key_grammar_is_the_current_w3c_abnf(void **state)
         dpt_tracestate_release(ts);
     }
     /* "up to 256 characters": 256 is a key, 257 is not (and discards the whole value). */
-    struct { size_t t; const char *tail; bool ok; } lens[] = {
-        { 256, "", true }, { 257, "", false }, { 241, "@vvvvvvvvvvvvvv", true },
-        { 242, "@v", true }, { 1, "@vvvvvvvvvvvvvvv", true }, { 255, "@v", false } };
+    struct {
+        size_t t;
+        const char *tail;
+        bool ok;
+    } lens[] = {{256, "", true},
+                {257, "", false},
+                {241, "@vvvvvvvvvvvvvv", true},
+                {242, "@v", true},
+                {1, "@vvvvvvvvvvvvvvv", true},
+                {255, "@v", false}};
     for (size_t i = 0; i < sizeof lens / sizeof *lens; i++) {
         memset(key, 't', lens[i].t);
         snprintf(key + lens[i].t, sizeof key - lens[i].t, "%s", lens[i].tail);
         char list[400];
         snprintf(list, sizeof list, "foo=1,%s=1", key);
         dpt_tracestate *ts = NULL;
-        assert_int_equal(dpt_tracestate_parse(list, DPT_NUL, &ts), lens[i].ok ? DPT_OK : DPT_EPARSE);
+        assert_int_equal(dpt_tracestate_parse(list, DPT_NUL, &ts),
+                         lens[i].ok ? DPT_OK : DPT_EPARSE);
         if (lens[i].ok) {
             char v[8];
             assert_int_equal(dpt_tracestate_get(ts, key, v, sizeof v), DPT_OK);
@@ -89,12 +98,14 @@ static void test_tracestate_key_grammar_is_the_current_w3c_abnf(void **state)
 static void test_tracestate_duplicate_keys_are_dropped_not_the_list(void **state)
 {
     (void)state;
-    struct { const char *in, *out; } c[] = {
-        { "foo=1,foo=1", "foo=1" },
-        { "foo=1,foo=2", "foo=1" },
-        { "a=1,foo=1,b=2,foo=2", "a=1,b=2,foo=1" },
-        { "foo=1,a=1,foo=2,b=3,foo=3", "a=1,b=3,foo=1" },
-        { "x=1,y=2,x=1,y=3", "x=1,y=2" },
+    struct {
+        const char *in, *out;
+    } c[] = {
+        {"foo=1,foo=1", "foo=1"},
+        {"foo=1,foo=2", "foo=1"},
+        {"a=1,foo=1,b=2,foo=2", "a=1,b=2,foo=1"},
+        {"foo=1,a=1,foo=2,b=3,foo=3", "a=1,b=3,foo=1"},
+        {"x=1,y=2,x=1,y=3", "x=1,y=2"},
     };
     for (size_t i = 0; i < sizeof c / sizeof *c; i++) {
         dpt_tracestate *ts = NULL;
@@ -105,7 +116,8 @@ static void test_tracestate_duplicate_keys_are_dropped_not_the_list(void **state
     /* 32 distinct keys plus repeats are still within "a maximum of 32 list-members". */
     char buf[1024];
     size_t o = 0;
-    for (int i = 0; i < 32; i++) o += (size_t)snprintf(buf + o, sizeof buf - o, "%sk%02d=1", i ? "," : "", i);
+    for (int i = 0; i < 32; i++)
+        o += (size_t)snprintf(buf + o, sizeof buf - o, "%sk%02d=1", i ? "," : "", i);
     snprintf(buf + o, sizeof buf - o, ",k00=2,k01=2");
     dpt_tracestate *ts = NULL;
     assert_int_equal(dpt_tracestate_parse(buf, DPT_NUL, &ts), DPT_OK);
@@ -118,7 +130,8 @@ static void test_tracestate_allows_32_members_not_33(void **state)
     (void)state;
     char buf[512];
     size_t o = 0;
-    for (int i = 0; i < 33; i++) o += (size_t)snprintf(buf + o, sizeof buf - o, "%sk%02d=1", i ? "," : "", i);
+    for (int i = 0; i < 33; i++)
+        o += (size_t)snprintf(buf + o, sizeof buf - o, "%sk%02d=1", i ? "," : "", i);
     dpt_tracestate *ts;
     assert_int_equal(dpt_tracestate_parse(buf, DPT_NUL, &ts), DPT_EPARSE);
     buf[strlen(buf) - 6] = 0; /* drop ",k32=1" */

@@ -11,18 +11,18 @@
 #include <cstring>
 
 static int failures;
-#define CHECK(c)                                                                             \
-    do {                                                                                     \
-        if (!(c)) {                                                                          \
-            std::fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #c);       \
-            failures++;                                                                      \
-        }                                                                                    \
+#define CHECK(c)                                                                                   \
+    do {                                                                                           \
+        if (!(c)) {                                                                                \
+            std::fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #c);             \
+            failures++;                                                                            \
+        }                                                                                          \
     } while (0)
 
 int main()
 {
     dpt_exporter *mem = dpt_exporter_memory(16);
-    dpt_processor *procs[] = { dpt_processor_simple(mem) };
+    dpt_processor *procs[] = {dpt_processor_simple(mem)};
     dpt_provider_config cfg{};
     cfg.service_name = "cxx";
     cfg.processors = procs;
@@ -32,11 +32,18 @@ int main()
     dpt_tracer *t = dpt_provider_get_tracer(p, "cxx.test", "1.0");
 
     // Attributes through the same macros C uses.
-    const dpt_attr attrs[] = { DPT_STR("http.request.method", "GET"), DPT_INT("http.response.status_code", 200),
-                               DPT_BOOL("cache.hit", true), DPT_DOUBLE("ratio", 0.5) };
+    const dpt_attr attrs[] = {DPT_STR("http.request.method", "GET"),
+                              DPT_INT("http.response.status_code", 200),
+                              DPT_BOOL("cache.hit", true), DPT_DOUBLE("ratio", 0.5)};
     // C++20 designated initialisers in declaration order.
-    dpt_span_opts opts{ .parent = nullptr, .parent_span = DPT_SPAN_NONE, .root = true, .start_ns = 0,
-                        .attrs = attrs, .n_attrs = 4, .links = nullptr, .n_links = 0 };
+    dpt_span_opts opts{.parent = nullptr,
+                       .parent_span = DPT_SPAN_NONE,
+                       .root = true,
+                       .start_ns = 0,
+                       .attrs = attrs,
+                       .n_attrs = 4,
+                       .links = nullptr,
+                       .n_links = 0};
     dpt_span s = dpt_span_start(t, "GET /orders/{id}", DPT_SPAN_SERVER, &opts);
     CHECK(dpt_span_is_recording(s));
     DPT_WITH_SPAN(t, "child", DPT_SPAN_INTERNAL)

@@ -27,22 +27,22 @@ typedef struct col_action {
     const char *retry_after; /* header value, or NULL */
     uint32_t stall_ms;
     int64_t rejected;
-    const char *message;     /* COL_PARTIAL; COL_STATUS: a JSON error body
-                                {"code":3,"message":...} (3xx: a Location header) */
-    uint64_t big_bytes;      /* COL_BIG */
+    const char *message; /* COL_PARTIAL; COL_STATUS: a JSON error body
+                            {"code":3,"message":...} (3xx: a Location header) */
+    uint64_t big_bytes;  /* COL_BIG */
 } col_action;
 
 typedef struct col_request {
-    uint64_t at_ms;          /* monotonic ms when the body was complete */
-    int answered;            /* the status answered (0 while the answer stalls) */
-    size_t spans;            /* spans decoded from the body */
+    uint64_t at_ms; /* monotonic ms when the body was complete */
+    int answered;   /* the status answered (0 while the answer stalls) */
+    size_t spans;   /* spans decoded from the body */
     bool gzip;
     char path[128];
     char content_type[64];
-    char api_key[64];        /* value of the x-api-key header (cut to 63 bytes) */
-    size_t api_key_len;      /* its full length */
+    char api_key[64];   /* value of the x-api-key header (cut to 63 bytes) */
+    size_t api_key_len; /* its full length */
     char user_agent[64];
-    unsigned client_port;    /* identifies the TCP connection */
+    unsigned client_port; /* identifies the TCP connection */
 } col_request;
 
 /* Starts on 127.0.0.1 (port 0: any free port). NULL on failure. */

@@ -46,8 +46,7 @@ static size_t read_lines(const char *path, char ***out)
     while ((r = getline(&line, &lcap, f)) >= 0) {
         assert_true(r > 0 && line[r - 1] == '\n');
         line[r - 1] = '\0';
-        if (n == cap)
-            lines = realloc(lines, (cap *= 2) * sizeof *lines);
+        if (n == cap) lines = realloc(lines, (cap *= 2) * sizeof *lines);
         lines[n++] = strdup(line);
     }
     free(line);
@@ -86,7 +85,7 @@ static void test_file_exporter_writes_one_request_per_nonempty_batch(void **stat
     assert_non_null(e);
     assert_int_equal(dpt_exporter_export(e, d, 2), DPT_OK);
     assert_int_equal(dpt_exporter_export(e, d, 0), DPT_OK); /* empty: no line */
-    const dpt_span_data *only_null[1] = { NULL };
+    const dpt_span_data *only_null[1] = {NULL};
     assert_int_equal(dpt_exporter_export(e, only_null, 1), DPT_OK);
     assert_int_equal(dpt_exporter_export(e, d + 2, 1), DPT_OK);
     dpt_exporter_free(e);
@@ -140,19 +139,16 @@ static void test_file_exporters_in_two_processes_never_interleave_lines(void **s
     pid_t pid = fork();
     assert_true(pid >= 0);
     dpt_exporter *e = dpt_exporter_file(path);
-    if (!e)
-        _exit(pid == 0 ? 3 : 4);
+    if (!e) _exit(pid == 0 ? 3 : 4);
     size_t batch = pid == 0 ? 25 : 50;
     for (int i = 0; i < 100; i++) {
         if (dpt_exporter_export(e, d, batch) != DPT_OK) {
-            if (pid == 0)
-                _exit(2);
+            if (pid == 0) _exit(2);
             fail();
         }
     }
     dpt_exporter_free(e);
-    if (pid == 0)
-        _exit(0);
+    if (pid == 0) _exit(0);
     int status = 0;
     assert_int_equal(waitpid(pid, &status, 0), pid);
     assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
@@ -230,7 +226,8 @@ static void test_a_fifo_without_a_reader_never_blocks(void **state)
     if (pid == 0) { /* the reader: counts lines */
         FILE *in = fopen(path, "r");
         int c, lines = 0;
-        while (in && (c = fgetc(in)) != EOF) lines += c == '\n';
+        while (in && (c = fgetc(in)) != EOF)
+            lines += c == '\n';
         _exit(lines == 1 ? 0 : 1);
     }
     dpt_exporter *e = NULL;

@@ -35,13 +35,11 @@ static inline int fx_open(fx *f, const char *service, const dpt_span_limits *lim
 {
     memset(f, 0, sizeof *f);
     f->mem = dpt_exporter_memory(1000000);
-    if (!f->mem)
-        return -1;
+    if (!f->mem) return -1;
     dpt_processor *proc = dpt_processor_simple(f->mem);
-    if (!proc)
-        return -1;
-    dpt_attr res[] = { DPT_STR("deployment.environment", "test"), DPT_INT("host.cpus", 2) };
-    dpt_provider_config cfg = { 0 };
+    if (!proc) return -1;
+    dpt_attr res[] = {DPT_STR("deployment.environment", "test"), DPT_INT("host.cpus", 2)};
+    dpt_provider_config cfg = {0};
     cfg.service_name = service;
     cfg.resource_attrs = res;
     cfg.n_resource_attrs = 2;
@@ -49,8 +47,7 @@ static inline int fx_open(fx *f, const char *service, const dpt_span_limits *lim
     cfg.limits = limits;
     cfg.processors = &proc;
     cfg.n_processors = 1;
-    if (!((f->p = dpt_provider_new(&cfg))))
-        return -1;
+    if (!((f->p = dpt_provider_new(&cfg)))) return -1;
     f->t = dpt_provider_get_tracer(f->p, "fx.scope", "1.2.3");
     return f->t ? 0 : -1;
 }
@@ -65,8 +62,7 @@ static inline void fx_close(fx *f)
 static inline size_t fx_take(fx *f, const dpt_span_data **out, size_t cap)
 {
     size_t n = dpt_exporter_memory_count(f->mem);
-    if (n > cap)
-        n = cap;
+    if (n > cap) n = cap;
     for (size_t i = 0; i < n; i++)
         out[i] = dpt_exporter_memory_get(f->mem, i);
     return n;
@@ -78,10 +74,10 @@ static inline void fx_release(const dpt_span_data **d, size_t n)
         dpt_span_data_release(d[i]);
 }
 
-static const char *const fx_strs[] = { "a", "", "c\"d" };
-static const int64_t fx_ints[] = { -1, 0, INT64_MAX };
-static const bool fx_bools[] = { true, false };
-static const double fx_doubles[] = { 0.5, -2.25e10 };
+static const char *const fx_strs[] = {"a", "", "c\"d"};
+static const int64_t fx_ints[] = {-1, 0, INT64_MAX};
+static const bool fx_bools[] = {true, false};
+static const double fx_doubles[] = {0.5, -2.25e10};
 
 /* A server span with a remote parent (sampled + random flags, trace state), every attribute
  * type, two events (one with attributes), a link, ERROR status with a message. With
@@ -89,7 +85,7 @@ static const double fx_doubles[] = { 0.5, -2.25e10 };
  * context. */
 static inline dpt_span_context fx_rich_span(fx *f)
 {
-    dpt_span_context parent = { 0 };
+    dpt_span_context parent = {0};
     dpt_trace_id_from_hex(FX_PARENT_TRACE, 32, &parent.trace_id);
     dpt_span_id_from_hex(FX_PARENT_SPAN, 16, &parent.span_id);
     parent.flags = DPT_FLAG_SAMPLED | DPT_FLAG_RANDOM;
@@ -99,14 +95,14 @@ static inline dpt_span_context fx_rich_span(fx *f)
     dpt_context *ctx = dpt_context_new(&parent, ts, NULL);
     dpt_tracestate_release(ts);
 
-    dpt_link link = { 0 };
+    dpt_link link = {0};
     dpt_trace_id_from_hex(FX_LINK_TRACE, 32, &link.ctx.trace_id);
     dpt_span_id_from_hex(FX_LINK_SPAN, 16, &link.ctx.span_id);
     link.ctx.flags = DPT_FLAG_SAMPLED;
     link.ctx.remote = true;
     link.tracestate = FX_LINK_TRACESTATE;
     link.tracestate_len = DPT_NUL;
-    dpt_attr link_attrs[] = { DPT_STR("link.kind", "follows"), DPT_INT("link.n", 7) };
+    dpt_attr link_attrs[] = {DPT_STR("link.kind", "follows"), DPT_INT("link.n", 7)};
     link.attrs = link_attrs;
     link.n_attrs = 2;
 
@@ -122,7 +118,7 @@ static inline dpt_span_context fx_rich_span(fx *f)
         DPT_STR("utf8", "h\xc3\xa9llo \xe2\x82\xac"),
         DPT_INT("negative", -42),
     };
-    dpt_span_opts o = { 0 };
+    dpt_span_opts o = {0};
     o.parent = ctx;
     o.start_ns = FX_START_NS;
     o.attrs = attrs;
@@ -132,7 +128,7 @@ static inline dpt_span_context fx_rich_span(fx *f)
     dpt_span s = dpt_span_start(f->t, "GET /orders/{id}", DPT_SPAN_SERVER, &o);
     dpt_context_release(ctx);
     dpt_span_context sc = dpt_span_get_context(s);
-    dpt_attr ev_attrs[] = { DPT_STR("exception.type", "Timeout"), DPT_INT("retry", 3) };
+    dpt_attr ev_attrs[] = {DPT_STR("exception.type", "Timeout"), DPT_INT("retry", 3)};
     dpt_span_add_event_at(s, "retry", FX_EVENT_NS, ev_attrs, 2);
     dpt_span_add_event_at(s, "cache.miss", FX_EVENT_NS + 1, NULL, 0);
     dpt_span_set_status(s, DPT_STATUS_ERROR, "upstream \"timeout\"");
@@ -143,7 +139,7 @@ static inline dpt_span_context fx_rich_span(fx *f)
 /* A plain internal root span named name, 1 ms long. */
 static inline dpt_span_context fx_simple_span(dpt_tracer *t, const char *name)
 {
-    dpt_span_opts o = { 0 };
+    dpt_span_opts o = {0};
     o.root = true;
     o.start_ns = FX_START_NS;
     dpt_span s = dpt_span_start(t, name, DPT_SPAN_INTERNAL, &o);

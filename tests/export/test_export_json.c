@@ -17,8 +17,7 @@ static json_t *parse(const char *s, size_t len)
 {
     json_error_t err;
     json_t *j = json_loadb(s, len, JSON_REJECT_DUPLICATES, &err);
-    if (!j)
-        fail_msg("invalid JSON at %d: %s", err.position, err.text);
+    if (!j) fail_msg("invalid JSON at %d: %s", err.position, err.text);
     return j;
 }
 
@@ -29,15 +28,14 @@ static json_t *get(json_t *o, const char *path)
     json_t *cur = o;
     const char *rest = path;
     while (*rest) {
-        if (json_is_object(cur) && json_object_get(cur, rest))
-            return json_object_get(cur, rest);
+        if (json_is_object(cur) && json_object_get(cur, rest)) return json_object_get(cur, rest);
         const char *dot = strchr(rest, '.');
         size_t n = dot ? (size_t)(dot - rest) : strlen(rest);
         char tok[128];
         snprintf(tok, sizeof tok, "%.*s", (int)n, rest);
-        cur = json_is_array(cur) ? json_array_get(cur, (size_t)atoi(tok)) : json_object_get(cur, tok);
-        if (!cur)
-            fail_msg("missing %s (at %s)", path, tok);
+        cur =
+            json_is_array(cur) ? json_array_get(cur, (size_t)atoi(tok)) : json_object_get(cur, tok);
+        if (!cur) fail_msg("missing %s (at %s)", path, tok);
         rest += n + (dot ? 1 : 0);
     }
     return cur;
@@ -51,8 +49,7 @@ static bool has(json_t *o, const char *key)
 static const char *str(json_t *o, const char *path)
 {
     json_t *v = get(o, path);
-    if (!json_is_string(v))
-        fail_msg("%s is not a string", path);
+    if (!json_is_string(v)) fail_msg("%s is not a string", path);
     return json_string_value(v);
 }
 
@@ -61,9 +58,9 @@ static json_t *otlp_attr(json_t *list, const char *key)
 {
     size_t i;
     json_t *kv;
-    json_array_foreach(list, i, kv) {
-        if (strcmp(str(kv, "key"), key) == 0)
-            return get(kv, "value");
+    json_array_foreach(list, i, kv)
+    {
+        if (strcmp(str(kv, "key"), key) == 0) return get(kv, "value");
     }
     fail_msg("attribute %s not found", key);
     return NULL;
@@ -103,7 +100,7 @@ static void test_otlp_json_encodes_every_span_field(void **state)
     assert_string_equal(str(root, "resourceSpans.0.scopeSpans.0.scope.version"), "1.2.3");
     json_t *sp = get(root, "resourceSpans.0.scopeSpans.0.spans.0");
 
-    char h[40] = { 0 };
+    char h[40] = {0};
     assert_string_equal(str(sp, "traceId"), FX_PARENT_TRACE);
     hex(sc.span_id.b, 8, h);
     assert_string_equal(str(sp, "spanId"), h);
@@ -141,8 +138,8 @@ static void test_otlp_json_encodes_every_span_field(void **state)
     assert_int_equal(json_array_size(get(sp, "events")), 1);
     assert_string_equal(str(sp, "events.0.timeUnixNano"), "1700000000500000001");
     assert_string_equal(str(sp, "events.0.name"), "retry");
-    assert_string_equal(str(otlp_attr(get(sp, "events.0.attributes"), "exception.type"),
-                            "stringValue"), "Timeout");
+    assert_string_equal(
+        str(otlp_attr(get(sp, "events.0.attributes"), "exception.type"), "stringValue"), "Timeout");
     assert_int_equal(json_integer_value(get(sp, "events.0.droppedAttributesCount")), 1);
     assert_int_equal(json_integer_value(get(sp, "droppedEventsCount")), 1);
 
@@ -176,12 +173,11 @@ static void test_otlp_json_omits_defaults_of_a_plain_root_span(void **state)
     assert_int_equal(dpt_otlp_json_encode(d, n, &out, &len), DPT_OK);
     json_t *root = parse(out, len);
     json_t *sp = get(root, "resourceSpans.0.scopeSpans.0.spans.0");
-    const char *absent[] = { "parentSpanId", "traceState", "attributes", "events", "links",
-                             "droppedAttributesCount", "droppedEventsCount",
-                             "droppedLinksCount", "status" };
+    const char *absent[] = {
+        "parentSpanId",           "traceState",         "attributes",        "events", "links",
+        "droppedAttributesCount", "droppedEventsCount", "droppedLinksCount", "status"};
     for (size_t i = 0; i < sizeof absent / sizeof absent[0]; i++)
-        if (has(sp, absent[i]))
-            fail_msg("%s should be omitted", absent[i]);
+        if (has(sp, absent[i])) fail_msg("%s should be omitted", absent[i]);
     assert_int_equal(json_integer_value(get(sp, "kind")), 1);
     assert_int_equal(json_integer_value(get(sp, "flags")) & 0x300, 0x100);
     json_decref(root);
@@ -246,7 +242,7 @@ static void test_zipkin_json_maps_spans_per_the_opentelemetry_mapping(void **sta
     assert_int_equal(json_array_size(root), 3);
 
     json_t *z = get(root, "0");
-    char h[40] = { 0 };
+    char h[40] = {0};
     assert_string_equal(str(z, "traceId"), FX_PARENT_TRACE);
     hex(sc.span_id.b, 8, h);
     assert_string_equal(str(z, "id"), h);
@@ -259,9 +255,9 @@ static void test_zipkin_json_maps_spans_per_the_opentelemetry_mapping(void **sta
     json_t *tags = get(z, "tags");
     json_t *v;
     const char *k;
-    json_object_foreach(tags, k, v) {
-        if (!json_is_string(v))
-            fail_msg("tag %s is not a string", k);
+    json_object_foreach(tags, k, v)
+    {
+        if (!json_is_string(v)) fail_msg("tag %s is not a string", k);
     }
     assert_string_equal(str(tags, "http.request.method"), "GET");
     assert_string_equal(str(tags, "cache.hit"), "false");
@@ -320,7 +316,7 @@ static void test_zipkin_event_at_the_end_is_not_after_timestamp_plus_duration(vo
     for (uint64_t off = 0; off < 1000; off += 111, k++) {
         uint64_t start = 1700000000000000000ull + off;
         ends[k] = start + 1001 + off;
-        dpt_span_opts o = { 0 };
+        dpt_span_opts o = {0};
         o.start_ns = start;
         dpt_span s = dpt_span_start(f.t, "edge", DPT_SPAN_INTERNAL, &o);
         assert_int_equal(dpt_span_add_event_at(s, "last", ends[k], NULL, 0), DPT_OK);

@@ -31,9 +31,9 @@ static _Atomic bool go_on;
 static void *producer(void *p)
 {
     prod *pr = p;
-    dpt_attr attrs[] = { DPT_STR("http.request.method", "GET"), DPT_INT("n", 1) };
+    dpt_attr attrs[] = {DPT_STR("http.request.method", "GET"), DPT_INT("n", 1)};
     while (atomic_load_explicit(&go_on, memory_order_relaxed)) {
-        dpt_span_opts o = { 0 };
+        dpt_span_opts o = {0};
         o.attrs = attrs;
         o.n_attrs = 2;
         dpt_span s = dpt_span_start(pr->t, "overload", DPT_SPAN_CLIENT, &o);
@@ -58,7 +58,7 @@ static void test_overload_keeps_memory_bounded_and_accounts_for_every_span(void 
     unsetenv("HTTP_PROXY");
     collector *col = collector_start(0);
     assert_non_null(col);
-    col_action slow = { COL_STALL, 0, NULL, 50, 0, NULL };
+    col_action slow = {COL_STALL, 0, NULL, 50, 0, NULL};
     collector_set_default(col, slow);
     char url[96];
     snprintf(url, sizeof url, "http://127.0.0.1:%u/v1/traces", collector_port(col));
@@ -70,7 +70,7 @@ static void test_overload_keeps_memory_bounded_and_accounts_for_every_span(void 
     assert_non_null(e);
     dpt_processor *proc = dpt_processor_batch(e, NULL); /* defaults: 2048 / 512 */
     assert_non_null(proc);
-    dpt_provider_config pc = { 0 };
+    dpt_provider_config pc = {0};
     pc.service_name = "overload";
     pc.sampler = dpt_sampler_always_on();
     pc.processors = &proc;
@@ -81,17 +81,16 @@ static void test_overload_keeps_memory_bounded_and_accounts_for_every_span(void 
 
     long rss_before = peak_rss_kb();
     atomic_store(&go_on, true);
-    prod pr[2] = { { t, 0 }, { t, 0 } };
+    prod pr[2] = {{t, 0}, {t, 0}};
     pthread_t th[2];
     for (int i = 0; i < 2; i++)
         assert_int_equal(pthread_create(&th[i], NULL, producer, &pr[i]), 0);
     /* Sample the peak while it runs too: a leak would show before the end. */
     long rss_mid = 0;
     for (int i = 0; i < RUN_MS / 100; i++) {
-        struct timespec ts = { 0, 100 * 1000000L };
+        struct timespec ts = {0, 100 * 1000000L};
         nanosleep(&ts, NULL);
-        if (i == RUN_MS / 200)
-            rss_mid = peak_rss_kb();
+        if (i == RUN_MS / 200) rss_mid = peak_rss_kb();
     }
     atomic_store(&go_on, false);
     for (int i = 0; i < 2; i++)
@@ -108,8 +107,7 @@ static void test_overload_keeps_memory_bounded_and_accounts_for_every_span(void 
            "peak RSS %ld KiB before, %ld at half time, %ld at the end (+%ld KiB)\n",
            (unsigned long long)ended, (unsigned long long)st.spans_exported,
            (unsigned long long)st.spans_dropped_queue, (unsigned long long)st.spans_export_failed,
-           (unsigned long long)hs.attempts, rss_before, rss_mid, rss_after,
-           rss_after - rss_before);
+           (unsigned long long)hs.attempts, rss_before, rss_mid, rss_after, rss_after - rss_before);
 
     assert_true(ended > 100000); /* the producers really ran flat out */
     assert_int_equal(st.spans_ended, ended);

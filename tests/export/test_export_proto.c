@@ -29,10 +29,8 @@ static bool pb_get(pbv m, uint32_t field, int idx, uint64_t *num, pbv *sub)
     int seen = 0, rc;
     while ((rc = pbr_next(&r, &f)) > 0) {
         if (f.num == field && seen++ == idx) {
-            if (num)
-                *num = f.u;
-            if (sub)
-                *sub = (pbv){ f.data, f.len };
+            if (num) *num = f.u;
+            if (sub) *sub = (pbv){f.data, f.len};
             return true;
         }
     }
@@ -50,7 +48,7 @@ static int pb_count(pbv m, uint32_t field)
 
 static pbv pb_msg(pbv m, uint32_t field, int idx)
 {
-    pbv s = { NULL, 0 };
+    pbv s = {NULL, 0};
     assert_true(pb_get(m, field, idx, NULL, &s));
     return s;
 }
@@ -64,7 +62,7 @@ static uint64_t pb_num(pbv m, uint32_t field)
 
 static void assert_pb_str(pbv m, uint32_t field, const char *want)
 {
-    pbv s = { NULL, 0 };
+    pbv s = {NULL, 0};
     if (!pb_get(m, field, 0, NULL, &s)) {
         assert_string_equal("", want); /* absent means "" */
         return;
@@ -88,13 +86,12 @@ static pbv pb_attr(pbv m, uint32_t field, const char *key)
 {
     int n = pb_count(m, field);
     for (int i = 0; i < n; i++) {
-        pbv kv = pb_msg(m, field, i), k = { NULL, 0 };
+        pbv kv = pb_msg(m, field, i), k = {NULL, 0};
         pb_get(kv, 1, 0, NULL, &k);
-        if (k.n == strlen(key) && memcmp(k.p, key, k.n) == 0)
-            return pb_msg(kv, 2, 0);
+        if (k.n == strlen(key) && memcmp(k.p, key, k.n) == 0) return pb_msg(kv, 2, 0);
     }
     fail_msg("attribute %s not found", key);
-    return (pbv){ NULL, 0 };
+    return (pbv){NULL, 0};
 }
 
 static double pb_double(pbv any)
@@ -113,7 +110,7 @@ static pbv encode(const dpt_span_data **d, size_t n, uint8_t **buf)
     size_t len = 0;
     assert_int_equal(dpt_otlp_proto_encode(d, n, buf, &len), DPT_OK);
     assert_non_null(*buf);
-    return (pbv){ *buf, len };
+    return (pbv){*buf, len};
 }
 
 static void hex_of(const uint8_t *b, size_t n, char *out)
@@ -129,8 +126,8 @@ static void test_otlp_proto_encodes_every_span_field(void **state)
     (void)state;
     dpt_span_limits lim;
     dpt_span_limits_default(&lim);
-    lim.attr_count = 8; /* 10 given: 2 dropped */
-    lim.event_count = 1; /* 2 added: 1 dropped */
+    lim.attr_count = 8;      /* 10 given: 2 dropped */
+    lim.event_count = 1;     /* 2 added: 1 dropped */
     lim.attrs_per_event = 1; /* 2 given: 1 dropped */
     fx f;
     assert_int_equal(fx_open(&f, "checkout", &lim), 0);
@@ -155,7 +152,7 @@ static void test_otlp_proto_encodes_every_span_field(void **state)
     assert_int_equal(pb_count(ss, 2), 1);
     pbv sp = pb_msg(ss, 2, 0);
 
-    char hex[40] = { 0 };
+    char hex[40] = {0};
     hex_of(sc.trace_id.b, 16, hex);
     assert_string_equal(hex, FX_PARENT_TRACE);
     assert_pb_hex(sp, 1, FX_PARENT_TRACE);
@@ -265,7 +262,7 @@ static void test_otlp_proto_groups_by_resource_and_scope(void **state)
     assert_int_equal(na, 4);
     assert_int_equal(nb, 1);
     /* Interleaved, with a NULL entry that must be skipped. */
-    const dpt_span_data *mix[] = { da[0], db[0], da[1], NULL, da[2], da[3] };
+    const dpt_span_data *mix[] = {da[0], db[0], da[1], NULL, da[2], da[3]};
     uint8_t *buf = NULL;
     pbv req = encode(mix, 6, &buf);
     assert_int_equal(pb_count(req, 1), 2);
@@ -378,7 +375,7 @@ static void test_encoders_reject_bad_arguments_and_accept_empty_batches(void **s
     assert_int_equal(dpt_otlp_proto_encode(NULL, 0, &buf, &len), DPT_OK);
     assert_int_equal(len, 0);
     dpt_free(buf);
-    const dpt_span_data *nulls[2] = { NULL, NULL };
+    const dpt_span_data *nulls[2] = {NULL, NULL};
     char *js = NULL;
     assert_int_equal(dpt_otlp_json_encode(nulls, 2, &js, &len), DPT_OK);
     assert_string_equal(js, "{\"resourceSpans\":[]}");
@@ -402,7 +399,7 @@ static void test_reused_encoder_allocates_nothing_in_steady_state(void **state)
     const dpt_span_data *d[64];
     size_t n = fx_take(&f, d, 64);
     assert_int_equal(n, 64);
-    dpt_format fmts[] = { DPT_FORMAT_OTLP_PROTO, DPT_FORMAT_OTLP_JSON, DPT_FORMAT_ZIPKIN_JSON };
+    dpt_format fmts[] = {DPT_FORMAT_OTLP_PROTO, DPT_FORMAT_OTLP_JSON, DPT_FORMAT_ZIPKIN_JSON};
     for (size_t k = 0; k < 3; k++) {
         dpt_encoder *e = dpt_encoder_new(fmts[k]);
         assert_non_null(e);
@@ -465,13 +462,13 @@ static void test_encoders_report_enomem_without_crashing(void **state)
 static void test_encoders_survive_odd_hand_built_span_data(void **state)
 {
     (void)state;
-    const char *sarr[] = { NULL, "ok" };
+    const char *sarr[] = {NULL, "ok"};
     dpt_attr attrs[] = {
-        { NULL, 5, { DPT_VAL_STRING, 3, { .s = NULL } } },
-        { "k", DPT_NUL, { 99, 0, { .i = 1 } } },
-        { "nullarr", DPT_NUL, { DPT_VAL_INT_ARRAY, 4, { .ia = NULL } } },
-        { "sarr", DPT_NUL, { DPT_VAL_STRING_ARRAY, 2, { .sa = sarr } } },
-        { "nul-len", DPT_NUL, { DPT_VAL_STRING, DPT_NUL, { .s = "abc" } } },
+        {NULL, 5, {DPT_VAL_STRING, 3, {.s = NULL}}},
+        {"k", DPT_NUL, {99, 0, {.i = 1}}},
+        {"nullarr", DPT_NUL, {DPT_VAL_INT_ARRAY, 4, {.ia = NULL}}},
+        {"sarr", DPT_NUL, {DPT_VAL_STRING_ARRAY, 2, {.sa = sarr}}},
+        {"nul-len", DPT_NUL, {DPT_VAL_STRING, DPT_NUL, {.s = "abc"}}},
     };
     dpt_event ev[2];
     memset(ev, 0, sizeof ev);
@@ -510,7 +507,7 @@ static void test_encoders_survive_odd_hand_built_span_data(void **state)
     d2.events = NULL;
     d2.links = NULL;
     d2.status = DPT_STATUS_ERROR;
-    const dpt_span_data *batch[] = { &d, NULL, &d2 };
+    const dpt_span_data *batch[] = {&d, NULL, &d2};
 
     uint8_t *buf = NULL;
     pbv req = encode(batch, 3, &buf);

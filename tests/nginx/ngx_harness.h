@@ -68,11 +68,13 @@ static inline void h_kill_all(void)
         int alive = 0;
         for (int i = 0; i < h_npids; i++) {
             if (h_pids[i] <= 0) continue;
-            if (waitpid(h_pids[i], NULL, WNOHANG) == h_pids[i]) h_pids[i] = 0;
-            else alive++;
+            if (waitpid(h_pids[i], NULL, WNOHANG) == h_pids[i])
+                h_pids[i] = 0;
+            else
+                alive++;
         }
         if (!alive) return;
-        struct timespec ts = { 0, 20 * 1000000L };
+        struct timespec ts = {0, 20 * 1000000L};
         nanosleep(&ts, NULL);
     }
     for (int i = 0; i < h_npids; i++)
@@ -140,7 +142,7 @@ typedef struct h_mesh {
 
 /* Starts one service on a free port; returns the port it wrote to its ready file. */
 static inline unsigned h_start_service(const char *mesh_dir, const char *work, const char *name,
-                                char *const extra[], char *const env[])
+                                       char *const extra[], char *const env[])
 {
     char bin[1024], ready[1024], log[1024];
     snprintf(bin, sizeof bin, "%s/%s", mesh_dir, name);
@@ -221,7 +223,7 @@ typedef struct h_nginx {
  * off in conf_text) with the listening sockets fds[0..n) inherited. Waits until
  * GET http://127.0.0.1:ready_port/ answers (any status). */
 static inline void h_start_nginx(h_nginx *ng, const char *nginx_bin, const char *prefix,
-                          const char *conf_text, const int *fds, int n, unsigned ready_port)
+                                 const char *conf_text, const int *fds, int n, unsigned ready_port)
 {
     snprintf(ng->prefix, sizeof ng->prefix, "%s", prefix);
     char d[1024];

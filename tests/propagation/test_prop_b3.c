@@ -17,7 +17,10 @@
 #define S16 "e457b5a2e4d86bd1"
 #define P16 "05e3ac9a4f6e3b90"
 
-static dpt_err b3(const char *s, dpt_b3 *out) { return dpt_b3_parse(s, DPT_NUL, out); }
+static dpt_err b3(const char *s, dpt_b3 *out)
+{
+    return dpt_b3_parse(s, DPT_NUL, out);
+}
 
 static void test_b3_single_full_form(void **st)
 {
@@ -86,10 +89,21 @@ static void test_b3_single_rejects_malformed_values(void **st)
 {
     (void)st;
     static const char *bad[] = {
-        "", T32, T32 "-", T32 "-" S16 "-", T32 "-" S16 "-2", T32 "-" S16 "-1-",
-        T32 "-" S16 "-1-" P16 "-x", T32 "-" S16 "-11", "80F198EE56343BA864FE8B2A57D3EFF7-" S16 "-1",
-        "00000000000000000000000000000000-" S16 "-1", T32 "-0000000000000000-1",
-        T32 "-" S16 "-1-0000000000000000", "123-" S16 "-1", T32 "0-" S16 "-1", T32 "-" S16 "0-1",
+        "",
+        T32,
+        T32 "-",
+        T32 "-" S16 "-",
+        T32 "-" S16 "-2",
+        T32 "-" S16 "-1-",
+        T32 "-" S16 "-1-" P16 "-x",
+        T32 "-" S16 "-11",
+        "80F198EE56343BA864FE8B2A57D3EFF7-" S16 "-1",
+        "00000000000000000000000000000000-" S16 "-1",
+        T32 "-0000000000000000-1",
+        T32 "-" S16 "-1-0000000000000000",
+        "123-" S16 "-1",
+        T32 "0-" S16 "-1",
+        T32 "-" S16 "0-1",
         "x" T32 "-" S16 "-1",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -112,7 +126,8 @@ static void test_b3_null_arguments(void **st)
 static dpt_context *extract(const dpt_propagator *p, const char *const *kv, dpt_err *rc)
 {
     dpt_headers h = DPT_HEADERS_INIT;
-    for (; kv[0]; kv += 2) dpt_headers_add(&h, kv[0], DPT_NUL, kv[1], DPT_NUL);
+    for (; kv[0]; kv += 2)
+        dpt_headers_add(&h, kv[0], DPT_NUL, kv[1], DPT_NUL);
     dpt_context *c = NULL;
     *rc = dpt_propagator_extract(p, &dpt_headers_getter, &h, &c);
     dpt_headers_free(&h);
@@ -125,17 +140,19 @@ static void test_b3_multi_extract_and_inject(void **st)
     (void)st;
     dpt_err rc;
     dpt_context *c = extract(dpt_propagator_b3multi(),
-                             (const char *[]){ "X-B3-TraceId", T16, "X-B3-SpanId", S16,
-                                               "X-B3-ParentSpanId", P16, "X-B3-Sampled", "1", NULL },
+                             (const char *[]){"X-B3-TraceId", T16, "X-B3-SpanId", S16,
+                                              "X-B3-ParentSpanId", P16, "X-B3-Sampled", "1", NULL},
                              &rc);
     assert_int_equal(rc, DPT_OK);
     dpt_headers out = DPT_HEADERS_INIT;
-    assert_int_equal(dpt_propagator_inject(dpt_propagator_b3multi(), c, &dpt_headers_setter, &out), DPT_OK);
+    assert_int_equal(dpt_propagator_inject(dpt_propagator_b3multi(), c, &dpt_headers_setter, &out),
+                     DPT_OK);
     assert_string_equal(dpt_headers_get(&out, "x-b3-traceid", 0, NULL), "0000000000000000" T16);
     assert_string_equal(dpt_headers_get(&out, "x-b3-spanid", 0, NULL), S16);
     assert_string_equal(dpt_headers_get(&out, "x-b3-sampled", 0, NULL), "1");
     dpt_headers_free(&out);
-    assert_int_equal(dpt_propagator_inject(dpt_propagator_b3(), c, &dpt_headers_setter, &out), DPT_OK);
+    assert_int_equal(dpt_propagator_inject(dpt_propagator_b3(), c, &dpt_headers_setter, &out),
+                     DPT_OK);
     assert_string_equal(dpt_headers_get(&out, "b3", 0, NULL), "0000000000000000" T16 "-" S16 "-1");
     dpt_headers_free(&out);
     dpt_context_release(c);
@@ -144,15 +161,19 @@ static void test_b3_multi_extract_and_inject(void **st)
 static void test_b3_multi_sampled_values(void **st)
 {
     (void)st;
-    struct { const char *v; dpt_err rc; uint8_t flags; } cases[] = {
-        { "1", DPT_OK, 1 }, { "true", DPT_OK, 1 }, { "0", DPT_OK, 0 }, { "false", DPT_OK, 0 },
-        { "yes", DPT_EPARSE, 0 }, { "", DPT_EPARSE, 0 },
+    struct {
+        const char *v;
+        dpt_err rc;
+        uint8_t flags;
+    } cases[] = {
+        {"1", DPT_OK, 1},     {"true", DPT_OK, 1},    {"0", DPT_OK, 0},
+        {"false", DPT_OK, 0}, {"yes", DPT_EPARSE, 0}, {"", DPT_EPARSE, 0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         dpt_err rc;
         dpt_context *c = extract(dpt_propagator_b3multi(),
-                                 (const char *[]){ "x-b3-traceid", T32, "x-b3-spanid", S16,
-                                                   "x-b3-sampled", cases[i].v, NULL },
+                                 (const char *[]){"x-b3-traceid", T32, "x-b3-spanid", S16,
+                                                  "x-b3-sampled", cases[i].v, NULL},
                                  &rc);
         assert_int_equal(rc, cases[i].rc);
         assert_int_equal(dpt_context_span_context(c).flags, cases[i].flags);
@@ -168,28 +189,32 @@ static void test_b3_multi_flags_debug_implies_sampled_and_round_trips(void **st)
     (void)st;
     dpt_err rc;
     dpt_context *c = extract(dpt_propagator_b3multi(),
-                             (const char *[]){ "x-b3-traceid", T32, "x-b3-spanid", S16,
-                                               "x-b3-flags", "1", "x-b3-sampled", "0", NULL },
+                             (const char *[]){"x-b3-traceid", T32, "x-b3-spanid", S16, "x-b3-flags",
+                                              "1", "x-b3-sampled", "0", NULL},
                              &rc);
     assert_int_equal(rc, DPT_OK);
     assert_int_equal(dpt_context_span_context(c).flags, DPT_FLAG_SAMPLED | DPT_FLAG_B3_DEBUG);
     dpt_headers out = DPT_HEADERS_INIT;
-    assert_int_equal(dpt_propagator_inject(dpt_propagator_b3multi(), c, &dpt_headers_setter, &out), DPT_OK);
+    assert_int_equal(dpt_propagator_inject(dpt_propagator_b3multi(), c, &dpt_headers_setter, &out),
+                     DPT_OK);
     assert_string_equal(dpt_headers_get(&out, "x-b3-flags", 0, NULL), "1");
     assert_null(dpt_headers_get(&out, "x-b3-sampled", 0, NULL));
     dpt_headers_free(&out);
     /* the single form writes the debug state as 'd' */
-    assert_int_equal(dpt_propagator_inject(dpt_propagator_b3(), c, &dpt_headers_setter, &out), DPT_OK);
+    assert_int_equal(dpt_propagator_inject(dpt_propagator_b3(), c, &dpt_headers_setter, &out),
+                     DPT_OK);
     assert_string_equal(dpt_headers_get(&out, "b3", 0, NULL), T32 "-" S16 "-d");
     dpt_headers_free(&out);
     /* traceparent never carries it: "Vendors MUST set those [other flags] to zero" */
-    assert_int_equal(dpt_propagator_inject(dpt_propagator_tracecontext(), c, &dpt_headers_setter, &out), DPT_OK);
+    assert_int_equal(
+        dpt_propagator_inject(dpt_propagator_tracecontext(), c, &dpt_headers_setter, &out), DPT_OK);
     assert_string_equal(dpt_headers_get(&out, "traceparent", 0, NULL), "00-" T32 "-" S16 "-01");
     dpt_headers_free(&out);
     dpt_context_release(c);
     /* "Absent or any other value can be ignored." */
     c = extract(dpt_propagator_b3multi(),
-                (const char *[]){ "x-b3-traceid", T32, "x-b3-spanid", S16, "x-b3-flags", "2", NULL }, &rc);
+                (const char *[]){"x-b3-traceid", T32, "x-b3-spanid", S16, "x-b3-flags", "2", NULL},
+                &rc);
     assert_int_equal(dpt_context_span_context(c).flags, 0);
     dpt_context_release(c);
 }
@@ -198,14 +223,17 @@ static void test_b3_single_debug_round_trips_in_both_forms(void **st)
 {
     (void)st;
     dpt_err rc;
-    dpt_context *c = extract(dpt_propagator_b3(), (const char *[]){ "b3", T32 "-" S16 "-d", NULL }, &rc);
+    dpt_context *c =
+        extract(dpt_propagator_b3(), (const char *[]){"b3", T32 "-" S16 "-d", NULL}, &rc);
     assert_int_equal(rc, DPT_OK);
     assert_int_equal(dpt_context_span_context(c).flags, DPT_FLAG_SAMPLED | DPT_FLAG_B3_DEBUG);
     dpt_headers out = DPT_HEADERS_INIT;
-    assert_int_equal(dpt_propagator_inject(dpt_propagator_b3(), c, &dpt_headers_setter, &out), DPT_OK);
+    assert_int_equal(dpt_propagator_inject(dpt_propagator_b3(), c, &dpt_headers_setter, &out),
+                     DPT_OK);
     assert_string_equal(dpt_headers_get(&out, "b3", 0, NULL), T32 "-" S16 "-d");
     dpt_headers_free(&out);
-    assert_int_equal(dpt_propagator_inject(dpt_propagator_b3multi(), c, &dpt_headers_setter, &out), DPT_OK);
+    assert_int_equal(dpt_propagator_inject(dpt_propagator_b3multi(), c, &dpt_headers_setter, &out),
+                     DPT_OK);
     assert_string_equal(dpt_headers_get(&out, "x-b3-flags", 0, NULL), "1");
     dpt_headers_free(&out);
     dpt_context_release(c);
@@ -218,12 +246,12 @@ static void test_b3_repeated_headers_first_value_wins(void **st)
 {
     (void)st;
     const char *const cases[][11] = {
-        { "x-b3-traceid", T32, "x-b3-traceid", T32, "x-b3-spanid", S16, NULL },
-        { "x-b3-traceid", T32, "x-b3-traceid", "11111111111111111111111111111111", "x-b3-spanid", S16,
-          "x-b3-spanid", "2222222222222222", "x-b3-sampled", "1", NULL },
-        { "x-b3-traceid", T32, "x-b3-traceid", "not hex", "x-b3-spanid", S16, "x-b3-sampled", "1",
-          "x-b3-sampled", "maybe", NULL },
-        { "b3", T32 "-" S16 "-1", "b3", "11111111111111111111111111111111-2222222222222222-0", NULL },
+        {"x-b3-traceid", T32, "x-b3-traceid", T32, "x-b3-spanid", S16, NULL},
+        {"x-b3-traceid", T32, "x-b3-traceid", "11111111111111111111111111111111", "x-b3-spanid",
+         S16, "x-b3-spanid", "2222222222222222", "x-b3-sampled", "1", NULL},
+        {"x-b3-traceid", T32, "x-b3-traceid", "not hex", "x-b3-spanid", S16, "x-b3-sampled", "1",
+         "x-b3-sampled", "maybe", NULL},
+        {"b3", T32 "-" S16 "-1", "b3", "11111111111111111111111111111111-2222222222222222-0", NULL},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         dpt_err rc;
@@ -243,11 +271,11 @@ static void test_b3_multi_rejects_missing_or_bad_ids(void **st)
 {
     (void)st;
     const char *const cases[][7] = {
-        { "x-b3-traceid", T32, NULL },
-        { "x-b3-spanid", S16, NULL },
-        { "x-b3-traceid", "abc", "x-b3-spanid", S16, NULL },
-        { "x-b3-traceid", T32, "x-b3-spanid", "E457B5A2E4D86BD1", NULL },
-        { "x-b3-traceid", "not hex", "x-b3-traceid", T32, "x-b3-spanid", S16, NULL },
+        {"x-b3-traceid", T32, NULL},
+        {"x-b3-spanid", S16, NULL},
+        {"x-b3-traceid", "abc", "x-b3-spanid", S16, NULL},
+        {"x-b3-traceid", T32, "x-b3-spanid", "E457B5A2E4D86BD1", NULL},
+        {"x-b3-traceid", "not hex", "x-b3-traceid", T32, "x-b3-spanid", S16, NULL},
     };
     uint64_t before[DPT_PSTAT_MAX], after[DPT_PSTAT_MAX];
     dpt_propagation_get_stats(before, DPT_PSTAT_MAX);
@@ -266,9 +294,9 @@ static void test_b3_single_header_wins_over_multi(void **st)
     (void)st;
     dpt_err rc;
     dpt_context *c = extract(dpt_propagator_b3(),
-                             (const char *[]){ "b3", T32 "-" S16 "-0", "x-b3-traceid",
-                                               "11111111111111111111111111111111", "x-b3-spanid",
-                                               "2222222222222222", NULL },
+                             (const char *[]){"b3", T32 "-" S16 "-0", "x-b3-traceid",
+                                              "11111111111111111111111111111111", "x-b3-spanid",
+                                              "2222222222222222", NULL},
                              &rc);
     assert_int_equal(rc, DPT_OK);
     char h[33];
@@ -278,7 +306,7 @@ static void test_b3_single_header_wins_over_multi(void **st)
     dpt_context_release(c);
     /* an empty b3 header counts as absent */
     c = extract(dpt_propagator_b3(),
-                (const char *[]){ "b3", " ", "x-b3-traceid", T32, "x-b3-spanid", S16, NULL }, &rc);
+                (const char *[]){"b3", " ", "x-b3-traceid", T32, "x-b3-spanid", S16, NULL}, &rc);
     assert_int_equal(rc, DPT_OK);
     dpt_context_release(c);
 }
@@ -287,7 +315,7 @@ static void test_b3_sampling_only_header_gives_no_context(void **st)
 {
     (void)st;
     dpt_err rc;
-    dpt_context *c = extract(dpt_propagator_b3(), (const char *[]){ "b3", "0", NULL }, &rc);
+    dpt_context *c = extract(dpt_propagator_b3(), (const char *[]){"b3", "0", NULL}, &rc);
     assert_int_equal(rc, DPT_EPARSE);
     dpt_span_context sc = dpt_context_span_context(c);
     assert_false(dpt_span_context_is_valid(&sc));

@@ -55,7 +55,8 @@ static void test_baggage_replaces_invalid_utf8_with_replacement_character(void *
 {
     (void)st;
     dpt_baggage *b = parse("k=a%FFb", NULL);
-    assert_string_equal(dpt_baggage_get(b, "k"), "a\xEF\xBF\xBD" "b");
+    assert_string_equal(dpt_baggage_get(b, "k"), "a\xEF\xBF\xBD"
+                                                 "b");
     dpt_baggage_release(b);
 }
 
@@ -84,14 +85,16 @@ static void test_baggage_drops_invalid_members_without_losing_valid_ones(void **
     assert_string_equal(dpt_baggage_get(b, "ok1"), "1");
     assert_string_equal(dpt_baggage_get(b, "ok2"), "2");
     dpt_propagation_get_stats(after, DPT_PSTAT_MAX);
-    assert_int_equal(after[DPT_PSTAT_BAGGAGE_MEMBERS_DROPPED], before[DPT_PSTAT_BAGGAGE_MEMBERS_DROPPED] + 7);
+    assert_int_equal(after[DPT_PSTAT_BAGGAGE_MEMBERS_DROPPED],
+                     before[DPT_PSTAT_BAGGAGE_MEMBERS_DROPPED] + 7);
     dpt_baggage_release(b);
 }
 
 static void test_baggage_keeps_properties_as_metadata(void **st)
 {
     (void)st;
-    dpt_baggage *b = parse("key1=value1;property1;property2, key3=value3; propertyKey = propertyValue ", NULL);
+    dpt_baggage *b =
+        parse("key1=value1;property1;property2, key3=value3; propertyKey = propertyValue ", NULL);
     const char *k, *v, *m;
     assert_int_equal(dpt_baggage_entry(b, 0, &k, &v, &m), DPT_OK);
     assert_string_equal(m, "property1;property2");
@@ -99,7 +102,8 @@ static void test_baggage_keeps_properties_as_metadata(void **st)
     assert_string_equal(v, "value3");
     assert_string_equal(m, "propertyKey = propertyValue");
     char *s = format(b, NULL);
-    assert_string_equal(s, "key1=value1;property1;property2,key3=value3;propertyKey = propertyValue");
+    assert_string_equal(s,
+                        "key1=value1;property1;property2,key3=value3;propertyKey = propertyValue");
     dpt_free(s);
     dpt_baggage_release(b);
 }
@@ -139,7 +143,15 @@ static void test_baggage_percent_encoded_nul_keeps_the_value_length(void **st)
 {
     (void)st;
     dpt_baggage *b = parse("k=a%00b,x=1%00,y=%002", NULL);
-    struct { const char *k, *v; size_t n; } want[] = { { "k", "a\0b", 3 }, { "x", "1\0", 2 }, { "y", "\0" "2", 2 } };
+    struct {
+        const char *k, *v;
+        size_t n;
+    } want[] = {{"k", "a\0b", 3},
+                {"x", "1\0", 2},
+                {"y",
+                 "\0"
+                 "2",
+                 2}};
     for (size_t i = 0; i < 3; i++) {
         size_t vl = 99;
         const char *v = dpt_baggage_get_n(b, want[i].k, DPT_NUL, &vl);
@@ -155,7 +167,8 @@ static void test_baggage_percent_encoded_nul_keeps_the_value_length(void **st)
     dpt_headers_add(&in, "baggage", DPT_NUL, "k=a%00b,x=1%00,y=%002", DPT_NUL);
     dpt_context *c = NULL;
     dpt_propagator_extract(dpt_propagator_baggage(), &dpt_headers_getter, &in, &c);
-    assert_int_equal(dpt_propagator_inject(dpt_propagator_baggage(), c, &dpt_headers_setter, &out), DPT_OK);
+    assert_int_equal(dpt_propagator_inject(dpt_propagator_baggage(), c, &dpt_headers_setter, &out),
+                     DPT_OK);
     assert_string_equal(dpt_headers_get(&out, "baggage", 0, NULL), "k=a%00b,x=1%00,y=%002");
     dpt_context_release(c);
     dpt_headers_free(&in);
@@ -198,7 +211,8 @@ static void test_baggage_limits_follow_the_current_w3c_text(void **st)
     (void)st;
     char buf[4096];
     size_t o = 0;
-    for (int i = 0; i < 181; i++) o += (size_t)snprintf(buf + o, sizeof buf - o, "%sk%d=%d", i ? "," : "", i, i);
+    for (int i = 0; i < 181; i++)
+        o += (size_t)snprintf(buf + o, sizeof buf - o, "%sk%d=%d", i ? "," : "", i, i);
     uint32_t d = 0;
     dpt_baggage *b = parse(buf, &d);
     assert_int_equal(dpt_baggage_count(b), 180);
@@ -342,9 +356,11 @@ static void test_baggage_propagator_combines_lines_and_injects(void **st)
     dpt_headers_add(&in, "BAGGAGE", DPT_NUL, "b=2", DPT_NUL);
     dpt_context *c = NULL;
     /* baggage alone is not a trace: ENOTFOUND, but the context carries it */
-    assert_int_equal(dpt_propagator_extract(dpt_propagator_baggage(), &dpt_headers_getter, &in, &c), DPT_ENOTFOUND);
+    assert_int_equal(dpt_propagator_extract(dpt_propagator_baggage(), &dpt_headers_getter, &in, &c),
+                     DPT_ENOTFOUND);
     assert_int_equal(dpt_baggage_count(dpt_context_baggage(c)), 2);
-    assert_int_equal(dpt_propagator_inject(dpt_propagator_baggage(), c, &dpt_headers_setter, &out), DPT_OK);
+    assert_int_equal(dpt_propagator_inject(dpt_propagator_baggage(), c, &dpt_headers_setter, &out),
+                     DPT_OK);
     assert_string_equal(dpt_headers_get(&out, "baggage", 0, NULL), "a=1,b=2");
     dpt_context_release(c);
     dpt_headers_free(&in);
@@ -363,16 +379,19 @@ static void test_baggage_lines_past_64k_are_dropped_whole(void **st)
     dpt_context *c = NULL;
     uint64_t before[DPT_PSTAT_MAX], after[DPT_PSTAT_MAX];
     dpt_propagation_get_stats(before, DPT_PSTAT_MAX);
-    assert_int_equal(dpt_propagator_extract(dpt_propagator_baggage(), &dpt_headers_getter, &h, &c), DPT_ENOTFOUND);
+    assert_int_equal(dpt_propagator_extract(dpt_propagator_baggage(), &dpt_headers_getter, &h, &c),
+                     DPT_ENOTFOUND);
     dpt_propagation_get_stats(after, DPT_PSTAT_MAX);
     assert_int_equal(dpt_baggage_count(dpt_context_baggage(c)), 1);
     assert_string_equal(dpt_baggage_get(dpt_context_baggage(c), "a"), "1");
-    assert_true(after[DPT_PSTAT_BAGGAGE_MEMBERS_DROPPED] > before[DPT_PSTAT_BAGGAGE_MEMBERS_DROPPED]);
+    assert_true(after[DPT_PSTAT_BAGGAGE_MEMBERS_DROPPED] >
+                before[DPT_PSTAT_BAGGAGE_MEMBERS_DROPPED]);
     dpt_context_release(c);
     dpt_headers_free(&h);
     /* a single line over the bound: nothing, and no error */
     dpt_headers_add(&h, "baggage", DPT_NUL, big, DPT_NUL);
-    assert_int_equal(dpt_propagator_extract(dpt_propagator_baggage(), &dpt_headers_getter, &h, &c), DPT_ENOTFOUND);
+    assert_int_equal(dpt_propagator_extract(dpt_propagator_baggage(), &dpt_headers_getter, &h, &c),
+                     DPT_ENOTFOUND);
     assert_null(dpt_context_baggage(c));
     dpt_context_release(c);
     dpt_headers_free(&h);

@@ -51,12 +51,13 @@ static void test_headers_set_replaces_every_value(void **st)
 static void test_headers_wrap_reads_without_copying_and_copies_on_write(void **st)
 {
     (void)st;
-    const dpt_header arr[] = { { "traceparent", 11, TPV, 55 } };
+    const dpt_header arr[] = {{"traceparent", 11, TPV, 55}};
     dpt_headers h;
     dpt_headers_wrap(&h, arr, 1);
     assert_ptr_equal(dpt_headers_get(&h, "TRACEPARENT", 0, NULL), arr[0].value);
     dpt_context *c = NULL;
-    assert_int_equal(dpt_propagator_extract(dpt_propagator_tracecontext(), &dpt_headers_getter, &h, &c), DPT_OK);
+    assert_int_equal(
+        dpt_propagator_extract(dpt_propagator_tracecontext(), &dpt_headers_getter, &h, &c), DPT_OK);
     assert_int_equal(dpt_headers_add(&h, "b", 1, "2", 1), DPT_OK);
     assert_int_equal(h.n, 2);
     assert_ptr_not_equal(dpt_headers_get(&h, "traceparent", 0, NULL), arr[0].value);
@@ -90,7 +91,7 @@ static void test_env_roundtrip_through_setenv_and_getenv(void **st)
     setenv("TRACESTATE", "a=1", 1);
     setenv("BAGGAGE", "k=v", 1);
     dpt_context *c = NULL;
-    const dpt_propagator *list[] = { dpt_propagator_tracecontext(), dpt_propagator_baggage() };
+    const dpt_propagator *list[] = {dpt_propagator_tracecontext(), dpt_propagator_baggage()};
     dpt_propagator *p = dpt_propagator_composite(list, 2);
     assert_non_null(p);
     assert_int_equal(dpt_propagator_extract(p, &dpt_env_getter, NULL, &c), DPT_OK);
@@ -115,7 +116,7 @@ static void test_envp_for_child_replaces_stale_trace_variables(void **st)
     dpt_span_context sc;
     assert_int_equal(dpt_traceparent_parse(TPV, DPT_NUL, &sc), DPT_OK);
     dpt_context *c = dpt_context_new(&sc, NULL, NULL);
-    char *base[] = { "PATH=/bin", "TRACEPARENT=stale", "TRACESTATE=stale=1", "HOME=/root", NULL };
+    char *base[] = {"PATH=/bin", "TRACEPARENT=stale", "TRACESTATE=stale=1", "HOME=/root", NULL};
     char **envp = NULL;
     assert_int_equal(dpt_env_inject_envp(dpt_propagator_tracecontext(), c, base, &envp), DPT_OK);
     size_t n = 0;
@@ -148,9 +149,9 @@ static void test_child_process_receives_the_context(void **st)
     dpt_baggage *bg = NULL;
     dpt_baggage_set(NULL, "user", "alice b", NULL, &bg);
     dpt_context *c = dpt_context_new(&sc, NULL, bg);
-    const dpt_propagator *l[] = { dpt_propagator_tracecontext(), dpt_propagator_baggage() };
+    const dpt_propagator *l[] = {dpt_propagator_tracecontext(), dpt_propagator_baggage()};
     dpt_propagator *p = dpt_propagator_composite(l, 2);
-    char *base[] = { "PATH=/usr/bin:/bin", NULL };
+    char *base[] = {"PATH=/usr/bin:/bin", NULL};
     char **envp = NULL;
     assert_int_equal(dpt_env_inject_envp(p, c, base, &envp), DPT_OK);
     int fds[2];
@@ -160,13 +161,14 @@ static void test_child_process_receives_the_context(void **st)
     posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
     posix_spawn_file_actions_addclose(&fa, fds[0]);
     pid_t pid;
-    char *argv[] = { "env", NULL };
+    char *argv[] = {"env", NULL};
     assert_int_equal(posix_spawn(&pid, "/usr/bin/env", &fa, NULL, argv, envp), 0);
     close(fds[1]);
     char out[4096];
     size_t n = 0;
     ssize_t r;
-    while (n < sizeof out - 1 && (r = read(fds[0], out + n, sizeof out - 1 - n)) > 0) n += (size_t)r;
+    while (n < sizeof out - 1 && (r = read(fds[0], out + n, sizeof out - 1 - n)) > 0)
+        n += (size_t)r;
     out[n] = 0;
     close(fds[0]);
     int status = 0;
@@ -239,9 +241,10 @@ static void test_composite_later_valid_context_wins(void **st)
     (void)st;
     dpt_headers h = DPT_HEADERS_INIT;
     dpt_headers_add(&h, "traceparent", DPT_NUL, TPV, DPT_NUL);
-    dpt_headers_add(&h, "b3", DPT_NUL, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-bbbbbbbbbbbbbbbb-1", DPT_NUL);
-    const dpt_propagator *l1[] = { dpt_propagator_tracecontext(), dpt_propagator_b3() };
-    const dpt_propagator *l2[] = { dpt_propagator_b3(), dpt_propagator_tracecontext() };
+    dpt_headers_add(&h, "b3", DPT_NUL, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-bbbbbbbbbbbbbbbb-1",
+                    DPT_NUL);
+    const dpt_propagator *l1[] = {dpt_propagator_tracecontext(), dpt_propagator_b3()};
+    const dpt_propagator *l2[] = {dpt_propagator_b3(), dpt_propagator_tracecontext()};
     dpt_propagator *p1 = dpt_propagator_composite(l1, 2);
     dpt_propagator *p2 = dpt_propagator_composite(l2, 2);
     dpt_context *c1 = NULL, *c2 = NULL;
@@ -261,7 +264,8 @@ static void test_composite_rejects_bad_arguments(void **st)
     (void)st;
     /* The project's rule: a constructor returns the object, or NULL after logging why. */
     const dpt_propagator *l[17];
-    for (int i = 0; i < 17; i++) l[i] = dpt_propagator_none();
+    for (int i = 0; i < 17; i++)
+        l[i] = dpt_propagator_none();
     assert_null(dpt_propagator_composite(l, 17));
     assert_null(dpt_propagator_composite(NULL, 1));
     l[0] = NULL;
@@ -301,7 +305,7 @@ static void test_extract_and_inject_null_arguments(void **st)
     assert_int_equal(dpt_propagator_extract(NULL, &dpt_headers_getter, &h, NULL), DPT_EINVAL);
     assert_int_equal(dpt_propagator_extract(NULL, NULL, &h, &c), DPT_EINVAL);
     assert_null(c);
-    dpt_getter nog = { NULL, NULL };
+    dpt_getter nog = {NULL, NULL};
     assert_int_equal(dpt_propagator_extract(NULL, &nog, &h, &c), DPT_EINVAL);
     assert_int_equal(dpt_propagator_inject(NULL, NULL, NULL, &h), DPT_EINVAL);
     /* a NULL carrier is handed to the callbacks as is: the header getter sees nothing */
@@ -323,7 +327,7 @@ static void test_inject_returns_the_setter_error(void **st)
     dpt_span_context sc;
     dpt_traceparent_parse(TPV, DPT_NUL, &sc);
     dpt_context *c = dpt_context_new(&sc, NULL, NULL);
-    dpt_setter s = { failing_set };
+    dpt_setter s = {failing_set};
     fail_calls = 0;
     dpt_propagator *p = dpt_propagator_from_names("tracecontext,b3");
     assert_int_equal(dpt_propagator_inject(p, c, &s, NULL), DPT_EIO);

@@ -36,17 +36,22 @@ static void x_extract(void *st, const dpt_getter *g, void *carrier, dpt_extracti
         dpt_extraction_saw_trace_field(x);
         dpt_span_context sc;
         memset(&sc, 0, sizeof sc);
-        if (n == 51 && v[32] == '.' && v[49] == '.' && dpt_trace_id_from_hex(v, 32, &sc.trace_id) == DPT_OK &&
-            dpt_span_id_from_hex(v + 33, 16, &sc.span_id) == DPT_OK && (v[50] == '0' || v[50] == '1')) {
+        if (n == 51 && v[32] == '.' && v[49] == '.' &&
+            dpt_trace_id_from_hex(v, 32, &sc.trace_id) == DPT_OK &&
+            dpt_span_id_from_hex(v + 33, 16, &sc.span_id) == DPT_OK &&
+            (v[50] == '0' || v[50] == '1')) {
             sc.flags = v[50] == '1' ? DPT_FLAG_SAMPLED : 0;
-            if (dpt_extraction_set_span_context(x, &sc, NULL) != DPT_OK) dpt_propagation_stat_add(s->stat, 1);
+            if (dpt_extraction_set_span_context(x, &sc, NULL) != DPT_OK)
+                dpt_propagation_stat_add(s->stat, 1);
         } else {
             dpt_propagation_stat_add(s->stat, 1);
         }
     }
     const char *b = g->get(carrier, "x-ctx-bag", 0, &n);
     const char *eq = b ? memchr(b, '=', n) : NULL;
-    if (eq) dpt_extraction_add_baggage(x, b, (size_t)(eq - b), eq + 1, n - (size_t)(eq - b) - 1, NULL, 0);
+    if (eq)
+        dpt_extraction_add_baggage(x, b, (size_t)(eq - b), eq + 1, n - (size_t)(eq - b) - 1, NULL,
+                                   0);
 }
 
 static dpt_err x_inject(void *st, const dpt_context *ctx, const dpt_setter *s, void *carrier)
@@ -68,16 +73,19 @@ static size_t x_fields(void *st, const char **names, size_t max)
     return 1;
 }
 
-static void x_free(void *st) { ((xstate *)st)->freed++; }
+static void x_free(void *st)
+{
+    ((xstate *)st)->freed++;
+}
 
-static const dpt_propagator_ops x_ops = { x_extract, x_inject, x_fields, x_free };
+static const dpt_propagator_ops x_ops = {x_extract, x_inject, x_fields, x_free};
 
 /* The whole path: defined here, registered by name, chosen in OTEL_PROPAGATORS next to a
  * built-in, extracted and injected. */
 static void test_custom_format_selected_by_otel_propagators(void **st)
 {
     (void)st;
-    xstate state = { dpt_propagation_stat_register("xctx_invalid"), 0 };
+    xstate state = {dpt_propagation_stat_register("xctx_invalid"), 0};
     assert_true(state.stat >= DPT_PSTAT_BUILTIN_COUNT);
     dpt_propagator *mine = dpt_propagator_new("xctx", &x_ops, &state);
     assert_non_null(mine);
@@ -135,8 +143,8 @@ static void test_custom_format_selected_by_otel_propagators(void **st)
 static void test_custom_constructor_and_registry_errors(void **st)
 {
     (void)st;
-    xstate state = { 0, 0 };
-    static const dpt_propagator_ops no_inject = { x_extract, NULL, NULL, NULL };
+    xstate state = {0, 0};
+    static const dpt_propagator_ops no_inject = {x_extract, NULL, NULL, NULL};
     assert_null(dpt_propagator_new("x", NULL, NULL));
     assert_null(dpt_propagator_new("x", &no_inject, NULL));
     assert_null(dpt_propagator_new("", &x_ops, &state));
@@ -144,7 +152,7 @@ static void test_custom_constructor_and_registry_errors(void **st)
     dpt_propagator *mine = dpt_propagator_new("mine", &x_ops, &state);
     assert_non_null(mine);
     assert_int_equal(dpt_propagator_register("tracecontext", mine), DPT_EINVAL); /* built-in */
-    assert_int_equal(dpt_propagator_register("B3", mine), DPT_EINVAL);           /* case-insensitive */
+    assert_int_equal(dpt_propagator_register("B3", mine), DPT_EINVAL); /* case-insensitive */
     assert_int_equal(dpt_propagator_register("has space", mine), DPT_EINVAL);
     assert_int_equal(dpt_propagator_register(NULL, mine), DPT_EINVAL);
     assert_int_equal(dpt_propagator_register("mine", mine), DPT_OK);
@@ -171,7 +179,7 @@ static void test_custom_constructor_and_registry_errors(void **st)
     assert_int_equal(dpt_propagation_stat_register(NULL), -1);
     assert_int_equal(dpt_propagation_stat_register(""), -1);
     assert_null(dpt_propagation_stat_name(DPT_PSTAT_MAX));
-    dpt_propagation_stat_add(-1, 1);           /* ignored */
+    dpt_propagation_stat_add(-1, 1);            /* ignored */
     dpt_propagation_stat_add(DPT_PSTAT_MAX, 1); /* ignored */
     dpt_extraction_saw_trace_field(NULL);
     assert_int_equal(dpt_extraction_set_span_context(NULL, NULL, NULL), DPT_EINVAL);
@@ -195,9 +203,9 @@ static void x2_extract(void *st, const dpt_getter *g, void *carrier, dpt_extract
 static void test_custom_format_sees_and_replaces_earlier_context(void **st)
 {
     (void)st;
-    static const dpt_propagator_ops ops = { x2_extract, x_inject, NULL, NULL };
+    static const dpt_propagator_ops ops = {x2_extract, x_inject, NULL, NULL};
     dpt_propagator *mine = dpt_propagator_new("x2", &ops, NULL);
-    const dpt_propagator *l[] = { dpt_propagator_tracecontext(), mine };
+    const dpt_propagator *l[] = {dpt_propagator_tracecontext(), mine};
     dpt_propagator *p = dpt_propagator_composite(l, 2);
     dpt_headers in = DPT_HEADERS_INIT;
     dpt_headers_add(&in, "traceparent", DPT_NUL, "00-" TID "-" SID "-01", DPT_NUL);

@@ -103,7 +103,8 @@ static void test_untrusted_edge_starts_new_trace_linked_to_incoming(void **st)
     dpt_trace_id_to_hex(&d->links[0].ctx.trace_id, h);
     assert_string_equal(h, TID);
     dpt_propagation_get_stats(after, DPT_PSTAT_MAX);
-    assert_int_equal(after[DPT_PSTAT_EDGE_CONTEXTS_DROPPED], before[DPT_PSTAT_EDGE_CONTEXTS_DROPPED] + 1);
+    assert_int_equal(after[DPT_PSTAT_EDGE_CONTEXTS_DROPPED],
+                     before[DPT_PSTAT_EDGE_CONTEXTS_DROPPED] + 1);
     dpt_span_data_release(d);
     dpt_context_release(ctx);
 }
@@ -117,7 +118,8 @@ static void test_client_span_injects_its_own_id_with_parent_baggage(void **st)
     dpt_span srv = dpt_span_start_server(f->t, "srv", &dpt_headers_getter, &f->in, NULL, &ctx);
     dpt_token tok = dpt_context_attach(ctx);
     assert_true(tok != 0);
-    dpt_span cli = dpt_span_start_client(f->t, "call", NULL, NULL, &dpt_headers_setter, &f->out, NULL, 0);
+    dpt_span cli =
+        dpt_span_start_client(f->t, "call", NULL, NULL, &dpt_headers_setter, &f->out, NULL, 0);
     dpt_span_context cc = dpt_span_get_context(cli), sc = dpt_span_get_context(srv);
     char expect[DPT_TRACEPARENT_LEN + 1];
     dpt_traceparent_format(&cc, expect);
@@ -140,7 +142,8 @@ static void test_unsampled_random_flag_survives_server_and_client(void **st)
     dpt_headers_add(&f->in, "traceparent", DPT_NUL, TPV("02"), DPT_NUL);
     dpt_context *ctx = NULL;
     dpt_span srv = dpt_span_start_server(f->t, "srv", &dpt_headers_getter, &f->in, NULL, &ctx);
-    dpt_span cli = dpt_span_start_client(f->t, "call", ctx, NULL, &dpt_headers_setter, &f->out, NULL, 0);
+    dpt_span cli =
+        dpt_span_start_client(f->t, "call", ctx, NULL, &dpt_headers_setter, &f->out, NULL, 0);
     const char *tp = dpt_headers_get(&f->out, "traceparent", 0, NULL);
     assert_non_null(tp);
     dpt_span_context out;

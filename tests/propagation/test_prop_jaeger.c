@@ -60,13 +60,26 @@ static void test_jaeger_rejects_malformed_values(void **st)
 {
     (void)st;
     static const char *bad[] = {
-        "", T32 ":" S16 ":0", T32 ":" S16 ":0:1:5", T32 "1:" S16 ":0:1", T32 ":" S16 "1:0:1",
-        T32 ":" S16 ":0:100", T32 ":" S16 ":0:", ":" S16 ":0:1", T32 "::0:1", T32 ":" S16 ":x:1",
-        "0:" S16 ":0:1", T32 ":0:0:1", T32 ":" S16 ":0:1%", T32 "%3G" S16 ":0:1", "g:1:0:1",
+        "",
+        T32 ":" S16 ":0",
+        T32 ":" S16 ":0:1:5",
+        T32 "1:" S16 ":0:1",
+        T32 ":" S16 "1:0:1",
+        T32 ":" S16 ":0:100",
+        T32 ":" S16 ":0:",
+        ":" S16 ":0:1",
+        T32 "::0:1",
+        T32 ":" S16 ":x:1",
+        "0:" S16 ":0:1",
+        T32 ":0:0:1",
+        T32 ":" S16 ":0:1%",
+        T32 "%3G" S16 ":0:1",
+        "g:1:0:1",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         dpt_span_context sc;
-        if (dpt_jaeger_parse(bad[i], DPT_NUL, &sc, NULL) != DPT_EPARSE) fail_msg("accepted: %s", bad[i]);
+        if (dpt_jaeger_parse(bad[i], DPT_NUL, &sc, NULL) != DPT_EPARSE)
+            fail_msg("accepted: %s", bad[i]);
     }
 }
 
@@ -90,12 +103,14 @@ static void test_jaeger_propagator_reads_and_writes_uberctx_baggage(void **st)
     dpt_headers_add(&in, "uberctx-bad", DPT_NUL, "%ZZ", DPT_NUL);
     dpt_headers_add(&in, "uberctx-", DPT_NUL, "nokey", DPT_NUL);
     dpt_context *c = NULL;
-    assert_int_equal(dpt_propagator_extract(dpt_propagator_jaeger(), &dpt_headers_getter, &in, &c), DPT_OK);
+    assert_int_equal(dpt_propagator_extract(dpt_propagator_jaeger(), &dpt_headers_getter, &in, &c),
+                     DPT_OK);
     const dpt_baggage *bg = dpt_context_baggage(c);
     assert_int_equal(dpt_baggage_count(bg), 2);
     assert_string_equal(dpt_baggage_get(bg, "user"), "alice b");
     assert_string_equal(dpt_baggage_get(bg, "tier"), "gold");
-    assert_int_equal(dpt_propagator_inject(dpt_propagator_jaeger(), c, &dpt_headers_setter, &out), DPT_OK);
+    assert_int_equal(dpt_propagator_inject(dpt_propagator_jaeger(), c, &dpt_headers_setter, &out),
+                     DPT_OK);
     assert_string_equal(dpt_headers_get(&out, "uber-trace-id", 0, NULL), T32 ":" S16 ":0:01");
     assert_string_equal(dpt_headers_get(&out, "uberctx-user", 0, NULL), "alice%20b");
     assert_string_equal(dpt_headers_get(&out, "uberctx-tier", 0, NULL), "gold");
@@ -114,7 +129,8 @@ static void test_jaeger_repeated_trace_header_first_value_wins(void **st)
     dpt_headers_add(&in, "uber-trace-id", DPT_NUL, T32 ":" S16 ":0:1", DPT_NUL);
     dpt_headers_add(&in, "uber-trace-id", DPT_NUL, "1:2:0:0", DPT_NUL);
     dpt_context *c = NULL;
-    assert_int_equal(dpt_propagator_extract(dpt_propagator_jaeger(), &dpt_headers_getter, &in, &c), DPT_OK);
+    assert_int_equal(dpt_propagator_extract(dpt_propagator_jaeger(), &dpt_headers_getter, &in, &c),
+                     DPT_OK);
     char h[33];
     dpt_span_context sc = dpt_context_span_context(c);
     dpt_trace_id_to_hex(&sc.trace_id, h);
@@ -133,13 +149,15 @@ static void test_jaeger_baggage_header(void **st)
 {
     (void)st;
     dpt_headers in = DPT_HEADERS_INIT, out = DPT_HEADERS_INIT;
-    dpt_headers_add(&in, "jaeger-baggage", DPT_NUL, "k1=v1, k2 = a%2Cb ,bad,x=1=2,k y=3,k3=%zz", DPT_NUL);
+    dpt_headers_add(&in, "jaeger-baggage", DPT_NUL, "k1=v1, k2 = a%2Cb ,bad,x=1=2,k y=3,k3=%zz",
+                    DPT_NUL);
     dpt_headers_add(&in, "Jaeger-Baggage", DPT_NUL, "k4=v4,k5=old", DPT_NUL);
     dpt_headers_add(&in, "uberctx-k5", DPT_NUL, "new", DPT_NUL);
     uint64_t before[DPT_PSTAT_MAX], after[DPT_PSTAT_MAX];
     dpt_propagation_get_stats(before, DPT_PSTAT_MAX);
     dpt_context *c = NULL;
-    assert_int_equal(dpt_propagator_extract(dpt_propagator_jaeger(), &dpt_headers_getter, &in, &c), DPT_ENOTFOUND);
+    assert_int_equal(dpt_propagator_extract(dpt_propagator_jaeger(), &dpt_headers_getter, &in, &c),
+                     DPT_ENOTFOUND);
     dpt_propagation_get_stats(after, DPT_PSTAT_MAX);
     assert_int_equal(after[DPT_PSTAT_JAEGER_INVALID], before[DPT_PSTAT_JAEGER_INVALID] + 4);
     const dpt_baggage *bg = dpt_context_baggage(c);
@@ -149,7 +167,8 @@ static void test_jaeger_baggage_header(void **st)
     assert_string_equal(dpt_baggage_get(bg, "k4"), "v4");
     assert_string_equal(dpt_baggage_get(bg, "k5"), "new");
     /* Jaeger clients never write it: the entries go out as uberctx-<key>. */
-    assert_int_equal(dpt_propagator_inject(dpt_propagator_jaeger(), c, &dpt_headers_setter, &out), DPT_OK);
+    assert_int_equal(dpt_propagator_inject(dpt_propagator_jaeger(), c, &dpt_headers_setter, &out),
+                     DPT_OK);
     assert_null(dpt_headers_get(&out, "jaeger-baggage", 0, NULL));
     assert_string_equal(dpt_headers_get(&out, "uberctx-k2", 0, NULL), "a%2Cb");
     dpt_context_release(c);
@@ -170,7 +189,8 @@ static void test_jaeger_baggage_values_keep_their_length(void **st)
     const char *v = dpt_baggage_get_n(dpt_context_baggage(c), "k", DPT_NUL, &vl);
     assert_int_equal(vl, 3);
     assert_memory_equal(v, "a\0b", 3);
-    assert_int_equal(dpt_propagator_inject(dpt_propagator_jaeger(), c, &dpt_headers_setter, &out), DPT_OK);
+    assert_int_equal(dpt_propagator_inject(dpt_propagator_jaeger(), c, &dpt_headers_setter, &out),
+                     DPT_OK);
     assert_string_equal(dpt_headers_get(&out, "uberctx-k", 0, NULL), "a%00b");
     dpt_context_release(c);
     dpt_headers_free(&in);

@@ -15,12 +15,12 @@
 #include "common.h" /* dpt__test_fail_alloc_after */
 
 static const dpt_header in_headers[] = {
-    { "traceparent", 11, "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", 55 },
-    { "tracestate", 10, "a=1,b=2", 7 },
-    { "tracestate", 10, "c=3", 3 },
-    { "baggage", 7, "user=alice%20b,tier=gold;p=1", 28 },
-    { "uberctx-region", 14, "eu", 2 },
-    { "b3", 2, "80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-1", 51 },
+    {"traceparent", 11, "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", 55},
+    {"tracestate", 10, "a=1,b=2", 7},
+    {"tracestate", 10, "c=3", 3},
+    {"baggage", 7, "user=alice%20b,tier=gold;p=1", 28},
+    {"uberctx-region", 14, "eu", 2},
+    {"b3", 2, "80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-1", 51},
 };
 
 static void roundtrip(const dpt_propagator *p, long fail_after, bool *completed)
@@ -61,7 +61,8 @@ static void test_every_allocation_failure_is_reported_and_leak_free(void **st)
     bool completed = false;
     long n = 0;
     /* Walk up until a whole round trip succeeds with no failure injected in its range. */
-    for (; n < 2000 && !completed; n++) roundtrip(p, n, &completed);
+    for (; n < 2000 && !completed; n++)
+        roundtrip(p, n, &completed);
     assert_true(completed);
     assert_true(n > 3); /* several allocations really were failed on the way */
     dpt_propagator_free(p);

@@ -22,7 +22,8 @@
 static dpt_context *extract(const char *const *kv, dpt_err *rc)
 {
     dpt_headers h = DPT_HEADERS_INIT;
-    for (; kv[0]; kv += 2) dpt_headers_add(&h, kv[0], DPT_NUL, kv[1], DPT_NUL);
+    for (; kv[0]; kv += 2)
+        dpt_headers_add(&h, kv[0], DPT_NUL, kv[1], DPT_NUL);
     dpt_context *c = NULL;
     *rc = dpt_propagator_extract(dpt_propagator_ottrace(), &dpt_headers_getter, &h, &c);
     dpt_headers_free(&h);
@@ -44,8 +45,8 @@ static void test_ottrace_round_trip_64_bit(void **st)
 {
     (void)st;
     dpt_err rc;
-    dpt_context *c = extract((const char *[]){ "ot-tracer-traceid", T16, "ot-tracer-spanid", S16,
-                                               "ot-tracer-sampled", "true", NULL },
+    dpt_context *c = extract((const char *[]){"ot-tracer-traceid", T16, "ot-tracer-spanid", S16,
+                                              "ot-tracer-sampled", "true", NULL},
                              &rc);
     assert_int_equal(rc, DPT_OK);
     char h[33];
@@ -54,7 +55,8 @@ static void test_ottrace_round_trip_64_bit(void **st)
     assert_true(sc.remote);
     assert_int_equal(sc.flags, DPT_FLAG_SAMPLED);
     dpt_headers out = DPT_HEADERS_INIT;
-    assert_int_equal(dpt_propagator_inject(dpt_propagator_ottrace(), c, &dpt_headers_setter, &out), DPT_OK);
+    assert_int_equal(dpt_propagator_inject(dpt_propagator_ottrace(), c, &dpt_headers_setter, &out),
+                     DPT_OK);
     assert_string_equal(dpt_headers_get(&out, "ot-tracer-traceid", 0, NULL), T16);
     assert_string_equal(dpt_headers_get(&out, "ot-tracer-spanid", 0, NULL), S16);
     assert_string_equal(dpt_headers_get(&out, "ot-tracer-sampled", 0, NULL), "true");
@@ -68,8 +70,8 @@ static void test_ottrace_128_bit_trace_id_is_sent_as_its_low_half(void **st)
 {
     (void)st;
     dpt_err rc;
-    dpt_context *c = extract((const char *[]){ "ot-tracer-traceid", T32, "ot-tracer-spanid", S16,
-                                               "ot-tracer-sampled", "false", NULL },
+    dpt_context *c = extract((const char *[]){"ot-tracer-traceid", T32, "ot-tracer-spanid", S16,
+                                              "ot-tracer-sampled", "false", NULL},
                              &rc);
     assert_int_equal(rc, DPT_OK);
     char h[33];
@@ -89,8 +91,8 @@ static void test_ottrace_accepts_short_and_uppercase_ids(void **st)
 {
     (void)st;
     dpt_err rc;
-    dpt_context *c = extract((const char *[]){ "ot-tracer-traceid", "A1B2", "ot-tracer-spanid", "3c",
-                                               "ot-tracer-sampled", "true", NULL },
+    dpt_context *c = extract((const char *[]){"ot-tracer-traceid", "A1B2", "ot-tracer-spanid", "3c",
+                                              "ot-tracer-sampled", "true", NULL},
                              &rc);
     assert_int_equal(rc, DPT_OK);
     char h[33];
@@ -110,15 +112,24 @@ static void test_ottrace_accepts_short_and_uppercase_ids(void **st)
 static void test_ottrace_sampled_values(void **st)
 {
     (void)st;
-    struct { const char *v; dpt_err rc; uint8_t flags; } cases[] = {
-        { "true", DPT_OK, 1 }, { "TRUE", DPT_OK, 1 }, { "1", DPT_OK, 1 },     { "false", DPT_OK, 0 },
-        { "False", DPT_OK, 0 }, { "0", DPT_OK, 0 },    { NULL, DPT_OK, 0 },     { "yes", DPT_EPARSE, 0 },
-        { "", DPT_OK, 0 },      { "2", DPT_EPARSE, 0 },
+    struct {
+        const char *v;
+        dpt_err rc;
+        uint8_t flags;
+    } cases[] = {
+        {"true", DPT_OK, 1},  {"TRUE", DPT_OK, 1},  {"1", DPT_OK, 1},  {"false", DPT_OK, 0},
+        {"False", DPT_OK, 0}, {"0", DPT_OK, 0},     {NULL, DPT_OK, 0}, {"yes", DPT_EPARSE, 0},
+        {"", DPT_OK, 0},      {"2", DPT_EPARSE, 0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         dpt_err rc;
-        const char *kv[] = { "ot-tracer-traceid", T16, "ot-tracer-spanid", S16, cases[i].v ? "ot-tracer-sampled" : NULL,
-                             cases[i].v, NULL };
+        const char *kv[] = {"ot-tracer-traceid",
+                            T16,
+                            "ot-tracer-spanid",
+                            S16,
+                            cases[i].v ? "ot-tracer-sampled" : NULL,
+                            cases[i].v,
+                            NULL};
         dpt_context *c = extract(kv, &rc);
         assert_int_equal(rc, cases[i].rc);
         assert_int_equal(dpt_context_span_context(c).flags, cases[i].flags);
@@ -132,13 +143,13 @@ static void test_ottrace_rejects_incomplete_or_bad_ids(void **st)
 {
     (void)st;
     const char *const cases[][5] = {
-        { "ot-tracer-traceid", T16, NULL },
-        { "ot-tracer-spanid", S16, NULL },
-        { "ot-tracer-traceid", "0000000000000000", "ot-tracer-spanid", S16, NULL },
-        { "ot-tracer-traceid", T16, "ot-tracer-spanid", "0", NULL },
-        { "ot-tracer-traceid", T32 "1", "ot-tracer-spanid", S16, NULL },
-        { "ot-tracer-traceid", T16, "ot-tracer-spanid", S16 "1", NULL },
-        { "ot-tracer-traceid", "xyz", "ot-tracer-spanid", S16, NULL },
+        {"ot-tracer-traceid", T16, NULL},
+        {"ot-tracer-spanid", S16, NULL},
+        {"ot-tracer-traceid", "0000000000000000", "ot-tracer-spanid", S16, NULL},
+        {"ot-tracer-traceid", T16, "ot-tracer-spanid", "0", NULL},
+        {"ot-tracer-traceid", T32 "1", "ot-tracer-spanid", S16, NULL},
+        {"ot-tracer-traceid", T16, "ot-tracer-spanid", S16 "1", NULL},
+        {"ot-tracer-traceid", "xyz", "ot-tracer-spanid", S16, NULL},
     };
     uint64_t before[DPT_PSTAT_MAX], after[DPT_PSTAT_MAX];
     dpt_propagation_get_stats(before, DPT_PSTAT_MAX);
@@ -162,9 +173,10 @@ static void test_ottrace_baggage(void **st)
 {
     (void)st;
     dpt_err rc;
-    dpt_context *c = extract((const char *[]){ "ot-tracer-traceid", T16, "ot-tracer-spanid", S16,
-                                               "OT-Baggage-User", "alice b%20", "ot-baggage-tier", "gold", NULL },
-                             &rc);
+    dpt_context *c =
+        extract((const char *[]){"ot-tracer-traceid", T16, "ot-tracer-spanid", S16,
+                                 "OT-Baggage-User", "alice b%20", "ot-baggage-tier", "gold", NULL},
+                &rc);
     assert_int_equal(rc, DPT_OK);
     const dpt_baggage *bg = dpt_context_baggage(c);
     assert_int_equal(dpt_baggage_count(bg), 2);
@@ -175,18 +187,20 @@ static void test_ottrace_baggage(void **st)
     dpt_headers out = DPT_HEADERS_INIT;
     uint64_t before[DPT_PSTAT_MAX], after[DPT_PSTAT_MAX];
     dpt_propagation_get_stats(before, DPT_PSTAT_MAX);
-    assert_int_equal(dpt_propagator_inject(dpt_propagator_ottrace(), c2, &dpt_headers_setter, &out), DPT_OK);
+    assert_int_equal(dpt_propagator_inject(dpt_propagator_ottrace(), c2, &dpt_headers_setter, &out),
+                     DPT_OK);
     dpt_propagation_get_stats(after, DPT_PSTAT_MAX);
     assert_string_equal(dpt_headers_get(&out, "ot-baggage-user", 0, NULL), "alice b%20");
     assert_string_equal(dpt_headers_get(&out, "ot-baggage-tier", 0, NULL), "gold");
     assert_null(dpt_headers_get(&out, "ot-baggage-ctl", 0, NULL));
-    assert_int_equal(after[DPT_PSTAT_BAGGAGE_ENTRIES_NOT_SENT], before[DPT_PSTAT_BAGGAGE_ENTRIES_NOT_SENT] + 1);
+    assert_int_equal(after[DPT_PSTAT_BAGGAGE_ENTRIES_NOT_SENT],
+                     before[DPT_PSTAT_BAGGAGE_ENTRIES_NOT_SENT] + 1);
     dpt_headers_free(&out);
     dpt_context_release(c2);
     dpt_baggage_release(b2);
     dpt_context_release(c);
     /* no valid context: the baggage is not read either */
-    c = extract((const char *[]){ "ot-baggage-user", "alice", NULL }, &rc);
+    c = extract((const char *[]){"ot-baggage-user", "alice", NULL}, &rc);
     assert_int_equal(rc, DPT_ENOTFOUND);
     assert_int_equal(dpt_baggage_count(dpt_context_baggage(c)), 0);
     dpt_context_release(c);
@@ -198,9 +212,9 @@ static void test_ottrace_repeated_fields_first_value_wins(void **st)
 {
     (void)st;
     dpt_err rc;
-    dpt_context *c = extract((const char *[]){ "ot-tracer-traceid", T16, "ot-tracer-traceid", "1",
-                                               "ot-tracer-spanid", S16, "ot-tracer-sampled", "true",
-                                               "ot-tracer-sampled", "bogus", NULL },
+    dpt_context *c = extract((const char *[]){"ot-tracer-traceid", T16, "ot-tracer-traceid", "1",
+                                              "ot-tracer-spanid", S16, "ot-tracer-sampled", "true",
+                                              "ot-tracer-sampled", "bogus", NULL},
                              &rc);
     assert_int_equal(rc, DPT_OK);
     char h[33];
@@ -218,7 +232,8 @@ static void test_ottrace_fields_and_empty_inject(void **st)
     assert_string_equal(f[2], "ot-tracer-sampled");
     dpt_context *c = dpt_context_new(NULL, NULL, NULL);
     dpt_headers out = DPT_HEADERS_INIT;
-    assert_int_equal(dpt_propagator_inject(dpt_propagator_ottrace(), c, &dpt_headers_setter, &out), DPT_OK);
+    assert_int_equal(dpt_propagator_inject(dpt_propagator_ottrace(), c, &dpt_headers_setter, &out),
+                     DPT_OK);
     assert_int_equal(out.n, 0);
     dpt_context_release(c);
 }

@@ -164,7 +164,8 @@ static void test_traceparent_checks_every_byte_of_every_id_position(void **st)
             if (hex) {
                 char back[DPT_TRACEPARENT_LEN + 1];
                 dpt_traceparent_format(&sc, back);
-                if (memcmp(back, s, DPT_TRACEPARENT_LEN) != 0) fail_msg("byte 0x%02x at %d: %s", c, pos, back);
+                if (memcmp(back, s, DPT_TRACEPARENT_LEN) != 0)
+                    fail_msg("byte 0x%02x at %d: %s", c, pos, back);
             }
         }
     }
@@ -214,8 +215,10 @@ typedef struct req {
 static void extract(req *r, const char *const *kv)
 {
     memset(r, 0, sizeof *r);
-    for (; kv[0]; kv += 2) assert_int_equal(dpt_headers_add(&r->h, kv[0], DPT_NUL, kv[1], DPT_NUL), DPT_OK);
-    r->rc = dpt_propagator_extract(dpt_propagator_tracecontext(), &dpt_headers_getter, &r->h, &r->ctx);
+    for (; kv[0]; kv += 2)
+        assert_int_equal(dpt_headers_add(&r->h, kv[0], DPT_NUL, kv[1], DPT_NUL), DPT_OK);
+    r->rc =
+        dpt_propagator_extract(dpt_propagator_tracecontext(), &dpt_headers_getter, &r->h, &r->ctx);
     assert_non_null(r->ctx);
 }
 
@@ -236,7 +239,7 @@ static void test_extract_continues_a_valid_traceparent_as_remote(void **st)
 {
     (void)st;
     req r;
-    extract(&r, (const char *[]){ "TraceParent", TP("00", "01"), NULL });
+    extract(&r, (const char *[]){"TraceParent", TP("00", "01"), NULL});
     assert_int_equal(r.rc, DPT_OK);
     dpt_span_context sc = dpt_context_span_context(r.ctx);
     assert_true(dpt_span_context_is_valid(&sc));
@@ -251,14 +254,15 @@ static void test_extract_rejects_repeated_traceparent(void **st)
     uint64_t before[DPT_PSTAT_MAX], after[DPT_PSTAT_MAX];
     dpt_propagation_get_stats(before, DPT_PSTAT_MAX);
     req r;
-    extract(&r, (const char *[]){ "traceparent", TP("00", "01"), "traceparent", TP("00", "01"),
-                                  "tracestate", "foo=1", NULL });
+    extract(&r, (const char *[]){"traceparent", TP("00", "01"), "traceparent", TP("00", "01"),
+                                 "tracestate", "foo=1", NULL});
     assert_int_equal(r.rc, DPT_EPARSE);
     dpt_span_context sc = dpt_context_span_context(r.ctx);
     assert_false(dpt_span_context_is_valid(&sc));
     assert_string_equal(ts_of(&r), "");
     dpt_propagation_get_stats(after, DPT_PSTAT_MAX);
-    assert_int_equal(after[DPT_PSTAT_TRACEPARENT_INVALID], before[DPT_PSTAT_TRACEPARENT_INVALID] + 1);
+    assert_int_equal(after[DPT_PSTAT_TRACEPARENT_INVALID],
+                     before[DPT_PSTAT_TRACEPARENT_INVALID] + 1);
     assert_int_equal(after[DPT_PSTAT_TRACESTATE_DROPPED], before[DPT_PSTAT_TRACESTATE_DROPPED] + 1);
     done(&r);
 }
@@ -269,7 +273,7 @@ static void test_extract_without_traceparent_returns_notfound_and_drops_tracesta
 {
     (void)st;
     req r;
-    extract(&r, (const char *[]){ "tracestate", "foo=1", NULL });
+    extract(&r, (const char *[]){"tracestate", "foo=1", NULL});
     assert_int_equal(r.rc, DPT_ENOTFOUND);
     assert_string_equal(ts_of(&r), "");
     done(&r);
@@ -281,7 +285,7 @@ static void test_extract_invalid_traceparent_drops_tracestate(void **st)
 {
     (void)st;
     req r;
-    extract(&r, (const char *[]){ "traceparent", TP("ff", "01"), "tracestate", "foo=1", NULL });
+    extract(&r, (const char *[]){"traceparent", TP("ff", "01"), "tracestate", "foo=1", NULL});
     assert_int_equal(r.rc, DPT_EPARSE);
     assert_string_equal(ts_of(&r), "");
     done(&r);
@@ -293,9 +297,9 @@ static void test_extract_combines_repeated_tracestate_lines_in_order(void **st)
 {
     (void)st;
     req r;
-    extract(&r, (const char *[]){ "traceparent", TP("00", "00"), "tracestate", "foo=1,bar=2",
-                                  "tracestate", "", "TRACESTATE", "rojo=1,congo=2",
-                                  "tracestate", "baz=3", NULL });
+    extract(&r, (const char *[]){"traceparent", TP("00", "00"), "tracestate", "foo=1,bar=2",
+                                 "tracestate", "", "TRACESTATE", "rojo=1,congo=2", "tracestate",
+                                 "baz=3", NULL});
     assert_int_equal(r.rc, DPT_OK);
     assert_string_equal(ts_of(&r), "foo=1,bar=2,rojo=1,congo=2,baz=3");
     done(&r);
@@ -306,8 +310,8 @@ static void test_extract_accepts_tracestate_whitespace(void **st)
 {
     (void)st;
     req r;
-    extract(&r, (const char *[]){ "traceparent", TP("00", "00"), "tracestate",
-                                  "foo=1 \t , \t bar=2, \t baz=3\t", NULL });
+    extract(&r, (const char *[]){"traceparent", TP("00", "00"), "tracestate",
+                                 "foo=1 \t , \t bar=2, \t baz=3\t", NULL});
     assert_string_equal(ts_of(&r), "foo=1,bar=2,baz=3");
     done(&r);
 }
@@ -318,11 +322,11 @@ static void test_extract_accepts_tracestate_whitespace(void **st)
 static void test_extract_discards_whole_tracestate_with_one_invalid_member(void **st)
 {
     (void)st;
-    static const char *bad[] = { "@foo=1,bar=2", "FOO=1,bar=2", "foo.bar=1,bar=2",
-                                 "foo=bar=baz,bar=2", "foo=,bar=3", "foo =1,bar=2" };
+    static const char *bad[] = {"@foo=1,bar=2",      "FOO=1,bar=2", "foo.bar=1,bar=2",
+                                "foo=bar=baz,bar=2", "foo=,bar=3",  "foo =1,bar=2"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         req r;
-        extract(&r, (const char *[]){ "traceparent", TP("00", "00"), "tracestate", bad[i], NULL });
+        extract(&r, (const char *[]){"traceparent", TP("00", "00"), "tracestate", bad[i], NULL});
         assert_int_equal(r.rc, DPT_OK); /* the traceparent itself is continued */
         assert_string_equal(ts_of(&r), "");
         done(&r);
@@ -334,11 +338,11 @@ static void test_extract_discards_whole_tracestate_with_one_invalid_member(void 
 static void test_extract_inherits_keys_with_at_signs(void **st)
 {
     (void)st;
-    static const char *good[] = { "foo@=1,bar=2", "foo@@bar=1,bar=2", "foo@bar@baz=1,bar=2",
-                                  "9=&uiq-w,bar=2" };
+    static const char *good[] = {"foo@=1,bar=2", "foo@@bar=1,bar=2", "foo@bar@baz=1,bar=2",
+                                 "9=&uiq-w,bar=2"};
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
         req r;
-        extract(&r, (const char *[]){ "traceparent", TP("00", "00"), "tracestate", good[i], NULL });
+        extract(&r, (const char *[]){"traceparent", TP("00", "00"), "tracestate", good[i], NULL});
         assert_string_equal(ts_of(&r), good[i]);
         done(&r);
     }
@@ -350,18 +354,23 @@ static void test_extract_inherits_keys_with_at_signs(void **st)
 static void test_extract_keeps_tracestate_with_duplicate_keys(void **st)
 {
     (void)st;
-    struct { const char *a, *b, *out; } c[] = {
-        { "foo=1,foo=1", NULL, "foo=1" }, { "foo=1,foo=2", NULL, "foo=1" },
-        { "foo=1", "foo=1", "foo=1" },    { "foo=1", "foo=2", "foo=1" },
-        { "foo=1,foo=2,bar=2", NULL, "foo=1,bar=2" },
+    struct {
+        const char *a, *b, *out;
+    } c[] = {
+        {"foo=1,foo=1", NULL, "foo=1"},
+        {"foo=1,foo=2", NULL, "foo=1"},
+        {"foo=1", "foo=1", "foo=1"},
+        {"foo=1", "foo=2", "foo=1"},
+        {"foo=1,foo=2,bar=2", NULL, "foo=1,bar=2"},
     };
     for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
         req r;
         if (c[i].b)
-            extract(&r, (const char *[]){ "traceparent", TP("00", "00"), "tracestate", c[i].a,
-                                          "tracestate", c[i].b, NULL });
+            extract(&r, (const char *[]){"traceparent", TP("00", "00"), "tracestate", c[i].a,
+                                         "tracestate", c[i].b, NULL});
         else
-            extract(&r, (const char *[]){ "traceparent", TP("00", "00"), "tracestate", c[i].a, NULL });
+            extract(&r,
+                    (const char *[]){"traceparent", TP("00", "00"), "tracestate", c[i].a, NULL});
         assert_int_equal(r.rc, DPT_OK);
         assert_string_equal(ts_of(&r), c[i].out);
         done(&r);
@@ -380,15 +389,17 @@ static void test_extract_keeps_32_members_and_discards_33(void **st)
         strcat(v, m);
         if (i == 32) {
             req r;
-            extract(&r, (const char *[]){ "traceparent", TP("00", "00"), "tracestate", v, NULL });
+            extract(&r, (const char *[]){"traceparent", TP("00", "00"), "tracestate", v, NULL});
             char buf[8];
-            assert_int_equal(dpt_tracestate_get(dpt_context_tracestate(r.ctx), "bar32", buf, sizeof buf), DPT_OK);
+            assert_int_equal(
+                dpt_tracestate_get(dpt_context_tracestate(r.ctx), "bar32", buf, sizeof buf),
+                DPT_OK);
             assert_string_equal(buf, "32");
             done(&r);
         }
     }
     req r;
-    extract(&r, (const char *[]){ "traceparent", TP("00", "00"), "tracestate", v, NULL });
+    extract(&r, (const char *[]){"traceparent", TP("00", "00"), "tracestate", v, NULL});
     assert_string_equal(ts_of(&r), "");
     done(&r);
 }
@@ -400,21 +411,26 @@ static void test_extract_key_length_limits(void **st)
 {
     (void)st;
     char k[300];
-    struct { size_t tenant, vendor; bool ok; } cases[] = {
-        { 256, 0, true }, { 257, 0, false }, { 241, 14, true }, { 242, 1, true }, { 1, 15, true },
-        { 250, 6, false },
+    struct {
+        size_t tenant, vendor;
+        bool ok;
+    } cases[] = {
+        {256, 0, true}, {257, 0, false}, {241, 14, true},
+        {242, 1, true}, {1, 15, true},   {250, 6, false},
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         size_t n = 0;
-        for (size_t i = 0; i < cases[c].tenant; i++) k[n++] = 't';
+        for (size_t i = 0; i < cases[c].tenant; i++)
+            k[n++] = 't';
         if (cases[c].vendor) {
             k[n++] = '@';
-            for (size_t i = 0; i < cases[c].vendor; i++) k[n++] = 'v';
+            for (size_t i = 0; i < cases[c].vendor; i++)
+                k[n++] = 'v';
         }
         memcpy(k + n, "=1", 3);
         req r;
-        extract(&r, (const char *[]){ "traceparent", TP("00", "00"), "tracestate", "foo=1",
-                                      "tracestate", k, NULL });
+        extract(&r, (const char *[]){"traceparent", TP("00", "00"), "tracestate", "foo=1",
+                                     "tracestate", k, NULL});
         assert_int_equal(strncmp(ts_of(&r), "foo=1", 5) == 0, cases[c].ok);
         if (cases[c].ok) assert_string_equal(ts_of(&r) + 6, k);
         done(&r);
@@ -435,7 +451,7 @@ static void test_extract_accepts_every_allowed_tracestate_character(void **st)
         if (c != ',' && c != '=') v[n++] = (char)c;
     v[n] = 0;
     req r;
-    extract(&r, (const char *[]){ "traceparent", TP("00", "00"), "tracestate", v, NULL });
+    extract(&r, (const char *[]){"traceparent", TP("00", "00"), "tracestate", v, NULL});
     assert_string_equal(ts_of(&r), v);
     done(&r);
 }
@@ -445,9 +461,11 @@ static void test_inject_writes_traceparent_and_tracestate(void **st)
 {
     (void)st;
     req r;
-    extract(&r, (const char *[]){ "traceparent", TP("00", "03"), "tracestate", "b=2,a=1", NULL });
+    extract(&r, (const char *[]){"traceparent", TP("00", "03"), "tracestate", "b=2,a=1", NULL});
     dpt_headers out = DPT_HEADERS_INIT;
-    assert_int_equal(dpt_propagator_inject(dpt_propagator_tracecontext(), r.ctx, &dpt_headers_setter, &out), DPT_OK);
+    assert_int_equal(
+        dpt_propagator_inject(dpt_propagator_tracecontext(), r.ctx, &dpt_headers_setter, &out),
+        DPT_OK);
     assert_string_equal(dpt_headers_get(&out, "traceparent", 0, NULL), TP("00", "03"));
     assert_null(dpt_headers_get(&out, "traceparent", 1, NULL));
     assert_string_equal(dpt_headers_get(&out, "tracestate", 0, NULL), "b=2,a=1");
@@ -461,7 +479,8 @@ static void test_inject_of_empty_context_writes_nothing(void **st)
     (void)st;
     dpt_context *c = dpt_context_new(NULL, NULL, NULL);
     dpt_headers out = DPT_HEADERS_INIT;
-    assert_int_equal(dpt_propagator_inject(dpt_propagator_tracecontext(), c, &dpt_headers_setter, &out), DPT_OK);
+    assert_int_equal(
+        dpt_propagator_inject(dpt_propagator_tracecontext(), c, &dpt_headers_setter, &out), DPT_OK);
     assert_int_equal(out.n, 0);
     dpt_context_release(c);
 }
@@ -471,13 +490,15 @@ static void test_updated_tracestate_entry_moves_to_front(void **st)
 {
     (void)st;
     req r;
-    extract(&r, (const char *[]){ "traceparent", TP("00", "01"), "tracestate", "a=1,ours=old,b=2", NULL });
+    extract(&r, (const char *[]){"traceparent", TP("00", "01"), "tracestate", "a=1,ours=old,b=2",
+                                 NULL});
     dpt_tracestate *ts = NULL;
     assert_int_equal(dpt_tracestate_set(dpt_context_tracestate(r.ctx), "ours", "new", &ts), DPT_OK);
     dpt_span_context sc = dpt_context_span_context(r.ctx);
     dpt_context *c = dpt_context_new(&sc, ts, NULL);
     dpt_headers out = DPT_HEADERS_INIT;
-    assert_int_equal(dpt_propagator_inject(dpt_propagator_tracecontext(), c, &dpt_headers_setter, &out), DPT_OK);
+    assert_int_equal(
+        dpt_propagator_inject(dpt_propagator_tracecontext(), c, &dpt_headers_setter, &out), DPT_OK);
     assert_string_equal(dpt_headers_get(&out, "tracestate", 0, NULL), "ours=new,a=1,b=2");
     dpt_headers_free(&out);
     dpt_context_release(c);

@@ -48,15 +48,15 @@
 
 static atomic_ulong failures;
 
-#define CHECK(cond, ...)                                                                          \
-    do {                                                                                          \
-        if (!(cond)) {                                                                            \
-            if (atomic_fetch_add(&failures, 1) < 20) {                                            \
+#define CHECK(cond, ...)                                                                           \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            if (atomic_fetch_add(&failures, 1) < 20) {                                             \
                 fprintf(stderr, "stress: FAILED %s:%d: %s: ", __FILE__, __LINE__, #cond);          \
-                fprintf(stderr, __VA_ARGS__);                                                     \
-                fputc('\n', stderr);                                                              \
-            }                                                                                     \
-        }                                                                                         \
+                fprintf(stderr, __VA_ARGS__);                                                      \
+                fputc('\n', stderr);                                                               \
+            }                                                                                      \
+        }                                                                                          \
     } while (0)
 
 /* xorshift64*: per thread, seeded from the run seed, so a failing seed can be replayed
@@ -73,7 +73,10 @@ static uint64_t rnd(rng *r)
     return r->s * 0x2545F4914F6CDD1DULL;
 }
 
-static uint32_t below(rng *r, uint32_t n) { return (uint32_t)(rnd(r) % n); }
+static uint32_t below(rng *r, uint32_t n)
+{
+    return (uint32_t)(rnd(r) % n);
+}
 
 /* Whether s[0..n) is valid UTF-8 (what OTLP/JSON output must be). */
 static bool utf8_valid(const unsigned char *s, size_t n)
@@ -83,11 +86,21 @@ static bool utf8_valid(const unsigned char *s, size_t n)
         unsigned char c = s[i];
         size_t k;
         uint32_t cp;
-        if (c < 0x80) { i++; continue; }
-        if (c >= 0xC2 && c <= 0xDF) { k = 1; cp = c & 0x1F; }
-        else if (c >= 0xE0 && c <= 0xEF) { k = 2; cp = c & 0x0F; }
-        else if (c >= 0xF0 && c <= 0xF4) { k = 3; cp = c & 0x07; }
-        else return false;
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        if (c >= 0xC2 && c <= 0xDF) {
+            k = 1;
+            cp = c & 0x1F;
+        } else if (c >= 0xE0 && c <= 0xEF) {
+            k = 2;
+            cp = c & 0x0F;
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            k = 3;
+            cp = c & 0x07;
+        } else
+            return false;
         if (i + k >= n) return false; /* truncated sequence */
         for (size_t j = 1; j <= k; j++) {
             if ((s[i + j] & 0xC0) != 0x80) return false;
@@ -133,7 +146,8 @@ static size_t attr_bytes(const dpt_attr *a, uint32_t n)
         b += a[i].key_len;
         if (a[i].value.type == DPT_VAL_STRING) b += a[i].value.len;
         if (a[i].value.type == DPT_VAL_STRING_ARRAY)
-            for (uint32_t j = 0; j < a[i].value.len; j++) b += strlen(a[i].value.u.sa[j]);
+            for (uint32_t j = 0; j < a[i].value.len; j++)
+                b += strlen(a[i].value.u.sa[j]);
     }
     return b;
 }
@@ -165,7 +179,8 @@ static dpt_err chaos_export(void *st, const dpt_span_data *const *spans, size_t 
 {
     chaos *c = st;
     c->calls++;
-    for (size_t i = 0; i < n; i++) check_span(c, spans[i]);
+    for (size_t i = 0; i < n; i++)
+        check_span(c, spans[i]);
     /* Every fourth batch goes through the OTLP/JSON encoder: invalid UTF-8 must come out
      * repaired. (Not every batch: encoding 8 MiB batches would dominate the run.) */
     if (c->enc && below(&c->r, 4) == 0) {
@@ -186,7 +201,7 @@ static dpt_err chaos_export(void *st, const dpt_span_data *const *spans, size_t 
     }
     if (roll < 25) { /* a slow one: 1-30 ms, sometimes longer than a force_flush waits */
         c->slow_calls++;
-        struct timespec ts = { 0, (long)(1 + below(&c->r, 30)) * 1000000L };
+        struct timespec ts = {0, (long)(1 + below(&c->r, 30)) * 1000000L};
         nanosleep(&ts, NULL);
     }
     c->ok_spans += n;
@@ -212,12 +227,12 @@ static atomic_bool g_stop;
  * one reference; mb_mu guards the slots. */
 #define SLOTS 8
 static pthread_mutex_t mb_mu = PTHREAD_MUTEX_INITIALIZER;
-static void *mb_ctx[SLOTS];   /* dpt_context * */
+static void *mb_ctx[SLOTS];       /* dpt_context * */
 static dpt_trace_id mb_trace[64]; /* recent trace ids, for store lookups */
 static unsigned mb_trace_n;
 #if STRESS_TASKS
-static void *mb_task[SLOTS];  /* dpt_task * */
-static void *mb_cont[SLOTS];  /* dpt_cont *, heap-allocated, waiting to run */
+static void *mb_task[SLOTS]; /* dpt_task * */
+static void *mb_cont[SLOTS]; /* dpt_cont *, heap-allocated, waiting to run */
 #endif
 
 /* Puts v into slot i of box, taking the previous occupant out (returned to the caller). */
@@ -244,12 +259,12 @@ typedef struct worker {
     rng r;
     pthread_t th;
     dpt_span_context recent[8]; /* for links */
-    uint64_t ops, spans, nested, attached, ooo_detach, tasks, task_busy, conts, flushes,
-        flush_ok, flush_timeout, store_hits, huge, invalid_utf8, etoobig;
+    uint64_t ops, spans, nested, attached, ooo_detach, tasks, task_busy, conts, flushes, flush_ok,
+        flush_timeout, store_hits, huge, invalid_utf8, etoobig;
 } worker;
 
-static const char *sensitive_keys[] = { "user.password", "http.request.header.authorization",
-                                        "db.api_key", "session.token", "http.request.header.cookie" };
+static const char *sensitive_keys[] = {"user.password", "http.request.header.authorization",
+                                       "db.api_key", "session.token", "http.request.header.cookie"};
 
 /* Sets one random attribute on s and checks the return code against what the value is. */
 static void random_attr(worker *w, dpt_span s)
@@ -267,7 +282,8 @@ static void random_attr(worker *w, dpt_span s)
     }
     case 1: { /* invalid UTF-8, with NULs inside */
         char bad[48];
-        for (size_t i = 0; i < sizeof bad; i++) bad[i] = (char)(0x80 + below(&w->r, 0x80));
+        for (size_t i = 0; i < sizeof bad; i++)
+            bad[i] = (char)(0x80 + below(&w->r, 0x80));
         bad[below(&w->r, sizeof bad)] = 0;
         e = dpt_span_set_strn(s, key, strlen(key), bad, sizeof bad);
         w->invalid_utf8++;
@@ -290,14 +306,15 @@ static void random_attr(worker *w, dpt_span s)
     case 5: {
         int64_t ia[64];
         uint32_t n = below(&w->r, 64);
-        for (uint32_t i = 0; i < n; i++) ia[i] = (int64_t)rnd(&w->r);
+        for (uint32_t i = 0; i < n; i++)
+            ia[i] = (int64_t)rnd(&w->r);
         dpt_attr a = DPT_INT_ARRAY(key, ia, n);
         e = dpt_span_set_attr(s, &a);
         CHECK(e == DPT_OK || e == DPT_ETOOBIG, "int array: %s", dpt_strerror(e));
         break;
     }
     case 6: {
-        const char *sa[3] = { "a", "\xff\xfe", SECRET };
+        const char *sa[3] = {"a", "\xff\xfe", SECRET};
         dpt_attr a = DPT_STR_ARRAY(sensitive_keys[0], sa, 3); /* redacted as a whole */
         e = dpt_span_set_attr(s, &a);
         CHECK(e == DPT_OK || e == DPT_ETOOBIG, "string array: %s", dpt_strerror(e));
@@ -313,8 +330,8 @@ static void random_attr(worker *w, dpt_span s)
 
 static void random_event(worker *w, dpt_span s)
 {
-    dpt_attr a[3] = { DPT_INT("i", (int64_t)rnd(&w->r)), DPT_STR("db.api_key", SECRET),
-                      DPT_STRN("blob", g_big, below(&w->r, 8192)) };
+    dpt_attr a[3] = {DPT_INT("i", (int64_t)rnd(&w->r)), DPT_STR("db.api_key", SECRET),
+                     DPT_STRN("blob", g_big, below(&w->r, 8192))};
     dpt_err e = dpt_span_add_event(s, below(&w->r, 2) ? "evt" : "", a, below(&w->r, 4));
     CHECK(e == DPT_OK || e == DPT_ETOOBIG, "event: %s", dpt_strerror(e));
 }
@@ -331,25 +348,34 @@ static void op_span(worker *w)
         links[i].attrs = &la;
         links[i].n_attrs = below(&w->r, 2);
     }
-    dpt_span_opts o = { 0 };
+    dpt_span_opts o = {0};
     o.root = below(&w->r, 4) == 0;
     o.links = links;
     o.n_links = nl;
     dpt_span s = dpt_span_start(g_tracer, "op", (dpt_span_kind)(1 + below(&w->r, 5)), &o);
     CHECK(dpt_span_is_recording(s), "always_on span not recording");
-    for (uint32_t i = below(&w->r, 24); i; i--) random_attr(w, s);
-    for (uint32_t i = below(&w->r, 6); i; i--) random_event(w, s);
+    for (uint32_t i = below(&w->r, 24); i; i--)
+        random_attr(w, s);
+    for (uint32_t i = below(&w->r, 6); i; i--)
+        random_event(w, s);
     if (below(&w->r, 4) == 0) {
-        dpt_link l = { 0 };
+        dpt_link l = {0};
         l.ctx = w->recent[below(&w->r, 8)];
         dpt_err e = dpt_span_add_link(s, &l);
         CHECK(e == DPT_OK || e == DPT_ETOOBIG || e == DPT_EINVAL, "link: %s", dpt_strerror(e));
     }
     switch (below(&w->r, 5)) {
-    case 0: dpt_span_set_status(s, DPT_STATUS_ERROR, "boom"); break;
-    case 1: dpt_span_record_error(s, "E", "\xc3\x28 invalid"); break;
-    case 2: dpt_span_update_name(s, "renamed"); break;
-    default: break;
+    case 0:
+        dpt_span_set_status(s, DPT_STATUS_ERROR, "boom");
+        break;
+    case 1:
+        dpt_span_record_error(s, "E", "\xc3\x28 invalid");
+        break;
+    case 2:
+        dpt_span_update_name(s, "renamed");
+        break;
+    default:
+        break;
     }
     dpt_span_context sc = dpt_span_get_context(s);
     w->recent[below(&w->r, 8)] = sc;
@@ -377,7 +403,8 @@ static bool same_span(const dpt_span_context *a, const dpt_span_context *b)
 static void op_nested(worker *w, int depth)
 {
     dpt_span_context outer = dpt_span_context_current();
-    DPT_WITH_SPAN(g_tracer, "nested", DPT_SPAN_INTERNAL) {
+    DPT_WITH_SPAN(g_tracer, "nested", DPT_SPAN_INTERNAL)
+    {
         dpt_span s = dpt_span_current();
         dpt_span_context sc = dpt_span_get_context(s);
         CHECK(dpt_span_is_recording(s), "scoped span not current");
@@ -403,8 +430,9 @@ static void op_context(worker *w)
     CHECK(c != NULL, "dpt_context_current returned NULL");
     if (c && below(&w->r, 2)) {
         dpt_baggage *b = NULL;
-        dpt_err e = dpt_baggage_set(dpt_context_baggage(c), below(&w->r, 2) ? "tenant" : "db.password",
-                                    below(&w->r, 8) ? "acme" : g_big + BIG_LEN - 20000, NULL, &b);
+        dpt_err e =
+            dpt_baggage_set(dpt_context_baggage(c), below(&w->r, 2) ? "tenant" : "db.password",
+                            below(&w->r, 8) ? "acme" : g_big + BIG_LEN - 20000, NULL, &b);
         CHECK(e == DPT_OK || e == DPT_ETOOBIG, "baggage: %s", dpt_strerror(e));
         if (e == DPT_OK) {
             dpt_context *c2 = dpt_context_with_baggage(c, b);
@@ -542,14 +570,20 @@ static void *work(void *arg)
     worker *w = arg;
     while (!atomic_load_explicit(&g_stop, memory_order_relaxed)) {
         uint32_t op = below(&w->r, 100);
-        if (op < 45) op_span(w);
-        else if (op < 65) op_nested(w, (int)below(&w->r, 8));
-        else if (op < 80) op_context(w);
+        if (op < 45)
+            op_span(w);
+        else if (op < 65)
+            op_nested(w, (int)below(&w->r, 8));
+        else if (op < 80)
+            op_context(w);
 #if STRESS_TASKS
-        else if (op < 92) op_task(w);
+        else if (op < 92)
+            op_task(w);
 #endif
-        else if (op < 98) op_store(w);
-        else op_flush(w);
+        else if (op < 98)
+            op_store(w);
+        else
+            op_flush(w);
         w->ops++;
     }
     /* Nothing may stay current on this thread after its operations. */
@@ -566,8 +600,10 @@ static void count_log(dpt_log_level lvl, const char *msg, void *user)
 {
     (void)msg;
     (void)user;
-    if (lvl >= DPT_LOG_ERROR) atomic_fetch_add(&log_error, 1);
-    else atomic_fetch_add(&log_warn, 1);
+    if (lvl >= DPT_LOG_ERROR)
+        atomic_fetch_add(&log_error, 1);
+    else
+        atomic_fetch_add(&log_warn, 1);
 }
 
 static long peak_rss_kib(void)
@@ -590,7 +626,8 @@ int main(int argc, char **argv)
     double secs = argc > 1 ? atof(argv[1]) : env ? atof(env) : 10.0;
     if (!(secs > 0)) secs = 10.0;
     const char *seed_env = getenv("DPT_STRESS_SEED");
-    uint64_t seed = seed_env ? strtoull(seed_env, NULL, 0) : (uint64_t)time(NULL) ^ (uint64_t)getpid() << 32;
+    uint64_t seed =
+        seed_env ? strtoull(seed_env, NULL, 0) : (uint64_t)time(NULL) ^ (uint64_t)getpid() << 32;
     if (!seed) seed = 1;
     dpt_log_set_handler(count_log, NULL, DPT_LOG_WARN);
 
@@ -601,7 +638,7 @@ int main(int argc, char **argv)
 
     dpt_span_limits lim;
     dpt_span_limits_default(&lim);
-    static const dpt_exporter_ops ops = { chaos_export, NULL, NULL, chaos_destroy };
+    static const dpt_exporter_ops ops = {chaos_export, NULL, NULL, chaos_destroy};
     chaos *cx = calloc(1, sizeof *cx);
     if (!cx) return 2;
     cx->r.s = seed ^ 0x9E3779B97F4A7C15ULL;
@@ -611,16 +648,16 @@ int main(int argc, char **argv)
      * a call, so every span it hands over is either exported or failed. */
     /* The default byte budget: when the ring is full, spans are staged (kept compactly),
      * the path where a record is shared with the store (0 here left it untried). */
-    dpt_batch_config bc = { QUEUE_SIZE, BATCH_SIZE, 5, 5000, DPT_BATCH_DEFAULT_QUEUE_BYTES };
-    dpt_store_config sc = { STORE_SPANS, STORE_BYTES };
+    dpt_batch_config bc = {QUEUE_SIZE, BATCH_SIZE, 5, 5000, DPT_BATCH_DEFAULT_QUEUE_BYTES};
+    dpt_store_config sc = {STORE_SPANS, STORE_BYTES};
     g_store = dpt_store_new(&sc);
-    dpt_processor *procs[2] = { dpt_processor_batch(dpt_exporter_new(&ops, cx), &bc),
-                                dpt_processor_store(g_store) };
+    dpt_processor *procs[2] = {dpt_processor_batch(dpt_exporter_new(&ops, cx), &bc),
+                               dpt_processor_store(g_store)};
     if (!g_store || !procs[0] || !procs[1]) {
         fprintf(stderr, "stress: set-up failed\n");
         return 2;
     }
-    dpt_provider_config pc = { 0 };
+    dpt_provider_config pc = {0};
     pc.service_name = "stress";
     pc.sampler = dpt_sampler_always_on(); /* every recording span is sampled: the batch
                                              processor sees each ended span */
@@ -639,10 +676,11 @@ int main(int argc, char **argv)
         w[i].r.s = seed + 0x1000193ULL * (uint64_t)(i + 1);
         if (pthread_create(&w[i].th, NULL, work, &w[i]) != 0) return 2;
     }
-    struct timespec ts = { (time_t)secs, (long)((secs - (double)(time_t)secs) * 1e9) };
+    struct timespec ts = {(time_t)secs, (long)((secs - (double)(time_t)secs) * 1e9)};
     nanosleep(&ts, NULL);
     atomic_store(&g_stop, true);
-    for (int i = 0; i < THREADS; i++) pthread_join(w[i].th, NULL);
+    for (int i = 0; i < THREADS; i++)
+        pthread_join(w[i].th, NULL);
     double ran = now_s() - t0;
 
     /* Whatever the mailboxes still hold is released (tasks end, continuations finish). */
@@ -671,12 +709,14 @@ int main(int argc, char **argv)
           (unsigned long long)st.spans_dropped_queue, (unsigned long long)st.spans_export_failed);
     CHECK(st.spans_exported == cx->ok_spans, "exported %llu, the exporter accepted %llu",
           (unsigned long long)st.spans_exported, (unsigned long long)cx->ok_spans);
-    CHECK(st.spans_export_failed == cx->failed_spans, "export_failed %llu, the exporter failed %llu",
+    CHECK(st.spans_export_failed == cx->failed_spans,
+          "export_failed %llu, the exporter failed %llu",
           (unsigned long long)st.spans_export_failed, (unsigned long long)cx->failed_spans);
     CHECK(st.spans_started == st.spans_ended, "started %llu, ended %llu: spans left open",
           (unsigned long long)st.spans_started, (unsigned long long)st.spans_ended);
-    CHECK(ss.spans <= STORE_SPANS && ss.bytes <= STORE_BYTES, "store over its bounds: %llu spans, %llu bytes",
-          (unsigned long long)ss.spans, (unsigned long long)ss.bytes);
+    CHECK(ss.spans <= STORE_SPANS && ss.bytes <= STORE_BYTES,
+          "store over its bounds: %llu spans, %llu bytes", (unsigned long long)ss.spans,
+          (unsigned long long)ss.bytes);
 
     /* Memory bound: the queue full of spans at the byte budget, its staged copies (up to
      * max_queue_bytes), the store at its bound, the
@@ -684,32 +724,51 @@ int main(int argc, char **argv)
      * stacks, the test's own buffers and encoder output. Sanitizer shadow memory makes RSS
      * meaningless there, so the bound is only checked in plain builds. */
     long peak = peak_rss_kib();
-    long bound = rss_start + (long)(((uint64_t)QUEUE_SIZE * lim.max_span_bytes + STORE_BYTES +
-                                     DPT_BATCH_DEFAULT_QUEUE_BYTES +
-                                     (uint64_t)THREADS * 12 * lim.max_span_bytes) >> 10) + (64L << 10);
+    long bound =
+        rss_start +
+        (long)(((uint64_t)QUEUE_SIZE * lim.max_span_bytes + STORE_BYTES +
+                DPT_BATCH_DEFAULT_QUEUE_BYTES + (uint64_t)THREADS * 12 * lim.max_span_bytes) >>
+               10) +
+        (64L << 10);
 #ifndef DPT_UNDER_SANITIZER
     CHECK(peak <= bound, "peak RSS %ld KiB over the bound %ld KiB", peak, bound);
 #endif
 
-    worker t = { 0 };
+    worker t = {0};
     for (int i = 0; i < THREADS; i++) {
-        t.ops += w[i].ops; t.spans += w[i].spans; t.nested += w[i].nested; t.attached += w[i].attached;
-        t.ooo_detach += w[i].ooo_detach; t.tasks += w[i].tasks; t.task_busy += w[i].task_busy;
-        t.conts += w[i].conts; t.flushes += w[i].flushes; t.flush_ok += w[i].flush_ok;
-        t.flush_timeout += w[i].flush_timeout; t.store_hits += w[i].store_hits; t.huge += w[i].huge;
-        t.invalid_utf8 += w[i].invalid_utf8; t.etoobig += w[i].etoobig;
+        t.ops += w[i].ops;
+        t.spans += w[i].spans;
+        t.nested += w[i].nested;
+        t.attached += w[i].attached;
+        t.ooo_detach += w[i].ooo_detach;
+        t.tasks += w[i].tasks;
+        t.task_busy += w[i].task_busy;
+        t.conts += w[i].conts;
+        t.flushes += w[i].flushes;
+        t.flush_ok += w[i].flush_ok;
+        t.flush_timeout += w[i].flush_timeout;
+        t.store_hits += w[i].store_hits;
+        t.huge += w[i].huge;
+        t.invalid_utf8 += w[i].invalid_utf8;
+        t.etoobig += w[i].etoobig;
     }
     printf("stress: %.1f s, %d threads, seed 0x%llx\n", ran, THREADS, (unsigned long long)seed);
-    printf("stress: operations %llu: spans %llu, nested scopes %llu, attaches %llu (out-of-order %llu), "
-           "tasks %llu (enter busy %llu), continuations %llu, store reads %llu, flushes %llu (ok %llu, "
+    printf("stress: operations %llu: spans %llu, nested scopes %llu, attaches %llu (out-of-order "
+           "%llu), "
+           "tasks %llu (enter busy %llu), continuations %llu, store reads %llu, flushes %llu (ok "
+           "%llu, "
            "timed out %llu)\n",
            (unsigned long long)t.ops, (unsigned long long)t.spans, (unsigned long long)t.nested,
-           (unsigned long long)t.attached, (unsigned long long)t.ooo_detach, (unsigned long long)t.tasks,
-           (unsigned long long)t.task_busy, (unsigned long long)t.conts, (unsigned long long)t.store_hits,
-           (unsigned long long)t.flushes, (unsigned long long)t.flush_ok, (unsigned long long)t.flush_timeout);
+           (unsigned long long)t.attached, (unsigned long long)t.ooo_detach,
+           (unsigned long long)t.tasks, (unsigned long long)t.task_busy,
+           (unsigned long long)t.conts, (unsigned long long)t.store_hits,
+           (unsigned long long)t.flushes, (unsigned long long)t.flush_ok,
+           (unsigned long long)t.flush_timeout);
     printf("stress: values huge %llu, invalid UTF-8 %llu, refused by the byte budget %llu\n",
-           (unsigned long long)t.huge, (unsigned long long)t.invalid_utf8, (unsigned long long)t.etoobig);
-    printf("stress: spans started %llu, ended %llu = exported %llu + dropped_queue %llu + export_failed "
+           (unsigned long long)t.huge, (unsigned long long)t.invalid_utf8,
+           (unsigned long long)t.etoobig);
+    printf("stress: spans started %llu, ended %llu = exported %llu + dropped_queue %llu + "
+           "export_failed "
            "%llu; ended by task %llu; store evicted %llu, holds %llu; attrs dropped %llu, events "
            "dropped %llu\n",
            (unsigned long long)st.spans_started, (unsigned long long)st.spans_ended,
@@ -722,7 +781,8 @@ int main(int argc, char **argv)
            (unsigned long long)cx->calls, (unsigned long long)cx->fail_calls,
            (unsigned long long)cx->slow_calls, (double)cx->encoded_bytes / (1 << 20),
            atomic_load(&log_warn), atomic_load(&log_error));
-    printf("stress: peak RSS %.1f MiB (bound %.1f MiB%s)\n", (double)peak / 1024, (double)bound / 1024,
+    printf("stress: peak RSS %.1f MiB (bound %.1f MiB%s)\n", (double)peak / 1024,
+           (double)bound / 1024,
 #ifdef DPT_UNDER_SANITIZER
            ", not checked under a sanitizer"
 #else

@@ -34,7 +34,8 @@ static void put(sbuf *b, const char *s, size_t n)
     if (b->oom) return;
     if (!b->p || b->len + n + 1 > b->cap) {
         size_t cap = b->cap ? b->cap : 64;
-        while (cap < b->len + n + 1) cap *= 2;
+        while (cap < b->len + n + 1)
+            cap *= 2;
         char *p = realloc(b->p, cap);
         if (!p) {
             b->oom = true;
@@ -48,7 +49,10 @@ static void put(sbuf *b, const char *s, size_t n)
     b->p[b->len] = 0;
 }
 
-static void puts_(sbuf *b, const char *s) { put(b, s, strlen(s)); }
+static void puts_(sbuf *b, const char *s)
+{
+    put(b, s, strlen(s));
+}
 
 static bool name_char(char c)
 {
@@ -67,13 +71,14 @@ static bool is_name(const char *s, size_t n)
 
 static bool sensitive(const char *name, size_t n)
 {
-    while (n && *name == '-') name++, n--;
+    while (n && *name == '-')
+        name++, n--;
     return n && dpt_redaction_matches(name, n);
 }
 
 static bool user_option(const char *s, size_t n)
 {
-    static const char *const opts[] = { "-u", "-U", "--user", "--proxy-user" };
+    static const char *const opts[] = {"-u", "-U", "--user", "--proxy-user"};
     for (size_t i = 0; i < sizeof opts / sizeof *opts; i++)
         if (strlen(opts[i]) == n && memcmp(opts[i], s, n) == 0) return true;
     return false;
@@ -97,7 +102,10 @@ static bool url_scheme_char(char c)
            c == '-' || c == '.';
 }
 
-static bool url_end_char(char c) { return c == ' ' || c == '\t' || c == '"' || c == '\'' || c == '<' || c == '>'; }
+static bool url_end_char(char c)
+{
+    return c == ' ' || c == '\t' || c == '"' || c == '\'' || c == '<' || c == '>';
+}
 
 /* Every scheme://... inside s through the library's URL rule. */
 static void urls(sbuf *b, const char *s, size_t n)
@@ -109,16 +117,21 @@ static void urls(sbuf *b, const char *s, size_t n)
             if (s[q] == ':' && s[q + 1] == '/' && s[q + 2] == '/') sep = s + q;
         if (!sep) break;
         const char *st = sep;
-        while (st > s + i && url_scheme_char(st[-1])) st--;
+        while (st > s + i && url_scheme_char(st[-1]))
+            st--;
         const char *en = sep + 3;
-        while (en < s + n && !url_end_char(*en)) en++;
+        while (en < s + n && !url_end_char(*en))
+            en++;
         put(b, s + i, (size_t)(st - (s + i)));
         size_t ul = (size_t)(en - st), cap = ul * 9 + 64, out = 0;
         char *tmp = st == sep ? NULL : malloc(cap);
         dpt_err e = tmp ? dpt_redaction_rewrite_url(st, ul, tmp, cap, &out) : DPT_ENOTFOUND;
-        if (e == DPT_OK) put(b, tmp, out);
-        else if (e == DPT_ETOOBIG || (!tmp && st != sep)) puts_(b, MARKER); /* never unredacted */
-        else put(b, st, ul);
+        if (e == DPT_OK)
+            put(b, tmp, out);
+        else if (e == DPT_ETOOBIG || (!tmp && st != sep))
+            puts_(b, MARKER); /* never unredacted */
+        else
+            put(b, st, ul);
         free(tmp);
         i = (size_t)(en - s);
     }
@@ -131,9 +144,11 @@ static void params(sbuf *b, const char *s, size_t n)
     size_t i = 0;
     while (i <= n) {
         size_t j = i;
-        while (j < n && s[j] != '&') j++;
+        while (j < n && s[j] != '&')
+            j++;
         const char *eq = memchr(s + i, '=', j - i);
-        if (eq && sensitive(s + i, (size_t)(eq - (s + i))) && is_name(s + i, (size_t)(eq - (s + i)))) {
+        if (eq && sensitive(s + i, (size_t)(eq - (s + i))) &&
+            is_name(s + i, (size_t)(eq - (s + i)))) {
             put(b, s + i, (size_t)(eq - (s + i)) + 1);
             puts_(b, MARKER);
         } else {
@@ -156,26 +171,31 @@ static void json(sbuf *b, const char *s, size_t n)
             continue;
         }
         size_t ks = i + 1, ke = ks;
-        while (ke < n && s[ke] != '"') ke += s[ke] == '\\' ? 2 : 1;
+        while (ke < n && s[ke] != '"')
+            ke += s[ke] == '\\' ? 2 : 1;
         if (ke >= n) break;
         size_t c = ke + 1;
-        while (c < n && (s[c] == ' ' || s[c] == '\t' || s[c] == '\n' || s[c] == '\r')) c++;
+        while (c < n && (s[c] == ' ' || s[c] == '\t' || s[c] == '\n' || s[c] == '\r'))
+            c++;
         if (c >= n || s[c] != ':' || !sensitive(s + ks, ke - ks)) {
             i = ke + 1;
             continue;
         }
         c++;
-        while (c < n && (s[c] == ' ' || s[c] == '\t' || s[c] == '\n' || s[c] == '\r')) c++;
+        while (c < n && (s[c] == ' ' || s[c] == '\t' || s[c] == '\n' || s[c] == '\r'))
+            c++;
         size_t vs = c, ve = c;
         if (ve < n && s[ve] == '"') {
             ve++;
-            while (ve < n && s[ve] != '"') ve += s[ve] == '\\' ? 2 : 1;
+            while (ve < n && s[ve] != '"')
+                ve += s[ve] == '\\' ? 2 : 1;
             if (ve > n) ve = n;
             put(b, s + done, vs - done);
             puts_(b, "\"" MARKER);
             done = ve; /* the closing quote (if any) is copied with the rest */
         } else {
-            while (ve < n && s[ve] != ',' && s[ve] != '}' && s[ve] != ']' && s[ve] != ' ') ve++;
+            while (ve < n && s[ve] != ',' && s[ve] != '}' && s[ve] != ']' && s[ve] != ' ')
+                ve++;
             put(b, s + done, vs - done);
             puts_(b, "\"" MARKER "\"");
             done = ve;
@@ -208,9 +228,12 @@ static bool assignment(sbuf *b, const char *s, size_t n, int depth)
     if (!eq || !is_name(s, (size_t)(eq - s)) || eq == s) return false;
     size_t nl = (size_t)(eq - s);
     put(b, s, nl + 1);
-    if (sensitive(s, nl)) puts_(b, MARKER);
-    else if (user_option(s, nl)) user_value(b, eq + 1, n - nl - 1);
-    else value(b, eq + 1, n - nl - 1, depth + 1);
+    if (sensitive(s, nl))
+        puts_(b, MARKER);
+    else if (user_option(s, nl))
+        user_value(b, eq + 1, n - nl - 1);
+    else
+        value(b, eq + 1, n - nl - 1, depth + 1);
     return true;
 }
 
@@ -220,16 +243,20 @@ static void value(sbuf *b, const char *s, size_t n, int depth)
 {
     if (header(b, s, n)) return;
     if (depth < MAX_DEPTH && assignment(b, s, n, depth)) return;
-    sbuf t1 = { 0 }, t2 = { 0 };
-    if (memchr(s, '/', n)) urls(&t1, s, n);
-    else put(&t1, s, n);
-    if (t1.len && memchr(t1.p, '=', t1.len) && memchr(t1.p, '&', t1.len) && !memchr(t1.p, '"', t1.len) &&
-        !memchr(t1.p, ':', t1.len))
+    sbuf t1 = {0}, t2 = {0};
+    if (memchr(s, '/', n))
+        urls(&t1, s, n);
+    else
+        put(&t1, s, n);
+    if (t1.len && memchr(t1.p, '=', t1.len) && memchr(t1.p, '&', t1.len) &&
+        !memchr(t1.p, '"', t1.len) && !memchr(t1.p, ':', t1.len))
         params(&t2, t1.p, t1.len);
     else if (t1.len)
         put(&t2, t1.p, t1.len);
-    if (t2.len && memchr(t2.p, '"', t2.len)) json(b, t2.p, t2.len);
-    else if (t2.len) put(b, t2.p, t2.len);
+    if (t2.len && memchr(t2.p, '"', t2.len))
+        json(b, t2.p, t2.len);
+    else if (t2.len)
+        put(b, t2.p, t2.len);
     if (t1.oom || t2.oom) b->oom = true;
     free(t1.p);
     free(t2.p);
@@ -281,7 +308,8 @@ static void words(sbuf *b, const char *s, size_t n)
         while (i < n && !shell_sep(s[i])) {
             if (s[i] == '\'' || s[i] == '"') {
                 char q = s[i++];
-                while (i < n && s[i] != q) i++;
+                while (i < n && s[i] != q)
+                    i++;
             }
             if (i < n) i++;
         }
@@ -296,8 +324,10 @@ static void words(sbuf *b, const char *s, size_t n)
         /* A word the whole-argument pass already redacted in part stays as it is (the
          * option rules would replace the rest with one marker: the same, less precise). */
         bool marked = has_marker(in, il);
-        if (next == SECRET_NEXT && !marked) puts_(b, MARKER);
-        else if (next == USER_NEXT && !marked) user_value(b, in, il);
+        if (next == SECRET_NEXT && !marked)
+            puts_(b, MARKER);
+        else if (next == USER_NEXT && !marked)
+            user_value(b, in, il);
         else if (next != PLAIN || (!header(b, in, il) && !assignment(b, in, il, 0)))
             put(b, in, il);
         put(b, w + wl - close, close);
@@ -314,16 +344,19 @@ char **argv_redact(int argc, char *const *argv)
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i] ? argv[i] : "";
         size_t n = strlen(a);
-        sbuf b = { 0 };
-        if (next == SECRET_NEXT) puts_(&b, MARKER);
-        else if (next == USER_NEXT) user_value(&b, a, n);
-        else value(&b, a, n, 0);
+        sbuf b = {0};
+        if (next == SECRET_NEXT)
+            puts_(&b, MARKER);
+        else if (next == USER_NEXT)
+            user_value(&b, a, n);
+        else
+            value(&b, a, n, 0);
         if (!b.p) put(&b, "", 0);
         bool script = false;
         for (size_t k = 0; k < b.len && !script; k++)
             script = shell_sep(b.p[k]);
         if (script && !b.oom) { /* a command line in one argument: again, word by word */
-            sbuf w = { 0 };
+            sbuf w = {0};
             words(&w, b.p, b.len);
             if (!w.p) put(&w, "", 0);
             free(b.p);
@@ -345,6 +378,7 @@ char **argv_redact(int argc, char *const *argv)
 void argv_redact_free(char **v, int argc)
 {
     if (!v) return;
-    for (int i = 0; i < argc; i++) free(v[i]);
+    for (int i = 0; i < argc; i++)
+        free(v[i]);
     free(v);
 }

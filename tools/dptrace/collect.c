@@ -876,8 +876,7 @@ int cmd_collect(int argc, char **argv)
         FILE *f = fopen(c.ready_file, "w");
         if (f) {
             fprintf(f, "%u\n", port);
-            if (fclose(f) != 0)
-                cli_err("collect: cannot write %s", c.ready_file);
+            if (fclose(f) != 0) cli_err("collect: cannot write %s", c.ready_file);
         }
     }
     int sig = 0;

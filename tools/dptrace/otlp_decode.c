@@ -126,10 +126,8 @@ static void put_b64(sbuf *b, const uint8_t *p, size_t n)
         out[1] = tab[v >> 12 & 63];
         out[2] = '=';
         out[3] = '=';
-        if (i + 1 < n)
-            out[2] = tab[v >> 6 & 63];
-        if (i + 2 < n)
-            out[3] = tab[v & 63];
+        if (i + 1 < n) out[2] = tab[v >> 6 & 63];
+        if (i + 2 < n) out[3] = tab[v & 63];
         sb_putn(b, out, 4);
     }
     sb_putc(b, '"');

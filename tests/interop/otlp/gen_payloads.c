@@ -14,10 +14,10 @@
 
 #define T0 1712345678901234567ull
 
-static const char *const strs[] = { "x", "", "\xc3\xa9t\xc3\xa9" };
-static const int64_t ints[] = { INT64_MIN, -1, 0, 9007199254740993ll };
-static const bool bools[] = { false, true };
-static const double dbls[] = { 1.5, -0.0, 1e300 };
+static const char *const strs[] = {"x", "", "\xc3\xa9t\xc3\xa9"};
+static const int64_t ints[] = {INT64_MIN, -1, 0, 9007199254740993ll};
+static const bool bools[] = {false, true};
+static const double dbls[] = {1.5, -0.0, 1e300};
 
 static dpt_provider *provider(const char *service, dpt_exporter **mem)
 {
@@ -30,8 +30,8 @@ static dpt_provider *provider(const char *service, dpt_exporter **mem)
     lim.attrs_per_link = 1;  /* 2 given: 1 dropped */
     *mem = dpt_exporter_memory(100);
     dpt_processor *proc = dpt_processor_simple(*mem);
-    dpt_attr res[] = { DPT_STR("deployment.environment", "interop"), DPT_INT("res.int", -7) };
-    dpt_provider_config cfg = { 0 };
+    dpt_attr res[] = {DPT_STR("deployment.environment", "interop"), DPT_INT("res.int", -7)};
+    dpt_provider_config cfg = {0};
     cfg.service_name = service;
     cfg.resource_attrs = res;
     cfg.n_resource_attrs = 2;
@@ -75,7 +75,7 @@ int main(int argc, char **argv)
     dpt_tracer *t3 = dpt_provider_get_tracer(p2, "scope.three", "3");
 
     /* Span A: server span under a remote parent. */
-    dpt_span_context parent = { 0 };
+    dpt_span_context parent = {0};
     dpt_trace_id_from_hex("5b8efff798038103d269b633813fc60c", 32, &parent.trace_id);
     dpt_span_id_from_hex("eee19b7ec3c1b174", 16, &parent.span_id);
     parent.flags = DPT_FLAG_SAMPLED | DPT_FLAG_RANDOM;
@@ -92,7 +92,7 @@ int main(int argc, char **argv)
     links[0].ctx.remote = true;
     links[0].tracestate = "vendor=linked";
     links[0].tracestate_len = DPT_NUL;
-    dpt_attr link_attrs[] = { DPT_STR("link.reason", "batch"), DPT_INT("link.dropped", 1) };
+    dpt_attr link_attrs[] = {DPT_STR("link.reason", "batch"), DPT_INT("link.dropped", 1)};
     links[0].attrs = link_attrs;
     links[0].n_attrs = 2;
     links[1] = links[0];
@@ -113,7 +113,7 @@ int main(int argc, char **argv)
         DPT_INT_ARRAY("arr.empty", ints, 0),
         DPT_STR("dropped", "over the limit"),
     };
-    dpt_span_opts o = { 0 };
+    dpt_span_opts o = {0};
     o.parent = ctx;
     o.start_ns = T0;
     o.attrs = attrs;
@@ -123,15 +123,15 @@ int main(int argc, char **argv)
     dpt_span a = dpt_span_start(t1, "GET /interop/{id}", DPT_SPAN_SERVER, &o);
     dpt_context_release(ctx);
     dpt_span_context ca = dpt_span_get_context(a); /* a handle reads zero once ended */
-    dpt_attr ev_attrs[] = { DPT_STR("exception.type", "E"), DPT_DOUBLE("ev.d", 0.25),
-                            DPT_BOOL("ev.dropped", true) };
+    dpt_attr ev_attrs[] = {DPT_STR("exception.type", "E"), DPT_DOUBLE("ev.d", 0.25),
+                           DPT_BOOL("ev.dropped", true)};
     dpt_span_add_event_at(a, "exception", T0 + 10, ev_attrs, 3);
     dpt_span_add_event_at(a, "plain", T0 + 20, NULL, 0);
     dpt_span_add_event_at(a, "dropped event", T0 + 30, NULL, 0);
     dpt_span_set_status(a, DPT_STATUS_ERROR, "it \"failed\"\n");
 
     /* Span B: local child of A, client, OK. */
-    dpt_span_opts ob = { 0 };
+    dpt_span_opts ob = {0};
     ob.parent_span = a;
     ob.start_ns = T0 + 100;
     dpt_span b = dpt_span_start(t1, "child", DPT_SPAN_CLIENT, &ob);
@@ -141,7 +141,7 @@ int main(int argc, char **argv)
     dpt_span_end_at(a, T0 + 999999999);
 
     /* Span C: second scope (no version), producer root. Span D: second provider. */
-    dpt_span_opts oc = { 0 };
+    dpt_span_opts oc = {0};
     oc.root = true;
     oc.start_ns = T0 + 5;
     dpt_span c = dpt_span_start(t2, "produce", DPT_SPAN_PRODUCER, &oc);
@@ -162,20 +162,18 @@ int main(int argc, char **argv)
         return 1;
     }
     /* Interleave the providers so grouping is exercised: B, D, A, C. */
-    const dpt_span_data *batch[4] = { all[0], all[3], all[1], all[2] };
+    const dpt_span_data *batch[4] = {all[0], all[3], all[1], all[2]};
 
     char path[512];
     uint8_t *pb;
     size_t pb_len;
-    if (dpt_otlp_proto_encode(batch, 4, &pb, &pb_len) != DPT_OK)
-        return 1;
+    if (dpt_otlp_proto_encode(batch, 4, &pb, &pb_len) != DPT_OK) return 1;
     snprintf(path, sizeof path, "%s/request.pb", dir);
     write_file(path, pb, pb_len);
     dpt_free(pb);
     char *js;
     size_t js_len;
-    if (dpt_otlp_json_encode(batch, 4, &js, &js_len) != DPT_OK)
-        return 1;
+    if (dpt_otlp_json_encode(batch, 4, &js, &js_len) != DPT_OK) return 1;
     snprintf(path, sizeof path, "%s/request.json", dir);
     write_file(path, js, js_len);
     dpt_free(js);
@@ -184,8 +182,7 @@ int main(int argc, char **argv)
      * inputs above). check.js holds the attribute values. */
     snprintf(path, sizeof path, "%s/expected.json", dir);
     FILE *f = fopen(path, "w");
-    if (!f)
-        return 1;
+    if (!f) return 1;
     fprintf(f, "{\"t0\":\"%" PRIu64 "\",\n", (uint64_t)T0);
     fprintf(f, "\"a\":{\"traceId\":");
     hex(f, ca.trace_id.b, 16);

@@ -23,7 +23,8 @@ static int hexval(int c)
 static size_t unhex(char *s)
 {
     size_t n = strlen(s), o = 0;
-    for (size_t i = 0; i + 1 < n; i += 2) s[o++] = (char)(hexval(s[i]) << 4 | hexval(s[i + 1]));
+    for (size_t i = 0; i + 1 < n; i += 2)
+        s[o++] = (char)(hexval(s[i]) << 4 | hexval(s[i + 1]));
     s[o] = 0;
     return o;
 }
