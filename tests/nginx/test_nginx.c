@@ -58,7 +58,9 @@ static reply get(const char *path, const char *const *headers)
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
     curl_easy_setopt(c, CURLOPT_FORBID_REUSE, 1L);
-    if (curl_easy_perform(c) == CURLE_OK) curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
+    CURLcode rc = curl_easy_perform(c);
+    if (rc == CURLE_OK) curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
+    else fprintf(stderr, "GET %.60s...: %s\n", path, curl_easy_strerror(rc));
     curl_easy_cleanup(c);
     curl_slist_free_all(h);
     return r;
