@@ -105,6 +105,9 @@ static void on_delivered(dpt__http_client *c, dpt__xfer *xf)
                       : parse_partial_pb((const uint8_t *)xf->resp.p, xf->resp.len, &rejected, raw,
                                          sizeof raw);
     if (!found || (rejected == 0 && raw[0] == '\0')) return;
+    /* A collector cannot reject more spans than it was sent: a larger (lying, or broken)
+     * count is taken as the whole batch, so spans_rejected never exceeds what went out. */
+    if (rejected > 0 && (uint64_t)rejected > xf->live) rejected = (int64_t)xf->live;
     if (rejected > 0)
         atomic_fetch_add_explicit(&c->st_spans_rejected, (uint64_t)rejected, memory_order_relaxed);
     char msg[200];
