@@ -762,7 +762,7 @@ DPT_EXTERN dpt_processor *dpt_processor_simple(dpt_exporter *e);
  * most max_queue_size spans wait, the rest are dropped. */
 #define DPT_BATCH_DEFAULT_QUEUE_BYTES (16u << 20)
 typedef struct dpt_batch_config {
-    uint32_t max_queue_size;        /* 2048 */
+    uint32_t max_queue_size;        /* 2048; at most 2^24 (more is logged and capped) */
     uint32_t max_export_batch_size; /* 512 (clamped to max_queue_size) */
     uint32_t schedule_delay_ms;     /* 5000 */
     uint32_t export_timeout_ms;     /* 30000 */
