@@ -321,9 +321,20 @@ static void max_in_flight_from_env(dpt_http_exporter_config *cfg)
     cfg->max_in_flight = (uint32_t)v;
 }
 
+/* The spec's Boolean rule: only the case-insensitive "true" is true; any value other than
+ * "false" or empty "SHOULD" be warned about (logged once per value read, rate-limited by
+ * the log's own limiter). */
 static bool env_true(const char *s)
 {
-    return s && strcasecmp(s, "true") == 0;
+    if (!s) return false;
+    if (strcasecmp(s, "true") == 0) return true;
+    if (*s && strcasecmp(s, "false") != 0) {
+        char shown[64];
+        dpt__log_sanitize(s, strlen(s), shown, sizeof shown);
+        dpt__log(DPT_LOG_WARN,
+                 "OTEL_EXPORTER_OTLP_INSECURE=%s is neither true nor false; using false", shown);
+    }
+    return false;
 }
 
 /* Header lists: OTEL_EXPORTER_OTLP_HEADERS, OTEL_EXPORTER_OTLP_TRACES_HEADERS or the
