@@ -194,6 +194,14 @@ typedef struct dpt_span_id {
 
 #define DPT_FLAG_SAMPLED 0x01u /* W3C trace-flags bit 0 */
 #define DPT_FLAG_RANDOM 0x02u  /* W3C Level 2: the right-most 7 bytes of the trace id are random */
+/* Not a W3C trace flag: dptrace's in-memory mark of a B3 debug decision ("d" in b3,
+ * X-B3-Flags: 1) on an extracted span context. B3: "Debug implies an accept decision", so
+ * DPT_FLAG_SAMPLED is set with it. The B3 propagators write it back (OpenTelemetry's B3
+ * rules: "MUST preserve a debug trace flag, if received, and propagate it with subsequent
+ * requests"), and a sampled span started from such a context carries it on, so that its own
+ * requests say debug too. traceparent never carries it (unknown flags are sent as zero),
+ * OTLP exports only the W3C bits, Zipkin JSON writes "debug": true. */
+#define DPT_FLAG_B3_DEBUG 0x80u
 
 /* The propagated identity of a span. A plain value: copy it freely. */
 typedef struct dpt_span_context {
@@ -754,7 +762,7 @@ DPT_EXTERN dpt_processor *dpt_processor_simple(dpt_exporter *e);
  * most max_queue_size spans wait, the rest are dropped. */
 #define DPT_BATCH_DEFAULT_QUEUE_BYTES (16u << 20)
 typedef struct dpt_batch_config {
-    uint32_t max_queue_size;        /* 2048 */
+    uint32_t max_queue_size;        /* 2048; at most 2^24 (more is logged and capped) */
     uint32_t max_export_batch_size; /* 512 (clamped to max_queue_size) */
     uint32_t schedule_delay_ms;     /* 5000 */
     uint32_t export_timeout_ms;     /* 30000 */

@@ -30,7 +30,10 @@ int main(int argc, char **argv)
     unsigned ports[10];
     char inherit[256] = "";
     for (int i = 0; i < n; i++) {
-        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        /* Non-blocking, as nginx makes the sockets it opens itself: with several workers every
+         * worker is woken for a new connection and all but one find none; on a blocking socket
+         * those block in accept() and stop serving their other connections. */
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
         int one = 1;
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
         struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};

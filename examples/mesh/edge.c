@@ -52,8 +52,11 @@ int main(int argc, char **argv)
         return 2;
     }
 
-    /* The listening socket nginx inherits (no close-on-exec). */
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    /* The listening socket nginx inherits (no close-on-exec). Non-blocking, as nginx makes
+     * the sockets it opens itself: with several workers every worker is woken for a new
+     * connection and all but one find none; on a blocking socket those block in accept()
+     * and stop serving their other connections. */
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     struct sockaddr_in a = {.sin_family = AF_INET,

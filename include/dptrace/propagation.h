@@ -346,13 +346,7 @@ DPT_EXTERN dpt_err dpt_w3c_baggage_format(const dpt_baggage *b, char **out, size
 #define DPT_W3C_BAGGAGE_MAX_BYTES 8192
 #define DPT_W3C_BAGGAGE_MIN_ENTRIES 64 /* always propagated when within the byte limit */
 
-/* Not a W3C trace flag: dptrace's in-memory mark of a B3 debug decision ("d" in b3,
- * X-B3-Flags: 1) on an extracted span context. B3: "Debug implies an accept decision", so
- * DPT_FLAG_SAMPLED is set with it. The B3 propagators write it back (OpenTelemetry's B3
- * rules: "MUST preserve a debug trace flag, if received, and propagate it with subsequent
- * requests"); traceparent never carries it (unknown flags are sent as zero), and spans
- * started from the context do not inherit it. */
-#define DPT_FLAG_B3_DEBUG 0x80u
+/* DPT_FLAG_B3_DEBUG (the B3 debug mark) is defined in dptrace.h beside the W3C flags. */
 
 /* A B3 context. sampled: -1 deferred (no decision), 0 deny, 1 accept. */
 typedef struct dpt_b3 {

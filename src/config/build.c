@@ -4,6 +4,7 @@
 #include "config.h"
 #include "dptrace/export.h"
 #include "dptrace/propagation.h"
+#include "dptrace/plugin.h"
 #include "resource.h"
 
 #include <stdlib.h>
@@ -148,6 +149,25 @@ static dpt_sampler *make_sampler(const dpt__config *c)
     return c->parent_based && s ? dpt_sampler_parent_based(s, NULL, NULL, NULL, NULL) : s;
 }
 
+/* The stand-in for an exporter that was configured but could not be made (a lenient
+ * configuration goes on without it): every span it gets fails, so that the provider's
+ * counts still add up (ended == exported + dropped + failed) instead of spans vanishing.
+ * Why it could not be made was logged when it was tried. */
+static dpt_err unavailable_export(void *state, const dpt_span_data *const *spans, size_t n)
+{
+    (void)state;
+    (void)spans;
+    (void)n;
+    return DPT_EEXPORT;
+}
+
+static dpt_processor *unavailable_processor(void)
+{
+    static const dpt_exporter_ops ops = {.export_spans = unavailable_export};
+    dpt_exporter *e = dpt_exporter_new(&ops, NULL);
+    return e ? dpt_processor_simple(e) : NULL;
+}
+
 /* One processor per configured exporter; "none" contributes nothing. Returns the number
  * made, or -1 (nothing left made) when a strict configuration names an exporter that
  * cannot be made. */
@@ -171,6 +191,8 @@ static int make_processors(const dpt__config *c, dpt_processor **procs, size_t m
         dpt_exporter *e = fn(x->n_settings || x->settings_given ? &set : NULL);
         if (!e) { /* the factory logged why */
             if (c->strict) goto fail;
+            dpt_processor *pr = unavailable_processor();
+            if (pr) procs[n++] = pr;
             continue;
         }
         dpt_processor *pr = x->simple ? dpt_processor_simple(e) : dpt_processor_batch(e, &x->bsp);

@@ -695,7 +695,11 @@ dpt_processor *dpt_processor_batch(dpt_exporter *e, const dpt_batch_config *cfg)
     dpt_batch_config def;
     dpt_batch_config_default(&def);
     if (!b->cfg.max_queue_size) b->cfg.max_queue_size = def.max_queue_size;
-    if (b->cfg.max_queue_size > (1u << 24)) b->cfg.max_queue_size = 1u << 24;
+    if (b->cfg.max_queue_size > (1u << 24)) {
+        dpt__log(DPT_LOG_WARN, "batch processor: max_queue_size %u is over the limit; using %u",
+                 b->cfg.max_queue_size, 1u << 24);
+        b->cfg.max_queue_size = 1u << 24;
+    }
     if (!b->cfg.max_export_batch_size) b->cfg.max_export_batch_size = def.max_export_batch_size;
     if (b->cfg.max_export_batch_size > b->cfg.max_queue_size)
         b->cfg.max_export_batch_size = b->cfg.max_queue_size;

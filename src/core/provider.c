@@ -271,6 +271,7 @@ void dpt_provider_free(dpt_provider *p)
         return;
     }
     dpt_sampler_free(p->sampler);
+    free(p->tracer_slots);
     for (dpt_tracer *t = p->tracers, *next; t; t = next) {
         next = t->next;
         free(t->name);
@@ -335,6 +336,45 @@ static bool same_scope(const dpt_tracer *t, const char *name, const char *versio
     return true;
 }
 
+/* FNV-1a over the NUL-terminated name, version and schema URL (the attributes are left
+ * to same_scope: scopes that differ only by them share a hash). */
+static uint64_t scope_hash(const char *name, const char *version, const char *url)
+{
+    uint64_t h = 1469598103934665603ull;
+    const char *parts[3] = {name, version, url};
+    for (int i = 0; i < 3; i++)
+        for (const unsigned char *c = (const unsigned char *)parts[i];; c++) {
+            h = (h ^ *c) * 1099511628211ull;
+            if (!*c) break;
+        }
+    return h;
+}
+
+/* Puts t into the index (the caller holds p->mu and made room). */
+static void index_put(dpt_tracer **slots, size_t cap, dpt_tracer *t)
+{
+    size_t i = (size_t)t->hash & (cap - 1);
+    while (slots[i])
+        i = (i + 1) & (cap - 1);
+    slots[i] = t;
+}
+
+/* Room for one more tracer in the index, doubling it when half full; false when out of
+ * memory (the tracer is then not made). */
+static bool index_reserve(dpt_provider *p)
+{
+    if ((p->n_tracers + 1) * 2 <= p->tracer_cap) return true;
+    size_t cap = p->tracer_cap ? p->tracer_cap * 2 : 16;
+    dpt_tracer **slots = dpt__calloc(cap, sizeof *slots);
+    if (!slots) return false;
+    for (dpt_tracer *t = p->tracers; t; t = t->next)
+        index_put(slots, cap, t);
+    free(p->tracer_slots);
+    p->tracer_slots = slots;
+    p->tracer_cap = cap;
+    return true;
+}
+
 dpt_tracer *dpt_provider_get_tracer_opts(dpt_provider *p, const char *name,
                                          const dpt_tracer_opts *o)
 {
@@ -354,11 +394,19 @@ dpt_tracer *dpt_provider_get_tracer_opts(dpt_provider *p, const char *name,
     dpt_resource *scope = dpt__resource_build(list, n_attrs, url);
     free(list);
     if (!scope) return NULL;
+    uint64_t h = scope_hash(name, version, url);
     pthread_mutex_lock(&p->mu);
-    dpt_tracer *t;
-    for (t = p->tracers; t; t = t->next)
-        if (same_scope(t, name, version, url, scope)) break;
-    if (!t) {
+    dpt_tracer *t = NULL;
+    if (p->tracer_cap)
+        for (size_t i = (size_t)h & (p->tracer_cap - 1); p->tracer_slots[i];
+             i = (i + 1) & (p->tracer_cap - 1)) {
+            dpt_tracer *c = p->tracer_slots[i];
+            if (c->hash == h && same_scope(c, name, version, url, scope)) {
+                t = c;
+                break;
+            }
+        }
+    if (!t && index_reserve(p)) {
         t = dpt__calloc(1, sizeof *t);
         if (t) {
             t->provider = p;
@@ -373,8 +421,11 @@ dpt_tracer *dpt_provider_get_tracer_opts(dpt_provider *p, const char *name,
                 free(t);
                 t = NULL;
             } else {
+                t->hash = h;
                 t->next = p->tracers;
                 p->tracers = t;
+                index_put(p->tracer_slots, p->tracer_cap, t);
+                p->n_tracers++;
             }
         }
     }

@@ -18,6 +18,7 @@ struct dpt_tracer {
     char *name;
     char *version;
     dpt_resource *scope; /* the scope's attributes and schema URL (owned) */
+    uint64_t hash;       /* of name, version and schema URL: its slot in the index */
     struct dpt_tracer *next;
 };
 
@@ -41,8 +42,13 @@ struct dpt_provider {
     _Atomic uint32_t gate;
     dpt_id_generator idgen;      /* used when DPT__GATE_IDS is set */
     _Atomic bool abandoned_work; /* a processor gave up on a hung exporter at shutdown */
-    pthread_mutex_t mu;          /* tracer list, add_processor, shutdown */
+    pthread_mutex_t mu;          /* tracer list and index, add_processor, shutdown */
     dpt_tracer *tracers;
+    /* An open-addressing index of the tracers by hash (a power of two of slots, at most
+     * half full), so that a service asking for many distinct tracers (one per route, say)
+     * finds each in constant time instead of walking the list. */
+    dpt_tracer **tracer_slots;
+    size_t tracer_cap, n_tracers;
     uint64_t counters_id; /* key of this provider's per-thread counter blocks */
 };
 

@@ -617,7 +617,10 @@ start_span(dpt_tracer *t, dpt_provider *p, const char *name, dpt_span_kind kind,
     uint8_t flags = par.valid
                         ? (par.sc.flags & DPT_FLAG_RANDOM)
                         : ((ig && ig->trace_id && !ig->random_trace_ids) ? 0 : DPT_FLAG_RANDOM);
-    if (res.decision == DPT_RECORD_AND_SAMPLE) flags |= DPT_FLAG_SAMPLED;
+    /* B3 debug is carried on by sampled children (OpenTelemetry's B3 rules: "propagate it
+     * with subsequent requests"); debug implies accept, so a dropped child does not. */
+    if (res.decision == DPT_RECORD_AND_SAMPLE)
+        flags |= DPT_FLAG_SAMPLED | (par.valid ? (par.sc.flags & DPT_FLAG_B3_DEBUG) : 0);
     r->d.ctx.flags = flags;
     r->ts = NULL;
     if (DPT__UNLIKELY(res.tracestate != NULL)) {

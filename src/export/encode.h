@@ -89,7 +89,9 @@ static inline bool dpt__id_is_zero(const uint8_t *p, size_t n)
 
 static inline uint32_t dpt__otlp_flags(uint8_t w3c, bool remote)
 {
-    return (uint32_t)w3c | DPT__OTLP_FLAG_HAS_IS_REMOTE | (remote ? DPT__OTLP_FLAG_IS_REMOTE : 0);
+    /* OTLP: "Bits 0-7 are the 8 bits of the W3C trace flags": ours only, not the B3 mark. */
+    return (uint32_t)(w3c & (DPT_FLAG_SAMPLED | DPT_FLAG_RANDOM)) | DPT__OTLP_FLAG_HAS_IS_REMOTE |
+           (remote ? DPT__OTLP_FLAG_IS_REMOTE : 0);
 }
 
 /* The value of the resource attribute "service.name" or NULL. */

@@ -165,6 +165,12 @@ static void put_span(dpt_encoder *e, dpt__json *j, const dpt_span_data *d)
     dpt__json_key(j, "duration");
     dpt__json_uint(j, dur ? dur : 1);
 
+    /* Zipkin v2: "debug": true forces the span to be stored (B3's debug decision). */
+    if (d->ctx.flags & DPT_FLAG_B3_DEBUG) {
+        dpt__json_key(j, "debug");
+        dpt__json_bool(j, true);
+    }
+
     dpt_provider *p = dpt__span_provider(d);
     const dpt_value *svc = dpt__resource_get(p, "service.name");
     dpt__json_key(j, "localEndpoint");

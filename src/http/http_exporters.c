@@ -105,6 +105,9 @@ static void on_delivered(dpt__http_client *c, dpt__xfer *xf)
                       : parse_partial_pb((const uint8_t *)xf->resp.p, xf->resp.len, &rejected, raw,
                                          sizeof raw);
     if (!found || (rejected == 0 && raw[0] == '\0')) return;
+    /* A collector cannot reject more spans than it was sent: a larger (lying, or broken)
+     * count is taken as the whole batch, so spans_rejected never exceeds what went out. */
+    if (rejected > 0 && (uint64_t)rejected > xf->live) rejected = (int64_t)xf->live;
     if (rejected > 0)
         atomic_fetch_add_explicit(&c->st_spans_rejected, (uint64_t)rejected, memory_order_relaxed);
     char msg[200];
@@ -318,9 +321,20 @@ static void max_in_flight_from_env(dpt_http_exporter_config *cfg)
     cfg->max_in_flight = (uint32_t)v;
 }
 
+/* The spec's Boolean rule: only the case-insensitive "true" is true; any value other than
+ * "false" or empty "SHOULD" be warned about (logged once per value read, rate-limited by
+ * the log's own limiter). */
 static bool env_true(const char *s)
 {
-    return s && strcasecmp(s, "true") == 0;
+    if (!s) return false;
+    if (strcasecmp(s, "true") == 0) return true;
+    if (*s && strcasecmp(s, "false") != 0) {
+        char shown[64];
+        dpt__log_sanitize(s, strlen(s), shown, sizeof shown);
+        dpt__log(DPT_LOG_WARN,
+                 "OTEL_EXPORTER_OTLP_INSECURE=%s is neither true nor false; using false", shown);
+    }
+    return false;
 }
 
 /* Header lists: OTEL_EXPORTER_OTLP_HEADERS, OTEL_EXPORTER_OTLP_TRACES_HEADERS or the

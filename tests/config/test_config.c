@@ -207,6 +207,30 @@ static void test_unknown_exporter_is_reported(void **state)
     dpt_provider_free(p);
 }
 
+/* dptrace's own rule (docs/export.md: ended == exported + dropped + failed, always): an
+ * exporter named in the environment that cannot be made (an unopenable
+ * DPTRACE_EXPORT_FILE) is reported, and the spans meant for it are counted as failed
+ * instead of ending uncounted. */
+static void test_an_exporter_that_cannot_be_made_still_counts_its_spans(void **state)
+{
+    (void)state;
+    setenv("OTEL_TRACES_EXPORTER", "file", 1);
+    setenv("DPTRACE_EXPORT_FILE", "/nonexistent-dptrace-dir/spans.jsonl", 1);
+    dpt_provider *p = dpt_provider_from_env();
+    unsetenv("DPTRACE_EXPORT_FILE");
+    assert_non_null(p);
+    assert_non_null(strstr(cap.last, "nonexistent-dptrace-dir"));
+    dpt_tracer *t = dpt_provider_get_tracer(p, "t", NULL);
+    for (int i = 0; i < 300; i++)
+        dpt_span_end(dpt_span_start(t, "s", DPT_SPAN_INTERNAL, NULL));
+    dpt_stats st;
+    dpt_provider_get_stats(p, &st);
+    assert_int_equal(st.spans_ended, 300);
+    assert_int_equal(st.spans_exported + st.spans_dropped_queue + st.spans_export_failed, 300);
+    assert_int_equal(st.spans_export_failed, 300);
+    dpt_provider_free(p);
+}
+
 /* Spec (sdk-environment-variables.md, Boolean): "Any value that represents a Boolean MUST
  * be set to true only by the case-insensitive string "true" [...] If any value other than
  * a true value, case-insensitive string "false", empty, or unset is used, a warning SHOULD
@@ -327,6 +351,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_span_limit_variables, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sdk_disabled_gives_noop_spans, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_exporter_is_reported, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_an_exporter_that_cannot_be_made_still_counts_its_spans,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_registered_factory_is_used_with_batching, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_sdk_disabled_is_true_only_for_the_string_true, setup,

@@ -412,6 +412,15 @@ static void test_partial_success_is_accepted_and_counted(void **state)
     assert_int_equal(dpt_exporter_export(e, b.d, b.n), DPT_OK);
     assert_int_equal(stats_of(e).spans_rejected, 2);
     dpt_exporter_free(e);
+
+    /* A lying collector: 2^63-1 rejected of 6 sent counts 6 (dptrace's own rule: no count
+     * says more spans than were sent). */
+    col_action lie[] = {{COL_PARTIAL, 0, NULL, 0, INT64_MAX, "all and more"}};
+    collector_script(col, lie, 1);
+    e = dpt_exporter_otlp_http(&cfg);
+    assert_int_equal(dpt_exporter_export(e, b.d, b.n), DPT_OK);
+    assert_int_equal(stats_of(e).spans_rejected, 6);
+    dpt_exporter_free(e);
     free_spans(&b);
 }
 

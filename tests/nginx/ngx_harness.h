@@ -197,10 +197,13 @@ static inline h_mesh h_start_mesh(const char *mesh_dir, const char *work, const 
 /* ---- nginx -------------------------------------------------------------------------- */
 
 /* A TCP socket bound to 127.0.0.1:0 (listening when listen_too); *port gets the port. The
- * descriptor is inheritable (no close-on-exec). */
+ * descriptor is inheritable (no close-on-exec) and non-blocking, as nginx makes the sockets
+ * it opens itself: with several workers every worker is woken for a new connection and all
+ * but one find none; on a blocking socket those block in accept() for good and stop serving
+ * their other connections (requests then time out, and the worker outlives its master). */
 static inline int h_bind(unsigned *port, bool listen_too)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
     if (fd < 0) h_die("socket: %s", strerror(errno));
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);

@@ -58,7 +58,19 @@ static reply get(const char *path, const char *const *headers)
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
     curl_easy_setopt(c, CURLOPT_FORBID_REUSE, 1L);
-    if (curl_easy_perform(c) == CURLE_OK) curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
+    CURLcode rc = curl_easy_perform(c);
+    if (rc == CURLE_OK)
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
+    else {
+        long code = 0;
+        double first = 0, total = 0;
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+        curl_easy_getinfo(c, CURLINFO_STARTTRANSFER_TIME, &first);
+        curl_easy_getinfo(c, CURLINFO_TOTAL_TIME, &total);
+        fprintf(stderr,
+                "GET %.60s...: %s (status %ld, first byte %.3f s, total %.3f s, %zu bytes)\n", path,
+                curl_easy_strerror(rc), code, first, total, r.len);
+    }
     curl_easy_cleanup(c);
     curl_slist_free_all(h);
     return r;

@@ -11,6 +11,7 @@
 
 #include "dptrace.h"
 #include "dptrace/propagation.h"
+#include "dptrace/export.h"
 
 #define T32 "80f198ee56343ba864fe8b2a57d3eff7"
 #define T16 "64fe8b2a57d3eff7"
@@ -239,6 +240,71 @@ static void test_b3_single_debug_round_trips_in_both_forms(void **st)
     dpt_context_release(c);
 }
 
+/* OpenTelemetry's B3 requirements: "MUST preserve a debug trace flag, if received, and
+ * propagate it with subsequent requests": a sampled span started from a debug context
+ * sends debug downstream too (B3: "Debug implies an accept decision", so a span the
+ * sampler dropped does not). The mark is not a W3C flag: OTLP ("Bits 0-7 are the 8 bits of
+ * the W3C trace flags") gets only sampled, Zipkin v2 JSON gets "debug": true. */
+static void test_b3_debug_is_carried_on_by_sampled_children(void **st)
+{
+    (void)st;
+    dpt_err rc;
+    dpt_context *c =
+        extract(dpt_propagator_b3(), (const char *[]){"b3", T32 "-" S16 "-d", NULL}, &rc);
+    assert_int_equal(rc, DPT_OK);
+    dpt_exporter *mem = dpt_exporter_memory(4);
+    dpt_processor *proc = dpt_processor_simple(mem);
+    dpt_provider_config cfg = {0};
+    cfg.processors = &proc;
+    cfg.n_processors = 1;
+    cfg.sampler = dpt_sampler_always_on();
+    dpt_provider *p = dpt_provider_new(&cfg);
+    assert_non_null(p);
+    dpt_tracer *t = dpt_provider_get_tracer(p, "b3", NULL);
+    dpt_span child = dpt_span_start(t, "child", DPT_SPAN_CLIENT, &(dpt_span_opts){.parent = c});
+    dpt_span_context sc = dpt_span_get_context(child);
+    assert_int_equal(sc.flags & (DPT_FLAG_SAMPLED | DPT_FLAG_B3_DEBUG),
+                     DPT_FLAG_SAMPLED | DPT_FLAG_B3_DEBUG);
+    dpt_context *cc = dpt_context_with_span(c, child);
+    dpt_headers out = DPT_HEADERS_INIT;
+    assert_int_equal(dpt_propagator_inject(dpt_propagator_b3(), cc, &dpt_headers_setter, &out),
+                     DPT_OK);
+    const char *b = dpt_headers_get(&out, "b3", 0, NULL);
+    assert_non_null(b);
+    assert_int_equal(strlen(b), 32 + 1 + 16 + 2);
+    assert_memory_equal(b, T32 "-", 33);
+    assert_string_equal(b + 49, "-d");
+    dpt_headers_free(&out);
+    dpt_context_release(cc);
+    dpt_span_end(child);
+
+    assert_int_equal(dpt_exporter_memory_count(mem), 1);
+    const dpt_span_data *d = dpt_exporter_memory_get(mem, 0);
+    char *js = NULL;
+    size_t n = 0;
+    assert_int_equal(dpt_otlp_json_encode(&d, 1, &js, &n), DPT_OK);
+    /* sampled (1) | has-is-remote (0x100) | is-remote (0x200): 769, no 0x80 */
+    assert_non_null(strstr(js, "\"flags\":769"));
+    dpt_free(js);
+    assert_int_equal(dpt_zipkin_json_encode(&d, 1, &js, &n), DPT_OK);
+    assert_non_null(strstr(js, "\"debug\":true"));
+    dpt_free(js);
+    dpt_span_data_release(d);
+    dpt_provider_free(p);
+
+    /* a child the sampler drops does not claim debug */
+    cfg.sampler = dpt_sampler_always_off();
+    cfg.processors = NULL;
+    cfg.n_processors = 0;
+    p = dpt_provider_new(&cfg);
+    t = dpt_provider_get_tracer(p, "b3", NULL);
+    dpt_span off = dpt_span_start(t, "off", DPT_SPAN_CLIENT, &(dpt_span_opts){.parent = c});
+    assert_int_equal(dpt_span_get_context(off).flags & (DPT_FLAG_SAMPLED | DPT_FLAG_B3_DEBUG), 0);
+    dpt_span_end(off);
+    dpt_provider_free(p);
+    dpt_context_release(c);
+}
+
 /* B3, Multiple Headers: "When extracting state headers, the first value wins." A repeated
  * X-B3-TraceId (same or not) continues the first one; dptrace applies the same rule to a
  * repeated b3 header (OpenTelemetry JS does too). */
@@ -336,6 +402,7 @@ int main(void)
         cmocka_unit_test(test_b3_multi_sampled_values),
         cmocka_unit_test(test_b3_multi_flags_debug_implies_sampled_and_round_trips),
         cmocka_unit_test(test_b3_single_debug_round_trips_in_both_forms),
+        cmocka_unit_test(test_b3_debug_is_carried_on_by_sampled_children),
         cmocka_unit_test(test_b3_repeated_headers_first_value_wins),
         cmocka_unit_test(test_b3_multi_rejects_missing_or_bad_ids),
         cmocka_unit_test(test_b3_single_header_wins_over_multi),
