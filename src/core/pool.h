@@ -149,8 +149,12 @@ static inline void dpt__copy(char *d, const char *p, size_t n)
         memcpy(d, &a, 4);
         memcpy(d + n - 4, &b, 4);
     } else if (n < 4) {
-        for (size_t i = 0; i < n; i++)
-            d[i] = p[i];
+        /* 1 to 3 bytes: the first, the middle and the last (some of them the same) */
+        if (n) {
+            d[0] = p[0];
+            d[n >> 1] = p[n >> 1];
+            d[n - 1] = p[n - 1];
+        }
     } else {
         memcpy(d, p, n);
     }

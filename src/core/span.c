@@ -1128,18 +1128,45 @@ static inline dpt_err finish(dpt__op op, uint64_t gen, uint64_t end_ns)
     return end_recording(r, end_ns);
 }
 
-dpt_err dpt_span_end_at(dpt_span s, uint64_t end_ns)
+/* The end of a span not ours or shared: entered with the lock (span.h). */
+static DPT__NOINLINE dpt_err end_slow(dpt_span s, uint64_t end_ns)
 {
-    dpt__op op = dpt__op_begin(s);
+    dpt__op op = dpt__op_begin_slow(s);
     if (!op.r) return DPT_ESTATE;
     return finish(op, s.gen, end_ns);
 }
 
+static inline dpt_err end_span(dpt_span s, uint64_t end_ns)
+{
+    /* dpt__op_begin's owner path written out, so that nothing here is a call other than a
+     * tail call (no register to save); see span.h for the fence. */
+    dpt__span *r = s.rec;
+    dpt__owner *me = dpt__tl_owner;
+    if (DPT__LIKELY(r != NULL && me != NULL) &&
+        DPT__LIKELY(atomic_load_explicit(&r->owner, memory_order_relaxed) == me)) {
+        atomic_store_explicit(&me->busy, r, memory_order_relaxed);
+        atomic_signal_fence(memory_order_seq_cst);
+        if (DPT__LIKELY(!atomic_load_explicit(&r->shared, memory_order_relaxed))) {
+            if (DPT__UNLIKELY(atomic_load_explicit(&r->gen, memory_order_relaxed) != s.gen)) {
+                atomic_store_explicit(&me->busy, NULL, memory_order_release);
+                return DPT_ESTATE;
+            }
+            dpt__op op = {r, false};
+            return finish(op, s.gen, end_ns);
+        }
+        atomic_store_explicit(&me->busy, NULL, memory_order_release);
+    }
+    return end_slow(s, end_ns);
+}
+
+dpt_err dpt_span_end_at(dpt_span s, uint64_t end_ns)
+{
+    return end_span(s, end_ns);
+}
+
 dpt_err dpt_span_end(dpt_span s)
 {
-    dpt__op op = dpt__op_begin(s);
-    if (!op.r) return DPT_ESTATE;
-    return finish(op, s.gen, 0);
+    return end_span(s, 0);
 }
 
 int dpt__span_end_by_task(dpt_span s, char *name_out, size_t name_cap)

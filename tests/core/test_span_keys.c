@@ -109,12 +109,40 @@ static void test_a_sensitive_literal_key_is_redacted_on_every_span(void **state)
     assert_int_equal(dpt_redaction_set(NULL), DPT_OK);
 }
 
+/* OpenTelemetry (common/README.md): attribute values are stored as given. Every length
+ * from 0 to 40 bytes, under a key the fast path knows, crosses each of the record's short
+ * copy cases (1-3, 4-7, 8-16 bytes, longer). */
+static void test_values_of_every_short_length_are_copied_exactly(void **state)
+{
+    (void)state;
+    tprov tp = tprov_new(NULL, NULL);
+    char v[41];
+    for (size_t len = 0; len <= 40; len++) {
+        for (size_t i = 0; i < len; i++)
+            v[i] = (char)('a' + (len + i) % 26);
+        v[len] = 0;
+        dpt_span s = dpt_span_start(tp.t, v, DPT_SPAN_INTERNAL, NULL);
+        assert_int_equal(dpt_span_set_str(s, "app.value", v), DPT_OK);
+        dpt_span_end(s);
+        const dpt_span_data *d = tprov_span(&tp, len);
+        assert_int_equal(d->name_len, len);
+        assert_string_equal(d->name, v);
+        const dpt_attr *a = find_attr(d, "app.value");
+        assert_non_null(a);
+        assert_int_equal(a->value.len, len);
+        assert_string_equal(a->value.u.s, v);
+        dpt_span_data_release(d);
+    }
+    tprov_free(&tp);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_a_key_buffer_rewritten_in_place_is_not_taken_for_the_old_key),
         cmocka_unit_test(test_literal_keys_and_a_prefix_of_one_are_distinct_keys),
         cmocka_unit_test(test_a_sensitive_literal_key_is_redacted_on_every_span),
+        cmocka_unit_test(test_values_of_every_short_length_are_copied_exactly),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
