@@ -487,7 +487,6 @@ init_recording(dpt__span *r, dpt_span h, const dpt_provider *p, const char *name
     d->dropped_links = 0;
     d->ended_by_task = 0;
     d->tracer = r->tracer;
-    dpt__arena_start(r, p->limits.max_span_bytes);
     r->d.start_ns = (o && o->start_ns) ? o->start_ns : dpt__now_ns_inline();
     if (DPT__UNLIKELY(r->ts != NULL)) {
         r->d.tracestate = r->ts->str;
@@ -497,7 +496,26 @@ init_recording(dpt__span *r, dpt_span h, const dpt_provider *p, const char *name
         r->d.tracestate_len = 0;
     }
     if (!name) name = "";
-    store_name(r, name, strlen(name));
+    size_t n = strlen(name);
+    uint32_t budget = p->limits.max_span_bytes;
+    size_t need = (n + 1 + 15) & ~(size_t)15; /* dpt__arena_alloc's rounding */
+    if (DPT__LIKELY(need <= sizeof r->arena_inline && need <= budget)) {
+        /* The name opens the fresh arena: dpt__arena_start and store_name with nothing to
+         * look up. */
+        char *c = r->arena_inline;
+        dpt__copy(c, name, n);
+        c[n] = 0;
+        r->arena.cur = c + need;
+        r->arena.end = r->arena_inline + sizeof r->arena_inline;
+        r->arena.bytes = need;
+        r->arena.budget = budget;
+        r->arena.over = false;
+        r->d.name = c;
+        r->d.name_len = (uint32_t)n;
+    } else {
+        dpt__arena_start(r, budget);
+        store_name(r, name, n);
+    }
     r->d.attrs = r->attrs_inline;
     r->attr_cap = DPT__INLINE_ATTRS;
     r->event_cap = r->link_cap = 0;
