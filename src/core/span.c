@@ -844,9 +844,11 @@ static DPT__NOINLINE dpt_err set_kv_slow(dpt_span s, const char *key, uint32_t t
 /* A setter of one key/value. The common case, a recording span this thread owns and works
  * on unlocked (span.h), with the fast path's conditions met, is done here; everything else,
  * and a fast path that declined (it changed nothing), goes to set_kv_slow, which enters the
- * span again. Leaving and re-entering is as if the setter ran a moment later. */
+ * span again. Leaving and re-entering is as if the setter ran a moment later. (The
+ * DPT_SPAN_UNSYNCHRONIZED measurement build takes dpt__op_begin every time.) */
 static inline dpt_err set_kv(dpt_span s, const char *key, uint32_t type, dpt_value v)
 {
+#if !defined(DPT_SPAN_UNSYNCHRONIZED)
     dpt__span *r = s.rec;
     /* A non-recording span's setter is a no-op: the state is looked at first, as in
      * begin_recording. Then the key, whose lookup calls strcmp: done before anything else
@@ -869,6 +871,7 @@ static inline dpt_err set_kv(dpt_span s, const char *key, uint32_t type, dpt_val
         atomic_store_explicit(&me->busy, NULL, memory_order_release);
         if (DPT__LIKELY(e == DPT_OK)) return DPT_OK;
     }
+#endif
     return set_kv_slow(s, key, type, v);
 }
 
@@ -1149,13 +1152,14 @@ static inline dpt_err finish(dpt__op op, uint64_t gen, uint64_t end_ns)
 /* The end of a span not ours or shared: entered with the lock (span.h). */
 static DPT__NOINLINE dpt_err end_slow(dpt_span s, uint64_t end_ns)
 {
-    dpt__op op = dpt__op_begin_slow(s);
+    dpt__op op = dpt__op_begin(s);
     if (!op.r) return DPT_ESTATE;
     return finish(op, s.gen, end_ns);
 }
 
 static inline dpt_err end_span(dpt_span s, uint64_t end_ns)
 {
+#if !defined(DPT_SPAN_UNSYNCHRONIZED)
     /* dpt__op_begin's owner path written out, so that nothing here is a call other than a
      * tail call (no register to save); see span.h for the fence. */
     dpt__span *r = s.rec;
@@ -1174,6 +1178,7 @@ static inline dpt_err end_span(dpt_span s, uint64_t end_ns)
         }
         atomic_store_explicit(&me->busy, NULL, memory_order_release);
     }
+#endif
     return end_slow(s, end_ns);
 }
 
