@@ -784,7 +784,8 @@ dpt_span dpt_span_start(dpt_tracer *t, const char *name, dpt_span_kind kind, con
 /* The common setter: a scalar or a NUL-terminated string under a key this thread has
  * interned and known harmless, new to the span, with room in its array. Returns DPT_OK, or
  * -1 when the general path must decide (nothing changed then). */
-static inline int set_fast_k(dpt__span *r, const dpt__ikey *k, uint32_t type, const dpt_value *in)
+static inline int set_fast_k(dpt__span *r, const dpt__ikey *k, uint32_t type, const dpt_value *in,
+                             size_t vlen)
 {
     if (DPT__UNLIKELY(!dpt__key_known_keep(k))) return -1;
     uint32_t klen = k->len;
@@ -799,7 +800,7 @@ static inline int set_fast_k(dpt__span *r, const dpt__ikey *k, uint32_t type, co
     dpt_attr *dst = &attrs[n];
     if (type == DPT_VAL_STRING) {
         if (DPT__UNLIKELY(in->u.s == NULL || p->limits.attr_value_len)) return -1;
-        size_t len = strlen(in->u.s);
+        size_t len = vlen;
         char *c = dpt__arena_strdup(r, in->u.s, len);
         if (DPT__UNLIKELY(!c)) {
             r->arena.over = false; /* the general path tries again and counts */
@@ -822,7 +823,8 @@ static inline int set_fast_k(dpt__span *r, const dpt__ikey *k, uint32_t type, co
 static inline int set_fast(dpt__span *r, const char *key, uint32_t type, const dpt_value *in)
 {
     const dpt__ikey *k = key ? dpt__key_cached(key) : NULL;
-    return k ? set_fast_k(r, k, type, in) : -1;
+    if (!k) return -1;
+    return set_fast_k(r, k, type, in, type == DPT_VAL_STRING && in->u.s ? strlen(in->u.s) : 0);
 }
 
 /* A setter of one key/value in general: inside the span (locked when it is shared), the
@@ -856,6 +858,8 @@ static inline dpt_err set_kv(dpt_span s, const char *key, uint32_t type, dpt_val
     if (DPT__UNLIKELY(!r) ||
         atomic_load_explicit(&r->state, memory_order_relaxed) != DPT__REC_RECORDING)
         return DPT_ESTATE;
+    /* A string's length next, while few values are live across the call. */
+    size_t vlen = type == DPT_VAL_STRING && v.u.s ? strlen(v.u.s) : 0;
     const dpt__ikey *k = key ? dpt__key_cached(key) : NULL;
     dpt__owner *me = dpt__tl_owner;
     if (DPT__LIKELY(k != NULL && me != NULL) &&
@@ -866,7 +870,7 @@ static inline dpt_err set_kv(dpt_span s, const char *key, uint32_t type, dpt_val
         int e = -1;
         if (DPT__LIKELY(!atomic_load_explicit(&r->shared, memory_order_relaxed) &&
                         atomic_load_explicit(&r->gen, memory_order_relaxed) == s.gen))
-            e = set_fast_k(r, k, type, &v);
+            e = set_fast_k(r, k, type, &v, vlen);
         /* Release: as in dpt__op_end. */
         atomic_store_explicit(&me->busy, NULL, memory_order_release);
         if (DPT__LIKELY(e == DPT_OK)) return DPT_OK;
