@@ -51,6 +51,7 @@ int dpt__anyhex(unsigned char c)
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 #define REP8(b) (0x0101010101010101ull * (uint64_t)(b))
+#if !defined(__SSE2__)
 /* Eight lowercase hex digits -> four bytes, branch-free (SWAR): ids are decoded on every
  * request, and a byte-at-a-time table walk was the largest cost of an extract. */
 static bool lhex8(const char *s, uint8_t out[4])
@@ -72,6 +73,7 @@ static bool lhex8(const char *s, uint8_t out[4])
     memcpy(out, &r, 4);
     return true;
 }
+#endif
 #endif
 
 #if defined(__SSE2__)
@@ -100,10 +102,11 @@ bool dpt__lhex_decode(const char *s, uint8_t *out, size_t n)
 {
     size_t i = 0;
 #if defined(__SSE2__)
+    /* ids are 8 or 16 bytes: nothing left after this loop (the byte loop takes a version
+     * or flags byte) */
     for (; i + 8 <= n; i += 8)
         if (!lhex16(s + 2 * i, out + i)) return false;
-#endif
-#ifdef REP8
+#elif defined(REP8)
     for (; i + 4 <= n; i += 4)
         if (!lhex8(s + 2 * i, out + i)) return false;
 #endif
@@ -131,7 +134,7 @@ static const char hexpairs[513] =
     "c0c1c2c3c4c5c6c7c8c9cacbcccdcecfd0d1d2d3d4d5d6d7d8d9dadbdcdddedf"
     "e0e1e2e3e4e5e6e7e8e9eaebecedeeeff0f1f2f3f4f5f6f7f8f9fafbfcfdfeff";
 
-#ifdef REP8
+#if defined(REP8) && !defined(__SSE2__)
 /* Four bytes -> eight lowercase hex digits, branch-free (SWAR): every inject writes 25
  * bytes of ids as hex, and the table walk's dependent loads were slower. Nibbles spread
  * one per byte, then '0' + v, plus 39 where v > 9. */
@@ -172,8 +175,7 @@ void dpt__lhex_encode(const uint8_t *in, size_t n, char *out)
 #if defined(__SSE2__)
     for (; i + 8 <= n; i += 8)
         lhex_enc8(in + i, out + 2 * i);
-#endif
-#ifdef REP8
+#elif defined(REP8)
     for (; i + 4 <= n; i += 4)
         lhex_enc4(in + i, out + 2 * i);
 #endif
