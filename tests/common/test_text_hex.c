@@ -14,7 +14,7 @@ static void test_lhex_decode_accepts_exactly_the_lowercase_digits_everywhere(voi
     static const size_t lens[] = {1, 3, 4, 7, 8, 9, 12, 16, 17, 24};
     for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
         size_t n = lens[li];
-        char s[48];
+        char s[2 * 24 + 1]; /* snprintf writes a NUL after the last pair */
         uint8_t want[24], got[24];
         for (size_t i = 0; i < n; i++) {
             want[i] = (uint8_t)(i * 37 + 11);
