@@ -98,7 +98,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         v[n] = '\0';
         dpt_http_header h[32];
         size_t nh = 0;
-        char *block = parse_headers(v, h, 32, &nh);
+        char *block = parse_headers("OTEL_EXPORTER_OTLP_HEADERS", v, h, 32, &nh);
         CHECK(nh <= 32);
         size_t len = strlen(v);
         for (size_t i = 0; i < nh; i++) {

@@ -113,7 +113,8 @@ bool dpt__lhex_decode(const char *s, uint8_t *out, size_t n)
     /* The rest a byte at a time; accumulate an "invalid" bit instead of branching. */
     int bad = 0;
     for (; i < n; i++) {
-        /* NOLINTNEXTLINE(bugprone-signed-char-misuse,cert-str34-c): int8_t table, -1: bad */
+        /* An int8_t table, -1 marks invalid: */
+        /* NOLINTNEXTLINE(bugprone-signed-char-misuse,cert-str34-c) */
         int hi = dpt__lhex[(unsigned char)s[2 * i]];
         /* NOLINTNEXTLINE(bugprone-signed-char-misuse,cert-str34-c): as above */
         int lo = dpt__lhex[(unsigned char)s[2 * i + 1]];

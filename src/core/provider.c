@@ -365,7 +365,8 @@ static bool index_reserve(dpt_provider *p)
 {
     if ((p->n_tracers + 1) * 2 <= p->tracer_cap) return true;
     size_t cap = p->tracer_cap ? p->tracer_cap * 2 : 16;
-    dpt_tracer **slots = dpt__calloc(cap, sizeof *slots);
+    /* an array of tracer pointers: */
+    dpt_tracer **slots = dpt__calloc(cap, sizeof *slots); // NOLINT(bugprone-sizeof-expression)
     if (!slots) return false;
     for (dpt_tracer *t = p->tracers; t; t = t->next)
         index_put(slots, cap, t);
