@@ -12,8 +12,8 @@ DPT__HIDDEN uint64_t dpt__now_ns(void);
 
 /* The same, inline for the span start and end: one vDSO call, the refresh out of line.
  * offset = REALTIME - MONOTONIC and the monotonic time of its last refresh (clock.c). */
-extern _Atomic int64_t dpt__clk_offset;
-extern _Atomic uint64_t dpt__clk_refreshed;
+extern DPT__HIDDEN _Atomic int64_t dpt__clk_offset;
+extern DPT__HIDDEN _Atomic uint64_t dpt__clk_refreshed;
 DPT__HIDDEN uint64_t dpt__now_ns_refresh(uint64_t mono);
 static inline uint64_t dpt__now_ns_inline(void)
 {

@@ -7,8 +7,10 @@
  * point at them. Lookups of the thread's cache are inline (keys.h); this file holds the
  * slow path, under a mutex.
  */
+#define _GNU_SOURCE /* dl_iterate_phdr */
 #include "keys.h"
 
+#include <link.h>
 #include <stdlib.h>
 
 #define TABLE_SLOTS 8192               /* open addressing, power of two */
@@ -42,8 +44,40 @@ static void table_unlock(void)
     pthread_mutex_unlock(&mu);
 }
 
+/* The main program's read-only segments (its literals): found once by slots_init, then
+ * only read. The main program is never unmapped, so bytes there never change. */
+#define MAX_FIXED 8
+static uintptr_t fixed_lo[MAX_FIXED], fixed_hi[MAX_FIXED];
+static int n_fixed;
+
+static int find_fixed(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    (void)size;
+    (void)arg;
+    /* The first object listed is the main program. */
+    for (int i = 0; i < info->dlpi_phnum && n_fixed < MAX_FIXED; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_LOAD || (ph->p_flags & PF_W)) continue;
+        fixed_lo[n_fixed] = (uintptr_t)info->dlpi_addr + (uintptr_t)ph->p_vaddr;
+        fixed_hi[n_fixed] = fixed_lo[n_fixed] + (uintptr_t)ph->p_memsz;
+        n_fixed++;
+    }
+    return 1; /* stop after the first */
+}
+
+/* Whether key[0..len] (its NUL included) lies in one of the main program's read-only
+ * segments. */
+static uint32_t is_fixed(const char *key, uint32_t len)
+{
+    uintptr_t a = (uintptr_t)key;
+    for (int i = 0; i < n_fixed; i++)
+        if (a >= fixed_lo[i] && a < fixed_hi[i] && fixed_hi[i] - a > len) return 1;
+    return 0;
+}
+
 static void slots_init(void)
 {
+    dl_iterate_phdr(find_fixed, NULL);
     pthread_key_create(&slots_key, slots_free);
     /* A fork while another thread interns a key must not leave the child's mutex held. */
     pthread_atfork(table_lock, table_unlock, table_unlock);
@@ -116,13 +150,16 @@ const dpt__ikey *dpt__key_lookup_slow(const char *key, uint32_t len)
     dpt__kslot *sl = &dpt__tl_keys[dpt__kslot_index(key)];
     uint64_t h = hash_bytes(key, len);
     if (sl->ptr == key && sl->len == len && sl->hash == h && sl->k == NULL) {
-        /* Seen before at this address with these bytes: a literal, intern it. */
+        /* Seen before at this address with these bytes: a literal, intern it. The caller
+         * passed len bytes; `fixed` also needs the NUL after them. */
         sl->k = intern(key, len, h);
+        sl->fixed = sl->k && is_fixed(key, len) && key[len] == 0;
         return sl->k;
     }
     sl->ptr = key;
     sl->len = len;
     sl->hash = h;
     sl->k = NULL;
+    sl->fixed = 0;
     return NULL;
 }

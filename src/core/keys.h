@@ -21,14 +21,17 @@ typedef struct dpt__ikey {
 } dpt__ikey;
 
 /* Per-thread cache keyed by the key's address, verified against the interned bytes (an
- * address reused for other bytes is a miss). `hash` and `cand` remember a key seen once,
+ * address reused for other bytes is a miss). `hash` and `len` remember a key seen once,
  * so that only a key seen twice at the same address is interned: keys built at run time
- * in a reused buffer do not fill the table. */
+ * in a reused buffer do not fill the table. `fixed`: the key's bytes (with its NUL) lie in
+ * a read-only segment of the main program, which is never unmapped, so they cannot change
+ * and the address alone identifies the key (no strcmp): the usual string literal. */
 typedef struct dpt__kslot {
     const char *ptr;
     const dpt__ikey *k;
     uint64_t hash;
     uint32_t len;
+    uint32_t fixed;
 } dpt__kslot;
 
 /* The cache is on the heap behind one thread-local pointer (allocated at the thread's
@@ -53,22 +56,25 @@ static inline const dpt__ikey *dpt__key_lookup(const char *key, uint32_t len)
         const dpt__kslot *sl = &t[dpt__kslot_index(key)];
         const dpt__ikey *k = sl->k;
         if (DPT__LIKELY(sl->ptr == key && k != NULL && k->len == len &&
-                        memcmp(k->s, key, len) == 0))
+                        (sl->fixed || memcmp(k->s, key, len) == 0)))
             return k;
     }
     return dpt__key_lookup_slow(key, len);
 }
 
 /* The interned copy of the NUL-terminated key, when this thread's cache has it for this
- * address: verified with strcmp, which also gives the length without a strlen. NULL:
- * not cached here (the caller takes the general path, which learns it). */
+ * address: a literal of the main program by the address alone (`fixed`), any other key
+ * verified with strcmp, which also gives the length without a strlen. NULL: not cached
+ * here (the caller takes the general path, which learns it). */
 static inline const dpt__ikey *dpt__key_cached(const char *key)
 {
     const dpt__kslot *t = dpt__tl_keys;
     if (DPT__UNLIKELY(t == NULL)) return NULL;
     const dpt__kslot *sl = &t[dpt__kslot_index(key)];
     const dpt__ikey *k = sl->k;
-    if (DPT__LIKELY(sl->ptr == key && k != NULL && strcmp(k->s, key) == 0)) return k;
+    if (DPT__LIKELY(sl->ptr == key && k != NULL) &&
+        DPT__LIKELY(sl->fixed || strcmp(k->s, key) == 0))
+        return k;
     return NULL;
 }
 

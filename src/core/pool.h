@@ -149,8 +149,12 @@ static inline void dpt__copy(char *d, const char *p, size_t n)
         memcpy(d, &a, 4);
         memcpy(d + n - 4, &b, 4);
     } else if (n < 4) {
-        for (size_t i = 0; i < n; i++)
-            d[i] = p[i];
+        /* 1 to 3 bytes: the first, the middle and the last (some of them the same) */
+        if (n) {
+            d[0] = p[0];
+            d[n >> 1] = p[n >> 1];
+            d[n - 1] = p[n - 1];
+        }
     } else {
         memcpy(d, p, n);
     }
@@ -166,13 +170,18 @@ static inline char *dpt__arena_strdup(dpt__span *s, const char *p, size_t n)
     return d;
 }
 
+/* Whether dpt__span_recycle's inline path may take s: no tracestate, and no overflow or
+ * only the kept block, which the span did not take. */
+static inline bool dpt__span_recycle_plain(const dpt__span *s)
+{
+    const dpt__arena_blk *b = s->arena.blocks;
+    return s->ts == NULL && (b == NULL || (b->used == 0 && b->next == NULL));
+}
+
 static inline void dpt__span_recycle(dpt__span *s)
 {
     dpt__mag *m = dpt__tc.cur;
-    const dpt__arena_blk *b = s->arena.blocks;
-    /* no overflow, or only the kept block and the span did not take it */
-    if (DPT__LIKELY(s->ts == NULL && (b == NULL || (b->used == 0 && b->next == NULL)) &&
-                    m != NULL && m->n < DPT__MAG_SIZE)) {
+    if (DPT__LIKELY(dpt__span_recycle_plain(s) && m != NULL && m->n < DPT__MAG_SIZE)) {
         atomic_store_explicit(&s->state, DPT__REC_FREE, memory_order_relaxed);
         m->items[m->n++] = s;
         return;

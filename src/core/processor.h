@@ -35,7 +35,7 @@ typedef struct dpt__batch_hot {
     uint64_t fork_gen;
     _Atomic bool shut;
 } dpt__batch_hot;
-extern _Atomic uint64_t dpt__batch_fork_generation;
+extern DPT__HIDDEN _Atomic uint64_t dpt__batch_fork_generation;
 /* The rest of a take after the queue answered `pushed` (queue.h: wake, or dropped). */
 DPT__HIDDEN bool dpt__batch_took(void *st, struct dpt__span *s, int pushed);
 /* Test hook: while hold is true, the processor's export thread exports nothing, like a

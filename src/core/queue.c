@@ -189,13 +189,28 @@ dpt__queue *dpt__queue_new(uint32_t ring_spans, uint64_t max_bytes, uint32_t bat
 /* Recycles the records of cells [from, to) (none of them with a consumer left). */
 static void recycle_cells(dpt__lane *l, uint64_t from, uint64_t to)
 {
+    /* dpt__span_recycle for a run of records, with the thread's magazine and its count
+     * held in locals (written back before the slow path, which may change magazines). */
+    dpt__span **cells = l->cells;
+    uint64_t mask = l->mask;
+    dpt__mag *m = dpt__tc.cur;
+    uint32_t n = m ? m->n : DPT__MAG_SIZE;
     for (uint64_t p = from; p < to; p++) {
-        dpt__span *s = l->cells[p & l->mask];
+        dpt__span *s = cells[p & mask];
         if (s == RETAINED) continue; /* an exporter kept it: its last holder recycles it */
         /* The queue's reference was the last: no locked decrement needed. */
         atomic_store_explicit(&s->refs, 0, memory_order_relaxed);
-        dpt__span_recycle(s);
+        if (DPT__LIKELY(n < DPT__MAG_SIZE && dpt__span_recycle_plain(s))) {
+            atomic_store_explicit(&s->state, DPT__REC_FREE, memory_order_relaxed);
+            m->items[n++] = s;
+            continue;
+        }
+        if (m) m->n = n;
+        dpt__span_recycle_slow(s);
+        m = dpt__tc.cur;
+        n = m ? m->n : DPT__MAG_SIZE;
     }
+    if (m) m->n = n;
 }
 
 /* Frees a lane's staging chunks, releasing the copies still unread; returns how many. */

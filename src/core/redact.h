@@ -31,7 +31,7 @@ typedef struct dpt__verdict {
  * first miss, freed at its exit): initial-exec TLS must stay small for libdptrace.so to be
  * loadable with dlopen() (tests/core/dlopen_test). */
 extern DPT__TLS dpt__verdict *dpt__tl_verdicts;
-extern _Atomic(const void *) dpt__redact_plain;
+extern DPT__HIDDEN _Atomic(const void *) dpt__redact_plain;
 static inline bool dpt__redact_known_keep(const char *key, size_t len)
 {
     const void *p = atomic_load_explicit(&dpt__redact_plain, memory_order_acquire);

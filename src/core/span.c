@@ -448,15 +448,15 @@ static void resolve_parent(const dpt_span_opts *o, dpt__parent *par)
     dpt__current_parent(par);
 }
 
-/* The rest of a recording span's start (kept out of dpt_span_start so that the path of
- * a non-recording span stays short). */
-static inline __attribute__((always_inline)) dpt_span
-start_recording(dpt__span *r, dpt_span h, dpt_provider *p, const char *name, dpt_span_kind kind,
-                const dpt_span_opts *o, const dpt__parent *par, const dpt_sampling_result *res,
-                _Atomic uint64_t *cnt)
+/* A recording span's record, made ready (its context, tracestate reference, owner and
+ * `shared` are set): the public view field by field (a memset of the whole view costs more
+ * than the stores), the arena, the start time, the name; then the generation h.gen makes
+ * the handle live. parent: the valid parent's context, NULL for a root span. */
+static inline __attribute__((always_inline)) void
+init_recording(dpt__span *r, dpt_span h, const dpt_provider *p, const char *name,
+               dpt_span_kind kind, const dpt_span_opts *o, const dpt_span_context *parent,
+               _Atomic uint64_t *cnt)
 {
-    /* The rest of the public view, field by field (the context is set): a memset of the
-     * whole view costs more than the stores. */
     dpt_span_data *d = &r->d;
     atomic_store_explicit(&r->state, DPT__REC_RECORDING, memory_order_relaxed);
     if (DPT__LIKELY(cnt != NULL))
@@ -465,9 +465,9 @@ start_recording(dpt__span *r, dpt_span h, dpt_provider *p, const char *name, dpt
             (d->ctx.flags & DPT_FLAG_SAMPLED) ? DPT__C_STARTED_SAMPLED : DPT__C_STARTED_RECONLY, 1);
     if (DPT__UNLIKELY(kind < DPT_SPAN_INTERNAL || kind > DPT_SPAN_CONSUMER))
         kind = DPT_SPAN_INTERNAL;
-    if (par->valid) {
-        d->parent_span_id = par->sc.span_id;
-        d->parent_remote = par->sc.remote;
+    if (parent) {
+        d->parent_span_id = parent->span_id;
+        d->parent_remote = parent->remote;
     } else {
         memset(&d->parent_span_id, 0, sizeof d->parent_span_id);
         d->parent_remote = false;
@@ -487,7 +487,6 @@ start_recording(dpt__span *r, dpt_span h, dpt_provider *p, const char *name, dpt
     d->dropped_links = 0;
     d->ended_by_task = 0;
     d->tracer = r->tracer;
-    dpt__arena_start(r, p->limits.max_span_bytes);
     r->d.start_ns = (o && o->start_ns) ? o->start_ns : dpt__now_ns_inline();
     if (DPT__UNLIKELY(r->ts != NULL)) {
         r->d.tracestate = r->ts->str;
@@ -497,12 +496,40 @@ start_recording(dpt__span *r, dpt_span h, dpt_provider *p, const char *name, dpt
         r->d.tracestate_len = 0;
     }
     if (!name) name = "";
-    store_name(r, name, strlen(name));
+    size_t n = strlen(name);
+    uint32_t budget = p->limits.max_span_bytes;
+    size_t need = (n + 1 + 15) & ~(size_t)15; /* dpt__arena_alloc's rounding */
+    if (DPT__LIKELY(need <= sizeof r->arena_inline && need <= budget)) {
+        /* The name opens the fresh arena: dpt__arena_start and store_name with nothing to
+         * look up. */
+        char *c = r->arena_inline;
+        dpt__copy(c, name, n);
+        c[n] = 0;
+        r->arena.cur = c + need;
+        r->arena.end = r->arena_inline + sizeof r->arena_inline;
+        r->arena.bytes = need;
+        r->arena.budget = budget;
+        r->arena.over = false;
+        r->d.name = c;
+        r->d.name_len = (uint32_t)n;
+    } else {
+        dpt__arena_start(r, budget);
+        store_name(r, name, n);
+    }
     r->d.attrs = r->attrs_inline;
     r->attr_cap = DPT__INLINE_ATTRS;
     r->event_cap = r->link_cap = 0;
     atomic_store_explicit(&r->gen, h.gen, memory_order_relaxed);
+}
 
+/* The rest of a recording span's start (kept out of dpt_span_start so that the path of
+ * a non-recording span stays short). */
+static inline __attribute__((always_inline)) dpt_span
+start_recording(dpt__span *r, dpt_span h, dpt_provider *p, const char *name, dpt_span_kind kind,
+                const dpt_span_opts *o, const dpt__parent *par, const dpt_sampling_result *res,
+                _Atomic uint64_t *cnt)
+{
+    init_recording(r, h, p, name, kind, o, par->valid ? &par->sc : NULL, cnt);
     if (DPT__UNLIKELY(res->n_attrs != 0))
         for (size_t i = 0; i < res->n_attrs; i++)
             set_attr(r, &res->attrs[i]);
@@ -562,26 +589,14 @@ static DPT__NOINLINE void gen_ids_custom(const dpt_id_generator *ig, dpt_trace_i
  * generator (start_slow), so a custom generator costs the default path nothing. */
 static inline __attribute__((always_inline)) dpt_span
 start_span(dpt_tracer *t, dpt_provider *p, const char *name, dpt_span_kind kind,
-           const dpt_span_opts *o, const dpt_id_generator *ig, bool pre, const dpt__ctx_entry *pe,
-           int pfast)
+           const dpt_span_opts *o, const dpt_id_generator *ig)
 {
     dpt__owner *me = dpt__owner_get();
     if (DPT__UNLIKELY(!me)) return DPT_SPAN_NONE;
 
-    /* pre: dpt_span_start already found the parent (pe, NULL for none) and the sampler's
-     * decision without a call (pfast). */
     dpt__parent par;
     par.owned_ts = false;
-    if (pre) {
-        par.valid = pe && dpt__sc_valid(&pe->sc);
-        par.ts = NULL;
-        par.bg = NULL;
-        if (pe) {
-            par.sc = pe->sc;
-            par.ts = pe->ts;
-            par.bg = pe->bg;
-        }
-    } else if (DPT__LIKELY(o == NULL)) {
+    if (DPT__LIKELY(o == NULL)) {
         dpt__current_parent(&par);
     } else {
         resolve_parent(o, &par);
@@ -607,7 +622,7 @@ start_span(dpt_tracer *t, dpt_provider *p, const char *name, dpt_span_kind kind,
     res.attrs = NULL;
     res.n_attrs = 0;
     res.tracestate = NULL;
-    int fast = pre ? pfast : dpt__sampler_fast(p->sampler, par.valid ? &par.sc : NULL);
+    int fast = dpt__sampler_fast(p->sampler, par.valid ? &par.sc : NULL);
     /* always_on / always_off, directly or as a parent-based delegate: no call */
     if (DPT__LIKELY(fast >= 0))
         res.decision = (dpt_decision)fast;
@@ -654,27 +669,65 @@ static DPT__NOINLINE dpt_span start_slow(dpt_tracer *t, dpt_provider *p, const c
                                          dpt_span_kind kind, const dpt_span_opts *o)
 {
     if (atomic_load_explicit(&p->gate, memory_order_relaxed) & DPT__GATE_OFF) return DPT_SPAN_NONE;
-    return start_span(t, p, name, kind, o, &p->idgen, false, NULL, 0);
+    return start_span(t, p, name, kind, o, &p->idgen);
 }
 
 /* The default path (no options, nothing in the gate), out of line for the one below. */
 static DPT__NOINLINE dpt_span start_default(dpt_tracer *t, dpt_provider *p, const char *name,
                                             dpt_span_kind kind)
 {
-    return start_span(t, p, name, kind, NULL, NULL, false, NULL, 0);
+    return start_span(t, p, name, kind, NULL, NULL);
 }
 
 static DPT__NOINLINE dpt_span start_default_o(dpt_tracer *t, dpt_provider *p, const char *name,
                                               dpt_span_kind kind, const dpt_span_opts *o)
 {
-    return start_span(t, p, name, kind, o, NULL, false, NULL, 0);
+    return start_span(t, p, name, kind, o, NULL);
 }
 
-/* The same with the parent and the sampler's decision found by dpt_span_start. */
+/* The span most starts make: no options, nothing in the gate, the parent (pe: the top of
+ * the context stack, NULL for none) and the sampler's decision, record and sample, found by
+ * dpt_span_start without a call; me is the calling thread's owner block. start_span's steps
+ * for this case, with nothing resolved twice. */
 static DPT__NOINLINE dpt_span start_known(dpt_tracer *t, dpt_provider *p, const char *name,
-                                          dpt_span_kind kind, const dpt__ctx_entry *pe, int fast)
+                                          dpt_span_kind kind, const dpt__ctx_entry *pe,
+                                          dpt__owner *me)
 {
-    return start_span(t, p, name, kind, NULL, NULL, true, pe, fast);
+    dpt__span *r = dpt__span_alloc();
+    if (DPT__UNLIKELY(!r)) return DPT_SPAN_NONE;
+    dpt__fence(memory_order_release); /* as in start_span */
+    r->tracer = t;
+    const dpt_span_context *parent = pe && dpt__sc_valid(&pe->sc) ? &pe->sc : NULL;
+    uint8_t flags = DPT_FLAG_RANDOM | DPT_FLAG_SAMPLED;
+    r->ts = NULL;
+    if (parent) {
+        /* A continued trace keeps the parent's random bit (level 2), as in start_span. */
+        r->d.ctx.trace_id = parent->trace_id;
+        dpt__new_ids(NULL, &r->d.ctx.span_id);
+        flags = (uint8_t)((parent->flags & DPT_FLAG_RANDOM) | DPT_FLAG_SAMPLED);
+        if (DPT__UNLIKELY(pe->ts != NULL)) r->ts = dpt_tracestate_retain(pe->ts);
+    } else {
+        dpt__new_ids(&r->d.ctx.trace_id, &r->d.ctx.span_id);
+    }
+    r->d.ctx.remote = false;
+    r->d.ctx.flags = flags;
+    uint64_t gen = (atomic_load_explicit(&r->gen, memory_order_relaxed) | 1) + 2;
+    dpt_span h = {r, gen};
+    /* as in start_span */
+    atomic_store_explicit(&r->owner, me, memory_order_relaxed);
+    atomic_store_explicit(&r->shared, atomic_load_explicit(&start_shared, memory_order_relaxed),
+                          memory_order_relaxed);
+    init_recording(r, h, p, name, kind, NULL, parent, dpt__counters(p));
+    if (DPT__UNLIKELY(p->has_on_start)) {
+        dpt__parent par; /* without options, the current context is the parent context */
+        memset(&par, 0, sizeof par);
+        dpt_context scratch; /* the parent context, lent to the processors */
+        const dpt_context *pc = dpt__parent_context(NULL, &par, &scratch);
+        uint32_t n = atomic_load_explicit(&p->n_procs, memory_order_acquire);
+        for (uint32_t i = 0; i < n; i++)
+            dpt__processor_on_start(p->procs[i], &r->d, pc);
+    }
+    return h;
 }
 
 dpt_span dpt_span_start(dpt_tracer *t, const char *name, dpt_span_kind kind, const dpt_span_opts *o)
@@ -683,11 +736,11 @@ dpt_span dpt_span_start(dpt_tracer *t, const char *name, dpt_span_kind kind, con
     dpt_provider *p = t->provider;
     if (DPT__UNLIKELY(atomic_load_explicit(&p->gate, memory_order_relaxed) != 0))
         return start_slow(t, p, name, kind, o);
-    /* Options, or a sampler that always samples: the full path at once. */
-    if (o || p->sampler->type == DPT__SAMPLER_ALWAYS_ON)
-        return start_default_o(t, p, name, kind, o);
-    /* A span the sampler drops without a call (always_off, or parent-based on a parent's
-     * decision): only the context, in as few instructions as possible. Everything else
+    /* Options: the full path at once. */
+    if (o) return start_default_o(t, p, name, kind, o);
+    /* A span the sampler samples without a call (always_on, or parent-based on a parent's
+     * decision or as a root): start_known. One it drops without a call (always_off, or
+     * parent-based): only the context, in as few instructions as possible. Everything else
      * takes the full path. */
     dpt__owner *me = dpt__tl_owner;
     const dpt__ctx_stack *st = dpt__tl_stack;
@@ -696,7 +749,7 @@ dpt_span dpt_span_start(dpt_tracer *t, const char *name, dpt_span_kind kind, con
     const dpt__mag *m = dpt__tc.cur;
     int fast = dpt__sampler_fast(p->sampler, valid ? &e->sc : NULL);
     if (DPT__LIKELY(fast == DPT_RECORD_AND_SAMPLE && me != NULL))
-        return start_known(t, p, name, kind, e, fast);
+        return start_known(t, p, name, kind, e, me);
     if (DPT__UNLIKELY(!me || !m || !m->n || fast != DPT_DROP))
         return start_default(t, p, name, kind);
     dpt__span *r = dpt__span_alloc();
@@ -731,11 +784,10 @@ dpt_span dpt_span_start(dpt_tracer *t, const char *name, dpt_span_kind kind, con
 /* The common setter: a scalar or a NUL-terminated string under a key this thread has
  * interned and known harmless, new to the span, with room in its array. Returns DPT_OK, or
  * -1 when the general path must decide (nothing changed then). */
-static inline int set_fast(dpt__span *r, const char *key, uint32_t type, const dpt_value *in)
+static inline int set_fast_k(dpt__span *r, const dpt__ikey *k, uint32_t type, const dpt_value *in,
+                             size_t vlen)
 {
-    if (DPT__UNLIKELY(key == NULL)) return -1;
-    const dpt__ikey *k = dpt__key_cached(key);
-    if (DPT__UNLIKELY(k == NULL || !dpt__key_known_keep(k))) return -1;
+    if (DPT__UNLIKELY(!dpt__key_known_keep(k))) return -1;
     uint32_t klen = k->len;
     dpt_attr *attrs = (dpt_attr *)r->d.attrs;
     uint32_t n = r->d.n_attrs;
@@ -748,7 +800,7 @@ static inline int set_fast(dpt__span *r, const char *key, uint32_t type, const d
     dpt_attr *dst = &attrs[n];
     if (type == DPT_VAL_STRING) {
         if (DPT__UNLIKELY(in->u.s == NULL || p->limits.attr_value_len)) return -1;
-        size_t len = strlen(in->u.s);
+        size_t len = vlen;
         char *c = dpt__arena_strdup(r, in->u.s, len);
         if (DPT__UNLIKELY(!c)) {
             r->arena.over = false; /* the general path tries again and counts */
@@ -767,8 +819,18 @@ static inline int set_fast(dpt__span *r, const char *key, uint32_t type, const d
     return DPT_OK;
 }
 
-/* A setter of one key/value: the fast path, else the general one. */
-static inline dpt_err set_kv(dpt_span s, const char *key, uint32_t type, dpt_value v)
+/* set_fast_k for a key given by the caller (NULL: not cached here). */
+static inline int set_fast(dpt__span *r, const char *key, uint32_t type, const dpt_value *in)
+{
+    const dpt__ikey *k = key ? dpt__key_cached(key) : NULL;
+    if (!k) return -1;
+    return set_fast_k(r, k, type, in, type == DPT_VAL_STRING && in->u.s ? strlen(in->u.s) : 0);
+}
+
+/* A setter of one key/value in general: inside the span (locked when it is shared), the
+ * fast path, else the general one. Out of line so that set_kv's own path stays a short
+ * function that saves few registers. */
+static DPT__NOINLINE dpt_err set_kv_slow(dpt_span s, const char *key, uint32_t type, dpt_value v)
 {
     dpt__op op = begin_recording(s);
     if (!op.r) return DPT_ESTATE;
@@ -779,6 +841,42 @@ static inline dpt_err set_kv(dpt_span s, const char *key, uint32_t type, dpt_val
     }
     dpt__op_end(op);
     return (dpt_err)e;
+}
+
+/* A setter of one key/value. The common case, a recording span this thread owns and works
+ * on unlocked (span.h), with the fast path's conditions met, is done here; everything else,
+ * and a fast path that declined (it changed nothing), goes to set_kv_slow, which enters the
+ * span again. Leaving and re-entering is as if the setter ran a moment later. (The
+ * DPT_SPAN_UNSYNCHRONIZED measurement build takes dpt__op_begin every time.) */
+static inline dpt_err set_kv(dpt_span s, const char *key, uint32_t type, dpt_value v)
+{
+#if !defined(DPT_SPAN_UNSYNCHRONIZED)
+    dpt__span *r = s.rec;
+    /* A non-recording span's setter is a no-op: the state is looked at first, as in
+     * begin_recording. Then the key, whose lookup calls strcmp: done before anything else
+     * is loaded, fewer values live across the call. */
+    if (DPT__UNLIKELY(!r) ||
+        atomic_load_explicit(&r->state, memory_order_relaxed) != DPT__REC_RECORDING)
+        return DPT_ESTATE;
+    /* A string's length next, while few values are live across the call. */
+    size_t vlen = type == DPT_VAL_STRING && v.u.s ? strlen(v.u.s) : 0;
+    const dpt__ikey *k = key ? dpt__key_cached(key) : NULL;
+    dpt__owner *me = dpt__tl_owner;
+    if (DPT__LIKELY(k != NULL && me != NULL) &&
+        DPT__LIKELY(atomic_load_explicit(&r->owner, memory_order_relaxed) == me)) {
+        /* dpt__op_begin's owner path, inline (see span.h for the fence) */
+        atomic_store_explicit(&me->busy, r, memory_order_relaxed);
+        atomic_signal_fence(memory_order_seq_cst);
+        int e = -1;
+        if (DPT__LIKELY(!atomic_load_explicit(&r->shared, memory_order_relaxed) &&
+                        atomic_load_explicit(&r->gen, memory_order_relaxed) == s.gen))
+            e = set_fast_k(r, k, type, &v, vlen);
+        /* Release: as in dpt__op_end. */
+        atomic_store_explicit(&me->busy, NULL, memory_order_release);
+        if (DPT__LIKELY(e == DPT_OK)) return DPT_OK;
+    }
+#endif
+    return set_kv_slow(s, key, type, v);
 }
 
 static inline dpt_err set_one(dpt_span s, const dpt_attr *a)
@@ -1055,18 +1153,47 @@ static inline dpt_err finish(dpt__op op, uint64_t gen, uint64_t end_ns)
     return end_recording(r, end_ns);
 }
 
-dpt_err dpt_span_end_at(dpt_span s, uint64_t end_ns)
+/* The end of a span not ours or shared: entered with the lock (span.h). */
+static DPT__NOINLINE dpt_err end_slow(dpt_span s, uint64_t end_ns)
 {
     dpt__op op = dpt__op_begin(s);
     if (!op.r) return DPT_ESTATE;
     return finish(op, s.gen, end_ns);
 }
 
+static inline dpt_err end_span(dpt_span s, uint64_t end_ns)
+{
+#if !defined(DPT_SPAN_UNSYNCHRONIZED)
+    /* dpt__op_begin's owner path written out, so that nothing here is a call other than a
+     * tail call (no register to save); see span.h for the fence. */
+    dpt__span *r = s.rec;
+    dpt__owner *me = dpt__tl_owner;
+    if (DPT__LIKELY(r != NULL && me != NULL) &&
+        DPT__LIKELY(atomic_load_explicit(&r->owner, memory_order_relaxed) == me)) {
+        atomic_store_explicit(&me->busy, r, memory_order_relaxed);
+        atomic_signal_fence(memory_order_seq_cst);
+        if (DPT__LIKELY(!atomic_load_explicit(&r->shared, memory_order_relaxed))) {
+            if (DPT__UNLIKELY(atomic_load_explicit(&r->gen, memory_order_relaxed) != s.gen)) {
+                atomic_store_explicit(&me->busy, NULL, memory_order_release);
+                return DPT_ESTATE;
+            }
+            dpt__op op = {r, false};
+            return finish(op, s.gen, end_ns);
+        }
+        atomic_store_explicit(&me->busy, NULL, memory_order_release);
+    }
+#endif
+    return end_slow(s, end_ns);
+}
+
+dpt_err dpt_span_end_at(dpt_span s, uint64_t end_ns)
+{
+    return end_span(s, end_ns);
+}
+
 dpt_err dpt_span_end(dpt_span s)
 {
-    dpt__op op = dpt__op_begin(s);
-    if (!op.r) return DPT_ESTATE;
-    return finish(op, s.gen, 0);
+    return end_span(s, 0);
 }
 
 int dpt__span_end_by_task(dpt_span s, char *name_out, size_t name_cap)

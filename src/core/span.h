@@ -41,7 +41,7 @@ extern DPT__TLS dpt__owner *dpt__tl_owner;
 /* Makes sure the calling thread has a block and returns it (NULL on ENOMEM); and whether
  * new spans start biased (0) or shared (1). */
 DPT__HIDDEN dpt__owner *dpt__owner_get_slow(void);
-extern uint32_t dpt__span_start_shared;
+extern DPT__HIDDEN uint32_t dpt__span_start_shared;
 
 static inline dpt__owner *dpt__owner_get(void)
 {
