@@ -160,7 +160,8 @@ dpt_exporter *dpt_exporter_file_format(const char *path, dpt_format fmt)
     /* Not blocking: opening a FIFO that has no reader would wait for one, inside the
      * provider's creation, forever. A FIFO with a reader is fine (writes block only the
      * export thread, which shutdown's deadline bounds); without one it is an error. */
-    f->fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NONBLOCK, 0644);
+    /* 0600: spans can hold personal data; other local users do not read them. */
+    f->fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NONBLOCK, 0600);
     int fl = f->fd >= 0 ? fcntl(f->fd, F_GETFL) : -1;
     if (fl >= 0) fcntl(f->fd, F_SETFL, fl & ~O_NONBLOCK);
     if (!f->path || f->fd < 0) {

@@ -458,7 +458,7 @@ static ngx_int_t dpt_ngx_init_module(ngx_cycle_t *cycle)
         if (ngx_strcmp(e[i].name.data, "OTEL_TRACES_EXPORTER") == 0)
             file_export = ngx_strstr(e[i].value.data, "file") != NULL;
     if (!file_export) return NGX_OK;
-    int fd = open((char *)mcf->file.data, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    int fd = open((char *)mcf->file.data, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
     if (fd == -1) {
         ngx_log_error(NGX_LOG_WARN, cycle->log, ngx_errno, "dptrace: cannot open \"%V\"",
                       &mcf->file);

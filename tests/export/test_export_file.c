@@ -209,6 +209,31 @@ static void test_file_exporter_rejects_bad_paths_and_writes_zipkin_lines(void **
     fx_close(&f);
 }
 
+/* dptrace's own choice (docs/export.md): spans can hold personal data, so a trace file the
+ * exporter creates is readable by its owner only (0600), whatever the umask allows; an
+ * existing file keeps its mode. */
+static void test_a_new_trace_file_is_private_to_its_owner(void **state)
+{
+    (void)state;
+    char path[128];
+    snprintf(path, sizeof path, "%s/private.jsonl", tmpdir);
+    mode_t old = umask(0);
+    dpt_exporter *e = dpt_exporter_file(path);
+    umask(old);
+    assert_non_null(e);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    dpt_exporter_free(e);
+    /* an existing file, made readable by its owner's choice, stays as it is */
+    assert_int_equal(chmod(path, 0644), 0);
+    e = dpt_exporter_file(path);
+    assert_non_null(e);
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0644);
+    dpt_exporter_free(e);
+}
+
 /* A FIFO as the trace file: with no reader, opening it for writing used to wait for one
  * inside the provider's creation, forever (DPTRACE_EXPORT_FILE=/some/fifo hung the
  * service at start); now no exporter is made and the reason is logged. With a reader it
@@ -293,6 +318,7 @@ int main(void)
         cmocka_unit_test(test_file_exporters_in_two_processes_never_interleave_lines),
         cmocka_unit_test(test_file_exporter_rejects_bad_paths_and_writes_zipkin_lines),
         cmocka_unit_test(test_a_fifo_without_a_reader_never_blocks),
+        cmocka_unit_test(test_a_new_trace_file_is_private_to_its_owner),
         cmocka_unit_test(test_provider_from_env_writes_spans_to_the_file_exporter),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -296,7 +296,8 @@ static void live_tick(collector *c, bool all)
 
 static int open_out(collector *c)
 {
-    c->fd = open(c->out_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    c->fd =
+        open(c->out_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600); /* spans: owner only */
     if (c->fd < 0) {
         cli_err("collect: cannot open %s: %s", c->out_path, strerror(errno));
         return -1;
