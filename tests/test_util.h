@@ -1,5 +1,6 @@
 /* test_util.h - helpers shared by the unit tests: a provider wired to an in-memory
- * exporter, and a log handler that records messages for assertions. */
+ * exporter, attribute lookups, a log handler that records messages for assertions, and
+ * the stderr of a forked child (for what is read once per process). */
 #ifndef DPT_TEST_UTIL_H
 #define DPT_TEST_UTIL_H
 
@@ -12,6 +13,9 @@
 #include <string.h>
 
 #include <cmocka.h>
+
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "dptrace.h"
 #include "dptrace/plugin.h"
@@ -62,6 +66,46 @@ static inline const dpt_attr *find_attr(const dpt_span_data *d, const char *key)
             memcmp(d->attrs[i].key, key, d->attrs[i].key_len) == 0)
             return &d->attrs[i];
     return NULL;
+}
+
+/* The string / int value of attribute key, or NULL / -1 when absent or of another type. */
+static inline const char *attr_str(const dpt_span_data *d, const char *key)
+{
+    const dpt_attr *a = find_attr(d, key);
+    return a && a->value.type == DPT_VAL_STRING ? a->value.u.s : NULL;
+}
+
+static inline int64_t attr_int(const dpt_span_data *d, const char *key)
+{
+    const dpt_attr *a = find_attr(d, key);
+    return a && a->value.type == DPT_VAL_INT ? a->value.u.i : -1;
+}
+
+/* Runs fn(arg) in a forked child whose stderr goes to a pipe, and puts what it wrote in
+ * out[0..cap) (NUL-terminated); the child must exit 0. For the environment and log
+ * settings dptrace reads once per process. */
+static inline void child_stderr(void (*fn)(void *), void *arg, char *out, size_t cap)
+{
+    int fd[2];
+    assert_int_equal(pipe(fd), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        dup2(fd[1], 2);
+        close(fd[0]);
+        fn(arg);
+        _exit(0);
+    }
+    close(fd[1]);
+    size_t n = 0;
+    ssize_t r;
+    while (n + 1 < cap && (r = read(fd[0], out + n, cap - 1 - n)) > 0)
+        n += (size_t)r;
+    out[n] = 0;
+    close(fd[0]);
+    int st;
+    waitpid(pid, &st, 0);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 }
 
 /* Log capture. */

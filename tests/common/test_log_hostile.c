@@ -5,9 +5,6 @@
  * "environment variables: validated, logged, default used"). */
 #include "test_util.h"
 
-#include <sys/wait.h>
-#include <unistd.h>
-
 typedef struct caught {
     int n;
     size_t longest;
@@ -82,34 +79,21 @@ static void test_a_megabyte_value_gives_one_bounded_message(void **state)
 }
 
 /* The default handler (stderr): the forged text stays on the variable's line. */
+static void forge_through_the_default_handler(void *arg)
+{
+    (void)arg;
+    dpt_log_set_handler(NULL, NULL, DPT_LOG_WARN); /* stderr, as by default */
+    setenv("OTEL_TRACES_EXPORTER", "none", 1);
+    setenv("DPTRACE_SHUTDOWN_AT_EXIT", "false", 1);
+    setenv("OTEL_TRACES_SAMPLER", "bogus\ndptrace: error: FORGED", 1);
+    dpt_provider_free(dpt_provider_from_env());
+}
+
 static void test_the_default_handler_writes_one_line_per_message(void **state)
 {
     (void)state;
-    int fd[2];
-    assert_int_equal(pipe(fd), 0);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        dup2(fd[1], 2);
-        close(fd[0]);
-        dpt_log_set_handler(NULL, NULL, DPT_LOG_WARN); /* stderr, as by default */
-        setenv("OTEL_TRACES_EXPORTER", "none", 1);
-        setenv("DPTRACE_SHUTDOWN_AT_EXIT", "false", 1);
-        setenv("OTEL_TRACES_SAMPLER", "bogus\ndptrace: error: FORGED", 1);
-        dpt_provider_free(dpt_provider_from_env());
-        _exit(0);
-    }
-    close(fd[1]);
     char out[4096];
-    size_t n = 0;
-    ssize_t r;
-    while (n + 1 < sizeof out && (r = read(fd[0], out + n, sizeof out - 1 - n)) > 0)
-        n += (size_t)r;
-    out[n] = 0;
-    close(fd[0]);
-    int st;
-    waitpid(pid, &st, 0);
-    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    child_stderr(forge_through_the_default_handler, NULL, out, sizeof out);
     assert_non_null(strstr(out, "OTEL_TRACES_SAMPLER=bogus\\x0adptrace: error: FORGED"));
     /* without the escape, "dptrace: error: FORGED" would start a line of its own */
     assert_false(strncmp(out, "dptrace: error: FORGED", 22) == 0);

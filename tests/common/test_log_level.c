@@ -5,44 +5,33 @@
  * level is read once per process, at the first message. */
 #include "test_util.h"
 
-#include <sys/wait.h>
-#include <unistd.h>
+/* In a child: the given variables (NULL: unset), then one warning (an unknown sampler). */
+typedef struct levels {
+    const char *otel, *dpt;
+} levels;
 
-/* Runs one child with the given variables (NULL: unset) that provokes one warning (an
- * unknown sampler name) and returns what it wrote to stderr. */
+static void provoke_warning(void *arg)
+{
+    const levels *l = arg;
+    if (l->otel)
+        setenv("OTEL_LOG_LEVEL", l->otel, 1);
+    else
+        unsetenv("OTEL_LOG_LEVEL");
+    if (l->dpt)
+        setenv("DPTRACE_LOG_LEVEL", l->dpt, 1);
+    else
+        unsetenv("DPTRACE_LOG_LEVEL");
+    setenv("OTEL_TRACES_EXPORTER", "none", 1);
+    setenv("OTEL_TRACES_SAMPLER", "bogus_sampler", 1);
+    setenv("DPTRACE_SHUTDOWN_AT_EXIT", "false", 1);
+    dpt_provider_free(dpt_provider_from_env());
+}
+
+/* What such a child wrote to stderr. */
 static void run_child(const char *otel, const char *dpt, char *out, size_t cap)
 {
-    int fd[2];
-    assert_int_equal(pipe(fd), 0);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        dup2(fd[1], 2);
-        close(fd[0]);
-        if (otel)
-            setenv("OTEL_LOG_LEVEL", otel, 1);
-        else
-            unsetenv("OTEL_LOG_LEVEL");
-        if (dpt)
-            setenv("DPTRACE_LOG_LEVEL", dpt, 1);
-        else
-            unsetenv("DPTRACE_LOG_LEVEL");
-        setenv("OTEL_TRACES_EXPORTER", "none", 1);
-        setenv("OTEL_TRACES_SAMPLER", "bogus_sampler", 1);
-        setenv("DPTRACE_SHUTDOWN_AT_EXIT", "false", 1);
-        dpt_provider_free(dpt_provider_from_env());
-        _exit(0);
-    }
-    close(fd[1]);
-    size_t n = 0;
-    ssize_t r;
-    while (n + 1 < cap && (r = read(fd[0], out + n, cap - 1 - n)) > 0)
-        n += (size_t)r;
-    out[n] = 0;
-    close(fd[0]);
-    int st;
-    waitpid(pid, &st, 0);
-    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    levels l = {otel, dpt};
+    child_stderr(provoke_warning, &l, out, cap);
 }
 
 static void test_otel_log_level_error_hides_warnings(void **state)

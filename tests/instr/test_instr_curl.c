@@ -27,18 +27,6 @@ static int teardown(void **state)
     return 0;
 }
 
-static const char *sattr(const dpt_span_data *d, const char *k)
-{
-    const dpt_attr *a = find_attr(d, k);
-    return a && a->value.type == DPT_VAL_STRING ? a->value.u.s : NULL;
-}
-
-static int64_t iattr(const dpt_span_data *d, const char *k)
-{
-    const dpt_attr *a = find_attr(d, k);
-    return a && a->value.type == DPT_VAL_INT ? a->value.u.i : -1;
-}
-
 static size_t discard(char *p, size_t s, size_t n, void *u)
 {
     (void)p, (void)u;
@@ -143,19 +131,19 @@ static void test_attributes_follow_the_http_client_conventions(void **state)
     curl_easy_cleanup(c);
     const dpt_span_data *d = tprov_span(&tp, 0);
     assert_string_equal(d->name, "GET /ok");
-    assert_string_equal(sattr(d, "http.request.method"), "GET");
+    assert_string_equal(attr_str(d, "http.request.method"), "GET");
     char want[256];
     snprintf(want, sizeof want, "http://REDACTED:REDACTED@127.0.0.1:%u/ok?sig=REDACTED&x=1",
              echo.port);
-    assert_string_equal(sattr(d, "url.full"), want);
-    assert_string_equal(sattr(d, "server.address"), "127.0.0.1");
-    assert_int_equal(iattr(d, "server.port"), echo.port);
-    assert_string_equal(sattr(d, "network.peer.address"), "127.0.0.1");
-    assert_int_equal(iattr(d, "network.peer.port"), echo.port);
-    assert_string_equal(sattr(d, "network.protocol.version"), "1.1");
-    assert_int_equal(iattr(d, "http.response.status_code"), 200);
-    assert_int_equal(iattr(d, "http.response.body.size"), 5);
-    assert_string_equal(sattr(d, "url.template"), "/ok");
+    assert_string_equal(attr_str(d, "url.full"), want);
+    assert_string_equal(attr_str(d, "server.address"), "127.0.0.1");
+    assert_int_equal(attr_int(d, "server.port"), echo.port);
+    assert_string_equal(attr_str(d, "network.peer.address"), "127.0.0.1");
+    assert_int_equal(attr_int(d, "network.peer.port"), echo.port);
+    assert_string_equal(attr_str(d, "network.protocol.version"), "1.1");
+    assert_int_equal(attr_int(d, "http.response.status_code"), 200);
+    assert_int_equal(attr_int(d, "http.response.body.size"), 5);
+    assert_string_equal(attr_str(d, "url.template"), "/ok");
     assert_null(find_attr(d, "error.type")); /* "SHOULD NOT set error.type" on success */
     assert_int_equal(d->status, DPT_STATUS_UNSET);
     dpt_span_data_release(d);
@@ -175,7 +163,7 @@ static void test_4xx_and_5xx_are_errors_of_the_client_span(void **state)
         curl_easy_cleanup(c);
         const dpt_span_data *d = tprov_span(&tp, 0);
         assert_int_equal(d->status, DPT_STATUS_ERROR);
-        assert_string_equal(sattr(d, "error.type"), codes[i]);
+        assert_string_equal(attr_str(d, "error.type"), codes[i]);
         assert_int_equal(d->status_msg_len, 0);
         dpt_span_data_release(d);
     }
@@ -201,7 +189,7 @@ static void test_transport_error_is_recorded(void **state)
     curl_easy_cleanup(c);
     const dpt_span_data *d = tprov_span(&tp, 0);
     assert_int_equal(d->status, DPT_STATUS_ERROR);
-    assert_string_equal(sattr(d, "error.type"), "CURLE_COULDNT_CONNECT");
+    assert_string_equal(attr_str(d, "error.type"), "CURLE_COULDNT_CONNECT");
     assert_true(d->status_msg_len > 0);
     assert_null(find_attr(d, "http.response.status_code"));
     dpt_span_data_release(d);
@@ -220,9 +208,9 @@ static void test_redirects_count_as_resends(void **state)
     assert_int_equal(dpt_curl_perform(c, NULL, &o), CURLE_OK);
     curl_easy_cleanup(c);
     const dpt_span_data *d = tprov_span(&tp, 0);
-    assert_string_equal(sattr(d, "url.full"), url);
-    assert_int_equal(iattr(d, "http.request.resend_count"), 1);
-    assert_int_equal(iattr(d, "http.response.status_code"), 200);
+    assert_string_equal(attr_str(d, "url.full"), url);
+    assert_int_equal(attr_int(d, "http.request.resend_count"), 1);
+    assert_int_equal(attr_int(d, "http.response.status_code"), 200);
     assert_non_null(echo_get("traceparent", 0)); /* the followed request carries it too */
     dpt_span_data_release(d);
 }
@@ -238,8 +226,8 @@ static void test_unknown_method_is_other(void **state)
     curl_easy_cleanup(c);
     const dpt_span_data *d = tprov_span(&tp, 0);
     assert_string_equal(d->name, "HTTP");
-    assert_string_equal(sattr(d, "http.request.method"), "_OTHER");
-    assert_string_equal(sattr(d, "http.request.method_original"), "FOO");
+    assert_string_equal(attr_str(d, "http.request.method"), "_OTHER");
+    assert_string_equal(attr_str(d, "http.request.method_original"), "FOO");
     dpt_span_data_release(d);
 }
 

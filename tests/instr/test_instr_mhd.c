@@ -121,18 +121,6 @@ static const dpt_span_data *wait_span(void)
     return tprov_span(&tp, 0);
 }
 
-static const char *sattr(const dpt_span_data *d, const char *k)
-{
-    const dpt_attr *a = find_attr(d, k);
-    return a && a->value.type == DPT_VAL_STRING ? a->value.u.s : NULL;
-}
-
-static int64_t iattr(const dpt_span_data *d, const char *k)
-{
-    const dpt_attr *a = find_attr(d, k);
-    return a && a->value.type == DPT_VAL_INT ? a->value.u.i : -1;
-}
-
 /* W3C Trace Context: the server span continues the caller's trace, as a child of the
  * caller's span; W3C Baggage: the baggage is current while the handler runs. */
 static void test_incoming_context_is_continued(void **state)
@@ -161,17 +149,17 @@ static void test_attributes_and_route(void **state)
     assert_int_equal(get("/items/42", NULL, NULL), 200);
     const dpt_span_data *d = wait_span();
     assert_string_equal(d->name, "GET /items/{id}");
-    assert_string_equal(sattr(d, "http.route"), "/items/{id}");
-    assert_string_equal(sattr(d, "http.request.method"), "GET");
-    assert_string_equal(sattr(d, "url.path"), "/items/42");
-    assert_string_equal(sattr(d, "url.scheme"), "http");
-    assert_string_equal(sattr(d, "server.address"), "127.0.0.1"); /* from Host */
-    assert_int_equal(iattr(d, "server.port"), port);
-    assert_string_equal(sattr(d, "client.address"), "127.0.0.1");
-    assert_true(iattr(d, "network.peer.port") > 0);
-    assert_string_equal(sattr(d, "network.protocol.version"), "1.1");
-    assert_string_equal(sattr(d, "user_agent.original"), "instr-test/1");
-    assert_int_equal(iattr(d, "http.response.status_code"), 200);
+    assert_string_equal(attr_str(d, "http.route"), "/items/{id}");
+    assert_string_equal(attr_str(d, "http.request.method"), "GET");
+    assert_string_equal(attr_str(d, "url.path"), "/items/42");
+    assert_string_equal(attr_str(d, "url.scheme"), "http");
+    assert_string_equal(attr_str(d, "server.address"), "127.0.0.1"); /* from Host */
+    assert_int_equal(attr_int(d, "server.port"), port);
+    assert_string_equal(attr_str(d, "client.address"), "127.0.0.1");
+    assert_true(attr_int(d, "network.peer.port") > 0);
+    assert_string_equal(attr_str(d, "network.protocol.version"), "1.1");
+    assert_string_equal(attr_str(d, "user_agent.original"), "instr-test/1");
+    assert_int_equal(attr_int(d, "http.response.status_code"), 200);
     assert_int_equal(d->status, DPT_STATUS_UNSET);
     dpt_span_data_release(d);
 }
@@ -183,14 +171,14 @@ static void test_5xx_is_an_error_and_4xx_is_not(void **state)
     assert_int_equal(get("/fail", NULL, NULL), 500);
     const dpt_span_data *d = wait_span();
     assert_int_equal(d->status, DPT_STATUS_ERROR);
-    assert_string_equal(sattr(d, "error.type"), "500");
+    assert_string_equal(attr_str(d, "error.type"), "500");
     dpt_span_data_release(d);
     dpt_exporter_memory_clear(tp.mem);
     assert_int_equal(get("/missing", NULL, NULL), 404);
     d = wait_span();
     assert_int_equal(d->status, DPT_STATUS_UNSET);
     assert_null(find_attr(d, "error.type"));
-    assert_int_equal(iattr(d, "http.response.status_code"), 404);
+    assert_int_equal(attr_int(d, "http.response.status_code"), 404);
     dpt_span_data_release(d);
 }
 
@@ -209,8 +197,8 @@ static void test_request_that_never_completes_is_an_error(void **state)
     assert_int_equal(write(fd, req, strlen(req)), (ssize_t)strlen(req));
     const dpt_span_data *d = wait_span(); /* up to 5 s: the timeout is 1 s */
     assert_int_equal(d->status, DPT_STATUS_ERROR);
-    assert_string_equal(sattr(d, "error.type"), "timeout");
-    assert_int_equal(iattr(d, "http.request.body.size"), 100);
+    assert_string_equal(attr_str(d, "error.type"), "timeout");
+    assert_int_equal(attr_int(d, "http.request.body.size"), 100);
     dpt_span_data_release(d);
     close(fd);
 }

@@ -38,18 +38,6 @@ static int clear(void **state)
     return 0;
 }
 
-static const char *sattr(const dpt_span_data *d, const char *k)
-{
-    const dpt_attr *a = find_attr(d, k);
-    return a && a->value.type == DPT_VAL_STRING ? a->value.u.s : NULL;
-}
-
-static int64_t iattr(const dpt_span_data *d, const char *k)
-{
-    const dpt_attr *a = find_attr(d, k);
-    return a && a->value.type == DPT_VAL_INT ? a->value.u.i : -1;
-}
-
 /* One CLIENT span per statement, named by the summary, with the sanitized text: the
  * literal 'b' never reaches the span (database-spans.md, "Sanitization SHOULD replace all
  * literals with a placeholder value"); rows returned are counted. */
@@ -68,10 +56,10 @@ static void test_select_is_a_client_span_with_sanitized_text(void **state)
     const dpt_span_data *d = tprov_span(&tp, 0);
     assert_int_equal(d->kind, DPT_SPAN_CLIENT);
     assert_string_equal(d->name, "SELECT stock");
-    assert_string_equal(sattr(d, "db.system.name"), "sqlite");
-    assert_string_equal(sattr(d, "db.query.text"), "SELECT qty FROM stock WHERE sku >= ?");
-    assert_string_equal(sattr(d, "db.query.summary"), "SELECT stock");
-    assert_int_equal(iattr(d, "db.response.returned_rows"), 2);
+    assert_string_equal(attr_str(d, "db.system.name"), "sqlite");
+    assert_string_equal(attr_str(d, "db.query.text"), "SELECT qty FROM stock WHERE sku >= ?");
+    assert_string_equal(attr_str(d, "db.query.summary"), "SELECT stock");
+    assert_int_equal(attr_int(d, "db.response.returned_rows"), 2);
     assert_null(find_attr(d, "dptrace.db.rows_affected"));
     dpt_span_data_release(d);
 }
@@ -94,9 +82,9 @@ static void test_update_counts_rows_and_is_a_child_of_the_current_span(void **st
     dpt_span_end(parent);
     const dpt_span_data *d = tprov_span(&tp, 0);
     assert_string_equal(d->name, "UPDATE stock");
-    assert_string_equal(sattr(d, "db.query.text"),
+    assert_string_equal(attr_str(d, "db.query.text"),
                         "UPDATE stock SET qty = qty + ?1 WHERE qty > ?2");
-    assert_int_equal(iattr(d, "dptrace.db.rows_affected"), 2);
+    assert_int_equal(attr_int(d, "dptrace.db.rows_affected"), 2);
     assert_memory_equal(d->parent_span_id.b, pc.span_id.b, 8);
     assert_memory_equal(d->ctx.trace_id.b, pc.trace_id.b, 16);
     dpt_span_data_release(d);
@@ -115,10 +103,10 @@ static void test_failed_step_records_the_error(void **state)
     const dpt_span_data *d = tprov_span(&tp, 0);
     assert_string_equal(d->name, "INSERT stock");
     assert_int_equal(d->status, DPT_STATUS_ERROR);
-    assert_string_equal(sattr(d, "db.response.status_code"), "1555");
-    assert_string_equal(sattr(d, "error.type"), "1555");
+    assert_string_equal(attr_str(d, "db.response.status_code"), "1555");
+    assert_string_equal(attr_str(d, "error.type"), "1555");
     assert_non_null(strstr(d->status_msg, "UNIQUE constraint failed"));
-    assert_string_equal(sattr(d, "db.query.text"), "INSERT INTO stock VALUES(?, ?)");
+    assert_string_equal(attr_str(d, "db.query.text"), "INSERT INTO stock VALUES(?, ?)");
     dpt_span_data_release(d);
 }
 
@@ -167,7 +155,7 @@ static void test_interleaved_statements(void **state)
         const dpt_span_data *d = tprov_span(&tp, i);
         if (strcmp(d->name, "SELECT stock") == 0) {
             selects++;
-            assert_int_equal(iattr(d, "db.response.returned_rows"), n);
+            assert_int_equal(attr_int(d, "db.response.returned_rows"), n);
         }
         dpt_span_data_release(d);
     }
@@ -217,7 +205,7 @@ static void test_options_and_uninstrument(void **state)
     const dpt_span_data *d = tprov_span(&tp, 0);
     assert_string_equal(d->name, "CREATE TABLE t");
     assert_null(find_attr(d, "db.query.text"));
-    assert_string_equal(sattr(d, "db.namespace"), "main");
+    assert_string_equal(attr_str(d, "db.namespace"), "main");
     dpt_span_data_release(d);
     assert_int_equal(dpt_sqlite_uninstrument(d2), DPT_OK);
     assert_int_equal(dpt_sqlite_uninstrument(d2), DPT_ENOTFOUND);
