@@ -321,20 +321,14 @@ static void max_in_flight_from_env(dpt_http_exporter_config *cfg)
     cfg->max_in_flight = (uint32_t)v;
 }
 
-/* The spec's Boolean rule: only the case-insensitive "true" is true; any value other than
- * "false" or empty "SHOULD" be warned about (logged once per value read, rate-limited by
- * the log's own limiter). */
-static bool env_true(const char *s)
+/* OTEL_EXPORTER_OTLP_TRACES_<suffix>, else OTEL_EXPORTER_OTLP_<suffix>, as a Boolean by
+ * the spec's rule (dpt__env_bool: only "true" is true, another value is warned about). */
+static bool otlp_env_bool(const char *suffix)
 {
-    if (!s) return false;
-    if (strcasecmp(s, "true") == 0) return true;
-    if (*s && strcasecmp(s, "false") != 0) {
-        char shown[64];
-        dpt__log_sanitize(s, strlen(s), shown, sizeof shown);
-        dpt__log(DPT_LOG_WARN,
-                 "OTEL_EXPORTER_OTLP_INSECURE=%s is neither true nor false; using false", shown);
-    }
-    return false;
+    char name[96];
+    snprintf(name, sizeof name, "OTEL_EXPORTER_OTLP_TRACES_%s", suffix);
+    if (!dpt__env(name)) snprintf(name, sizeof name, "OTEL_EXPORTER_OTLP_%s", suffix);
+    return dpt__env_bool(name, false);
 }
 
 /* Header lists: OTEL_EXPORTER_OTLP_HEADERS, OTEL_EXPORTER_OTLP_TRACES_HEADERS or the
@@ -416,7 +410,7 @@ dpt_exporter *dpt_exporter_otlp_http_from_env(void)
          * without a scheme; then "Insecure" decides: true is plain h2c, false (the
          * default) TLS. With a scheme, the scheme decides. */
         if (!strstr(ep, "://")) {
-            bool insecure = env_true(otlp_env("INSECURE", NULL));
+            bool insecure = otlp_env_bool("INSECURE");
             size_t n = strlen(ep);
             url = dpt__malloc(n + sizeof "https://");
             if (!url) return NULL;
@@ -453,7 +447,7 @@ dpt_exporter *dpt_exporter_otlp_http_from_env(void)
     /* Exporter spec, "Insecure": "only applies to OTLP/gRPC when an endpoint is provided
      * without the http or https scheme - OTLP/HTTP always uses the scheme provided for the
      * endpoint". So it never turns off certificate verification here. */
-    if (!grpc && env_true(otlp_env("INSECURE", NULL)))
+    if (!grpc && otlp_env_bool("INSECURE"))
         dpt__log(DPT_LOG_INFO, "OTEL_EXPORTER_OTLP_INSECURE applies only to OTLP/gRPC endpoints "
                                "without a scheme; OTLP/HTTP follows the endpoint's scheme");
     max_in_flight_from_env(&cfg);

@@ -509,6 +509,35 @@ static void keep_warnings(dpt_log_level level, const char *msg, void *user)
     snprintf(warnings + n, sizeof warnings - n, "%s\n", msg);
 }
 
+/* Spec (sdk-environment-variables.md, Boolean): "Any value that represents a Boolean MUST
+ * be set to true only by the case-insensitive string "true" [...] If any value other than
+ * a true value, case-insensitive string "false", empty, or unset is used, a warning SHOULD
+ * be logged". OTEL_EXPORTER_OTLP_INSECURE=1 is false, and said so; the per-signal variable
+ * is the one read when both are set. */
+static void test_insecure_other_than_true_or_false_is_warned_about(void **state)
+{
+    (void)state;
+    setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://127.0.0.1:9/v1/traces", 1);
+    dpt_log_set_handler(keep_warnings, NULL, DPT_LOG_WARN);
+    n_warnings = 0;
+    warnings[0] = 0;
+    setenv("OTEL_EXPORTER_OTLP_INSECURE", "1", 1);
+    dpt_exporter *e = dpt_exporter_otlp_http_from_env();
+    assert_non_null(e);
+    dpt_exporter_free(e);
+    assert_non_null(strstr(warnings, "OTEL_EXPORTER_OTLP_INSECURE=1 is not a boolean"));
+    n_warnings = 0;
+    warnings[0] = 0;
+    setenv("OTEL_EXPORTER_OTLP_TRACES_INSECURE", "false", 1);
+    e = dpt_exporter_otlp_http_from_env();
+    dpt_exporter_free(e);
+    assert_int_equal(n_warnings, 0);
+    dpt_log_set_handler(NULL, NULL, DPT_LOG_WARN);
+    unsetenv("OTEL_EXPORTER_OTLP_INSECURE");
+    unsetenv("OTEL_EXPORTER_OTLP_TRACES_INSECURE");
+    unsetenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
+}
+
 /* Header values are percent-decoded by the project's one decoder (dpt__pct_decode, through
  * dpt__kvlist): exporter.md, "Specifying headers via environment variables", says the
  * format matches W3C Baggage, whose values are percent-encoded (RFC 3986 section 2.1,
@@ -1003,6 +1032,7 @@ int main(void)
         cmocka_unit_test_setup(test_export_succeeds_when_the_collector_comes_back, fresh),
         cmocka_unit_test_setup(test_stalled_collector_times_out_the_export, fresh),
         cmocka_unit_test_setup(test_partial_success_is_accepted_and_counted, fresh),
+        cmocka_unit_test(test_insecure_other_than_true_or_false_is_warned_about),
         cmocka_unit_test_setup(test_zipkin_http_posts_a_json_span_list, fresh),
         cmocka_unit_test_setup(test_otlp_exporter_from_env_variables, fresh),
         cmocka_unit_test_setup(test_otlp_headers_with_bad_escapes_are_dropped_not_sent_as_written,
