@@ -701,10 +701,12 @@ static DPT__NOINLINE dpt_span start_known(dpt_tracer *t, dpt_provider *p, const 
     uint8_t flags = DPT_FLAG_RANDOM | DPT_FLAG_SAMPLED;
     r->ts = NULL;
     if (parent) {
-        /* A continued trace keeps the parent's random bit (level 2), as in start_span. */
+        /* A continued trace keeps the parent's random bit (level 2) and, sampled, its B3
+         * debug mark, as in start_span. */
         r->d.ctx.trace_id = parent->trace_id;
         dpt__new_ids(NULL, &r->d.ctx.span_id);
-        flags = (uint8_t)((parent->flags & DPT_FLAG_RANDOM) | DPT_FLAG_SAMPLED);
+        flags =
+            (uint8_t)((parent->flags & (DPT_FLAG_RANDOM | DPT_FLAG_B3_DEBUG)) | DPT_FLAG_SAMPLED);
         if (DPT__UNLIKELY(pe->ts != NULL)) r->ts = dpt_tracestate_retain(pe->ts);
     } else {
         dpt__new_ids(&r->d.ctx.trace_id, &r->d.ctx.span_id);

@@ -290,6 +290,14 @@ static void test_b3_debug_is_carried_on_by_sampled_children(void **st)
     assert_non_null(strstr(js, "\"debug\":true"));
     dpt_free(js);
     dpt_span_data_release(d);
+
+    /* the same for a span started under the context made current (no options) */
+    dpt_token tok = dpt_context_attach(c);
+    dpt_span cur = dpt_span_start(t, "current", DPT_SPAN_INTERNAL, NULL);
+    assert_int_equal(dpt_span_get_context(cur).flags & (DPT_FLAG_SAMPLED | DPT_FLAG_B3_DEBUG),
+                     DPT_FLAG_SAMPLED | DPT_FLAG_B3_DEBUG);
+    dpt_span_end(cur);
+    dpt_context_detach(tok);
     dpt_provider_free(p);
 
     /* a child the sampler drops does not claim debug */
