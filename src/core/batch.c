@@ -57,6 +57,8 @@ typedef struct batch {
     const dpt_span_data **items; /* the batch being exported (max_export_batch_size) */
     dpt__qpop pop;               /* what items came from, given back after the export */
     _Atomic uint32_t test_hold;  /* test hook: the export thread exports nothing while set */
+    _Atomic bool test_late;      /* test hook: a producer that finds the processor shut
+                                    pushes anyway, as one that looked just before */
 
     /* ---- export-side accounting (not touched by on_end except to count a drop) ---- */
     uint64_t settled;                  /* pushed spans whose outcome is counted (mu) */
@@ -147,10 +149,25 @@ static void pipe_unregister(batch *b)
     pthread_mutex_unlock(&reg_mu);
 }
 
+static void settle_late(batch *b);
+
 void dpt__pipelines_stats(const dpt_provider *p, dpt_stats *out)
 {
     size_t n = 0;
     uint64_t last = 0;
+    /* Shut pipelines first count what producers queued after their last look (settle_late;
+     * b->mu is taken before reg_mu elsewhere, so not under it). */
+    batch *shut[DPT_STATS_MAX_PIPELINES];
+    size_t nshut = 0;
+    pthread_mutex_lock(&reg_mu);
+    for (batch *b = reg_list; b && nshut < DPT_STATS_MAX_PIPELINES; b = b->reg_next)
+        if (b->reg == p && atomic_load(&b->hot.shut)) shut[nshut++] = b;
+    pthread_mutex_unlock(&reg_mu);
+    for (size_t i = 0; i < nshut; i++) {
+        pthread_mutex_lock(&shut[i]->mu);
+        settle_late(shut[i]);
+        pthread_mutex_unlock(&shut[i]->mu);
+    }
     pthread_mutex_lock(&reg_mu);
     /* In creation order: pick the next smallest seq each time (a handful of pipelines). */
     while (n < DPT_STATS_MAX_PIPELINES) {
@@ -211,6 +228,27 @@ static void account(batch *b, size_t n, dpt_err err)
     }
     pthread_cond_broadcast(&b->done);
     pthread_mutex_unlock(&b->mu);
+}
+
+/* Spans queued after the export thread's last look (mu held). A producer that saw the
+ * processor open just before shutdown closed it pushes its span a moment later, when no
+ * export thread will look at the queue again (it finished, or shutdown gave up on it):
+ * every pushed span not settled and not in an exporter's hands is one of those, and is
+ * counted as dropped here - by shutdown as it returns, by every dpt_provider_get_stats
+ * after it, and by the processor's destruction - so no span is left without an outcome
+ * and none is counted twice (settled moves with the count, under mu). The producers pay
+ * nothing for it: no fence on the span end. */
+static void settle_late(batch *b)
+{
+    bool abandoned = atomic_load(&b->abandoned);
+    if (!atomic_load(&b->hot.shut) || !(b->finished || abandoned)) return;
+    /* Abandoned: in_flight was counted as failed then, and account() counts it no more. */
+    uint64_t open = b->settled + (abandoned ? 0 : b->in_flight);
+    uint64_t pushed = dpt__queue_pushed(b->hot.q);
+    if (pushed > open) {
+        count(b, DPT__C_DROPPED_QUEUE, pushed - open);
+        b->settled += pushed - open;
+    }
 }
 
 /* Completion of an asynchronous export (an exporter's thread). */
@@ -332,6 +370,13 @@ void dpt__batch_test_hold(dpt_processor *p, bool hold)
     if (!p || p->ops.on_end != dpt__batch_on_end) return;
     batch *b = p->state;
     atomic_store_explicit(&b->test_hold, hold ? 1u : 0u, memory_order_release);
+}
+
+void dpt__batch_test_late_pushes(dpt_processor *p, bool on)
+{
+    if (!p || p->ops.on_end != dpt__batch_on_end) return;
+    batch *b = p->state;
+    atomic_store(&b->test_late, on);
 }
 
 static void *export_thread(void *arg)
@@ -464,7 +509,8 @@ static bool take(batch *b, dpt__span *s)
     if (DPT__UNLIKELY(b->hot.fork_gen !=
                       atomic_load_explicit(&fork_generation, memory_order_relaxed)))
         after_fork(b);
-    if (DPT__UNLIKELY(atomic_load_explicit(&b->hot.shut, memory_order_relaxed))) {
+    if (DPT__UNLIKELY(atomic_load_explicit(&b->hot.shut, memory_order_relaxed)) &&
+        !atomic_load_explicit(&b->test_late, memory_order_relaxed)) {
         count_dropped(b, p, 1);
         return false;
     }
@@ -563,6 +609,10 @@ static dpt_err batch_shutdown(void *st, uint32_t timeout_ms)
         pthread_mutex_unlock(&b->mu);
         drain(b, true);
         if (b->exp->ops.shutdown) b->exp->ops.shutdown(b->exp->state, timeout_ms);
+        pthread_mutex_lock(&b->mu);
+        b->finished = true; /* no thread will look at the queue again */
+        settle_late(b);
+        pthread_mutex_unlock(&b->mu);
         return DPT_OK;
     }
     b->stop = true;
@@ -640,6 +690,7 @@ static dpt_err batch_shutdown(void *st, uint32_t timeout_ms)
         }
         return DPT_ETIMEDOUT;
     }
+    settle_late(b);
     pthread_mutex_unlock(&b->mu);
     uint64_t lost = atomic_load(&b->st_failed) + atomic_load(&b->st_dropped) - lost_before;
     if (lost)
@@ -670,9 +721,12 @@ static void batch_destroy(void *st)
         pthread_join(b->thread, NULL);
         b->thread_started = false;
     }
-    /* Spans a producer pushed while shutdown raced with it: counted, not lost silently. */
-    uint64_t left = dpt__queue_free(b->hot.q);
-    if (left) count_dropped(b, b->prov, left);
+    /* Spans a producer pushed while shutdown raced with it: counted (once), then freed. */
+    pthread_mutex_lock(&b->mu);
+    b->finished = true; /* joined, or never started */
+    settle_late(b);
+    pthread_mutex_unlock(&b->mu);
+    dpt__queue_free(b->hot.q);
     pipe_unregister(b);
     dpt_exporter_free(b->exp);
     pthread_mutex_destroy(&b->mu);

@@ -209,10 +209,14 @@ static void test_xray_id_generator(void **state)
     dpt_provider_config cfg = {.id_generator = dpt_id_generator_xray()};
     dpt_provider *p = dpt_provider_new(&cfg);
     dpt_tracer *t = dpt_provider_get_tracer(p, "xray", NULL);
-    time_t before = time(NULL);
+    /* CLOCK_REALTIME, as the generator: time() reads the coarse clock, up to a tick behind
+     * it, so across a second boundary it said the previous second (1 run in 300). */
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_REALTIME, &t0);
     dpt_span a = dpt_span_start(t, "a", DPT_SPAN_INTERNAL, NULL);
     dpt_span b = dpt_span_start(t, "b", DPT_SPAN_INTERNAL, NULL);
-    time_t after = time(NULL);
+    clock_gettime(CLOCK_REALTIME, &t1);
+    time_t before = t0.tv_sec, after = t1.tv_sec;
     dpt_span_context ca = dpt_span_get_context(a), cb = dpt_span_get_context(b);
     uint32_t sec = (uint32_t)ca.trace_id.b[0] << 24 | (uint32_t)ca.trace_id.b[1] << 16 |
                    (uint32_t)ca.trace_id.b[2] << 8 | ca.trace_id.b[3];
