@@ -542,6 +542,7 @@ static const char *const all_scenarios[] = {
     "span_sampled_simple",
     "span_sampled_batch",
     "span_sampled_batch_2threads",
+    "span_sampled_batch_1thread",
     "span_sampled_batch_hiccup",
     "span_nested_scoped_simple",
     "span_nested_scoped_batch",
@@ -645,6 +646,8 @@ int main(int argc, char **argv)
         simple = simple_scenario("span_sampled_simple", dpt_sampler_always_on(), run_span, n);
     if (bench_wanted("span_sampled_batch"))
         batch = batch_scenario("span_sampled_batch", run_span, n, 0);
+    if (bench_wanted("span_sampled_batch_1thread"))
+        batch_scenario("span_sampled_batch_1thread", run_span, n, 1);
     if (bench_wanted("span_sampled_batch_2threads"))
         batch2 = batch_scenario("span_sampled_batch_2threads", run_span, n, 2);
     if (bench_wanted("span_sampled_batch_hiccup")) hiccup_scenario(bench_ops(4));

@@ -3,9 +3,10 @@
  * A lane's ring holds record pointers. Three counters move forward: `pub` (the producer
  * published everything below), `tail` (the export thread is done with everything below)
  * and `reclaim` (the producer recycled everything below into its pool cache). The
- * producer writes its cells and `pub`, the consumer `tail` and, for a record an exporter
- * kept a reference to, the cell (tagged, so the producer does not recycle that record);
- * each counter has one writer, so nothing on the hot path is a locked instruction. The
+ * producer writes its cells and `pub`, the consumer `tail`; each counter has one writer,
+ * so nothing on the hot path is a locked instruction. The consumer does not touch the
+ * records it gives back: whether another holder (an exporter that kept one) still has a
+ * record is looked at by the producer as it recycles it, in its own cache. The
  * producer reads `tail` only every 64 spans (or when the ring looks full), so the lines
  * that cross between the two cores are the ring's cells, the records, and one counter
  * per 64 spans each way.
@@ -33,10 +34,6 @@
 #define IDLE_NS 50000000ull /* a lane this long without a push is reclaimed by the consumer */
 #define MAX_LANES_CACHED 4
 
-/* A cell whose record an exporter kept: its last holder recycles it, not the producer. */
-static char retained_tag;
-#define RETAINED ((dpt__span *)(void *)&retained_tag)
-
 typedef struct chunk {
     _Atomic(struct chunk *) next;
     _Atomic uint32_t committed; /* bytes of whole copies published by the producer */
@@ -48,7 +45,7 @@ struct dpt__lane {
     /* Producer: its thread only. */
     _Alignas(DPT__CACHELINE) uint64_t head; /* next ring position */
     uint64_t tail_seen;                     /* `tail` as last read */
-    dpt__span **cells;                      /* records; RETAINED once not ours any more */
+    dpt__span **cells;                      /* records */
     uint64_t mask;
     chunk *wchunk; /* staging: the chunk being appended to */
     uint32_t wpos;
@@ -186,7 +183,8 @@ dpt__queue *dpt__queue_new(uint32_t ring_spans, uint64_t max_bytes, uint32_t bat
     return q;
 }
 
-/* Recycles the records of cells [from, to) (none of them with a consumer left). */
+/* Drops the queue's reference to the records of cells [from, to), which the consumer gave
+ * back, and recycles those it was the last holder of. */
 static void recycle_cells(dpt__lane *l, uint64_t from, uint64_t to)
 {
     /* dpt__span_recycle for a run of records, with the thread's magazine and its count
@@ -197,7 +195,17 @@ static void recycle_cells(dpt__lane *l, uint64_t from, uint64_t to)
     uint32_t n = m ? m->n : DPT__MAG_SIZE;
     for (uint64_t p = from; p < to; p++) {
         dpt__span *s = cells[p & mask];
-        if (s == RETAINED) continue; /* an exporter kept it: its last holder recycles it */
+        /* Acquire: pairs with the release of a holder that let the record go
+         * (dpt_span_data_release), so its reads are done before the reuse. Only a holder
+         * can take another reference, so a count of 1 (the queue's) stays 1. */
+        if (DPT__UNLIKELY(atomic_load_explicit(&s->refs, memory_order_acquire) != 1)) {
+            /* An exporter or another processor still holds it: the last holder recycles. */
+            if (m) m->n = n;
+            dpt_span_data_release(&s->d);
+            m = dpt__tc.cur;
+            n = m ? m->n : DPT__MAG_SIZE;
+            continue;
+        }
         /* The queue's reference was the last: no locked decrement needed. */
         atomic_store_explicit(&s->refs, 0, memory_order_relaxed);
         if (DPT__LIKELY(n < DPT__MAG_SIZE && dpt__span_recycle_plain(s))) {
@@ -619,17 +627,10 @@ void dpt__queue_done(dpt__queue *q, dpt__qpop *pop)
     for (uint32_t k = 0; k < pop->nseg; k++) {
         dpt__qseg *g = &pop->seg[k];
         dpt__lane *l = g->lane;
-        for (uint64_t p = g->from; p < g->to; p++, i++) {
-            dpt__span *s = (dpt__span *)pop->items[i];
-            /* Acquire: an exporter that kept the record and let it go is done with it. */
-            if (DPT__LIKELY(atomic_load_explicit(&s->refs, memory_order_acquire) == 1)) continue;
-            /* An exporter still holds it: drop our reference here, and tag the cell so
-             * that the producer leaves the record to its last holder. */
-            l->cells[p & l->mask] = RETAINED;
-            dpt_span_data_release(&s->d);
-        }
+        i += g->to - g->from;
         if (g->to > g->from)
-            /* Release: everything we read of these records happens before their reuse. */
+            /* Release: everything we read of these records (and a reference an exporter
+             * took) happens before the producer looks at them again (recycle_cells). */
             atomic_store_explicit(&l->tail, g->to, memory_order_release);
         for (uint32_t j = 0; j < g->staged; j++, i++)
             dpt_span_data_release(pop->items[i]);
