@@ -234,6 +234,38 @@ static void run_floor(long n)
     }
 }
 
+/* floor_2threads: the floor on two threads at once, each with its own ring and generator
+ * (thread-local), against floor_1thread, the same on one thread started the same way
+ * (mt_measure): the scaling this machine gives two threads that share nothing, which bounds
+ * what span_sampled_batch_2threads can reach. */
+static _Thread_local floor_rec tl_ring[FLOOR_N];
+static _Thread_local floor_rec *volatile tl_slot[FLOOR_N];
+
+static void run_floor_tl(long n)
+{
+    uint64_t saved = floor_rng;
+    for (long i = 0; i < n; i++) {
+        floor_rec *r = &tl_ring[i & (FLOOR_N - 1)];
+        uint64_t a = saved ^= saved << 13, b, c;
+        saved ^= saved >> 7;
+        b = saved ^= saved << 17;
+        c = saved ^ (uint64_t)i;
+        memcpy(r->trace_id, &a, 8);
+        memcpy(r->trace_id + 8, &b, 8);
+        memcpy(r->span_id, &c, 8);
+        r->start = wall();
+        strcpy(r->name, "GET /orders/{id}");
+        strcpy(r->attrs[0].key, "http.request.method");
+        r->attrs[0].type = 1;
+        strcpy(r->attrs[0].v.s, "GET");
+        strcpy(r->attrs[1].key, "http.response.status_code");
+        r->attrs[1].type = 2;
+        r->attrs[1].v.i = 200;
+        r->end = wall();
+        tl_slot[i & (FLOOR_N - 1)] = r;
+    }
+}
+
 /* floor_handoff: a plain single-producer/single-consumer ring of records. The producer
  * fills the record in its ring slot and publishes it (one release store per record); the
  * consumer reads every word of it and gives the slots back in bulk. A producer that finds
@@ -539,6 +571,8 @@ static void loadavg(char *out, size_t cap)
 static const char *const all_scenarios[] = {
     "floor",
     "floor_handoff",
+    "floor_1thread",
+    "floor_2threads",
     "span_sampled_simple",
     "span_sampled_batch",
     "span_sampled_batch_2threads",
@@ -641,13 +675,26 @@ int main(int argc, char **argv)
         flh = s.med;
     }
 
-    double simple = 0, batch = 0, batch2 = 0, nested_s = 0, nested_b = 0, uns = 0, uns2 = 0;
+    double fl1 = 0, fl2 = 0;
+    if (bench_wanted("span_sampled_batch_2threads") || bench_wanted("floor_1thread")) {
+        bench_stat s = mt_measure(run_floor_tl, 1, n);
+        report_full("floor_1thread", s, NULL);
+        fl1 = s.med;
+    }
+    if (bench_wanted("span_sampled_batch_2threads") || bench_wanted("floor_2threads")) {
+        bench_stat s = mt_measure(run_floor_tl, 2, n);
+        report_full("floor_2threads", s, NULL);
+        fl2 = s.med;
+    }
+
+    double simple = 0, batch = 0, batch1 = 0, batch2 = 0, nested_s = 0, nested_b = 0, uns = 0,
+           uns2 = 0;
     if (bench_wanted("span_sampled_simple"))
         simple = simple_scenario("span_sampled_simple", dpt_sampler_always_on(), run_span, n);
     if (bench_wanted("span_sampled_batch"))
         batch = batch_scenario("span_sampled_batch", run_span, n, 0);
     if (bench_wanted("span_sampled_batch_1thread"))
-        batch_scenario("span_sampled_batch_1thread", run_span, n, 1);
+        batch1 = batch_scenario("span_sampled_batch_1thread", run_span, n, 1);
     if (bench_wanted("span_sampled_batch_2threads"))
         batch2 = batch_scenario("span_sampled_batch_2threads", run_span, n, 2);
     if (bench_wanted("span_sampled_batch_hiccup")) hiccup_scenario(bench_ops(4));
@@ -689,6 +736,9 @@ int main(int argc, char **argv)
         {"ratio_nested_batch_to_floor", nested_b, fl},
         {"ratio_nested_batch_to_floor_handoff", nested_b, flh},
         {"scaling_2threads", batch, batch2}, /* throughput of 2 producers / 1 producer */
+        /* the same, both on threads started alike */
+        {"scaling_2threads_vs_1thread", batch1, batch2},
+        {"scaling_floor_2threads", fl1, fl2}, /* what the machine gives two threads */
     };
     for (size_t k = 0; k < sizeof ratios / sizeof *ratios; k++)
         if (ratios[k].v > 0 && ratios[k].base > 0)

@@ -5,6 +5,7 @@
 #include "common.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 /* ---- allocation hook ------------------------------------------------------------------ */
 
@@ -45,6 +46,18 @@ void *dpt__aligned_alloc(size_t align, size_t n)
     if (alloc_should_fail()) return NULL;
     void *p = NULL;
     return posix_memalign(&p, align, n ? n : 1) == 0 ? p : NULL;
+}
+
+void *dpt__calloc_lines(size_t n, bool plain)
+{
+    if (!plain && alloc_should_fail()) return NULL;
+    size_t sz = (n + DPT__CACHELINE - 1) & ~(size_t)(DPT__CACHELINE - 1);
+    if (sz < n) return NULL; /* n near SIZE_MAX */
+    if (!sz) sz = DPT__CACHELINE;
+    void *p = NULL;
+    if (posix_memalign(&p, DPT__CACHELINE, sz) != 0) return NULL;
+    memset(p, 0, sz);
+    return p;
 }
 
 void *dpt__realloc(void *p, size_t n)

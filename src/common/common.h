@@ -37,6 +37,12 @@ DPT__SHARED void *dpt__calloc(size_t n, size_t size);
 DPT__SHARED void *dpt__realloc(void *p, size_t n);
 DPT__SHARED void *dpt__aligned_alloc(size_t align, size_t n);
 DPT__SHARED char *dpt__strndup(const char *s, size_t n);
+/* Zeroed memory for a block that one thread writes on its hot path (its owner block,
+ * counters, caches): whole cache lines of its own, so that no other thread's block shares
+ * a line with it (two 24-byte blocks from calloc sit in one line, and every write of one
+ * thread then takes the line from the other). `plain`: not subject to the tests' fault
+ * injection (blocks whose allocation must not fail a test). Freed with free(). */
+DPT__HIDDEN void *dpt__calloc_lines(size_t n, bool plain);
 /* Test hooks: the next allocations fail after `after` successes (-1: never); and the
  * number of allocations so far. For the test suite and the bench only. */
 DPT__SHARED void dpt__test_fail_alloc_after(long after);

@@ -61,7 +61,7 @@ static void stack_key_init(void)
 
 dpt__ctx_stack *dpt__stack_new(void)
 {
-    dpt__ctx_stack *st = dpt__calloc(1, sizeof *st);
+    dpt__ctx_stack *st = dpt__calloc_lines(sizeof *st, false);
     /* A random first serial makes tokens unique across stacks (a thread's own stack and
      * the tasks it enters), so a token detached on the wrong stack is reported instead of
      * popping an unrelated entry that happens to have the same depth and serial. */

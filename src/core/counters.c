@@ -86,7 +86,8 @@ static cblock *cb_slow(dpt_provider *p)
         b->provider_id = pid;
     }
     if (!b) {
-        b = calloc(1, sizeof *b); /* not dpt__calloc: counting must not fail under tests */
+        /* plain: counting must not fail under tests; lines of its own: written per span */
+        b = dpt__calloc_lines(sizeof *b, true);
         if (b) {
             b->provider_id = pid;
             b->next = cb_list;

@@ -142,7 +142,7 @@ const dpt__ikey *dpt__key_lookup_slow(const char *key, uint32_t len)
     if (len > DPT__IKEY_MAX || atomic_load_explicit(&full, memory_order_relaxed)) return NULL;
     if (DPT__UNLIKELY(!dpt__tl_keys)) {
         pthread_once(&slots_once, slots_init);
-        dpt__kslot *t = calloc(DPT__KSLOTS, sizeof *t); /* plain calloc: see entry_new */
+        dpt__kslot *t = dpt__calloc_lines(DPT__KSLOTS * sizeof *t, true); /* plain: entry_new */
         if (!t) return NULL;
         pthread_setspecific(slots_key, t);
         dpt__tl_keys = t;

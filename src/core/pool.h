@@ -93,7 +93,10 @@ typedef struct dpt__mag {
 typedef struct dpt__tcache {
     dpt__mag *cur;
     dpt__mag *prev;
-    dpt__mag *def; /* deferred releases of this thread, not yet handed to the depot */
+    dpt__mag *def;   /* deferred releases of this thread, not yet handed to the depot */
+    dpt__mag *own;   /* full magazines this thread filled, kept for its own allocations */
+    dpt__mag *spare; /* empty magazines of this thread */
+    uint32_t n_own, n_spare;
     bool registered;
 } dpt__tcache;
 extern DPT__TLS dpt__tcache dpt__tc;

@@ -119,8 +119,9 @@ dpt__owner *dpt__owner_get_slow(void)
     for (o = owners; o; o = o->next)
         if (!atomic_load_explicit(&o->taken, memory_order_acquire)) break;
     if (!o) {
-        /* plain calloc: a thread must always be able to own its spans (like counters) */
-        o = calloc(1, sizeof *o);
+        /* plain: a thread must always be able to own its spans (like counters); a line of
+         * its own: `busy` is written twice by every setter */
+        o = dpt__calloc_lines(sizeof *o, true);
         if (o) {
             o->next = owners;
             owners = o;
