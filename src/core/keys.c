@@ -44,29 +44,42 @@ static void table_unlock(void)
     pthread_mutex_unlock(&mu);
 }
 
-/* The main program's read-only segments (its literals): found once by slots_init, then
- * only read. The main program is never unmapped, so bytes there never change. */
-#define MAX_FIXED 8
+/* The read-only segments of the main program and of the object this code is in (the
+ * same one when the library is linked into the program; a shared libdptrace, or a plugin
+ * such as the nginx module that carries the library inside it, otherwise): found once by
+ * slots_init, then only read. Bytes there never change while they are mapped; the main
+ * program is never unmapped, and the object holding this code is unmapped only with the
+ * table and the caches themselves, so a literal of either is identified by its address. */
+#define MAX_FIXED 16
 static uintptr_t fixed_lo[MAX_FIXED], fixed_hi[MAX_FIXED];
 static int n_fixed;
 
 static int find_fixed(struct dl_phdr_info *info, size_t size, void *arg)
 {
     (void)size;
-    (void)arg;
+    int *seen = arg;
     /* The first object listed is the main program. */
-    for (int i = 0; i < info->dlpi_phnum && n_fixed < MAX_FIXED; i++) {
+    bool main_prog = (*seen)++ == 0, self = false;
+    uintptr_t me = (uintptr_t)&find_fixed;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
         const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-        if (ph->p_type != PT_LOAD || (ph->p_flags & PF_W)) continue;
-        fixed_lo[n_fixed] = (uintptr_t)info->dlpi_addr + (uintptr_t)ph->p_vaddr;
-        fixed_hi[n_fixed] = fixed_lo[n_fixed] + (uintptr_t)ph->p_memsz;
-        n_fixed++;
+        uintptr_t lo = (uintptr_t)info->dlpi_addr + (uintptr_t)ph->p_vaddr;
+        if (ph->p_type == PT_LOAD && me >= lo && me - lo < (uintptr_t)ph->p_memsz) self = true;
     }
-    return 1; /* stop after the first */
+    if (main_prog || self) {
+        for (int i = 0; i < info->dlpi_phnum && n_fixed < MAX_FIXED; i++) {
+            const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+            if (ph->p_type != PT_LOAD || (ph->p_flags & PF_W)) continue;
+            fixed_lo[n_fixed] = (uintptr_t)info->dlpi_addr + (uintptr_t)ph->p_vaddr;
+            fixed_hi[n_fixed] = fixed_lo[n_fixed] + (uintptr_t)ph->p_memsz;
+            n_fixed++;
+        }
+    }
+    return self; /* stop once this code's object was seen (it follows the program) */
 }
 
-/* Whether key[0..len] (its NUL included) lies in one of the main program's read-only
- * segments. */
+/* Whether key[0..len] (its NUL included) lies in one of the read-only segments found by
+ * find_fixed. */
 static uint32_t is_fixed(const char *key, uint32_t len)
 {
     uintptr_t a = (uintptr_t)key;
@@ -77,7 +90,8 @@ static uint32_t is_fixed(const char *key, uint32_t len)
 
 static void slots_init(void)
 {
-    dl_iterate_phdr(find_fixed, NULL);
+    int seen = 0;
+    dl_iterate_phdr(find_fixed, &seen);
     pthread_key_create(&slots_key, slots_free);
     /* A fork while another thread interns a key must not leave the child's mutex held. */
     pthread_atfork(table_lock, table_unlock, table_unlock);

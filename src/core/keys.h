@@ -24,8 +24,10 @@ typedef struct dpt__ikey {
  * address reused for other bytes is a miss). `hash` and `len` remember a key seen once,
  * so that only a key seen twice at the same address is interned: keys built at run time
  * in a reused buffer do not fill the table. `fixed`: the key's bytes (with its NUL) lie in
- * a read-only segment of the main program, which is never unmapped, so they cannot change
- * and the address alone identifies the key (no strcmp): the usual string literal. */
+ * a read-only segment of the main program or of the object holding the library (keys.c),
+ * which cannot change while the library is loaded, so the address alone identifies the key
+ * (no strcmp): the usual string literal, also that of a plugin carrying the library inside
+ * it (the nginx module). */
 typedef struct dpt__kslot {
     const char *ptr;
     const dpt__ikey *k;
@@ -63,7 +65,8 @@ static inline const dpt__ikey *dpt__key_lookup(const char *key, uint32_t len)
 }
 
 /* The interned copy of the NUL-terminated key, when this thread's cache has it for this
- * address: a literal of the main program by the address alone (`fixed`), any other key
+ * address: a literal of the main program or of the library's object by the address alone
+ * (`fixed`), any other key
  * verified with strcmp, which also gives the length without a strlen. NULL: not cached
  * here (the caller takes the general path, which learns it). */
 static inline const dpt__ikey *dpt__key_cached(const char *key)

@@ -293,8 +293,11 @@ static dpt_err set_attr(dpt__span *r, const dpt_attr *a)
     dpt_provider *p = provider_of(r);
     dpt_attr *attrs = (dpt_attr *)r->d.attrs;
     uint32_t n = r->d.n_attrs;
+    /* Different keys of one length are common (url.scheme, http.route): their first bytes
+     * tell most apart without a call to memcmp. */
     for (uint32_t i = 0; i < n; i++) {
-        if (attrs[i].key_len == klen && memcmp(attrs[i].key, a->key, klen) == 0) {
+        if (attrs[i].key_len == klen && attrs[i].key[0] == a->key[0] &&
+            memcmp(attrs[i].key, a->key, klen) == 0) {
             /* Overwrite; on failure the old value stays, and a value the byte budget
              * refused is dropped and counted like a new one (ETOOBIG, not ENOMEM). */
             dpt_attr tmp;

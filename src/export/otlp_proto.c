@@ -67,19 +67,36 @@
 /* ArrayValue */
 #define F_ARRAY_VALUES 1
 
-/* Whether s is valid UTF-8. Most strings are ASCII: 8 bytes at a time decide that, and
- * only a string with a high byte pays for the full check. */
+/* The high bits of s's bytes, ORed together: 0 when s is ASCII. Most strings are, and
+ * short: words are ORed without a branch each, the last (partial) word is read as one
+ * overlapping load, and a string under 8 bytes as two overlapping halves (or its first,
+ * middle and last byte), so no string costs a byte loop. */
+static inline uint64_t high_bits(const char *s, size_t n)
+{
+    uint64_t acc = 0, w;
+    if (n >= 8) {
+        for (size_t i = 0; i + 8 < n; i += 8) {
+            memcpy(&w, s + i, 8);
+            acc |= w;
+        }
+        memcpy(&w, s + n - 8, 8);
+        acc |= w;
+    } else if (n >= 4) {
+        uint32_t a, z;
+        memcpy(&a, s, 4);
+        memcpy(&z, s + n - 4, 4);
+        acc = a | z;
+    } else if (n) {
+        acc = (unsigned char)s[0] | (unsigned char)s[n >> 1] | (unsigned char)s[n - 1];
+    }
+    return acc & 0x8080808080808080ull;
+}
+
+/* Whether s is valid UTF-8: ASCII decided by high_bits, only a string with a high byte
+ * pays for the full check. */
 static inline bool utf8_ok(const char *s, size_t n)
 {
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        uint64_t w;
-        memcpy(&w, s + i, 8);
-        if (w & 0x8080808080808080ull) return dpt__utf8_valid_prefix(s, n) == n;
-    }
-    for (; i < n; i++)
-        if ((unsigned char)s[i] & 0x80) return dpt__utf8_valid_prefix(s, n) == n;
-    return true;
+    return DPT__LIKELY(high_bits(s, n) == 0) || dpt__utf8_valid_prefix(s, n) == n;
 }
 
 /* protobuf requires string fields to hold valid UTF-8 (decoders may reject the whole
@@ -168,8 +185,11 @@ static bool put_kv_scalar(dpt_encoder *e, uint32_t field, const char *key, size_
     case DPT_VAL_STRING:
         sv = v->u.s ? v->u.s : "";
         slen = dpt__slen(v->u.s, v->len);
-        if (!utf8_ok(sv, slen)) return false;
-        any = 1 + pb_varint_size(slen) + slen;
+        /* key and value ASCII (the usual case): one test for both */
+        if (DPT__UNLIKELY((high_bits(sv, slen) | high_bits(key, klen)) != 0) &&
+            (!utf8_ok(sv, slen) || !utf8_ok(key, klen)))
+            return false;
+        any = 1 + (slen < 0x80 ? 1 : pb_varint_size(slen)) + slen;
         break;
     case DPT_VAL_BOOL:
         any = 2;
@@ -184,27 +204,47 @@ static bool put_kv_scalar(dpt_encoder *e, uint32_t field, const char *key, size_
     default:
         return false;
     }
-    if (!utf8_ok(key, klen)) return false;
-    size_t kv = (klen ? 1 + pb_varint_size(klen) + klen : 0) + 1 + pb_varint_size(any) + any;
-    size_t total = pb_varint_size((uint64_t)field << 3) + pb_varint_size(kv) + kv;
+    if (v->type != DPT_VAL_STRING && !utf8_ok(key, klen)) return false;
     dpt__buf *b = &e->out;
-    if (!pb_room(b, total)) return true; /* out of memory: b->oom reports it */
-    uint8_t *p = (uint8_t *)b->p + b->len;
-    p += pb_put_varint(p, ((uint64_t)field << 3) | PB_LEN);
-    p += pb_put_varint(p, kv);
-    if (klen) {
-        *p++ = (F_KV_KEY << 3) | PB_LEN;
-        p += pb_put_varint(p, klen);
-        memcpy(p, key, klen);
-        p += klen;
+    uint8_t *p;
+    if (DPT__LIKELY(klen - 1 < 0x7f && any < 0x80 && 4 + klen + any < 0x80 && field < 16)) {
+        /* The usual KeyValue, under 128 bytes: every tag and length is one byte. */
+        size_t kv = 4 + klen + any;
+        if (!pb_room(b, 2 + kv)) return true; /* out of memory: b->oom reports it */
+        p = (uint8_t *)b->p + b->len;
+        p[0] = (uint8_t)((field << 3) | PB_LEN);
+        p[1] = (uint8_t)kv;
+        p[2] = (F_KV_KEY << 3) | PB_LEN;
+        p[3] = (uint8_t)klen;
+        pb_copy(p + 4, key, klen);
+        p += 4 + klen;
+        p[0] = (F_KV_VALUE << 3) | PB_LEN;
+        p[1] = (uint8_t)any;
+        p += 2;
+    } else {
+        size_t kv = (klen ? 1 + pb_varint_size(klen) + klen : 0) + 1 + pb_varint_size(any) + any;
+        size_t total = pb_varint_size((uint64_t)field << 3) + pb_varint_size(kv) + kv;
+        if (!pb_room(b, total)) return true; /* out of memory: b->oom reports it */
+        p = (uint8_t *)b->p + b->len;
+        p += pb_put_varint(p, ((uint64_t)field << 3) | PB_LEN);
+        p += pb_put_varint(p, kv);
+        if (klen) {
+            *p++ = (F_KV_KEY << 3) | PB_LEN;
+            p += pb_put_varint(p, klen);
+            pb_copy(p, key, klen);
+            p += klen;
+        }
+        *p++ = (F_KV_VALUE << 3) | PB_LEN;
+        p += pb_put_varint(p, any);
     }
-    *p++ = (F_KV_VALUE << 3) | PB_LEN;
-    p += pb_put_varint(p, any);
     switch (v->type) {
     case DPT_VAL_STRING:
         *p++ = (F_ANY_STRING << 3) | PB_LEN;
-        p += pb_put_varint(p, slen);
-        if (slen) memcpy(p, sv, slen);
+        if (DPT__LIKELY(slen < 0x80))
+            *p++ = (uint8_t)slen;
+        else
+            p += pb_put_varint(p, slen);
+        pb_copy(p, sv, slen);
         p += slen;
         break;
     case DPT_VAL_BOOL:
@@ -219,8 +259,8 @@ static bool put_kv_scalar(dpt_encoder *e, uint32_t field, const char *key, size_
         uint64_t d;
         memcpy(&d, &v->u.d, sizeof d);
         *p++ = (F_ANY_DOUBLE << 3) | PB_I64;
-        for (int i = 0; i < 8; i++)
-            *p++ = (uint8_t)(d >> (8 * i));
+        pb_put_le64(p, d);
+        p += 8;
         break;
     }
     }

@@ -49,6 +49,55 @@ static inline size_t pb_put_varint(uint8_t *p, uint64_t v)
     return i;
 }
 
+/* Writes v little-endian at p (fixed64, double): one store on a little-endian host, where
+ * the byte loop was not merged by the compiler. */
+static inline void pb_put_le64(uint8_t *p, uint64_t v)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    memcpy(p, &v, 8);
+#else
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+#endif
+}
+
+/* Copies n bytes to p (room already checked). Attribute keys and values are mostly
+ * shorter than 33 bytes: overlapping loads and stores copy those without a call to
+ * memcpy, which cost more than the copy itself. */
+static inline void pb_copy(uint8_t *p, const void *src, size_t n)
+{
+    const uint8_t *s = src;
+    if (n > 16 && n <= 32) {
+        uint64_t a, b, y, z;
+        memcpy(&a, s, 8);
+        memcpy(&b, s + 8, 8);
+        memcpy(&y, s + n - 16, 8);
+        memcpy(&z, s + n - 8, 8);
+        memcpy(p, &a, 8);
+        memcpy(p + 8, &b, 8);
+        memcpy(p + n - 16, &y, 8);
+        memcpy(p + n - 8, &z, 8);
+    } else if (n >= 8 && n <= 16) {
+        uint64_t a, z;
+        memcpy(&a, s, 8);
+        memcpy(&z, s + n - 8, 8);
+        memcpy(p, &a, 8);
+        memcpy(p + n - 8, &z, 8);
+    } else if (n >= 4 && n < 8) {
+        uint32_t a, z;
+        memcpy(&a, s, 4);
+        memcpy(&z, s + n - 4, 4);
+        memcpy(p, &a, 4);
+        memcpy(p + n - 4, &z, 4);
+    } else if (n && n < 4) {
+        p[0] = s[0];
+        p[n >> 1] = s[n >> 1];
+        p[n - 1] = s[n - 1];
+    } else if (n) {
+        memcpy(p, s, n);
+    }
+}
+
 static inline void pb_varint(dpt__buf *b, uint64_t v)
 {
     if (!pb_room(b, 10)) return;
@@ -74,8 +123,7 @@ static inline void pb_fixed64_field(dpt__buf *b, uint32_t field, uint64_t v)
     if (!pb_room(b, 18)) return;
     uint8_t *p = (uint8_t *)b->p + b->len;
     size_t n = pb_put_varint(p, ((uint64_t)field << 3) | PB_I64);
-    for (int i = 0; i < 8; i++)
-        p[n + i] = (uint8_t)(v >> (8 * i)); /* little-endian, whatever the host */
+    pb_put_le64(p + n, v);
     b->len += n + 8;
 }
 
@@ -84,8 +132,12 @@ static inline void pb_fixed32_field(dpt__buf *b, uint32_t field, uint32_t v)
     if (!pb_room(b, 14)) return;
     uint8_t *p = (uint8_t *)b->p + b->len;
     size_t n = pb_put_varint(p, ((uint64_t)field << 3) | PB_I32);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    memcpy(p + n, &v, 4);
+#else
     for (int i = 0; i < 4; i++)
         p[n + i] = (uint8_t)(v >> (8 * i));
+#endif
     b->len += n + 4;
 }
 

@@ -365,6 +365,131 @@ static void test_otlp_proto_lengths_exact_for_tiny_and_huge_messages(void **stat
     fx_close(&f);
 }
 
+/* One attribute of the length/byte-position test: what is set and what must come out. */
+typedef struct lcase {
+    char key[160], val[160], want_key[170], want_val[170];
+    size_t klen, vlen, want_klen, want_vlen;
+    bool is_int;
+} lcase;
+
+/* s (n bytes of c) with the byte at `bad` (or none: n) made invalid UTF-8; want gets what
+ * the encoder must write: the invalid byte as U+FFFD. */
+static void lfill(char *s, size_t n, char c, size_t bad, char *want, size_t *want_n)
+{
+    size_t w = 0;
+    for (size_t i = 0; i < n; i++) {
+        s[i] = i == bad ? '\xff' : c;
+        if (i == bad) {
+            memcpy(want + w, "\xef\xbf\xbd", 3);
+            w += 3;
+        } else {
+            want[w++] = c;
+        }
+    }
+    *want_n = w;
+}
+
+/* docs/export.md, OTLP protobuf: strings are valid UTF-8 (an invalid byte becomes U+FFFD)
+ * and lengths are minimal varints. The KeyValue fast path tests whole words for high bits
+ * and copies keys and values in size classes (1-3, 4-7, 8-16, 17-32 bytes, longer) and
+ * writes one-byte lengths below 128: a high byte at every position of every short length,
+ * in keys and values, and every length around 128 come out exactly. */
+static void test_otlp_proto_every_length_and_high_byte_position(void **state)
+{
+    (void)state;
+    enum { MAXC = 3000, PER_SPAN = 100 };
+    lcase *c = calloc(MAXC, sizeof *c);
+    assert_non_null(c);
+    size_t n = 0;
+    for (size_t len = 1; len <= 40; len++) {
+        for (size_t bad = 0; bad <= len; bad++) {
+            /* a value with a bad byte at `bad` (len: none), under a unique ASCII key */
+            lcase *v = &c[n++];
+            v->klen = (size_t)snprintf(v->key, sizeof v->key, "v%zu.%zu", len, bad);
+            memcpy(v->want_key, v->key, v->klen);
+            v->want_klen = v->klen;
+            v->vlen = len;
+            lfill(v->val, len, 'a' + (char)(len % 26), bad, v->want_val, &v->want_vlen);
+            /* a key with a bad byte, string and integer values */
+            for (int as_int = 0; as_int < 2; as_int++) {
+                lcase *k = &c[n++];
+                k->klen = len + 1;
+                k->key[0] = as_int ? 'i' : 's';
+                lfill(k->key + 1, len, 'k', bad, k->want_key + 1, &k->want_klen);
+                k->want_key[0] = k->key[0];
+                k->want_klen++;
+                k->is_int = as_int;
+                k->vlen = (size_t)snprintf(k->val, sizeof k->val, "%zu", bad);
+                memcpy(k->want_val, k->val, k->vlen);
+                k->want_vlen = k->vlen;
+            }
+        }
+    }
+    for (size_t len = 110; len <= 140; len++) {
+        /* KeyValues on both sides of 128 bytes, keys and values alike */
+        lcase *v = &c[n++];
+        v->klen = (size_t)snprintf(v->key, sizeof v->key, "long.%zu", len);
+        v->vlen = len;
+        lfill(v->val, len, 'b', len, v->want_val, &v->want_vlen);
+        lcase *k = &c[n++];
+        k->klen = len;
+        lfill(k->key, len, 'c', len, k->want_key, &k->want_klen);
+        k->key[0] = 'L';
+        k->want_key[0] = 'L';
+        k->vlen = 1;
+        k->val[0] = 'x';
+        for (lcase *e = v; e <= k; e++) {
+            if (e == v) {
+                memcpy(e->want_key, e->key, e->klen);
+                e->want_klen = e->klen;
+            } else {
+                e->want_val[0] = 'x';
+                e->want_vlen = 1;
+            }
+        }
+    }
+    assert_true(n <= MAXC);
+
+    fx f;
+    assert_int_equal(fx_open(&f, "svc", NULL), 0);
+    size_t nspans = (n + PER_SPAN - 1) / PER_SPAN;
+    for (size_t i = 0; i < n; i += PER_SPAN) {
+        dpt_span s = dpt_span_start(f.t, "lengths", DPT_SPAN_INTERNAL, NULL);
+        for (size_t j = i; j < n && j < i + PER_SPAN; j++) {
+            dpt_attr a = DPT_STRN(c[j].key, c[j].val, c[j].vlen);
+            if (c[j].is_int) a = (dpt_attr)DPT_INT(c[j].key, (int64_t)strtoll(c[j].val, NULL, 10));
+            a.key_len = (uint32_t)c[j].klen;
+            assert_int_equal(dpt_span_set_attr(s, &a), DPT_OK);
+        }
+        dpt_span_end(s);
+    }
+    const dpt_span_data **d = calloc(nspans, sizeof *d);
+    assert_non_null(d);
+    assert_int_equal(fx_take(&f, d, nspans), nspans);
+    uint8_t *buf = NULL;
+    pbv ss = pb_msg(pb_msg(encode(d, nspans, &buf), 1, 0), 2, 0);
+    assert_int_equal(pb_count(ss, 2), nspans);
+    for (size_t j = 0; j < n; j++) {
+        pbv kv = pb_msg(pb_msg(ss, 2, (int)(j / PER_SPAN)), 9, (int)(j % PER_SPAN));
+        pbv k = pb_msg(kv, 1, 0), any = pb_msg(kv, 2, 0);
+        assert_int_equal(k.n, c[j].want_klen);
+        assert_memory_equal(k.p, c[j].want_key, k.n);
+        if (c[j].is_int) {
+            assert_int_equal(pb_num(any, 3), strtoull(c[j].val, NULL, 10));
+            continue;
+        }
+        pbv sv = {NULL, 0};
+        assert_true(pb_get(any, 1, 0, NULL, &sv));
+        assert_int_equal(sv.n, c[j].want_vlen);
+        if (sv.n) assert_memory_equal(sv.p, c[j].want_val, sv.n);
+    }
+    dpt_free(buf);
+    fx_release(d, nspans);
+    free(d);
+    fx_close(&f);
+    free(c);
+}
+
 static void test_encoders_reject_bad_arguments_and_accept_empty_batches(void **state)
 {
     (void)state;
@@ -541,6 +666,7 @@ int main(void)
         cmocka_unit_test(test_otlp_proto_groups_by_resource_and_scope),
         cmocka_unit_test(test_otlp_proto_replaces_invalid_utf8_only),
         cmocka_unit_test(test_otlp_proto_lengths_exact_for_tiny_and_huge_messages),
+        cmocka_unit_test(test_otlp_proto_every_length_and_high_byte_position),
         cmocka_unit_test(test_encoders_reject_bad_arguments_and_accept_empty_batches),
         cmocka_unit_test(test_reused_encoder_allocates_nothing_in_steady_state),
         cmocka_unit_test(test_encoders_report_enomem_without_crashing),
