@@ -8,7 +8,11 @@
  *   - URLs anywhere in an argument: credentials and sensitive query parameters (the
  *     library's url.full rule);
  *   - k=v&k=v lists and JSON "key": value pairs with a sensitive key (request bodies).
- *   - a command line inside one argument (sh -c '...'): the rules above, word by word.
+ *   - a command line inside one argument (sh -c '...'): the rules above, word by word;
+ *   - short options that carry a password in the tools that define them (mysql -pSECRET,
+ *     sshpass -p SECRET, redis-cli -a SECRET, zip -P SECRET, ...: tool_opts below), the
+ *     tool being the command's first word (after sudo, env, nice and the like), and an
+ *     openssl-style pass:SECRET anywhere.
  * A sensitive key is one the library's patterns match (dpt_redaction_matches), so the
  * defaults, DPTRACE_REDACT_KEYS and look-alike folding apply as for attributes.
  */
@@ -81,6 +85,118 @@ static bool user_option(const char *s, size_t n)
     static const char *const opts[] = {"-u", "-U", "--user", "--proxy-user"};
     for (size_t i = 0; i < sizeof opts / sizeof *opts; i++)
         if (strlen(opts[i]) == n && memcmp(opts[i], s, n) == 0) return true;
+    return false;
+}
+
+/* Tools whose short option carries a password, from their manuals. `attached`: the
+ * password is written right after the letter (-pSECRET; in a cluster of short options,
+ * -vpSECRET, everything after the letter is taken); `next`: the letter alone takes the
+ * next argument (-p SECRET). mysql's -p alone prompts (the next argument is the database),
+ * so only its attached form is a password. A value's shape does not matter: over-redaction
+ * (-hpoint hides "oint") is accepted, as everywhere here. */
+typedef struct tool_opt {
+    const char *tool;
+    char opt;
+    bool attached, next;
+} tool_opt;
+
+static const tool_opt tool_opts[] = {
+    {"mysql", 'p', true, false},
+    {"mysqldump", 'p', true, false},
+    {"mysqladmin", 'p', true, false},
+    {"mysqlimport", 'p', true, false},
+    {"mysqlcheck", 'p', true, false},
+    {"mysqlshow", 'p', true, false},
+    {"mysqlpump", 'p', true, false},
+    {"mysqlbinlog", 'p', true, false},
+    {"mysqlslap", 'p', true, false},
+    {"mariadb", 'p', true, false},
+    {"mariadb-dump", 'p', true, false},
+    {"mariadb-admin", 'p', true, false},
+    {"mariadb-import", 'p', true, false},
+    {"mariadb-check", 'p', true, false},
+    {"mariadb-show", 'p', true, false},
+    {"sshpass", 'p', true, true},
+    {"redis-cli", 'a', true, true},
+    {"mongo", 'p', false, true},
+    {"mongosh", 'p', false, true},
+    {"mongodump", 'p', false, true},
+    {"mongorestore", 'p', false, true},
+    {"mongoexport", 'p', false, true},
+    {"mongoimport", 'p', false, true},
+    {"zip", 'P', true, true},
+    {"unzip", 'P', true, true},
+    {"7z", 'p', true, false},
+    {"7za", 'p', true, false},
+    {"7zz", 'p', true, false},
+};
+
+/* Commands that run the command after them (their own options and NAME=VALUE skipped). */
+static bool wrapper(const char *s, size_t n)
+{
+    static const char *const w[] = {"sudo",    "doas", "env",    "nice",   "nohup",   "time",
+                                    "timeout", "exec", "stdbuf", "ionice", "command", "xargs"};
+    for (size_t i = 0; i < sizeof w / sizeof *w; i++)
+        if (strlen(w[i]) == n && memcmp(w[i], s, n) == 0) return true;
+    return false;
+}
+
+/* The tool_opts entry of the command word s[0..n) (its last path component), or NULL. */
+static const tool_opt *tool_of(const char *s, size_t n)
+{
+    for (size_t i = n; i > 0; i--)
+        if (s[i - 1] == '/') {
+            s += i;
+            n -= i;
+            break;
+        }
+    for (size_t i = 0; i < sizeof tool_opts / sizeof *tool_opts; i++)
+        if (strlen(tool_opts[i].tool) == n && memcmp(tool_opts[i].tool, s, n) == 0)
+            return &tool_opts[i];
+    return NULL;
+}
+
+/* Follows the command word through a command line: `start` while the command word is
+ * still to come (at the beginning, after a wrapper, its options, timeout's duration, or a
+ * NAME=VALUE prefix). */
+typedef struct cmd_state {
+    bool start;
+    const tool_opt *tool;
+} cmd_state;
+
+static void cmd_see(cmd_state *c, const char *s, size_t n)
+{
+    if (!c->start) return;
+    if (n == 0 || s[0] == '-' || (memchr(s, '=', n) && !memchr(s, '/', n)) ||
+        (s[0] >= '0' && s[0] <= '9') || wrapper(s, n))
+        return; /* still before the command word */
+    c->tool = tool_of(s, n);
+    c->start = false;
+}
+
+/* a[0..n) under the tool's password option: writes its redacted form and returns true,
+ * or returns false (nothing written). *next_secret: the next argument is the password. */
+static bool tool_option(sbuf *b, const tool_opt *t, const char *a, size_t n, bool *next_secret)
+{
+    *next_secret = false;
+    if (!t || n < 2 || a[0] != '-' || a[1] == '-') return false;
+    if (n == 2 && a[1] == t->opt) {
+        *next_secret = t->next;
+        return false;
+    }
+    if (!t->attached) return false;
+    for (size_t i = 1; i < n; i++) {
+        if (!((a[i] >= 'a' && a[i] <= 'z') || (a[i] >= 'A' && a[i] <= 'Z'))) return false;
+        if (a[i] == t->opt) {
+            if (i + 1 == n) { /* the letter ends the cluster: the next argument */
+                *next_secret = t->next;
+                return false;
+            }
+            put(b, a, i + 1);
+            puts_(b, MARKER);
+            return true;
+        }
+    }
     return false;
 }
 
@@ -241,6 +357,11 @@ static bool assignment(sbuf *b, const char *s, size_t n, int depth)
  * lists and JSON pairs. */
 static void value(sbuf *b, const char *s, size_t n, int depth)
 {
+    if (n > 5 && memcmp(s, "pass:", 5) == 0) { /* openssl -passin pass:SECRET */
+        put(b, s, 5);
+        puts_(b, MARKER);
+        return;
+    }
     if (header(b, s, n)) return;
     if (depth < MAX_DEPTH && assignment(b, s, n, depth)) return;
     sbuf t1 = {0}, t2 = {0};
@@ -297,9 +418,12 @@ static bool shell_sep(char c)
 static void words(sbuf *b, const char *s, size_t n)
 {
     next_kind next = PLAIN;
+    cmd_state cmd = {true, NULL};
     size_t i = 0;
     while (i < n) {
         if (shell_sep(s[i])) {
+            if (s[i] != ' ' && s[i] != '\t' && s[i] != '<' && s[i] != '>')
+                cmd.start = true, cmd.tool = NULL; /* ; | ( ` and new lines: a new command */
             put(b, s + i, 1);
             i++;
             continue;
@@ -323,15 +447,23 @@ static void words(sbuf *b, const char *s, size_t n)
         put(b, w, open);
         /* A word the whole-argument pass already redacted in part stays as it is (the
          * option rules would replace the rest with one marker: the same, less precise). */
-        bool marked = has_marker(in, il);
+        bool marked = has_marker(in, il), tool_next = false;
+        if (s[ws] == '&') /* "&&" and "&" are read as words: a new command follows */
+            cmd.start = true, cmd.tool = NULL;
+        else if (next == PLAIN)
+            cmd_see(&cmd, in, il);
         if (next == SECRET_NEXT && !marked)
             puts_(b, MARKER);
         else if (next == USER_NEXT && !marked)
             user_value(b, in, il);
-        else if (next != PLAIN || (!header(b, in, il) && !assignment(b, in, il, 0)))
+        else if (next == PLAIN && !marked && tool_option(b, cmd.tool, in, il, &tool_next))
+            ;
+        else if (next != PLAIN ||
+                 (!header(b, in, il) && !assignment(b, in, il, 0) &&
+                  !(il > 5 && memcmp(in, "pass:", 5) == 0 && (value(b, in, il, 0), true))))
             put(b, in, il);
         put(b, w + wl - close, close);
-        next = next == PLAIN ? after(in, il) : PLAIN;
+        next = next == PLAIN ? (tool_next ? SECRET_NEXT : after(in, il)) : PLAIN;
     }
 }
 
@@ -341,15 +473,18 @@ char **argv_redact(int argc, char *const *argv)
     char **out = calloc((size_t)argc + 1, sizeof *out);
     if (!out) return NULL;
     next_kind next = PLAIN;
+    cmd_state cmd = {true, NULL};
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i] ? argv[i] : "";
         size_t n = strlen(a);
         sbuf b = {0};
+        bool tool_next = false;
+        if (next == PLAIN) cmd_see(&cmd, a, n);
         if (next == SECRET_NEXT)
             puts_(&b, MARKER);
         else if (next == USER_NEXT)
             user_value(&b, a, n);
-        else
+        else if (!tool_option(&b, cmd.tool, a, n, &tool_next))
             value(&b, a, n, 0);
         if (!b.p) put(&b, "", 0);
         bool script = false;
@@ -370,7 +505,7 @@ char **argv_redact(int argc, char *const *argv)
         out[i] = b.p;
         /* An option without "=VALUE" takes the next argument as its value; an argument that
          * was itself such a value is no option ("--password -U": -U is the password). */
-        next = next == PLAIN ? after(a, n) : PLAIN;
+        next = next == PLAIN ? (tool_next ? SECRET_NEXT : after(a, n)) : PLAIN;
     }
     return out;
 }
