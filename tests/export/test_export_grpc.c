@@ -479,6 +479,136 @@ static void test_grpc_from_env_follows_the_insecure_rule(void **state)
     gsrv_stop(&g);
 }
 
+/* ---- TLS ------------------------------------------------------------------------------------ */
+
+/* A CA, a server certificate for 127.0.0.1 (IP subject alternative name) and a client
+ * certificate, made with the openssl command in a fresh directory. false: no openssl. */
+static char tls_dir[64];
+
+static bool tls_files(void)
+{
+    if (tls_dir[0]) return true;
+    if (system("command -v openssl >/dev/null 2>&1") != 0) return false;
+    char tmpl[] = "/tmp/dpt-grpc-tls-XXXXXX";
+    if (!mkdtemp(tmpl)) return false;
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd,
+             "cd %s && "
+             "openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 "
+             "-subj /CN=dptrace-test-ca 2>/dev/null && "
+             "openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr "
+             "-subj /CN=127.0.0.1 2>/dev/null && "
+             "printf 'subjectAltName=IP:127.0.0.1\n' > san.ext && "
+             "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
+             "-out server.pem -days 2 -extfile san.ext 2>/dev/null && "
+             "openssl req -newkey rsa:2048 -nodes -keyout client.key -out client.csr "
+             "-subj /CN=dptrace-client 2>/dev/null && "
+             "openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
+             "-out client.pem -days 2 2>/dev/null",
+             tmpl);
+    if (system(cmd) != 0) return false;
+    snprintf(tls_dir, sizeof tls_dir, "%s", tmpl);
+    return true;
+}
+
+static void tls_path(char *out, size_t cap, const char *name)
+{
+    snprintf(out, cap, "%s/%s", tls_dir, name);
+}
+
+/* Starts the server with TLS (mutual when require_client) and sets g->url to https://. */
+static void gsrv_start_tls(gsrv *g, bool require_client)
+{
+    char cert[128], key[128], ca[128];
+    tls_path(cert, sizeof cert, "server.pem");
+    tls_path(key, sizeof key, "server.key");
+    tls_path(ca, sizeof ca, "ca.pem");
+    setenv("GRPC_TLS_CERT", cert, 1);
+    setenv("GRPC_TLS_KEY", key, 1);
+    if (require_client) setenv("GRPC_TLS_CLIENT_CA", ca, 1);
+    gsrv_start(g, "");
+    unsetenv("GRPC_TLS_CERT");
+    unsetenv("GRPC_TLS_KEY");
+    unsetenv("GRPC_TLS_CLIENT_CA");
+    snprintf(g->url, sizeof g->url, "https://127.0.0.1:%u", g->port);
+}
+
+/* Sends n spans over TLS with the given CA and client certificate (NULL: none) and returns
+ * how many the server accepted of them; the accounting is checked as everywhere (finish,
+ * and what the server accepted == what was counted exported). */
+static long tls_run(gsrv *g, const char *ca_name, bool client_cert, int n, dpt_stats *out)
+{
+    char ca[128], cc[128], ck[128];
+    dpt_http_exporter_config cfg;
+    cfg_grpc(&cfg, g->url);
+    cfg.max_attempts = 2;
+    if (ca_name) {
+        tls_path(ca, sizeof ca, ca_name);
+        cfg.ca_file = ca;
+    }
+    if (client_cert) {
+        tls_path(cc, sizeof cc, "client.pem");
+        tls_path(ck, sizeof ck, "client.key");
+        cfg.client_cert_file = cc;
+        cfg.client_key_file = ck;
+    }
+    json_t *j = gsrv_stats(g);
+    long before = stat_int(j, "spans_accepted");
+    json_decref(j);
+    pipe_t pp;
+    pipe_open(&pp, &cfg, 50);
+    spans(&pp, n);
+    dpt_provider_force_flush(pp.p, 10000);
+    *out = finish(&pp, NULL, n, 5000);
+    j = gsrv_stats(g);
+    long accepted = stat_int(j, "spans_accepted") - before;
+    assert_int_equal(stat_int(j, "decode_errors"), 0);
+    json_decref(j);
+    assert_int_equal(accepted, (long)out->spans_exported); /* collector == exported */
+    dpt_provider_free(pp.p);
+    return accepted;
+}
+
+/* Exporter spec, "Certificate File": "The trusted certificate to use when verifying a
+ * server's TLS credentials. Should only be used for a secure connection." OTLP/gRPC over
+ * TLS (https://, ALPN h2) to a grpc-js server whose certificate a test CA signed: with that
+ * CA every span arrives; without it (the system's trust store) the server is not trusted
+ * and nothing is sent - every span counted as failed, none as exported. */
+static void test_grpc_over_tls_verifies_the_server_certificate(void **state)
+{
+    (void)state;
+    if (!tls_files()) skip();
+    gsrv g;
+    gsrv_start_tls(&g, false);
+    dpt_stats st;
+    assert_int_equal(tls_run(&g, "ca.pem", false, 200, &st), 200);
+    assert_int_equal(st.spans_exported, 200);
+    assert_int_equal(tls_run(&g, NULL, false, 100, &st), 0);
+    assert_int_equal(st.spans_export_failed, 100);
+    /* a CA that did not sign the server's certificate: refused as well (the client's
+     * certificate is self-signed by nobody the server knows: any other PEM serves) */
+    assert_int_equal(tls_run(&g, "client.pem", false, 60, &st), 0);
+    assert_int_equal(st.spans_export_failed, 60);
+    gsrv_stop(&g);
+}
+
+/* Exporter spec, "Client Certificate File" / "Client Certificate Key": "Client
+ * certificate/chain trust for clients private key to use in mTLS communication". A server
+ * that requires a client certificate gets every span with it and none without. */
+static void test_grpc_mutual_tls_sends_the_client_certificate(void **state)
+{
+    (void)state;
+    if (!tls_files()) skip();
+    gsrv g;
+    gsrv_start_tls(&g, true);
+    dpt_stats st;
+    assert_int_equal(tls_run(&g, "ca.pem", true, 150, &st), 150);
+    assert_int_equal(st.spans_exported, 150);
+    assert_int_equal(tls_run(&g, "ca.pem", false, 80, &st), 0);
+    assert_int_equal(st.spans_export_failed, 80);
+    gsrv_stop(&g);
+}
+
 int main(int argc, char **argv)
 {
     server_js = argc > 1 ? argv[1] : getenv("DPT_GRPC_SERVER_JS");
@@ -498,6 +628,14 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_grpc_silent_server_is_cancelled_at_shutdown),
         cmocka_unit_test(test_grpc_refused_fails_within_the_deadline),
         cmocka_unit_test(test_grpc_from_env_follows_the_insecure_rule),
+        cmocka_unit_test(test_grpc_over_tls_verifies_the_server_certificate),
+        cmocka_unit_test(test_grpc_mutual_tls_sends_the_client_certificate),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int failed = cmocka_run_group_tests(tests, NULL, NULL);
+    if (tls_dir[0]) {
+        char cmd[128];
+        snprintf(cmd, sizeof cmd, "rm -rf %s", tls_dir);
+        if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tls_dir);
+    }
+    return failed;
 }

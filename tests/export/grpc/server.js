@@ -2,7 +2,7 @@
 // a real gRPC server (@grpc/grpc-js) serving opentelemetry.proto.collector.trace.v1.
 // TraceService/Export, decoding every request with the OpenTelemetry JavaScript protobuf
 // definitions (@opentelemetry/otlp-transformer's generated root). Plain h2c on 127.0.0.1,
-// an ephemeral port.
+// an ephemeral port, or TLS (see credentials() below).
 //
 //   node server.js [SCRIPT]      SCRIPT: comma list of answers for the first requests, then
 //                                "ok" for the rest; each is one of
@@ -138,7 +138,21 @@ function exportCall(call, callback) {
 
 const server = new grpc.Server();
 server.addService(service, { Export: exportCall });
-server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, port) => {
+// TLS when GRPC_TLS_CERT and GRPC_TLS_KEY name PEM files (the server's certificate chain
+// and key); with GRPC_TLS_CLIENT_CA as well, a client certificate signed by that CA is
+// required (mutual TLS).
+function credentials() {
+  const fs = require('fs');
+  const cert = process.env.GRPC_TLS_CERT, key = process.env.GRPC_TLS_KEY;
+  if (!cert || !key) return grpc.ServerCredentials.createInsecure();
+  const ca = process.env.GRPC_TLS_CLIENT_CA;
+  return grpc.ServerCredentials.createSsl(
+    ca ? fs.readFileSync(ca) : null,
+    [{ cert_chain: fs.readFileSync(cert), private_key: fs.readFileSync(key) }],
+    !!ca);
+}
+
+server.bindAsync('127.0.0.1:0', credentials(), (err, port) => {
   if (err) {
     console.error(err.message);
     process.exit(1);
