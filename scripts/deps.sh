@@ -8,7 +8,7 @@ libs="libcurl4-openssl-dev zlib1g-dev libmicrohttpd-dev libjansson-dev libuv1-de
 case "$what" in
   demo)  want="$base $libs nginx nginx-dev" ;;
   bench) want="$base" ;;
-  test)  want="$base $libs nginx nginx-dev python3-venv python3-aiohttp libcmocka-dev clang libclang-rt-14-dev nodejs npm chromium valgrind cppcheck clang-tidy clang-format" ;;
+  test)  want="$base $libs nginx nginx-dev python3-venv python3-aiohttp libcmocka-dev clang libclang-rt-14-dev nodejs npm chromium valgrind cppcheck clang-tidy clang-format openssl" ;;
   *) echo "usage: $0 demo|test|bench" >&2; exit 2 ;;
 esac
 missing=()
