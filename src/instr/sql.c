@@ -109,6 +109,19 @@ static size_t quoted_len(const char *s, size_t i, size_t n, char q)
     return n - i;
 }
 
+/* Length of the single-quoted literal at s[i]. A quote after an odd run of backslashes
+ * ends it in standard SQL but not in MySQL or a PostgreSQL E'' string ('O\'Brien secret'):
+ * where the dialects disagree, the rest of the text cannot be read safely either way, so
+ * it all belongs to the literal. Less is shown, never data. */
+static size_t literal_len(const char *s, size_t i, size_t n)
+{
+    size_t k = quoted_len(s, i, n, '\'');
+    size_t bs = 0;
+    while (k >= 2 + bs && s[i + k - 2 - bs] == '\\')
+        bs++;
+    return bs % 2 ? n - i : k;
+}
+
 size_t dpt_instr_sanitize_sql(const char *sql, size_t len, char *out, size_t cap)
 {
     sbuf b = {out, out ? cap : 0, 0};
@@ -137,8 +150,13 @@ size_t dpt_instr_sanitize_sql(const char *sql, size_t len, char *out, size_t cap
             i = after;
             continue;
         }
+        if (c == '#') { /* MySQL's comment to the end of line (PostgreSQL's XOR: dropped) */
+            while (i < n && sql[i] != '\n')
+                i++;
+            continue;
+        }
         if (c == '\'') { /* string literal */
-            i += quoted_len(sql, i, n, '\'');
+            i += literal_len(sql, i, n);
             put(&b, '?');
             continue;
         }
@@ -221,7 +239,7 @@ static int next_tok(const char *s, size_t n, size_t *i, tok *t)
     for (;;) {
         while (j < n && is_space((unsigned char)s[j]))
             j++;
-        if (j + 1 < n && s[j] == '-' && s[j + 1] == '-') {
+        if ((j + 1 < n && s[j] == '-' && s[j + 1] == '-') || (j < n && s[j] == '#')) {
             while (j < n && s[j] != '\n')
                 j++;
             continue;
@@ -239,7 +257,7 @@ static int next_tok(const char *s, size_t n, size_t *i, tok *t)
     unsigned char c = (unsigned char)s[j];
     t->p = s + j;
     if (c == '\'') {
-        t->n = quoted_len(s, j, n, '\'');
+        t->n = literal_len(s, j, n);
         t->kind = 'l';
     } else if (c == '"' || c == '`') {
         t->n = quoted_len(s, j, n, (char)c);
