@@ -192,12 +192,12 @@ static floor_rec floor_ring[FLOOR_N];
 static floor_rec *volatile floor_slot[FLOOR_N];
 static uint64_t floor_rng = 0x9e3779b97f4a7c15ull;
 
-static inline uint64_t xorshift(void)
+static inline uint64_t xorshift(uint64_t *s)
 {
-    floor_rng ^= floor_rng << 13;
-    floor_rng ^= floor_rng >> 7;
-    floor_rng ^= floor_rng << 17;
-    return floor_rng;
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
 }
 
 static inline uint64_t wall(void)
@@ -207,10 +207,10 @@ static inline uint64_t wall(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-/* The minimum work of a sampled span, into record r. */
-static inline void floor_fill(floor_rec *r)
+/* The minimum work of a sampled span, into record r (rng: the generator's state). */
+static inline void floor_fill(floor_rec *r, uint64_t *rng)
 {
-    uint64_t a = xorshift(), b = xorshift(), c = xorshift();
+    uint64_t a = xorshift(rng), b = xorshift(rng), c = xorshift(rng);
     memcpy(r->trace_id, &a, 8);
     memcpy(r->trace_id + 8, &b, 8);
     memcpy(r->span_id, &c, 8);
@@ -229,7 +229,7 @@ static void run_floor(long n)
 {
     for (long i = 0; i < n; i++) {
         floor_rec *r = &floor_ring[i & (FLOOR_N - 1)];
-        floor_fill(r);
+        floor_fill(r, &floor_rng);
         floor_slot[i & (FLOOR_N - 1)] = r; /* the "push" */
     }
 }
@@ -243,25 +243,10 @@ static _Thread_local floor_rec *volatile tl_slot[FLOOR_N];
 
 static void run_floor_tl(long n)
 {
-    uint64_t saved = floor_rng;
+    uint64_t rng = floor_rng; /* this thread's own generator */
     for (long i = 0; i < n; i++) {
         floor_rec *r = &tl_ring[i & (FLOOR_N - 1)];
-        uint64_t a = saved ^= saved << 13, b, c;
-        saved ^= saved >> 7;
-        b = saved ^= saved << 17;
-        c = saved ^ (uint64_t)i;
-        memcpy(r->trace_id, &a, 8);
-        memcpy(r->trace_id + 8, &b, 8);
-        memcpy(r->span_id, &c, 8);
-        r->start = wall();
-        strcpy(r->name, "GET /orders/{id}");
-        strcpy(r->attrs[0].key, "http.request.method");
-        r->attrs[0].type = 1;
-        strcpy(r->attrs[0].v.s, "GET");
-        strcpy(r->attrs[1].key, "http.response.status_code");
-        r->attrs[1].type = 2;
-        r->attrs[1].v.i = 200;
-        r->end = wall();
+        floor_fill(r, &rng);
         tl_slot[i & (FLOOR_N - 1)] = r;
     }
 }
@@ -317,7 +302,7 @@ static void run_floor_handoff(long n)
                 else
                     __builtin_ia32_pause();
         }
-        floor_fill(&floor_ring[h & (FLOOR_N - 1)]);
+        floor_fill(&floor_ring[h & (FLOOR_N - 1)], &floor_rng);
         atomic_store_explicit(&ho.head, h + 1, memory_order_release);
     }
 }

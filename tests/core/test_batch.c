@@ -182,15 +182,21 @@ static void test_failed_exports_are_counted(void **state)
 
 static gate hang_gate = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, 0, 0};
 
-static void test_shutdown_returns_within_its_deadline_when_the_exporter_hangs(void **state)
+/* A pipeline whose exporter hangs until the gate opens (small batches, quick schedule). */
+static bprov hung_prov(gate *g)
 {
-    (void)state;
     static const dpt_exporter_ops ops = {gate_export, NULL, NULL, NULL};
     dpt_batch_config cfg = {.max_queue_size = 256,
                             .max_export_batch_size = 32,
                             .schedule_delay_ms = 1,
                             .export_timeout_ms = 1000};
-    bprov b = bprov_new(dpt_exporter_new(&ops, &hang_gate), &cfg);
+    return bprov_new(dpt_exporter_new(&ops, g), &cfg);
+}
+
+static void test_shutdown_returns_within_its_deadline_when_the_exporter_hangs(void **state)
+{
+    (void)state;
+    bprov b = hung_prov(&hang_gate);
     spans(&b, 100);
     uint64_t t0 = now_ms();
     assert_int_equal(dpt_provider_shutdown(b.p, 300), DPT_ETIMEDOUT);
@@ -251,12 +257,7 @@ static gate hang_gate2 = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, f
 static void test_a_span_queued_after_shutdown_gave_up_on_a_hung_exporter_is_counted(void **state)
 {
     (void)state;
-    static const dpt_exporter_ops ops = {gate_export, NULL, NULL, NULL};
-    dpt_batch_config cfg = {.max_queue_size = 256,
-                            .max_export_batch_size = 32,
-                            .schedule_delay_ms = 1,
-                            .export_timeout_ms = 1000};
-    bprov b = bprov_new(dpt_exporter_new(&ops, &hang_gate2), &cfg);
+    bprov b = hung_prov(&hang_gate2);
     late_spans_after_shutdown(&b, DPT_ETIMEDOUT, 300);
     gate_open(&hang_gate2); /* the abandoned processor is kept (documented) */
     dpt_provider_free(b.p);
