@@ -121,6 +121,7 @@ static dpt__ikey *entry_new(const char *key, uint32_t len)
     blk_left -= need;
     n_bytes += need;
     k->len = len;
+    k->bit = dpt__key_bit(key, len);
     atomic_init(&k->keep_under, 0);
     memcpy(k->s, key, len);
     k->s[len] = 0;

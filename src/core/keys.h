@@ -14,11 +14,24 @@
 /* An interned key: immutable once published, never freed (records point at s). */
 typedef struct dpt__ikey {
     uint32_t len;
+    uint32_t bit; /* dpt__key_bit of the key, for the span's key filter */
     /* The redaction policy (its dpt__redact_plain address) under which this key is known
      * harmless, 0 when not known: written by any thread, only compared. */
     _Atomic uintptr_t keep_under;
     char s[]; /* len bytes and a NUL */
 } dpt__ikey;
+
+/* The key's bit in a span record's key filter (pool.h, key_bloom): a set of the keys the
+ * span has, so that a new key whose bit is clear needs no comparison with the keys already
+ * set. A function of the bytes (interned or not, equal keys get the same bit): the length
+ * and three characters, which tell the usual semantic-convention keys apart (the eleven an
+ * HTTP server sets take eleven different bits). len >= 1. */
+static inline uint32_t dpt__key_bit(const char *key, uint32_t len)
+{
+    const unsigned char *u = (const unsigned char *)key;
+    uint32_t h = (len << 1) ^ ((uint32_t)u[len - 1] << 2) ^ u[len >> 1] ^ u[0];
+    return 1u << (h & 31);
+}
 
 /* Per-thread cache keyed by the key's address, verified against the interned bytes (an
  * address reused for other bytes is a miss). `hash` and `len` remember a key seen once,

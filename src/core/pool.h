@@ -74,6 +74,8 @@ typedef struct dpt__span {
     /* Pipeline and arena. */
     _Alignas(DPT__CACHELINE) _Atomic uint32_t refs; /* references to the finished record
                                  (pipeline, store, snapshots); recycled at 0 */
+    uint32_t key_bloom; /* dpt__key_bit (keys.h) of every key in d.attrs: a new key whose bit
+                           is clear is not among them (set by its writers, span.c) */
     dpt_tracestate *ts; /* reference held by the record; NULL when empty */
     dpt__arena arena;
     struct dpt__span *next; /* free lists */

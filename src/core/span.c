@@ -293,9 +293,11 @@ static dpt_err set_attr(dpt__span *r, const dpt_attr *a)
     dpt_provider *p = provider_of(r);
     dpt_attr *attrs = (dpt_attr *)r->d.attrs;
     uint32_t n = r->d.n_attrs;
-    /* Different keys of one length are common (url.scheme, http.route): their first bytes
-     * tell most apart without a call to memcmp. */
-    for (uint32_t i = 0; i < n; i++) {
+    uint32_t bit = dpt__key_bit(a->key, klen);
+    /* A key whose bit is clear in the filter is not set yet: no scan. Different keys of
+     * one length are common (url.scheme, http.route): their first bytes tell most apart
+     * without a call to memcmp. */
+    for (uint32_t i = 0; (r->key_bloom & bit) && i < n; i++) {
         if (attrs[i].key_len == klen && attrs[i].key[0] == a->key[0] &&
             memcmp(attrs[i].key, a->key, klen) == 0) {
             /* Overwrite; on failure the old value stays, and a value the byte budget
@@ -319,6 +321,7 @@ static dpt_err set_attr(dpt__span *r, const dpt_attr *a)
     dpt_err e = copy_attr(r, &attrs[n], a, klen, p->limits.attr_value_len);
     if (DPT__LIKELY(e == DPT_OK)) {
         r->d.n_attrs = n + 1;
+        r->key_bloom |= bit;
         return e;
     }
     return over_budget(r, DPT__C_ATTRS_DROPPED, &r->d.dropped_attrs, e);
@@ -522,6 +525,7 @@ init_recording(dpt__span *r, dpt_span h, const dpt_provider *p, const char *name
     }
     r->d.attrs = r->attrs_inline;
     r->attr_cap = DPT__INLINE_ATTRS;
+    r->key_bloom = 0;
     r->event_cap = r->link_cap = 0;
     atomic_store_explicit(&r->gen, h.gen, memory_order_relaxed);
 }
@@ -797,15 +801,25 @@ static inline int set_fast_k(dpt__span *r, const dpt__ikey *k, uint32_t type, co
     uint32_t klen = k->len;
     dpt_attr *attrs = (dpt_attr *)r->d.attrs;
     uint32_t n = r->d.n_attrs;
-    /* A key already set (by length first: different keys rarely share it) is overwritten
-     * by the general path. */
-    for (uint32_t i = 0; i < n; i++)
-        if (DPT__UNLIKELY(attrs[i].key_len == klen)) return -1;
+    uint32_t bit = k->bit;
+    /* A key that may be set already (its bit in the filter) is looked for, byte by byte
+     * without a call (keys of one length usually differ early); one set already is
+     * overwritten by the general path. */
+    if (DPT__UNLIKELY(r->key_bloom & bit))
+        for (uint32_t i = 0; i < n; i++) {
+            if (attrs[i].key_len != klen) continue;
+            const char *x = attrs[i].key;
+            uint32_t j = 0;
+            while (j < klen && x[j] == k->s[j])
+                j++;
+            if (j == klen) return -1;
+        }
     const dpt_provider *p = r->tracer->provider;
     if (DPT__UNLIKELY(n >= r->attr_cap || n >= p->limits.attr_count)) return -1;
     dpt_attr *dst = &attrs[n];
     if (type == DPT_VAL_STRING) {
-        if (DPT__UNLIKELY(in->u.s == NULL || p->limits.attr_value_len)) return -1;
+        uint32_t lim = p->limits.attr_value_len;
+        if (DPT__UNLIKELY(in->u.s == NULL || (lim && vlen > lim))) return -1;
         size_t len = vlen;
         char *c = dpt__arena_strdup(r, in->u.s, len);
         if (DPT__UNLIKELY(!c)) {
@@ -816,13 +830,52 @@ static inline int set_fast_k(dpt__span *r, const dpt__ikey *k, uint32_t type, co
         dst->value.len = (uint32_t)len;
     } else {
         dst->value.u = in->u;
-        dst->value.len = 0;
+        dst->value.len = in->len;
     }
     dst->value.type = type;
     dst->key = k->s;
     dst->key_len = klen;
     r->d.n_attrs = n + 1;
+    r->key_bloom |= bit;
     return DPT_OK;
+}
+
+/* set_fast_k for an attribute of a list (dpt_span_set_attrs): a NUL-terminated key this
+ * thread has cached, a valid scalar or string. -1: the general path decides (nothing
+ * changed). */
+static inline int set_fast_attr(dpt__span *r, const dpt_attr *a)
+{
+    uint32_t t = a->value.type;
+    if (DPT__UNLIKELY(a->key == NULL || a->key_len != DPT_NUL || t > DPT_VAL_DOUBLE)) return -1;
+    const dpt__ikey *k = dpt__key_cached(a->key);
+    if (DPT__UNLIKELY(!k)) return -1;
+    size_t vlen = 0;
+    if (t == DPT_VAL_STRING) {
+        if (DPT__UNLIKELY(!a->value.u.s)) return -1;
+        vlen = a->value.len == DPT_NUL ? strlen(a->value.u.s) : a->value.len;
+    }
+    return set_fast_k(r, k, t, &a->value, vlen);
+}
+
+/* Room for `more` new attributes at once (dpt_span_set_attrs): the array grown once to
+ * what the list can need within the count limit, instead of doubling and copying on the
+ * way. When the budget refuses it nothing changes and the setters grow it as usual. */
+static void reserve_attrs(dpt__span *r, size_t more)
+{
+    uint32_t n = r->d.n_attrs;
+    uint32_t lim = provider_of(r)->limits.attr_count;
+    size_t want = more < UINT16_MAX ? n + more : UINT16_MAX;
+    if (want > lim) want = lim;
+    if (want > UINT16_MAX) want = UINT16_MAX;
+    if (want <= r->attr_cap) return;
+    dpt_attr *na = dpt__arena_alloc(r, sizeof(dpt_attr) * want);
+    if (!na) {
+        r->arena.over = false;
+        return;
+    }
+    if (n) memcpy(na, r->d.attrs, sizeof(dpt_attr) * n);
+    r->d.attrs = na;
+    r->attr_cap = (uint16_t)want;
 }
 
 /* set_fast_k for a key given by the caller (NULL: not cached here). */
@@ -904,9 +957,12 @@ dpt_err dpt_span_set_attrs(dpt_span s, const dpt_attr *a, size_t n)
     if (!a && n) return begin_recording(s).r ? DPT_EINVAL : DPT_ESTATE;
     dpt__op op = begin_recording(s);
     if (!op.r) return DPT_ESTATE;
+    dpt__span *r = op.r;
+    if (r->d.n_attrs + n > r->attr_cap) reserve_attrs(r, n);
     dpt_err worst = DPT_OK;
     for (size_t i = 0; i < n; i++) {
-        dpt_err e = set_attr(op.r, &a[i]);
+        if (DPT__LIKELY(set_fast_attr(r, &a[i]) == DPT_OK)) continue;
+        dpt_err e = set_attr(r, &a[i]);
         if (e != DPT_OK) worst = e;
     }
     dpt__op_end(op);
