@@ -94,6 +94,17 @@ static inline const dpt__ikey *dpt__key_cached(const char *key)
     return NULL;
 }
 
+/* dpt__key_cached for a key known by its address alone (`fixed`), NULL otherwise: no call,
+ * for the setters' fast path (any other key takes dpt__key_cached out of line). */
+static inline const dpt__ikey *dpt__key_cached_fixed(const char *key)
+{
+    const dpt__kslot *t = dpt__tl_keys;
+    if (DPT__UNLIKELY(t == NULL)) return NULL;
+    const dpt__kslot *sl = &t[dpt__kslot_index(key)];
+    /* fixed is only set together with k */
+    return DPT__LIKELY(sl->ptr == key && sl->fixed) ? sl->k : NULL;
+}
+
 /* Whether the key's value is kept as it is under the current redaction policy, as far as
  * the entry knows (false: ask redact.c). */
 static inline bool dpt__key_known_keep(const dpt__ikey *k)

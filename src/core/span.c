@@ -458,18 +458,16 @@ static void resolve_parent(const dpt_span_opts *o, dpt__parent *par)
 /* A recording span's record, made ready (its context, tracestate reference, owner and
  * `shared` are set): the public view field by field (a memset of the whole view costs more
  * than the stores), the arena, the start time, the name; then the generation h.gen makes
- * the handle live. parent: the valid parent's context, NULL for a root span. */
+ * the handle live. parent: the valid parent's context, NULL for a root span; started: the
+ * counter of the start (sampled or record-only). */
 static inline __attribute__((always_inline)) void
 init_recording(dpt__span *r, dpt_span h, const dpt_provider *p, const char *name,
                dpt_span_kind kind, const dpt_span_opts *o, const dpt_span_context *parent,
-               _Atomic uint64_t *cnt)
+               _Atomic uint64_t *cnt, int started)
 {
     dpt_span_data *d = &r->d;
     atomic_store_explicit(&r->state, DPT__REC_RECORDING, memory_order_relaxed);
-    if (DPT__LIKELY(cnt != NULL))
-        dpt__cadd(
-            cnt,
-            (d->ctx.flags & DPT_FLAG_SAMPLED) ? DPT__C_STARTED_SAMPLED : DPT__C_STARTED_RECONLY, 1);
+    if (DPT__LIKELY(cnt != NULL)) dpt__cadd(cnt, started, 1);
     if (DPT__UNLIKELY(kind < DPT_SPAN_INTERNAL || kind > DPT_SPAN_CONSUMER))
         kind = DPT_SPAN_INTERNAL;
     if (parent) {
@@ -537,7 +535,9 @@ start_recording(dpt__span *r, dpt_span h, dpt_provider *p, const char *name, dpt
                 const dpt_span_opts *o, const dpt__parent *par, const dpt_sampling_result *res,
                 _Atomic uint64_t *cnt)
 {
-    init_recording(r, h, p, name, kind, o, par->valid ? &par->sc : NULL, cnt);
+    init_recording(r, h, p, name, kind, o, par->valid ? &par->sc : NULL, cnt,
+                   (r->d.ctx.flags & DPT_FLAG_SAMPLED) ? DPT__C_STARTED_SAMPLED
+                                                       : DPT__C_STARTED_RECONLY);
     if (DPT__UNLIKELY(res->n_attrs != 0))
         for (size_t i = 0; i < res->n_attrs; i++)
             set_attr(r, &res->attrs[i]);
@@ -694,9 +694,9 @@ static DPT__NOINLINE dpt_span start_default_o(dpt_tracer *t, dpt_provider *p, co
 }
 
 /* The span most starts make: no options, nothing in the gate, the parent (pe: the top of
- * the context stack, NULL for none) and the sampler's decision, record and sample, found by
- * dpt_span_start without a call; me is the calling thread's owner block. start_span's steps
- * for this case, with nothing resolved twice. */
+ * the context stack when valid, NULL for none) and the sampler's decision, record and sample, found
+ * by dpt_span_start without a call; me is the calling thread's owner block. start_span's steps for
+ * this case, with nothing resolved twice. */
 static DPT__NOINLINE dpt_span start_known(dpt_tracer *t, dpt_provider *p, const char *name,
                                           dpt_span_kind kind, const dpt__ctx_entry *pe,
                                           dpt__owner *me)
@@ -705,7 +705,7 @@ static DPT__NOINLINE dpt_span start_known(dpt_tracer *t, dpt_provider *p, const 
     if (DPT__UNLIKELY(!r)) return DPT_SPAN_NONE;
     dpt__fence(memory_order_release); /* as in start_span */
     r->tracer = t;
-    const dpt_span_context *parent = pe && dpt__sc_valid(&pe->sc) ? &pe->sc : NULL;
+    const dpt_span_context *parent = pe ? &pe->sc : NULL;
     uint8_t flags = DPT_FLAG_RANDOM | DPT_FLAG_SAMPLED;
     r->ts = NULL;
     if (parent) {
@@ -727,7 +727,7 @@ static DPT__NOINLINE dpt_span start_known(dpt_tracer *t, dpt_provider *p, const 
     atomic_store_explicit(&r->owner, me, memory_order_relaxed);
     atomic_store_explicit(&r->shared, atomic_load_explicit(&start_shared, memory_order_relaxed),
                           memory_order_relaxed);
-    init_recording(r, h, p, name, kind, NULL, parent, dpt__counters(p));
+    init_recording(r, h, p, name, kind, NULL, parent, dpt__counters(p), DPT__C_STARTED_SAMPLED);
     if (DPT__UNLIKELY(p->has_on_start)) {
         dpt__parent par; /* without options, the current context is the parent context */
         memset(&par, 0, sizeof par);
@@ -740,38 +740,25 @@ static DPT__NOINLINE dpt_span start_known(dpt_tracer *t, dpt_provider *p, const 
     return h;
 }
 
-dpt_span dpt_span_start(dpt_tracer *t, const char *name, dpt_span_kind kind, const dpt_span_opts *o)
+/* A span the sampler drops without a call (always_off, or parent-based): only the context,
+ * in as few instructions as possible. pe: the valid parent (the top of the context stack),
+ * NULL for a root span; me: the calling thread's owner block. */
+static DPT__NOINLINE dpt_span start_dropped(dpt_tracer *t, dpt_provider *p, const char *name,
+                                            dpt_span_kind kind, const dpt__ctx_entry *pe,
+                                            dpt__owner *me)
 {
-    if (DPT__UNLIKELY(!t || !t->provider)) return DPT_SPAN_NONE;
-    dpt_provider *p = t->provider;
-    if (DPT__UNLIKELY(atomic_load_explicit(&p->gate, memory_order_relaxed) != 0))
-        return start_slow(t, p, name, kind, o);
-    /* Options: the full path at once. */
-    if (o) return start_default_o(t, p, name, kind, o);
-    /* A span the sampler samples without a call (always_on, or parent-based on a parent's
-     * decision or as a root): start_known. One it drops without a call (always_off, or
-     * parent-based): only the context, in as few instructions as possible. Everything else
-     * takes the full path. */
-    dpt__owner *me = dpt__tl_owner;
-    const dpt__ctx_stack *st = dpt__tl_stack;
-    const dpt__ctx_entry *e = st && st->depth ? &st->e[st->depth - 1] : NULL;
-    bool valid = e && dpt__sc_valid(&e->sc);
     const dpt__mag *m = dpt__tc.cur;
-    int fast = dpt__sampler_fast(p->sampler, valid ? &e->sc : NULL);
-    if (DPT__LIKELY(fast == DPT_RECORD_AND_SAMPLE && me != NULL))
-        return start_known(t, p, name, kind, e, me);
-    if (DPT__UNLIKELY(!me || !m || !m->n || fast != DPT_DROP))
-        return start_default(t, p, name, kind);
+    if (DPT__UNLIKELY(!m || !m->n)) return start_default(t, p, name, kind);
     dpt__span *r = dpt__span_alloc();
     r->tracer = t;
     dpt__fence(memory_order_release); /* as in start_span */
     uint8_t flags = DPT_FLAG_RANDOM;
     r->ts = NULL;
-    if (valid) {
-        r->d.ctx.trace_id = e->sc.trace_id;
+    if (pe) {
+        r->d.ctx.trace_id = pe->sc.trace_id;
         dpt__new_ids(NULL, &r->d.ctx.span_id);
-        flags = e->sc.flags & DPT_FLAG_RANDOM;
-        if (DPT__UNLIKELY(e->ts != NULL)) r->ts = dpt_tracestate_retain(e->ts);
+        flags = pe->sc.flags & DPT_FLAG_RANDOM;
+        if (DPT__UNLIKELY(pe->ts != NULL)) r->ts = dpt_tracestate_retain(pe->ts);
     } else {
         dpt__new_ids(&r->d.ctx.trace_id, &r->d.ctx.span_id);
     }
@@ -789,25 +776,50 @@ dpt_span dpt_span_start(dpt_tracer *t, const char *name, dpt_span_kind kind, con
     return h;
 }
 
+dpt_span dpt_span_start(dpt_tracer *t, const char *name, dpt_span_kind kind, const dpt_span_opts *o)
+{
+    if (DPT__UNLIKELY(!t || !t->provider)) return DPT_SPAN_NONE;
+    dpt_provider *p = t->provider;
+    if (DPT__UNLIKELY(atomic_load_explicit(&p->gate, memory_order_relaxed) != 0))
+        return start_slow(t, p, name, kind, o);
+    /* Options: the full path at once. */
+    if (o) return start_default_o(t, p, name, kind, o);
+    /* A span the sampler samples without a call (always_on, or parent-based on a parent's
+     * decision or as a root): start_known. One it drops without a call: start_dropped.
+     * Everything else takes the full path. Each is a tail call: this function only looks. */
+    dpt__owner *me = dpt__tl_owner;
+    const dpt__ctx_stack *st = dpt__tl_stack;
+    const dpt__ctx_entry *e = st && st->depth ? &st->e[st->depth - 1] : NULL;
+    if (e && !dpt__sc_valid(&e->sc)) e = NULL;
+    int fast = dpt__sampler_fast(p->sampler, e ? &e->sc : NULL);
+    if (DPT__UNLIKELY(!me)) return start_default(t, p, name, kind);
+    if (DPT__LIKELY(fast == DPT_RECORD_AND_SAMPLE)) return start_known(t, p, name, kind, e, me);
+    if (fast == DPT_DROP) return start_dropped(t, p, name, kind, e, me);
+    return start_default(t, p, name, kind);
+}
+
 /* ---- setters ---------------------------------------------------------------------------- */
 
 /* The common setter: a scalar or a NUL-terminated string under a key this thread has
  * interned and known harmless, new to the span, with room in its array. Returns DPT_OK, or
  * -1 when the general path must decide (nothing changed then). */
-static inline int set_fast_k(dpt__span *r, const dpt__ikey *k, uint32_t type, const dpt_value *in,
-                             size_t vlen)
+static inline __attribute__((always_inline)) int set_fast_k(dpt__span *r, const dpt__ikey *k,
+                                                            uint32_t type, const dpt_value *in,
+                                                            size_t vlen, bool exact)
 {
     if (DPT__UNLIKELY(!dpt__key_known_keep(k))) return -1;
     uint32_t klen = k->len;
     dpt_attr *attrs = (dpt_attr *)r->d.attrs;
     uint32_t n = r->d.n_attrs;
     uint32_t bit = k->bit;
-    /* A key that may be set already (its bit in the filter) is looked for, byte by byte
-     * without a call (keys of one length usually differ early); one set already is
-     * overwritten by the general path. */
+    /* A key that may be set already (its bit in the filter) is looked for: one set already
+     * is overwritten by the general path. exact: compared byte by byte without a call (keys
+     * of one length usually differ early), else any key of the same length goes there too
+     * (a shorter loop for the single setters, whose fast path saves no register). */
     if (DPT__UNLIKELY(r->key_bloom & bit))
         for (uint32_t i = 0; i < n; i++) {
             if (attrs[i].key_len != klen) continue;
+            if (!exact) return -1;
             const char *x = attrs[i].key;
             uint32_t j = 0;
             while (j < klen && x[j] == k->s[j])
@@ -854,7 +866,7 @@ static inline int set_fast_attr(dpt__span *r, const dpt_attr *a)
         if (DPT__UNLIKELY(!a->value.u.s)) return -1;
         vlen = a->value.len == DPT_NUL ? strlen(a->value.u.s) : a->value.len;
     }
-    return set_fast_k(r, k, t, &a->value, vlen);
+    return set_fast_k(r, k, t, &a->value, vlen, true);
 }
 
 /* Room for `more` new attributes at once (dpt_span_set_attrs): the array grown once to
@@ -883,7 +895,8 @@ static inline int set_fast(dpt__span *r, const char *key, uint32_t type, const d
 {
     const dpt__ikey *k = key ? dpt__key_cached(key) : NULL;
     if (!k) return -1;
-    return set_fast_k(r, k, type, in, type == DPT_VAL_STRING && in->u.s ? strlen(in->u.s) : 0);
+    return set_fast_k(r, k, type, in, type == DPT_VAL_STRING && in->u.s ? strlen(in->u.s) : 0,
+                      true);
 }
 
 /* A setter of one key/value in general: inside the span (locked when it is shared), the
@@ -902,6 +915,41 @@ static DPT__NOINLINE dpt_err set_kv_slow(dpt_span s, const char *key, uint32_t t
     return (dpt_err)e;
 }
 
+/* set_fast_k inside a span this thread owns and works on unlocked (span.h), entered and
+ * left here: dpt__op_begin's owner path, inline (see span.h for the fence). -1: not
+ * entered that way, or the fast path declined (nothing changed). */
+static inline __attribute__((always_inline)) int set_owned(dpt__span *r, uint64_t gen,
+                                                           const dpt__ikey *k, uint32_t type,
+                                                           const dpt_value *v, size_t vlen)
+{
+    dpt__owner *me = dpt__tl_owner;
+    if (DPT__UNLIKELY(me == NULL) ||
+        DPT__UNLIKELY(atomic_load_explicit(&r->owner, memory_order_relaxed) != me))
+        return -1;
+    atomic_store_explicit(&me->busy, r, memory_order_relaxed);
+    atomic_signal_fence(memory_order_seq_cst);
+    int e = -1;
+    if (DPT__LIKELY(!atomic_load_explicit(&r->shared, memory_order_relaxed) &&
+                    atomic_load_explicit(&r->gen, memory_order_relaxed) == gen))
+        e = set_fast_k(r, k, type, v, vlen, false);
+    /* Release: as in dpt__op_end. */
+    atomic_store_explicit(&me->busy, NULL, memory_order_release);
+    return e;
+}
+
+#if !defined(DPT_SPAN_UNSYNCHRONIZED)
+/* set_kv for a key the cache does not know by its address alone (dpt__key_cached_fixed):
+ * looked up with its strcmp verification, out of line so that set_kv's own path makes no
+ * call but strlen (no register to save for the int, bool and double setters). */
+static DPT__NOINLINE dpt_err set_kv_cmp(dpt_span s, const char *key, uint32_t type, dpt_value v)
+{
+    const dpt__ikey *k = key ? dpt__key_cached(key) : NULL;
+    size_t vlen = type == DPT_VAL_STRING && v.u.s ? strlen(v.u.s) : 0;
+    if (k && set_owned(s.rec, s.gen, k, type, &v, vlen) == DPT_OK) return DPT_OK;
+    return set_kv_slow(s, key, type, v);
+}
+#endif
+
 /* A setter of one key/value. The common case, a recording span this thread owns and works
  * on unlocked (span.h), with the fast path's conditions met, is done here; everything else,
  * and a fast path that declined (it changed nothing), goes to set_kv_slow, which enters the
@@ -912,28 +960,15 @@ static inline dpt_err set_kv(dpt_span s, const char *key, uint32_t type, dpt_val
 #if !defined(DPT_SPAN_UNSYNCHRONIZED)
     dpt__span *r = s.rec;
     /* A non-recording span's setter is a no-op: the state is looked at first, as in
-     * begin_recording. Then the key, whose lookup calls strcmp: done before anything else
-     * is loaded, fewer values live across the call. */
+     * begin_recording. */
     if (DPT__UNLIKELY(!r) ||
         atomic_load_explicit(&r->state, memory_order_relaxed) != DPT__REC_RECORDING)
         return DPT_ESTATE;
-    /* A string's length next, while few values are live across the call. */
+    const dpt__ikey *k = key ? dpt__key_cached_fixed(key) : NULL;
+    if (DPT__UNLIKELY(k == NULL)) return set_kv_cmp(s, key, type, v);
+    /* A string's length, the one call of this path. */
     size_t vlen = type == DPT_VAL_STRING && v.u.s ? strlen(v.u.s) : 0;
-    const dpt__ikey *k = key ? dpt__key_cached(key) : NULL;
-    dpt__owner *me = dpt__tl_owner;
-    if (DPT__LIKELY(k != NULL && me != NULL) &&
-        DPT__LIKELY(atomic_load_explicit(&r->owner, memory_order_relaxed) == me)) {
-        /* dpt__op_begin's owner path, inline (see span.h for the fence) */
-        atomic_store_explicit(&me->busy, r, memory_order_relaxed);
-        atomic_signal_fence(memory_order_seq_cst);
-        int e = -1;
-        if (DPT__LIKELY(!atomic_load_explicit(&r->shared, memory_order_relaxed) &&
-                        atomic_load_explicit(&r->gen, memory_order_relaxed) == s.gen))
-            e = set_fast_k(r, k, type, &v, vlen);
-        /* Release: as in dpt__op_end. */
-        atomic_store_explicit(&me->busy, NULL, memory_order_release);
-        if (DPT__LIKELY(e == DPT_OK)) return DPT_OK;
-    }
+    if (DPT__LIKELY(set_owned(r, s.gen, k, type, &v, vlen) == DPT_OK)) return DPT_OK;
 #endif
     return set_kv_slow(s, key, type, v);
 }
