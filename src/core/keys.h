@@ -101,8 +101,10 @@ static inline const dpt__ikey *dpt__key_cached_fixed(const char *key)
     const dpt__kslot *t = dpt__tl_keys;
     if (DPT__UNLIKELY(t == NULL)) return NULL;
     const dpt__kslot *sl = &t[dpt__kslot_index(key)];
-    /* fixed is only set together with k */
-    return DPT__LIKELY(sl->ptr == key && sl->fixed) ? sl->k : NULL;
+    if (DPT__UNLIKELY(sl->ptr != key || !sl->fixed)) return NULL;
+    const dpt__ikey *k = sl->k;
+    if (!k) __builtin_unreachable(); /* fixed is only set together with k (keys.c) */
+    return k;
 }
 
 /* Whether the key's value is kept as it is under the current redaction policy, as far as

@@ -67,7 +67,7 @@ typedef struct dpt__span {
     _Atomic uint32_t shared;            /* 1: every operation takes `lock` (span.h) */
     _Atomic uint32_t lock;              /* spin lock of shared mode; never reset (balanced) */
     _Atomic uint8_t state;              /* DPT__REC_*; read (relaxed) by stale handles */
-    uint16_t attr_cap;                  /* capacity of d.attrs */
+    uint16_t attr_cap;                  /* capacity of d.attrs, within the count limit */
     uint16_t event_cap;
     uint16_t link_cap;
     dpt_tracer *tracer;

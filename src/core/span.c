@@ -522,7 +522,10 @@ init_recording(dpt__span *r, dpt_span h, const dpt_provider *p, const char *name
         store_name(r, name, n);
     }
     r->d.attrs = r->attrs_inline;
-    r->attr_cap = DPT__INLINE_ATTRS;
+    /* Never above the count limit (grow and reserve_attrs clip to it as well), so that room
+     * in the array is room under the limit: the setters' fast path compares once. */
+    r->attr_cap = p->limits.attr_count < DPT__INLINE_ATTRS ? (uint16_t)p->limits.attr_count
+                                                           : DPT__INLINE_ATTRS;
     r->key_bloom = 0;
     r->event_cap = r->link_cap = 0;
     atomic_store_explicit(&r->gen, h.gen, memory_order_relaxed);
@@ -826,11 +829,11 @@ static inline __attribute__((always_inline)) int set_fast_k(dpt__span *r, const 
                 j++;
             if (j == klen) return -1;
         }
-    const dpt_provider *p = r->tracer->provider;
-    if (DPT__UNLIKELY(n >= r->attr_cap || n >= p->limits.attr_count)) return -1;
+    /* attr_cap <= the count limit (init_recording) */
+    if (DPT__UNLIKELY(n >= r->attr_cap)) return -1;
     dpt_attr *dst = &attrs[n];
     if (type == DPT_VAL_STRING) {
-        uint32_t lim = p->limits.attr_value_len;
+        uint32_t lim = r->tracer->provider->limits.attr_value_len;
         if (DPT__UNLIKELY(in->u.s == NULL || (lim && vlen > lim))) return -1;
         size_t len = vlen;
         char *c = dpt__arena_strdup(r, in->u.s, len);
@@ -964,10 +967,11 @@ static inline dpt_err set_kv(dpt_span s, const char *key, uint32_t type, dpt_val
     if (DPT__UNLIKELY(!r) ||
         atomic_load_explicit(&r->state, memory_order_relaxed) != DPT__REC_RECORDING)
         return DPT_ESTATE;
+    /* A string's length first, the one call of this path: only the arguments are live
+     * across it. (set_kv_cmp, for a key not known by its address, takes it again.) */
+    size_t vlen = type == DPT_VAL_STRING && v.u.s ? strlen(v.u.s) : 0;
     const dpt__ikey *k = key ? dpt__key_cached_fixed(key) : NULL;
     if (DPT__UNLIKELY(k == NULL)) return set_kv_cmp(s, key, type, v);
-    /* A string's length, the one call of this path. */
-    size_t vlen = type == DPT_VAL_STRING && v.u.s ? strlen(v.u.s) : 0;
     if (DPT__LIKELY(set_owned(r, s.gen, k, type, &v, vlen) == DPT_OK)) return DPT_OK;
 #endif
     return set_kv_slow(s, key, type, v);
