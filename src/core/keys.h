@@ -77,14 +77,14 @@ static inline const dpt__ikey *dpt__key_lookup(const char *key, uint32_t len)
     return dpt__key_lookup_slow(key, len);
 }
 
-/* The interned copy of the NUL-terminated key, when this thread's cache has it for this
- * address: a literal of the main program or of the library's object by the address alone
+/* The interned copy of the NUL-terminated key, when this thread's cache (t: dpt__tl_keys,
+ * which a caller looking up many keys loads once) has it for this address: a literal of the main
+ * program or of the library's object by the address alone
  * (`fixed`), any other key
  * verified with strcmp, which also gives the length without a strlen. NULL: not cached
  * here (the caller takes the general path, which learns it). */
-static inline const dpt__ikey *dpt__key_cached(const char *key)
+static inline const dpt__ikey *dpt__key_cached_in(const dpt__kslot *t, const char *key)
 {
-    const dpt__kslot *t = dpt__tl_keys;
     if (DPT__UNLIKELY(t == NULL)) return NULL;
     const dpt__kslot *sl = &t[dpt__kslot_index(key)];
     const dpt__ikey *k = sl->k;
@@ -92,6 +92,10 @@ static inline const dpt__ikey *dpt__key_cached(const char *key)
         DPT__LIKELY(sl->fixed || strcmp(k->s, key) == 0))
         return k;
     return NULL;
+}
+static inline const dpt__ikey *dpt__key_cached(const char *key)
+{
+    return dpt__key_cached_in(dpt__tl_keys, key);
 }
 
 /* dpt__key_cached for a key known by its address alone (`fixed`), NULL otherwise: no call,

@@ -805,10 +805,11 @@ dpt_span dpt_span_start(dpt_tracer *t, const char *name, dpt_span_kind kind, con
 
 /* The common setter: a scalar or a NUL-terminated string under a key this thread has
  * interned and known harmless, new to the span, with room in its array. Returns DPT_OK, or
- * -1 when the general path must decide (nothing changed then). */
+ * -1 when the general path must decide (nothing changed then). lim: the provider's value
+ * length limit, UINT32_MAX to look it up here (only for a string). */
 static inline __attribute__((always_inline)) int set_fast_k(dpt__span *r, const dpt__ikey *k,
                                                             uint32_t type, const dpt_value *in,
-                                                            size_t vlen, bool exact)
+                                                            size_t vlen, bool exact, uint32_t lim)
 {
     if (DPT__UNLIKELY(!dpt__key_known_keep(k))) return -1;
     uint32_t klen = k->len;
@@ -833,7 +834,7 @@ static inline __attribute__((always_inline)) int set_fast_k(dpt__span *r, const 
     if (DPT__UNLIKELY(n >= r->attr_cap)) return -1;
     dpt_attr *dst = &attrs[n];
     if (type == DPT_VAL_STRING) {
-        uint32_t lim = r->tracer->provider->limits.attr_value_len;
+        if (lim == UINT32_MAX) lim = r->tracer->provider->limits.attr_value_len;
         if (DPT__UNLIKELY(in->u.s == NULL || (lim && vlen > lim))) return -1;
         size_t len = vlen;
         char *c = dpt__arena_strdup(r, in->u.s, len);
@@ -857,19 +858,20 @@ static inline __attribute__((always_inline)) int set_fast_k(dpt__span *r, const 
 
 /* set_fast_k for an attribute of a list (dpt_span_set_attrs): a NUL-terminated key this
  * thread has cached, a valid scalar or string. -1: the general path decides (nothing
- * changed). */
-static inline int set_fast_attr(dpt__span *r, const dpt_attr *a)
+ * changed). keys (dpt__tl_keys) and lim (the value length limit) are loaded once per list. */
+static inline int set_fast_attr(dpt__span *r, const dpt_attr *a, const dpt__kslot *keys,
+                                uint32_t lim)
 {
     uint32_t t = a->value.type;
     if (DPT__UNLIKELY(a->key == NULL || a->key_len != DPT_NUL || t > DPT_VAL_DOUBLE)) return -1;
-    const dpt__ikey *k = dpt__key_cached(a->key);
+    const dpt__ikey *k = dpt__key_cached_in(keys, a->key);
     if (DPT__UNLIKELY(!k)) return -1;
     size_t vlen = 0;
     if (t == DPT_VAL_STRING) {
         if (DPT__UNLIKELY(!a->value.u.s)) return -1;
         vlen = a->value.len == DPT_NUL ? strlen(a->value.u.s) : a->value.len;
     }
-    return set_fast_k(r, k, t, &a->value, vlen, true);
+    return set_fast_k(r, k, t, &a->value, vlen, true, lim);
 }
 
 /* Room for `more` new attributes at once (dpt_span_set_attrs): the array grown once to
@@ -898,8 +900,8 @@ static inline int set_fast(dpt__span *r, const char *key, uint32_t type, const d
 {
     const dpt__ikey *k = key ? dpt__key_cached(key) : NULL;
     if (!k) return -1;
-    return set_fast_k(r, k, type, in, type == DPT_VAL_STRING && in->u.s ? strlen(in->u.s) : 0,
-                      true);
+    return set_fast_k(r, k, type, in, type == DPT_VAL_STRING && in->u.s ? strlen(in->u.s) : 0, true,
+                      UINT32_MAX);
 }
 
 /* A setter of one key/value in general: inside the span (locked when it is shared), the
@@ -934,7 +936,7 @@ static inline __attribute__((always_inline)) int set_owned(dpt__span *r, uint64_
     int e = -1;
     if (DPT__LIKELY(!atomic_load_explicit(&r->shared, memory_order_relaxed) &&
                     atomic_load_explicit(&r->gen, memory_order_relaxed) == gen))
-        e = set_fast_k(r, k, type, v, vlen, false);
+        e = set_fast_k(r, k, type, v, vlen, false, UINT32_MAX);
     /* Release: as in dpt__op_end. */
     atomic_store_explicit(&me->busy, NULL, memory_order_release);
     return e;
@@ -999,10 +1001,14 @@ dpt_err dpt_span_set_attrs(dpt_span s, const dpt_attr *a, size_t n)
     dpt__span *r = op.r;
     if (r->d.n_attrs + n > r->attr_cap) reserve_attrs(r, n);
     dpt_err worst = DPT_OK;
+    /* The thread's key cache and the limit, once: the general path may make the cache. */
+    const dpt__kslot *keys = dpt__tl_keys;
+    uint32_t lim = provider_of(r)->limits.attr_value_len;
     for (size_t i = 0; i < n; i++) {
-        if (DPT__LIKELY(set_fast_attr(r, &a[i]) == DPT_OK)) continue;
+        if (DPT__LIKELY(set_fast_attr(r, &a[i], keys, lim) == DPT_OK)) continue;
         dpt_err e = set_attr(r, &a[i]);
         if (e != DPT_OK) worst = e;
+        keys = dpt__tl_keys;
     }
     dpt__op_end(op);
     return worst;
