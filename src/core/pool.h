@@ -107,7 +107,11 @@ DPT__HIDDEN void dpt__span_recycle_slow(struct dpt__span *s);
 static inline struct dpt__span *dpt__span_alloc(void)
 {
     dpt__mag *m = dpt__tc.cur;
-    if (DPT__LIKELY(m != NULL && m->n != 0)) return m->items[--m->n];
+    if (DPT__LIKELY(m != NULL && m->n != 0)) {
+        struct dpt__span *s = m->items[--m->n];
+        if (!s) __builtin_unreachable(); /* a magazine holds records only */
+        return s;
+    }
     return dpt__span_alloc_slow();
 }
 /* Recycles a record. The inline path takes a record without a tracestate or overflow
@@ -172,6 +176,30 @@ static inline char *dpt__arena_strdup(dpt__span *s, const char *p, size_t n)
         dpt__copy(d, p, n);
         d[n] = 0;
     }
+    return d;
+}
+
+/* dpt__arena_strdup without a call, for a fast path that must not save registers: NULL
+ * (nothing changed, `over` not set) when the current block or the budget cannot hold the
+ * copy or when it is longer than 256 bytes; the caller then takes dpt__arena_strdup. */
+static inline char *dpt__arena_strdup_leaf(dpt__span *s, const char *p, size_t n)
+{
+    dpt__arena *a = &s->arena;
+    size_t need = (n + 1 + 15) & ~(size_t)15;
+    if (DPT__UNLIKELY(n > 256 || (size_t)(a->end - a->cur) < need || a->bytes + need > a->budget))
+        return NULL;
+    char *d = a->cur;
+    a->cur += need;
+    a->bytes += need;
+    if (n <= 16) {
+        dpt__copy(d, p, n);
+    } else {
+        /* 16 bytes at a time, the last 16 overlapping (n > 16) */
+        for (size_t i = 0; i < n - 16; i += 16)
+            memcpy(d + i, p + i, 16);
+        memcpy(d + n - 16, p + n - 16, 16);
+    }
+    d[n] = 0;
     return d;
 }
 

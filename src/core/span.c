@@ -466,6 +466,10 @@ init_recording(dpt__span *r, dpt_span h, const dpt_provider *p, const char *name
                _Atomic uint64_t *cnt, int started)
 {
     dpt_span_data *d = &r->d;
+    /* Read before the clock call, so that the compiler need not load them again after it
+     * (the caller has just stored them). */
+    const dpt_tracestate *ts = r->ts;
+    dpt_tracer *tracer = r->tracer;
     atomic_store_explicit(&r->state, DPT__REC_RECORDING, memory_order_relaxed);
     if (DPT__LIKELY(cnt != NULL)) dpt__cadd(cnt, started, 1);
     if (DPT__UNLIKELY(kind < DPT_SPAN_INTERNAL || kind > DPT_SPAN_CONSUMER))
@@ -491,11 +495,11 @@ init_recording(dpt__span *r, dpt_span h, const dpt_provider *p, const char *name
     d->links = NULL;
     d->dropped_links = 0;
     d->ended_by_task = 0;
-    d->tracer = r->tracer;
+    d->tracer = tracer;
     r->d.start_ns = (o && o->start_ns) ? o->start_ns : dpt__now_ns_inline();
-    if (DPT__UNLIKELY(r->ts != NULL)) {
-        r->d.tracestate = r->ts->str;
-        r->d.tracestate_len = r->ts->len;
+    if (DPT__UNLIKELY(ts != NULL)) {
+        r->d.tracestate = ts->str;
+        r->d.tracestate_len = ts->len;
     } else {
         r->d.tracestate = "";
         r->d.tracestate_len = 0;
@@ -837,10 +841,18 @@ static inline __attribute__((always_inline)) int set_fast_k(dpt__span *r, const 
         if (lim == UINT32_MAX) lim = r->tracer->provider->limits.attr_value_len;
         if (DPT__UNLIKELY(in->u.s == NULL || (lim && vlen > lim))) return -1;
         size_t len = vlen;
-        char *c = dpt__arena_strdup(r, in->u.s, len);
-        if (DPT__UNLIKELY(!c)) {
-            r->arena.over = false; /* the general path tries again and counts */
-            return -1;
+        char *c;
+        if (exact) {
+            c = dpt__arena_strdup(r, in->u.s, len);
+            if (DPT__UNLIKELY(!c)) {
+                r->arena.over = false; /* the general path tries again and counts */
+                return -1;
+            }
+        } else {
+            /* The single setters make no call here: a value the current arena block cannot
+             * hold, or a long one (memcpy), goes to the general path. */
+            c = dpt__arena_strdup_leaf(r, in->u.s, len);
+            if (DPT__UNLIKELY(!c)) return -1;
         }
         dst->value.u.s = c;
         dst->value.len = (uint32_t)len;
@@ -904,11 +916,25 @@ static inline int set_fast(dpt__span *r, const char *key, uint32_t type, const d
                       UINT32_MAX);
 }
 
+/* The value of a single setter (dpt_span_set_str/int/double/bool) from its type and the
+ * bits of its union: passed so between set_kv and its out-of-line paths, one register
+ * fewer live across set_kv's strlen (the length is DPT_NUL for a string, 0 otherwise, as
+ * DPT_STR and DPT_INT make them). */
+static inline dpt_value kv_value(uint32_t type, uint64_t bits)
+{
+    dpt_value v;
+    v.type = type;
+    v.len = type == DPT_VAL_STRING ? DPT_NUL : 0;
+    memcpy(&v.u, &bits, sizeof v.u);
+    return v;
+}
+
 /* A setter of one key/value in general: inside the span (locked when it is shared), the
  * fast path, else the general one. Out of line so that set_kv's own path stays a short
  * function that saves few registers. */
-static DPT__NOINLINE dpt_err set_kv_slow(dpt_span s, const char *key, uint32_t type, dpt_value v)
+static DPT__NOINLINE dpt_err set_kv_slow(dpt_span s, const char *key, uint32_t type, uint64_t bits)
 {
+    dpt_value v = kv_value(type, bits);
     dpt__op op = begin_recording(s);
     if (!op.r) return DPT_ESTATE;
     int e = set_fast(op.r, key, type, &v);
@@ -946,12 +972,13 @@ static inline __attribute__((always_inline)) int set_owned(dpt__span *r, uint64_
 /* set_kv for a key the cache does not know by its address alone (dpt__key_cached_fixed):
  * looked up with its strcmp verification, out of line so that set_kv's own path makes no
  * call but strlen (no register to save for the int, bool and double setters). */
-static DPT__NOINLINE dpt_err set_kv_cmp(dpt_span s, const char *key, uint32_t type, dpt_value v)
+static DPT__NOINLINE dpt_err set_kv_cmp(dpt_span s, const char *key, uint32_t type, uint64_t bits)
 {
+    dpt_value v = kv_value(type, bits);
     const dpt__ikey *k = key ? dpt__key_cached(key) : NULL;
     size_t vlen = type == DPT_VAL_STRING && v.u.s ? strlen(v.u.s) : 0;
     if (k && set_owned(s.rec, s.gen, k, type, &v, vlen) == DPT_OK) return DPT_OK;
-    return set_kv_slow(s, key, type, v);
+    return set_kv_slow(s, key, type, bits);
 }
 #endif
 
@@ -962,6 +989,9 @@ static DPT__NOINLINE dpt_err set_kv_cmp(dpt_span s, const char *key, uint32_t ty
  * DPT_SPAN_UNSYNCHRONIZED measurement build takes dpt__op_begin every time.) */
 static inline dpt_err set_kv(dpt_span s, const char *key, uint32_t type, dpt_value v)
 {
+    _Static_assert(sizeof v.u == sizeof(uint64_t), "kv_value");
+    uint64_t bits;
+    memcpy(&bits, &v.u, sizeof bits);
 #if !defined(DPT_SPAN_UNSYNCHRONIZED)
     dpt__span *r = s.rec;
     /* A non-recording span's setter is a no-op: the state is looked at first, as in
@@ -973,10 +1003,10 @@ static inline dpt_err set_kv(dpt_span s, const char *key, uint32_t type, dpt_val
      * across it. (set_kv_cmp, for a key not known by its address, takes it again.) */
     size_t vlen = type == DPT_VAL_STRING && v.u.s ? strlen(v.u.s) : 0;
     const dpt__ikey *k = key ? dpt__key_cached_fixed(key) : NULL;
-    if (DPT__UNLIKELY(k == NULL)) return set_kv_cmp(s, key, type, v);
+    if (DPT__UNLIKELY(k == NULL)) return set_kv_cmp(s, key, type, bits);
     if (DPT__LIKELY(set_owned(r, s.gen, k, type, &v, vlen) == DPT_OK)) return DPT_OK;
 #endif
-    return set_kv_slow(s, key, type, v);
+    return set_kv_slow(s, key, type, bits);
 }
 
 static inline dpt_err set_one(dpt_span s, const dpt_attr *a)

@@ -130,6 +130,39 @@ static void test_attribute_lists_overwrite_repeated_keys(void **state)
     tprov_free(&tp);
 }
 
+/* String values of every size class the setters copy (inline, 16 bytes at a time, memcpy
+ * beyond 256 bytes), under a literal key seen before (the fast path) and a new one. */
+static void test_string_values_of_any_length_are_copied_whole(void **state)
+{
+    (void)state;
+    static const size_t lens[] = {0,  1,  3,  4,   7,   8,   15,  16,  17,
+                                  31, 32, 33, 100, 255, 256, 257, 1000};
+    char buf[1003]; /* 1000 bytes from offsets 0 to 2 */
+    for (size_t i = 0; i < sizeof buf; i++)
+        buf[i] = (char)('a' + (i * 7) % 26);
+    tprov tp = tprov_new(NULL, NULL);
+    size_t k = 0;
+    for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
+        for (int round = 0; round < 3; round++, k++) {
+            char v[1001];
+            memcpy(v, buf + round, lens[li]);
+            v[lens[li]] = 0;
+            dpt_span s = dpt_span_start(tp.t, "s", DPT_SPAN_INTERNAL, NULL);
+            assert_int_equal(dpt_span_set_str(s, "k.first", "x"), DPT_OK);
+            assert_int_equal(dpt_span_set_str(s, "k.v", v), DPT_OK);
+            dpt_span_end(s);
+            const dpt_span_data *d = tprov_span(&tp, k);
+            const dpt_attr *a = find_attr(d, "k.v");
+            assert_non_null(a);
+            assert_int_equal(a->value.len, lens[li]);
+            assert_string_equal(a->value.u.s, v);
+            assert_string_equal(find_attr(d, "k.first")->value.u.s, "x");
+            dpt_span_data_release(d);
+        }
+    }
+    tprov_free(&tp);
+}
+
 static void test_invalid_attributes_are_rejected(void **state)
 {
     (void)state;
@@ -430,6 +463,7 @@ int main(void)
         cmocka_unit_test(test_attributes_of_every_type_are_copied),
         cmocka_unit_test(test_setting_an_existing_key_replaces_its_value),
         cmocka_unit_test(test_attribute_lists_overwrite_repeated_keys),
+        cmocka_unit_test(test_string_values_of_any_length_are_copied_whole),
         cmocka_unit_test(test_invalid_attributes_are_rejected),
         cmocka_unit_test(test_limits_drop_and_count),
         cmocka_unit_test(test_many_attributes_grow_past_the_inline_storage),
