@@ -122,7 +122,7 @@ static dpt__ikey *entry_new(const char *key, uint32_t len)
     n_bytes += need;
     k->len = len;
     k->bit = dpt__key_bit(key, len);
-    atomic_init(&k->keep_under, 0);
+    atomic_init(&k->keep_under, DPT__KEEP_UNKNOWN);
     memcpy(k->s, key, len);
     k->s[len] = 0;
     return k;

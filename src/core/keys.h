@@ -16,10 +16,12 @@ typedef struct dpt__ikey {
     uint32_t len;
     uint32_t bit; /* dpt__key_bit of the key, for the span's key filter */
     /* The redaction policy (its dpt__redact_plain address) under which this key is known
-     * harmless, 0 when not known: written by any thread, only compared. */
+     * harmless, DPT__KEEP_UNKNOWN when not known (never 0, the address of no policy, so
+     * that one comparison tells both): written by any thread, only compared. */
     _Atomic uintptr_t keep_under;
     char s[]; /* len bytes and a NUL */
 } dpt__ikey;
+#define DPT__KEEP_UNKNOWN UINTPTR_MAX
 
 /* The key's bit in a span record's key filter (pool.h, key_bloom): a set of the keys the
  * span has, so that a new key whose bit is clear needs no comparison with the keys already
@@ -117,7 +119,9 @@ static inline bool dpt__key_known_keep(const dpt__ikey *k)
 {
     /* Relaxed: the policy address is only compared, never dereferenced here. */
     uintptr_t plain = (uintptr_t)atomic_load_explicit(&dpt__redact_plain, memory_order_relaxed);
-    return plain != 0 && atomic_load_explicit(&k->keep_under, memory_order_relaxed) == plain;
+    /* keep_under is never 0 (DPT__KEEP_UNKNOWN until learned under a policy), so an equal
+     * one means a policy (plain != 0) that keeps the key. */
+    return atomic_load_explicit(&k->keep_under, memory_order_relaxed) == plain;
 }
 
 /* Records that k is harmless under the current plain policy when redact.c's own verdict
