@@ -53,7 +53,8 @@ typedef struct dpt__kslot {
 
 /* The cache is on the heap behind one thread-local pointer (allocated at the thread's
  * first lookup, freed at its exit): initial-exec TLS must stay small for the library to be
- * loadable with dlopen(). */
+ * loadable with dlopen(). Before the first lookup it points at an empty table that is
+ * never written (keys.c), never NULL. */
 #define DPT__KSLOTS 128
 extern DPT__TLS dpt__kslot *dpt__tl_keys;
 
@@ -68,14 +69,11 @@ DPT__HIDDEN const dpt__ikey *dpt__key_lookup_slow(const char *key, uint32_t len)
 /* The interned copy of key[0..len), or NULL (not interned yet, too long, table full). */
 static inline const dpt__ikey *dpt__key_lookup(const char *key, uint32_t len)
 {
-    dpt__kslot *t = dpt__tl_keys;
-    if (DPT__LIKELY(t != NULL)) {
-        const dpt__kslot *sl = &t[dpt__kslot_index(key)];
-        const dpt__ikey *k = sl->k;
-        if (DPT__LIKELY(sl->ptr == key && k != NULL && k->len == len &&
-                        (sl->fixed || memcmp(k->s, key, len) == 0)))
-            return k;
-    }
+    const dpt__kslot *sl = &dpt__tl_keys[dpt__kslot_index(key)];
+    const dpt__ikey *k = sl->k;
+    if (DPT__LIKELY(sl->ptr == key && k != NULL && k->len == len &&
+                    (sl->fixed || memcmp(k->s, key, len) == 0)))
+        return k;
     return dpt__key_lookup_slow(key, len);
 }
 
@@ -87,7 +85,6 @@ static inline const dpt__ikey *dpt__key_lookup(const char *key, uint32_t len)
  * here (the caller takes the general path, which learns it). */
 static inline const dpt__ikey *dpt__key_cached_in(const dpt__kslot *t, const char *key)
 {
-    if (DPT__UNLIKELY(t == NULL)) return NULL;
     const dpt__kslot *sl = &t[dpt__kslot_index(key)];
     const dpt__ikey *k = sl->k;
     if (DPT__LIKELY(sl->ptr == key && k != NULL) &&
@@ -105,7 +102,6 @@ static inline const dpt__ikey *dpt__key_cached(const char *key)
 static inline const dpt__ikey *dpt__key_cached_fixed(const char *key)
 {
     const dpt__kslot *t = dpt__tl_keys;
-    if (DPT__UNLIKELY(t == NULL)) return NULL;
     const dpt__kslot *sl = &t[dpt__kslot_index(key)];
     if (DPT__UNLIKELY(sl->ptr != key || !sl->fixed)) return NULL;
     const dpt__ikey *k = sl->k;

@@ -1314,8 +1314,15 @@ static inline dpt_err end_span(dpt_span s, uint64_t end_ns)
                 atomic_store_explicit(&me->busy, NULL, memory_order_release);
                 return DPT_ESTATE;
             }
-            dpt__op op = {r, false};
-            return finish(op, s.gen, end_ns);
+            /* finish() with the owner block at hand (dpt__op_end would load it again) */
+            atomic_store_explicit(&r->gen, s.gen + 1, memory_order_relaxed);
+            uint8_t st = atomic_load_explicit(&r->state, memory_order_relaxed);
+            atomic_store_explicit(&me->busy, NULL, memory_order_release);
+            if (DPT__LIKELY(st == DPT__REC_NONRECORDING)) {
+                dpt__span_recycle(r);
+                return DPT_OK;
+            }
+            return end_recording(r, end_ns);
         }
         atomic_store_explicit(&me->busy, NULL, memory_order_release);
     }
