@@ -36,7 +36,8 @@
 
 /* ---- owners and the exclusion of concurrent operations (span.h) -------------------------- */
 
-DPT__TLS dpt__owner *dpt__tl_owner;
+dpt__owner dpt__owner_none;
+DPT__TLS dpt__owner *dpt__tl_owner = &dpt__owner_none;
 /* 1 when spans start shared (always locked): set once by owners_init, or by the test
  * hook. Read at every start. */
 static _Atomic uint32_t start_shared = 1;
@@ -66,7 +67,7 @@ static void owner_exit(void *b)
      * safe since only one live thread uses a block's busy flag. */
     atomic_store_explicit(&((dpt__owner *)b)->busy, NULL, memory_order_relaxed);
     atomic_store_explicit(&((dpt__owner *)b)->taken, false, memory_order_release);
-    dpt__tl_owner = NULL;
+    dpt__tl_owner = &dpt__owner_none;
 }
 
 static void owners_lock(void)
@@ -799,7 +800,7 @@ dpt_span dpt_span_start(dpt_tracer *t, const char *name, dpt_span_kind kind, con
     const dpt__ctx_entry *e = st && st->depth ? &st->e[st->depth - 1] : NULL;
     if (e && !dpt__sc_valid(&e->sc)) e = NULL;
     int fast = dpt__sampler_fast(p->sampler, e ? &e->sc : NULL);
-    if (DPT__UNLIKELY(!me)) return start_default(t, p, name, kind);
+    if (DPT__UNLIKELY(me == &dpt__owner_none)) return start_default(t, p, name, kind);
     if (DPT__LIKELY(fast == DPT_RECORD_AND_SAMPLE)) return start_known(t, p, name, kind, e, me);
     if (fast == DPT_DROP) return start_dropped(t, p, name, kind, e, me);
     return start_default(t, p, name, kind);
@@ -953,10 +954,8 @@ static inline __attribute__((always_inline)) int set_owned(dpt__span *r, uint64_
                                                            const dpt__ikey *k, uint32_t type,
                                                            const dpt_value *v, size_t vlen)
 {
-    dpt__owner *me = dpt__tl_owner;
-    if (DPT__UNLIKELY(me == NULL) ||
-        DPT__UNLIKELY(atomic_load_explicit(&r->owner, memory_order_relaxed) != me))
-        return -1;
+    dpt__owner *me = dpt__tl_owner; /* dpt__owner_none owns no record (span.h) */
+    if (DPT__UNLIKELY(atomic_load_explicit(&r->owner, memory_order_relaxed) != me)) return -1;
     atomic_store_explicit(&me->busy, r, memory_order_relaxed);
     atomic_signal_fence(memory_order_seq_cst);
     int e = -1;
@@ -1304,8 +1303,8 @@ static inline dpt_err end_span(dpt_span s, uint64_t end_ns)
     /* dpt__op_begin's owner path written out, so that nothing here is a call other than a
      * tail call (no register to save); see span.h for the fence. */
     dpt__span *r = s.rec;
-    dpt__owner *me = dpt__tl_owner;
-    if (DPT__LIKELY(r != NULL && me != NULL) &&
+    dpt__owner *me = dpt__tl_owner; /* dpt__owner_none owns no record (span.h) */
+    if (DPT__LIKELY(r != NULL) &&
         DPT__LIKELY(atomic_load_explicit(&r->owner, memory_order_relaxed) == me)) {
         atomic_store_explicit(&me->busy, r, memory_order_relaxed);
         atomic_signal_fence(memory_order_seq_cst);
