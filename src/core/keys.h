@@ -64,12 +64,22 @@ static inline size_t dpt__kslot_index(const char *key)
     return ((a >> 3) ^ (a >> 10)) & (DPT__KSLOTS - 1);
 }
 
+/* &t[dpt__kslot_index(key)], with the shifts folded into the slot size (32 bytes): bits
+ * 3..9 and 10..16 of the address land on bits 5..11 of the byte offset directly. */
+static inline const dpt__kslot *dpt__kslot_of(const dpt__kslot *t, const char *key)
+{
+    _Static_assert(sizeof(dpt__kslot) == 32, "dpt__kslot_of assumes 32-byte slots");
+    uintptr_t a = (uintptr_t)key;
+    uintptr_t off = ((a << 2) ^ (a >> 5)) & ((DPT__KSLOTS - 1) * sizeof(dpt__kslot));
+    return (const dpt__kslot *)(const void *)((const char *)t + off);
+}
+
 DPT__HIDDEN const dpt__ikey *dpt__key_lookup_slow(const char *key, uint32_t len);
 
 /* The interned copy of key[0..len), or NULL (not interned yet, too long, table full). */
 static inline const dpt__ikey *dpt__key_lookup(const char *key, uint32_t len)
 {
-    const dpt__kslot *sl = &dpt__tl_keys[dpt__kslot_index(key)];
+    const dpt__kslot *sl = dpt__kslot_of(dpt__tl_keys, key);
     const dpt__ikey *k = sl->k;
     if (DPT__LIKELY(sl->ptr == key && k != NULL && k->len == len &&
                     (sl->fixed || memcmp(k->s, key, len) == 0)))
@@ -85,7 +95,7 @@ static inline const dpt__ikey *dpt__key_lookup(const char *key, uint32_t len)
  * here (the caller takes the general path, which learns it). */
 static inline const dpt__ikey *dpt__key_cached_in(const dpt__kslot *t, const char *key)
 {
-    const dpt__kslot *sl = &t[dpt__kslot_index(key)];
+    const dpt__kslot *sl = dpt__kslot_of(t, key);
     const dpt__ikey *k = sl->k;
     if (DPT__LIKELY(sl->ptr == key && k != NULL) &&
         DPT__LIKELY(sl->fixed || strcmp(k->s, key) == 0))
@@ -102,7 +112,7 @@ static inline const dpt__ikey *dpt__key_cached(const char *key)
 static inline const dpt__ikey *dpt__key_cached_fixed(const char *key)
 {
     const dpt__kslot *t = dpt__tl_keys;
-    const dpt__kslot *sl = &t[dpt__kslot_index(key)];
+    const dpt__kslot *sl = dpt__kslot_of(t, key);
     if (DPT__UNLIKELY(sl->ptr != key || !sl->fixed)) return NULL;
     const dpt__ikey *k = sl->k;
     if (!k) __builtin_unreachable(); /* fixed is only set together with k (keys.c) */
