@@ -12,9 +12,9 @@
  * Both fields are relaxed atomics: a reader mixing an old offset with a new stamp is off
  * by at most the NTP slew of one second, which is harmless. */
 _Atomic int64_t dpt__clk_offset;
-_Atomic uint64_t dpt__clk_refreshed; /* monotonic ns of the last refresh; 0: never */
+_Atomic uint64_t dpt__clk_due; /* monotonic ns of the last refresh plus a second; 0: never */
 #define clk_offset dpt__clk_offset
-#define clk_refreshed dpt__clk_refreshed
+#define clk_due dpt__clk_due
 
 static inline uint64_t mono_ns(void)
 {
@@ -30,7 +30,7 @@ static void refresh_offset(uint64_t mono)
     uint64_t m2 = mono_ns();
     int64_t real = (int64_t)rt.tv_sec * 1000000000LL + rt.tv_nsec;
     atomic_store_explicit(&clk_offset, real - (int64_t)((mono + m2) / 2), memory_order_relaxed);
-    atomic_store_explicit(&clk_refreshed, m2, memory_order_relaxed);
+    atomic_store_explicit(&clk_due, m2 + 1000000000ull, memory_order_relaxed);
 }
 
 uint64_t dpt__now_ns_refresh(uint64_t m)
@@ -42,7 +42,6 @@ uint64_t dpt__now_ns_refresh(uint64_t m)
 uint64_t dpt__now_ns(void)
 {
     uint64_t m = mono_ns();
-    uint64_t last = atomic_load_explicit(&clk_refreshed, memory_order_relaxed);
-    if (DPT__UNLIKELY(last == 0 || m - last > 1000000000ull)) refresh_offset(m);
+    if (DPT__UNLIKELY(m > atomic_load_explicit(&clk_due, memory_order_relaxed))) refresh_offset(m);
     return (uint64_t)((int64_t)m + atomic_load_explicit(&clk_offset, memory_order_relaxed));
 }

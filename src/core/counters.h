@@ -52,7 +52,12 @@ static inline void dpt__count(dpt_provider *p, int c, uint64_t n)
 DPT__HIDDEN _Atomic uint64_t *dpt__counters_slow(dpt_provider *p);
 static inline _Atomic uint64_t *dpt__counters(dpt_provider *p)
 {
-    if (DPT__LIKELY(dpt__tl_cb.provider_id == dpt__provider_counters_id(p))) return dpt__tl_cb.c;
+    if (DPT__LIKELY(dpt__tl_cb.provider_id == dpt__provider_counters_id(p))) {
+        _Atomic uint64_t *c = dpt__tl_cb.c;
+        /* provider ids start at 1 and are set together with a block's counters (counters.c) */
+        if (!c) __builtin_unreachable();
+        return c;
+    }
     return dpt__counters_slow(p);
 }
 static inline void dpt__cadd(_Atomic uint64_t *c, int i, uint64_t n)

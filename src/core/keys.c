@@ -26,14 +26,17 @@ static char *blk;
 static size_t blk_left;
 static _Atomic bool full;
 
-DPT__TLS dpt__kslot *dpt__tl_keys;
+/* A thread's cache before its first lookup (and after its exit): empty and never written,
+ * so the inline lookups need no NULL test (no key is at address NULL). */
+static dpt__kslot no_slots[DPT__KSLOTS];
+DPT__TLS dpt__kslot *dpt__tl_keys = no_slots;
 static pthread_key_t slots_key;
 static pthread_once_t slots_once = PTHREAD_ONCE_INIT;
 
 static void slots_free(void *p)
 {
     free(p);
-    dpt__tl_keys = NULL;
+    dpt__tl_keys = no_slots;
 }
 static void table_lock(void)
 {
@@ -121,7 +124,8 @@ static dpt__ikey *entry_new(const char *key, uint32_t len)
     blk_left -= need;
     n_bytes += need;
     k->len = len;
-    atomic_init(&k->keep_under, 0);
+    k->bit = dpt__key_bit(key, len);
+    atomic_init(&k->keep_under, DPT__KEEP_UNKNOWN);
     memcpy(k->s, key, len);
     k->s[len] = 0;
     return k;
@@ -154,7 +158,7 @@ static const dpt__ikey *intern(const char *key, uint32_t len, uint64_t h)
 const dpt__ikey *dpt__key_lookup_slow(const char *key, uint32_t len)
 {
     if (len > DPT__IKEY_MAX || atomic_load_explicit(&full, memory_order_relaxed)) return NULL;
-    if (DPT__UNLIKELY(!dpt__tl_keys)) {
+    if (DPT__UNLIKELY(dpt__tl_keys == no_slots)) {
         pthread_once(&slots_once, slots_init);
         dpt__kslot *t = dpt__calloc_lines(DPT__KSLOTS * sizeof *t, true); /* plain: entry_new */
         if (!t) return NULL;

@@ -67,13 +67,15 @@ typedef struct dpt__span {
     _Atomic uint32_t shared;            /* 1: every operation takes `lock` (span.h) */
     _Atomic uint32_t lock;              /* spin lock of shared mode; never reset (balanced) */
     _Atomic uint8_t state;              /* DPT__REC_*; read (relaxed) by stale handles */
-    uint16_t attr_cap;                  /* capacity of d.attrs */
+    uint16_t attr_cap;                  /* capacity of d.attrs, within the count limit */
     uint16_t event_cap;
     uint16_t link_cap;
     dpt_tracer *tracer;
     /* Pipeline and arena. */
     _Alignas(DPT__CACHELINE) _Atomic uint32_t refs; /* references to the finished record
                                  (pipeline, store, snapshots); recycled at 0 */
+    uint32_t key_bloom; /* dpt__key_bit (keys.h) of every key in d.attrs: a new key whose bit
+                           is clear is not among them (set by its writers, span.c) */
     dpt_tracestate *ts; /* reference held by the record; NULL when empty */
     dpt__arena arena;
     struct dpt__span *next; /* free lists */
@@ -105,7 +107,11 @@ DPT__HIDDEN void dpt__span_recycle_slow(struct dpt__span *s);
 static inline struct dpt__span *dpt__span_alloc(void)
 {
     dpt__mag *m = dpt__tc.cur;
-    if (DPT__LIKELY(m != NULL && m->n != 0)) return m->items[--m->n];
+    if (DPT__LIKELY(m != NULL && m->n != 0)) {
+        struct dpt__span *s = m->items[--m->n];
+        if (!s) __builtin_unreachable(); /* a magazine holds records only */
+        return s;
+    }
     return dpt__span_alloc_slow();
 }
 /* Recycles a record. The inline path takes a record without a tracestate or overflow
@@ -170,6 +176,30 @@ static inline char *dpt__arena_strdup(dpt__span *s, const char *p, size_t n)
         dpt__copy(d, p, n);
         d[n] = 0;
     }
+    return d;
+}
+
+/* dpt__arena_strdup without a call, for a fast path that must not save registers: NULL
+ * (nothing changed, `over` not set) when the current block or the budget cannot hold the
+ * copy or when it is longer than 256 bytes; the caller then takes dpt__arena_strdup. */
+static inline char *dpt__arena_strdup_leaf(dpt__span *s, const char *p, size_t n)
+{
+    dpt__arena *a = &s->arena;
+    size_t need = (n + 1 + 15) & ~(size_t)15;
+    if (DPT__UNLIKELY(n > 256 || (size_t)(a->end - a->cur) < need || a->bytes + need > a->budget))
+        return NULL;
+    char *d = a->cur;
+    a->cur += need;
+    a->bytes += need;
+    if (n <= 16) {
+        dpt__copy(d, p, n);
+    } else {
+        /* 16 bytes at a time, the last 16 overlapping (n > 16) */
+        for (size_t i = 0; i < n - 16; i += 16)
+            memcpy(d + i, p + i, 16);
+        memcpy(d + n - 16, p + n - 16, 16);
+    }
+    d[n] = 0;
     return d;
 }
 

@@ -36,7 +36,8 @@
 
 /* ---- owners and the exclusion of concurrent operations (span.h) -------------------------- */
 
-DPT__TLS dpt__owner *dpt__tl_owner;
+dpt__owner dpt__owner_none;
+DPT__TLS dpt__owner *dpt__tl_owner = &dpt__owner_none;
 /* 1 when spans start shared (always locked): set once by owners_init, or by the test
  * hook. Read at every start. */
 static _Atomic uint32_t start_shared = 1;
@@ -66,7 +67,7 @@ static void owner_exit(void *b)
      * safe since only one live thread uses a block's busy flag. */
     atomic_store_explicit(&((dpt__owner *)b)->busy, NULL, memory_order_relaxed);
     atomic_store_explicit(&((dpt__owner *)b)->taken, false, memory_order_release);
-    dpt__tl_owner = NULL;
+    dpt__tl_owner = &dpt__owner_none;
 }
 
 static void owners_lock(void)
@@ -293,9 +294,11 @@ static dpt_err set_attr(dpt__span *r, const dpt_attr *a)
     dpt_provider *p = provider_of(r);
     dpt_attr *attrs = (dpt_attr *)r->d.attrs;
     uint32_t n = r->d.n_attrs;
-    /* Different keys of one length are common (url.scheme, http.route): their first bytes
-     * tell most apart without a call to memcmp. */
-    for (uint32_t i = 0; i < n; i++) {
+    uint32_t bit = dpt__key_bit(a->key, klen);
+    /* A key whose bit is clear in the filter is not set yet: no scan. Different keys of
+     * one length are common (url.scheme, http.route): their first bytes tell most apart
+     * without a call to memcmp. */
+    for (uint32_t i = 0; (r->key_bloom & bit) && i < n; i++) {
         if (attrs[i].key_len == klen && attrs[i].key[0] == a->key[0] &&
             memcmp(attrs[i].key, a->key, klen) == 0) {
             /* Overwrite; on failure the old value stays, and a value the byte budget
@@ -319,6 +322,7 @@ static dpt_err set_attr(dpt__span *r, const dpt_attr *a)
     dpt_err e = copy_attr(r, &attrs[n], a, klen, p->limits.attr_value_len);
     if (DPT__LIKELY(e == DPT_OK)) {
         r->d.n_attrs = n + 1;
+        r->key_bloom |= bit;
         return e;
     }
     return over_budget(r, DPT__C_ATTRS_DROPPED, &r->d.dropped_attrs, e);
@@ -455,18 +459,20 @@ static void resolve_parent(const dpt_span_opts *o, dpt__parent *par)
 /* A recording span's record, made ready (its context, tracestate reference, owner and
  * `shared` are set): the public view field by field (a memset of the whole view costs more
  * than the stores), the arena, the start time, the name; then the generation h.gen makes
- * the handle live. parent: the valid parent's context, NULL for a root span. */
+ * the handle live. parent: the valid parent's context, NULL for a root span; started: the
+ * counter of the start (sampled or record-only). */
 static inline __attribute__((always_inline)) void
 init_recording(dpt__span *r, dpt_span h, const dpt_provider *p, const char *name,
                dpt_span_kind kind, const dpt_span_opts *o, const dpt_span_context *parent,
-               _Atomic uint64_t *cnt)
+               _Atomic uint64_t *cnt, int started)
 {
     dpt_span_data *d = &r->d;
+    /* Read before the clock call, so that the compiler need not load them again after it
+     * (the caller has just stored them). */
+    const dpt_tracestate *ts = r->ts;
+    dpt_tracer *tracer = r->tracer;
     atomic_store_explicit(&r->state, DPT__REC_RECORDING, memory_order_relaxed);
-    if (DPT__LIKELY(cnt != NULL))
-        dpt__cadd(
-            cnt,
-            (d->ctx.flags & DPT_FLAG_SAMPLED) ? DPT__C_STARTED_SAMPLED : DPT__C_STARTED_RECONLY, 1);
+    if (DPT__LIKELY(cnt != NULL)) dpt__cadd(cnt, started, 1);
     if (DPT__UNLIKELY(kind < DPT_SPAN_INTERNAL || kind > DPT_SPAN_CONSUMER))
         kind = DPT_SPAN_INTERNAL;
     if (parent) {
@@ -490,11 +496,11 @@ init_recording(dpt__span *r, dpt_span h, const dpt_provider *p, const char *name
     d->links = NULL;
     d->dropped_links = 0;
     d->ended_by_task = 0;
-    d->tracer = r->tracer;
+    d->tracer = tracer;
     r->d.start_ns = (o && o->start_ns) ? o->start_ns : dpt__now_ns_inline();
-    if (DPT__UNLIKELY(r->ts != NULL)) {
-        r->d.tracestate = r->ts->str;
-        r->d.tracestate_len = r->ts->len;
+    if (DPT__UNLIKELY(ts != NULL)) {
+        r->d.tracestate = ts->str;
+        r->d.tracestate_len = ts->len;
     } else {
         r->d.tracestate = "";
         r->d.tracestate_len = 0;
@@ -521,7 +527,11 @@ init_recording(dpt__span *r, dpt_span h, const dpt_provider *p, const char *name
         store_name(r, name, n);
     }
     r->d.attrs = r->attrs_inline;
-    r->attr_cap = DPT__INLINE_ATTRS;
+    /* Never above the count limit (grow and reserve_attrs clip to it as well), so that room
+     * in the array is room under the limit: the setters' fast path compares once. */
+    r->attr_cap = p->limits.attr_count < DPT__INLINE_ATTRS ? (uint16_t)p->limits.attr_count
+                                                           : DPT__INLINE_ATTRS;
+    r->key_bloom = 0;
     r->event_cap = r->link_cap = 0;
     atomic_store_explicit(&r->gen, h.gen, memory_order_relaxed);
 }
@@ -533,7 +543,9 @@ start_recording(dpt__span *r, dpt_span h, dpt_provider *p, const char *name, dpt
                 const dpt_span_opts *o, const dpt__parent *par, const dpt_sampling_result *res,
                 _Atomic uint64_t *cnt)
 {
-    init_recording(r, h, p, name, kind, o, par->valid ? &par->sc : NULL, cnt);
+    init_recording(r, h, p, name, kind, o, par->valid ? &par->sc : NULL, cnt,
+                   (r->d.ctx.flags & DPT_FLAG_SAMPLED) ? DPT__C_STARTED_SAMPLED
+                                                       : DPT__C_STARTED_RECONLY);
     if (DPT__UNLIKELY(res->n_attrs != 0))
         for (size_t i = 0; i < res->n_attrs; i++)
             set_attr(r, &res->attrs[i]);
@@ -690,9 +702,9 @@ static DPT__NOINLINE dpt_span start_default_o(dpt_tracer *t, dpt_provider *p, co
 }
 
 /* The span most starts make: no options, nothing in the gate, the parent (pe: the top of
- * the context stack, NULL for none) and the sampler's decision, record and sample, found by
- * dpt_span_start without a call; me is the calling thread's owner block. start_span's steps
- * for this case, with nothing resolved twice. */
+ * the context stack when valid, NULL for none) and the sampler's decision, record and sample, found
+ * by dpt_span_start without a call; me is the calling thread's owner block. start_span's steps for
+ * this case, with nothing resolved twice. */
 static DPT__NOINLINE dpt_span start_known(dpt_tracer *t, dpt_provider *p, const char *name,
                                           dpt_span_kind kind, const dpt__ctx_entry *pe,
                                           dpt__owner *me)
@@ -701,7 +713,7 @@ static DPT__NOINLINE dpt_span start_known(dpt_tracer *t, dpt_provider *p, const 
     if (DPT__UNLIKELY(!r)) return DPT_SPAN_NONE;
     dpt__fence(memory_order_release); /* as in start_span */
     r->tracer = t;
-    const dpt_span_context *parent = pe && dpt__sc_valid(&pe->sc) ? &pe->sc : NULL;
+    const dpt_span_context *parent = pe ? &pe->sc : NULL;
     uint8_t flags = DPT_FLAG_RANDOM | DPT_FLAG_SAMPLED;
     r->ts = NULL;
     if (parent) {
@@ -723,7 +735,7 @@ static DPT__NOINLINE dpt_span start_known(dpt_tracer *t, dpt_provider *p, const 
     atomic_store_explicit(&r->owner, me, memory_order_relaxed);
     atomic_store_explicit(&r->shared, atomic_load_explicit(&start_shared, memory_order_relaxed),
                           memory_order_relaxed);
-    init_recording(r, h, p, name, kind, NULL, parent, dpt__counters(p));
+    init_recording(r, h, p, name, kind, NULL, parent, dpt__counters(p), DPT__C_STARTED_SAMPLED);
     if (DPT__UNLIKELY(p->has_on_start)) {
         dpt__parent par; /* without options, the current context is the parent context */
         memset(&par, 0, sizeof par);
@@ -736,38 +748,25 @@ static DPT__NOINLINE dpt_span start_known(dpt_tracer *t, dpt_provider *p, const 
     return h;
 }
 
-dpt_span dpt_span_start(dpt_tracer *t, const char *name, dpt_span_kind kind, const dpt_span_opts *o)
+/* A span the sampler drops without a call (always_off, or parent-based): only the context,
+ * in as few instructions as possible. pe: the valid parent (the top of the context stack),
+ * NULL for a root span; me: the calling thread's owner block. */
+static DPT__NOINLINE dpt_span start_dropped(dpt_tracer *t, dpt_provider *p, const char *name,
+                                            dpt_span_kind kind, const dpt__ctx_entry *pe,
+                                            dpt__owner *me)
 {
-    if (DPT__UNLIKELY(!t || !t->provider)) return DPT_SPAN_NONE;
-    dpt_provider *p = t->provider;
-    if (DPT__UNLIKELY(atomic_load_explicit(&p->gate, memory_order_relaxed) != 0))
-        return start_slow(t, p, name, kind, o);
-    /* Options: the full path at once. */
-    if (o) return start_default_o(t, p, name, kind, o);
-    /* A span the sampler samples without a call (always_on, or parent-based on a parent's
-     * decision or as a root): start_known. One it drops without a call (always_off, or
-     * parent-based): only the context, in as few instructions as possible. Everything else
-     * takes the full path. */
-    dpt__owner *me = dpt__tl_owner;
-    const dpt__ctx_stack *st = dpt__tl_stack;
-    const dpt__ctx_entry *e = st && st->depth ? &st->e[st->depth - 1] : NULL;
-    bool valid = e && dpt__sc_valid(&e->sc);
     const dpt__mag *m = dpt__tc.cur;
-    int fast = dpt__sampler_fast(p->sampler, valid ? &e->sc : NULL);
-    if (DPT__LIKELY(fast == DPT_RECORD_AND_SAMPLE && me != NULL))
-        return start_known(t, p, name, kind, e, me);
-    if (DPT__UNLIKELY(!me || !m || !m->n || fast != DPT_DROP))
-        return start_default(t, p, name, kind);
+    if (DPT__UNLIKELY(!m || !m->n)) return start_default(t, p, name, kind);
     dpt__span *r = dpt__span_alloc();
     r->tracer = t;
     dpt__fence(memory_order_release); /* as in start_span */
     uint8_t flags = DPT_FLAG_RANDOM;
     r->ts = NULL;
-    if (valid) {
-        r->d.ctx.trace_id = e->sc.trace_id;
+    if (pe) {
+        r->d.ctx.trace_id = pe->sc.trace_id;
         dpt__new_ids(NULL, &r->d.ctx.span_id);
-        flags = e->sc.flags & DPT_FLAG_RANDOM;
-        if (DPT__UNLIKELY(e->ts != NULL)) r->ts = dpt_tracestate_retain(e->ts);
+        flags = pe->sc.flags & DPT_FLAG_RANDOM;
+        if (DPT__UNLIKELY(pe->ts != NULL)) r->ts = dpt_tracestate_retain(pe->ts);
     } else {
         dpt__new_ids(&r->d.ctx.trace_id, &r->d.ctx.span_id);
     }
@@ -785,44 +784,128 @@ dpt_span dpt_span_start(dpt_tracer *t, const char *name, dpt_span_kind kind, con
     return h;
 }
 
+dpt_span dpt_span_start(dpt_tracer *t, const char *name, dpt_span_kind kind, const dpt_span_opts *o)
+{
+    if (DPT__UNLIKELY(!t || !t->provider)) return DPT_SPAN_NONE;
+    dpt_provider *p = t->provider;
+    if (DPT__UNLIKELY(atomic_load_explicit(&p->gate, memory_order_relaxed) != 0))
+        return start_slow(t, p, name, kind, o);
+    /* Options: the full path at once. */
+    if (o) return start_default_o(t, p, name, kind, o);
+    /* A span the sampler samples without a call (always_on, or parent-based on a parent's
+     * decision or as a root): start_known. One it drops without a call: start_dropped.
+     * Everything else takes the full path. Each is a tail call: this function only looks. */
+    dpt__owner *me = dpt__tl_owner;
+    const dpt__ctx_stack *st = dpt__tl_stack;
+    const dpt__ctx_entry *e = st && st->depth ? &st->e[st->depth - 1] : NULL;
+    if (e && !dpt__sc_valid(&e->sc)) e = NULL;
+    int fast = dpt__sampler_fast(p->sampler, e ? &e->sc : NULL);
+    if (DPT__UNLIKELY(me == &dpt__owner_none)) return start_default(t, p, name, kind);
+    if (DPT__LIKELY(fast == DPT_RECORD_AND_SAMPLE)) return start_known(t, p, name, kind, e, me);
+    if (fast == DPT_DROP) return start_dropped(t, p, name, kind, e, me);
+    return start_default(t, p, name, kind);
+}
+
 /* ---- setters ---------------------------------------------------------------------------- */
 
 /* The common setter: a scalar or a NUL-terminated string under a key this thread has
  * interned and known harmless, new to the span, with room in its array. Returns DPT_OK, or
- * -1 when the general path must decide (nothing changed then). */
-static inline int set_fast_k(dpt__span *r, const dpt__ikey *k, uint32_t type, const dpt_value *in,
-                             size_t vlen)
+ * -1 when the general path must decide (nothing changed then). lim: the provider's value
+ * length limit, UINT32_MAX to look it up here (only for a string). */
+static inline __attribute__((always_inline)) int set_fast_k(dpt__span *r, const dpt__ikey *k,
+                                                            uint32_t type, const dpt_value *in,
+                                                            size_t vlen, bool exact, uint32_t lim)
 {
     if (DPT__UNLIKELY(!dpt__key_known_keep(k))) return -1;
     uint32_t klen = k->len;
     dpt_attr *attrs = (dpt_attr *)r->d.attrs;
     uint32_t n = r->d.n_attrs;
-    /* A key already set (by length first: different keys rarely share it) is overwritten
-     * by the general path. */
-    for (uint32_t i = 0; i < n; i++)
-        if (DPT__UNLIKELY(attrs[i].key_len == klen)) return -1;
-    const dpt_provider *p = r->tracer->provider;
-    if (DPT__UNLIKELY(n >= r->attr_cap || n >= p->limits.attr_count)) return -1;
+    uint32_t bit = k->bit;
+    /* A key that may be set already (its bit in the filter) is looked for: one set already
+     * is overwritten by the general path. exact: compared byte by byte without a call (keys
+     * of one length usually differ early), else any key of the same length goes there too
+     * (a shorter loop for the single setters, whose fast path saves no register). */
+    if (DPT__UNLIKELY(r->key_bloom & bit))
+        for (uint32_t i = 0; i < n; i++) {
+            if (attrs[i].key_len != klen) continue;
+            if (!exact) return -1;
+            const char *x = attrs[i].key;
+            uint32_t j = 0;
+            while (j < klen && x[j] == k->s[j])
+                j++;
+            if (j == klen) return -1;
+        }
+    /* attr_cap <= the count limit (init_recording) */
+    if (DPT__UNLIKELY(n >= r->attr_cap)) return -1;
     dpt_attr *dst = &attrs[n];
     if (type == DPT_VAL_STRING) {
-        if (DPT__UNLIKELY(in->u.s == NULL || p->limits.attr_value_len)) return -1;
+        if (lim == UINT32_MAX) lim = r->tracer->provider->limits.attr_value_len;
+        if (DPT__UNLIKELY(in->u.s == NULL || (lim && vlen > lim))) return -1;
         size_t len = vlen;
-        char *c = dpt__arena_strdup(r, in->u.s, len);
-        if (DPT__UNLIKELY(!c)) {
-            r->arena.over = false; /* the general path tries again and counts */
-            return -1;
+        char *c;
+        if (exact) {
+            c = dpt__arena_strdup(r, in->u.s, len);
+            if (DPT__UNLIKELY(!c)) {
+                r->arena.over = false; /* the general path tries again and counts */
+                return -1;
+            }
+        } else {
+            /* The single setters make no call here: a value the current arena block cannot
+             * hold, or a long one (memcpy), goes to the general path. */
+            c = dpt__arena_strdup_leaf(r, in->u.s, len);
+            if (DPT__UNLIKELY(!c)) return -1;
         }
         dst->value.u.s = c;
         dst->value.len = (uint32_t)len;
     } else {
         dst->value.u = in->u;
-        dst->value.len = 0;
+        dst->value.len = in->len;
     }
     dst->value.type = type;
     dst->key = k->s;
     dst->key_len = klen;
     r->d.n_attrs = n + 1;
+    r->key_bloom |= bit;
     return DPT_OK;
+}
+
+/* set_fast_k for an attribute of a list (dpt_span_set_attrs): a NUL-terminated key this
+ * thread has cached, a valid scalar or string. -1: the general path decides (nothing
+ * changed). keys (dpt__tl_keys) and lim (the value length limit) are loaded once per list. */
+static inline int set_fast_attr(dpt__span *r, const dpt_attr *a, const dpt__kslot *keys,
+                                uint32_t lim)
+{
+    uint32_t t = a->value.type;
+    if (DPT__UNLIKELY(a->key == NULL || a->key_len != DPT_NUL || t > DPT_VAL_DOUBLE)) return -1;
+    const dpt__ikey *k = dpt__key_cached_in(keys, a->key);
+    if (DPT__UNLIKELY(!k)) return -1;
+    size_t vlen = 0;
+    if (t == DPT_VAL_STRING) {
+        if (DPT__UNLIKELY(!a->value.u.s)) return -1;
+        vlen = a->value.len == DPT_NUL ? strlen(a->value.u.s) : a->value.len;
+    }
+    return set_fast_k(r, k, t, &a->value, vlen, true, lim);
+}
+
+/* Room for `more` new attributes at once (dpt_span_set_attrs): the array grown once to
+ * what the list can need within the count limit, instead of doubling and copying on the
+ * way. When the budget refuses it nothing changes and the setters grow it as usual. */
+static void reserve_attrs(dpt__span *r, size_t more)
+{
+    uint32_t n = r->d.n_attrs;
+    uint32_t lim = provider_of(r)->limits.attr_count;
+    size_t want = more < UINT16_MAX ? n + more : UINT16_MAX;
+    if (want > lim) want = lim;
+    if (want > UINT16_MAX) want = UINT16_MAX;
+    if (want <= r->attr_cap) return;
+    dpt_attr *na = dpt__arena_alloc(r, sizeof(dpt_attr) * want);
+    if (!na) {
+        r->arena.over = false;
+        return;
+    }
+    if (n) memcpy(na, r->d.attrs, sizeof(dpt_attr) * n);
+    r->d.attrs = na;
+    r->attr_cap = (uint16_t)want;
 }
 
 /* set_fast_k for a key given by the caller (NULL: not cached here). */
@@ -830,14 +913,29 @@ static inline int set_fast(dpt__span *r, const char *key, uint32_t type, const d
 {
     const dpt__ikey *k = key ? dpt__key_cached(key) : NULL;
     if (!k) return -1;
-    return set_fast_k(r, k, type, in, type == DPT_VAL_STRING && in->u.s ? strlen(in->u.s) : 0);
+    return set_fast_k(r, k, type, in, type == DPT_VAL_STRING && in->u.s ? strlen(in->u.s) : 0, true,
+                      UINT32_MAX);
+}
+
+/* The value of a single setter (dpt_span_set_str/int/double/bool) from its type and the
+ * bits of its union: passed so between set_kv and its out-of-line paths, one register
+ * fewer live across set_kv's strlen (the length is DPT_NUL for a string, 0 otherwise, as
+ * DPT_STR and DPT_INT make them). */
+static inline dpt_value kv_value(uint32_t type, uint64_t bits)
+{
+    dpt_value v;
+    v.type = type;
+    v.len = type == DPT_VAL_STRING ? DPT_NUL : 0;
+    memcpy(&v.u, &bits, sizeof v.u);
+    return v;
 }
 
 /* A setter of one key/value in general: inside the span (locked when it is shared), the
  * fast path, else the general one. Out of line so that set_kv's own path stays a short
  * function that saves few registers. */
-static DPT__NOINLINE dpt_err set_kv_slow(dpt_span s, const char *key, uint32_t type, dpt_value v)
+static DPT__NOINLINE dpt_err set_kv_slow(dpt_span s, const char *key, uint32_t type, uint64_t bits)
 {
+    dpt_value v = kv_value(type, bits);
     dpt__op op = begin_recording(s);
     if (!op.r) return DPT_ESTATE;
     int e = set_fast(op.r, key, type, &v);
@@ -849,6 +947,40 @@ static DPT__NOINLINE dpt_err set_kv_slow(dpt_span s, const char *key, uint32_t t
     return (dpt_err)e;
 }
 
+/* set_fast_k inside a span this thread owns and works on unlocked (span.h), entered and
+ * left here: dpt__op_begin's owner path, inline (see span.h for the fence). -1: not
+ * entered that way, or the fast path declined (nothing changed). */
+static inline __attribute__((always_inline)) int set_owned(dpt__span *r, uint64_t gen,
+                                                           const dpt__ikey *k, uint32_t type,
+                                                           const dpt_value *v, size_t vlen)
+{
+    dpt__owner *me = dpt__tl_owner; /* dpt__owner_none owns no record (span.h) */
+    if (DPT__UNLIKELY(atomic_load_explicit(&r->owner, memory_order_relaxed) != me)) return -1;
+    atomic_store_explicit(&me->busy, r, memory_order_relaxed);
+    atomic_signal_fence(memory_order_seq_cst);
+    int e = -1;
+    if (DPT__LIKELY(!atomic_load_explicit(&r->shared, memory_order_relaxed) &&
+                    atomic_load_explicit(&r->gen, memory_order_relaxed) == gen))
+        e = set_fast_k(r, k, type, v, vlen, false, UINT32_MAX);
+    /* Release: as in dpt__op_end. */
+    atomic_store_explicit(&me->busy, NULL, memory_order_release);
+    return e;
+}
+
+#if !defined(DPT_SPAN_UNSYNCHRONIZED)
+/* set_kv for a key the cache does not know by its address alone (dpt__key_cached_fixed):
+ * looked up with its strcmp verification, out of line so that set_kv's own path makes no
+ * call but strlen (no register to save for the int, bool and double setters). */
+static DPT__NOINLINE dpt_err set_kv_cmp(dpt_span s, const char *key, uint32_t type, uint64_t bits)
+{
+    dpt_value v = kv_value(type, bits);
+    const dpt__ikey *k = key ? dpt__key_cached(key) : NULL;
+    size_t vlen = type == DPT_VAL_STRING && v.u.s ? strlen(v.u.s) : 0;
+    if (k && set_owned(s.rec, s.gen, k, type, &v, vlen) == DPT_OK) return DPT_OK;
+    return set_kv_slow(s, key, type, bits);
+}
+#endif
+
 /* A setter of one key/value. The common case, a recording span this thread owns and works
  * on unlocked (span.h), with the fast path's conditions met, is done here; everything else,
  * and a fast path that declined (it changed nothing), goes to set_kv_slow, which enters the
@@ -856,33 +988,24 @@ static DPT__NOINLINE dpt_err set_kv_slow(dpt_span s, const char *key, uint32_t t
  * DPT_SPAN_UNSYNCHRONIZED measurement build takes dpt__op_begin every time.) */
 static inline dpt_err set_kv(dpt_span s, const char *key, uint32_t type, dpt_value v)
 {
+    _Static_assert(sizeof v.u == sizeof(uint64_t), "kv_value");
+    uint64_t bits;
+    memcpy(&bits, &v.u, sizeof bits);
 #if !defined(DPT_SPAN_UNSYNCHRONIZED)
     dpt__span *r = s.rec;
     /* A non-recording span's setter is a no-op: the state is looked at first, as in
-     * begin_recording. Then the key, whose lookup calls strcmp: done before anything else
-     * is loaded, fewer values live across the call. */
+     * begin_recording. */
     if (DPT__UNLIKELY(!r) ||
         atomic_load_explicit(&r->state, memory_order_relaxed) != DPT__REC_RECORDING)
         return DPT_ESTATE;
-    /* A string's length next, while few values are live across the call. */
+    /* A string's length first, the one call of this path: only the arguments are live
+     * across it. (set_kv_cmp, for a key not known by its address, takes it again.) */
     size_t vlen = type == DPT_VAL_STRING && v.u.s ? strlen(v.u.s) : 0;
-    const dpt__ikey *k = key ? dpt__key_cached(key) : NULL;
-    dpt__owner *me = dpt__tl_owner;
-    if (DPT__LIKELY(k != NULL && me != NULL) &&
-        DPT__LIKELY(atomic_load_explicit(&r->owner, memory_order_relaxed) == me)) {
-        /* dpt__op_begin's owner path, inline (see span.h for the fence) */
-        atomic_store_explicit(&me->busy, r, memory_order_relaxed);
-        atomic_signal_fence(memory_order_seq_cst);
-        int e = -1;
-        if (DPT__LIKELY(!atomic_load_explicit(&r->shared, memory_order_relaxed) &&
-                        atomic_load_explicit(&r->gen, memory_order_relaxed) == s.gen))
-            e = set_fast_k(r, k, type, &v, vlen);
-        /* Release: as in dpt__op_end. */
-        atomic_store_explicit(&me->busy, NULL, memory_order_release);
-        if (DPT__LIKELY(e == DPT_OK)) return DPT_OK;
-    }
+    const dpt__ikey *k = key ? dpt__key_cached_fixed(key) : NULL;
+    if (DPT__UNLIKELY(k == NULL)) return set_kv_cmp(s, key, type, bits);
+    if (DPT__LIKELY(set_owned(r, s.gen, k, type, &v, vlen) == DPT_OK)) return DPT_OK;
 #endif
-    return set_kv_slow(s, key, type, v);
+    return set_kv_slow(s, key, type, bits);
 }
 
 static inline dpt_err set_one(dpt_span s, const dpt_attr *a)
@@ -904,10 +1027,17 @@ dpt_err dpt_span_set_attrs(dpt_span s, const dpt_attr *a, size_t n)
     if (!a && n) return begin_recording(s).r ? DPT_EINVAL : DPT_ESTATE;
     dpt__op op = begin_recording(s);
     if (!op.r) return DPT_ESTATE;
+    dpt__span *r = op.r;
+    if (r->d.n_attrs + n > r->attr_cap) reserve_attrs(r, n);
     dpt_err worst = DPT_OK;
+    /* The thread's key cache and the limit, once: the general path may make the cache. */
+    const dpt__kslot *keys = dpt__tl_keys;
+    uint32_t lim = provider_of(r)->limits.attr_value_len;
     for (size_t i = 0; i < n; i++) {
-        dpt_err e = set_attr(op.r, &a[i]);
+        if (DPT__LIKELY(set_fast_attr(r, &a[i], keys, lim) == DPT_OK)) continue;
+        dpt_err e = set_attr(r, &a[i]);
         if (e != DPT_OK) worst = e;
+        keys = dpt__tl_keys;
     }
     dpt__op_end(op);
     return worst;
@@ -1173,8 +1303,8 @@ static inline dpt_err end_span(dpt_span s, uint64_t end_ns)
     /* dpt__op_begin's owner path written out, so that nothing here is a call other than a
      * tail call (no register to save); see span.h for the fence. */
     dpt__span *r = s.rec;
-    dpt__owner *me = dpt__tl_owner;
-    if (DPT__LIKELY(r != NULL && me != NULL) &&
+    dpt__owner *me = dpt__tl_owner; /* dpt__owner_none owns no record (span.h) */
+    if (DPT__LIKELY(r != NULL) &&
         DPT__LIKELY(atomic_load_explicit(&r->owner, memory_order_relaxed) == me)) {
         atomic_store_explicit(&me->busy, r, memory_order_relaxed);
         atomic_signal_fence(memory_order_seq_cst);
@@ -1183,8 +1313,15 @@ static inline dpt_err end_span(dpt_span s, uint64_t end_ns)
                 atomic_store_explicit(&me->busy, NULL, memory_order_release);
                 return DPT_ESTATE;
             }
-            dpt__op op = {r, false};
-            return finish(op, s.gen, end_ns);
+            /* finish() with the owner block at hand (dpt__op_end would load it again) */
+            atomic_store_explicit(&r->gen, s.gen + 1, memory_order_relaxed);
+            uint8_t st = atomic_load_explicit(&r->state, memory_order_relaxed);
+            atomic_store_explicit(&me->busy, NULL, memory_order_release);
+            if (DPT__LIKELY(st == DPT__REC_NONRECORDING)) {
+                dpt__span_recycle(r);
+                return DPT_OK;
+            }
+            return end_recording(r, end_ns);
         }
         atomic_store_explicit(&me->busy, NULL, memory_order_release);
     }

@@ -36,8 +36,11 @@ typedef struct dpt__owner {
     _Atomic bool taken;        /* a live thread owns the block */
 } dpt__owner;
 
-/* This thread's block, NULL before its first span start. */
+/* This thread's block; before its first span start (and after its exit) the shared
+ * dpt__owner_none, which owns no record and is never written: a record's owner never equals
+ * it, so the owner test needs no NULL test first. */
 extern DPT__TLS dpt__owner *dpt__tl_owner;
+extern DPT__HIDDEN dpt__owner dpt__owner_none;
 /* Makes sure the calling thread has a block and returns it (NULL on ENOMEM); and whether
  * new spans start biased (0) or shared (1). */
 DPT__HIDDEN dpt__owner *dpt__owner_get_slow(void);
@@ -46,7 +49,7 @@ extern DPT__HIDDEN uint32_t dpt__span_start_shared;
 static inline dpt__owner *dpt__owner_get(void)
 {
     dpt__owner *o = dpt__tl_owner;
-    return DPT__LIKELY(o != NULL) ? o : dpt__owner_get_slow();
+    return DPT__LIKELY(o != &dpt__owner_none) ? o : dpt__owner_get_slow();
 }
 
 /* An operation inside a span: r is the record (NULL: the handle is stale); locked says
@@ -78,7 +81,7 @@ static inline dpt__op dpt__op_begin(dpt_span h)
 {
     dpt__span *r = h.rec;
     dpt__owner *me = dpt__tl_owner;
-    if (DPT__LIKELY(r != NULL && me != NULL) &&
+    if (DPT__LIKELY(r != NULL) &&
         DPT__LIKELY(atomic_load_explicit(&r->owner, memory_order_relaxed) == me)) {
         atomic_store_explicit(&me->busy, r, memory_order_relaxed);
         /* The owner's half of the asymmetric fence: a compiler barrier only; the other

@@ -84,6 +84,85 @@ static void test_setting_an_existing_key_replaces_its_value(void **state)
     tprov_free(&tp);
 }
 
+/* A list of attributes (dpt_span_set_attrs' own path, keys interned after the first span):
+ * keys of one length, repeated keys in the list and keys set before by a setter, with a
+ * key built in a stack buffer (not interned at the same address), all overwrite. */
+static void test_attribute_lists_overwrite_repeated_keys(void **state)
+{
+    (void)state;
+    tprov tp = tprov_new(NULL, NULL);
+    for (int round = 0; round < 3; round++) {
+        dpt_span s = dpt_span_start(tp.t, "s", DPT_SPAN_SERVER, NULL);
+        char built[] = "client.address";
+        dpt_span_set_str(s, built, "first");
+        dpt_span_set_int(s, "server.port", 1);
+        dpt_attr a[] = {
+            DPT_STR("server.address", "example.com"),
+            DPT_STR("client.address", "10.0.0.1"),
+            DPT_INT("server.port", 8080),
+            DPT_STR("url.scheme", "http"),
+            DPT_STR("http.route", "/r"),
+            DPT_STR("url.scheme", "https"),
+            DPT_STRN("url.path", "/index.html", 6),
+            DPT_BOOL("b.1", true),
+            DPT_DOUBLE("d.1", 0.5),
+            DPT_INT("i.1", 1),
+            DPT_INT("i.2", 2),
+            DPT_INT("i.1", 3),
+        };
+        assert_int_equal(dpt_span_set_attrs(s, a, sizeof a / sizeof a[0]), DPT_OK);
+        dpt_span_end(s);
+        const dpt_span_data *d = tprov_span(&tp, round);
+        assert_int_equal(d->n_attrs, 10);
+        assert_string_equal(find_attr(d, "server.address")->value.u.s, "example.com");
+        assert_string_equal(find_attr(d, "client.address")->value.u.s, "10.0.0.1");
+        assert_int_equal(find_attr(d, "server.port")->value.u.i, 8080);
+        assert_string_equal(find_attr(d, "url.scheme")->value.u.s, "https");
+        assert_string_equal(find_attr(d, "http.route")->value.u.s, "/r");
+        assert_string_equal(find_attr(d, "url.path")->value.u.s, "/index");
+        assert_int_equal(find_attr(d, "url.path")->value.len, 6);
+        assert_true(find_attr(d, "b.1")->value.u.b);
+        assert_true(find_attr(d, "d.1")->value.u.d == 0.5);
+        assert_int_equal(find_attr(d, "i.1")->value.u.i, 3);
+        assert_int_equal(find_attr(d, "i.2")->value.u.i, 2);
+        dpt_span_data_release(d);
+    }
+    tprov_free(&tp);
+}
+
+/* String values of every size class the setters copy (inline, 16 bytes at a time, memcpy
+ * beyond 256 bytes), under a literal key seen before (the fast path) and a new one. */
+static void test_string_values_of_any_length_are_copied_whole(void **state)
+{
+    (void)state;
+    static const size_t lens[] = {0,  1,  3,  4,   7,   8,   15,  16,  17,
+                                  31, 32, 33, 100, 255, 256, 257, 1000};
+    char buf[1003]; /* 1000 bytes from offsets 0 to 2 */
+    for (size_t i = 0; i < sizeof buf; i++)
+        buf[i] = (char)('a' + (i * 7) % 26);
+    tprov tp = tprov_new(NULL, NULL);
+    size_t k = 0;
+    for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
+        for (int round = 0; round < 3; round++, k++) {
+            char v[1001];
+            memcpy(v, buf + round, lens[li]);
+            v[lens[li]] = 0;
+            dpt_span s = dpt_span_start(tp.t, "s", DPT_SPAN_INTERNAL, NULL);
+            assert_int_equal(dpt_span_set_str(s, "k.first", "x"), DPT_OK);
+            assert_int_equal(dpt_span_set_str(s, "k.v", v), DPT_OK);
+            dpt_span_end(s);
+            const dpt_span_data *d = tprov_span(&tp, k);
+            const dpt_attr *a = find_attr(d, "k.v");
+            assert_non_null(a);
+            assert_int_equal(a->value.len, lens[li]);
+            assert_string_equal(a->value.u.s, v);
+            assert_string_equal(find_attr(d, "k.first")->value.u.s, "x");
+            dpt_span_data_release(d);
+        }
+    }
+    tprov_free(&tp);
+}
+
 static void test_invalid_attributes_are_rejected(void **state)
 {
     (void)state;
@@ -383,6 +462,8 @@ int main(void)
         cmocka_unit_test(test_span_records_name_kind_times_and_parent),
         cmocka_unit_test(test_attributes_of_every_type_are_copied),
         cmocka_unit_test(test_setting_an_existing_key_replaces_its_value),
+        cmocka_unit_test(test_attribute_lists_overwrite_repeated_keys),
+        cmocka_unit_test(test_string_values_of_any_length_are_copied_whole),
         cmocka_unit_test(test_invalid_attributes_are_rejected),
         cmocka_unit_test(test_limits_drop_and_count),
         cmocka_unit_test(test_many_attributes_grow_past_the_inline_storage),
