@@ -876,8 +876,17 @@ static inline int set_fast_attr(dpt__span *r, const dpt_attr *a, const dpt__kslo
                                 uint32_t lim)
 {
     uint32_t t = a->value.type;
-    if (DPT__UNLIKELY(a->key == NULL || a->key_len != DPT_NUL || t > DPT_VAL_DOUBLE)) return -1;
-    const dpt__ikey *k = dpt__key_cached_in(keys, a->key);
+    if (DPT__UNLIKELY(a->key == NULL || t > DPT_VAL_DOUBLE)) return -1;
+    const dpt__ikey *k;
+    if (a->key_len == DPT_NUL) {
+        k = dpt__key_cached_in(keys, a->key);
+    } else {
+        /* A length given (a literal's sizeof - 1, the nginx module's keys): a key known by
+         * its address alone (`fixed`: a whole NUL-terminated literal that cannot change) of
+         * that same length is that key; anything else takes the general path. */
+        const dpt__kslot *sl = dpt__kslot_of(keys, a->key);
+        k = sl->ptr == a->key && sl->fixed && sl->k->len == a->key_len ? sl->k : NULL;
+    }
     if (DPT__UNLIKELY(!k)) return -1;
     size_t vlen = 0;
     if (t == DPT_VAL_STRING) {

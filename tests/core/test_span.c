@@ -130,6 +130,33 @@ static void test_attribute_lists_overwrite_repeated_keys(void **state)
     tprov_free(&tp);
 }
 
+/* Keys given with their length (a literal's sizeof - 1, as the nginx module passes them)
+ * take the list's fast path once the literal is known by its address; a length that is a
+ * prefix of that literal is another key ("url" of "url.scheme"), never the literal. */
+static void test_attribute_lists_with_key_lengths(void **state)
+{
+    (void)state;
+    static const char scheme[] = "url.scheme";
+    tprov tp = tprov_new(NULL, NULL);
+    for (int round = 0; round < 3; round++) {
+        dpt_span s = dpt_span_start(tp.t, "s", DPT_SPAN_SERVER, NULL);
+        dpt_attr a[] = {
+            {scheme, sizeof scheme - 1, {DPT_VAL_STRING, DPT_NUL, {.s = "https"}}},
+            {scheme, 3, {DPT_VAL_STRING, 2, {.s = "u1"}}},
+            {"server.port", sizeof "server.port" - 1, {DPT_VAL_INT, 0, {.i = 443}}},
+        };
+        assert_int_equal(dpt_span_set_attrs(s, a, sizeof a / sizeof a[0]), DPT_OK);
+        dpt_span_end(s);
+        const dpt_span_data *d = tprov_span(&tp, round);
+        assert_int_equal(d->n_attrs, 3);
+        assert_string_equal(find_attr(d, "url.scheme")->value.u.s, "https");
+        assert_string_equal(find_attr(d, "url")->value.u.s, "u1");
+        assert_int_equal(find_attr(d, "server.port")->value.u.i, 443);
+        dpt_span_data_release(d);
+    }
+    tprov_free(&tp);
+}
+
 /* String values of every size class the setters copy (inline, 16 bytes at a time, memcpy
  * beyond 256 bytes), under a literal key seen before (the fast path) and a new one. */
 static void test_string_values_of_any_length_are_copied_whole(void **state)
@@ -463,6 +490,7 @@ int main(void)
         cmocka_unit_test(test_attributes_of_every_type_are_copied),
         cmocka_unit_test(test_setting_an_existing_key_replaces_its_value),
         cmocka_unit_test(test_attribute_lists_overwrite_repeated_keys),
+        cmocka_unit_test(test_attribute_lists_with_key_lengths),
         cmocka_unit_test(test_string_values_of_any_length_are_copied_whole),
         cmocka_unit_test(test_invalid_attributes_are_rejected),
         cmocka_unit_test(test_limits_drop_and_count),
