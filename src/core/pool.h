@@ -67,7 +67,12 @@ typedef struct dpt__span {
     _Atomic uint32_t shared;            /* 1: every operation takes `lock` (span.h) */
     _Atomic uint32_t lock;              /* spin lock of shared mode; never reset (balanced) */
     _Atomic uint8_t state;              /* DPT__REC_*; read (relaxed) by stale handles */
-    uint16_t attr_cap;                  /* capacity of d.attrs, within the count limit */
+    /* clean, 1: the view's status, events, links, drop counts, ended_by_task and tracestate,
+     * and event_cap and link_cap, hold their start values, which a start need not store
+     * again (init_recording). Set only there; every writer of those fields clears it
+     * (span.c). 0 in a new record. */
+    uint8_t clean;
+    uint16_t attr_cap; /* capacity of d.attrs, within the count limit */
     uint16_t event_cap;
     uint16_t link_cap;
     dpt_tracer *tracer;

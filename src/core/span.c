@@ -238,6 +238,7 @@ static dpt_err over_budget(dpt__span *r, int counter, uint32_t *dropped, dpt_err
 {
     if (!r->arena.over) return e;
     r->arena.over = false;
+    r->clean = 0; /* a drop count */
     (*dropped)++;
     dpt__count(provider_of(r), counter, 1);
     return DPT_ETOOBIG;
@@ -310,6 +311,7 @@ static dpt_err set_attr(dpt__span *r, const dpt_attr *a)
         }
     }
     if (DPT__UNLIKELY(n >= p->limits.attr_count)) {
+        r->clean = 0;
         r->d.dropped_attrs++;
         dpt__count(p, DPT__C_ATTRS_DROPPED, 1);
         return DPT_ETOOBIG;
@@ -361,6 +363,7 @@ static dpt_err add_link(dpt__span *r, const dpt_link *l)
 {
     dpt_provider *p = provider_of(r);
     if (!l || !dpt_span_context_is_valid(&l->ctx)) return DPT_EINVAL;
+    r->clean = 0; /* links, link_cap, dropped_links */
     if (r->d.n_links >= p->limits.link_count) {
         r->d.dropped_links++;
         dpt__count(p, DPT__C_LINKS_DROPPED, 1);
@@ -483,27 +486,34 @@ init_recording(dpt__span *r, dpt_span h, const dpt_provider *p, const char *name
         d->parent_remote = false;
     }
     d->kind = (uint8_t)kind;
-    d->status = DPT_STATUS_UNSET;
-    d->status_msg_len = 0;
-    d->status_msg = "";
     d->end_ns = 0;
     d->n_attrs = 0;
-    d->dropped_attrs = 0;
-    d->n_events = 0;
-    d->events = NULL;
-    d->dropped_events = 0;
-    d->n_links = 0;
-    d->links = NULL;
-    d->dropped_links = 0;
-    d->ended_by_task = 0;
     d->tracer = tracer;
     r->d.start_ns = (o && o->start_ns) ? o->start_ns : dpt__now_ns_inline();
-    if (DPT__UNLIKELY(ts != NULL)) {
-        r->d.tracestate = ts->str;
-        r->d.tracestate_len = ts->len;
-    } else {
-        r->d.tracestate = "";
-        r->d.tracestate_len = 0;
+    /* The fields `clean` covers (pool.h): stored only when a writer changed them, or for a
+     * tracestate. */
+    if (DPT__UNLIKELY(!r->clean || ts != NULL)) {
+        d->status = DPT_STATUS_UNSET;
+        d->status_msg_len = 0;
+        d->status_msg = "";
+        d->dropped_attrs = 0;
+        d->n_events = 0;
+        d->events = NULL;
+        d->dropped_events = 0;
+        d->n_links = 0;
+        d->links = NULL;
+        d->dropped_links = 0;
+        d->ended_by_task = 0;
+        r->event_cap = r->link_cap = 0;
+        if (ts != NULL) {
+            r->d.tracestate = ts->str;
+            r->d.tracestate_len = ts->len;
+            r->clean = 0;
+        } else {
+            r->d.tracestate = "";
+            r->d.tracestate_len = 0;
+            r->clean = 1;
+        }
     }
     if (!name) name = "";
     size_t n = strlen(name);
@@ -532,7 +542,6 @@ init_recording(dpt__span *r, dpt_span h, const dpt_provider *p, const char *name
     r->attr_cap = p->limits.attr_count < DPT__INLINE_ATTRS ? (uint16_t)p->limits.attr_count
                                                            : DPT__INLINE_ATTRS;
     r->key_bloom = 0;
-    r->event_cap = r->link_cap = 0;
     atomic_store_explicit(&r->gen, h.gen, memory_order_relaxed);
 }
 
@@ -1090,6 +1099,7 @@ static dpt_err add_event(dpt__span *r, const char *name, uint64_t time_ns, const
                          size_t n)
 {
     dpt_provider *p = provider_of(r);
+    r->clean = 0; /* events, event_cap, dropped_events */
     if (r->d.n_events >= p->limits.event_count) {
         r->d.dropped_events++;
         dpt__count(p, DPT__C_EVENTS_DROPPED, 1);
@@ -1144,6 +1154,7 @@ static dpt_err set_status(dpt__span *r, dpt_status_code code, const char *msg)
     if (code > DPT_STATUS_ERROR) return DPT_EINVAL;
     /* OpenTelemetry: UNSET is ignored, OK is final, a description only goes with ERROR. */
     if (code == DPT_STATUS_UNSET || r->d.status == DPT_STATUS_OK) return DPT_OK;
+    r->clean = 0;
     r->d.status = (uint8_t)code;
     r->d.status_msg = "";
     r->d.status_msg_len = 0;
@@ -1358,6 +1369,7 @@ int dpt__span_end_by_task(dpt_span s, char *name_out, size_t name_cap)
         if (name_out && name_cap) snprintf(name_out, name_cap, "%s", r->d.name ? r->d.name : "");
         dpt_attr a = DPT_BOOL("dptrace.ended_by_task", true);
         set_attr(r, &a);
+        r->clean = 0;
         r->d.ended_by_task = 1;
         dpt__count(provider_of(r), DPT__C_ENDED_BY_TASK, 1);
     }
