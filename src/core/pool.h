@@ -70,7 +70,7 @@ typedef struct dpt__span {
     /* clean, 1: the view's status, events, links, drop counts, ended_by_task and tracestate,
      * and event_cap and link_cap, hold their start values, which a start need not store
      * again (init_recording). Set only there; every writer of those fields clears it
-     * (span.c). 0 in a new record. */
+     * (span.c, and dpt__stage_read in stage.c). 0 in a new record. */
     uint8_t clean;
     uint16_t attr_cap; /* capacity of d.attrs, within the count limit */
     uint16_t event_cap;
