@@ -539,8 +539,7 @@ init_recording(dpt__span *r, dpt_span h, const dpt_provider *p, const char *name
     r->d.attrs = r->attrs_inline;
     /* Never above the count limit (grow and reserve_attrs clip to it as well), so that room
      * in the array is room under the limit: the setters' fast path compares once. */
-    r->attr_cap = p->limits.attr_count < DPT__INLINE_ATTRS ? (uint16_t)p->limits.attr_count
-                                                           : DPT__INLINE_ATTRS;
+    r->attr_cap = p->attr_cap0;
     r->key_bloom = 0;
     atomic_store_explicit(&r->gen, h.gen, memory_order_relaxed);
 }
