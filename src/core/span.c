@@ -467,13 +467,11 @@ static void resolve_parent(const dpt_span_opts *o, dpt__parent *par)
 static inline __attribute__((always_inline)) void
 init_recording(dpt__span *r, dpt_span h, const dpt_provider *p, const char *name,
                dpt_span_kind kind, const dpt_span_opts *o, const dpt_span_context *parent,
-               _Atomic uint64_t *cnt, int started)
+               _Atomic uint64_t *cnt, int started, dpt_tracer *tracer, const dpt_tracestate *ts)
 {
     dpt_span_data *d = &r->d;
-    /* Read before the clock call, so that the compiler need not load them again after it
-     * (the caller has just stored them). */
-    const dpt_tracestate *ts = r->ts;
-    dpt_tracer *tracer = r->tracer;
+    /* tracer and ts: r->tracer and r->ts, which the caller has just stored, passed in so
+     * that the compiler need not load them again. */
     atomic_store_explicit(&r->state, DPT__REC_RECORDING, memory_order_relaxed);
     if (DPT__LIKELY(cnt != NULL)) dpt__cadd(cnt, started, 1);
     if (DPT__UNLIKELY(kind < DPT_SPAN_INTERNAL || kind > DPT_SPAN_CONSUMER))
@@ -553,7 +551,8 @@ start_recording(dpt__span *r, dpt_span h, dpt_provider *p, const char *name, dpt
 {
     init_recording(r, h, p, name, kind, o, par->valid ? &par->sc : NULL, cnt,
                    (r->d.ctx.flags & DPT_FLAG_SAMPLED) ? DPT__C_STARTED_SAMPLED
-                                                       : DPT__C_STARTED_RECONLY);
+                                                       : DPT__C_STARTED_RECONLY,
+                   r->tracer, r->ts);
     if (DPT__UNLIKELY(res->n_attrs != 0))
         for (size_t i = 0; i < res->n_attrs; i++)
             set_attr(r, &res->attrs[i]);
@@ -723,7 +722,7 @@ static DPT__NOINLINE dpt_span start_known(dpt_tracer *t, dpt_provider *p, const 
     r->tracer = t;
     const dpt_span_context *parent = pe ? &pe->sc : NULL;
     uint8_t flags = DPT_FLAG_RANDOM | DPT_FLAG_SAMPLED;
-    r->ts = NULL;
+    dpt_tracestate *ts = NULL;
     if (parent) {
         /* A continued trace keeps the parent's random bit (level 2) and, sampled, its B3
          * debug mark, as in start_span. */
@@ -731,10 +730,11 @@ static DPT__NOINLINE dpt_span start_known(dpt_tracer *t, dpt_provider *p, const 
         dpt__new_ids(NULL, &r->d.ctx.span_id);
         flags =
             (uint8_t)((parent->flags & (DPT_FLAG_RANDOM | DPT_FLAG_B3_DEBUG)) | DPT_FLAG_SAMPLED);
-        if (DPT__UNLIKELY(pe->ts != NULL)) r->ts = dpt_tracestate_retain(pe->ts);
+        if (DPT__UNLIKELY(pe->ts != NULL)) ts = dpt_tracestate_retain(pe->ts);
     } else {
         dpt__new_ids(&r->d.ctx.trace_id, &r->d.ctx.span_id);
     }
+    r->ts = ts;
     r->d.ctx.remote = false;
     r->d.ctx.flags = flags;
     uint64_t gen = (atomic_load_explicit(&r->gen, memory_order_relaxed) | 1) + 2;
@@ -743,7 +743,8 @@ static DPT__NOINLINE dpt_span start_known(dpt_tracer *t, dpt_provider *p, const 
     atomic_store_explicit(&r->owner, me, memory_order_relaxed);
     atomic_store_explicit(&r->shared, atomic_load_explicit(&start_shared, memory_order_relaxed),
                           memory_order_relaxed);
-    init_recording(r, h, p, name, kind, NULL, parent, dpt__counters(p), DPT__C_STARTED_SAMPLED);
+    init_recording(r, h, p, name, kind, NULL, parent, dpt__counters(p), DPT__C_STARTED_SAMPLED, t,
+                   ts);
     if (DPT__UNLIKELY(p->has_on_start)) {
         dpt__parent par; /* without options, the current context is the parent context */
         memset(&par, 0, sizeof par);
