@@ -44,6 +44,8 @@ typedef struct dpt__arena {
 #define DPT__INLINE_ATTRS 8
 #define DPT__INLINE_ARENA 448
 
+/* A record's state. One in the pool is FREE or ENDED (recycle_cells, queue.c, leaves a
+ * lane's ended records ENDED): readers only compare with RECORDING and NONRECORDING. */
 enum { DPT__REC_FREE = 0, DPT__REC_NONRECORDING, DPT__REC_RECORDING, DPT__REC_ENDED };
 
 struct dpt__owner;
