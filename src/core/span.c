@@ -467,7 +467,8 @@ static void resolve_parent(const dpt_span_opts *o, dpt__parent *par)
 static inline __attribute__((always_inline)) void
 init_recording(dpt__span *r, dpt_span h, const dpt_provider *p, const char *name,
                dpt_span_kind kind, const dpt_span_opts *o, const dpt_span_context *parent,
-               _Atomic uint64_t *cnt, int started, dpt_tracer *tracer, const dpt_tracestate *ts)
+               _Atomic uint64_t *cnt, int started, dpt_tracer *tracer, const dpt_tracestate *ts,
+               bool parent_stored)
 {
     dpt_span_data *d = &r->d;
     /* tracer and ts: r->tracer and r->ts, which the caller has just stored, passed in so
@@ -476,7 +477,9 @@ init_recording(dpt__span *r, dpt_span h, const dpt_provider *p, const char *name
     if (DPT__LIKELY(cnt != NULL)) dpt__cadd(cnt, started, 1);
     if (DPT__UNLIKELY(kind < DPT_SPAN_INTERNAL || kind > DPT_SPAN_CONSUMER))
         kind = DPT_SPAN_INTERNAL;
-    if (parent) {
+    if (parent_stored) {
+        /* the caller stored d.parent_span_id and d.parent_remote (start_known) */
+    } else if (parent) {
         d->parent_span_id = parent->span_id;
         d->parent_remote = parent->remote;
     } else {
@@ -552,7 +555,7 @@ start_recording(dpt__span *r, dpt_span h, dpt_provider *p, const char *name, dpt
     init_recording(r, h, p, name, kind, o, par->valid ? &par->sc : NULL, cnt,
                    (r->d.ctx.flags & DPT_FLAG_SAMPLED) ? DPT__C_STARTED_SAMPLED
                                                        : DPT__C_STARTED_RECONLY,
-                   r->tracer, r->ts);
+                   r->tracer, r->ts, false);
     if (DPT__UNLIKELY(res->n_attrs != 0))
         for (size_t i = 0; i < res->n_attrs; i++)
             set_attr(r, &res->attrs[i]);
@@ -731,8 +734,12 @@ static DPT__NOINLINE dpt_span start_known(dpt_tracer *t, dpt_provider *p, const 
         flags =
             (uint8_t)((parent->flags & (DPT_FLAG_RANDOM | DPT_FLAG_B3_DEBUG)) | DPT_FLAG_SAMPLED);
         if (DPT__UNLIKELY(pe->ts != NULL)) ts = dpt_tracestate_retain(pe->ts);
+        r->d.parent_span_id = parent->span_id;
+        r->d.parent_remote = parent->remote;
     } else {
         dpt__new_ids(&r->d.ctx.trace_id, &r->d.ctx.span_id);
+        memset(&r->d.parent_span_id, 0, sizeof r->d.parent_span_id);
+        r->d.parent_remote = false;
     }
     r->ts = ts;
     r->d.ctx.remote = false;
@@ -744,7 +751,7 @@ static DPT__NOINLINE dpt_span start_known(dpt_tracer *t, dpt_provider *p, const 
     atomic_store_explicit(&r->shared, atomic_load_explicit(&start_shared, memory_order_relaxed),
                           memory_order_relaxed);
     init_recording(r, h, p, name, kind, NULL, parent, dpt__counters(p), DPT__C_STARTED_SAMPLED, t,
-                   ts);
+                   ts, true);
     if (DPT__UNLIKELY(p->has_on_start)) {
         dpt__parent par; /* without options, the current context is the parent context */
         memset(&par, 0, sizeof par);
