@@ -44,6 +44,8 @@ typedef struct dpt__arena {
 #define DPT__INLINE_ATTRS 8
 #define DPT__INLINE_ARENA 448
 
+/* A record's state. One in the pool is FREE or ENDED (recycle_cells, queue.c, leaves a
+ * lane's ended records ENDED): readers only compare with RECORDING and NONRECORDING. */
 enum { DPT__REC_FREE = 0, DPT__REC_NONRECORDING, DPT__REC_RECORDING, DPT__REC_ENDED };
 
 struct dpt__owner;
@@ -67,7 +69,12 @@ typedef struct dpt__span {
     _Atomic uint32_t shared;            /* 1: every operation takes `lock` (span.h) */
     _Atomic uint32_t lock;              /* spin lock of shared mode; never reset (balanced) */
     _Atomic uint8_t state;              /* DPT__REC_*; read (relaxed) by stale handles */
-    uint16_t attr_cap;                  /* capacity of d.attrs, within the count limit */
+    /* clean, 1: the view's status, events, links, drop counts, ended_by_task and tracestate,
+     * and event_cap and link_cap, hold their start values, which a start need not store
+     * again (init_recording). Set only there; every writer of those fields clears it
+     * (span.c, and dpt__stage_read in stage.c). 0 in a new record. */
+    uint8_t clean;
+    uint16_t attr_cap; /* capacity of d.attrs, within the count limit */
     uint16_t event_cap;
     uint16_t link_cap;
     dpt_tracer *tracer;

@@ -108,6 +108,8 @@ dpt_provider *dpt_provider_new(const dpt_provider_config *cfg)
     else
         dpt_span_limits_default(&p->limits);
     if (!p->limits.max_span_bytes) p->limits.max_span_bytes = 65536;
+    p->attr_cap0 = p->limits.attr_count < DPT__INLINE_ATTRS ? (uint16_t)p->limits.attr_count
+                                                            : DPT__INLINE_ATTRS;
     p->sampler = cfg->sampler;
     if (!p->sampler)
         p->sampler = dpt_sampler_parent_based(dpt_sampler_always_on(), NULL, NULL, NULL, NULL);

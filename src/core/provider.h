@@ -25,6 +25,10 @@ struct dpt_tracer {
 struct dpt_provider {
     dpt_sampler *sampler;
     dpt_span_limits limits;
+    /* A new record's attribute capacity, its inline array clipped to the count limit
+     * (limits.attr_count < DPT__INLINE_ATTRS ? limits.attr_count : DPT__INLINE_ATTRS);
+     * set with the limits, which never change after. */
+    uint16_t attr_cap0;
     dpt_resource *res;  /* owned */
     dpt_attr *resource; /* res's attributes (the encoders read these) */
     size_t n_resource;

@@ -209,7 +209,10 @@ static void recycle_cells(dpt__lane *l, uint64_t from, uint64_t to)
         /* The queue's reference was the last: no locked decrement needed. */
         atomic_store_explicit(&s->refs, 0, memory_order_relaxed);
         if (DPT__LIKELY(n < DPT__MAG_SIZE && dpt__span_recycle_plain(s))) {
-            atomic_store_explicit(&s->state, DPT__REC_FREE, memory_order_relaxed);
+            /* No store of DPT__REC_FREE: a record in a lane is an ended recording span,
+             * whose state is already DPT__REC_ENDED (end_recording, dpt__stage_read), and
+             * no reader tells FREE from ENDED (they compare with RECORDING or
+             * NONRECORDING). */
             m->items[n++] = s;
             continue;
         }

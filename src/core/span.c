@@ -238,6 +238,7 @@ static dpt_err over_budget(dpt__span *r, int counter, uint32_t *dropped, dpt_err
 {
     if (!r->arena.over) return e;
     r->arena.over = false;
+    r->clean = 0; /* a drop count */
     (*dropped)++;
     dpt__count(provider_of(r), counter, 1);
     return DPT_ETOOBIG;
@@ -310,6 +311,7 @@ static dpt_err set_attr(dpt__span *r, const dpt_attr *a)
         }
     }
     if (DPT__UNLIKELY(n >= p->limits.attr_count)) {
+        r->clean = 0;
         r->d.dropped_attrs++;
         dpt__count(p, DPT__C_ATTRS_DROPPED, 1);
         return DPT_ETOOBIG;
@@ -361,6 +363,7 @@ static dpt_err add_link(dpt__span *r, const dpt_link *l)
 {
     dpt_provider *p = provider_of(r);
     if (!l || !dpt_span_context_is_valid(&l->ctx)) return DPT_EINVAL;
+    r->clean = 0; /* links, link_cap, dropped_links */
     if (r->d.n_links >= p->limits.link_count) {
         r->d.dropped_links++;
         dpt__count(p, DPT__C_LINKS_DROPPED, 1);
@@ -464,18 +467,19 @@ static void resolve_parent(const dpt_span_opts *o, dpt__parent *par)
 static inline __attribute__((always_inline)) void
 init_recording(dpt__span *r, dpt_span h, const dpt_provider *p, const char *name,
                dpt_span_kind kind, const dpt_span_opts *o, const dpt_span_context *parent,
-               _Atomic uint64_t *cnt, int started)
+               _Atomic uint64_t *cnt, int started, dpt_tracer *tracer, const dpt_tracestate *ts,
+               bool parent_stored)
 {
     dpt_span_data *d = &r->d;
-    /* Read before the clock call, so that the compiler need not load them again after it
-     * (the caller has just stored them). */
-    const dpt_tracestate *ts = r->ts;
-    dpt_tracer *tracer = r->tracer;
+    /* tracer and ts: r->tracer and r->ts, which the caller has just stored, passed in so
+     * that the compiler need not load them again. */
     atomic_store_explicit(&r->state, DPT__REC_RECORDING, memory_order_relaxed);
     if (DPT__LIKELY(cnt != NULL)) dpt__cadd(cnt, started, 1);
     if (DPT__UNLIKELY(kind < DPT_SPAN_INTERNAL || kind > DPT_SPAN_CONSUMER))
         kind = DPT_SPAN_INTERNAL;
-    if (parent) {
+    if (parent_stored) {
+        /* the caller stored d.parent_span_id and d.parent_remote (start_known) */
+    } else if (parent) {
         d->parent_span_id = parent->span_id;
         d->parent_remote = parent->remote;
     } else {
@@ -483,27 +487,34 @@ init_recording(dpt__span *r, dpt_span h, const dpt_provider *p, const char *name
         d->parent_remote = false;
     }
     d->kind = (uint8_t)kind;
-    d->status = DPT_STATUS_UNSET;
-    d->status_msg_len = 0;
-    d->status_msg = "";
     d->end_ns = 0;
     d->n_attrs = 0;
-    d->dropped_attrs = 0;
-    d->n_events = 0;
-    d->events = NULL;
-    d->dropped_events = 0;
-    d->n_links = 0;
-    d->links = NULL;
-    d->dropped_links = 0;
-    d->ended_by_task = 0;
     d->tracer = tracer;
     r->d.start_ns = (o && o->start_ns) ? o->start_ns : dpt__now_ns_inline();
-    if (DPT__UNLIKELY(ts != NULL)) {
-        r->d.tracestate = ts->str;
-        r->d.tracestate_len = ts->len;
-    } else {
-        r->d.tracestate = "";
-        r->d.tracestate_len = 0;
+    /* The fields `clean` covers (pool.h): stored only when a writer changed them, or for a
+     * tracestate. */
+    if (DPT__UNLIKELY(!r->clean || ts != NULL)) {
+        d->status = DPT_STATUS_UNSET;
+        d->status_msg_len = 0;
+        d->status_msg = "";
+        d->dropped_attrs = 0;
+        d->n_events = 0;
+        d->events = NULL;
+        d->dropped_events = 0;
+        d->n_links = 0;
+        d->links = NULL;
+        d->dropped_links = 0;
+        d->ended_by_task = 0;
+        r->event_cap = r->link_cap = 0;
+        if (ts != NULL) {
+            r->d.tracestate = ts->str;
+            r->d.tracestate_len = ts->len;
+            r->clean = 0;
+        } else {
+            r->d.tracestate = "";
+            r->d.tracestate_len = 0;
+            r->clean = 1;
+        }
     }
     if (!name) name = "";
     size_t n = strlen(name);
@@ -529,10 +540,8 @@ init_recording(dpt__span *r, dpt_span h, const dpt_provider *p, const char *name
     r->d.attrs = r->attrs_inline;
     /* Never above the count limit (grow and reserve_attrs clip to it as well), so that room
      * in the array is room under the limit: the setters' fast path compares once. */
-    r->attr_cap = p->limits.attr_count < DPT__INLINE_ATTRS ? (uint16_t)p->limits.attr_count
-                                                           : DPT__INLINE_ATTRS;
+    r->attr_cap = p->attr_cap0;
     r->key_bloom = 0;
-    r->event_cap = r->link_cap = 0;
     atomic_store_explicit(&r->gen, h.gen, memory_order_relaxed);
 }
 
@@ -545,7 +554,8 @@ start_recording(dpt__span *r, dpt_span h, dpt_provider *p, const char *name, dpt
 {
     init_recording(r, h, p, name, kind, o, par->valid ? &par->sc : NULL, cnt,
                    (r->d.ctx.flags & DPT_FLAG_SAMPLED) ? DPT__C_STARTED_SAMPLED
-                                                       : DPT__C_STARTED_RECONLY);
+                                                       : DPT__C_STARTED_RECONLY,
+                   r->tracer, r->ts, false);
     if (DPT__UNLIKELY(res->n_attrs != 0))
         for (size_t i = 0; i < res->n_attrs; i++)
             set_attr(r, &res->attrs[i]);
@@ -715,7 +725,7 @@ static DPT__NOINLINE dpt_span start_known(dpt_tracer *t, dpt_provider *p, const 
     r->tracer = t;
     const dpt_span_context *parent = pe ? &pe->sc : NULL;
     uint8_t flags = DPT_FLAG_RANDOM | DPT_FLAG_SAMPLED;
-    r->ts = NULL;
+    dpt_tracestate *ts = NULL;
     if (parent) {
         /* A continued trace keeps the parent's random bit (level 2) and, sampled, its B3
          * debug mark, as in start_span. */
@@ -723,10 +733,15 @@ static DPT__NOINLINE dpt_span start_known(dpt_tracer *t, dpt_provider *p, const 
         dpt__new_ids(NULL, &r->d.ctx.span_id);
         flags =
             (uint8_t)((parent->flags & (DPT_FLAG_RANDOM | DPT_FLAG_B3_DEBUG)) | DPT_FLAG_SAMPLED);
-        if (DPT__UNLIKELY(pe->ts != NULL)) r->ts = dpt_tracestate_retain(pe->ts);
+        if (DPT__UNLIKELY(pe->ts != NULL)) ts = dpt_tracestate_retain(pe->ts);
+        r->d.parent_span_id = parent->span_id;
+        r->d.parent_remote = parent->remote;
     } else {
         dpt__new_ids(&r->d.ctx.trace_id, &r->d.ctx.span_id);
+        memset(&r->d.parent_span_id, 0, sizeof r->d.parent_span_id);
+        r->d.parent_remote = false;
     }
+    r->ts = ts;
     r->d.ctx.remote = false;
     r->d.ctx.flags = flags;
     uint64_t gen = (atomic_load_explicit(&r->gen, memory_order_relaxed) | 1) + 2;
@@ -735,7 +750,8 @@ static DPT__NOINLINE dpt_span start_known(dpt_tracer *t, dpt_provider *p, const 
     atomic_store_explicit(&r->owner, me, memory_order_relaxed);
     atomic_store_explicit(&r->shared, atomic_load_explicit(&start_shared, memory_order_relaxed),
                           memory_order_relaxed);
-    init_recording(r, h, p, name, kind, NULL, parent, dpt__counters(p), DPT__C_STARTED_SAMPLED);
+    init_recording(r, h, p, name, kind, NULL, parent, dpt__counters(p), DPT__C_STARTED_SAMPLED, t,
+                   ts, true);
     if (DPT__UNLIKELY(p->has_on_start)) {
         dpt__parent par; /* without options, the current context is the parent context */
         memset(&par, 0, sizeof par);
@@ -1090,6 +1106,7 @@ static dpt_err add_event(dpt__span *r, const char *name, uint64_t time_ns, const
                          size_t n)
 {
     dpt_provider *p = provider_of(r);
+    r->clean = 0; /* events, event_cap, dropped_events */
     if (r->d.n_events >= p->limits.event_count) {
         r->d.dropped_events++;
         dpt__count(p, DPT__C_EVENTS_DROPPED, 1);
@@ -1144,6 +1161,7 @@ static dpt_err set_status(dpt__span *r, dpt_status_code code, const char *msg)
     if (code > DPT_STATUS_ERROR) return DPT_EINVAL;
     /* OpenTelemetry: UNSET is ignored, OK is final, a description only goes with ERROR. */
     if (code == DPT_STATUS_UNSET || r->d.status == DPT_STATUS_OK) return DPT_OK;
+    r->clean = 0;
     r->d.status = (uint8_t)code;
     r->d.status_msg = "";
     r->d.status_msg_len = 0;
@@ -1358,6 +1376,7 @@ int dpt__span_end_by_task(dpt_span s, char *name_out, size_t name_cap)
         if (name_out && name_cap) snprintf(name_out, name_cap, "%s", r->d.name ? r->d.name : "");
         dpt_attr a = DPT_BOOL("dptrace.ended_by_task", true);
         set_attr(r, &a);
+        r->clean = 0;
         r->d.ended_by_task = 1;
         dpt__count(provider_of(r), DPT__C_ENDED_BY_TASK, 1);
     }

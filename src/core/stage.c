@@ -318,6 +318,7 @@ dpt__span *dpt__stage_read(const uint8_t *in)
     rd r = {in + 4};
     dpt_span_data *d = &s->d;
     memset(d, 0, sizeof *d);
+    s->clean = 0; /* not the start values (pool.h) */
     /* Everything the span held fits again: no budget of its own here. */
     dpt__arena_start(s, UINT32_MAX);
     uint8_t f = get_u8(&r);

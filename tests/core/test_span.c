@@ -483,6 +483,121 @@ static void test_many_distinct_tracers_are_each_found_again(void **state)
     tprov_free(&tp);
 }
 
+/* A record recycled after a span with a status, events, links, drops and a tracestate
+ * starts the next span with none of them (the start skips the stores of fields a recycled
+ * record already holds at their start values; every writer marks the record). */
+typedef struct clean_check {
+    const void *dirty[4096];
+    size_t n_dirty;
+    size_t plain_on_dirty; /* plain spans started on a record a dirty span had */
+    size_t bad;
+} clean_check;
+
+static void clean_on_start(void *st, const dpt_span_data *d)
+{
+    clean_check *c = st;
+    if (strcmp(d->name, "plain") != 0) {
+        if (c->n_dirty < 4096) c->dirty[c->n_dirty++] = d;
+        return;
+    }
+    for (size_t i = 0; i < c->n_dirty; i++)
+        if (c->dirty[i] == d) {
+            c->plain_on_dirty++;
+            break;
+        }
+    if (d->status != DPT_STATUS_UNSET || d->status_msg == NULL || d->status_msg[0] ||
+        d->status_msg_len || d->n_events || d->events || d->dropped_events || d->n_links ||
+        d->links || d->dropped_links || d->dropped_attrs || d->ended_by_task || d->n_attrs ||
+        d->end_ns || d->tracestate == NULL || d->tracestate[0] || d->tracestate_len)
+        c->bad++;
+}
+static void clean_on_end(void *st, const dpt_span_data *d)
+{
+    (void)st;
+    (void)d;
+}
+static dpt_err clean_drop(void *st, const dpt_span_data *const *s, size_t n)
+{
+    (void)st;
+    (void)s;
+    (void)n;
+    return DPT_OK;
+}
+
+static void test_recycled_record_starts_clean(void **state)
+{
+    (void)state;
+    static clean_check c;
+    memset(&c, 0, sizeof c);
+    static const dpt_exporter_ops xops = {.export_spans = clean_drop};
+    static const dpt_processor_ops pops = {.on_start = clean_on_start, .on_end = clean_on_end};
+    dpt_batch_config bc;
+    dpt_batch_config_default(&bc);
+    dpt_processor *pr[2] = {dpt_processor_batch(dpt_exporter_new(&xops, NULL), &bc),
+                            dpt_processor_new(&pops, &c)};
+    dpt_span_limits l = {.attr_count = 1,
+                         .attr_value_len = 0,
+                         .event_count = 1,
+                         .link_count = 1,
+                         .attrs_per_event = 8,
+                         .attrs_per_link = 8};
+    dpt_provider_config cfg = {.processors = pr, .n_processors = 2, .limits = &l};
+    dpt_provider *p = dpt_provider_new(&cfg);
+    assert_non_null(p);
+    dpt_tracer *t = dpt_provider_get_tracer(p, "clean", NULL);
+    dpt_tracestate *ts = NULL;
+    assert_int_equal(dpt_tracestate_parse("k=v", 3, &ts), DPT_OK);
+    dpt_span_context psc = {.flags = DPT_FLAG_SAMPLED};
+    memset(psc.trace_id.b, 7, 16);
+    memset(psc.span_id.b, 9, 8);
+    dpt_context *pctx = dpt_context_new(&psc, ts, NULL);
+    assert_non_null(pctx);
+    for (int i = 0; i < 3000; i++) {
+        switch (i % 6) {
+        case 0: {
+            dpt_span s = dpt_span_start(t, "ev", DPT_SPAN_INTERNAL, NULL);
+            dpt_span_add_event(s, "e1", NULL, 0);
+            dpt_span_add_event(s, "e2", NULL, 0); /* over the limit: dropped */
+            dpt_span_end(s);
+            break;
+        }
+        case 1: {
+            dpt_span s = dpt_span_start(t, "link", DPT_SPAN_INTERNAL, NULL);
+            dpt_link lk = {.ctx = psc};
+            dpt_span_add_link(s, &lk);
+            dpt_span_add_link(s, &lk); /* over the limit: dropped */
+            dpt_span_end(s);
+            break;
+        }
+        case 2: {
+            dpt_span s = dpt_span_start(t, "status", DPT_SPAN_INTERNAL, NULL);
+            dpt_span_set_int(s, "a", 1);
+            dpt_span_set_int(s, "b", 2); /* over the limit: dropped */
+            dpt_span_set_status(s, DPT_STATUS_ERROR, "boom");
+            dpt_span_end(s);
+            break;
+        }
+        case 3: {
+            dpt_span_opts o = {.parent = pctx};
+            dpt_span s = dpt_span_start(t, "ts", DPT_SPAN_INTERNAL, &o);
+            dpt_span_end(s);
+            break;
+        }
+        default: {
+            dpt_span s = dpt_span_start(t, "plain", DPT_SPAN_INTERNAL, NULL);
+            dpt_span_end(s);
+            break;
+        }
+        }
+        if (i % 64 == 63) dpt_provider_force_flush(p, 10000);
+    }
+    dpt_context_release(pctx);
+    dpt_tracestate_release(ts);
+    dpt_provider_free(p);
+    assert_int_equal(c.bad, 0);
+    assert_true(c.plain_on_dirty > 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -504,6 +619,7 @@ int main(void)
         cmocka_unit_test(test_shutdown_makes_tracers_noops),
         cmocka_unit_test(test_tracers_are_cached_per_scope),
         cmocka_unit_test(test_many_distinct_tracers_are_each_found_again),
+        cmocka_unit_test(test_recycled_record_starts_clean),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
