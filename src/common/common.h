@@ -48,6 +48,60 @@ DPT__HIDDEN void *dpt__calloc_lines(size_t n, bool plain);
 DPT__SHARED void dpt__test_fail_alloc_after(long after);
 DPT__SHARED uint64_t dpt__test_alloc_count(void);
 
+/* ---- short copies ----------------------------------------------------------------------- */
+
+/* Copies n bytes from s to d, reading and writing only [0, n). Span names and attribute
+ * values are mostly short: overlapping 8- and 4-byte loads and stores copy up to 16 bytes
+ * without a call to memcpy, which would cost more than the copy; longer ones go to memcpy. */
+static inline void dpt__copy(void *dst, const void *src, size_t n)
+{
+    unsigned char *d = dst;
+    const unsigned char *s = src;
+    if (n >= 8 && n <= 16) {
+        uint64_t a, b;
+        memcpy(&a, s, 8);
+        memcpy(&b, s + n - 8, 8);
+        memcpy(d, &a, 8);
+        memcpy(d + n - 8, &b, 8);
+    } else if (n >= 4 && n < 8) {
+        uint32_t a, b;
+        memcpy(&a, s, 4);
+        memcpy(&b, s + n - 4, 4);
+        memcpy(d, &a, 4);
+        memcpy(d + n - 4, &b, 4);
+    } else if (n < 4) {
+        /* 1 to 3 bytes: the first, the middle and the last (some of them the same) */
+        if (n) {
+            d[0] = s[0];
+            d[n >> 1] = s[n >> 1];
+            d[n - 1] = s[n - 1];
+        }
+    } else {
+        memcpy(d, s, n);
+    }
+}
+
+/* dpt__copy that also copies 17 to 32 bytes without a call: the encoders' attribute keys
+ * (a separate function, so that the span's own copies keep the shorter code). */
+static inline void dpt__copy32(void *dst, const void *src, size_t n)
+{
+    if (n > 16 && n <= 32) {
+        unsigned char *d = dst;
+        const unsigned char *s = src;
+        uint64_t a, b, y, z;
+        memcpy(&a, s, 8);
+        memcpy(&b, s + 8, 8);
+        memcpy(&y, s + n - 16, 8);
+        memcpy(&z, s + n - 8, 8);
+        memcpy(d, &a, 8);
+        memcpy(d + 8, &b, 8);
+        memcpy(d + n - 16, &y, 8);
+        memcpy(d + n - 8, &z, 8);
+    } else {
+        dpt__copy(dst, src, n);
+    }
+}
+
 /* ---- diagnostics (log.c) --------------------------------------------------------------- */
 DPT__SHARED void dpt__log(dpt_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

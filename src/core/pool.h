@@ -148,34 +148,6 @@ static inline void *dpt__arena_alloc(dpt__span *s, size_t n)
     }
     return dpt__arena_alloc_slow(s, n);
 }
-/* Copies n bytes, reading and writing only [0, n): short copies inline with overlapping
- * loads (no call), longer ones through memcpy. */
-static inline void dpt__copy(char *d, const char *p, size_t n)
-{
-    if (n >= 8 && n <= 16) {
-        uint64_t a, b;
-        memcpy(&a, p, 8);
-        memcpy(&b, p + n - 8, 8);
-        memcpy(d, &a, 8);
-        memcpy(d + n - 8, &b, 8);
-    } else if (n >= 4 && n < 8) {
-        uint32_t a, b;
-        memcpy(&a, p, 4);
-        memcpy(&b, p + n - 4, 4);
-        memcpy(d, &a, 4);
-        memcpy(d + n - 4, &b, 4);
-    } else if (n < 4) {
-        /* 1 to 3 bytes: the first, the middle and the last (some of them the same) */
-        if (n) {
-            d[0] = p[0];
-            d[n >> 1] = p[n >> 1];
-            d[n - 1] = p[n - 1];
-        }
-    } else {
-        memcpy(d, p, n);
-    }
-}
-
 static inline char *dpt__arena_strdup(dpt__span *s, const char *p, size_t n)
 {
     char *d = (char *)dpt__arena_alloc(s, n + 1);

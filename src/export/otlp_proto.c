@@ -216,7 +216,7 @@ static bool put_kv_scalar(dpt_encoder *e, uint32_t field, const char *key, size_
         p[1] = (uint8_t)kv;
         p[2] = (F_KV_KEY << 3) | PB_LEN;
         p[3] = (uint8_t)klen;
-        pb_copy(p + 4, key, klen);
+        dpt__copy32(p + 4, key, klen);
         p += 4 + klen;
         p[0] = (F_KV_VALUE << 3) | PB_LEN;
         p[1] = (uint8_t)any;
@@ -231,7 +231,7 @@ static bool put_kv_scalar(dpt_encoder *e, uint32_t field, const char *key, size_
         if (klen) {
             *p++ = (F_KV_KEY << 3) | PB_LEN;
             p += pb_put_varint(p, klen);
-            pb_copy(p, key, klen);
+            dpt__copy32(p, key, klen);
             p += klen;
         }
         *p++ = (F_KV_VALUE << 3) | PB_LEN;
@@ -244,7 +244,7 @@ static bool put_kv_scalar(dpt_encoder *e, uint32_t field, const char *key, size_
             *p++ = (uint8_t)slen;
         else
             p += pb_put_varint(p, slen);
-        pb_copy(p, sv, slen);
+        dpt__copy32(p, sv, slen);
         p += slen;
         break;
     case DPT_VAL_BOOL:

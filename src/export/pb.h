@@ -61,43 +61,6 @@ static inline void pb_put_le64(uint8_t *p, uint64_t v)
 #endif
 }
 
-/* Copies n bytes to p (room already checked). Attribute keys and values are mostly
- * shorter than 33 bytes: overlapping loads and stores copy those without a call to
- * memcpy, which cost more than the copy itself. */
-static inline void pb_copy(uint8_t *p, const void *src, size_t n)
-{
-    const uint8_t *s = src;
-    if (n > 16 && n <= 32) {
-        uint64_t a, b, y, z;
-        memcpy(&a, s, 8);
-        memcpy(&b, s + 8, 8);
-        memcpy(&y, s + n - 16, 8);
-        memcpy(&z, s + n - 8, 8);
-        memcpy(p, &a, 8);
-        memcpy(p + 8, &b, 8);
-        memcpy(p + n - 16, &y, 8);
-        memcpy(p + n - 8, &z, 8);
-    } else if (n >= 8 && n <= 16) {
-        uint64_t a, z;
-        memcpy(&a, s, 8);
-        memcpy(&z, s + n - 8, 8);
-        memcpy(p, &a, 8);
-        memcpy(p + n - 8, &z, 8);
-    } else if (n >= 4 && n < 8) {
-        uint32_t a, z;
-        memcpy(&a, s, 4);
-        memcpy(&z, s + n - 4, 4);
-        memcpy(p, &a, 4);
-        memcpy(p + n - 4, &z, 4);
-    } else if (n && n < 4) {
-        p[0] = s[0];
-        p[n >> 1] = s[n >> 1];
-        p[n - 1] = s[n - 1];
-    } else if (n) {
-        memcpy(p, s, n);
-    }
-}
-
 static inline void pb_varint(dpt__buf *b, uint64_t v)
 {
     if (!pb_room(b, 10)) return;
