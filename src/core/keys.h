@@ -109,14 +109,17 @@ static inline const dpt__ikey *dpt__key_cached(const char *key)
 
 /* dpt__key_cached for a key known by its address alone (`fixed`), NULL otherwise: no call,
  * for the setters' fast path (any other key takes dpt__key_cached out of line). */
-static inline const dpt__ikey *dpt__key_cached_fixed(const char *key)
+static inline const dpt__ikey *dpt__key_cached_fixed_in(const dpt__kslot *t, const char *key)
 {
-    const dpt__kslot *t = dpt__tl_keys;
     const dpt__kslot *sl = dpt__kslot_of(t, key);
     if (DPT__UNLIKELY(sl->ptr != key || !sl->fixed)) return NULL;
     const dpt__ikey *k = sl->k;
     if (!k) __builtin_unreachable(); /* fixed is only set together with k (keys.c) */
     return k;
+}
+static inline const dpt__ikey *dpt__key_cached_fixed(const char *key)
+{
+    return dpt__key_cached_fixed_in(dpt__tl_keys, key);
 }
 
 /* Whether the key's value is kept as it is under the current redaction policy, as far as

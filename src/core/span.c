@@ -900,8 +900,8 @@ static inline int set_fast_attr(dpt__span *r, const dpt_attr *a, const dpt__kslo
         /* A length given (a literal's sizeof - 1, the nginx module's keys): a key known by
          * its address alone (`fixed`: a whole NUL-terminated literal that cannot change) of
          * that same length is that key; anything else takes the general path. */
-        const dpt__kslot *sl = dpt__kslot_of(keys, a->key);
-        k = sl->ptr == a->key && sl->fixed && sl->k->len == a->key_len ? sl->k : NULL;
+        k = dpt__key_cached_fixed_in(keys, a->key);
+        if (k && k->len != a->key_len) k = NULL;
     }
     if (DPT__UNLIKELY(!k)) return -1;
     size_t vlen = 0;

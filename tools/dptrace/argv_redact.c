@@ -353,15 +353,20 @@ static bool assignment(sbuf *b, const char *s, size_t n, int depth)
     return true;
 }
 
-/* Everything a value may hide, in order: a header line, an assignment, then URLs, k=v
- * lists and JSON pairs. */
+/* openssl's pass:SECRET (-pass, -passin, -passout): writes pass:[REDACTED], true; or false. */
+static bool pass_value(sbuf *b, const char *s, size_t n)
+{
+    if (n <= 5 || memcmp(s, "pass:", 5) != 0) return false;
+    put(b, s, 5);
+    puts_(b, MARKER);
+    return true;
+}
+
+/* Everything a value may hide, in order: pass:SECRET, a header line, an assignment, then
+ * URLs, k=v lists and JSON pairs. */
 static void value(sbuf *b, const char *s, size_t n, int depth)
 {
-    if (n > 5 && memcmp(s, "pass:", 5) == 0) { /* openssl -passin pass:SECRET */
-        put(b, s, 5);
-        puts_(b, MARKER);
-        return;
-    }
+    if (pass_value(b, s, n)) return;
     if (header(b, s, n)) return;
     if (depth < MAX_DEPTH && assignment(b, s, n, depth)) return;
     sbuf t1 = {0}, t2 = {0};
@@ -459,8 +464,7 @@ static void words(sbuf *b, const char *s, size_t n)
         else if (next == PLAIN && !marked && tool_option(b, cmd.tool, in, il, &tool_next))
             ;
         else if (next != PLAIN ||
-                 (!header(b, in, il) && !assignment(b, in, il, 0) &&
-                  !(il > 5 && memcmp(in, "pass:", 5) == 0 && (value(b, in, il, 0), true))))
+                 (!header(b, in, il) && !assignment(b, in, il, 0) && !pass_value(b, in, il)))
             put(b, in, il);
         put(b, w + wl - close, close);
         next = next == PLAIN ? (tool_next ? SECRET_NEXT : after(in, il)) : PLAIN;
