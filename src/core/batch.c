@@ -54,7 +54,7 @@ typedef struct batch {
     uint64_t flush_req; /* force_flush calls so far */
     uint64_t flush_ack; /* the last of them fully served (exported + exporter flushed) */
     pthread_t thread;
-    const dpt_span_data **items; /* the batch being exported (max_export_batch_size) */
+    const dpt_span_data **items; /* room for a batch that is gathered (max_export_batch_size) */
     dpt__qpop pop;               /* what items came from, given back after the export */
     _Atomic uint32_t test_hold;  /* test hook: the export thread exports nothing while set */
     _Atomic bool test_late;      /* test hook: a producer that finds the processor shut
@@ -289,7 +289,7 @@ static void export_batch(batch *b, size_t n)
     pthread_mutex_unlock(&b->mu);
     tl_export_ctx = &ctx;
     uint64_t t0 = mono_ns();
-    dpt_err e = b->exp->ops.export_spans(b->exp->state, b->items, n);
+    dpt_err e = b->exp->ops.export_spans(b->exp->state, b->pop.items, n);
     /* How fast the exporter takes spans bounds what the queue stages (queue.c). */
     dpt__queue_export_rate(b->hot.q, n, mono_ns() - t0);
     tl_export_ctx = NULL;
@@ -303,7 +303,7 @@ static void export_batch(batch *b, size_t n)
 static size_t drain(batch *b, bool export_them)
 {
     size_t total = 0;
-    b->pop.items = b->items;
+    b->pop.buf = b->items;
     for (;;) {
         size_t n = dpt__queue_pop(b->hot.q, &b->pop, b->cfg.max_export_batch_size);
         if (DPT__UNLIKELY(b->pop.lost)) {
@@ -318,7 +318,7 @@ static size_t drain(batch *b, bool export_them)
         if (!n) break;
         total += n;
         bool abandoned = atomic_load(&b->abandoned);
-        if (!abandoned && !b->prov) b->prov = b->items[0]->tracer->provider;
+        if (!abandoned && !b->prov) b->prov = b->pop.items[0]->tracer->provider;
         if (abandoned) {
             /* nothing: already counted */
         } else if (export_them) {

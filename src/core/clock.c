@@ -1,12 +1,25 @@
 /* clock.c - the span clock: Unix nanoseconds from CLOCK_MONOTONIC plus an offset to
  * CLOCK_REALTIME refreshed about once a second, so that durations are monotonic (an NTP
  * step during a span cannot make it negative) and each read is one vDSO call.
+ *
+ * Where the kernel keeps its own time with the TSC (its clocksource is "tsc": it found the
+ * counter invariant and synchronised across CPUs) on x86-64, a read is the TSC itself,
+ * scaled: at each refresh the factor is measured again over the last interval against
+ * CLOCK_MONOTONIC (so it follows NTP's rate corrections as CLOCK_MONOTONIC does) and the
+ * mapping restarts from CLOCK_MONOTONIC + offset, i.e. both paths give the same time to
+ * within the error of one interval's extrapolation (well under a microsecond). A refresh
+ * that finds the TSC's time more than a millisecond off turns the TSC path off for good
+ * (a log line says so); DPTRACE_CLOCK=monotonic turns it off from the start.
  */
 #include "clock.h"
 
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
 #include <time.h>
-
-/* ---- clock ------------------------------------------------------------------------- */
+#ifdef DPT__TSC_CLOCK
+#include <cpuid.h>
+#endif
 
 /* offset = REALTIME - MONOTONIC, refreshed when a thread notices it is a second old.
  * Both fields are relaxed atomics: a reader mixing an old offset with a new stamp is off
@@ -16,6 +29,12 @@ _Atomic uint64_t dpt__clk_due; /* monotonic ns of the last refresh plus a second
 #define clk_offset dpt__clk_offset
 #define clk_due dpt__clk_due
 
+dpt__tsc_map dpt__tsc;
+
+#define REFRESH_NS 1000000000ull /* a second between refreshes */
+#define FIRST_CAL_NS 20000000ull /* the first calibration: after 20 ms */
+#define TSC_MAX_ERR_NS 1000000   /* a TSC time this far off turns the TSC path off */
+
 static inline uint64_t mono_ns(void)
 {
     struct timespec ts;
@@ -23,25 +42,206 @@ static inline uint64_t mono_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static void refresh_offset(uint64_t mono)
+/* offset from CLOCK_REALTIME read between two CLOCK_MONOTONIC reads, the closest pair of
+ * a few tries: a thread preempted between the reads would otherwise shift the offset by
+ * half the pause for a second (the caller's own earlier read is not used for that reason:
+ * a test with three threads on two CPUs saw 2 ms). */
+static void refresh_offset(void)
 {
-    struct timespec rt;
-    clock_gettime(CLOCK_REALTIME, &rt);
-    uint64_t m2 = mono_ns();
-    int64_t real = (int64_t)rt.tv_sec * 1000000000LL + rt.tv_nsec;
-    atomic_store_explicit(&clk_offset, real - (int64_t)((mono + m2) / 2), memory_order_relaxed);
-    atomic_store_explicit(&clk_due, m2 + 1000000000ull, memory_order_relaxed);
+    uint64_t best = UINT64_MAX, m2 = 0;
+    int64_t off = 0;
+    for (int i = 0; i < 4 && best > 20000; i++) {
+        struct timespec rt;
+        uint64_t m1 = mono_ns();
+        clock_gettime(CLOCK_REALTIME, &rt);
+        uint64_t m = mono_ns();
+        if (m - m1 < best) {
+            best = m - m1;
+            int64_t real = (int64_t)rt.tv_sec * 1000000000LL + rt.tv_nsec;
+            off = real - (int64_t)(m1 + (m - m1) / 2);
+            m2 = m;
+        }
+    }
+    atomic_store_explicit(&clk_offset, off, memory_order_relaxed);
+    atomic_store_explicit(&clk_due, m2 + REFRESH_NS, memory_order_relaxed);
 }
+
+#ifdef DPT__TSC_CLOCK
+/* The refresh is one thread's at a time; the others read as if it had not started. */
+static _Atomic uint32_t tsc_busy;
+/* 0: not decided; 1: the TSC may be used; -1: never (or no longer) */
+static int tsc_allowed;
+/* The calibration point: a TSC value and CLOCK_MONOTONIC at the same moment. */
+static uint64_t cal_tsc, cal_mono;
+static bool cal_have;
+
+static bool kernel_uses_tsc(void)
+{
+    const char *v = dpt__env("DPTRACE_CLOCK");
+    if (v && dpt__str_ieq(v, "monotonic")) return false;
+    if (v && !dpt__str_ieq(v, "auto"))
+        dpt__log(DPT_LOG_WARN, "DPTRACE_CLOCK=%s is not auto or monotonic; using auto", v);
+    unsigned a, b, c, d;
+    /* CPUID 0x80000007 EDX bit 8: invariant TSC (constant rate, runs in every C-state). */
+    if (!__get_cpuid(0x80000000u, &a, &b, &c, &d) || a < 0x80000007u) return false;
+    if (!__get_cpuid(0x80000007u, &a, &b, &c, &d) || !(d & (1u << 8))) return false;
+    char cs[32] = "";
+    FILE *f = fopen("/sys/devices/system/clocksource/clocksource0/current_clocksource", "re");
+    if (!f) return false;
+    if (!fgets(cs, sizeof cs, f)) cs[0] = 0;
+    fclose(f);
+    return strcmp(cs, "tsc\n") == 0 || strcmp(cs, "tsc") == 0;
+}
+
+/* A TSC value and CLOCK_MONOTONIC read at (nearly) the same moment: the TSC read on both
+ * sides of the clock read, retried when the two are far apart (the thread was interrupted). */
+static void pair(uint64_t *tsc, uint64_t *mono)
+{
+    uint64_t best = UINT64_MAX;
+    for (int i = 0; i < 4; i++) {
+        uint64_t t1 = __rdtsc();
+        uint64_t m = mono_ns();
+        uint64_t t2 = __rdtsc();
+        if (t2 - t1 < best) {
+            best = t2 - t1;
+            *tsc = t1 + (t2 - t1) / 2;
+            *mono = m;
+        }
+        if (best < 2000) break;
+    }
+}
+
+static void tsc_off(void)
+{
+    tsc_allowed = -1;
+    atomic_store_explicit(&dpt__tsc.on, 0, memory_order_relaxed);
+}
+
+/* Called with tsc_busy held: measures the factor over the interval since the last
+ * calibration point and publishes a mapping from now. */
+static void tsc_refresh(void)
+{
+    if (tsc_allowed == 0) tsc_allowed = kernel_uses_tsc() ? 1 : -1;
+    if (tsc_allowed < 0) return;
+    uint64_t t = 0, m = 0;
+    pair(&t, &m);
+    if (!cal_have || t <= cal_tsc || m <= cal_mono) {
+        cal_tsc = t, cal_mono = m, cal_have = true;
+        atomic_store_explicit(&clk_due, m + FIRST_CAL_NS, memory_order_relaxed);
+        return;
+    }
+    uint64_t dm = m - cal_mono, dt = t - cal_tsc;
+    if (dm < FIRST_CAL_NS / 2) return; /* too short to measure; the next refresh will */
+    uint64_t mult = (uint64_t)(((unsigned __int128)dm << 32) / dt);
+    int64_t off = atomic_load_explicit(&clk_offset, memory_order_relaxed);
+    uint64_t truth = (uint64_t)((int64_t)m + off);
+    if (atomic_load_explicit(&dpt__tsc.on, memory_order_relaxed)) {
+        /* What the mapping in use says now, against CLOCK_MONOTONIC: a TSC that jumped
+         * (a VM migrated, a CPU whose counter differs) ends the TSC path. */
+        uint64_t bt = atomic_load_explicit(&dpt__tsc.base_tsc, memory_order_relaxed);
+        uint64_t bn = atomic_load_explicit(&dpt__tsc.base_ns, memory_order_relaxed);
+        uint64_t om = atomic_load_explicit(&dpt__tsc.mult, memory_order_relaxed);
+        uint64_t said = bn + (uint64_t)(((unsigned __int128)(t - bt) * om) >> 32);
+        uint64_t err = said > truth ? said - truth : truth - said;
+        if (t < bt || err > TSC_MAX_ERR_NS) {
+            dpt__log(DPT_LOG_WARN,
+                     "span clock: the TSC disagrees with CLOCK_MONOTONIC by %llu ns; "
+                     "reading CLOCK_MONOTONIC from now on",
+                     (unsigned long long)err);
+            tsc_off();
+            return;
+        }
+    }
+    /* Ticks the mapping is used for: a little more than a refresh interval, so that the
+     * reader that finds it expired is the one that refreshes. */
+    uint64_t span = (uint64_t)(((unsigned __int128)(REFRESH_NS + REFRESH_NS / 4) << 32) / mult);
+    uint32_t s = atomic_load_explicit(&dpt__tsc.seq, memory_order_relaxed);
+    atomic_store_explicit(&dpt__tsc.seq, s + 1, memory_order_relaxed);
+    atomic_thread_fence(memory_order_release);
+    atomic_store_explicit(&dpt__tsc.base_tsc, t, memory_order_relaxed);
+    atomic_store_explicit(&dpt__tsc.base_ns, truth, memory_order_relaxed);
+    atomic_store_explicit(&dpt__tsc.mult, mult, memory_order_relaxed);
+    atomic_store_explicit(&dpt__tsc.span, span, memory_order_relaxed);
+    atomic_store_explicit(&dpt__tsc.seq, s + 2, memory_order_release);
+    atomic_store_explicit(&dpt__tsc.on, 1, memory_order_relaxed);
+    cal_tsc = t, cal_mono = m;
+}
+
+/* A child forked while another thread refreshed: nobody will release it there. */
+static void child_after_fork(void)
+{
+    atomic_store(&tsc_busy, 0);
+}
+static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+static void register_fork(void)
+{
+    pthread_atfork(NULL, NULL, child_after_fork);
+}
+
+/* Refreshes the offset and the TSC mapping if no other thread is doing it; returns the time
+ * by CLOCK_MONOTONIC + offset (the TSC path's reference). */
+static uint64_t refresh_all(uint64_t m)
+{
+    pthread_once(&fork_once, register_fork);
+    if (atomic_exchange_explicit(&tsc_busy, 1, memory_order_acquire) == 0) {
+        refresh_offset();
+        tsc_refresh();
+        atomic_store_explicit(&tsc_busy, 0, memory_order_release);
+    }
+    return (uint64_t)((int64_t)m + atomic_load_explicit(&clk_offset, memory_order_relaxed));
+}
+
+uint64_t dpt__now_ns_slow(void)
+{
+    return refresh_all(mono_ns());
+}
+
+int dpt__clock_test_tsc(void)
+{
+    return (int)atomic_load(&dpt__tsc.on);
+}
+
+void dpt__clock_test_expire(void)
+{
+    /* The TSC mapping expires at once; the vDSO path's offset too. */
+    while (atomic_exchange(&tsc_busy, 1))
+        ;
+    uint32_t s = atomic_load(&dpt__tsc.seq);
+    atomic_store(&dpt__tsc.seq, s + 1);
+    atomic_store(&dpt__tsc.span, 0);
+    atomic_store(&dpt__tsc.seq, s + 2);
+    atomic_store(&clk_due, 0);
+    atomic_store(&tsc_busy, 0);
+}
+#else
+static uint64_t refresh_all(uint64_t m)
+{
+    refresh_offset();
+    return (uint64_t)((int64_t)m + atomic_load_explicit(&clk_offset, memory_order_relaxed));
+}
+
+uint64_t dpt__now_ns_slow(void)
+{
+    return refresh_all(mono_ns());
+}
+
+int dpt__clock_test_tsc(void)
+{
+    return 0;
+}
+
+void dpt__clock_test_expire(void)
+{
+    atomic_store(&clk_due, 0);
+}
+#endif
 
 uint64_t dpt__now_ns_refresh(uint64_t m)
 {
-    refresh_offset(m);
-    return (uint64_t)((int64_t)m + atomic_load_explicit(&clk_offset, memory_order_relaxed));
+    return refresh_all(m);
 }
 
 uint64_t dpt__now_ns(void)
 {
-    uint64_t m = mono_ns();
-    if (DPT__UNLIKELY(m > atomic_load_explicit(&clk_due, memory_order_relaxed))) refresh_offset(m);
-    return (uint64_t)((int64_t)m + atomic_load_explicit(&clk_offset, memory_order_relaxed));
+    return dpt__now_ns_inline();
 }

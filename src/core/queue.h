@@ -59,7 +59,9 @@ typedef struct dpt__qseg {
     uint32_t staged;   /* spans rebuilt from the lane's staging, after the ring's */
 } dpt__qseg;
 typedef struct dpt__qpop {
-    const dpt_span_data **items;
+    const dpt_span_data **buf;         /* the caller's: room for max spans */
+    const dpt_span_data *const *items; /* the spans popped: buf, or a run of one lane's
+                                          ring itself (valid until dpt__queue_done) */
     size_t n;
     dpt__qseg seg[DPT__Q_SEGS];
     uint32_t nseg;
@@ -67,7 +69,9 @@ typedef struct dpt__qpop {
     bool more;     /* stopped early (DPT__Q_SEGS lanes visited with spans): pop again */
 } dpt__qpop;
 
-/* Takes up to max waiting spans (rings first, then staged spans) into pop->items. */
+/* Takes up to max waiting spans (rings first, then staged spans): pop->items. A lane whose
+ * ring alone fills the batch, or the only lane when nothing is staged, is handed over in
+ * place: items points into its ring and the consumer copies (reads) none of its cells. */
 DPT__HIDDEN size_t dpt__queue_pop(dpt__queue *q, dpt__qpop *pop, size_t max);
 /* Gives back what pop handed out once the exporter is done with it: records nobody
  * retained go back to their producers; rebuilt ones to the calling thread's pool. */
