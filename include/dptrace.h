@@ -753,14 +753,14 @@ DPT_EXTERN dpt_processor *dpt_processor_simple(dpt_exporter *e);
 
 /* Batch processor settings (OpenTelemetry's defaults; OTEL_BSP_* when from the env).
  *
- * max_queue_bytes is dptrace's own: with it (the default, 16 MiB) a full queue does not drop
+ * max_queue_bytes is dptrace's own: with it (the default, 32 MiB) a full queue does not drop
  * at once. Each producing thread hands its spans over through its own ring of up to
  * max_queue_size records; when the export thread falls behind (descheduled, a slow
  * exporter) the spans beyond the ring are kept in compact form within max_queue_bytes for
  * all threads together (and within about a second of what the exporter sends), and only
  * spans beyond that are dropped (and counted). Set it to 0 for OpenTelemetry's rule: at
  * most max_queue_size spans wait, the rest are dropped. */
-#define DPT_BATCH_DEFAULT_QUEUE_BYTES (16u << 20)
+#define DPT_BATCH_DEFAULT_QUEUE_BYTES (32u << 20)
 typedef struct dpt_batch_config {
     uint32_t max_queue_size;        /* 2048; at most 2^24 (more is logged and capped) */
     uint32_t max_export_batch_size; /* 512 (clamped to max_queue_size) */

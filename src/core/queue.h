@@ -9,7 +9,7 @@
  * producer stages the span instead: it copies it compactly (about 150 bytes for a small
  * span instead of a 1 KiB record) into chunks of its lane and recycles the record at
  * once; the export thread rebuilds staged spans into records of its own. One byte budget
- * (max_queue_bytes, 16 MiB by default) bounds the records waiting in rings and the staged
+ * (max_queue_bytes, 32 MiB by default) bounds the records waiting in rings and the staged
  * copies together; a span beyond it is dropped and counted by the caller.
  *
  * Without a byte budget (max_bytes 0) the queue keeps OpenTelemetry's rule exactly: at most

@@ -2,7 +2,7 @@
  * while (descheduled on a busy machine), simulated with a test hook that holds the thread.
  * dptrace's own choice (dpt_batch_config, docs/configuration.md): with the default settings
  * a full hand-off ring does not drop; spans are kept in compact form within
- * max_queue_bytes (16 MiB) and exported when the thread runs again; only spans beyond the
+ * max_queue_bytes (32 MiB) and exported when the thread runs again; only spans beyond the
  * budget are dropped, and every one of them is counted. The tests assert counts and
  * contents, never timing.
  */
