@@ -21,7 +21,9 @@ extern "C" {
 /* ------------------------------------------------------------------------------------ */
 
 /* An exporter sends batches of finished spans somewhere. The processor that drives it
- * calls export from one thread at a time. export returns DPT_OK, or an error when the batch
+ * calls export from one thread at a time. The array and the spans are the exporter's only
+ * during the call (the array may be the batch queue's own memory): to keep a span, take a
+ * reference (dpt_span_data_retain). export returns DPT_OK, or an error when the batch
  * was not delivered (the processor counts those spans as failed). force_flush, shutdown
  * and destroy may be NULL. destroy frees state; it is called once, after shutdown. */
 typedef struct dpt_exporter_ops {
