@@ -89,7 +89,7 @@ static bool kernel_uses_tsc(void)
     FILE *f = fopen("/sys/devices/system/clocksource/clocksource0/current_clocksource", "re");
     if (!f) return false;
     if (!fgets(cs, sizeof cs, f)) cs[0] = 0;
-    fclose(f);
+    (void)fclose(f);
     return strcmp(cs, "tsc\n") == 0 || strcmp(cs, "tsc") == 0;
 }
 

@@ -45,8 +45,8 @@ struct dpt__lane {
     /* Producer: its thread only. */
     _Alignas(DPT__CACHELINE) uint64_t head; /* next ring position */
     uint64_t tail_seen;                     /* `tail` as last read */
-    const dpt_span_data **cells; /* records' views (the same address: pool.h), which the
-                                    exporter may be handed in place (dpt__queue_pop) */
+    const dpt_span_data **cells;            /* records' views (the same address: pool.h), which the
+                                               exporter may be handed in place (dpt__queue_pop) */
     uint64_t mask;
     chunk *wchunk; /* staging: the chunk being appended to */
     uint32_t wpos;
@@ -184,11 +184,12 @@ dpt__queue *dpt__queue_new(uint32_t ring_spans, uint64_t max_bytes, uint32_t bat
     return q;
 }
 
-/* The record of a view (its first member: the same address). */
+/* The record of a view (its first member: the same address; the record is not const, the
+ * cells only hold it as the exporter will read it). */
 static inline dpt__span *rec_of(const dpt_span_data *d)
 {
     _Static_assert(offsetof(dpt__span, d) == 0, "a record's view is its first member");
-    return (dpt__span *)(uintptr_t)d;
+    return (dpt__span *)d;
 }
 
 /* Drops the queue's reference to the records of cells [from, to), which the consumer gave
@@ -338,7 +339,8 @@ static DPT__NOINLINE_Q dpt__lane *lane_slow(dpt__queue *q)
         if (x->token == tl_token && !atomic_load_explicit(&x->orphan, memory_order_relaxed)) l = x;
     if (!l) {
         l = dpt__aligned_alloc(DPT__CACHELINE, sizeof *l);
-        const dpt_span_data **cells = l ? dpt__calloc(q->ring_cells, sizeof *cells) : NULL;
+        const dpt_span_data **cells =
+            l ? dpt__calloc(q->ring_cells, sizeof(const dpt_span_data *)) : NULL;
         if (!cells) {
             free(l);
             l = NULL;

@@ -119,7 +119,8 @@ static void test_refresh_under_concurrent_readers(void **state)
     atomic_store(&stop_flag, true);
     for (int i = 0; i < 2; i++)
         pthread_join(th[i], NULL);
-    print_message("refreshes %d, worst deviation %lld ns\n", refreshes, (long long)atomic_load(&worst_seen));
+    print_message("refreshes %d, worst deviation %lld ns\n", refreshes,
+                  (long long)atomic_load(&worst_seen));
     assert_true(atomic_load(&worst_seen) < TOLERANCE_NS);
 }
 
@@ -141,6 +142,7 @@ static void test_span_duration_never_negative_across_refreshes(void **state)
         assert_non_null(d);
         assert_true(d->end_ns >= d->start_ns);
         assert_true(d->end_ns - d->start_ns < 1000000000ull);
+        dpt_span_data_release(d);
     }
     tprov_free(&tp);
 }
