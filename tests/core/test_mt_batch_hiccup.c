@@ -160,8 +160,8 @@ static void test_records_rebuilt_from_staging_start_clean(void **state)
         for (size_t i = 0; i < n; i++) {
             const dpt_span_data *d = dpt_exporter_memory_get(mem, i);
             assert_string_equal(d->name, "plain");
-            if (d->status != DPT_STATUS_UNSET || d->status_msg_len || d->n_events ||
-                d->n_links || d->dropped_attrs || d->dropped_events || d->dropped_links)
+            if (d->status != DPT_STATUS_UNSET || d->status_msg_len || d->n_events || d->n_links ||
+                d->dropped_attrs || d->dropped_events || d->dropped_links)
                 dirty++;
             dpt_span_data_release(d);
         }
