@@ -117,30 +117,61 @@ static void tsc_off(void)
     atomic_store_explicit(&dpt__tsc.on, 0, memory_order_relaxed);
 }
 
+/* Publishes a mapping (under the sequence count). */
+static void publish(uint64_t t, uint64_t ns, uint64_t mult, uint64_t span_ns)
+{
+    /* Ticks the mapping is used for: the reader that finds it expired refreshes. */
+    uint64_t span = (uint64_t)(((unsigned __int128)span_ns << 32) / mult);
+    uint32_t s = atomic_load_explicit(&dpt__tsc.seq, memory_order_relaxed);
+    atomic_store_explicit(&dpt__tsc.seq, s + 1, memory_order_relaxed);
+    atomic_thread_fence(memory_order_release);
+    atomic_store_explicit(&dpt__tsc.base_tsc, t, memory_order_relaxed);
+    atomic_store_explicit(&dpt__tsc.base_ns, ns, memory_order_relaxed);
+    atomic_store_explicit(&dpt__tsc.mult, mult, memory_order_relaxed);
+    atomic_store_explicit(&dpt__tsc.span, span, memory_order_relaxed);
+    atomic_store_explicit(&dpt__tsc.seq, s + 2, memory_order_release);
+    atomic_store_explicit(&dpt__tsc.on, 1, memory_order_relaxed);
+}
+
 /* Called with tsc_busy held: measures the factor over the interval since the last
- * calibration point and publishes a mapping from now. */
+ * calibration point and publishes a mapping from now.
+ *
+ * The check that ends the TSC path compares the mapping in use with CLOCK_MONOTONIC; it is
+ * made only over an interval the mapping was meant for (at most two refresh intervals).
+ * After a longer quiet spell (no span read the clock) the mapping's extrapolation is not
+ * evidence of anything (a factor right to 1 ppm is 1 ms off after 1,000 s): the mapping is
+ * re-based on now with the factor it had, for a short calibration interval, after which
+ * the check applies again. */
 static void tsc_refresh(void)
 {
     if (tsc_allowed == 0) tsc_allowed = kernel_uses_tsc() ? 1 : -1;
     if (tsc_allowed < 0) return;
     uint64_t t = 0, m = 0;
     pair(&t, &m);
+    int64_t off = atomic_load_explicit(&clk_offset, memory_order_relaxed);
+    uint64_t truth = (uint64_t)((int64_t)m + off);
+    bool on = atomic_load_explicit(&dpt__tsc.on, memory_order_relaxed) != 0;
+    uint64_t om = atomic_load_explicit(&dpt__tsc.mult, memory_order_relaxed);
     if (!cal_have || t <= cal_tsc || m <= cal_mono) {
         cal_tsc = t, cal_mono = m, cal_have = true;
+        if (on) publish(t, truth, om, FIRST_CAL_NS);
         atomic_store_explicit(&clk_due, m + FIRST_CAL_NS, memory_order_relaxed);
         return;
     }
     uint64_t dm = m - cal_mono, dt = t - cal_tsc;
+    if (on && (dm > 2 * REFRESH_NS + REFRESH_NS / 2 || dm < FIRST_CAL_NS / 2)) {
+        /* A quiet spell (or a refresh forced too soon): re-based, calibrated anew. */
+        cal_tsc = t, cal_mono = m;
+        publish(t, truth, om, FIRST_CAL_NS);
+        return;
+    }
     if (dm < FIRST_CAL_NS / 2) return; /* too short to measure; the next refresh will */
     uint64_t mult = (uint64_t)(((unsigned __int128)dm << 32) / dt);
-    int64_t off = atomic_load_explicit(&clk_offset, memory_order_relaxed);
-    uint64_t truth = (uint64_t)((int64_t)m + off);
-    if (atomic_load_explicit(&dpt__tsc.on, memory_order_relaxed)) {
+    if (on) {
         /* What the mapping in use says now, against CLOCK_MONOTONIC: a TSC that jumped
          * (a VM migrated, a CPU whose counter differs) ends the TSC path. */
         uint64_t bt = atomic_load_explicit(&dpt__tsc.base_tsc, memory_order_relaxed);
         uint64_t bn = atomic_load_explicit(&dpt__tsc.base_ns, memory_order_relaxed);
-        uint64_t om = atomic_load_explicit(&dpt__tsc.mult, memory_order_relaxed);
         uint64_t said = bn + (uint64_t)(((unsigned __int128)(t - bt) * om) >> 32);
         uint64_t err = said > truth ? said - truth : truth - said;
         if (t < bt || err > TSC_MAX_ERR_NS) {
@@ -152,18 +183,8 @@ static void tsc_refresh(void)
             return;
         }
     }
-    /* Ticks the mapping is used for: a little more than a refresh interval, so that the
-     * reader that finds it expired is the one that refreshes. */
-    uint64_t span = (uint64_t)(((unsigned __int128)(REFRESH_NS + REFRESH_NS / 4) << 32) / mult);
-    uint32_t s = atomic_load_explicit(&dpt__tsc.seq, memory_order_relaxed);
-    atomic_store_explicit(&dpt__tsc.seq, s + 1, memory_order_relaxed);
-    atomic_thread_fence(memory_order_release);
-    atomic_store_explicit(&dpt__tsc.base_tsc, t, memory_order_relaxed);
-    atomic_store_explicit(&dpt__tsc.base_ns, truth, memory_order_relaxed);
-    atomic_store_explicit(&dpt__tsc.mult, mult, memory_order_relaxed);
-    atomic_store_explicit(&dpt__tsc.span, span, memory_order_relaxed);
-    atomic_store_explicit(&dpt__tsc.seq, s + 2, memory_order_release);
-    atomic_store_explicit(&dpt__tsc.on, 1, memory_order_relaxed);
+    /* A little more than a refresh interval. */
+    publish(t, truth, mult, REFRESH_NS + REFRESH_NS / 4);
     cal_tsc = t, cal_mono = m;
 }
 
@@ -201,6 +222,28 @@ int dpt__clock_test_tsc(void)
     return (int)atomic_load(&dpt__tsc.on);
 }
 
+void dpt__clock_test_age(uint64_t ns, int64_t ppm)
+{
+    /* As if the mapping and the calibration point were ns older, nobody having read the
+     * clock since, and the factor ppm off. */
+    while (atomic_exchange(&tsc_busy, 1))
+        ;
+    uint64_t mult = atomic_load(&dpt__tsc.mult);
+    if (mult && cal_have) {
+        uint64_t ticks = (uint64_t)(((unsigned __int128)ns << 32) / mult);
+        uint32_t s = atomic_load(&dpt__tsc.seq);
+        atomic_store(&dpt__tsc.seq, s + 1);
+        atomic_store(&dpt__tsc.base_tsc, atomic_load(&dpt__tsc.base_tsc) - ticks);
+        atomic_store(&dpt__tsc.base_ns, atomic_load(&dpt__tsc.base_ns) - ns);
+        atomic_store(&dpt__tsc.mult, (uint64_t)((int64_t)mult + (int64_t)mult / 1000000 * ppm));
+        atomic_store(&dpt__tsc.span, 0);
+        atomic_store(&dpt__tsc.seq, s + 2);
+        cal_tsc -= ticks;
+        cal_mono -= ns;
+    }
+    atomic_store(&tsc_busy, 0);
+}
+
 void dpt__clock_test_expire(void)
 {
     /* The TSC mapping expires at once; the vDSO path's offset too. */
@@ -228,6 +271,12 @@ uint64_t dpt__now_ns_slow(void)
 int dpt__clock_test_tsc(void)
 {
     return 0;
+}
+
+void dpt__clock_test_age(uint64_t ns, int64_t ppm)
+{
+    (void)ns;
+    (void)ppm;
 }
 
 void dpt__clock_test_expire(void)

@@ -70,5 +70,8 @@ static inline uint64_t dpt__now_ns_inline(void)
  * recalibrates). */
 DPT__SHARED int dpt__clock_test_tsc(void);
 DPT__SHARED void dpt__clock_test_expire(void);
+/* Tests: the TSC mapping and its calibration point made ns older (nobody read the clock
+ * since) and its factor ppm off. */
+DPT__SHARED void dpt__clock_test_age(uint64_t ns, int64_t ppm);
 
 #endif

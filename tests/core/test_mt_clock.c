@@ -147,6 +147,51 @@ static void test_span_duration_never_negative_across_refreshes(void **state)
     tprov_free(&tp);
 }
 
+/* A process whose threads read no clock for a long while (1,000 s here, simulated by
+ * ageing the mapping with a factor 10 ppm off: 10 ms of extrapolation error by then) keeps
+ * the TSC path: the agreement check applies only over an interval the mapping was meant
+ * for (clock.c). The first version turned the TSC off for good after such a pause. */
+static void test_a_long_quiet_spell_keeps_the_tsc_path(void **state)
+{
+    (void)state;
+    if (!machine_has_tsc_clock()) {
+        print_message("no TSC clocksource here: nothing to check\n");
+        return;
+    }
+    read_for(40);
+    assert_int_equal(dpt__clock_test_tsc(), 1);
+    dpt__clock_test_age(1000000000000ull, 10);
+    int64_t worst = read_for(60);
+    assert_true(worst < TOLERANCE_NS);
+    assert_int_equal(dpt__clock_test_tsc(), 1);
+}
+
+/* A TSC that disagrees within a refresh interval (here: a factor 0.5 % off over 0.5 s,
+ * 2.5 ms) ends the TSC path, with a log line, and the times stay right (vDSO). In a child:
+ * the decision is for the rest of the process. */
+static void test_a_tsc_that_disagrees_is_left_for_the_vdso(void **state)
+{
+    (void)state;
+    if (!machine_has_tsc_clock()) {
+        print_message("no TSC clocksource here: nothing to check\n");
+        return;
+    }
+    read_for(40);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        if (dpt__clock_test_tsc() != 1) _exit(3);
+        dpt__clock_test_age(500000000ull, 5000);
+        int64_t worst = read_for(60);
+        if (worst >= TOLERANCE_NS) _exit(4);
+        _exit(dpt__clock_test_tsc() == 0 ? 0 : 5);
+    }
+    int st = 0;
+    waitpid(pid, &st, 0);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+}
+
 /* DPTRACE_CLOCK=monotonic: the vDSO path from the start (decided once per process: the
  * check runs in a fresh process). */
 static void test_env_keeps_the_vdso_path(void **state)
@@ -179,6 +224,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_clock_agrees_with_realtime),
         cmocka_unit_test(test_refresh_under_concurrent_readers),
         cmocka_unit_test(test_span_duration_never_negative_across_refreshes),
+        cmocka_unit_test(test_a_long_quiet_spell_keeps_the_tsc_path),
+        cmocka_unit_test(test_a_tsc_that_disagrees_is_left_for_the_vdso),
         cmocka_unit_test(test_env_keeps_the_vdso_path),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
