@@ -147,6 +147,17 @@ static void test_span_duration_never_negative_across_refreshes(void **state)
     tprov_free(&tp);
 }
 
+/* Whether the TSC path can be tested here; if so, reads until it is calibrated. */
+static bool tsc_calibrated(void)
+{
+    if (!machine_has_tsc_clock()) {
+        print_message("no TSC clocksource here: nothing to check\n");
+        return false;
+    }
+    read_for(40);
+    return true;
+}
+
 /* A process whose threads read no clock for a long while (1,000 s here, simulated by
  * ageing the mapping with a factor 10 ppm off: 10 ms of extrapolation error by then) keeps
  * the TSC path: the agreement check applies only over an interval the mapping was meant
@@ -154,11 +165,7 @@ static void test_span_duration_never_negative_across_refreshes(void **state)
 static void test_a_long_quiet_spell_keeps_the_tsc_path(void **state)
 {
     (void)state;
-    if (!machine_has_tsc_clock()) {
-        print_message("no TSC clocksource here: nothing to check\n");
-        return;
-    }
-    read_for(40);
+    if (!tsc_calibrated()) return;
     assert_int_equal(dpt__clock_test_tsc(), 1);
     dpt__clock_test_age(1000000000000ull, 10);
     int64_t worst = read_for(60);
@@ -172,11 +179,7 @@ static void test_a_long_quiet_spell_keeps_the_tsc_path(void **state)
 static void test_a_tsc_that_disagrees_is_left_for_the_vdso(void **state)
 {
     (void)state;
-    if (!machine_has_tsc_clock()) {
-        print_message("no TSC clocksource here: nothing to check\n");
-        return;
-    }
-    read_for(40);
+    if (!tsc_calibrated()) return;
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
