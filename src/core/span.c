@@ -806,8 +806,12 @@ dpt_span dpt_span_start(dpt_tracer *t, const char *name, dpt_span_kind kind, con
     dpt_provider *p = t->provider;
     if (DPT__UNLIKELY(atomic_load_explicit(&p->gate, memory_order_relaxed) != 0))
         return start_slow(t, p, name, kind, o);
-    /* Options: the full path at once. */
-    if (o) return start_default_o(t, p, name, kind, o);
+    /* Options: the full path at once, unless they ask for nothing (a caller that fills
+     * dpt_span_opts only when it has something, as the nginx module for a request without
+     * trace headers): then as without them. */
+    if (o &&
+        (o->parent || o->parent_span.rec || o->root || o->start_ns || o->n_attrs || o->n_links))
+        return start_default_o(t, p, name, kind, o);
     /* A span the sampler samples without a call (always_on, or parent-based on a parent's
      * decision or as a root): start_known. One it drops without a call: start_dropped.
      * Everything else takes the full path. Each is a tail call: this function only looks. */

@@ -598,10 +598,54 @@ static void test_recycled_record_starts_clean(void **state)
     assert_true(c.plain_on_dirty > 0);
 }
 
+/* dpt_span_opts that ask for nothing are the same as none (dpt_span_start takes the
+ * fast path then): the parent is the current span, the start time now (dptrace.h:
+ * "opts->parent, else opts->parent_span, else the calling thread's current span"). */
+static void test_default_opts_are_the_same_as_none(void **state)
+{
+    (void)state;
+    tprov tp = tprov_new(NULL, NULL);
+    dpt_span_opts none = {0};
+    int ran = 0;
+    DPT_WITH_SPAN(tp.t, "outer", DPT_SPAN_SERVER)
+    {
+        dpt_span_context outer = dpt_span_get_context(dpt_span_current());
+        dpt_span a = dpt_span_start(tp.t, "a", DPT_SPAN_INTERNAL, &none);
+        dpt_span b = dpt_span_start(tp.t, "b", DPT_SPAN_INTERNAL, NULL);
+        dpt_span_context ac = dpt_span_get_context(a), bc = dpt_span_get_context(b);
+        assert_memory_equal(ac.trace_id.b, outer.trace_id.b, 16);
+        assert_memory_equal(bc.trace_id.b, outer.trace_id.b, 16);
+        dpt_span_end(a);
+        dpt_span_end(b);
+        ran = 1;
+    }
+    assert_int_equal(ran, 1);
+    dpt_exporter *m = tp.mem;
+    assert_int_equal(dpt_exporter_memory_count(m), 3);
+    const dpt_span_data *outer = NULL, *a = NULL, *b = NULL;
+    for (size_t i = 0; i < 3; i++) {
+        const dpt_span_data *d = dpt_exporter_memory_get(m, i);
+        if (strcmp(d->name, "outer") == 0) outer = d;
+        if (strcmp(d->name, "a") == 0) a = d;
+        if (strcmp(d->name, "b") == 0) b = d;
+    }
+    assert_non_null(outer);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_memory_equal(a->parent_span_id.b, outer->ctx.span_id.b, 8);
+    assert_memory_equal(b->parent_span_id.b, outer->ctx.span_id.b, 8);
+    assert_true(a->start_ns >= outer->start_ns && a->start_ns > 0);
+    dpt_span_data_release(outer);
+    dpt_span_data_release(a);
+    dpt_span_data_release(b);
+    tprov_free(&tp);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_span_records_name_kind_times_and_parent),
+        cmocka_unit_test(test_default_opts_are_the_same_as_none),
         cmocka_unit_test(test_attributes_of_every_type_are_copied),
         cmocka_unit_test(test_setting_an_existing_key_replaces_its_value),
         cmocka_unit_test(test_attribute_lists_overwrite_repeated_keys),
