@@ -171,11 +171,59 @@ static void put_any(dpt_encoder *e, uint32_t field, const dpt_value *v)
     pb_end(b, any);
 }
 
+/* dpt__copy32 that also returns the high bits of the bytes it copied (high_bits of the
+ * source): the ASCII test of a short key or value rides on its copy, one pass instead of
+ * two. Longer strings: memcpy, then high_bits. */
+static inline __attribute__((always_inline)) uint64_t copy_bits(uint8_t *d, const char *s, size_t n)
+{
+    const uint64_t hi = 0x8080808080808080ull;
+    if (n > 16 && n <= 32) {
+        uint64_t a, b, y, z;
+        memcpy(&a, s, 8);
+        memcpy(&b, s + 8, 8);
+        memcpy(&y, s + n - 16, 8);
+        memcpy(&z, s + n - 8, 8);
+        memcpy(d, &a, 8);
+        memcpy(d + 8, &b, 8);
+        memcpy(d + n - 16, &y, 8);
+        memcpy(d + n - 8, &z, 8);
+        return (a | b | y | z) & hi;
+    }
+    if (n >= 8 && n <= 16) {
+        uint64_t a, z;
+        memcpy(&a, s, 8);
+        memcpy(&z, s + n - 8, 8);
+        memcpy(d, &a, 8);
+        memcpy(d + n - 8, &z, 8);
+        return (a | z) & hi;
+    }
+    if (n >= 4 && n < 8) {
+        uint32_t a, z;
+        memcpy(&a, s, 4);
+        memcpy(&z, s + n - 4, 4);
+        memcpy(d, &a, 4);
+        memcpy(d + n - 4, &z, 4);
+        return (a | z) & 0x80808080u;
+    }
+    if (n > 32) {
+        memcpy(d, s, n);
+        return high_bits(s, n);
+    }
+    if (!n) return 0;
+    /* 1 to 3 bytes: the first, the middle and the last (some of them the same) */
+    d[0] = (uint8_t)s[0];
+    d[n >> 1] = (uint8_t)s[n >> 1];
+    d[n - 1] = (uint8_t)s[n - 1];
+    return ((uint8_t)s[0] | (uint8_t)s[n >> 1] | (uint8_t)s[n - 1]) & 0x80u;
+}
+
 /* A KeyValue with a scalar value and valid UTF-8 strings, written in one go: its size is
- * known before writing, so no length needs backpatching. Returns false when the slow,
+ * known before writing, so no length needs backpatching. The key and a string value are
+ * tested for ASCII as they are copied; the bytes count only once b->len moves, so a
+ * string that must be sanitised leaves nothing behind. Returns false when the slow,
  * general path must do it (arrays, strings to sanitise, no memory). */
-static bool put_kv_scalar(dpt_encoder *e, uint32_t field, const char *key, size_t klen,
-                          const dpt_value *v)
+static inline __attribute__((always_inline)) bool
+put_kv_scalar(dpt_encoder *e, uint32_t field, const char *key, size_t klen, const dpt_value *v)
 {
     size_t any;
     const char *sv = NULL;
@@ -185,10 +233,6 @@ static bool put_kv_scalar(dpt_encoder *e, uint32_t field, const char *key, size_
     case DPT_VAL_STRING:
         sv = v->u.s ? v->u.s : "";
         slen = dpt__slen(v->u.s, v->len);
-        /* key and value ASCII (the usual case): one test for both */
-        if (DPT__UNLIKELY((high_bits(sv, slen) | high_bits(key, klen)) != 0) &&
-            (!utf8_ok(sv, slen) || !utf8_ok(key, klen)))
-            return false;
         any = 1 + (slen < 0x80 ? 1 : pb_varint_size(slen)) + slen;
         break;
     case DPT_VAL_BOOL:
@@ -204,9 +248,9 @@ static bool put_kv_scalar(dpt_encoder *e, uint32_t field, const char *key, size_
     default:
         return false;
     }
-    if (v->type != DPT_VAL_STRING && !utf8_ok(key, klen)) return false;
     dpt__buf *b = &e->out;
     uint8_t *p;
+    uint64_t bits;
     if (DPT__LIKELY(klen - 1 < 0x7f && any < 0x80 && 4 + klen + any < 0x80 && field < 16)) {
         /* The usual KeyValue, under 128 bytes: every tag and length is one byte. */
         size_t kv = 4 + klen + any;
@@ -216,7 +260,7 @@ static bool put_kv_scalar(dpt_encoder *e, uint32_t field, const char *key, size_
         p[1] = (uint8_t)kv;
         p[2] = (F_KV_KEY << 3) | PB_LEN;
         p[3] = (uint8_t)klen;
-        dpt__copy32(p + 4, key, klen);
+        bits = copy_bits(p + 4, key, klen);
         p += 4 + klen;
         p[0] = (F_KV_VALUE << 3) | PB_LEN;
         p[1] = (uint8_t)any;
@@ -228,10 +272,11 @@ static bool put_kv_scalar(dpt_encoder *e, uint32_t field, const char *key, size_
         p = (uint8_t *)b->p + b->len;
         p += pb_put_varint(p, ((uint64_t)field << 3) | PB_LEN);
         p += pb_put_varint(p, kv);
+        bits = 0;
         if (klen) {
             *p++ = (F_KV_KEY << 3) | PB_LEN;
             p += pb_put_varint(p, klen);
-            dpt__copy32(p, key, klen);
+            bits = copy_bits(p, key, klen);
             p += klen;
         }
         *p++ = (F_KV_VALUE << 3) | PB_LEN;
@@ -244,7 +289,7 @@ static bool put_kv_scalar(dpt_encoder *e, uint32_t field, const char *key, size_
             *p++ = (uint8_t)slen;
         else
             p += pb_put_varint(p, slen);
-        dpt__copy32(p, sv, slen);
+        bits |= copy_bits(p, sv, slen);
         p += slen;
         break;
     case DPT_VAL_BOOL:
@@ -264,10 +309,14 @@ static bool put_kv_scalar(dpt_encoder *e, uint32_t field, const char *key, size_
         break;
     }
     }
+    /* A high byte somewhere: valid UTF-8 is kept as written, anything else goes to the
+     * general path (nothing counted yet). */
+    if (DPT__UNLIKELY(bits != 0) &&
+        (!utf8_ok(key, klen) || (v->type == DPT_VAL_STRING && !utf8_ok(sv, slen))))
+        return false;
     b->len = (size_t)(p - (uint8_t *)b->p);
     return true;
 }
-
 static void put_attrs(dpt_encoder *e, uint32_t field, const dpt_attr *a, size_t n)
 {
     if (!a) return;
