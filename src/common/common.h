@@ -52,8 +52,12 @@ DPT__SHARED uint64_t dpt__test_alloc_count(void);
 
 /* Copies n bytes from s to d, reading and writing only [0, n). Span names and attribute
  * values are mostly short: overlapping 8- and 4-byte loads and stores copy up to 16 bytes
- * without a call to memcpy, which would cost more than the copy; longer ones go to memcpy. */
-static inline void dpt__copy(void *dst, const void *src, size_t n)
+ * without a call to memcpy, which would cost more than the copy; longer ones go to memcpy.
+ * Returns the high bits (0x80) of the bytes it loaded, OR-ed together, for n <= 16 (0: all
+ * ASCII; the encoders test for it on the way), and all ones for a longer copy. Callers
+ * that only copy ignore it (inline: the compiler drops the ORs). */
+#define DPT__HI8 0x8080808080808080ull
+static inline uint64_t dpt__copy(void *dst, const void *src, size_t n)
 {
     unsigned char *d = dst;
     const unsigned char *s = src;
@@ -63,27 +67,32 @@ static inline void dpt__copy(void *dst, const void *src, size_t n)
         memcpy(&b, s + n - 8, 8);
         memcpy(d, &a, 8);
         memcpy(d + n - 8, &b, 8);
-    } else if (n >= 4 && n < 8) {
+        return (a | b) & DPT__HI8;
+    }
+    if (n >= 4 && n < 8) {
         uint32_t a, b;
         memcpy(&a, s, 4);
         memcpy(&b, s + n - 4, 4);
         memcpy(d, &a, 4);
         memcpy(d + n - 4, &b, 4);
-    } else if (n < 4) {
-        /* 1 to 3 bytes: the first, the middle and the last (some of them the same) */
-        if (n) {
-            d[0] = s[0];
-            d[n >> 1] = s[n >> 1];
-            d[n - 1] = s[n - 1];
-        }
-    } else {
-        memcpy(d, s, n);
+        return (a | b) & (uint32_t)DPT__HI8;
     }
+    if (n < 4) {
+        /* 1 to 3 bytes: the first, the middle and the last (some of them the same) */
+        if (!n) return 0;
+        d[0] = s[0];
+        d[n >> 1] = s[n >> 1];
+        d[n - 1] = s[n - 1];
+        return (s[0] | s[n >> 1] | s[n - 1]) & 0x80u;
+    }
+    memcpy(d, s, n);
+    return ~0ull;
 }
 
 /* dpt__copy that also copies 17 to 32 bytes without a call: the encoders' attribute keys
- * (a separate function, so that the span's own copies keep the shorter code). */
-static inline void dpt__copy32(void *dst, const void *src, size_t n)
+ * (a separate function, so that the span's own copies keep the shorter code). The same
+ * result, for n <= 32. */
+static inline uint64_t dpt__copy32(void *dst, const void *src, size_t n)
 {
     if (n > 16 && n <= 32) {
         unsigned char *d = dst;
@@ -97,9 +106,9 @@ static inline void dpt__copy32(void *dst, const void *src, size_t n)
         memcpy(d + 8, &b, 8);
         memcpy(d + n - 16, &y, 8);
         memcpy(d + n - 8, &z, 8);
-    } else {
-        dpt__copy(dst, src, n);
+        return (a | b | y | z) & DPT__HI8;
     }
+    return dpt__copy(dst, src, n);
 }
 
 /* ---- diagnostics (log.c) --------------------------------------------------------------- */

@@ -171,50 +171,12 @@ static void put_any(dpt_encoder *e, uint32_t field, const dpt_value *v)
     pb_end(b, any);
 }
 
-/* dpt__copy32 that also returns the high bits of the bytes it copied (high_bits of the
- * source): the ASCII test of a short key or value rides on its copy, one pass instead of
- * two. Longer strings: memcpy, then high_bits. */
+/* dpt__copy32 with the high bits of everything it copied (high_bits of the source): the
+ * ASCII test of a short key or value rides on its copy, one pass instead of two. */
 static inline __attribute__((always_inline)) uint64_t copy_bits(uint8_t *d, const char *s, size_t n)
 {
-    const uint64_t hi = 0x8080808080808080ull;
-    if (n > 16 && n <= 32) {
-        uint64_t a, b, y, z;
-        memcpy(&a, s, 8);
-        memcpy(&b, s + 8, 8);
-        memcpy(&y, s + n - 16, 8);
-        memcpy(&z, s + n - 8, 8);
-        memcpy(d, &a, 8);
-        memcpy(d + 8, &b, 8);
-        memcpy(d + n - 16, &y, 8);
-        memcpy(d + n - 8, &z, 8);
-        return (a | b | y | z) & hi;
-    }
-    if (n >= 8 && n <= 16) {
-        uint64_t a, z;
-        memcpy(&a, s, 8);
-        memcpy(&z, s + n - 8, 8);
-        memcpy(d, &a, 8);
-        memcpy(d + n - 8, &z, 8);
-        return (a | z) & hi;
-    }
-    if (n >= 4 && n < 8) {
-        uint32_t a, z;
-        memcpy(&a, s, 4);
-        memcpy(&z, s + n - 4, 4);
-        memcpy(d, &a, 4);
-        memcpy(d + n - 4, &z, 4);
-        return (a | z) & 0x80808080u;
-    }
-    if (n > 32) {
-        memcpy(d, s, n);
-        return high_bits(s, n);
-    }
-    if (!n) return 0;
-    /* 1 to 3 bytes: the first, the middle and the last (some of them the same) */
-    d[0] = (uint8_t)s[0];
-    d[n >> 1] = (uint8_t)s[n >> 1];
-    d[n - 1] = (uint8_t)s[n - 1];
-    return ((uint8_t)s[0] | (uint8_t)s[n >> 1] | (uint8_t)s[n - 1]) & 0x80u;
+    uint64_t h = dpt__copy32(d, s, n);
+    return DPT__LIKELY(n <= 32) ? h : high_bits(s, n);
 }
 
 /* A KeyValue with a scalar value and valid UTF-8 strings, written in one go: its size is
