@@ -42,28 +42,42 @@ static inline uint64_t mono_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-/* offset from CLOCK_REALTIME read between two CLOCK_MONOTONIC reads, the closest pair of
- * a few tries: a thread preempted between the reads would otherwise shift the offset by
- * half the pause for a second (the caller's own earlier read is not used for that reason:
- * a test with three threads on two CPUs saw 2 ms). */
-static void refresh_offset(void)
+static uint64_t real_ns(void)
 {
-    uint64_t best = UINT64_MAX, m2 = 0;
-    int64_t off = 0;
-    for (int i = 0; i < 4 && best > 20000; i++) {
-        struct timespec rt;
-        uint64_t m1 = mono_ns();
-        clock_gettime(CLOCK_REALTIME, &rt);
-        uint64_t m = mono_ns();
-        if (m - m1 < best) {
-            best = m - m1;
-            int64_t real = (int64_t)rt.tv_sec * 1000000000LL + rt.tv_nsec;
-            off = real - (int64_t)(m1 + (m - m1) / 2);
-            m2 = m;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Two clocks read at (nearly) the same moment: `outer` on both sides of `inner`, the
+ * closest of up to four tries, stopping at a gap of close_enough. A thread preempted
+ * between the reads would otherwise pair them wrongly by half the pause (the offset was
+ * once computed from the caller's own earlier read: a test with three threads on two
+ * CPUs saw it 2 ms off for a second). Returns the outer midpoint; *in: inner's reading. */
+static uint64_t bracket(uint64_t (*outer)(void), uint64_t (*inner)(void), uint64_t close_enough,
+                        uint64_t *in)
+{
+    uint64_t best = UINT64_MAX, mid = 0;
+    for (int i = 0; i < 4 && best > close_enough; i++) {
+        uint64_t a = outer();
+        uint64_t x = inner();
+        uint64_t b = outer();
+        if (b - a < best) {
+            best = b - a;
+            mid = a + (b - a) / 2;
+            *in = x;
         }
     }
-    atomic_store_explicit(&clk_offset, off, memory_order_relaxed);
-    atomic_store_explicit(&clk_due, m2 + REFRESH_NS, memory_order_relaxed);
+    return mid;
+}
+
+/* offset from CLOCK_REALTIME read between two CLOCK_MONOTONIC reads. */
+static void refresh_offset(void)
+{
+    uint64_t real = 0;
+    uint64_t mono = bracket(mono_ns, real_ns, 20000, &real);
+    atomic_store_explicit(&clk_offset, (int64_t)real - (int64_t)mono, memory_order_relaxed);
+    atomic_store_explicit(&clk_due, mono + REFRESH_NS, memory_order_relaxed);
 }
 
 #ifdef DPT__TSC_CLOCK
@@ -93,22 +107,9 @@ static bool kernel_uses_tsc(void)
     return strcmp(cs, "tsc\n") == 0 || strcmp(cs, "tsc") == 0;
 }
 
-/* A TSC value and CLOCK_MONOTONIC read at (nearly) the same moment: the TSC read on both
- * sides of the clock read, retried when the two are far apart (the thread was interrupted). */
-static void pair(uint64_t *tsc, uint64_t *mono)
+static uint64_t tsc_read(void)
 {
-    uint64_t best = UINT64_MAX;
-    for (int i = 0; i < 4; i++) {
-        uint64_t t1 = __rdtsc();
-        uint64_t m = mono_ns();
-        uint64_t t2 = __rdtsc();
-        if (t2 - t1 < best) {
-            best = t2 - t1;
-            *tsc = t1 + (t2 - t1) / 2;
-            *mono = m;
-        }
-        if (best < 2000) break;
-    }
+    return __rdtsc();
 }
 
 static void tsc_off(void)
@@ -146,8 +147,8 @@ static void tsc_refresh(void)
 {
     if (tsc_allowed == 0) tsc_allowed = kernel_uses_tsc() ? 1 : -1;
     if (tsc_allowed < 0) return;
-    uint64_t t = 0, m = 0;
-    pair(&t, &m);
+    uint64_t m = 0;
+    uint64_t t = bracket(tsc_read, mono_ns, 2000, &m);
     int64_t off = atomic_load_explicit(&clk_offset, memory_order_relaxed);
     uint64_t truth = (uint64_t)((int64_t)m + off);
     bool on = atomic_load_explicit(&dpt__tsc.on, memory_order_relaxed) != 0;
@@ -199,24 +200,6 @@ static void register_fork(void)
     pthread_atfork(NULL, NULL, child_after_fork);
 }
 
-/* Refreshes the offset and the TSC mapping if no other thread is doing it; returns the time
- * by CLOCK_MONOTONIC + offset (the TSC path's reference). */
-static uint64_t refresh_all(uint64_t m)
-{
-    pthread_once(&fork_once, register_fork);
-    if (atomic_exchange_explicit(&tsc_busy, 1, memory_order_acquire) == 0) {
-        refresh_offset();
-        tsc_refresh();
-        atomic_store_explicit(&tsc_busy, 0, memory_order_release);
-    }
-    return (uint64_t)((int64_t)m + atomic_load_explicit(&clk_offset, memory_order_relaxed));
-}
-
-uint64_t dpt__now_ns_slow(void)
-{
-    return refresh_all(mono_ns());
-}
-
 int dpt__clock_test_tsc(void)
 {
     return (int)atomic_load(&dpt__tsc.on);
@@ -246,28 +229,11 @@ void dpt__clock_test_age(uint64_t ns, int64_t ppm)
 
 void dpt__clock_test_expire(void)
 {
-    /* The TSC mapping expires at once; the vDSO path's offset too. */
-    while (atomic_exchange(&tsc_busy, 1))
-        ;
-    uint32_t s = atomic_load(&dpt__tsc.seq);
-    atomic_store(&dpt__tsc.seq, s + 1);
-    atomic_store(&dpt__tsc.span, 0);
-    atomic_store(&dpt__tsc.seq, s + 2);
+    /* The TSC mapping expires at once (aged by nothing); the vDSO path's offset too. */
+    dpt__clock_test_age(0, 0);
     atomic_store(&clk_due, 0);
-    atomic_store(&tsc_busy, 0);
 }
 #else
-static uint64_t refresh_all(uint64_t m)
-{
-    refresh_offset();
-    return (uint64_t)((int64_t)m + atomic_load_explicit(&clk_offset, memory_order_relaxed));
-}
-
-uint64_t dpt__now_ns_slow(void)
-{
-    return refresh_all(mono_ns());
-}
-
 int dpt__clock_test_tsc(void)
 {
     return 0;
@@ -285,9 +251,26 @@ void dpt__clock_test_expire(void)
 }
 #endif
 
+/* Refreshes the offset (and the TSC mapping, if no other thread is doing it); returns the
+ * time by CLOCK_MONOTONIC m + offset (the TSC path's reference). */
 uint64_t dpt__now_ns_refresh(uint64_t m)
 {
-    return refresh_all(m);
+#ifdef DPT__TSC_CLOCK
+    pthread_once(&fork_once, register_fork);
+    if (atomic_exchange_explicit(&tsc_busy, 1, memory_order_acquire) == 0) {
+        refresh_offset();
+        tsc_refresh();
+        atomic_store_explicit(&tsc_busy, 0, memory_order_release);
+    }
+#else
+    refresh_offset();
+#endif
+    return (uint64_t)((int64_t)m + atomic_load_explicit(&clk_offset, memory_order_relaxed));
+}
+
+uint64_t dpt__now_ns_slow(void)
+{
+    return dpt__now_ns_refresh(mono_ns());
 }
 
 uint64_t dpt__now_ns(void)

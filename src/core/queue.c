@@ -578,24 +578,33 @@ static dpt__span *unstage(dpt__queue *q, dpt__lane *l, uint64_t *lost)
     }
 }
 
+static void add_seg(dpt__qpop *pop, dpt__lane *l, uint64_t from, uint64_t to, uint32_t staged)
+{
+    dpt__qseg *g = &pop->seg[pop->nseg++];
+    g->lane = l;
+    g->from = from;
+    g->to = to;
+    g->staged = staged;
+}
+
 /* dpt__queue_pop in place: the next lane in turn, when its ring alone fills the batch or
  * it is the only lane and has nothing staged, gives the exporter a run of its cells as
  * they are (up to the ring's end). The cells then cross to the export thread only if the
  * exporter reads them: a copy into pop->buf cost the export thread one line of the
- * producer's cache per 8 spans, most of its work per span. Returns 0 when it does not
- * apply. */
-static size_t pop_in_place(dpt__queue *q, dpt__qpop *pop, size_t max)
+ * producer's cache per 8 spans, most of its work per span. Returns false when it does
+ * not apply. */
+static bool pop_in_place(dpt__queue *q, dpt__qpop *pop, size_t max)
 {
     size_t ns = q->nsnap;
-    if (!ns || !max) return 0;
+    if (!ns || !max) return false;
     dpt__lane *l = q->snap[q->rr % ns];
     /* Acquire: pairs with the producer's release of pub. */
     uint64_t pub = atomic_load_explicit(&l->pub, memory_order_acquire);
     uint64_t from = l->ctail, waiting = pub - from;
-    if (!waiting) return 0;
+    if (!waiting) return false;
     if (waiting < max &&
         (ns > 1 || l->staged_popped != atomic_load_explicit(&l->staged, memory_order_acquire)))
-        return 0;
+        return false;
     uint64_t run = waiting < max ? waiting : max;
     uint64_t to_end = l->mask + 1 - (from & l->mask);
     if (run > to_end) run = to_end;
@@ -603,29 +612,17 @@ static size_t pop_in_place(dpt__queue *q, dpt__qpop *pop, size_t max)
     pop->n = run;
     pop->more = run < waiting; /* the ring's end cut the run short, or more than max wait */
     l->ctail = from + run;
-    dpt__qseg *g = &pop->seg[0];
-    g->lane = l;
-    g->from = from;
-    g->to = from + run;
-    g->staged = 0;
-    pop->nseg = 1;
-    q->rr = (q->rr + 1) % ns;
-    if (!q->max_bytes) atomic_fetch_sub_explicit(&q->count, (int64_t)run, memory_order_relaxed);
-    return run;
+    add_seg(pop, l, from, from + run, 0);
+    return true;
 }
 
-size_t dpt__queue_pop(dpt__queue *q, dpt__qpop *pop, size_t max)
+/* dpt__queue_pop gathering into pop->buf: the lanes in turn, each one's ring then its staged
+ * spans, until max. Returns the number of lanes visited. */
+static size_t pop_gather(dpt__queue *q, dpt__qpop *pop, size_t max)
 {
-    snapshot(q);
-    pop->n = 0;
-    pop->nseg = 0;
-    pop->lost = 0;
-    pop->more = false;
-    if (pop_in_place(q, pop, max)) return pop->n;
     const dpt_span_data **out = pop->buf;
     pop->items = out;
     size_t ns = q->nsnap;
-    uint64_t lost = 0;
     size_t k = 0;
     for (; k < ns && pop->n < max; k++) {
         if (pop->nseg == DPT__Q_SEGS) {
@@ -645,9 +642,9 @@ size_t dpt__queue_pop(dpt__queue *q, dpt__qpop *pop, size_t max)
         if (pop->n < max &&
             l->staged_popped < atomic_load_explicit(&l->staged, memory_order_acquire)) {
             while (pop->n < max) {
-                uint64_t before = lost;
-                dpt__span *s = unstage(q, l, &lost);
-                if (!s && lost == before) break;
+                uint64_t before = pop->lost;
+                dpt__span *s = unstage(q, l, &pop->lost);
+                if (!s && pop->lost == before) break;
                 l->staged_popped++;
                 if (s) {
                     out[pop->n++] = &s->d;
@@ -655,19 +652,24 @@ size_t dpt__queue_pop(dpt__queue *q, dpt__qpop *pop, size_t max)
                 }
             }
         }
-        if (take || staged) {
-            dpt__qseg *g = &pop->seg[pop->nseg++];
-            g->lane = l;
-            g->from = from;
-            g->to = from + take;
-            g->staged = staged;
-        }
+        if (take || staged) add_seg(pop, l, from, from + take, staged);
     }
+    return k;
+}
+
+size_t dpt__queue_pop(dpt__queue *q, dpt__qpop *pop, size_t max)
+{
+    snapshot(q);
+    pop->n = 0;
+    pop->nseg = 0;
+    pop->lost = 0;
+    pop->more = false;
+    size_t ns = q->nsnap;
+    size_t k = pop_in_place(q, pop, max) ? 1 : pop_gather(q, pop, max);
     /* Fairness: the next pop starts after the last lane this one visited. */
     q->rr = ns ? (q->rr + (k ? k : 1)) % ns : 0;
     if (!q->max_bytes && pop->n)
         atomic_fetch_sub_explicit(&q->count, (int64_t)pop->n, memory_order_relaxed);
-    pop->lost = lost;
     return pop->n;
 }
 

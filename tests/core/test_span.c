@@ -84,6 +84,16 @@ static void test_setting_an_existing_key_replaces_its_value(void **state)
     tprov_free(&tp);
 }
 
+/* Sets a list on span s (asserting success), ends it and returns the round-th exported
+ * span (a reference the caller releases). */
+static const dpt_span_data *set_list_and_end(tprov *tp, dpt_span s, const dpt_attr *a, size_t n,
+                                             int round)
+{
+    assert_int_equal(dpt_span_set_attrs(s, a, n), DPT_OK);
+    dpt_span_end(s);
+    return tprov_span(tp, (size_t)round);
+}
+
 /* A list of attributes (dpt_span_set_attrs' own path, keys interned after the first span):
  * keys of one length, repeated keys in the list and keys set before by a setter, with a
  * key built in a stack buffer (not interned at the same address), all overwrite. */
@@ -110,9 +120,7 @@ static void test_attribute_lists_overwrite_repeated_keys(void **state)
             DPT_INT("i.2", 2),
             DPT_INT("i.1", 3),
         };
-        assert_int_equal(dpt_span_set_attrs(s, a, sizeof a / sizeof a[0]), DPT_OK);
-        dpt_span_end(s);
-        const dpt_span_data *d = tprov_span(&tp, round);
+        const dpt_span_data *d = set_list_and_end(&tp, s, a, sizeof a / sizeof a[0], round);
         assert_int_equal(d->n_attrs, 10);
         assert_string_equal(find_attr(d, "server.address")->value.u.s, "example.com");
         assert_string_equal(find_attr(d, "client.address")->value.u.s, "10.0.0.1");
@@ -145,9 +153,7 @@ static void test_attribute_lists_with_key_lengths(void **state)
             {scheme, 3, {DPT_VAL_STRING, 2, {.s = "u1"}}},
             {"server.port", sizeof "server.port" - 1, {DPT_VAL_INT, 0, {.i = 443}}},
         };
-        assert_int_equal(dpt_span_set_attrs(s, a, sizeof a / sizeof a[0]), DPT_OK);
-        dpt_span_end(s);
-        const dpt_span_data *d = tprov_span(&tp, round);
+        const dpt_span_data *d = set_list_and_end(&tp, s, a, sizeof a / sizeof a[0], round);
         assert_int_equal(d->n_attrs, 3);
         assert_string_equal(find_attr(d, "url.scheme")->value.u.s, "https");
         assert_string_equal(find_attr(d, "url")->value.u.s, "u1");
