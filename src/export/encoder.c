@@ -220,6 +220,15 @@ dpt_err dpt_encoder_encode(dpt_encoder *e, const dpt_span_data *const *spans, si
     return err;
 }
 
+void dpt__encoder_swap_out(dpt_encoder *e, dpt__buf *b)
+{
+    dpt__buf t = e->out;
+    e->out = *b;
+    *b = t;
+    e->out.len = 0;
+    e->out.oom = false;
+}
+
 dpt_format dpt_encoder_format(const dpt_encoder *e)
 {
     return e ? e->fmt : (dpt_format)0;

@@ -586,8 +586,8 @@ static dpt_err after_fork(dpt__http_client *c)
     return e;
 }
 
-dpt_err dpt__http_submit(dpt__http_client *c, const uint8_t *body, size_t len, size_t n,
-                         size_t live)
+dpt_err dpt__http_submit(dpt__http_client *c, dpt_encoder *enc, const uint8_t *body, size_t len,
+                         size_t n, size_t live)
 {
     if (c->io_started && c->pid != getpid()) {
         dpt_err e = after_fork(c);
@@ -644,7 +644,11 @@ dpt_err dpt__http_submit(dpt__http_client *c, const uint8_t *body, size_t len, s
     x->body.len = 0;
     x->body.oom = false;
     if (at) dpt__buf_put(&x->body, "\0\0\0\0\0", 5);
-    if (c->gzip) {
+    if (enc && !at && !c->gzip) {
+        /* Sent as encoded: no copy, the buffers change hands. */
+        dpt__encoder_swap_out(enc, &x->body);
+        ok = x->body.len == len && (const uint8_t *)x->body.p == body;
+    } else if (c->gzip) {
         ok = !x->body.oom && compress_into(c, body, len, &x->body, at);
     } else {
         dpt__buf_put(&x->body, body, len);

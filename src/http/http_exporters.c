@@ -137,7 +137,7 @@ static dpt_err http_export(void *state, const dpt_span_data *const *spans, size_
                  dpt_strerror(err));
         return err;
     }
-    return dpt__http_submit(&x->c, body, len, n, live);
+    return dpt__http_submit(&x->c, x->enc, body, len, n, live);
 }
 
 /* Every request in flight answered (delivered or failed) within timeout_ms. */

@@ -97,12 +97,17 @@ DPT__HIDDEN dpt_err dpt__http_client_init(dpt__http_client *c, const char *name,
 DPT__HIDDEN void dpt__http_client_free(dpt__http_client *c);
 
 /* Hands body (n spans, live of them non-NULL) to the I/O thread. With an export context
- * that has a done function, returns DPT__EXPORT_PENDING once the body is copied (waiting
+ * that has a done function, returns DPT__EXPORT_PENDING once the body is taken (waiting
  * for a free slot up to the deadline); otherwise waits for the outcome. DPT_OK: a 2xx
  * answer. DPT_ETIMEDOUT, DPT_EEXPORT, DPT_ENOMEM or DPT_ESTATE (shut down). Called by one
- * thread at a time. */
-DPT__HIDDEN dpt_err dpt__http_submit(dpt__http_client *c, const uint8_t *body, size_t len, size_t n,
-                                     size_t live);
+ * thread at a time. The body is copied (compressed, or framed for gRPC) into the request,
+ * unless enc is given and the request sends it as it is: then the encoder's buffer, which
+ * holds body, becomes the request's and the encoder gets the request's old one. */
+DPT__HIDDEN dpt_err dpt__http_submit(dpt__http_client *c, dpt_encoder *enc, const uint8_t *body,
+                                     size_t len, size_t n, size_t live);
+
+/* Exchanges an encoder's output buffer with b (src/export/encoder.c). */
+DPT__SHARED void dpt__encoder_swap_out(dpt_encoder *e, dpt__buf *b);
 
 /* Waits until no request is in flight (force_flush). DPT_ETIMEDOUT after timeout_ms. */
 DPT__HIDDEN dpt_err dpt__http_client_drain(dpt__http_client *c, uint32_t timeout_ms);

@@ -253,6 +253,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
     char *body = cx->body;
     size_t blen = cx->len;
     char *plain = NULL;
+    rq.body_hash = 1469598103934665603ull;
+    for (size_t i = 0; i < cx->len; i++)
+        rq.body_hash = (rq.body_hash ^ (uint8_t)cx->body[i]) * 1099511628211ull;
+    rq.body_len = cx->len;
     if (rq.gzip) {
         plain = gunzip(cx->body, cx->len, &blen);
         body = plain;

@@ -43,6 +43,8 @@ typedef struct col_request {
     size_t api_key_len; /* its full length */
     char user_agent[64];
     unsigned client_port; /* identifies the TCP connection */
+    uint64_t body_hash;   /* FNV-1a of the body as sent (compressed when gzip) */
+    size_t body_len;
 } col_request;
 
 /* Starts on 127.0.0.1 (port 0: any free port). NULL on failure. */

@@ -879,6 +879,62 @@ static void test_several_requests_are_in_flight_and_bounded(void **state)
     dpt_provider_free(p);
 }
 
+/* Our choice (no copy of the encoded batch): the request takes the encoder's buffer and the
+ * encoder writes the next batch into the request's old one. A retried request must still
+ * send its own bytes while later batches are encoded: 503 answers with several requests in
+ * flight, each batch of different spans; every retry repeats an earlier body byte for byte
+ * and every span is accepted once. (OTLP/HTTP "Retryable Response Codes": 503 is retried.) */
+static void test_retried_bodies_are_their_own_while_later_batches_are_encoded(void **state)
+{
+    (void)state;
+    col_action busy = {COL_STATUS, 503, "0", 0, 0, NULL, 0};
+    col_action ok = {COL_OK, 0, NULL, 0, 0, NULL, 0};
+    col_action stall = {COL_STALL, 0, NULL, 60, 0, NULL, 0};
+    col_action script[] = {stall, busy, busy, stall, busy, ok, busy, stall, busy, busy};
+    collector_script(col, script, sizeof script / sizeof script[0]);
+    collector_set_default(col, ok);
+    dpt_http_exporter_config cfg;
+    cfg_fast(&cfg);
+    cfg.initial_backoff_ms = 10;
+    cfg.max_backoff_ms = 20;
+    cfg.max_in_flight = 3;
+    dpt_exporter *e;
+    dpt_provider *p = pipeline(&e, &cfg, 2048, 20, 5);
+    dpt_tracer *t = dpt_provider_get_tracer(p, "swap", NULL);
+    for (int i = 0; i < 400; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "span-%d", i); /* every batch's bytes differ */
+        fx_simple_span(t, name);
+    }
+    assert_int_equal(dpt_provider_force_flush(p, 20000), DPT_OK);
+    dpt_http_exporter_stats hs = stats_of(e);
+    assert_true(hs.retries >= 6);
+    assert_int_equal(hs.spans_sent, 400);
+    assert_int_equal(collector_spans_accepted(col), 400);
+    size_t n = collector_requests(col);
+    assert_int_equal(n, hs.attempts); /* each retry one more request */
+    assert_int_equal(hs.attempts, hs.exports + hs.retries);
+    size_t distinct = 0;
+    for (size_t i = 0; i < n; i++) {
+        col_request r, q;
+        assert_true(collector_request(col, i, &r));
+        bool seen = false;
+        for (size_t j = 0; j < i && !seen; j++) {
+            assert_true(collector_request(col, j, &q));
+            seen = q.body_hash == r.body_hash && q.body_len == r.body_len;
+        }
+        distinct += !seen;
+    }
+    /* a retry is a copy of an earlier body, never a new one: one body per batch */
+    assert_int_equal(distinct, hs.exports);
+    assert_true(hs.exports >= 20);
+    dpt_stats st;
+    dpt_provider_get_stats(p, &st);
+    assert_int_equal(st.spans_exported, 400);
+    assert_int_equal(st.spans_export_failed, 0);
+    dpt_provider_free(p);
+}
+
 /* Issue 11, item 6: with two exporters each pipeline keeps its own counts, and the
  * provider's totals count each span once (ended == exported + dropped + failed). */
 static void test_two_pipelines_keep_their_own_counts(void **state)
@@ -1047,6 +1103,8 @@ int main(void)
         cmocka_unit_test_setup(test_an_endpoint_that_is_not_http_is_refused_when_built, fresh),
         cmocka_unit_test_setup(test_the_batch_export_timeout_cancels_a_stalled_export, fresh),
         cmocka_unit_test_setup(test_several_requests_are_in_flight_and_bounded, fresh),
+        cmocka_unit_test_setup(test_retried_bodies_are_their_own_while_later_batches_are_encoded,
+                               fresh),
         cmocka_unit_test_setup(test_two_pipelines_keep_their_own_counts, fresh),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
