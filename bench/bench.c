@@ -577,6 +577,7 @@ static const char *const all_scenarios[] = {
     "span_nested_scoped_batch",
     "span_unsampled",
     "span_unsampled_2attrs",
+    "span_ratio_1pct_2attrs",
     "allocs_per_span_simple",
     "allocs_per_span_batch",
     "traceparent_roundtrip",
@@ -704,6 +705,12 @@ int main(int argc, char **argv)
     if (bench_wanted("span_unsampled_2attrs"))
         uns2 = simple_scenario("span_unsampled_2attrs", dpt_sampler_always_off(), run_span,
                                bench_ops(4));
+    /* The usual production sampler: parent-based, 1 % of new traces by trace id. */
+    if (bench_wanted("span_ratio_1pct_2attrs"))
+        simple_scenario("span_ratio_1pct_2attrs",
+                        dpt_sampler_parent_based(dpt_sampler_traceid_ratio(0.01), NULL, NULL, NULL,
+                                                 NULL),
+                        run_span, bench_ops(4));
     (void)uns;
     (void)uns2;
     if (bench_wanted("allocs_per_span_simple"))

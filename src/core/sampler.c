@@ -274,8 +274,7 @@ void dpt_sampler_should_sample(const dpt_sampler *s, const dpt_sampling_params *
     case DPT__SAMPLER_ALWAYS_OFF:
         return;
     case DPT__SAMPLER_RATIO: {
-        uint64_t x = be_bytes(in->trace_id->b + 8, 8) >> 1;
-        out->decision = x < s->bound ? DPT_RECORD_AND_SAMPLE : DPT_DROP;
+        out->decision = dpt__ratio_keeps(s, in->trace_id) ? DPT_RECORD_AND_SAMPLE : DPT_DROP;
         return;
     }
     case DPT__SAMPLER_PROBABILITY:

@@ -33,9 +33,22 @@ struct dpt_sampler {
     char *desc;
 };
 
-/* The decision of the cases that need no call (always_on, always_off, and parent-based
- * whose chosen delegate is one of them): DPT_DROP or DPT_RECORD_AND_SAMPLE; -1 otherwise. */
-static inline int dpt__sampler_fast(const dpt_sampler *s, const dpt_span_context *parent)
+/* Whether a trace-id ratio sampler (TraceIdRatioBased) samples the trace: bytes 8-15 of
+ * the id as a big-endian number, its top 63 bits below the bound (sampler.c). The one
+ * definition, for dpt_sampler_should_sample and the inline decision below. */
+static inline bool dpt__ratio_keeps(const dpt_sampler *s, const dpt_trace_id *tid)
+{
+    uint64_t x = 0;
+    for (int i = 8; i < 16; i++)
+        x = x << 8 | tid->b[i];
+    return (x >> 1) < s->bound;
+}
+
+/* The decision of the cases that need no call: always_on, always_off and a trace-id ratio
+ * given the new span's trace id (tid; NULL: not known yet), directly or as the parent-based
+ * delegate for this parent: DPT_DROP or DPT_RECORD_AND_SAMPLE; -1 otherwise. */
+static inline int dpt__sampler_fast(const dpt_sampler *s, const dpt_span_context *parent,
+                                    const dpt_trace_id *tid)
 {
     if (s->type == DPT__SAMPLER_PARENT) {
         const dpt_sampler *d = s->d[0];
@@ -47,6 +60,8 @@ static inline int dpt__sampler_fast(const dpt_sampler *s, const dpt_span_context
     }
     if (s->type == DPT__SAMPLER_ALWAYS_ON) return DPT_RECORD_AND_SAMPLE;
     if (s->type == DPT__SAMPLER_ALWAYS_OFF) return DPT_DROP;
+    if (s->type == DPT__SAMPLER_RATIO && tid)
+        return dpt__ratio_keeps(s, tid) ? DPT_RECORD_AND_SAMPLE : DPT_DROP;
     return -1;
 }
 

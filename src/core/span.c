@@ -648,8 +648,9 @@ start_span(dpt_tracer *t, dpt_provider *p, const char *name, dpt_span_kind kind,
     res.attrs = NULL;
     res.n_attrs = 0;
     res.tracestate = NULL;
-    int fast = dpt__sampler_fast(p->sampler, par.valid ? &par.sc : NULL);
-    /* always_on / always_off, directly or as a parent-based delegate: no call */
+    int fast = dpt__sampler_fast(p->sampler, par.valid ? &par.sc : NULL, &r->d.ctx.trace_id);
+    /* always_on / always_off / trace-id ratio, directly or as a parent-based delegate: no
+     * call */
     if (DPT__LIKELY(fast >= 0))
         res.decision = (dpt_decision)fast;
     else
@@ -819,7 +820,7 @@ dpt_span dpt_span_start(dpt_tracer *t, const char *name, dpt_span_kind kind, con
     const dpt__ctx_stack *st = dpt__tl_stack;
     const dpt__ctx_entry *e = st && st->depth ? &st->e[st->depth - 1] : NULL;
     if (e && !dpt__sc_valid(&e->sc)) e = NULL;
-    int fast = dpt__sampler_fast(p->sampler, e ? &e->sc : NULL);
+    int fast = dpt__sampler_fast(p->sampler, e ? &e->sc : NULL, e ? &e->sc.trace_id : NULL);
     if (DPT__UNLIKELY(me == &dpt__owner_none)) return start_default(t, p, name, kind);
     if (DPT__LIKELY(fast == DPT_RECORD_AND_SAMPLE)) return start_known(t, p, name, kind, e, me);
     if (fast == DPT_DROP) return start_dropped(t, p, name, kind, e, me);

@@ -65,6 +65,63 @@ static void test_ratio_sampler_agrees_across_providers(void **state)
     tprov_free(&b);
 }
 
+static int cmp_tid(const void *a, const void *b)
+{
+    return memcmp(a, b, sizeof(dpt_trace_id));
+}
+
+/* Spec (sdk.md, TraceIdRatioBased): the decision is a function of the trace id alone. The
+ * span start decides a ratio sampler inline, without calling it (span.c, sampler.h); every
+ * span, whichever way it starts, must get the decision the sampler itself gives for its
+ * trace id, and no trace id may repeat. Roots with a bare and a parent-based ratio sampler,
+ * children of a local parent (the bare sampler decides them by the parent's trace id, on the
+ * start's inline path), and starts with options. */
+static void test_ratio_decided_at_start_is_the_samplers_own(void **state)
+{
+    (void)state;
+    dpt_sampler *ref = dpt_sampler_traceid_ratio(0.25);
+    for (int variant = 0; variant < 2; variant++) {
+        dpt_sampler *s = dpt_sampler_traceid_ratio(0.25);
+        if (variant) s = dpt_sampler_parent_based(s, NULL, NULL, NULL, NULL);
+        tprov tp = tprov_new(s, NULL);
+        enum { N = 20000 };
+        dpt_trace_id *ids = calloc(N, sizeof *ids);
+        assert_non_null(ids);
+        int sampled = 0;
+        for (int i = 0; i < N; i++) {
+            dpt_attr a = DPT_INT("i", i);
+            dpt_span_opts o = {.attrs = &a, .n_attrs = 1};
+            dpt_span sp = dpt_span_start(tp.t, "root", DPT_SPAN_SERVER, i % 4 == 3 ? &o : NULL);
+            dpt_span_context sc = dpt_span_get_context(sp);
+            ids[i] = sc.trace_id;
+            bool want = decide(ref, &sc.trace_id, NULL, NULL, NULL) == DPT_RECORD_AND_SAMPLE;
+            assert_int_equal(dpt_span_is_recording(sp), want);
+            assert_int_equal((sc.flags & DPT_FLAG_SAMPLED) != 0, want);
+            sampled += want;
+            if (!variant && i % 8 == 0) {
+                /* a child of this span as the current one: the same trace, so the same answer */
+                dpt_context *c = dpt_context_with_span(NULL, sp);
+                dpt_token tok = dpt_context_attach(c);
+                dpt_span ch = dpt_span_start(tp.t, "child", DPT_SPAN_INTERNAL, NULL);
+                dpt_span_context cc = dpt_span_get_context(ch);
+                assert_memory_equal(cc.trace_id.b, sc.trace_id.b, 16);
+                assert_int_equal(dpt_span_is_recording(ch), want);
+                dpt_span_end(ch);
+                dpt_context_detach(tok);
+                dpt_context_release(c);
+            }
+            dpt_span_end(sp);
+        }
+        assert_in_range(sampled, N / 4 - 600, N / 4 + 600);
+        qsort(ids, N, sizeof *ids, cmp_tid);
+        for (int i = 1; i < N; i++)
+            assert_true(memcmp(&ids[i - 1], &ids[i], sizeof *ids) != 0);
+        free(ids);
+        tprov_free(&tp);
+    }
+    dpt_sampler_free(ref);
+}
+
 /* Over 1,000,000 random ids the fraction is within 0.5 % of p, and a higher p samples
  * every trace a lower p does. */
 static void test_probability_sampler_is_accurate_and_consistent(void **state)
@@ -240,6 +297,7 @@ int main(void)
         cmocka_unit_test(test_always_on_and_off),
         cmocka_unit_test(test_ratio_sampler_rejects_out_of_range),
         cmocka_unit_test(test_ratio_sampler_agrees_across_providers),
+        cmocka_unit_test(test_ratio_decided_at_start_is_the_samplers_own),
         cmocka_unit_test(test_probability_sampler_is_accurate_and_consistent),
         cmocka_unit_test(test_probability_sampler_records_threshold_in_tracestate),
         cmocka_unit_test(test_parent_based_uses_the_five_delegates),
