@@ -925,6 +925,9 @@ static void reserve_attrs(dpt__span *r, size_t more)
     uint32_t n = r->d.n_attrs;
     uint32_t lim = provider_of(r)->limits.attr_count;
     size_t want = more < UINT16_MAX ? n + more : UINT16_MAX;
+    /* Room for a few more: a caller that sets a list at the start and another at the end
+     * (the nginx module: the request's attributes, then the status and sizes) grows once. */
+    want = (want + 7) & ~(size_t)7;
     if (want > lim) want = lim;
     if (want > UINT16_MAX) want = UINT16_MAX;
     if (want <= r->attr_cap) return;
