@@ -757,11 +757,14 @@ static bool has_trace_fields(ngx_http_request_t *r)
     for (; part; part = part->next) {
         ngx_table_elt_t *h = part->elts;
         for (ngx_uint_t i = 0; i < part->nelts; i++) {
+            /* The length and the first byte before a call: most headers differ there
+             * (user-agent and tracestate have the same length). */
             for (size_t f = 0; f < n_trace_fields; f++)
                 if (h[i].key.len == trace_fields[f].len &&
+                    h[i].lowcase_key[0] == (u_char)trace_fields[f].name[0] &&
                     ngx_strncmp(h[i].lowcase_key, trace_fields[f].name, h[i].key.len) == 0)
                     return true;
-            if (prefixed_baggage(&h[i])) return true;
+            if ((jaeger_prefix || ot_prefix) && prefixed_baggage(&h[i])) return true;
         }
     }
     return false;
