@@ -6,7 +6,9 @@
 # nginx) and wrk (one thread, pinned to CPU 1), runs interleaved round by round so that
 # whatever else the machine does hits every configuration alike.
 # Usage: bench/nginx/bench_nginx.sh [BUILD_DIR]
-# Environment: ROUNDS (5), DURATION (10s), CONNS (16), EXPORTER (otlp | none).
+# Environment: ROUNDS (5), DURATION (10s), CONNS (16), EXPORTER (otlp | none: spans are
+# made, nothing exports them), EXPORT_EXTRA (directives added to every traced instance,
+# e.g. "dptrace_batch_max_export_batch_size 2048;").
 set -euo pipefail
 BUILD=${1:-build}
 ROUNDS=${ROUNDS:-5}
@@ -97,6 +99,7 @@ for _ in $(seq 200); do [ -s "$SINKP/ports" ] && break; sleep 0.05; done
 SINK=$(head -1 "$SINKP/ports")
 export_cfg="dptrace_exporter otlp; dptrace_exporter_endpoint http://127.0.0.1:$SINK/v1/traces;"
 [ "$EXPORTER" = none ] && export_cfg="dptrace_exporter none;"
+export_cfg="$export_cfg ${EXPORT_EXTRA:-}"
 start off "dptrace off;"
 start on100 "dptrace on; dptrace_sampler always_on; $export_cfg"
 start on1 "dptrace on; dptrace_sampler parentbased_traceidratio 0.01; $export_cfg"
