@@ -76,7 +76,7 @@ int main(void)
             if (ie != DPT_OK) {
                 printf("%s\tinject-error-%d\n", id, (int)ie);
             } else {
-                qsort(out.v, out.n, sizeof *out.v, cmp_hdr);
+                if (out.n) qsort(out.v, out.n, sizeof *out.v, cmp_hdr); /* v is NULL when empty */
                 printf("%s\tok", id);
                 for (size_t i = 0; i < out.n; i++) {
                     printf("\t%s=", out.v[i].name);
