@@ -707,10 +707,10 @@ int main(int argc, char **argv)
                                bench_ops(4));
     /* The usual production sampler: parent-based, 1 % of new traces by trace id. */
     if (bench_wanted("span_ratio_1pct_2attrs"))
-        simple_scenario("span_ratio_1pct_2attrs",
-                        dpt_sampler_parent_based(dpt_sampler_traceid_ratio(0.01), NULL, NULL, NULL,
-                                                 NULL),
-                        run_span, bench_ops(4));
+        simple_scenario(
+            "span_ratio_1pct_2attrs",
+            dpt_sampler_parent_based(dpt_sampler_traceid_ratio(0.01), NULL, NULL, NULL, NULL),
+            run_span, bench_ops(4));
     (void)uns;
     (void)uns2;
     if (bench_wanted("allocs_per_span_simple"))
