@@ -6,9 +6,9 @@
  * (and counted). The application thread never blocks and never waits for the exporter.
  * The export thread sleeps until a lane holds a full batch (the producer that sees it
  * wakes the thread: a Dekker pair on `sleeping`, so no wake-up is lost) or the schedule
- * delay passes; while spans keep coming it looks again every 25 us - 2 ms instead of being
- * woken, so that producers do not pay a wake-up per batch. It exports from a preallocated
- * batch array and gives the records back: no allocation per span.
+ * delay passes; while spans keep coming fast it looks again every 25 us - 2 ms instead of
+ * being woken, so that producers do not pay a wake-up per batch. It exports from a
+ * preallocated batch array and gives the records back: no allocation per span.
  *
  * fork(): the child inherits a copy of the queue but no thread. A global fork generation,
  * bumped in the child, makes the next on_end in the child discard the inherited spans
@@ -57,6 +57,7 @@ typedef struct batch {
     const dpt_span_data **items; /* room for a batch that is gathered (max_export_batch_size) */
     dpt__qpop pop;               /* what items came from, given back after the export */
     _Atomic uint32_t test_hold;  /* test hook: the export thread exports nothing while set */
+    _Atomic uint64_t naps;       /* timed naps of the export thread (dpt__batch_test_naps) */
     _Atomic bool test_late;      /* test hook: a producer that finds the processor shut
                                     pushes anyway, as one that looked just before */
 
@@ -344,10 +345,15 @@ static size_t drain(batch *b, bool export_them)
  * of sleeping until a producer wakes it: a wake-up costs the producer a system call per
  * batch, a nap costs the export thread a timer. The nap adapts between these bounds:
  * shorter while a look finds a lane's ring over half full, longer when it finds less than
- * a batch in all; past the longest the thread goes back to sleeping until woken. */
+ * a batch in all; past the longest the thread goes back to sleeping until woken.
+ * When a batch takes longer than NAP_SLOW_NS to fill, the thread sleeps until woken at
+ * once: the naps would take four or more timer wake-ups (10-25 us of CPU each on a
+ * virtual machine) to find one batch, where the producer's one wake-up per batch costs
+ * less (docs/BENCHMARKS.md: an nginx worker at 120,000 spans/s made 4-5 naps a batch). */
 #define NAP_MIN_NS 25000ull
 #define NAP_FIRST_NS 100000ull
 #define NAP_MAX_NS 2000000ull
+#define NAP_SLOW_NS 1000000ull
 
 static void nap(uint64_t ns)
 {
@@ -372,6 +378,13 @@ void dpt__batch_test_hold(dpt_processor *p, bool hold)
     atomic_store_explicit(&b->test_hold, hold ? 1u : 0u, memory_order_release);
 }
 
+uint64_t dpt__batch_test_naps(dpt_processor *p)
+{
+    if (!p || p->ops.on_end != dpt__batch_on_end) return 0;
+    batch *b = p->state;
+    return atomic_load(&b->naps);
+}
+
 void dpt__batch_test_late_pushes(dpt_processor *p, bool on)
 {
     if (!p || p->ops.on_end != dpt__batch_on_end) return;
@@ -382,7 +395,8 @@ void dpt__batch_test_late_pushes(dpt_processor *p, bool on)
 static void *export_thread(void *arg)
 {
     batch *b = arg;
-    uint64_t nap_ns = 0; /* 0: sleep until woken or the schedule delay */
+    uint64_t nap_ns = 0;  /* 0: sleep until woken or the schedule delay */
+    uint64_t full_at = 0; /* when the last look found a full batch (mono_ns), 0: none */
     /* Naps of tens of microseconds: the default 50 us timer slack would double them. */
     prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
     /* A name for top -H, perf and gdb (and the bench, which reads its CPU time). */
@@ -397,6 +411,7 @@ static void *export_thread(void *arg)
                 break;
             if (nap_ns) {
                 pthread_mutex_unlock(&b->mu);
+                atomic_fetch_add_explicit(&b->naps, 1, memory_order_relaxed);
                 nap(nap_ns);
                 pthread_mutex_lock(&b->mu);
                 if (dpt__queue_pending(b->hot.q) >= b->cfg.max_export_batch_size) break;
@@ -428,11 +443,20 @@ static void *export_thread(void *arg)
             /* Spans keep coming: nap. Shorter while a lane's ring was over half full when
              * we looked (past its max_queue_size the producer copies spans into staging,
              * which costs it more); two producers filling their lanes at half the rate
-             * each need no shorter naps than one - every wake-up takes a core from them. */
-            if (!nap_ns)
+             * each need no shorter naps than one - every wake-up takes a core from them.
+             * Unless a batch filled slowly since the last full one: then sleep until woken. */
+            uint64_t now = mono_ns();
+            uint64_t per_batch =
+                full_at ? (now - full_at) / (handled / b->cfg.max_export_batch_size) : 0;
+            full_at = now;
+            if (per_batch > NAP_SLOW_NS)
+                nap_ns = 0;
+            else if (!nap_ns)
                 nap_ns = NAP_FIRST_NS;
             else if (fullest > b->cfg.max_queue_size / 2 && nap_ns / 2 >= NAP_MIN_NS)
                 nap_ns /= 2;
+        } else {
+            full_at = 0;
         }
         dpt__queue_tidy(b->hot.q);
 

@@ -44,6 +44,8 @@ DPT__HIDDEN void dpt__batch_test_hold(dpt_processor *p, bool hold);
 /* Test hook: while on, a span ended after the processor was shut is queued anyway, as by a
  * producer that saw it open just before shutdown (the race settle_late closes). */
 DPT__HIDDEN void dpt__batch_test_late_pushes(dpt_processor *p, bool on);
+/* Test hook: the export thread's timed naps so far. */
+DPT__HIDDEN uint64_t dpt__batch_test_naps(dpt_processor *p);
 
 /* A processor's start callback: on_start_ctx when it has one, else on_start. */
 static inline void dpt__processor_on_start(const dpt_processor *p, const dpt_span_data *d,
