@@ -112,8 +112,11 @@ RESULTS=$WORK/results.txt
 us() { # wrk latency "123.45us" / "1.23ms" / "1.2s" -> microseconds
     awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) print n; else if (v ~ /ms$/) print n * 1000; else print n * 1000000 }'
 }
-# ticks PID...: utime + stime of the processes (all their threads), in clock ticks.
+# ticks PID...: utime + stime of the processes (all their threads), in clock ticks;
+# uticks: utime alone (the kernel's share of a loopback request, 6-8 us of 7-10, moves
+# from round to round; user time is steadier).
 ticks() { for p in "$@"; do awk '{print $14 + $15}' "/proc/$p/stat"; done | awk '{s += $1} END {print s}'; }
+uticks() { for p in "$@"; do awk '{print $14}' "/proc/$p/stat"; done | awk '{s += $1} END {print s}'; }
 workers() { # the worker processes of master $1
     for d in /proc/[0-9]*; do
         awk -v m="$1" '{ if ($4 == m) print $1 }' "$d/stat" 2>/dev/null
@@ -126,17 +129,20 @@ run() {
     eval "master=\$PID_$cfg"
     w=$(workers "$master")
     t0=$(ticks $w)
+    u0=$(uticks $w)
     out=$(taskset -c 1 wrk -t1 -c"$CONNS" -d"$DURATION" --latency "http://127.0.0.1:$port/$loc" 2>&1)
     t1=$(ticks $w)
+    u1=$(uticks $w)
     reqs=$(awk '/requests in/ {print $1}' <<<"$out")
-    local rps p50 p99 cpu
+    local rps p50 p99 cpu ucpu
     cpu=$(awk -v a="$t0" -v b="$t1" -v n="$reqs" -v hz="$HZ" 'BEGIN { printf "%.2f", (b - a) * 1e6 / hz / n }')
+    ucpu=$(awk -v a="$u0" -v b="$u1" -v n="$reqs" -v hz="$HZ" 'BEGIN { printf "%.2f", (b - a) * 1e6 / hz / n }')
     rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
     p50=$(awk '$1 == "50%" {print $2}' <<<"$out")
     p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
     grep -q "Non-2xx" <<<"$out" && { echo "bench_nginx: errors in $cfg $loc:" >&2; echo "$out" >&2; exit 1; }
-    echo "$cfg $loc $round $rps $(us "$p50") $(us "$p99") $cpu" >>"$RESULTS"
-    printf '  round %d  %-8s %-8s %10s req/s  %6s us CPU/req  p50 %8s  p99 %8s\n' "$round" "$cfg" "$loc" "$rps" "$cpu" "$p50" "$p99"
+    echo "$cfg $loc $round $rps $(us "$p50") $(us "$p99") $cpu $ucpu" >>"$RESULTS"
+    printf '  round %d  %-8s %-8s %10s req/s  %6s us CPU/req (user %s)  p50 %8s  p99 %8s\n' "$round" "$cfg" "$loc" "$rps" "$cpu" "$ucpu" "$p50" "$p99"
 }
 
 echo "== warm-up"
@@ -163,10 +169,13 @@ done
 
 echo
 echo "== results (median of $ROUNDS rounds [min-max]; overhead: the same round's on / off, median [min-max])"
-echo "CPU/req: the worker process's CPU time (user + system, its export thread included) per request."
+echo "CPU/req: the worker process's CPU time (user + system, its export thread included) per request;"
+echo "user CPU/req: its user time alone (steadier: the kernel's part of a loopback request varies)."
+echo "user CPU/req vs off: the same round's difference, in us per request."
 awk '
 { k = $1 " " $2; n[k]++; rps[k, n[k]] = $4; p50[k, n[k]] = $5; p99[k, n[k]] = $6; cpu[k, n[k]] = $7
-  byround[$1, $2, $3] = $4; cpuround[$1, $2, $3] = $7; rounds[$3] = 1 }
+  ucpu[k, n[k]] = $8
+  byround[$1, $2, $3] = $4; cpuround[$1, $2, $3] = $7; ucpuround[$1, $2, $3] = $8; rounds[$3] = 1 }
 function med(arr, k, cnt,   i, j, t, a) {
     for (i = 1; i <= cnt; i++) a[i] = arr[k, i]
     for (i = 1; i <= cnt; i++) for (j = i + 1; j <= cnt; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
@@ -174,24 +183,27 @@ function med(arr, k, cnt,   i, j, t, a) {
     return (cnt % 2) ? a[(cnt + 1) / 2] : (a[cnt / 2] + a[cnt / 2 + 1]) / 2
 }
 END {
-    printf "| location | tracing | req/s | CPU/req | p50 | p99 | req/s vs off | CPU/req vs off |\n|---|---|---|---|---|---|---|---|\n"
+    printf "| location | tracing | req/s | CPU/req | user CPU/req | p50 | p99 | req/s vs off | CPU/req vs off | user CPU/req vs off |\n|---|---|---|---|---|---|---|---|---|---|\n"
     split("fixed proxied", locs, " "); split("off on100 on1 on100r", cfgs, " ")
     for (li = 1; li <= 2; li++) for (ci = 1; ci <= 4; ci++) {
         l = locs[li]; c = cfgs[ci]; k = c " " l; cnt = n[k]
         if (!cnt) continue
         m = med(rps, k, cnt); rlo = lo; rhi = hi
         mc = med(cpu, k, cnt); clo = lo; chi = hi
+        mu = med(ucpu, k, cnt)
         q50 = med(p50, k, cnt); q99 = med(p99, k, cnt)
-        ov = "-"; oc = "-"
+        ov = "-"; oc = "-"; ou = "-"
         if (c != "off") {
             m2 = 0
             for (r in rounds) { m2++; ratio[k, m2] = 100 * (byround[c, l, r] / byround["off", l, r] - 1)
-                                cratio[k, m2] = 100 * (cpuround[c, l, r] / cpuround["off", l, r] - 1) }
+                                cratio[k, m2] = 100 * (cpuround[c, l, r] / cpuround["off", l, r] - 1)
+                                udiff[k, m2] = ucpuround[c, l, r] - ucpuround["off", l, r] }
             o = med(ratio, k, m2); ov = sprintf("%+.1f %% [%+.1f .. %+.1f]", o, lo, hi)
             o = med(cratio, k, m2); oc = sprintf("%+.1f %% [%+.1f .. %+.1f]", o, lo, hi)
+            o = med(udiff, k, m2); ou = sprintf("%+.2f us [%+.2f .. %+.2f]", o, lo, hi)
         }
         label = c == "off" ? "off" : (c == "on100" ? "on, 100 %" : (c == "on1" ? "on, 1 %" : "on, 100 %, required attributes"))
-        printf "| %s | %s | %.0f [%.0f-%.0f] | %.1f us [%.1f-%.1f] | %.0f us | %.0f us | %s | %s |\n", l, label, m, rlo, rhi, mc, clo, chi, q50, q99, ov, oc
+        printf "| %s | %s | %.0f [%.0f-%.0f] | %.1f us [%.1f-%.1f] | %.2f us | %.0f us | %.0f us | %s | %s | %s |\n", l, label, m, rlo, rhi, mc, clo, chi, mu, q50, q99, ov, oc, ou
     }
 }' "$RESULTS"
 echo

@@ -619,8 +619,7 @@ static dpt_err hdr_set(void *carrier, const char *name, const char *value, size_
     size_t nl = ngx_strlen(name);
     /* A CR or LF would split the upstream request's header block (the built-in
      * propagators never write one, a registered one might). */
-    if (nl == 0 || ngx_strlchr((u_char *)value, (u_char *)value + len, '\r') ||
-        ngx_strlchr((u_char *)value, (u_char *)value + len, '\n'))
+    if (nl == 0 || (len && (memchr(value, '\r', len) || memchr(value, '\n', len))))
         return DPT_EINVAL;
     ngx_table_elt_t *h = ngx_list_push(&r->headers_in.headers);
     if (h == NULL) return DPT_ENOMEM;
