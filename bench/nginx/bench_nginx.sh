@@ -112,11 +112,15 @@ RESULTS=$WORK/results.txt
 us() { # wrk latency "123.45us" / "1.23ms" / "1.2s" -> microseconds
     awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) print n; else if (v ~ /ms$/) print n * 1000; else print n * 1000000 }'
 }
-# ticks PID...: utime + stime of the processes (all their threads), in clock ticks;
-# uticks: utime alone (the kernel's share of a loopback request, 6-8 us of 7-10, moves
-# from round to round; user time is steadier).
-ticks() { for p in "$@"; do awk '{print $14 + $15}' "/proc/$p/stat"; done | awk '{s += $1} END {print s}'; }
-uticks() { for p in "$@"; do awk '{print $14}' "/proc/$p/stat"; done | awk '{s += $1} END {print s}'; }
+# ticks FIELDS PID...: the sum over the processes (all their threads) of FIELDS of
+# /proc/PID/stat, in clock ticks: '$14 + $15' utime + stime, '$14' utime alone (the
+# kernel's share of a loopback request, 6-8 us of 7-10, moves from round to round; user
+# time is steadier).
+ticks() {
+    local f=$1
+    shift
+    for p in "$@"; do awk "{print $f}" "/proc/$p/stat"; done | awk '{s += $1} END {print s}'
+}
 workers() { # the worker processes of master $1
     for d in /proc/[0-9]*; do
         awk -v m="$1" '{ if ($4 == m) print $1 }' "$d/stat" 2>/dev/null
@@ -128,11 +132,11 @@ run() {
     eval "port=\$PORT_$cfg"
     eval "master=\$PID_$cfg"
     w=$(workers "$master")
-    t0=$(ticks $w)
-    u0=$(uticks $w)
+    t0=$(ticks '$14 + $15' $w)
+    u0=$(ticks '$14' $w)
     out=$(taskset -c 1 wrk -t1 -c"$CONNS" -d"$DURATION" --latency "http://127.0.0.1:$port/$loc" 2>&1)
-    t1=$(ticks $w)
-    u1=$(uticks $w)
+    t1=$(ticks '$14 + $15' $w)
+    u1=$(ticks '$14' $w)
     reqs=$(awk '/requests in/ {print $1}' <<<"$out")
     local rps p50 p99 cpu ucpu
     cpu=$(awk -v a="$t0" -v b="$t1" -v n="$reqs" -v hz="$HZ" 'BEGIN { printf "%.2f", (b - a) * 1e6 / hz / n }')

@@ -148,6 +148,11 @@ DPT__SHARED void dpt__buf_printf(dpt__buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* Takes the content as a malloc'd NUL-terminated string (b is reset). NULL on oom. */
 DPT__SHARED char *dpt__buf_take(dpt__buf *b, size_t *len);
+/* Exchanges an encoder's output buffer (what dpt_encoder_encode just returned) with b: the
+ * caller takes the payload without copying it, the encoder writes the next one into b's
+ * old memory (src/export/encoder.c; an HTTP exporter's request body, libdptrace-http). */
+struct dpt_encoder;
+DPT__SHARED void dpt__encoder_swap_out(struct dpt_encoder *e, dpt__buf *b);
 
 /* ---- streaming JSON writer (json.c) ------------------------------------------------------ */
 #define DPT__JSON_MAX_DEPTH 64

@@ -22,10 +22,6 @@ struct dpt_encoder {
 /* Sets up an encoder in place (no allocation until the first encode). */
 DPT__HIDDEN void dpt__encoder_init(dpt_encoder *e, dpt_format fmt);
 DPT__HIDDEN void dpt__encoder_release(dpt_encoder *e);
-/* Exchanges the encoder's output buffer (what dpt_encoder_encode just returned) with b:
- * the caller takes the payload without copying it, the encoder writes the next one into
- * b's old memory (an HTTP exporter's request body: libdptrace-http). */
-DPT__SHARED void dpt__encoder_swap_out(dpt_encoder *e, dpt__buf *b);
 
 /* The element type of an array value type; DPT_VAL_NONE for a scalar type. */
 static inline uint32_t dpt__elem_type(uint32_t array_type)

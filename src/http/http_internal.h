@@ -106,9 +106,6 @@ DPT__HIDDEN void dpt__http_client_free(dpt__http_client *c);
 DPT__HIDDEN dpt_err dpt__http_submit(dpt__http_client *c, dpt_encoder *enc, const uint8_t *body,
                                      size_t len, size_t n, size_t live);
 
-/* Exchanges an encoder's output buffer with b (src/export/encoder.c). */
-DPT__SHARED void dpt__encoder_swap_out(dpt_encoder *e, dpt__buf *b);
-
 /* Waits until no request is in flight (force_flush). DPT_ETIMEDOUT after timeout_ms. */
 DPT__HIDDEN dpt_err dpt__http_client_drain(dpt__http_client *c, uint32_t timeout_ms);
 

@@ -653,7 +653,7 @@ static bool jaeger_prefix, ot_prefix; /* set in init_trace_fields (below) */
  * caller's baggage is dropped, docs/nginx.md), and ours replace them. */
 static int prefixed_baggage(const ngx_table_elt_t *h)
 {
-    if (h->hash == 0) return 0;
+    if ((!jaeger_prefix && !ot_prefix) || h->hash == 0) return 0;
     if (jaeger_prefix &&
         ((h->key.len > 8 && ngx_strncmp(h->lowcase_key, "uberctx-", 8) == 0) ||
          (h->key.len == 14 && ngx_strncmp(h->lowcase_key, "jaeger-baggage", 14) == 0)))
@@ -763,7 +763,7 @@ static bool has_trace_fields(ngx_http_request_t *r)
                     h[i].lowcase_key[0] == (u_char)trace_fields[f].name[0] &&
                     ngx_strncmp(h[i].lowcase_key, trace_fields[f].name, h[i].key.len) == 0)
                     return true;
-            if ((jaeger_prefix || ot_prefix) && prefixed_baggage(&h[i])) return true;
+            if (prefixed_baggage(&h[i])) return true;
         }
     }
     return false;
