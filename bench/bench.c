@@ -330,10 +330,15 @@ static const dpt_exporter_ops discard_ops = {discard_export, NULL, NULL, NULL};
 
 static dpt_tracer *bench_tracer;
 static dpt_processor *bench_proc; /* the provider's processor, for the hiccup scenario */
+/* The discarding exporter never blocks, and says so (dpt_exporter_set_nonblocking): a
+ * producer that backs up exports its own spans. The *_thread_export scenarios leave it
+ * unsaid, as a network or file exporter does: the export thread alone exports. */
+static bool bench_nonblocking = true;
 
 static dpt_provider *make_provider(dpt_sampler *s, bool batch)
 {
     dpt_exporter *e = dpt_exporter_new(&discard_ops, NULL);
+    dpt_exporter_set_nonblocking(e, bench_nonblocking);
     dpt_batch_config bc;
     dpt_batch_config_default(&bc);
     if (opt.queue_size) bc.max_queue_size = opt.queue_size;
@@ -490,7 +495,11 @@ static void *hiccup_thread(void *arg)
 
 static void hiccup_scenario(long n)
 {
+    /* With an exporter that may block (a network one): producers never export, the queue
+     * alone absorbs the pauses. (A non-blocking one would be exported by the producer.) */
+    bench_nonblocking = false;
     dpt_provider *p = make_provider(dpt_sampler_always_on(), true);
+    bench_nonblocking = true;
     run_span(n / 4);
     dpt_provider_force_flush(p, 30000);
     dpt_stats a, b;
@@ -573,6 +582,8 @@ static const char *const all_scenarios[] = {
     "span_sampled_batch_2threads",
     "span_sampled_batch_1thread",
     "span_sampled_batch_hiccup",
+    "span_sampled_batch_thread_export",
+    "span_sampled_batch_2threads_thread_export",
     "span_nested_scoped_simple",
     "span_nested_scoped_batch",
     "span_unsampled",
@@ -694,6 +705,13 @@ int main(int argc, char **argv)
     if (bench_wanted("span_sampled_batch_2threads"))
         batch2 = batch_scenario("span_sampled_batch_2threads", run_span, n, 2);
     if (bench_wanted("span_sampled_batch_hiccup")) hiccup_scenario(bench_ops(4));
+    double batch_te = 0, batch2_te = 0;
+    bench_nonblocking = false;
+    if (bench_wanted("span_sampled_batch_thread_export"))
+        batch_te = batch_scenario("span_sampled_batch_thread_export", run_span, n, 0);
+    if (bench_wanted("span_sampled_batch_2threads_thread_export"))
+        batch2_te = batch_scenario("span_sampled_batch_2threads_thread_export", run_span, n, 2);
+    bench_nonblocking = true;
     if (bench_wanted("span_nested_scoped_simple"))
         nested_s =
             simple_scenario("span_nested_scoped_simple", dpt_sampler_always_on(), run_nested, n);
@@ -741,6 +759,8 @@ int main(int argc, char **argv)
         /* the same, both on threads started alike */
         {"scaling_2threads_vs_1thread", batch1, batch2},
         {"scaling_floor_2threads", fl1, fl2}, /* what the machine gives two threads */
+        /* the same with an exporter that may block: the export thread alone exports */
+        {"scaling_2threads_thread_export", batch_te, batch2_te},
     };
     for (size_t k = 0; k < sizeof ratios / sizeof *ratios; k++)
         if (ratios[k].v > 0 && ratios[k].base > 0)

@@ -36,6 +36,16 @@ typedef struct dpt_exporter_ops {
 /* Wraps ops + state into an exporter handle (the handle then owns state). NULL on ENOMEM
  * (state is then destroyed). */
 DPT_EXTERN dpt_exporter *dpt_exporter_new(const dpt_exporter_ops *ops, void *state);
+/* Declares that e's export_spans never blocks: it does no I/O that can wait and takes no
+ * lock that is held across such I/O (it formats into memory, hands off to a queue of its
+ * own, or discards), and returns within microseconds per span. A batch processor may then
+ * call it on a producing thread: a thread whose spans back up because the export thread is
+ * descheduled or has no core of its own (every core busy producing) exports its own
+ * backlog instead of waiting for it - still one export at a time (docs/ARCHITECTURE.md,
+ * "Producers that export"). Without it (the default; also every network and file
+ * exporter, which can wait) export runs on the export thread only. Set it before handing
+ * e to a processor. DPT_EINVAL for NULL e. */
+DPT_EXTERN dpt_err dpt_exporter_set_nonblocking(dpt_exporter *e, bool nonblocking);
 /* The state of an exporter made by dpt_exporter_new with ops whose export_spans is
  * export_fn; NULL for any other exporter (or NULL e). Lets an exporter's own functions
  * (stats, settings) find their state safely. Thread-safe. */

@@ -55,6 +55,13 @@ void *dpt_exporter_state(const dpt_exporter *e,
     return e && export_fn && e->ops.export_spans == export_fn ? e->state : NULL;
 }
 
+dpt_err dpt_exporter_set_nonblocking(dpt_exporter *e, bool nonblocking)
+{
+    if (!e) return DPT_EINVAL;
+    e->nonblocking = nonblocking;
+    return DPT_OK;
+}
+
 void dpt_exporter_free(dpt_exporter *e)
 {
     if (!e) return;

@@ -13,6 +13,7 @@ struct dpt_processor {
 struct dpt_exporter {
     dpt_exporter_ops ops;
     void *state;
+    bool nonblocking; /* dpt_exporter_set_nonblocking: a producer may call export (batch.c) */
 };
 
 /* Objects deliberately never freed because a thread we gave up on may still use them
@@ -44,6 +45,9 @@ DPT__HIDDEN void dpt__batch_test_hold(dpt_processor *p, bool hold);
 /* Test hook: while on, a span ended after the processor was shut is queued anyway, as by a
  * producer that saw it open just before shutdown (the race settle_late closes). */
 DPT__HIDDEN void dpt__batch_test_late_pushes(dpt_processor *p, bool on);
+/* Test hook: fn runs on a producer about to export (batch.c, help), before it looks
+ * whether another thread is exporting and whether shutdown began. */
+DPT__HIDDEN void dpt__batch_test_before_help(dpt_processor *p, void (*fn)(void));
 /* Test hook: the export thread's timed naps so far. */
 DPT__HIDDEN uint64_t dpt__batch_test_naps(dpt_processor *p);
 

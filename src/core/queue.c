@@ -78,6 +78,7 @@ struct dpt__queue {
     uint64_t id; /* unique; the producers' caches are keyed on it */
     uint32_t ring_cells;
     uint32_t max_spans; /* strict mode: spans waiting at most */
+    uint32_t behind;    /* a lane's backlog that says the consumer is behind */
     uint64_t max_bytes; /* byte budget; 0: strict mode */
     uint32_t batch;
     _Alignas(DPT__CACHELINE) _Atomic int64_t budget; /* bytes left for staging */
@@ -172,6 +173,10 @@ dpt__queue *dpt__queue_new(uint32_t ring_spans, uint64_t max_bytes, uint32_t bat
     q->max_spans = ring_spans;
     q->max_bytes = max_bytes;
     q->batch = batch ? batch : 1;
+    /* Behind: half the ring waits (the export thread was told at a batch), or the whole
+     * ring when half of it is not more than a batch. */
+    q->behind = ring_spans / 2 > q->batch ? ring_spans / 2
+                                          : (ring_spans > q->batch ? ring_spans : q->batch);
     atomic_init(&q->budget, (int64_t)max_bytes);
     atomic_init(&q->stage_cap, (int64_t)max_bytes);
     q->span_bytes = 160;
@@ -400,7 +405,7 @@ static DPT__NOINLINE_Q int maintain(dpt__lane *l)
         /* The producer half of the Dekker pair with the consumer's `sleeping` flag
          * (batch.c): our publications before the caller reads the flag. */
         dpt__fence(memory_order_seq_cst);
-        return DPT__Q_WAKE;
+        return l->head - t >= l->q->behind ? DPT__Q_BEHIND : DPT__Q_WAKE;
     }
     return DPT__Q_QUEUED;
 }
@@ -455,7 +460,7 @@ static DPT__NOINLINE_Q int stage(dpt__queue *q, dpt__lane *l, dpt__span *r)
     dpt_span_data_release(&r->d);
     if (fresh) {
         dpt__fence(memory_order_seq_cst); /* Dekker, as in maintain() */
-        return DPT__Q_WAKE;
+        return DPT__Q_BEHIND;
     }
     return DPT__Q_QUEUED;
 }
@@ -616,12 +621,39 @@ static bool pop_in_place(dpt__queue *q, dpt__qpop *pop, size_t max)
     return true;
 }
 
+/* Gathers into pop->buf from lane l: its ring, then its staged spans, until max. */
+static void gather_lane(dpt__queue *q, dpt__qpop *pop, dpt__lane *l, size_t max)
+{
+    const dpt_span_data **out = pop->buf;
+    /* Acquire: pairs with the producer's release of pub. */
+    uint64_t pub = atomic_load_explicit(&l->pub, memory_order_acquire);
+    uint64_t from = l->ctail;
+    uint64_t take = pub - from;
+    if (take > max - pop->n) take = max - pop->n;
+    for (uint64_t p = from; p < from + take; p++)
+        out[pop->n++] = l->cells[p & l->mask];
+    l->ctail = from + take;
+    uint32_t staged = 0;
+    if (pop->n < max && l->staged_popped < atomic_load_explicit(&l->staged, memory_order_acquire)) {
+        while (pop->n < max) {
+            uint64_t before = pop->lost;
+            dpt__span *s = unstage(q, l, &pop->lost);
+            if (!s && pop->lost == before) break;
+            l->staged_popped++;
+            if (s) {
+                out[pop->n++] = &s->d;
+                staged++;
+            }
+        }
+    }
+    if (take || staged) add_seg(pop, l, from, from + take, staged);
+}
+
 /* dpt__queue_pop gathering into pop->buf: the lanes in turn, each one's ring then its staged
  * spans, until max. Returns the number of lanes visited. */
 static size_t pop_gather(dpt__queue *q, dpt__qpop *pop, size_t max)
 {
-    const dpt_span_data **out = pop->buf;
-    pop->items = out;
+    pop->items = pop->buf;
     size_t ns = q->nsnap;
     size_t k = 0;
     for (; k < ns && pop->n < max; k++) {
@@ -629,41 +661,50 @@ static size_t pop_gather(dpt__queue *q, dpt__qpop *pop, size_t max)
             pop->more = true; /* the next pop starts at this lane */
             break;
         }
-        dpt__lane *l = q->snap[(q->rr + k) % ns];
-        /* Acquire: pairs with the producer's release of pub. */
-        uint64_t pub = atomic_load_explicit(&l->pub, memory_order_acquire);
-        uint64_t from = l->ctail;
-        uint64_t take = pub - from;
-        if (take > max - pop->n) take = max - pop->n;
-        for (uint64_t p = from; p < from + take; p++)
-            out[pop->n++] = l->cells[p & l->mask];
-        l->ctail = from + take;
-        uint32_t staged = 0;
-        if (pop->n < max &&
-            l->staged_popped < atomic_load_explicit(&l->staged, memory_order_acquire)) {
-            while (pop->n < max) {
-                uint64_t before = pop->lost;
-                dpt__span *s = unstage(q, l, &pop->lost);
-                if (!s && pop->lost == before) break;
-                l->staged_popped++;
-                if (s) {
-                    out[pop->n++] = &s->d;
-                    staged++;
-                }
-            }
-        }
-        if (take || staged) add_seg(pop, l, from, from + take, staged);
+        gather_lane(q, pop, q->snap[(q->rr + k) % ns], max);
     }
     return k;
+}
+
+static void pop_reset(dpt__qpop *pop)
+{
+    pop->n = 0;
+    pop->nseg = 0;
+    pop->lost = 0;
+    pop->more = false;
+}
+
+size_t dpt__queue_pop_mine(dpt__queue *q, dpt__qpop *pop, size_t max)
+{
+    pop_reset(pop);
+    dpt__lane *l = lane_of(q);
+    if (!l || !max) return 0;
+    uint64_t pub = atomic_load_explicit(&l->pub, memory_order_acquire);
+    uint64_t from = l->ctail, waiting = pub - from;
+    if (waiting) {
+        /* In place, as pop_in_place: the records never leave this thread's cache. */
+        uint64_t run = waiting < max ? waiting : max;
+        uint64_t to_end = l->mask + 1 - (from & l->mask);
+        if (run > to_end) run = to_end;
+        pop->items = &l->cells[from & l->mask];
+        pop->n = run;
+        l->ctail = from + run;
+        add_seg(pop, l, from, from + run, 0);
+    } else {
+        pop->items = pop->buf;
+        gather_lane(q, pop, l, max);
+    }
+    pop->more = l->ctail != atomic_load_explicit(&l->pub, memory_order_acquire) ||
+                l->staged_popped != atomic_load_explicit(&l->staged, memory_order_acquire);
+    if (!q->max_bytes && pop->n)
+        atomic_fetch_sub_explicit(&q->count, (int64_t)pop->n, memory_order_relaxed);
+    return pop->n;
 }
 
 size_t dpt__queue_pop(dpt__queue *q, dpt__qpop *pop, size_t max)
 {
     snapshot(q);
-    pop->n = 0;
-    pop->nseg = 0;
-    pop->lost = 0;
-    pop->more = false;
+    pop_reset(pop);
     size_t ns = q->nsnap;
     size_t k = pop_in_place(q, pop, max) ? 1 : pop_gather(q, pop, max);
     /* Fairness: the next pop starts after the last lane this one visited. */

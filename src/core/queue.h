@@ -40,16 +40,18 @@ DPT__HIDDEN uint64_t dpt__queue_after_fork(dpt__queue *q);
 
 /* ---- producer side ----------------------------------------------------------------------- */
 
-enum { DPT__Q_DROPPED = 0, DPT__Q_QUEUED = 1, DPT__Q_WAKE = 2 };
+enum { DPT__Q_DROPPED = 0, DPT__Q_QUEUED = 1, DPT__Q_WAKE = 2, DPT__Q_BEHIND = 3 };
 
 /* Queues finished record r (sampled, ended), taking over the caller's reference to it.
- * Returns DPT__Q_QUEUED, DPT__Q_WAKE (queued, and the export thread should be woken if it
- * sleeps: a batch is waiting or the lane had to stage), or DPT__Q_DROPPED (no room: the
- * reference is still the caller's). Any thread; lock-free except once per thread and
- * queue (lane creation) and once per staged chunk. */
+ * Returns DPT__Q_QUEUED; DPT__Q_WAKE (queued, and the export thread should be woken if it
+ * sleeps: a batch is waiting); DPT__Q_BEHIND (queued, and the consumer is behind: half the
+ * lane's ring waits, or the lane began staging - batch.c lets such a producer export its
+ * own lane, dpt__queue_pop_mine); or DPT__Q_DROPPED (no room: the reference is still the
+ * caller's). Any thread; lock-free except once per thread and queue (lane creation) and
+ * once per staged chunk. */
 DPT__HIDDEN int dpt__queue_push(dpt__queue *q, dpt__span *r);
 
-/* ---- consumer side (one thread) ---------------------------------------------------------- */
+/* ---- consumer side (one thread at a time: the caller serialises) ------------------------- */
 
 /* What one pop handed out, given back to dpt__queue_done after the export. */
 #define DPT__Q_SEGS 32
@@ -73,6 +75,9 @@ typedef struct dpt__qpop {
  * ring alone fills the batch, or the only lane when nothing is staged, is handed over in
  * place: items points into its ring and the consumer copies (reads) none of its cells. */
 DPT__HIDDEN size_t dpt__queue_pop(dpt__queue *q, dpt__qpop *pop, size_t max);
+/* As dpt__queue_pop, but only from the calling thread's own lane (a producer that exports
+ * its own backlog); pop->more says whether that lane has more. */
+DPT__HIDDEN size_t dpt__queue_pop_mine(dpt__queue *q, dpt__qpop *pop, size_t max);
 /* Gives back what pop handed out once the exporter is done with it: records nobody
  * retained go back to their producers; rebuilt ones to the calling thread's pool. */
 DPT__HIDDEN void dpt__queue_done(dpt__queue *q, dpt__qpop *pop);
