@@ -774,8 +774,11 @@ DPT_EXTERN void dpt_batch_config_default(dpt_batch_config *c);
 /* Batch processor: ending a span hands it to a per-thread lock-free queue (never blocks;
  * spans beyond the queue's bounds, see dpt_batch_config, are dropped and counted); one
  * background thread exports batches when max_export_batch_size spans are waiting or
- * schedule_delay_ms passed. Takes ownership of e. cfg NULL means defaults. NULL on ENOMEM
- * or when the thread cannot start. */
+ * schedule_delay_ms passed. With an exporter declared non-blocking
+ * (dpt_exporter_set_nonblocking, dptrace/plugin.h), a thread whose spans back up because
+ * the export thread is not keeping up exports them itself, one export at a time. Takes
+ * ownership of e. cfg NULL means defaults. NULL on ENOMEM or when the thread cannot
+ * start. */
 DPT_EXTERN dpt_processor *dpt_processor_batch(dpt_exporter *e, const dpt_batch_config *cfg);
 
 /* Multi processor: fans every call out to each of procs, in order (takes ownership). */
