@@ -421,6 +421,15 @@ static uint64_t pending_try(batch *b)
     return n;
 }
 
+#define HELP_NS 2000000ull
+
+/* Producers exported within the last HELP_NS (help() below). */
+static bool producers_exporting(batch *b)
+{
+    return b->producers_export &&
+           mono_ns() < atomic_load_explicit(&b->help_until, memory_order_relaxed);
+}
+
 static void *export_thread(void *arg)
 {
     batch *b = arg;
@@ -436,6 +445,7 @@ static void *export_thread(void *arg)
         abs_deadline(&deadline, b->cfg.schedule_delay_ms);
         while (!b->stop && b->flush_ack >= b->flush_req) {
             if (pending_try(b) >= b->cfg.max_export_batch_size || ts_passed(&deadline)) break;
+            if (nap_ns && producers_exporting(b)) nap_ns = 0; /* they keep up: sleep */
             if (nap_ns) {
                 pthread_mutex_unlock(&b->mu);
                 atomic_fetch_add_explicit(&b->naps, 1, memory_order_relaxed);
@@ -470,7 +480,10 @@ static void *export_thread(void *arg)
         size_t handled = drain(b, true, false);
         if (flush_pending && b->exp->ops.force_flush) /* once for all the calls waiting */
             b->exp->ops.force_flush(b->exp->state, b->cfg.export_timeout_ms);
-        if (handled >= b->cfg.max_export_batch_size) {
+        if (producers_exporting(b)) {
+            nap_ns = 0; /* producers export their own: no looking, sleep until woken */
+            full_at = 0;
+        } else if (handled >= b->cfg.max_export_batch_size) {
             /* Spans keep coming: nap. Shorter while a lane's ring was over half full when
              * we looked (past its max_queue_size the producer copies spans into staging,
              * which costs it more); two producers filling their lanes at half the rate
@@ -560,17 +573,19 @@ static void wake_if_sleeping(batch *b)
     }
 }
 
-/* Producers that export. A producer whose lane backs up (DPT__Q_BEHIND: half its ring
- * waits, or it stages) while the exporter never blocks exports its own lane's backlog
- * itself, unless another thread is exporting at that moment (cons is taken with trylock:
- * a producer never waits for it). Its records then never leave its core, and no thread has
- * to be woken: on a machine whose cores are all producing, the export thread would get a
- * core only by taking it from a producer, a context switch and a cold cache per batch
- * (docs/BENCHMARKS.md: two producers went from 0.87x the throughput of one to 1.65-1.83x).
- * For HELP_NS after a producer exported, every producer exports its own full batch
- * (DPT__Q_WAKE) rather than waking the export thread: production is outrunning it. Once
- * producers slow down, a full batch wakes the export thread again. */
-#define HELP_NS 2000000ull
+/* Producers that export. When the exporter never blocks, a producer with a full batch
+ * exports its own lane's backlog itself instead of waking the export thread, whenever
+ * production is fast: its lane backs up (DPT__Q_BEHIND: half its ring waits, or it
+ * stages), or the export thread is awake (napping because batches come fast, or held
+ * away), or a producer exported within HELP_NS. Only a sleeping export thread (batches
+ * come slowly: an nginx worker) is woken as before, so a producer that the thread keeps
+ * up with never runs the exporter. A producer never waits to export: cons is taken with
+ * trylock, and when another thread is exporting it looks again 64 spans later. Its
+ * records never leave its core and no thread is woken; on a machine whose cores are all
+ * producing, the export thread would get a core only by taking it from a producer, a
+ * context switch and a cold cache per batch (docs/BENCHMARKS.md: two producers went from
+ * 0.87x the throughput of one to 1.54-1.76x). While producers export, the export thread
+ * does not nap to look for batches: it sleeps until woken (or the schedule delay). */
 
 static void help(batch *b)
 {
@@ -593,7 +608,7 @@ static void help(batch *b)
 static void wake(batch *b, int r)
 {
     if (b->producers_export && !atomic_load_explicit(&b->hot.shut, memory_order_relaxed) &&
-        (r == DPT__Q_BEHIND ||
+        (r == DPT__Q_BEHIND || !atomic_load_explicit(&b->sleeping, memory_order_relaxed) ||
          mono_ns() < atomic_load_explicit(&b->help_until, memory_order_relaxed))) {
         help(b);
         return;
