@@ -48,6 +48,8 @@ DPT__HIDDEN void dpt__batch_test_late_pushes(dpt_processor *p, bool on);
 /* Test hook: fn runs on a producer about to export (batch.c, help), before it looks
  * whether another thread is exporting and whether shutdown began. */
 DPT__HIDDEN void dpt__batch_test_before_help(dpt_processor *p, void (*fn)(void));
+/* Test hook: the export thread is asleep until woken (not napping, not exporting). */
+DPT__HIDDEN bool dpt__batch_test_sleeping(dpt_processor *p);
 /* Test hook: the export thread's timed naps so far. */
 DPT__HIDDEN uint64_t dpt__batch_test_naps(dpt_processor *p);
 

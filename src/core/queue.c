@@ -79,6 +79,7 @@ struct dpt__queue {
     uint32_t ring_cells;
     uint32_t max_spans; /* strict mode: spans waiting at most */
     uint32_t behind;    /* a lane's backlog that says the consumer is behind */
+    uint32_t part;      /* a smaller backlog that a producer may export (0: none) */
     uint64_t max_bytes; /* byte budget; 0: strict mode */
     uint32_t batch;
     _Alignas(DPT__CACHELINE) _Atomic int64_t budget; /* bytes left for staging */
@@ -329,6 +330,11 @@ uint64_t dpt__queue_after_fork(dpt__queue *q)
     return lost;
 }
 
+void dpt__queue_set_part(dpt__queue *q, uint32_t n)
+{
+    q->part = n;
+}
+
 /* ---- producer ---------------------------------------------------------------------------- */
 
 static DPT__NOINLINE_Q dpt__lane *lane_slow(dpt__queue *q)
@@ -407,6 +413,7 @@ static DPT__NOINLINE_Q int maintain(dpt__lane *l)
         dpt__fence(memory_order_seq_cst);
         return l->head - t >= l->q->behind ? DPT__Q_BEHIND : DPT__Q_WAKE;
     }
+    if (l->q->part && l->head - t >= l->q->part) return DPT__Q_PART;
     return DPT__Q_QUEUED;
 }
 

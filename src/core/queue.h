@@ -34,21 +34,26 @@ DPT__HIDDEN dpt__queue *dpt__queue_new(uint32_t ring_spans, uint64_t max_bytes, 
  * counts them as dropped). No producer or consumer may run any more. */
 DPT__HIDDEN uint64_t dpt__queue_free(dpt__queue *q);
 
+/* Makes dpt__queue_push say DPT__Q_PART from n spans waiting in a lane (0, the default:
+ * never). Set before any producer runs. */
+DPT__HIDDEN void dpt__queue_set_part(dpt__queue *q, uint32_t n);
+
 /* In a forked child: forgets every lane (their producers do not exist here; the parent
  * exports what they queued), releasing the records. Returns the spans discarded. */
 DPT__HIDDEN uint64_t dpt__queue_after_fork(dpt__queue *q);
 
 /* ---- producer side ----------------------------------------------------------------------- */
 
-enum { DPT__Q_DROPPED = 0, DPT__Q_QUEUED = 1, DPT__Q_WAKE = 2, DPT__Q_BEHIND = 3 };
+enum { DPT__Q_DROPPED = 0, DPT__Q_QUEUED = 1, DPT__Q_PART = 2, DPT__Q_WAKE = 3, DPT__Q_BEHIND = 4 };
 
 /* Queues finished record r (sampled, ended), taking over the caller's reference to it.
- * Returns DPT__Q_QUEUED; DPT__Q_WAKE (queued, and the export thread should be woken if it
- * sleeps: a batch is waiting); DPT__Q_BEHIND (queued, and the consumer is behind: half the
- * lane's ring waits, or the lane began staging - batch.c lets such a producer export its
- * own lane, dpt__queue_pop_mine); or DPT__Q_DROPPED (no room: the reference is still the
- * caller's). Any thread; lock-free except once per thread and queue (lane creation) and
- * once per staged chunk. */
+ * Returns DPT__Q_QUEUED; DPT__Q_PART (queued, and the lane holds the part batch set with
+ * dpt__queue_set_part: worth exporting by a producer that exports anyway); DPT__Q_WAKE
+ * (queued, and the export thread should be woken if it sleeps: a batch is waiting); DPT__Q_BEHIND
+ * (queued, and the consumer is behind: half the lane's ring waits, or the lane began staging -
+ * batch.c lets such a producer export its own lane, dpt__queue_pop_mine); or DPT__Q_DROPPED (no
+ * room: the reference is still the caller's). Any thread; lock-free except once per thread and
+ * queue (lane creation) and once per staged chunk. */
 DPT__HIDDEN int dpt__queue_push(dpt__queue *q, dpt__span *r);
 
 /* ---- consumer side (one thread at a time: the caller serialises) ------------------------- */

@@ -24,6 +24,7 @@
 static pthread_t export_caller_main; /* the test's main thread */
 static _Atomic uint64_t exported, on_main, inside, overlaps, after_shutdown, bad;
 static _Atomic bool closed;
+static _Atomic uint64_t calls_on_main; /* exports on the main thread */
 
 static void reset(void)
 {
@@ -47,7 +48,10 @@ static dpt_err watch_export(void *st, const dpt_span_data *const *s, size_t n)
     for (size_t i = 0; i < n; i++)
         if (s[i]->name_len != 1 || s[i]->name[0] != 's' || s[i]->n_attrs != 1)
             atomic_fetch_add(&bad, 1);
-    if (pthread_equal(pthread_self(), export_caller_main)) atomic_fetch_add(&on_main, n);
+    if (pthread_equal(pthread_self(), export_caller_main)) {
+        atomic_fetch_add(&on_main, n);
+        atomic_fetch_add(&calls_on_main, 1);
+    }
     atomic_fetch_add(&exported, n);
     atomic_fetch_sub(&inside, 1);
     return DPT_OK;
@@ -104,9 +108,9 @@ static void test_nonblocking_exporter_gets_the_backlog_from_the_producer(void **
     dpt_tracer *t = dpt_provider_get_tracer(p, "producer-export", NULL);
     dpt__batch_test_hold(proc, true); /* the export thread is away (descheduled) */
     spans(t, 20000);
-    /* The producer exported all but what waits under the "behind" mark (half a ring, plus
-     * the 63 spans between its looks at the ring) without the export thread. */
-    assert_true(atomic_load(&on_main) >= 20000 - 1024 - 64);
+    /* The producer exported all but what waits under the part batch (128, plus the 63
+     * spans between its looks at the ring) without the export thread. */
+    assert_true(atomic_load(&on_main) >= 20000 - 192);
     assert_int_equal(atomic_load(&on_main), atomic_load(&exported));
     dpt_stats st;
     dpt_provider_get_stats(p, &st);
@@ -141,27 +145,93 @@ static void test_an_exporter_not_declared_nonblocking_is_never_called_by_a_produ
     dpt_provider_free(p);
 }
 
-/* A producer that the export thread keeps up with pays nothing: batches that fill slowly
- * (64 spans every 3 ms, an nginx worker's pace) are all exported by the export thread. */
+/* Waits (bounded) until the export thread sleeps until woken. */
+static void wait_sleeping(dpt_processor *proc)
+{
+    for (int i = 0; i < 10000 && !dpt__batch_test_sleeping(proc); i++) {
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    assert_true(dpt__batch_test_sleeping(proc));
+}
+
+/* A producer that the export thread keeps up with pays nothing: each time the thread is
+ * asleep (batches come slowly: an nginx worker), a full batch of the defaults (512 spans,
+ * past the part batch of 128 a producer that exports would take) wakes it, and the thread
+ * exports it. */
 static void test_a_producer_the_export_thread_keeps_up_with_never_exports(void **state)
 {
     (void)state;
     reset();
-    dpt_batch_config cfg;
-    dpt_batch_config_default(&cfg);
-    cfg.max_export_batch_size = 64;
     dpt_processor *proc;
-    dpt_provider *p = provider(true, &cfg, &proc);
+    dpt_provider *p = provider(true, NULL, &proc);
     dpt_tracer *t = dpt_provider_get_tracer(p, "producer-export", NULL);
-    for (int i = 0; i < 20; i++) {
-        spans(t, 64);
-        struct timespec ts = {0, 3000000};
-        nanosleep(&ts, NULL);
+    for (int i = 0; i < 10; i++) {
+        wait_sleeping(proc);
+        spans(t, 512);
+        for (int k = 0; k < 10000 && atomic_load(&exported) < (uint64_t)(i + 1) * 512; k++) {
+            struct timespec ts = {0, 1000000};
+            nanosleep(&ts, NULL);
+        }
+        assert_int_equal(atomic_load(&exported), (uint64_t)(i + 1) * 512);
     }
+    /* Less than a batch (but past the part batch) never wakes a sleeping thread: those
+     * spans wait for the schedule delay (5 s) or a flush, as OpenTelemetry's processor
+     * does; a provider just made is far from its delay. */
+    wait_sleeping(proc);
+    spans(t, 200);
+    struct timespec ts = {0, 50000000};
+    nanosleep(&ts, NULL);
+    assert_int_equal(atomic_load(&exported), 10 * 512);
     assert_int_equal(dpt_provider_force_flush(p, 10000), DPT_OK);
-    assert_int_equal(atomic_load(&exported), 20 * 64);
     assert_int_equal(atomic_load(&on_main), 0);
-    assert_all_counted(p, 20 * 64);
+    assert_all_counted(p, 10 * 512 + 200);
+    dpt_provider_free(p);
+}
+
+/* A producer that exports (the export thread held) does so in part batches of 128-192
+ * spans (it looks every 64 spans), not in batches of 512: fewer records in flight, which stay
+ * in its caches. */
+static void test_a_producer_exports_part_batches(void **state)
+{
+    (void)state;
+    reset();
+    atomic_store(&calls_on_main, 0);
+    dpt_processor *proc;
+    dpt_provider *p = provider(true, NULL, &proc);
+    dpt_tracer *t = dpt_provider_get_tracer(p, "producer-export", NULL);
+    dpt__batch_test_hold(proc, true);
+    spans(t, 10000);
+    assert_true(atomic_load(&on_main) >= 10000 - 192);
+    /* batches of 512 would be 20 exports at most; part batches 52 (a look that finds the
+     * export thread busy makes one larger: the thread peeks at the queue now and then) */
+    assert_true(atomic_load(&calls_on_main) >= (10000 - 1024) / 192);
+    dpt__batch_test_hold(proc, false);
+    assert_int_equal(dpt_provider_force_flush(p, 10000), DPT_OK);
+    assert_all_counted(p, 10000);
+    dpt_provider_free(p);
+}
+
+/* The export thread is awake but not exporting (here: held, as when it is descheduled
+ * after it woke): a producer with a part batch exports it at once, before its lane holds
+ * a full batch. */
+static void test_a_producer_exports_while_the_export_thread_is_awake(void **state)
+{
+    (void)state;
+    reset();
+    dpt_processor *proc;
+    dpt_provider *p = provider(true, NULL, &proc);
+    dpt_tracer *t = dpt_provider_get_tracer(p, "producer-export", NULL);
+    dpt__batch_test_hold(proc, true);
+    wait_sleeping(proc);
+    /* a flush wakes the thread, which then stays held (the flush times out) */
+    assert_int_equal(dpt_provider_force_flush(p, 50), DPT_ETIMEDOUT);
+    assert_false(dpt__batch_test_sleeping(proc));
+    spans(t, 200);
+    assert_true(atomic_load(&on_main) >= 128);
+    dpt__batch_test_hold(proc, false);
+    assert_int_equal(dpt_provider_force_flush(p, 10000), DPT_OK);
+    assert_all_counted(p, 200);
     dpt_provider_free(p);
 }
 
@@ -284,7 +354,7 @@ static void test_a_producer_that_finds_shutdown_begun_does_not_export(void **sta
     dpt_stats st;
     dpt_provider_get_stats(hook_prov, &st);
     /* spans started after the shutdown do not record: ended stops there */
-    assert_true(st.spans_ended >= 512);
+    assert_true(st.spans_ended >= 128); /* the first part batch */
     assert_int_equal(st.spans_exported + st.spans_dropped_queue + st.spans_export_failed,
                      st.spans_ended);
     assert_int_equal(st.spans_exported, atomic_load(&exported));
@@ -303,6 +373,8 @@ int main(void)
         cmocka_unit_test(test_nonblocking_exporter_gets_the_backlog_from_the_producer),
         cmocka_unit_test(test_an_exporter_not_declared_nonblocking_is_never_called_by_a_producer),
         cmocka_unit_test(test_a_producer_the_export_thread_keeps_up_with_never_exports),
+        cmocka_unit_test(test_a_producer_exports_part_batches),
+        cmocka_unit_test(test_a_producer_exports_while_the_export_thread_is_awake),
         cmocka_unit_test(test_export_is_never_concurrent_and_every_span_is_counted),
         cmocka_unit_test(test_no_export_after_shutdown_while_producers_export),
         cmocka_unit_test(test_a_producer_that_finds_shutdown_begun_does_not_export),
