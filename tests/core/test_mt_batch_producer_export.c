@@ -235,6 +235,55 @@ static void test_a_producer_exports_while_the_export_thread_is_awake(void **stat
     dpt_provider_free(p);
 }
 
+/* Exact accounting under faults on the producers' path: an exporter that fails every
+ * other export, and that itself ends a span in every call (a re-entrant exporter: the
+ * producer exporting already holds the consumer lock; the span must queue, not deadlock).
+ * Rule: ended == exported + dropped + failed, each span counted once. */
+static dpt_tracer *reentry_tracer;
+static _Atomic uint64_t fail_calls;
+static dpt_err failing_reentrant_export(void *st, const dpt_span_data *const *s, size_t n)
+{
+    (void)st;
+    (void)s;
+    dpt_span x = dpt_span_start(reentry_tracer, "from-exporter", DPT_SPAN_INTERNAL, NULL);
+    dpt_span_end(x);
+    if (atomic_fetch_add(&fail_calls, 1) % 2) return DPT_EEXPORT;
+    atomic_fetch_add(&exported, n);
+    return DPT_OK;
+}
+
+static void test_failing_reentrant_exporter_on_producers_counts_every_span(void **state)
+{
+    (void)state;
+    reset();
+    atomic_store(&fail_calls, 0);
+    static const dpt_exporter_ops ops = {failing_reentrant_export, NULL, NULL, NULL};
+    dpt_exporter *e = dpt_exporter_new(&ops, NULL);
+    assert_int_equal(dpt_exporter_set_nonblocking(e, true), DPT_OK);
+    dpt_processor *proc = dpt_processor_batch(e, NULL);
+    assert_non_null(proc);
+    dpt_provider_config c = {
+        .sampler = dpt_sampler_always_on(), .processors = &proc, .n_processors = 1};
+    dpt_provider *p = dpt_provider_new(&c);
+    assert_non_null(p);
+    reentry_tracer = dpt_provider_get_tracer(p, "producer-export", NULL);
+    dpt__batch_test_hold(proc, true); /* producers export */
+    spans(reentry_tracer, 20000);
+    dpt__batch_test_hold(proc, false);
+    /* Shutdown, not a flush: the exporter ends a span in every call, so one ended in the
+     * last export of a flush is still queued after it; shutdown counts it (dropped). */
+    assert_int_equal(dpt_provider_shutdown(p, 10000), DPT_OK);
+    assert_true(atomic_load(&fail_calls) >= 2);
+    dpt_stats st;
+    dpt_provider_get_stats(p, &st);
+    assert_true(st.spans_ended >= 20000); /* and the exporter's own spans */
+    assert_true(st.spans_export_failed > 0);
+    assert_int_equal(st.spans_exported, atomic_load(&exported));
+    assert_int_equal(st.spans_exported + st.spans_dropped_queue + st.spans_export_failed,
+                     st.spans_ended);
+    dpt_provider_free(p);
+}
+
 #define THREADS 4
 #define PER_THREAD 40000
 static dpt_provider *mt_prov;
@@ -378,6 +427,7 @@ int main(void)
         cmocka_unit_test(test_export_is_never_concurrent_and_every_span_is_counted),
         cmocka_unit_test(test_no_export_after_shutdown_while_producers_export),
         cmocka_unit_test(test_a_producer_that_finds_shutdown_begun_does_not_export),
+        cmocka_unit_test(test_failing_reentrant_exporter_on_producers_counts_every_span),
         cmocka_unit_test(test_null_exporter_cannot_be_declared_nonblocking),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
