@@ -51,6 +51,20 @@ static inline void tprov_free(tprov *tp)
     memset(tp, 0, sizeof *tp);
 }
 
+/* A provider (always_on) whose one processor is a batch processor over e (cfg NULL:
+ * defaults); *proc is that processor, for the batch test hooks. */
+static inline dpt_provider *batch_provider(dpt_exporter *e, const dpt_batch_config *cfg,
+                                           dpt_processor **proc)
+{
+    *proc = dpt_processor_batch(e, cfg);
+    assert_non_null(*proc);
+    dpt_provider_config c = {
+        .sampler = dpt_sampler_always_on(), .processors = proc, .n_processors = 1};
+    dpt_provider *p = dpt_provider_new(&c);
+    assert_non_null(p);
+    return p;
+}
+
 /* The i-th exported span (a reference the caller releases). */
 static inline const dpt_span_data *tprov_span(tprov *tp, size_t i)
 {

@@ -32,17 +32,6 @@ static dpt_err check_export(void *st, const dpt_span_data *const *s, size_t n)
     return DPT_OK;
 }
 
-static dpt_provider *provider(dpt_exporter *e, const dpt_batch_config *cfg, dpt_processor **proc)
-{
-    *proc = dpt_processor_batch(e, cfg);
-    assert_non_null(*proc);
-    dpt_provider_config c = {
-        .sampler = dpt_sampler_always_on(), .processors = proc, .n_processors = 1};
-    dpt_provider *p = dpt_provider_new(&c);
-    assert_non_null(p);
-    return p;
-}
-
 static void spans(dpt_tracer *t, int n)
 {
     for (int i = 0; i < n; i++) {
@@ -64,7 +53,7 @@ static void test_a_held_export_thread_loses_nothing_with_the_defaults(void **sta
     atomic_store(&seen, 0);
     atomic_store(&bad, 0);
     dpt_processor *proc;
-    dpt_provider *p = provider(dpt_exporter_new(&ops, NULL), NULL, &proc);
+    dpt_provider *p = batch_provider(dpt_exporter_new(&ops, NULL), NULL, &proc);
     dpt_tracer *t = dpt_provider_get_tracer(p, "hiccup", NULL);
     dpt__batch_test_hold(proc, true);
     spans(t, HICCUP_SPANS);
@@ -99,7 +88,7 @@ static void test_two_producers_with_a_held_export_thread_lose_nothing(void **sta
     atomic_store(&seen, 0);
     atomic_store(&bad, 0);
     dpt_processor *proc;
-    dpt_provider *p = provider(dpt_exporter_new(&ops, NULL), NULL, &proc);
+    dpt_provider *p = batch_provider(dpt_exporter_new(&ops, NULL), NULL, &proc);
     g_t = dpt_provider_get_tracer(p, "hiccup", NULL);
     dpt__batch_test_hold(proc, true);
     pthread_t th[2];
@@ -130,7 +119,7 @@ static void test_records_rebuilt_from_staging_start_clean(void **state)
     (void)state;
     dpt_exporter *mem = dpt_exporter_memory(100000);
     dpt_processor *proc;
-    dpt_provider *p = provider(mem, NULL, &proc);
+    dpt_provider *p = batch_provider(mem, NULL, &proc);
     dpt_tracer *t = dpt_provider_get_tracer(p, "clean", NULL);
     dpt_link lc = {0};
     lc.ctx.trace_id = dpt_trace_id_generate();
@@ -186,7 +175,7 @@ static void test_spans_beyond_the_byte_budget_are_dropped_and_counted(void **sta
     cfg.max_queue_size = 64;
     cfg.max_queue_bytes = 1u << 20;
     dpt_processor *proc;
-    dpt_provider *p = provider(dpt_exporter_new(&ops, NULL), &cfg, &proc);
+    dpt_provider *p = batch_provider(dpt_exporter_new(&ops, NULL), &cfg, &proc);
     dpt_tracer *t = dpt_provider_get_tracer(p, "hiccup", NULL);
     dpt__batch_test_hold(proc, true);
     spans(t, HICCUP_SPANS);
@@ -340,7 +329,7 @@ static void test_flush_exports_the_spans_of_many_exited_threads(void **state)
     dpt_batch_config_default(&cfg);
     cfg.schedule_delay_ms = 60000; /* only the flush exports */
     dpt_processor *proc;
-    dpt_provider *p = provider(mem, &cfg, &proc);
+    dpt_provider *p = batch_provider(mem, &cfg, &proc);
     g_short = dpt_provider_get_tracer(p, "short", NULL);
     enum { THREADS = 300 };
     for (int i = 0; i < THREADS; i++) {

@@ -72,13 +72,7 @@ static dpt_provider *provider(bool nonblocking, const dpt_batch_config *cfg, dpt
     dpt_exporter *e = dpt_exporter_new(&watch_ops, NULL);
     assert_non_null(e);
     assert_int_equal(dpt_exporter_set_nonblocking(e, nonblocking), DPT_OK);
-    *proc = dpt_processor_batch(e, cfg);
-    assert_non_null(*proc);
-    dpt_provider_config c = {
-        .sampler = dpt_sampler_always_on(), .processors = proc, .n_processors = 1};
-    dpt_provider *p = dpt_provider_new(&c);
-    assert_non_null(p);
-    return p;
+    return batch_provider(e, cfg, proc);
 }
 
 static void spans(dpt_tracer *t, int n)
@@ -260,12 +254,8 @@ static void test_failing_reentrant_exporter_on_producers_counts_every_span(void 
     static const dpt_exporter_ops ops = {failing_reentrant_export, NULL, NULL, NULL};
     dpt_exporter *e = dpt_exporter_new(&ops, NULL);
     assert_int_equal(dpt_exporter_set_nonblocking(e, true), DPT_OK);
-    dpt_processor *proc = dpt_processor_batch(e, NULL);
-    assert_non_null(proc);
-    dpt_provider_config c = {
-        .sampler = dpt_sampler_always_on(), .processors = &proc, .n_processors = 1};
-    dpt_provider *p = dpt_provider_new(&c);
-    assert_non_null(p);
+    dpt_processor *proc;
+    dpt_provider *p = batch_provider(e, NULL, &proc);
     reentry_tracer = dpt_provider_get_tracer(p, "producer-export", NULL);
     dpt__batch_test_hold(proc, true); /* producers export */
     spans(reentry_tracer, 20000);
