@@ -586,8 +586,8 @@ static void wake_if_sleeping(batch *b)
  * its lane backs up (DPT__Q_BEHIND: half its ring waits, or it stages), or the export
  * thread is awake (napping because batches come fast, or held away), or a producer
  * exported within HELP_NS. It then exports from HELP_PART spans on (DPT__Q_PART), not a
- * whole batch: fewer records in flight stay in its caches (two producers: 1.64-1.87x one,
- * against 1.07-1.81x exporting at 512, in alternating runs). Only a sleeping export thread
+ * whole batch: fewer records in flight stay in its caches (two producers: median 1.80x
+ * one, against 1.76x exporting at 512, in alternating runs). Only a sleeping export thread
  * (batches come slowly: an nginx worker) is woken as before, at a full batch, so a
  * producer that the thread keeps up with never runs the exporter. A producer never waits
  * to export: cons is taken with trylock, and when another thread is exporting it looks
