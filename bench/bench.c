@@ -330,15 +330,14 @@ static const dpt_exporter_ops discard_ops = {discard_export, NULL, NULL, NULL};
 
 static dpt_tracer *bench_tracer;
 static dpt_processor *bench_proc; /* the provider's processor, for the hiccup scenario */
-/* The discarding exporter never blocks, and says so (dpt_exporter_set_nonblocking): a
- * producer that backs up exports its own spans. The *_thread_export scenarios leave it
- * unsaid, as a network or file exporter does: the export thread alone exports. */
-static bool bench_nonblocking = true;
-
-static dpt_provider *make_provider(dpt_sampler *s, bool batch)
+/* The discarding exporter never blocks, and says so (dpt_exporter_set_nonblocking:
+ * producers_export): a producer that backs up exports its own spans. The *_thread_export
+ * and hiccup scenarios leave it unsaid, as a network or file exporter does: the export
+ * thread alone exports. */
+static dpt_provider *make_provider(dpt_sampler *s, bool batch, bool producers_export)
 {
     dpt_exporter *e = dpt_exporter_new(&discard_ops, NULL);
-    dpt_exporter_set_nonblocking(e, bench_nonblocking);
+    dpt_exporter_set_nonblocking(e, producers_export);
     dpt_batch_config bc;
     dpt_batch_config_default(&bc);
     if (opt.queue_size) bc.max_queue_size = opt.queue_size;
@@ -449,9 +448,10 @@ static bench_stat mt_measure(void (*fn)(long), int threads, long total)
 /* A batch scenario: the default batch processor (production settings) with a discarding
  * exporter; ended/exported/dropped counted over the timed repeats (the warm-up excluded),
  * after a flush. threads == 0: on the main thread. */
-static double batch_scenario(const char *name, void (*fn)(long), long n, int threads)
+static double batch_scenario(const char *name, void (*fn)(long), long n, int threads,
+                             bool producers_export)
 {
-    dpt_provider *p = make_provider(dpt_sampler_always_on(), true);
+    dpt_provider *p = make_provider(dpt_sampler_always_on(), true, producers_export);
     fn(n / 4); /* the record pool reaches its steady size */
     dpt_provider_force_flush(p, 30000);
     dpt_stats a, b;
@@ -497,9 +497,7 @@ static void hiccup_scenario(long n)
 {
     /* With an exporter that may block (a network one): producers never export, the queue
      * alone absorbs the pauses. (A non-blocking one would be exported by the producer.) */
-    bench_nonblocking = false;
-    dpt_provider *p = make_provider(dpt_sampler_always_on(), true);
-    bench_nonblocking = true;
+    dpt_provider *p = make_provider(dpt_sampler_always_on(), true, false);
     run_span(n / 4);
     dpt_provider_force_flush(p, 30000);
     dpt_stats a, b;
@@ -521,7 +519,7 @@ static void hiccup_scenario(long n)
 
 static double simple_scenario(const char *name, dpt_sampler *smp, void (*fn)(long), long n)
 {
-    dpt_provider *p = make_provider(smp, false);
+    dpt_provider *p = make_provider(smp, false, true);
     bench_stat s = bench_measure(fn, n);
     report_full(name, s, NULL);
     dpt_provider_free(p);
@@ -530,7 +528,7 @@ static double simple_scenario(const char *name, dpt_sampler *smp, void (*fn)(lon
 
 static double allocs_per_op(dpt_sampler *smp, bool batch, void (*fn)(long), long n)
 {
-    dpt_provider *p = make_provider(smp, batch);
+    dpt_provider *p = make_provider(smp, batch, true);
     fn(n);
     uint64_t a0 = dpt__test_alloc_count();
     fn(n);
@@ -699,24 +697,23 @@ int main(int argc, char **argv)
     if (bench_wanted("span_sampled_simple"))
         simple = simple_scenario("span_sampled_simple", dpt_sampler_always_on(), run_span, n);
     if (bench_wanted("span_sampled_batch"))
-        batch = batch_scenario("span_sampled_batch", run_span, n, 0);
+        batch = batch_scenario("span_sampled_batch", run_span, n, 0, true);
     if (bench_wanted("span_sampled_batch_1thread"))
-        batch1 = batch_scenario("span_sampled_batch_1thread", run_span, n, 1);
+        batch1 = batch_scenario("span_sampled_batch_1thread", run_span, n, 1, true);
     if (bench_wanted("span_sampled_batch_2threads"))
-        batch2 = batch_scenario("span_sampled_batch_2threads", run_span, n, 2);
+        batch2 = batch_scenario("span_sampled_batch_2threads", run_span, n, 2, true);
     if (bench_wanted("span_sampled_batch_hiccup")) hiccup_scenario(bench_ops(4));
     double batch_te = 0, batch2_te = 0;
-    bench_nonblocking = false;
     if (bench_wanted("span_sampled_batch_thread_export"))
-        batch_te = batch_scenario("span_sampled_batch_thread_export", run_span, n, 0);
+        batch_te = batch_scenario("span_sampled_batch_thread_export", run_span, n, 0, false);
     if (bench_wanted("span_sampled_batch_2threads_thread_export"))
-        batch2_te = batch_scenario("span_sampled_batch_2threads_thread_export", run_span, n, 2);
-    bench_nonblocking = true;
+        batch2_te =
+            batch_scenario("span_sampled_batch_2threads_thread_export", run_span, n, 2, false);
     if (bench_wanted("span_nested_scoped_simple"))
         nested_s =
             simple_scenario("span_nested_scoped_simple", dpt_sampler_always_on(), run_nested, n);
     if (bench_wanted("span_nested_scoped_batch"))
-        nested_b = batch_scenario("span_nested_scoped_batch", run_nested, n, 0);
+        nested_b = batch_scenario("span_nested_scoped_batch", run_nested, n, 0, true);
     if (bench_wanted("span_unsampled"))
         uns = simple_scenario("span_unsampled", dpt_sampler_always_off(), run_span_bare,
                               bench_ops(4));

@@ -619,7 +619,7 @@ static void wake(batch *b, int r)
 {
     if (b->producers_export && !atomic_load_explicit(&b->hot.shut, memory_order_relaxed) &&
         (r == DPT__Q_BEHIND || !atomic_load_explicit(&b->sleeping, memory_order_relaxed) ||
-         mono_ns() < atomic_load_explicit(&b->help_until, memory_order_relaxed)))
+         producers_exporting(b)))
         help(b);
     else if (r != DPT__Q_PART) /* a part batch never wakes the thread */
         wake_if_sleeping(b);
