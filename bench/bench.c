@@ -261,6 +261,33 @@ static void run_floor_tl(long n)
     }
 }
 
+/* floor_ilp: eight multiply-add chains and no memory: what code bound by the core's
+ * throughput (as a span's start and end are) gets from this CPU. `floor` cannot show it:
+ * its clock reads are bound by latency, which a busy neighbour does not lengthen. On a VM
+ * the host may give part of a core's issue slots to another guest (an SMT sibling) for
+ * seconds at a time: on the 2-vCPU guest of docs/BENCHMARKS.md this floor reads 1.6-1.7 ns
+ * per iteration in quiet periods and 2.3-3.3 in busy ones, in which a sampled span costs
+ * 60-68 ns instead of 35-38 with nothing changed in dptrace. Its spread [min-max] says
+ * whether a run had such periods. */
+static volatile uint64_t ilp_sink;
+
+static void run_floor_ilp(long n)
+{
+    uint64_t a = 1, b = 2, c = 3, d = 4, e = 5, f = 6, g = 7, h = 8;
+    for (long i = 0; i < n; i++) {
+        a = a * 3 + b;
+        b = b * 5 + c;
+        c = c * 7 + d;
+        d = d * 9 + e;
+        e = e * 11 + f;
+        f = f * 13 + g;
+        g = g * 15 + h;
+        h = h * 17 + a;
+        __asm__ volatile("" : "+r"(a), "+r"(b), "+r"(c), "+r"(d));
+    }
+    ilp_sink = a ^ b ^ c ^ d ^ e ^ f ^ g ^ h;
+}
+
 /* floor_handoff: a plain single-producer/single-consumer ring of records. The producer
  * fills the record in its ring slot and publishes it (one release store per record); the
  * consumer reads every word of it and gives the slots back in bulk. A producer that finds
@@ -399,39 +426,56 @@ static counts stats_delta(const dpt_stats *a, const dpt_stats *b, double cpu_a, 
 }
 
 /* Threads of a multi-thread scenario: started before the clock, released together by a
- * barrier, timed until the last one is done. */
+ * barrier; each reads the clock itself when released and when done, and the run lasts
+ * from the first start to the last end. (The main thread read it once: on two CPUs both
+ * busy with workers it got a CPU back only at the scheduler's next tick, milliseconds
+ * late, and a short run came out several times too fast.) */
 typedef struct mt_run {
-    pthread_barrier_t go, done;
+    pthread_barrier_t go;
     void (*fn)(long);
     long per_thread;
+    const int *pin; /* thread i runs on CPU pin[i] (NULL: where the scheduler puts it) */
+    _Atomic int next;
+    uint64_t start[16], end[16];
 } mt_run;
+
+static void pin_self(int cpu)
+{
+    cpu_set_t cs;
+    CPU_ZERO(&cs);
+    CPU_SET(cpu, &cs);
+    pthread_setaffinity_np(pthread_self(), sizeof cs, &cs);
+}
 
 static void *mt_worker(void *arg)
 {
     mt_run *m = arg;
+    int i = atomic_fetch_add(&m->next, 1);
+    if (m->pin) pin_self(m->pin[i]);
     pthread_barrier_wait(&m->go);
+    m->start[i] = bench_now_ns();
     m->fn(m->per_thread);
-    pthread_barrier_wait(&m->done);
+    m->end[i] = bench_now_ns();
     return NULL;
 }
 
-/* ns per operation of the total throughput of `threads` threads running fn(per_thread). */
-static double mt_once(void (*fn)(long), int threads, long per_thread)
+/* ns per operation of the total throughput of `threads` (at most 16) threads running
+ * fn(per_thread); pin: NULL, or the CPU of each thread. */
+static double mt_once(void (*fn)(long), int threads, long per_thread, const int *pin)
 {
-    mt_run m = {.fn = fn, .per_thread = per_thread};
+    mt_run m = {.fn = fn, .per_thread = per_thread, .pin = pin};
     pthread_t th[16];
-    pthread_barrier_init(&m.go, NULL, (unsigned)threads + 1);
-    pthread_barrier_init(&m.done, NULL, (unsigned)threads + 1);
+    pthread_barrier_init(&m.go, NULL, (unsigned)threads);
     for (int i = 0; i < threads; i++)
         pthread_create(&th[i], NULL, mt_worker, &m);
-    pthread_barrier_wait(&m.go);
-    uint64_t t0 = bench_now_ns();
-    pthread_barrier_wait(&m.done);
-    uint64_t t1 = bench_now_ns();
     for (int i = 0; i < threads; i++)
         pthread_join(th[i], NULL);
     pthread_barrier_destroy(&m.go);
-    pthread_barrier_destroy(&m.done);
+    uint64_t t0 = UINT64_MAX, t1 = 0;
+    for (int i = 0; i < threads; i++) {
+        if (m.start[i] < t0) t0 = m.start[i];
+        if (m.end[i] > t1) t1 = m.end[i];
+    }
     return (double)(t1 - t0) / (double)(threads * per_thread);
 }
 
@@ -439,9 +483,9 @@ static bench_stat mt_measure(void (*fn)(long), int threads, long total)
 {
     double r[64];
     long per = total / threads;
-    mt_once(fn, threads, per / 4);
+    mt_once(fn, threads, per / 4, NULL);
     for (int i = 0; i < opt.repeats; i++)
-        r[i] = mt_once(fn, threads, per);
+        r[i] = mt_once(fn, threads, per, NULL);
     return stat_of(r, opt.repeats, per * threads);
 }
 
@@ -465,6 +509,199 @@ static double batch_scenario(const char *name, void (*fn)(long), long n, int thr
     report_full(name, s, &c);
     dpt_provider_free(p);
     return s.med;
+}
+
+/* The first two CPUs this process may run on; returns how many it found (at most 2). */
+static int two_cpus(int out[2])
+{
+    cpu_set_t cs;
+    int n = 0;
+    if (sched_getaffinity(0, sizeof cs, &cs) != 0) return 0;
+    for (int c = 0; c < CPU_SETSIZE && n < 2; c++)
+        if (CPU_ISSET(c, &cs)) out[n++] = c;
+    return n;
+}
+
+/* Two long-lived worker threads pinned one to each of two CPUs, run in rounds: the main
+ * thread says which workers run fn(per_thread) and sleeps until they are done; each worker
+ * times itself. The threads of a service live long: a new thread's first spans pay for
+ * its lane and its first records, which is not what a producer costs. */
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int round, done, quit;
+    bool active[2];
+    void (*fn)(long);
+    long per_thread;
+    uint64_t start[2], end[2];
+    int cpu[2];
+    pthread_t th[2];
+} pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER};
+
+static void *pool_worker(void *arg)
+{
+    int id = (int)(intptr_t)arg;
+    pin_self(pool.cpu[id]);
+    int seen = 0;
+    pthread_mutex_lock(&pool.mu);
+    for (;;) {
+        while (pool.round == seen && !pool.quit)
+            pthread_cond_wait(&pool.cv, &pool.mu);
+        if (pool.quit) break;
+        seen = pool.round;
+        bool run = pool.active[id];
+        pthread_mutex_unlock(&pool.mu);
+        if (run) {
+            pool.start[id] = bench_now_ns();
+            pool.fn(pool.per_thread);
+            pool.end[id] = bench_now_ns();
+        }
+        pthread_mutex_lock(&pool.mu);
+        pool.done++;
+        pthread_cond_broadcast(&pool.cv);
+    }
+    pthread_mutex_unlock(&pool.mu);
+    return NULL;
+}
+
+/* One round: the workers in `which` (bit 0: the first, bit 1: the second) each run
+ * fn(per_thread); ns per operation of their total throughput. */
+static double pool_round(int which, void (*fn)(long), long per_thread)
+{
+    pthread_mutex_lock(&pool.mu);
+    pool.fn = fn;
+    pool.per_thread = per_thread;
+    pool.active[0] = which & 1;
+    pool.active[1] = (which & 2) != 0;
+    pool.done = 0;
+    pool.round++;
+    pthread_cond_broadcast(&pool.cv);
+    while (pool.done < 2)
+        pthread_cond_wait(&pool.cv, &pool.mu);
+    pthread_mutex_unlock(&pool.mu);
+    uint64_t t0 = UINT64_MAX, t1 = 0;
+    int n = 0;
+    for (int i = 0; i < 2; i++)
+        if (which & (1 << i)) {
+            if (pool.start[i] < t0) t0 = pool.start[i];
+            if (pool.end[i] > t1) t1 = pool.end[i];
+            n++;
+        }
+    return (double)(t1 - t0) / (double)(n * per_thread);
+}
+
+static bool pool_start(void)
+{
+    if (two_cpus(pool.cpu) < 2) return false;
+    for (int i = 0; i < 2; i++)
+        pthread_create(&pool.th[i], NULL, pool_worker, (void *)(intptr_t)i);
+    return true;
+}
+
+static void pool_stop(void)
+{
+    pthread_mutex_lock(&pool.mu);
+    pool.quit = 1;
+    pthread_cond_broadcast(&pool.cv);
+    pthread_mutex_unlock(&pool.mu);
+    for (int i = 0; i < 2; i++)
+        pthread_join(pool.th[i], NULL);
+}
+
+/* Two producers against one, measured so that the machine's moment cancels out. On a VM
+ * the capacity a vCPU gets for throughput-bound code changes by up to 2x within seconds
+ * and differs between vCPUs (floor_ilp), so one producer timed now and two timed seconds
+ * later compare two machines (scaling_2threads read anywhere from 1.05 to 1.93 on one
+ * binary). Here the pool's workers take turns in short triples: the first alone, the
+ * second alone, both at once (each half the operations), back to back; a triple's ratio is
+ * the pair's throughput over the mean of the two single throughputs (2.0: the two CPUs
+ * together do what each did alone a moment before). Every slice runs one triple of each
+ * workload in turn, so that all of them see the same moments of the machine: the ILP
+ * floor and the record floor (code that shares nothing: what the machine gives two
+ * threads), sampled spans with no processor (the span code alone) and the batch scenario.
+ * Medians over repeats x SLICES triples are reported with their spread. */
+enum { SLICES = 8, PAIRED_KINDS = 4 };
+static dpt_tracer *noproc_tracer;
+
+static void run_span_noproc(long n)
+{
+    for (long i = 0; i < n; i++) {
+        dpt_span s = dpt_span_start(noproc_tracer, "GET /orders/{id}", DPT_SPAN_SERVER, NULL);
+        dpt_span_set_str(s, "http.request.method", "GET");
+        dpt_span_set_int(s, "http.response.status_code", 200);
+        dpt_span_end(s);
+    }
+}
+
+static void report_ratio(const char *name, double *r, int n)
+{
+    bench_stat s = stat_of(r, n, 0);
+    if (opt.json)
+        printf("%s\n    {\"name\": \"%s\", \"value\": %.4f, \"min\": %.4f, \"max\": %.4f, "
+               "\"unit\": \"x\"}",
+               opt.n_reported++ ? "," : "", name, s.med, s.lo, s.hi);
+    else
+        printf("%-30s %8.3f  [%.3f-%.3f] x\n", name, s.med, s.lo, s.hi);
+    fflush(stdout);
+}
+
+/* span_sampled_batch_2threads_paired. Spans of the batch scenario's rounds are counted. */
+static void paired_scenario(long n)
+{
+    if (!pool_start()) {
+        fprintf(stderr, "span_sampled_batch_2threads_paired: skipped, fewer than 2 CPUs\n");
+        return;
+    }
+    static const struct {
+        const char *ratio, *single, *pair;
+        long scale;
+    } kinds[PAIRED_KINDS] = {
+        {"scaling_floor_ilp_paired", NULL, NULL, 20},
+        {"scaling_floor_paired", NULL, NULL, 1},
+        {"scaling_noproc_paired", "span_sampled_noproc_pinned_1", "span_sampled_noproc_paired_2",
+         1},
+        {"scaling_2threads_paired", "span_sampled_batch_pinned_1",
+         "span_sampled_batch_2threads_paired", 1},
+    };
+    void (*const fns[PAIRED_KINDS])(long) = {run_floor_ilp, run_floor_tl, run_span_noproc,
+                                             run_span};
+    dpt_provider_config nc = {.service_name = "bench", .sampler = dpt_sampler_always_on()};
+    dpt_provider *np = dpt_provider_new(&nc);
+    noproc_tracer = dpt_provider_get_tracer(np, "bench", "1");
+    dpt_provider *p = make_provider(dpt_sampler_always_on(), true, true);
+    run_span(n / 4);
+    dpt_provider_force_flush(p, 30000);
+    dpt_stats a, b;
+    dpt_provider_get_stats(p, &a);
+
+    static double one[PAIRED_KINDS][64 * SLICES * 2], two[PAIRED_KINDS][64 * SLICES],
+        ratio[PAIRED_KINDS][64 * SLICES];
+    long m = n / SLICES;
+    for (int k = 0; k < PAIRED_KINDS; k++)
+        pool_round(3, fns[k], m * kinds[k].scale); /* warm-up: both workers' records, lanes */
+    int slices = opt.repeats * SLICES;
+    for (int i = 0; i < slices; i++)
+        for (int k = 0; k < PAIRED_KINDS; k++) {
+            long ops = m * kinds[k].scale;
+            double x = pool_round(1, fns[k], ops), y = pool_round(2, fns[k], ops);
+            two[k][i] = pool_round(3, fns[k], ops / 2);
+            one[k][2 * i] = x;
+            one[k][2 * i + 1] = y;
+            ratio[k][i] = (1.0 / two[k][i]) / ((1.0 / x + 1.0 / y) / 2.0);
+        }
+    dpt_provider_force_flush(p, 30000);
+    dpt_provider_get_stats(p, &b);
+    counts c = stats_delta(&a, &b, -1, -1);
+    for (int k = 0; k < PAIRED_KINDS; k++) {
+        if (kinds[k].single) {
+            report_full(kinds[k].single, stat_of(one[k], 2 * slices, m), NULL);
+            report_full(kinds[k].pair, stat_of(two[k], slices, m), k == 3 ? &c : NULL);
+        }
+        report_ratio(kinds[k].ratio, ratio[k], slices);
+    }
+    dpt_provider_free(p);
+    dpt_provider_free(np);
+    pool_stop();
 }
 
 /* span_sampled_batch_hiccup: the batch scenario while a helper thread holds the export
@@ -575,10 +812,12 @@ static const char *const all_scenarios[] = {
     "floor_handoff",
     "floor_1thread",
     "floor_2threads",
+    "floor_ilp",
     "span_sampled_simple",
     "span_sampled_batch",
     "span_sampled_batch_2threads",
     "span_sampled_batch_1thread",
+    "span_sampled_batch_2threads_paired",
     "span_sampled_batch_hiccup",
     "span_sampled_batch_thread_export",
     "span_sampled_batch_2threads_thread_export",
@@ -680,6 +919,9 @@ int main(int argc, char **argv)
         flh = s.med;
     }
 
+    if (any_span || bench_wanted("floor_ilp"))
+        report_full("floor_ilp", bench_measure(run_floor_ilp, n), NULL);
+
     double fl1 = 0, fl2 = 0;
     if (bench_wanted("span_sampled_batch_2threads") || bench_wanted("floor_1thread")) {
         bench_stat s = mt_measure(run_floor_tl, 1, n);
@@ -702,6 +944,7 @@ int main(int argc, char **argv)
         batch1 = batch_scenario("span_sampled_batch_1thread", run_span, n, 1, true);
     if (bench_wanted("span_sampled_batch_2threads"))
         batch2 = batch_scenario("span_sampled_batch_2threads", run_span, n, 2, true);
+    if (bench_wanted("span_sampled_batch_2threads_paired")) paired_scenario(n);
     if (bench_wanted("span_sampled_batch_hiccup")) hiccup_scenario(bench_ops(4));
     double batch_te = 0, batch2_te = 0;
     if (bench_wanted("span_sampled_batch_thread_export"))
