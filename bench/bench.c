@@ -7,7 +7,10 @@
  * copying the name and two attributes into a record, pushing it to a ring) and
  * `floor_handoff` (the same, plus handing each record to a consumer thread that reads it:
  * what any asynchronous export pays, the record crossing cores). Multi-thread scenarios
- * time only the work: threads are started before the clock and wait on a barrier.
+ * time only the work: threads are started before the clock and wait on a barrier, and each
+ * times itself. `floor_ilp` (register-only work) shows how much of a core the host gave
+ * during a run; `span_sampled_batch_2threads_paired` measures two producers against one in
+ * back-to-back triples on two pinned workers, beside the floors (docs/BENCHMARKS.md).
  * Scenario names may be shell patterns (`'span_*'`); span scenarios bring the floors.
  */
 #define _GNU_SOURCE
