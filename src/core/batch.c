@@ -466,11 +466,14 @@ static void *export_thread(void *arg)
             }
             /* Dekker: publish that we sleep, then look at the queue once more. */
             atomic_store_explicit(&b->sleeping, true, memory_order_seq_cst);
-            if (pending_try(b) >= b->cfg.max_export_batch_size) break;
+            uint64_t pending = 0; /* a producer holding cons exports: nothing to look at */
             if (!pthread_mutex_trylock(&b->cons)) {
-                dpt__queue_tidy(b->hot.q); /* retire the lanes of exited threads */
+                pending = dpt__queue_pending(b->hot.q);
+                if (pending < b->cfg.max_export_batch_size)
+                    dpt__queue_tidy(b->hot.q); /* retire the lanes of exited threads */
                 pthread_mutex_unlock(&b->cons);
             }
+            if (pending >= b->cfg.max_export_batch_size) break;
             int rc = pthread_cond_timedwait(&b->wake, &b->mu, &deadline);
             if (rc == ETIMEDOUT) break;
         }

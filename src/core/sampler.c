@@ -170,14 +170,6 @@ const char *dpt_sampler_description(const dpt_sampler *s)
 
 /* ---- decisions ------------------------------------------------------------------------- */
 
-static uint64_t be_bytes(const uint8_t *p, int n)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < n; i++)
-        v = v << 8 | p[i];
-    return v;
-}
-
 /* Reads sub-key `sub` (e.g. "rv") of the "ot" tracestate entry into buf. */
 static bool ot_subkey(const dpt_tracestate *ts, const char *sub, char *buf, size_t cap)
 {
@@ -227,7 +219,7 @@ static dpt_tracestate *with_th(const dpt_tracestate *ts, const char *th)
 static void decide_probability(const dpt_sampler *s, const dpt_sampling_params *in,
                                dpt_sampling_result *out)
 {
-    uint64_t r = be_bytes(in->trace_id->b + 9, 7);
+    uint64_t r = dpt__be_bytes(in->trace_id->b + 9, 7);
     char rv[32];
     if (ot_subkey(in->parent_tracestate, "rv", rv, sizeof rv) && strlen(rv) == 14) {
         dpt_trace_id tmp;
@@ -235,7 +227,7 @@ static void decide_probability(const dpt_sampler *s, const dpt_sampling_params *
         char hex[33];
         memset(hex, '0', 18);
         memcpy(hex + 18, rv, 14);
-        if (dpt_trace_id_from_hex(hex, 32, &tmp) == DPT_OK) r = be_bytes(tmp.b + 9, 7);
+        if (dpt_trace_id_from_hex(hex, 32, &tmp) == DPT_OK) r = dpt__be_bytes(tmp.b + 9, 7);
     }
     if (r >= s->bound && s->th[0]) {
         out->decision = DPT_RECORD_AND_SAMPLE;

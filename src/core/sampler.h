@@ -36,12 +36,17 @@ struct dpt_sampler {
 /* Whether a trace-id ratio sampler (TraceIdRatioBased) samples the trace: bytes 8-15 of
  * the id as a big-endian number, its top 63 bits below the bound (sampler.c). The one
  * definition, for dpt_sampler_should_sample and the inline decision below. */
+static inline uint64_t dpt__be_bytes(const uint8_t *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < n; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
 static inline bool dpt__ratio_keeps(const dpt_sampler *s, const dpt_trace_id *tid)
 {
-    uint64_t x = 0;
-    for (int i = 8; i < 16; i++)
-        x = x << 8 | tid->b[i];
-    return (x >> 1) < s->bound;
+    return (dpt__be_bytes(tid->b + 8, 8) >> 1) < s->bound;
 }
 
 /* The decision of the cases that need no call: always_on, always_off and a trace-id ratio
