@@ -89,7 +89,16 @@ DPT_EXTERN dpt_err dpt_exporter_factory_register(const char *name, dpt_exporter_
  * parentContext)): the explicit parent given to dpt_span_start, or the context that was
  * current (with its baggage and user values), or an empty one for a root span started with
  * opts.root. parent is lent for the call (dpt_context_retain it to keep a copy). When both
- * are set, only on_start_ctx is called. */
+ * are set, only on_start_ctx is called.
+ * on_ending (OpenTelemetry's OnEnding, development status in the specification) runs
+ * inside dpt_span_end of a recording span, on the ending thread, after the end time is
+ * set (d->end_ns: the callbacks' time is not in the span's duration) and before any
+ * processor's on_end; the processors' on_ending run in the order they were added. `span`
+ * is a handle valid for the call only with which the span can still be changed
+ * (dpt_span_set_*, dpt_span_add_event, dpt_span_add_link, dpt_span_set_status,
+ * dpt_span_update_name); every handle the application holds is already stale, so no other
+ * thread can change the span any more. dpt_span_end on `span` does nothing (DPT_ESTATE):
+ * the span ends when the callbacks return. */
 typedef struct dpt_processor_ops {
     void (*on_start)(void *state, const dpt_span_data *d);
     void (*on_end)(void *state, const dpt_span_data *d);
@@ -97,6 +106,7 @@ typedef struct dpt_processor_ops {
     dpt_err (*shutdown)(void *state, uint32_t timeout_ms);
     void (*destroy)(void *state);
     void (*on_start_ctx)(void *state, const dpt_span_data *d, const dpt_context *parent);
+    void (*on_ending)(void *state, dpt_span span, const dpt_span_data *d);
 } dpt_processor_ops;
 
 DPT_EXTERN dpt_processor *dpt_processor_new(const dpt_processor_ops *ops, void *state);

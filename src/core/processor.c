@@ -201,6 +201,13 @@ static void multi_on_end(void *st, const dpt_span_data *d)
         m->p[i]->ops.on_end(m->p[i]->state, d);
 }
 
+static void multi_on_ending(void *st, dpt_span span, const dpt_span_data *d)
+{
+    multi *m = st;
+    for (size_t i = 0; i < m->n; i++)
+        if (m->p[i]->ops.on_ending) m->p[i]->ops.on_ending(m->p[i]->state, span, d);
+}
+
 static dpt_err multi_each(multi *m, uint32_t timeout_ms, bool shutdown)
 {
     dpt_err worst = DPT_OK;
@@ -239,14 +246,20 @@ dpt_processor *dpt_processor_multi(dpt_processor *const *procs, size_t n)
             dpt__processor_destroy(procs[i]);
         return NULL;
     }
-    bool any_start = false;
+    bool any_start = false, any_ending = false;
     for (size_t i = 0; i < n; i++) {
         if (!procs[i]) continue;
         m->p[m->n++] = procs[i];
         if (procs[i]->ops.on_start || procs[i]->ops.on_start_ctx) any_start = true;
+        if (procs[i]->ops.on_ending) any_ending = true;
     }
-    dpt_processor_ops ops = {NULL,           multi_on_end,  multi_flush,
-                             multi_shutdown, multi_destroy, any_start ? multi_on_start : NULL};
+    dpt_processor_ops ops = {NULL,
+                             multi_on_end,
+                             multi_flush,
+                             multi_shutdown,
+                             multi_destroy,
+                             any_start ? multi_on_start : NULL,
+                             any_ending ? multi_on_ending : NULL};
     return dpt_processor_new(&ops, m);
 }
 

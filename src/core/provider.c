@@ -123,6 +123,7 @@ dpt_provider *dpt_provider_new(const dpt_provider_config *cfg)
         dpt_processor *pr = cfg->processors[i];
         if (!pr) continue;
         if (pr->ops.on_start || pr->ops.on_start_ctx) p->has_on_start = true;
+        if (pr->ops.on_ending) atomic_fetch_add(&p->n_ending, 1);
         p->procs[atomic_load(&p->n_procs)] = pr;
         atomic_store(&p->n_procs, atomic_load(&p->n_procs) + 1);
         atomic_store(&p->sole_batch,
@@ -165,6 +166,7 @@ dpt_err dpt_provider_add_processor(dpt_provider *p, dpt_processor *proc)
     p->procs[n] = proc;
     if (proc->ops.on_start || proc->ops.on_start_ctx) p->has_on_start = true;
     atomic_store(&p->sole_batch, NULL); /* two processors now */
+    if (proc->ops.on_ending) atomic_fetch_add(&p->n_ending, 1);
     /* Release: a thread that sees the new count also sees the slot filled. */
     atomic_store_explicit(&p->n_procs, n + 1, memory_order_release);
     pthread_mutex_unlock(&p->mu);

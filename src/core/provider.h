@@ -38,6 +38,9 @@ struct dpt_provider {
      * records to its queue inline), else NULL. Set with n_procs. */
     _Atomic(void *) sole_batch;
     bool has_on_start;
+    /* Processors with an on_ending (span.c runs them at a span's end; a provider with one
+     * has no sole_batch, so the common end path never looks at this). */
+    _Atomic uint32_t n_ending;
     _Atomic bool shut_down;
     bool disabled;
     /* What the span start must check, in one load: DPT__GATE_* bits (disabled, shut down,

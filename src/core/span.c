@@ -1280,14 +1280,42 @@ bool dpt__span_context_ts(dpt_span s, dpt_span_context *sc, dpt_tracestate **ts)
 
 /* ---- end -------------------------------------------------------------------------------- */
 
-/* The end of a recording span, after its generation was bumped: nobody else touches the
- * record any more. */
-static DPT__NOINLINE dpt_err end_recording(dpt__span *r, uint64_t end_ns)
+/* The processors' on_ending callbacks (plugin.h), in the order they were added, with a
+ * handle of their own: the record's generation moves from the ended handle's gen + 1 to
+ * gen + 2 (odd: live) for the calls, so every handle the application holds stays stale
+ * and only the callbacks can change the span, and to gen + 3 (ended) after them. */
+static DPT__NOINLINE void run_ending(dpt_provider *p, dpt__span *r, uint64_t gen)
 {
+    dpt_span h = {r, gen + 2};
+    atomic_store_explicit(&r->gen, h.gen, memory_order_relaxed);
+    uint32_t n = atomic_load_explicit(&p->n_procs, memory_order_acquire);
+    for (uint32_t i = 0; i < n; i++) {
+        const dpt_processor *pr = p->procs[i];
+        if (pr->ops.on_ending) pr->ops.on_ending(pr->state, h, &r->d);
+    }
+    /* The callbacks ran on this thread: their changes are in order before this. */
+    atomic_store_explicit(&r->gen, h.gen + 1, memory_order_relaxed);
+}
+
+/* The end of a recording span, after its generation was bumped: nobody else touches the
+ * record any more. gen: the generation of the handle that ended it. */
+static DPT__NOINLINE dpt_err end_recording(dpt__span *r, uint64_t gen, uint64_t end_ns)
+{
+    if (DPT__UNLIKELY(r->d.end_ns != 0)) {
+        /* dpt_span_end from an on_ending callback (only those hold a live handle of a span
+         * whose end time is set): the span ends when the callbacks return. The callbacks'
+         * handle stays live. */
+        atomic_store_explicit(&r->gen, gen, memory_order_relaxed);
+        return DPT_ESTATE;
+    }
     r->d.end_ns = end_ns ? end_ns : dpt__now_ns_inline();
     if (r->d.end_ns < r->d.start_ns) r->d.end_ns = r->d.start_ns;
-    atomic_store_explicit(&r->state, DPT__REC_ENDED, memory_order_relaxed);
     dpt_provider *p = r->tracer->provider;
+    /* A provider with an on_ending processor has no sole batch processor (provider.c). */
+    if (DPT__UNLIKELY(atomic_load_explicit(&p->sole_batch, memory_order_relaxed) == NULL) &&
+        atomic_load_explicit(&p->n_ending, memory_order_relaxed))
+        run_ending(p, r, gen);
+    atomic_store_explicit(&r->state, DPT__REC_ENDED, memory_order_relaxed);
     _Atomic uint64_t *cnt = dpt__counters(p);
     if (DPT__LIKELY(cnt != NULL)) dpt__cadd(cnt, DPT__C_ENDED, 1);
     /* The common pipeline, inline: a sole batch processor's queue takes the provider's
@@ -1321,7 +1349,7 @@ static inline dpt_err finish(dpt__op op, uint64_t gen, uint64_t end_ns)
         dpt__span_recycle(r);
         return DPT_OK;
     }
-    return end_recording(r, end_ns);
+    return end_recording(r, gen, end_ns);
 }
 
 /* The end of a span not ours or shared: entered with the lock (span.h). */
@@ -1356,7 +1384,7 @@ static inline dpt_err end_span(dpt_span s, uint64_t end_ns)
                 dpt__span_recycle(r);
                 return DPT_OK;
             }
-            return end_recording(r, end_ns);
+            return end_recording(r, s.gen, end_ns);
         }
         atomic_store_explicit(&me->busy, NULL, memory_order_release);
     }
