@@ -53,7 +53,18 @@ typedef struct dpt_http_exporter_config {
      * at most DPT_HTTP_MAX_IN_FLIGHT_LIMIT. With all of them busy, the exporting thread
      * waits for one (within the export deadline) and the batch queue absorbs the rest. */
     uint32_t max_in_flight;
+    /* Size limits of the OTLP specification ("OTLP/HTTP Request", "OTLP/HTTP Response"; the
+     * same for gRPC and Zipkin): a request body larger than max_request_bytes before
+     * compression is not sent (its spans count as failed, requests_too_large counts it);
+     * an answer longer than max_response_bytes is not read further and the export fails
+     * without a retry (responses_too_large). 0: the specification's recommended defaults,
+     * 64 MiB and 4 MiB. */
+    uint64_t max_request_bytes;
+    uint64_t max_response_bytes;
 } dpt_http_exporter_config;
+
+#define DPT_HTTP_DEFAULT_MAX_REQUEST_BYTES ((uint64_t)64 << 20)
+#define DPT_HTTP_DEFAULT_MAX_RESPONSE_BYTES ((uint64_t)4 << 20)
 
 #define DPT_HTTP_MAX_IN_FLIGHT_LIMIT 64
 
@@ -80,6 +91,8 @@ DPT_EXTERN dpt_exporter *dpt_exporter_otlp_http(const dpt_http_exporter_config *
  *                                            (the spec's rule); it never turns off
  *                                            certificate checks for https://
  *   DPTRACE_EXPORT_MAX_IN_FLIGHT             requests in flight at once (16, 1..64)
+ *   DPTRACE_EXPORT_MAX_REQUEST_BYTES         max_request_bytes (64 MiB; 1024 or more)
+ *   DPTRACE_EXPORT_MAX_RESPONSE_BYTES        max_response_bytes (4 MiB; 1024 or more)
  * Invalid values are logged and replaced by the default; an endpoint that is not an
  * http:// or https:// URL is logged once and no exporter is made (NULL). */
 DPT_EXTERN dpt_exporter *dpt_exporter_otlp_http_from_env(void);
@@ -98,7 +111,7 @@ DPT_EXTERN dpt_exporter *dpt_exporter_otlp_grpc(const dpt_http_exporter_config *
 /* Zipkin v2 JSON exporter (POST to .../api/v2/spans). */
 DPT_EXTERN dpt_exporter *dpt_exporter_zipkin_http(const dpt_http_exporter_config *cfg);
 /* From OTEL_EXPORTER_ZIPKIN_ENDPOINT (http://localhost:9411/api/v2/spans),
- * OTEL_EXPORTER_ZIPKIN_TIMEOUT (ms, 10000) and DPTRACE_EXPORT_MAX_IN_FLIGHT. */
+ * OTEL_EXPORTER_ZIPKIN_TIMEOUT (ms, 10000) and the three DPTRACE_EXPORT_MAX_* above. */
 DPT_EXTERN dpt_exporter *dpt_exporter_zipkin_http_from_env(void);
 
 /* Registers the exporter factories "otlp" and "zipkin" for OTEL_TRACES_EXPORTER (see
@@ -108,17 +121,19 @@ DPT_EXTERN dpt_err dpt_http_register(void);
 
 /* What an HTTP exporter did so far (monotonic counters). */
 typedef struct dpt_http_exporter_stats {
-    uint64_t exports;            /* export calls with at least one span */
-    uint64_t exports_ok;         /* delivered (2xx, possibly with a partial success) */
-    uint64_t exports_failed;     /* not delivered: error, timeout or shut down */
-    uint64_t attempts;           /* HTTP requests started */
-    uint64_t retries;            /* attempts after the first of an export */
-    uint64_t spans_sent;         /* spans in delivered exports */
-    uint64_t spans_rejected;     /* rejected_spans reported by partial-success answers */
-    uint64_t bytes_sent;         /* request body bytes, after compression */
-    int last_http_status;        /* status of the latest answer, 0 when none */
-    uint64_t spans_failed;       /* spans in exports that were not delivered */
-    uint32_t max_in_flight_seen; /* the most requests that were in flight at once */
+    uint64_t exports;             /* export calls with at least one span */
+    uint64_t exports_ok;          /* delivered (2xx, possibly with a partial success) */
+    uint64_t exports_failed;      /* not delivered: error, timeout or shut down */
+    uint64_t attempts;            /* HTTP requests started */
+    uint64_t retries;             /* attempts after the first of an export */
+    uint64_t spans_sent;          /* spans in delivered exports */
+    uint64_t spans_rejected;      /* rejected_spans reported by partial-success answers */
+    uint64_t bytes_sent;          /* request body bytes, after compression */
+    int last_http_status;         /* status of the latest answer, 0 when none */
+    uint64_t spans_failed;        /* spans in exports that were not delivered */
+    uint32_t max_in_flight_seen;  /* the most requests that were in flight at once */
+    uint64_t requests_too_large;  /* exports not sent: body over max_request_bytes */
+    uint64_t responses_too_large; /* answers over max_response_bytes (export failed) */
 } dpt_http_exporter_stats;
 
 /* Reads the counters of an exporter made by this header's constructors (DPT_EINVAL for

@@ -29,8 +29,8 @@
 
 #define RESP_CAP                                                                                   \
     ((size_t)64 * 1024) /* bytes of an answer kept (partial success or an                          \
-                          error message fit in far less); the rest is read                         \
-                          and discarded, within the deadline */
+                          error message fit in far less); the rest, up to                          \
+                          max_response_bytes, is read and discarded */
 #define POLL_MAX_MS 1000
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -168,10 +168,17 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *user)
 {
     dpt__xfer *x = user;
     size_t n = size * nmemb;
+    x->resp_total = dpt__sat_add(x->resp_total, n);
+    if (x->resp_total > x->c->max_response_bytes) {
+        /* OTLP ("OTLP/HTTP Response"): "If the limit is exceeded, the client MUST treat
+         * the response as a non-retryable error". Returning less than n stops the
+         * transfer (CURLE_WRITE_ERROR); on_transfer_end sees why. */
+        x->resp_too_large = true;
+        return 0;
+    }
     size_t room = x->resp.len < RESP_CAP ? RESP_CAP - x->resp.len : 0;
     dpt__buf_put(&x->resp, ptr, n < room ? n : room);
-    x->resp_total = dpt__sat_add(x->resp_total, n);
-    return n; /* the rest is dropped, not an error: the deadline bounds the time */
+    return n; /* beyond RESP_CAP read and dropped: the limit and the deadline bound it */
 }
 
 static char *dup_or_null(const char *s)
@@ -427,6 +434,10 @@ dpt_err dpt__http_client_init(dpt__http_client *c, const char *name,
     if (c->max_backoff_ms < c->initial_backoff_ms) c->max_backoff_ms = c->initial_backoff_ms;
     c->max_attempts = cfg->max_attempts;
     c->max_in_flight = cfg->max_in_flight ? cfg->max_in_flight : d.max_in_flight;
+    c->max_request_bytes =
+        cfg->max_request_bytes ? cfg->max_request_bytes : DPT_HTTP_DEFAULT_MAX_REQUEST_BYTES;
+    c->max_response_bytes =
+        cfg->max_response_bytes ? cfg->max_response_bytes : DPT_HTTP_DEFAULT_MAX_RESPONSE_BYTES;
     if (c->max_in_flight > DPT_HTTP_MAX_IN_FLIGHT_LIMIT)
         c->max_in_flight = DPT_HTTP_MAX_IN_FLIGHT_LIMIT;
     c->gzip = cfg->gzip;
@@ -606,6 +617,19 @@ dpt_err dpt__http_submit(dpt__http_client *c, dpt_encoder *enc, const uint8_t *b
         return DPT_ESTATE; /* after shutdown: refused, not an export of ours */
     }
     atomic_fetch_add_explicit(&c->st_exports, 1, memory_order_relaxed);
+    if (len > c->max_request_bytes) {
+        /* OTLP ("OTLP/HTTP Request"): "If the limit is exceeded, the client MUST NOT make
+         * the request and SHOULD record the fact that the request was discarded." */
+        pthread_mutex_unlock(&c->mu);
+        atomic_fetch_add_explicit(&c->st_requests_too_large, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&c->st_failed, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&c->st_spans_failed, live, memory_order_relaxed);
+        dpt__log_limited(&c->fail_rl, DPT_LOG_WARN,
+                         "%s exporter: %zu spans not sent to %s: a request of %zu bytes is over "
+                         "the limit of %llu (DPTRACE_EXPORT_MAX_REQUEST_BYTES)",
+                         c->name, live, c->url_log, len, (unsigned long long)c->max_request_bytes);
+        return DPT_EEXPORT;
+    }
     dpt__xfer *x = NULL;
     dpt_err err = DPT_OK;
     for (;;) {
@@ -836,6 +860,7 @@ static void start_attempt(dpt__http_client *c, dpt__xfer *x, uint64_t now)
     x->resp.len = 0;
     x->resp.oom = false;
     x->resp_total = 0;
+    x->resp_too_large = false;
     x->content_type[0] = '\0';
     x->grpc_status = -1;
     x->grpc_message[0] = '\0';
@@ -985,6 +1010,13 @@ static void on_transfer_end(dpt__http_client *c, dpt__xfer *x, CURLcode rc, uint
     char why[256];
     uint64_t server_wait = 0; /* Retry-After or RetryInfo, ms; 0: none */
     stop_attempt(c, x);
+    if (x->resp_too_large) {
+        atomic_fetch_add_explicit(&c->st_responses_too_large, 1, memory_order_relaxed);
+        snprintf(why, sizeof why, "an answer of more than %llu bytes, discarded",
+                 (unsigned long long)c->max_response_bytes);
+        finish(c, x, DPT_EEXPORT, "answer too large, not retried", why);
+        return;
+    }
     if (rc != CURLE_OK) {
         if (rc == CURLE_OPERATION_TIMEDOUT && now >= x->deadline_ms) {
             finish(c, x, DPT_ETIMEDOUT, "export timeout", "no answer in time");

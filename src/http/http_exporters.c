@@ -267,6 +267,9 @@ dpt_err dpt_exporter_http_get_stats(dpt_exporter *e, dpt_http_exporter_stats *ou
     out->last_http_status = atomic_load_explicit(&c->st_last_status, memory_order_relaxed);
     out->spans_failed = atomic_load_explicit(&c->st_spans_failed, memory_order_relaxed);
     out->max_in_flight_seen = atomic_load_explicit(&c->st_in_flight_max, memory_order_relaxed);
+    out->requests_too_large = atomic_load_explicit(&c->st_requests_too_large, memory_order_relaxed);
+    out->responses_too_large =
+        atomic_load_explicit(&c->st_responses_too_large, memory_order_relaxed);
     return DPT_OK;
 }
 
@@ -319,6 +322,29 @@ static void max_in_flight_from_env(dpt_http_exporter_config *cfg)
         return;
     }
     cfg->max_in_flight = (uint32_t)v;
+}
+
+/* DPTRACE_EXPORT_MAX_REQUEST_BYTES / _RESPONSE_BYTES: a number of bytes, at least 1024. */
+static void size_from_env(const char *var, uint64_t *out)
+{
+    const char *s = getenv(var);
+    if (!s || !*s) return;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s || *end || *s == '-' || v < 1024) {
+        dpt__log(DPT_LOG_WARN, "%s is not a number of bytes of at least 1024; using the default",
+                 var);
+        return;
+    }
+    *out = (uint64_t)v;
+}
+
+static void limits_from_env(dpt_http_exporter_config *cfg)
+{
+    max_in_flight_from_env(cfg);
+    size_from_env("DPTRACE_EXPORT_MAX_REQUEST_BYTES", &cfg->max_request_bytes);
+    size_from_env("DPTRACE_EXPORT_MAX_RESPONSE_BYTES", &cfg->max_response_bytes);
 }
 
 /* OTEL_EXPORTER_OTLP_TRACES_<suffix>, else OTEL_EXPORTER_OTLP_<suffix>, as a Boolean by
@@ -450,7 +476,7 @@ dpt_exporter *dpt_exporter_otlp_http_from_env(void)
     if (!grpc && otlp_env_bool("INSECURE"))
         dpt__log(DPT_LOG_INFO, "OTEL_EXPORTER_OTLP_INSECURE applies only to OTLP/gRPC endpoints "
                                "without a scheme; OTLP/HTTP follows the endpoint's scheme");
-    max_in_flight_from_env(&cfg);
+    limits_from_env(&cfg);
 
     /* Both header variables apply; for a name in both, the TRACES_ value replaces the
      * general one (header names are case-insensitive). */
@@ -486,7 +512,7 @@ dpt_exporter *dpt_exporter_zipkin_http_from_env(void)
     if (ep && *ep) cfg.url = ep;
     const char *tmo = getenv("OTEL_EXPORTER_ZIPKIN_TIMEOUT");
     if (tmo && *tmo) parse_ms("OTEL_EXPORTER_ZIPKIN_TIMEOUT", tmo, &cfg.timeout_ms);
-    max_in_flight_from_env(&cfg);
+    limits_from_env(&cfg);
     return dpt_exporter_zipkin_http(&cfg);
 }
 

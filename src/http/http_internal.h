@@ -34,7 +34,8 @@ typedef struct dpt__xfer {
     uint64_t backoff_ms;
     uint32_t attempts;
     dpt__buf resp;       /* the latest answer's body, capped */
-    uint64_t resp_total; /* its full length */
+    uint64_t resp_total; /* its length so far */
+    bool resp_too_large; /* resp_total passed c->max_response_bytes: the transfer stopped */
     char content_type[64];
     dpt__export_done_fn done; /* NULL: a synchronous caller waits for `result` */
     void *cookie;
@@ -56,6 +57,7 @@ typedef struct dpt__http_client {
     char *ca_file, *cert_file, *key_file;
     bool insecure;
     uint32_t timeout_ms, initial_backoff_ms, max_backoff_ms, max_attempts, max_in_flight;
+    uint64_t max_request_bytes, max_response_bytes; /* the OTLP size limits (http.h) */
     bool gzip;
     bool grpc; /* OTLP/gRPC: HTTP/2, length-prefixed messages, grpc-status trailers */
     bool z_ready;
@@ -86,6 +88,7 @@ typedef struct dpt__http_client {
         st_spans_rejected, st_bytes_sent, st_spans_failed;
     _Atomic int st_last_status;
     _Atomic uint32_t st_in_flight_max;
+    _Atomic uint64_t st_requests_too_large, st_responses_too_large;
 } dpt__http_client;
 
 /* Sets up c from cfg (defaults where cfg says 0/NULL). DPT_EINVAL for an endpoint that is

@@ -28,9 +28,9 @@ typedef struct watcher {
     uint64_t end_ns_seen;
     dpt_span outer; /* the handle the application ended (set by the test) */
     dpt_err outer_set, own_set, own_end;
-    dpt_span kept; /* the callback's handle, kept past the call */
-    bool change;   /* change the span: attribute, event, link, name, status */
-    bool end_it;   /* call dpt_span_end on the callback's handle */
+    dpt_span kept;          /* the callback's handle, kept past the call */
+    bool change;            /* change the span: attribute, event, link, name, status */
+    bool end_it;            /* call dpt_span_end on the callback's handle */
     int64_t late_at_ending; /* the "late" attribute when on_ending began (-1: absent) */
     int64_t late_at_end;
 } watcher;
@@ -90,8 +90,7 @@ static const dpt_processor_ops watcher_ops = {.on_end = w_on_end, .on_ending = w
  * runs after every on_ending). */
 static void add_watcher(tprov *tp, watcher *w)
 {
-    assert_int_equal(dpt_provider_add_processor(tp->p, dpt_processor_new(&watcher_ops, w)),
-                     DPT_OK);
+    assert_int_equal(dpt_provider_add_processor(tp->p, dpt_processor_new(&watcher_ops, w)), DPT_OK);
 }
 
 /* ---- the rules ------------------------------------------------------------------------- */

@@ -11,6 +11,7 @@
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,7 @@ struct collector {
     col_request *reqs;
     size_t n_reqs;
     size_t spans_accepted, spans_received;
+    _Atomic uint64_t big_served; /* bytes of COL_BIG answers handed to libmicrohttpd */
 };
 
 typedef struct conn_ctx {
@@ -174,16 +176,17 @@ static enum MHD_Result answer(struct MHD_Connection *con, int status, const char
 
 static ssize_t big_fill(void *cls, uint64_t pos, char *buf, size_t max)
 {
-    (void)cls;
-    (void)pos;
+    collector *c = cls;
     memset(buf, 0, max);
+    uint64_t end = pos + max, seen = atomic_load(&c->big_served);
+    while (end > seen && !atomic_compare_exchange_weak(&c->big_served, &seen, end)) {
+    }
     return (ssize_t)max;
 }
 
-static enum MHD_Result answer_big(struct MHD_Connection *con, uint64_t bytes)
+static enum MHD_Result answer_big(struct MHD_Connection *con, collector *c, uint64_t bytes)
 {
-    struct MHD_Response *r =
-        MHD_create_response_from_callback(bytes, 64 * 1024, big_fill, NULL, NULL);
+    struct MHD_Response *r = MHD_create_response_from_callback(bytes, 64 * 1024, big_fill, c, NULL);
     MHD_add_response_header(r, "Content-Type", "application/x-protobuf");
     enum MHD_Result ret = MHD_queue_response(con, 200, r);
     MHD_destroy_response(r);
@@ -289,7 +292,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
     int status = zipkin ? 202 : 200;
     if (a.kind == COL_STATUS) status = a.status;
     if (slot < MAX_REQS) c->reqs[slot].answered = status;
-    if (status >= 200 && status < 300) c->spans_accepted += rq.spans;
+    /* An answer over the client's size limit is a failure for the client (OTLP: "the
+     * client MUST treat the response as a non-retryable error"), whatever the server
+     * meant: not counted as accepted, so that accepted == exported still holds. */
+    if (status >= 200 && status < 300 && a.kind != COL_BIG) c->spans_accepted += rq.spans;
     pthread_cond_broadcast(&c->cv);
     pthread_mutex_unlock(&c->mu);
 
@@ -322,7 +328,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
         memcpy(buf + 2, inner, k);
         return answer(con, 200, (const char *)buf, k + 2, "application/x-protobuf", NULL);
     }
-    if (a.kind == COL_BIG) return answer_big(con, a.big_bytes);
+    if (a.kind == COL_BIG) return answer_big(con, c, a.big_bytes);
     if (a.kind == COL_STATUS && a.message)
         return answer_error(con, status, a.message, a.retry_after);
     return answer(con, status, "", 0, json ? "application/json" : "application/x-protobuf",
@@ -479,6 +485,11 @@ size_t collector_requests(collector *c)
     size_t n = c->n_reqs;
     pthread_mutex_unlock(&c->mu);
     return n;
+}
+
+uint64_t collector_big_bytes_served(collector *c)
+{
+    return atomic_load(&c->big_served);
 }
 
 size_t collector_spans_accepted(collector *c)

@@ -65,8 +65,9 @@ void collector_release_stalls(collector *c);
 
 /* Counters and a copy of request i (false past the end). Thread-safe. */
 size_t collector_requests(collector *c);
-size_t collector_spans_accepted(collector *c); /* spans in requests answered 2xx */
-size_t collector_spans_received(collector *c); /* in every request */
+size_t collector_spans_accepted(collector *c); /* spans in requests answered 2xx (not COL_BIG) */
+uint64_t collector_big_bytes_served(collector *c); /* of COL_BIG answers, at most so far */
+size_t collector_spans_received(collector *c);     /* in every request */
 bool collector_request(collector *c, size_t i, col_request *out);
 /* Waits until at least n requests arrived or timeout_ms passed. */
 bool collector_wait_requests(collector *c, size_t n, uint32_t timeout_ms);

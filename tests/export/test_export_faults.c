@@ -1,7 +1,8 @@
 /* test_export_faults.c - the fault matrix of the OTLP/HTTP export pipeline (issue 11): a
  * provider with a batch processor exporting to a loopback collector that fails in one way
  * per case - refused, down then up, silent, killed mid-run, 400 with a JSON error, 429/503
- * with every kind of Retry-After, a 100 MB answer, an endless chunked answer, a slow drip,
+ * with every kind of Retry-After, a 100 MB answer (over the client's limit), an endless
+ * chunked answer, a slow drip,
  * a redirect. Every case asserts the same promises:
  *   - ending a span never waits for the network (its latency stays far below any export
  *     timeout: a loose bound, not a timing goal);
@@ -287,7 +288,8 @@ typedef struct fault_case {
     col_action dflt;
     bool down_first; /* the collector listens only after 300 ms */
     expect expect;
-    bool grpc; /* OTLP/gRPC instead of OTLP/HTTP (transport faults only) */
+    bool grpc;       /* OTLP/gRPC instead of OTLP/HTTP (transport faults only) */
+    bool expect_big; /* one answer over the response limit (4 MiB): failed, not retried */
 } fault_case;
 
 typedef struct producer {
@@ -440,6 +442,22 @@ static void run_case(const fault_case *fc)
     else
         assert_int_equal(log_not_exported, -1);
 
+    if (fc->expect_big) {
+        assert_int_equal(hs.responses_too_large, 1);
+        assert_int_equal(hs.retries, 0); /* not retried (and nothing else needed one) */
+        /* that one batch, sent once: what the collector got and did not count accepted */
+        assert_true(st.spans_export_failed > 0 && st.spans_export_failed <= 64);
+        assert_int_equal(st.spans_export_failed,
+                         collector_spans_received(col) - collector_spans_accepted(col));
+        uint64_t served = collector_big_bytes_served(col);
+        printf("fault-matrix: the client stopped the 100 MB answer after %llu bytes\n",
+               (unsigned long long)served);
+        /* read up to the limit, plus what the sockets buffered: far from 100 MB */
+        assert_true(served < DPT_HTTP_DEFAULT_MAX_RESPONSE_BYTES + 16u * 1024u * 1024u);
+    } else {
+        assert_int_equal(hs.responses_too_large, 0);
+    }
+    assert_int_equal(hs.requests_too_large, 0);
     switch (fc->expect) {
     case EXPECT_NONE_EXPORTED:
         assert_int_equal(st.spans_exported, 0);
@@ -596,12 +614,19 @@ static void test_a_collector_answering_503_forever_fails_within_the_deadlines(vo
 
 /* dptrace's own choice: an answer's body is read to its end (so the connection stays
  * usable) but only its first 64 KiB are kept; the deadline bounds the time. */
-static void test_a_100_mb_answer_is_read_and_bounded(void **state)
+/* OTLP ("OTLP/HTTP Response"): "The client MUST limit the size of the response body when
+ * parsing it ... It is RECOMMENDED to use 4 MiB as the default limit ... If the limit is
+ * exceeded, the client MUST treat the response as a non-retryable error and SHOULD record
+ * the fact that the response was discarded." The first batch's answer is 100 MB: that
+ * export fails without a retry, the client stops reading near the limit (not 100 MB), and
+ * the later batches (plain 200s) are delivered. */
+static void test_an_answer_over_the_limit_fails_that_export(void **state)
 {
     (void)state;
     col_action big = {COL_BIG, 0, NULL, 0, 0, NULL, 100u * 1000u * 1000u};
     fault_case fc = {"200 + 100 MB body", SRV_COLLECTOR, 0, {big}, 1, OK200, false,
-                     EXPECT_ALL_EXPORTED};
+                     EXPECT_SOME_EXPORTED};
+    fc.expect_big = true;
     run_case(&fc);
 }
 
@@ -687,7 +712,7 @@ int main(void)
         cmocka_unit_test(test_retry_after_http_date_far_ahead_fails_one_export),
         cmocka_unit_test(test_retry_after_garbage_and_fractions_use_the_backoff),
         cmocka_unit_test(test_a_collector_answering_503_forever_fails_within_the_deadlines),
-        cmocka_unit_test(test_a_100_mb_answer_is_read_and_bounded),
+        cmocka_unit_test(test_an_answer_over_the_limit_fails_that_export),
         cmocka_unit_test(test_a_never_ending_chunked_answer_times_out),
         cmocka_unit_test(test_a_slow_drip_answer_times_out),
         cmocka_unit_test(test_a_redirect_is_not_followed),
