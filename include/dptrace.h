@@ -731,6 +731,42 @@ DPT_EXTERN dpt_sampler *dpt_sampler_parent_based(dpt_sampler *root, dpt_sampler 
  * so processors see every span while exporters still get only the sampled ones. Takes
  * ownership of root (freed also on failure). */
 DPT_EXTERN dpt_sampler *dpt_sampler_always_record(dpt_sampler *root);
+/* OpenTelemetry's CompositeSampler (trace/sdk.md, development status): a tree of
+ * composable samplers states an intent - a rejection threshold (or none: drop) and whether
+ * it is reliable for span-to-metrics estimation - and the composite decides from it
+ * consistently: sample when the randomness R (the trace id's right-most 56 bits, or
+ * ot=rv: from the parent's tracestate; a fresh random value when the intent is not
+ * reliable) is >= the threshold, and record ot=th:<threshold> in the span's tracestate
+ * when sampled with a reliable threshold (removed otherwise). Every constructor takes
+ * ownership of the composables it is given (freed also on failure) and returns NULL on
+ * ENOMEM or a bad argument; free an unused composable with dpt_composable_free. */
+typedef struct dpt_composable dpt_composable;
+DPT_EXTERN dpt_sampler *dpt_sampler_composite(dpt_composable *root);
+/* Threshold 0 (every span), reliable. */
+DPT_EXTERN dpt_composable *dpt_composable_always_on(void);
+/* No threshold (no span). */
+DPT_EXTERN dpt_composable *dpt_composable_always_off(void);
+/* Threshold round((1 - ratio) * 2^56), reliable; ratio in [2^-56, 1], or 0 (always off). */
+DPT_EXTERN dpt_composable *dpt_composable_probability(double ratio);
+/* Root spans: root's intent. Spans with a parent: the parent's threshold (ot=th: in its
+ * tracestate) as reliable; without one, threshold 0 when the parent is sampled and none
+ * when not, not reliable. */
+DPT_EXTERN dpt_composable *dpt_composable_parent_threshold(dpt_composable *root);
+/* The intent of the first rule whose predicate is true for the span (its parameters, as a
+ * sampler gets them: dptrace/plugin.h); none: drop. */
+struct dpt_sampling_params;
+typedef bool (*dpt_sampling_predicate)(void *user, const struct dpt_sampling_params *in);
+typedef struct dpt_composable_rule {
+    dpt_sampling_predicate predicate;
+    void *user;
+    dpt_composable *sampler;
+} dpt_composable_rule;
+DPT_EXTERN dpt_composable *dpt_composable_rule_based(const dpt_composable_rule *rules, size_t n);
+/* delegate's intent, with attrs (copied) added to the spans it samples. */
+DPT_EXTERN dpt_composable *dpt_composable_annotating(dpt_composable *delegate,
+                                                     const dpt_attr *attrs, size_t n);
+DPT_EXTERN void dpt_composable_free(dpt_composable *c);
+
 /* Rate-limiting sampler: at most per_second root decisions to sample (token bucket). */
 DPT_EXTERN dpt_sampler *dpt_sampler_rate_limiting(double per_second);
 DPT_EXTERN void dpt_sampler_free(dpt_sampler *s);

@@ -9,6 +9,7 @@
  * probability the span was sampled with.
  */
 #include "sampler.h"
+#include "ids.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -157,6 +158,7 @@ void dpt_sampler_free(dpt_sampler *s)
     if (!s) return;
     for (int i = 0; i < 5; i++)
         dpt_sampler_free(s->d[i]);
+    dpt_composable_free(s->comp);
     if (s->free_user) s->free_user(s->user);
     if (s->type == DPT__SAMPLER_RATE) pthread_mutex_destroy(&s->mu);
     free(s->desc);
@@ -166,6 +168,203 @@ void dpt_sampler_free(dpt_sampler *s)
 const char *dpt_sampler_description(const dpt_sampler *s)
 {
     return s ? s->desc : "";
+}
+
+/* ---- composite sampler ----------------------------------------------------------------- */
+
+enum { COMP_ON, COMP_OFF, COMP_PROBABILITY, COMP_PARENT, COMP_RULES, COMP_ANNOTATING };
+
+struct dpt_composable {
+    int kind;
+    uint64_t threshold;         /* PROBABILITY */
+    dpt_composable *delegate;   /* PARENT: root; ANNOTATING: the delegate */
+    dpt_composable_rule *rules; /* RULES (their samplers owned) */
+    size_t n;                   /* RULES: rules; ANNOTATING: attributes */
+    dpt_resource *attrs;        /* ANNOTATING: the attributes, copied (a resource holds them) */
+    char desc[160];
+};
+
+/* GetSamplingIntent's answer. Attribute lists of annotating samplers along the way are
+ * collected (at most 4 levels deep are kept). */
+typedef struct intent {
+    bool has_threshold;
+    uint64_t threshold;
+    bool reliable;
+    const dpt_attr *attrs[4];
+    size_t n_attrs[4];
+    int n_lists;
+} intent;
+
+/* What every composable may look at, computed once (the specification allows it:
+ * "Parent context, threshold, incoming trace state, and trace flag information MAY be
+ * precomputed"). */
+typedef struct pre {
+    const dpt_sampling_params *in;
+    bool has_parent, parent_sampled, has_parent_th;
+    uint64_t parent_th;
+} pre;
+
+static dpt_composable *comp_new(int kind, const char *desc)
+{
+    dpt_composable *c = dpt__calloc(1, sizeof *c);
+    if (!c) return NULL;
+    c->kind = kind;
+    snprintf(c->desc, sizeof c->desc, "%s", desc);
+    return c;
+}
+
+dpt_composable *dpt_composable_always_on(void)
+{
+    return comp_new(COMP_ON, "ComposableAlwaysOn");
+}
+
+dpt_composable *dpt_composable_always_off(void)
+{
+    return comp_new(COMP_OFF, "ComposableAlwaysOff");
+}
+
+/* T = round((1 - p) * 2^56), clamped below 2^56 (p > 0). */
+static uint64_t threshold_of(double p)
+{
+    long double t = (1.0L - (long double)p) * (long double)MAX56 + 0.5L; /* no libm */
+    return t >= (long double)MAX56 ? MAX56 - 1 : (uint64_t)t;
+}
+
+dpt_composable *dpt_composable_probability(double ratio)
+{
+    /* "A value between 2^-56 and 1.0 (inclusive) ... For the zero case a
+     * ComposableAlwaysOff instance SHOULD be returned instead." */
+    if (ratio == 0.0) return dpt_composable_always_off();
+    if (!(ratio >= 1.0 / (double)MAX56 && ratio <= 1.0)) return NULL; /* also NaN */
+    char d[64];
+    snprintf(d, sizeof d, "ComposableProbability{%g}", ratio);
+    dpt_composable *c = comp_new(COMP_PROBABILITY, d);
+    if (c) c->threshold = threshold_of(ratio);
+    return c;
+}
+
+dpt_composable *dpt_composable_parent_threshold(dpt_composable *root)
+{
+    if (!root) return NULL;
+    char d[160];
+    snprintf(d, sizeof d, "ComposableParentThreshold{%.120s}", root->desc);
+    dpt_composable *c = comp_new(COMP_PARENT, d);
+    if (!c) {
+        dpt_composable_free(root);
+        return NULL;
+    }
+    c->delegate = root;
+    return c;
+}
+
+dpt_composable *dpt_composable_rule_based(const dpt_composable_rule *rules, size_t n)
+{
+    dpt_composable *c = NULL;
+    bool ok = n == 0 || rules != NULL;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = rules[i].predicate && rules[i].sampler;
+    if (ok) c = comp_new(COMP_RULES, "ComposableRuleBased");
+    if (c && n) {
+        c->rules = dpt__calloc(n, sizeof *c->rules);
+        if (c->rules) {
+            memcpy(c->rules, rules, n * sizeof *rules);
+            c->n = n;
+        } else {
+            free(c);
+            c = NULL;
+        }
+    }
+    if (!c)
+        for (size_t i = 0; rules && i < n; i++)
+            dpt_composable_free(rules[i].sampler);
+    return c;
+}
+
+dpt_composable *dpt_composable_annotating(dpt_composable *delegate, const dpt_attr *attrs, size_t n)
+{
+    dpt_composable *c = NULL;
+    if (delegate && (attrs || !n)) {
+        char d[160];
+        snprintf(d, sizeof d, "ComposableAnnotating{%.120s}", delegate->desc);
+        c = comp_new(COMP_ANNOTATING, d);
+    }
+    if (c && n) {
+        c->attrs = dpt_resource_new(attrs, n, NULL); /* copies; invalid ones left out (logged) */
+        if (c->attrs)
+            (void)dpt_resource_attrs(c->attrs, &c->n);
+        else {
+            free(c);
+            c = NULL;
+        }
+    }
+    if (!c) {
+        dpt_composable_free(delegate);
+        return NULL;
+    }
+    c->delegate = delegate;
+    return c;
+}
+
+void dpt_composable_free(dpt_composable *c)
+{
+    if (!c) return;
+    dpt_composable_free(c->delegate);
+    for (size_t i = 0; c->rules && i < c->n; i++)
+        dpt_composable_free(c->rules[i].sampler);
+    free(c->rules);
+    dpt_resource_free(c->attrs);
+    free(c);
+}
+
+dpt_sampler *dpt_sampler_composite(dpt_composable *root)
+{
+    if (!root) return NULL;
+    char d[200];
+    snprintf(d, sizeof d, "CompositeSampler{%s}", root->desc);
+    dpt_sampler *s = new_sampler(DPT__SAMPLER_COMPOSITE, d);
+    if (!s) {
+        dpt_composable_free(root);
+        return NULL;
+    }
+    s->comp = root;
+    return s;
+}
+
+static void get_intent(const dpt_composable *c, const pre *p, intent *out)
+{
+    switch (c->kind) {
+    case COMP_ON:
+        out->has_threshold = true, out->threshold = 0, out->reliable = true;
+        return;
+    case COMP_OFF:
+        return; /* no threshold, not reliable */
+    case COMP_PROBABILITY:
+        out->has_threshold = true, out->threshold = c->threshold, out->reliable = true;
+        return;
+    case COMP_PARENT:
+        if (!p->has_parent) {
+            get_intent(c->delegate, p, out);
+        } else if (p->has_parent_th) {
+            out->has_threshold = true, out->threshold = p->parent_th, out->reliable = true;
+        } else if (p->parent_sampled) {
+            out->has_threshold = true, out->threshold = 0, out->reliable = false;
+        }
+        return;
+    case COMP_RULES:
+        for (size_t i = 0; i < c->n; i++)
+            if (c->rules[i].predicate(c->rules[i].user, p->in)) {
+                get_intent(c->rules[i].sampler, p, out);
+                return;
+            }
+        return; /* "If no rules match, returns a non-sampling intent" */
+    case COMP_ANNOTATING:
+        get_intent(c->delegate, p, out);
+        if (c->n && out->n_lists < 4) {
+            out->attrs[out->n_lists] = dpt_resource_attrs(c->attrs, NULL);
+            out->n_attrs[out->n_lists++] = c->n;
+        }
+        return;
+    }
 }
 
 /* ---- decisions ------------------------------------------------------------------------- */
@@ -216,8 +415,9 @@ static dpt_tracestate *with_th(const dpt_tracestate *ts, const char *th)
     return res;
 }
 
-static void decide_probability(const dpt_sampler *s, const dpt_sampling_params *in,
-                               dpt_sampling_result *out)
+/* The randomness R of consistent probability sampling: the trace id's right-most 56 bits,
+ * or the explicit ot=rv:<14 hex digits> of the parent's tracestate. */
+static uint64_t randomness(const dpt_sampling_params *in)
 {
     uint64_t r = dpt__be_bytes(in->trace_id->b + 9, 7);
     char rv[32];
@@ -229,11 +429,135 @@ static void decide_probability(const dpt_sampler *s, const dpt_sampling_params *
         memcpy(hex + 18, rv, 14);
         if (dpt_trace_id_from_hex(hex, 32, &tmp) == DPT_OK) r = dpt__be_bytes(tmp.b + 9, 7);
     }
+    return r;
+}
+
+static void decide_probability(const dpt_sampler *s, const dpt_sampling_params *in,
+                               dpt_sampling_result *out)
+{
+    uint64_t r = randomness(in);
     if (r >= s->bound && s->th[0]) {
         out->decision = DPT_RECORD_AND_SAMPLE;
         out->tracestate = with_th(in->parent_tracestate, s->th);
     } else {
         out->decision = DPT_DROP;
+    }
+}
+
+/* A th value: 1 to 14 lowercase hex digits, trailing zeros left out (tracestate-probability-
+ * sampling.md, "Threshold value"). */
+static bool parse_th(const char *th, uint64_t *out)
+{
+    size_t n = strlen(th);
+    if (n < 1 || n > 14) return false;
+    uint64_t v = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = th[i];
+        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        if (d < 0) return false;
+        v = v << 4 | (uint64_t)d;
+    }
+    *out = v << (4 * (14 - n));
+    return true;
+}
+
+/* The parent's tracestate without ot's th sub-key: NULL when it has none (the parent's is
+ * kept as it is). A tracestate whose only member is ot=th:... cannot be given back empty
+ * (NULL means "the parent's"): it keeps the parent's then. */
+static dpt_tracestate *without_th(const dpt_tracestate *ts)
+{
+    char th[32], ot[257], out[257];
+    if (!ot_subkey(ts, "th", th, sizeof th) ||
+        dpt_tracestate_get(ts, "ot", ot, sizeof ot) != DPT_OK)
+        return NULL;
+    size_t o = 0;
+    out[0] = 0;
+    for (char *p = ot; p && *p;) {
+        char *semi = strchr(p, ';');
+        size_t n = semi ? (size_t)(semi - p) : strlen(p);
+        if (!(n >= 3 && memcmp(p, "th:", 3) == 0) && o + n + 2 < sizeof out) {
+            if (o) out[o++] = ';';
+            memcpy(out + o, p, n);
+            o += n;
+            out[o] = 0;
+        }
+        p = semi ? semi + 1 : NULL;
+    }
+    dpt_tracestate *res = NULL;
+    dpt_tracestate_set(ts, "ot", o ? out : NULL, &res);
+    return res;
+}
+
+/* Attributes of a sampled span's annotating samplers. One list (the usual case) is given
+ * as the sampler holds it. Several (annotating samplers nested) are joined in a per-thread
+ * buffer, valid until this thread's next decision, which is after the span copied them:
+ * found through a key, not static TLS, so that the library stays loadable with dlopen. */
+#define COMP_MAX_ATTRS 64
+static pthread_key_t comp_key;
+static pthread_once_t comp_once = PTHREAD_ONCE_INIT;
+static void comp_key_init(void)
+{
+    pthread_key_create(&comp_key, free);
+}
+
+static const dpt_attr *intent_attrs(const intent *it, size_t *n_out)
+{
+    *n_out = 0;
+    if (it->n_lists == 0) return NULL;
+    if (it->n_lists == 1) {
+        *n_out = it->n_attrs[0];
+        return it->attrs[0];
+    }
+    pthread_once(&comp_once, comp_key_init);
+    dpt_attr *buf = pthread_getspecific(comp_key);
+    if (!buf) {
+        buf = dpt__calloc(COMP_MAX_ATTRS, sizeof *buf);
+        if (!buf || pthread_setspecific(comp_key, buf) != 0) {
+            free(buf);
+            *n_out = it->n_attrs[0]; /* out of memory: the innermost list only */
+            return it->attrs[0];
+        }
+    }
+    size_t n = 0;
+    for (int l = 0; l < it->n_lists; l++)
+        for (size_t i = 0; i < it->n_attrs[l] && n < COMP_MAX_ATTRS; i++)
+            buf[n++] = it->attrs[l][i];
+    *n_out = n;
+    return buf;
+}
+
+/* CompositeSampler (trace/sdk.md): the intent of the tree, then the decision. */
+static void decide_composite(const dpt_sampler *s, const dpt_sampling_params *in,
+                             dpt_sampling_result *out)
+{
+    pre p = {.in = in};
+    const dpt_span_context *par = in->parent;
+    p.has_parent = par && dpt_span_context_is_valid(par);
+    if (p.has_parent) {
+        char th[32];
+        p.parent_sampled = (par->flags & DPT_FLAG_SAMPLED) != 0;
+        p.has_parent_th =
+            ot_subkey(in->parent_tracestate, "th", th, sizeof th) && parse_th(th, &p.parent_th);
+    }
+    intent it = {0};
+    get_intent(s->comp, &p, &it);
+    /* "If the received THRESHOLD value is null, the sampling decision is DROP"; R from the
+     * trace (reliable) or "a new random 56-bit number" (not reliable). */
+    bool sampled = it.has_threshold &&
+                   (it.reliable ? randomness(in) : (dpt__rand64() & (MAX56 - 1))) >= it.threshold;
+    if (!sampled) {
+        out->decision = DPT_DROP;
+        out->tracestate = without_th(in->parent_tracestate);
+        return;
+    }
+    out->decision = DPT_RECORD_AND_SAMPLE;
+    out->attrs = intent_attrs(&it, &out->n_attrs);
+    if (it.reliable) {
+        char th[32];
+        encode_th(it.threshold, th);
+        out->tracestate = with_th(in->parent_tracestate, th);
+    } else {
+        out->tracestate = without_th(in->parent_tracestate);
     }
 }
 
@@ -288,6 +612,9 @@ void dpt_sampler_should_sample(const dpt_sampler *s, const dpt_sampling_params *
         return;
     case DPT__SAMPLER_RATE:
         out->decision = rate_take((dpt_sampler *)s) ? DPT_RECORD_AND_SAMPLE : DPT_DROP;
+        return;
+    case DPT__SAMPLER_COMPOSITE:
+        decide_composite(s, in, out);
         return;
     case DPT__SAMPLER_ALWAYS_RECORD:
         /* trace/sdk.md, AlwaysRecord: DROP -> RECORD_ONLY, RECORD_ONLY and

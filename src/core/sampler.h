@@ -14,7 +14,8 @@ enum {
     DPT__SAMPLER_PARENT,
     DPT__SAMPLER_CUSTOM,
     DPT__SAMPLER_RATE,
-    DPT__SAMPLER_ALWAYS_RECORD
+    DPT__SAMPLER_ALWAYS_RECORD,
+    DPT__SAMPLER_COMPOSITE
 };
 
 struct dpt_sampler {
@@ -29,7 +30,8 @@ struct dpt_sampler {
     double per_second; /* RATE */
     double tokens;
     uint64_t last_ns;
-    pthread_mutex_t mu; /* RATE: the bucket */
+    pthread_mutex_t mu;   /* RATE: the bucket */
+    dpt_composable *comp; /* COMPOSITE: the root of the composable tree (owned) */
     char *desc;
 };
 

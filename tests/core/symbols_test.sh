@@ -43,7 +43,8 @@ fi
 # 3. the naming rule
 nouns="b3 baggage batch cont context curl encoder env err exporter headers http jaeger log otlp
 processor propagation propagator provider redaction sampler scope span status store task trace
-traceparent tracer tracestate uv w3c zipkin instr sqlite mhd config resource id logctx extraction"
+traceparent tracer tracestate uv w3c zipkin instr sqlite mhd config resource id logctx extraction
+composable"
 exceptions="dpt_strerror dpt_free" # named after strerror(3) and free(3), by design
 for f in $public $public_data; do
     grep -qw "$f" <<<"$exceptions" && continue
