@@ -129,8 +129,8 @@ static void test_threshold_edge(void **st)
 static void test_parent_threshold(void **st)
 {
     (void)st;
-    dpt_sampler *s = dpt_sampler_composite(
-        dpt_composable_parent_threshold(dpt_composable_probability(0.5)));
+    dpt_sampler *s =
+        dpt_sampler_composite(dpt_composable_parent_threshold(dpt_composable_probability(0.5)));
     dpt_trace_id lo = tid_with_r(1), hi = tid_with_r((1ull << 56) - 1);
     /* root: the delegate's 50 % */
     assert_int_equal(run(s, &lo, NULL, NULL, NULL).decision, DPT_DROP);
@@ -173,8 +173,8 @@ static void test_rule_based(void **st)
         {name_is, checkout, dpt_composable_always_on()},
         {name_starts, get, dpt_composable_probability(0.1)},
     };
-    dpt_sampler *s = dpt_sampler_composite(
-        dpt_composable_parent_threshold(dpt_composable_rule_based(rules, 3)));
+    dpt_sampler *s =
+        dpt_sampler_composite(dpt_composable_parent_threshold(dpt_composable_rule_based(rules, 3)));
     assert_non_null(s);
     dpt_trace_id hi = tid_with_r((1ull << 56) - 1), lo = tid_with_r(5);
     assert_int_equal(run(s, &hi, NULL, NULL, "GET /health").decision, DPT_DROP);
@@ -200,8 +200,8 @@ static void test_annotating_adds_attributes_to_sampled_spans_only(void **st)
     (void)st;
     char rule[] = "checkout-always";
     dpt_attr a[] = {DPT_STR("sampling.rule", rule), DPT_INT("sampling.tier", 2)};
-    dpt_sampler *s = dpt_sampler_composite(
-        dpt_composable_annotating(dpt_composable_probability(0.5), a, 2));
+    dpt_sampler *s =
+        dpt_sampler_composite(dpt_composable_annotating(dpt_composable_probability(0.5), a, 2));
     rule[0] = 'X'; /* copied */
     dpt_trace_id hi = tid_with_r((1ull << 56) - 1), lo = tid_with_r(3);
     outcome o = run(s, &hi, NULL, NULL, NULL);
