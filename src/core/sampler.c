@@ -66,6 +66,13 @@ static void encode_th(uint64_t t, char out[32])
         out[--n] = 0;
 }
 
+/* T = round((1 - p) * 2^56), clamped below 2^56 (p > 0). */
+static uint64_t threshold_of(double p)
+{
+    long double t = (1.0L - (long double)p) * (long double)MAX56 + 0.5L; /* no libm */
+    return t >= (long double)MAX56 ? MAX56 - 1 : (uint64_t)t;
+}
+
 dpt_sampler *dpt_sampler_probability(double p)
 {
     if (!(p >= 0.0 && p <= 1.0)) return NULL;
@@ -77,9 +84,7 @@ dpt_sampler *dpt_sampler_probability(double p)
         s->bound = MAX56; /* no R is >= 2^56: never samples */
         s->th[0] = 0;
     } else {
-        /* round((1 - p) * 2^56): long double keeps the 56 bits exact. */
-        long double t = (1.0L - (long double)p) * (long double)MAX56 + 0.5L; /* no libm */
-        s->bound = t >= (long double)MAX56 ? MAX56 - 1 : (uint64_t)t;
+        s->bound = threshold_of(p); /* long double keeps the 56 bits exact */
         encode_th(s->bound, s->th);
     }
     return s;
@@ -221,13 +226,6 @@ dpt_composable *dpt_composable_always_on(void)
 dpt_composable *dpt_composable_always_off(void)
 {
     return comp_new(COMP_OFF, "ComposableAlwaysOff");
-}
-
-/* T = round((1 - p) * 2^56), clamped below 2^56 (p > 0). */
-static uint64_t threshold_of(double p)
-{
-    long double t = (1.0L - (long double)p) * (long double)MAX56 + 0.5L; /* no libm */
-    return t >= (long double)MAX56 ? MAX56 - 1 : (uint64_t)t;
 }
 
 dpt_composable *dpt_composable_probability(double ratio)
