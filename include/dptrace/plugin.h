@@ -140,13 +140,15 @@ typedef struct dpt_sampling_params {
 } dpt_sampling_params;
 
 /* What a sampler decides. attrs (optional) must stay valid until the call returns; they
- * are copied into the span. tracestate: NULL keeps the parent's; otherwise a new reference
- * the span takes over. */
+ * are copied into the span. tracestate: NULL keeps the parent's, unless tracestate_empty
+ * is set (the span's tracestate is then empty); otherwise a new reference the span takes
+ * over. */
 typedef struct dpt_sampling_result {
     dpt_decision decision;
     const dpt_attr *attrs;
     size_t n_attrs;
     dpt_tracestate *tracestate;
+    bool tracestate_empty;
 } dpt_sampling_result;
 
 typedef void (*dpt_sample_fn)(void *user, const dpt_sampling_params *in, dpt_sampling_result *out);

@@ -459,15 +459,14 @@ static bool parse_th(const char *th, uint64_t *out)
     return true;
 }
 
-/* The parent's tracestate without ot's th sub-key: NULL when it has none (the parent's is
- * kept as it is). A tracestate whose only member is ot=th:... cannot be given back empty
- * (NULL means "the parent's"): it keeps the parent's then. */
-static dpt_tracestate *without_th(const dpt_tracestate *ts)
+/* out's tracestate: the parent's without ot's th sub-key. Left NULL when the parent's has
+ * none (the parent's is kept as it is); tracestate_empty when th was its only content. */
+static void without_th(const dpt_tracestate *ts, dpt_sampling_result *res)
 {
     char th[32], ot[257], out[257];
     if (!ot_subkey(ts, "th", th, sizeof th) ||
         dpt_tracestate_get(ts, "ot", ot, sizeof ot) != DPT_OK)
-        return NULL;
+        return;
     size_t o = 0;
     out[0] = 0;
     for (char *p = ot; p && *p;) {
@@ -481,9 +480,10 @@ static dpt_tracestate *without_th(const dpt_tracestate *ts)
         }
         p = semi ? semi + 1 : NULL;
     }
-    dpt_tracestate *res = NULL;
-    dpt_tracestate_set(ts, "ot", o ? out : NULL, &res);
-    return res;
+    dpt_tracestate *next = NULL;
+    if (dpt_tracestate_set(ts, "ot", o ? out : NULL, &next) != DPT_OK) return; /* ENOMEM */
+    res->tracestate = next;
+    res->tracestate_empty = next == NULL;
 }
 
 /* Attributes of a sampled span's annotating samplers. One list (the usual case) is given
@@ -545,7 +545,7 @@ static void decide_composite(const dpt_sampler *s, const dpt_sampling_params *in
                    (it.reliable ? randomness(in) : (dpt__rand64() & (MAX56 - 1))) >= it.threshold;
     if (!sampled) {
         out->decision = DPT_DROP;
-        out->tracestate = without_th(in->parent_tracestate);
+        without_th(in->parent_tracestate, out);
         return;
     }
     out->decision = DPT_RECORD_AND_SAMPLE;
@@ -555,7 +555,7 @@ static void decide_composite(const dpt_sampler *s, const dpt_sampling_params *in
         encode_th(it.threshold, th);
         out->tracestate = with_th(in->parent_tracestate, th);
     } else {
-        out->tracestate = without_th(in->parent_tracestate);
+        without_th(in->parent_tracestate, out);
     }
 }
 

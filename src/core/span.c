@@ -648,6 +648,7 @@ start_span(dpt_tracer *t, dpt_provider *p, const char *name, dpt_span_kind kind,
     res.attrs = NULL;
     res.n_attrs = 0;
     res.tracestate = NULL;
+    res.tracestate_empty = false;
     int fast = dpt__sampler_fast(p->sampler, par.valid ? &par.sc : NULL, &r->d.ctx.trace_id);
     /* always_on / always_off / trace-id ratio, directly or as a parent-based delegate: no
      * call */
@@ -672,7 +673,11 @@ start_span(dpt_tracer *t, dpt_provider *p, const char *name, dpt_span_kind kind,
         r->ts = res.tracestate;
         if (par.owned_ts) dpt_tracestate_release((dpt_tracestate *)par.ts);
     } else if (DPT__UNLIKELY(par.valid && par.ts != NULL)) {
-        r->ts = par.owned_ts ? (dpt_tracestate *)par.ts : dpt_tracestate_retain(par.ts);
+        if (DPT__UNLIKELY(res.tracestate_empty)) {
+            if (par.owned_ts) dpt_tracestate_release((dpt_tracestate *)par.ts);
+        } else {
+            r->ts = par.owned_ts ? (dpt_tracestate *)par.ts : dpt_tracestate_retain(par.ts);
+        }
     }
     uint64_t gen = (atomic_load_explicit(&r->gen, memory_order_relaxed) | 1) + 2;
     dpt_span h = {r, gen};

@@ -5,6 +5,8 @@
  * configuration". */
 #include "test_util.h"
 
+#include "dptrace/propagation.h"
+
 typedef struct outcome {
     dpt_decision decision;
     char ts[256]; /* the span's tracestate ("" when the parent's is kept and it is empty) */
@@ -243,6 +245,54 @@ static void test_composite_in_a_provider(void **st)
     tprov_free(&tp);
 }
 
+/* "In case of negative sampling decision, it removes the th value for the ot key from the
+ * Tracestate", also when th was all it held: a dropped child of a parent whose tracestate
+ * is just ot=th:8 sends no tracestate downstream (before, the parent's was kept, th and
+ * all, and a ParentThreshold downstream would have sampled under an unsampled parent). */
+static void test_a_dropped_span_sends_no_threshold_downstream(void **st)
+{
+    (void)st;
+    dpt_sampler *off = dpt_sampler_composite(dpt_composable_always_off());
+    dpt_span_context p = parent_ctx(true);
+    dpt_trace_id t = tid_with_r(7);
+    outcome o = run(off, &t, &p, "ot=th:8", NULL);
+    assert_int_equal(o.decision, DPT_DROP);
+    dpt_sampler_free(off);
+
+    dpt_tracestate *pts = NULL;
+    assert_int_equal(dpt_tracestate_parse("ot=th:8", DPT_NUL, &pts), DPT_OK);
+    dpt_context *pc = dpt_context_new(&p, pts, NULL);
+    tprov tp = tprov_new(dpt_sampler_composite(dpt_composable_always_off()), NULL);
+    dpt_span s = dpt_span_start(tp.t, "x", DPT_SPAN_CLIENT, &(dpt_span_opts){.parent = pc});
+    assert_false(dpt_span_is_recording(s));
+    dpt_context *sc = dpt_context_with_span(pc, s);
+    dpt_headers h = DPT_HEADERS_INIT;
+    assert_int_equal(
+        dpt_propagator_inject(dpt_propagator_tracecontext(), sc, &dpt_headers_setter, &h), DPT_OK);
+    assert_non_null(dpt_headers_get(&h, "traceparent", 0, NULL));
+    assert_null(dpt_headers_get(&h, "tracestate", 0, NULL));
+    dpt_headers_free(&h);
+    /* the same parent with another member: that member stays, th goes */
+    dpt_tracestate *pts2 = NULL;
+    assert_int_equal(dpt_tracestate_parse("ot=th:8,vendor=1", DPT_NUL, &pts2), DPT_OK);
+    dpt_context *pc2 = dpt_context_new(&p, pts2, NULL);
+    dpt_span s2 = dpt_span_start(tp.t, "y", DPT_SPAN_CLIENT, &(dpt_span_opts){.parent = pc2});
+    dpt_context *sc2 = dpt_context_with_span(pc2, s2);
+    assert_int_equal(
+        dpt_propagator_inject(dpt_propagator_tracecontext(), sc2, &dpt_headers_setter, &h), DPT_OK);
+    assert_string_equal(dpt_headers_get(&h, "tracestate", 0, NULL), "vendor=1");
+    dpt_headers_free(&h);
+    dpt_span_end(s);
+    dpt_span_end(s2);
+    dpt_context_release(sc);
+    dpt_context_release(sc2);
+    dpt_context_release(pc);
+    dpt_context_release(pc2);
+    dpt_tracestate_release(pts);
+    dpt_tracestate_release(pts2);
+    tprov_free(&tp);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -253,6 +303,7 @@ int main(void)
         cmocka_unit_test(test_rule_based),
         cmocka_unit_test(test_annotating_adds_attributes_to_sampled_spans_only),
         cmocka_unit_test(test_composite_in_a_provider),
+        cmocka_unit_test(test_a_dropped_span_sends_no_threshold_downstream),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
