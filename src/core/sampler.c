@@ -389,25 +389,38 @@ static bool ot_subkey(const dpt_tracestate *ts, const char *sub, char *buf, size
 }
 
 /* A tracestate equal to ts with ot's th sub-key set to th (other sub-keys kept). */
+/* ts's ot entry with its th sub-key set to th (NULL: removed) and the other sub-keys kept,
+ * into out (NUL-terminated); its length (over 256: too long for a tracestate value, which
+ * a valid ot entry cannot make). *had_th: the entry had a th sub-key. */
+static size_t ot_with_th(const dpt_tracestate *ts, const char *th, char out[300], bool *had_th)
+{
+    char ot[257] = "";
+    size_t o = th ? (size_t)snprintf(out, 300, "th:%s", th) : 0;
+    out[o] = 0;
+    *had_th = false;
+    if (!ts || dpt_tracestate_get(ts, "ot", ot, sizeof ot) != DPT_OK) return o;
+    for (char *p = ot; p && *p;) {
+        char *semi = strchr(p, ';');
+        size_t n = semi ? (size_t)(semi - p) : strlen(p);
+        if (n >= 3 && memcmp(p, "th:", 3) == 0) {
+            *had_th = true;
+        } else if (o + n + 1 < 300) {
+            if (o) out[o++] = ';';
+            memcpy(out + o, p, n);
+            o += n;
+            out[o] = 0;
+        }
+        p = semi ? semi + 1 : NULL;
+    }
+    return o;
+}
+
+/* A tracestate equal to ts with ot's th sub-key set to th (other sub-keys kept). */
 static dpt_tracestate *with_th(const dpt_tracestate *ts, const char *th)
 {
-    char ot[257] = "", out[300];
-    size_t o = 0;
-    o += (size_t)snprintf(out, sizeof out, "th:%s", th);
-    if (ts && dpt_tracestate_get(ts, "ot", ot, sizeof ot) == DPT_OK) {
-        for (char *p = ot; p && *p;) {
-            char *semi = strchr(p, ';');
-            size_t n = semi ? (size_t)(semi - p) : strlen(p);
-            if (!(n >= 3 && memcmp(p, "th:", 3) == 0) && o + n + 1 < sizeof out) {
-                out[o++] = ';';
-                memcpy(out + o, p, n);
-                o += n;
-                out[o] = 0;
-            }
-            p = semi ? semi + 1 : NULL;
-        }
-    }
-    if (o > 256) return NULL; /* cannot happen with a valid ot entry; keep the old state */
+    char out[300];
+    bool had;
+    if (ot_with_th(ts, th, out, &had) > 256) return NULL; /* keep the old state */
     dpt_tracestate *res = NULL;
     dpt_tracestate_set(ts, "ot", out, &res);
     return res;
@@ -450,8 +463,7 @@ static bool parse_th(const char *th, uint64_t *out)
     if (n < 1 || n > 14) return false;
     uint64_t v = 0;
     for (size_t i = 0; i < n; i++) {
-        char c = th[i];
-        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        int d = dpt__lhex[(unsigned char)th[i]];
         if (d < 0) return false;
         v = v << 4 | (uint64_t)d;
     }
@@ -463,23 +475,10 @@ static bool parse_th(const char *th, uint64_t *out)
  * none (the parent's is kept as it is); tracestate_empty when th was its only content. */
 static void without_th(const dpt_tracestate *ts, dpt_sampling_result *res)
 {
-    char th[32], ot[257], out[257];
-    if (!ot_subkey(ts, "th", th, sizeof th) ||
-        dpt_tracestate_get(ts, "ot", ot, sizeof ot) != DPT_OK)
-        return;
-    size_t o = 0;
-    out[0] = 0;
-    for (char *p = ot; p && *p;) {
-        char *semi = strchr(p, ';');
-        size_t n = semi ? (size_t)(semi - p) : strlen(p);
-        if (!(n >= 3 && memcmp(p, "th:", 3) == 0) && o + n + 2 < sizeof out) {
-            if (o) out[o++] = ';';
-            memcpy(out + o, p, n);
-            o += n;
-            out[o] = 0;
-        }
-        p = semi ? semi + 1 : NULL;
-    }
+    char out[300];
+    bool had;
+    size_t o = ot_with_th(ts, NULL, out, &had);
+    if (!had || o > 256) return;
     dpt_tracestate *next = NULL;
     if (dpt_tracestate_set(ts, "ot", o ? out : NULL, &next) != DPT_OK) return; /* ENOMEM */
     res->tracestate = next;

@@ -622,8 +622,7 @@ dpt_err dpt__http_submit(dpt__http_client *c, dpt_encoder *enc, const uint8_t *b
          * the request and SHOULD record the fact that the request was discarded." */
         pthread_mutex_unlock(&c->mu);
         atomic_fetch_add_explicit(&c->st_requests_too_large, 1, memory_order_relaxed);
-        atomic_fetch_add_explicit(&c->st_failed, 1, memory_order_relaxed);
-        atomic_fetch_add_explicit(&c->st_spans_failed, live, memory_order_relaxed);
+        dpt__http_count_failed(c, live);
         dpt__log_limited(&c->fail_rl, DPT_LOG_WARN,
                          "%s exporter: %zu spans not sent to %s: a request of %zu bytes is over "
                          "the limit of %llu (DPTRACE_EXPORT_MAX_REQUEST_BYTES)",
@@ -649,8 +648,7 @@ dpt_err dpt__http_submit(dpt__http_client *c, dpt_encoder *enc, const uint8_t *b
     }
     if (!x) {
         pthread_mutex_unlock(&c->mu);
-        atomic_fetch_add_explicit(&c->st_failed, 1, memory_order_relaxed);
-        atomic_fetch_add_explicit(&c->st_spans_failed, live, memory_order_relaxed);
+        dpt__http_count_failed(c, live);
         return err;
     }
     x->state = XFER_WAITING; /* reserved: the I/O thread starts it only once it is filled */
@@ -697,8 +695,7 @@ dpt_err dpt__http_submit(dpt__http_client *c, dpt_encoder *enc, const uint8_t *b
         c->n_busy--;
         pthread_cond_broadcast(&c->cv);
         pthread_mutex_unlock(&c->mu);
-        atomic_fetch_add_explicit(&c->st_failed, 1, memory_order_relaxed);
-        atomic_fetch_add_explicit(&c->st_spans_failed, live, memory_order_relaxed);
+        dpt__http_count_failed(c, live);
         dpt__log(DPT_LOG_WARN, "%s exporter: %zu spans not delivered: out of memory", c->name,
                  live);
         return DPT_ENOMEM;
@@ -907,8 +904,7 @@ static void finish(dpt__http_client *c, dpt__xfer *x, dpt_err err, const char *w
                      c->consecutive_failures);
         c->consecutive_failures = 0;
     } else {
-        atomic_fetch_add_explicit(&c->st_failed, 1, memory_order_relaxed);
-        atomic_fetch_add_explicit(&c->st_spans_failed, x->live, memory_order_relaxed);
+        dpt__http_count_failed(c, x->live);
         log_failure(c, x, what, why);
     }
 }

@@ -131,8 +131,7 @@ static dpt_err http_export(void *state, const dpt_span_data *const *spans, size_
     dpt_err err = dpt_encoder_encode(x->enc, spans, n, &body, &len);
     if (err != DPT_OK) {
         atomic_fetch_add_explicit(&x->c.st_exports, 1, memory_order_relaxed);
-        atomic_fetch_add_explicit(&x->c.st_failed, 1, memory_order_relaxed);
-        atomic_fetch_add_explicit(&x->c.st_spans_failed, live, memory_order_relaxed);
+        dpt__http_count_failed(&x->c, live);
         dpt__log(DPT_LOG_WARN, "%s exporter: encoding %zu spans failed: %s", x->c.name, live,
                  dpt_strerror(err));
         return err;

@@ -91,6 +91,13 @@ typedef struct dpt__http_client {
     _Atomic uint64_t st_requests_too_large, st_responses_too_large;
 } dpt__http_client;
 
+/* Counts one export of `live` spans that was not delivered (any thread). */
+static inline void dpt__http_count_failed(dpt__http_client *c, size_t live)
+{
+    atomic_fetch_add_explicit(&c->st_failed, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&c->st_spans_failed, live, memory_order_relaxed);
+}
+
 /* Sets up c from cfg (defaults where cfg says 0/NULL). DPT_EINVAL for an endpoint that is
  * not an http:// or https:// URL (logged once), DPT_ENOMEM, DPT_EUNSUPPORTED. */
 DPT__HIDDEN dpt_err dpt__http_client_init(dpt__http_client *c, const char *name,
