@@ -463,6 +463,7 @@ static bool parse_th(const char *th, uint64_t *out)
     if (n < 1 || n > 14) return false;
     uint64_t v = 0;
     for (size_t i = 0; i < n; i++) {
+        /* NOLINTNEXTLINE(bugprone-signed-char-misuse,cert-str34-c): an int8_t table, -1 bad */
         int d = dpt__lhex[(unsigned char)th[i]];
         if (d < 0) return false;
         v = v << 4 | (uint64_t)d;
