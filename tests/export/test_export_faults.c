@@ -1,7 +1,7 @@
 /* test_export_faults.c - the fault matrix of the OTLP/HTTP export pipeline (issue 11): a
  * provider with a batch processor exporting to a loopback collector that fails in one way
  * per case - refused, down then up, silent, killed mid-run, 400 with a JSON error, 429/503
- * with every kind of Retry-After, a 100 MB answer (over the client's limit), an endless
+ * with every kind of Retry-After, a 1 GB answer (250x the client's 4 MiB limit), an endless
  * chunked answer, a slow drip,
  * a redirect. Every case asserts the same promises:
  *   - ending a span never waits for the network (its latency stays far below any export
@@ -450,9 +450,9 @@ static void run_case(const fault_case *fc)
         assert_int_equal(st.spans_export_failed,
                          collector_spans_received(col) - collector_spans_accepted(col));
         uint64_t served = collector_big_bytes_served(col);
-        printf("fault-matrix: the client stopped the 100 MB answer after %llu bytes\n",
+        printf("fault-matrix: the client stopped the 1 GB answer after %llu bytes\n",
                (unsigned long long)served);
-        /* read up to the limit, plus what the sockets buffered: far from 100 MB */
+        /* read up to the limit, plus what the sockets buffered: far from 1 GB */
         assert_true(served < DPT_HTTP_DEFAULT_MAX_RESPONSE_BYTES + 16u * 1024u * 1024u);
     } else {
         assert_int_equal(hs.responses_too_large, 0);
@@ -617,14 +617,14 @@ static void test_a_collector_answering_503_forever_fails_within_the_deadlines(vo
 /* OTLP ("OTLP/HTTP Response"): "The client MUST limit the size of the response body when
  * parsing it ... It is RECOMMENDED to use 4 MiB as the default limit ... If the limit is
  * exceeded, the client MUST treat the response as a non-retryable error and SHOULD record
- * the fact that the response was discarded." The first batch's answer is 100 MB: that
- * export fails without a retry, the client stops reading near the limit (not 100 MB), and
- * the later batches (plain 200s) are delivered. */
+ * the fact that the response was discarded." The first batch's answer is 1 GB (250x the bound):
+ * that export fails without a retry, the client stops reading near the limit (not 1 GB), and the
+ * later batches (plain 200s) are delivered. */
 static void test_an_answer_over_the_limit_fails_that_export(void **state)
 {
     (void)state;
-    col_action big = {COL_BIG, 0, NULL, 0, 0, NULL, 100u * 1000u * 1000u};
-    fault_case fc = {"200 + 100 MB body", SRV_COLLECTOR, 0, {big}, 1, OK200, false,
+    col_action big = {COL_BIG, 0, NULL, 0, 0, NULL, 1000u * 1000u * 1000u};
+    fault_case fc = {"200 + 1 GB body",   SRV_COLLECTOR, 0, {big}, 1, OK200, false,
                      EXPECT_SOME_EXPORTED};
     fc.expect_big = true;
     run_case(&fc);
