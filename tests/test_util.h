@@ -19,6 +19,7 @@
 
 #include "dptrace.h"
 #include "dptrace/plugin.h"
+#include "thread_policy.h"
 
 typedef struct tprov {
     dpt_provider *p;

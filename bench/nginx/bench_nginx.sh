@@ -8,17 +8,30 @@
 # Usage: bench/nginx/bench_nginx.sh [BUILD_DIR]
 # Environment: ROUNDS (5), DURATION (10s), CONNS (16), EXPORTER (otlp | none: spans are
 # made, nothing exports them), EXPORT_EXTRA (directives added to every traced instance,
-# e.g. "dptrace_batch_max_export_batch_size 2048;").
+# e.g. "dptrace_batch_max_export_batch_size 2048;"), CONFIGS ("off on100 on1 on100r floor": the
+# configurations to run; off and on100 are needed by the others), LOCS ("fixed proxied").
+# Configurations: off, on100 (every request sampled), on1 (1 %), on100r (100 % with
+# `dptrace_attributes required`), on100o (on100 with the export threads in SCHED_OTHER, as
+# before they took SCHED_BATCH: DPTRACE_EXPORT_SCHED=other), none (100 %, spans made and ended but not exported:
+# `dptrace_exporter none`), floor (tracing off, and otlp_floor on the worker's CPU sends the
+# bytes on100's spans take, one OTLP/HTTP request per 512 requests served: the transport
+# floor, what moving those bytes costs an exporter that does nothing else).
+# Besides the table, each run's on-CPU time per request of each thread of the worker
+# (/proc/.../schedstat, nanoseconds): the event loop, the export thread (dpt-export) and the
+# HTTP thread (dpt-http), so a change can be placed where it costs.
 set -euo pipefail
 BUILD=${1:-build}
 ROUNDS=${ROUNDS:-5}
 DURATION=${DURATION:-10s}
 CONNS=${CONNS:-16}
 EXPORTER=${EXPORTER:-otlp}
+CONFIGS=${CONFIGS:-off on100 on1 on100r floor}
+LOCS=${LOCS:-fixed proxied}
 MODULE=$BUILD/src/nginx/ngx_http_dptrace_module.so
 LEXEC=$BUILD/bench/nginx/listen_exec
+FLOOR=$BUILD/bench/nginx/otlp_floor
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
-for f in "$MODULE" "$LEXEC" "$NGINX"; do
+for f in "$MODULE" "$LEXEC" "$FLOOR" "$NGINX"; do
     [ -x "$f" ] || [ -f "$f" ] || { echo "bench_nginx: $f missing (build first)" >&2; exit 1; }
 done
 command -v wrk >/dev/null || { echo "bench_nginx: wrk missing (apt-get install wrk)" >&2; exit 1; }
@@ -29,15 +42,16 @@ PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done; sleep 1; }
 trap cleanup EXIT
 
-# start NAME TRACING_DIRECTIVES: an instance; sets PORT (its front port).
+# start NAME TRACING_DIRECTIVES [MAIN_DIRECTIVES]: an instance; sets PORT (its front port).
 start() {
-    local name=$1 tracing=$2 prefix=$WORK/$1
+    local name=$1 tracing=$2 main=${3:-} prefix=$WORK/$1
     rm -rf "$prefix" && mkdir -p "$prefix/conf" "$prefix/logs" "$prefix/tmp"
     cat >"$prefix/conf/nginx.conf.in" <<CONF
 load_module $MODULE;
 daemon off;
 worker_processes 1;
 worker_cpu_affinity 01;
+$main
 error_log $prefix/logs/error.log notice;
 pid $prefix/logs/nginx.pid;
 events { worker_connections 1024; }
@@ -51,6 +65,7 @@ http {
   server {
     listen 127.0.0.1:@PORT0@;
     location = /fixed { return 200 "ok\n"; }
+    location = /dpt_status { dptrace off; stub_status; }
     location = /proxied {
       proxy_pass http://backend/backend;
       proxy_http_version 1.1;
@@ -85,7 +100,9 @@ error_log $SINKP/logs/error.log notice;
 pid $SINKP/logs/nginx.pid;
 events { worker_connections 256; }
 http {
-  access_log off;
+  log_format len '\$uri \$content_length';
+  access_log $SINKP/logs/requests.log len;
+  keepalive_requests 1000000;
   client_body_temp_path tmp/body; proxy_temp_path tmp/proxy;
   fastcgi_temp_path tmp/fastcgi; uwsgi_temp_path tmp/uwsgi; scgi_temp_path tmp/scgi;
   server { listen 127.0.0.1:@PORT0@; location / { client_max_body_size 64m; return 200; } }
@@ -97,13 +114,24 @@ PIDS+=($!)
 SINK_PID=$!
 for _ in $(seq 200); do [ -s "$SINKP/ports" ] && break; sleep 0.05; done
 SINK=$(head -1 "$SINKP/ports")
-export_cfg="dptrace_exporter otlp; dptrace_exporter_endpoint http://127.0.0.1:$SINK/v1/traces;"
-[ "$EXPORTER" = none ] && export_cfg="dptrace_exporter none;"
-export_cfg="$export_cfg ${EXPORT_EXTRA:-}"
-start off "dptrace off;"
-start on100 "dptrace on; dptrace_sampler always_on; $export_cfg"
-start on1 "dptrace on; dptrace_sampler parentbased_traceidratio 0.01; $export_cfg"
-start on100r "dptrace on; dptrace_attributes required; dptrace_sampler always_on; $export_cfg"
+# exp NAME: the exporter directives of instance NAME (each exports to a path of its own, so
+# the sink's log tells their requests apart)
+exp() {
+    if [ "$EXPORTER" = none ]; then echo "dptrace_exporter none; ${EXPORT_EXTRA:-}"; return; fi
+    echo "dptrace_exporter otlp; dptrace_exporter_endpoint http://127.0.0.1:$SINK/$1/v1/traces; ${EXPORT_EXTRA:-}"
+}
+for c in $CONFIGS; do
+    case $c in
+    off) start off "dptrace off;" ;;
+    on100) start on100 "dptrace on; dptrace_sampler always_on; $(exp on100)" ;;
+    on1) start on1 "dptrace on; dptrace_sampler parentbased_traceidratio 0.01; $(exp on1)" ;;
+    on100r) start on100r "dptrace on; dptrace_attributes required; dptrace_sampler always_on; $(exp on100r)" ;;
+    on100o) start on100o "dptrace on; dptrace_sampler always_on; $(exp on100o)" "env DPTRACE_EXPORT_SCHED=other;" ;;
+    none) start none "dptrace on; dptrace_sampler always_on; dptrace_exporter none; ${EXPORT_EXTRA:-}" ;;
+    floor) PORT_floor=; PID_floor= ;; # runs against off (see run)
+    *) echo "bench_nginx: unknown configuration $c" >&2; exit 1 ;;
+    esac
+done
 sleep 0.5
 
 # run CFG LOC: one wrk run; appends "cfg loc round req_s p50_us p99_us" to results.
@@ -127,16 +155,48 @@ workers() { # the worker processes of master $1
     done
 }
 HZ=$(getconf CLK_TCK)
+# threadns PID...: "loop export http" - nanoseconds on a CPU of each kind of thread of the
+# processes so far (schedstat's first field): the process's first thread (nginx's event
+# loop), dpt-export, dpt-http or otlp-floor (any other thread is counted with the loop).
+threadns() {
+    local loop=0 exp=0 http=0 t comm ns
+    for p in "$@"; do
+        for t in /proc/"$p"/task/*; do
+            comm=$(cat "$t/comm" 2>/dev/null) || continue
+            ns=$(cut -d' ' -f1 "$t/schedstat" 2>/dev/null) || continue
+            case $comm in
+            dpt-export) exp=$((exp + ns)) ;;
+            dpt-http | otlp-floor) http=$((http + ns)) ;;
+            *) loop=$((loop + ns)) ;;
+            esac
+        done
+    done
+    echo "$loop $exp $http"
+}
+THREADS=$WORK/threads.txt
+: >"$THREADS"
 run() {
-    local cfg=$1 loc=$2 round=$3 port out master w t0 t1 reqs
-    eval "port=\$PORT_$cfg"
-    eval "master=\$PID_$cfg"
+    local cfg=$1 loc=$2 round=$3 port out master w t0 t1 reqs fpid=
+    local inst=$cfg
+    [ "$cfg" = floor ] && inst=off
+    eval "port=\$PORT_$inst"
+    eval "master=\$PID_$inst"
     w=$(workers "$master")
+    if [ "$cfg" = floor ]; then
+        taskset -c 0 "$FLOOR" "$port" "$SINK" "$BATCH" "$BYTES_PER_SPAN" >>"$WORK/floor.log" &
+        fpid=$!
+        sleep 0.2
+        w="$w $fpid"
+    fi
     t0=$(ticks '$14 + $15' $w)
     u0=$(ticks '$14' $w)
+    local n0 n1
+    n0=$(threadns $w)
     out=$(taskset -c 1 wrk -t1 -c"$CONNS" -d"$DURATION" --latency "http://127.0.0.1:$port/$loc" 2>&1)
     t1=$(ticks '$14 + $15' $w)
     u1=$(ticks '$14' $w)
+    n1=$(threadns $w)
+    if [ -n "$fpid" ]; then kill -TERM "$fpid"; wait "$fpid" || true; fi
     reqs=$(awk '/requests in/ {print $1}' <<<"$out")
     local rps p50 p99 cpu ucpu
     cpu=$(awk -v a="$t0" -v b="$t1" -v n="$reqs" -v hz="$HZ" 'BEGIN { printf "%.2f", (b - a) * 1e6 / hz / n }')
@@ -146,28 +206,42 @@ run() {
     p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
     grep -q "Non-2xx" <<<"$out" && { echo "bench_nginx: errors in $cfg $loc:" >&2; echo "$out" >&2; exit 1; }
     echo "$cfg $loc $round $rps $(us "$p50") $(us "$p99") $cpu $ucpu" >>"$RESULTS"
+    echo "$cfg $loc $round $n0 $n1 $reqs" | awk '{ printf "%s %s %s %.0f %.0f %.0f\n", $1, $2, $3, ($7 - $4) / $10, ($8 - $5) / $10, ($9 - $6) / $10 }' >>"$THREADS"
     printf '  round %d  %-8s %-8s %10s req/s  %6s us CPU/req (user %s)  p50 %8s  p99 %8s\n' "$round" "$cfg" "$loc" "$rps" "$cpu" "$ucpu" "$p50" "$p99"
 }
 
 echo "== warm-up"
-for c in off on100 on1 on100r; do for l in fixed proxied; do
+for c in $CONFIGS; do for l in $LOCS; do
+    [ "$c" = floor ] && continue
     eval "port=\$PORT_$c"; taskset -c 1 wrk -t1 -c"$CONNS" -d2s "http://127.0.0.1:$port/$l" >/dev/null
 done; done
+# The floor's bytes per span: on100's requests to the sink during the warm-up (the median
+# request over the batch size; at these rates every batch is full).
+BATCH=512
+if [[ " ${EXPORT_EXTRA:-} " =~ dptrace_batch_max_export_batch_size\ ([0-9]+) ]]; then BATCH=${BASH_REMATCH[1]}; fi
+BYTES_PER_SPAN=$(awk '$1 ~ /^\/on100\// { print $2 }' "$SINKP/logs/requests.log" | sort -n |
+    awk -v b="$BATCH" '{ v[++n] = $1 } END { if (!n) print 0; else printf "%d\n", v[int((n + 1) / 2)] / b }')
+if [[ " $CONFIGS " == *" floor "* ]]; then
+    [ "$BYTES_PER_SPAN" -gt 0 ] || { echo "bench_nginx: floor needs on100 and the otlp exporter" >&2; exit 1; }
+    echo "== floor: $BYTES_PER_SPAN bytes per span (on100's median request / $BATCH), one request per $BATCH served"
+fi
 echo "== $ROUNDS rounds of $DURATION per configuration (wrk -t1 -c$CONNS), interleaved"
-orders=("off on100 on1 on100r" "on100 on1 on100r off" "on1 on100r off on100" "on100r off on100 on1")
+# each round starts one configuration later, so none is always first after another
+read -r -a cfgs <<<"$CONFIGS"
 for r in $(seq "$ROUNDS"); do
-    for l in fixed proxied; do
-        for c in ${orders[$(( (r - 1) % 4 ))]}; do run "$c" "$l" "$r"; done
+    for l in $LOCS; do
+        for i in $(seq 0 $((${#cfgs[@]} - 1))); do run "${cfgs[$(((i + r - 1) % ${#cfgs[@]}))]}" "$l" "$r"; done
     done
 done
 
 echo "== stopping (every worker flushes its spans)"
-for c in off on100 on1 on100r; do eval "kill -QUIT \$PID_$c"; done
-for c in off on100 on1 on100r; do eval "p=\$PID_$c"; wait "$p" || true; done
+for c in $CONFIGS; do [ "$c" = floor ] || eval "kill -QUIT \$PID_$c"; done
+for c in $CONFIGS; do [ "$c" = floor ] || { eval "p=\$PID_$c"; wait "$p" || true; }; done
 kill -QUIT "$SINK_PID" # last: the workers above export to it on their way out
 wait "$SINK_PID" || true
 PIDS=()
-for c in on100 on1 on100r; do
+for c in $CONFIGS; do
+    [ "$c" = off ] || [ "$c" = floor ] && continue
     grep -h "dptrace: worker" "$WORK/$c/logs/error.log" | sed "s/^.*dptrace:/  $c: dptrace:/"
 done
 
@@ -188,8 +262,8 @@ function med(arr, k, cnt,   i, j, t, a) {
 }
 END {
     printf "| location | tracing | req/s | CPU/req | user CPU/req | p50 | p99 | req/s vs off | CPU/req vs off | user CPU/req vs off |\n|---|---|---|---|---|---|---|---|---|---|\n"
-    split("fixed proxied", locs, " "); split("off on100 on1 on100r", cfgs, " ")
-    for (li = 1; li <= 2; li++) for (ci = 1; ci <= 4; ci++) {
+    split("fixed proxied", locs, " "); split("off on100 on100o on1 on100r none floor", cfgs, " ")
+    for (li = 1; li <= 2; li++) for (ci = 1; ci <= 7; ci++) {
         l = locs[li]; c = cfgs[ci]; k = c " " l; cnt = n[k]
         if (!cnt) continue
         m = med(rps, k, cnt); rlo = lo; rhi = hi
@@ -206,9 +280,38 @@ END {
             o = med(cratio, k, m2); oc = sprintf("%+.1f %% [%+.1f .. %+.1f]", o, lo, hi)
             o = med(udiff, k, m2); ou = sprintf("%+.2f us [%+.2f .. %+.2f]", o, lo, hi)
         }
-        label = c == "off" ? "off" : (c == "on100" ? "on, 100 %" : (c == "on1" ? "on, 1 %" : "on, 100 %, required attributes"))
+        label = c == "off" ? "off" : (c == "on100" ? "on, 100 %" : (c == "on1" ? "on, 1 %" : (c == "on100r" ? "on, 100 %, required attributes" : (c == "none" ? "on, 100 %, not exported" : (c == "on100o" ? "on, 100 %, SCHED_OTHER" : "off + transport floor")))))
         printf "| %s | %s | %.0f [%.0f-%.0f] | %.1f us [%.1f-%.1f] | %.2f us | %.0f us | %.0f us | %s | %s | %s |\n", l, label, m, rlo, rhi, mc, clo, chi, mu, q50, q99, ov, oc, ou
     }
 }' "$RESULTS"
+echo
+echo "== on-CPU time per request of each thread of the worker (median of the rounds [min-max], ns)"
+awk '
+{ k = $1 " " $2; n[k]++; lp[k, n[k]] = $4; ex[k, n[k]] = $5; ht[k, n[k]] = $6; tot[k, n[k]] = $4 + $5 + $6
+  lround[$1, $2, $3] = $4; troundv[$1, $2, $3] = $4 + $5 + $6; rounds[$3] = 1 }
+function med(arr, k, cnt,   i, j, t, a) {
+    for (i = 1; i <= cnt; i++) a[i] = arr[k, i]
+    for (i = 1; i <= cnt; i++) for (j = i + 1; j <= cnt; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
+    lo = a[1]; hi = a[cnt]
+    return (cnt % 2) ? a[(cnt + 1) / 2] : (a[cnt / 2] + a[cnt / 2 + 1]) / 2
+}
+function cell(arr, k, cnt,   m) { m = med(arr, k, cnt); return sprintf("%.0f [%.0f-%.0f]", m, lo, hi) }
+END {
+    printf "| location | tracing | event loop | export thread | HTTP thread | all | loop vs off | all vs off |\n|---|---|---|---|---|---|---|---|\n"
+    split("fixed proxied", locs, " "); split("off on100 on100o on1 on100r none floor", cfgs, " ")
+    for (li = 1; li <= 2; li++) for (ci = 1; ci <= 7; ci++) {
+        l = locs[li]; c = cfgs[ci]; k = c " " l; cnt = n[k]
+        if (!cnt) continue
+        dl = "-"; dt = "-"
+        if (c != "off" && n["off " l]) {
+            m2 = 0
+            for (r in rounds) { m2++; d1[k, m2] = lround[c, l, r] - lround["off", l, r]
+                                d2[k, m2] = 100 * (troundv[c, l, r] / troundv["off", l, r] - 1) }
+            o = med(d1, k, m2); dl = sprintf("%+.0f ns [%+.0f .. %+.0f]", o, lo, hi)
+            o = med(d2, k, m2); dt = sprintf("%+.1f %% [%+.1f .. %+.1f]", o, lo, hi)
+        }
+        printf "| %s | %s | %s | %s | %s | %s | %s | %s |\n", l, c, cell(lp, k, cnt), cell(ex, k, cnt), cell(ht, k, cnt), cell(tot, k, cnt), dl, dt
+    }
+}' "$THREADS"
 echo
 echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), load average $(cut -d' ' -f1-3 /proc/loadavg), $(date -u '+%Y-%m-%d %H:%M UTC')"

@@ -298,6 +298,14 @@ DPT__SHARED int dpt__env_enum(const char *name, const char *const *names, size_t
 /* ASCII case-insensitive equality of two NUL-terminated strings. */
 DPT__SHARED bool dpt__str_ieq(const char *a, const char *b);
 
+/* ---- background threads (thread.c) ------------------------------------------------------ */
+/* Called first by each of dptrace's own threads (the batch processor's export thread, the
+ * HTTP client's I/O thread): names it (top -H, perf, gdb) and, unless
+ * DPTRACE_EXPORT_SCHED=other, puts it in the SCHED_BATCH policy, so that its wake-ups do
+ * not preempt the application's threads (docs/ARCHITECTURE.md, "Export threads"). Returns
+ * whether SCHED_BATCH was taken. */
+DPT__SHARED bool dpt__background_thread(const char *name);
+
 /* ---- export context (src/core/batch.c) ---------------------------------------------------- */
 /* The batch processor's deadline and completion for the export_spans call running on this
  * thread, for libdptrace-http; NULL outside one. The contract: src/core/export_async.h. */

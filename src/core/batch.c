@@ -445,8 +445,8 @@ static void *export_thread(void *arg)
     uint64_t full_at = 0; /* when the last look found a full batch (mono_ns), 0: none */
     /* Naps of tens of microseconds: the default 50 us timer slack would double them. */
     prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
-    /* A name for top -H, perf and gdb (and the bench, which reads its CPU time). */
-    prctl(PR_SET_NAME, "dpt-export", 0, 0, 0);
+    /* Named, and its wake-ups do not preempt the producers (common.h). */
+    dpt__background_thread("dpt-export");
     pthread_mutex_lock(&b->mu);
     for (;;) {
         struct timespec deadline;

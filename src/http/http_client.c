@@ -1105,6 +1105,8 @@ static void report(dpt__http_client *c)
 static void *io_thread(void *arg)
 {
     dpt__http_client *c = arg;
+    /* Named, and its wake-ups do not preempt the application's threads (common.h). */
+    dpt__background_thread("dpt-http");
     pthread_mutex_lock(&c->mu);
     while (!c->quit) {
         uint64_t now = dpt__export_mono_ms();

@@ -69,6 +69,30 @@ static void test_slow_batches_are_waited_for_not_napped_for(void **state)
     dpt_provider_free(b.p);
 }
 
+/* Our choice (src/common/thread.c, docs/ARCHITECTURE.md "Export threads"): the export
+ * thread runs in SCHED_BATCH, whose wake-ups do not preempt the producing threads (sched(7):
+ * "the scheduler will apply a small scheduling penalty with respect to wakeup behavior"),
+ * unless DPTRACE_EXPORT_SCHED=other; and it still exports (its share of the CPU is
+ * SCHED_OTHER's). */
+static void test_the_export_thread_runs_in_sched_batch_unless_told_otherwise(void **state)
+{
+    (void)state;
+    dpt_batch_config cfg;
+    dpt_batch_config_default(&cfg);
+    for (int other = 0; other < 2; other++) {
+        if (other) setenv("DPTRACE_EXPORT_SCHED", "other", 1);
+        bprov b = bprov_new(dpt_exporter_memory(10000), &cfg);
+        assert_int_equal(thread_policy_of("dpt-export", 5000), other ? SCHED_OTHER : SCHED_BATCH);
+        spans(&b, 1000);
+        assert_int_equal(dpt_provider_force_flush(b.p, 5000), DPT_OK);
+        assert_int_equal(dpt_exporter_memory_count(b.exp), 1000);
+        dpt_provider_free(b.p);
+        /* the thread is gone with its processor */
+        assert_int_equal(thread_policy_of("dpt-export", 0), -1);
+    }
+    unsetenv("DPTRACE_EXPORT_SCHED");
+}
+
 static void test_force_flush_exports_everything_ended_before(void **state)
 {
     (void)state;
@@ -399,6 +423,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_force_flush_exports_everything_ended_before),
+        cmocka_unit_test(test_the_export_thread_runs_in_sched_batch_unless_told_otherwise),
         cmocka_unit_test(test_slow_batches_are_waited_for_not_napped_for),
         cmocka_unit_test(test_a_full_batch_is_exported_without_waiting_for_the_timer),
         cmocka_unit_test(test_shutdown_exports_what_is_queued),

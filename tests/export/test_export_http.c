@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "collector.h"
+#include "thread_policy.h"
 #include "common.h"
 #include "dptrace/http.h"
 #include "test_export_fixture.h"
@@ -127,6 +128,29 @@ static void test_otlp_http_delivers_protobuf_with_headers_on_one_connection(void
     assert_int_equal(s.spans_sent, 15);
     assert_int_equal(s.last_http_status, 200);
     dpt_exporter_free(e);
+    free_spans(&b);
+}
+
+/* Our choice (src/common/thread.c, docs/ARCHITECTURE.md "Export threads"): the HTTP
+ * client's I/O thread runs in SCHED_BATCH, so its wake-ups (a batch to send, an answer
+ * arriving) do not preempt the application's threads, unless DPTRACE_EXPORT_SCHED=other. */
+static void test_the_io_thread_runs_in_sched_batch_unless_told_otherwise(void **state)
+{
+    (void)state;
+    batch_of b;
+    make_spans(&b, 5);
+    for (int other = 0; other < 2; other++) {
+        if (other) setenv("DPTRACE_EXPORT_SCHED", "other", 1);
+        dpt_http_exporter_config cfg;
+        cfg_fast(&cfg);
+        dpt_exporter *e = dpt_exporter_otlp_http(&cfg);
+        assert_non_null(e);
+        assert_int_equal(dpt_exporter_export(e, b.d, b.n), DPT_OK);
+        assert_int_equal(thread_policy_of("dpt-http", 5000), other ? SCHED_OTHER : SCHED_BATCH);
+        dpt_exporter_free(e);
+        assert_int_equal(thread_policy_of("dpt-http", 0), -1);
+    }
+    unsetenv("DPTRACE_EXPORT_SCHED");
     free_spans(&b);
 }
 
@@ -1142,6 +1166,7 @@ int main(void)
         cmocka_unit_test_setup(test_otlp_http_delivers_protobuf_with_headers_on_one_connection,
                                fresh),
         cmocka_unit_test_setup(test_a_header_longer_than_512_bytes_is_sent_whole, fresh),
+        cmocka_unit_test_setup(test_the_io_thread_runs_in_sched_batch_unless_told_otherwise, fresh),
         cmocka_unit_test_setup(test_otlp_http_json_with_gzip, fresh),
         cmocka_unit_test_setup(test_retry_after_seconds_is_honoured_on_503, fresh),
         cmocka_unit_test_setup(test_retry_after_http_date_is_honoured_on_429, fresh),
