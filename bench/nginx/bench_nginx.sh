@@ -12,10 +12,14 @@
 # configurations to run; off and on100 are needed by the others), LOCS ("fixed proxied").
 # Configurations: off, on100 (every request sampled), on1 (1 %), on100r (100 % with
 # `dptrace_attributes required`), on100o (on100 with the export threads in SCHED_OTHER, as
-# before they took SCHED_BATCH: DPTRACE_EXPORT_SCHED=other), none (100 %, spans made and ended but not exported:
+# before they took SCHED_BATCH: DPTRACE_EXPORT_SCHED=other), on100b (on100 with export
+# batches of 4,096 spans and a queue of 16,384 instead of 512 and 2,048), none (100 %, spans made and ended but not exported:
 # `dptrace_exporter none`), floor (tracing off, and otlp_floor on the worker's CPU sends the
 # bytes on100's spans take, one OTLP/HTTP request per 512 requests served: the transport
-# floor, what moving those bytes costs an exporter that does nothing else).
+# floor, what moving those bytes costs an exporter that does nothing else), ref100 (nginx's
+# own OpenTelemetry module, the issue's reference, tracing every request and exporting
+# OTLP/gRPC to a gRPC sink; needs REF_MODULE, see docs/nginx.md "The reference module").
+# REF_MODULE: the reference module's .so (ngx_otel_module.so) for ref100.
 # Besides the table, each run's on-CPU time per request of each thread of the worker
 # (/proc/.../schedstat, nanoseconds): the event loop, the export thread (dpt-export) and the
 # HTTP thread (dpt-http), so a change can be placed where it costs.
@@ -114,6 +118,51 @@ PIDS+=($!)
 SINK_PID=$!
 for _ in $(seq 200); do [ -s "$SINKP/ports" ] && break; sleep 0.05; done
 SINK=$(head -1 "$SINKP/ports")
+# The reference module's sink (ref100 only): an nginx answering OTLP/gRPC over h2c with an
+# empty message and grpc-status 0 after reading the body (mirror_request_body makes nginx
+# read it first; the static handler's 404/405 in an empty root becomes the answer). One
+# worker on CPU 1, as the OTLP sink.
+GSINK=
+if [[ " $CONFIGS " == *" ref100 "* ]]; then
+    GSINKP=$WORK/gsink
+    rm -rf "$GSINKP" && mkdir -p "$GSINKP/conf" "$GSINKP/logs" "$GSINKP/tmp" "$GSINKP/empty" "$GSINKP/www"
+    printf '\0\0\0\0\0' >"$GSINKP/www/ok.grpc"
+    cat >"$GSINKP/conf/nginx.conf.in" <<CONF
+daemon off;
+worker_processes 1;
+worker_cpu_affinity 10;
+error_log $GSINKP/logs/error.log notice;
+pid $GSINKP/logs/nginx.pid;
+events { worker_connections 256; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  keepalive_timeout 3600s;
+  client_body_temp_path tmp/body; proxy_temp_path tmp/proxy;
+  fastcgi_temp_path tmp/fastcgi; uwsgi_temp_path tmp/uwsgi; scgi_temp_path tmp/scgi;
+  client_max_body_size 64m;
+  server {
+    listen 127.0.0.1:@PORT0@ http2;
+    location / {
+      client_body_buffer_size 1m;
+      mirror /.mirror;
+      mirror_request_body on;
+      root $GSINKP/empty;
+      log_not_found off;
+      error_page 404 405 =200 /ok.grpc;
+    }
+    location = /.mirror { internal; return 204; }
+    location = /ok.grpc { internal; root $GSINKP/www; default_type application/grpc; etag off; add_trailer grpc-status 0 always; }
+  }
+}
+CONF
+    "$LEXEC" 1 "$GSINKP/conf/nginx.conf.in" "$GSINKP/conf/nginx.conf" "$GSINKP/ports" -- \
+        "$NGINX" -p "$GSINKP" -c conf/nginx.conf >"$GSINKP/logs/stderr.log" 2>&1 &
+    PIDS+=($!)
+    GSINK_PID=$!
+    for _ in $(seq 200); do [ -s "$GSINKP/ports" ] && break; sleep 0.05; done
+    GSINK=$(head -1 "$GSINKP/ports")
+fi
 # exp NAME: the exporter directives of instance NAME (each exports to a path of its own, so
 # the sink's log tells their requests apart)
 exp() {
@@ -127,6 +176,10 @@ for c in $CONFIGS; do
     on1) start on1 "dptrace on; dptrace_sampler parentbased_traceidratio 0.01; $(exp on1)" ;;
     on100r) start on100r "dptrace on; dptrace_attributes required; dptrace_sampler always_on; $(exp on100r)" ;;
     on100o) start on100o "dptrace on; dptrace_sampler always_on; $(exp on100o)" "env DPTRACE_EXPORT_SCHED=other;" ;;
+    on100b) start on100b "dptrace on; dptrace_sampler always_on; $(exp on100b) dptrace_batch_max_export_batch_size 4096; dptrace_batch_max_queue_size 16384;" ;;
+    ref100)
+        [ -f "${REF_MODULE:-}" ] || { echo "bench_nginx: ref100 needs REF_MODULE" >&2; exit 1; }
+        start ref100 "dptrace off; otel_exporter { endpoint 127.0.0.1:$GSINK; } otel_service_name ref; otel_trace on;" "load_module $REF_MODULE;" ;;
     none) start none "dptrace on; dptrace_sampler always_on; dptrace_exporter none; ${EXPORT_EXTRA:-}" ;;
     floor) PORT_floor=; PID_floor= ;; # runs against off (see run)
     *) echo "bench_nginx: unknown configuration $c" >&2; exit 1 ;;
@@ -239,8 +292,13 @@ for c in $CONFIGS; do [ "$c" = floor ] || eval "kill -QUIT \$PID_$c"; done
 for c in $CONFIGS; do [ "$c" = floor ] || { eval "p=\$PID_$c"; wait "$p" || true; }; done
 kill -QUIT "$SINK_PID" # last: the workers above export to it on their way out
 wait "$SINK_PID" || true
+if [ -n "$GSINK" ]; then kill -QUIT "$GSINK_PID"; wait "$GSINK_PID" || true; fi
 PIDS=()
 for c in $CONFIGS; do
+    if [ "$c" = ref100 ]; then
+        echo "  ref100: export failures logged $(grep -c 'OTel export failure' "$WORK/ref100/logs/error.log"), drops logged $(grep -c 'OTel dropped' "$WORK/ref100/logs/error.log")"
+        continue
+    fi
     [ "$c" = off ] || [ "$c" = floor ] && continue
     grep -h "dptrace: worker" "$WORK/$c/logs/error.log" | sed "s/^.*dptrace:/  $c: dptrace:/"
 done
@@ -262,8 +320,8 @@ function med(arr, k, cnt,   i, j, t, a) {
 }
 END {
     printf "| location | tracing | req/s | CPU/req | user CPU/req | p50 | p99 | req/s vs off | CPU/req vs off | user CPU/req vs off |\n|---|---|---|---|---|---|---|---|---|---|\n"
-    split("fixed proxied", locs, " "); split("off on100 on100o on1 on100r none floor", cfgs, " ")
-    for (li = 1; li <= 2; li++) for (ci = 1; ci <= 7; ci++) {
+    split("fixed proxied", locs, " "); split("off on100 on100o on100b on1 on100r none floor ref100", cfgs, " ")
+    for (li = 1; li <= 2; li++) for (ci = 1; ci <= 9; ci++) {
         l = locs[li]; c = cfgs[ci]; k = c " " l; cnt = n[k]
         if (!cnt) continue
         m = med(rps, k, cnt); rlo = lo; rhi = hi
@@ -280,7 +338,7 @@ END {
             o = med(cratio, k, m2); oc = sprintf("%+.1f %% [%+.1f .. %+.1f]", o, lo, hi)
             o = med(udiff, k, m2); ou = sprintf("%+.2f us [%+.2f .. %+.2f]", o, lo, hi)
         }
-        label = c == "off" ? "off" : (c == "on100" ? "on, 100 %" : (c == "on1" ? "on, 1 %" : (c == "on100r" ? "on, 100 %, required attributes" : (c == "none" ? "on, 100 %, not exported" : (c == "on100o" ? "on, 100 %, SCHED_OTHER" : "off + transport floor")))))
+        label = c == "off" ? "off" : (c == "on100" ? "on, 100 %" : (c == "on1" ? "on, 1 %" : (c == "on100r" ? "on, 100 %, required attributes" : (c == "none" ? "on, 100 %, not exported" : (c == "on100o" ? "on, 100 %, SCHED_OTHER" : (c == "on100b" ? "on, 100 %, batches of 4,096" : (c == "ref100" ? "reference module, 100 %" : "off + transport floor")))))))
         printf "| %s | %s | %.0f [%.0f-%.0f] | %.1f us [%.1f-%.1f] | %.2f us | %.0f us | %.0f us | %s | %s | %s |\n", l, label, m, rlo, rhi, mc, clo, chi, mu, q50, q99, ov, oc, ou
     }
 }' "$RESULTS"
@@ -298,8 +356,8 @@ function med(arr, k, cnt,   i, j, t, a) {
 function cell(arr, k, cnt,   m) { m = med(arr, k, cnt); return sprintf("%.0f [%.0f-%.0f]", m, lo, hi) }
 END {
     printf "| location | tracing | event loop | export thread | HTTP thread | all | loop vs off | all vs off |\n|---|---|---|---|---|---|---|---|\n"
-    split("fixed proxied", locs, " "); split("off on100 on100o on1 on100r none floor", cfgs, " ")
-    for (li = 1; li <= 2; li++) for (ci = 1; ci <= 7; ci++) {
+    split("fixed proxied", locs, " "); split("off on100 on100o on100b on1 on100r none floor ref100", cfgs, " ")
+    for (li = 1; li <= 2; li++) for (ci = 1; ci <= 9; ci++) {
         l = locs[li]; c = cfgs[ci]; k = c " " l; cnt = n[k]
         if (!cnt) continue
         dl = "-"; dt = "-"

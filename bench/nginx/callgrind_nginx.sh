@@ -8,7 +8,8 @@
 # the OTLP sink.
 # Usage: bench/nginx/callgrind_nginx.sh [BUILD_DIR]
 # Environment: N1 (500), N2 (2500), LOCS ("fixed proxied"), CONFIGS ("off on100 on1 on100r";
-# on100r: 100 % with dptrace_attributes required).
+# on100r: 100 % with dptrace_attributes required; none: 100 %, spans made and ended but not
+# exported).
 set -euo pipefail
 BUILD=${1:-build}
 N1=${N1:-500}
@@ -87,6 +88,8 @@ for loc in ${LOCS:-fixed proxied}; do
         on100) t="dptrace on; dptrace_sampler always_on; $otlp" ;;
         on1) t="dptrace on; dptrace_sampler parentbased_traceidratio 0.01; $otlp" ;;
         on100r) t="dptrace on; dptrace_attributes required; dptrace_sampler always_on; $otlp" ;;
+        none) t="dptrace on; dptrace_sampler always_on; dptrace_exporter none;" ;;
+        *) echo "callgrind_nginx: unknown configuration $cfg" >&2; exit 1 ;;
         esac
         a=$(measure "$cfg-$loc-a" "$t" "$loc" "$N1")
         b=$(measure "$cfg-$loc-b" "$t" "$loc" "$N2")
