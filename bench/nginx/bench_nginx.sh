@@ -92,55 +92,50 @@ CONF
     eval "PORT_$name=$PORT"
 }
 
-# The OTLP sink: an nginx of its own (a worker exporting to itself would wait on itself
-# when it exits). One worker on CPU 1, with wrk; it sees one request per 512 spans.
-SINKP=$WORK/sink
-rm -rf "$SINKP" && mkdir -p "$SINKP/conf" "$SINKP/logs" "$SINKP/tmp"
-cat >"$SINKP/conf/nginx.conf.in" <<CONF
+# sink NAME HTTP_BODY: a sink nginx, one worker on CPU 1 (with wrk), HTTP_BODY inside its
+# http block; sets SINKPORT and SINKPID.
+sink() {
+    local p=$WORK/$1
+    mkdir -p "$p/conf" "$p/logs" "$p/tmp"
+    cat >"$p/conf/nginx.conf.in" <<CONF
 daemon off;
 worker_processes 1;
 worker_cpu_affinity 10;
-error_log $SINKP/logs/error.log notice;
-pid $SINKP/logs/nginx.pid;
+error_log $p/logs/error.log notice;
+pid $p/logs/nginx.pid;
 events { worker_connections 256; }
 http {
-  log_format len '\$uri \$content_length';
-  access_log $SINKP/logs/requests.log len;
   keepalive_requests 1000000;
   client_body_temp_path tmp/body; proxy_temp_path tmp/proxy;
   fastcgi_temp_path tmp/fastcgi; uwsgi_temp_path tmp/uwsgi; scgi_temp_path tmp/scgi;
-  server { listen 127.0.0.1:@PORT0@; location / { client_max_body_size 64m; return 200; } }
+  $2
 }
 CONF
-"$LEXEC" 1 "$SINKP/conf/nginx.conf.in" "$SINKP/conf/nginx.conf" "$SINKP/ports" -- \
-    "$NGINX" -p "$SINKP" -c conf/nginx.conf >"$SINKP/logs/stderr.log" 2>&1 &
-PIDS+=($!)
-SINK_PID=$!
-for _ in $(seq 200); do [ -s "$SINKP/ports" ] && break; sleep 0.05; done
-SINK=$(head -1 "$SINKP/ports")
+    "$LEXEC" 1 "$p/conf/nginx.conf.in" "$p/conf/nginx.conf" "$p/ports" -- \
+        "$NGINX" -p "$p" -c conf/nginx.conf >"$p/logs/stderr.log" 2>&1 &
+    SINKPID=$!
+    PIDS+=($SINKPID)
+    for _ in $(seq 200); do [ -s "$p/ports" ] && break; sleep 0.05; done
+    SINKPORT=$(head -1 "$p/ports")
+}
+
+# The OTLP sink: an nginx of its own (a worker exporting to itself would wait on itself
+# when it exits); it sees one request per 512 spans and logs each one's size.
+SINKP=$WORK/sink
+rm -rf "$SINKP"
+sink sink "log_format len '\$uri \$content_length'; access_log $SINKP/logs/requests.log len;
+  server { listen 127.0.0.1:@PORT0@; location / { client_max_body_size 64m; return 200; } }"
+SINK=$SINKPORT
+SINK_PID=$SINKPID
 # The reference module's sink (ref100 only): an nginx answering OTLP/gRPC over h2c with an
 # empty message and grpc-status 0 after reading the body (mirror_request_body makes nginx
-# read it first; the static handler's 404/405 in an empty root becomes the answer). One
-# worker on CPU 1, as the OTLP sink.
+# read it first; the static handler's 404/405 in an empty root becomes the answer).
 GSINK=
 if [[ " $CONFIGS " == *" ref100 "* ]]; then
     GSINKP=$WORK/gsink
-    rm -rf "$GSINKP" && mkdir -p "$GSINKP/conf" "$GSINKP/logs" "$GSINKP/tmp" "$GSINKP/empty" "$GSINKP/www"
+    rm -rf "$GSINKP" && mkdir -p "$GSINKP/empty" "$GSINKP/www"
     printf '\0\0\0\0\0' >"$GSINKP/www/ok.grpc"
-    cat >"$GSINKP/conf/nginx.conf.in" <<CONF
-daemon off;
-worker_processes 1;
-worker_cpu_affinity 10;
-error_log $GSINKP/logs/error.log notice;
-pid $GSINKP/logs/nginx.pid;
-events { worker_connections 256; }
-http {
-  access_log off;
-  keepalive_requests 1000000;
-  keepalive_timeout 3600s;
-  client_body_temp_path tmp/body; proxy_temp_path tmp/proxy;
-  fastcgi_temp_path tmp/fastcgi; uwsgi_temp_path tmp/uwsgi; scgi_temp_path tmp/scgi;
-  client_max_body_size 64m;
+    sink gsink "access_log off; keepalive_timeout 3600s; client_max_body_size 64m;
   server {
     listen 127.0.0.1:@PORT0@ http2;
     location / {
@@ -153,15 +148,9 @@ http {
     }
     location = /.mirror { internal; return 204; }
     location = /ok.grpc { internal; root $GSINKP/www; default_type application/grpc; etag off; add_trailer grpc-status 0 always; }
-  }
-}
-CONF
-    "$LEXEC" 1 "$GSINKP/conf/nginx.conf.in" "$GSINKP/conf/nginx.conf" "$GSINKP/ports" -- \
-        "$NGINX" -p "$GSINKP" -c conf/nginx.conf >"$GSINKP/logs/stderr.log" 2>&1 &
-    PIDS+=($!)
-    GSINK_PID=$!
-    for _ in $(seq 200); do [ -s "$GSINKP/ports" ] && break; sleep 0.05; done
-    GSINK=$(head -1 "$GSINKP/ports")
+  }"
+    GSINK=$SINKPORT
+    GSINK_PID=$SINKPID
 fi
 # exp NAME: the exporter directives of instance NAME (each exports to a path of its own, so
 # the sink's log tells their requests apart)
@@ -308,20 +297,24 @@ echo "== results (median of $ROUNDS rounds [min-max]; overhead: the same round's
 echo "CPU/req: the worker process's CPU time (user + system, its export thread included) per request;"
 echo "user CPU/req: its user time alone (steadier: the kernel's part of a loopback request varies)."
 echo "user CPU/req vs off: the same round's difference, in us per request."
-awk '
-{ k = $1 " " $2; n[k]++; rps[k, n[k]] = $4; p50[k, n[k]] = $5; p99[k, n[k]] = $6; cpu[k, n[k]] = $7
-  ucpu[k, n[k]] = $8
-  byround[$1, $2, $3] = $4; cpuround[$1, $2, $3] = $7; ucpuround[$1, $2, $3] = $8; rounds[$3] = 1 }
+# What both tables share: the median of a configuration's rounds (lo and hi: their range)
+# and the order of the rows.
+AWK_COMMON='
 function med(arr, k, cnt,   i, j, t, a) {
     for (i = 1; i <= cnt; i++) a[i] = arr[k, i]
     for (i = 1; i <= cnt; i++) for (j = i + 1; j <= cnt; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
     lo = a[1]; hi = a[cnt]
     return (cnt % 2) ? a[(cnt + 1) / 2] : (a[cnt / 2] + a[cnt / 2 + 1]) / 2
 }
+BEGIN { split("fixed proxied", locs, " "); ncfg = split("off on100 on100o on100b on1 on100r none floor ref100", cfgs, " ") }
+'
+awk "$AWK_COMMON"'
+{ k = $1 " " $2; n[k]++; rps[k, n[k]] = $4; p50[k, n[k]] = $5; p99[k, n[k]] = $6; cpu[k, n[k]] = $7
+  ucpu[k, n[k]] = $8
+  byround[$1, $2, $3] = $4; cpuround[$1, $2, $3] = $7; ucpuround[$1, $2, $3] = $8; rounds[$3] = 1 }
 END {
     printf "| location | tracing | req/s | CPU/req | user CPU/req | p50 | p99 | req/s vs off | CPU/req vs off | user CPU/req vs off |\n|---|---|---|---|---|---|---|---|---|---|\n"
-    split("fixed proxied", locs, " "); split("off on100 on100o on100b on1 on100r none floor ref100", cfgs, " ")
-    for (li = 1; li <= 2; li++) for (ci = 1; ci <= 9; ci++) {
+    for (li = 1; li <= 2; li++) for (ci = 1; ci <= ncfg; ci++) {
         l = locs[li]; c = cfgs[ci]; k = c " " l; cnt = n[k]
         if (!cnt) continue
         m = med(rps, k, cnt); rlo = lo; rhi = hi
@@ -344,20 +337,13 @@ END {
 }' "$RESULTS"
 echo
 echo "== on-CPU time per request of each thread of the worker (median of the rounds [min-max], ns)"
-awk '
+awk "$AWK_COMMON"'
 { k = $1 " " $2; n[k]++; lp[k, n[k]] = $4; ex[k, n[k]] = $5; ht[k, n[k]] = $6; tot[k, n[k]] = $4 + $5 + $6
   lround[$1, $2, $3] = $4; troundv[$1, $2, $3] = $4 + $5 + $6; rounds[$3] = 1 }
-function med(arr, k, cnt,   i, j, t, a) {
-    for (i = 1; i <= cnt; i++) a[i] = arr[k, i]
-    for (i = 1; i <= cnt; i++) for (j = i + 1; j <= cnt; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
-    lo = a[1]; hi = a[cnt]
-    return (cnt % 2) ? a[(cnt + 1) / 2] : (a[cnt / 2] + a[cnt / 2 + 1]) / 2
-}
 function cell(arr, k, cnt,   m) { m = med(arr, k, cnt); return sprintf("%.0f [%.0f-%.0f]", m, lo, hi) }
 END {
     printf "| location | tracing | event loop | export thread | HTTP thread | all | loop vs off | all vs off |\n|---|---|---|---|---|---|---|---|\n"
-    split("fixed proxied", locs, " "); split("off on100 on100o on100b on1 on100r none floor ref100", cfgs, " ")
-    for (li = 1; li <= 2; li++) for (ci = 1; ci <= 9; ci++) {
+    for (li = 1; li <= 2; li++) for (ci = 1; ci <= ncfg; ci++) {
         l = locs[li]; c = cfgs[ci]; k = c " " l; cnt = n[k]
         if (!cnt) continue
         dl = "-"; dt = "-"
