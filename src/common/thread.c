@@ -21,15 +21,20 @@
 bool dpt__background_thread(const char *name)
 {
 #if defined(__linux__)
-    prctl(PR_SET_NAME, name, 0, 0, 0);
+    /* The policy first, then the name: whoever finds the thread by its name (a test, a
+     * tool) sees it with its policy. */
+    bool batch = false;
     const char *v = dpt__env("DPTRACE_EXPORT_SCHED");
-    if (v && dpt__str_ieq(v, "other")) return false;
-    if (v && !dpt__str_ieq(v, "batch"))
-        dpt__log(DPT_LOG_WARN, "DPTRACE_EXPORT_SCHED=%s is neither batch nor other; using batch",
-                 v);
-    struct sched_param sp;
-    memset(&sp, 0, sizeof sp);
-    return pthread_setschedparam(pthread_self(), SCHED_BATCH, &sp) == 0;
+    if (!v || !dpt__str_ieq(v, "other")) {
+        if (v && !dpt__str_ieq(v, "batch"))
+            dpt__log(DPT_LOG_WARN,
+                     "DPTRACE_EXPORT_SCHED=%s is neither batch nor other; using batch", v);
+        struct sched_param sp;
+        memset(&sp, 0, sizeof sp);
+        batch = pthread_setschedparam(pthread_self(), SCHED_BATCH, &sp) == 0;
+    }
+    prctl(PR_SET_NAME, name, 0, 0, 0);
+    return batch;
 #else
     (void)name;
     return false;
