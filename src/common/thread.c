@@ -23,12 +23,9 @@ bool dpt__background_thread(const char *name)
 #if defined(__linux__)
     /* The policy first, then the name: whoever finds the thread by its name (a test, a
      * tool) sees it with its policy. */
+    static const char *const policies[] = {"batch", "other"};
     bool batch = false;
-    const char *v = dpt__env("DPTRACE_EXPORT_SCHED");
-    if (!v || !dpt__str_ieq(v, "other")) {
-        if (v && !dpt__str_ieq(v, "batch"))
-            dpt__log(DPT_LOG_WARN,
-                     "DPTRACE_EXPORT_SCHED=%s is neither batch nor other; using batch", v);
+    if (dpt__env_enum("DPTRACE_EXPORT_SCHED", policies, 2, 0) == 0) {
         struct sched_param sp;
         memset(&sp, 0, sizeof sp);
         batch = pthread_setschedparam(pthread_self(), SCHED_BATCH, &sp) == 0;
