@@ -90,6 +90,16 @@ static void test_the_export_thread_runs_in_sched_batch_unless_told_otherwise(voi
         /* the thread is gone with its processor */
         assert_int_equal(thread_policy_of("dpt-export", 0), -1);
     }
+    /* An unknown value is warned about (naming the variable) and SCHED_BATCH is kept. */
+    logcap cap = {0};
+    dpt_log_set_handler(logcap_fn, &cap, DPT_LOG_WARN);
+    setenv("DPTRACE_EXPORT_SCHED", "realtime", 1);
+    bprov b = bprov_new(dpt_exporter_memory(10000), &cfg);
+    assert_int_equal(thread_policy_of("dpt-export", 5000), SCHED_BATCH);
+    dpt_provider_free(b.p);
+    assert_true(cap.count >= 1);
+    assert_non_null(strstr(cap.last, "DPTRACE_EXPORT_SCHED=realtime"));
+    dpt_log_set_handler(NULL, NULL, DPT_LOG_WARN);
     unsetenv("DPTRACE_EXPORT_SCHED");
 }
 
