@@ -14,6 +14,11 @@
  * When the ring is full, spans are staged compactly (stage.c) into a chain of chunks that
  * only the producer appends to and only the consumer frees; the byte budget is taken per
  * chunk (64 KiB), so the shared budget counter is touched once per ~500 staged spans.
+ * Chunks are mapped from the kernel, not taken from malloc: malloc would place them among
+ * the producer's records, which live for good, so freed chunks left holes that later
+ * chunks did not fit, and a 32 MiB budget measured 40-54 MiB of resident memory (8-22
+ * MiB over). Mapped, a chunk's pages are the budget's exactly and go back to the kernel
+ * once the exporter has caught up (a map and an unmap per ~500 staged spans).
  *
  * Lanes are found through a small thread-local cache keyed by the queue's id (never
  * reused), created under the queue's mutex, and retired by the consumer once their thread
@@ -24,7 +29,9 @@
 #include "stage.h"
 
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 #define DPT__NOINLINE_Q __attribute__((noinline))
 
@@ -116,6 +123,45 @@ static DPT__TLS lcache tl_lanes[MAX_LANES_CACHED];
 static DPT__TLS uint64_t tl_token;
 static pthread_key_t lane_key;
 static pthread_once_t lane_once = PTHREAD_ONCE_INIT;
+
+/* A chunk with room for `need` bytes of copies: CHUNK_BYTES of mapping, or whole pages
+ * for a larger copy. Its bytes for the budget are sizeof(chunk) + cap, the mapping. */
+static size_t chunk_mapping_bytes(size_t need)
+{
+    static _Atomic size_t page;
+    size_t pg = atomic_load_explicit(&page, memory_order_relaxed);
+    if (!pg) {
+        long v = sysconf(_SC_PAGESIZE);
+        pg = v > 0 ? (size_t)v : 4096;
+        atomic_store_explicit(&page, pg, memory_order_relaxed);
+    }
+    size_t total = sizeof(chunk) + need;
+    if (total < CHUNK_BYTES) total = CHUNK_BYTES;
+    return (total + pg - 1) / pg * pg;
+}
+
+static chunk *chunk_map(size_t total)
+{
+    if (total - sizeof(chunk) > UINT32_MAX) return NULL; /* cap is 32 bits */
+    /* fd -1 with MAP_ANONYMOUS, as POSIX-2024 and Linux's mmap(2) ask for portability;
+     * cppcheck's library entry wants an fd >= 0 there. */
+    // cppcheck-suppress invalidFunctionArg
+    void *p = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return NULL;
+    chunk *c = p;
+    atomic_init(&c->next, NULL);
+    atomic_init(&c->committed, 0);
+    c->cap = (uint32_t)(total - sizeof(chunk));
+    return c;
+}
+
+/* Unmaps c and gives its bytes back to the budget. */
+static void chunk_unmap(dpt__queue *q, chunk *c)
+{
+    size_t total = sizeof *c + c->cap;
+    munmap(c, total);
+    atomic_fetch_add_explicit(&q->budget, (int64_t)total, memory_order_relaxed);
+}
 
 static uint64_t now_ns(void)
 {
@@ -253,8 +299,7 @@ static uint64_t free_staging(dpt__queue *q, dpt__lane *l)
             lost++;
         }
         chunk *next = atomic_load(&c->next);
-        atomic_fetch_add(&q->budget, (int64_t)(sizeof *c + c->cap));
-        free(c);
+        chunk_unmap(q, c);
         c = next;
         pos = 0;
     }
@@ -424,8 +469,8 @@ static DPT__NOINLINE_Q int stage(dpt__queue *q, dpt__lane *l, dpt__span *r)
     chunk *c = l->wchunk;
     bool fresh = false;
     if (!c || l->wpos + need > c->cap) {
-        size_t cap = need > CHUNK_BYTES ? need : CHUNK_BYTES;
-        int64_t bytes = (int64_t)(sizeof(chunk) + (size_t)cap);
+        size_t total = chunk_mapping_bytes(need);
+        int64_t bytes = (int64_t)total;
         /* The budget first: a chunk exists only within it, and within what the exporter can
          * send in a while (dpt__queue_export_rate). */
         int64_t used =
@@ -436,14 +481,11 @@ static DPT__NOINLINE_Q int stage(dpt__queue *q, dpt__lane *l, dpt__span *r)
             atomic_fetch_add_explicit(&q->budget, bytes, memory_order_relaxed);
             return DPT__Q_DROPPED;
         }
-        chunk *n = malloc(sizeof(chunk) + cap);
+        chunk *n = chunk_map(total);
         if (!n) {
             atomic_fetch_add_explicit(&q->budget, bytes, memory_order_relaxed);
             return DPT__Q_DROPPED;
         }
-        atomic_init(&n->next, NULL);
-        atomic_init(&n->committed, 0);
-        n->cap = (uint32_t)cap;
         /* Release: the consumer that follows the link sees the chunk initialised. */
         if (c)
             atomic_store_explicit(&c->next, n, memory_order_release);
@@ -583,8 +625,7 @@ static dpt__span *unstage(dpt__queue *q, dpt__lane *l, uint64_t *lost)
         /* The producer fills a chunk before it links the next one: read to its end? */
         if (l->rpos < atomic_load_explicit(&c->committed, memory_order_acquire)) continue;
         atomic_store_explicit(&l->sfirst, next, memory_order_relaxed); /* the consumer's start */
-        atomic_fetch_add_explicit(&q->budget, (int64_t)(sizeof *c + c->cap), memory_order_relaxed);
-        free(c);
+        chunk_unmap(q, c);
         l->rchunk = next;
         l->rpos = 0;
     }
