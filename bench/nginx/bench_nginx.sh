@@ -20,6 +20,9 @@
 # own OpenTelemetry module, the issue's reference, tracing every request and exporting
 # OTLP/gRPC to a gRPC sink; needs REF_MODULE, see docs/nginx.md "The reference module").
 # REF_MODULE: the reference module's .so (ngx_otel_module.so) for ref100.
+# LOAD: wrk (the default: as many requests as nginx serves, a saturated worker) or paced
+# (paced.c: RATE requests/s, open loop, latency from each request's due time: a worker
+# with room to spare). RATE: requests/s for LOAD=paced (50000).
 # Besides the table, each run's on-CPU time per request of each thread of the worker
 # (/proc/.../schedstat, nanoseconds): the event loop, the export thread (dpt-export) and the
 # HTTP thread (dpt-http), so a change can be placed where it costs.
@@ -31,11 +34,14 @@ CONNS=${CONNS:-16}
 EXPORTER=${EXPORTER:-otlp}
 CONFIGS=${CONFIGS:-off on100 on1 on100r floor}
 LOCS=${LOCS:-fixed proxied}
+LOAD=${LOAD:-wrk}
+RATE=${RATE:-50000}
 MODULE=$BUILD/src/nginx/ngx_http_dptrace_module.so
 LEXEC=$BUILD/bench/nginx/listen_exec
 FLOOR=$BUILD/bench/nginx/otlp_floor
+PACED=$BUILD/bench/nginx/paced
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
-for f in "$MODULE" "$LEXEC" "$FLOOR" "$NGINX"; do
+for f in "$MODULE" "$LEXEC" "$FLOOR" "$PACED" "$NGINX"; do
     [ -x "$f" ] || [ -f "$f" ] || { echo "bench_nginx: $f missing (build first)" >&2; exit 1; }
 done
 command -v wrk >/dev/null || { echo "bench_nginx: wrk missing (apt-get install wrk)" >&2; exit 1; }
@@ -217,6 +223,8 @@ threadns() {
 }
 THREADS=$WORK/threads.txt
 : >"$THREADS"
+TAILS=$WORK/tails.txt
+: >"$TAILS"
 run() {
     local cfg=$1 loc=$2 round=$3 port out master w t0 t1 reqs fpid=
     local inst=$cfg
@@ -234,19 +242,34 @@ run() {
     u0=$(ticks '$14' $w)
     local n0 n1
     n0=$(threadns $w)
-    out=$(taskset -c 1 wrk -t1 -c"$CONNS" -d"$DURATION" --latency "http://127.0.0.1:$port/$loc" 2>&1)
+    local rps p50 p99 cpu ucpu
+    if [ "$LOAD" = paced ]; then
+        out=$(taskset -c 1 "$PACED" "$port" "/$loc" "$RATE" "${DURATION%s}" "$CONNS" 2>&1) ||
+            { echo "bench_nginx: paced failed in $cfg $loc:" >&2; echo "$out" >&2; exit 1; }
+    else
+        out=$(taskset -c 1 wrk -t1 -c"$CONNS" -d"$DURATION" --latency "http://127.0.0.1:$port/$loc" 2>&1)
+    fi
     t1=$(ticks '$14 + $15' $w)
     u1=$(ticks '$14' $w)
     n1=$(threadns $w)
     if [ -n "$fpid" ]; then kill -TERM "$fpid"; wait "$fpid" || true; fi
-    reqs=$(awk '/requests in/ {print $1}' <<<"$out")
-    local rps p50 p99 cpu ucpu
+    if [ "$LOAD" = paced ]; then
+        # "paced: requests=N errors=E rate=R p50=X p90=.. p99=Y p999=Z max=.. late=L"
+        field() { sed -E "s/.* $1=([0-9.]+).*/\1/" <<<"$out"; }
+        reqs=$(field requests)
+        rps=$(field rate)
+        p50=$(field p50)us
+        p99=$(field p99)us
+        echo "$cfg $loc $round $(field p999) $(field max) $(field late)" >>"$TAILS"
     cpu=$(awk -v a="$t0" -v b="$t1" -v n="$reqs" -v hz="$HZ" 'BEGIN { printf "%.2f", (b - a) * 1e6 / hz / n }')
     ucpu=$(awk -v a="$u0" -v b="$u1" -v n="$reqs" -v hz="$HZ" 'BEGIN { printf "%.2f", (b - a) * 1e6 / hz / n }')
-    rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
-    p50=$(awk '$1 == "50%" {print $2}' <<<"$out")
-    p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
-    grep -q "Non-2xx" <<<"$out" && { echo "bench_nginx: errors in $cfg $loc:" >&2; echo "$out" >&2; exit 1; }
+    else
+        reqs=$(awk '/requests in/ {print $1}' <<<"$out")
+        rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
+        p50=$(awk '$1 == "50%" {print $2}' <<<"$out")
+        p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
+        grep -q "Non-2xx" <<<"$out" && { echo "bench_nginx: errors in $cfg $loc:" >&2; echo "$out" >&2; exit 1; }
+    fi
     echo "$cfg $loc $round $rps $(us "$p50") $(us "$p99") $cpu $ucpu" >>"$RESULTS"
     echo "$cfg $loc $round $n0 $n1 $reqs" | awk '{ printf "%s %s %s %.0f %.0f %.0f\n", $1, $2, $3, ($7 - $4) / $10, ($8 - $5) / $10, ($9 - $6) / $10 }' >>"$THREADS"
     printf '  round %d  %-8s %-8s %10s req/s  %6s us CPU/req (user %s)  p50 %8s  p99 %8s\n' "$round" "$cfg" "$loc" "$rps" "$cpu" "$ucpu" "$p50" "$p99"
@@ -267,7 +290,11 @@ if [[ " $CONFIGS " == *" floor "* ]]; then
     [ "$BYTES_PER_SPAN" -gt 0 ] || { echo "bench_nginx: floor needs on100 and the otlp exporter" >&2; exit 1; }
     echo "== floor: $BYTES_PER_SPAN bytes per span (on100's median request / $BATCH), one request per $BATCH served"
 fi
-echo "== $ROUNDS rounds of $DURATION per configuration (wrk -t1 -c$CONNS), interleaved"
+if [ "$LOAD" = paced ]; then
+    echo "== $ROUNDS rounds of $DURATION per configuration (paced: $RATE requests/s on $CONNS connections, open loop), interleaved"
+else
+    echo "== $ROUNDS rounds of $DURATION per configuration (wrk -t1 -c$CONNS), interleaved"
+fi
 # each round starts one configuration later, so none is always first after another
 read -r -a cfgs <<<"$CONFIGS"
 for r in $(seq "$ROUNDS"); do
@@ -357,5 +384,21 @@ END {
         printf "| %s | %s | %s | %s | %s | %s | %s | %s |\n", l, c, cell(lp, k, cnt), cell(ex, k, cnt), cell(ht, k, cnt), cell(tot, k, cnt), dl, dt
     }
 }' "$THREADS"
+if [ "$LOAD" = paced ]; then
+    echo
+    echo "== paced: the tail (median of the rounds [min-max], us) and requests sent over 1 ms late (sum)"
+    awk "$AWK_COMMON"'
+    { k = $1 " " $2; n[k]++; p9[k, n[k]] = $4; mx[k, n[k]] = $5; late[k] += $6 }
+    END {
+        printf "| location | tracing | p99.9 | max | late |\n|---|---|---|---|---|\n"
+        for (li = 1; li <= 2; li++) for (ci = 1; ci <= ncfg; ci++) {
+            l = locs[li]; c = cfgs[ci]; k = c " " l; cnt = n[k]
+            if (!cnt) continue
+            m = med(p9, k, cnt); a = sprintf("%.0f [%.0f-%.0f]", m, lo, hi)
+            m = med(mx, k, cnt); b = sprintf("%.0f [%.0f-%.0f]", m, lo, hi)
+            printf "| %s | %s | %s | %s | %d |\n", l, c, a, b, late[k]
+        }
+    }' "$TAILS"
+fi
 echo
 echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), load average $(cut -d' ' -f1-3 /proc/loadavg), $(date -u '+%Y-%m-%d %H:%M UTC')"
