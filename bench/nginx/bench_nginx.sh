@@ -261,8 +261,6 @@ run() {
         p50=$(field p50)us
         p99=$(field p99)us
         echo "$cfg $loc $round $(field p999) $(field max) $(field late)" >>"$TAILS"
-    cpu=$(awk -v a="$t0" -v b="$t1" -v n="$reqs" -v hz="$HZ" 'BEGIN { printf "%.2f", (b - a) * 1e6 / hz / n }')
-    ucpu=$(awk -v a="$u0" -v b="$u1" -v n="$reqs" -v hz="$HZ" 'BEGIN { printf "%.2f", (b - a) * 1e6 / hz / n }')
     else
         reqs=$(awk '/requests in/ {print $1}' <<<"$out")
         rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
@@ -270,6 +268,8 @@ run() {
         p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
         grep -q "Non-2xx" <<<"$out" && { echo "bench_nginx: errors in $cfg $loc:" >&2; echo "$out" >&2; exit 1; }
     fi
+    cpu=$(awk -v a="$t0" -v b="$t1" -v n="$reqs" -v hz="$HZ" 'BEGIN { printf "%.2f", (b - a) * 1e6 / hz / n }')
+    ucpu=$(awk -v a="$u0" -v b="$u1" -v n="$reqs" -v hz="$HZ" 'BEGIN { printf "%.2f", (b - a) * 1e6 / hz / n }')
     echo "$cfg $loc $round $rps $(us "$p50") $(us "$p99") $cpu $ucpu" >>"$RESULTS"
     echo "$cfg $loc $round $n0 $n1 $reqs" | awk '{ printf "%s %s %s %.0f %.0f %.0f\n", $1, $2, $3, ($7 - $4) / $10, ($8 - $5) / $10, ($9 - $6) / $10 }' >>"$THREADS"
     printf '  round %d  %-8s %-8s %10s req/s  %6s us CPU/req (user %s)  p50 %8s  p99 %8s\n' "$round" "$cfg" "$loc" "$rps" "$cpu" "$ucpu" "$p50" "$p99"
