@@ -16,9 +16,10 @@
  * chunk (64 KiB), so the shared budget counter is touched once per ~500 staged spans.
  * Chunks are mapped from the kernel, not taken from malloc: malloc would place them among
  * the producer's records, which live for good, so freed chunks left holes that later
- * chunks did not fit, and a 32 MiB budget measured 40-54 MiB of resident memory (8-22
- * MiB over). Mapped, a chunk's pages are the budget's exactly and go back to the kernel
- * once the exporter has caught up (a map and an unmap per ~500 staged spans).
+ * chunks did not fit: with a full 32 MiB budget the staged spans took 33-46 MiB of
+ * resident memory (test_export_overload, less its 7.5 MiB of rings and pools). Mapped, a
+ * chunk's pages are the budget's exactly and go back to the kernel once the exporter has
+ * caught up (a map and an unmap per ~500 staged spans).
  *
  * Lanes are found through a small thread-local cache keyed by the queue's id (never
  * reused), created under the queue's mutex, and retired by the consumer once their thread
