@@ -26,6 +26,12 @@ run_ctest() {
   total=$(echo "$line" | sed -E 's/.* failed out of ([0-9]+).*/\1/')
   passed=$((passed + total - nfail)); failed=$((failed + nfail))
   [ "$nfail" -eq 0 ] || failures+=("$name: $nfail failed")
+  # Where they failed, on the console too (CI shows only the console): cmocka's failing
+  # line and message, assertion errors of the Python and shell tests, the stress checks.
+  if [ "$nfail" -ne 0 ]; then
+    echo "!! $name: the failures' own words (whole output: $log)"
+    grep -E "\[  ERROR   \]|\[   LINE   \]|: error: |Error:|AssertionError|FAIL|CHECK" "$log" | grep -vE "^\s*[0-9]+/[0-9]+ Test" | head -40
+  fi
 }
 
 build() {
