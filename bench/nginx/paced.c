@@ -51,6 +51,12 @@ static uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/* When request i is due, RATE requests a second from start. */
+static uint64_t due_of(uint64_t start, double rate, uint64_t i)
+{
+    return start + (uint64_t)((double)i * 1e9 / rate);
+}
+
 static void record(uint64_t ns)
 {
     uint64_t us = ns / 1000;
@@ -129,7 +135,7 @@ int main(int argc, char **argv)
 
     uint64_t total = (uint64_t)(rate * seconds), sent = 0, done = 0, errors = 0, late = 0;
     uint64_t start = now_ns() + 1000000; /* 1 ms to settle */
-    uint64_t interval_num = 1000000000ull, last_done = start;
+    uint64_t last_done = start;
     int idle[MAX_CONNS], nidle = nconns;
     for (int i = 0; i < nconns; i++)
         idle[i] = nconns - 1 - i;
@@ -137,7 +143,7 @@ int main(int argc, char **argv)
         uint64_t now = now_ns();
         /* Send every request due now that has a free connection. */
         while (sent < total && nidle > 0) {
-            uint64_t due = start + (uint64_t)((double)sent * (double)interval_num / rate);
+            uint64_t due = due_of(start, rate, sent);
             if (due > now) break;
             conn *c = &conns[idle[--nidle]];
             if (send(c->fd, req, (size_t)reqlen, MSG_NOSIGNAL) != reqlen) {
@@ -153,7 +159,7 @@ int main(int argc, char **argv)
         /* Wait for an answer, or until the next request is due. */
         struct timespec to, *top = NULL;
         if (sent < total && nidle > 0) {
-            uint64_t due = start + (uint64_t)((double)sent * (double)interval_num / rate);
+            uint64_t due = due_of(start, rate, sent);
             uint64_t wait = due > now ? due - now : 0;
             to.tv_sec = (time_t)(wait / 1000000000ull);
             to.tv_nsec = (long)(wait % 1000000000ull);

@@ -32,7 +32,6 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <time.h>
-#include <unistd.h>
 
 #define DPT__NOINLINE_Q __attribute__((noinline))
 
@@ -125,20 +124,13 @@ static DPT__TLS uint64_t tl_token;
 static pthread_key_t lane_key;
 static pthread_once_t lane_once = PTHREAD_ONCE_INIT;
 
-/* A chunk with room for `need` bytes of copies: CHUNK_BYTES of mapping, or whole pages
- * for a larger copy. Its bytes for the budget are sizeof(chunk) + cap, the mapping. */
+/* A chunk with room for `need` bytes of copies: CHUNK_BYTES of mapping, or a multiple of
+ * it for a larger copy (64 KiB is a whole number of pages wherever Linux runs, so the
+ * mapping is exactly what the budget counts: sizeof(chunk) + cap). */
 static size_t chunk_mapping_bytes(size_t need)
 {
-    static _Atomic size_t page;
-    size_t pg = atomic_load_explicit(&page, memory_order_relaxed);
-    if (!pg) {
-        long v = sysconf(_SC_PAGESIZE);
-        pg = v > 0 ? (size_t)v : 4096;
-        atomic_store_explicit(&page, pg, memory_order_relaxed);
-    }
     size_t total = sizeof(chunk) + need;
-    if (total < CHUNK_BYTES) total = CHUNK_BYTES;
-    return (total + pg - 1) / pg * pg;
+    return (total + CHUNK_BYTES - 1) / CHUNK_BYTES * CHUNK_BYTES;
 }
 
 static chunk *chunk_map(size_t total)

@@ -23,9 +23,10 @@ static size_t resident(void)
     return n == 2 ? (size_t)res * (size_t)sysconf(_SC_PAGESIZE) : 0;
 }
 
-/* Under AddressSanitizer the heap is ASan's (mallinfo2 reads nothing) and the resident set
- * holds its shadow and quarantine: the memory bounds are checked in the plain build. */
-#if defined(__SANITIZE_ADDRESS__)
+/* Under a sanitizer (the build defines DPT_UNDER_SANITIZER) the heap is the sanitizer's
+ * (mallinfo2 reads nothing) and the resident set holds its shadow and quarantine: the
+ * memory bounds are checked in the plain build. */
+#ifdef DPT_UNDER_SANITIZER
 #define MEMORY_MEASURED 0
 #else
 #define MEMORY_MEASURED 1
