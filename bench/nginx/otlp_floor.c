@@ -10,17 +10,14 @@
  *   otlp_floor STATUS_PORT SINK_PORT BATCH BYTES_PER_SPAN
  * Runs until SIGTERM, then prints "floor: batches N spans M bytes B".
  */
-#define _GNU_SOURCE
-#include <arpa/inet.h>
+#include "bench_http.h"
+
 #include <errno.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/socket.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
@@ -31,22 +28,6 @@ static void on_term(int sig)
 {
     (void)sig;
     stop = 1;
-}
-
-static int dial(unsigned port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0) return -1;
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    struct sockaddr_in a = {.sin_family = AF_INET,
-                            .sin_port = htons((unsigned short)port),
-                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
 }
 
 static int write_all(int fd, struct iovec *iov, int n)
@@ -70,12 +51,13 @@ static int write_all(int fd, struct iovec *iov, int n)
     return 0;
 }
 
-/* Reads one HTTP answer whose body is Content-Length bytes (both nginx locations used here
- * send one); its body (up to cap - 1 bytes) is left NUL-terminated in buf. -1 on error. */
+/* Reads one HTTP answer (bench_http.h); its body (up to cap - 1 bytes) is left
+ * NUL-terminated in buf. -1 on error. */
 static int read_answer(int fd, char *buf, size_t cap)
 {
-    size_t have = 0;
-    for (;;) {
+    size_t have = 0, head, whole;
+    bool ok;
+    while ((whole = bench_answer_len(buf, have, &head, &ok)) == 0) {
         if (have + 1 >= cap) return -1;
         ssize_t r = read(fd, buf + have, cap - 1 - have);
         if (r <= 0) {
@@ -83,17 +65,10 @@ static int read_answer(int fd, char *buf, size_t cap)
             return -1;
         }
         have += (size_t)r;
-        buf[have] = '\0';
-        char *end = strstr(buf, "\r\n\r\n");
-        if (!end) continue;
-        char *cl = strcasestr(buf, "content-length:");
-        size_t body = cl ? strtoul(cl + 15, NULL, 10) : 0;
-        size_t head = (size_t)(end + 4 - buf);
-        if (have < head + body) continue;
-        memmove(buf, end + 4, body);
-        buf[body] = '\0';
-        return 0;
     }
+    memmove(buf, buf + head, whole - head);
+    buf[whole - head] = '\0';
+    return 0;
 }
 
 /* The status location's request count (nginx stub_status: "... accepts handled requests\n
@@ -127,7 +102,7 @@ int main(int argc, char **argv)
     if (!body) return 1;
     for (size_t i = 0; i < body_len; i++)
         body[i] = (char)('a' + i % 26);
-    int st = dial(status_port), sink = dial(sink_port);
+    int st = bench_dial(status_port), sink = bench_dial(sink_port);
     if (st < 0 || sink < 0) {
         perror("otlp_floor: connect");
         return 1;
@@ -150,7 +125,7 @@ int main(int argc, char **argv)
             if (write_all(sink, v, 2) != 0 || read_answer(sink, ans, sizeof ans) != 0) {
                 /* the sink closes a connection after keepalive_requests answers */
                 close(sink);
-                if ((sink = dial(sink_port)) < 0) {
+                if ((sink = bench_dial(sink_port)) < 0) {
                     perror("otlp_floor: reconnect");
                     return 1;
                 }

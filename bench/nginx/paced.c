@@ -13,20 +13,16 @@
  * latency percentiles in microseconds, and `late`: requests sent more than 1 ms after
  * their due time (the load generator or the server fell behind the rate).
  */
-#define _GNU_SOURCE
-#include <arpa/inet.h>
+#include "bench_http.h"
+
 #include <errno.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -77,23 +73,6 @@ static double percentile(uint64_t total, double p)
     return (double)HIST_US;
 }
 
-/* A whole answer in c->buf: its length, 0 while incomplete; *ok: a 2xx status. */
-static size_t answer_len(const conn *c, bool *ok)
-{
-    const char *end = memmem(c->buf, c->len, "\r\n\r\n", 4);
-    if (!end) return 0;
-    size_t head = (size_t)(end - c->buf) + 4, body = 0;
-    *ok = c->len >= 12 && memcmp(c->buf, "HTTP/1.", 7) == 0 && c->buf[9] == '2';
-    for (const char *p = c->buf; p < end;) {
-        const char *eol = memmem(p, (size_t)(end - p) + 2, "\r\n", 2);
-        if (!eol) break;
-        if ((size_t)(eol - p) > 15 && strncasecmp(p, "content-length:", 15) == 0)
-            body = strtoul(p + 15, NULL, 10);
-        p = eol + 2;
-    }
-    return c->len >= head + body ? head + body : 0;
-}
-
 int main(int argc, char **argv)
 {
     if (argc != 6) {
@@ -118,13 +97,9 @@ int main(int argc, char **argv)
     prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
     static conn conns[MAX_CONNS];
     int ep = epoll_create1(0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     for (int i = 0; i < nconns; i++) {
-        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        int fd = bench_dial((unsigned)port);
+        if (fd < 0) {
             perror("paced: connect");
             return 1;
         }
@@ -186,7 +161,8 @@ int main(int argc, char **argv)
             }
             c->len += (size_t)r;
             bool ok = false;
-            size_t alen = answer_len(c, &ok);
+            size_t head;
+            size_t alen = bench_answer_len(c->buf, c->len, &head, &ok);
             if (!alen) {
                 if (c->len == sizeof c->buf) {
                     fprintf(stderr, "paced: an answer over %zu bytes\n", sizeof c->buf);
