@@ -363,6 +363,13 @@ DPT_EXTERN dpt_provider *dpt_provider_new(const dpt_provider_config *cfg);
  * invalid); without it, the variable is reported and the environment is used. */
 DPT_EXTERN dpt_provider *dpt_provider_from_env(void);
 
+/* The same with the caller's sampler (taken over: it is the provider's, or freed when
+ * NULL is returned) in place of OTEL_TRACES_SAMPLER's, or of a configuration file's;
+ * NULL sampler: as dpt_provider_from_env(). For a process whose parts sample at different
+ * rates but share every other setting, without changing the environment (setenv() is not
+ * safe while other threads may call getenv()). */
+DPT_EXTERN dpt_provider *dpt_provider_from_env_with_sampler(dpt_sampler *sampler);
+
 /* Adds a processor (owned from now on). Safe while spans are running; at most 8. */
 DPT_EXTERN dpt_err dpt_provider_add_processor(dpt_provider *p, dpt_processor *proc);
 

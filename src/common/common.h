@@ -114,6 +114,9 @@ static inline uint64_t dpt__copy32(void *dst, const void *src, size_t n)
 /* ---- diagnostics (log.c) --------------------------------------------------------------- */
 DPT__SHARED void dpt__log(dpt_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* Reads the level from the environment now if nothing has yet (DPTRACE_LOG_LEVEL,
+ * OTEL_LOG_LEVEL): otherwise the first message does, on whatever thread logs it. */
+DPT__SHARED void dpt__log_prime(void);
 /* Sets the lowest level delivered, keeping the handler (a configuration file's log_level). */
 DPT__SHARED void dpt__log_set_level(dpt_log_level min_level);
 
@@ -299,12 +302,17 @@ DPT__SHARED int dpt__env_enum(const char *name, const char *const *names, size_t
 DPT__SHARED bool dpt__str_ieq(const char *a, const char *b);
 
 /* ---- background threads (thread.c) ------------------------------------------------------ */
-/* Called first by each of dptrace's own threads (the batch processor's export thread, the
- * HTTP client's I/O thread): names it (top -H, perf, gdb) and, unless
- * DPTRACE_EXPORT_SCHED=other, puts it in the SCHED_BATCH policy, so that its wake-ups do
- * not preempt the application's threads (docs/ARCHITECTURE.md, "Export threads"). Returns
- * whether SCHED_BATCH was taken. */
-DPT__SHARED bool dpt__background_thread(const char *name);
+/* dptrace's own threads (the batch processor's export thread, the HTTP client's I/O
+ * thread) never call getenv(): a setenv() in another thread may be running (thread.c).
+ * dpt__background_prepare() reads, on the thread that creates the component, everything
+ * such a thread would otherwise read from the environment: the log level
+ * (dpt__log_prime) and DPTRACE_EXPORT_SCHED. It returns whether the thread should take the
+ * SCHED_BATCH policy (unless DPTRACE_EXPORT_SCHED=other), so that its wake-ups do not
+ * preempt the application's threads (docs/ARCHITECTURE.md, "Export threads").
+ * dpt__background_thread() is called first by the thread itself: it names it (top -H,
+ * perf, gdb) and takes that policy; it returns whether SCHED_BATCH was taken. */
+DPT__SHARED bool dpt__background_prepare(void);
+DPT__SHARED bool dpt__background_thread(const char *name, bool sched_batch);
 
 /* ---- export context (src/core/batch.c) ---------------------------------------------------- */
 /* The batch processor's deadline and completion for the export_spans call running on this

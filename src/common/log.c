@@ -105,18 +105,31 @@ static void log_escape(const char *in, bool cut, char *out, size_t cap)
     out[o] = '\0';
 }
 
-void dpt__log(dpt_log_level level, const char *fmt, ...)
+/* The level, read from the environment the first time (common.h: dpt__log_prime). */
+static int log_level_now(void)
 {
     int min = atomic_load_explicit(&log_min, memory_order_relaxed);
-    if (min < 0) {
-        const char *bad_var = NULL, *bad_val = NULL;
-        min = level_from_env(&bad_var, &bad_val);
-        atomic_store(&log_min, min);
-        if (bad_var)
-            dpt__log(DPT_LOG_WARN,
-                     "%s=%s is not a log level (debug, info, warn, error, off); using warn",
-                     bad_var, bad_val);
-    }
+    if (min >= 0) return min;
+    const char *bad_var = NULL, *bad_val = NULL;
+    min = level_from_env(&bad_var, &bad_val);
+    int unread = -1;
+    /* Another thread may have read it, or dpt_log_set_handler set it, meanwhile. */
+    if (!atomic_compare_exchange_strong(&log_min, &unread, min)) return unread;
+    if (bad_var)
+        dpt__log(DPT_LOG_WARN,
+                 "%s=%s is not a log level (debug, info, warn, error, off); using warn", bad_var,
+                 bad_val);
+    return min;
+}
+
+void dpt__log_prime(void)
+{
+    (void)log_level_now();
+}
+
+void dpt__log(dpt_log_level level, const char *fmt, ...)
+{
+    int min = log_level_now();
     if ((int)level < min) return;
     char raw[512], msg[1024]; /* room for the escapes of a full raw message */
     va_list ap;

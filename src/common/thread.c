@@ -7,6 +7,13 @@
  * does not preempt the running thread: it runs at the next scheduling point or on an idle
  * CPU. Taking it needs no privilege (sched(7)); where it is refused (another system, a
  * seccomp filter) the thread keeps its policy and works as before.
+ *
+ * A background thread never reads the environment. POSIX does not require getenv() to be
+ * thread-safe against setenv()/unsetenv(), and with glibc a getenv() racing a setenv() can
+ * read a freed array and crash; only the application's own threads can agree on when its
+ * environment changes. So what a background thread needs from the environment is read by
+ * dpt__background_prepare(), in the call that creates the component, on the caller's
+ * thread (tests/export/test_env_threads.c checks it for the whole pipeline).
  */
 #define _GNU_SOURCE
 #include "common.h"
@@ -18,14 +25,24 @@
 #include <sys/prctl.h>
 #endif
 
-bool dpt__background_thread(const char *name)
+bool dpt__background_prepare(void)
+{
+    dpt__log_prime();
+#if defined(__linux__)
+    static const char *const policies[] = {"batch", "other"};
+    return dpt__env_enum("DPTRACE_EXPORT_SCHED", policies, 2, 0) == 0;
+#else
+    return false;
+#endif
+}
+
+bool dpt__background_thread(const char *name, bool sched_batch)
 {
 #if defined(__linux__)
     /* The policy first, then the name: whoever finds the thread by its name (a test, a
      * tool) sees it with its policy. */
-    static const char *const policies[] = {"batch", "other"};
     bool batch = false;
-    if (dpt__env_enum("DPTRACE_EXPORT_SCHED", policies, 2, 0) == 0) {
+    if (sched_batch) {
         struct sched_param sp;
         memset(&sp, 0, sizeof sp);
         batch = pthread_setschedparam(pthread_self(), SCHED_BATCH, &sp) == 0;
@@ -34,6 +51,7 @@ bool dpt__background_thread(const char *name)
     return batch;
 #else
     (void)name;
+    (void)sched_batch;
     return false;
 #endif
 }

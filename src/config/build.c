@@ -308,6 +308,7 @@ dpt_provider *dpt__config_build(const dpt__config *c)
     bool oom;
     dpt_resource *res = make_resource(c, &oom);
     if (oom) {
+        dpt_sampler_free(c->sampler_given);
         dpt__log(DPT_LOG_ERROR, "dpt_provider_new: %s (resource)", dpt_strerror(DPT_ENOMEM));
         return NULL;
     }
@@ -323,11 +324,12 @@ dpt_provider *dpt__config_build(const dpt__config *c)
     int np = c->disabled ? 0 : make_processors(c, procs, DPT__CONFIG_MAX_EXPORTERS);
     if (np < 0) {
         dpt_resource_free(res);
+        dpt_sampler_free(c->sampler_given);
         dpt__log(DPT_LOG_ERROR, "dpt_provider_new: an exporter could not be made (see above)");
         return NULL;
     }
     cfg.n_processors = (size_t)np;
-    cfg.sampler = make_sampler(c);
+    cfg.sampler = c->sampler_given ? c->sampler_given : make_sampler(c);
     cfg.shutdown_at_exit = c->shutdown_at_exit;
     if (c->id_generator && strcmp(c->id_generator, "xray") == 0)
         cfg.id_generator = dpt_id_generator_xray();

@@ -94,6 +94,9 @@ typedef struct dpt__config {
     /* A configuration file's rule: an exporter that is not registered, or whose factory
      * fails, fails the whole build (NULL) instead of being skipped. */
     bool strict;
+    /* The caller's sampler (dpt_provider_from_env_with_sampler): replaces every sampler
+     * setting above. dpt__config_build takes it over, built or not. NULL: none. */
+    dpt_sampler *sampler_given;
 } dpt__config;
 
 /* Defaults: enabled, default limits, parentbased_always_on, no exporter, shutdown at exit. */
@@ -108,7 +111,8 @@ DPT__SHARED bool dpt__glob_match(const char *pattern, const char *s);
 /* Fills c from the OTEL_* environment (from_env.c): every invalid value is logged with
  * the variable's name and what is used instead. */
 DPT__SHARED void dpt__config_from_env(dpt__config *c);
-/* Builds the provider c describes (build.c). NULL after logging why. */
+/* Builds the provider c describes (build.c). NULL after logging why; c->sampler_given is
+ * the provider's or freed either way. */
 DPT__SHARED dpt_provider *dpt__config_build(const dpt__config *c);
 
 /* The factory registered under name (case-insensitive), or NULL. */
@@ -116,8 +120,9 @@ DPT__SHARED dpt_exporter_factory_fn dpt__exporter_factory_find(const char *name)
 
 /* OTEL_CONFIG_FILE: libdptrace-config installs the function that builds a provider from a
  * configuration file (dpt_config_register()); dpt_provider_from_env() calls it when the
- * variable is set. Without it, the variable is reported and the environment is used. */
-typedef dpt_provider *(*dpt__config_file_fn)(const char *path);
+ * variable is set. Without it, the variable is reported and the environment is used.
+ * sampler: replaces the file's (taken over, used or freed); NULL: the file's. */
+typedef dpt_provider *(*dpt__config_file_fn)(const char *path, dpt_sampler *sampler);
 DPT__SHARED void dpt__config_set_file_hook(dpt__config_file_fn fn);
 
 #endif

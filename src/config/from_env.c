@@ -224,6 +224,11 @@ void dpt__config_set_file_hook(dpt__config_file_fn fn)
 
 dpt_provider *dpt_provider_from_env(void)
 {
+    return dpt_provider_from_env_with_sampler(NULL);
+}
+
+dpt_provider *dpt_provider_from_env_with_sampler(dpt_sampler *sampler)
+{
     /* "If OTEL_CONFIG_FILE is set, the file at the specified path is used to call Parse
      * [...] all other environment variables besides those referenced in the configuration
      * file for environment variable substitution MUST be ignored."
@@ -237,7 +242,7 @@ dpt_provider *dpt_provider_from_env(void)
     }
     if (file) {
         dpt__config_file_fn fn = atomic_load(&file_hook);
-        if (fn) return fn(file);
+        if (fn) return fn(file, sampler);
         dpt__log(DPT_LOG_WARN,
                  "%s=%s is set but libdptrace-config is not linked (or dpt_config_register() "
                  "was not called); configuring from the other OTEL_* variables instead",
@@ -246,6 +251,7 @@ dpt_provider *dpt_provider_from_env(void)
     dpt__config c;
     dpt__config_init(&c);
     dpt__config_from_env(&c);
+    c.sampler_given = sampler;
     dpt_provider *p = dpt__config_build(&c);
     dpt__config_free(&c);
     return p;

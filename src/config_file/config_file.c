@@ -160,9 +160,10 @@ void dpt_config_free(dpt_config *c)
 }
 
 /* Create: the provider, with or without installing the file's propagators globally. */
-static dpt_provider *create(const dpt_config *cfg, bool install_propagators)
+static dpt_provider *create(const dpt_config *cfg, bool install_propagators, dpt_sampler *sampler)
 {
     if (!cfg) {
+        dpt_sampler_free(sampler);
         dpt__log(DPT_LOG_ERROR, "dpt_provider_from_config: no configuration");
         return NULL;
     }
@@ -176,17 +177,19 @@ static dpt_provider *create(const dpt_config *cfg, bool install_propagators)
                 "configuration %s: exporter '%s' is not registered (otlp and zipkin need "
                 "libdptrace-http and dpt_http_register(); others dpt_exporter_factory_register())",
                 cfg->exporter_paths[i], name);
+            dpt_sampler_free(sampler);
             return NULL;
         }
     }
     dpt__config c = cfg->c; /* a shallow copy: the strings stay cfg's, and outlive the build */
     if (!install_propagators) c.propagators = NULL;
+    c.sampler_given = sampler;
     return dpt__config_build(&c);
 }
 
 dpt_provider *dpt_provider_from_config(const dpt_config *cfg)
 {
-    return create(cfg, false);
+    return create(cfg, false, NULL);
 }
 
 dpt_propagator *dpt_propagator_from_config(const dpt_config *cfg)
@@ -195,22 +198,29 @@ dpt_propagator *dpt_propagator_from_config(const dpt_config *cfg)
     return dpt_propagator_from_names(cfg && cfg->c.propagators ? cfg->c.propagators : "none");
 }
 
-dpt_provider *dpt_provider_from_config_file(const char *path)
+/* OTEL_CONFIG_FILE's provider, with the caller's sampler when it gives one. */
+static dpt_provider *from_file(const char *path, dpt_sampler *sampler)
 {
     dpt_config *cfg = dpt_config_parse_file(path, NULL);
     if (!cfg) {
+        dpt_sampler_free(sampler);
         dpt__log(DPT_LOG_ERROR, "configuration file %s not used: tracing is off",
                  path ? path : "(null)");
         return NULL;
     }
-    dpt_provider *p = create(cfg, true);
+    dpt_provider *p = create(cfg, true, sampler);
     dpt_config_free(cfg);
     return p;
 }
 
+dpt_provider *dpt_provider_from_config_file(const char *path)
+{
+    return from_file(path, NULL);
+}
+
 dpt_err dpt_config_register(void)
 {
-    dpt__config_set_file_hook(dpt_provider_from_config_file);
+    dpt__config_set_file_hook(from_file);
     return DPT_OK;
 }
 

@@ -50,6 +50,7 @@ typedef struct batch {
     dpt_batch_config cfg;
     dpt_exporter *exp;
     bool producers_export; /* the exporter never blocks: producers may run it (help) */
+    bool sched_batch;      /* the export thread's policy, read at creation (common.h) */
     dpt_provider *prov;    /* set on first on_end */
     _Alignas(DPT__CACHELINE) _Atomic bool sleeping;       /* read by producers at a full batch */
     _Alignas(DPT__CACHELINE) _Atomic uint64_t help_until; /* mono ns: producers export */
@@ -446,7 +447,7 @@ static void *export_thread(void *arg)
     /* Naps of tens of microseconds: the default 50 us timer slack would double them. */
     prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
     /* Named, and its wake-ups do not preempt the producers (common.h). */
-    dpt__background_thread("dpt-export");
+    dpt__background_thread("dpt-export", b->sched_batch);
     pthread_mutex_lock(&b->mu);
     for (;;) {
         struct timespec deadline;
@@ -894,6 +895,7 @@ dpt_processor *dpt_processor_batch(dpt_exporter *e, const dpt_batch_config *cfg)
     b->items = dpt__calloc(b->cfg.max_export_batch_size, sizeof(*b->items));
     if (!b->hot.q || !b->items) goto fail_b;
     b->exp = e;
+    b->sched_batch = dpt__background_prepare(); /* the environment, read here (common.h) */
     b->producers_export = e->nonblocking;
     if (b->producers_export && HELP_PART < b->cfg.max_export_batch_size)
         dpt__queue_set_part(b->hot.q, HELP_PART);

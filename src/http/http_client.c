@@ -307,6 +307,33 @@ static bool h2c_reuse_broken(const dpt__http_client *c)
     return !url_is_https(c->url) && curl_version_info(CURLVERSION_NOW)->version_num < 0x080000;
 }
 
+/* A variable as libcurl reads one (curl_getenv): set and not empty, else NULL. */
+static const char *env_set(const char *name)
+{
+    const char *v = getenv(name);
+    return v && *v ? v : NULL;
+}
+
+/* The proxy libcurl would find in the environment for this URL, read now instead of by
+ * libcurl on the I/O thread (common.h: background threads never call getenv). The same
+ * rules as libcurl's own lookup: "<scheme>_proxy" in lower case, then in upper case except
+ * for http (HTTP_PROXY can be set by a request's "Proxy:" header in CGI programs), then
+ * all_proxy / ALL_PROXY; no_proxy / NO_PROXY lists the hosts that bypass it. Returns false
+ * when memory is exhausted. */
+static bool proxy_from_env(dpt__http_client *c)
+{
+    bool https = url_is_https(c->url);
+    const char *p = env_set(https ? "https_proxy" : "http_proxy");
+    if (!p && https) p = env_set("HTTPS_PROXY");
+    if (!p) p = env_set("all_proxy");
+    if (!p) p = env_set("ALL_PROXY");
+    const char *np = env_set("no_proxy");
+    if (!np) np = env_set("NO_PROXY");
+    c->proxy = dpt__strndup(p ? p : "", p ? strlen(p) : 0);
+    c->no_proxy = dpt__strndup(np ? np : "", np ? strlen(np) : 0);
+    return c->proxy && c->no_proxy;
+}
+
 static bool setup_easy(dpt__http_client *c, dpt__xfer *x)
 {
     CURL *e = curl_easy_init();
@@ -318,6 +345,9 @@ static bool setup_easy(dpt__http_client *c, dpt__xfer *x)
     curl_easy_setopt(e, CURLOPT_POST, 1L);
     curl_easy_setopt(e, CURLOPT_USERAGENT, c->user_agent);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L); /* no SIGALRM: we are one thread of many */
+    /* Both set, even empty: libcurl then does not look in the environment itself. */
+    curl_easy_setopt(e, CURLOPT_PROXY, c->proxy);
+    curl_easy_setopt(e, CURLOPT_NOPROXY, c->no_proxy);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
@@ -466,6 +496,8 @@ dpt_err dpt__http_client_init(dpt__http_client *c, const char *name,
     }
     if (c->insecure)
         dpt__log(DPT_LOG_WARN, "%s exporter: TLS certificate verification is off", name);
+    if (!proxy_from_env(c)) return DPT_ENOMEM;
+    c->sched_batch = dpt__background_prepare();
 
     pthread_once(&curl_once, curl_init_once);
     if (curl_init_rc != CURLE_OK) {
@@ -533,6 +565,8 @@ void dpt__http_client_free(dpt__http_client *c)
     free(c->ca_file);
     free(c->cert_file);
     free(c->key_file);
+    free(c->proxy);
+    free(c->no_proxy);
     pthread_cond_destroy(&c->cv);
     pthread_mutex_destroy(&c->mu);
 }
@@ -1106,7 +1140,7 @@ static void *io_thread(void *arg)
 {
     dpt__http_client *c = arg;
     /* Named, and its wake-ups do not preempt the application's threads (common.h). */
-    dpt__background_thread("dpt-http");
+    dpt__background_thread("dpt-http", c->sched_batch);
     pthread_mutex_lock(&c->mu);
     while (!c->quit) {
         uint64_t now = dpt__export_mono_ms();

@@ -56,6 +56,11 @@ typedef struct dpt__http_client {
     const char *user_agent;
     char *ca_file, *cert_file, *key_file;
     bool insecure;
+    /* The proxy and the hosts that bypass it, from the environment as libcurl would read
+     * it, but read once here (proxy_from_env): libcurl would call getenv() on the I/O
+     * thread at every new connection (common.h, background threads). "" : none. */
+    char *proxy, *no_proxy;
+    bool sched_batch; /* the I/O thread's policy (dpt__background_prepare) */
     uint32_t timeout_ms, initial_backoff_ms, max_backoff_ms, max_attempts, max_in_flight;
     uint64_t max_request_bytes, max_response_bytes; /* the OTLP size limits (http.h) */
     bool gzip;

@@ -156,6 +156,49 @@ static void test_sampler_variables(void **state)
     dpt_provider_free(p);
 }
 
+/* Our API (dptrace.h): dpt_provider_from_env_with_sampler() takes everything from the
+ * environment except the sampler, which the caller gives (the Python binding's per-rate
+ * tracers use it instead of changing the environment around dpt_provider_from_env). */
+static int recording_of(dpt_provider *p, int n)
+{
+    dpt_tracer *t = dpt_provider_get_tracer(p, "x", NULL);
+    int rec = 0;
+    for (int i = 0; i < n; i++) {
+        dpt_span s = dpt_span_start(t, "s", DPT_SPAN_INTERNAL, NULL);
+        rec += dpt_span_is_recording(s);
+        dpt_span_end(s);
+    }
+    return rec;
+}
+
+static void test_a_given_sampler_replaces_the_environments(void **state)
+{
+    (void)state;
+    setenv("OTEL_TRACES_SAMPLER", "always_off", 1);
+    setenv("OTEL_SERVICE_NAME", "given", 1);
+    dpt_provider *p = dpt_provider_from_env_with_sampler(dpt_sampler_always_on());
+    assert_non_null(p);
+    assert_int_equal(recording_of(p, 10), 10);
+    assert_string_equal(resource_str(p, "service.name"), "given"); /* the rest: the env's */
+    dpt_provider_free(p);
+
+    setenv("OTEL_TRACES_SAMPLER", "always_on", 1);
+    p = dpt_provider_from_env_with_sampler(
+        dpt_sampler_parent_based(dpt_sampler_traceid_ratio(0.25), NULL, NULL, NULL, NULL));
+    assert_in_range(recording_of(p, 4000), 800, 1200);
+    dpt_provider_free(p);
+
+    /* NULL: the environment's sampler, as dpt_provider_from_env() */
+    setenv("OTEL_TRACES_SAMPLER", "always_off", 1);
+    p = dpt_provider_from_env_with_sampler(NULL);
+    assert_int_equal(recording_of(p, 10), 0);
+    dpt_provider_free(p);
+    /* The environment did not change (the call reads it, never writes it). */
+    assert_string_equal(getenv("OTEL_TRACES_SAMPLER"), "always_off");
+    assert_null(getenv("OTEL_TRACES_SAMPLER_ARG"));
+    assert_int_equal(cap.count, 0);
+}
+
 static void test_span_limit_variables(void **state)
 {
     (void)state;
@@ -348,6 +391,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_resource_attributes_repeated_key_and_too_many, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_sampler_variables, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_given_sampler_replaces_the_environments, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_span_limit_variables, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sdk_disabled_gives_noop_spans, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_exporter_is_reported, setup, teardown),

@@ -683,15 +683,27 @@ static void test_otel_config_file_replaces_the_environment(void **state)
     assert_int_equal(dpt_propagator_fields(dpt_propagator_get_global(), f, 4), 1);
     assert_string_equal(f[0], "b3");
     dpt_provider_free(p);
+    /* Our API: a sampler given to dpt_provider_from_env_with_sampler replaces the file's
+     * too; the rest still comes from the file. */
+    seen_called = false;
+    p = dpt_provider_from_env_with_sampler(dpt_sampler_always_on());
+    assert_string_equal(res_str(p, "service.name"), "from-file");
+    s = dpt_span_start(dpt_provider_get_tracer(p, "x", NULL), "s", DPT_SPAN_INTERNAL, NULL);
+    assert_true(dpt_span_is_recording(s));
+    dpt_span_end(s);
+    assert_true(seen_called);
+    dpt_provider_free(p);
     unlink(path);
 
-    /* A broken file: no provider (tracing off), and an error that names the file. */
+    /* A broken file: no provider (tracing off), and an error that names the file. A
+     * sampler given with it is freed (the ASan build's leak check would see it). */
     path = write_temp("file_format: '1.1'\ntracer_provider:\n  processors: {}\n");
     setenv("OTEL_CONFIG_FILE", path, 1);
     cap.count = 0;
     assert_null(dpt_provider_from_env());
     assert_true(cap.count >= 1);
     assert_non_null(strstr(cap.last, "tracing is off"));
+    assert_null(dpt_provider_from_env_with_sampler(dpt_sampler_always_on()));
     unlink(path);
     unsetenv("OTEL_CONFIG_FILE");
     unsetenv("OTEL_SERVICE_NAME");

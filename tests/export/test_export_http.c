@@ -154,6 +154,67 @@ static void test_the_io_thread_runs_in_sched_batch_unless_told_otherwise(void **
     free_spans(&b);
 }
 
+/* libcurl's proxy variables are honoured with libcurl's own rules (http_proxy in lower
+ * case only for http://, all_proxy, no_proxy), but read when the exporter is made: libcurl
+ * would read them on the I/O thread at each new connection, and a getenv() there can
+ * crash against the application's setenv() (src/common/thread.c). */
+static void test_proxy_variables_are_read_when_the_exporter_is_made(void **state)
+{
+    (void)state;
+    batch_of b;
+    make_spans(&b, 3);
+    char proxy[64], dead_proxy[64];
+    snprintf(proxy, sizeof proxy, "http://127.0.0.1:%u", collector_port(col));
+    collector *gone = collector_start(0);
+    assert_non_null(gone);
+    snprintf(dead_proxy, sizeof dead_proxy, "http://127.0.0.1:%u", collector_port(gone));
+    collector_stop(gone); /* nothing listens there now */
+    unsetenv("no_proxy");
+    unsetenv("NO_PROXY");
+    dpt_http_exporter_config cfg;
+    cfg_fast(&cfg);
+    cfg.max_attempts = 1;
+    cfg.timeout_ms = 2000;
+
+    /* Through the proxy (the collector plays it): the endpoint's host is never resolved. */
+    setenv("http_proxy", proxy, 1);
+    cfg.url = "http://otlp.invalid:4318/v1/traces";
+    dpt_exporter *e = dpt_exporter_otlp_http(&cfg);
+    unsetenv("http_proxy"); /* read already: the exporter keeps what it found */
+    assert_non_null(e);
+    assert_int_equal(dpt_exporter_export(e, b.d, b.n), DPT_OK);
+    col_request r;
+    assert_true(collector_request(col, 0, &r));
+    assert_non_null(strstr(r.path, "otlp.invalid:4318/v1/traces")); /* a proxy's request */
+    assert_int_equal(r.spans, 3);
+    dpt_exporter_free(e);
+
+    /* all_proxy when there is no http_proxy; no_proxy bypasses it for the listed hosts. */
+    setenv("all_proxy", dead_proxy, 1);
+    cfg.url = url;
+    e = dpt_exporter_otlp_http(&cfg);
+    assert_int_not_equal(dpt_exporter_export(e, b.d, b.n), DPT_OK); /* the proxy is down */
+    dpt_exporter_free(e);
+    setenv("no_proxy", "127.0.0.1", 1);
+    e = dpt_exporter_otlp_http(&cfg);
+    assert_int_equal(dpt_exporter_export(e, b.d, b.n), DPT_OK);
+    dpt_exporter_free(e);
+    unsetenv("all_proxy");
+    unsetenv("no_proxy");
+
+    /* HTTP_PROXY in upper case is not used for http:// (libcurl's rule: in a CGI program a
+     * request's "Proxy:" header becomes HTTP_PROXY). */
+    setenv("HTTP_PROXY", dead_proxy, 1);
+    e = dpt_exporter_otlp_http(&cfg);
+    assert_int_equal(dpt_exporter_export(e, b.d, b.n), DPT_OK);
+    dpt_exporter_free(e);
+    unsetenv("HTTP_PROXY");
+    assert_int_equal(collector_spans_accepted(col), 9);
+    setenv("no_proxy", "*", 1); /* as ctest sets it for these tests */
+    setenv("NO_PROXY", "*", 1);
+    free_spans(&b);
+}
+
 static void test_a_header_longer_than_512_bytes_is_sent_whole(void **state)
 {
     (void)state;
@@ -1165,6 +1226,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_otlp_http_delivers_protobuf_with_headers_on_one_connection,
                                fresh),
+        cmocka_unit_test_setup(test_proxy_variables_are_read_when_the_exporter_is_made, fresh),
         cmocka_unit_test_setup(test_a_header_longer_than_512_bytes_is_sent_whole, fresh),
         cmocka_unit_test_setup(test_the_io_thread_runs_in_sched_batch_unless_told_otherwise, fresh),
         cmocka_unit_test_setup(test_otlp_http_json_with_gzip, fresh),

@@ -189,7 +189,8 @@ int cmd_exec(int argc, char **argv)
     if (!name) name = base;
 
     /* The provider reads OTEL_SERVICE_NAME now; the child must not inherit our choice,
-     * so the variable is put back right after. */
+     * so the variable is put back right after. (Changing it while the provider's threads
+     * run is safe: dptrace's own threads never read the environment.) */
     const char *svc = service;
     if (!svc && !getenv("OTEL_SERVICE_NAME")) {
         const char *ra = getenv("OTEL_RESOURCE_ATTRIBUTES");
