@@ -13,9 +13,9 @@
  * How: this executable defines getenv(), which takes the place of libc's for the whole
  * process (the library, libcurl), and counts every call made from a thread other than the
  * test's own. A whole pipeline then runs: batch processors exporting OTLP/HTTP to a
- * loopback collector (in a forked child, so its threads are not counted), to a refused
- * port (retries and warnings logged from the export path), and to a file, with span
- * attributes that the redaction rules look at.
+ * loopback collector (in a forked child, so its threads are not counted), over TLS, to
+ * Zipkin, to a refused port (retries and warnings logged from the export path), and to a
+ * file, with span attributes that the redaction rules look at.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -44,8 +44,21 @@ static _Atomic int off_main;    /* getenv calls from other threads */
 static char off_main_what[512]; /* which: "thread-name: VARIABLE; ..." (distinct ones) */
 static pthread_mutex_t what_mu = PTHREAD_MUTEX_INITIALIZER;
 
-/* Takes libc's place: the same lookup, plus the count. */
+static char *lookup(const char *name);
+
+/* Take libc's place: the same lookup, plus the count. secure_getenv is the one OpenSSL
+ * calls (for SSL_CERT_FILE and the like). */
 char *getenv(const char *name)
+{
+    return lookup(name);
+}
+
+char *secure_getenv(const char *name)
+{
+    return lookup(name); /* the test runs without set-user-ID */
+}
+
+static char *lookup(const char *name)
 {
     if (main_thread != 0 && !pthread_equal(pthread_self(), main_thread)) {
         atomic_fetch_add(&off_main, 1);
@@ -65,27 +78,41 @@ char *getenv(const char *name)
     return NULL;
 }
 
-/* The collector, in a child process: its own threads call what they like. */
+/* The collectors (plain and TLS), in a child process: its own threads call what they
+ * like. ports[1] is 0 without a certificate. */
 static pid_t col_pid;
 
-static uint16_t remote_collector_start(void)
+static bool remote_collectors_start(const char *cert, const char *key, uint16_t ports[2])
 {
     int fds[2];
-    if (pipe(fds) != 0) return 0;
+    if (pipe(fds) != 0) return false;
     col_pid = fork();
     if (col_pid == 0) {
         close(fds[0]);
         collector *c = collector_start(0);
-        uint16_t port = c ? collector_port(c) : 0;
-        if (write(fds[1], &port, sizeof port) != (ssize_t)sizeof port) _exit(1);
+        collector *t = cert ? collector_start_tls(0, cert, key) : NULL;
+        uint16_t p[2] = {c ? collector_port(c) : 0, t ? collector_port(t) : 0};
+        if (write(fds[1], p, sizeof p) != (ssize_t)sizeof p) _exit(1);
         close(fds[1]);
         for (;;) pause(); /* until the parent's SIGTERM */
     }
     close(fds[1]);
-    uint16_t port = 0;
-    if (read(fds[0], &port, sizeof port) != (ssize_t)sizeof port) port = 0;
+    bool ok = read(fds[0], ports, 2 * sizeof *ports) == (ssize_t)(2 * sizeof *ports);
     close(fds[0]);
-    return port;
+    return ok && ports[0] != 0;
+}
+
+/* A self-signed certificate for 127.0.0.1 made with the openssl tool (false without it). */
+static bool make_cert(const char *dir, char *cert, char *key, size_t cap)
+{
+    snprintf(cert, cap, "%s/cert.pem", dir);
+    snprintf(key, cap, "%s/key.pem", dir);
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd,
+             "openssl req -x509 -newkey rsa:2048 -nodes -keyout %s -out %s -days 1 "
+             "-subj /CN=localhost -addext subjectAltName=IP:127.0.0.1 >/dev/null 2>&1",
+             key, cert);
+    return system(cmd) == 0;
 }
 
 static void remote_collector_stop(void)
@@ -122,13 +149,16 @@ static void test_no_dptrace_thread_reads_the_environment(void **state)
     (void)state;
     char tmp[] = "/tmp/dpt-env-threads-XXXXXX";
     assert_non_null(mkdtemp(tmp));
-    char file[128], url[128], dead[128];
+    char file[128], url[128], dead[128], zipkin[128], tls[128], cert[128], key[128];
     snprintf(file, sizeof file, "%s/spans.jsonl", tmp);
-    uint16_t port = remote_collector_start();
-    assert_true(port != 0);
+    bool have_tls = make_cert(tmp, cert, key, sizeof cert);
+    uint16_t ports[2] = {0, 0};
+    assert_true(remote_collectors_start(have_tls ? cert : NULL, key, ports));
     uint16_t dead_port = refused_port();
     assert_true(dead_port != 0);
-    snprintf(url, sizeof url, "http://127.0.0.1:%u", port);
+    snprintf(url, sizeof url, "http://127.0.0.1:%u", ports[0]);
+    snprintf(zipkin, sizeof zipkin, "http://127.0.0.1:%u/api/v2/spans", ports[0]);
+    snprintf(tls, sizeof tls, "https://127.0.0.1:%u", ports[1]);
     snprintf(dead, sizeof dead, "http://user:secret@127.0.0.1:%u", dead_port);
 
     assert_int_equal(dpt_http_register(), DPT_OK);
@@ -155,11 +185,29 @@ static void test_no_dptrace_thread_reads_the_environment(void **state)
     dpt_provider *to_file = dpt_provider_from_env();
     assert_non_null(to_file);
 
+    setenv("OTEL_TRACES_EXPORTER", "zipkin", 1);
+    setenv("OTEL_EXPORTER_ZIPKIN_ENDPOINT", zipkin, 1);
+    dpt_provider *to_zipkin = dpt_provider_from_env();
+    assert_non_null(to_zipkin);
+
+    /* OTLP over TLS, trusting the collector's certificate (OpenSSL on the I/O thread). */
+    dpt_provider *over_tls = NULL;
+    if (have_tls) {
+        setenv("OTEL_TRACES_EXPORTER", "otlp", 1);
+        setenv("OTEL_EXPORTER_OTLP_ENDPOINT", tls, 1);
+        setenv("OTEL_EXPORTER_OTLP_CERTIFICATE", cert, 1);
+        setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "5000", 1);
+        over_tls = dpt_provider_from_env();
+        assert_non_null(over_tls);
+    }
+
     /* The application changes its environment while the threads run (as it may). */
     for (int round = 0; round < 20; round++) {
         spans_of(live, 50);
         spans_of(down, 50);
         spans_of(to_file, 50);
+        spans_of(to_zipkin, 50);
+        if (over_tls) spans_of(over_tls, 50);
         setenv("DPT_TEST_CHURN", round % 2 ? "a" : "bb", 1);
         struct timespec ms = {0, 5000000};
         nanosleep(&ms, NULL);
@@ -167,15 +215,27 @@ static void test_no_dptrace_thread_reads_the_environment(void **state)
     assert_int_equal(dpt_provider_force_flush(live, 5000), DPT_OK);
     assert_int_equal(dpt_provider_force_flush(to_file, 5000), DPT_OK);
     (void)dpt_provider_force_flush(down, 1000); /* fails: nothing listens */
+    assert_int_equal(dpt_provider_force_flush(to_zipkin, 5000), DPT_OK);
     dpt_stats st;
     dpt_provider_get_stats(live, &st);
-    assert_int_equal(st.spans_exported, 1000); /* the pipeline did run */
+    assert_int_equal(st.spans_exported, 1000); /* the pipelines did run */
+    dpt_provider_get_stats(to_zipkin, &st);
+    assert_int_equal(st.spans_exported, 1000);
+    if (over_tls) {
+        assert_int_equal(dpt_provider_force_flush(over_tls, 5000), DPT_OK);
+        dpt_provider_get_stats(over_tls, &st);
+        assert_int_equal(st.spans_exported, 1000);
+    } else {
+        fprintf(stderr, "no openssl tool: the TLS pipeline was not run\n");
+    }
     dpt_provider_shutdown(live, 2000);
     dpt_provider_shutdown(down, 500);
     dpt_provider_shutdown(to_file, 2000);
     dpt_provider_free(live);
     dpt_provider_free(down);
     dpt_provider_free(to_file);
+    dpt_provider_free(to_zipkin);
+    dpt_provider_free(over_tls);
     remote_collector_stop();
 
     pthread_mutex_lock(&what_mu);
@@ -185,6 +245,8 @@ static void test_no_dptrace_thread_reads_the_environment(void **state)
     pthread_mutex_unlock(&what_mu);
     assert_int_equal(atomic_load(&off_main), 0);
     unlink(file);
+    unlink(cert);
+    unlink(key);
     rmdir(tmp);
 }
 
