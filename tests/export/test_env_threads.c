@@ -94,7 +94,8 @@ static bool remote_collectors_start(const char *cert, const char *key, uint16_t 
         uint16_t p[2] = {c ? collector_port(c) : 0, t ? collector_port(t) : 0};
         if (write(fds[1], p, sizeof p) != (ssize_t)sizeof p) _exit(1);
         close(fds[1]);
-        for (;;) pause(); /* until the parent's SIGTERM */
+        for (;;)
+            pause(); /* until the parent's SIGTERM */
     }
     close(fds[1]);
     bool ok = read(fds[0], ports, 2 * sizeof *ports) == (ssize_t)(2 * sizeof *ports);
@@ -240,8 +241,8 @@ static void test_no_dptrace_thread_reads_the_environment(void **state)
 
     pthread_mutex_lock(&what_mu);
     if (atomic_load(&off_main) != 0)
-        fprintf(stderr, "getenv from a dptrace thread (%d calls): %s\n",
-                atomic_load(&off_main), off_main_what);
+        fprintf(stderr, "getenv from a dptrace thread (%d calls): %s\n", atomic_load(&off_main),
+                off_main_what);
     pthread_mutex_unlock(&what_mu);
     assert_int_equal(atomic_load(&off_main), 0);
     unlink(file);
