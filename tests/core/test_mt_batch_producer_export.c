@@ -93,6 +93,34 @@ static void assert_all_counted(dpt_provider *p, uint64_t ended)
     assert_int_equal(st.spans_exported, atomic_load(&exported));
 }
 
+static void wait_sleeping(dpt_processor *proc)
+{
+    for (int i = 0; i < 10000 && !dpt__batch_test_sleeping(proc); i++) {
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    assert_true(dpt__batch_test_sleeping(proc));
+}
+
+/* The export thread held while awake: woken, then descheduled before it exported - the
+ * state in which producers export (batch.c, help). Reached without a timing assumption:
+ * the thread is let fall asleep, woken by a flush (which times out: the thread is held),
+ * and waited for (up to 10 s) until it is awake. Holding a sleeping thread is not the
+ * same: producers then export only once their lane backs up (half a ring) or within 2 ms
+ * of an earlier export, so a producer descheduled for longer (a loaded CI host) exports
+ * less; the first version of these tests assumed the thread would run at once. */
+static void hold_awake(dpt_provider *p, dpt_processor *proc)
+{
+    dpt__batch_test_hold(proc, true);
+    wait_sleeping(proc);
+    assert_int_equal(dpt_provider_force_flush(p, 1), DPT_ETIMEDOUT);
+    for (int i = 0; i < 10000 && dpt__batch_test_sleeping(proc); i++) {
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    assert_false(dpt__batch_test_sleeping(proc));
+}
+
 static void test_nonblocking_exporter_gets_the_backlog_from_the_producer(void **state)
 {
     (void)state;
@@ -100,7 +128,7 @@ static void test_nonblocking_exporter_gets_the_backlog_from_the_producer(void **
     dpt_processor *proc;
     dpt_provider *p = provider(true, NULL, &proc); /* defaults: rings of 2048, batches of 512 */
     dpt_tracer *t = dpt_provider_get_tracer(p, "producer-export", NULL);
-    dpt__batch_test_hold(proc, true); /* the export thread is away (descheduled) */
+    hold_awake(p, proc); /* the export thread is away (descheduled) */
     spans(t, 20000);
     /* The producer exported all but what waits under the part batch (128, plus the 63
      * spans between its looks at the ring) without the export thread. */
@@ -140,15 +168,6 @@ static void test_an_exporter_not_declared_nonblocking_is_never_called_by_a_produ
 }
 
 /* Waits (bounded) until the export thread sleeps until woken. */
-static void wait_sleeping(dpt_processor *proc)
-{
-    for (int i = 0; i < 10000 && !dpt__batch_test_sleeping(proc); i++) {
-        struct timespec ts = {0, 1000000};
-        nanosleep(&ts, NULL);
-    }
-    assert_true(dpt__batch_test_sleeping(proc));
-}
-
 /* A producer that the export thread keeps up with pays nothing: each time the thread is
  * asleep (batches come slowly: an nginx worker), a full batch of the defaults (512 spans,
  * past the part batch of 128 a producer that exports would take) wakes it, and the thread
@@ -194,7 +213,7 @@ static void test_a_producer_exports_part_batches(void **state)
     dpt_processor *proc;
     dpt_provider *p = provider(true, NULL, &proc);
     dpt_tracer *t = dpt_provider_get_tracer(p, "producer-export", NULL);
-    dpt__batch_test_hold(proc, true);
+    hold_awake(p, proc);
     spans(t, 10000);
     assert_true(atomic_load(&on_main) >= 10000 - 192);
     /* batches of 512 would be 20 exports at most; part batches 52 (a look that finds the
@@ -216,11 +235,7 @@ static void test_a_producer_exports_while_the_export_thread_is_awake(void **stat
     dpt_processor *proc;
     dpt_provider *p = provider(true, NULL, &proc);
     dpt_tracer *t = dpt_provider_get_tracer(p, "producer-export", NULL);
-    dpt__batch_test_hold(proc, true);
-    wait_sleeping(proc);
-    /* a flush wakes the thread, which then stays held (the flush times out) */
-    assert_int_equal(dpt_provider_force_flush(p, 50), DPT_ETIMEDOUT);
-    assert_false(dpt__batch_test_sleeping(proc));
+    hold_awake(p, proc); /* a flush wakes it, and it stays held (the flush times out) */
     spans(t, 200);
     assert_true(atomic_load(&on_main) >= 128);
     dpt__batch_test_hold(proc, false);
