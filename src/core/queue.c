@@ -38,6 +38,9 @@
 #define RING_MAX (1u << 16) /* cells of one lane's ring, at most */
 #define CHUNK_BYTES ((size_t)64 * 1024)
 #define MAINTAIN_EVERY 64u  /* spans between the producer's looks at `tail` */
+/* The push of the span at index h (its lane's count before it) looks: the one that makes
+ * the count a multiple of MAINTAIN_EVERY. */
+#define LOOK_AT(h) (((h) & (MAINTAIN_EVERY - 1)) == MAINTAIN_EVERY - 1)
 #define IDLE_NS 50000000ull /* a lane this long without a push is reclaimed by the consumer */
 #define MAX_LANES_CACHED 4
 
@@ -428,9 +431,9 @@ static inline dpt__lane *lane_of(dpt__queue *q)
     return lane_slow(q);
 }
 
-/* Every MAINTAIN_EVERY spans, or when the ring looks full: reads `tail`, recycles what the
- * consumer gave back, and says whether a batch is waiting (then the caller may wake it). */
-static DPT__NOINLINE_Q int maintain(dpt__lane *l)
+/* Every MAINTAIN_EVERY spans, or when the ring looks full: reads `tail` and recycles what
+ * the consumer gave back. */
+static DPT__NOINLINE_Q void maintain(dpt__lane *l)
 {
     /* Acquire: pairs with the consumer's release of `tail`; the records below are no
      * longer read there. */
@@ -445,13 +448,20 @@ static DPT__NOINLINE_Q int maintain(dpt__lane *l)
         }
         atomic_store_explicit(&l->rlock, 0, memory_order_release);
     }
-    if (l->head - t >= l->q->batch) {
+}
+
+/* After a look (maintain): whether a batch is waiting, counting every span published so
+ * far (then the caller may wake the consumer). */
+static int verdict(const dpt__lane *l)
+{
+    uint64_t waiting = l->head - l->tail_seen;
+    if (waiting >= l->q->batch) {
         /* The producer half of the Dekker pair with the consumer's `sleeping` flag
          * (batch.c): our publications before the caller reads the flag. */
         dpt__fence(memory_order_seq_cst);
-        return l->head - t >= l->q->behind ? DPT__Q_BEHIND : DPT__Q_WAKE;
+        return waiting >= l->q->behind ? DPT__Q_BEHIND : DPT__Q_WAKE;
     }
-    if (l->q->part && l->head - t >= l->q->part) return DPT__Q_PART;
+    if (l->q->part && waiting >= l->q->part) return DPT__Q_PART;
     return DPT__Q_QUEUED;
 }
 
@@ -501,7 +511,7 @@ static DPT__NOINLINE_Q int stage(dpt__queue *q, dpt__lane *l, dpt__span *r)
      * eviction spun forever (test_batch_other_holders). */
     dpt_span_data_release(&r->d);
     if (fresh) {
-        dpt__fence(memory_order_seq_cst); /* Dekker, as in maintain() */
+        dpt__fence(memory_order_seq_cst); /* Dekker, as in verdict() */
         return DPT__Q_BEHIND;
     }
     return DPT__Q_QUEUED;
@@ -514,12 +524,12 @@ static DPT__NOINLINE_Q int push_slow(dpt__queue *q, dpt__span *r)
     dpt__lane *l = lane_of(q);
     if (DPT__UNLIKELY(!l)) return DPT__Q_DROPPED;
     uint64_t h = l->head;
-    int ret = DPT__Q_QUEUED;
     uint64_t cells = l->mask + 1;
-    /* Look at `tail` every 64 spans, and while staging every 16 staged spans (the export
-     * thread may be back). */
-    if ((h & (MAINTAIN_EVERY - 1)) == 0 || (h >= l->room_until && (l->staged_n & 15) == 0))
-        ret = maintain(l);
+    /* Look at `tail` every 64 spans - at the span that makes the lane's count a multiple of
+     * 64, so that the one completing a batch (512) is counted in its verdict - and while
+     * staging every 16 staged spans (the export thread may be back). */
+    bool look = LOOK_AT(h) || (h >= l->room_until && (l->staged_n & 15) == 0);
+    if (look) maintain(l);
     uint64_t rec = atomic_load_explicit(&l->reclaim, memory_order_relaxed);
     bool room = h - l->tail_seen < cells && h - rec < cells;
     if (DPT__UNLIKELY(!q->max_bytes)) {
@@ -535,6 +545,7 @@ static DPT__NOINLINE_Q int push_slow(dpt__queue *q, dpt__span *r)
         uint64_t a = l->tail_seen + q->max_spans, b = rec + cells;
         l->room_until = (a < b ? a : b);
         if (DPT__UNLIKELY(!room || h >= l->room_until)) {
+            int ret = look ? verdict(l) : DPT__Q_QUEUED; /* the spans before this one */
             int st = stage(q, l, r);
             return st == DPT__Q_DROPPED ? st : (st > ret ? st : ret);
         }
@@ -543,7 +554,7 @@ static DPT__NOINLINE_Q int push_slow(dpt__queue *q, dpt__span *r)
     l->head = h + 1;
     /* Release: the consumer that reads `pub` sees the cell and the whole record. */
     atomic_store_explicit(&l->pub, h + 1, memory_order_release);
-    return ret;
+    return look ? verdict(l) : DPT__Q_QUEUED; /* published first: verdict's fence */
 }
 
 int dpt__queue_push(dpt__queue *q, dpt__span *r)
@@ -553,7 +564,7 @@ int dpt__queue_push(dpt__queue *q, dpt__span *r)
     if (DPT__LIKELY(tl_lanes[0].qid == q->id)) {
         dpt__lane *l = tl_lanes[0].lane;
         uint64_t h = l->head;
-        if (DPT__LIKELY((h & (MAINTAIN_EVERY - 1)) != 0 && h < l->room_until)) {
+        if (DPT__LIKELY(!LOOK_AT(h) && h < l->room_until)) {
             l->cells[h & l->mask] = &r->d;
             l->head = h + 1;
             /* Release: the consumer that reads `pub` sees the cell and the whole record. */

@@ -177,7 +177,14 @@ static void test_a_producer_the_export_thread_keeps_up_with_never_exports(void *
     (void)state;
     reset();
     dpt_processor *proc;
-    dpt_provider *p = provider(true, NULL, &proc);
+    /* A schedule delay far beyond the waits below: only the wake-up can export in time.
+     * (The first version used the 5 s default, and passed on it: the producer looked at its
+     * lane before the span that completed the batch, so exactly 512 spans never woke the
+     * thread, and each round took the whole delay - queue.c, LOOK_AT.) */
+    dpt_batch_config cfg;
+    dpt_batch_config_default(&cfg);
+    cfg.schedule_delay_ms = 600000;
+    dpt_provider *p = provider(true, &cfg, &proc);
     dpt_tracer *t = dpt_provider_get_tracer(p, "producer-export", NULL);
     for (int i = 0; i < 10; i++) {
         wait_sleeping(proc);
@@ -189,8 +196,7 @@ static void test_a_producer_the_export_thread_keeps_up_with_never_exports(void *
         assert_int_equal(atomic_load(&exported), (uint64_t)(i + 1) * 512);
     }
     /* Less than a batch (but past the part batch) never wakes a sleeping thread: those
-     * spans wait for the schedule delay (5 s) or a flush, as OpenTelemetry's processor
-     * does; a provider just made is far from its delay. */
+     * spans wait for the schedule delay or a flush, as OpenTelemetry's processor does. */
     wait_sleeping(proc);
     spans(t, 200);
     struct timespec ts = {0, 50000000};
