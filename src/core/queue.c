@@ -37,7 +37,7 @@
 
 #define RING_MAX (1u << 16) /* cells of one lane's ring, at most */
 #define CHUNK_BYTES ((size_t)64 * 1024)
-#define MAINTAIN_EVERY 64u  /* spans between the producer's looks at `tail` */
+#define MAINTAIN_EVERY 64u /* spans between the producer's looks at `tail` */
 /* The push of the span at index h (its lane's count before it) looks: the one that makes
  * the count a multiple of MAINTAIN_EVERY. */
 #define LOOK_AT(h) (((h) & (MAINTAIN_EVERY - 1)) == MAINTAIN_EVERY - 1)
