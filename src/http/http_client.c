@@ -307,28 +307,22 @@ static bool h2c_reuse_broken(const dpt__http_client *c)
     return !url_is_https(c->url) && curl_version_info(CURLVERSION_NOW)->version_num < 0x080000;
 }
 
-/* A variable as libcurl reads one (curl_getenv): set and not empty, else NULL. */
-static const char *env_set(const char *name)
-{
-    const char *v = getenv(name);
-    return v && *v ? v : NULL;
-}
-
 /* The proxy libcurl would find in the environment for this URL, read now instead of by
  * libcurl on the I/O thread (common.h: background threads never call getenv). The same
  * rules as libcurl's own lookup: "<scheme>_proxy" in lower case, then in upper case except
  * for http (HTTP_PROXY can be set by a request's "Proxy:" header in CGI programs), then
- * all_proxy / ALL_PROXY; no_proxy / NO_PROXY lists the hosts that bypass it. Returns false
- * when memory is exhausted. */
+ * all_proxy / ALL_PROXY; no_proxy / NO_PROXY lists the hosts that bypass it. An empty
+ * variable is unset, for libcurl (curl_getenv) as for dpt__env. Returns false when memory
+ * is exhausted. */
 static bool proxy_from_env(dpt__http_client *c)
 {
     bool https = url_is_https(c->url);
-    const char *p = env_set(https ? "https_proxy" : "http_proxy");
-    if (!p && https) p = env_set("HTTPS_PROXY");
-    if (!p) p = env_set("all_proxy");
-    if (!p) p = env_set("ALL_PROXY");
-    const char *np = env_set("no_proxy");
-    if (!np) np = env_set("NO_PROXY");
+    const char *p = dpt__env(https ? "https_proxy" : "http_proxy");
+    if (!p && https) p = dpt__env("HTTPS_PROXY");
+    if (!p) p = dpt__env("all_proxy");
+    if (!p) p = dpt__env("ALL_PROXY");
+    const char *np = dpt__env("no_proxy");
+    if (!np) np = dpt__env("NO_PROXY");
     c->proxy = dpt__strndup(p ? p : "", p ? strlen(p) : 0);
     c->no_proxy = dpt__strndup(np ? np : "", np ? strlen(np) : 0);
     return c->proxy && c->no_proxy;

@@ -93,13 +93,19 @@ static void assert_all_counted(dpt_provider *p, uint64_t ended)
     assert_int_equal(st.spans_exported, atomic_load(&exported));
 }
 
-static void wait_sleeping(dpt_processor *proc)
+/* Waits (up to 10 s) until the export thread says it sleeps, or that it does not. */
+static void wait_sleeping_is(dpt_processor *proc, bool sleeping)
 {
-    for (int i = 0; i < 10000 && !dpt__batch_test_sleeping(proc); i++) {
+    for (int i = 0; i < 10000 && dpt__batch_test_sleeping(proc) != sleeping; i++) {
         struct timespec ts = {0, 1000000};
         nanosleep(&ts, NULL);
     }
-    assert_true(dpt__batch_test_sleeping(proc));
+    assert_int_equal(dpt__batch_test_sleeping(proc), sleeping);
+}
+
+static void wait_sleeping(dpt_processor *proc)
+{
+    wait_sleeping_is(proc, true);
 }
 
 /* The export thread held while awake: woken, then descheduled before it exported - the
@@ -114,11 +120,7 @@ static void hold_awake(dpt_provider *p, dpt_processor *proc)
     dpt__batch_test_hold(proc, true);
     wait_sleeping(proc);
     assert_int_equal(dpt_provider_force_flush(p, 1), DPT_ETIMEDOUT);
-    for (int i = 0; i < 10000 && dpt__batch_test_sleeping(proc); i++) {
-        struct timespec ts = {0, 1000000};
-        nanosleep(&ts, NULL);
-    }
-    assert_false(dpt__batch_test_sleeping(proc));
+    wait_sleeping_is(proc, false);
 }
 
 static void test_nonblocking_exporter_gets_the_backlog_from_the_producer(void **state)

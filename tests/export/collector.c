@@ -11,11 +11,14 @@
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #define MAX_SCRIPT 256
@@ -537,4 +540,91 @@ bool collector_wait_requests(collector *c, size_t n, uint32_t timeout_ms)
     bool ok = c->n_reqs >= n;
     pthread_mutex_unlock(&c->mu);
     return ok;
+}
+
+uint16_t col_closed_port(void)
+{
+    collector *c = collector_start(0);
+    uint16_t p = c ? collector_port(c) : 0;
+    if (c) collector_stop(c);
+    return p;
+}
+
+/* ---- in a child process ------------------------------------------------------------------ */
+
+static bool read_fd(int fd, void *p, size_t n)
+{
+    char *c = p;
+    while (n) {
+        ssize_t r = read(fd, c, n);
+        if (r <= 0) return false;
+        c += r;
+        n -= (size_t)r;
+    }
+    return true;
+}
+
+bool col_remote_start(col_remote *r, const col_action *dflt, const char *cert, const char *key)
+{
+    int to_child[2], from_child[2];
+    if (pipe(to_child) != 0) return false;
+    if (pipe(from_child) != 0) return false;
+    pid_t pid = fork();
+    if (pid < 0) return false;
+    if (pid == 0) {
+        close(to_child[1]);
+        close(from_child[0]);
+        collector *col = collector_start(0);
+        if (!col) _exit(2);
+        if (dflt) collector_set_default(col, *dflt);
+        collector *tls = cert ? collector_start_tls(0, cert, key) : NULL;
+        if (cert && !tls) _exit(2);
+        uint16_t ports[2] = {collector_port(col), tls ? collector_port(tls) : 0};
+        if (write(from_child[1], ports, sizeof ports) != (ssize_t)sizeof ports) _exit(3);
+        char b;
+        if (read(to_child[0], &b, 1) != 1) _exit(4);
+        collector_release_stalls(col);
+        uint64_t accepted = collector_spans_accepted(col);
+        if (write(from_child[1], &accepted, sizeof accepted) != (ssize_t)sizeof accepted) _exit(5);
+        collector_stop(col);
+        if (tls) collector_stop(tls);
+        _exit(0);
+    }
+    close(to_child[0]);
+    close(from_child[1]);
+    r->pid = pid;
+    r->cmd = to_child[1];
+    r->reply = from_child[0];
+    uint16_t ports[2];
+    if (!read_fd(r->reply, ports, sizeof ports)) return false;
+    r->port = ports[0];
+    r->tls_port = ports[1];
+    return true;
+}
+
+uint64_t col_remote_stop(col_remote *r)
+{
+    uint64_t accepted = UINT64_MAX;
+    char b = 'q';
+    if (write(r->cmd, &b, 1) == 1 && !read_fd(r->reply, &accepted, sizeof accepted))
+        accepted = UINT64_MAX;
+    int status = 0;
+    waitpid(r->pid, &status, 0);
+    close(r->cmd);
+    close(r->reply);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return UINT64_MAX;
+    return accepted;
+}
+
+bool col_make_cert(const char *dir, char *cert, char *key, size_t cap)
+{
+    snprintf(cert, cap, "%s/cert.pem", dir);
+    snprintf(key, cap, "%s/key.pem", dir);
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd,
+             "openssl req -x509 -newkey rsa:2048 -nodes -keyout %s -out %s -days 1 "
+             "-subj /CN=localhost -addext subjectAltName=IP:127.0.0.1,DNS:localhost "
+             ">/dev/null 2>&1",
+             key, cert);
+    return system(cmd) == 0;
 }

@@ -73,5 +73,25 @@ bool collector_request(collector *c, size_t i, col_request *out);
 bool collector_wait_requests(collector *c, size_t n, uint32_t timeout_ms);
 
 uint64_t col_now_ms(void);
+/* A loopback port nothing listens on (a collector's, closed again); 0 on failure. */
+uint16_t col_closed_port(void);
+
+/* A collector in a forked child process, for tests that measure this process (its resident
+ * memory, which threads call what): the child's threads and memory are not counted. It
+ * answers with dflt (NULL: COL_OK); with cert and key it also runs a TLS collector. */
+typedef struct col_remote {
+    int pid;
+    int cmd, reply;    /* pipe ends: to the child, from the child */
+    uint16_t port;     /* plain HTTP */
+    uint16_t tls_port; /* 0 without a certificate */
+} col_remote;
+bool col_remote_start(col_remote *r, const col_action *dflt, const char *cert, const char *key);
+/* Releases stalled requests, stops the child; the spans its plain collector accepted
+ * (UINT64_MAX when the child failed). */
+uint64_t col_remote_stop(col_remote *r);
+
+/* A self-signed certificate for 127.0.0.1 and localhost in dir (dir/cert.pem,
+ * dir/key.pem), made with the openssl tool; false without the tool. */
+bool col_make_cert(const char *dir, char *cert, char *key, size_t cap);
 
 #endif /* TEST_COLLECTOR_H */

@@ -24,13 +24,11 @@
 #include <cmocka.h>
 
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "collector.h"
@@ -78,61 +76,6 @@ static char *lookup(const char *name)
     return NULL;
 }
 
-/* The collectors (plain and TLS), in a child process: its own threads call what they
- * like. ports[1] is 0 without a certificate. */
-static pid_t col_pid;
-
-static bool remote_collectors_start(const char *cert, const char *key, uint16_t ports[2])
-{
-    int fds[2];
-    if (pipe(fds) != 0) return false;
-    col_pid = fork();
-    if (col_pid == 0) {
-        close(fds[0]);
-        collector *c = collector_start(0);
-        collector *t = cert ? collector_start_tls(0, cert, key) : NULL;
-        uint16_t p[2] = {c ? collector_port(c) : 0, t ? collector_port(t) : 0};
-        if (write(fds[1], p, sizeof p) != (ssize_t)sizeof p) _exit(1);
-        close(fds[1]);
-        for (;;)
-            pause(); /* until the parent's SIGTERM */
-    }
-    close(fds[1]);
-    bool ok = read(fds[0], ports, 2 * sizeof *ports) == (ssize_t)(2 * sizeof *ports);
-    close(fds[0]);
-    return ok && ports[0] != 0;
-}
-
-/* A self-signed certificate for 127.0.0.1 made with the openssl tool (false without it). */
-static bool make_cert(const char *dir, char *cert, char *key, size_t cap)
-{
-    snprintf(cert, cap, "%s/cert.pem", dir);
-    snprintf(key, cap, "%s/key.pem", dir);
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd,
-             "openssl req -x509 -newkey rsa:2048 -nodes -keyout %s -out %s -days 1 "
-             "-subj /CN=localhost -addext subjectAltName=IP:127.0.0.1 >/dev/null 2>&1",
-             key, cert);
-    return system(cmd) == 0;
-}
-
-static void remote_collector_stop(void)
-{
-    if (col_pid <= 0) return;
-    kill(col_pid, SIGTERM);
-    waitpid(col_pid, NULL, 0);
-    col_pid = 0;
-}
-
-/* A port nothing listens on: bound, then closed. */
-static uint16_t refused_port(void)
-{
-    collector *c = collector_start(0);
-    uint16_t p = c ? collector_port(c) : 0;
-    collector_stop(c);
-    return p;
-}
-
 static void spans_of(dpt_provider *p, int n)
 {
     dpt_tracer *t = dpt_provider_get_tracer(p, "env-threads", NULL);
@@ -152,14 +95,15 @@ static void test_no_dptrace_thread_reads_the_environment(void **state)
     assert_non_null(mkdtemp(tmp));
     char file[128], url[128], dead[128], zipkin[128], tls[128], cert[128], key[128];
     snprintf(file, sizeof file, "%s/spans.jsonl", tmp);
-    bool have_tls = make_cert(tmp, cert, key, sizeof cert);
-    uint16_t ports[2] = {0, 0};
-    assert_true(remote_collectors_start(have_tls ? cert : NULL, key, ports));
-    uint16_t dead_port = refused_port();
+    bool have_tls = col_make_cert(tmp, cert, key, sizeof cert);
+    /* The collectors (plain and TLS) in a child process: its threads are not counted. */
+    col_remote rc;
+    assert_true(col_remote_start(&rc, NULL, have_tls ? cert : NULL, key));
+    uint16_t dead_port = col_closed_port();
     assert_true(dead_port != 0);
-    snprintf(url, sizeof url, "http://127.0.0.1:%u", ports[0]);
-    snprintf(zipkin, sizeof zipkin, "http://127.0.0.1:%u/api/v2/spans", ports[0]);
-    snprintf(tls, sizeof tls, "https://127.0.0.1:%u", ports[1]);
+    snprintf(url, sizeof url, "http://127.0.0.1:%u", rc.port);
+    snprintf(zipkin, sizeof zipkin, "http://127.0.0.1:%u/api/v2/spans", rc.port);
+    snprintf(tls, sizeof tls, "https://127.0.0.1:%u", rc.tls_port);
     snprintf(dead, sizeof dead, "http://user:secret@127.0.0.1:%u", dead_port);
 
     assert_int_equal(dpt_http_register(), DPT_OK);
@@ -237,7 +181,7 @@ static void test_no_dptrace_thread_reads_the_environment(void **state)
     dpt_provider_free(to_file);
     dpt_provider_free(to_zipkin);
     dpt_provider_free(over_tls);
-    remote_collector_stop();
+    assert_true(col_remote_stop(&rc) != UINT64_MAX);
 
     pthread_mutex_lock(&what_mu);
     if (atomic_load(&off_main) != 0)

@@ -165,10 +165,9 @@ static void test_proxy_variables_are_read_when_the_exporter_is_made(void **state
     make_spans(&b, 3);
     char proxy[64], dead_proxy[64];
     snprintf(proxy, sizeof proxy, "http://127.0.0.1:%u", collector_port(col));
-    collector *gone = collector_start(0);
-    assert_non_null(gone);
-    snprintf(dead_proxy, sizeof dead_proxy, "http://127.0.0.1:%u", collector_port(gone));
-    collector_stop(gone); /* nothing listens there now */
+    uint16_t dead = col_closed_port();
+    assert_true(dead != 0);
+    snprintf(dead_proxy, sizeof dead_proxy, "http://127.0.0.1:%u", dead);
     unsetenv("no_proxy");
     unsetenv("NO_PROXY");
     dpt_http_exporter_config cfg;
@@ -807,28 +806,13 @@ static void test_exporter_shutdown_interrupts_a_stalled_export(void **state)
     free_spans(&b);
 }
 
-/* A self-signed certificate for 127.0.0.1 made with the openssl tool; false when the tool
- * is not there (the test is then skipped). */
-static bool make_cert(char *dir, size_t cap, char *cert, char *key, size_t pcap)
-{
-    snprintf(dir, cap, "/tmp/dpt_tls_XXXXXX");
-    if (!mkdtemp(dir)) return false;
-    snprintf(cert, pcap, "%s/cert.pem", dir);
-    snprintf(key, pcap, "%s/key.pem", dir);
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd,
-             "openssl req -x509 -newkey rsa:2048 -nodes -keyout %s -out %s -days 1 "
-             "-subj /CN=localhost -addext subjectAltName=IP:127.0.0.1,DNS:localhost "
-             ">/dev/null 2>&1",
-             key, cert);
-    return system(cmd) == 0;
-}
-
 static void test_https_verifies_the_collector_certificate(void **state)
 {
     (void)state;
     char dir[64], cert[128], key[128], cmd[160];
-    if (!make_cert(dir, sizeof dir, cert, key, sizeof cert)) skip();
+    snprintf(dir, sizeof dir, "/tmp/dpt_tls_XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    if (!col_make_cert(dir, cert, key, sizeof cert)) skip();
     collector *tc = collector_start_tls(0, cert, key);
     assert_non_null(tc);
     char surl[96];

@@ -19,7 +19,6 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <sys/resource.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "collector.h"
@@ -51,72 +50,6 @@ static void *producer(void *p)
     return NULL;
 }
 
-/* The collector in a child process: it answers every request after 50 ms; one byte on
- * `cmd` makes it report the spans it accepted and exit. */
-typedef struct remote_col {
-    pid_t pid;
-    int cmd, reply; /* pipe ends: to the child, from the child */
-    uint16_t port;
-} remote_col;
-
-static bool read_all(int fd, void *p, size_t n)
-{
-    char *c = p;
-    while (n) {
-        ssize_t r = read(fd, c, n);
-        if (r <= 0) return false;
-        c += r;
-        n -= (size_t)r;
-    }
-    return true;
-}
-
-static bool remote_col_start(remote_col *rc, uint32_t stall_ms)
-{
-    int to_child[2], from_child[2];
-    if (pipe(to_child) != 0) return false;
-    if (pipe(from_child) != 0) return false;
-    rc->pid = fork();
-    if (rc->pid < 0) return false;
-    if (rc->pid == 0) {
-        close(to_child[1]);
-        close(from_child[0]);
-        collector *col = collector_start(0);
-        if (!col) _exit(2);
-        col_action slow = {COL_STALL, 0, NULL, stall_ms, 0, NULL, 0};
-        collector_set_default(col, slow);
-        uint16_t port = collector_port(col);
-        if (write(from_child[1], &port, sizeof port) != (ssize_t)sizeof port) _exit(3);
-        char b;
-        if (read(to_child[0], &b, 1) != 1) _exit(4);
-        collector_release_stalls(col);
-        uint64_t accepted = collector_spans_accepted(col);
-        if (write(from_child[1], &accepted, sizeof accepted) != (ssize_t)sizeof accepted) _exit(5);
-        collector_stop(col);
-        _exit(0);
-    }
-    close(to_child[0]);
-    close(from_child[1]);
-    rc->cmd = to_child[1];
-    rc->reply = from_child[0];
-    return read_all(rc->reply, &rc->port, sizeof rc->port);
-}
-
-/* The spans the collector accepted; it exits. */
-static uint64_t remote_col_stop(remote_col *rc)
-{
-    uint64_t accepted = UINT64_MAX;
-    char b = 'q';
-    if (write(rc->cmd, &b, 1) == 1 && !read_all(rc->reply, &accepted, sizeof accepted))
-        accepted = UINT64_MAX;
-    int status = 0;
-    waitpid(rc->pid, &status, 0);
-    close(rc->cmd);
-    close(rc->reply);
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return UINT64_MAX;
-    return accepted;
-}
-
 static long peak_rss_kb(void)
 {
     struct rusage ru;
@@ -129,9 +62,11 @@ static void test_overload_keeps_memory_bounded_and_accounts_for_every_span(void 
     (void)state;
     unsetenv("http_proxy");
     unsetenv("HTTP_PROXY");
-    /* Forked before any thread of this process exists. */
-    remote_col col;
-    assert_true(remote_col_start(&col, 50));
+    /* The collector in a child process (col_remote), answering every request after 50 ms;
+     * forked before any thread of this process exists. */
+    col_remote col;
+    col_action slow = {COL_STALL, 0, NULL, 50, 0, NULL, 0};
+    assert_true(col_remote_start(&col, &slow, NULL, NULL));
     char url[96];
     snprintf(url, sizeof url, "http://127.0.0.1:%u/v1/traces", col.port);
 
@@ -188,7 +123,7 @@ static void test_overload_keeps_memory_bounded_and_accounts_for_every_span(void 
     assert_int_equal(st.spans_exported + st.spans_dropped_queue + st.spans_export_failed, ended);
     assert_true(st.spans_dropped_queue > 0); /* overloaded: drops happened, and were counted */
     assert_true(st.spans_exported > 0);
-    assert_int_equal(remote_col_stop(&col), st.spans_exported);
+    assert_int_equal(col_remote_stop(&col), st.spans_exported);
     /* Bounded memory (our design, dpt_batch_config in dptrace.h): what waits is each
      * producer's ring of max_queue_size records (2 x 2,048 x 1 KiB) and the staged copies
      * within max_queue_bytes, not the tens of millions of spans ended. Besides the budget,
